@@ -1,0 +1,198 @@
+/*
+ * alloc.c — per-mutator allocation caches and the allocation slow paths.
+ *
+ * Each mutator caches one span per size class and takes free slots from it
+ * with no lock and no atomic read-modify-write: the span's `alloccache` holds
+ * the free slots of one 64-slot word of its alloc bits, and a count-trailing-
+ * zeros finds the next one (Go's nextFreeFast). When the cached span is
+ * exhausted, the mutator reports what it allocated since its last report
+ * (which may start a collection: the pacer's only check), then takes a swept
+ * span with free slots from the class's partial list, or fresh pages.
+ *
+ * Invariants:
+ *  - a span with `cached` set is in exactly one mutator's cache and only its
+ *    owner writes its alloc bits (or the world-stopper, after flushing);
+ *  - every cached or full span is on h->full[c]; every span on h->partial[c]
+ *    has a free slot and is in no cache;
+ *  - an allocated slot has its alloc bit set from the moment it is handed out.
+ */
+#include <string.h>
+
+#include "heap.h"
+#include "platform.h"
+
+/* span_next_free — the index of a free slot of s, consuming it from the
+ * cache; false if the span has none left. */
+static inline bool span_next_free(span *s, uint32_t *out)
+{
+    for (;;) {
+        uint64_t c = s->alloccache;
+        if (c) {
+            uint32_t i = s->cachebase + (uint32_t)__builtin_ctzll(c);
+            if (i >= s->nelems)
+                return false;
+            s->alloccache = c & (c - 1);
+            *out = i;
+            return true;
+        }
+        s->cachebase += 64;
+        if (s->cachebase >= s->nelems)
+            return false;
+        s->alloccache = ~s->allocbits[s->cachebase >> 6];
+    }
+}
+
+static void list_push(span **head, span *s)
+{
+    s->prev = NULL;
+    s->next = *head;
+    if (*head)
+        (*head)->prev = s;
+    *head = s;
+}
+
+static void list_remove(span **head, span *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        *head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+}
+
+/* report_alloc — hand the mutator's unreported allocation to the heap and
+ * start a collection if the heap passed its trigger. */
+static void report_alloc(tc_mutator *m)
+{
+    tc_heap *h = m->heap;
+    if (m->unflushed) {
+        atomic_fetch_add_explicit(&h->flushed_bytes, m->unflushed, memory_order_relaxed);
+        m->unflushed = 0;
+    }
+    collector_maybe_trigger(m);
+}
+
+/* refill — give mutator m a span of class c with a free slot. */
+static span *refill(tc_mutator *m, int c)
+{
+    tc_heap *h = m->heap;
+    report_alloc(m);
+    pthread_mutex_lock(&h->lock);
+    span *old = m->cache[c];
+    if (old) {
+        old->cached = 0;
+        old->nalloc = old->nelems;
+        m->cache[c] = NULL;
+    }
+    span *s = h->partial[c];
+    if (s) {
+        list_remove(&h->partial[c], s);
+    } else {
+        s = pages_alloc(h, sc_npages[c]);
+        if (!s) {
+            pthread_mutex_unlock(&h->lock);
+            return NULL;
+        }
+        span_init_class(s, c);
+    }
+    list_push(&h->full[c], s);
+    s->cached = 1;
+    m->cache[c] = s;
+    pthread_mutex_unlock(&h->lock);
+    return s;
+}
+
+static inline void count_alloc(tc_mutator *m, size_t bytes)
+{
+    atomic_store_explicit(&m->mallocs, atomic_load_explicit(&m->mallocs, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&m->alloc_bytes,
+                          atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed) + bytes,
+                          memory_order_relaxed);
+    m->unflushed += bytes;
+}
+
+static tc_obj *alloc_small(tc_mutator *m, size_t bytes)
+{
+    int c = sizeclass_of(bytes);
+    span *s = m->cache[c];
+    uint32_t i;
+    if (__builtin_expect(!s || !span_next_free(s, &i), 0)) {
+        s = refill(m, c);
+        if (!s || !span_next_free(s, &i))
+            return NULL;
+    }
+    s->allocbits[i >> 6] |= (uint64_t)1 << (i & 63);
+    void *p = (void *)(s->base + (size_t)i * s->elemsize);
+    memset(p, 0, bytes);
+    count_alloc(m, s->elemsize);
+    return p;
+}
+
+static tc_obj *alloc_large(tc_mutator *m, size_t bytes)
+{
+    tc_heap *h = m->heap;
+    size_t npages = (bytes + TC_PAGE_SIZE - 1) >> TC_PAGE_SHIFT;
+    report_alloc(m);
+    pthread_mutex_lock(&h->lock);
+    span *s = pages_alloc(h, npages);
+    if (!s) {
+        pthread_mutex_unlock(&h->lock);
+        return NULL;
+    }
+    s->sizeclass = 0;
+    s->elemsize = (uint32_t)(npages << TC_PAGE_SHIFT > 0xffffffffu ? 0 : npages << TC_PAGE_SHIFT);
+    s->nelems = 1;
+    s->divmul = 0;
+    memset(s->allocbits, 0, sizeof s->allocbits);
+    s->allocbits[0] = 1;
+    s->nalloc = 1;
+    bool zero = s->needzero;
+    list_push(&h->large, s);
+    pthread_mutex_unlock(&h->lock);
+    if (zero)
+        memset((void *)s->base, 0, bytes);
+    count_alloc(m, npages << TC_PAGE_SHIFT);
+    return (tc_obj *)s->base;
+}
+
+/* alloc_object — a zeroed object with the given shape, or NULL with
+ * tc_fail(TC_ERR_NOMEM). The caller (inside a heap call) checked that both
+ * fields fit 32 bits. After a refusal it collects once and tries again. */
+tc_obj *alloc_object(tc_mutator *m, size_t nslots, size_t size)
+{
+    size_t bytes = obj_bytes(nslots, size);
+    if (bytes > TC_ARENA_SIZE - TC_PAGE_SIZE) {
+        tc_fail(TC_ERR_NOMEM, "object of %zu bytes is larger than the largest span (4 GiB)", bytes);
+        return NULL;
+    }
+    tc_obj *o = NULL;
+    for (int attempt = 0; attempt < 2 && !o; attempt++) {
+        o = bytes <= SC_MAX_SIZE ? alloc_small(m, bytes) : alloc_large(m, bytes);
+        if (!o && attempt == 0)
+            collector_cycle(m->heap, m, false);
+    }
+    if (!o) {
+        tc_fail(TC_ERR_NOMEM, "cannot allocate %zu bytes: the OS refused memory or the heap passed its "
+                "hard limit", bytes);
+        return NULL;
+    }
+    objhdr *hd = obj_hdr(o);
+    hd->nslots = (uint32_t)nslots;
+    hd->size = (uint32_t)size;
+    return o;
+}
+
+/* alloc_flush_cache — give back m's cached spans (world stopped or owner). */
+void alloc_flush_cache(tc_mutator *m)
+{
+    for (int c = 1; c < sc_count; c++) {
+        span *s = m->cache[c];
+        if (s) {
+            s->cached = 0;
+            m->cache[c] = NULL;
+        }
+    }
+}

@@ -1,0 +1,212 @@
+/*
+ * check.c — executable invariants: the heap verifier behind tc_heap_verify
+ * and checkmark (re-mark and compare).
+ *
+ * verify walks every in-use span with the world stopped and checks, for each
+ * allocated object: its shape fits its slot; every tag is a tc_kind; every
+ * reference points at the start of an allocated object of this heap. It
+ * checks every live root and local the same way, recounts objects, bytes and
+ * roots against the counters, and checks the page heap (spans mapped, free
+ * spans not touching).
+ *
+ * checkmark marks again from the roots into a second bitmap and reports any
+ * object reachable there that the real mark left white: the oracle for
+ * every concurrency test of the concurrent collector.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "heap.h"
+#include "platform.h"
+
+/* valid_object — is p the start of an allocated object of heap h? */
+static bool valid_object(tc_heap *h, uintptr_t p, const char **why)
+{
+    arena *a = arena_of(p);
+    if (!a || a->heap != h) {
+        *why = "points outside this heap";
+        return false;
+    }
+    if ((p - a->base) >> TC_PAGE_SHIFT >= a->frontier) {
+        *why = "points past the heap's pages";
+        return false;
+    }
+    span *s = span_of(a, p);
+    if (!s || s->state != SPAN_INUSE || p < s->base || p >= s->base + ((size_t)s->npages << TC_PAGE_SHIFT)) {
+        *why = "points into free pages";
+        return false;
+    }
+    size_t off = p - s->base;
+    if (s->sizeclass ? off % s->elemsize != 0 : off != 0) {
+        *why = "points inside an object";
+        return false;
+    }
+    if (!span_allocated(s, s->sizeclass ? span_index(s, p) : 0)) {
+        *why = "points at a free slot";
+        return false;
+    }
+    return true;
+}
+
+typedef struct recount {
+    uint64_t objects, bytes;
+} recount;
+
+static tc_status check_object(tc_heap *h, span *s, uintptr_t p, recount *rc)
+{
+    const tc_obj *o = (const tc_obj *)p;
+    size_t esize = s->sizeclass ? s->elemsize : (size_t)s->npages << TC_PAGE_SHIFT;
+    if (obj_bytes(obj_nslots(o), obj_size(o)) > esize)
+        return tc_fail(TC_ERR_CORRUPT, "object %#" PRIxPTR " (%u slots, %u bytes) overflows its %zu-byte slot", p,
+                       obj_nslots(o), obj_size(o), esize);
+    for (uint32_t i = 0; i < obj_nslots(o); i++) {
+        uint8_t tag = atomic_load(&obj_tags(o)[i]);
+        if (tag > TC_REF)
+            return tc_fail(TC_ERR_CORRUPT, "object %#" PRIxPTR " slot %u has bad tag %u", p, i, tag);
+        const char *why;
+        uintptr_t q = (uintptr_t)atomic_load(&obj_words(o)[i]);
+        if (tag == TC_REF && !valid_object(h, q, &why))
+            return tc_fail(TC_ERR_CORRUPT, "object %#" PRIxPTR " slot %u: reference %#" PRIxPTR " %s", p, i, q, why);
+    }
+    rc->objects++;
+    rc->bytes += esize;
+    return TC_OK;
+}
+
+static tc_status check_span(tc_heap *h, span *s, int c, recount *rc)
+{
+    if (s->state != SPAN_INUSE || s->sizeclass != c)
+        return tc_fail(TC_ERR_CORRUPT, "span %#" PRIxPTR " is on the wrong list", s->base);
+    arena *a = arena_of(s->base);
+    size_t first = (s->base - a->base) >> TC_PAGE_SHIFT;
+    for (size_t i = 0; i < s->npages; i++)
+        if (a->spans[first + i] != s)
+            return tc_fail(TC_ERR_CORRUPT, "page %zu of span %#" PRIxPTR " maps elsewhere", i, s->base);
+    for (uint32_t k = 0; k < s->nelems; k++) {
+        if (!span_allocated(s, k))
+            continue;
+        tc_status st = check_object(h, s, s->base + (size_t)k * s->elemsize, rc);
+        if (st != TC_OK)
+            return st;
+    }
+    return TC_OK;
+}
+
+static tc_status check_roots(tc_heap *h, int64_t *live)
+{
+    const char *why;
+    *live = 0;
+    for (root_chunk *c = h->root_chunks; c; c = c->next)
+        for (size_t i = 0; i < ROOT_CHUNK; i++) {
+            uintptr_t v = atomic_load(&c->slot[i]);
+            if (!v || (v & 1))
+                continue;
+            (*live)++;
+            if (!valid_object(h, v, &why))
+                return tc_fail(TC_ERR_CORRUPT, "handle %#" PRIxPTR " %s", v, why);
+        }
+    for (tc_mutator *m = h->mutators; m; m = m->next)
+        for (size_t i = 0; i < m->nlocals; i++)
+            if (m->locals[i] && !valid_object(h, (uintptr_t)m->locals[i], &why))
+                return tc_fail(TC_ERR_CORRUPT, "local root %zu %s", i, why);
+    return TC_OK;
+}
+
+static tc_status check_free_spans(tc_heap *h)
+{
+    for (int b = 0; b < TC_FREE_BUCKETS; b++)
+        for (span *s = h->freelist[b]; s; s = s->next) {
+            arena *a = arena_of(s->base);
+            size_t first = (s->base - a->base) >> TC_PAGE_SHIFT, end = first + s->npages;
+            if (s->state != SPAN_FREE || a->spans[first] != s || a->spans[end - 1] != s)
+                return tc_fail(TC_ERR_CORRUPT, "free span %#" PRIxPTR " is not mapped as free", s->base);
+            if ((first > 0 && a->spans[first - 1] && a->spans[first - 1]->state == SPAN_FREE &&
+                 a->spans[first - 1]->base + ((size_t)a->spans[first - 1]->npages << TC_PAGE_SHIFT) == s->base) ||
+                (end < a->frontier && a->spans[end] && a->spans[end]->state == SPAN_FREE &&
+                 a->spans[end]->base == s->base + ((size_t)s->npages << TC_PAGE_SHIFT)))
+                return tc_fail(TC_ERR_CORRUPT, "free span %#" PRIxPTR " touches another free span", s->base);
+        }
+    return TC_OK;
+}
+
+/* check_heap — the whole verifier; world stopped, caches may be live (their
+ * spans are on the full lists and their alloc bits are exact). */
+tc_status check_heap(tc_heap *h)
+{
+    recount rc = {0};
+    tc_status st = TC_OK;
+    pthread_mutex_lock(&h->lock);
+    for (int c = 1; c < sc_count && st == TC_OK; c++) {
+        for (span *s = h->partial[c]; s && st == TC_OK; s = s->next)
+            st = check_span(h, s, c, &rc);
+        for (span *s = h->full[c]; s && st == TC_OK; s = s->next)
+            st = check_span(h, s, c, &rc);
+    }
+    for (span *s = h->large; s && st == TC_OK; s = s->next)
+        st = check_span(h, s, 0, &rc);
+    if (st == TC_OK)
+        st = check_free_spans(h);
+    pthread_mutex_unlock(&h->lock);
+    if (st != TC_OK)
+        return st;
+    int64_t live_roots, roots;
+    if ((st = check_roots(h, &live_roots)) != TC_OK)
+        return st;
+    uint64_t mallocs, total;
+    stats_totals(h, &mallocs, &total, &roots);
+    if (rc.objects != mallocs - h->frees)
+        return tc_fail(TC_ERR_CORRUPT, "heap holds %" PRIu64 " objects but the counters say %" PRIu64, rc.objects,
+                       mallocs - h->frees);
+    if (rc.bytes != total - h->freed_bytes)
+        return tc_fail(TC_ERR_CORRUPT, "heap holds %" PRIu64 " bytes but the counters say %" PRIu64, rc.bytes,
+                       total - h->freed_bytes);
+    if (live_roots != roots)
+        return tc_fail(TC_ERR_CORRUPT, "handle table holds %" PRId64 " roots but the counters say %" PRId64,
+                       live_roots, roots);
+    return TC_OK;
+}
+
+/* check_marks — checkmark: re-mark into the check bits, then every object
+ * marked there must be marked in the real bits. World stopped, after mark,
+ * before sweep. The check bits are cleared again. */
+tc_status check_marks(tc_heap *h)
+{
+    mark_heap(h, true);
+    tc_status st = TC_OK;
+    for (int i = 0; i < h->narenas; i++) {
+        arena *a = h->arenas[i];
+        if (!a->checkbits)
+            continue;
+        size_t words = (a->frontier << TC_PAGE_SHIFT) >> 9;
+        for (size_t w = 0; w < words; w++) {
+            uint64_t missed = a->checkbits[w] & ~a->markbits[w];
+            if (missed && st == TC_OK) {
+                uintptr_t p = a->base + ((w * 64 + (size_t)__builtin_ctzll(missed)) << 3);
+                st = tc_fail(TC_ERR_CORRUPT, "checkmark: object %#" PRIxPTR " is reachable but was left white", p);
+            }
+            a->checkbits[w] = 0;
+        }
+    }
+    return st;
+}
+
+tc_status tc_heap_verify(tc_heap *h)
+{
+    if (atomic_load(&h->closed))
+        return tc_fail(TC_ERR_CLOSED, "the heap is closed");
+    tc_mutator *self = NULL;
+    void *tok;
+    block_begin(h, &tok);
+    pthread_mutex_lock(&h->gc_lock);
+    tc_status st = TC_OK;
+    if (atomic_load(&h->closed)) {
+        st = tc_fail(TC_ERR_CLOSED, "the heap is closed");
+    } else {
+        world_stop(h, self);
+        st = check_heap(h);
+        world_start(h);
+    }
+    pthread_mutex_unlock(&h->gc_lock);
+    block_end(h, tok);
+    return st;
+}

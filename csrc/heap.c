@@ -1,0 +1,193 @@
+/*
+ * heap.c — heap lifecycle, configuration and tunables.
+ *
+ * Owns the process's registry of live heaps (so a thread that exits can
+ * tell whether a heap it used still exists) and the order of teardown:
+ * close stops the world for good and frees every object and page, but keeps
+ * the tc_heap shell (and its mutator structs) so that late calls fail with
+ * TC_ERR_CLOSED; destroy frees the shell.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap.h"
+#include "platform.h"
+
+pthread_mutex_t heap_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static tc_heap *live_heaps;
+static uint64_t next_uid = 1;
+
+bool heap_alive(uint64_t uid, tc_heap *h)
+{
+    for (tc_heap *it = live_heaps; it; it = it->next_live)
+        if (it == h && it->uid == uid)
+            return true;
+    return false;
+}
+
+static tc_status check_config(const tc_config *c)
+{
+    if ((unsigned)c->collector > TC_COLLECTOR_STW)
+        return tc_fail(TC_ERR_VALUE, "collector: unknown collector %d", (int)c->collector);
+    if (c->collector != TC_COLLECTOR_STW)
+        return tc_fail(TC_ERR_UNSUPPORTED, "collector \"%s\" is not available yet (it arrives with the concurrent "
+                       "collector); use collector=\"stw\"", tc_collector_name(c->collector));
+    if ((unsigned)c->barrier > TC_BARRIER_YUASA)
+        return tc_fail(TC_ERR_VALUE, "barrier: unknown barrier %d", (int)c->barrier);
+    if (c->gogc < -1)
+        return tc_fail(TC_ERR_VALUE, "gogc must be >= 0 (or off), not %lld", (long long)c->gogc);
+    if (c->memory_limit == 0 || c->memory_limit < -1)
+        return tc_fail(TC_ERR_VALUE, "memory_limit must be a positive number of bytes (or off), not %lld",
+                       (long long)c->memory_limit);
+    if (c->mark_workers < 1 || c->mark_workers > 256)
+        return tc_fail(TC_ERR_VALUE, "mark_workers must be between 1 and 256, not %d", c->mark_workers);
+    return TC_OK;
+}
+
+tc_status tc_heap_new(const tc_config *c, tc_heap **out)
+{
+    tc_config def;
+    if (!c) {
+        tc_config_init(&def);
+        c = &def;
+    }
+    tc_status st = check_config(c);
+    if (st != TC_OK)
+        return st;
+    plat_init();
+    sizeclass_init();
+    tc_heap *h = calloc(1, sizeof *h);
+    if (!h)
+        return tc_fail(TC_ERR_NOMEM, "cannot allocate a heap");
+    h->cfg = *c;
+    atomic_init(&h->gogc, c->gogc);
+    atomic_init(&h->memory_limit, c->memory_limit);
+    h->start_ns = plat_now_ns();
+    pthread_mutex_init(&h->gc_lock, NULL);
+    pthread_mutex_init(&h->mut_lock, NULL);
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->roots_lock, NULL);
+    pthread_mutex_init(&h->world_lock, NULL);
+    pthread_cond_init(&h->world_cond, NULL);
+    pthread_mutex_init(&h->out_lock, NULL);
+    pthread_mutex_init(&h->trace_lock, NULL);
+    collector_update_trigger(h);
+    pthread_mutex_lock(&heap_registry_lock);
+    h->uid = next_uid++;
+    h->next_live = live_heaps;
+    live_heaps = h;
+    pthread_mutex_unlock(&heap_registry_lock);
+    *out = h;
+    return TC_OK;
+}
+
+bool tc_heap_closed(const tc_heap *h) { return atomic_load(&((tc_heap *)h)->closed); }
+
+void tc_heap_close(tc_heap *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->gc_lock);
+    if (atomic_load(&h->closed)) {
+        pthread_mutex_unlock(&h->gc_lock);
+        return;
+    }
+    atomic_store(&h->closed, true);
+    /* wait for every call already inside the heap; later ones see `closed` */
+    world_stop(h, NULL);
+    pthread_mutex_lock(&h->lock);
+    for (tc_mutator *m = h->mutators; m; m = m->next) {
+        alloc_flush_cache(m);
+        m->rfree = 0;
+        m->nrfree = 0;
+        m->nlocals = 0;
+    }
+    pages_release_all(h);
+    memset(h->freelist, 0, sizeof h->freelist);
+    memset(h->partial, 0, sizeof h->partial);
+    memset(h->full, 0, sizeof h->full);
+    h->large = NULL;
+    pthread_mutex_unlock(&h->lock);
+    roots_free_all(h);
+    trace_free(h);
+    world_start(h);
+    pthread_mutex_unlock(&h->gc_lock);
+}
+
+void tc_heap_destroy(tc_heap *h)
+{
+    if (!h)
+        return;
+    tc_heap_close(h);
+    pthread_mutex_lock(&heap_registry_lock);
+    for (tc_heap **p = &live_heaps; *p; p = &(*p)->next_live)
+        if (*p == h) {
+            *p = h->next_live;
+            break;
+        }
+    pthread_mutex_unlock(&heap_registry_lock);
+    tc_heap_drain_output(h, NULL, NULL);
+    mutators_free(h);
+    pthread_mutex_destroy(&h->gc_lock);
+    pthread_mutex_destroy(&h->mut_lock);
+    pthread_mutex_destroy(&h->lock);
+    pthread_mutex_destroy(&h->roots_lock);
+    pthread_mutex_destroy(&h->world_lock);
+    pthread_cond_destroy(&h->world_cond);
+    pthread_mutex_destroy(&h->out_lock);
+    pthread_mutex_destroy(&h->trace_lock);
+    free(h);
+}
+
+tc_status tc_heap_collect(tc_heap *h)
+{
+    if (atomic_load(&h->closed))
+        return tc_fail(TC_ERR_CLOSED, "the heap is closed");
+    /* not a mutator call: the caller holds no raw pointers */
+    return collector_cycle(h, NULL, true);
+}
+
+tc_status tc_heap_set_gogc(tc_heap *h, int64_t gogc)
+{
+    if (atomic_load(&h->closed))
+        return tc_fail(TC_ERR_CLOSED, "the heap is closed");
+    if (gogc < -1)
+        return tc_fail(TC_ERR_VALUE, "gogc must be >= 0 (or off), not %lld", (long long)gogc);
+    atomic_store(&h->gogc, gogc);
+    pthread_mutex_lock(&h->gc_lock);
+    collector_update_trigger(h);
+    pthread_mutex_unlock(&h->gc_lock);
+    return TC_OK;
+}
+
+int64_t tc_heap_gogc(const tc_heap *h) { return atomic_load(&((tc_heap *)h)->gogc); }
+
+tc_status tc_heap_set_memory_limit(tc_heap *h, int64_t limit)
+{
+    if (atomic_load(&h->closed))
+        return tc_fail(TC_ERR_CLOSED, "the heap is closed");
+    if (limit == 0 || limit < -1)
+        return tc_fail(TC_ERR_VALUE, "memory_limit must be a positive number of bytes (or off), not %lld",
+                       (long long)limit);
+    atomic_store(&h->memory_limit, limit);
+    pthread_mutex_lock(&h->gc_lock);
+    collector_update_trigger(h);
+    pthread_mutex_unlock(&h->gc_lock);
+    return TC_OK;
+}
+
+int64_t tc_heap_memory_limit(const tc_heap *h) { return atomic_load(&((tc_heap *)h)->memory_limit); }
+
+void tc_heap_config(const tc_heap *h, tc_config *out)
+{
+    *out = h->cfg;
+    out->gogc = tc_heap_gogc(h);
+    out->memory_limit = tc_heap_memory_limit(h);
+}
+
+void tc_heap_set_block_hooks(tc_heap *h, tc_block_begin begin, tc_block_end end, void *ud)
+{
+    h->block_begin = begin;
+    h->block_end = end;
+    h->block_ud = ud;
+}

@@ -1,0 +1,197 @@
+/*
+ * heap.h — the heap's global state and the per-thread mutator, shared by
+ * every subsystem of the core.
+ *
+ * Locks, in the order they may be taken:
+ *   gc_lock      one collection at a time; held for a whole cycle
+ *   mut_lock     the mutator list (registration, adoption, stats reads)
+ *   lock         page heap, arenas, span lists, sweep/flush counters
+ *   roots_lock   the handle table's global free list and chunk list
+ *   out_lock     the gctrace line queue; trace_lock, the trace event buffer
+ * A thread never blocks on gc_lock or for a pause while counted as active
+ * (mutator.c), so a collection never waits for a thread that waits for it.
+ *
+ * Invariants:
+ *  - while `stw` is set and the stopping thread holds gc_lock, no other
+ *    mutator is active: nothing else reads or writes heap memory;
+ *  - roots = sum over mutators of (roots_new - roots_del) = live handles;
+ *  - heap_objects = mallocs - frees; heap_alloc = total_alloc - freed_bytes.
+ */
+#ifndef TC_HEAP_H
+#define TC_HEAP_H
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "obj.h"
+#include "sizeclass.h"
+#include "span.h"
+#include "tricolor.h"
+
+#define ROOT_CHUNK 4096     /* root slots per handle-table chunk */
+#define ROOT_BATCH 64       /* root slots a mutator takes from the table at once */
+#define MUT_FLUSH_BYTES (64u << 10) /* allocation a mutator reports at once */
+#define HEAP_MIN_TRIGGER ((uint64_t)4 << 20) /* Go's heapMinimum: 4 MB at gogc=100 */
+#define OUT_MAX_LINES 1024  /* queued gctrace lines kept */
+#define MUT_MAX_LOCALS ((size_t)1 << 20) /* local roots per mutator (8 MiB, mapped lazily) */
+
+typedef struct root_chunk {
+    struct root_chunk *next;
+    _Atomic uintptr_t slot[ROOT_CHUNK]; /* object address, or (next free | 1), or 0 */
+} root_chunk;
+
+struct tc_mutator {
+    struct tc_heap *heap;
+    _Atomic int active;          /* 1 while inside a heap call; written by the owner */
+    int depth;                   /* nesting of heap calls (owner only) */
+    pthread_t owner;             /* the thread using it, valid if `owned` */
+    bool owned;                  /* protected by heap->mut_lock */
+    span *cache[SC_MAX_CLASSES]; /* current span per size class (owner; the world-stopper flushes) */
+    tc_obj **locals;             /* the local root stack (tc_locals) */
+    size_t nlocals, cap_locals;
+    uintptr_t rfree;             /* local free list of root slots */
+    uint32_t nrfree;
+    uint64_t unflushed;          /* bytes allocated since the last trigger check (owner) */
+    /* counters: written by the owner (or the stopper), read relaxed by stats */
+    _Atomic uint64_t mallocs, alloc_bytes, roots_new, roots_del;
+    struct tc_mutator *next;     /* heap->mutators list, under mut_lock */
+};
+
+typedef struct trace_event {
+    const char *name;   /* static string */
+    char ph;            /* 'X' complete, 'C' counter, 'i' instant */
+    uint64_t ts_ns, dur_ns;
+    uint64_t value;     /* counter value / cycle number */
+    uint64_t tid;
+} trace_event;
+
+struct tc_heap {
+    uint64_t uid;                 /* unique per heap in the process */
+    tc_config cfg;                /* fixed at creation, but gogc/memory_limit below */
+    _Atomic int64_t gogc, memory_limit;
+    _Atomic bool closed;
+    uint64_t start_ns;
+
+    pthread_mutex_t gc_lock;
+    pthread_mutex_t mut_lock;
+    pthread_mutex_t lock;
+    pthread_mutex_t roots_lock;
+
+    /* the world */
+    _Atomic int stw;              /* a pause is requested or running */
+    pthread_mutex_t world_lock;
+    pthread_cond_t world_cond;
+    tc_mutator *mutators;
+    tc_block_begin block_begin;
+    tc_block_end block_end;
+    void *block_ud;
+
+    /* memory, under `lock` */
+    arena *arenas[TC_MAX_ARENAS];
+    int narenas;
+    span *freelist[TC_FREE_BUCKETS];
+    span *partial[SC_MAX_CLASSES]; /* in use, with free slots, swept */
+    span *full[SC_MAX_CLASSES];    /* in use, no free slot (or in a cache) */
+    span *large;                   /* in-use large-object spans */
+    uint64_t spans_inuse;
+    span *span_pool;               /* unused span structs */
+    void *span_slabs;              /* every slab of span structs, freed at close */
+    uint64_t sys_bytes;            /* committed arena bytes + side tables touched */
+    _Atomic uint64_t flushed_bytes;/* allocation reported by mutators since the last cycle */
+
+    /* roots */
+    root_chunk *root_chunks;
+    uintptr_t root_free;           /* global free list (under roots_lock) */
+
+    /* collector state and statistics, written under gc_lock */
+    _Atomic int phase;             /* 0 off, 1 mark, 2 sweep */
+    _Atomic uint64_t trigger;      /* start a cycle when heap_alloc reaches this */
+    _Atomic uint64_t goal;
+    uint64_t heap_live, heap_marked;
+    uint64_t freed_bytes, frees;
+    uint64_t num_gc, num_forced_gc;
+    uint64_t pause_total_ns, pause_max_ns;
+    uint64_t pauses[TC_PAUSE_RING];
+    uint64_t npauses_total;
+    uint64_t gc_cpu_ns, mark_ns, sweep_ns, mark_cpu_ns, sweep_cpu_ns;
+
+    /* gctrace output queue */
+    pthread_mutex_t out_lock;
+    char *out_lines[OUT_MAX_LINES];
+    int out_head, out_count;
+    _Atomic int out_pending;
+
+    /* tracing */
+    pthread_mutex_t trace_lock;
+    char *trace_path;
+    trace_event *trace_ev;
+    size_t trace_n, trace_cap;
+
+    struct tc_heap *next_live;     /* the process's list of live heaps */
+};
+
+/* errors.c */
+tc_status tc_fail(tc_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* heap.c */
+bool heap_alive(uint64_t uid, tc_heap *h); /* under heap registry lock: is h live? */
+
+/* mutator.c: thread registration and the stop-the-world handshake */
+tc_mutator *mutator_get(tc_heap *h);       /* this thread's mutator, registering it */
+tc_status mutator_enter(tc_heap *h, tc_mutator **out);
+void mutator_leave(tc_mutator *m);
+void mutator_park(tc_mutator *m);          /* stop counting as active (before blocking) */
+void mutator_unpark(tc_mutator *m);        /* count as active again, waiting out a pause */
+void world_stop(tc_heap *h, tc_mutator *self);
+void world_start(tc_heap *h);
+void mutators_free(tc_heap *h);
+void block_begin(tc_heap *h, void **tok);
+void block_end(tc_heap *h, void *tok);
+
+/* alloc.c */
+tc_obj *alloc_object(tc_mutator *m, size_t nslots, size_t size); /* NULL + tc_fail on error */
+void alloc_flush_cache(tc_mutator *m);     /* world stopped or owner */
+
+/* roots.c */
+tc_status roots_new(tc_mutator *m, tc_obj *o, tc_root **out);
+void roots_release(tc_mutator *m, tc_root *r);
+void roots_free_all(tc_heap *h);
+
+/* collector.c */
+tc_status collector_cycle(tc_heap *h, tc_mutator *m, bool forced);
+void collector_maybe_trigger(tc_mutator *m);
+void collector_update_trigger(tc_heap *h);
+
+/* mark.c */
+typedef struct markstack markstack;
+uint64_t mark_heap(tc_heap *h, bool check);  /* mark from the roots; returns bytes marked */
+static inline uint64_t *mark_word(arena *a, uintptr_t p, bool check, uint64_t *bit)
+{
+    size_t idx = (p - a->base) >> 3;
+    *bit = (uint64_t)1 << (idx & 63);
+    return (check ? a->checkbits : a->markbits) + (idx >> 6);
+}
+static inline bool is_marked(uintptr_t p)
+{
+    uint64_t bit;
+    uint64_t *w = mark_word(arena_of(p), p, false, &bit);
+    return (*w & bit) != 0;
+}
+
+/* sweep.c */
+void sweep_all(tc_heap *h);
+
+/* stats.c */
+void stats_record_pause(tc_heap *h, uint64_t ns);
+void stats_totals(tc_heap *h, uint64_t *mallocs, uint64_t *alloc_bytes, int64_t *roots);
+void out_push(tc_heap *h, char *line);
+
+/* trace.c */
+void trace_emit(tc_heap *h, const char *name, char ph, uint64_t ts, uint64_t dur, uint64_t value);
+void trace_free(tc_heap *h);
+
+/* check.c */
+tc_status check_heap(tc_heap *h);               /* world stopped */
+tc_status check_marks(tc_heap *h);              /* world stopped, after mark */
+#endif

@@ -1,0 +1,307 @@
+/*
+ * tricolor.h — the public API of the tricolor managed heap.
+ *
+ * A heap holds objects: `nslots` value slots plus `size` payload bytes, both
+ * fixed at allocation. A value is nil, a bool, a 62-bit integer, a double or a
+ * reference to an object of the same heap. Host code never holds raw object
+ * pointers across heap calls: it holds *roots* (tc_root), slots of the heap's
+ * handle table, and every live root keeps its object alive.
+ *
+ * Contract common to every function below, unless its paragraph says other:
+ *  - Fallible calls return a tc_status and pass results through out-parameters;
+ *    on failure the out-parameters are untouched and tc_errmsg() describes the
+ *    failure in one sentence (thread-local, valid until the next failing call
+ *    on the same thread).
+ *  - Any thread may call any function on any heap. A call never blocks on
+ *    another thread's host code: a stop-the-world pause waits only for threads
+ *    that are inside a heap call.
+ *  - Nothing here calls back into the host, except the gctrace drain which
+ *    calls the function it is given, on the calling thread, outside any lock.
+ *  - After tc_heap_close() every call on the heap returns TC_ERR_CLOSED (or
+ *    does nothing, for tc_root_release); the tc_heap shell itself stays valid
+ *    until tc_heap_destroy().
+ */
+#ifndef TRICOLOR_H
+#define TRICOLOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define TC_API __attribute__((visibility("default")))
+#else
+#define TC_API
+#endif
+
+/* ---- status --------------------------------------------------------------- */
+
+/* tc_status — every error the core can report. Bindings map each one to a host
+ * error with tc_status_kind() (one table, in the core). */
+typedef enum tc_status {
+    TC_OK = 0,
+    TC_ERR_TYPE,        /* a value of a kind a slot cannot hold */
+    TC_ERR_INDEX,       /* slot index out of range */
+    TC_ERR_OVERFLOW,    /* integer outside [-2^62, 2^62) */
+    TC_ERR_CROSS_HEAP,  /* a reference to an object of another heap */
+    TC_ERR_VALUE,       /* a bad argument value (negative size, length mismatch, option) */
+    TC_ERR_NOMEM,       /* allocation past a hard limit, too large, or refused by the OS */
+    TC_ERR_CLOSED,      /* the heap was closed */
+    TC_ERR_FREED,       /* the object was freed with tc_obj_free */
+    TC_ERR_CORRUPT,     /* verify or checkmark found a broken invariant */
+    TC_ERR_UNSUPPORTED, /* a collector or option not available in this build */
+    TC_ERR_IO,          /* a trace file could not be written */
+    TC_ERR_STATE,       /* the call does not fit the heap's state (trace not started, ...) */
+    TC_STATUS_COUNT
+} tc_status;
+
+/* tc_status_str — a short constant description ("index out of range"). */
+TC_API const char *tc_status_str(tc_status s);
+
+/* tc_errmsg — the calling thread's message for its last failed call. Never NULL. */
+TC_API const char *tc_errmsg(void);
+
+/* ---- values --------------------------------------------------------------- */
+
+typedef struct tc_heap tc_heap;
+typedef struct tc_obj tc_obj;   /* an object; only valid while rooted */
+typedef struct tc_root tc_root; /* a handle: a root slot of the heap */
+
+typedef enum tc_kind { TC_NIL = 0, TC_BOOL, TC_INT, TC_FLOAT, TC_REF } tc_kind;
+
+#define TC_INT_MIN (-(INT64_C(1) << 62))
+#define TC_INT_MAX ((INT64_C(1) << 62) - 1)
+
+/* tc_value — what a slot holds. For TC_REF, `ref` is the object; an object read
+ * from a root with tc_root_obj() stays valid while that root is live. */
+typedef struct tc_value {
+    tc_kind kind;
+    union {
+        bool b;
+        int64_t i;
+        double d;
+        tc_obj *ref;
+    } u;
+} tc_value;
+
+static inline tc_value tc_nil(void) { tc_value v; v.kind = TC_NIL; v.u.i = 0; return v; }
+static inline tc_value tc_bool(bool b) { tc_value v; v.kind = TC_BOOL; v.u.i = 0; v.u.b = b; return v; }
+static inline tc_value tc_int(int64_t i) { tc_value v; v.kind = TC_INT; v.u.i = i; return v; }
+static inline tc_value tc_float(double d) { tc_value v; v.kind = TC_FLOAT; v.u.d = d; return v; }
+static inline tc_value tc_ref(tc_obj *o) { tc_value v; v.kind = o ? TC_REF : TC_NIL; v.u.ref = o; return v; }
+
+/* ---- configuration ------------------------------------------------------- */
+
+typedef enum tc_collector { TC_COLLECTOR_CONCURRENT = 0, TC_COLLECTOR_INCREMENTAL, TC_COLLECTOR_STW } tc_collector;
+typedef enum tc_barrier { TC_BARRIER_HYBRID = 0, TC_BARRIER_DIJKSTRA, TC_BARRIER_YUASA } tc_barrier;
+
+typedef struct tc_config {
+    tc_collector collector;
+    tc_barrier barrier;
+    int64_t gogc;          /* percent >= 0, or -1: no proportional trigger */
+    int64_t memory_limit;  /* soft limit in bytes > 0, or -1: none */
+    int mark_workers;      /* >= 1 */
+    bool gctrace;          /* queue one gctrace line per cycle (tc_heap_drain_output) */
+    bool checkmark;        /* verify every mark with a stop-the-world re-mark */
+    bool gcstoptheworld;   /* run every cycle with the world stopped */
+} tc_config;
+
+/* tc_config_init — fill `c` with SPEC's defaults, then apply TRICOLOR_DEBUG
+ * (gctrace=1, checkmark=1, gcstoptheworld=1) from the environment. */
+TC_API void tc_config_init(tc_config *c);
+
+/* tc_collector_parse, tc_barrier_parse — map a name to its enum. TC_ERR_VALUE
+ * for an unknown name; TC_ERR_UNSUPPORTED for a known one this build lacks.
+ * The message names the option and the accepted values. */
+TC_API tc_status tc_collector_parse(const char *name, tc_collector *out);
+TC_API tc_status tc_barrier_parse(const char *name, tc_barrier *out);
+TC_API const char *tc_collector_name(tc_collector c);
+TC_API const char *tc_barrier_name(tc_barrier b);
+
+/* ---- heap lifecycle ------------------------------------------------------ */
+
+/* tc_heap_new — a new heap with configuration `c` (NULL: tc_config_init's).
+ * TC_ERR_VALUE / TC_ERR_UNSUPPORTED for a bad configuration, TC_ERR_NOMEM if
+ * the OS refuses the reservation. */
+TC_API tc_status tc_heap_new(const tc_config *c, tc_heap **out);
+
+/* tc_heap_close — stop the collector, free every object and all memory. Later
+ * calls return TC_ERR_CLOSED; closing again is a no-op. Must not be called
+ * from inside a heap call (a gctrace sink, say). */
+TC_API void tc_heap_close(tc_heap *h);
+
+/* tc_heap_destroy — close if needed, then free the shell. No root of the heap
+ * may be used afterwards. */
+TC_API void tc_heap_destroy(tc_heap *h);
+
+TC_API bool tc_heap_closed(const tc_heap *h);
+
+/* tc_heap_collect — run one whole forced cycle; mark and sweep are finished on
+ * return. TC_ERR_CORRUPT if checkmark is on and found an object left white. */
+TC_API tc_status tc_heap_collect(tc_heap *h);
+
+/* Tunables: gogc -1 = off; memory_limit -1 = none. Take effect at once. */
+TC_API tc_status tc_heap_set_gogc(tc_heap *h, int64_t gogc);
+TC_API int64_t tc_heap_gogc(const tc_heap *h);
+TC_API tc_status tc_heap_set_memory_limit(tc_heap *h, int64_t limit);
+TC_API int64_t tc_heap_memory_limit(const tc_heap *h);
+TC_API void tc_heap_config(const tc_heap *h, tc_config *out);
+
+/* ---- objects --------------------------------------------------------------- */
+
+/* tc_obj_new — allocate an object with `nslots` nil slots and a `size`-byte
+ * payload (copied from `data` when non-NULL, else zeroed) and return a new
+ * root for it. TC_ERR_NOMEM when no size field can hold it, past the hard
+ * limit or when the OS refuses memory; the heap stays usable. */
+TC_API tc_status tc_obj_new(tc_heap *h, size_t nslots, size_t size, const void *data, tc_root **out);
+
+/* tc_slot_get — read slot `i` (0-based) of `obj`. A reference comes back as a
+ * TC_REF value together with a new root in *ref_root (the caller owns it);
+ * other kinds leave *ref_root NULL. */
+TC_API tc_status tc_slot_get(tc_heap *h, tc_root *obj, int64_t i, tc_value *out, tc_root **ref_root);
+
+/* tc_slot_set — write `v` into slot `i`. A TC_REF value must name an object
+ * of this heap (TC_ERR_CROSS_HEAP otherwise); a TC_INT value must be in range
+ * (TC_ERR_OVERFLOW). */
+TC_API tc_status tc_slot_set(tc_heap *h, tc_root *obj, int64_t i, tc_value v);
+
+TC_API tc_status tc_obj_nslots(tc_heap *h, tc_root *obj, size_t *out);
+TC_API tc_status tc_obj_size(tc_heap *h, tc_root *obj, size_t *out);
+
+/* tc_obj_data_get — copy min(cap, size) payload bytes to dst. */
+TC_API tc_status tc_obj_data_get(tc_heap *h, tc_root *obj, void *dst, size_t cap);
+/* tc_obj_data_set — overwrite the payload; `len` must equal its size (TC_ERR_VALUE). */
+TC_API tc_status tc_obj_data_set(tc_heap *h, tc_root *obj, const void *src, size_t len);
+
+/* ---- roots (handles) ------------------------------------------------------- */
+
+/* tc_root_obj — the object a root refers to. Valid while the root is live.
+ * A root is one word of the heap's handle table holding the object pointer. */
+static inline tc_obj *tc_root_obj(const tc_root *r) { return *(tc_obj *const *)(const void *)r; }
+
+/* tc_obj_id — a stable id for the object's lifetime, unique among the live
+ * objects of its heap (today derived from its address; objects do not move). */
+static inline uint64_t tc_obj_id(const tc_obj *o) { return (uint64_t)(uintptr_t)o >> 3; }
+
+/* tc_root_new — a new root for `o` (which must be kept alive by another root
+ * of the same heap during the call). O(1). */
+TC_API tc_status tc_root_new(tc_heap *h, tc_obj *o, tc_root **out);
+
+/* tc_root_release — drop a root. O(1). A no-op on a closed heap. */
+TC_API void tc_root_release(tc_heap *h, tc_root *r);
+
+/* ---- statistics ------------------------------------------------------------ */
+
+#define TC_PAUSE_RING 256
+
+typedef struct tc_stats {
+    uint64_t heap_alloc, heap_live, heap_objects, heap_sys, heap_released, heap_goal;
+    uint64_t total_alloc, mallocs, frees, num_gc, num_forced_gc;
+    uint64_t pause_total_ns, pause_max_ns;
+    uint64_t pauses_ns[TC_PAUSE_RING]; /* oldest first */
+    uint32_t npauses;                  /* entries used in pauses_ns */
+    double gc_cpu_fraction;
+    uint64_t assist_ns, roots, finalizers_pending, weak_refs;
+    /* extensions beyond SPEC */
+    uint64_t mark_ns, sweep_ns, mark_cpu_ns, sweep_cpu_ns, heap_marked;
+    const char *phase;     /* "off", "mark", "sweep" */
+    const char *collector; /* "concurrent", "incremental", "stw" */
+    const char *barrier;   /* "hybrid", "dijkstra", "yuasa" */
+} tc_stats;
+
+TC_API tc_status tc_heap_stats(tc_heap *h, tc_stats *out);
+
+/* One row per tc_stats field, in SPEC's order, so bindings build their
+ * Stats objects from one list. */
+typedef enum tc_field_type { TC_FIELD_U64, TC_FIELD_DOUBLE, TC_FIELD_STRING, TC_FIELD_PAUSES } tc_field_type;
+typedef struct tc_stats_field {
+    const char *name;
+    tc_field_type type;
+    size_t offset; /* into tc_stats */
+} tc_stats_field;
+
+TC_API const tc_stats_field *tc_stats_fields(size_t *count);
+
+/* ---- observation ------------------------------------------------------------ */
+
+/* tc_heap_drain_output — hand each queued gctrace line (no trailing newline)
+ * to `sink`, on the calling thread, outside every heap lock, and forget it.
+ * Cheap when nothing is queued: bindings call it after every allocation. */
+typedef void (*tc_line_sink)(void *ud, const char *line);
+TC_API void tc_heap_drain_output(tc_heap *h, tc_line_sink sink, void *ud);
+TC_API bool tc_heap_has_output(const tc_heap *h);
+
+/* tc_heap_verify — walk the whole heap with the world stopped: every
+ * reference points at an allocated object of this heap, every counter
+ * matches a recount. TC_ERR_CORRUPT with the first problem in tc_errmsg(). */
+TC_API tc_status tc_heap_verify(tc_heap *h);
+
+/* tc_trace_start — record Chrome trace events (cycles, phases, pauses, heap
+ * size) until tc_trace_stop writes them to `path` as JSON that Perfetto and
+ * chrome://tracing open. TC_ERR_STATE if a trace is already running;
+ * TC_ERR_IO if the file cannot be created. */
+TC_API tc_status tc_trace_start(tc_heap *h, const char *path);
+TC_API tc_status tc_trace_stop(tc_heap *h);
+
+/* ---- raw access for C programs -------------------------------------------
+ *
+ * The calls above are each a complete heap call. A C program that builds
+ * large graphs can instead open a raw section on its thread and work on
+ * tc_obj pointers directly:
+ *
+ *     tc_mutator *m = tc_enter(h);
+ *     tc_obj **loc = tc_locals(m, 2);     // two local roots, nil
+ *     loc[0] = tc_alloc(m, 2, 0);         // may collect: keep pointers in locals
+ *     loc[1] = tc_alloc(m, 2, 0);
+ *     tc_store(m, loc[0], 0, tc_ref(loc[1]));
+ *     tc_locals_pop(m, 2);
+ *     tc_leave(m);
+ *
+ * Inside a section the thread counts as "inside a heap call": a stop-the-world
+ * pause waits for it, so a long loop that does not allocate calls
+ * tc_safepoint(). Raw pointers are valid until the next tc_alloc or
+ * tc_safepoint unless they are in a local, a root or a reachable slot.
+ * Sections nest; the checked calls above may be used inside one.
+ * tc_store and tc_load do not check the index or the value (use the checked
+ * calls for untrusted input); tc_store runs the write barrier. */
+
+typedef struct tc_mutator tc_mutator;
+
+/* tc_enter — open a raw section on the calling thread; NULL (with
+ * tc_errmsg) if the heap is closed. */
+TC_API tc_mutator *tc_enter(tc_heap *h);
+TC_API void tc_leave(tc_mutator *m);
+TC_API void tc_safepoint(tc_mutator *m);
+
+/* tc_locals — push n nil local roots on the mutator's local stack and return
+ * them; NULL if the stack cannot grow. tc_locals_pop pops the last n. */
+TC_API tc_obj **tc_locals(tc_mutator *m, size_t n);
+TC_API void tc_locals_pop(tc_mutator *m, size_t n);
+
+/* tc_alloc — a new object (nil slots, zeroed payload); NULL on failure, with
+ * tc_errmsg(). May run a collection. */
+TC_API tc_obj *tc_alloc(tc_mutator *m, size_t nslots, size_t size);
+TC_API void tc_store(tc_mutator *m, tc_obj *o, size_t i, tc_value v);
+TC_API tc_value tc_load(const tc_obj *o, size_t i);
+TC_API void *tc_payload(tc_obj *o);
+TC_API size_t tc_obj_nslots_raw(const tc_obj *o);
+TC_API size_t tc_obj_size_raw(const tc_obj *o);
+
+/* ---- host integration ---------------------------------------------------- */
+
+/* tc_heap_set_block_hooks — called around every wait of a heap call that may
+ * block (for a pause, for another thread's collection, in tc_heap_collect):
+ * `begin` returns a token that `end` gets back. Python releases the GIL
+ * here. The hooks must not call into the heap. */
+typedef void *(*tc_block_begin)(void *ud);
+typedef void (*tc_block_end)(void *ud, void *token);
+TC_API void tc_heap_set_block_hooks(tc_heap *h, tc_block_begin begin, tc_block_end end, void *ud);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TRICOLOR_H */

@@ -1,0 +1,310 @@
+/*
+ * mutator.c — thread registration and the stop-the-world handshake.
+ *
+ * A mutator is one thread's state in one heap: its allocation cache, its
+ * local roots, its counters, and `active`, which is 1 exactly while the
+ * thread is inside a heap call. A host thread running host code holds only
+ * roots (handle-table slots), never raw object pointers, so it never needs
+ * to be stopped: a pause waits only for active mutators.
+ *
+ * The handshake is Dekker's, made asymmetric (the mutator side is the hot
+ * one):
+ *     mutator enter:  active = 1;  light fence;  if (stw) back off and wait
+ *     world stop:     stw = 1;     heavy fence;  wait while any active == 1
+ * The light fence is a compiler barrier when membarrier(2) is available (the
+ * heavy fence then forces a full barrier on every running thread of the
+ * process), a seq_cst fence otherwise. Either way, if the stopper sees
+ * active == 0 the mutator will see stw == 1 and back off.
+ *
+ * A mutator parks (active = 0) before it blocks on anything another thread
+ * may hold during a pause (gc_lock, the world), so no pause ever waits for a
+ * thread that waits for it. The pause cost is bounded by the longest single
+ * heap call, not by heap size, handle count or thread count (idle threads
+ * are skipped by reading one flag each).
+ */
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "heap.h"
+#include "platform.h"
+
+#define TLS_WAYS 4
+
+typedef struct tls_entry {
+    tc_heap *heap;
+    uint64_t uid;
+    tc_mutator *m;
+} tls_entry;
+
+typedef struct thread_reg {
+    struct thread_reg *next;
+    tc_heap *heap;
+    uint64_t uid;
+    tc_mutator *m;
+} thread_reg;
+
+static _Thread_local tls_entry tls_cache[TLS_WAYS];
+static _Thread_local unsigned tls_next;
+static _Thread_local thread_reg *tls_regs;
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static inline void light_fence(void)
+{
+    if (plat_have_membarrier)
+        atomic_signal_fence(memory_order_seq_cst);
+    else
+        atomic_thread_fence(memory_order_seq_cst);
+}
+
+void block_begin(tc_heap *h, void **tok)
+{
+    *tok = h->block_begin ? h->block_begin(h->block_ud) : NULL;
+}
+
+void block_end(tc_heap *h, void *tok)
+{
+    if (h->block_end)
+        h->block_end(h->block_ud, tok);
+}
+
+/* wait_world — block until no pause is requested (caller is parked). */
+static void wait_world(tc_heap *h, bool hooks)
+{
+    void *tok = NULL;
+    if (hooks)
+        block_begin(h, &tok);
+    pthread_mutex_lock(&h->world_lock);
+    while (atomic_load_explicit(&h->stw, memory_order_acquire))
+        pthread_cond_wait(&h->world_cond, &h->world_lock);
+    pthread_mutex_unlock(&h->world_lock);
+    if (hooks)
+        block_end(h, tok);
+}
+
+static void unpark(tc_mutator *m, bool hooks)
+{
+    tc_heap *h = m->heap;
+    for (;;) {
+        atomic_store_explicit(&m->active, 1, memory_order_relaxed);
+        light_fence();
+        if (!atomic_load_explicit(&h->stw, memory_order_relaxed))
+            return;
+        atomic_store_explicit(&m->active, 0, memory_order_release);
+        wait_world(h, hooks);
+    }
+}
+
+void mutator_park(tc_mutator *m) { atomic_store_explicit(&m->active, 0, memory_order_release); }
+void mutator_unpark(tc_mutator *m) { unpark(m, true); }
+
+/* on_thread_exit — a thread that used heaps is ending: hand its mutators
+ * back (cache flushed, locals dropped) so another thread can adopt them. */
+static void on_thread_exit(void *arg)
+{
+    (void)arg;
+    extern pthread_mutex_t heap_registry_lock;
+    while (tls_regs) {
+        thread_reg *r = tls_regs;
+        tls_regs = r->next;
+        pthread_mutex_lock(&heap_registry_lock);
+        if (heap_alive(r->uid, r->heap) && !atomic_load(&r->heap->closed)) {
+            tc_mutator *m = r->m;
+            unpark(m, false);
+            pthread_mutex_lock(&r->heap->lock);
+            alloc_flush_cache(m);
+            pthread_mutex_unlock(&r->heap->lock);
+            m->nlocals = 0;
+            m->depth = 0;
+            mutator_park(m);
+            pthread_mutex_lock(&r->heap->mut_lock);
+            m->owned = false;
+            pthread_mutex_unlock(&r->heap->mut_lock);
+        }
+        pthread_mutex_unlock(&heap_registry_lock);
+        free(r);
+    }
+    memset(tls_cache, 0, sizeof tls_cache);
+}
+
+static void exit_key_init(void) { pthread_key_create(&exit_key, on_thread_exit); }
+
+/* mutator_get_slow — find or make this thread's mutator for h. */
+static tc_mutator *mutator_get_slow(tc_heap *h)
+{
+    pthread_once(&exit_once, exit_key_init);
+    pthread_t self = pthread_self();
+    tc_mutator *m = NULL, *spare = NULL;
+    thread_reg *reg = malloc(sizeof *reg);
+    if (!reg)
+        return NULL;
+    pthread_mutex_lock(&h->mut_lock);
+    for (tc_mutator *it = h->mutators; it; it = it->next) {
+        if (it->owned && pthread_equal(it->owner, self)) {
+            m = it;
+            break;
+        }
+        if (!it->owned && !spare)
+            spare = it;
+    }
+    bool fresh = !m;
+    if (!m) {
+        m = spare;
+        if (!m) {
+            m = calloc(1, sizeof *m);
+            if (m) {
+                m->heap = h;
+                m->next = h->mutators;
+                h->mutators = m;
+            }
+        }
+        if (m) {
+            m->owner = self;
+            m->owned = true;
+        }
+    }
+    pthread_mutex_unlock(&h->mut_lock);
+    if (!m) {
+        free(reg);
+        return NULL;
+    }
+    if (fresh) {
+        reg->heap = h;
+        reg->uid = h->uid;
+        reg->m = m;
+        reg->next = tls_regs;
+        tls_regs = reg;
+        pthread_setspecific(exit_key, (void *)1);
+    } else {
+        free(reg);
+    }
+    tls_entry *e = &tls_cache[tls_next++ % TLS_WAYS];
+    e->heap = h;
+    e->uid = h->uid;
+    e->m = m;
+    return m;
+}
+
+tc_mutator *mutator_get(tc_heap *h)
+{
+    for (int i = 0; i < TLS_WAYS; i++)
+        if (tls_cache[i].heap == h && tls_cache[i].uid == h->uid)
+            return tls_cache[i].m;
+    return mutator_get_slow(h);
+}
+
+/* mutator_enter — start a heap call on this thread. */
+tc_status mutator_enter(tc_heap *h, tc_mutator **out)
+{
+    if (__builtin_expect(atomic_load_explicit(&h->closed, memory_order_acquire), 0))
+        return tc_fail(TC_ERR_CLOSED, "the heap is closed");
+    tc_mutator *m = mutator_get(h);
+    if (!m)
+        return tc_fail(TC_ERR_NOMEM, "cannot register this thread with the heap");
+    if (m->depth++ == 0) {
+        atomic_store_explicit(&m->active, 1, memory_order_relaxed);
+        light_fence();
+        if (__builtin_expect(atomic_load_explicit(&h->stw, memory_order_relaxed), 0)) {
+            mutator_park(m);
+            unpark(m, true);
+        }
+        if (__builtin_expect(atomic_load_explicit(&h->closed, memory_order_acquire), 0)) {
+            m->depth = 0;
+            mutator_park(m);
+            return tc_fail(TC_ERR_CLOSED, "the heap is closed");
+        }
+    }
+    *out = m;
+    return TC_OK;
+}
+
+void mutator_leave(tc_mutator *m)
+{
+    if (--m->depth == 0)
+        atomic_store_explicit(&m->active, 0, memory_order_release);
+}
+
+/* world_stop — request a pause and wait until every other mutator is out of
+ * its heap call. The caller holds gc_lock. */
+void world_stop(tc_heap *h, tc_mutator *self)
+{
+    atomic_store_explicit(&h->stw, 1, memory_order_seq_cst);
+    plat_heavy_fence();
+    pthread_mutex_lock(&h->mut_lock);
+    for (tc_mutator *m = h->mutators; m; m = m->next) {
+        if (m == self)
+            continue;
+        for (unsigned spins = 0; atomic_load_explicit(&m->active, memory_order_acquire); spins++) {
+            if (spins < 64) {
+                sched_yield();
+            } else {
+                struct timespec ts = {0, 20000};
+                nanosleep(&ts, NULL);
+            }
+        }
+    }
+    pthread_mutex_unlock(&h->mut_lock);
+    atomic_thread_fence(memory_order_acquire);
+}
+
+void world_start(tc_heap *h)
+{
+    pthread_mutex_lock(&h->world_lock);
+    atomic_store_explicit(&h->stw, 0, memory_order_release);
+    pthread_cond_broadcast(&h->world_cond);
+    pthread_mutex_unlock(&h->world_lock);
+}
+
+void mutators_free(tc_heap *h)
+{
+    while (h->mutators) {
+        tc_mutator *m = h->mutators;
+        h->mutators = m->next;
+        plat_unmap(m->locals, MUT_MAX_LOCALS * sizeof *m->locals);
+        free(m);
+    }
+}
+
+/* ---- raw sections (public) ---- */
+
+tc_mutator *tc_enter(tc_heap *h)
+{
+    tc_mutator *m;
+    return mutator_enter(h, &m) == TC_OK ? m : NULL;
+}
+
+void tc_leave(tc_mutator *m) { mutator_leave(m); }
+
+void tc_safepoint(tc_mutator *m)
+{
+    if (atomic_load_explicit(&m->heap->stw, memory_order_relaxed)) {
+        mutator_park(m);
+        unpark(m, true);
+    }
+}
+
+/* tc_locals — the local root stack is one lazily-committed mapping that
+ * never moves, so pointers returned earlier stay valid as it grows. */
+tc_obj **tc_locals(tc_mutator *m, size_t n)
+{
+    if (!m->locals) {
+        m->locals = plat_map_lazy(MUT_MAX_LOCALS * sizeof *m->locals);
+        if (!m->locals) {
+            tc_fail(TC_ERR_NOMEM, "cannot map the local root stack");
+            return NULL;
+        }
+        m->cap_locals = MUT_MAX_LOCALS;
+    }
+    if (n > m->cap_locals - m->nlocals) {
+        tc_fail(TC_ERR_NOMEM, "local root stack overflow (%zu locals at most)", m->cap_locals);
+        return NULL;
+    }
+    tc_obj **l = m->locals + m->nlocals;
+    memset(l, 0, n * sizeof *l);
+    m->nlocals += n;
+    return l;
+}
+
+void tc_locals_pop(tc_mutator *m, size_t n) { m->nlocals = n > m->nlocals ? 0 : m->nlocals - n; }

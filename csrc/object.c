@@ -1,0 +1,159 @@
+/*
+ * object.c — the public object calls: checked allocation, slot and payload
+ * access, and the unchecked raw-section equivalents.
+ *
+ * Each checked call is one heap call (mutator_enter .. mutator_leave): it
+ * validates its arguments, returning a status and a message for anything a
+ * host could pass, and never leaves the heap changed on failure.
+ */
+#include <string.h>
+
+#include "heap.h"
+
+static tc_status check_shape(size_t nslots, size_t size)
+{
+    if (nslots > OBJ_MAX_FIELD)
+        return tc_fail(TC_ERR_NOMEM, "nslots %zu is more than an object can hold (%u)", nslots, OBJ_MAX_FIELD);
+    if (size > OBJ_MAX_FIELD)
+        return tc_fail(TC_ERR_NOMEM, "size %zu is more than an object can hold (%u bytes)", size, OBJ_MAX_FIELD);
+    return TC_OK;
+}
+
+tc_status tc_obj_new(tc_heap *h, size_t nslots, size_t size, const void *data, tc_root **out)
+{
+    tc_status st = check_shape(nslots, size);
+    if (st != TC_OK)
+        return st;
+    tc_mutator *m;
+    if ((st = mutator_enter(h, &m)) != TC_OK)
+        return st;
+    tc_obj *o = alloc_object(m, nslots, size);
+    if (!o) {
+        st = TC_ERR_NOMEM;
+    } else {
+        if (data && size)
+            memcpy(obj_payload(o), data, size);
+        st = roots_new(m, o, out);
+    }
+    mutator_leave(m);
+    return st;
+}
+
+static inline tc_status check_index(const tc_obj *o, int64_t i)
+{
+    if (__builtin_expect(i < 0 || (uint64_t)i >= obj_nslots(o), 0))
+        return tc_fail(TC_ERR_INDEX, "slot index %lld out of range for an object with %u slots", (long long)i,
+                       obj_nslots(o));
+    return TC_OK;
+}
+
+tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root **ref_root)
+{
+    tc_mutator *m;
+    tc_status st = mutator_enter(h, &m);
+    if (st != TC_OK)
+        return st;
+    const tc_obj *o = tc_root_obj(r);
+    if ((st = check_index(o, i)) == TC_OK) {
+        tc_value v = slot_read(o, (size_t)i);
+        tc_root *nr = NULL;
+        if (v.kind == TC_REF)
+            st = roots_new(m, v.u.ref, &nr);
+        if (st == TC_OK) {
+            *out = v;
+            if (ref_root)
+                *ref_root = nr;
+        }
+    }
+    mutator_leave(m);
+    return st;
+}
+
+static inline tc_status check_value(tc_heap *h, tc_value v)
+{
+    switch (v.kind) {
+    case TC_NIL:
+    case TC_BOOL:
+    case TC_FLOAT:
+        return TC_OK;
+    case TC_INT:
+        if (v.u.i < TC_INT_MIN || v.u.i > TC_INT_MAX)
+            return tc_fail(TC_ERR_OVERFLOW, "integer %lld is outside [-2^62, 2^62)", (long long)v.u.i);
+        return TC_OK;
+    case TC_REF: {
+        arena *a = v.u.ref ? arena_of((uintptr_t)v.u.ref) : NULL;
+        if (!a || a->heap != h)
+            return tc_fail(TC_ERR_CROSS_HEAP, "cannot store a reference to an object of another heap");
+        return TC_OK;
+    }
+    }
+    return tc_fail(TC_ERR_TYPE, "unknown value kind %d", (int)v.kind);
+}
+
+tc_status tc_slot_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
+{
+    tc_status st = check_value(h, v);
+    if (st != TC_OK)
+        return st;
+    tc_mutator *m;
+    if ((st = mutator_enter(h, &m)) != TC_OK)
+        return st;
+    tc_obj *o = tc_root_obj(r);
+    if ((st = check_index(o, i)) == TC_OK)
+        slot_write_raw(o, (size_t)i, v); /* the stw collector needs no barrier */
+    mutator_leave(m);
+    return st;
+}
+
+/* with_obj — the common shape of the small read-only calls. */
+#define OBJ_CALL(h, r, body)                                                                                 \
+    do {                                                                                                     \
+        tc_mutator *m_;                                                                                      \
+        tc_status st_ = mutator_enter((h), &m_);                                                             \
+        if (st_ != TC_OK)                                                                                    \
+            return st_;                                                                                      \
+        tc_obj *o = tc_root_obj(r);                                                                          \
+        body;                                                                                                \
+        mutator_leave(m_);                                                                                   \
+        return st_;                                                                                          \
+    } while (0)
+
+tc_status tc_obj_nslots(tc_heap *h, tc_root *r, size_t *out) { OBJ_CALL(h, r, *out = obj_nslots(o)); }
+
+tc_status tc_obj_size(tc_heap *h, tc_root *r, size_t *out) { OBJ_CALL(h, r, *out = obj_size(o)); }
+
+tc_status tc_obj_data_get(tc_heap *h, tc_root *r, void *dst, size_t cap)
+{
+    OBJ_CALL(h, r, memcpy(dst, obj_payload(o), cap < obj_size(o) ? cap : obj_size(o)));
+}
+
+tc_status tc_obj_data_set(tc_heap *h, tc_root *r, const void *src, size_t len)
+{
+    OBJ_CALL(h, r, {
+        if (len != obj_size(o))
+            st_ = tc_fail(TC_ERR_VALUE, "data must be exactly %u bytes long (the object's size), not %zu",
+                          obj_size(o), len);
+        else if (len)
+            memcpy(obj_payload(o), src, len);
+    });
+}
+
+/* ---- raw section calls ---- */
+
+tc_obj *tc_alloc(tc_mutator *m, size_t nslots, size_t size)
+{
+    if (check_shape(nslots, size) != TC_OK)
+        return NULL;
+    return alloc_object(m, nslots, size);
+}
+
+void tc_store(tc_mutator *m, tc_obj *o, size_t i, tc_value v)
+{
+    (void)m;
+    slot_write_raw(o, i, v);
+}
+
+tc_value tc_load(const tc_obj *o, size_t i) { return slot_read(o, i); }
+void *tc_payload(tc_obj *o) { return obj_payload(o); }
+size_t tc_obj_nslots_raw(const tc_obj *o) { return obj_nslots(o); }
+size_t tc_obj_size_raw(const tc_obj *o) { return obj_size(o); }

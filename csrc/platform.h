@@ -1,0 +1,41 @@
+/*
+ * platform.h — the operating system as the core sees it: address-space
+ * reservation, committing and releasing memory, clocks, the membarrier-based
+ * asymmetric fence. platform.c is the only file with per-OS code.
+ *
+ * Invariants: reserved memory is PROT_NONE until committed; committed memory
+ * reads as zero the first time it is touched.
+ */
+#ifndef TC_PLATFORM_H
+#define TC_PLATFORM_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* plat_reserve — reserve `size` bytes aligned to `align` (a power of two),
+ * inaccessible. NULL if the OS refuses. */
+void *plat_reserve(size_t size, size_t align);
+void plat_unreserve(void *p, size_t size);
+/* plat_commit — make [p, p+size) readable and writable. false if refused. */
+bool plat_commit(void *p, size_t size);
+/* plat_decommit — give the pages back to the OS; they read as zero later. */
+void plat_decommit(void *p, size_t size);
+/* plat_map_lazy — a zero-filled read-write mapping whose pages cost nothing
+ * until touched (side tables such as the span map and mark bitmaps). */
+void *plat_map_lazy(size_t size);
+void plat_unmap(void *p, size_t size);
+
+uint64_t plat_now_ns(void);        /* monotonic clock */
+uint64_t plat_thread_cpu_ns(void); /* CPU time of the calling thread */
+int plat_ncpu(void);
+
+/* plat_heavy_fence — the collector's half of an asymmetric Dekker
+ * handshake: after it returns, every other thread of the process has passed
+ * a full memory barrier. Mutators then need only a compiler barrier on entry
+ * (plat_light_fence). Falls back to seq_cst fences on both sides when the
+ * kernel lacks membarrier(2). */
+void plat_heavy_fence(void);
+extern bool plat_have_membarrier;
+void plat_init(void);
+
+#endif

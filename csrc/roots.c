@@ -1,0 +1,140 @@
+/*
+ * roots.c — the handle table: every live host handle owns one root slot.
+ *
+ * Slots live in chunks of ROOT_CHUNK words that never move (so a tc_root*
+ * is a stable address). A slot holds an object address (live), or
+ * `next_free | 1` (free: a link in a free list; 1 alone ends the list).
+ * Creating and releasing are O(1): each mutator keeps a private free list
+ * and trades batches of ROOT_BATCH slots with the global list under
+ * roots_lock, so the common case takes no lock.
+ *
+ * Invariants: a live slot holds the address of an allocated object of this
+ * heap; a slot is on at most one free list; live slots = sum over mutators
+ * of (roots_new - roots_del).
+ * Scanning (mark.c) reads every slot of every chunk; it runs with the world
+ * stopped, when no slot changes.
+ */
+#include <stdlib.h>
+
+#include "heap.h"
+
+static inline uintptr_t slot_link(_Atomic uintptr_t *slot)
+{
+    return atomic_load_explicit(slot, memory_order_relaxed) & ~(uintptr_t)1;
+}
+
+/* take_batch — move up to ROOT_BATCH free slots from the global list (a new
+ * chunk if it is empty) to m's list. */
+static bool take_batch(tc_mutator *m)
+{
+    tc_heap *h = m->heap;
+    pthread_mutex_lock(&h->roots_lock);
+    if (!h->root_free) {
+        root_chunk *c = malloc(sizeof *c);
+        if (!c) {
+            pthread_mutex_unlock(&h->roots_lock);
+            return false;
+        }
+        c->next = h->root_chunks;
+        h->root_chunks = c;
+        for (size_t i = 0; i < ROOT_CHUNK; i++) {
+            uintptr_t next = i + 1 < ROOT_CHUNK ? (uintptr_t)&c->slot[i + 1] : 0;
+            atomic_store_explicit(&c->slot[i], next | 1, memory_order_relaxed);
+        }
+        h->root_free = (uintptr_t)&c->slot[0];
+    }
+    uintptr_t head = h->root_free, tail = head;
+    uint32_t n = 1;
+    while (n < ROOT_BATCH && slot_link((_Atomic uintptr_t *)tail)) {
+        tail = slot_link((_Atomic uintptr_t *)tail);
+        n++;
+    }
+    h->root_free = slot_link((_Atomic uintptr_t *)tail);
+    pthread_mutex_unlock(&h->roots_lock);
+    atomic_store_explicit((_Atomic uintptr_t *)tail, m->rfree | 1, memory_order_relaxed);
+    m->rfree = head;
+    m->nrfree += n;
+    return true;
+}
+
+/* give_batch — return ROOT_BATCH slots of m's list to the global list. */
+static void give_batch(tc_mutator *m)
+{
+    tc_heap *h = m->heap;
+    uintptr_t head = m->rfree, tail = head;
+    for (uint32_t n = 1; n < ROOT_BATCH; n++)
+        tail = slot_link((_Atomic uintptr_t *)tail);
+    m->rfree = slot_link((_Atomic uintptr_t *)tail);
+    m->nrfree -= ROOT_BATCH;
+    pthread_mutex_lock(&h->roots_lock);
+    atomic_store_explicit((_Atomic uintptr_t *)tail, h->root_free | 1, memory_order_relaxed);
+    h->root_free = head;
+    pthread_mutex_unlock(&h->roots_lock);
+}
+
+static inline void bump(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+/* roots_new — a root for o (m active). */
+tc_status roots_new(tc_mutator *m, tc_obj *o, tc_root **out)
+{
+    if (__builtin_expect(!m->rfree, 0) && !take_batch(m))
+        return tc_fail(TC_ERR_NOMEM, "cannot grow the handle table");
+    _Atomic uintptr_t *slot = (_Atomic uintptr_t *)m->rfree;
+    m->rfree = slot_link(slot);
+    m->nrfree--;
+    atomic_store_explicit(slot, (uintptr_t)o, memory_order_release);
+    bump(&m->roots_new);
+    *out = (tc_root *)slot;
+    return TC_OK;
+}
+
+/* roots_release — free root r (m active). */
+void roots_release(tc_mutator *m, tc_root *r)
+{
+    _Atomic uintptr_t *slot = (_Atomic uintptr_t *)r;
+    atomic_store_explicit(slot, m->rfree | 1, memory_order_release);
+    m->rfree = (uintptr_t)slot;
+    m->nrfree++;
+    bump(&m->roots_del);
+    if (m->nrfree >= 2 * ROOT_BATCH)
+        give_batch(m);
+}
+
+void roots_free_all(tc_heap *h)
+{
+    while (h->root_chunks) {
+        root_chunk *c = h->root_chunks;
+        h->root_chunks = c->next;
+        free(c);
+    }
+    h->root_free = 0;
+}
+
+/* ---- public ---- */
+
+tc_status tc_root_new(tc_heap *h, tc_obj *o, tc_root **out)
+{
+    tc_mutator *m;
+    tc_status st = mutator_enter(h, &m);
+    if (st != TC_OK)
+        return st;
+    arena *a = o ? arena_of((uintptr_t)o) : NULL;
+    if (!a || a->heap != h)
+        st = tc_fail(TC_ERR_CROSS_HEAP, "the object does not belong to this heap");
+    else
+        st = roots_new(m, o, out);
+    mutator_leave(m);
+    return st;
+}
+
+void tc_root_release(tc_heap *h, tc_root *r)
+{
+    tc_mutator *m;
+    if (!r || mutator_enter(h, &m) != TC_OK)
+        return;
+    roots_release(m, r);
+    mutator_leave(m);
+}

@@ -1,0 +1,280 @@
+/*
+ * span.c — arenas from mmap, the address -> span map, the page heap.
+ *
+ * Owns: the process-wide arena table, each heap's arenas and its free page
+ * runs. Free runs live in buckets by exact page count (the last bucket holds
+ * every larger run, searched first-fit); freeing coalesces with both
+ * neighbours through the span map, so free spans never touch.
+ * Span structs come from a per-heap pool and are never handed back to
+ * malloc while the heap lives: a stale span-map entry always points at a
+ * span struct, which validation (range + state check) can read safely.
+ * All functions here run with heap->lock held.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap.h"
+#include "platform.h"
+
+arena *_Atomic tc_arena_table[1u << 16];
+
+#define SPAN_SLAB 64
+#define SPANMAP_BYTES (TC_ARENA_PAGES * sizeof(span *))
+#define MARKBITS_BYTES (TC_ARENA_SIZE / 64)
+
+typedef struct span_slab {
+    struct span_slab *next;
+    span spans[SPAN_SLAB];
+} span_slab;
+
+static span *span_new(tc_heap *h)
+{
+    if (!h->span_pool) {
+        span_slab *sl = calloc(1, sizeof *sl);
+        if (!sl)
+            return NULL;
+        sl->next = h->span_slabs;
+        h->span_slabs = sl;
+        h->sys_bytes += sizeof *sl;
+        for (int i = SPAN_SLAB - 1; i >= 0; i--) {
+            sl->spans[i].next = h->span_pool;
+            h->span_pool = &sl->spans[i];
+        }
+    }
+    span *s = h->span_pool;
+    h->span_pool = s->next;
+    memset(s, 0, sizeof *s);
+    return s;
+}
+
+static void span_dispose(tc_heap *h, span *s)
+{
+    s->state = SPAN_FREE;
+    s->npages = 0;
+    s->next = h->span_pool;
+    h->span_pool = s;
+}
+
+static int bucket_of(size_t npages) { return npages < TC_FREE_BUCKETS ? (int)npages : TC_FREE_BUCKETS - 1; }
+
+static void list_remove(span **head, span *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        *head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+}
+
+static void list_push(span **head, span *s)
+{
+    s->prev = NULL;
+    s->next = *head;
+    if (*head)
+        (*head)->prev = s;
+    *head = s;
+}
+
+static void map_range(arena *a, span *s, bool ends_only)
+{
+    size_t first = (s->base - a->base) >> TC_PAGE_SHIFT;
+    if (ends_only) {
+        a->spans[first] = s;
+        a->spans[first + s->npages - 1] = s;
+        return;
+    }
+    for (size_t i = 0; i < s->npages; i++)
+        a->spans[first + i] = s;
+}
+
+/* free_insert — put a free run in its bucket, mapping its end pages. */
+static void free_insert(tc_heap *h, arena *a, span *s)
+{
+    s->state = SPAN_FREE;
+    map_range(a, s, true);
+    list_push(&h->freelist[bucket_of(s->npages)], s);
+}
+
+/* arena_new — reserve and register a new 4 GiB arena. */
+static arena *arena_new(tc_heap *h)
+{
+    if (h->narenas >= TC_MAX_ARENAS)
+        return NULL;
+    arena *a = calloc(1, sizeof *a);
+    void *base = plat_reserve(TC_ARENA_SIZE, TC_ARENA_SIZE);
+    if (a && base) {
+        a->spans = plat_map_lazy(SPANMAP_BYTES);
+        a->markbits = plat_map_lazy(MARKBITS_BYTES);
+    }
+    if (!a || !base || !a->spans || !a->markbits) {
+        if (a) {
+            plat_unmap(a->spans, SPANMAP_BYTES);
+            plat_unmap(a->markbits, MARKBITS_BYTES);
+        }
+        if (base)
+            plat_unreserve(base, TC_ARENA_SIZE);
+        free(a);
+        return NULL;
+    }
+    a->base = (uintptr_t)base;
+    a->heap = h;
+    atomic_store_explicit(&tc_arena_table[a->base >> TC_ARENA_SHIFT], a, memory_order_release);
+    h->arenas[h->narenas++] = a;
+    return a;
+}
+
+/* arena_grow — carve npages from the top of the newest arena (a new arena if
+ * it is full), committing memory as needed. NULL if refused. */
+static span *arena_grow(tc_heap *h, size_t npages)
+{
+    arena *a = h->narenas ? h->arenas[h->narenas - 1] : NULL;
+    if (!a || TC_ARENA_PAGES - a->frontier < npages) {
+        if (a && a->frontier < TC_ARENA_PAGES && a->committed > (a->frontier << TC_PAGE_SHIFT)) {
+            /* keep the committed tail of the old arena usable */
+            span *t = span_new(h);
+            if (t) {
+                t->base = a->base + (a->frontier << TC_PAGE_SHIFT);
+                t->npages = (uint32_t)((a->committed >> TC_PAGE_SHIFT) - a->frontier);
+                a->frontier += t->npages;
+                free_insert(h, a, t);
+            }
+        }
+        a = arena_new(h);
+        if (!a)
+            return NULL;
+    }
+    size_t need = (a->frontier + npages) << TC_PAGE_SHIFT;
+    if (need > a->committed) {
+        size_t upto = (need + TC_COMMIT_STEP - 1) & ~(TC_COMMIT_STEP - 1);
+        if (upto > TC_ARENA_SIZE)
+            upto = TC_ARENA_SIZE;
+        if (!plat_commit((void *)(a->base + a->committed), upto - a->committed))
+            return NULL;
+        h->sys_bytes += (upto - a->committed) + (upto - a->committed) / 64;
+        a->committed = upto;
+    }
+    span *s = span_new(h);
+    if (!s)
+        return NULL;
+    s->base = a->base + (a->frontier << TC_PAGE_SHIFT);
+    s->npages = (uint32_t)npages;
+    a->frontier += npages;
+    return s;
+}
+
+static span *take_free(tc_heap *h, size_t npages)
+{
+    for (int b = bucket_of(npages); b < TC_FREE_BUCKETS; b++)
+        for (span *s = h->freelist[b]; s; s = s->next)
+            if (s->npages >= npages) {
+                list_remove(&h->freelist[b], s);
+                return s;
+            }
+    return NULL;
+}
+
+/* pages_alloc — an in-use span of exactly npages, every page mapped to it. */
+span *pages_alloc(tc_heap *h, size_t npages)
+{
+    if (npages == 0 || npages > TC_ARENA_PAGES)
+        return NULL;
+    span *s = take_free(h, npages);
+    if (!s) {
+        s = arena_grow(h, npages);
+        if (!s)
+            return NULL;
+    }
+    arena *a = arena_of(s->base);
+    if (s->npages > npages) {
+        span *rest = span_new(h);
+        if (!rest) {
+            free_insert(h, a, s);
+            return NULL;
+        }
+        rest->base = s->base + (npages << TC_PAGE_SHIFT);
+        rest->npages = s->npages - (uint32_t)npages;
+        rest->needzero = s->needzero;
+        s->npages = (uint32_t)npages;
+        free_insert(h, a, rest);
+    }
+    s->state = SPAN_INUSE;
+    s->next = s->prev = NULL;
+    map_range(a, s, false);
+    h->spans_inuse++;
+    return s;
+}
+
+/* pages_free — return an in-use span's pages, merging with free neighbours. */
+void pages_free(tc_heap *h, span *s)
+{
+    arena *a = arena_of(s->base);
+    size_t first = (s->base - a->base) >> TC_PAGE_SHIFT;
+    h->spans_inuse--;
+    s->state = SPAN_FREE;
+    s->needzero = 1;
+    if (first > 0) {
+        span *l = a->spans[first - 1];
+        if (l && l->state == SPAN_FREE && l->npages && l->base + ((size_t)l->npages << TC_PAGE_SHIFT) == s->base) {
+            list_remove(&h->freelist[bucket_of(l->npages)], l);
+            l->npages += s->npages;
+            span_dispose(h, s);
+            s = l;
+            s->needzero = 1;
+        }
+    }
+    size_t end = ((s->base - a->base) >> TC_PAGE_SHIFT) + s->npages;
+    if (end < a->frontier) {
+        span *r = a->spans[end];
+        if (r && r->state == SPAN_FREE && r->npages && r->base == s->base + ((size_t)s->npages << TC_PAGE_SHIFT)) {
+            list_remove(&h->freelist[bucket_of(r->npages)], r);
+            s->npages += r->npages;
+            span_dispose(h, r);
+        }
+    }
+    free_insert(h, a, s);
+}
+
+/* pages_release_all — unmap every arena and side table (heap close). */
+void pages_release_all(tc_heap *h)
+{
+    for (int i = 0; i < h->narenas; i++) {
+        arena *a = h->arenas[i];
+        atomic_store_explicit(&tc_arena_table[a->base >> TC_ARENA_SHIFT], NULL, memory_order_release);
+        plat_unreserve((void *)a->base, TC_ARENA_SIZE);
+        plat_unmap(a->spans, SPANMAP_BYTES);
+        plat_unmap(a->markbits, MARKBITS_BYTES);
+        plat_unmap(a->checkbits, MARKBITS_BYTES);
+        free(a);
+        h->arenas[i] = NULL;
+    }
+    h->narenas = 0;
+    while (h->span_slabs) {
+        span_slab *sl = h->span_slabs;
+        h->span_slabs = sl->next;
+        free(sl);
+    }
+    h->span_pool = NULL;
+}
+
+/* span_init_class — make an in-use span hold objects of class c. */
+void span_init_class(span *s, int c)
+{
+    s->sizeclass = (uint8_t)c;
+    s->elemsize = sc_size[c];
+    s->nelems = sc_nelems[c];
+    s->divmul = (((uint64_t)1 << 32) + s->elemsize - 1) / s->elemsize;
+    s->nalloc = 0;
+    memset(s->allocbits, 0, sizeof s->allocbits);
+    s->cachebase = 0;
+    s->alloccache = ~(uint64_t)0;
+}
+
+/* span_refill_cache — restart the alloc cache at the span's first word with
+ * a free slot (after a sweep changed its alloc bits). */
+void span_refill_cache(span *s)
+{
+    s->cachebase = 0;
+    s->alloccache = ~s->allocbits[0];
+}

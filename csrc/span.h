@@ -1,0 +1,109 @@
+/*
+ * span.h — arenas, the page heap and spans.
+ *
+ * Memory comes in arenas: 4 GiB of address space reserved at once, aligned
+ * to 4 GiB, committed from the bottom as the heap grows (one mapping per
+ * arena, so a 16 GiB heap uses a handful of mappings, far below the kernel's
+ * 65,530). The process-wide arena table, indexed by address >> 32, finds an
+ * address's arena in one load. Each arena has a page -> span map and a mark
+ * bitmap with one bit per 8 bytes, so that marking needs no span lookup and
+ * touches no object header: the bit of the object at `p` is bit
+ * (p - arena_base) / 8.
+ *
+ * A span is a run of 8 KiB pages: free, or in use holding objects of one size
+ * class (or one large object). An in-use span has one alloc bit per object
+ * slot (set = allocated).
+ *
+ * Invariants (checked by check.c):
+ *  - every page of an in-use span maps to that span; the first and last page
+ *    of a free span map to it;
+ *  - free spans never touch each other (they are coalesced on free);
+ *  - a span's alloc-bit count equals `nalloc` once swept.
+ * Locking: the page heap and span lists are protected by heap->lock; span
+ * alloc bits are written by the mutator whose cache holds the span, or by
+ * the sweeper with the world stopped.
+ */
+#ifndef TC_SPAN_H
+#define TC_SPAN_H
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TC_PAGE_SHIFT 13
+#define TC_PAGE_SIZE ((size_t)1 << TC_PAGE_SHIFT)
+#define TC_ARENA_SHIFT 32
+#define TC_ARENA_SIZE ((size_t)1 << TC_ARENA_SHIFT)
+#define TC_ARENA_PAGES (TC_ARENA_SIZE >> TC_PAGE_SHIFT)
+#define TC_COMMIT_STEP ((size_t)4 << 20) /* commit arenas 4 MiB at a time */
+#define TC_MAX_ARENAS 64                 /* 256 GiB of heap: the hard limit */
+#define TC_FREE_BUCKETS 128              /* free lists by exact page count, last = larger */
+
+struct tc_heap;
+
+enum span_state { SPAN_FREE = 0, SPAN_INUSE = 1 };
+
+typedef struct span {
+    uintptr_t base;        /* first byte */
+    uint32_t npages;
+    uint8_t state;         /* enum span_state */
+    uint8_t sizeclass;     /* 0 = one large object */
+    uint8_t needzero;      /* pages may hold old data */
+    uint8_t cached;        /* in some mutator's cache */
+    uint32_t elemsize;     /* bytes per slot (large: npages * page) */
+    uint32_t nelems;       /* object slots */
+    uint32_t nalloc;       /* allocated slots, as of the last sweep or refill */
+    uint32_t cachebase;    /* alloc cache: first slot index of `alloccache` */
+    uint64_t alloccache;   /* free slots among cachebase..cachebase+63 */
+    uint64_t divmul;       /* ((1 << 32) + elemsize - 1) / elemsize: offset / elemsize */
+    struct span *next, *prev; /* in a class list or a free list */
+    uint64_t allocbits[16]; /* nelems bits; no class has more than 1024 slots */
+} span;
+
+typedef struct arena {
+    uintptr_t base;
+    struct tc_heap *heap;
+    size_t committed;      /* bytes from base readable and writable */
+    size_t frontier;       /* pages handed out from the bottom so far */
+    span **spans;          /* page index -> span, TC_ARENA_PAGES entries */
+    uint64_t *markbits;    /* one bit per 8 bytes */
+    uint64_t *checkbits;   /* same shape, for checkmark (lazily mapped) */
+} arena;
+
+/* The process-wide arena table: address >> 32 -> arena (NULL if none). */
+extern arena *_Atomic tc_arena_table[1u << 16];
+
+static inline arena *arena_of(uintptr_t p)
+{
+    if (p >> 48)
+        return NULL;
+    return atomic_load_explicit(&tc_arena_table[p >> TC_ARENA_SHIFT], memory_order_relaxed);
+}
+
+static inline span *span_of(arena *a, uintptr_t p)
+{
+    return a->spans[(p - a->base) >> TC_PAGE_SHIFT];
+}
+
+/* span_index — the slot index of address p in span s (p inside s). */
+static inline uint32_t span_index(const span *s, uintptr_t p)
+{
+    return (uint32_t)(((p - s->base) * s->divmul) >> 32);
+}
+
+static inline bool span_allocated(const span *s, uint32_t i)
+{
+    return (s->allocbits[i >> 6] >> (i & 63)) & 1;
+}
+
+#define SPAN_MAX_ELEMS 1024
+static inline size_t span_bitmap_words(uint32_t nelems) { return (nelems + 63) / 64; }
+
+/* Page heap (heap->lock held). */
+span *pages_alloc(struct tc_heap *h, size_t npages);
+void pages_free(struct tc_heap *h, span *s);
+void pages_release_all(struct tc_heap *h);
+/* span_init_class — turn a fresh in-use span into one of size class c. */
+void span_init_class(span *s, int c);
+void span_refill_cache(span *s);
+#endif

@@ -1,0 +1,155 @@
+/*
+ * stats.c — counters, the pause ring, the gctrace line queue, and the
+ * stats field table both bindings build their Stats objects from.
+ *
+ * Allocation and handle counters live in each mutator (written by its
+ * owner, read relaxed here) so the fast paths share no cache line; cycle
+ * counters live in the heap, written under gc_lock. A snapshot takes gc_lock
+ * (without counting as a mutator), so it never sees half a cycle.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap.h"
+#include "platform.h"
+
+void stats_record_pause(tc_heap *h, uint64_t ns)
+{
+    h->pauses[h->npauses_total % TC_PAUSE_RING] = ns;
+    h->npauses_total++;
+    h->pause_total_ns += ns;
+    if (ns > h->pause_max_ns)
+        h->pause_max_ns = ns;
+}
+
+/* stats_totals — sums of the per-mutator counters. */
+void stats_totals(tc_heap *h, uint64_t *mallocs, uint64_t *alloc_bytes, int64_t *roots)
+{
+    uint64_t ma = 0, by = 0;
+    int64_t r = 0;
+    pthread_mutex_lock(&h->mut_lock);
+    for (tc_mutator *m = h->mutators; m; m = m->next) {
+        ma += atomic_load_explicit(&m->mallocs, memory_order_relaxed);
+        by += atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed);
+        r += (int64_t)(atomic_load_explicit(&m->roots_new, memory_order_relaxed) -
+                       atomic_load_explicit(&m->roots_del, memory_order_relaxed));
+    }
+    pthread_mutex_unlock(&h->mut_lock);
+    *mallocs = ma;
+    *alloc_bytes = by;
+    *roots = r;
+}
+
+static const char *const phase_names[] = {"off", "mark", "sweep"};
+
+tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
+{
+    if (atomic_load(&h->closed))
+        return tc_fail(TC_ERR_CLOSED, "the heap is closed");
+    void *tok;
+    block_begin(h, &tok);
+    pthread_mutex_lock(&h->gc_lock);
+    block_end(h, tok);
+    memset(out, 0, sizeof *out);
+    uint64_t mallocs, total;
+    int64_t roots;
+    stats_totals(h, &mallocs, &total, &roots);
+    out->total_alloc = total;
+    out->mallocs = mallocs;
+    out->frees = h->frees;
+    out->heap_alloc = total - h->freed_bytes;
+    out->heap_objects = mallocs - h->frees;
+    out->heap_live = h->heap_live;
+    out->heap_marked = h->heap_marked;
+    pthread_mutex_lock(&h->lock);
+    out->heap_sys = h->sys_bytes;
+    pthread_mutex_unlock(&h->lock);
+    out->heap_released = 0;
+    out->heap_goal = atomic_load(&h->goal) == UINT64_MAX ? 0 : atomic_load(&h->goal);
+    out->num_gc = h->num_gc;
+    out->num_forced_gc = h->num_forced_gc;
+    out->pause_total_ns = h->pause_total_ns;
+    out->pause_max_ns = h->pause_max_ns;
+    uint64_t n = h->npauses_total < TC_PAUSE_RING ? h->npauses_total : TC_PAUSE_RING;
+    for (uint64_t i = 0; i < n; i++)
+        out->pauses_ns[i] = h->pauses[(h->npauses_total - n + i) % TC_PAUSE_RING];
+    out->npauses = (uint32_t)n;
+    uint64_t elapsed = plat_now_ns() - h->start_ns;
+    double f = elapsed ? (double)h->gc_cpu_ns / (double)elapsed : 0.0;
+    out->gc_cpu_fraction = f < 0 ? 0 : f > 1 ? 1 : f;
+    out->assist_ns = 0;
+    out->roots = roots < 0 ? 0 : (uint64_t)roots;
+    out->finalizers_pending = 0;
+    out->weak_refs = 0;
+    out->mark_ns = h->mark_ns;
+    out->sweep_ns = h->sweep_ns;
+    out->mark_cpu_ns = h->mark_cpu_ns;
+    out->sweep_cpu_ns = h->sweep_cpu_ns;
+    out->phase = phase_names[atomic_load(&h->phase)];
+    out->collector = tc_collector_name(h->cfg.collector);
+    out->barrier = tc_barrier_name(h->cfg.barrier);
+    pthread_mutex_unlock(&h->gc_lock);
+    return TC_OK;
+}
+
+#define F(name, type) {#name, type, offsetof(tc_stats, name)}
+static const tc_stats_field fields[] = {
+    F(heap_alloc, TC_FIELD_U64), F(heap_live, TC_FIELD_U64), F(heap_objects, TC_FIELD_U64),
+    F(heap_sys, TC_FIELD_U64), F(heap_released, TC_FIELD_U64), F(heap_goal, TC_FIELD_U64),
+    F(total_alloc, TC_FIELD_U64), F(mallocs, TC_FIELD_U64), F(frees, TC_FIELD_U64),
+    F(num_gc, TC_FIELD_U64), F(num_forced_gc, TC_FIELD_U64), F(pause_total_ns, TC_FIELD_U64),
+    F(pause_max_ns, TC_FIELD_U64), F(pauses_ns, TC_FIELD_PAUSES), F(gc_cpu_fraction, TC_FIELD_DOUBLE),
+    F(assist_ns, TC_FIELD_U64), F(roots, TC_FIELD_U64), F(finalizers_pending, TC_FIELD_U64),
+    F(weak_refs, TC_FIELD_U64), F(phase, TC_FIELD_STRING), F(collector, TC_FIELD_STRING),
+    F(barrier, TC_FIELD_STRING), F(mark_ns, TC_FIELD_U64), F(sweep_ns, TC_FIELD_U64),
+    F(mark_cpu_ns, TC_FIELD_U64), F(sweep_cpu_ns, TC_FIELD_U64), F(heap_marked, TC_FIELD_U64),
+};
+#undef F
+
+const tc_stats_field *tc_stats_fields(size_t *count)
+{
+    *count = sizeof fields / sizeof fields[0];
+    return fields;
+}
+
+/* ---- gctrace line queue ---- */
+
+void out_push(tc_heap *h, char *line)
+{
+    pthread_mutex_lock(&h->out_lock);
+    if (h->out_count == OUT_MAX_LINES) { /* drop the oldest */
+        free(h->out_lines[h->out_head]);
+        h->out_head = (h->out_head + 1) % OUT_MAX_LINES;
+        h->out_count--;
+    }
+    h->out_lines[(h->out_head + h->out_count) % OUT_MAX_LINES] = line;
+    h->out_count++;
+    atomic_store_explicit(&h->out_pending, h->out_count, memory_order_release);
+    pthread_mutex_unlock(&h->out_lock);
+}
+
+bool tc_heap_has_output(const tc_heap *h)
+{
+    return atomic_load_explicit(&((tc_heap *)h)->out_pending, memory_order_acquire) != 0;
+}
+
+void tc_heap_drain_output(tc_heap *h, tc_line_sink sink, void *ud)
+{
+    while (tc_heap_has_output(h)) {
+        pthread_mutex_lock(&h->out_lock);
+        char *line = NULL;
+        if (h->out_count) {
+            line = h->out_lines[h->out_head];
+            h->out_head = (h->out_head + 1) % OUT_MAX_LINES;
+            h->out_count--;
+        }
+        atomic_store_explicit(&h->out_pending, h->out_count, memory_order_release);
+        pthread_mutex_unlock(&h->out_lock);
+        if (!line)
+            return;
+        if (sink)
+            sink(ud, line);
+        free(line);
+    }
+}

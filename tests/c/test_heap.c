@@ -1,0 +1,182 @@
+/* test_heap.c — objects, values, roots, errors and collection basics. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tc_test.h"
+
+TEST(alloc_and_slots)
+{
+    tc_heap *h = new_heap_gogc(100);
+    CHECK(h);
+    tc_root *a, *b;
+    CHECK_OK(tc_obj_new(h, 3, 5, "hello", &a));
+    CHECK_OK(tc_obj_new(h, 0, 16, NULL, &b));
+    size_t n, sz;
+    CHECK_OK(tc_obj_nslots(h, a, &n));
+    CHECK_OK(tc_obj_size(h, a, &sz));
+    CHECK(n == 3 && sz == 5);
+    char buf[8] = {0};
+    CHECK_OK(tc_obj_data_get(h, a, buf, sizeof buf));
+    CHECK(memcmp(buf, "hello", 5) == 0);
+    CHECK_OK(tc_slot_set(h, a, 0, tc_ref(tc_root_obj(b))));
+    CHECK_OK(tc_slot_set(h, a, 1, tc_int(TC_INT_MAX)));
+    CHECK_OK(tc_slot_set(h, a, 2, tc_float(-0.0)));
+    tc_value v;
+    tc_root *r = NULL;
+    CHECK_OK(tc_slot_get(h, a, 0, &v, &r));
+    CHECK(v.kind == TC_REF && r && tc_root_obj(r) == tc_root_obj(b));
+    tc_root_release(h, r);
+    CHECK_OK(tc_slot_get(h, a, 1, &v, &r));
+    CHECK(v.kind == TC_INT && v.u.i == TC_INT_MAX && r == NULL);
+    CHECK_OK(tc_slot_get(h, a, 2, &v, NULL));
+    CHECK(v.kind == TC_FLOAT && v.u.d == 0.0 && signbit(v.u.d));
+    CHECK(tc_slot_set(h, a, 3, tc_nil()) == TC_ERR_INDEX);
+    CHECK(tc_slot_set(h, a, -1, tc_nil()) == TC_ERR_INDEX);
+    CHECK(tc_slot_set(h, a, 0, tc_int(TC_INT_MAX + 1)) == TC_ERR_OVERFLOW);
+    CHECK(tc_slot_set(h, a, 0, tc_int(TC_INT_MIN - 1)) == TC_ERR_OVERFLOW);
+    CHECK(tc_obj_data_set(h, a, "abc", 3) == TC_ERR_VALUE);
+    CHECK_OK(tc_obj_data_set(h, a, "HELLO", 5));
+    CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}
+
+TEST(cross_heap_and_closed)
+{
+    tc_heap *h1 = new_heap_gogc(100), *h2 = new_heap_gogc(100);
+    tc_root *a, *b;
+    CHECK_OK(tc_obj_new(h1, 1, 0, NULL, &a));
+    CHECK_OK(tc_obj_new(h2, 1, 0, NULL, &b));
+    CHECK(tc_slot_set(h1, a, 0, tc_ref(tc_root_obj(b))) == TC_ERR_CROSS_HEAP);
+    tc_heap_close(h2);
+    CHECK(tc_obj_new(h2, 1, 0, NULL, &b) == TC_ERR_CLOSED);
+    CHECK(tc_heap_collect(h2) == TC_ERR_CLOSED);
+    tc_heap_close(h2); /* again: no-op */
+    tc_root_release(h2, b); /* no-op after close */
+    tc_heap_destroy(h2);
+    CHECK_OK(tc_heap_verify(h1));
+    tc_heap_destroy(h1);
+}
+
+TEST(huge_allocation_is_nomem_and_heap_survives)
+{
+    tc_heap *h = new_heap_gogc(100);
+    tc_root *a;
+    CHECK(tc_obj_new(h, (size_t)1 << 40, 0, NULL, &a) == TC_ERR_NOMEM);
+    CHECK(tc_obj_new(h, 0, (size_t)1 << 40, NULL, &a) == TC_ERR_NOMEM);
+    CHECK(tc_obj_new(h, 0xfffffff0u, 0, NULL, &a) == TC_ERR_NOMEM);
+    CHECK_OK(tc_obj_new(h, 2, 10, NULL, &a));
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}
+
+TEST(garbage_is_reclaimed_reachable_survives)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    tc_root *keep;
+    CHECK_OK(tc_obj_new(h, 2, 8, NULL, &keep));
+    /* a chain of 1000 objects hanging off keep, payload = index */
+    tc_mutator *m = tc_enter(h);
+    tc_obj **loc = tc_locals(m, 1);
+    loc[0] = tc_root_obj(keep);
+    for (int i = 0; i < 1000; i++) {
+        tc_obj *n = tc_alloc(m, 2, 8);
+        CHECK(n);
+        memcpy(tc_payload(n), &i, sizeof i);
+        tc_store(m, n, 0, tc_load(loc[0], 0));
+        tc_store(m, loc[0], 0, tc_ref(n));
+    }
+    for (int i = 0; i < 5000; i++) /* garbage */
+        CHECK(tc_alloc(m, 1, 24));
+    tc_locals_pop(m, 1);
+    tc_leave(m);
+    tc_stats s;
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.heap_objects == 6001);
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.heap_objects == 1001);
+    CHECK(s.num_gc == 1 && s.num_forced_gc == 1 && s.npauses == 1);
+    CHECK(s.roots == 1);
+    /* walk the chain: payloads intact, newest first */
+    tc_obj *o = tc_load(tc_root_obj(keep), 0).u.ref;
+    for (int i = 999; i >= 0; i--) {
+        int v;
+        CHECK(o);
+        memcpy(&v, tc_payload(o), sizeof v);
+        CHECK(v == i);
+        o = tc_load(o, 0).u.ref;
+    }
+    CHECK_OK(tc_heap_verify(h));
+    tc_root_release(h, keep);
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.heap_objects == 0 && s.roots == 0);
+    CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}
+
+TEST(unreachable_cycle_is_reclaimed)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    tc_root *a, *b;
+    CHECK_OK(tc_obj_new(h, 1, 0, NULL, &a));
+    CHECK_OK(tc_obj_new(h, 1, 0, NULL, &b));
+    CHECK_OK(tc_slot_set(h, a, 0, tc_ref(tc_root_obj(b))));
+    CHECK_OK(tc_slot_set(h, b, 0, tc_ref(tc_root_obj(a))));
+    tc_root_release(h, a);
+    CHECK_OK(tc_heap_collect(h));
+    tc_stats s;
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.heap_objects == 2);
+    tc_root_release(h, b);
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.heap_objects == 0 && s.frees == 2 && s.mallocs == 2);
+    tc_heap_destroy(h);
+}
+
+TEST(long_list_marks_without_recursion)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    tc_root *head;
+    CHECK_OK(tc_obj_new(h, 1, 0, NULL, &head));
+    tc_mutator *m = tc_enter(h);
+    tc_obj **loc = tc_locals(m, 1);
+    loc[0] = tc_root_obj(head);
+    const int N = 10 * 1000 * 1000;
+    for (int i = 0; i < N; i++) {
+        tc_obj *n = tc_alloc(m, 1, 0);
+        CHECK(n);
+        tc_store(m, loc[0], 0, tc_ref(n));
+        loc[0] = n;
+    }
+    tc_locals_pop(m, 1);
+    tc_leave(m);
+    CHECK_OK(tc_heap_collect(h));
+    tc_stats s;
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.heap_objects == (uint64_t)N + 1);
+    tc_root_release(h, head);
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.heap_objects == 0);
+    tc_heap_destroy(h);
+}
+
+TEST(automatic_cycles_with_gogc)
+{
+    tc_heap *h = new_heap_gogc(100);
+    tc_mutator *m = tc_enter(h);
+    for (int i = 0; i < 2000000; i++)
+        CHECK(tc_alloc(m, 2, 8));
+    tc_leave(m);
+    tc_stats s;
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.num_gc >= 3 && s.num_forced_gc == 0);
+    CHECK(s.heap_alloc < 16u << 20);
+    CHECK(s.frees <= s.mallocs && s.gc_cpu_fraction >= 0 && s.gc_cpu_fraction <= 1);
+    CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}
