@@ -1,0 +1,42 @@
+"""tricolor — a managed heap with a Go-style tri-color mark-sweep garbage collector.
+
+    import tricolor
+
+    with tricolor.Heap(gogc=100) as heap:
+        node = heap.new(2, data=b"payload")   # 2 slots + a 7-byte payload
+        node[0] = heap.new(2)                 # a reference keeps its target alive
+        node[1] = 42
+        heap.collect()
+        print(heap.stats().heap_objects)      # 2
+
+See docs/python.md for the whole API, and `python -m tricolor --help` for the
+experiments (demo, bench, compare).
+"""
+from ._tricolor import (
+    INT_MAX,
+    INT_MIN,
+    CrossHeapError,
+    FreedObjectError,
+    Heap,
+    HeapClosedError,
+    HeapCorruption,
+    HeapError,
+    Obj,
+    Stats,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Heap",
+    "Obj",
+    "Stats",
+    "HeapError",
+    "CrossHeapError",
+    "HeapClosedError",
+    "FreedObjectError",
+    "HeapCorruption",
+    "INT_MIN",
+    "INT_MAX",
+    "__version__",
+]

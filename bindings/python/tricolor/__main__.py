@@ -1,0 +1,328 @@
+"""python -m tricolor — experiments with the tricolor garbage collector.
+
+    python -m tricolor                       # same as `demo`
+    python -m tricolor demo                  # GCBench-style trees, gctrace, a summary
+    python -m tricolor bench churn --gogc 50 --plot churn.svg
+    python -m tricolor compare linkedlist --config gogc=50 --config gogc=400
+
+Everything here is ordinary code on top of the public API (tricolor.Heap and
+the workloads in tricolor.workloads), so it doubles as an example.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+import tricolor
+from tricolor import workloads
+from tricolor.plot import Sample, timeline_svg
+
+# ---- option parsing --------------------------------------------------------------
+
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "kb": 1000, "kib": 1 << 10, "m": 1 << 20, "mb": 1000**2,
+               "mib": 1 << 20, "g": 1 << 30, "gb": 1000**3, "gib": 1 << 30}
+_OFF = ("off", "none")
+
+
+def parse_gogc(text: str) -> Optional[int]:
+    """--gogc: an int >= 0, or "off"."""
+    if text.lower() in _OFF:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"gogc must be an int or 'off', not {text!r}") from None
+
+
+def parse_size(text: str) -> Optional[int]:
+    """--memory-limit: bytes with an optional unit (64M, 1GiB, 500kb), or "off"."""
+    if text.lower() in _OFF:
+        return None
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in _SIZE_UNITS:
+        raise argparse.ArgumentTypeError(f"memory limit must look like 64M, 1GiB or 'off', not {text!r}")
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+
+
+def parse_param(text: str) -> tuple:
+    """--param NAME=INT: a keyword argument for the workload function."""
+    name, sep, value = text.partition("=")
+    try:
+        return name.strip(), int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--param wants NAME=INT, not {text!r}") from None
+
+
+def parse_config(text: str) -> Dict[str, Any]:
+    """--config for compare: comma-separated key=value pairs, keys as Heap's
+    keyword arguments (collector, gogc, memory_limit, barrier, mark_workers)."""
+    config: Dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"config item {item!r} is not key=value")
+        if key == "gogc":
+            config[key] = parse_gogc(value)
+        elif key == "memory_limit":
+            config[key] = parse_size(value)
+        elif key == "mark_workers":
+            config[key] = int(value)
+        elif key in ("collector", "barrier"):
+            config[key] = value.strip()
+        else:
+            raise argparse.ArgumentTypeError(f"unknown config key {key!r}")
+    return config
+
+
+def config_label(config: Dict[str, Any]) -> str:
+    """A short readable name for a heap configuration."""
+    def show(key: str, value: Any) -> str:
+        if value is None:
+            return f"{key}=off"
+        if key == "memory_limit":
+            return f"{key}={human_bytes(value)}"
+        return f"{key}={value}"
+    return ",".join(show(k, v) for k, v in config.items()) or "defaults"
+
+
+# ---- formatting ---------------------------------------------------------------------
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def ms(ns: float) -> str:
+    return f"{ns / 1e6:.3f} ms"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain text table, numbers right-aligned."""
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
+
+
+# ---- running a workload ------------------------------------------------------------
+
+
+class Sampler:
+    """The workloads' `tick`: records heap_alloc/heap_goal/num_gc over time."""
+
+    def __init__(self, heap: tricolor.Heap) -> None:
+        self.heap = heap
+        self.start = time.perf_counter()
+        self.samples: List[Sample] = []
+        self()
+
+    def __call__(self) -> None:
+        s = self.heap.stats()
+        self.samples.append(Sample(time.perf_counter() - self.start, s.heap_alloc, s.heap_goal, s.num_gc))
+
+    @property
+    def peak(self) -> int:
+        return max(s.heap_alloc for s in self.samples)
+
+
+def run(name: str, config: Dict[str, Any], params: Dict[str, int], *, trace: Optional[str] = None,
+        log: Any = None) -> Dict[str, Any]:
+    """Run workload `name` on a new heap made with `config`; return the
+    measurements as a dict (the --json output of bench)."""
+    fn = workloads.WORKLOADS[name]
+    if log is not None:
+        params = dict(params, log=log)
+    with tricolor.Heap(**config) as heap:
+        if trace:
+            heap.trace_start(trace)
+        sampler = Sampler(heap)
+        t0 = time.perf_counter()
+        info = fn(heap, sampler, **params)
+        seconds = time.perf_counter() - t0
+        sampler()
+        if trace:
+            heap.trace_stop()
+        s = heap.stats()
+    return {
+        "workload": name, "config": config, "label": config_label(config), "seconds": seconds,
+        "objects": s.mallocs, "bytes_allocated": s.total_alloc, "cycles": s.num_gc,
+        "pause_total_ns": s.pause_total_ns, "pause_max_ns": s.pause_max_ns,
+        "heap_peak": sampler.peak, "heap_sys": s.heap_sys, "heap_live": s.heap_live,
+        "gc_cpu_fraction": s.gc_cpu_fraction, "result": info,
+        "pauses_ns": s.pauses_ns, "samples": [list(x) for x in sampler.samples],
+    }
+
+
+def heap_config(args: argparse.Namespace) -> Dict[str, Any]:
+    """The Heap keyword arguments given on the command line (others: defaults)."""
+    config: Dict[str, Any] = {}
+    for key in ("collector", "gogc", "memory_limit", "barrier", "mark_workers"):
+        if hasattr(args, key):
+            config[key] = getattr(args, key)
+    if getattr(args, "gctrace", False):
+        config["gctrace"] = True
+    return config
+
+
+def summary(r: Dict[str, Any]) -> str:
+    """The human-readable summary of one run."""
+    return "\n".join([
+        f"  objects allocated  {r['objects']:>14,}   ({human_bytes(r['bytes_allocated'])} in all)",
+        f"  GC cycles          {r['cycles']:>14}   (one gctrace line each)",
+        f"  pause total        {ms(r['pause_total_ns']):>14}   (time the program stood still for the GC)",
+        f"  pause max          {ms(r['pause_max_ns']):>14}   (the longest single stop)",
+        f"  heap peak          {human_bytes(r['heap_peak']):>14}   (largest heap_alloc sampled; "
+        f"{human_bytes(r['heap_sys'])} mapped from the OS)",
+        f"  live at the end    {human_bytes(r['heap_live']):>14}   (marked by the last cycle)",
+        f"  GC CPU fraction    {r['gc_cpu_fraction']:>14.1%}",
+        f"  wall time          {r['seconds']:>12.2f} s",
+    ])
+
+
+# ---- commands ------------------------------------------------------------------------
+
+GCTRACE_HELP = """\
+How to read a gctrace line (the shape of Go's GODEBUG=gctrace=1):
+  gc 7 @2.104s 3%: 0.021+4.2+0.018 ms clock, 0.021+1.1/3.9/0+0.018 ms cpu, 48->52->20 MB, 50 MB goal, 1 P
+  gc 7           the 7th collection of this heap
+  @2.104s        seconds since the heap was created
+  3%             share of the time spent in the GC so far
+  a+b+c ms clock stop-the-world start + mark + stop-the-world end, wall time
+  ... ms cpu     the same in CPU time (the mark split into assist/background/idle)
+  48->52->20 MB  heap at the start of the cycle -> at the end of mark -> live (marked)
+  50 MB goal     heap size at which the next cycle starts (live * (1 + gogc/100))
+  1 P            mark workers"""
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    config = heap_config(args)
+    config["gctrace"] = True
+    print("tricolor demo: GCBench-style binary trees on one heap "
+          f"({config_label({k: v for k, v in config.items() if k != 'gctrace'})}).")
+    print("A long-lived tree of depth 14 and an array of doubles stay reachable while short-lived")
+    print("trees of depth 4..14 are built top-down and bottom-up and dropped. Each 'gc N ...' line")
+    print("(on stderr) is one collection; a summary follows.\n", flush=True)
+    r = run("gcbench", config, {}, log=lambda msg: print("  " + msg, flush=True))
+    sys.stderr.flush()
+    print("\nSummary")
+    print(summary(r))
+    print()
+    print(GCTRACE_HELP)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    config = heap_config(args)
+    try:
+        r = run(args.workload, config, dict(args.param), trace=args.trace)
+    except (ValueError, TypeError) as e:
+        print(f"tricolor bench: {e}", file=sys.stderr)
+        return 2
+    if args.plot:
+        samples = [Sample(*x) for x in r["samples"]]
+        with open(args.plot, "w", encoding="utf-8") as f:
+            f.write(timeline_svg(samples, r["pauses_ns"], f"{args.workload} ({r['label']})"))
+    if args.json:
+        json.dump(r, sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"{args.workload}: {workloads.describe(args.workload)}")
+    print(f"heap: {r['label']}\n")
+    print(summary(r))
+    for label, path in (("trace", args.trace), ("plot", args.plot)):
+        if path:
+            print(f"\n{label} written to {path}")
+    return 0
+
+
+DEFAULT_CONFIGS = ["gogc=50", "gogc=100", "gogc=200", "gogc=off,memory_limit=32M", "collector=concurrent"]
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    configs = args.config or [parse_config(c) for c in DEFAULT_CONFIGS]
+    rows, results = [], []
+    for config in configs:
+        try:
+            r = run(args.workload, config, dict(args.param))
+        except ValueError as e:
+            rows.append([config_label(config), "-", "-", "-", "-", "-", f"unavailable: {e}"])
+            continue
+        results.append(r)
+        rows.append([r["label"], f"{r['seconds']:.2f}", str(r["cycles"]), ms(r["pause_max_ns"]),
+                     ms(r["pause_total_ns"]), human_bytes(r["heap_peak"]), f"{r['gc_cpu_fraction']:.1%}"])
+    if args.json:
+        json.dump(results, sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"{args.workload}: {workloads.describe(args.workload)}\n")
+    print(table(["config", "time s", "cycles", "max pause", "total pause", "heap peak", "GC CPU"], rows))
+    return 0
+
+
+# ---- the parser ------------------------------------------------------------------------
+
+
+def add_heap_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--collector", default=argparse.SUPPRESS, help='"stw" (default), "concurrent" or "incremental"')
+    p.add_argument("--gogc", type=parse_gogc, default=argparse.SUPPRESS, help="GC target percent, or 'off' (default 100)")
+    p.add_argument("--memory-limit", dest="memory_limit", type=parse_size, default=argparse.SUPPRESS,
+                   help="soft limit in bytes: 64M, 1GiB, ... or 'off' (default off)")
+    p.add_argument("--barrier", default=argparse.SUPPRESS, help='"hybrid" (default), "dijkstra" or "yuasa"')
+    p.add_argument("--mark-workers", dest="mark_workers", type=int, default=argparse.SUPPRESS, help="marker threads")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tricolor",
+        description="Experiments with the tricolor garbage collector. Without a command: demo.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="workloads:\n" + "\n".join(f"  {n:<11} {workloads.describe(n)}" for n in workloads.WORKLOADS))
+    parser.add_argument("--version", action="version", version=f"tricolor {tricolor.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="the default experiment: GCBench trees with gctrace and a summary")
+    add_heap_options(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="run one built-in workload and report its GC behaviour")
+    bench.add_argument("workload", choices=sorted(workloads.WORKLOADS), help="the workload to run")
+    add_heap_options(bench)
+    bench.add_argument("--gctrace", action="store_true", help="print one gctrace line per cycle on stderr")
+    bench.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    bench.add_argument("--trace", metavar="FILE", help="write Chrome/Perfetto trace events to FILE")
+    bench.add_argument("--plot", metavar="FILE", help="write an SVG of heap size and pauses to FILE")
+    bench.add_argument("--param", "-p", type=parse_param, action="append", default=[],
+                       metavar="NAME=INT", help="a workload parameter (e.g. length=1000 for linkedlist)")
+    bench.set_defaults(func=cmd_bench)
+
+    compare = sub.add_parser("compare", help="one workload under several heap configurations, one table")
+    compare.add_argument("workload", nargs="?", default="gcbench", choices=sorted(workloads.WORKLOADS))
+    compare.add_argument("--config", type=parse_config, action="append", metavar="K=V[,K=V...]",
+                         help=f"a configuration (repeat); default: {' '.join(DEFAULT_CONFIGS)}")
+    compare.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    compare.add_argument("--param", "-p", type=parse_param, action="append", default=[], metavar="NAME=INT",
+                         help="a workload parameter")
+    compare.set_defaults(func=cmd_compare)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["demo"])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
