@@ -1,0 +1,316 @@
+/*
+ * gcbench.c — the classic GCBench (Boehm, after Ellis and Kovac) on three
+ * memory managers, from this one source:
+ *
+ *     -DBENCH_TRICOLOR   tricolor's raw C API (tc_enter/tc_alloc/tc_store)
+ *     -DBENCH_BDWGC      bdwgc: GC_MALLOC nodes, GC_MALLOC_ATOMIC array
+ *     -DBENCH_MALLOC     malloc/free, each short-lived tree freed after use
+ *
+ * The workload, identical on all three:
+ *   1. build and drop a "stretch" tree of depth 18 (bottom-up);
+ *   2. build a long-lived tree of depth 16 (top-down) and an array of
+ *      500,000 doubles, both kept until the end;
+ *   3. for depth d = 4, 6, ..., 16: NumIters(d) = 2*TreeSize(18)/TreeSize(d)
+ *      times build a tree of depth d top-down (Populate) and drop it, then
+ *      the same number of trees bottom-up (MakeTree);
+ *   4. check that the array and the long-lived tree survived.
+ * A node is two references plus two 32-bit ints (i, j): on tricolor an
+ * object with 2 slots and 8 payload bytes.
+ *
+ * Usage: gcbench_<system> [stretch longlived mindepth maxdepth arraysize]
+ * Prints RESULT lines (see bench.h): seconds for steps 1-4 (heap creation
+ * and teardown excluded), collections run, and the peak resident set.
+ */
+#include "bench.h"
+
+
+#if defined(BENCH_TRICOLOR) + defined(BENCH_BDWGC) + defined(BENCH_MALLOC) != 1
+#error "define exactly one of BENCH_TRICOLOR, BENCH_BDWGC, BENCH_MALLOC"
+#endif
+
+/* ---- the three memory managers behind one small node interface ---------- */
+
+#if defined(BENCH_TRICOLOR)
+#define SYSTEM "tricolor"
+typedef tc_obj node;
+
+/* Local roots, pushed once by main (tc_locals may move its stack when it
+ * grows, so the benchmark never pushes again): */
+enum { L_LONG, L_ARRAY, L_TEMP, L_FRAMES };
+static tc_heap *g_heap;
+static tc_mutator *g_mut;
+static tc_obj **g_loc;
+
+/* node_new — a leaf: two nil slots, 8 zeroed payload bytes (i, j). */
+static inline node *node_new(void)
+{
+    node *n = tc_alloc(g_mut, 2, 8);
+    if (!n)
+        bench_die("tc_alloc failed", tc_errmsg());
+    return n;
+}
+static inline void node_set_left(node *n, node *c) { tc_store(g_mut, n, 0, tc_ref(c)); }
+static inline void node_set_right(node *n, node *c) { tc_store(g_mut, n, 1, tc_ref(c)); }
+static inline void tree_drop(node *n) { (void)n; }
+
+static double *array_new(size_t n)
+{
+    g_loc[L_ARRAY] = tc_alloc(g_mut, 0, n * sizeof(double));
+    if (!g_loc[L_ARRAY])
+        bench_die("tc_alloc(array) failed", tc_errmsg());
+    return tc_payload(g_loc[L_ARRAY]);
+}
+
+#elif defined(BENCH_BDWGC)
+#include <gc.h>
+#define SYSTEM "bdwgc"
+typedef struct node {
+    struct node *left, *right;
+    int32_t i, j;
+} node;
+
+static inline node *node_new(void)
+{
+    node *n = GC_MALLOC(sizeof(node)); /* zeroed */
+    if (!n)
+        bench_die("GC_MALLOC failed", NULL);
+    return n;
+}
+static inline void node_set_left(node *n, node *c) { n->left = c; }
+static inline void node_set_right(node *n, node *c) { n->right = c; }
+static inline void tree_drop(node *n) { (void)n; }
+
+static double *array_new(size_t n)
+{
+    double *a = GC_MALLOC_ATOMIC(n * sizeof(double));
+    if (!a)
+        bench_die("GC_MALLOC_ATOMIC failed", NULL);
+    return a;
+}
+
+#else /* BENCH_MALLOC */
+#define SYSTEM "malloc"
+typedef struct node {
+    struct node *left, *right;
+    int32_t i, j;
+} node;
+
+static inline node *node_new(void)
+{
+    node *n = malloc(sizeof(node));
+    if (!n)
+        bench_die("malloc failed", NULL);
+    n->left = n->right = NULL;
+    n->i = n->j = 0;
+    return n;
+}
+static inline void node_set_left(node *n, node *c) { n->left = c; }
+static inline void node_set_right(node *n, node *c) { n->right = c; }
+
+/* tree_drop — free a whole tree (the malloc version's "collection"). */
+static void tree_drop(node *n)
+{
+    if (!n)
+        return;
+    tree_drop(n->left);
+    tree_drop(n->right);
+    free(n);
+}
+
+static double *array_new(size_t n)
+{
+    double *a = malloc(n * sizeof(double));
+    if (!a)
+        bench_die("malloc failed", NULL);
+    return a;
+}
+#endif
+
+/* ---- the workload --------------------------------------------------------- */
+
+static long tree_size(int depth) { return (1L << (depth + 1)) - 1; }
+
+/* populate — build the children of `n` top-down, `depth` levels deep.
+ * On tricolor `n` is reachable from a local root, and each new child is
+ * stored into its parent before the next allocation, so no raw pointer
+ * here is ever unreachable across a tc_alloc. */
+static void populate(int depth, node *n)
+{
+    if (depth <= 0)
+        return;
+    depth--;
+    node *l = node_new();
+    node_set_left(n, l);
+    node *r = node_new();
+    node_set_right(n, r);
+    populate(depth, l);
+    populate(depth, r);
+}
+
+/* make_tree — build a tree bottom-up and return its root. The two subtrees
+ * wait in a "frame" while their parent is allocated: plain C locals for the
+ * conservative and manual managers; for tricolor two precise local roots per
+ * depth, pushed once up front (a shadow stack), cleared after use so no
+ * dropped tree stays reachable from them. */
+static node *make_tree(int depth)
+{
+    if (depth <= 0)
+        return node_new();
+#if defined(BENCH_TRICOLOR)
+    tc_obj **f = g_loc + L_FRAMES + 2 * depth;
+#else
+    node *f[2];
+#endif
+    f[0] = make_tree(depth - 1);
+    f[1] = make_tree(depth - 1);
+    node *n = node_new();
+    node_set_left(n, f[0]);
+    node_set_right(n, f[1]);
+#if defined(BENCH_TRICOLOR)
+    f[0] = f[1] = NULL;
+#endif
+    return n;
+}
+
+/* temp_tree — the slot holding the current short-lived tree (a local root on
+ * tricolor, so the collector may not reclaim it while it is built). */
+#if defined(BENCH_TRICOLOR)
+#define TEMP (g_loc[L_TEMP])
+#else
+static node *g_temp;
+#define TEMP g_temp
+#endif
+
+/* time_construction — NumIters(depth) top-down trees, then as many bottom-up. */
+static void time_construction(int depth, int stretch)
+{
+    long iters = 2 * tree_size(stretch) / tree_size(depth);
+    for (long i = 0; i < iters; i++) {
+        TEMP = node_new();
+        populate(depth, TEMP);
+        tree_drop(TEMP);
+        TEMP = NULL;
+    }
+    for (long i = 0; i < iters; i++) {
+        TEMP = make_tree(depth);
+        tree_drop(TEMP);
+        TEMP = NULL;
+    }
+}
+
+/* gcbench — steps 1-4 of the header; returns the long-lived tree's root. */
+static node *gcbench(int stretch, int long_lived, int min_depth, int max_depth, size_t array_size)
+{
+    TEMP = make_tree(stretch);
+    tree_drop(TEMP);
+    TEMP = NULL;
+
+#if defined(BENCH_TRICOLOR)
+    node *ll = g_loc[L_LONG] = node_new();
+#else
+    node *ll = node_new();
+#endif
+    populate(long_lived, ll);
+
+    double *array = array_new(array_size);
+    for (size_t i = 0; i < array_size / 2; i++)
+        array[i] = 1.0 / (double)i;
+
+    for (int d = min_depth; d <= max_depth; d += 2)
+        time_construction(d, stretch);
+
+#if defined(BENCH_TRICOLOR)
+    array = tc_payload(g_loc[L_ARRAY]);
+#endif
+    if (!ll || array[1000] != 1.0 / 1000.0)
+        bench_die("the long-lived data did not survive", NULL);
+#if defined(BENCH_MALLOC)
+    free(array);
+#endif
+    return ll;
+}
+
+/* ---- setup, timing, report ------------------------------------------------ */
+
+#if defined(BENCH_TRICOLOR)
+/* tc_setup — a heap with the default configuration (see bench_tc_heap);
+ * opens the raw section and pushes every local root. */
+static void tc_setup(int max_frames)
+{
+    tc_config c;
+    tc_config_init(&c);
+    g_heap = bench_tc_heap(&c);
+    g_mut = tc_enter(g_heap);
+    if (!g_mut)
+        bench_die("tc_enter failed", tc_errmsg());
+    g_loc = tc_locals(g_mut, L_FRAMES + 2 * ((size_t)max_frames + 1));
+    if (!g_loc)
+        bench_die("tc_locals failed", tc_errmsg());
+}
+
+static uint64_t collections(void)
+{
+    tc_stats st;
+    if (tc_heap_stats(g_heap, &st) != TC_OK)
+        bench_die("tc_heap_stats failed", tc_errmsg());
+    return st.num_gc;
+}
+#elif defined(BENCH_BDWGC)
+static uint64_t collections(void) { return GC_get_gc_no(); }
+#else
+static uint64_t collections(void) { return 0; }
+#endif
+
+/* peak_rss_kib — VmHWM from /proc/self/status: this process's own peak
+ * (getrusage's ru_maxrss would inherit the parent's peak across exec). */
+static long peak_rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+int main(int argc, char **argv)
+{
+    int stretch = (int)bench_arg_long(argc, argv, 1, 18);
+    int long_lived = (int)bench_arg_long(argc, argv, 2, 16);
+    int min_depth = (int)bench_arg_long(argc, argv, 3, 4);
+    int max_depth = (int)bench_arg_long(argc, argv, 4, 16);
+    size_t array_size = (size_t)bench_arg_long(argc, argv, 5, 500000);
+    if (array_size <= 2000 || stretch > 30 || max_depth > stretch)
+        bench_die("arguments out of range", NULL);
+
+#if defined(BENCH_TRICOLOR)
+    tc_setup(stretch > max_depth ? stretch : max_depth);
+#elif defined(BENCH_BDWGC)
+    GC_INIT();
+    printf("INFO bdwgc_version %u.%u.%u\n", GC_VERSION_MAJOR, GC_VERSION_MINOR, GC_VERSION_MICRO);
+#endif
+    uint64_t gc0 = collections();
+    uint64_t t0 = bench_now_ns();
+    node *ll = gcbench(stretch, long_lived, min_depth, max_depth, array_size);
+    uint64_t t1 = bench_now_ns();
+    uint64_t ngc = collections() - gc0;
+
+    bench_result("gcbench", SYSTEM, "time", (double)(t1 - t0) / 1e9, "s");
+    bench_result("gcbench", SYSTEM, "collections", (double)ngc, "count");
+    bench_result("gcbench", SYSTEM, "peak_rss", (double)peak_rss_kib() / 1024.0, "MiB");
+
+#if defined(BENCH_TRICOLOR)
+    tc_locals_pop(g_mut, L_FRAMES + 2 * ((size_t)(stretch > max_depth ? stretch : max_depth) + 1));
+    tc_leave(g_mut);
+    tc_heap_destroy(g_heap);
+    (void)ll;
+#elif defined(BENCH_MALLOC)
+    tree_drop(ll);
+#else
+    (void)ll;
+#endif
+    return 0;
+}

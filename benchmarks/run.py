@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""run.py — run every tricolor benchmark beside its peers, in one run, and
+report medians, ratios and the targets of issue 2.
+
+    python3 benchmarks/run.py          (what `make bench` runs after building)
+
+Environment:
+    BENCH_REPS=5        repetitions of each measurement (medians reported)
+    BENCH_QUICK=1       smoke run: small sizes, 3 repetitions unless BENCH_REPS
+    BENCH_ONLY=a,b      only these workloads: gcbench, mark, binding
+    BENCH_MARK_SIZES    node counts for `mark`, e.g. "4M,16M" (K and M = 2^10, 2^20)
+    BENCH_MARK_SHAPES   e.g. "list,tree,graph"
+    BENCH_TIMEOUT=600   seconds before one benchmark process is given up
+    BENCH_OUT           where to write the records (benchmarks/results.json)
+    BENCH_STRICT=1      exit 1 if any benchmark failed or was skipped
+    BENCH_TC_COLLECTOR  passed through: the tricolor collector of the C benchmarks
+
+Every benchmark program prints `RESULT workload system metric value unit`
+lines (see bench.h); this driver collects the samples of each key, takes the
+median, computes each system's ratio to its named peers, checks the targets,
+prints one table and writes a JSON list of
+{"workload", "system", "metric", "value", "unit"} records: first the run's
+header (workload "_run": machine, date, settings), then one record per median,
+then the ratios (unit "x"), then one record per target (unit "status").
+No dependency beyond the standard library.
+"""
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "build", "bench")
+
+# Each system's peers, in the order their ratios are shown; by workload prefix.
+PEERS = {
+    "gcbench": {"tricolor": ["bdwgc", "malloc"], "bdwgc": ["malloc"]},
+    "mark": {"tricolor": ["bdwgc", "walk-prefetch", "walk"], "bdwgc": ["walk-prefetch"]},
+    "binding:python": {"tricolor": ["list"]},
+    "binding:lua": {"tricolor": ["table"]},
+}
+
+# Issue 2's targets: (workload prefix, metric, system, peer, max ratio, kind).
+TARGETS = [
+    ("gcbench", "time", "tricolor", "bdwgc", 1.0, "target"),
+    ("mark:", "full_mark", "tricolor", "bdwgc", 1.0, "target"),
+    ("mark:", "full_mark", "tricolor", "walk-prefetch", 2.0, "stretch"),
+    ("binding:python", "new", "tricolor", "list", 2.0, "target"),
+    ("binding:python", "store", "tricolor", "list", 2.0, "target"),
+    ("binding:python", "load", "tricolor", "list", 2.5, "target"),
+    ("binding:lua", "new", "tricolor", "table", 1.5, "target"),
+    ("binding:lua", "store", "tricolor", "table", 4.0, "target"),
+    ("binding:lua", "load", "tricolor", "table", 4.0, "target"),
+]
+# Absolute stretch target: (workload prefix, metric, system, max value, unit).
+ABS_TARGETS = [("mark:graph:", "full_mark", "tricolor", 55.0, "ns/object")]
+
+# What the issue measured on its 2-core machine, shown beside our peers.
+ISSUE_REF = {
+    ("gcbench", "bdwgc", "time"): "0.22",
+    ("gcbench", "malloc", "time"): "0.21",
+    ("mark:list:16M", "bdwgc", "full_mark"): "10",
+    ("mark:tree:16M", "bdwgc", "full_mark"): "16",
+    ("mark:graph:16M", "bdwgc", "full_mark"): "250",
+    ("mark:list:16M", "walk", "full_mark"): "2",
+    ("mark:tree:16M", "walk", "full_mark"): "20",
+    ("mark:graph:16M", "walk", "full_mark"): "135",
+    ("mark:list:16M", "walk-prefetch", "full_mark"): "2.5",
+    ("mark:tree:16M", "walk-prefetch", "full_mark"): "14",
+    ("mark:graph:16M", "walk-prefetch", "full_mark"): "27",
+    ("binding:python", "list", "new"): "34",
+    ("binding:python", "list", "store"): "9",
+    ("binding:python", "list", "load"): "10",
+    ("binding:lua", "table", "new"): "55-65",
+    ("binding:lua", "table", "store"): "4",
+    ("binding:lua", "table", "load"): "4",
+}
+
+
+def env_int(name, default):
+    v = os.environ.get(name, "")
+    return int(v) if v.strip() else default
+
+
+def parse_size(s):
+    s = s.strip().upper()
+    mult = {"K": 1 << 10, "M": 1 << 20}.get(s[-1:], 1)
+    return int(s.rstrip("KM")) * mult
+
+
+class Run:
+    """The samples, notes and failures of one `make bench` run."""
+
+    def __init__(self):
+        self.samples = {}  # (workload, system, metric) -> [values]
+        self.units = {}
+        self.order = []  # keys in first-seen order
+        self.info = {}
+        self.skips = []
+        self.failures = []
+
+    def run(self, label, argv, env=None, timeout=None):
+        """Run one benchmark process and collect its output lines."""
+        if os.sep in argv[0] and not os.path.exists(argv[0]):
+            self.skips.append(f"{label}: {os.path.relpath(argv[0], ROOT)} not built")
+            return False
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run(argv, cwd=ROOT, env=full_env, capture_output=True, text=True,
+                               timeout=timeout or env_int("BENCH_TIMEOUT", 600))
+        except subprocess.TimeoutExpired:
+            self.failures.append(f"{label}: timed out")
+            print(f"  {label}: TIMEOUT", flush=True)
+            return False
+        except OSError as e:
+            self.skips.append(f"{label}: {e}")
+            return False
+        got = self.parse(p.stdout)
+        dt = time.monotonic() - t0
+        if p.returncode != 0:
+            tail = (p.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+            self.failures.append(f"{label}: exit {p.returncode}: {tail}")
+            print(f"  {label}: FAILED (exit {p.returncode}) {tail}", flush=True)
+            return False
+        print(f"  {label}: {dt:.1f}s  {got}", flush=True)
+        return True
+
+    def parse(self, out):
+        shown = []
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) == 6 and f[0] == "RESULT":
+                key = (f[1], f[2], f[3])
+                if key not in self.samples:
+                    self.samples[key] = []
+                    self.order.append(key)
+                self.samples[key].append(float(f[4]))
+                self.units[key] = f[5]
+                if f[3] in ("time", "full_mark", "new", "store", "load"):
+                    shown.append(f"{f[2]} {f[3]}={float(f[4]):.4g}")
+            elif len(f) >= 2 and f[0] == "INFO":
+                self.info[f[1]] = " ".join(f[2:])
+            elif len(f) >= 3 and f[0] == "SKIP":
+                self.skips.append(" ".join(f[1:]))
+        return ", ".join(shown[-4:])
+
+    def median(self, key):
+        s = self.samples.get(key)
+        return statistics.median(s) if s else None
+
+
+# ---- the workloads --------------------------------------------------------------
+
+
+def bench_gcbench(run, reps, quick):
+    """GCBench on tricolor, bdwgc and malloc; one fresh process per sample,
+    the systems interleaved so that drift hits all three alike."""
+    args = ["14", "12", "4", "12", "100000"] if quick else []
+    for r in range(reps):
+        for system in ("tricolor", "bdwgc", "malloc"):
+            run.run(f"gcbench {system} {r + 1}/{reps}", [os.path.join(BIN, f"gcbench_{system}")] + args)
+
+
+def bench_mark(run, reps, quick):
+    """One process per (size, shape, system), each doing a warm-up and `reps`
+    timed collections of the same live heap."""
+    sizes = os.environ.get("BENCH_MARK_SIZES") or ("256K,1M" if quick else "4M,16M")
+    shapes = os.environ.get("BENCH_MARK_SHAPES") or "list,tree,graph"
+    for size in sizes.split(","):
+        n = parse_size(size)
+        for shape in shapes.split(","):
+            for system in ("tricolor", "bdwgc", "ideal"):
+                exe = os.path.join(BIN, f"mark_{system}")
+                run.run(f"mark {shape} {size} {system}", [exe, shape.strip(), str(n), str(reps)])
+
+
+def bench_binding(run, reps, quick):
+    """Python and Lua per-operation costs against list and table."""
+    py_env = {"PYTHONPATH": os.pathsep.join(
+        p for p in (os.path.join(ROOT, "bindings", "python"), os.environ.get("PYTHONPATH")) if p)}
+    number = "20000" if quick else "200000"
+    run.run("binding python", [sys.executable, os.path.join(ROOT, "benchmarks", "binding.py"),
+                               str(reps), number], env=py_env)
+    lua_env = {"LUA_CPATH": os.path.join(ROOT, "build", "lua", "?.so") + ";;"}
+    n = "100000" if quick else "1000000"
+    run.run("binding lua", ["lua5.4", os.path.join(ROOT, "benchmarks", "binding.lua"), str(reps), n],
+            env=lua_env)
+
+
+# ---- report ---------------------------------------------------------------------
+
+
+def peers_of(workload, system):
+    for prefix, table in PEERS.items():
+        if workload.startswith(prefix):
+            return table.get(system, [])
+    return []
+
+
+def ratios(run, key):
+    """[(peer, ratio)] for one median, against each named peer measured."""
+    workload, system, metric = key
+    if run.units.get(key) == "count":
+        return []
+    out = []
+    mine = run.median(key)
+    for peer in peers_of(workload, system):
+        theirs = run.median((workload, peer, metric))
+        if mine is not None and theirs:
+            out.append((peer, mine / theirs))
+    return out
+
+
+def check_targets(run):
+    """[(text, status, record)] for every target whose workload ran."""
+    lines = []
+    workloads = sorted({k[0] for k in run.order}, key=lambda w: [k[0] for k in run.order].index(w))
+    for prefix, metric, system, peer, limit, kind in TARGETS:
+        for w in workloads:
+            if not w.startswith(prefix):
+                continue
+            mine, theirs = run.median((w, system, metric)), run.median((w, peer, metric))
+            if theirs is None:
+                continue
+            if mine is None:
+                status, shown = "n/a", "n/a (not measured)"
+            else:
+                r = mine / theirs
+                status = "OK" if r <= limit else "MISS"
+                shown = f"{r:.2f}"
+            label = f"{w} {metric} {system}/{peer}"
+            text = f"{label} = {shown} ({kind} <= {limit:g}) {status}"
+            lines.append((text, status, {"workload": w, "system": f"{system}/{peer}",
+                                         "metric": f"target:{metric}<={limit:g}:{kind}",
+                                         "value": status, "unit": "status"}))
+    for prefix, metric, system, limit, unit in ABS_TARGETS:
+        for w in workloads:
+            if not w.startswith(prefix):
+                continue
+            mine = run.median((w, system, metric))
+            status = "n/a" if mine is None else ("OK" if mine <= limit else "MISS")
+            shown = "n/a" if mine is None else f"{mine:.1f}"
+            text = f"{w} {metric} {system} = {shown} {unit} (stretch <= {limit:g}) {status}"
+            lines.append((text, status, {"workload": w, "system": system,
+                                         "metric": f"target:{metric}<={limit:g}{unit}:stretch",
+                                         "value": status, "unit": "status"}))
+    return lines
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+
+
+def machine():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                capture_output=True, text=True).stdout.strip() or "none"
+    except OSError:
+        commit = "none"
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "commit": commit,
+    }
+
+
+def report(run, header, elapsed):
+    rows = []
+    for key in run.order:
+        w, s, m = key
+        vals = run.samples[key]
+        med = statistics.median(vals)
+        spread = (max(vals) - min(vals)) / med * 100 if med else 0.0
+        rs = ", ".join(f"{r:.2f}x {p}" for p, r in ratios(run, key))
+        ref = ISSUE_REF.get(key, "")
+        rows.append((w, s, m, fmt(med), run.units[key], f"{len(vals)}", f"{spread:.0f}%", rs, ref))
+    head = ("workload", "system", "metric", "median", "unit", "n", "spread", "ratio to peer", "issue ref")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    line = "  ".join("{:<%d}" % w for w in widths)
+    print()
+    print(f"tricolor benchmarks — {header['date']} — {header['nproc']} x {header['cpu_model']}"
+          f" — commit {header['commit']} — medians of {header['reps']}"
+          f"{' (QUICK sizes)' if header['quick'] else ''} — {elapsed:.0f}s")
+    print(line.format(*head))
+    print(line.format(*("-" * w for w in widths)))
+    prev = None
+    for r in rows:
+        if prev is not None and r[0].split(":")[0] != prev:
+            print()
+        prev = r[0].split(":")[0]
+        print(line.format(*r).rstrip())
+    print()
+    print("spread = (max - min) / median over the samples; ratio = this median / peer's median;")
+    print("binding <op> = per loop as `python -m timeit` reports, <op>_net = empty loop subtracted")
+    targets = check_targets(run)
+    if targets:
+        print()
+        print("targets (issue 2):")
+        for text, _, _ in targets:
+            print("  " + text)
+    for note in sorted(set(run.skips)):
+        print(f"SKIPPED {note}")
+    for note in run.failures:
+        print(f"FAILED  {note}")
+    if run.info:
+        print("info: " + "; ".join(f"{k}={v}" for k, v in sorted(run.info.items())
+                                   if k != "seconds_total"))
+    return targets
+
+
+def records(run, header, targets):
+    out = [{"workload": "_run", "system": "host", "metric": k, "value": v,
+            "unit": {"nproc": "cpus", "reps": "count", "quick": "bool"}.get(k, "")}
+           for k, v in header.items()]
+    out += [{"workload": "_run", "system": "info", "metric": k, "value": v, "unit": ""}
+            for k, v in sorted(run.info.items()) if k != "seconds_total"]
+    for key in run.order:
+        w, s, m = key
+        out.append({"workload": w, "system": s, "metric": m, "value": round(run.median(key), 6),
+                    "unit": run.units[key]})
+    for key in run.order:
+        w, s, m = key
+        for peer, r in ratios(run, key):
+            out.append({"workload": w, "system": f"{s}/{peer}", "metric": m, "value": round(r, 4),
+                        "unit": "x"})
+    out += [rec for _, _, rec in targets]
+    return out
+
+
+def main():
+    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    reps = env_int("BENCH_REPS", 3 if quick else 5)
+    only = [w.strip() for w in (os.environ.get("BENCH_ONLY") or "gcbench,mark,binding").split(",")]
+    out_path = os.environ.get("BENCH_OUT") or os.path.join(ROOT, "benchmarks", "results.json")
+    header = machine()
+    header.update(reps=reps, quick=int(quick))
+    print(f"bench: {header['nproc']} x {header['cpu_model']}, reps={reps}, quick={int(quick)}, "
+          f"workloads={','.join(only)}", flush=True)
+
+    run = Run()
+    t0 = time.monotonic()
+    for name, fn in (("gcbench", bench_gcbench), ("mark", bench_mark), ("binding", bench_binding)):
+        if name in only:
+            print(f"[{name}]", flush=True)
+            fn(run, reps, quick)
+    elapsed = time.monotonic() - t0
+    header["seconds"] = round(elapsed, 1)
+
+    targets = report(run, header, elapsed)
+    with open(out_path, "w") as f:
+        json.dump(records(run, header, targets), f, indent=1)
+        f.write("\n")
+    print(f"wrote {os.path.relpath(out_path, ROOT)}")
+    strict = os.environ.get("BENCH_STRICT", "") not in ("", "0")
+    return 1 if strict and (run.failures or run.skips) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
