@@ -209,12 +209,12 @@ size_arg(PyObject *v, const char *name, size_t *out)
     long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
     if (x == -1 && PyErr_Occurred())
         return -1;
-    if (overflow < 0 || x < 0) {
-        PyErr_Format(PyExc_ValueError, "%s must be >= 0, not %R", name, v);
-        return -1;
-    }
     if (overflow > 0) {
         PyErr_Format(PyExc_MemoryError, "%s is too large: %R", name, v);
+        return -1;
+    }
+    if (overflow < 0 || x < 0) {
+        PyErr_Format(PyExc_ValueError, "%s must be >= 0, not %R", name, v);
         return -1;
     }
     *out = (size_t)x;

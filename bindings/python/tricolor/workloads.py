@@ -94,7 +94,7 @@ def gcbench(heap: tricolor.Heap, tick: Tick = None, *, long_lived_depth: int = 1
     long_lived = heap.new(2)
     populate(heap, long_lived_depth, long_lived)
     say(f"creating a long-lived array of {array_size:,} doubles (a {8 * array_size:,}-byte payload)")
-    doubles = array("d", (1.0 / i if i else 0.0 for i in range(array_size)))
+    doubles = array("d", (1.0 / i if i else 0.0 for i in range(max(array_size, 2))))
     long_array = heap.new(0, data=doubles)
     tick()
 
@@ -110,7 +110,8 @@ def gcbench(heap: tricolor.Heap, tick: Tick = None, *, long_lived_depth: int = 1
         tick()
 
     nodes = check_tree(long_lived, long_lived_depth)
-    if nodes != tree_size(long_lived_depth) or array("d", long_array.data)[1000] != 1.0 / 1000:
+    probe = len(doubles) // 2
+    if nodes != tree_size(long_lived_depth) or array("d", long_array.data)[probe] != 1.0 / probe:
         raise AssertionError("the long-lived data did not survive")
     return {"objects": objects, "long_lived_nodes": nodes}
 

@@ -1,0 +1,124 @@
+"""The command line (SPEC: Command line): python -m tricolor ..."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import subprocess_env
+from test_gctrace import GCTRACE, gc_lines
+from tricolor import __main__ as cli
+from tricolor import workloads
+
+
+def run_cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "tricolor", *args], capture_output=True, text=True,
+                          timeout=timeout, env=subprocess_env())
+
+
+def test_help_lists_the_commands():
+    r = run_cli("--help")
+    assert r.returncode == 0, r.stderr
+    for word in ("demo", "bench", "compare", "gcbench", "churn", "linkedlist"):
+        assert word in r.stdout
+
+
+def test_bench_help_lists_its_options():
+    r = run_cli("bench", "--help")
+    assert r.returncode == 0
+    for option in ("--collector", "--gogc", "--memory-limit", "--barrier", "--json", "--trace", "--plot"):
+        assert option in r.stdout
+
+
+def test_demo_prints_gctrace_lines_and_a_summary():
+    r = run_cli("demo")
+    assert r.returncode == 0, r.stderr
+    lines = gc_lines(r.stderr)
+    assert lines and all(GCTRACE.match(line) for line in lines)
+    assert "Summary" in r.stdout
+    for word in ("GC cycles", "pause max", "pause total", "heap peak", "objects allocated", "wall time"):
+        assert word in r.stdout
+    cycles = int(r.stdout.split("GC cycles")[1].split()[0])
+    assert cycles == len(lines)
+
+
+def test_no_command_runs_the_demo(monkeypatch):
+    calls = []
+    monkeypatch.setattr(cli, "cmd_demo", lambda args: calls.append(args) or 0)
+    assert cli.main([]) == 0
+    assert len(calls) == 1 and calls[0].command == "demo"
+
+
+@pytest.mark.parametrize("workload, params", [
+    ("gcbench", ["-p", "long_lived_depth=6", "-p", "max_depth=8", "-p", "array_size=1000"]),
+    ("churn", ["-p", "live=500", "-p", "steps=5000"]),
+    ("linkedlist", ["-p", "length=5000", "-p", "rounds=2"]),
+])
+def test_bench_json(workload, params):
+    r = run_cli("bench", workload, "--json", "--gogc", "50", *params)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["workload"] == workload
+    assert data["config"] == {"gogc": 50}
+    assert data["objects"] > 0 and data["seconds"] > 0
+    assert data["cycles"] >= 0 and data["pause_max_ns"] <= data["pause_total_ns"] or data["cycles"] == 0
+
+
+def test_bench_writes_trace_and_plot(tmp_path):
+    trace, plot = tmp_path / "t.json", tmp_path / "p.svg"
+    r = run_cli("bench", "linkedlist", "-p", "length=20000", "--gogc", "10", "--memory-limit", "64M",
+                "--barrier", "yuasa", "--collector", "stw", "--trace", str(trace), "--plot", str(plot))
+    assert r.returncode == 0, r.stderr
+    assert "GC cycles" in r.stdout
+    assert "traceEvents" in json.loads(trace.read_text()) or json.loads(trace.read_text())
+    svg = plot.read_text()
+    assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>") and "polyline" in svg
+    import xml.dom.minidom
+    xml.dom.minidom.parseString(svg)
+
+
+def test_bench_reports_an_unavailable_collector():
+    r = run_cli("bench", "churn", "--collector", "concurrent")
+    assert r.returncode == 2
+    assert "collector" in r.stderr
+
+
+def test_bench_rejects_an_unknown_workload():
+    r = run_cli("bench", "nope")
+    assert r.returncode != 0 and "nope" in r.stderr
+
+
+def test_compare_prints_one_table():
+    r = run_cli("compare", "churn", "-p", "live=200", "-p", "steps=3000",
+                "--config", "gogc=50", "--config", "gogc=off,memory_limit=16M", "--config", "collector=concurrent")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "config" in out and "max pause" in out
+    assert "gogc=50" in out and "gogc=off,memory_limit=16.0 MiB" in out
+    assert "unavailable" in out
+
+
+def test_option_parsers():
+    assert cli.parse_size("64M") == 64 << 20
+    assert cli.parse_size("1GiB") == 1 << 30
+    assert cli.parse_size("500kb") == 500_000
+    assert cli.parse_size("off") is None
+    assert cli.parse_gogc("off") is None and cli.parse_gogc("75") == 75
+    assert cli.parse_config("gogc=50,memory-limit=1M,barrier=yuasa") == {
+        "gogc": 50, "memory_limit": 1 << 20, "barrier": "yuasa"}
+    with pytest.raises(Exception):
+        cli.parse_size("lots")
+
+
+def test_workloads_are_api_examples():
+    import tricolor
+    for name, fn in workloads.WORKLOADS.items():
+        assert workloads.describe(name)
+        with tricolor.Heap() as heap:
+            small = {"gcbench": dict(long_lived_depth=4, max_depth=6, array_size=100),
+                     "churn": dict(live=50, steps=500),
+                     "linkedlist": dict(length=300, rounds=2)}[name]
+            ticks = []
+            info = fn(heap, lambda: ticks.append(1), **small)
+            assert info["objects"] > 0 and ticks
+            heap.verify()

@@ -1,0 +1,135 @@
+"""gctrace lines, TRICOLOR_DEBUG and Chrome trace files (SPEC: gctrace, Python)."""
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+import tricolor
+from conftest import subprocess_env
+
+# SPEC's example: gc 7 @2.104s 3%: 0.021+4.2+0.018 ms clock, 0.021+1.1/3.9/0+0.018 ms cpu, 48->52->20 MB, 50 MB goal, 1 P
+NUM = r"\d+(?:\.\d+)?"
+GCTRACE = re.compile(
+    rf"^gc (\d+) @({NUM})s (\d+)%: ({NUM})\+({NUM})\+({NUM}) ms clock, "
+    rf"({NUM})\+({NUM})/({NUM})/({NUM})\+({NUM}) ms cpu, "
+    r"(\d+)->(\d+)->(\d+) MB, (\d+) MB goal, (\d+) P$")
+
+
+def test_regex_matches_spec_example():
+    line = ("gc 7 @2.104s 3%: 0.021+4.2+0.018 ms clock, 0.021+1.1/3.9/0+0.018 ms cpu, "
+            "48->52->20 MB, 50 MB goal, 1 P")
+    assert GCTRACE.match(line)
+
+
+def gc_lines(text):
+    return [line for line in text.splitlines() if line.startswith("gc ")]
+
+
+def check_lines(lines, cycles):
+    assert len(lines) == cycles, lines
+    for n, line in enumerate(lines, 1):
+        m = GCTRACE.match(line)
+        assert m, line
+        assert int(m.group(1)) == n
+        assert 0 <= int(m.group(3)) <= 100
+
+
+def test_gctrace_lines_go_to_sys_stderr(capsys):
+    with tricolor.Heap(gctrace=True) as heap:
+        for _ in range(3):
+            heap.collect()
+    out, err = capsys.readouterr()
+    assert out == ""
+    check_lines(gc_lines(err), 3)
+
+
+def test_gctrace_lines_reach_file_descriptor_2(capfd):
+    with tricolor.Heap(gctrace=True) as heap:
+        heap.collect()
+        heap.collect()
+    out, err = capfd.readouterr()
+    check_lines(gc_lines(err), 2)
+
+
+def test_gctrace_from_automatic_cycles(capsys):
+    with tricolor.Heap(gctrace=True, gogc=10) as heap:
+        keep = [heap.new(2, data=32) for _ in range(1000)]
+        for _ in range(100_000):
+            heap.new(2, data=32)
+        cycles = heap.stats().num_gc
+    assert cycles >= 1 and keep
+    check_lines(gc_lines(capsys.readouterr().err), cycles)
+
+
+def test_no_gctrace_by_default(capsys):
+    with tricolor.Heap() as heap:
+        heap.collect()
+    assert gc_lines(capsys.readouterr().err) == []
+
+
+def test_gctrace_from_the_environment():
+    code = "import tricolor\nh = tricolor.Heap()\nh.collect()\nh.collect()\nh.close()\n"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=subprocess_env(TRICOLOR_DEBUG="gctrace=1"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
+    check_lines(gc_lines(r.stderr), 2)
+
+
+def test_gctrace_argument_overrides_the_environment():
+    code = "import tricolor\nh = tricolor.Heap(gctrace=False)\nh.collect()\nh.close()\n"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=subprocess_env(TRICOLOR_DEBUG="gctrace=1"))
+    assert r.returncode == 0, r.stderr
+    assert gc_lines(r.stderr) == []
+
+
+@pytest.mark.parametrize("as_path", [str, pathlib.Path])
+def test_trace_file_is_chrome_trace_json(tmp_path, as_path):
+    path = tmp_path / "gc.json"
+    with tricolor.Heap() as heap:
+        heap.trace_start(as_path(path))
+        for _ in range(3):
+            for _ in range(1000):
+                heap.new(2)
+            heap.collect()
+        heap.trace_stop()
+    doc = json.loads(path.read_text())
+    events = doc["traceEvents"] if isinstance(doc, dict) else doc
+    assert isinstance(events, list) and events
+    for e in events:
+        assert "ph" in e and "name" in e
+        assert "ts" in e or e["ph"] == "M"
+
+
+def test_trace_stop_without_start_is_heap_error(heap):
+    with pytest.raises(tricolor.HeapError):
+        heap.trace_stop()
+
+
+def test_trace_start_twice_is_heap_error(heap, tmp_path):
+    heap.trace_start(tmp_path / "a.json")
+    with pytest.raises(tricolor.HeapError):
+        heap.trace_start(tmp_path / "b.json")
+    heap.trace_stop()
+
+
+def test_trace_to_an_unwritable_path_is_os_error(heap, tmp_path):
+    with pytest.raises(OSError):
+        heap.trace_start(tmp_path / "no" / "such" / "dir" / "gc.json")
+        heap.trace_stop()
+
+
+def test_trace_path_must_be_a_path(heap):
+    with pytest.raises(TypeError):
+        heap.trace_start(42)
+
+
+def test_verify_is_quiet_with_gctrace(capsys):
+    with tricolor.Heap(gctrace=True) as heap:
+        heap.verify()
+    assert gc_lines(capsys.readouterr().err) == []
