@@ -107,7 +107,7 @@ class Run:
     def run(self, label, argv, env=None, timeout=None):
         """Run one benchmark process and collect its output lines."""
         if os.sep in argv[0] and not os.path.exists(argv[0]):
-            self.skips.append(f"{label}: {os.path.relpath(argv[0], ROOT)} not built")
+            self.skips.append(f"{os.path.relpath(argv[0], ROOT)} not built")
             return False
         full_env = dict(os.environ)
         full_env.update(env or {})
@@ -122,7 +122,7 @@ class Run:
         except OSError as e:
             self.skips.append(f"{label}: {e}")
             return False
-        got = self.parse(p.stdout)
+        got = self.parse(p.stdout, label.split()[0])
         dt = time.monotonic() - t0
         if p.returncode != 0:
             tail = (p.stderr.strip().splitlines() or ["(no stderr)"])[-1]
@@ -132,7 +132,9 @@ class Run:
         print(f"  {label}: {dt:.1f}s  {got}", flush=True)
         return True
 
-    def parse(self, out):
+    def parse(self, out, workload):
+        """Collect RESULT samples; INFO keys are prefixed with the workload
+        (gcbench and mark both report tricolor_gogc, with other values)."""
         shown = []
         for line in out.splitlines():
             f = line.split()
@@ -146,7 +148,7 @@ class Run:
                 if f[3] in ("time", "full_mark", "new", "store", "load"):
                     shown.append(f"{f[2]} {f[3]}={float(f[4]):.4g}")
             elif len(f) >= 2 and f[0] == "INFO":
-                self.info[f[1]] = " ".join(f[2:])
+                self.info[f"{workload}.{f[1]}"] = " ".join(f[2:])
             elif len(f) >= 3 and f[0] == "SKIP":
                 self.skips.append(" ".join(f[1:]))
         return ", ".join(shown[-4:])
@@ -324,7 +326,7 @@ def report(run, header, elapsed):
         print(f"FAILED  {note}")
     if run.info:
         print("info: " + "; ".join(f"{k}={v}" for k, v in sorted(run.info.items())
-                                   if k != "seconds_total"))
+                                   if not k.endswith(".seconds_total")))
     return targets
 
 
@@ -333,7 +335,7 @@ def records(run, header, targets):
             "unit": {"nproc": "cpus", "reps": "count", "quick": "bool"}.get(k, "")}
            for k, v in header.items()]
     out += [{"workload": "_run", "system": "info", "metric": k, "value": v, "unit": ""}
-            for k, v in sorted(run.info.items()) if k != "seconds_total"]
+            for k, v in sorted(run.info.items()) if not k.endswith(".seconds_total")]
     for key in run.order:
         w, s, m = key
         out.append({"workload": w, "system": s, "metric": m, "value": round(run.median(key), 6),
