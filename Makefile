@@ -15,6 +15,30 @@ LDLIBS  := -lpthread -lm
 .PHONY: all lib setup demo test bench clean test-c
 all: lib
 
+# Debian packages and Python packages the build and tests need; `setup`
+# installs whichever are missing (a fresh machine has none of them).
+DEBS := lua5.4 liblua5.4-dev luarocks lua-busted libgc-dev pkg-config
+PIP_PKGS := pytest setuptools wheel
+
+setup:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	@for p in $(PIP_PKGS); do $(PYTHON) -c "import $$p" 2>/dev/null || $(PYTHON) -m pip install -q $$p; done
+
+# make test: every test, C core first, then the bindings, then the
+# sanitizer builds.
+test: setup
+	$(MAKE) test-c
+	$(MAKE) test-python
+	$(MAKE) test-lua
+
+demo: setup
+	$(MAKE) demo-python
+
 lib: $(BUILD)/libtricolor.a
 
 $(BUILD)/obj/%.o: csrc/%.c $(CHDR)

@@ -14,7 +14,12 @@
  *    owner writes its alloc bits (or the world-stopper, after flushing);
  *  - every cached or full span is on h->full[c]; every span on h->partial[c]
  *    has a free slot and is in no cache;
- *  - an allocated slot has its alloc bit set from the moment it is handed out.
+ *  - an allocated slot has its alloc bit set from the moment it is handed out;
+ *  - during mark, an object is allocated black: its mark bit is set before
+ *    its address is returned (so the marker never scans it: its slots are
+ *    nil, and later stores into it go through the barrier);
+ *  - a mutator allocates only from swept spans: during the sweep phase a
+ *    refill sweeps unswept spans of its class itself (lazy sweeping).
  */
 #include <string.h>
 
@@ -38,7 +43,7 @@ static inline bool span_next_free(span *s, uint32_t *out)
         s->cachebase += 64;
         if (s->cachebase >= s->nelems)
             return false;
-        s->alloccache = ~s->allocbits[s->cachebase >> 6];
+        s->alloccache = span_free_slots(s, s->cachebase);
     }
 }
 
@@ -67,6 +72,7 @@ static void list_remove(span **head, span *s)
 static void report_alloc(tc_mutator *m)
 {
     tc_heap *h = m->heap;
+    tc_safepoint(m); /* a raw section that only allocates still stops for pauses */
     if (m->unflushed) {
         atomic_fetch_add_explicit(&h->flushed_bytes, m->unflushed, memory_order_relaxed);
         m->unflushed = 0;
@@ -85,8 +91,16 @@ static span *refill(tc_mutator *m, int c)
         old->cached = 0;
         old->nalloc = old->nelems;
         m->cache[c] = NULL;
+        m->ncached--;
     }
-    span *s = h->partial[c];
+    span *s;
+    /* lazy sweeping: sweep unswept spans of this class until one has room */
+    while (!h->partial[c] && (s = sweep_take(h, c)) != NULL) {
+        pthread_mutex_unlock(&h->lock);
+        sweep_span(h, s);
+        pthread_mutex_lock(&h->lock);
+    }
+    s = h->partial[c];
     if (s) {
         list_remove(&h->partial[c], s);
     } else {
@@ -100,8 +114,21 @@ static span *refill(tc_mutator *m, int c)
     list_push(&h->full[c], s);
     s->cached = 1;
     m->cache[c] = s;
+    m->ncached++;
     pthread_mutex_unlock(&h->lock);
     return s;
+}
+
+/* set_bits — record a new object at p: alloc bit, and mark bit during mark. */
+static inline void set_bits(tc_mutator *m, uintptr_t p)
+{
+    arena *a = arena_of(p);
+    uint64_t bit;
+    _Atomic uint64_t *w = bit_word(a->allocbits, a, p, &bit);
+    /* only this span's owner writes its alloc words now; markers read them */
+    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_release);
+    if (__builtin_expect(atomic_load_explicit(&m->heap->phase, memory_order_relaxed) == PHASE_MARK, 0))
+        atomic_fetch_or_explicit(bit_word(a->markbits, a, p, &bit), bit, memory_order_relaxed);
 }
 
 static inline void count_alloc(tc_mutator *m, size_t bytes)
@@ -124,9 +151,9 @@ static tc_obj *alloc_small(tc_mutator *m, size_t bytes)
         if (!s || !span_next_free(s, &i))
             return NULL;
     }
-    s->allocbits[i >> 6] |= (uint64_t)1 << (i & 63);
     void *p = (void *)(s->base + (size_t)i * s->elemsize);
     memset(p, 0, bytes);
+    set_bits(m, (uintptr_t)p);
     count_alloc(m, s->elemsize);
     return p;
 }
@@ -145,15 +172,13 @@ static tc_obj *alloc_large(tc_mutator *m, size_t bytes)
     s->sizeclass = 0;
     s->elemsize = (uint32_t)(npages << TC_PAGE_SHIFT > 0xffffffffu ? 0 : npages << TC_PAGE_SHIFT);
     s->nelems = 1;
-    s->divmul = 0;
-    memset(s->allocbits, 0, sizeof s->allocbits);
-    s->allocbits[0] = 1;
     s->nalloc = 1;
     bool zero = s->needzero;
     list_push(&h->large, s);
     pthread_mutex_unlock(&h->lock);
     if (zero)
         memset((void *)s->base, 0, bytes);
+    set_bits(m, s->base);
     count_alloc(m, npages << TC_PAGE_SHIFT);
     return (tc_obj *)s->base;
 }
@@ -188,11 +213,12 @@ tc_obj *alloc_object(tc_mutator *m, size_t nslots, size_t size)
 /* alloc_flush_cache — give back m's cached spans (world stopped or owner). */
 void alloc_flush_cache(tc_mutator *m)
 {
-    for (int c = 1; c < sc_count; c++) {
+    for (int c = 1; m->ncached && c < sc_count; c++) {
         span *s = m->cache[c];
         if (s) {
             s->cached = 0;
             m->cache[c] = NULL;
+            m->ncached--;
         }
     }
 }

@@ -27,7 +27,7 @@ static bool valid_object(tc_heap *h, uintptr_t p, const char **why)
         *why = "points outside this heap";
         return false;
     }
-    if ((p - a->base) >> TC_PAGE_SHIFT >= a->frontier) {
+    if ((p - a->base) >> TC_PAGE_SHIFT >= atomic_load(&a->frontier)) {
         *why = "points past the heap's pages";
         return false;
     }
@@ -41,7 +41,7 @@ static bool valid_object(tc_heap *h, uintptr_t p, const char **why)
         *why = "points inside an object";
         return false;
     }
-    if (!span_allocated(s, s->sizeclass ? span_index(s, p) : 0)) {
+    if (!bit_test(a->allocbits, a, p)) {
         *why = "points at a free slot";
         return false;
     }
@@ -82,13 +82,22 @@ static tc_status check_span(tc_heap *h, span *s, int c, recount *rc)
     for (size_t i = 0; i < s->npages; i++)
         if (a->spans[first + i] != s)
             return tc_fail(TC_ERR_CORRUPT, "page %zu of span %#" PRIxPTR " maps elsewhere", i, s->base);
+    uint64_t seen = 0;
     for (uint32_t k = 0; k < s->nelems; k++) {
-        if (!span_allocated(s, k))
+        uintptr_t p = s->base + (size_t)k * s->elemsize;
+        if (!bit_test(a->allocbits, a, p))
             continue;
-        tc_status st = check_object(h, s, s->base + (size_t)k * s->elemsize, rc);
+        seen++;
+        tc_status st = check_object(h, s, p, rc);
         if (st != TC_OK)
             return st;
     }
+    /* alloc bits only at object starts */
+    uint64_t bits = 0;
+    for (size_t w = span_first_word(a, s); w < span_first_word(a, s) + span_words(s); w++)
+        bits += (uint64_t)__builtin_popcountll(atomic_load_explicit(&a->allocbits[w], memory_order_relaxed));
+    if (bits != seen)
+        return tc_fail(TC_ERR_CORRUPT, "span %#" PRIxPTR " has alloc bits off its object starts", s->base);
     return TC_OK;
 }
 
@@ -177,14 +186,15 @@ tc_status check_marks(tc_heap *h)
         arena *a = h->arenas[i];
         if (!a->checkbits)
             continue;
-        size_t words = (a->frontier << TC_PAGE_SHIFT) >> 9;
+        size_t words = (atomic_load(&a->frontier) << TC_PAGE_SHIFT) >> 9;
         for (size_t w = 0; w < words; w++) {
-            uint64_t missed = a->checkbits[w] & ~a->markbits[w];
+            uint64_t missed = atomic_load_explicit(&a->checkbits[w], memory_order_relaxed) &
+                              ~atomic_load_explicit(&a->markbits[w], memory_order_relaxed);
             if (missed && st == TC_OK) {
                 uintptr_t p = a->base + ((w * 64 + (size_t)__builtin_ctzll(missed)) << 3);
                 st = tc_fail(TC_ERR_CORRUPT, "checkmark: object %#" PRIxPTR " is reachable but was left white", p);
             }
-            a->checkbits[w] = 0;
+            atomic_store_explicit(&a->checkbits[w], 0, memory_order_relaxed);
         }
     }
     return st;
@@ -194,19 +204,5 @@ tc_status tc_heap_verify(tc_heap *h)
 {
     if (atomic_load(&h->closed))
         return tc_fail(TC_ERR_CLOSED, "the heap is closed");
-    tc_mutator *self = NULL;
-    void *tok;
-    block_begin(h, &tok);
-    pthread_mutex_lock(&h->gc_lock);
-    tc_status st = TC_OK;
-    if (atomic_load(&h->closed)) {
-        st = tc_fail(TC_ERR_CLOSED, "the heap is closed");
-    } else {
-        world_stop(h, self);
-        st = check_heap(h);
-        world_start(h);
-    }
-    pthread_mutex_unlock(&h->gc_lock);
-    block_end(h, tok);
-    return st;
+    return collector_verify(h);
 }

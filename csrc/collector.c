@@ -1,27 +1,43 @@
 /*
- * collector.c — the collection cycle and when to run it.
+ * collector.c — the collection cycle: one state machine, three drivers.
  *
- * The "stw" collector runs Go's cycle with every phase inside one pause, on
- * the thread that asked for it (an allocating mutator past the trigger, or
- * tc_heap_collect):
+ * The cycle is Go's (runtime/mgc.go), with the heap's `phase`:
  *
- *   1. stop the world: wait until no other mutator is inside a heap call
- *      (mutator.c); flush every allocation cache;
- *   2. mark from the roots (mark.c); with checkmark, mark again into the
- *      check bits and compare (check.c);
- *   3. sweep every span (sweep.c): unmarked objects are freed, empty spans
- *      go back to the page heap;
- *   4. set the next goal and trigger, start the world, record the pause,
- *      queue the gctrace line and trace events.
+ *   OFF    mutators allocate; the trigger (below) decides when to start.
+ *   start  (stop the world, tiny) every span is already swept; scan the
+ *          local roots, turn the write barrier on, allocate black from now:
+ *          phase = MARK. Nothing here depends on heap size or handle count.
+ *   MARK   (concurrent) markers scan the handle table and drain grey work;
+ *          mutators shade through the barrier (barrier.c).
+ *   term.  (stop the world, tiny) if any grey work is left (a mutator
+ *          flushed some as it stopped), start the world and go back to
+ *          MARK; with the Dijkstra barrier, first re-scan every root and
+ *          drain (that cost is the point of the option). Otherwise:
+ *          checkmark if asked, barrier off, flush the allocation caches,
+ *          every span becomes unswept: phase = SWEEP.
+ *   SWEEP  (concurrent) the background sweeper and allocating mutators
+ *          sweep span by span (sweep.c); when all are swept: phase = OFF,
+ *          statistics, gctrace line.
  *
- * One cycle at a time: gc_lock is held for the whole cycle. A thread waits
- * for gc_lock only while parked (not counted as active), so a cycle never
- * waits for a thread that waits for it.
+ * The drivers:
+ *   "stw"          the whole cycle inside one pause, on the thread that
+ *                  asked (run_stw_cycle); also every cycle under
+ *                  gcstoptheworld=1.
+ *   "concurrent"   a collector pthread per heap runs the cycle; mutators
+ *                  only ask for it (collector_maybe_trigger never blocks).
+ *   "incremental"  no thread: allocating mutators do the work in bounded
+ *                  slices (INCR_MARK_BUDGET objects, INCR_SWEEP_BUDGET spans)
+ *                  from their allocation slow path, like Lua's step.
  *
- * Trigger (a simple one until the pacer): collect when the heap reaches
- *   goal = live * (1 + gogc/100), at least 4 MiB * gogc/100 (Go's heapMinimum),
- * lowered to memory_limit when one is set; gogc = -1 means no proportional
- * goal, so only the memory limit (if any) starts cycles.
+ * Locks: mark_lock (one incremental marker) before gc_lock (the STW steps
+ * and the phase transitions) before ctl_lock (requests, cycle counts). A
+ * mutator parks before it blocks on any of them.
+ *
+ * Trigger (a simple one until the pacer): goal = live * (1 + gogc/100), at
+ * least 4 MiB * gogc/100 (Go's heapMinimum), lowered to memory_limit when
+ * set; gogc = -1: no proportional goal. The stw and incremental collectors
+ * start at the goal, the concurrent one at 7/8 of the way from live to goal,
+ * so that marking can finish before the heap reaches it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,23 +46,28 @@
 #include "heap.h"
 #include "platform.h"
 
-/* collector_update_trigger — recompute goal and trigger from heap_live and
- * the tunables (gc_lock held, or heap creation). */
+#define INCR_MARK_BUDGET 2000 /* objects scanned per incremental mark slice */
+#define INCR_SWEEP_BUDGET 8   /* spans swept per incremental sweep slice */
+
+/* ---- trigger ---- */
+
 void collector_update_trigger(tc_heap *h)
 {
     int64_t gogc = atomic_load(&h->gogc), limit = atomic_load(&h->memory_limit);
-    uint64_t goal = UINT64_MAX;
+    uint64_t goal = UINT64_MAX, live = h->heap_live;
     if (gogc >= 0) {
-        uint64_t base = h->heap_live;
-        goal = base + base / 100 * (uint64_t)gogc + base % 100 * (uint64_t)gogc / 100;
+        goal = live + live / 100 * (uint64_t)gogc + live % 100 * (uint64_t)gogc / 100;
         uint64_t floor = HEAP_MIN_TRIGGER / 100 * (uint64_t)gogc;
         if (goal < floor)
             goal = floor;
     }
     if (limit > 0 && (uint64_t)limit < goal)
         goal = (uint64_t)limit;
+    uint64_t trigger = goal;
+    if (h->cfg.collector == TC_COLLECTOR_CONCURRENT && goal != UINT64_MAX && goal > live)
+        trigger = live + (goal - live) / 8 * 7;
     atomic_store(&h->goal, goal);
-    atomic_store(&h->trigger, goal);
+    atomic_store(&h->trigger, trigger);
 }
 
 static inline uint64_t heap_alloc_estimate(tc_heap *h)
@@ -54,14 +75,23 @@ static inline uint64_t heap_alloc_estimate(tc_heap *h)
     return h->heap_live + atomic_load_explicit(&h->flushed_bytes, memory_order_relaxed);
 }
 
-/* collector_maybe_trigger — called by an allocating mutator (active) after
- * reporting its allocation: run a cycle if the heap passed the trigger. */
-void collector_maybe_trigger(tc_mutator *m)
+static inline bool over_trigger(tc_heap *h)
 {
-    tc_heap *h = m->heap;
-    if (heap_alloc_estimate(h) >= atomic_load_explicit(&h->trigger, memory_order_relaxed))
-        collector_cycle(h, m, false);
+    return heap_alloc_estimate(h) >= atomic_load_explicit(&h->trigger, memory_order_relaxed);
 }
+
+static uint64_t heap_alloc_now(tc_heap *h)
+{
+    uint64_t mallocs, total;
+    int64_t roots;
+    stats_totals(h, &mallocs, &total, &roots);
+    pthread_mutex_lock(&h->lock);
+    uint64_t freed = h->freed_bytes;
+    pthread_mutex_unlock(&h->lock);
+    return total - freed;
+}
+
+/* ---- gctrace and trace events ---- */
 
 /* fmt_ms — Go's gctrace style: 3 significant digits, in ms. */
 static void fmt_ms(char *buf, size_t cap, uint64_t ns)
@@ -76,52 +106,68 @@ static void fmt_ms(char *buf, size_t cap, uint64_t ns)
         x /= 10;
         dec--;
     }
-    if (dec == 0) {
-        snprintf(buf, cap, "%llu", (unsigned long long)x);
-        return;
-    }
     uint64_t p = 1;
     for (int i = 0; i < dec; i++)
         p *= 10;
-    snprintf(buf, cap, "%llu.%0*llu", (unsigned long long)(x / p), dec, (unsigned long long)(x % p));
+    if (dec == 0)
+        snprintf(buf, cap, "%llu", (unsigned long long)x);
+    else
+        snprintf(buf, cap, "%llu.%0*llu", (unsigned long long)(x / p), dec, (unsigned long long)(x % p));
 }
 
-typedef struct cycle_times {
-    uint64_t t0, t1, t2, t3;       /* requested, world stopped, mark done, sweep done */
-    uint64_t cpu_mark, cpu_sweep;  /* CPU ns of the collecting thread */
-    uint64_t heap0, heap1, live;   /* bytes: at start, at end of mark, live after */
-} cycle_times;
-
-static void queue_gctrace(tc_heap *h, const cycle_times *ct)
+static void queue_gctrace(tc_heap *h)
 {
     char a[32], b[32], c[32], ca[32], cb[32], cc[32];
-    fmt_ms(a, sizeof a, ct->t1 - ct->t0);
-    fmt_ms(b, sizeof b, ct->t2 - ct->t1);
-    fmt_ms(c, sizeof c, ct->t3 - ct->t2);
-    fmt_ms(ca, sizeof ca, 0);
-    fmt_ms(cb, sizeof cb, ct->cpu_mark);
-    fmt_ms(cc, sizeof cc, ct->cpu_sweep);
-    uint64_t elapsed = ct->t3 - h->start_ns;
+    fmt_ms(a, sizeof a, h->cyc_t2 - h->cyc_t0);
+    fmt_ms(b, sizeof b, h->cyc_t3 > h->cyc_t2 ? h->cyc_t3 - h->cyc_t2 : 0);
+    fmt_ms(c, sizeof c, h->cyc_t5 - h->cyc_t3);
+    fmt_ms(ca, sizeof ca, h->cyc_cpu_stw / 2);
+    fmt_ms(cb, sizeof cb, h->cyc_cpu_mark);
+    fmt_ms(cc, sizeof cc, h->cyc_cpu_stw - h->cyc_cpu_stw / 2);
+    uint64_t elapsed = h->cyc_t5 - h->start_ns;
     unsigned pct = elapsed ? (unsigned)(h->gc_cpu_ns * 100 / elapsed) : 0;
-    char *line = malloc(256);
+    char *line = malloc(400);
     if (!line)
         return;
-    snprintf(line, 256, "gc %llu @%.3fs %u%%: %s+%s+%s ms clock, %s+0/%s/0+%s ms cpu, %llu->%llu->%llu MB, "
-             "%llu MB goal, %d P", (unsigned long long)h->num_gc, (double)elapsed / 1e9, pct > 100 ? 100 : pct,
-             a, b, c, ca, cb, cc, (unsigned long long)(ct->heap0 >> 20), (unsigned long long)(ct->heap1 >> 20),
-             (unsigned long long)(ct->live >> 20), (unsigned long long)(atomic_load(&h->goal) >> 20),
-             h->cfg.mark_workers);
+    snprintf(line, 400, "gc %llu @%.3fs %u%%: %s+%s+%s ms clock, %s+0/%s/0+%s ms cpu, %llu->%llu->%llu MB, "
+             "%llu MB goal, %d P%s", (unsigned long long)h->num_gc, (double)elapsed / 1e9, pct > 100 ? 100 : pct,
+             a, b, c, ca, cb, cc, (unsigned long long)(h->cyc_heap0 >> 20), (unsigned long long)(h->cyc_heap1 >> 20),
+             (unsigned long long)(h->heap_live >> 20),
+             (unsigned long long)(atomic_load(&h->goal) == UINT64_MAX ? 0 : atomic_load(&h->goal) >> 20),
+             h->cfg.mark_workers, h->cyc_forced ? " (forced)" : "");
     out_push(h, line);
 }
 
-static void trace_cycle(tc_heap *h, const cycle_times *ct)
+/* ---- the steps of a cycle ---- */
+
+static void pause_end(tc_heap *h, uint64_t since)
 {
-    trace_emit(h, "GC cycle", 'X', ct->t0, ct->t3 - ct->t0, h->num_gc);
-    trace_emit(h, "STW pause", 'X', ct->t1, ct->t3 - ct->t1, h->num_gc);
-    trace_emit(h, "mark", 'X', ct->t1, ct->t2 - ct->t1, h->num_gc);
-    trace_emit(h, "sweep", 'X', ct->t2, ct->t3 - ct->t2, h->num_gc);
-    trace_emit(h, "heap_alloc", 'C', ct->t0, 0, ct->heap0);
-    trace_emit(h, "heap_alloc", 'C', ct->t3, 0, ct->live);
+    uint64_t now = plat_now_ns();
+    pthread_mutex_lock(&h->stats_lock);
+    stats_record_pause(h, now - since);
+    pthread_mutex_unlock(&h->stats_lock);
+    trace_emit(h, "STW pause", 'X', since, now - since, h->num_gc + 1);
+}
+
+/* cycle_start — the start pause (gc_lock held, every span swept). */
+static void cycle_start(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
+{
+    uint64_t cpu = plat_thread_cpu_ns();
+    h->cyc_forced = forced;
+    h->cyc_status = TC_OK;
+    h->cyc_cpu_mark = h->cyc_cpu_sweep = 0;
+    h->cyc_heap0 = heap_alloc_now(h);
+    h->cyc_t0 = plat_now_ns();
+    world_stop(h, self);
+    h->cyc_t1 = plat_now_ns();
+    atomic_store(&h->marked_bytes, 0);
+    atomic_store(&h->barrier_on, 1);
+    atomic_store(&h->phase, PHASE_MARK);
+    mark_push_locals(ctx);
+    world_start(h);
+    h->cyc_t2 = plat_now_ns();
+    pause_end(h, h->cyc_t0);
+    h->cyc_cpu_stw = plat_thread_cpu_ns() - cpu;
 }
 
 /* flush_all — every mutator's cache and unreported allocation (world stopped). */
@@ -135,69 +181,448 @@ static void flush_all(tc_heap *h)
     pthread_mutex_unlock(&h->lock);
 }
 
-/* run_cycle — phases 1-4 with gc_lock held. */
-static tc_status run_cycle(tc_heap *h, tc_mutator *self, bool forced)
+/* cycle_try_terminate — the termination pause (gc_lock held, ctx drained).
+ * false: grey work was left, marking goes on. */
+static bool cycle_try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
 {
-    cycle_times ct = {0};
-    tc_status st = TC_OK;
-    ct.t0 = plat_now_ns();
+    uint64_t cpu = plat_thread_cpu_ns();
+    uint64_t t = plat_now_ns();
+    if (!h->cyc_t3)
+        h->cyc_t3 = t;
     world_stop(h, self);
-    ct.t1 = plat_now_ns();
-    uint64_t cpu0 = plat_thread_cpu_ns();
-    uint64_t mallocs, total;
-    int64_t roots;
-    stats_totals(h, &mallocs, &total, &roots);
-    ct.heap0 = ct.heap1 = total - h->freed_bytes;
+    if (h->cfg.barrier == TC_BARRIER_DIJKSTRA) {
+        mark_push_handles(ctx);
+        mark_push_locals(ctx);
+        mark_drain(ctx, -1);
+    }
+    if (!mark_drain(ctx, 0)) {
+        world_start(h);
+        pause_end(h, t);
+        h->cyc_cpu_stw += plat_thread_cpu_ns() - cpu;
+        return false;
+    }
+    h->cyc_t4 = plat_now_ns();
+    if (h->cfg.checkmark)
+        h->cyc_status = check_marks(h);
+    atomic_store(&h->barrier_on, 0);
+    atomic_store(&h->phase, PHASE_SWEEP);
     flush_all(h);
-    atomic_store(&h->phase, 1);
+    atomic_store_explicit(&h->flushed_bytes, 0, memory_order_relaxed);
+    uint64_t now_alloc = heap_alloc_now(h);
+    h->cyc_heap1 = now_alloc;
+    /* live estimate until the sweep counts exactly: marked + allocated black */
+    pthread_mutex_lock(&h->stats_lock);
+    h->heap_live = atomic_load(&h->marked_bytes) + (now_alloc > h->cyc_heap0 ? now_alloc - h->cyc_heap0 : 0);
+    collector_update_trigger(h);
+    pthread_mutex_unlock(&h->stats_lock);
+    sweep_begin(h);
+    world_start(h);
+    pause_end(h, t);
+    h->cyc_cpu_stw += plat_thread_cpu_ns() - cpu;
+    return true;
+}
+
+/* cycle_end — after the sweep (gc_lock held): counters, trigger, output. */
+static void cycle_end(tc_heap *h)
+{
+    h->cyc_t5 = plat_now_ns();
+    pthread_mutex_lock(&h->lock);
+    uint64_t live = h->sweep_live_bytes;
+    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_lock(&h->stats_lock);
+    h->heap_live = h->heap_marked = live;
+    h->num_gc++;
+    if (h->cyc_forced)
+        h->num_forced_gc++;
+    h->mark_ns += (h->cyc_t4 > h->cyc_t2 ? h->cyc_t4 - h->cyc_t2 : 0);
+    h->sweep_ns += h->cyc_t5 - h->cyc_t4;
+    h->mark_cpu_ns += h->cyc_cpu_mark;
+    h->sweep_cpu_ns += h->cyc_cpu_sweep;
+    h->gc_cpu_ns += h->cyc_cpu_mark + h->cyc_cpu_sweep + h->cyc_cpu_stw;
+    collector_update_trigger(h);
+    atomic_store(&h->phase, PHASE_OFF);
+    pthread_mutex_unlock(&h->stats_lock);
+    if (h->cfg.gctrace)
+        queue_gctrace(h);
+    trace_emit(h, "GC cycle", 'X', h->cyc_t0, h->cyc_t5 - h->cyc_t0, h->num_gc);
+    if (h->cyc_t4 > h->cyc_t2)
+        trace_emit(h, "mark", 'X', h->cyc_t2, h->cyc_t4 - h->cyc_t2, h->num_gc);
+    trace_emit(h, "sweep", 'X', h->cyc_t4, h->cyc_t5 - h->cyc_t4, h->num_gc);
+    trace_emit(h, "heap_alloc", 'C', h->cyc_t0, 0, h->cyc_heap0);
+    trace_emit(h, "heap_live", 'C', h->cyc_t5, 0, live);
+    pthread_mutex_lock(&h->ctl_lock);
+    h->cycles_done++;
+    h->last_status = h->cyc_status;
+    pthread_cond_broadcast(&h->done_cond);
+    pthread_mutex_unlock(&h->ctl_lock);
+}
+
+/* run_stw_cycle — the whole cycle in one pause (gc_lock held, phase OFF). */
+static tc_status run_stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
+{
+    uint64_t cpu0 = plat_thread_cpu_ns();
+    h->cyc_forced = forced;
+    h->cyc_status = TC_OK;
+    h->cyc_heap0 = h->cyc_heap1 = heap_alloc_now(h);
+    h->cyc_t0 = plat_now_ns();
+    world_stop(h, self);
+    h->cyc_t1 = h->cyc_t2 = h->cyc_t3 = plat_now_ns();
+    flush_all(h);
+    atomic_store(&h->phase, PHASE_MARK);
+    atomic_store(&h->marked_bytes, 0);
     mark_heap(h, false);
     if (h->cfg.checkmark)
-        st = check_marks(h);
-    ct.t2 = plat_now_ns();
+        h->cyc_status = check_marks(h);
+    h->cyc_t4 = plat_now_ns();
     uint64_t cpu1 = plat_thread_cpu_ns();
-    atomic_store(&h->phase, 2);
+    atomic_store(&h->phase, PHASE_SWEEP);
     sweep_all(h);
     atomic_store_explicit(&h->flushed_bytes, 0, memory_order_relaxed);
-    h->heap_live = ct.live = h->heap_marked;
-    ct.t3 = plat_now_ns();
-    ct.cpu_mark = cpu1 - cpu0;
-    ct.cpu_sweep = plat_thread_cpu_ns() - cpu1;
-    h->num_gc++;
-    if (forced)
-        h->num_forced_gc++;
-    h->mark_ns += ct.t2 - ct.t1;
-    h->sweep_ns += ct.t3 - ct.t2;
-    h->mark_cpu_ns += ct.cpu_mark;
-    h->sweep_cpu_ns += ct.cpu_sweep;
-    h->gc_cpu_ns += ct.cpu_mark + ct.cpu_sweep;
-    collector_update_trigger(h);
-    atomic_store(&h->phase, 0);
-    stats_record_pause(h, ct.t3 - ct.t0);
+    h->cyc_cpu_stw = 0;
+    h->cyc_cpu_mark = cpu1 - cpu0;
+    h->cyc_cpu_sweep = plat_thread_cpu_ns() - cpu1;
     world_start(h);
-    if (h->cfg.gctrace)
-        queue_gctrace(h, &ct);
-    trace_cycle(h, &ct);
+    pause_end(h, h->cyc_t0);
+    cycle_end(h);
+    return h->cyc_status;
+}
+
+/* run_full_cycle — a whole non-stw cycle on the calling thread (incremental
+ * forced collections and the first cycle of a fresh heap); gc_lock and
+ * mark_lock held, phase OFF. Mutators keep running beside it. */
+static tc_status run_full_cycle(tc_heap *h, bool forced)
+{
+    markctx *ctx = mark_new(h, true, false);
+    if (!ctx)
+        return run_stw_cycle(h, NULL, forced);
+    h->cyc_t3 = 0;
+    cycle_start(h, NULL, ctx, forced);
+    uint64_t cpu = plat_thread_cpu_ns();
+    mark_push_handles(ctx);
+    do
+        mark_drain(ctx, -1);
+    while (!cycle_try_terminate(h, NULL, ctx));
+    mark_free(ctx);
+    h->cyc_cpu_mark = plat_thread_cpu_ns() - cpu;
+    cpu = plat_thread_cpu_ns();
+    sweep_finish(h);
+    h->cyc_cpu_sweep = plat_thread_cpu_ns() - cpu;
+    cycle_end(h);
+    return h->cyc_status;
+}
+
+/* ---- the incremental driver ---- */
+
+/* finish_incremental — bring a running incremental cycle to its end
+ * (mark_lock and gc_lock held). */
+static void finish_incremental(tc_heap *h)
+{
+    if (atomic_load(&h->phase) == PHASE_MARK) {
+        markctx *ctx = h->incr_ctx;
+        do
+            mark_drain(ctx, -1);
+        while (!cycle_try_terminate(h, NULL, ctx));
+        mark_free(ctx);
+        h->incr_ctx = NULL;
+    }
+    if (atomic_load(&h->phase) == PHASE_SWEEP) {
+        sweep_finish(h);
+        cycle_end(h);
+    }
+}
+
+/* incremental_step — one bounded slice of GC work by an allocating
+ * mutator m (active on entry and on return). */
+static void incremental_step(tc_mutator *m)
+{
+    tc_heap *h = m->heap;
+    int phase = atomic_load(&h->phase);
+    if (phase == PHASE_OFF && !over_trigger(h))
+        return;
+    if (phase == PHASE_SWEEP) {
+        for (int i = 0; i < INCR_SWEEP_BUDGET; i++)
+            if (!sweep_step(h))
+                break;
+        if (!sweep_done(h))
+            return;
+    }
+    if (pthread_mutex_trylock(&h->mark_lock) != 0)
+        return; /* another mutator is doing this slice */
+    if (phase == PHASE_MARK && h->incr_ctx) {
+        uint64_t cpu = plat_thread_cpu_ns();
+        bool drained = mark_drain(h->incr_ctx, INCR_MARK_BUDGET);
+        h->cyc_cpu_mark += plat_thread_cpu_ns() - cpu;
+        if (!drained) {
+            pthread_mutex_unlock(&h->mark_lock);
+            return;
+        }
+    }
+    mutator_park(m);
+    pthread_mutex_lock(&h->gc_lock);
+    phase = atomic_load(&h->phase);
+    if (phase == PHASE_MARK && h->incr_ctx && mark_drain(h->incr_ctx, 0)) {
+        if (cycle_try_terminate(h, m, h->incr_ctx)) {
+            mark_free(h->incr_ctx);
+            h->incr_ctx = NULL;
+        }
+    } else if (phase == PHASE_SWEEP && sweep_done(h)) {
+        cycle_end(h);
+    } else if (phase == PHASE_OFF && over_trigger(h)) {
+        if (h->cfg.gcstoptheworld) {
+            run_stw_cycle(h, m, false);
+        } else if ((h->incr_ctx = mark_new(h, true, false)) != NULL) {
+            h->cyc_t3 = 0;
+            cycle_start(h, m, h->incr_ctx, false);
+            mark_push_handles(h->incr_ctx);
+        }
+    }
+    pthread_mutex_unlock(&h->gc_lock);
+    pthread_mutex_unlock(&h->mark_lock);
+    mutator_unpark(m);
+}
+
+/* ---- the concurrent driver: the collector thread ---- */
+
+static void run_concurrent_cycle(tc_heap *h, bool forced)
+{
+    pthread_mutex_lock(&h->mark_lock);
+    pthread_mutex_lock(&h->gc_lock);
+    sweep_finish(h);
+    tc_status st;
+    if (h->cfg.gcstoptheworld)
+        st = run_stw_cycle(h, NULL, forced);
+    else
+        st = run_full_cycle(h, forced);
+    (void)st;
+    pthread_mutex_unlock(&h->gc_lock);
+    pthread_mutex_unlock(&h->mark_lock);
+}
+
+static void *collector_main(void *arg)
+{
+    tc_heap *h = arg;
+    pthread_mutex_lock(&h->ctl_lock);
+    for (;;) {
+        while (!h->stopping && (!h->requested || h->holds > 0))
+            pthread_cond_wait(&h->ctl_cond, &h->ctl_lock);
+        if (h->stopping)
+            break;
+        bool forced = h->forced_requested;
+        h->requested = h->forced_requested = false;
+        h->cycle_running = true;
+        h->cycles_started++;
+        pthread_mutex_unlock(&h->ctl_lock);
+        run_concurrent_cycle(h, forced);
+        pthread_mutex_lock(&h->ctl_lock);
+        h->cycle_running = false;
+        pthread_cond_broadcast(&h->done_cond);
+    }
+    h->cycle_running = false;
+    pthread_cond_broadcast(&h->done_cond);
+    pthread_mutex_unlock(&h->ctl_lock);
+    return NULL;
+}
+
+tc_status collector_start_thread(tc_heap *h)
+{
+    if (h->cfg.collector != TC_COLLECTOR_CONCURRENT)
+        return TC_OK;
+    if (pthread_create(&h->thread, NULL, collector_main, h) != 0)
+        return tc_fail(TC_ERR_NOMEM, "cannot start the collector thread");
+    h->thread_started = true;
+    return TC_OK;
+}
+
+void collector_stop_thread(tc_heap *h)
+{
+    if (!h->thread_started)
+        return;
+    pthread_mutex_lock(&h->ctl_lock);
+    h->stopping = true;
+    pthread_cond_broadcast(&h->ctl_cond);
+    pthread_mutex_unlock(&h->ctl_lock);
+    pthread_join(h->thread, NULL);
+    h->thread_started = false;
+}
+
+/* request — ask the collector thread for a cycle; with `wait`, block (the
+ * caller is parked) until a cycle that started after the request is done. */
+static tc_status request(tc_heap *h, bool forced, bool wait)
+{
+    pthread_mutex_lock(&h->ctl_lock);
+    uint64_t target = h->cycles_started + 1; /* the first cycle to start after this request */
+    h->requested = true;
+    h->forced_requested |= forced;
+    pthread_cond_signal(&h->ctl_cond);
+    if (wait) {
+        void *tok;
+        pthread_mutex_unlock(&h->ctl_lock);
+        block_begin(h, &tok);
+        pthread_mutex_lock(&h->ctl_lock);
+        while (h->cycles_done < target && !h->stopping)
+            pthread_cond_wait(&h->done_cond, &h->ctl_lock);
+        pthread_mutex_unlock(&h->ctl_lock);
+        block_end(h, tok);
+        pthread_mutex_lock(&h->ctl_lock);
+    }
+    tc_status st = h->stopping ? tc_fail(TC_ERR_CLOSED, "the heap is closed") : wait ? h->last_status : TC_OK;
+    pthread_mutex_unlock(&h->ctl_lock);
+    if (st == TC_ERR_CORRUPT)
+        tc_fail(st, "checkmark: a reachable object was left white by the concurrent mark");
     return st;
 }
 
-/* collector_cycle — run one cycle. `m` is the calling thread's mutator,
- * active (inside a heap call), or NULL. Returns with m active again. */
-tc_status collector_cycle(tc_heap *h, tc_mutator *m, bool forced)
+/* ---- entry points ---- */
+
+/* collector_maybe_trigger — from an allocating mutator's slow path. */
+void collector_maybe_trigger(tc_mutator *m)
 {
-    uint64_t seen = h->num_gc;
-    if (m)
-        mutator_park(m);
+    tc_heap *h = m->heap;
+    switch (h->cfg.collector) {
+    case TC_COLLECTOR_CONCURRENT:
+        if (atomic_load_explicit(&h->phase, memory_order_relaxed) == PHASE_OFF && over_trigger(h)) {
+            pthread_mutex_lock(&h->ctl_lock);
+            bool idle = !h->requested && !h->cycle_running;
+            pthread_mutex_unlock(&h->ctl_lock);
+            if (idle)
+                request(h, false, false);
+        }
+        break;
+    case TC_COLLECTOR_INCREMENTAL:
+        incremental_step(m);
+        break;
+    case TC_COLLECTOR_STW:
+        if (over_trigger(h))
+            collector_cycle(h, m, false);
+        break;
+    }
+}
+
+/* gc_quiesce — take mark_lock and gc_lock with no cycle running (the
+ * caller is parked or not a mutator). */
+static void gc_quiesce(tc_heap *h)
+{
     void *tok;
     block_begin(h, &tok);
+    if (h->thread_started)
+        collector_hold(h);
+    pthread_mutex_lock(&h->mark_lock);
     pthread_mutex_lock(&h->gc_lock);
-    tc_status st = TC_OK;
-    if (atomic_load(&h->closed))
-        st = tc_fail(TC_ERR_CLOSED, "the heap is closed");
-    else if (forced || h->num_gc == seen) /* another thread may have just collected */
-        st = run_cycle(h, m, forced);
-    pthread_mutex_unlock(&h->gc_lock);
+    finish_incremental(h);
     block_end(h, tok);
+}
+
+static void gc_unquiesce(tc_heap *h)
+{
+    pthread_mutex_unlock(&h->gc_lock);
+    pthread_mutex_unlock(&h->mark_lock);
+    if (h->thread_started)
+        collector_release(h);
+}
+
+/* collector_cycle — run (or, concurrent, wait for) one whole cycle; mark
+ * and sweep are finished on return. `m` is the caller's mutator (active; it
+ * is parked meanwhile) or NULL. */
+tc_status collector_cycle(tc_heap *h, tc_mutator *m, bool forced)
+{
+    pthread_mutex_lock(&h->ctl_lock);
+    uint64_t seen = h->cycles_done;
+    pthread_mutex_unlock(&h->ctl_lock);
+    if (m)
+        mutator_park(m);
+    tc_status st = TC_OK;
+    if (atomic_load(&h->closed)) {
+        st = tc_fail(TC_ERR_CLOSED, "the heap is closed");
+    } else if (h->thread_started) {
+        st = request(h, forced, true);
+    } else {
+        gc_quiesce(h);
+        if (atomic_load(&h->closed))
+            st = tc_fail(TC_ERR_CLOSED, "the heap is closed");
+        else if (forced || h->cycles_done == seen) /* else another thread just collected */
+            st = (h->cfg.collector == TC_COLLECTOR_STW || h->cfg.gcstoptheworld) ? run_stw_cycle(h, m, forced)
+                                                                                  : run_full_cycle(h, forced);
+        gc_unquiesce(h);
+    }
     if (m)
         mutator_unpark(m);
+    return st;
+}
+
+void collector_hold(tc_heap *h)
+{
+    pthread_mutex_lock(&h->ctl_lock);
+    h->holds++;
+    while (h->cycle_running)
+        pthread_cond_wait(&h->done_cond, &h->ctl_lock);
+    pthread_mutex_unlock(&h->ctl_lock);
+}
+
+void collector_release(tc_heap *h)
+{
+    pthread_mutex_lock(&h->ctl_lock);
+    h->holds--;
+    pthread_cond_broadcast(&h->ctl_cond);
+    pthread_mutex_unlock(&h->ctl_lock);
+}
+
+/* collector_verify — run fn with no cycle running and the world stopped. */
+tc_status collector_verify(tc_heap *h)
+{
+    gc_quiesce(h);
+    tc_status st;
+    if (atomic_load(&h->closed)) {
+        st = tc_fail(TC_ERR_CLOSED, "the heap is closed");
+    } else {
+        world_stop(h, NULL);
+        st = check_heap(h);
+        world_start(h);
+    }
+    gc_unquiesce(h);
+    return st;
+}
+
+/* ---- test hooks (tests/c only, declared in check.h): drive an
+ * incremental heap's cycle one step at a time, with no mutator inside a
+ * heap call. ---- */
+
+tc_status collector_debug_start(tc_heap *h)
+{
+    if (h->cfg.collector != TC_COLLECTOR_INCREMENTAL)
+        return tc_fail(TC_ERR_STATE, "debug stepping needs the incremental collector");
+    pthread_mutex_lock(&h->mark_lock);
+    pthread_mutex_lock(&h->gc_lock);
+    finish_incremental(h);
+    tc_status st = TC_OK;
+    if (!(h->incr_ctx = mark_new(h, true, false))) {
+        st = tc_fail(TC_ERR_NOMEM, "no memory for a marker");
+    } else {
+        h->cyc_t3 = 0;
+        cycle_start(h, NULL, h->incr_ctx, true);
+        mark_push_handles(h->incr_ctx);
+    }
+    pthread_mutex_unlock(&h->gc_lock);
+    pthread_mutex_unlock(&h->mark_lock);
+    return st;
+}
+
+bool collector_debug_mark(tc_heap *h, int64_t budget)
+{
+    pthread_mutex_lock(&h->mark_lock);
+    bool done = !h->incr_ctx || mark_drain(h->incr_ctx, budget);
+    pthread_mutex_unlock(&h->mark_lock);
+    return done;
+}
+
+tc_status collector_debug_finish(tc_heap *h)
+{
+    pthread_mutex_lock(&h->mark_lock);
+    pthread_mutex_lock(&h->gc_lock);
+    finish_incremental(h);
+    tc_status st = h->cyc_status;
+    pthread_mutex_unlock(&h->gc_lock);
+    pthread_mutex_unlock(&h->mark_lock);
+    if (st != TC_OK)
+        tc_fail(st, "checkmark: a reachable object was left white");
     return st;
 }

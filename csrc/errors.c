@@ -60,10 +60,6 @@ tc_status tc_collector_parse(const char *name, tc_collector *out)
     for (int i = 0; i < 3; i++) {
         if (strcmp(name, collector_names[i]) != 0)
             continue;
-        if (i != TC_COLLECTOR_STW)
-            return tc_fail(TC_ERR_UNSUPPORTED,
-                           "collector \"%s\" is not available yet (it arrives with the concurrent "
-                           "collector); use collector=\"stw\"", name);
         *out = (tc_collector)i;
         return TC_OK;
     }
@@ -107,7 +103,7 @@ static void apply_debug(tc_config *c, const char *env)
 void tc_config_init(tc_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->collector = TC_COLLECTOR_STW; /* "concurrent" once the concurrent collector lands */
+    c->collector = TC_COLLECTOR_CONCURRENT;
     c->barrier = TC_BARRIER_HYBRID;
     c->gogc = 100;
     c->memory_limit = -1;

@@ -29,9 +29,6 @@ static tc_status check_config(const tc_config *c)
 {
     if ((unsigned)c->collector > TC_COLLECTOR_STW)
         return tc_fail(TC_ERR_VALUE, "collector: unknown collector %d", (int)c->collector);
-    if (c->collector != TC_COLLECTOR_STW)
-        return tc_fail(TC_ERR_UNSUPPORTED, "collector \"%s\" is not available yet (it arrives with the concurrent "
-                       "collector); use collector=\"stw\"", tc_collector_name(c->collector));
     if ((unsigned)c->barrier > TC_BARRIER_YUASA)
         return tc_fail(TC_ERR_VALUE, "barrier: unknown barrier %d", (int)c->barrier);
     if (c->gogc < -1)
@@ -71,7 +68,17 @@ tc_status tc_heap_new(const tc_config *c, tc_heap **out)
     pthread_cond_init(&h->world_cond, NULL);
     pthread_mutex_init(&h->out_lock, NULL);
     pthread_mutex_init(&h->trace_lock, NULL);
+    pthread_mutex_init(&h->grey_lock, NULL);
+    pthread_mutex_init(&h->mark_lock, NULL);
+    pthread_mutex_init(&h->stats_lock, NULL);
+    pthread_mutex_init(&h->ctl_lock, NULL);
+    pthread_cond_init(&h->ctl_cond, NULL);
+    pthread_cond_init(&h->done_cond, NULL);
     collector_update_trigger(h);
+    if ((st = collector_start_thread(h)) != TC_OK) {
+        free(h);
+        return st;
+    }
     pthread_mutex_lock(&heap_registry_lock);
     h->uid = next_uid++;
     h->next_live = live_heaps;
@@ -87,12 +94,16 @@ void tc_heap_close(tc_heap *h)
 {
     if (!h)
         return;
+    if (atomic_exchange(&h->closing, true))
+        return; /* closed, or another thread is closing it */
+    collector_stop_thread(h);
+    pthread_mutex_lock(&h->mark_lock);
     pthread_mutex_lock(&h->gc_lock);
-    if (atomic_load(&h->closed)) {
-        pthread_mutex_unlock(&h->gc_lock);
-        return;
-    }
     atomic_store(&h->closed, true);
+    if (h->incr_ctx) {
+        mark_free(h->incr_ctx);
+        h->incr_ctx = NULL;
+    }
     /* wait for every call already inside the heap; later ones see `closed` */
     world_stop(h, NULL);
     pthread_mutex_lock(&h->lock);
@@ -109,9 +120,18 @@ void tc_heap_close(tc_heap *h)
     h->large = NULL;
     pthread_mutex_unlock(&h->lock);
     roots_free_all(h);
+    grey_free_all(h);
     trace_free(h);
+    atomic_store(&h->barrier_on, 0);
+    atomic_store(&h->phase, PHASE_OFF);
     world_start(h);
     pthread_mutex_unlock(&h->gc_lock);
+    pthread_mutex_unlock(&h->mark_lock);
+    /* wake anyone waiting for a cycle: they see the heap closed */
+    pthread_mutex_lock(&h->ctl_lock);
+    h->stopping = true;
+    pthread_cond_broadcast(&h->done_cond);
+    pthread_mutex_unlock(&h->ctl_lock);
 }
 
 void tc_heap_destroy(tc_heap *h)
@@ -136,6 +156,12 @@ void tc_heap_destroy(tc_heap *h)
     pthread_cond_destroy(&h->world_cond);
     pthread_mutex_destroy(&h->out_lock);
     pthread_mutex_destroy(&h->trace_lock);
+    pthread_mutex_destroy(&h->grey_lock);
+    pthread_mutex_destroy(&h->mark_lock);
+    pthread_mutex_destroy(&h->stats_lock);
+    pthread_mutex_destroy(&h->ctl_lock);
+    pthread_cond_destroy(&h->ctl_cond);
+    pthread_cond_destroy(&h->done_cond);
     free(h);
 }
 
@@ -143,7 +169,8 @@ tc_status tc_heap_collect(tc_heap *h)
 {
     if (atomic_load(&h->closed))
         return tc_fail(TC_ERR_CLOSED, "the heap is closed");
-    /* not a mutator call: the caller holds no raw pointers */
+    /* not a mutator call: the caller holds no raw pointers. A thread inside
+     * a raw section must leave it first (it would be waited for). */
     return collector_cycle(h, NULL, true);
 }
 
@@ -154,9 +181,9 @@ tc_status tc_heap_set_gogc(tc_heap *h, int64_t gogc)
     if (gogc < -1)
         return tc_fail(TC_ERR_VALUE, "gogc must be >= 0 (or off), not %lld", (long long)gogc);
     atomic_store(&h->gogc, gogc);
-    pthread_mutex_lock(&h->gc_lock);
+    pthread_mutex_lock(&h->stats_lock);
     collector_update_trigger(h);
-    pthread_mutex_unlock(&h->gc_lock);
+    pthread_mutex_unlock(&h->stats_lock);
     return TC_OK;
 }
 
@@ -170,9 +197,9 @@ tc_status tc_heap_set_memory_limit(tc_heap *h, int64_t limit)
         return tc_fail(TC_ERR_VALUE, "memory_limit must be a positive number of bytes (or off), not %lld",
                        (long long)limit);
     atomic_store(&h->memory_limit, limit);
-    pthread_mutex_lock(&h->gc_lock);
+    pthread_mutex_lock(&h->stats_lock);
     collector_update_trigger(h);
-    pthread_mutex_unlock(&h->gc_lock);
+    pthread_mutex_unlock(&h->stats_lock);
     return TC_OK;
 }
 

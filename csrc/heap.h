@@ -41,6 +41,15 @@ typedef struct root_chunk {
     _Atomic uintptr_t slot[ROOT_CHUNK]; /* object address, or (next free | 1), or 0 */
 } root_chunk;
 
+#define MUT_GBUF 256          /* grey entries a mutator buffers before flushing */
+#define WBUF_N 1022           /* entries per grey work buffer (8 KiB) */
+
+typedef struct wbuf {
+    struct wbuf *next;
+    size_t n;
+    uintptr_t e[WBUF_N];
+} wbuf;
+
 struct tc_mutator {
     struct tc_heap *heap;
     _Atomic int active;          /* 1 while inside a heap call; written by the owner */
@@ -53,6 +62,9 @@ struct tc_mutator {
     uintptr_t rfree;             /* local free list of root slots */
     uint32_t nrfree;
     uint64_t unflushed;          /* bytes allocated since the last trigger check (owner) */
+    uint32_t ncached;            /* spans in `cache` (owner, or the stopper) */
+    uint32_t gbuf_n;             /* shaded addresses in gbuf (owner); flushed on leave/park */
+    uintptr_t gbuf[MUT_GBUF];
     /* counters: written by the owner (or the stopper), read relaxed by stats */
     _Atomic uint64_t mallocs, alloc_bytes, roots_new, roots_del;
     struct tc_mutator *next;     /* heap->mutators list, under mut_lock */
@@ -71,6 +83,7 @@ struct tc_heap {
     tc_config cfg;                /* fixed at creation, but gogc/memory_limit below */
     _Atomic int64_t gogc, memory_limit;
     _Atomic bool closed;
+    _Atomic bool closing;          /* tc_heap_close has begun */
     uint64_t start_ns;
 
     pthread_mutex_t gc_lock;
@@ -104,11 +117,46 @@ struct tc_heap {
     root_chunk *root_chunks;
     uintptr_t root_free;           /* global free list (under roots_lock) */
 
-    /* collector state and statistics, written under gc_lock */
+    /* marking: the global grey queue (candidates to test-and-mark) */
+    pthread_mutex_t grey_lock;
+    wbuf *grey;                    /* full buffers, under grey_lock */
+    _Atomic size_t grey_bufs;      /* buffers on `grey` */
+    wbuf *grey_spare;              /* empty buffers kept for reuse, under grey_lock */
+    _Atomic int barrier_on;        /* the write barrier is on (set and cleared with the world stopped) */
+    _Atomic uint64_t marked_bytes; /* bytes marked this cycle by markers */
+    struct markctx *incr_ctx;      /* the incremental collector's marker, under mark_lock */
+    pthread_mutex_t mark_lock;     /* one incremental mark slice at a time */
+
+    /* sweeping, under `lock` */
+    span *unswept_p[SC_MAX_CLASSES], *unswept_f[SC_MAX_CLASSES], *unswept_large;
+    int sweepers;                  /* spans being swept outside the lock right now */
+    uint64_t sweep_live_bytes;     /* live bytes found by this cycle's sweep */
+
+    /* the collector thread (concurrent collector) */
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t ctl_lock;
+    pthread_cond_t ctl_cond;       /* the collector thread waits here for requests */
+    pthread_cond_t done_cond;      /* callers wait here for cycles to finish */
+    bool requested, forced_requested, stopping, cycle_running;
+    int holds;                     /* callers keeping new cycles from starting (verify) */
+    uint64_t cycles_done;          /* cycles finished, sweep included; under ctl_lock */
+    uint64_t cycles_started;       /* cycles the collector thread began; under ctl_lock */
+    tc_status last_status;         /* checkmark result of the last cycle; under ctl_lock */
+
+    /* the cycle being run (its owner writes, under gc_lock at the STW steps) */
+    uint64_t cyc_t0, cyc_t1, cyc_t2, cyc_t3, cyc_t4, cyc_t5; /* start req/stopped/started, term req/stopped, end */
+    uint64_t cyc_heap0, cyc_heap1, cyc_cpu_mark, cyc_cpu_sweep, cyc_cpu_stw;
+    bool cyc_forced;
+    tc_status cyc_status;          /* checkmark result */
+
+    /* collector state and statistics, written under gc_lock (cycle) and stats_lock */
+    pthread_mutex_t stats_lock;
     _Atomic int phase;             /* 0 off, 1 mark, 2 sweep */
     _Atomic uint64_t trigger;      /* start a cycle when heap_alloc reaches this */
     _Atomic uint64_t goal;
-    uint64_t heap_live, heap_marked;
+    _Atomic uint64_t heap_live;    /* bytes live after the last cycle (estimate from termination to sweep end) */
+    uint64_t heap_marked;
     uint64_t freed_bytes, frees;
     uint64_t num_gc, num_forced_gc;
     uint64_t pause_total_ns, pause_max_ns;
@@ -158,29 +206,39 @@ tc_status roots_new(tc_mutator *m, tc_obj *o, tc_root **out);
 void roots_release(tc_mutator *m, tc_root *r);
 void roots_free_all(tc_heap *h);
 
+enum { PHASE_OFF = 0, PHASE_MARK = 1, PHASE_SWEEP = 2 };
+
 /* collector.c */
-tc_status collector_cycle(tc_heap *h, tc_mutator *m, bool forced);
+tc_status collector_cycle(tc_heap *h, tc_mutator *m, bool forced); /* a whole cycle, on return swept */
 void collector_maybe_trigger(tc_mutator *m);
 void collector_update_trigger(tc_heap *h);
+tc_status collector_start_thread(tc_heap *h);
+void collector_stop_thread(tc_heap *h);
+void collector_hold(tc_heap *h);    /* wait for the running cycle; keep new ones from starting */
+void collector_release(tc_heap *h);
+tc_status collector_verify(tc_heap *h); /* verify with no cycle running, world stopped */
 
 /* mark.c */
-typedef struct markstack markstack;
-uint64_t mark_heap(tc_heap *h, bool check);  /* mark from the roots; returns bytes marked */
-static inline uint64_t *mark_word(arena *a, uintptr_t p, bool check, uint64_t *bit)
-{
-    size_t idx = (p - a->base) >> 3;
-    *bit = (uint64_t)1 << (idx & 63);
-    return (check ? a->checkbits : a->markbits) + (idx >> 6);
-}
-static inline bool is_marked(uintptr_t p)
-{
-    uint64_t bit;
-    uint64_t *w = mark_word(arena_of(p), p, false, &bit);
-    return (*w & bit) != 0;
-}
+typedef struct markctx markctx;
+markctx *mark_new(tc_heap *h, bool concurrent, bool check);
+void mark_free(markctx *c);        /* leftover work goes back to the global queue */
+void mark_push_handles(markctx *c);
+void mark_push_locals(markctx *c);
+bool mark_drain(markctx *c, int64_t budget); /* true when no work is left anywhere */
+uint64_t mark_heap(tc_heap *h, bool check); /* stw: roots + drain; objects marked */
+void grey_put(tc_heap *h, const uintptr_t *e, size_t n);
+void grey_flush_mutator(tc_mutator *m);
+bool grey_empty(tc_heap *h);
+void grey_free_all(tc_heap *h);
 
 /* sweep.c */
-void sweep_all(tc_heap *h);
+void sweep_all(tc_heap *h);            /* world stopped: sweep every span now */
+void sweep_begin(tc_heap *h);          /* world stopped: every span becomes unswept */
+span *sweep_take(tc_heap *h, int c);   /* lock held: an unswept span of class c (0 = any/large), claimed */
+bool sweep_span(tc_heap *h, span *s);  /* lock NOT held: sweep a claimed span and file it; true if it has room */
+bool sweep_step(tc_heap *h);           /* sweep one span; false if none was left */
+void sweep_finish(tc_heap *h);         /* sweep until done and no sweep is in progress */
+bool sweep_done(tc_heap *h);
 
 /* stats.c */
 void stats_record_pause(tc_heap *h, uint64_t ns);

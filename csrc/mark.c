@@ -1,22 +1,32 @@
 /*
- * mark.c — tri-color marking with an explicit grey stack.
+ * mark.c — tri-color marking with explicit grey work, never recursion.
  *
- * Colours: an object is black once its mark bit is set and it has been
- * scanned, grey while its address sits on the mark stack or in the prefetch
- * ring, white otherwise. Marking never recurses: a 10-million-node list uses
- * a stack of one entry, not 10 million C frames.
+ * Colours: an object is black once its mark bit is set and it was scanned
+ * (or was allocated black during mark: its slots are all nil), grey while it
+ * waits for that as a *candidate* address on a mark stack, in the prefetch
+ * ring or in the global grey queue, white otherwise. Candidates are pushed
+ * without testing their mark bit (that test would be a cache miss nobody
+ * prefetched); a candidate is tested-and-marked when it leaves the ring, and
+ * dropped if it was already marked.
  *
- * Marking is memory-latency bound, so the drain loop keeps several objects
- * in flight: an address popped from the stack first goes through a small
- * FIFO ring (PREFETCH_DEPTH entries) and is prefetched — the object and its
- * mark-bit word — so that by the time it leaves the ring and is tested and
- * scanned, its cache lines are on their way. Addresses are pushed without
- * testing their mark bit (that test would be an unprefetched miss); an
- * already-marked address is dropped when it leaves the ring.
+ * Marking is memory-latency bound, so the drain loop keeps PREFETCH_DEPTH
+ * objects in flight: an address popped from the stack is prefetched (the
+ * object and its mark-bit word) and only tested and scanned PREFETCH_DEPTH
+ * pops later, when its cache lines have arrived.
  *
- * Invariant kept (the strong tri-color invariant, trivially, since the world
- * is stopped for the "stw" collector): no black object points to a white
- * one once the stack and ring are empty.
+ * Concurrent marking (the concurrent and incremental collectors) differs in
+ * two ways: mark bits are set with an atomic fetch-or (mutators allocate
+ * black into the same words), and every candidate is validated as an
+ * allocated object start of this heap before it is marked — a slot read
+ * while a mutator overwrites it can pair a stale REF tag with a fresh
+ * non-reference word (obj.h), and such a word must not be followed.
+ *
+ * Grey work moves between threads in buffers of WBUF_N addresses: mutators
+ * shading through the write barrier fill a small private buffer and flush it
+ * to the global queue (grey_lock) when it fills, when they leave a heap call
+ * and when they park; markers take buffers from the global queue when their
+ * own stack runs dry. With the world stopped every mutator buffer is empty,
+ * so "global queue empty and the marker's stack empty" means marking is done.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,106 +42,278 @@ typedef struct stack_chunk {
     uintptr_t e[STACK_CHUNK];
 } stack_chunk;
 
-struct markstack {
+struct markctx {
+    tc_heap *h;
+    bool concurrent, check;
     stack_chunk *top;   /* current chunk */
     size_t n;           /* entries used in top */
     stack_chunk *spare; /* one free chunk kept to avoid thrashing at a boundary */
-    bool oom;           /* a chunk could not be allocated: fall back to rescans */
+    uintptr_t ring[PREFETCH_DEPTH];
+    unsigned head, count;
+    uint64_t marked_objects, marked_bytes;
 };
 
-static bool stack_grow(markstack *s)
+/* ---- the global grey queue ---- */
+
+static wbuf *wbuf_get(tc_heap *h)
 {
-    stack_chunk *c = s->spare;
-    if (c)
-        s->spare = NULL;
-    else if (!(c = malloc(sizeof *c)))
+    wbuf *b = h->grey_spare;
+    if (b)
+        h->grey_spare = b->next;
+    else
+        b = malloc(sizeof *b);
+    if (b)
+        b->n = 0;
+    return b;
+}
+
+/* grey_put — append n candidates to the global queue. */
+void grey_put(tc_heap *h, const uintptr_t *e, size_t n)
+{
+    pthread_mutex_lock(&h->grey_lock);
+    while (n) {
+        wbuf *b = h->grey;
+        if (!b || b->n == WBUF_N) {
+            b = wbuf_get(h);
+            if (!b) { /* keep the work: it must not be lost; grow the current one's list by spinning */
+                pthread_mutex_unlock(&h->grey_lock);
+                plat_heavy_fence();
+                pthread_mutex_lock(&h->grey_lock);
+                continue;
+            }
+            b->next = h->grey;
+            h->grey = b;
+            atomic_fetch_add(&h->grey_bufs, 1);
+        }
+        size_t k = WBUF_N - b->n < n ? WBUF_N - b->n : n;
+        memcpy(b->e + b->n, e, k * sizeof *e);
+        b->n += k;
+        e += k;
+        n -= k;
+    }
+    pthread_mutex_unlock(&h->grey_lock);
+}
+
+/* grey_take — one buffer of candidates copied into out (at most WBUF_N);
+ * returns how many. */
+static size_t grey_take(tc_heap *h, uintptr_t *out)
+{
+    if (!atomic_load_explicit(&h->grey_bufs, memory_order_acquire))
+        return 0;
+    pthread_mutex_lock(&h->grey_lock);
+    wbuf *b = h->grey;
+    size_t n = 0;
+    if (b) {
+        h->grey = b->next;
+        atomic_fetch_sub(&h->grey_bufs, 1);
+        n = b->n;
+        memcpy(out, b->e, n * sizeof *out);
+        b->next = h->grey_spare;
+        h->grey_spare = b;
+    }
+    pthread_mutex_unlock(&h->grey_lock);
+    return n;
+}
+
+bool grey_empty(tc_heap *h) { return atomic_load_explicit(&h->grey_bufs, memory_order_acquire) == 0; }
+
+void grey_flush_mutator(tc_mutator *m)
+{
+    if (m->gbuf_n) {
+        grey_put(m->heap, m->gbuf, m->gbuf_n);
+        m->gbuf_n = 0;
+    }
+}
+
+void grey_free_all(tc_heap *h)
+{
+    pthread_mutex_lock(&h->grey_lock);
+    for (int pass = 0; pass < 2; pass++) {
+        wbuf *b = pass ? h->grey_spare : h->grey;
+        while (b) {
+            wbuf *next = b->next;
+            free(b);
+            b = next;
+        }
+    }
+    h->grey = h->grey_spare = NULL;
+    atomic_store(&h->grey_bufs, 0);
+    pthread_mutex_unlock(&h->grey_lock);
+}
+
+/* ---- the marker's own stack ---- */
+
+static bool stack_grow(markctx *c)
+{
+    stack_chunk *k = c->spare;
+    if (k)
+        c->spare = NULL;
+    else if (!(k = malloc(sizeof *k)))
         return false;
-    c->prev = s->top;
-    s->top = c;
-    s->n = 0;
+    k->prev = c->top;
+    c->top = k;
+    c->n = 0;
     return true;
 }
 
-static inline void push(markstack *s, uintptr_t p)
+static inline void push(markctx *c, uintptr_t p)
 {
-    if (__builtin_expect(s->n == STACK_CHUNK, 0) && !stack_grow(s)) {
-        s->oom = true;
+    if (__builtin_expect(c->n == STACK_CHUNK, 0) && !stack_grow(c)) {
+        grey_put(c->h, &p, 1); /* no memory for a chunk: hand it to the global queue */
         return;
     }
-    s->top->e[s->n++] = p;
+    c->top->e[c->n++] = p;
 }
 
-static inline bool pop(markstack *s, uintptr_t *p)
+static inline bool pop(markctx *c, uintptr_t *p)
 {
-    if (__builtin_expect(s->n == 0, 0)) {
-        stack_chunk *c = s->top;
-        if (!c->prev)
-            return false;
-        s->top = c->prev;
-        s->n = STACK_CHUNK;
-        free(s->spare);
-        s->spare = c;
+    if (__builtin_expect(c->n == 0, 0)) {
+        stack_chunk *k = c->top;
+        if (!k->prev) {
+            /* refill from the global queue */
+            size_t n = grey_take(c->h, k->e);
+            if (!n)
+                return false;
+            c->n = n;
+        } else {
+            c->top = k->prev;
+            c->n = STACK_CHUNK;
+            free(c->spare);
+            c->spare = k;
+        }
     }
-    *p = s->top->e[--s->n];
+    *p = c->top->e[--c->n];
     return true;
+}
+
+markctx *mark_new(tc_heap *h, bool concurrent, bool check)
+{
+    markctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->h = h;
+    c->concurrent = concurrent;
+    c->check = check;
+    if (!stack_grow(c)) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* mark_free — give unfinished work back to the global queue, free c. */
+void mark_free(markctx *c)
+{
+    if (!c)
+        return;
+    if (c->count) {
+        uintptr_t tmp[PREFETCH_DEPTH];
+        for (unsigned i = 0; i < c->count; i++)
+            tmp[i] = c->ring[(c->head + i) % PREFETCH_DEPTH];
+        grey_put(c->h, tmp, c->count);
+    }
+    while (c->top) {
+        stack_chunk *k = c->top;
+        if (c->n)
+            grey_put(c->h, k->e, c->n);
+        c->top = k->prev;
+        c->n = c->top ? STACK_CHUNK : 0;
+        free(k);
+    }
+    free(c->spare);
+    atomic_fetch_add(&c->h->marked_bytes, c->marked_bytes);
+    free(c);
 }
 
 /* scan — push every reference held by object p. */
-static inline void scan(markstack *s, uintptr_t p)
+static inline void scan(markctx *c, uintptr_t p)
 {
     const tc_obj *o = (const tc_obj *)p;
     uint32_t n = obj_nslots(o);
-    if (!n)
-        return;
     _Atomic uint64_t *w = obj_words(o);
     _Atomic uint8_t *t = obj_tags(o);
     for (uint32_t i = 0; i < n; i++)
         if (atomic_load_explicit(&t[i], memory_order_acquire) == TC_REF)
-            push(s, atomic_load_explicit(&w[i], memory_order_relaxed));
+            push(c, atomic_load_explicit(&w[i], memory_order_relaxed));
 }
 
-/* drain — mark everything reachable from the stack's contents. Returns
- * the number of objects newly marked. */
-static uint64_t drain(markstack *s, bool check)
+static inline uint64_t class_bytes(const tc_obj *o)
 {
-    uintptr_t ring[PREFETCH_DEPTH];
-    unsigned head = 0, count = 0;
-    uint64_t marked = 0;
+    size_t b = obj_bytes(obj_nslots(o), obj_size(o));
+    return b <= SC_MAX_SIZE ? sc_size[sizeclass_of(b)] : (b + TC_PAGE_SIZE - 1) & ~(TC_PAGE_SIZE - 1);
+}
+
+/* try_mark — set p's mark bit; false if it was set (or p is no object). */
+static inline bool try_mark(markctx *c, uintptr_t p)
+{
+    arena *a = arena_of(p);
+    if (c->concurrent && (!a || a->heap != c->h || !is_object(a, p)))
+        return false;
+    uint64_t bit;
+    _Atomic uint64_t *w = bit_word(c->check ? a->checkbits : a->markbits, a, p, &bit);
+    uint64_t old = atomic_load_explicit(w, memory_order_relaxed);
+    if (old & bit)
+        return false;
+    if (c->concurrent)
+        return !(atomic_fetch_or_explicit(w, bit, memory_order_relaxed) & bit);
+    atomic_store_explicit(w, old | bit, memory_order_relaxed);
+    return true;
+}
+
+/* mark_drain — test-and-mark-and-scan candidates until no work is left
+ * (true) or `budget` objects were scanned (false; budget < 0: no limit). */
+bool mark_drain(markctx *c, int64_t budget)
+{
     for (;;) {
         uintptr_t p;
-        while (count < PREFETCH_DEPTH && pop(s, &p)) {
+        while (c->count < PREFETCH_DEPTH && pop(c, &p)) {
+            arena *a = arena_of(p);
             uint64_t bit;
             __builtin_prefetch((const void *)p);
-            __builtin_prefetch(mark_word(arena_of(p), p, check, &bit));
-            ring[(head + count++) % PREFETCH_DEPTH] = p;
+            if (a)
+                __builtin_prefetch((const void *)bit_word(c->check ? a->checkbits : a->markbits, a, p, &bit));
+            c->ring[(c->head + c->count++) % PREFETCH_DEPTH] = p;
         }
-        if (!count)
-            return marked;
-        p = ring[head];
-        head = (head + 1) % PREFETCH_DEPTH;
-        count--;
-        uint64_t bit, *mw = mark_word(arena_of(p), p, check, &bit);
-        if (*mw & bit)
+        if (!c->count)
+            return true;
+        if (budget == 0)
+            return false;
+        p = c->ring[c->head];
+        c->head = (c->head + 1) % PREFETCH_DEPTH;
+        c->count--;
+        if (!try_mark(c, p))
             continue;
-        *mw |= bit;
-        marked++;
-        scan(s, p);
+        c->marked_objects++;
+        c->marked_bytes += class_bytes((const tc_obj *)p);
+        scan(c, p);
+        if (budget > 0)
+            budget--;
     }
 }
 
-/* push_roots — the handle table and every mutator's local roots. */
-static void push_roots(tc_heap *h, markstack *s)
+/* mark_push_handles — every live handle; safe while mutators create and
+ * release handles (barrier.c says why). */
+void mark_push_handles(markctx *c)
 {
-    for (root_chunk *c = h->root_chunks; c; c = c->next)
+    tc_heap *h = c->h;
+    pthread_mutex_lock(&h->roots_lock);
+    root_chunk *first = h->root_chunks;
+    pthread_mutex_unlock(&h->roots_lock);
+    for (root_chunk *k = first; k; k = k->next)
         for (size_t i = 0; i < ROOT_CHUNK; i++) {
-            uintptr_t v = atomic_load_explicit(&c->slot[i], memory_order_acquire);
+            uintptr_t v = atomic_load_explicit(&k->slot[i], memory_order_acquire);
             if (v && !(v & 1))
-                push(s, v);
+                push(c, v);
         }
-    for (tc_mutator *m = h->mutators; m; m = m->next)
+}
+
+/* mark_push_locals — every mutator's local roots (world stopped). */
+void mark_push_locals(markctx *c)
+{
+    for (tc_mutator *m = c->h->mutators; m; m = m->next)
         for (size_t i = 0; i < m->nlocals; i++)
             if (m->locals[i])
-                push(s, (uintptr_t)m->locals[i]);
+                push(c, (uintptr_t)m->locals[i]);
 }
 
 static bool ensure_checkbits(tc_heap *h)
@@ -144,23 +326,21 @@ static bool ensure_checkbits(tc_heap *h)
     return true;
 }
 
-/* mark_heap — mark everything reachable from the roots into the mark bits
- * (or, with `check`, into the checkmark bits). World stopped. Returns the
- * number of objects marked. */
+/* mark_heap — mark everything reachable from the roots, world stopped, into
+ * the mark bits (or with `check` the checkmark bits). Returns objects marked. */
 uint64_t mark_heap(tc_heap *h, bool check)
 {
     if (check && !ensure_checkbits(h))
         return 0;
-    markstack s = {0};
-    if (!stack_grow(&s))
+    markctx *c = mark_new(h, false, check);
+    if (!c)
         return 0;
-    push_roots(h, &s);
-    uint64_t marked = drain(&s, check);
-    while (s.top) {
-        stack_chunk *c = s.top;
-        s.top = c->prev;
-        free(c);
-    }
-    free(s.spare);
-    return marked;
+    mark_push_handles(c);
+    mark_push_locals(c);
+    mark_drain(c, -1);
+    uint64_t n = c->marked_objects;
+    if (check)
+        c->marked_bytes = 0; /* the real count is the real mark's */
+    mark_free(c);
+    return n;
 }

@@ -90,14 +90,18 @@ static void unpark(tc_mutator *m, bool hooks)
     for (;;) {
         atomic_store_explicit(&m->active, 1, memory_order_relaxed);
         light_fence();
-        if (!atomic_load_explicit(&h->stw, memory_order_relaxed))
+        if (!atomic_load_explicit(&h->stw, memory_order_acquire))
             return;
         atomic_store_explicit(&m->active, 0, memory_order_release);
         wait_world(h, hooks);
     }
 }
 
-void mutator_park(tc_mutator *m) { atomic_store_explicit(&m->active, 0, memory_order_release); }
+void mutator_park(tc_mutator *m)
+{
+    grey_flush_mutator(m);
+    atomic_store_explicit(&m->active, 0, memory_order_release);
+}
 void mutator_unpark(tc_mutator *m) { unpark(m, true); }
 
 /* on_thread_exit — a thread that used heaps is ending: hand its mutators
@@ -206,7 +210,7 @@ tc_status mutator_enter(tc_heap *h, tc_mutator **out)
     if (m->depth++ == 0) {
         atomic_store_explicit(&m->active, 1, memory_order_relaxed);
         light_fence();
-        if (__builtin_expect(atomic_load_explicit(&h->stw, memory_order_relaxed), 0)) {
+        if (__builtin_expect(atomic_load_explicit(&h->stw, memory_order_acquire), 0)) {
             mutator_park(m);
             unpark(m, true);
         }
@@ -222,8 +226,11 @@ tc_status mutator_enter(tc_heap *h, tc_mutator **out)
 
 void mutator_leave(tc_mutator *m)
 {
-    if (--m->depth == 0)
+    if (--m->depth == 0) {
+        if (__builtin_expect(m->gbuf_n != 0, 0))
+            grey_flush_mutator(m);
         atomic_store_explicit(&m->active, 0, memory_order_release);
+    }
 }
 
 /* world_stop — request a pause and wait until every other mutator is out of

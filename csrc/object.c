@@ -8,7 +8,7 @@
  */
 #include <string.h>
 
-#include "heap.h"
+#include "barrier.h"
 
 static tc_status check_shape(size_t nslots, size_t size)
 {
@@ -100,7 +100,7 @@ tc_status tc_slot_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
         return st;
     tc_obj *o = tc_root_obj(r);
     if ((st = check_index(o, i)) == TC_OK)
-        slot_write_raw(o, (size_t)i, v); /* the stw collector needs no barrier */
+        barrier_store(m, o, (size_t)i, v);
     mutator_leave(m);
     return st;
 }
@@ -147,11 +147,7 @@ tc_obj *tc_alloc(tc_mutator *m, size_t nslots, size_t size)
     return alloc_object(m, nslots, size);
 }
 
-void tc_store(tc_mutator *m, tc_obj *o, size_t i, tc_value v)
-{
-    (void)m;
-    slot_write_raw(o, i, v);
-}
+void tc_store(tc_mutator *m, tc_obj *o, size_t i, tc_value v) { barrier_store(m, o, i, v); }
 
 tc_value tc_load(const tc_obj *o, size_t i) { return slot_read(o, i); }
 void *tc_payload(tc_obj *o) { return obj_payload(o); }

@@ -16,7 +16,7 @@
  */
 #include <stdlib.h>
 
-#include "heap.h"
+#include "barrier.h"
 
 static inline uintptr_t slot_link(_Atomic uintptr_t *slot)
 {
@@ -85,6 +85,8 @@ tc_status roots_new(tc_mutator *m, tc_obj *o, tc_root **out)
     _Atomic uintptr_t *slot = (_Atomic uintptr_t *)m->rfree;
     m->rfree = slot_link(slot);
     m->nrfree--;
+    if (__builtin_expect(barrier_on(m->heap), 0))
+        barrier_root_new(m, o);
     atomic_store_explicit(slot, (uintptr_t)o, memory_order_release);
     bump(&m->roots_new);
     *out = (tc_root *)slot;
@@ -95,6 +97,8 @@ tc_status roots_new(tc_mutator *m, tc_obj *o, tc_root **out)
 void roots_release(tc_mutator *m, tc_root *r)
 {
     _Atomic uintptr_t *slot = (_Atomic uintptr_t *)r;
+    if (__builtin_expect(barrier_on(m->heap), 0))
+        barrier_root_release(m, (tc_obj *)atomic_load_explicit(slot, memory_order_relaxed));
     atomic_store_explicit(slot, m->rfree | 1, memory_order_release);
     m->rfree = (uintptr_t)slot;
     m->nrfree++;

@@ -107,11 +107,13 @@ static arena *arena_new(tc_heap *h)
     if (a && base) {
         a->spans = plat_map_lazy(SPANMAP_BYTES);
         a->markbits = plat_map_lazy(MARKBITS_BYTES);
+        a->allocbits = plat_map_lazy(MARKBITS_BYTES);
     }
-    if (!a || !base || !a->spans || !a->markbits) {
+    if (!a || !base || !a->spans || !a->markbits || !a->allocbits) {
         if (a) {
             plat_unmap(a->spans, SPANMAP_BYTES);
-            plat_unmap(a->markbits, MARKBITS_BYTES);
+            plat_unmap((void *)a->markbits, MARKBITS_BYTES);
+            plat_unmap((void *)a->allocbits, MARKBITS_BYTES);
         }
         if (base)
             plat_unreserve(base, TC_ARENA_SIZE);
@@ -152,7 +154,7 @@ static span *arena_grow(tc_heap *h, size_t npages)
             upto = TC_ARENA_SIZE;
         if (!plat_commit((void *)(a->base + a->committed), upto - a->committed))
             return NULL;
-        h->sys_bytes += (upto - a->committed) + (upto - a->committed) / 64;
+        h->sys_bytes += (upto - a->committed) + (upto - a->committed) / 32; /* + mark and alloc bits */
         a->committed = upto;
     }
     span *s = span_new(h);
@@ -244,8 +246,9 @@ void pages_release_all(tc_heap *h)
         atomic_store_explicit(&tc_arena_table[a->base >> TC_ARENA_SHIFT], NULL, memory_order_release);
         plat_unreserve((void *)a->base, TC_ARENA_SIZE);
         plat_unmap(a->spans, SPANMAP_BYTES);
-        plat_unmap(a->markbits, MARKBITS_BYTES);
-        plat_unmap(a->checkbits, MARKBITS_BYTES);
+        plat_unmap((void *)a->markbits, MARKBITS_BYTES);
+        plat_unmap((void *)a->allocbits, MARKBITS_BYTES);
+        plat_unmap((void *)a->checkbits, MARKBITS_BYTES);
         free(a);
         h->arenas[i] = NULL;
     }
@@ -264,17 +267,28 @@ void span_init_class(span *s, int c)
     s->sizeclass = (uint8_t)c;
     s->elemsize = sc_size[c];
     s->nelems = sc_nelems[c];
-    s->divmul = (((uint64_t)1 << 32) + s->elemsize - 1) / s->elemsize;
     s->nalloc = 0;
-    memset(s->allocbits, 0, sizeof s->allocbits);
-    s->cachebase = 0;
-    s->alloccache = ~(uint64_t)0;
+    span_refill_cache(s);
 }
 
-/* span_refill_cache — restart the alloc cache at the span's first word with
- * a free slot (after a sweep changed its alloc bits). */
+/* span_free_slots — the free slots among first..first+63 as a bit mask,
+ * gathered from the arena's alloc bits (stride elemsize/8 bits). */
+uint64_t span_free_slots(const span *s, uint32_t first)
+{
+    const arena *a = arena_of(s->base);
+    size_t stride = s->elemsize >> 3, bi = ((s->base - a->base) >> 3) + (size_t)first * stride;
+    uint32_t n = s->nelems - first < 64 ? s->nelems - first : 64;
+    uint64_t free = 0;
+    for (uint32_t k = 0; k < n; k++, bi += stride)
+        if (!((atomic_load_explicit(&a->allocbits[bi >> 6], memory_order_relaxed) >> (bi & 63)) & 1))
+            free |= (uint64_t)1 << k;
+    return free;
+}
+
+/* span_refill_cache — restart the alloc cache at the span's first slot
+ * (after a sweep changed its alloc bits). */
 void span_refill_cache(span *s)
 {
     s->cachebase = 0;
-    s->alloccache = ~s->allocbits[0];
+    s->alloccache = span_free_slots(s, 0);
 }

@@ -11,17 +11,24 @@
  * (p - arena_base) / 8.
  *
  * A span is a run of 8 KiB pages: free, or in use holding objects of one size
- * class (or one large object). An in-use span has one alloc bit per object
- * slot (set = allocated).
+ * class (or one large object). Alloc bits live beside the mark bits, in an
+ * arena-wide bitmap with the same shape (bit of address p = allocated object
+ * starts at p), so that sweeping a span is `alloc &= mark; mark = 0` over
+ * its stretch of words, and a concurrent marker can check that an address
+ * is an allocated object start with one load.
  *
  * Invariants (checked by check.c):
  *  - every page of an in-use span maps to that span; the first and last page
  *    of a free span map to it;
  *  - free spans never touch each other (they are coalesced on free);
- *  - a span's alloc-bit count equals `nalloc` once swept.
- * Locking: the page heap and span lists are protected by heap->lock; span
- * alloc bits are written by the mutator whose cache holds the span, or by
- * the sweeper with the world stopped.
+ *  - alloc bits are set only at object starts of in-use spans;
+ *  - a span is swept (its alloc bits hold exactly the live objects, its
+ *    mark bits are zero) whenever it is on a partial/full list or in a
+ *    cache; unswept spans are only on the unswept lists.
+ * Locking: the page heap and span lists are protected by heap->lock; a
+ * span's alloc bits are written by the mutator whose cache holds the span,
+ * or by whoever took the span off a list to sweep it. Bitmap words are
+ * atomic because a concurrent marker reads them.
  */
 #ifndef TC_SPAN_H
 #define TC_SPAN_H
@@ -52,22 +59,21 @@ typedef struct span {
     uint8_t cached;        /* in some mutator's cache */
     uint32_t elemsize;     /* bytes per slot (large: npages * page) */
     uint32_t nelems;       /* object slots */
-    uint32_t nalloc;       /* allocated slots, as of the last sweep or refill */
+    uint32_t nalloc;       /* allocated slots, as of the last sweep */
     uint32_t cachebase;    /* alloc cache: first slot index of `alloccache` */
     uint64_t alloccache;   /* free slots among cachebase..cachebase+63 */
-    uint64_t divmul;       /* ((1 << 32) + elemsize - 1) / elemsize: offset / elemsize */
     struct span *next, *prev; /* in a class list or a free list */
-    uint64_t allocbits[16]; /* nelems bits; no class has more than 1024 slots */
 } span;
 
 typedef struct arena {
     uintptr_t base;
     struct tc_heap *heap;
     size_t committed;      /* bytes from base readable and writable */
-    size_t frontier;       /* pages handed out from the bottom so far */
-    span **spans;          /* page index -> span, TC_ARENA_PAGES entries */
-    uint64_t *markbits;    /* one bit per 8 bytes */
-    uint64_t *checkbits;   /* same shape, for checkmark (lazily mapped) */
+    _Atomic size_t frontier; /* pages handed out from the bottom so far (written under heap->lock) */
+    span **spans;          /* page index -> span, TC_ARENA_PAGES entries (under heap->lock) */
+    _Atomic uint64_t *markbits;  /* one bit per 8 bytes */
+    _Atomic uint64_t *allocbits; /* same shape: allocated object starts */
+    _Atomic uint64_t *checkbits; /* same shape, for checkmark (lazily mapped) */
 } arena;
 
 /* The process-wide arena table: address >> 32 -> arena (NULL if none). */
@@ -85,19 +91,33 @@ static inline span *span_of(arena *a, uintptr_t p)
     return a->spans[(p - a->base) >> TC_PAGE_SHIFT];
 }
 
-/* span_index — the slot index of address p in span s (p inside s). */
-static inline uint32_t span_index(const span *s, uintptr_t p)
+/* bit_word — the word and bit of address p in one of a's bitmaps. */
+static inline _Atomic uint64_t *bit_word(_Atomic uint64_t *bitmap, const arena *a, uintptr_t p, uint64_t *bit)
 {
-    return (uint32_t)(((p - s->base) * s->divmul) >> 32);
+    size_t idx = (p - a->base) >> 3;
+    *bit = (uint64_t)1 << (idx & 63);
+    return bitmap + (idx >> 6);
 }
 
-static inline bool span_allocated(const span *s, uint32_t i)
+static inline bool bit_test(_Atomic uint64_t *bitmap, const arena *a, uintptr_t p)
 {
-    return (s->allocbits[i >> 6] >> (i & 63)) & 1;
+    uint64_t bit;
+    return (atomic_load_explicit(bit_word(bitmap, a, p, &bit), memory_order_relaxed) & bit) != 0;
 }
 
-#define SPAN_MAX_ELEMS 1024
-static inline size_t span_bitmap_words(uint32_t nelems) { return (nelems + 63) / 64; }
+/* bitmap words covering a span (spans start on pages: word aligned) */
+static inline size_t span_first_word(const arena *a, const span *s) { return (s->base - a->base) >> 9; }
+static inline size_t span_words(const span *s) { return ((size_t)s->npages << TC_PAGE_SHIFT) >> 9; }
+
+/* is_object — is p the start of an allocated object of arena a's heap?
+ * Safe to call concurrently with allocation and marking. */
+static inline bool is_object(const arena *a, uintptr_t p)
+{
+    if ((p & 7) || ((p - a->base) >> TC_PAGE_SHIFT) >= atomic_load_explicit(&((arena *)a)->frontier,
+                                                                         memory_order_acquire))
+        return false;
+    return bit_test(a->allocbits, a, p);
+}
 
 /* Page heap (heap->lock held). */
 span *pages_alloc(struct tc_heap *h, size_t npages);
@@ -106,4 +126,5 @@ void pages_release_all(struct tc_heap *h);
 /* span_init_class — turn a fresh in-use span into one of size class c. */
 void span_init_class(span *s, int c);
 void span_refill_cache(span *s);
+uint64_t span_free_slots(const span *s, uint32_t first);
 #endif

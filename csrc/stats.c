@@ -47,24 +47,22 @@ tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
 {
     if (atomic_load(&h->closed))
         return tc_fail(TC_ERR_CLOSED, "the heap is closed");
-    void *tok;
-    block_begin(h, &tok);
-    pthread_mutex_lock(&h->gc_lock);
-    block_end(h, tok);
     memset(out, 0, sizeof *out);
     uint64_t mallocs, total;
     int64_t roots;
     stats_totals(h, &mallocs, &total, &roots);
-    out->total_alloc = total;
-    out->mallocs = mallocs;
-    out->frees = h->frees;
-    out->heap_alloc = total - h->freed_bytes;
-    out->heap_objects = mallocs - h->frees;
-    out->heap_live = h->heap_live;
-    out->heap_marked = h->heap_marked;
     pthread_mutex_lock(&h->lock);
+    uint64_t frees = h->frees, freed_bytes = h->freed_bytes;
     out->heap_sys = h->sys_bytes;
     pthread_mutex_unlock(&h->lock);
+    pthread_mutex_lock(&h->stats_lock);
+    out->total_alloc = total;
+    out->mallocs = mallocs < frees ? frees : mallocs;
+    out->frees = frees;
+    out->heap_alloc = total > freed_bytes ? total - freed_bytes : 0;
+    out->heap_objects = out->mallocs - frees;
+    out->heap_live = h->heap_live;
+    out->heap_marked = h->heap_marked;
     out->heap_released = 0;
     out->heap_goal = atomic_load(&h->goal) == UINT64_MAX ? 0 : atomic_load(&h->goal);
     out->num_gc = h->num_gc;
@@ -89,7 +87,7 @@ tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
     out->phase = phase_names[atomic_load(&h->phase)];
     out->collector = tc_collector_name(h->cfg.collector);
     out->barrier = tc_barrier_name(h->cfg.barrier);
-    pthread_mutex_unlock(&h->gc_lock);
+    pthread_mutex_unlock(&h->stats_lock);
     return TC_OK;
 }
 

@@ -1,58 +1,26 @@
 /*
  * sweep.c — sweeping by bitmaps: mark bits become alloc bits.
  *
- * For each in-use span the mark bits of its object slots (every
- * elemsize/8-th bit of the arena's mark bitmap) are gathered into the span's
- * alloc bits; slots that were allocated and are not marked are freed by that
- * very copy. The span's stretch of the mark bitmap is then cleared for the
- * next cycle. A span left empty goes back to the page heap; one with room
- * goes on its class's partial list, a full one on the full list.
+ * Sweeping a span is word-wise over its stretch of the arena bitmaps:
+ *     freed = alloc & ~mark;  alloc = alloc & mark;  mark = 0
+ * (alloc bits are set only at object starts, so the AND needs no gather).
+ * A span left empty goes back to the page heap; one with room goes on its
+ * class's partial list; a full one on the full list.
  *
- * Runs with the world stopped and every mutator cache flushed (the "stw"
- * collector); the concurrent sweeper of the next issue sweeps the same way,
- * span by span.
+ * At mark termination (world stopped) every in-use span becomes unswept:
+ * the swept lists are moved whole onto the unswept lists (O(classes)).
+ * After that, spans are swept one at a time, concurrently, by the
+ * background sweeper (the collector thread, or incremental slices) and by
+ * mutators that need a span to allocate from (lazy sweeping). Whoever takes
+ * a span off an unswept list (under heap->lock) owns it until it is filed
+ * again, so no span is swept twice and no allocation happens in an unswept
+ * span. A new mark phase starts only once every span is swept
+ * (sweep_finish), so stale mark bits never survive into the next cycle.
  */
+#include <sched.h>
 #include <string.h>
 
 #include "heap.h"
-
-typedef struct sweep_acc {
-    uint64_t freed_objects, freed_bytes, live_bytes, live_objects;
-} sweep_acc;
-
-/* sweep_span — sweep one span; returns true if it is now empty. */
-static bool sweep_span(tc_heap *h, span *s, sweep_acc *acc)
-{
-    arena *a = arena_of(s->base);
-    uint64_t *mb = a->markbits + ((s->base - a->base) >> 9); /* 64 bits per 512 bytes */
-    size_t words = ((size_t)s->npages << TC_PAGE_SHIFT) >> 9;
-    uint64_t newbits[SPAN_MAX_ELEMS / 64] = {0};
-    uint32_t live = 0, freed = 0;
-    if (s->elemsize == 8) {
-        memcpy(newbits, mb, span_bitmap_words(s->nelems) * 8);
-    } else {
-        size_t stride = s->elemsize >> 3, bi = 0;
-        for (uint32_t k = 0; k < s->nelems; k++, bi += stride)
-            if ((mb[bi >> 6] >> (bi & 63)) & 1)
-                newbits[k >> 6] |= (uint64_t)1 << (k & 63);
-    }
-    for (size_t w = 0; w < span_bitmap_words(s->nelems); w++) {
-        live += (uint32_t)__builtin_popcountll(newbits[w]);
-        freed += (uint32_t)__builtin_popcountll(s->allocbits[w] & ~newbits[w]);
-        s->allocbits[w] = newbits[w];
-    }
-    if (s->sizeclass == 0)
-        mb[0] = 0; /* only the object's first bit can be set */
-    else
-        memset(mb, 0, words * 8);
-    size_t esize = s->sizeclass ? s->elemsize : ((size_t)s->npages << TC_PAGE_SHIFT);
-    acc->freed_objects += freed;
-    acc->freed_bytes += (uint64_t)freed * esize;
-    acc->live_objects += live;
-    acc->live_bytes += (uint64_t)live * esize;
-    s->nalloc = live;
-    return live == 0;
-}
 
 static void list_push(span **head, span *s)
 {
@@ -63,42 +31,145 @@ static void list_push(span **head, span *s)
     *head = s;
 }
 
-/* sweep_list — sweep every span of a detached list, refiling each. */
-static void sweep_list(tc_heap *h, span *list, int c, sweep_acc *acc)
+static span *list_pop(span **head)
 {
-    while (list) {
-        span *s = list;
-        list = s->next;
+    span *s = *head;
+    if (s) {
+        *head = s->next;
+        if (*head)
+            (*head)->prev = NULL;
         s->next = s->prev = NULL;
-        if (sweep_span(h, s, acc)) {
-            pages_free(h, s);
-        } else if (c == 0) {
-            list_push(&h->large, s);
-        } else if (s->nalloc < s->nelems) {
-            span_refill_cache(s);
-            list_push(&h->partial[c], s);
-        } else {
-            list_push(&h->full[c], s);
-        }
+    }
+    return s;
+}
+
+/* sweep_bits — the bitmap work for one span; returns live objects. */
+static uint32_t sweep_bits(tc_heap *h, span *s, uint64_t *freed_out)
+{
+    arena *a = arena_of(s->base);
+    size_t first = span_first_word(a, s), n = s->sizeclass ? span_words(s) : 1;
+    uint64_t live = 0, freed = 0;
+    for (size_t w = first; w < first + n; w++) {
+        uint64_t al = atomic_load_explicit(&a->allocbits[w], memory_order_relaxed);
+        uint64_t mk = atomic_load_explicit(&a->markbits[w], memory_order_relaxed);
+        if (!al && !mk)
+            continue;
+        freed += (uint64_t)__builtin_popcountll(al & ~mk);
+        live += (uint64_t)__builtin_popcountll(al & mk);
+        atomic_store_explicit(&a->allocbits[w], al & mk, memory_order_relaxed);
+        atomic_store_explicit(&a->markbits[w], 0, memory_order_relaxed);
+    }
+    *freed_out = freed;
+    return (uint32_t)live;
+}
+
+/* file_span — put a swept span where it belongs (lock held). */
+static void file_span(tc_heap *h, span *s, uint32_t live)
+{
+    s->nalloc = live;
+    if (live == 0) {
+        pages_free(h, s);
+    } else if (s->sizeclass == 0) {
+        list_push(&h->large, s);
+    } else if (live < s->nelems) {
+        span_refill_cache(s);
+        list_push(&h->partial[s->sizeclass], s);
+    } else {
+        list_push(&h->full[s->sizeclass], s);
     }
 }
 
-/* sweep_all — sweep the whole heap (world stopped, caches flushed). */
+static void account(tc_heap *h, span *s, uint64_t freed, uint32_t live)
+{
+    uint64_t esize = s->sizeclass ? s->elemsize : (uint64_t)s->npages << TC_PAGE_SHIFT;
+    h->frees += freed;
+    h->freed_bytes += freed * esize;
+    h->sweep_live_bytes += (uint64_t)live * esize;
+}
+
+/* sweep_all — sweep every span now (world stopped, caches flushed). */
 void sweep_all(tc_heap *h)
 {
-    sweep_acc acc = {0};
+    sweep_begin(h);
+    while (sweep_step(h)) {
+    }
+}
+
+/* sweep_begin — every in-use span becomes unswept (world stopped, caches
+ * flushed: cached spans are on the full lists). */
+void sweep_begin(tc_heap *h)
+{
     pthread_mutex_lock(&h->lock);
     for (int c = 1; c < sc_count; c++) {
-        span *p = h->partial[c], *f = h->full[c];
+        h->unswept_p[c] = h->partial[c];
+        h->unswept_f[c] = h->full[c];
         h->partial[c] = h->full[c] = NULL;
-        sweep_list(h, p, c, &acc);
-        sweep_list(h, f, c, &acc);
     }
-    span *l = h->large;
+    h->unswept_large = h->large;
     h->large = NULL;
-    sweep_list(h, l, 0, &acc);
+    h->sweep_live_bytes = 0;
     pthread_mutex_unlock(&h->lock);
-    h->frees += acc.freed_objects;
-    h->freed_bytes += acc.freed_bytes;
-    h->heap_marked = acc.live_bytes;
+}
+
+/* sweep_take — claim an unswept span of class c (c = 0: any span, large
+ * ones first). Lock held. */
+span *sweep_take(tc_heap *h, int c)
+{
+    span *s = NULL;
+    if (c > 0) {
+        if (!(s = list_pop(&h->unswept_p[c])))
+            s = list_pop(&h->unswept_f[c]);
+    } else {
+        s = list_pop(&h->unswept_large);
+        for (int k = 1; !s && k < sc_count; k++)
+            if (!(s = list_pop(&h->unswept_p[k])))
+                s = list_pop(&h->unswept_f[k]);
+    }
+    if (s)
+        h->sweepers++;
+    return s;
+}
+
+/* sweep_span — sweep a claimed span (lock not held) and file it; true if
+ * it still has a free slot (it was then filed on the partial list). */
+bool sweep_span(tc_heap *h, span *s)
+{
+    uint64_t freed;
+    uint32_t live = sweep_bits(h, s, &freed);
+    pthread_mutex_lock(&h->lock);
+    account(h, s, freed, live);
+    file_span(h, s, live);
+    h->sweepers--;
+    pthread_mutex_unlock(&h->lock);
+    return live && live < s->nelems;
+}
+
+bool sweep_step(tc_heap *h)
+{
+    pthread_mutex_lock(&h->lock);
+    span *s = sweep_take(h, 0);
+    pthread_mutex_unlock(&h->lock);
+    if (!s)
+        return false;
+    sweep_span(h, s);
+    return true;
+}
+
+bool sweep_done(tc_heap *h)
+{
+    pthread_mutex_lock(&h->lock);
+    bool done = h->sweepers == 0 && !h->unswept_large;
+    for (int c = 1; done && c < sc_count; c++)
+        done = !h->unswept_p[c] && !h->unswept_f[c];
+    pthread_mutex_unlock(&h->lock);
+    return done;
+}
+
+/* sweep_finish — sweep what is left and wait out sweeps in progress. */
+void sweep_finish(tc_heap *h)
+{
+    while (sweep_step(h)) {
+    }
+    while (!sweep_done(h))
+        sched_yield();
 }

@@ -41,12 +41,15 @@ void tc_test_register(const char *name, tc_test_fn fn);
         }                                                                          \
     } while (0)
 
-/* new_stw_heap — a heap with the stw collector and the given gogc. */
+/* The runner runs every test once per collector; tests make heaps with
+ * new_heap_gogc, which uses the collector of the current round. */
+extern tc_collector tc_test_collector;
+
 static inline tc_heap *new_heap_gogc(int64_t gogc)
 {
     tc_config c;
     tc_config_init(&c);
-    c.collector = TC_COLLECTOR_STW;
+    c.collector = tc_test_collector;
     c.gogc = gogc;
     tc_heap *h = NULL;
     return tc_heap_new(&c, &h) == TC_OK ? h : NULL;

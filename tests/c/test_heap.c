@@ -97,7 +97,8 @@ TEST(garbage_is_reclaimed_reachable_survives)
     CHECK_OK(tc_heap_collect(h));
     CHECK_OK(tc_heap_stats(h, &s));
     CHECK(s.heap_objects == 1001);
-    CHECK(s.num_gc == 1 && s.num_forced_gc == 1 && s.npauses == 1);
+    CHECK(s.num_gc == 1 && s.num_forced_gc == 1 && s.npauses >= 1);
+    CHECK(s.npauses == (tc_test_collector == TC_COLLECTOR_STW ? 1u : 2u));
     CHECK(s.roots == 1);
     /* walk the chain: payloads intact, newest first */
     tc_obj *o = tc_load(tc_root_obj(keep), 0).u.ref;
@@ -174,6 +175,7 @@ TEST(automatic_cycles_with_gogc)
     tc_leave(m);
     tc_stats s;
     CHECK_OK(tc_heap_stats(h, &s));
+    fprintf(stderr, "  num_gc %llu heap_alloc %llu\n", (unsigned long long)s.num_gc, (unsigned long long)s.heap_alloc);
     CHECK(s.num_gc >= 3 && s.num_forced_gc == 0);
     CHECK(s.heap_alloc < 16u << 20);
     CHECK(s.frees <= s.mallocs && s.gc_cpu_fraction >= 0 && s.gc_cpu_fraction <= 1);

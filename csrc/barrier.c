@@ -1,0 +1,92 @@
+/*
+ * barrier.c — the write barriers, and why each keeps marking correct.
+ *
+ * Setting. Roots are the handle table (scanned concurrently by the marker,
+ * while mutators create and release handles) and each mutator's local roots
+ * (tc_locals, scanned with the world stopped at the start of mark: they are
+ * the "stacks", written without barriers). Objects allocated during mark
+ * are black (mark bit set at allocation; all their slots are nil). Objects
+ * are never freed during mark. A barrier "shades" an address: if it is
+ * unmarked it becomes a grey candidate (barrier.h).
+ *
+ * The three barriers, for `o[i] = new` with `old` the slot's value:
+ *
+ *   hybrid   (Go's, the default)  shade(old); shade(new)
+ *            handle created: shade(obj); handle released: shade(obj)
+ *   dijkstra (insertion)          shade(new)
+ *            handles and locals unbarriered; mark termination re-scans every
+ *            handle and local with the world stopped and drains what that finds
+ *   yuasa    (deletion, snapshot) shade(old)
+ *            handle released: shade(obj)
+ *
+ * Invariants and arguments.
+ *
+ * dijkstra keeps the strong tri-color invariant for heap objects: no black
+ * object points to a white one. A black object only gains a reference by a
+ * store, which shades the new value first. Roots are not protected (a
+ * handle may be created to a white object after its chunk was scanned), so
+ * termination re-scans all roots with the world stopped; after that re-scan
+ * and the drain, every object reachable from a root is black. This re-scan
+ * is proportional to the number of handles: it is what this option exists
+ * to show.
+ *
+ * yuasa keeps the weak tri-color invariant via snapshot-at-the-beginning:
+ * every object reachable when mark started is marked. An object reachable at
+ * the start stays reachable through some path until a reference on that path
+ * is deleted; every deletion from a slot (overwrite) or from a root (handle
+ * release) shades the deleted value first, so the path's next object becomes
+ * grey before it can be lost. Local roots were scanned at the start with the
+ * world stopped. An object that becomes reachable later was either reachable
+ * at the start (so it is marked) or allocated during mark (black). Hence
+ * handle creation needs no barrier and the handle table may be scanned
+ * concurrently: a handle released before its slot was scanned shaded its
+ * object; one created after refers to a snapshot object or a black one.
+ *
+ * hybrid does both shades. It keeps the weak invariant by the yuasa argument
+ * alone; the extra insertion shade means that a value stored into a black
+ * object is grey at once, so the marker sees new structure early and never
+ * needs a root re-scan. Shading on handle creation makes the newest roots
+ * grey as well, so termination needs no re-scan of the handle table either.
+ *
+ * Both weak-invariant barriers let termination be a check, not work: with
+ * the world stopped, mutator grey buffers are empty (they flush when they
+ * leave a heap call), and if the global queue and the marker's stack are
+ * empty, every object reachable from a root is black. Otherwise the world
+ * restarts and marking continues.
+ *
+ * A racing pair of stores to one slot may both read the same `old`, so one
+ * deleted value goes unshaded; that value was itself stored during mark, so
+ * it is a snapshot object or a new (black) one, and stays covered.
+ */
+#include "barrier.h"
+
+/* TC_PLANT_NO_BARRIER — a debug build option that removes every shade,
+ * for the planted-bug test: checkmark must then catch lost objects. */
+#ifdef TC_PLANT_NO_BARRIER
+#define shade(m, p) ((void)(m), (void)(p))
+#endif
+
+void barrier_store_slow(tc_mutator *m, tc_obj *o, size_t i, tc_value v)
+{
+    tc_barrier kind = m->heap->cfg.barrier;
+    if (kind != TC_BARRIER_DIJKSTRA) {
+        tc_value old = slot_read(o, i);
+        if (old.kind == TC_REF)
+            shade(m, (uintptr_t)old.u.ref);
+    }
+    if (kind != TC_BARRIER_YUASA && v.kind == TC_REF)
+        shade(m, (uintptr_t)v.u.ref);
+    slot_write_raw(o, i, v);
+}
+
+void barrier_root_new(tc_mutator *m, tc_obj *o)
+{
+    if (m->heap->cfg.barrier == TC_BARRIER_HYBRID)
+        shade(m, (uintptr_t)o);
+}
+
+void barrier_root_release(tc_mutator *m, tc_obj *o)
+{
+    if (m->heap->cfg.barrier != TC_BARRIER_DIJKSTRA)
+        shade(m, (uintptr_t)o);
+}

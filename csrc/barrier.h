@@ -1,0 +1,43 @@
+/*
+ * barrier.h — the write barrier's fast path (inline) and the shade
+ * operation; the slow paths and the invariants are in barrier.c.
+ *
+ * Invariants: barrier_on is set and cleared only with the world stopped,
+ * so a mutator sees one value for a whole heap call; while it is on, every
+ * slot store and every handle creation/release by a mutator goes through
+ * barrier_store_slow / barrier_root_*.
+ */
+#ifndef TC_BARRIER_H
+#define TC_BARRIER_H
+#include "heap.h"
+
+/* shade — make p grey unless it is already marked: add it to the mutator's
+ * grey buffer (the marker tests and sets the mark bit). */
+static inline void shade(tc_mutator *m, uintptr_t p)
+{
+    arena *a = arena_of(p);
+    if (!a || bit_test(a->markbits, a, p))
+        return;
+    m->gbuf[m->gbuf_n++] = p;
+    if (__builtin_expect(m->gbuf_n == MUT_GBUF, 0))
+        grey_flush_mutator(m);
+}
+
+static inline bool barrier_on(const tc_heap *h)
+{
+    return atomic_load_explicit(&((tc_heap *)h)->barrier_on, memory_order_relaxed) != 0;
+}
+
+void barrier_store_slow(tc_mutator *m, tc_obj *o, size_t i, tc_value v);
+void barrier_root_new(tc_mutator *m, tc_obj *o);
+void barrier_root_release(tc_mutator *m, tc_obj *o);
+
+/* barrier_store — store v into slot i of o, through the barrier when on. */
+static inline void barrier_store(tc_mutator *m, tc_obj *o, size_t i, tc_value v)
+{
+    if (__builtin_expect(barrier_on(m->heap), 0))
+        barrier_store_slow(m, o, i, v);
+    else
+        slot_write_raw(o, i, v);
+}
+#endif

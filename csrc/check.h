@@ -1,0 +1,16 @@
+/*
+ * check.h — hooks for the core's own tests (tests/c): step an incremental
+ * cycle by hand so a test can interleave mutations with marking exactly.
+ * Not part of the public API.
+ */
+#ifndef TC_CHECK_H
+#define TC_CHECK_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tricolor.h"
+
+tc_status collector_debug_start(tc_heap *h);              /* start a cycle: phase = mark */
+bool collector_debug_mark(tc_heap *h, int64_t budget);    /* one slice; true when drained */
+tc_status collector_debug_finish(tc_heap *h);             /* finish; TC_ERR_CORRUPT if checkmark fired */
+#endif
