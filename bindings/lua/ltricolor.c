@@ -1,0 +1,894 @@
+/*
+ * ltricolor.c — the Lua 5.4 binding: `local tricolor = require "tricolor"`.
+ *
+ * It converts values, maps core errors to Lua errors and ties the lifetime of
+ * each core handle (tc_root) to the Lua value that owns it. Nothing else: the
+ * collector, the option names, the stats field list and the gctrace line all
+ * live in csrc/.
+ *
+ * Two userdata types, shaped after liolib.c:
+ *
+ *   tricolor.heap    an lheap: the tc_heap (NULL once closed). User value 1
+ *                    anchors the heap's spare handle (see below).
+ *   tricolor.object  an lobj: one tc_root (NULL once released), the lheap it
+ *                    belongs to, and the object's id, cached so that `==`,
+ *                    `tostring` and `:id()` keep working after the heap is
+ *                    closed. User value 1 is the heap userdata, so a heap
+ *                    lives at least as long as any of its handles.
+ *
+ * Speed (the Lua API costs a few ns a call, a C metamethod call ~20 ns):
+ *  - Every heap has its own metatable whose __index is a table of closures
+ *    over the heap, so `heap:new` is a plain table lookup (no C __index call)
+ *    and the method checks its self with one lua_rawequal against the
+ *    upvalue. Only gogc/memory_limit go through a C function (the methods
+ *    table's own __index). The metamethods are shared; a heap's metatable
+ *    carries the key &heap_mark, which is how a heap is recognised.
+ *  - Handles share one metatable. The slot metamethods recognise a handle
+ *    by its size and a tag word derived from its own address (two API
+ *    calls instead of the metatable comparison's four); a handle's methods
+ *    use the metatable comparison.
+ *
+ * Invariants:
+ *  - A userdata is created in its closed state (NULL heap or NULL root) and
+ *    gets its metatable before anything is acquired from the core, so an
+ *    error (every Lua error longjmps) never leaks a heap or a root: whatever
+ *    was acquired is already owned by a userdata whose __gc releases it.
+ *  - Reading a reference out of a slot makes a new root. The userdata that
+ *    will own it must exist before the root does, but allocating one per read
+ *    would tax reads of plain values. So each heap keeps one closed "spare"
+ *    handle (lheap.spare, anchored in the heap's user value): a read first
+ *    makes sure a spare exists, then calls the core, and a reference hands
+ *    its new root to the spare, which becomes the result.
+ *  - lobj.lh stays valid memory as long as the lobj does (user value 1 keeps
+ *    the heap userdata alive, also while both are being finalized), so every
+ *    closer can test lh->h before touching the core.
+ *  - No Lua error is raised while the binding holds memory of its own or a
+ *    core lock: the core's calls are complete before any error is raised.
+ *
+ * Errors are strings that start with "tricolor: " and name the argument,
+ * option or slot at fault, with tc_errmsg() appended for core failures. They
+ * carry no "file:line:" prefix (luaL_error would add the caller's position),
+ * so the message starts with "tricolor: " wherever the call came from.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "tricolor.h"
+
+#define HEAP_T "tricolor.heap"
+#define OBJ_T "tricolor.object"
+
+/* Upvalues of every C function of the module (see set_funcs): the handle
+ * metatable, the handle methods, the heap prototype metatable (what every
+ * heap's metatable copies) and, for a heap's own method closures, the heap
+ * (false elsewhere). */
+enum { UV_OBJ_MT = 1, UV_OBJ_METHODS, UV_HEAP_PROTO, UV_HEAP, UV_COUNT = UV_HEAP };
+
+/* heap_mark — its address is the key that marks a heap metatable. */
+static const char heap_mark = 0;
+
+typedef struct lobj lobj;
+
+typedef struct lheap {
+    tc_heap *h;   /* NULL once closed (then destroyed) */
+    lobj *spare;  /* a closed handle anchored in user value 1, or NULL */
+} lheap;
+
+struct lobj {
+    uintptr_t tag; /* obj_tag(this lobj): recognises a handle cheaply */
+    tc_root *root; /* NULL: never opened, released by __close/__gc */
+    lheap *lh;     /* the heap's userdata block */
+    uint64_t id;   /* tc_obj_id of the object, cached */
+};
+
+/* obj_tag — the tag word of the handle at `o`: its address mixed with a
+ * constant, a value no other userdata holds at its start by accident. */
+static inline uintptr_t obj_tag(const lobj *o) { return (uintptr_t)o ^ (uintptr_t)UINT64_C(0x74726963766c6f72); }
+
+/* fail — raise a Lua error whose message is exactly the formatted string. */
+static int fail(lua_State *L, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    return lua_error(L);
+}
+
+/* ---- type checks ---------------------------------------------------------- */
+
+/* is_udata — is the value at idx a full userdata whose metatable is the one
+ * in upvalue `uv`? A metatable comparison against an upvalue costs no table
+ * lookup, unlike luaL_testudata's registry lookup by name. */
+static int is_udata(lua_State *L, int idx, int uv)
+{
+    if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx))
+        return 0;
+    int ok = lua_rawequal(L, -1, lua_upvalueindex(uv));
+    lua_pop(L, 1);
+    return ok;
+}
+
+/* is_heap — is the value at idx a heap? Its metatable carries &heap_mark. */
+static int is_heap(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx))
+        return 0;
+    int ok = lua_rawgetp(L, -1, &heap_mark) != LUA_TNIL;
+    lua_pop(L, 2);
+    return ok;
+}
+
+/* check_heap — the heap at idx. Its own method closures know it (one
+ * rawequal); other callers pay for is_heap. */
+static lheap *check_heap(lua_State *L, int idx, const char *fn)
+{
+    if (!lua_rawequal(L, idx, lua_upvalueindex(UV_HEAP)) && !is_heap(L, idx))
+        fail(L, "tricolor: %s: bad self (tricolor.heap expected, got %s)", fn, luaL_typename(L, idx));
+    return (lheap *)lua_touserdata(L, idx);
+}
+
+/* fast_obj — the handle at idx for the slot metamethods, which the VM calls
+ * with the handle itself: a size check and the tag, no metatable lookup. */
+static lobj *fast_obj(lua_State *L, int idx, const char *fn)
+{
+    if (lua_rawlen(L, idx) == sizeof(lobj)) { /* also a table's border or a string's length */
+        lobj *o = (lobj *)lua_touserdata(L, idx); /* NULL for those; a full userdata of that size... */
+        if (o && o->tag == obj_tag(o))            /* ...is a handle if it carries the tag */
+            return o;
+    }
+    fail(L, "tricolor: %s: bad self (tricolor.object expected, got %s)", fn, luaL_typename(L, idx));
+    return NULL;
+}
+
+static lobj *to_obj(lua_State *L, int idx)
+{
+    return is_udata(L, idx, UV_OBJ_MT) ? (lobj *)lua_touserdata(L, idx) : NULL;
+}
+
+static lobj *check_obj(lua_State *L, int idx, const char *fn)
+{
+    lobj *o = to_obj(L, idx);
+    if (!o)
+        fail(L, "tricolor: %s: bad self (tricolor.object expected, got %s)", fn, luaL_typename(L, idx));
+    return o;
+}
+
+/* open_heap — the tc_heap of an open heap; raises if it was closed. */
+static tc_heap *open_heap(lua_State *L, int idx, const char *fn)
+{
+    lheap *lh = check_heap(L, idx, fn);
+    if (!lh->h)
+        fail(L, "tricolor: %s: the heap is closed", fn);
+    return lh->h;
+}
+
+/* live_obj — the heap of a handle that can be used; raises if the heap was
+ * closed or the handle released (a `<close>` variable went out of scope). */
+static tc_heap *live_obj(lua_State *L, const lobj *o, const char *fn)
+{
+    if (!o->lh->h)
+        fail(L, "tricolor: %s: the heap is closed", fn);
+    if (!o->root)
+        fail(L, "tricolor: %s: the handle was closed", fn);
+    return o->lh->h;
+}
+
+/* core_error — raise for a failed core call: context, then the core's message. */
+static int core_error(lua_State *L, const char *what)
+{
+    return fail(L, "tricolor: %s: %s", what, tc_errmsg());
+}
+
+/* ---- argument conversion --------------------------------------------------- */
+
+/* get_int — like luaL_checkinteger (floats with an integral value count), but
+ * with our error message. */
+static lua_Integer get_int(lua_State *L, int idx, const char *fn, const char *arg)
+{
+    int isnum = 0;
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        fail(L, "tricolor: %s: '%s' must be an integer (got %s)", fn, arg, luaL_typename(L, idx));
+    lua_Integer v = lua_tointegerx(L, idx, &isnum);
+    if (!isnum)
+        fail(L, "tricolor: %s: '%s' must be an integer (got %f)", fn, arg, lua_tonumber(L, idx));
+    return v;
+}
+
+/* get_limit — a gogc or memory_limit value: false (off, -1) or an integer
+ * >= min. The core holds "off" as -1, so negative numbers stop here. */
+static int64_t get_limit(lua_State *L, int idx, const char *fn, const char *arg, lua_Integer min)
+{
+    if (lua_type(L, idx) == LUA_TBOOLEAN && !lua_toboolean(L, idx))
+        return -1;
+    const char *want = min > 0 ? "a positive integer or false" : "a non-negative integer or false";
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        fail(L, "tricolor: %s: '%s' must be %s (got %s)", fn, arg, want, luaL_typename(L, idx));
+    lua_Integer v = get_int(L, idx, fn, arg);
+    if (v < min)
+        fail(L, "tricolor: %s: '%s' must be %s (got %I)", fn, arg, want, v);
+    return v;
+}
+
+static void push_limit(lua_State *L, int64_t v)
+{
+    if (v < 0)
+        lua_pushboolean(L, 0);
+    else
+        lua_pushinteger(L, (lua_Integer)v);
+}
+
+/* ---- handles ----------------------------------------------------------------- */
+
+/* push_closed_obj — push a new handle of the heap at `heapidx`, with no root
+ * yet: its metatable (with __gc) is set before the caller acquires a root. */
+static lobj *push_closed_obj(lua_State *L, int heapidx, lheap *lh)
+{
+    lobj *o = (lobj *)lua_newuserdatauv(L, sizeof *o, 1);
+    o->tag = obj_tag(o);
+    o->root = NULL;
+    o->lh = lh;
+    o->id = 0;
+    lua_pushvalue(L, lua_upvalueindex(UV_OBJ_MT));
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, heapidx);
+    lua_setiuservalue(L, -2, 1);
+    return o;
+}
+
+/* ensure_spare — make sure the heap of the handle at index 1 has a spare
+ * handle, so that a reference read cannot fail after its root exists. */
+static void ensure_spare(lua_State *L, lheap *lh)
+{
+    if (lh->spare)
+        return;
+    lua_getiuservalue(L, 1, 1); /* the heap userdata */
+    lobj *s = push_closed_obj(L, lua_gettop(L), lh);
+    lua_setiuservalue(L, -2, 1);
+    lh->spare = s;
+    lua_pop(L, 1);
+}
+
+/* push_spare — hand `root` (a new root for `ref`) to the spare handle and
+ * push it. Allocates nothing, so nothing can fail once the root exists. */
+static void push_spare(lua_State *L, lheap *lh, tc_root *root, const tc_obj *ref)
+{
+    lobj *s = lh->spare;
+    s->root = root;
+    s->id = tc_obj_id(ref);
+    lh->spare = NULL;
+    lua_getiuservalue(L, 1, 1); /* heap */
+    lua_getiuservalue(L, -1, 1); /* spare: the result */
+    lua_pushnil(L);
+    lua_setiuservalue(L, -3, 1);
+}
+
+/* ---- gctrace ------------------------------------------------------------------- */
+
+static void stderr_sink(void *ud, const char *line)
+{
+    (void)ud;
+    fputs(line, stderr);
+    fputc('\n', stderr);
+}
+
+/* drain — print the gctrace lines the core queued; after every call that may
+ * run a collection. */
+static void drain(tc_heap *h) { tc_heap_drain_output(h, stderr_sink, NULL); }
+
+/* ---- tricolor.heap{...} ------------------------------------------------------ */
+
+/* bool_opt — a boolean option (gctrace, checkmark). */
+static bool bool_opt(lua_State *L, const char *name)
+{
+    if (lua_type(L, -1) != LUA_TBOOLEAN)
+        fail(L, "tricolor: heap: option '%s' must be a boolean (got %s)", name, luaL_typename(L, -1));
+    return lua_toboolean(L, -1);
+}
+
+/* name_opt — a string option parsed by the core (collector, barrier). */
+static const char *name_opt(lua_State *L, const char *name)
+{
+    if (lua_type(L, -1) != LUA_TSTRING)
+        fail(L, "tricolor: heap: option '%s' must be a string (got %s)", name, luaL_typename(L, -1));
+    return lua_tostring(L, -1);
+}
+
+/* apply_option — apply the option whose key is at -2 and value at -1. */
+static void apply_option(lua_State *L, tc_config *c)
+{
+    if (lua_type(L, -2) != LUA_TSTRING)
+        fail(L, "tricolor: heap: option names must be strings (got %s)", luaL_typename(L, -2));
+    const char *k = lua_tostring(L, -2);
+    tc_status st = TC_OK;
+    if (strcmp(k, "collector") == 0) {
+        st = tc_collector_parse(name_opt(L, k), &c->collector);
+    } else if (strcmp(k, "barrier") == 0) {
+        st = tc_barrier_parse(name_opt(L, k), &c->barrier);
+    } else if (strcmp(k, "gogc") == 0) {
+        c->gogc = get_limit(L, -1, "heap", k, 0);
+    } else if (strcmp(k, "memory_limit") == 0) {
+        c->memory_limit = get_limit(L, -1, "heap", k, 1);
+    } else if (strcmp(k, "mark_workers") == 0) {
+        lua_Integer n = get_int(L, -1, "heap", k);
+        if (n < 1 || n > 1024)
+            fail(L, "tricolor: heap: 'mark_workers' must be an integer in [1, 1024] (got %I)", n);
+        c->mark_workers = (int)n;
+    } else if (strcmp(k, "gctrace") == 0) {
+        c->gctrace = bool_opt(L, k);
+    } else if (strcmp(k, "checkmark") == 0) {
+        c->checkmark = bool_opt(L, k);
+    } else {
+        fail(L, "tricolor: heap: unknown option '%s'", k);
+    }
+    if (st != TC_OK)
+        fail(L, "tricolor: heap: option '%s': %s", k, tc_errmsg());
+}
+
+/* push_upvalues — push the UV_COUNT upvalues of a module function: the
+ * shared ones from the stack at `base` (or, base 0, from the running
+ * function's own), then the heap at stack index `heap` (or, 0, false). */
+static void push_upvalues(lua_State *L, int base, int heap)
+{
+    for (int i = 0; i < UV_HEAP - 1; i++)
+        lua_pushvalue(L, base ? base + i : lua_upvalueindex(1 + i));
+    if (heap)
+        lua_pushvalue(L, heap);
+    else
+        lua_pushboolean(L, 0);
+}
+
+static int heap_field(lua_State *L);
+
+/* push_heap_metatable — push the metatable of the heap at `ud`: a copy of
+ * the prototype (the shared metamethods and &heap_mark) whose __index is a
+ * table of the heap's own method closures; that table's __index serves the
+ * fields gogc and memory_limit. */
+static void push_heap_metatable(lua_State *L, int ud, const luaL_Reg *methods)
+{
+    lua_newtable(L);
+    int mt = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, lua_upvalueindex(UV_HEAP_PROTO))) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, mt);
+    }
+    lua_createtable(L, 0, 8);
+    push_upvalues(L, 0, ud);
+    luaL_setfuncs(L, methods, UV_COUNT);
+    lua_createtable(L, 0, 1);
+    push_upvalues(L, 0, ud);
+    lua_pushcclosure(L, heap_field, UV_COUNT);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, mt, "__index");
+}
+
+static const luaL_Reg heap_methods[];
+
+/* l_heap — tricolor.heap([options]): a new heap. Options start from
+ * tc_config_init (SPEC's defaults plus TRICOLOR_DEBUG); only the keys
+ * present in the table change them. */
+static int l_heap(lua_State *L)
+{
+    tc_config c;
+    tc_config_init(&c);
+    int t = lua_type(L, 1);
+    if (t != LUA_TNONE && t != LUA_TNIL) {
+        if (t != LUA_TTABLE)
+            return fail(L, "tricolor: heap: 'options' must be a table (got %s)", luaL_typename(L, 1));
+        lua_pushnil(L);
+        while (lua_next(L, 1)) {
+            apply_option(L, &c);
+            lua_pop(L, 1);
+        }
+    }
+    lheap *lh = (lheap *)lua_newuserdatauv(L, sizeof *lh, 1);
+    lh->h = NULL;
+    lh->spare = NULL;
+    int ud = lua_gettop(L);
+    push_heap_metatable(L, ud, heap_methods);
+    lua_setmetatable(L, ud);
+    if (tc_heap_new(&c, &lh->h) != TC_OK)
+        return core_error(L, "heap");
+    return 1;
+}
+
+/* ---- heap methods ------------------------------------------------------------- */
+
+/* heap_new — heap:new(nslots [, data]): data is a string (copied into the
+ * payload) or an integer size (zeroed payload). */
+static int heap_new(lua_State *L)
+{
+    lheap *lh = check_heap(L, 1, "new");
+    lua_Integer n = get_int(L, 2, "new", "nslots");
+    size_t size = 0;
+    const char *data = NULL;
+    switch (lua_type(L, 3)) {
+    case LUA_TNONE:
+    case LUA_TNIL: break;
+    case LUA_TSTRING: data = lua_tolstring(L, 3, &size); break;
+    case LUA_TNUMBER: {
+        lua_Integer sz = get_int(L, 3, "new", "data");
+        if (sz < 0)
+            return fail(L, "tricolor: new: 'data' size must be >= 0 (got %I)", sz);
+        size = (size_t)sz;
+        break;
+    }
+    default:
+        return fail(L, "tricolor: new: 'data' must be a string or a size (got %s)", luaL_typename(L, 3));
+    }
+    if (n < 0)
+        return fail(L, "tricolor: new: 'nslots' must be >= 0 (got %I)", n);
+    if (!lh->h)
+        return fail(L, "tricolor: new: the heap is closed");
+    lobj *o = push_closed_obj(L, 1, lh);
+    if (tc_obj_new(lh->h, (size_t)n, size, data, &o->root) != TC_OK) {
+        drain(lh->h);
+        return fail(L, "tricolor: new: cannot allocate an object with nslots=%I and data=%I bytes: %s", n,
+                          (lua_Integer)size, tc_errmsg());
+    }
+    o->id = tc_obj_id(tc_root_obj(o->root));
+    drain(lh->h);
+    return 1;
+}
+
+static int heap_collect(lua_State *L)
+{
+    tc_heap *h = open_heap(L, 1, "collect");
+    tc_status st = tc_heap_collect(h);
+    drain(h);
+    if (st != TC_OK)
+        return core_error(L, "collect");
+    return 0;
+}
+
+/* push_u64 — an unsigned counter; beyond lua_Integer it becomes a float. */
+static void push_u64(lua_State *L, uint64_t v)
+{
+    if (v <= (uint64_t)LUA_MAXINTEGER)
+        lua_pushinteger(L, (lua_Integer)v);
+    else
+        lua_pushnumber(L, (lua_Number)v);
+}
+
+/* push_field — push one stats field, as tc_stats_fields() describes it. */
+static void push_field(lua_State *L, const tc_stats *s, const tc_stats_field *f)
+{
+    const char *p = (const char *)s + f->offset;
+    switch (f->type) {
+    case TC_FIELD_U64: push_u64(L, *(const uint64_t *)(const void *)p); break;
+    case TC_FIELD_DOUBLE: lua_pushnumber(L, *(const double *)(const void *)p); break;
+    case TC_FIELD_STRING: {
+        const char *str = *(const char *const *)(const void *)p;
+        lua_pushstring(L, str ? str : "");
+        break;
+    }
+    case TC_FIELD_PAUSES: {
+        const uint64_t *pauses = (const uint64_t *)(const void *)p;
+        lua_createtable(L, (int)s->npauses, 0);
+        for (uint32_t i = 0; i < s->npauses; i++) {
+            push_u64(L, pauses[i]);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        break;
+    }
+    default: lua_pushnil(L); break;
+    }
+}
+
+/* heap_stats — heap:stats(): a plain table with every tc_stats_fields() entry. */
+static int heap_stats(lua_State *L)
+{
+    tc_heap *h = open_heap(L, 1, "stats");
+    tc_stats s;
+    if (tc_heap_stats(h, &s) != TC_OK)
+        return core_error(L, "stats");
+    size_t n;
+    const tc_stats_field *f = tc_stats_fields(&n);
+    lua_createtable(L, 0, (int)n);
+    for (size_t i = 0; i < n; i++) {
+        push_field(L, &s, &f[i]);
+        lua_setfield(L, -2, f[i].name);
+    }
+    return 1;
+}
+
+static int heap_verify(lua_State *L)
+{
+    if (tc_heap_verify(open_heap(L, 1, "verify")) != TC_OK)
+        return core_error(L, "verify");
+    return 0;
+}
+
+static int heap_trace_start(lua_State *L)
+{
+    tc_heap *h = open_heap(L, 1, "trace_start");
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return fail(L, "tricolor: trace_start: 'path' must be a string (got %s)", luaL_typename(L, 2));
+    if (tc_trace_start(h, lua_tostring(L, 2)) != TC_OK)
+        return core_error(L, "trace_start");
+    return 0;
+}
+
+static int heap_trace_stop(lua_State *L)
+{
+    if (tc_trace_stop(open_heap(L, 1, "trace_stop")) != TC_OK)
+        return core_error(L, "trace_stop");
+    return 0;
+}
+
+/* heap_close — heap:close(), __close and __gc: the one idempotent closer.
+ * Handles of the heap keep their cached id; everything else they do raises. */
+static int heap_close(lua_State *L)
+{
+    lheap *lh = check_heap(L, 1, "close");
+    tc_heap *h = lh->h;
+    if (h) {
+        lh->h = NULL;
+        drain(h);
+        tc_heap_destroy(h);
+    }
+    return 0;
+}
+
+/* The heap's assignable fields: false (off) or an integer >= min. */
+typedef struct tunable {
+    const char *name, *field; /* "gogc", "heap.gogc" */
+    lua_Integer min;
+    int64_t (*get)(const tc_heap *);
+    tc_status (*set)(tc_heap *, int64_t);
+} tunable;
+
+static const tunable tunables[] = {
+    {"gogc", "heap.gogc", 0, tc_heap_gogc, tc_heap_set_gogc},
+    {"memory_limit", "heap.memory_limit", 1, tc_heap_memory_limit, tc_heap_set_memory_limit},
+};
+
+/* find_tunable — the tunable named by the key at idx, or NULL. */
+static const tunable *find_tunable(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TSTRING)
+        return NULL;
+    const char *k = lua_tostring(L, idx);
+    for (size_t i = 0; i < sizeof tunables / sizeof tunables[0]; i++)
+        if (strcmp(k, tunables[i].name) == 0)
+            return &tunables[i];
+    return NULL;
+}
+
+/* heap_field — heap.gogc and heap.memory_limit: the __index of a heap's
+ * methods table, so it runs only for keys that are not methods. */
+static int heap_field(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(UV_HEAP));
+    lua_replace(L, 1); /* self: the heap, not its methods table */
+    const tunable *t = find_tunable(L, 2);
+    if (t) {
+        push_limit(L, t->get(open_heap(L, 1, t->field)));
+        return 1;
+    }
+    if (lua_type(L, 2) == LUA_TSTRING)
+        return fail(L, "tricolor: heap has no field or method '%s'", lua_tostring(L, 2));
+    return fail(L, "tricolor: heap has no field or method for a %s key", luaL_typename(L, 2));
+}
+
+/* heap_newindex — heap.gogc = v, heap.memory_limit = v (false: off). */
+static int heap_newindex(lua_State *L)
+{
+    const tunable *t = find_tunable(L, 2);
+    if (t) {
+        int64_t v = get_limit(L, 3, t->field, t->name, t->min);
+        if (t->set(open_heap(L, 1, t->field), v) != TC_OK)
+            return core_error(L, t->field);
+        return 0;
+    }
+    if (lua_type(L, 2) == LUA_TSTRING)
+        return fail(L, "tricolor: heap has no assignable field '%s' (only gogc and memory_limit)",
+                    lua_tostring(L, 2));
+    return fail(L, "tricolor: heap has no assignable field for a %s key", luaL_typename(L, 2));
+}
+
+static int heap_tostring(lua_State *L)
+{
+    lheap *lh = check_heap(L, 1, "tostring");
+    if (!lh->h) {
+        lua_pushfstring(L, HEAP_T " (closed, %p)", (void *)lh);
+    } else {
+        tc_config c;
+        tc_heap_config(lh->h, &c);
+        lua_pushfstring(L, HEAP_T " (%s, %p)", tc_collector_name(c.collector), (void *)lh);
+    }
+    return 1;
+}
+
+/* ---- slots ------------------------------------------------------------------------ */
+
+/* index_error — a slot index outside [1, #obj]. */
+static int index_error(lua_State *L, const lobj *o, lua_Integer i)
+{
+    size_t n = 0;
+    if (tc_obj_nslots(o->lh->h, o->root, &n) != TC_OK)
+        return core_error(L, "slot index");
+    return fail(L, "tricolor: slot index %I out of range (the object has %I slots)", i, (lua_Integer)n);
+}
+
+/* slot_error — raise for a failed tc_slot_get / tc_slot_set on slot i. */
+static int slot_error(lua_State *L, const lobj *o, tc_status st, lua_Integer i)
+{
+    if (st == TC_ERR_INDEX)
+        return index_error(L, o, i);
+    if (st == TC_ERR_OVERFLOW)
+        return fail(L, "tricolor: slot value %I out of range [-2^62, 2^62) (slot %I)", lua_tointeger(L, 3), i);
+    return fail(L, "tricolor: slot %I: %s", i, tc_errmsg());
+}
+
+/* key_index — a non-integer key used as a slot index: a float with an
+ * integral value counts, as it does for tables. */
+static lua_Integer key_index(lua_State *L, int idx)
+{
+    int exact = 0;
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        lua_Integer i = lua_tointegerx(L, idx, &exact);
+        if (exact)
+            return i;
+        fail(L, "tricolor: slot index must be an integer (got %f)", lua_tonumber(L, idx));
+    }
+    fail(L, "tricolor: slot index must be an integer (got %s)", luaL_typename(L, idx));
+    return 0;
+}
+
+/* get_slot — push slot i (1-based) of the handle at index 1. */
+static int get_slot(lua_State *L, lobj *o, lua_Integer i)
+{
+    tc_heap *h = live_obj(L, o, "slot read");
+    if (i < 1)
+        return index_error(L, o, i);
+    lheap *lh = o->lh;
+    ensure_spare(L, lh);
+    tc_value v;
+    tc_root *r = NULL;
+    tc_status st = tc_slot_get(h, o->root, i - 1, &v, &r);
+    if (st != TC_OK)
+        return slot_error(L, o, st, i);
+    switch (v.kind) {
+    case TC_BOOL: lua_pushboolean(L, v.u.b); break;
+    case TC_INT: lua_pushinteger(L, (lua_Integer)v.u.i); break;
+    case TC_FLOAT: lua_pushnumber(L, (lua_Number)v.u.d); break;
+    case TC_REF: push_spare(L, lh, r, v.u.ref); break;
+    default: lua_pushnil(L); break;
+    }
+    return 1;
+}
+
+/* to_value — the slot value for the Lua value at idx (slot i of o). */
+static tc_value to_value(lua_State *L, int idx, const lobj *o, lua_Integer i)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL: return tc_nil();
+    case LUA_TBOOLEAN: return tc_bool(lua_toboolean(L, idx));
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx))
+            return tc_int((int64_t)lua_tointeger(L, idx));
+        return tc_float((double)lua_tonumber(L, idx));
+    case LUA_TUSERDATA: {
+        const lobj *p = to_obj(L, idx);
+        if (!p)
+            break;
+        if (p->lh != o->lh)
+            fail(L, "tricolor: slot %I: the value is an object of another heap", i);
+        if (!p->root)
+            fail(L, "tricolor: slot %I: the value is a closed handle", i);
+        return tc_ref(tc_root_obj(p->root));
+    }
+    default: break;
+    }
+    fail(L, "tricolor: slot %I: a %s cannot be stored in a slot (nil, boolean, number or tricolor.object expected)",
+               i, luaL_typename(L, idx));
+    return tc_nil();
+}
+
+/* obj_index — obj[i] (integer keys first: the fast path) or obj:method. */
+static int obj_index(lua_State *L)
+{
+    lobj *o = fast_obj(L, 1, "index");
+    if (lua_isinteger(L, 2))
+        return get_slot(L, o, lua_tointeger(L, 2));
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        lua_pushvalue(L, 2);
+        if (lua_rawget(L, lua_upvalueindex(UV_OBJ_METHODS)) != LUA_TNIL)
+            return 1;
+        return fail(L, "tricolor: object has no method '%s' (slots take integer indexes)", lua_tostring(L, 2));
+    }
+    return get_slot(L, o, key_index(L, 2));
+}
+
+/* obj_newindex — obj[i] = v. */
+static int obj_newindex(lua_State *L)
+{
+    lobj *o = fast_obj(L, 1, "newindex");
+    lua_Integer i;
+    if (lua_isinteger(L, 2))
+        i = lua_tointeger(L, 2);
+    else if (lua_type(L, 2) == LUA_TSTRING)
+        return fail(L, "tricolor: cannot assign field '%s' of an object (slots take integer indexes)",
+                          lua_tostring(L, 2));
+    else
+        i = key_index(L, 2);
+    tc_heap *h = live_obj(L, o, "slot write");
+    if (i < 1)
+        return index_error(L, o, i);
+    tc_status st = tc_slot_set(h, o->root, i - 1, to_value(L, 3, o, i));
+    if (st != TC_OK)
+        return slot_error(L, o, st, i);
+    return 0;
+}
+
+/* push_count — push what `get` (tc_obj_nslots or tc_obj_size) says of o. */
+static int push_count(lua_State *L, const lobj *o, const char *fn,
+                      tc_status (*get)(tc_heap *, tc_root *, size_t *))
+{
+    size_t n;
+    if (get(live_obj(L, o, fn), o->root, &n) != TC_OK)
+        return core_error(L, fn);
+    lua_pushinteger(L, (lua_Integer)n);
+    return 1;
+}
+
+static int obj_len(lua_State *L) { return push_count(L, fast_obj(L, 1, "#obj"), "#obj", tc_obj_nslots); }
+
+/* obj_eq — same heap and same id: the same object (ids are unique among the
+ * live objects of a heap, and a handle keeps its object alive). */
+static int obj_eq(lua_State *L)
+{
+    const lobj *a = to_obj(L, 1), *b = to_obj(L, 2);
+    lua_pushboolean(L, a && b && a->lh == b->lh && a->id == b->id);
+    return 1;
+}
+
+static int obj_tostring(lua_State *L)
+{
+    const lobj *o = check_obj(L, 1, "tostring");
+    const char *state = !o->lh->h ? ", heap closed" : !o->root ? ", closed" : "";
+    lua_pushfstring(L, OBJ_T " (id %I%s)", (lua_Integer)o->id, state);
+    return 1;
+}
+
+/* obj_close — __gc and __close: release the root; idempotent. After the heap
+ * was closed its roots are gone with it, so there is nothing to release. */
+static int obj_close(lua_State *L)
+{
+    lobj *o = check_obj(L, 1, "close");
+    if (o->root) {
+        if (o->lh->h)
+            tc_root_release(o->lh->h, o->root);
+        o->root = NULL;
+    }
+    return 0;
+}
+
+/* ---- object methods --------------------------------------------------------------- */
+
+static int obj_data(lua_State *L)
+{
+    lobj *o = check_obj(L, 1, "data");
+    tc_heap *h = live_obj(L, o, "data");
+    size_t n;
+    if (tc_obj_size(h, o->root, &n) != TC_OK)
+        return core_error(L, "data");
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, n);
+    if (tc_obj_data_get(h, o->root, p, n) != TC_OK)
+        return core_error(L, "data");
+    luaL_pushresultsize(&b, n);
+    return 1;
+}
+
+static int obj_set_data(lua_State *L)
+{
+    lobj *o = check_obj(L, 1, "set_data");
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return fail(L, "tricolor: set_data: 'data' must be a string (got %s)", luaL_typename(L, 2));
+    size_t len;
+    const char *s = lua_tolstring(L, 2, &len);
+    tc_heap *h = live_obj(L, o, "set_data");
+    if (tc_obj_data_set(h, o->root, s, len) != TC_OK)
+        return core_error(L, "set_data: 'data'");
+    return 0;
+}
+
+static int obj_size(lua_State *L) { return push_count(L, check_obj(L, 1, "size"), "size", tc_obj_size); }
+
+static int obj_id(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)check_obj(L, 1, "id")->id);
+    return 1;
+}
+
+static int obj_heap(lua_State *L)
+{
+    lobj *o = check_obj(L, 1, "heap");
+    live_obj(L, o, "heap");
+    lua_getiuservalue(L, 1, 1);
+    return 1;
+}
+
+/* ---- module ------------------------------------------------------------------------ */
+
+static const luaL_Reg heap_methods[] = {
+    {"new", heap_new},
+    {"collect", heap_collect},
+    {"stats", heap_stats},
+    {"verify", heap_verify},
+    {"trace_start", heap_trace_start},
+    {"trace_stop", heap_trace_stop},
+    {"close", heap_close},
+    {NULL, NULL},
+};
+
+static const luaL_Reg heap_meta[] = {
+    {"__newindex", heap_newindex},
+    {"__tostring", heap_tostring},
+    {"__gc", heap_close},
+    {"__close", heap_close},
+    {NULL, NULL},
+};
+
+static const luaL_Reg obj_methods[] = {
+    {"data", obj_data},
+    {"set_data", obj_set_data},
+    {"size", obj_size},
+    {"id", obj_id},
+    {"heap", obj_heap},
+    {NULL, NULL},
+};
+
+static const luaL_Reg obj_meta[] = {
+    {"__index", obj_index},
+    {"__newindex", obj_newindex},
+    {"__len", obj_len},
+    {"__eq", obj_eq},
+    {"__tostring", obj_tostring},
+    {"__gc", obj_close},
+    {"__close", obj_close},
+    {NULL, NULL},
+};
+
+static const luaL_Reg module_funcs[] = {
+    {"heap", l_heap},
+    {NULL, NULL},
+};
+
+/* set_funcs — register `l` into the table at `target`, each function with
+ * the shared upvalues, which sit at stack indexes 1..UV_HEAP-1. */
+static void set_funcs(lua_State *L, int target, const luaL_Reg *l)
+{
+    lua_pushvalue(L, target);
+    push_upvalues(L, 1, 0);
+    luaL_setfuncs(L, l, UV_COUNT);
+    lua_pop(L, 1);
+}
+
+LUAMOD_API int luaopen_tricolor(lua_State *L)
+{
+    luaL_checkversion(L);
+    lua_settop(L, 0);
+    luaL_newmetatable(L, OBJ_T); /* 1 = UV_OBJ_MT */
+    lua_newtable(L);             /* 2 = UV_OBJ_METHODS */
+    lua_newtable(L);             /* 3 = UV_HEAP_PROTO */
+    set_funcs(L, UV_OBJ_METHODS, obj_methods);
+    set_funcs(L, UV_OBJ_MT, obj_meta);
+    set_funcs(L, UV_HEAP_PROTO, heap_meta);
+    lua_pushliteral(L, HEAP_T);
+    lua_setfield(L, UV_HEAP_PROTO, "__name");
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, UV_HEAP_PROTO, &heap_mark);
+    lua_newtable(L);
+    set_funcs(L, lua_gettop(L), module_funcs);
+    return 1;
+}
