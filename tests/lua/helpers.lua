@@ -1,0 +1,75 @@
+-- helpers.lua — shared by the busted specs in tests/lua (loaded with dofile,
+-- so busted does not run it as a spec).
+local M = {}
+
+-- M.error_of(f, ...) — call f and return the error message it raised; fails
+-- the test if f returned, or if the message is not a string starting with
+-- "tricolor: ".
+function M.error_of(f, ...)
+   local ok, err = pcall(f, ...)
+   assert(not ok, "expected an error, the call returned")
+   assert(type(err) == "string", "expected a string error, got " .. type(err))
+   assert(err:find("^tricolor: "), "error does not start with 'tricolor: ': " .. err)
+   return err
+end
+
+-- M.raises(words, f, ...) — f raises a tricolor error naming every word
+-- (plain substring match) of `words` (a string or a list).
+function M.raises(words, f, ...)
+   local err = M.error_of(f, ...)
+   if type(words) == "string" then words = { words } end
+   for _, w in ipairs(words) do
+      assert(err:find(w, 1, true), ("error %q does not mention %q"):format(err, w))
+   end
+   return err
+end
+
+-- M.drop_handles() — run Lua's collector until the finalizers of the
+-- handles that are no longer referenced have released their roots.
+function M.drop_handles()
+   collectgarbage()
+   collectgarbage()
+end
+
+-- M.reclaim(heap) — drop unreferenced handles, then run two complete heap
+-- cycles (SPEC: garbage is gone by the end of the second).
+function M.reclaim(heap)
+   M.drop_handles()
+   heap:collect()
+   heap:collect()
+   return heap:stats()
+end
+
+-- M.lua_child(script, env, redirect) — run `script` in a child lua5.4 that
+-- finds the module where this process does, with `env` ("K=V ...") before
+-- the command and `redirect` after it (default "2>&1": stderr too); returns
+-- what it printed and whether it exited cleanly.
+function M.lua_child(script, env, redirect)
+   local path = os.tmpname()
+   local f = assert(io.open(path, "w"))
+   f:write(("package.cpath = %q\n"):format(package.cpath), script)
+   f:close()
+   local cmd = ("%s lua5.4 %s %s"):format(env or "", path, redirect or "2>&1")
+   local p = assert(io.popen(cmd, "r"))
+   local out = p:read("a")
+   local ok = p:close()
+   os.remove(path)
+   return out, ok
+end
+
+-- SPEC's gctrace line, as a Lua pattern with one capture per number.
+local NUM = "(%d+%.?%d*)"
+M.GCTRACE = "^gc (%d+) @" .. NUM .. "s (%d+)%%: " .. NUM .. "%+" .. NUM .. "%+" .. NUM .. " ms clock, "
+   .. NUM .. "%+" .. NUM .. "/" .. NUM .. "/" .. NUM .. "%+" .. NUM .. " ms cpu, "
+   .. "(%d+)%->(%d+)%->(%d+) MB, (%d+) MB goal, (%d+) P$"
+
+-- M.gc_lines(text) — the lines of text that start with "gc ".
+function M.gc_lines(text)
+   local lines = {}
+   for line in text:gmatch("[^\n]+") do
+      if line:find("^gc ") then lines[#lines + 1] = line end
+   end
+   return lines
+end
+
+return M
