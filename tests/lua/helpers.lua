@@ -63,6 +63,12 @@ M.GCTRACE = "^gc (%d+) @" .. NUM .. "s (%d+)%%: " .. NUM .. "%+" .. NUM .. "%+" 
    .. NUM .. "%+" .. NUM .. "/" .. NUM .. "/" .. NUM .. "%+" .. NUM .. " ms cpu, "
    .. "(%d+)%->(%d+)%->(%d+) MB, (%d+) MB goal, (%d+) P$"
 
+-- M.match_gctrace(line) — the captures of SPEC's pattern, after removing
+-- the " (forced)" that Go (and tricolor) append for a forced cycle.
+function M.match_gctrace(line)
+   return (line:gsub(" %(forced%)$", "")):match(M.GCTRACE)
+end
+
 -- M.gc_lines(text) — the lines of text that start with "gc ".
 function M.gc_lines(text)
    local lines = {}
