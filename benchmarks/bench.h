@@ -80,6 +80,14 @@ static inline void bench_result(const char *workload, const char *system, const 
 #ifdef BENCH_TRICOLOR
 #include <tricolor.h>
 
+/* bench_tc_system — the system name of tricolor's RESULT lines: "tricolor",
+ * or BENCH_TC_LABEL (the driver's "tricolor-stw" run, say). */
+static inline const char *bench_tc_system(void)
+{
+    const char *label = getenv("BENCH_TC_LABEL");
+    return label && *label ? label : "tricolor";
+}
+
 /* bench_tc_heap — a heap with the default configuration except what the
  * caller set in `c` (start from tc_config_init); BENCH_TC_COLLECTOR names
  * another collector. While the default collector is not built yet

@@ -31,7 +31,7 @@
 /* ---- the three memory managers behind one small node interface ---------- */
 
 #if defined(BENCH_TRICOLOR)
-#define SYSTEM "tricolor"
+#define SYSTEM bench_tc_system()
 typedef tc_obj node;
 
 /* Local roots, pushed once by main (tc_locals may move its stack when it

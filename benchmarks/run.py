@@ -10,10 +10,15 @@ Environment:
     BENCH_ONLY=a,b      only these workloads: gcbench, mark, binding
     BENCH_MARK_SIZES    node counts for `mark`, e.g. "4M,16M" (K and M = 2^10, 2^20)
     BENCH_MARK_SHAPES   e.g. "list,tree,graph"
-    BENCH_TIMEOUT=600   seconds before one benchmark process is given up
-    BENCH_OUT           where to write the records (benchmarks/results.json)
+    BENCH_TIMEOUT       seconds before one benchmark process is given up
+                        (default: 60 for a GCBench run, 600 for mark, 300 for binding)
+    BENCH_OUT           where to write the records (benchmarks/results.json;
+                        build/bench/results-quick.json with BENCH_QUICK)
     BENCH_STRICT=1      exit 1 if any benchmark failed or was skipped
     BENCH_TC_COLLECTOR  passed through: the tricolor collector of the C benchmarks
+    BENCH_TC_EXTRA=stw  collectors the C workloads also run on, as system
+                        "tricolor-<name>" (skipped when it is the default's;
+                        empty: none)
 
 Every benchmark program prints `RESULT workload system metric value unit`
 lines (see bench.h); this driver collects the samples of each key, takes the
@@ -39,8 +44,10 @@ BIN = os.path.join(ROOT, "build", "bench")
 
 # Each system's peers, in the order their ratios are shown; by workload prefix.
 PEERS = {
-    "gcbench": {"tricolor": ["bdwgc", "malloc"], "bdwgc": ["malloc"]},
-    "mark": {"tricolor": ["bdwgc", "walk-prefetch", "walk"], "bdwgc": ["walk-prefetch"]},
+    "gcbench": {"tricolor": ["bdwgc", "malloc"], "tricolor-stw": ["bdwgc", "malloc"],
+                "bdwgc": ["malloc"]},
+    "mark": {"tricolor": ["bdwgc", "walk-prefetch", "walk"],
+             "tricolor-stw": ["bdwgc", "walk-prefetch", "walk"], "bdwgc": ["walk-prefetch"]},
     "binding:python": {"tricolor": ["list"]},
     "binding:lua": {"tricolor": ["table"]},
 }
@@ -104,8 +111,9 @@ class Run:
         self.skips = []
         self.failures = []
 
-    def run(self, label, argv, env=None, timeout=None):
-        """Run one benchmark process and collect its output lines."""
+    def run(self, label, argv, env=None, timeout=60, info_prefix=None):
+        """Run one benchmark process and collect its output lines; False if
+        it was not built, failed or outlived `timeout` (BENCH_TIMEOUT wins)."""
         if os.sep in argv[0] and not os.path.exists(argv[0]):
             self.skips.append(f"{os.path.relpath(argv[0], ROOT)} not built")
             return False
@@ -114,7 +122,7 @@ class Run:
         t0 = time.monotonic()
         try:
             p = subprocess.run(argv, cwd=ROOT, env=full_env, capture_output=True, text=True,
-                               timeout=timeout or env_int("BENCH_TIMEOUT", 600))
+                               timeout=env_int("BENCH_TIMEOUT", timeout))
         except subprocess.TimeoutExpired:
             self.failures.append(f"{label}: timed out")
             print(f"  {label}: TIMEOUT", flush=True)
@@ -122,7 +130,7 @@ class Run:
         except OSError as e:
             self.skips.append(f"{label}: {e}")
             return False
-        got = self.parse(p.stdout, label.split()[0])
+        got = self.parse(p.stdout, info_prefix or label.split()[0])
         dt = time.monotonic() - t0
         if p.returncode != 0:
             tail = (p.stderr.strip().splitlines() or ["(no stderr)"])[-1]
@@ -132,9 +140,10 @@ class Run:
         print(f"  {label}: {dt:.1f}s  {got}", flush=True)
         return True
 
-    def parse(self, out, workload):
-        """Collect RESULT samples; INFO keys are prefixed with the workload
-        (gcbench and mark both report tricolor_gogc, with other values)."""
+    def parse(self, out, prefix):
+        """Collect RESULT samples; INFO keys are prefixed with `prefix`, the
+        workload (gcbench and mark both report tricolor_gogc, with other
+        values), plus the system for an extra tricolor collector."""
         shown = []
         for line in out.splitlines():
             f = line.split()
@@ -148,7 +157,7 @@ class Run:
                 if f[3] in ("time", "full_mark", "new", "store", "load"):
                     shown.append(f"{f[2]} {f[3]}={float(f[4]):.4g}")
             elif len(f) >= 2 and f[0] == "INFO":
-                self.info[f"{workload}.{f[1]}"] = " ".join(f[2:])
+                self.info[f"{prefix}.{f[1]}"] = " ".join(f[2:])
             elif len(f) >= 3 and f[0] == "SKIP":
                 self.skips.append(" ".join(f[1:]))
         return ", ".join(shown[-4:])
@@ -161,13 +170,39 @@ class Run:
 # ---- the workloads --------------------------------------------------------------
 
 
+def extra_systems(run):
+    """["tricolor-<c>"] for each collector in BENCH_TC_EXTRA (default "stw")
+    that is not the one the default tricolor run reported using: the C
+    workloads then also run on it, so the default (concurrent) collector and
+    the plain stop-the-world marker are compared in the same run."""
+    extra = os.environ.get("BENCH_TC_EXTRA", "stw")
+    used = {v for k, v in run.info.items() if k.count(".") == 1 and k.endswith(".tricolor_collector")}
+    return [f"tricolor-{c}" for c in extra.split(",") if c and c not in used]
+
+
+def program(workload, system):
+    """(executable, extra environment, INFO prefix) of one C benchmark system."""
+    if system.startswith("tricolor-"):
+        return (os.path.join(BIN, f"{workload}_tricolor"),
+                {"BENCH_TC_COLLECTOR": system[len("tricolor-"):], "BENCH_TC_LABEL": system},
+                f"{workload}.{system}")
+    return os.path.join(BIN, f"{workload}_{system}"), {}, workload
+
+
+
 def bench_gcbench(run, reps, quick):
     """GCBench on tricolor, bdwgc and malloc; one fresh process per sample,
     the systems interleaved so that drift hits all three alike."""
     args = ["14", "12", "4", "12", "100000"] if quick else []
+    dead = set()
     for r in range(reps):
-        for system in ("tricolor", "bdwgc", "malloc"):
-            run.run(f"gcbench {system} {r + 1}/{reps}", [os.path.join(BIN, f"gcbench_{system}")] + args)
+        for system in ["tricolor"] + extra_systems(run) + ["bdwgc", "malloc"]:
+            if system in dead:
+                continue
+            exe, env, prefix = program("gcbench", system)
+            if not run.run(f"gcbench {system} {r + 1}/{reps}", [exe] + args, env=env, timeout=60,
+                           info_prefix=prefix):
+                dead.add(system)  # one failure or hang is enough
 
 
 def bench_mark(run, reps, quick):
@@ -178,9 +213,10 @@ def bench_mark(run, reps, quick):
     for size in sizes.split(","):
         n = parse_size(size)
         for shape in shapes.split(","):
-            for system in ("tricolor", "bdwgc", "ideal"):
-                exe = os.path.join(BIN, f"mark_{system}")
-                run.run(f"mark {shape} {size} {system}", [exe, shape.strip(), str(n), str(reps)])
+            for system in ["tricolor"] + extra_systems(run) + ["bdwgc", "ideal"]:
+                exe, env, prefix = program("mark", system)
+                run.run(f"mark {shape} {size} {system}", [exe, shape.strip(), str(n), str(reps)],
+                        env=env, timeout=600, info_prefix=prefix)
 
 
 def bench_binding(run, reps, quick):
@@ -189,11 +225,11 @@ def bench_binding(run, reps, quick):
         p for p in (os.path.join(ROOT, "bindings", "python"), os.environ.get("PYTHONPATH")) if p)}
     number = "20000" if quick else "200000"
     run.run("binding python", [sys.executable, os.path.join(ROOT, "benchmarks", "binding.py"),
-                               str(reps), number], env=py_env)
+                               str(reps), number], env=py_env, timeout=300)
     lua_env = {"LUA_CPATH": os.path.join(ROOT, "build", "lua", "?.so") + ";;"}
     n = "100000" if quick else "1000000"
     run.run("binding lua", ["lua5.4", os.path.join(ROOT, "benchmarks", "binding.lua"), str(reps), n],
-            env=lua_env)
+            env=lua_env, timeout=300)
 
 
 # ---- report ---------------------------------------------------------------------
@@ -313,7 +349,9 @@ def report(run, header, elapsed):
         print(line.format(*r).rstrip())
     print()
     print("spread = (max - min) / median over the samples; ratio = this median / peer's median;")
-    print("binding <op> = per loop as `python -m timeit` reports, <op>_net = empty loop subtracted")
+    print("gcbench: one fresh process per sample; mark: one untimed warm-up collection per process,")
+    print("then the timed ones; binding <op> = per loop as `python -m timeit` reports,")
+    print("<op>_net = empty loop subtracted (see benchmarks/README.md)")
     targets = check_targets(run)
     if targets:
         print()
@@ -353,7 +391,11 @@ def main():
     quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
     reps = env_int("BENCH_REPS", 3 if quick else 5)
     only = [w.strip() for w in (os.environ.get("BENCH_ONLY") or "gcbench,mark,binding").split(",")]
-    out_path = os.environ.get("BENCH_OUT") or os.path.join(ROOT, "benchmarks", "results.json")
+    # A smoke run must not overwrite the committed full-size records.
+    default_out = (os.path.join(BIN, "results-quick.json") if quick
+                   else os.path.join(ROOT, "benchmarks", "results.json"))
+    out_path = os.environ.get("BENCH_OUT") or default_out
+    os.makedirs(os.path.dirname(out_path), exist_ok=True)
     header = machine()
     header.update(reps=reps, quick=int(quick))
     print(f"bench: {header['nproc']} x {header['cpu_model']}, reps={reps}, quick={int(quick)}, "
