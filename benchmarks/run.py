@@ -319,6 +319,7 @@ def machine():
         "cpu_model": model,
         "kernel": platform.release(),
         "commit": commit,
+        "loadavg_start": round(os.getloadavg()[0], 2),
     }
 
 
@@ -338,7 +339,8 @@ def report(run, header, elapsed):
     print()
     print(f"tricolor benchmarks — {header['date']} — {header['nproc']} x {header['cpu_model']}"
           f" — commit {header['commit']} — medians of {header['reps']}"
-          f"{' (QUICK sizes)' if header['quick'] else ''} — {elapsed:.0f}s")
+          f"{' (QUICK sizes)' if header['quick'] else ''} — {elapsed:.0f}s"
+          f" — load {header['loadavg_start']} -> {header['loadavg_end']}")
     print(line.format(*head))
     print(line.format(*("-" * w for w in widths)))
     prev = None
@@ -409,6 +411,7 @@ def main():
             fn(run, reps, quick)
     elapsed = time.monotonic() - t0
     header["seconds"] = round(elapsed, 1)
+    header["loadavg_end"] = round(os.getloadavg()[0], 2)
 
     targets = report(run, header, elapsed)
     with open(out_path, "w") as f:
