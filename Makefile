@@ -33,8 +33,11 @@ setup:
 # sanitizer builds.
 test: setup
 	$(MAKE) test-c
+	$(MAKE) test-planted
 	$(MAKE) test-python
 	$(MAKE) test-lua
+	$(MAKE) test-asan
+	$(MAKE) test-tsan
 
 demo: setup
 	$(MAKE) demo-python

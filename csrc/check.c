@@ -114,11 +114,14 @@ static tc_status check_roots(tc_heap *h, int64_t *live)
             if (!valid_object(h, v, &why))
                 return tc_fail(TC_ERR_CORRUPT, "handle %#" PRIxPTR " %s", v, why);
         }
-    for (tc_mutator *m = h->mutators; m; m = m->next)
-        for (size_t i = 0; i < m->nlocals; i++)
+    tc_status st = TC_OK;
+    pthread_mutex_lock(&h->mut_lock);
+    for (tc_mutator *m = h->mutators; m && st == TC_OK; m = m->next)
+        for (size_t i = 0; i < m->nlocals && st == TC_OK; i++)
             if (m->locals[i] && !valid_object(h, (uintptr_t)m->locals[i], &why))
-                return tc_fail(TC_ERR_CORRUPT, "local root %zu %s", i, why);
-    return TC_OK;
+                st = tc_fail(TC_ERR_CORRUPT, "local root %zu %s", i, why);
+    pthread_mutex_unlock(&h->mut_lock);
+    return st;
 }
 
 static tc_status check_free_spans(tc_heap *h)

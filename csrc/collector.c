@@ -173,12 +173,14 @@ static void cycle_start(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
 /* flush_all — every mutator's cache and unreported allocation (world stopped). */
 static void flush_all(tc_heap *h)
 {
+    pthread_mutex_lock(&h->mut_lock);
     pthread_mutex_lock(&h->lock);
     for (tc_mutator *m = h->mutators; m; m = m->next) {
         alloc_flush_cache(m);
         m->unflushed = 0;
     }
     pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->mut_lock);
 }
 
 /* cycle_try_terminate — the termination pause (gc_lock held, ctx drained).

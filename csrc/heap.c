@@ -106,6 +106,7 @@ void tc_heap_close(tc_heap *h)
     }
     /* wait for every call already inside the heap; later ones see `closed` */
     world_stop(h, NULL);
+    pthread_mutex_lock(&h->mut_lock);
     pthread_mutex_lock(&h->lock);
     for (tc_mutator *m = h->mutators; m; m = m->next) {
         alloc_flush_cache(m);
@@ -119,6 +120,7 @@ void tc_heap_close(tc_heap *h)
     memset(h->full, 0, sizeof h->full);
     h->large = NULL;
     pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->mut_lock);
     roots_free_all(h);
     grey_free_all(h);
     trace_free(h);

@@ -310,10 +310,12 @@ void mark_push_handles(markctx *c)
 /* mark_push_locals — every mutator's local roots (world stopped). */
 void mark_push_locals(markctx *c)
 {
+    pthread_mutex_lock(&c->h->mut_lock);
     for (tc_mutator *m = c->h->mutators; m; m = m->next)
         for (size_t i = 0; i < m->nlocals; i++)
             if (m->locals[i])
                 push(c, (uintptr_t)m->locals[i]);
+    pthread_mutex_unlock(&c->h->mut_lock);
 }
 
 static bool ensure_checkbits(tc_heap *h)

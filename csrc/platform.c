@@ -76,7 +76,7 @@ static pthread_once_t plat_once = PTHREAD_ONCE_INIT;
 
 static void plat_init_once(void)
 {
-#if defined(__linux__) && defined(SYS_membarrier)
+#if defined(__linux__) && defined(SYS_membarrier) && !defined(TC_NO_MEMBARRIER)
     long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
     if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)

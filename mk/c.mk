@@ -16,3 +16,21 @@ $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c t
 
 test-planted: $(BUILD)/test_planted
 	./$(BUILD)/test_planted barrier
+
+# Sanitizer builds of the core and its tests (no suppressions). TSan needs
+# the seq_cst fallback of the handshake (it does not model membarrier).
+SAN_SRC := $(CSRC) $(TEST_C_SRC)
+
+$(BUILD)/test_c_tsan: $(SAN_SRC) $(CHDR) tests/c/tc_test.h
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_BASE) -O1 -g -fsanitize=thread -DTC_NO_MEMBARRIER -Itests/c $(SAN_SRC) $(LDLIBS) -o $@
+
+$(BUILD)/test_c_asan: $(SAN_SRC) $(CHDR) tests/c/tc_test.h
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_BASE) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Itests/c $(SAN_SRC) $(LDLIBS) -o $@
+
+test-tsan: $(BUILD)/test_c_tsan
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ./$(BUILD)/test_c_tsan
+
+test-asan: $(BUILD)/test_c_asan
+	ASAN_OPTIONS="detect_leaks=1" ./$(BUILD)/test_c_asan

@@ -1,0 +1,211 @@
+/* test_stress.c — several mutator threads allocate, store, overwrite and
+ * drop at random while cycles run back to back with checkmark on; at the
+ * end every object a thread's model says is reachable must be there, with
+ * its payload (its id) and its slots intact.
+ *
+ * Each thread keeps its own model: a table of its objects by id (payload =
+ * id), each with NSLOTS slots holding nil, an int or another id of the same
+ * thread; and NROOTS handles. Threads never share objects, but they share the
+ * heap, its caches, the handle table and every collection. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tc_test.h"
+
+#define NTHREADS 3
+#define NROOTS 64
+#define NSLOTS 4
+#define OPS 60000
+
+typedef struct mslot {
+    int kind;    /* 0 nil, 1 int, 2 ref */
+    int64_t val; /* int value or object id */
+} mslot;
+
+typedef struct model {
+    mslot (*slots)[NSLOTS]; /* by id */
+    tc_root *root[NROOTS];
+    int64_t root_id[NROOTS];
+    int64_t nobj;
+    uint64_t rng;
+    int errors;
+    tc_heap *h;
+} model;
+
+static uint64_t rnd(model *m)
+{
+    m->rng ^= m->rng << 13;
+    m->rng ^= m->rng >> 7;
+    m->rng ^= m->rng << 17;
+    return m->rng;
+}
+
+static void new_root(model *m, int r)
+{
+    int64_t id = m->nobj++;
+    tc_root *x;
+    if (tc_obj_new(m->h, NSLOTS, 8, &id, &x) != TC_OK) {
+        m->errors++;
+        return;
+    }
+    memset(m->slots[id], 0, sizeof m->slots[id]);
+    if (m->root[r])
+        tc_root_release(m->h, m->root[r]);
+    m->root[r] = x;
+    m->root_id[r] = id;
+}
+
+static void op(model *m)
+{
+    int r = (int)(rnd(m) % NROOTS), s = (int)(rnd(m) % NROOTS), i = (int)(rnd(m) % NSLOTS);
+    switch (rnd(m) % 6) {
+    case 0: /* allocate into a root */
+        new_root(m, r);
+        break;
+    case 1: /* link: root r's object slot i = root s's object */
+    case 2:
+        if (tc_slot_set(m->h, m->root[r], i, tc_ref(tc_root_obj(m->root[s]))) != TC_OK)
+            m->errors++;
+        m->slots[m->root_id[r]][i] = (mslot){2, m->root_id[s]};
+        break;
+    case 3: /* overwrite with an int */
+        if (tc_slot_set(m->h, m->root[r], i, tc_int((int64_t)i * 1000 + r)) != TC_OK)
+            m->errors++;
+        m->slots[m->root_id[r]][i] = (mslot){1, (int64_t)i * 1000 + r};
+        break;
+    case 4: { /* follow: root r = root r's slot i, if it is a reference */
+        tc_value v;
+        tc_root *nr = NULL;
+        if (tc_slot_get(m->h, m->root[r], i, &v, &nr) != TC_OK) {
+            m->errors++;
+            break;
+        }
+        if (nr) {
+            tc_root_release(m->h, m->root[r]);
+            m->root[r] = nr;
+            m->root_id[r] = m->slots[m->root_id[r]][i].val;
+        }
+        break;
+    }
+    case 5: /* a short chain of fresh objects under root r slot i */
+        for (int k = 0; k < 3; k++) {
+            int64_t id = m->nobj++;
+            tc_root *x;
+            if (tc_obj_new(m->h, NSLOTS, 8, &id, &x) != TC_OK) {
+                m->errors++;
+                break;
+            }
+            memset(m->slots[id], 0, sizeof m->slots[id]);
+            tc_slot_set(m->h, x, 0, tc_ref(tc_root_obj(m->root[r])));
+            m->slots[id][0] = (mslot){2, m->root_id[r]};
+            tc_root_release(m->h, m->root[r]);
+            m->root[r] = x;
+            m->root_id[r] = id;
+        }
+        break;
+    }
+}
+
+/* check_from — compare the heap graph under root r with the model. */
+static int check_from(model *m, tc_root *root, int64_t id, unsigned char *seen)
+{
+    int64_t got = -1;
+    if (tc_obj_data_get(m->h, root, &got, 8) != TC_OK || got != id)
+        return 1;
+    if (seen[id])
+        return 0;
+    seen[id] = 1;
+    for (int i = 0; i < NSLOTS; i++) {
+        tc_value v;
+        tc_root *nr = NULL;
+        mslot want = m->slots[id][i];
+        if (tc_slot_get(m->h, root, i, &v, &nr) != TC_OK)
+            return 1;
+        int bad = 0;
+        if (want.kind == 0)
+            bad = v.kind != TC_NIL;
+        else if (want.kind == 1)
+            bad = v.kind != TC_INT || v.u.i != want.val;
+        else
+            bad = v.kind != TC_REF || !nr || check_from(m, nr, want.val, seen);
+        if (nr)
+            tc_root_release(m->h, nr);
+        if (bad)
+            return 1;
+    }
+    return 0;
+}
+
+static void *mutator_main(void *arg)
+{
+    model *m = arg;
+    for (int r = 0; r < NROOTS; r++)
+        new_root(m, r);
+    for (int k = 0; k < OPS; k++)
+        op(m);
+    return NULL;
+}
+
+static _Atomic int stop_collecting;
+static void *collector_loop(void *arg)
+{
+    tc_heap *h = arg;
+    intptr_t bad = 0;
+    while (!stop_collecting)
+        if (tc_heap_collect(h) != TC_OK) {
+            bad++;
+            fprintf(stderr, "  collect: %s\n", tc_errmsg());
+        }
+    return (void *)bad;
+}
+
+static void stress(tc_barrier barrier, int *failed_)
+{
+    tc_config c;
+    tc_config_init(&c);
+    c.collector = tc_test_collector;
+    c.barrier = barrier;
+    c.gogc = 20; /* frequent automatic cycles too */
+    c.checkmark = true;
+    tc_heap *h;
+    CHECK_OK(tc_heap_new(&c, &h));
+    model ms[NTHREADS];
+    pthread_t th[NTHREADS], col;
+    stop_collecting = 0;
+    pthread_create(&col, NULL, collector_loop, h);
+    for (int t = 0; t < NTHREADS; t++) {
+        memset(&ms[t], 0, sizeof ms[t]);
+        ms[t].h = h;
+        ms[t].rng = 0x9e3779b97f4a7c15ull * (uint64_t)(t + 1) + (uint64_t)barrier;
+        ms[t].slots = calloc(OPS * 3 + NROOTS + 8, sizeof *ms[t].slots);
+        pthread_create(&th[t], NULL, mutator_main, &ms[t]);
+    }
+    for (int t = 0; t < NTHREADS; t++)
+        pthread_join(th[t], NULL);
+    stop_collecting = 1;
+    void *bad;
+    pthread_join(col, &bad);
+    CHECK(bad == NULL);
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_heap_verify(h));
+    for (int t = 0; t < NTHREADS; t++) {
+        model *m = &ms[t];
+        CHECK(m->errors == 0);
+        unsigned char *seen = calloc((size_t)m->nobj + 1, 1);
+        for (int r = 0; r < NROOTS; r++)
+            CHECK(check_from(m, m->root[r], m->root_id[r], seen) == 0);
+        free(seen);
+    }
+    tc_stats s;
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.num_gc > 2 && s.frees > 0 && s.roots == NTHREADS * NROOTS);
+    for (int t = 0; t < NTHREADS; t++)
+        free(ms[t].slots);
+    tc_heap_destroy(h);
+}
+
+TEST(stress_hybrid) { stress(TC_BARRIER_HYBRID, failed_); }
+TEST(stress_dijkstra) { stress(TC_BARRIER_DIJKSTRA, failed_); }
+TEST(stress_yuasa) { stress(TC_BARRIER_YUASA, failed_); }
