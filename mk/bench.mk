@@ -18,7 +18,7 @@ BENCH_PEERS  := $(BENCH_BIN)/gcbench_bdwgc $(BENCH_BIN)/gcbench_malloc \
                 $(BENCH_BIN)/mark_bdwgc $(BENCH_BIN)/mark_ideal
 BENCH_TC     := $(BENCH_BIN)/gcbench_tricolor $(BENCH_BIN)/mark_tricolor
 
-.PHONY: bench bench-quick bench-setup bench-build bench-build-tricolor bench-build-bindings
+.PHONY: bench bench-quick bench-setup bench-build bench-build-tricolor bench-build-bindings bench-profile
 
 bench: bench-setup
 	@$(MAKE) --no-print-directory bench-build
@@ -83,3 +83,8 @@ $(BENCH_BIN)/gcbench_%: benchmarks/gcbench.c benchmarks/bench.h
 $(BENCH_BIN)/mark_%: benchmarks/mark.c benchmarks/bench.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) $(BENCH_DEF_$*) $< $(BENCH_LIBS_$*) -o $@
+
+# bench-profile — perf on the tricolor C benchmarks: top symbols and hottest
+# instructions (benchmarks/profile.sh; PROFILE_N nodes, PROFILE_COLLECTOR).
+bench-profile: bench-build
+	benchmarks/profile.sh $(or $(PROFILE_N),4194304) $(PROFILE_COLLECTOR)
