@@ -23,10 +23,9 @@
  *    upvalue. Only gogc/memory_limit go through a C function (the methods
  *    table's own __index). The metamethods are shared; a heap's metatable
  *    carries the key &heap_mark, which is how a heap is recognised.
- *  - Handles share one metatable. The slot metamethods recognise a handle
- *    by its size and a tag word derived from its own address (two API
- *    calls instead of the metatable comparison's four); a handle's methods
- *    use the metatable comparison.
+ *  - Handles share one metatable and are recognised by their size and a
+ *    tag word derived from their own address (two API calls instead of the
+ *    metatable comparison's four; see to_obj).
  *
  * Invariants:
  *  - A userdata is created in its closed state (NULL heap or NULL root) and
@@ -101,18 +100,6 @@ static int fail(lua_State *L, const char *fmt, ...)
 
 /* ---- type checks ---------------------------------------------------------- */
 
-/* is_udata — is the value at idx a full userdata whose metatable is the one
- * in upvalue `uv`? A metatable comparison against an upvalue costs no table
- * lookup, unlike luaL_testudata's registry lookup by name. */
-static int is_udata(lua_State *L, int idx, int uv)
-{
-    if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx))
-        return 0;
-    int ok = lua_rawequal(L, -1, lua_upvalueindex(uv));
-    lua_pop(L, 1);
-    return ok;
-}
-
 /* is_heap — is the value at idx a heap? Its metatable carries &heap_mark. */
 static int is_heap(lua_State *L, int idx)
 {
@@ -132,22 +119,17 @@ static lheap *check_heap(lua_State *L, int idx, const char *fn)
     return (lheap *)lua_touserdata(L, idx);
 }
 
-/* fast_obj — the handle at idx for the slot metamethods, which the VM calls
- * with the handle itself: a size check and the tag, no metatable lookup. */
-static lobj *fast_obj(lua_State *L, int idx, const char *fn)
-{
-    if (lua_rawlen(L, idx) == sizeof(lobj)) { /* also a table's border or a string's length */
-        lobj *o = (lobj *)lua_touserdata(L, idx); /* NULL for those; a full userdata of that size... */
-        if (o && o->tag == obj_tag(o))            /* ...is a handle if it carries the tag */
-            return o;
-    }
-    fail(L, "tricolor: %s: bad self (tricolor.object expected, got %s)", fn, luaL_typename(L, idx));
-    return NULL;
-}
-
+/* to_obj — the handle at idx, or NULL. A handle is recognised by its size
+ * and its tag (two API calls; comparing metatables takes four): lua_rawlen
+ * is also a table's border or a string's length, but lua_touserdata is NULL
+ * for those, and another library's userdata of the same size does not start
+ * with its own address mixed with our constant. */
 static lobj *to_obj(lua_State *L, int idx)
 {
-    return is_udata(L, idx, UV_OBJ_MT) ? (lobj *)lua_touserdata(L, idx) : NULL;
+    if (lua_rawlen(L, idx) != sizeof(lobj))
+        return NULL;
+    lobj *o = (lobj *)lua_touserdata(L, idx);
+    return o && o->tag == obj_tag(o) ? o : NULL;
 }
 
 static lobj *check_obj(lua_State *L, int idx, const char *fn)
@@ -696,7 +678,7 @@ static tc_value to_value(lua_State *L, int idx, const lobj *o, lua_Integer i)
 /* obj_index — obj[i] (integer keys first: the fast path) or obj:method. */
 static int obj_index(lua_State *L)
 {
-    lobj *o = fast_obj(L, 1, "index");
+    lobj *o = check_obj(L, 1, "index");
     if (lua_isinteger(L, 2))
         return get_slot(L, o, lua_tointeger(L, 2));
     if (lua_type(L, 2) == LUA_TSTRING) {
@@ -711,7 +693,7 @@ static int obj_index(lua_State *L)
 /* obj_newindex — obj[i] = v. */
 static int obj_newindex(lua_State *L)
 {
-    lobj *o = fast_obj(L, 1, "newindex");
+    lobj *o = check_obj(L, 1, "newindex");
     lua_Integer i;
     if (lua_isinteger(L, 2))
         i = lua_tointeger(L, 2);
@@ -740,7 +722,7 @@ static int push_count(lua_State *L, const lobj *o, const char *fn,
     return 1;
 }
 
-static int obj_len(lua_State *L) { return push_count(L, fast_obj(L, 1, "#obj"), "#obj", tc_obj_nslots); }
+static int obj_len(lua_State *L) { return push_count(L, check_obj(L, 1, "#obj"), "#obj", tc_obj_nslots); }
 
 /* obj_eq — same heap and same id: the same object (ids are unique among the
  * live objects of a heap, and a handle keeps its object alive). */
