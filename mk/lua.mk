@@ -3,6 +3,7 @@
 #   make lua-build       build/lua/tricolor.so from bindings/lua/ltricolor.c + build/libtricolor.a
 #   make test-lua        set up Lua 5.4 + busted if missing, build, check the rockspec, run busted
 #   make lua-rockspec-check   fail if a csrc/*.c is missing from the rockspec's sources
+#   make test-lua-asan   the same specs with module and core under ASan+UBSan
 #
 # The module links the core statically, so build/lua/tricolor.so needs nothing
 # but the Lua interpreter that loads it.
@@ -14,7 +15,7 @@ LUA_ROCKSPEC := $(firstword $(wildcard tricolor-*.rockspec))
 LUA_MODULE   := $(BUILD)/lua/tricolor.so
 LUA_DEBS     := lua5.4 liblua5.4-dev luarocks lua-busted
 
-.PHONY: lua-build lua-setup lua-rockspec-check test-lua
+.PHONY: lua-build lua-setup lua-rockspec-check test-lua test-lua-asan
 test: test-lua
 
 lua-build: $(LUA_MODULE)
@@ -50,3 +51,16 @@ test-lua: lua-setup
 	$(MAKE) --no-print-directory lua-build
 	LUA_CPATH='$(BUILD)/lua/?.so;;' $(LUA) $(BUSTED) tests/lua
 	$(MAKE) --no-print-directory lua-rockspec-check
+
+# test-lua-asan — the stock lua5.4 is not instrumented, so the sanitizer
+# runtimes are preloaded; child interpreters the specs start inherit them.
+LUA_ASAN_MODULE := $(BUILD)/lua-asan/tricolor.so
+LUA_SANITIZE    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+$(LUA_ASAN_MODULE): bindings/lua/ltricolor.c $(CSRC) $(CHDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -O1 -g $(LUA_SANITIZE) $(LUA_CFLAGS) -shared -o $@ bindings/lua/ltricolor.c $(CSRC) $(LDLIBS)
+
+test-lua-asan: lua-setup $(LUA_ASAN_MODULE)
+	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=1 LUA_CPATH='$(BUILD)/lua-asan/?.so;;' $(LUA) $(BUSTED) tests/lua
