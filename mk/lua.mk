@@ -13,7 +13,7 @@ BUSTED       ?= /usr/bin/busted
 LUA_CFLAGS   ?= $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_ROCKSPEC := $(firstword $(wildcard tricolor-*.rockspec))
 LUA_MODULE   := $(BUILD)/lua/tricolor.so
-LUA_DEBS     := lua5.4 liblua5.4-dev luarocks lua-busted
+LUA_DEBS     := lua5.4 liblua5.4-dev luarocks lua-busted lua-dkjson
 
 .PHONY: lua-build lua-setup lua-rockspec-check test-lua test-lua-asan
 test: test-lua
@@ -27,7 +27,8 @@ $(LUA_MODULE): bindings/lua/ltricolor.c csrc/include/tricolor.h $(BUILD)/libtric
 # lua-setup — install what is missing (Debian packages) on a fresh machine.
 lua-setup:
 	@if ! command -v $(LUA) >/dev/null || [ ! -f /usr/include/lua5.4/lua.h ] \
-	    || ! command -v luarocks >/dev/null || [ ! -x $(BUSTED) ]; then \
+	    || ! command -v luarocks >/dev/null || [ ! -x $(BUSTED) ] \
+	    || ! $(LUA) -e 'require "dkjson"' 2>/dev/null; then \
 	  echo "installing $(LUA_DEBS)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $(LUA_DEBS); \
