@@ -16,7 +16,6 @@ LUA_MODULE   := $(BUILD)/lua/tricolor.so
 LUA_DEBS     := lua5.4 liblua5.4-dev luarocks lua-busted lua-dkjson
 
 .PHONY: lua-build lua-setup lua-rockspec-check test-lua test-lua-asan
-test: test-lua
 
 lua-build: $(LUA_MODULE)
 
