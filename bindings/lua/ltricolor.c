@@ -324,63 +324,6 @@ static void push_upvalues(lua_State *L, int base, int heap)
         lua_pushboolean(L, 0);
 }
 
-static int heap_field(lua_State *L);
-
-/* push_heap_metatable — push the metatable of the heap at `ud`: a copy of
- * the prototype (the shared metamethods and &heap_mark) whose __index is a
- * table of the heap's own method closures; that table's __index serves the
- * fields gogc and memory_limit. */
-static void push_heap_metatable(lua_State *L, int ud, const luaL_Reg *methods)
-{
-    lua_newtable(L);
-    int mt = lua_gettop(L);
-    lua_pushnil(L);
-    while (lua_next(L, lua_upvalueindex(UV_HEAP_PROTO))) {
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, mt);
-    }
-    lua_createtable(L, 0, 8);
-    push_upvalues(L, 0, ud);
-    luaL_setfuncs(L, methods, UV_COUNT);
-    lua_createtable(L, 0, 1);
-    push_upvalues(L, 0, ud);
-    lua_pushcclosure(L, heap_field, UV_COUNT);
-    lua_setfield(L, -2, "__index");
-    lua_setmetatable(L, -2);
-    lua_setfield(L, mt, "__index");
-}
-
-static const luaL_Reg heap_methods[];
-
-/* l_heap — tricolor.heap([options]): a new heap. Options start from
- * tc_config_init (SPEC's defaults plus TRICOLOR_DEBUG); only the keys
- * present in the table change them. */
-static int l_heap(lua_State *L)
-{
-    tc_config c;
-    tc_config_init(&c);
-    int t = lua_type(L, 1);
-    if (t != LUA_TNONE && t != LUA_TNIL) {
-        if (t != LUA_TTABLE)
-            return fail(L, "tricolor: heap: 'options' must be a table (got %s)", luaL_typename(L, 1));
-        lua_pushnil(L);
-        while (lua_next(L, 1)) {
-            apply_option(L, &c);
-            lua_pop(L, 1);
-        }
-    }
-    lheap *lh = (lheap *)lua_newuserdatauv(L, sizeof *lh, 1);
-    lh->h = NULL;
-    lh->spare = NULL;
-    int ud = lua_gettop(L);
-    push_heap_metatable(L, ud, heap_methods);
-    lua_setmetatable(L, ud);
-    if (tc_heap_new(&c, &lh->h) != TC_OK)
-        return core_error(L, "heap");
-    return 1;
-}
-
 /* ---- heap methods ------------------------------------------------------------- */
 
 /* heap_new — heap:new(nslots [, data]): data is a string (copied into the
@@ -725,11 +668,14 @@ static int push_count(lua_State *L, const lobj *o, const char *fn,
 static int obj_len(lua_State *L) { return push_count(L, check_obj(L, 1, "#obj"), "#obj", tc_obj_nslots); }
 
 /* obj_eq — same heap and same id: the same object (ids are unique among the
- * live objects of a heap, and a handle keeps its object alive). */
+ * live objects of a heap, and a handle keeps its object alive). Closing the
+ * heap keeps that true: every object with a handle was live then. A handle
+ * released on its own (`<close>`) no longer keeps its object alive, so its id
+ * may come back for a new object: it equals no other handle. */
 static int obj_eq(lua_State *L)
 {
     const lobj *a = to_obj(L, 1), *b = to_obj(L, 2);
-    lua_pushboolean(L, a && b && a->lh == b->lh && a->id == b->id);
+    lua_pushboolean(L, a && b && a->root && b->root && a->lh == b->lh && a->id == b->id);
     return 1;
 }
 
@@ -840,6 +786,59 @@ static const luaL_Reg obj_meta[] = {
     {"__close", obj_close},
     {NULL, NULL},
 };
+
+/* push_heap_metatable — push the metatable of the heap at `ud`: a copy of
+ * the prototype (the shared metamethods and &heap_mark) whose __index is a
+ * table of the heap's own method closures; that table's __index serves the
+ * fields gogc and memory_limit. */
+static void push_heap_metatable(lua_State *L, int ud, const luaL_Reg *methods)
+{
+    lua_newtable(L);
+    int mt = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, lua_upvalueindex(UV_HEAP_PROTO))) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, mt);
+    }
+    lua_createtable(L, 0, 8);
+    push_upvalues(L, 0, ud);
+    luaL_setfuncs(L, methods, UV_COUNT);
+    lua_createtable(L, 0, 1);
+    push_upvalues(L, 0, ud);
+    lua_pushcclosure(L, heap_field, UV_COUNT);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, mt, "__index");
+}
+
+/* l_heap — tricolor.heap([options]): a new heap. Options start from
+ * tc_config_init (SPEC's defaults plus TRICOLOR_DEBUG); only the keys
+ * present in the table change them. */
+static int l_heap(lua_State *L)
+{
+    tc_config c;
+    tc_config_init(&c);
+    int t = lua_type(L, 1);
+    if (t != LUA_TNONE && t != LUA_TNIL) {
+        if (t != LUA_TTABLE)
+            return fail(L, "tricolor: heap: 'options' must be a table (got %s)", luaL_typename(L, 1));
+        lua_pushnil(L);
+        while (lua_next(L, 1)) {
+            apply_option(L, &c);
+            lua_pop(L, 1);
+        }
+    }
+    lheap *lh = (lheap *)lua_newuserdatauv(L, sizeof *lh, 1);
+    lh->h = NULL;
+    lh->spare = NULL;
+    int ud = lua_gettop(L);
+    push_heap_metatable(L, ud, heap_methods);
+    lua_setmetatable(L, ud);
+    if (tc_heap_new(&c, &lh->h) != TC_OK)
+        return core_error(L, "heap");
+    return 1;
+}
 
 static const luaL_Reg module_funcs[] = {
     {"heap", l_heap},

@@ -178,6 +178,11 @@ describe("handle lifetime (" .. collector .. ")", function()
       -- the handle itself lives on, closed: id, == and tostring work
       assert.equal("number", type(escaped:id()))
       assert.is_true(escaped == escaped)
+      -- its object may be gone and its id reused: it equals no other handle
+      H.reclaim(heap)
+      local fresh = {}
+      for i = 1, 100 do fresh[i] = heap:new(1, "x") end
+      for i = 1, 100 do assert.is_false(escaped == fresh[i]) end
       assert.matches("closed", tostring(escaped))
       H.raises("closed", function() return escaped:data() end)
       H.raises("closed", function() return escaped[1] end)
