@@ -402,6 +402,9 @@ def main():
     header.update(reps=reps, quick=int(quick))
     print(f"bench: {header['nproc']} x {header['cpu_model']}, reps={reps}, quick={int(quick)}, "
           f"workloads={','.join(only)}", flush=True)
+    if header["loadavg_start"] > 0.5:
+        print(f"bench: warning: load average {header['loadavg_start']} before starting: other work "
+              f"shares the CPUs, expect noisy numbers", flush=True)
 
     run = Run()
     t0 = time.monotonic()
@@ -414,6 +417,10 @@ def main():
     header["loadavg_end"] = round(os.getloadavg()[0], 2)
 
     targets = report(run, header, elapsed)
+    # the run itself keeps one CPU busy (1.0, or 2 with a collector thread)
+    if header["loadavg_start"] > 0.5 or header["loadavg_end"] > 2.0:
+        print(f"warning: load average {header['loadavg_start']} -> {header['loadavg_end']}: "
+              f"other work shared the CPUs during this run")
     with open(out_path, "w") as f:
         json.dump(records(run, header, targets), f, indent=1)
         f.write("\n")
