@@ -1233,7 +1233,7 @@ static PyMethodDef heap_methods[] = {
 };
 
 PyDoc_STRVAR(heap_doc,
-"Heap(collector=\"stw\", gogc=100, memory_limit=None, barrier=\"hybrid\",\n"
+"Heap(collector=\"concurrent\", gogc=100, memory_limit=None, barrier=\"hybrid\",\n"
 "     mark_workers=1, gctrace=False, checkmark=False)\n\n"
 "An independent managed heap with its own garbage collector.");
 

@@ -5,6 +5,7 @@ The tests import the package from bindings/python (the in-place build made by
 """
 import os
 import sys
+import threading
 
 import pytest
 
@@ -16,10 +17,13 @@ if PKG_DIR not in sys.path:
 import tricolor  # noqa: E402
 
 
-@pytest.fixture
-def heap():
-    """A fresh stop-the-world heap with default settings, closed afterwards."""
-    h = tricolor.Heap(collector="stw")
+COLLECTORS = ("concurrent", "incremental", "stw")
+
+
+@pytest.fixture(params=COLLECTORS)
+def heap(request):
+    """A fresh heap of each collector, otherwise default settings; closed afterwards."""
+    h = tricolor.Heap(collector=request.param)
     yield h
     h.close()
 
@@ -31,3 +35,22 @@ def subprocess_env(**extra):
     env.pop("TRICOLOR_DEBUG", None)
     env.update(extra)
     return env
+
+
+def run_threads(target, n):
+    """Run target(k) for k in 0..n-1, each on its own thread, and wait for all;
+    return the exceptions they raised (an empty list when all went well)."""
+    errors = []
+
+    def guarded(k):
+        try:
+            target(k)
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=guarded, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors

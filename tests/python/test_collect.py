@@ -158,7 +158,7 @@ def test_stats_has_every_spec_field_with_the_right_types(heap):
         else:
             assert isinstance(value, int) and value >= 0, name
     assert s.phase in ("off", "mark", "sweep")
-    assert s.collector == "stw"
+    assert s.collector == heap.collector
     assert s.finalizers_pending == 0 and s.weak_refs == 0
     assert "num_gc=" in repr(s) and repr(s).startswith("tricolor.Stats(")
 

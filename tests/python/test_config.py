@@ -2,17 +2,27 @@
 import pytest
 
 import tricolor
+from conftest import COLLECTORS
 
 
-def test_defaults():
+def test_defaults(monkeypatch):
+    monkeypatch.delenv("TRICOLOR_DEBUG", raising=False)
     with tricolor.Heap() as heap:
-        assert heap.collector == "stw"
+        assert heap.collector == "concurrent"
         assert heap.barrier == "hybrid"
         assert heap.gogc == 100
         assert heap.memory_limit is None
         assert not heap.closed
         s = heap.stats()
-        assert (s.collector, s.barrier) == ("stw", "hybrid")
+        assert (s.collector, s.barrier) == ("concurrent", "hybrid")
+
+
+@pytest.mark.parametrize("collector", COLLECTORS)
+def test_every_collector_is_accepted_and_reported(collector):
+    with tricolor.Heap(collector=collector) as heap:
+        assert heap.collector == collector
+        assert heap.stats().collector == collector
+        assert collector in repr(heap)
 
 
 def test_all_arguments_by_keyword():
@@ -24,24 +34,19 @@ def test_all_arguments_by_keyword():
         assert heap.stats().barrier == "dijkstra"
 
 
+@pytest.mark.parametrize("collector", COLLECTORS)
 @pytest.mark.parametrize("barrier", ["hybrid", "dijkstra", "yuasa"])
-def test_barriers_are_accepted_under_stw(barrier):
-    with tricolor.Heap(barrier=barrier) as heap:
+def test_every_barrier_under_every_collector(collector, barrier):
+    with tricolor.Heap(collector=collector, barrier=barrier) as heap:
         obj = heap.new(1)
         obj[0] = heap.new(0)
         heap.collect()
         assert heap.barrier == barrier
 
 
-@pytest.mark.parametrize("collector", ["concurrent", "incremental"])
-def test_collectors_of_the_next_issue_are_value_errors(collector):
-    with pytest.raises(ValueError) as info:
-        tricolor.Heap(collector=collector)
-    assert "collector" in str(info.value)
-
-
-def test_gogc_none_means_off():
-    with tricolor.Heap(gogc=None) as heap:
+@pytest.mark.parametrize("collector", COLLECTORS)
+def test_gogc_none_means_off(collector):
+    with tricolor.Heap(collector=collector, gogc=None) as heap:
         assert heap.gogc is None
         for _ in range(20000):
             heap.new(4, data=64)
@@ -50,15 +55,17 @@ def test_gogc_none_means_off():
         assert heap.stats().num_gc == 1
 
 
-def test_memory_limit_triggers_cycles_when_gogc_is_off():
-    with tricolor.Heap(gogc=None, memory_limit=4 << 20) as heap:
+@pytest.mark.parametrize("collector", COLLECTORS)
+def test_memory_limit_triggers_cycles_when_gogc_is_off(collector):
+    with tricolor.Heap(collector=collector, gogc=None, memory_limit=4 << 20) as heap:
         for _ in range(100000):
             heap.new(2, data=64)
         assert heap.stats().num_gc >= 1
 
 
-def test_gogc_zero_collects_often():
-    with tricolor.Heap(gogc=0) as heap:
+@pytest.mark.parametrize("collector", COLLECTORS)
+def test_gogc_zero_collects_often(collector):
+    with tricolor.Heap(collector=collector, gogc=0) as heap:
         for _ in range(50000):
             heap.new(2)
         assert heap.stats().num_gc >= 1

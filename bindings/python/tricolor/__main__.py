@@ -204,11 +204,23 @@ How to read a gctrace line (the shape of Go's GODEBUG=gctrace=1):
   1 P            mark workers"""
 
 
+def describe_heap(config: Dict[str, Any]) -> str:
+    """The effective settings of a heap made with `config` (defaults filled in)."""
+    with tricolor.Heap(**config) as heap:
+        gogc = "off" if heap.gogc is None else heap.gogc
+        limit = "off" if heap.memory_limit is None else human_bytes(heap.memory_limit)
+        return f"collector={heap.collector}, barrier={heap.barrier}, gogc={gogc}, memory_limit={limit}"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     config = heap_config(args)
     config["gctrace"] = True
-    print("tricolor demo: GCBench-style binary trees on one heap "
-          f"({config_label({k: v for k, v in config.items() if k != 'gctrace'})}).")
+    try:
+        settings = describe_heap(config)
+    except (ValueError, TypeError) as e:
+        print(f"tricolor demo: {e}", file=sys.stderr)
+        return 2
+    print(f"tricolor demo: GCBench-style binary trees on one heap ({settings}).")
     print("A long-lived tree of depth 14 and an array of doubles stay reachable while short-lived")
     print("trees of depth 4..14 are built top-down and bottom-up and dropped. Each 'gc N ...' line")
     print("(on stderr) is one collection; a summary follows.\n", flush=True)
@@ -245,7 +257,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-DEFAULT_CONFIGS = ["gogc=50", "gogc=100", "gogc=200", "gogc=off,memory_limit=32M", "collector=concurrent"]
+DEFAULT_CONFIGS = [
+    "collector=stw", "collector=incremental", "collector=concurrent",
+    "collector=concurrent,barrier=dijkstra", "collector=concurrent,barrier=yuasa",
+    "collector=concurrent,gogc=50", "collector=concurrent,gogc=200",
+    "collector=concurrent,gogc=off,memory_limit=32M",
+]
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -273,7 +290,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def add_heap_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--collector", default=argparse.SUPPRESS, help='"stw" (default), "concurrent" or "incremental"')
+    p.add_argument("--collector", default=argparse.SUPPRESS,
+                   help='"concurrent" (default), "incremental" or "stw"')
     p.add_argument("--gogc", type=parse_gogc, default=argparse.SUPPRESS, help="GC target percent, or 'off' (default 100)")
     p.add_argument("--memory-limit", dest="memory_limit", type=parse_size, default=argparse.SUPPRESS,
                    help="soft limit in bytes: 64M, 1GiB, ... or 'off' (default off)")

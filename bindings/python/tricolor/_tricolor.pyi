@@ -22,7 +22,7 @@ class HeapCorruption(HeapError): ...
 class Heap:
     def __init__(
         self,
-        collector: Literal["stw", "concurrent", "incremental"] = ...,
+        collector: Literal["concurrent", "incremental", "stw"] = "concurrent",
         gogc: int | None = 100,
         memory_limit: int | None = None,
         barrier: Literal["hybrid", "dijkstra", "yuasa"] = "hybrid",
