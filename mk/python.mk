@@ -2,7 +2,7 @@
 # Included by the top-level Makefile (which defines PYTHON, CSRC and CHDR).
 
 PY_EXT_SRC := bindings/python/_tricolor.c
-PY_STAMP   := bindings/python/tricolor/.built
+PY_STAMP   := $(BUILD)/python-ext.stamp
 
 .PHONY: py-build test-python demo-python
 
@@ -12,7 +12,7 @@ py-build: $(PY_STAMP)
 
 $(PY_STAMP): $(PY_EXT_SRC) $(CSRC) $(CHDR) setup.py
 	$(PYTHON) setup.py -q build_ext --inplace
-	@touch $@
+	@mkdir -p $(dir $@) && touch $@
 
 # test-python: pytest over tests/python, installing pytest first if it is missing.
 test-python: py-build
