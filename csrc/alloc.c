@@ -15,9 +15,9 @@
  *  - every cached or full span is on h->full[c]; every span on h->partial[c]
  *    has a free slot and is in no cache;
  *  - an allocated slot has its alloc bit set from the moment it is handed out;
- *  - during mark, an object is allocated black: its mark bit is set before
- *    its address is returned (so the marker never scans it: its slots are
- *    nil, and later stores into it go through the barrier);
+ *  - during mark, an object is allocated black: its black bit is set before
+ *    its address is returned, and the sweep keeps alloc & (mark | black)
+ *    (its slots are nil, and later stores into it go through the barrier);
  *  - a mutator allocates only from swept spans: during the sweep phase a
  *    refill sweeps unswept spans of its class itself (lazy sweeping).
  */
@@ -119,18 +119,6 @@ static span *refill(tc_mutator *m, int c)
     return s;
 }
 
-/* set_bits — record a new object at p: alloc bit, and mark bit during mark. */
-static inline void set_bits(tc_mutator *m, uintptr_t p)
-{
-    arena *a = arena_of(p);
-    uint64_t bit;
-    _Atomic uint64_t *w = bit_word(a->allocbits, a, p, &bit);
-    /* only this span's owner writes its alloc words now; markers read them */
-    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_release);
-    if (__builtin_expect(atomic_load_explicit(&m->heap->phase, memory_order_relaxed) == PHASE_MARK, 0))
-        atomic_fetch_or_explicit(bit_word(a->markbits, a, p, &bit), bit, memory_order_relaxed);
-}
-
 static inline void count_alloc(tc_mutator *m, size_t bytes)
 {
     atomic_store_explicit(&m->mallocs, atomic_load_explicit(&m->mallocs, memory_order_relaxed) + 1,
@@ -141,21 +129,64 @@ static inline void count_alloc(tc_mutator *m, size_t bytes)
     m->unflushed += bytes;
 }
 
-static tc_obj *alloc_small(tc_mutator *m, size_t bytes)
+/* zero_object — clear a reused slot. Small sizes are cleared with inline
+ * stores (a libc memset call costs more than the clearing). */
+static inline void zero_object(void *p, size_t bytes)
+{
+    uint64_t *w = p;
+    switch ((bytes + 7) >> 3) {
+    case 8: w[7] = 0; /* fall through */
+    case 7: w[6] = 0; /* fall through */
+    case 6: w[5] = 0; /* fall through */
+    case 5: w[4] = 0; /* fall through */
+    case 4: w[3] = 0; /* fall through */
+    case 3: w[2] = 0; /* fall through */
+    case 2: w[1] = 0; /* fall through */
+    case 1: w[0] = 0; break;
+    default: memset(p, 0, bytes);
+    }
+}
+
+/* set_span_bits — record a new object at p in span s: its alloc bit, and
+ * during mark its black bit (allocate black: the sweep keeps it). Only s's
+ * owner writes these words now, so plain stores do; the release store
+ * orders the alloc bit before the object can be published. The marker owns
+ * the mark bits alone, so marking needs no locked instruction. */
+static inline void set_span_bits(tc_mutator *m, span *s, uintptr_t p)
+{
+    size_t off = (p - s->base) >> 3;
+    uint64_t bit = (uint64_t)1 << (off & 63);
+    _Atomic uint64_t *w = s->abits + (off >> 6);
+    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_release);
+    if (__builtin_expect(atomic_load_explicit(&m->heap->phase, memory_order_relaxed) == PHASE_MARK, 0)) {
+        w = s->bbits + (off >> 6);
+        atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_relaxed);
+    }
+}
+
+static inline tc_obj *finish_object(tc_mutator *m, span *s, uintptr_t p, size_t nslots, size_t size, size_t bytes)
+{
+    if (s->needzero)
+        zero_object((void *)p, bytes);
+    set_span_bits(m, s, p);
+    count_alloc(m, s->elemsize);
+    objhdr *hd = (objhdr *)p;
+    hd->nslots = (uint32_t)nslots;
+    hd->size = (uint32_t)size;
+    return (tc_obj *)p;
+}
+
+static tc_obj *alloc_small(tc_mutator *m, size_t nslots, size_t size, size_t bytes)
 {
     int c = sizeclass_of(bytes);
     span *s = m->cache[c];
     uint32_t i;
-    if (__builtin_expect(!s || !span_next_free(s, &i), 0)) {
+    if (!s || !span_next_free(s, &i)) {
         s = refill(m, c);
         if (!s || !span_next_free(s, &i))
             return NULL;
     }
-    void *p = (void *)(s->base + (size_t)i * s->elemsize);
-    memset(p, 0, bytes);
-    set_bits(m, (uintptr_t)p);
-    count_alloc(m, s->elemsize);
-    return p;
+    return finish_object(m, s, s->base + (size_t)i * s->elemsize, nslots, size, bytes);
 }
 
 static tc_obj *alloc_large(tc_mutator *m, size_t bytes)
@@ -173,20 +204,21 @@ static tc_obj *alloc_large(tc_mutator *m, size_t bytes)
     s->elemsize = (uint32_t)(npages << TC_PAGE_SHIFT > 0xffffffffu ? 0 : npages << TC_PAGE_SHIFT);
     s->nelems = 1;
     s->nalloc = 1;
+    span_set_bitmaps(s);
     bool zero = s->needzero;
     list_push(&h->large, s);
     pthread_mutex_unlock(&h->lock);
     if (zero)
         memset((void *)s->base, 0, bytes);
-    set_bits(m, s->base);
+    set_span_bits(m, s, s->base);
     count_alloc(m, npages << TC_PAGE_SHIFT);
     return (tc_obj *)s->base;
 }
 
-/* alloc_object — a zeroed object with the given shape, or NULL with
- * tc_fail(TC_ERR_NOMEM). The caller (inside a heap call) checked that both
- * fields fit 32 bits. After a refusal it collects once and tries again. */
-tc_obj *alloc_object(tc_mutator *m, size_t nslots, size_t size)
+/* alloc_object_slow — every case the fast path does not take: a new span
+ * for the cache (which may start a collection), large objects, and a
+ * refusal, after which it collects once and tries again. */
+__attribute__((noinline)) tc_obj *alloc_object_slow(tc_mutator *m, size_t nslots, size_t size)
 {
     size_t bytes = obj_bytes(nslots, size);
     if (bytes > TC_ARENA_SIZE - TC_PAGE_SIZE) {
@@ -195,19 +227,38 @@ tc_obj *alloc_object(tc_mutator *m, size_t nslots, size_t size)
     }
     tc_obj *o = NULL;
     for (int attempt = 0; attempt < 2 && !o; attempt++) {
-        o = bytes <= SC_MAX_SIZE ? alloc_small(m, bytes) : alloc_large(m, bytes);
+        if (bytes <= SC_MAX_SIZE) {
+            o = alloc_small(m, nslots, size, bytes);
+        } else if ((o = alloc_large(m, bytes)) != NULL) {
+            obj_hdr(o)->nslots = (uint32_t)nslots;
+            obj_hdr(o)->size = (uint32_t)size;
+        }
         if (!o && attempt == 0)
             collector_cycle(m->heap, m, false);
     }
-    if (!o) {
+    if (!o)
         tc_fail(TC_ERR_NOMEM, "cannot allocate %zu bytes: the OS refused memory or the heap passed its "
                 "hard limit", bytes);
-        return NULL;
-    }
-    objhdr *hd = obj_hdr(o);
-    hd->nslots = (uint32_t)nslots;
-    hd->size = (uint32_t)size;
     return o;
+}
+
+/* alloc_object — a zeroed object with the given shape, or NULL with
+ * tc_fail(TC_ERR_NOMEM). The caller (inside a heap call) checked that both
+ * fields fit 32 bits. The fast path takes the next free slot of the cached
+ * span: no lock, no atomic read-modify-write outside mark. */
+tc_obj *alloc_object(tc_mutator *m, size_t nslots, size_t size)
+{
+    size_t bytes = obj_bytes(nslots, size);
+    if (__builtin_expect(bytes <= SC_MAX_SIZE, 1)) {
+        span *s = m->cache[sizeclass_of(bytes)];
+        uint64_t c;
+        if (__builtin_expect(s && (c = s->alloccache) != 0, 1)) {
+            uint32_t i = s->cachebase + (uint32_t)__builtin_ctzll(c);
+            s->alloccache = c & (c - 1);
+            return finish_object(m, s, s->base + (size_t)i * s->elemsize, nslots, size, bytes);
+        }
+    }
+    return alloc_object_slow(m, nslots, size);
 }
 
 /* alloc_flush_cache — give back m's cached spans (world stopped or owner). */

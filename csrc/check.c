@@ -192,7 +192,8 @@ tc_status check_marks(tc_heap *h)
         size_t words = (atomic_load(&a->frontier) << TC_PAGE_SHIFT) >> 9;
         for (size_t w = 0; w < words; w++) {
             uint64_t missed = atomic_load_explicit(&a->checkbits[w], memory_order_relaxed) &
-                              ~atomic_load_explicit(&a->markbits[w], memory_order_relaxed);
+                              ~(atomic_load_explicit(&a->markbits[w], memory_order_relaxed) |
+                                atomic_load_explicit(&a->blackbits[w], memory_order_relaxed));
             if (missed && st == TC_OK) {
                 uintptr_t p = a->base + ((w * 64 + (size_t)__builtin_ctzll(missed)) << 3);
                 st = tc_fail(TC_ERR_CORRUPT, "checkmark: object %#" PRIxPTR " is reachable but was left white", p);

@@ -15,11 +15,14 @@
  * pops later, when its cache lines have arrived.
  *
  * Concurrent marking (the concurrent and incremental collectors) differs in
- * two ways: mark bits are set with an atomic fetch-or (mutators allocate
- * black into the same words), and every candidate is validated as an
+ * one way: every candidate is validated as an
  * allocated object start of this heap before it is marked — a slot read
  * while a mutator overwrites it can pair a stale REF tag with a fresh
  * non-reference word (obj.h), and such a word must not be followed.
+ * Mark bits have one writer, the marker (the collector thread, or the one
+ * incremental slice holding mark_lock): mutators allocating black write the
+ * separate black bits. So a mark is a plain load and store, not a locked
+ * read-modify-write, which would stall the prefetches in flight.
  *
  * Grey work moves between threads in buffers of WBUF_N addresses: mutators
  * shading through the write barrier fill a small private buffer and flush it
@@ -244,25 +247,25 @@ static inline uint64_t class_bytes(const tc_obj *o)
 }
 
 /* try_mark — set p's mark bit; false if it was set (or p is no object). */
-static inline bool try_mark(markctx *c, uintptr_t p)
+static inline __attribute__((always_inline)) bool try_mark(markctx *c, uintptr_t p, bool concurrent)
 {
     arena *a = arena_of(p);
-    if (c->concurrent && (!a || a->heap != c->h || !is_object(a, p)))
+    if (concurrent && (!a || a->heap != c->h || !is_object(a, p)))
         return false;
     uint64_t bit;
     _Atomic uint64_t *w = bit_word(c->check ? a->checkbits : a->markbits, a, p, &bit);
     uint64_t old = atomic_load_explicit(w, memory_order_relaxed);
     if (old & bit)
         return false;
-    if (c->concurrent)
-        return !(atomic_fetch_or_explicit(w, bit, memory_order_relaxed) & bit);
+    /* one marker at a time writes mark bits (mutators write black bits) */
     atomic_store_explicit(w, old | bit, memory_order_relaxed);
     return true;
 }
 
-/* mark_drain — test-and-mark-and-scan candidates until no work is left
- * (true) or `budget` objects were scanned (false; budget < 0: no limit). */
-bool mark_drain(markctx *c, int64_t budget)
+/* drain — the marking loop, specialised for stop-the-world (plain bit
+ * stores, no validation, no byte count: the sweep counts) and concurrent
+ * marking. */
+static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budget, bool concurrent)
 {
     for (;;) {
         uintptr_t p;
@@ -281,14 +284,22 @@ bool mark_drain(markctx *c, int64_t budget)
         p = c->ring[c->head];
         c->head = (c->head + 1) % PREFETCH_DEPTH;
         c->count--;
-        if (!try_mark(c, p))
+        if (!try_mark(c, p, concurrent))
             continue;
         c->marked_objects++;
-        c->marked_bytes += class_bytes((const tc_obj *)p);
+        if (concurrent)
+            c->marked_bytes += class_bytes((const tc_obj *)p);
         scan(c, p);
         if (budget > 0)
             budget--;
     }
+}
+
+/* mark_drain — test-and-mark-and-scan candidates until no work is left
+ * (true) or `budget` objects were scanned (false; budget < 0: no limit). */
+bool mark_drain(markctx *c, int64_t budget)
+{
+    return c->concurrent ? drain(c, budget, true) : drain(c, budget, false);
 }
 
 /* mark_push_handles — every live handle; safe while mutators create and

@@ -1,11 +1,14 @@
 /*
  * obj.h — the object layout and the value encoding.
  *
- *     +--------+--------+-----------------+---------------+-----------------+
- *     | nslots |  size  | word[0..nslots) | tag[0..nslots)| payload[size]   |
- *     |  u32   |  u32   | 8 bytes each    | 1 byte each,  | zeroed at alloc |
- *     |        |        |                 | padded to 8   |                 |
- *     +--------+--------+-----------------+---------------+-----------------+
+ *     +--------+--------+-----------------+-----------------+----------------+
+ *     | nslots |  size  | word[0..nslots) | payload[size]   | tag[0..nslots) |
+ *     |  u32   |  u32   | 8 bytes each    | zeroed at alloc | 1 byte each    |
+ *     +--------+--------+-----------------+-----------------+----------------+
+ *
+ * The payload follows the words so it is 8-byte aligned; the tags come last
+ * so they need no padding (a GCBench node, 2 slots + 8 bytes, is 34 bytes
+ * and fits the 40-byte class).
  *
  * A slot is two atomic cells: the 64-bit word (the int, the double's bits,
  * the bool, or the object address) and a tag byte (a tc_kind). Why not one
@@ -38,13 +41,11 @@ typedef struct objhdr {
 
 #define OBJ_MAX_FIELD 0xffffffffu
 
-static inline size_t obj_tagbytes(size_t nslots) { return (nslots + 7) & ~(size_t)7; }
-
 /* obj_bytes — the bytes an object of this shape occupies (before rounding
  * to its size class). The caller has checked both fit in 32 bits. */
 static inline size_t obj_bytes(size_t nslots, size_t size)
 {
-    return sizeof(objhdr) + nslots * 8 + obj_tagbytes(nslots) + size;
+    return sizeof(objhdr) + nslots * 9 + size;
 }
 
 static inline objhdr *obj_hdr(const tc_obj *o) { return (objhdr *)(uintptr_t)o; }
@@ -56,15 +57,14 @@ static inline _Atomic uint64_t *obj_words(const tc_obj *o)
     return (_Atomic uint64_t *)((uintptr_t)o + sizeof(objhdr));
 }
 
-static inline _Atomic uint8_t *obj_tags(const tc_obj *o)
-{
-    return (_Atomic uint8_t *)((uintptr_t)o + sizeof(objhdr) + (size_t)obj_nslots(o) * 8);
-}
-
 static inline unsigned char *obj_payload(const tc_obj *o)
 {
-    uint32_t n = obj_nslots(o);
-    return (unsigned char *)((uintptr_t)o + sizeof(objhdr) + (size_t)n * 8 + obj_tagbytes(n));
+    return (unsigned char *)((uintptr_t)o + sizeof(objhdr) + (size_t)obj_nslots(o) * 8);
+}
+
+static inline _Atomic uint8_t *obj_tags(const tc_obj *o)
+{
+    return (_Atomic uint8_t *)(obj_payload(o) + obj_size(o));
 }
 
 /* value_word — the word a value is stored as (its tag is v.kind). */

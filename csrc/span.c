@@ -108,12 +108,14 @@ static arena *arena_new(tc_heap *h)
         a->spans = plat_map_lazy(SPANMAP_BYTES);
         a->markbits = plat_map_lazy(MARKBITS_BYTES);
         a->allocbits = plat_map_lazy(MARKBITS_BYTES);
+        a->blackbits = plat_map_lazy(MARKBITS_BYTES);
     }
-    if (!a || !base || !a->spans || !a->markbits || !a->allocbits) {
+    if (!a || !base || !a->spans || !a->markbits || !a->allocbits || !a->blackbits) {
         if (a) {
             plat_unmap(a->spans, SPANMAP_BYTES);
             plat_unmap((void *)a->markbits, MARKBITS_BYTES);
             plat_unmap((void *)a->allocbits, MARKBITS_BYTES);
+            plat_unmap((void *)a->blackbits, MARKBITS_BYTES);
         }
         if (base)
             plat_unreserve(base, TC_ARENA_SIZE);
@@ -154,7 +156,7 @@ static span *arena_grow(tc_heap *h, size_t npages)
             upto = TC_ARENA_SIZE;
         if (!plat_commit((void *)(a->base + a->committed), upto - a->committed))
             return NULL;
-        h->sys_bytes += (upto - a->committed) + (upto - a->committed) / 32; /* + mark and alloc bits */
+        h->sys_bytes += (upto - a->committed) + (upto - a->committed) / 64 * 3; /* + mark, alloc, black bits */
         a->committed = upto;
     }
     span *s = span_new(h);
@@ -248,6 +250,7 @@ void pages_release_all(tc_heap *h)
         plat_unmap(a->spans, SPANMAP_BYTES);
         plat_unmap((void *)a->markbits, MARKBITS_BYTES);
         plat_unmap((void *)a->allocbits, MARKBITS_BYTES);
+        plat_unmap((void *)a->blackbits, MARKBITS_BYTES);
         plat_unmap((void *)a->checkbits, MARKBITS_BYTES);
         free(a);
         h->arenas[i] = NULL;
@@ -261,6 +264,14 @@ void pages_release_all(tc_heap *h)
     h->span_pool = NULL;
 }
 
+/* span_set_bitmaps — cache the span's stretch of the arena bitmaps. */
+void span_set_bitmaps(span *s)
+{
+    arena *a = arena_of(s->base);
+    s->abits = a->allocbits + span_first_word(a, s);
+    s->bbits = a->blackbits + span_first_word(a, s);
+}
+
 /* span_init_class — make an in-use span hold objects of class c. */
 void span_init_class(span *s, int c)
 {
@@ -268,6 +279,7 @@ void span_init_class(span *s, int c)
     s->elemsize = sc_size[c];
     s->nelems = sc_nelems[c];
     s->nalloc = 0;
+    span_set_bitmaps(s);
     span_refill_cache(s);
 }
 

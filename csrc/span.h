@@ -61,7 +61,8 @@ typedef struct span {
     uint32_t nelems;       /* object slots */
     uint32_t nalloc;       /* allocated slots, as of the last sweep */
     uint32_t cachebase;    /* alloc cache: first slot index of `alloccache` */
-    uint64_t alloccache;   /* free slots among cachebase..cachebase+63 */
+    uint64_t alloccache;   /* free slots among cachebase..cachebase+63 (never past nelems) */
+    _Atomic uint64_t *abits, *bbits; /* this span's first word of the arena's alloc / black bits */
     struct span *next, *prev; /* in a class list or a free list */
 } span;
 
@@ -73,6 +74,7 @@ typedef struct arena {
     span **spans;          /* page index -> span, TC_ARENA_PAGES entries (under heap->lock) */
     _Atomic uint64_t *markbits;  /* one bit per 8 bytes */
     _Atomic uint64_t *allocbits; /* same shape: allocated object starts */
+    _Atomic uint64_t *blackbits; /* same shape: allocated during this mark (only mutators write it) */
     _Atomic uint64_t *checkbits; /* same shape, for checkmark (lazily mapped) */
 } arena;
 
@@ -127,4 +129,5 @@ void pages_release_all(struct tc_heap *h);
 void span_init_class(span *s, int c);
 void span_refill_cache(span *s);
 uint64_t span_free_slots(const span *s, uint32_t first);
+void span_set_bitmaps(span *s);
 #endif

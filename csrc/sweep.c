@@ -2,7 +2,7 @@
  * sweep.c — sweeping by bitmaps: mark bits become alloc bits.
  *
  * Sweeping a span is word-wise over its stretch of the arena bitmaps:
- *     freed = alloc & ~mark;  alloc = alloc & mark;  mark = 0
+ *     live = mark | black;  freed = alloc & ~live;  alloc &= live;  mark = black = 0
  * (alloc bits are set only at object starts, so the AND needs no gather).
  * A span left empty goes back to the page heap; one with room goes on its
  * class's partial list; a full one on the full list.
@@ -43,7 +43,12 @@ static span *list_pop(span **head)
     return s;
 }
 
-/* sweep_bits — the bitmap work for one span; returns live objects. */
+/* sweep_bits — the bitmap work for one span; returns live objects. Built
+ * twice, with and without the popcnt instruction, picked at load time. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__) && \
+    !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("popcnt", "default")))
+#endif
 static uint32_t sweep_bits(tc_heap *h, span *s, uint64_t *freed_out)
 {
     arena *a = arena_of(s->base);
@@ -51,13 +56,15 @@ static uint32_t sweep_bits(tc_heap *h, span *s, uint64_t *freed_out)
     uint64_t live = 0, freed = 0;
     for (size_t w = first; w < first + n; w++) {
         uint64_t al = atomic_load_explicit(&a->allocbits[w], memory_order_relaxed);
-        uint64_t mk = atomic_load_explicit(&a->markbits[w], memory_order_relaxed);
+        uint64_t mk = atomic_load_explicit(&a->markbits[w], memory_order_relaxed) |
+                      atomic_load_explicit(&a->blackbits[w], memory_order_relaxed);
         if (!al && !mk)
             continue;
         freed += (uint64_t)__builtin_popcountll(al & ~mk);
         live += (uint64_t)__builtin_popcountll(al & mk);
         atomic_store_explicit(&a->allocbits[w], al & mk, memory_order_relaxed);
         atomic_store_explicit(&a->markbits[w], 0, memory_order_relaxed);
+        atomic_store_explicit(&a->blackbits[w], 0, memory_order_relaxed);
     }
     *freed_out = freed;
     return (uint32_t)live;
@@ -67,6 +74,7 @@ static uint32_t sweep_bits(tc_heap *h, span *s, uint64_t *freed_out)
 static void file_span(tc_heap *h, span *s, uint32_t live)
 {
     s->nalloc = live;
+    s->needzero = 1; /* it has held objects: reused slots need clearing */
     if (live == 0) {
         pages_free(h, s);
     } else if (s->sizeclass == 0) {
