@@ -239,3 +239,24 @@ def test_verify_passes_on_a_healthy_heap(heap):
     heap.collect()
     heap.verify()
     assert tricolor.HeapCorruption.__mro__[1] is tricolor.HeapError
+
+
+def test_heap_live_and_goal_stay_consistent_while_cycles_run(heap):
+    """Sampled at any moment (also between mark termination and the end of a
+    concurrent sweep), heap_live never falls far below the data kept alive
+    all along, and heap_goal (gogc set, no memory limit) is at least heap_live."""
+    keep = heap.new(20_000)
+    for i in range(20_000):
+        keep[i] = heap.new(0, data=96)
+    heap.collect()
+    kept = heap.stats().heap_live
+    assert kept >= 20_000 * 96
+    bad = []
+    for i in range(300_000):
+        heap.new(2, data=16)
+        if i % 64 == 0:
+            s = heap.stats()
+            if s.num_gc > 1 and (s.heap_live < kept // 2 or s.heap_goal < s.heap_live):
+                bad.append((s.phase, s.num_gc, s.heap_live, s.heap_goal))
+    assert heap.stats().num_gc >= 3
+    assert bad == [], f"{len(bad)} inconsistent samples, first: {bad[:3]} (phase, num_gc, heap_live, heap_goal)"

@@ -118,17 +118,24 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 class Sampler:
-    """The workloads' `tick`: records heap_alloc/heap_goal/num_gc over time."""
+    """The workloads' `tick`: records heap_alloc/heap_goal/num_gc over time,
+    at most once per `interval` seconds however often it is called."""
 
-    def __init__(self, heap: tricolor.Heap) -> None:
+    def __init__(self, heap: tricolor.Heap, interval: float = 0.0005) -> None:
         self.heap = heap
+        self.interval = interval
         self.start = time.perf_counter()
+        self.last = -interval
         self.samples: List[Sample] = []
         self()
 
     def __call__(self) -> None:
+        now = time.perf_counter() - self.start
+        if now - self.last < self.interval:
+            return
+        self.last = now
         s = self.heap.stats()
-        self.samples.append(Sample(time.perf_counter() - self.start, s.heap_alloc, s.heap_goal, s.num_gc))
+        self.samples.append(Sample(now, s.heap_alloc, s.heap_goal, s.num_gc))
 
     @property
     def peak(self) -> int:
@@ -149,12 +156,14 @@ def run(name: str, config: Dict[str, Any], params: Dict[str, int], *, trace: Opt
         t0 = time.perf_counter()
         info = fn(heap, sampler, **params)
         seconds = time.perf_counter() - t0
+        sampler.last = -sampler.interval
         sampler()
         if trace:
             heap.trace_stop()
         s = heap.stats()
     return {
         "workload": name, "config": config, "label": config_label(config), "seconds": seconds,
+        "collector": s.collector, "barrier": s.barrier,
         "objects": s.mallocs, "bytes_allocated": s.total_alloc, "cycles": s.num_gc,
         "pause_total_ns": s.pause_total_ns, "pause_max_ns": s.pause_max_ns,
         "heap_peak": sampler.peak, "heap_sys": s.heap_sys, "heap_live": s.heap_live,
@@ -243,7 +252,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.plot:
         samples = [Sample(*x) for x in r["samples"]]
         with open(args.plot, "w", encoding="utf-8") as f:
-            f.write(timeline_svg(samples, r["pauses_ns"], f"{args.workload} ({r['label']})"))
+            title = f"{args.workload}: collector={r['collector']}, barrier={r['barrier']}, {r['label']}"
+            f.write(timeline_svg(samples, r["pauses_ns"], title))
     if args.json:
         json.dump(r, sys.stdout, indent=2)
         print()

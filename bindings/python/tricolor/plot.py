@@ -27,11 +27,11 @@ class Sample(NamedTuple):
 
 
 def _nice_max(value: float) -> float:
-    """A round axis maximum at or above ``value`` (1, 2 or 5 times a power of 10)."""
+    """A round axis maximum at or above ``value`` (1, 1.2, 1.5, ... 8 times a power of 10)."""
     if value <= 0:
         return 1.0
     power = 10.0 ** math.floor(math.log10(value))
-    return next(m * power for m in (1, 2, 5, 10) if m * power >= value)
+    return next(m * power for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * power >= value)
 
 
 def _axes(parts: List[str], top: float, ymax: float, xlabel: str, ylabel: str, xmax: float) -> None:
@@ -42,7 +42,7 @@ def _axes(parts: List[str], top: float, ymax: float, xlabel: str, ylabel: str, x
     for k in range(5):
         y = bottom - k * PANEL_H / 4
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="#eee"/>')
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{ymax * k / 4:g}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{ymax * k / 4:.3g}</text>')
     parts.append(f'<text x="{(left + right) / 2}" y="{bottom + 32}" text-anchor="middle">{escape(xlabel)}</text>')
     parts.append(f'<text x="{left}" y="{bottom + 16}" text-anchor="middle">0</text>')
     parts.append(f'<text x="{right}" y="{bottom + 16}" text-anchor="middle">{xmax:g}</text>')

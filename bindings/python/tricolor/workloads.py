@@ -106,6 +106,7 @@ def gcbench(heap: tricolor.Heap, tick: Tick = None, *, long_lived_depth: int = 1
             temp = heap.new(2)
             populate(heap, depth, temp)
             temp = make_tree(heap, depth)
+            tick()
         objects += 2 * iterations * tree_size(depth)
         tick()
 
