@@ -31,6 +31,17 @@
 #include "platform.h"
 
 #define TLS_WAYS 4
+#define WORLD_SPINS 2000 /* stopper: busy-wait rounds (~10-50 us) before sleeping */
+#define WAIT_SPINS 20000 /* parked mutator: busy-wait rounds (~0.1-0.5 ms) before sleeping */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 
 typedef struct tls_entry {
     tc_heap *heap;
@@ -45,8 +56,11 @@ typedef struct thread_reg {
     tc_mutator *m;
 } thread_reg;
 
-static _Thread_local tls_entry tls_cache[TLS_WAYS];
-static _Thread_local unsigned tls_next;
+/* initial-exec: these are read on every heap call, and the general dynamic
+ * model costs a __tls_get_addr call in a loaded module */
+#define TC_TLS_IE __attribute__((tls_model("initial-exec")))
+static _Thread_local tls_entry tls_cache[TLS_WAYS] TC_TLS_IE;
+static _Thread_local unsigned tls_next TC_TLS_IE;
 static _Thread_local thread_reg *tls_regs;
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
@@ -70,15 +84,41 @@ void block_end(tc_heap *h, void *tok)
         h->block_end(h->block_ud, tok);
 }
 
-/* wait_world — block until no pause is requested (caller is parked). */
+/* set_inactive — active = 0, and wake a stopper waiting for it. The light
+ * fence orders the store before the load of `stw` (the same Dekker pairing
+ * as on entry), so either the stopper sees 0 or we see its request. */
+static inline void set_inactive(tc_mutator *m)
+{
+    atomic_store_explicit(&m->active, 0, memory_order_release);
+    light_fence();
+    if (__builtin_expect(atomic_load_explicit(&m->heap->stw, memory_order_relaxed), 0)) {
+        /* Dekker with the stopper's (stopper_sleeping = 1; read active) */
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load(&m->heap->stopper_sleeping))
+            plat_wake(&m->active);
+    }
+}
+
+/* wait_world — block until no pause is requested (caller is parked).
+ * Pauses are short, so it spins first: waking a sleeper costs a syscall and,
+ * on a virtual machine, an inter-processor interrupt, which would double
+ * the pause. Only then does it sleep (releasing the host's lock through the
+ * block hooks); world_start wakes sleepers only if there are any. */
 static void wait_world(tc_heap *h, bool hooks)
 {
+    for (unsigned spins = 0; spins < WAIT_SPINS; spins++) {
+        if (!atomic_load_explicit(&h->stw, memory_order_acquire))
+            return;
+        cpu_relax();
+    }
     void *tok = NULL;
     if (hooks)
         block_begin(h, &tok);
     pthread_mutex_lock(&h->world_lock);
-    while (atomic_load_explicit(&h->stw, memory_order_acquire))
+    atomic_fetch_add(&h->world_sleepers, 1);
+    while (atomic_load(&h->stw))
         pthread_cond_wait(&h->world_cond, &h->world_lock);
+    atomic_fetch_sub(&h->world_sleepers, 1);
     pthread_mutex_unlock(&h->world_lock);
     if (hooks)
         block_end(h, tok);
@@ -92,7 +132,7 @@ static void unpark(tc_mutator *m, bool hooks)
         light_fence();
         if (!atomic_load_explicit(&h->stw, memory_order_acquire))
             return;
-        atomic_store_explicit(&m->active, 0, memory_order_release);
+        set_inactive(m);
         wait_world(h, hooks);
     }
 }
@@ -100,7 +140,7 @@ static void unpark(tc_mutator *m, bool hooks)
 void mutator_park(tc_mutator *m)
 {
     grey_flush_mutator(m);
-    atomic_store_explicit(&m->active, 0, memory_order_release);
+    set_inactive(m);
 }
 void mutator_unpark(tc_mutator *m) { unpark(m, true); }
 
@@ -229,7 +269,7 @@ void mutator_leave(tc_mutator *m)
     if (--m->depth == 0) {
         if (__builtin_expect(m->gbuf_n != 0, 0))
             grey_flush_mutator(m);
-        atomic_store_explicit(&m->active, 0, memory_order_release);
+        set_inactive(m);
     }
 }
 
@@ -243,12 +283,18 @@ void world_stop(tc_heap *h, tc_mutator *self)
     for (tc_mutator *m = h->mutators; m; m = m->next) {
         if (m == self)
             continue;
+        /* an active mutator is inside one short heap call: spin briefly
+         * (it may be finishing on the other core), then sleep on its
+         * `active` word; it wakes us when it leaves (mutator_leave). Spinning
+         * longer would steal the CPU from a preempted mutator. */
         for (unsigned spins = 0; atomic_load_explicit(&m->active, memory_order_acquire); spins++) {
-            if (spins < 64) {
-                sched_yield();
+            if (spins < WORLD_SPINS) {
+                cpu_relax();
             } else {
-                struct timespec ts = {0, 20000};
-                nanosleep(&ts, NULL);
+                atomic_store(&h->stopper_sleeping, 1);
+                if (atomic_load(&m->active))
+                    plat_wait_while(&m->active, 1, 1000000);
+                atomic_store(&h->stopper_sleeping, 0);
             }
         }
     }
@@ -258,10 +304,12 @@ void world_stop(tc_heap *h, tc_mutator *self)
 
 void world_start(tc_heap *h)
 {
-    pthread_mutex_lock(&h->world_lock);
-    atomic_store_explicit(&h->stw, 0, memory_order_release);
-    pthread_cond_broadcast(&h->world_cond);
-    pthread_mutex_unlock(&h->world_lock);
+    atomic_store(&h->stw, 0);
+    if (atomic_load(&h->world_sleepers)) {
+        pthread_mutex_lock(&h->world_lock);
+        pthread_cond_broadcast(&h->world_cond);
+        pthread_mutex_unlock(&h->world_lock);
+    }
 }
 
 void mutators_free(tc_heap *h)

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #if defined(__linux__)
+#include <linux/futex.h>
 #include <linux/membarrier.h>
 #endif
 
@@ -92,5 +93,27 @@ void plat_heavy_fence(void)
 #if defined(__linux__) && defined(SYS_membarrier)
     if (plat_have_membarrier)
         syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+#endif
+}
+
+void plat_wait_while(_Atomic int *addr, int val, uint64_t timeout_ns)
+{
+#if defined(__linux__) && defined(SYS_futex)
+    struct timespec ts = {(time_t)(timeout_ns / 1000000000u), (long)(timeout_ns % 1000000000u)};
+    syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+#else
+    if (atomic_load(addr) == val) {
+        struct timespec ts = {0, (long)(timeout_ns < 1000000 ? timeout_ns : 1000000)};
+        nanosleep(&ts, NULL);
+    }
+#endif
+}
+
+void plat_wake(_Atomic int *addr)
+{
+#if defined(__linux__) && defined(SYS_futex)
+    syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+#else
+    (void)addr;
 #endif
 }

@@ -36,6 +36,11 @@ int plat_ncpu(void);
  * kernel lacks membarrier(2). */
 void plat_heavy_fence(void);
 extern bool plat_have_membarrier;
+
+/* plat_wait_while — sleep while *addr == val (at most timeout_ns; spurious
+ * returns allowed). plat_wake — wake the threads sleeping on addr. */
+void plat_wait_while(_Atomic int *addr, int val, uint64_t timeout_ns);
+void plat_wake(_Atomic int *addr);
 void plat_init(void);
 
 #endif
