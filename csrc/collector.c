@@ -616,6 +616,14 @@ bool collector_debug_mark(tc_heap *h, int64_t budget)
     return done;
 }
 
+void collector_debug_blacken(tc_heap *h, tc_obj *o)
+{
+    pthread_mutex_lock(&h->mark_lock);
+    if (h->incr_ctx)
+        mark_blacken(h->incr_ctx, (uintptr_t)o);
+    pthread_mutex_unlock(&h->mark_lock);
+}
+
 tc_status collector_debug_finish(tc_heap *h)
 {
     pthread_mutex_lock(&h->mark_lock);

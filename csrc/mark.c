@@ -302,6 +302,13 @@ bool mark_drain(markctx *c, int64_t budget)
     return c->concurrent ? drain(c, budget, true) : drain(c, budget, false);
 }
 
+/* mark_blacken — mark and scan p now (test hook: make one object black). */
+void mark_blacken(markctx *c, uintptr_t p)
+{
+    if (try_mark(c, p, true))
+        scan(c, p);
+}
+
 /* mark_push_handles — every live handle; safe while mutators create and
  * release handles (barrier.c says why). */
 void mark_push_handles(markctx *c)

@@ -3,12 +3,11 @@
  * separate build) checkmark must catch the loss.
  *
  * The interleaving, driven step by step on an incremental heap:
- *   before mark:  handle a -> A, A[0] = B (B has no handle)
- *   mark starts:  nothing scanned yet
- *   mutator:      N = new (black); b = A[0] (a new handle); A[0] = nil;
- *                 N[0] = b; drop b
- *   mark ends.
- * B is now reachable only through N, which is black and never scanned. The
+ *   before mark:  handles a -> A, c -> C; A[0] = B (B has no handle)
+ *   mark starts:  the handles are grey; C alone is made black
+ *   mutator:      b = A[0] (a new handle); A[0] = nil; C[0] = b; drop b
+ *   mark ends (Dijkstra re-scans the handles: a and c, both black).
+ * B is now reachable only through C, which is black and scanned. The
  * deletion shade (hybrid, yuasa) or the insertion shade (hybrid, dijkstra)
  * makes B grey; without a barrier B stays white, checkmark sees it. */
 #include <string.h>
@@ -27,18 +26,17 @@ static int run_scenario(tc_barrier barrier, int *failed_)
     tc_heap *h;
     if (tc_heap_new(&c, &h) != TC_OK)
         return -1;
-    tc_root *a, *b, *n, *keep_n;
+    tc_root *a, *b, *n;
     int64_t payload = 0x5eed;
     tc_obj_new(h, 1, 0, NULL, &a);
+    tc_obj_new(h, 1, 0, NULL, &n);
     tc_obj_new(h, 0, 8, &payload, &b);
     tc_slot_set(h, a, 0, tc_ref(tc_root_obj(b)));
     tc_root_release(h, b);
-    tc_obj_new(h, 1, 0, NULL, &keep_n); /* warm the 1-slot cache: no refill below */
-    tc_root_release(h, keep_n);
     int rc = -1;
     if (collector_debug_start(h) == TC_OK) {
         tc_value v;
-        tc_obj_new(h, 1, 0, NULL, &n);
+        collector_debug_blacken(h, tc_root_obj(n));
         tc_slot_get(h, a, 0, &v, &b);
         tc_slot_set(h, a, 0, tc_nil());
         tc_slot_set(h, n, 0, tc_ref(tc_root_obj(b)));
