@@ -461,12 +461,26 @@ obj_index(ObjObject *self, PyObject *key, int64_t *out)
     return 0;
 }
 
-/* obj_load — read slot i (already normalised). */
+/* obj_load — read slot i (already normalised).
+ *
+ * Fast path: a slot that holds no reference is read with tc_load() straight
+ * from the rooted object, without a heap call. That is safe because the object
+ * is rooted by this handle (never freed or moved while we hold it), the heap
+ * is open (checked), the index is in range (checked against the cached
+ * nslots), and no other Python thread can store into the slot meanwhile (we
+ * hold the GIL); the collector threads only read slots. A reference needs a
+ * new root created inside a heap call, so it (and every error) takes the
+ * checked tc_slot_get(). */
 static PyObject *
 obj_load(ObjObject *self, int64_t i)
 {
     HeapObject *heap = self->heap;
     tc_value v;
+    if (!heap->closed && (uint64_t)i < self->nslots) {
+        v = tc_load(tc_root_obj(self->root), (size_t)i);
+        if (v.kind != TC_REF)
+            return value_to_py(heap, v, NULL);
+    }
     tc_root *ref_root = NULL;
     tc_status s = tc_slot_get(heap->heap, self->root, i, &v, &ref_root);
     if (s != TC_OK)
