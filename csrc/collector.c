@@ -214,7 +214,8 @@ static bool cycle_try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
     h->cyc_heap1 = now_alloc;
     /* live estimate until the sweep counts exactly: marked + allocated black */
     pthread_mutex_lock(&h->stats_lock);
-    h->heap_live = atomic_load(&h->marked_bytes) + (now_alloc > h->cyc_heap0 ? now_alloc - h->cyc_heap0 : 0);
+    h->heap_live = atomic_load(&h->marked_bytes) + mark_bytes(ctx) +
+                   (now_alloc > h->cyc_heap0 ? now_alloc - h->cyc_heap0 : 0);
     collector_update_trigger(h);
     pthread_mutex_unlock(&h->stats_lock);
     sweep_begin(h);

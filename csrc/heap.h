@@ -228,6 +228,7 @@ void mark_push_handles(markctx *c);
 void mark_push_locals(markctx *c);
 bool mark_drain(markctx *c, int64_t budget); /* true when no work is left anywhere */
 void mark_blacken(markctx *c, uintptr_t p);  /* test hook */
+uint64_t mark_bytes(const markctx *c);
 uint64_t mark_heap(tc_heap *h, bool check); /* stw: roots + drain; objects marked */
 void grey_put(tc_heap *h, const uintptr_t *e, size_t n);
 void grey_flush_mutator(tc_mutator *m);

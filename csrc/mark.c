@@ -302,6 +302,10 @@ bool mark_drain(markctx *c, int64_t budget)
     return c->concurrent ? drain(c, budget, true) : drain(c, budget, false);
 }
 
+/* mark_bytes — bytes this marker has marked so far (not yet added to
+ * h->marked_bytes, which mark_free does). */
+uint64_t mark_bytes(const markctx *c) { return c->marked_bytes; }
+
 /* mark_blacken — mark and scan p now (test hook: make one object black). */
 void mark_blacken(markctx *c, uintptr_t p)
 {
