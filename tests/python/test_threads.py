@@ -81,3 +81,38 @@ def test_handle_dropped_in_another_thread(heap):
     heap.collect()
     heap.collect()
     assert heap.stats().heap_objects == 0
+
+
+def test_close_while_other_threads_collect_and_allocate(heap):
+    """Closing a heap that other threads are using (one inside collect(), with
+    the GIL released) neither deadlocks nor crashes: they get HeapClosedError."""
+    keep = [heap.new(2, data=100) for _ in range(50_000)]
+    started = threading.Barrier(3)
+    outcome = []
+
+    def collector():
+        started.wait()
+        try:
+            while True:
+                heap.collect()
+        except tricolor.HeapClosedError:
+            outcome.append("collect")
+
+    def allocator():
+        started.wait()
+        try:
+            while True:
+                obj = heap.new(2)
+                obj[0] = keep[0]
+        except tricolor.HeapClosedError:
+            outcome.append("new")
+
+    def closer():
+        started.wait()
+        for _ in range(20):
+            heap.stats()
+        heap.close()
+
+    assert run_threads(lambda k: (collector, allocator, closer)[k](), 3) == []
+    assert sorted(outcome) == ["collect", "new"]
+    assert heap.closed
