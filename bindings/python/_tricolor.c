@@ -1228,27 +1228,27 @@ static PyGetSetDef heap_getset[] = {
 
 static PyMethodDef heap_methods[] = {
     {"new", (PyCFunction)(void (*)(void))heap_new_obj, METH_FASTCALL | METH_KEYWORDS,
-     "new(nslots, data=None) -> Obj\n\nAllocate an object with nslots nil slots and a payload:\n"
+     "new($self, /, nslots, data=None)\n--\n\nAllocate an object with nslots nil slots and a payload:\n"
      "data=None (no payload), an int (that many zeroed bytes) or a bytes-like object (copied)."},
     {"collect", (PyCFunction)heap_collect, METH_NOARGS,
-     "collect()\n\nRun one whole cycle; mark and sweep are finished on return."},
-    {"stats", (PyCFunction)heap_stats, METH_NOARGS, "stats() -> Stats\n\nA snapshot of the statistics."},
+     "collect($self, /)\n--\n\nRun one whole cycle; mark and sweep are finished on return."},
+    {"stats", (PyCFunction)heap_stats, METH_NOARGS, "stats($self, /)\n--\n\nA snapshot of the statistics (a tricolor.Stats)."},
     {"verify", (PyCFunction)heap_verify, METH_NOARGS,
-     "verify()\n\nCheck every heap invariant; raise tricolor.HeapCorruption on the first broken one."},
+     "verify($self, /)\n--\n\nCheck every heap invariant; raise tricolor.HeapCorruption on the first broken one."},
     {"trace_start", (PyCFunction)heap_trace_start, METH_O,
-     "trace_start(path)\n\nRecord Chrome trace events until trace_stop() writes them to path."},
+     "trace_start($self, path, /)\n--\n\nRecord Chrome trace events until trace_stop() writes them to path."},
     {"trace_stop", (PyCFunction)heap_trace_stop, METH_NOARGS,
-     "trace_stop()\n\nWrite the trace started by trace_start() as JSON."},
+     "trace_stop($self, /)\n--\n\nWrite the trace started by trace_start() as JSON."},
     {"close", (PyCFunction)heap_close, METH_NOARGS,
-     "close()\n\nFree every object. Later uses raise HeapClosedError; closing again does nothing."},
+     "close($self, /)\n--\n\nFree every object. Later uses raise HeapClosedError; closing again does nothing."},
     {"__enter__", (PyCFunction)heap_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)(void (*)(void))heap_exit, METH_FASTCALL, NULL},
     {NULL},
 };
 
 PyDoc_STRVAR(heap_doc,
-"Heap(collector=\"concurrent\", gogc=100, memory_limit=None, barrier=\"hybrid\",\n"
-"     mark_workers=1, gctrace=False, checkmark=False)\n\n"
+"Heap(collector='concurrent', gogc=100, memory_limit=None, barrier='hybrid',\n"
+"     mark_workers=1, gctrace=False, checkmark=False)\n--\n\n"
 "An independent managed heap with its own garbage collector.");
 
 static PyType_Slot heap_slots[] = {

@@ -15,7 +15,7 @@ import json
 import re
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import tricolor
 from tricolor import workloads
@@ -48,7 +48,7 @@ def parse_size(text: str) -> Optional[int]:
     return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
 
 
-def parse_param(text: str) -> tuple:
+def parse_param(text: str) -> Tuple[str, int]:
     """--param NAME=INT: a keyword argument for the workload function."""
     name, sep, value = text.partition("=")
     try:
@@ -358,7 +358,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["demo"])
-    return args.func(args)
+    command: Callable[[argparse.Namespace], int] = args.func
+    return command(args)
 
 
 if __name__ == "__main__":

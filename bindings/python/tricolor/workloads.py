@@ -54,10 +54,11 @@ def populate(heap: tricolor.Heap, depth: int, node: tricolor.Obj) -> None:
     """Grow a tree top-down: each parent is stored before its children exist."""
     if depth <= 0:
         return
-    node[LEFT] = heap.new(2)
-    node[RIGHT] = heap.new(2)
-    populate(heap, depth - 1, node[LEFT])
-    populate(heap, depth - 1, node[RIGHT])
+    left, right = heap.new(2), heap.new(2)
+    node[LEFT] = left
+    node[RIGHT] = right
+    populate(heap, depth - 1, left)
+    populate(heap, depth - 1, right)
 
 
 def check_tree(node: tricolor.Obj, depth: int) -> int:
@@ -66,9 +67,9 @@ def check_tree(node: tricolor.Obj, depth: int) -> int:
     while stack:
         n, d = stack.pop()
         count += 1
-        left, right = n[LEFT], n[RIGHT]
         if d > 0:
-            if left is None or right is None:
+            left, right = n[LEFT], n[RIGHT]
+            if not isinstance(left, tricolor.Obj) or not isinstance(right, tricolor.Obj):
                 raise AssertionError("a tree lost a child")
             stack.append((left, d - 1))
             stack.append((right, d - 1))
@@ -154,17 +155,20 @@ def linkedlist(heap: tricolor.Heap, tick: Tick = None, *, length: int = 200_000,
     tick = tick or _nothing
     total = 0
     for _ in range(rounds):
-        head = None
+        head: Optional[tricolor.Obj] = None
         for i in range(length):
-            node = heap.new(2)
-            node[0] = i
-            node[1] = head
-            head = node
+            new = heap.new(2)
+            new[0] = i
+            new[1] = head
+            head = new
             if i % 8192 == 0:
                 tick()
-        while head is not None:
-            total += head[0]
-            head = head[1]
+        node: object = head
+        while isinstance(node, tricolor.Obj):
+            value, node = node[0], node[1]
+            if not isinstance(value, int):
+                raise AssertionError("a list node lost its value")
+            total += value
         tick()
     expected = rounds * length * (length - 1) // 2
     if total != expected:
