@@ -470,7 +470,8 @@ obj_index(ObjObject *self, PyObject *key, int64_t *out)
  * nslots), and no other Python thread can store into the slot meanwhile (we
  * hold the GIL); the collector threads only read slots. A reference needs a
  * new root created inside a heap call, so it (and every error) takes the
- * checked tc_slot_get(). */
+ * checked tc_slot_get(). When objects can be freed explicitly (tc_obj_free,
+ * tricolor.unsafe), this fast path must also skip freed roots. */
 static PyObject *
 obj_load(ObjObject *self, int64_t i)
 {

@@ -3,6 +3,7 @@
 The tests import the package from bindings/python (the in-place build made by
 `make py-build`); an installed tricolor works too.
 """
+import glob
 import os
 import sys
 import threading
@@ -11,7 +12,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PKG_DIR = os.path.join(ROOT, "bindings", "python")
-if PKG_DIR not in sys.path:
+# Use the in-place build when there is one; otherwise an installed tricolor.
+if glob.glob(os.path.join(PKG_DIR, "tricolor", "_tricolor*.so")) and PKG_DIR not in sys.path:
     sys.path.insert(0, PKG_DIR)
 
 import tricolor  # noqa: E402
@@ -31,7 +33,8 @@ def heap(request):
 def subprocess_env(**extra):
     """The environment for a child Python that must import this tricolor."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = PKG_DIR + os.pathsep + env.get("PYTHONPATH", "")
+    pkg_parent = os.path.dirname(os.path.dirname(tricolor.__file__))
+    env["PYTHONPATH"] = pkg_parent + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("TRICOLOR_DEBUG", None)
     env.update(extra)
     return env
