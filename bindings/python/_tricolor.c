@@ -1317,6 +1317,16 @@ add_type(PyObject *module, PyTypeObject **slot, PyTypeObject *type)
     return PyModule_AddType(module, type);
 }
 
+/* add_int64 — a module constant that may not fit in a C long. */
+static int
+add_int64(PyObject *module, const char *name, int64_t value)
+{
+    PyObject *v = PyLong_FromLongLong(value);
+    int rc = v ? PyModule_AddObjectRef(module, name, v) : -1;
+    Py_XDECREF(v);
+    return rc;
+}
+
 static int
 tricolor_exec(PyObject *module)
 {
@@ -1334,8 +1344,7 @@ tricolor_exec(PyObject *module)
                  (PyTypeObject *)PyType_FromModuleAndSpec(module, &obj_spec, NULL)) < 0 ||
         add_type(module, &st->stats_type, stats_type_new(module, st)) < 0)
         return -1;
-    return PyModule_AddIntConstant(module, "INT_MIN", (long)TC_INT_MIN) < 0 ||
-           PyModule_AddIntConstant(module, "INT_MAX", (long)TC_INT_MAX) < 0 ? -1 : 0;
+    return add_int64(module, "INT_MIN", TC_INT_MIN) < 0 || add_int64(module, "INT_MAX", TC_INT_MAX) < 0 ? -1 : 0;
 }
 
 static int
