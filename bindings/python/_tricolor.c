@@ -291,6 +291,37 @@ name_arg(PyObject *v, const char *name)
     return PyUnicode_AsUTF8(v);
 }
 
+/* collector_arg, barrier_arg — the two named options, parsed by the core
+ * (unknown → TC_ERR_VALUE, not in this build → TC_ERR_UNSUPPORTED: both
+ * ValueError through the status table). */
+static int
+collector_arg(tricolor_state *st, PyObject *v, tc_collector *out)
+{
+    const char *name = name_arg(v, "collector");
+    tc_status s;
+    if (name == NULL)
+        return -1;
+    if ((s = tc_collector_parse(name, out)) != TC_OK) {
+        raise_status(st, s);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+barrier_arg(tricolor_state *st, PyObject *v, tc_barrier *out)
+{
+    const char *name = name_arg(v, "barrier");
+    tc_status s;
+    if (name == NULL)
+        return -1;
+    if ((s = tc_barrier_parse(name, out)) != TC_OK) {
+        raise_status(st, s);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- values ---------------------------------------------------------------- */
 
 static PyObject *obj_wrap(HeapObject *heap, tc_root *root, size_t nslots, size_t size);
@@ -868,7 +899,7 @@ stats_type_new(PyObject *module, tricolor_state *st)
 /* heap_config_from_args — tc_config_init (SPEC's defaults plus TRICOLOR_DEBUG)
  * overridden by every argument given. */
 static int
-heap_config_from_args(PyObject *args, PyObject *kwargs, tc_config *c)
+heap_config_from_args(tricolor_state *st, PyObject *args, PyObject *kwargs, tc_config *c)
 {
     static char *kwlist[] = {"collector", "gogc", "memory_limit", "barrier",
                              "mark_workers", "gctrace", "checkmark", NULL};
@@ -878,18 +909,10 @@ heap_config_from_args(PyObject *args, PyObject *kwargs, tc_config *c)
                                      &limit, &barrier, &workers, &gctrace, &checkmark))
         return -1;
     tc_config_init(c);
-    if (collector != NULL) {
-        const char *name = name_arg(collector, "collector");
-        tc_status s = name ? tc_collector_parse(name, &c->collector) : TC_OK;
-        if (name == NULL || s != TC_OK)
-            return name ? (PyErr_SetString(PyExc_ValueError, tc_errmsg()), -1) : -1;
-    }
-    if (barrier != NULL) {
-        const char *name = name_arg(barrier, "barrier");
-        tc_status s = name ? tc_barrier_parse(name, &c->barrier) : TC_OK;
-        if (name == NULL || s != TC_OK)
-            return name ? (PyErr_SetString(PyExc_ValueError, tc_errmsg()), -1) : -1;
-    }
+    if (collector != NULL && collector_arg(st, collector, &c->collector) < 0)
+        return -1;
+    if (barrier != NULL && barrier_arg(st, barrier, &c->barrier) < 0)
+        return -1;
     if (gogc != NULL && gogc_arg(gogc, &c->gogc) < 0)
         return -1;
     if (limit != NULL && memory_limit_arg(limit, &c->memory_limit) < 0)
@@ -918,7 +941,7 @@ heap_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     tricolor_state *st = (tricolor_state *)PyType_GetModuleState(type);
     tc_config c;
-    if (st == NULL || heap_config_from_args(args, kwargs, &c) < 0)
+    if (st == NULL || heap_config_from_args(st, args, kwargs, &c) < 0)
         return NULL;
     HeapObject *self = (HeapObject *)type->tp_alloc(type, 0);
     if (self == NULL)

@@ -1,8 +1,12 @@
 """Python threads sharing one heap (SPEC: Threads)."""
+import subprocess
+import sys
 import threading
 
+import pytest
+
 import tricolor
-from conftest import run_threads
+from conftest import COLLECTORS, run_threads, subprocess_env
 
 
 def test_threads_allocate_and_store_into_a_shared_heap(heap):
@@ -116,3 +120,28 @@ def test_close_while_other_threads_collect_and_allocate(heap):
     assert run_threads(lambda k: (collector, allocator, closer)[k](), 3) == []
     assert sorted(outcome) == ["collect", "new"]
     assert heap.closed
+
+
+EXIT_SCRIPT = """
+import threading, time, tricolor
+h = tricolor.Heap(collector={collector!r})
+keep = [h.new(2, data=10) for _ in range(50_000)]
+others = [tricolor.Heap(collector={collector!r}) for _ in range(3)]
+handles = [o.new(1) for o in others]
+def loop():
+    while True:
+        h.collect()
+        for _ in range(1000):
+            h.new(2)
+for _ in range(2):
+    threading.Thread(target=loop, daemon=True).start()
+time.sleep(0.05)
+print("exiting")
+"""
+
+
+@pytest.mark.parametrize("collector", COLLECTORS)
+def test_interpreter_exits_cleanly_with_live_heaps_and_busy_daemon_threads(collector):
+    r = subprocess.run([sys.executable, "-c", EXIT_SCRIPT.format(collector=collector)], capture_output=True,
+                       text=True, timeout=60, env=subprocess_env())
+    assert (r.returncode, r.stdout.strip()) == (0, "exiting"), r.stderr
