@@ -110,6 +110,7 @@ static span *refill(tc_mutator *m, int c)
             return NULL;
         }
         span_init_class(s, c);
+        atomic_store(&s->sweepgen, atomic_load(&h->sweepgen));
     }
     list_push(&h->full[c], s);
     s->cached = 1;
@@ -205,6 +206,7 @@ static tc_obj *alloc_large(tc_mutator *m, size_t bytes)
     s->nelems = 1;
     s->nalloc = 1;
     span_set_bitmaps(s);
+    atomic_store(&s->sweepgen, atomic_load(&h->sweepgen));
     bool zero = s->needzero;
     list_push(&h->large, s);
     pthread_mutex_unlock(&h->lock);

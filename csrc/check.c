@@ -111,7 +111,7 @@ static tc_status check_roots(tc_heap *h, int64_t *live)
             if (!v || (v & 1))
                 continue;
             (*live)++;
-            if (!valid_object(h, v, &why))
+            if (!(v & 2) && !valid_object(h, v, &why))
                 return tc_fail(TC_ERR_CORRUPT, "handle %#" PRIxPTR " %s", v, why);
         }
     tc_status st = TC_OK;

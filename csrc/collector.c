@@ -195,6 +195,7 @@ static bool cycle_try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
     if (h->cfg.barrier == TC_BARRIER_DIJKSTRA) {
         mark_push_handles(ctx);
         mark_push_locals(ctx);
+        special_push_finalizer_roots(ctx);
         mark_drain(ctx, -1);
     }
     if (!mark_drain(ctx, 0)) {
@@ -302,6 +303,7 @@ static tc_status run_full_cycle(tc_heap *h, bool forced)
     cycle_start(h, NULL, ctx, forced);
     uint64_t cpu = plat_thread_cpu_ns();
     mark_push_handles(ctx);
+    special_push_finalizer_roots(ctx);
     do
         mark_drain(ctx, -1);
     while (!cycle_try_terminate(h, NULL, ctx));
@@ -377,6 +379,7 @@ static void incremental_step(tc_mutator *m)
             h->cyc_t3 = 0;
             cycle_start(h, m, h->incr_ctx, false);
             mark_push_handles(h->incr_ctx);
+            special_push_finalizer_roots(h->incr_ctx);
         }
     }
     pthread_mutex_unlock(&h->gc_lock);
@@ -501,9 +504,9 @@ void collector_maybe_trigger(tc_mutator *m)
     }
 }
 
-/* gc_quiesce — take mark_lock and gc_lock with no cycle running (the
+/* collector_quiesce — take mark_lock and gc_lock with no cycle running (the
  * caller is parked or not a mutator). */
-static void gc_quiesce(tc_heap *h)
+void collector_quiesce(tc_heap *h)
 {
     void *tok;
     block_begin(h, &tok);
@@ -515,7 +518,7 @@ static void gc_quiesce(tc_heap *h)
     block_end(h, tok);
 }
 
-static void gc_unquiesce(tc_heap *h)
+void collector_unquiesce(tc_heap *h)
 {
     pthread_mutex_unlock(&h->gc_lock);
     pthread_mutex_unlock(&h->mark_lock);
@@ -539,13 +542,13 @@ tc_status collector_cycle(tc_heap *h, tc_mutator *m, bool forced)
     } else if (h->thread_started) {
         st = request(h, forced, true);
     } else {
-        gc_quiesce(h);
+        collector_quiesce(h);
         if (atomic_load(&h->closed))
             st = tc_fail(TC_ERR_CLOSED, "the heap is closed");
         else if (forced || h->cycles_done == seen) /* else another thread just collected */
             st = (h->cfg.collector == TC_COLLECTOR_STW || h->cfg.gcstoptheworld) ? run_stw_cycle(h, m, forced)
                                                                                   : run_full_cycle(h, forced);
-        gc_unquiesce(h);
+        collector_unquiesce(h);
     }
     if (m)
         mutator_unpark(m);
@@ -572,7 +575,7 @@ void collector_release(tc_heap *h)
 /* collector_verify — run fn with no cycle running and the world stopped. */
 tc_status collector_verify(tc_heap *h)
 {
-    gc_quiesce(h);
+    collector_quiesce(h);
     tc_status st;
     if (atomic_load(&h->closed)) {
         st = tc_fail(TC_ERR_CLOSED, "the heap is closed");
@@ -581,7 +584,7 @@ tc_status collector_verify(tc_heap *h)
         st = check_heap(h);
         world_start(h);
     }
-    gc_unquiesce(h);
+    collector_unquiesce(h);
     return st;
 }
 
@@ -603,6 +606,7 @@ tc_status collector_debug_start(tc_heap *h)
         h->cyc_t3 = 0;
         cycle_start(h, NULL, h->incr_ctx, true);
         mark_push_handles(h->incr_ctx);
+        special_push_finalizer_roots(h->incr_ctx);
     }
     pthread_mutex_unlock(&h->gc_lock);
     pthread_mutex_unlock(&h->mark_lock);

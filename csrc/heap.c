@@ -71,6 +71,7 @@ tc_status tc_heap_new(const tc_config *c, tc_heap **out)
     pthread_mutex_init(&h->grey_lock, NULL);
     pthread_mutex_init(&h->mark_lock, NULL);
     pthread_mutex_init(&h->stats_lock, NULL);
+    pthread_mutex_init(&h->special_lock, NULL);
     pthread_mutex_init(&h->ctl_lock, NULL);
     pthread_cond_init(&h->ctl_cond, NULL);
     pthread_cond_init(&h->done_cond, NULL);
@@ -114,6 +115,7 @@ void tc_heap_close(tc_heap *h)
         m->nrfree = 0;
         m->nlocals = 0;
     }
+    special_free_all(h);
     pages_release_all(h);
     memset(h->freelist, 0, sizeof h->freelist);
     memset(h->partial, 0, sizeof h->partial);
@@ -161,6 +163,7 @@ void tc_heap_destroy(tc_heap *h)
     pthread_mutex_destroy(&h->grey_lock);
     pthread_mutex_destroy(&h->mark_lock);
     pthread_mutex_destroy(&h->stats_lock);
+    pthread_mutex_destroy(&h->special_lock);
     pthread_mutex_destroy(&h->ctl_lock);
     pthread_cond_destroy(&h->ctl_cond);
     pthread_cond_destroy(&h->done_cond);

@@ -70,6 +70,35 @@ struct tc_mutator {
     struct tc_mutator *next;     /* heap->mutators list, under mut_lock */
 };
 
+enum special_kind { SP_FINALIZER = 1, SP_CLEANUP, SP_WEAK, SP_PIN };
+
+/* A special record attached to one object (Go's "specials"): kept on its
+ * span's list (so a sweep sees the ones of the span it sweeps) and on the
+ * heap's list of all specials. Protected by heap->special_lock. */
+typedef struct special {
+    struct special *next;          /* the span's list */
+    struct special *all_next, *all_prev; /* the heap's list */
+    uintptr_t obj;
+    uint8_t kind;
+    uint8_t dead;                  /* scratch for the sweep */
+    uint32_t pins;                 /* SP_PIN: count */
+    tc_token token;                /* SP_FINALIZER, SP_CLEANUP */
+    struct tc_weak *weak;          /* SP_WEAK */
+} special;
+
+struct tc_weak {
+    _Atomic uintptr_t obj;         /* the target, 0 once cleared (special_lock) */
+    special *sp;                   /* its special, NULL once cleared */
+};
+
+/* A due finalizer or cleanup, waiting for the host. */
+typedef struct ready {
+    struct ready *next;
+    tc_ready_kind kind;
+    tc_token token;
+    tc_root *root;                 /* finalizer: keeps the object alive until taken */
+} ready;
+
 typedef struct trace_event {
     const char *name;   /* static string */
     char ph;            /* 'X' complete, 'C' counter, 'i' instant */
@@ -166,6 +195,16 @@ struct tc_heap {
     uint64_t npauses_total;
     uint64_t gc_cpu_ns, mark_ns, sweep_ns, mark_cpu_ns, sweep_cpu_ns;
 
+    /* specials: finalizers, cleanups, weak references, pins (special.c) */
+    pthread_mutex_t special_lock;
+    special *specials;             /* every special of the heap */
+    uint64_t nfinalizers;          /* finalizer specials set */
+    _Atomic uint64_t nweak;        /* live tc_weak (host references) */
+    ready *ready_head, *ready_tail;/* due callbacks, oldest first */
+    _Atomic uint64_t nready;
+    _Atomic uint64_t sweepgen;     /* +1 at each sweep_begin */
+    _Atomic int64_t roots_global;  /* roots created outside a mutator (queued finalizers) */
+
     /* gctrace output queue */
     pthread_mutex_t out_lock;
     char *out_lines[OUT_MAX_LINES];
@@ -219,6 +258,8 @@ void collector_stop_thread(tc_heap *h);
 void collector_hold(tc_heap *h);    /* wait for the running cycle; keep new ones from starting */
 void collector_release(tc_heap *h);
 tc_status collector_verify(tc_heap *h); /* verify with no cycle running, world stopped */
+void collector_quiesce(tc_heap *h);   /* hold mark_lock + gc_lock with no cycle running (not from a heap call) */
+void collector_unquiesce(tc_heap *h);
 
 /* mark.c */
 typedef struct markctx markctx;
@@ -228,6 +269,8 @@ void mark_push_handles(markctx *c);
 void mark_push_locals(markctx *c);
 bool mark_drain(markctx *c, int64_t budget); /* true when no work is left anywhere */
 void mark_blacken(markctx *c, uintptr_t p);  /* test hook */
+void mark_push_children(markctx *c, uintptr_t p); /* push p's referents, do not mark p */
+tc_heap *mark_owner(const markctx *c);
 uint64_t mark_bytes(const markctx *c);
 uint64_t mark_heap(tc_heap *h, bool check); /* stw: roots + drain; objects marked */
 void grey_put(tc_heap *h, const uintptr_t *e, size_t n);
@@ -252,6 +295,12 @@ void out_push(tc_heap *h, char *line);
 /* trace.c */
 void trace_emit(tc_heap *h, const char *name, char ph, uint64_t ts, uint64_t dur, uint64_t value);
 void trace_free(tc_heap *h);
+
+/* special.c */
+void special_push_finalizer_roots(markctx *c);   /* mark phase: referents of finalizable objects */
+void special_sweep(tc_heap *h, span *s);         /* before a span's bits are swept (special_lock taken) */
+void special_free_all(tc_heap *h);
+tc_status roots_new_global(tc_heap *h, tc_obj *o, tc_root **out); /* roots.c, no mutator */
 
 /* check.c */
 tc_status check_heap(tc_heap *h);               /* world stopped */

@@ -306,6 +306,9 @@ bool mark_drain(markctx *c, int64_t budget)
  * h->marked_bytes, which mark_free does). */
 uint64_t mark_bytes(const markctx *c) { return c->marked_bytes; }
 
+void mark_push_children(markctx *c, uintptr_t p) { scan(c, p); }
+tc_heap *mark_owner(const markctx *c) { return c->h; }
+
 /* mark_blacken — mark and scan p now (test hook: make one object black). */
 void mark_blacken(markctx *c, uintptr_t p)
 {
@@ -324,7 +327,7 @@ void mark_push_handles(markctx *c)
     for (root_chunk *k = first; k; k = k->next)
         for (size_t i = 0; i < ROOT_CHUNK; i++) {
             uintptr_t v = atomic_load_explicit(&k->slot[i], memory_order_acquire);
-            if (v && !(v & 1))
+            if (v && !(v & 3)) /* not a free link (1), not a freed object (2) */
                 push(c, v);
         }
 }
@@ -361,6 +364,7 @@ uint64_t mark_heap(tc_heap *h, bool check)
         return 0;
     mark_push_handles(c);
     mark_push_locals(c);
+    special_push_finalizer_roots(c);
     mark_drain(c, -1);
     uint64_t n = c->marked_objects;
     if (check)

@@ -47,6 +47,11 @@ static inline tc_status check_index(const tc_obj *o, int64_t i)
     return TC_OK;
 }
 
+static tc_status freed(void)
+{
+    return tc_fail(TC_ERR_FREED, "the object was freed with unsafe.free");
+}
+
 tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root **ref_root)
 {
     tc_mutator *m;
@@ -54,7 +59,9 @@ tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root 
     if (st != TC_OK)
         return st;
     const tc_obj *o = tc_root_obj(r);
-    if ((st = check_index(o, i)) == TC_OK) {
+    if (__builtin_expect(tc_root_freed(r), 0))
+        st = freed();
+    else if ((st = check_index(o, i)) == TC_OK) {
         tc_value v = slot_read(o, (size_t)i);
         tc_root *nr = NULL;
         if (v.kind == TC_REF)
@@ -81,6 +88,8 @@ static inline tc_status check_value(tc_heap *h, tc_value v)
             return tc_fail(TC_ERR_OVERFLOW, "integer %lld is outside [-2^62, 2^62)", (long long)v.u.i);
         return TC_OK;
     case TC_REF: {
+        if ((uintptr_t)v.u.ref & 2)
+            return freed();
         arena *a = v.u.ref ? arena_of((uintptr_t)v.u.ref) : NULL;
         if (!a || a->heap != h)
             return tc_fail(TC_ERR_CROSS_HEAP, "cannot store a reference to an object of another heap");
@@ -99,7 +108,9 @@ tc_status tc_slot_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
     if ((st = mutator_enter(h, &m)) != TC_OK)
         return st;
     tc_obj *o = tc_root_obj(r);
-    if ((st = check_index(o, i)) == TC_OK)
+    if (__builtin_expect(tc_root_freed(r), 0))
+        st = freed();
+    else if ((st = check_index(o, i)) == TC_OK)
         barrier_store(m, o, (size_t)i, v);
     mutator_leave(m);
     return st;
@@ -113,7 +124,10 @@ tc_status tc_slot_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
         if (st_ != TC_OK)                                                                                    \
             return st_;                                                                                      \
         tc_obj *o = tc_root_obj(r);                                                                          \
-        body;                                                                                                \
+        if (tc_root_freed(r))                                                                                \
+            st_ = freed();                                                                                   \
+        else                                                                                                 \
+            body;                                                                                            \
         mutator_leave(m_);                                                                                   \
         return st_;                                                                                          \
     } while (0)
@@ -127,15 +141,19 @@ tc_status tc_obj_data_get(tc_heap *h, tc_root *r, void *dst, size_t cap)
     OBJ_CALL(h, r, memcpy(dst, obj_payload(o), cap < obj_size(o) ? cap : obj_size(o)));
 }
 
+static tc_status data_set(tc_obj *o, const void *src, size_t len)
+{
+    if (len != obj_size(o))
+        return tc_fail(TC_ERR_VALUE, "data must be exactly %u bytes long (the object's size), not %zu", obj_size(o),
+                       len);
+    if (len)
+        memcpy(obj_payload(o), src, len);
+    return TC_OK;
+}
+
 tc_status tc_obj_data_set(tc_heap *h, tc_root *r, const void *src, size_t len)
 {
-    OBJ_CALL(h, r, {
-        if (len != obj_size(o))
-            st_ = tc_fail(TC_ERR_VALUE, "data must be exactly %u bytes long (the object's size), not %zu",
-                          obj_size(o), len);
-        else if (len)
-            memcpy(obj_payload(o), src, len);
-    });
+    OBJ_CALL(h, r, st_ = data_set(o, src, len));
 }
 
 /* ---- raw section calls ---- */

@@ -107,6 +107,34 @@ void roots_release(tc_mutator *m, tc_root *r)
         give_batch(m);
 }
 
+/* roots_new_global — a root made outside any mutator (the sweeper queuing a
+ * finalizer): from the global free list, counted in roots_global. */
+tc_status roots_new_global(tc_heap *h, tc_obj *o, tc_root **out)
+{
+    pthread_mutex_lock(&h->roots_lock);
+    if (!h->root_free) {
+        root_chunk *c = malloc(sizeof *c);
+        if (!c) {
+            pthread_mutex_unlock(&h->roots_lock);
+            return tc_fail(TC_ERR_NOMEM, "cannot grow the handle table");
+        }
+        c->next = h->root_chunks;
+        for (size_t i = 0; i < ROOT_CHUNK; i++) {
+            uintptr_t next = i + 1 < ROOT_CHUNK ? (uintptr_t)&c->slot[i + 1] : 0;
+            atomic_store_explicit(&c->slot[i], next | 1, memory_order_relaxed);
+        }
+        h->root_free = (uintptr_t)&c->slot[0];
+        h->root_chunks = c;
+    }
+    _Atomic uintptr_t *slot = (_Atomic uintptr_t *)h->root_free;
+    h->root_free = slot_link(slot);
+    atomic_store_explicit(slot, (uintptr_t)o, memory_order_release);
+    pthread_mutex_unlock(&h->roots_lock);
+    atomic_fetch_add(&h->roots_global, 1);
+    *out = (tc_root *)slot;
+    return TC_OK;
+}
+
 void roots_free_all(tc_heap *h)
 {
     while (h->root_chunks) {
@@ -125,8 +153,10 @@ tc_status tc_root_new(tc_heap *h, tc_obj *o, tc_root **out)
     tc_status st = mutator_enter(h, &m);
     if (st != TC_OK)
         return st;
-    arena *a = o ? arena_of((uintptr_t)o) : NULL;
-    if (!a || a->heap != h)
+    arena *a = o && !((uintptr_t)o & 7) ? arena_of((uintptr_t)o) : NULL;
+    if (o && ((uintptr_t)o & 2))
+        st = tc_fail(TC_ERR_FREED, "the object was freed with unsafe.free");
+    else if (!a || a->heap != h)
         st = tc_fail(TC_ERR_CROSS_HEAP, "the object does not belong to this heap");
     else
         st = roots_new(m, o, out);

@@ -64,6 +64,8 @@ typedef struct span {
     uint64_t alloccache;   /* free slots among cachebase..cachebase+63 (never past nelems) */
     _Atomic uint64_t *abits, *bbits; /* this span's first word of the arena's alloc / black bits */
     struct span *next, *prev; /* in a class list or a free list */
+    struct special *specials; /* finalizers, cleanups, weak refs, pins of its objects (special_lock) */
+    _Atomic uint64_t sweepgen; /* == heap's sweepgen once swept this cycle (special.c) */
 } span;
 
 typedef struct arena {

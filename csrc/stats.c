@@ -38,7 +38,7 @@ void stats_totals(tc_heap *h, uint64_t *mallocs, uint64_t *alloc_bytes, int64_t 
     pthread_mutex_unlock(&h->mut_lock);
     *mallocs = ma;
     *alloc_bytes = by;
-    *roots = r;
+    *roots = r + atomic_load(&h->roots_global);
 }
 
 static const char *const phase_names[] = {"off", "mark", "sweep"};
@@ -78,8 +78,8 @@ tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
     out->gc_cpu_fraction = f < 0 ? 0 : f > 1 ? 1 : f;
     out->assist_ns = 0;
     out->roots = roots < 0 ? 0 : (uint64_t)roots;
-    out->finalizers_pending = 0;
-    out->weak_refs = 0;
+    out->finalizers_pending = atomic_load(&h->nready);
+    out->weak_refs = atomic_load(&h->nweak);
     out->mark_ns = h->mark_ns;
     out->sweep_ns = h->sweep_ns;
     out->mark_cpu_ns = h->mark_cpu_ns;

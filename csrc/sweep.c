@@ -116,6 +116,7 @@ void sweep_begin(tc_heap *h)
     h->unswept_large = h->large;
     h->large = NULL;
     h->sweep_live_bytes = 0;
+    atomic_fetch_add(&h->sweepgen, 1);
     pthread_mutex_unlock(&h->lock);
 }
 
@@ -142,6 +143,7 @@ span *sweep_take(tc_heap *h, int c)
  * it still has a free slot (it was then filed on the partial list). */
 bool sweep_span(tc_heap *h, span *s)
 {
+    special_sweep(h, s);
     uint64_t freed;
     uint32_t live = sweep_bits(h, s, &freed);
     pthread_mutex_lock(&h->lock);

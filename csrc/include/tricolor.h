@@ -185,7 +185,7 @@ static inline tc_obj *tc_root_obj(const tc_root *r) { return *(tc_obj *const *)(
 
 /* tc_obj_id — a stable id for the object's lifetime, unique among the live
  * objects of its heap (today derived from its address; objects do not move). */
-static inline uint64_t tc_obj_id(const tc_obj *o) { return (uint64_t)(uintptr_t)o >> 3; }
+static inline uint64_t tc_obj_id(const tc_obj *o) { return (uint64_t)(uintptr_t)o >> 3; } /* unchanged by free */
 
 /* tc_root_new — a new root for `o` (which must be kept alive by another root
  * of the same heap during the call). O(1). */
@@ -193,6 +193,65 @@ TC_API tc_status tc_root_new(tc_heap *h, tc_obj *o, tc_root **out);
 
 /* tc_root_release — drop a root. O(1). A no-op on a closed heap. */
 TC_API void tc_root_release(tc_heap *h, tc_root *r);
+
+/* ---- finalizers, cleanups, weak references (special.c) ---------------------
+ *
+ * The host keeps its callbacks; the core keeps a token (any nonzero 64-bit
+ * value the host chooses) and hands it back when the callback is due. Nothing
+ * here calls the host: the host drains due callbacks with tc_take_ready, on
+ * its own thread, at points it chooses.
+ *
+ * Semantics (Go's): a finalizer is due once, after its object became
+ * unreachable; the object and everything it references stay intact until the
+ * host is done with it, and if the finalizer makes it reachable again it
+ * lives on (its finalizer does not run again unless set again). If A
+ * references B and both have finalizers, A's is due first and B's in a later
+ * cycle; a cycle of finalizable objects is never collected (as in Go). A
+ * cleanup is due after its object was reclaimed; it never sees the object. A
+ * weak reference is cleared when its target is found unreachable, before any
+ * finalizer of the target is due, so a resurrected object's weak references
+ * stay cleared. */
+
+typedef uint64_t tc_token;
+typedef struct tc_weak tc_weak;
+typedef enum tc_ready_kind { TC_READY_NONE = 0, TC_READY_FINALIZER, TC_READY_CLEANUP } tc_ready_kind;
+
+/* tc_set_finalizer — set (token != 0) or clear (token == 0) obj's finalizer.
+ * *old gets the token it replaces (0 if none). */
+TC_API tc_status tc_set_finalizer(tc_heap *h, tc_root *obj, tc_token token, tc_token *old);
+/* tc_add_cleanup — queue `token` for after obj is reclaimed. */
+TC_API tc_status tc_add_cleanup(tc_heap *h, tc_root *obj, tc_token token);
+/* tc_take_ready — the next due callback: TC_READY_NONE if none. For a
+ * finalizer *obj is a new root for the object (the caller releases it when
+ * the finalizer returns); for a cleanup *obj is NULL. */
+TC_API tc_ready_kind tc_take_ready(tc_heap *h, tc_token *token, tc_root **obj);
+TC_API bool tc_has_ready(const tc_heap *h);
+
+/* tc_weak_new — a weak reference to obj. tc_weak_get — a new root for the
+ * target in *out, or NULL once it was reclaimed (during mark, getting the
+ * target shades it). tc_weak_release frees the weak reference (also after the
+ * heap was closed). */
+TC_API tc_status tc_weak_new(tc_heap *h, tc_root *obj, tc_weak **out);
+TC_API tc_status tc_weak_get(tc_heap *h, tc_weak *w, tc_root **out);
+TC_API void tc_weak_release(tc_heap *h, tc_weak *w);
+
+/* ---- unsafe ---------------------------------------------------------------- */
+
+/* tc_obj_free — free obj now. Every root to it then fails with TC_ERR_FREED
+ * (their tc_root_obj keeps its address, so ids and equality still work);
+ * references to it from other objects are the caller's bug, which
+ * tc_heap_verify reports. TC_ERR_STATE if the object is pinned. Waits for a
+ * running cycle to finish and stops the world briefly. */
+TC_API tc_status tc_obj_free(tc_heap *h, tc_root *obj);
+/* tc_obj_payload — the payload's address and size, for a host buffer view;
+ * pin the object for as long as the view exists (tc_obj_free is refused). */
+TC_API tc_status tc_obj_payload(tc_heap *h, tc_root *obj, void **ptr, size_t *size);
+TC_API tc_status tc_obj_pin(tc_heap *h, tc_root *obj);
+TC_API void tc_obj_unpin(tc_heap *h, tc_root *obj);
+/* tc_root_freed — does this root refer to a freed object? */
+static inline bool tc_root_freed(const tc_root *r) { return ((uintptr_t)tc_root_obj(r) & 2) != 0; }
+/* tc_obj_address — the object's address (with the freed bit cleared). */
+static inline uintptr_t tc_obj_address(const tc_obj *o) { return (uintptr_t)o & ~(uintptr_t)7; }
 
 /* ---- statistics ------------------------------------------------------------ */
 

@@ -1,0 +1,473 @@
+/*
+ * special.c — finalizers, cleanups, weak references, pins, and the unsafe
+ * free: everything that attaches a record to one object (Go's "specials").
+ *
+ * A special lives on its object's span's list and on the heap's list of all
+ * specials, both under special_lock. The collector meets them twice:
+ *
+ *  - During mark, the referents of every object with a finalizer are pushed
+ *    as roots (the object itself is not marked). So everything a finalizer
+ *    could see stays alive, and if A references B and both have finalizers, B
+ *    is marked through A and only A's finalizer is due this cycle (B's in a
+ *    later one, as in Go). A cycle of finalizable objects marks itself and is
+ *    never collected (as in Go: documented).
+ *
+ *  - When a span is swept (special_sweep, before its bits), each special of an
+ *    object that is neither marked nor black decides the object's fate:
+ *      weak       cleared (first, so a resurrected object's weak refs stay cleared);
+ *      finalizer  the object is resurrected (its mark bit set, so this sweep
+ *                 keeps it), the finalizer is queued with a new root that keeps
+ *                 the object alive until the host has run it, and the record is
+ *                 dropped (it runs once);
+ *      cleanup    queued, unless a finalizer resurrected the object this time
+ *                 (then it waits for the object's real death).
+ *
+ * Weak get and the sweep agree through special_lock and the span's sweepgen:
+ * a get of a target in a span that is not swept yet returns nothing if the
+ * target is unmarked (it is dead: the sweep is about to clear the reference),
+ * and a get during mark shades the target (golang/go#69210).
+ *
+ * Nothing here calls the host: due callbacks wait in the ready queue until the
+ * host takes them (tc_take_ready) on a thread of its choosing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "barrier.h"
+#include "platform.h"
+
+static span *span_of_obj(uintptr_t p)
+{
+    arena *a = arena_of(p);
+    return a ? span_of(a, p) : NULL;
+}
+
+static bool obj_live_bits(uintptr_t p)
+{
+    arena *a = arena_of(p);
+    return bit_test(a->markbits, a, p) || bit_test(a->blackbits, a, p);
+}
+
+/* special_add — a new special for object p (special_lock held). */
+static special *special_add(tc_heap *h, uintptr_t p, int kind)
+{
+    special *sp = calloc(1, sizeof *sp);
+    if (!sp)
+        return NULL;
+    span *s = span_of_obj(p);
+    sp->obj = p;
+    sp->kind = (uint8_t)kind;
+    sp->next = s->specials;
+    s->specials = sp;
+    sp->all_next = h->specials;
+    if (h->specials)
+        h->specials->all_prev = sp;
+    h->specials = sp;
+    if (kind == SP_FINALIZER)
+        h->nfinalizers++;
+    return sp;
+}
+
+/* special_unlink — remove sp from both lists and free it (special_lock). */
+static void special_unlink(tc_heap *h, span *s, special *sp)
+{
+    for (special **pp = &s->specials; *pp; pp = &(*pp)->next)
+        if (*pp == sp) {
+            *pp = sp->next;
+            break;
+        }
+    if (sp->all_prev)
+        sp->all_prev->all_next = sp->all_next;
+    else
+        h->specials = sp->all_next;
+    if (sp->all_next)
+        sp->all_next->all_prev = sp->all_prev;
+    if (sp->kind == SP_FINALIZER)
+        h->nfinalizers--;
+    if (sp->kind == SP_WEAK && sp->weak) {
+        atomic_store(&sp->weak->obj, 0);
+        sp->weak->sp = NULL;
+    }
+    free(sp);
+}
+
+static special *special_find(span *s, uintptr_t p, int kind)
+{
+    for (special *sp = s->specials; sp; sp = sp->next)
+        if (sp->obj == p && sp->kind == kind)
+            return sp;
+    return NULL;
+}
+
+static void ready_push(tc_heap *h, tc_ready_kind kind, tc_token token, tc_root *root)
+{
+    ready *r = malloc(sizeof *r);
+    if (!r) { /* cannot queue: drop the callback, keep the heap consistent */
+        if (root)
+            atomic_store((_Atomic uintptr_t *)root, (uintptr_t)1); /* leaked slot, never scanned */
+        return;
+    }
+    r->next = NULL;
+    r->kind = kind;
+    r->token = token;
+    r->root = root;
+    if (h->ready_tail)
+        h->ready_tail->next = r;
+    else
+        h->ready_head = r;
+    h->ready_tail = r;
+    atomic_fetch_add(&h->nready, 1);
+}
+
+/* special_push_finalizer_roots — push the referents of every finalizable
+ * object (mark phase, any thread that marks). */
+void special_push_finalizer_roots(markctx *c)
+{
+    tc_heap *h = mark_owner(c);
+    pthread_mutex_lock(&h->special_lock);
+    for (special *sp = h->specials; sp; sp = sp->all_next)
+        if (sp->kind == SP_FINALIZER)
+            mark_push_children(c, sp->obj);
+    pthread_mutex_unlock(&h->special_lock);
+}
+
+/* special_sweep — decide the fate of the specials of span s, which the
+ * caller has claimed for sweeping (its bits not yet swept). */
+void special_sweep(tc_heap *h, span *s)
+{
+    uint64_t gen = atomic_load(&h->sweepgen);
+    if (!s->specials) {
+        atomic_store(&s->sweepgen, gen);
+        return;
+    }
+    pthread_mutex_lock(&h->special_lock);
+    for (special *sp = s->specials; sp; sp = sp->next)
+        sp->dead = !obj_live_bits(sp->obj);
+    /* weak references first: cleared before any finalizer can resurrect */
+    for (special *sp = s->specials, *next; sp; sp = next) {
+        next = sp->next;
+        if (sp->dead && (sp->kind == SP_WEAK || sp->kind == SP_PIN))
+            special_unlink(h, s, sp);
+    }
+    arena *a = arena_of(s->base);
+    for (special *sp = s->specials, *next; sp; sp = next) {
+        next = sp->next;
+        if (!sp->dead || sp->kind != SP_FINALIZER)
+            continue;
+        uint64_t bit;
+        _Atomic uint64_t *w = bit_word(a->markbits, a, sp->obj, &bit);
+        atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_relaxed);
+        tc_root *root = NULL;
+        if (roots_new_global(h, (tc_obj *)sp->obj, &root) == TC_OK)
+            ready_push(h, TC_READY_FINALIZER, sp->token, root);
+        for (special *o = s->specials; o; o = o->next) /* it lives on this cycle */
+            if (o->obj == sp->obj)
+                o->dead = 0;
+        special_unlink(h, s, sp);
+    }
+    for (special *sp = s->specials, *next; sp; sp = next) {
+        next = sp->next;
+        if (sp->dead && sp->kind == SP_CLEANUP) {
+            ready_push(h, TC_READY_CLEANUP, sp->token, NULL);
+            special_unlink(h, s, sp);
+        }
+    }
+    atomic_store(&s->sweepgen, gen);
+    pthread_mutex_unlock(&h->special_lock);
+}
+
+void special_free_all(tc_heap *h)
+{
+    pthread_mutex_lock(&h->special_lock);
+    while (h->specials) {
+        special *sp = h->specials;
+        h->specials = sp->all_next;
+        if (sp->kind == SP_WEAK && sp->weak) {
+            atomic_store(&sp->weak->obj, 0);
+            sp->weak->sp = NULL;
+        }
+        free(sp);
+    }
+    h->nfinalizers = 0;
+    while (h->ready_head) {
+        ready *r = h->ready_head;
+        h->ready_head = r->next;
+        free(r);
+    }
+    h->ready_tail = NULL;
+    atomic_store(&h->nready, 0);
+    pthread_mutex_unlock(&h->special_lock);
+}
+
+/* ---- public: finalizers and cleanups ---- */
+
+/* live_obj — the object of root r, or a failure for a freed object. */
+static tc_status live_obj(tc_root *r, uintptr_t *p)
+{
+    uintptr_t v = (uintptr_t)tc_root_obj(r);
+    if (v & 2)
+        return tc_fail(TC_ERR_FREED, "the object was freed with unsafe.free");
+    *p = v;
+    return TC_OK;
+}
+
+tc_status tc_set_finalizer(tc_heap *h, tc_root *r, tc_token token, tc_token *old)
+{
+    tc_mutator *m;
+    tc_status st = mutator_enter(h, &m);
+    if (st != TC_OK)
+        return st;
+    uintptr_t p = 0;
+    if ((st = live_obj(r, &p)) == TC_OK) {
+        pthread_mutex_lock(&h->special_lock);
+        special *sp = special_find(span_of_obj(p), p, SP_FINALIZER);
+        if (old)
+            *old = sp ? sp->token : 0;
+        if (sp && token)
+            sp->token = token;
+        else if (sp)
+            special_unlink(h, span_of_obj(p), sp);
+        else if (token && !(sp = special_add(h, p, SP_FINALIZER)))
+            st = tc_fail(TC_ERR_NOMEM, "out of memory for a finalizer");
+        else if (sp)
+            sp->token = token;
+        pthread_mutex_unlock(&h->special_lock);
+    }
+    mutator_leave(m);
+    return st;
+}
+
+tc_status tc_add_cleanup(tc_heap *h, tc_root *r, tc_token token)
+{
+    tc_mutator *m;
+    tc_status st = mutator_enter(h, &m);
+    if (st != TC_OK)
+        return st;
+    uintptr_t p = 0;
+    if ((st = live_obj(r, &p)) == TC_OK) {
+        pthread_mutex_lock(&h->special_lock);
+        special *sp = special_add(h, p, SP_CLEANUP);
+        if (sp)
+            sp->token = token;
+        else
+            st = tc_fail(TC_ERR_NOMEM, "out of memory for a cleanup");
+        pthread_mutex_unlock(&h->special_lock);
+    }
+    mutator_leave(m);
+    return st;
+}
+
+bool tc_has_ready(const tc_heap *h) { return atomic_load(&((tc_heap *)h)->nready) != 0; }
+
+tc_ready_kind tc_take_ready(tc_heap *h, tc_token *token, tc_root **obj)
+{
+    if (!atomic_load(&h->nready) || atomic_load(&h->closed))
+        return TC_READY_NONE;
+    pthread_mutex_lock(&h->special_lock);
+    ready *r = h->ready_head;
+    if (r) {
+        h->ready_head = r->next;
+        if (!h->ready_head)
+            h->ready_tail = NULL;
+        atomic_fetch_sub(&h->nready, 1);
+    }
+    pthread_mutex_unlock(&h->special_lock);
+    if (!r)
+        return TC_READY_NONE;
+    tc_ready_kind k = r->kind;
+    *token = r->token;
+    *obj = r->root;
+    free(r);
+    return k;
+}
+
+/* ---- public: weak references ---- */
+
+tc_status tc_weak_new(tc_heap *h, tc_root *r, tc_weak **out)
+{
+    tc_mutator *m;
+    tc_status st = mutator_enter(h, &m);
+    if (st != TC_OK)
+        return st;
+    uintptr_t p = 0;
+    if ((st = live_obj(r, &p)) == TC_OK) {
+        tc_weak *w = calloc(1, sizeof *w);
+        pthread_mutex_lock(&h->special_lock);
+        special *sp = w ? special_add(h, p, SP_WEAK) : NULL;
+        if (sp) {
+            sp->weak = w;
+            w->sp = sp;
+            atomic_store(&w->obj, p);
+            atomic_fetch_add(&h->nweak, 1);
+            *out = w;
+        } else {
+            free(w);
+            st = tc_fail(TC_ERR_NOMEM, "out of memory for a weak reference");
+        }
+        pthread_mutex_unlock(&h->special_lock);
+    }
+    mutator_leave(m);
+    return st;
+}
+
+tc_status tc_weak_get(tc_heap *h, tc_weak *w, tc_root **out)
+{
+    tc_mutator *m;
+    tc_status st = mutator_enter(h, &m);
+    if (st != TC_OK)
+        return st;
+    *out = NULL;
+    pthread_mutex_lock(&h->special_lock);
+    uintptr_t p = atomic_load(&w->obj);
+    if (p) {
+        int phase = atomic_load(&h->phase);
+        span *s = span_of_obj(p);
+        if (phase == PHASE_SWEEP && atomic_load(&s->sweepgen) != atomic_load(&h->sweepgen) && !obj_live_bits(p))
+            p = 0; /* dead, about to be swept: the sweep will clear w */
+        else if (phase == PHASE_MARK)
+            shade(m, p); /* the mutator now holds it: it must not stay white */
+    }
+    if (p)
+        st = roots_new(m, (tc_obj *)p, out);
+    pthread_mutex_unlock(&h->special_lock);
+    mutator_leave(m);
+    return st;
+}
+
+void tc_weak_release(tc_heap *h, tc_weak *w)
+{
+    if (!w)
+        return;
+    tc_mutator *m;
+    if (mutator_enter(h, &m) == TC_OK) {
+        pthread_mutex_lock(&h->special_lock);
+        if (w->sp)
+            special_unlink(h, span_of_obj(w->sp->obj), w->sp);
+        atomic_fetch_sub(&h->nweak, 1);
+        pthread_mutex_unlock(&h->special_lock);
+        mutator_leave(m);
+    }
+    free(w);
+}
+
+/* ---- public: unsafe ---- */
+
+tc_status tc_obj_payload(tc_heap *h, tc_root *r, void **ptr, size_t *size)
+{
+    tc_mutator *m;
+    tc_status st = mutator_enter(h, &m);
+    if (st != TC_OK)
+        return st;
+    uintptr_t p = 0;
+    if ((st = live_obj(r, &p)) == TC_OK) {
+        *ptr = obj_payload((tc_obj *)p);
+        *size = obj_size((tc_obj *)p);
+    }
+    mutator_leave(m);
+    return st;
+}
+
+tc_status tc_obj_pin(tc_heap *h, tc_root *r)
+{
+    tc_mutator *m;
+    tc_status st = mutator_enter(h, &m);
+    if (st != TC_OK)
+        return st;
+    uintptr_t p = 0;
+    if ((st = live_obj(r, &p)) == TC_OK) {
+        pthread_mutex_lock(&h->special_lock);
+        special *sp = special_find(span_of_obj(p), p, SP_PIN);
+        if (!sp)
+            sp = special_add(h, p, SP_PIN);
+        if (sp)
+            sp->pins++;
+        else
+            st = tc_fail(TC_ERR_NOMEM, "out of memory for a pin");
+        pthread_mutex_unlock(&h->special_lock);
+    }
+    mutator_leave(m);
+    return st;
+}
+
+void tc_obj_unpin(tc_heap *h, tc_root *r)
+{
+    tc_mutator *m;
+    uintptr_t p = 0;
+    if (mutator_enter(h, &m) != TC_OK)
+        return;
+    if (live_obj(r, &p) == TC_OK) {
+        pthread_mutex_lock(&h->special_lock);
+        special *sp = special_find(span_of_obj(p), p, SP_PIN);
+        if (sp && --sp->pins == 0)
+            special_unlink(h, span_of_obj(p), sp);
+        pthread_mutex_unlock(&h->special_lock);
+    }
+    mutator_leave(m);
+}
+
+/* free_now — free object p (world stopped, no cycle running: every span is
+ * swept and no marker runs). */
+static tc_status free_now(tc_heap *h, uintptr_t p)
+{
+    span *s = span_of_obj(p);
+    pthread_mutex_lock(&h->special_lock);
+    if (special_find(s, p, SP_PIN)) {
+        pthread_mutex_unlock(&h->special_lock);
+        return tc_fail(TC_ERR_STATE, "the object is pinned by a buffer view; release the view first");
+    }
+    for (special *sp = s->specials, *next; sp; sp = next) {
+        next = sp->next;
+        if (sp->obj == p)
+            special_unlink(h, s, sp);
+    }
+    pthread_mutex_unlock(&h->special_lock);
+    /* every handle to it becomes a freed handle (address | 2) */
+    pthread_mutex_lock(&h->roots_lock);
+    for (root_chunk *k = h->root_chunks; k; k = k->next)
+        for (size_t i = 0; i < ROOT_CHUNK; i++)
+            if (atomic_load_explicit(&k->slot[i], memory_order_relaxed) == p)
+                atomic_store_explicit(&k->slot[i], p | 2, memory_order_relaxed);
+    pthread_mutex_unlock(&h->roots_lock);
+    arena *a = arena_of(p);
+    uint64_t bit, esize = s->sizeclass ? s->elemsize : (uint64_t)s->npages << TC_PAGE_SHIFT;
+    _Atomic uint64_t *w = bit_word(a->allocbits, a, p, &bit);
+    atomic_store(w, atomic_load(w) & ~bit);
+    pthread_mutex_lock(&h->lock);
+    h->frees++;
+    h->freed_bytes += esize;
+    h->heap_live = h->heap_live > esize ? h->heap_live - esize : 0;
+    if (s->sizeclass == 0) { /* a large object: its pages go back now */
+        if (s->prev)
+            s->prev->next = s->next;
+        else if (h->large == s)
+            h->large = s->next;
+        if (s->next)
+            s->next->prev = s->prev;
+        s->next = s->prev = NULL;
+        pages_free(h, s);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return TC_OK;
+}
+
+tc_status tc_obj_free(tc_heap *h, tc_root *r)
+{
+    uintptr_t p = 0;
+    tc_status st = live_obj(r, &p);
+    if (st != TC_OK)
+        return st;
+    if (atomic_load(&h->closed))
+        return tc_fail(TC_ERR_CLOSED, "the heap is closed");
+    collector_quiesce(h);
+    if (atomic_load(&h->closed)) {
+        st = tc_fail(TC_ERR_CLOSED, "the heap is closed");
+    } else if ((p = (uintptr_t)tc_root_obj(r)) & 2) {
+        st = tc_fail(TC_ERR_FREED, "the object was freed with unsafe.free");
+    } else {
+        world_stop(h, NULL);
+        st = free_now(h, p);
+        world_start(h);
+    }
+    collector_unquiesce(h);
+    return st;
+}

@@ -1,0 +1,300 @@
+/* test_special.c — finalizers, cleanups, weak references and unsafe free,
+ * with precise roots, under every collector (Go's semantics). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tc_test.h"
+
+/* run_ready — run every due callback; counts[token]++; a finalizer's root is
+ * released after "running" unless keep (resurrection) is given. */
+static int run_ready(tc_heap *h, int *counts, int ncounts, tc_root **keep)
+{
+    int n = 0;
+    tc_token tok;
+    tc_root *r;
+    tc_ready_kind k;
+    while ((k = tc_take_ready(h, &tok, &r)) != TC_READY_NONE) {
+        if (tok < (tc_token)ncounts)
+            counts[tok]++;
+        n++;
+        if (r && keep && !*keep)
+            *keep = r;
+        else if (r)
+            tc_root_release(h, r);
+    }
+    return n;
+}
+
+TEST(finalizers_run_exactly_once)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    enum { N = 500 };
+    static int counts[N + 1];
+    memset(counts, 0, sizeof counts);
+    for (int i = 1; i <= N; i++) {
+        tc_root *r;
+        CHECK_OK(tc_obj_new(h, 1, 8, NULL, &r));
+        CHECK_OK(tc_set_finalizer(h, r, (tc_token)i, NULL));
+        tc_root_release(h, r);
+    }
+    CHECK_OK(tc_heap_collect(h));
+    tc_stats s;
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.finalizers_pending == N);
+    CHECK(run_ready(h, counts, N + 1, NULL) == N);
+    for (int c = 0; c < 3; c++)
+        CHECK_OK(tc_heap_collect(h));
+    CHECK(run_ready(h, counts, N + 1, NULL) == 0);
+    for (int i = 1; i <= N; i++)
+        CHECK(counts[i] == 1);
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.heap_objects == 0 && s.roots == 0 && s.finalizers_pending == 0);
+    CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}
+
+TEST(finalizer_resurrection_keeps_referents_and_does_not_rerun)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    tc_root *a, *b;
+    int64_t pay = 77;
+    CHECK_OK(tc_obj_new(h, 1, 0, NULL, &a));
+    CHECK_OK(tc_obj_new(h, 0, 8, &pay, &b));
+    CHECK_OK(tc_slot_set(h, a, 0, tc_ref(tc_root_obj(b))));
+    tc_root_release(h, b);
+    CHECK_OK(tc_set_finalizer(h, a, 1, NULL));
+    tc_root_release(h, a);
+    CHECK_OK(tc_heap_collect(h));
+    int counts[2] = {0};
+    tc_root *res = NULL;
+    CHECK(run_ready(h, counts, 2, &res) == 1 && res); /* the finalizer keeps a */
+    for (int c = 0; c < 3; c++)
+        CHECK_OK(tc_heap_collect(h));
+    CHECK(run_ready(h, counts, 2, NULL) == 0 && counts[1] == 1);
+    tc_value v;
+    tc_root *br = NULL;
+    CHECK_OK(tc_slot_get(h, res, 0, &v, &br));
+    int64_t got = 0;
+    CHECK(br);
+    CHECK_OK(tc_obj_data_get(h, br, &got, 8));
+    CHECK(got == 77);
+    tc_root_release(h, br);
+    tc_root_release(h, res);
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_heap_collect(h));
+    tc_stats s;
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.heap_objects == 0);
+    tc_heap_destroy(h);
+}
+
+TEST(finalizer_chain_runs_in_order)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    tc_root *a, *b;
+    CHECK_OK(tc_obj_new(h, 1, 0, NULL, &a));
+    CHECK_OK(tc_obj_new(h, 1, 0, NULL, &b));
+    CHECK_OK(tc_slot_set(h, a, 0, tc_ref(tc_root_obj(b))));
+    CHECK_OK(tc_set_finalizer(h, a, 1, NULL));
+    CHECK_OK(tc_set_finalizer(h, b, 2, NULL));
+    tc_root_release(h, a);
+    tc_root_release(h, b);
+    int counts[3] = {0};
+    CHECK_OK(tc_heap_collect(h));
+    CHECK(run_ready(h, counts, 3, NULL) == 1 && counts[1] == 1 && counts[2] == 0);
+    CHECK_OK(tc_heap_collect(h));
+    CHECK(run_ready(h, counts, 3, NULL) == 1 && counts[2] == 1);
+    tc_heap_destroy(h);
+}
+
+TEST(cleanup_on_a_cycle_runs_and_frees)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    tc_root *a, *b;
+    CHECK_OK(tc_obj_new(h, 1, 0, NULL, &a));
+    CHECK_OK(tc_obj_new(h, 1, 0, NULL, &b));
+    CHECK_OK(tc_slot_set(h, a, 0, tc_ref(tc_root_obj(b))));
+    CHECK_OK(tc_slot_set(h, b, 0, tc_ref(tc_root_obj(a))));
+    CHECK_OK(tc_add_cleanup(h, a, 5));
+    tc_root_release(h, a);
+    tc_root_release(h, b);
+    CHECK_OK(tc_heap_collect(h));
+    int counts[6] = {0};
+    CHECK(run_ready(h, counts, 6, NULL) == 1 && counts[5] == 1);
+    tc_stats s;
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.heap_objects == 0);
+    tc_heap_destroy(h);
+}
+
+TEST(weak_reference_cleared_before_finalizer_and_stays_cleared)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    tc_root *a, *got = NULL;
+    tc_weak *w;
+    CHECK_OK(tc_obj_new(h, 0, 0, NULL, &a));
+    CHECK_OK(tc_weak_new(h, a, &w));
+    CHECK_OK(tc_weak_get(h, w, &got));
+    CHECK(got && tc_root_obj(got) == tc_root_obj(a));
+    tc_root_release(h, got);
+    CHECK_OK(tc_set_finalizer(h, a, 1, NULL));
+    tc_root_release(h, a);
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_weak_get(h, w, &got));
+    CHECK(got == NULL);
+    int counts[2] = {0};
+    tc_root *res = NULL;
+    CHECK(run_ready(h, counts, 2, &res) == 1 && res); /* resurrected */
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_weak_get(h, w, &got));
+    CHECK(got == NULL);
+    tc_stats s;
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.weak_refs == 1);
+    tc_weak_release(h, w);
+    tc_root_release(h, res);
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.weak_refs == 0);
+    tc_heap_destroy(h);
+}
+
+/* a storm of weak gets while cycles run back to back with checkmark on */
+typedef struct storm {
+    tc_heap *h;
+    tc_weak *w[64];
+    _Atomic int stop;
+    int errors;
+} storm;
+
+static void *storm_getter(void *arg)
+{
+    storm *st = arg;
+    for (int i = 0; !atomic_load(&st->stop); i++) {
+        tc_root *r = NULL;
+        if (tc_weak_get(st->h, st->w[i % 64], &r) != TC_OK) {
+            st->errors++;
+            continue;
+        }
+        if (r) {
+            tc_value v;
+            tc_root *child = NULL;
+            if (tc_slot_get(st->h, r, 0, &v, &child) != TC_OK) /* the target must be intact */
+                st->errors++;
+            if (child)
+                tc_root_release(st->h, child);
+            tc_root_release(st->h, r);
+        }
+    }
+    return NULL;
+}
+
+TEST(weak_get_storm_during_mark_under_checkmark)
+{
+    tc_config c;
+    tc_config_init(&c);
+    c.collector = tc_test_collector;
+    c.checkmark = true;
+    c.gogc = 10;
+    tc_heap *h;
+    CHECK_OK(tc_heap_new(&c, &h));
+    storm st = {.h = h};
+    tc_root *keep[64];
+    for (int i = 0; i < 64; i++) {
+        tc_root *child;
+        CHECK_OK(tc_obj_new(h, 1, 0, NULL, &keep[i]));
+        CHECK_OK(tc_obj_new(h, 0, 8, NULL, &child));
+        CHECK_OK(tc_slot_set(h, keep[i], 0, tc_ref(tc_root_obj(child))));
+        tc_root_release(h, child);
+        CHECK_OK(tc_weak_new(h, keep[i], &st.w[i]));
+        if (i % 2)
+            tc_root_release(h, keep[i]); /* half of the targets die */
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, storm_getter, &st);
+    for (int k = 0; k < 20; k++) {
+        CHECK_OK(tc_heap_collect(h));
+        for (int j = 0; j < 2000; j++) { /* garbage, so automatic cycles run too */
+            tc_root *g;
+            CHECK_OK(tc_obj_new(h, 2, 16, NULL, &g));
+            tc_root_release(h, g);
+        }
+    }
+    atomic_store(&st.stop, 1);
+    pthread_join(t, NULL);
+    CHECK(st.errors == 0);
+    CHECK_OK(tc_heap_verify(h));
+    for (int i = 0; i < 64; i++) {
+        tc_root *r = NULL;
+        CHECK_OK(tc_weak_get(h, st.w[i], &r));
+        CHECK((r != NULL) == (i % 2 == 0));
+        if (r)
+            tc_root_release(h, r);
+        tc_weak_release(h, st.w[i]);
+        if (i % 2 == 0)
+            tc_root_release(h, keep[i]);
+    }
+    tc_heap_destroy(h);
+}
+
+TEST(close_with_pending_finalizers_and_weak_refs)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    tc_root *a, *b;
+    tc_weak *w;
+    CHECK_OK(tc_obj_new(h, 0, 0, NULL, &a));
+    CHECK_OK(tc_obj_new(h, 0, 0, NULL, &b));
+    CHECK_OK(tc_set_finalizer(h, a, 1, NULL));
+    CHECK_OK(tc_weak_new(h, b, &w));
+    tc_root_release(h, a);
+    CHECK_OK(tc_heap_collect(h));
+    CHECK(tc_has_ready(h));
+    tc_heap_close(h);
+    tc_token tok;
+    tc_root *r;
+    CHECK(tc_take_ready(h, &tok, &r) == TC_READY_NONE); /* dropped at close */
+    CHECK(tc_weak_get(h, w, &r) == TC_ERR_CLOSED);
+    tc_weak_release(h, w);
+    tc_root_release(h, b);
+    tc_heap_destroy(h);
+}
+
+TEST(unsafe_free_then_use)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    tc_root *a, *a2, *holder, *big;
+    CHECK_OK(tc_obj_new(h, 1, 8, NULL, &a));
+    CHECK_OK(tc_root_new(h, tc_root_obj(a), &a2));
+    CHECK_OK(tc_obj_new(h, 1, 0, NULL, &holder));
+    CHECK_OK(tc_slot_set(h, holder, 0, tc_ref(tc_root_obj(a))));
+    uint64_t id = tc_obj_id(tc_root_obj(a));
+    CHECK_OK(tc_obj_pin(h, a));
+    CHECK(tc_obj_free(h, a) == TC_ERR_STATE); /* pinned by a view */
+    tc_obj_unpin(h, a);
+    CHECK_OK(tc_obj_free(h, a));
+    CHECK(tc_root_freed(a) && tc_root_freed(a2));
+    CHECK(tc_obj_id(tc_root_obj(a2)) == id);
+    size_t n;
+    tc_value v;
+    CHECK(tc_obj_nslots(h, a2, &n) == TC_ERR_FREED);
+    CHECK(tc_slot_set(h, a, 0, tc_nil()) == TC_ERR_FREED);
+    CHECK(tc_slot_get(h, a, 0, &v, NULL) == TC_ERR_FREED);
+    CHECK(tc_slot_set(h, holder, 0, tc_ref(tc_root_obj(a))) == TC_ERR_FREED);
+    CHECK(tc_obj_free(h, a) == TC_ERR_FREED);
+    CHECK(tc_heap_verify(h) == TC_ERR_CORRUPT); /* holder still points at it */
+    CHECK_OK(tc_slot_set(h, holder, 0, tc_nil()));
+    CHECK_OK(tc_heap_verify(h));
+    CHECK_OK(tc_obj_new(h, 0, 1 << 20, NULL, &big)); /* a large object */
+    CHECK_OK(tc_obj_free(h, big));
+    CHECK_OK(tc_heap_verify(h));
+    tc_root_release(h, a);
+    tc_root_release(h, a2);
+    tc_root_release(h, big);
+    CHECK_OK(tc_heap_collect(h));
+    tc_stats s;
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.heap_objects == 1 && s.roots == 1);
+    CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}
