@@ -12,6 +12,7 @@ description = {
    detailed = [[
       tricolor is a managed heap written in C with a Go-style tri-color
       mark-sweep collector: objects with value slots and a byte payload,
+      finalizers, cleanups and weak references (Go's semantics),
       handles that are GC roots, statistics, gctrace lines and Chrome trace
       files. `local tricolor = require "tricolor"`.
    ]],
@@ -39,6 +40,7 @@ build = {
             "csrc/roots.c",
             "csrc/sizeclass.c",
             "csrc/span.c",
+            "csrc/special.c",
             "csrc/stats.c",
             "csrc/sweep.c",
             "csrc/trace.c",
