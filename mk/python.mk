@@ -22,3 +22,22 @@ test-python: py-build
 # demo-python: the default experiment with the in-place build.
 demo-python: py-build
 	PYTHONPATH=bindings/python $(PYTHON) -m tricolor demo
+
+# test-python-asan: the same tests with the extension (binding and core) built
+# with AddressSanitizer and UBSan, loaded into the ordinary interpreter with
+# LD_PRELOAD (leak checking off: CPython itself keeps memory until exit).
+PY_ASAN_DIR := $(BUILD)/python-asan
+PY_EXT_SUFFIX = $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+PY_INCLUDES = $(shell $(PYTHON) -c "import sysconfig; print('-I' + sysconfig.get_paths()['include'])")
+
+.PHONY: test-python-asan
+test-python-asan:
+	@$(PYTHON) -c "import pytest" 2>/dev/null || $(PYTHON) -m pip install -q pytest
+	rm -rf $(PY_ASAN_DIR) && mkdir -p $(PY_ASAN_DIR)/tricolor
+	cp bindings/python/tricolor/*.py bindings/python/tricolor/*.pyi bindings/python/tricolor/py.typed $(PY_ASAN_DIR)/tricolor/
+	$(CC) -shared -fPIC -std=c11 -D_GNU_SOURCE -O1 -g -pthread -fsanitize=address,undefined \
+	    -fno-omit-frame-pointer -fvisibility=hidden -Icsrc/include -Icsrc $(PY_INCLUDES) \
+	    $(PY_EXT_SRC) $(CSRC) -lm -o $(PY_ASAN_DIR)/tricolor/_tricolor$(PY_EXT_SUFFIX)
+	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	    PYTHONPATH=$(PY_ASAN_DIR) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python

@@ -12,8 +12,17 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PKG_DIR = os.path.join(ROOT, "bindings", "python")
-# Use the in-place build when there is one; otherwise an installed tricolor.
-if glob.glob(os.path.join(PKG_DIR, "tricolor", "_tricolor*.so")) and PKG_DIR not in sys.path:
+
+
+def _on_pythonpath():
+    """Does $PYTHONPATH name a directory holding a tricolor package?"""
+    dirs = filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))
+    return any(os.path.exists(os.path.join(d, "tricolor", "__init__.py")) for d in dirs)
+
+
+# Which tricolor is tested: the one $PYTHONPATH names (make test-python,
+# make test-python-asan); else the in-place build; else an installed one.
+if not _on_pythonpath() and glob.glob(os.path.join(PKG_DIR, "tricolor", "_tricolor*.so")):
     sys.path.insert(0, PKG_DIR)
 
 import tricolor  # noqa: E402
