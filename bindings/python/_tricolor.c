@@ -221,45 +221,38 @@ size_arg(PyObject *v, const char *name, size_t *out)
     return 0;
 }
 
-/* gogc_arg — the gogc tunable: None (off, -1) or an int >= 0. */
-static int
-gogc_arg(PyObject *v, int64_t *out)
-{
-    if (v == Py_None) {
-        *out = -1;
-        return 0;
-    }
-    if (!PyLong_Check(v) || PyBool_Check(v)) {
-        PyErr_Format(PyExc_TypeError, "gogc must be an int >= 0 or None, not %.100s", Py_TYPE(v)->tp_name);
-        return -1;
-    }
-    if (int_arg(v, "gogc", out) < 0)
-        return -1;
-    if (*out < 0) {
-        PyErr_Format(PyExc_ValueError, "gogc must be >= 0 or None, not %lld", (long long)*out);
-        return -1;
-    }
-    return 0;
-}
+/* tunable — one of the heap's int64 tunables (-1 = off), read and written
+ * at run time through the core and given to the constructor. */
+typedef struct tunable {
+    const char *name;
+    int64_t min;                     /* smallest value other than None */
+    int64_t (*get)(const tc_heap *h);
+    tc_status (*set)(tc_heap *h, int64_t value);
+} tunable;
 
-/* memory_limit_arg — the memory_limit tunable: None (no limit, -1) or an int
- * > 0 (bytes). */
+static const tunable tunable_gogc = {"gogc", 0, tc_heap_gogc, tc_heap_set_gogc};
+static const tunable tunable_memory_limit = {"memory_limit", 1, tc_heap_memory_limit,
+                                             tc_heap_set_memory_limit};
+
+/* tunable_arg — a tunable's value: None (off, -1) or an int >= t->min
+ * (bools refused). TypeError / ValueError naming the tunable. */
 static int
-memory_limit_arg(PyObject *v, int64_t *out)
+tunable_arg(const tunable *t, PyObject *v, int64_t *out)
 {
     if (v == Py_None) {
         *out = -1;
         return 0;
     }
     if (!PyLong_Check(v) || PyBool_Check(v)) {
-        PyErr_Format(PyExc_TypeError, "memory_limit must be an int > 0 or None, not %.100s",
-                     Py_TYPE(v)->tp_name);
+        PyErr_Format(PyExc_TypeError, "%s must be an int >= %lld or None, not %.100s", t->name,
+                     (long long)t->min, Py_TYPE(v)->tp_name);
         return -1;
     }
-    if (int_arg(v, "memory_limit", out) < 0)
+    if (int_arg(v, t->name, out) < 0)
         return -1;
-    if (*out <= 0) {
-        PyErr_Format(PyExc_ValueError, "memory_limit must be > 0 or None, not %lld", (long long)*out);
+    if (*out < t->min) {
+        PyErr_Format(PyExc_ValueError, "%s must be >= %lld or None, not %lld", t->name, (long long)t->min,
+                     (long long)*out);
         return -1;
     }
     return 0;
@@ -913,9 +906,9 @@ heap_config_from_args(tricolor_state *st, PyObject *args, PyObject *kwargs, tc_c
         return -1;
     if (barrier != NULL && barrier_arg(st, barrier, &c->barrier) < 0)
         return -1;
-    if (gogc != NULL && gogc_arg(gogc, &c->gogc) < 0)
+    if (gogc != NULL && tunable_arg(&tunable_gogc, gogc, &c->gogc) < 0)
         return -1;
-    if (limit != NULL && memory_limit_arg(limit, &c->memory_limit) < 0)
+    if (limit != NULL && tunable_arg(&tunable_memory_limit, limit, &c->memory_limit) < 0)
         return -1;
     if (workers != NULL) {
         int64_t n;
@@ -1165,54 +1158,32 @@ heap_repr(HeapObject *self)
 
 /* ---- Heap: properties -------------------------------------------------------- */
 
+/* heap_get_tunable, heap_set_tunable — the gogc and memory_limit
+ * properties; `closure` is the tunable. None means off. */
 static PyObject *
-heap_get_gogc(HeapObject *self, void *closure)
+heap_get_tunable(HeapObject *self, void *closure)
 {
+    const tunable *t = closure;
     if (heap_check_open(self) < 0)
         return NULL;
-    int64_t g = tc_heap_gogc(self->heap);
-    if (g < 0)
+    int64_t v = t->get(self->heap);
+    if (v < 0)
         Py_RETURN_NONE;
-    return PyLong_FromLongLong(g);
+    return PyLong_FromLongLong(v);
 }
 
 static int
-heap_set_gogc(HeapObject *self, PyObject *value, void *closure)
+heap_set_tunable(HeapObject *self, PyObject *value, void *closure)
 {
-    int64_t g;
+    const tunable *t = closure;
+    int64_t v;
     if (value == NULL) {
-        PyErr_SetString(PyExc_TypeError, "gogc cannot be deleted (assign None to turn it off)");
+        PyErr_Format(PyExc_TypeError, "%s cannot be deleted (assign None to turn it off)", t->name);
         return -1;
     }
-    if (heap_check_open(self) < 0 || gogc_arg(value, &g) < 0)
+    if (heap_check_open(self) < 0 || tunable_arg(t, value, &v) < 0)
         return -1;
-    tc_status s = tc_heap_set_gogc(self->heap, g);
-    heap_drain(self);
-    return s == TC_OK ? 0 : (raise_status(self->st, s), -1);
-}
-
-static PyObject *
-heap_get_memory_limit(HeapObject *self, void *closure)
-{
-    if (heap_check_open(self) < 0)
-        return NULL;
-    int64_t m = tc_heap_memory_limit(self->heap);
-    if (m < 0)
-        Py_RETURN_NONE;
-    return PyLong_FromLongLong(m);
-}
-
-static int
-heap_set_memory_limit(HeapObject *self, PyObject *value, void *closure)
-{
-    int64_t m;
-    if (value == NULL) {
-        PyErr_SetString(PyExc_TypeError, "memory_limit cannot be deleted (assign None to remove it)");
-        return -1;
-    }
-    if (heap_check_open(self) < 0 || memory_limit_arg(value, &m) < 0)
-        return -1;
-    tc_status s = tc_heap_set_memory_limit(self->heap, m);
+    tc_status s = t->set(self->heap, v);
     heap_drain(self);
     return s == TC_OK ? 0 : (raise_status(self->st, s), -1);
 }
@@ -1240,10 +1211,10 @@ heap_get_closed(HeapObject *self, void *closure)
 }
 
 static PyGetSetDef heap_getset[] = {
-    {"gogc", (getter)heap_get_gogc, (setter)heap_set_gogc,
-     "GC target percentage (int >= 0), or None: no proportional trigger.", NULL},
-    {"memory_limit", (getter)heap_get_memory_limit, (setter)heap_set_memory_limit,
-     "Soft memory limit in bytes (int > 0), or None: no limit.", NULL},
+    {"gogc", (getter)heap_get_tunable, (setter)heap_set_tunable,
+     "GC target percentage (int >= 0), or None: no proportional trigger.", (void *)&tunable_gogc},
+    {"memory_limit", (getter)heap_get_tunable, (setter)heap_set_tunable,
+     "Soft memory limit in bytes (int > 0), or None: no limit.", (void *)&tunable_memory_limit},
     {"collector", (getter)heap_get_collector, NULL, "The collector's name (\"stw\", ...).", NULL},
     {"barrier", (getter)heap_get_barrier, NULL, "The configured write barrier's name.", NULL},
     {"closed", (getter)heap_get_closed, NULL, "True once close() was called.", NULL},
