@@ -73,11 +73,12 @@ static void report_alloc(tc_mutator *m)
 {
     tc_heap *h = m->heap;
     tc_safepoint(m); /* a raw section that only allocates still stops for pauses */
-    if (m->unflushed) {
-        atomic_fetch_add_explicit(&h->flushed_bytes, m->unflushed, memory_order_relaxed);
+    uint64_t bytes = m->unflushed;
+    if (bytes) {
+        atomic_fetch_add_explicit(&h->flushed_bytes, bytes, memory_order_relaxed);
         m->unflushed = 0;
     }
-    collector_maybe_trigger(m);
+    collector_maybe_trigger(m, bytes);
 }
 
 /* refill — give mutator m a span of class c with a free slot. */

@@ -42,30 +42,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "heap.h"
 #include "platform.h"
 
 #define INCR_MARK_BUDGET 2000 /* objects scanned per incremental mark slice */
 #define INCR_SWEEP_BUDGET 8   /* spans swept per incremental sweep slice */
+#define ASSIST_MAX_NS 500000 /* the longest one allocation waits in an assist */
 
 /* ---- trigger ---- */
 
 void collector_update_trigger(tc_heap *h)
 {
-    int64_t gogc = atomic_load(&h->gogc), limit = atomic_load(&h->memory_limit);
-    uint64_t goal = UINT64_MAX, live = h->heap_live;
-    if (gogc >= 0) {
-        goal = live + live / 100 * (uint64_t)gogc + live % 100 * (uint64_t)gogc / 100;
-        uint64_t floor = HEAP_MIN_TRIGGER / 100 * (uint64_t)gogc;
-        if (goal < floor)
-            goal = floor;
-    }
-    if (limit > 0 && (uint64_t)limit < goal)
-        goal = (uint64_t)limit;
-    uint64_t trigger = goal;
-    if (h->cfg.collector == TC_COLLECTOR_CONCURRENT && goal != UINT64_MAX && goal > live)
-        trigger = live + (goal - live) / 8 * 7;
+    h->pacer.live = h->heap_live;
+    pacer_tune(&h->pacer, atomic_load(&h->gogc), atomic_load(&h->memory_limit));
+    uint64_t goal = h->pacer.goal;
+    /* a stw cycle costs nothing until it starts: wait for the goal itself */
+    uint64_t trigger = h->cfg.collector == TC_COLLECTOR_STW || h->cfg.gcstoptheworld ? goal : h->pacer.trigger;
     atomic_store(&h->goal, goal);
     atomic_store(&h->trigger, trigger);
 }
@@ -77,7 +71,10 @@ static inline uint64_t heap_alloc_estimate(tc_heap *h)
 
 static inline bool over_trigger(tc_heap *h)
 {
-    return heap_alloc_estimate(h) >= atomic_load_explicit(&h->trigger, memory_order_relaxed);
+    if (heap_alloc_estimate(h) < atomic_load_explicit(&h->trigger, memory_order_relaxed))
+        return false;
+    uint64_t nsb = atomic_load_explicit(&h->no_start_before, memory_order_relaxed);
+    return !nsb || plat_now_ns() >= nsb; /* the CPU cap near a memory limit */
 }
 
 static uint64_t heap_alloc_now(tc_heap *h)
@@ -117,7 +114,8 @@ static void fmt_ms(char *buf, size_t cap, uint64_t ns)
 
 static void queue_gctrace(tc_heap *h)
 {
-    char a[32], b[32], c[32], ca[32], cb[32], cc[32];
+    char a[32], b[32], c[32], ca[32], cas[32], cb[32], cc[32];
+    fmt_ms(cas, sizeof cas, h->cyc_assist);
     fmt_ms(a, sizeof a, h->cyc_t2 - h->cyc_t0);
     fmt_ms(b, sizeof b, h->cyc_t3 > h->cyc_t2 ? h->cyc_t3 - h->cyc_t2 : 0);
     fmt_ms(c, sizeof c, h->cyc_t5 - h->cyc_t3);
@@ -129,9 +127,9 @@ static void queue_gctrace(tc_heap *h)
     char *line = malloc(400);
     if (!line)
         return;
-    snprintf(line, 400, "gc %llu @%.3fs %u%%: %s+%s+%s ms clock, %s+0/%s/0+%s ms cpu, %llu->%llu->%llu MB, "
+    snprintf(line, 400, "gc %llu @%.3fs %u%%: %s+%s+%s ms clock, %s+%s/%s/0+%s ms cpu, %llu->%llu->%llu MB, "
              "%llu MB goal, %d P%s", (unsigned long long)h->num_gc, (double)elapsed / 1e9, pct > 100 ? 100 : pct,
-             a, b, c, ca, cb, cc, (unsigned long long)(h->cyc_heap0 >> 20), (unsigned long long)(h->cyc_heap1 >> 20),
+             a, b, c, ca, cas, cb, cc, (unsigned long long)(h->cyc_heap0 >> 20), (unsigned long long)(h->cyc_heap1 >> 20),
              (unsigned long long)(h->heap_live >> 20),
              (unsigned long long)(atomic_load(&h->goal) == UINT64_MAX ? 0 : atomic_load(&h->goal) >> 20),
              h->cfg.mark_workers, h->cyc_forced ? " (forced)" : "");
@@ -156,11 +154,13 @@ static void cycle_start(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
     h->cyc_forced = forced;
     h->cyc_status = TC_OK;
     h->cyc_cpu_mark = h->cyc_cpu_sweep = 0;
+    h->cyc_assist0 = atomic_load(&h->assist_ns);
     h->cyc_heap0 = heap_alloc_now(h);
     h->cyc_t0 = plat_now_ns();
     world_stop(h, self);
     h->cyc_t1 = plat_now_ns();
     atomic_store(&h->marked_bytes, 0);
+    atomic_store(&h->mark_progress, 0);
     atomic_store(&h->barrier_on, 1);
     atomic_store(&h->phase, PHASE_MARK);
     mark_push_locals(ctx);
@@ -233,8 +233,17 @@ static void cycle_end(tc_heap *h)
     pthread_mutex_lock(&h->lock);
     uint64_t live = h->sweep_live_bytes;
     pthread_mutex_unlock(&h->lock);
+    uint64_t mallocs, total;
+    int64_t roots;
+    stats_totals(h, &mallocs, &total, &roots);
+    pthread_mutex_lock(&h->lock);
+    uint64_t alloc_now = total - h->freed_bytes, sys = h->sys_bytes + h->gc_sys_bytes, rel = h->released_bytes;
+    pthread_mutex_unlock(&h->lock);
     pthread_mutex_lock(&h->stats_lock);
     h->heap_live = h->heap_marked = live;
+    uint64_t in_use = sys - rel;
+    pacer_cycle_done(&h->pacer, live, h->cyc_heap1 > h->cyc_heap0 ? h->cyc_heap1 - h->cyc_heap0 : 0,
+                     atomic_load(&h->marked_bytes), in_use > alloc_now ? in_use - alloc_now : 0);
     h->num_gc++;
     if (h->cyc_forced)
         h->num_forced_gc++;
@@ -242,10 +251,23 @@ static void cycle_end(tc_heap *h)
     h->sweep_ns += h->cyc_t5 - h->cyc_t4;
     h->mark_cpu_ns += h->cyc_cpu_mark;
     h->sweep_cpu_ns += h->cyc_cpu_sweep;
-    h->gc_cpu_ns += h->cyc_cpu_mark + h->cyc_cpu_sweep + h->cyc_cpu_stw;
+    uint64_t cyc_cpu = h->cyc_cpu_mark + h->cyc_cpu_sweep + h->cyc_cpu_stw;
+    h->gc_cpu_ns += cyc_cpu;
+    h->cyc_assist = atomic_load(&h->assist_ns) - h->cyc_assist0;
     collector_update_trigger(h);
+    /* near a memory limit, cycles could run back to back: cap GC CPU at 50% of
+     * the machine over the time since the last cycle ended, by not starting
+     * the next cycle before the mutator had its share */
+    uint64_t window = h->cyc_t5 - (h->last_cycle_end ? h->last_cycle_end : h->start_ns);
+    uint64_t capacity = window * (uint64_t)plat_ncpu();
+    uint64_t nsb = 0;
+    if (h->pacer.limit_bound && cyc_cpu * 2 > capacity)
+        nsb = h->cyc_t5 + (cyc_cpu * 2 - capacity) / (uint64_t)plat_ncpu();
+    atomic_store(&h->no_start_before, nsb);
+    h->last_cycle_end = h->cyc_t5;
     atomic_store(&h->phase, PHASE_OFF);
     pthread_mutex_unlock(&h->stats_lock);
+    scavenge_background(h);
     if (h->cfg.gctrace)
         queue_gctrace(h);
     trace_emit(h, "GC cycle", 'X', h->cyc_t0, h->cyc_t5 - h->cyc_t0, h->num_gc);
@@ -267,6 +289,7 @@ static tc_status run_stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
     uint64_t cpu0 = plat_thread_cpu_ns();
     h->cyc_forced = forced;
     h->cyc_status = TC_OK;
+    h->cyc_assist0 = atomic_load(&h->assist_ns);
     h->cyc_heap0 = h->cyc_heap1 = heap_alloc_now(h);
     h->cyc_t0 = plat_now_ns();
     world_stop(h, self);
@@ -480,13 +503,46 @@ static tc_status request(tc_heap *h, bool forced, bool wait)
 
 /* ---- entry points ---- */
 
-/* collector_maybe_trigger — from an allocating mutator's slow path. */
-void collector_maybe_trigger(tc_mutator *m)
+/* assist — a mutator allocating during mark while the heap is past its
+ * goal owes mark work in proportion to what it allocated (pacer.c). Mark
+ * bits have one writer, the marker, so the mutator pays in time: it parks
+ * (a pause may proceed, the host lock is released) and waits for the
+ * background marker to do that much work, at most ASSIST_MAX_NS per slow
+ * path, so no single allocation stalls long. */
+static void assist(tc_mutator *m, uint64_t bytes)
+{
+    tc_heap *h = m->heap;
+    uint64_t heap_now = heap_alloc_estimate(h), goal = atomic_load(&h->goal);
+    if (heap_now < goal || atomic_load(&h->no_start_before))
+        return; /* on schedule, or capped near the memory limit */
+    pthread_mutex_lock(&h->stats_lock);
+    uint64_t expected = h->pacer.live, done0 = atomic_load(&h->mark_progress);
+    uint64_t debt = pacer_assist_debt(&h->pacer, bytes, heap_now, expected > done0 ? expected - done0 : 1);
+    pthread_mutex_unlock(&h->stats_lock);
+    if (!debt)
+        return;
+    uint64_t t0 = plat_now_ns();
+    mutator_park(m);
+    void *tok;
+    block_begin(h, &tok);
+    while (atomic_load(&h->phase) == PHASE_MARK && atomic_load(&h->mark_progress) < done0 + debt &&
+           plat_now_ns() - t0 < ASSIST_MAX_NS)
+        nanosleep(&(struct timespec){0, 20000}, NULL);
+    block_end(h, tok);
+    mutator_unpark(m);
+    atomic_fetch_add(&h->assist_ns, plat_now_ns() - t0);
+}
+
+/* collector_maybe_trigger — from an allocating mutator's slow path, after
+ * it reported `bytes` of allocation. */
+void collector_maybe_trigger(tc_mutator *m, uint64_t bytes)
 {
     tc_heap *h = m->heap;
     switch (h->cfg.collector) {
     case TC_COLLECTOR_CONCURRENT:
-        if (atomic_load_explicit(&h->phase, memory_order_relaxed) == PHASE_OFF && over_trigger(h)) {
+        if (atomic_load_explicit(&h->phase, memory_order_relaxed) == PHASE_MARK) {
+            assist(m, bytes);
+        } else if (atomic_load_explicit(&h->phase, memory_order_relaxed) == PHASE_OFF && over_trigger(h)) {
             pthread_mutex_lock(&h->ctl_lock);
             bool idle = !h->requested && !h->cycle_running;
             pthread_mutex_unlock(&h->ctl_lock);
@@ -640,4 +696,36 @@ tc_status collector_debug_finish(tc_heap *h)
     if (st != TC_OK)
         tc_fail(st, "checkmark: a reachable object was left white");
     return st;
+}
+
+/* ---- the scavenger ---- */
+
+#define SCAVENGE_SLACK ((uint64_t)8 << 20) /* keep this much free memory beyond the goal */
+
+/* scavenge_background — after a cycle: release free pages the heap does not
+ * need to reach its next goal (10% over it, plus a little), so resident
+ * memory follows the live heap down after a large structure dies. */
+void scavenge_background(tc_heap *h)
+{
+    uint64_t goal = atomic_load(&h->goal);
+    pthread_mutex_lock(&h->lock);
+    uint64_t in_use = h->sys_bytes - h->released_bytes;
+    uint64_t keep = goal == UINT64_MAX ? in_use : goal + goal / 10 + SCAVENGE_SLACK;
+    if (in_use > keep)
+        pages_scavenge(h, in_use - keep);
+    pthread_mutex_unlock(&h->lock);
+}
+
+tc_status tc_heap_scavenge(tc_heap *h, uint64_t *released)
+{
+    if (atomic_load(&h->closed))
+        return tc_fail(TC_ERR_CLOSED, "the heap is closed");
+    collector_quiesce(h); /* every span swept: all free pages are on the free lists */
+    pthread_mutex_lock(&h->lock);
+    uint64_t n = pages_scavenge(h, UINT64_MAX);
+    pthread_mutex_unlock(&h->lock);
+    collector_unquiesce(h);
+    if (released)
+        *released = n;
+    return TC_OK;
 }

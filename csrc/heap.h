@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "obj.h"
+#include "pacer.h"
 #include "sizeclass.h"
 #include "span.h"
 #include "tricolor.h"
@@ -141,7 +142,8 @@ struct tc_heap {
     uint64_t spans_inuse;
     span *span_pool;               /* unused span structs */
     void *span_slabs;              /* every slab of span structs, freed at close */
-    uint64_t sys_bytes;            /* committed arena bytes + side tables touched */
+    uint64_t sys_bytes;            /* committed arena bytes: heap_sys (Go's HeapSys) */
+    uint64_t gc_sys_bytes;         /* collector metadata: bitmaps for the committed range, span structs */
     _Atomic uint64_t flushed_bytes;/* allocation reported by mutators since the last cycle */
 
     /* roots */
@@ -154,7 +156,8 @@ struct tc_heap {
     _Atomic size_t grey_bufs;      /* buffers on `grey` */
     wbuf *grey_spare;              /* empty buffers kept for reuse, under grey_lock */
     _Atomic int barrier_on;        /* the write barrier is on (set and cleared with the world stopped) */
-    _Atomic uint64_t marked_bytes; /* bytes marked this cycle by markers */
+    _Atomic uint64_t marked_bytes; /* bytes marked this cycle by markers (added when a marker finishes) */
+    _Atomic uint64_t mark_progress;/* bytes marked this cycle, published as marking goes (assists wait on it) */
     struct markctx *incr_ctx;      /* the incremental collector's marker, under mark_lock */
     pthread_mutex_t mark_lock;     /* one incremental mark slice at a time */
 
@@ -183,6 +186,12 @@ struct tc_heap {
 
     /* collector state and statistics, written under gc_lock (cycle) and stats_lock */
     pthread_mutex_t stats_lock;
+    pacer pacer;                   /* goal and trigger math (stats_lock) */
+    _Atomic uint64_t no_start_before; /* CPU cap near the memory limit: no cycle before this time (ns) */
+    uint64_t last_cycle_end;       /* ns; gc_lock */
+    _Atomic uint64_t assist_ns;    /* mutator time spent in assists */
+    uint64_t cyc_assist0, cyc_assist; /* assist_ns when the cycle started; the cycle's assist time */
+    uint64_t released_bytes;       /* bytes given back to the OS and not reused (lock) */
     _Atomic int phase;             /* 0 off, 1 mark, 2 sweep */
     _Atomic uint64_t trigger;      /* start a cycle when heap_alloc reaches this */
     _Atomic uint64_t goal;
@@ -251,7 +260,7 @@ enum { PHASE_OFF = 0, PHASE_MARK = 1, PHASE_SWEEP = 2 };
 
 /* collector.c */
 tc_status collector_cycle(tc_heap *h, tc_mutator *m, bool forced); /* a whole cycle, on return swept */
-void collector_maybe_trigger(tc_mutator *m);
+void collector_maybe_trigger(tc_mutator *m, uint64_t bytes);
 void collector_update_trigger(tc_heap *h);
 tc_status collector_start_thread(tc_heap *h);
 void collector_stop_thread(tc_heap *h);
@@ -301,6 +310,10 @@ void special_push_finalizer_roots(markctx *c);   /* mark phase: referents of fin
 void special_sweep(tc_heap *h, span *s);         /* before a span's bits are swept (special_lock taken) */
 void special_free_all(tc_heap *h);
 tc_status roots_new_global(tc_heap *h, tc_obj *o, tc_root **out); /* roots.c, no mutator */
+
+/* scavenge (span.c) */
+uint64_t pages_scavenge(tc_heap *h, uint64_t want); /* lock held: release up to `want` free bytes */
+void scavenge_background(tc_heap *h);             /* after a cycle: give back what the goal does not need */
 
 /* check.c */
 tc_status check_heap(tc_heap *h);               /* world stopped */

@@ -39,6 +39,7 @@
 
 #define STACK_CHUNK (1u << 16) /* entries per mark-stack chunk */
 #define PREFETCH_DEPTH 8       /* objects in flight */
+#define PROGRESS_EVERY 256     /* objects between progress reports (a power of two) */
 
 typedef struct stack_chunk {
     struct stack_chunk *prev;
@@ -54,6 +55,7 @@ struct markctx {
     uintptr_t ring[PREFETCH_DEPTH];
     unsigned head, count;
     uint64_t marked_objects, marked_bytes;
+    uint64_t published;  /* marked_bytes already added to h->mark_progress */
 };
 
 /* ---- the global grey queue ---- */
@@ -287,8 +289,14 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
         if (!try_mark(c, p, concurrent))
             continue;
         c->marked_objects++;
-        if (concurrent)
+        if (concurrent) {
             c->marked_bytes += class_bytes((const tc_obj *)p);
+            if (!(c->marked_objects & (PROGRESS_EVERY - 1))) { /* let assists see the work done */
+                atomic_fetch_add_explicit(&c->h->mark_progress, c->marked_bytes - c->published,
+                                          memory_order_relaxed);
+                c->published = c->marked_bytes;
+            }
+        }
         scan(c, p);
         if (budget > 0)
             budget--;

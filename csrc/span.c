@@ -35,7 +35,7 @@ static span *span_new(tc_heap *h)
             return NULL;
         sl->next = h->span_slabs;
         h->span_slabs = sl;
-        h->sys_bytes += sizeof *sl;
+        h->gc_sys_bytes += sizeof *sl;
         for (int i = SPAN_SLAB - 1; i >= 0; i--) {
             sl->spans[i].next = h->span_pool;
             h->span_pool = &sl->spans[i];
@@ -156,7 +156,8 @@ static span *arena_grow(tc_heap *h, size_t npages)
             upto = TC_ARENA_SIZE;
         if (!plat_commit((void *)(a->base + a->committed), upto - a->committed))
             return NULL;
-        h->sys_bytes += (upto - a->committed) + (upto - a->committed) / 64 * 3; /* + mark, alloc, black bits */
+        h->sys_bytes += upto - a->committed;
+        h->gc_sys_bytes += (upto - a->committed) / 64 * 3; /* mark, alloc and black bits */
         a->committed = upto;
     }
     span *s = span_new(h);
@@ -200,8 +201,15 @@ span *pages_alloc(tc_heap *h, size_t npages)
         rest->base = s->base + (npages << TC_PAGE_SHIFT);
         rest->npages = s->npages - (uint32_t)npages;
         rest->needzero = s->needzero;
+        /* released pages are split in proportion (the tail keeps its share) */
+        rest->released = (uint32_t)((uint64_t)s->released * rest->npages / s->npages);
+        s->released -= rest->released;
         s->npages = (uint32_t)npages;
         free_insert(h, a, rest);
+    }
+    if (s->released) { /* reused: those pages count as the heap's again */
+        h->released_bytes -= (uint64_t)s->released << TC_PAGE_SHIFT;
+        s->released = 0;
     }
     s->state = SPAN_INUSE;
     s->next = s->prev = NULL;
@@ -223,6 +231,7 @@ void pages_free(tc_heap *h, span *s)
         if (l && l->state == SPAN_FREE && l->npages && l->base + ((size_t)l->npages << TC_PAGE_SHIFT) == s->base) {
             list_remove(&h->freelist[bucket_of(l->npages)], l);
             l->npages += s->npages;
+            l->released += s->released;
             span_dispose(h, s);
             s = l;
             s->needzero = 1;
@@ -234,10 +243,31 @@ void pages_free(tc_heap *h, span *s)
         if (r && r->state == SPAN_FREE && r->npages && r->base == s->base + ((size_t)s->npages << TC_PAGE_SHIFT)) {
             list_remove(&h->freelist[bucket_of(r->npages)], r);
             s->npages += r->npages;
+            s->released += r->released;
             span_dispose(h, r);
         }
     }
     free_insert(h, a, s);
+}
+
+/* pages_scavenge — give free pages back to the OS (madvise), largest runs
+ * first, until `want` bytes were released or no free page is left
+ * unreleased. Released pages read as zero when reused. Lock held. */
+uint64_t pages_scavenge(tc_heap *h, uint64_t want)
+{
+    uint64_t done = 0;
+    for (int b = TC_FREE_BUCKETS - 1; b > 0 && done < want; b--)
+        for (span *s = h->freelist[b]; s && done < want; s = s->next) {
+            if (s->released == s->npages)
+                continue;
+            plat_decommit((void *)s->base, (size_t)s->npages << TC_PAGE_SHIFT);
+            uint64_t bytes = (uint64_t)(s->npages - s->released) << TC_PAGE_SHIFT;
+            s->released = s->npages;
+            s->needzero = 0;
+            h->released_bytes += bytes;
+            done += bytes;
+        }
+    return done;
 }
 
 /* pages_release_all — unmap every arena and side table (heap close). */

@@ -42,7 +42,7 @@
 #define TC_ARENA_SHIFT 32
 #define TC_ARENA_SIZE ((size_t)1 << TC_ARENA_SHIFT)
 #define TC_ARENA_PAGES (TC_ARENA_SIZE >> TC_PAGE_SHIFT)
-#define TC_COMMIT_STEP ((size_t)4 << 20) /* commit arenas 4 MiB at a time */
+#define TC_COMMIT_STEP ((size_t)1 << 20) /* commit arenas 1 MiB at a time (a memory limit is honoured to ~1 MiB) */
 #define TC_MAX_ARENAS 64                 /* 256 GiB of heap: the hard limit */
 #define TC_FREE_BUCKETS 128              /* free lists by exact page count, last = larger */
 
@@ -57,6 +57,7 @@ typedef struct span {
     uint8_t sizeclass;     /* 0 = one large object */
     uint8_t needzero;      /* pages may hold old data */
     uint8_t cached;        /* in some mutator's cache */
+    uint32_t released;     /* free span: pages given back to the OS (madvise), counted in released_bytes */
     uint32_t elemsize;     /* bytes per slot (large: npages * page) */
     uint32_t nelems;       /* object slots */
     uint32_t nalloc;       /* allocated slots, as of the last sweep */

@@ -54,6 +54,8 @@ tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
     pthread_mutex_lock(&h->lock);
     uint64_t frees = h->frees, freed_bytes = h->freed_bytes;
     out->heap_sys = h->sys_bytes;
+    out->gc_sys = h->gc_sys_bytes;
+    out->heap_released = h->released_bytes;
     pthread_mutex_unlock(&h->lock);
     pthread_mutex_lock(&h->stats_lock);
     out->total_alloc = total;
@@ -63,7 +65,6 @@ tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
     out->heap_objects = out->mallocs - frees;
     out->heap_live = h->heap_live;
     out->heap_marked = h->heap_marked;
-    out->heap_released = 0;
     out->heap_goal = atomic_load(&h->goal) == UINT64_MAX ? 0 : atomic_load(&h->goal);
     out->num_gc = h->num_gc;
     out->num_forced_gc = h->num_forced_gc;
@@ -76,7 +77,7 @@ tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
     uint64_t elapsed = plat_now_ns() - h->start_ns;
     double f = elapsed ? (double)h->gc_cpu_ns / (double)elapsed : 0.0;
     out->gc_cpu_fraction = f < 0 ? 0 : f > 1 ? 1 : f;
-    out->assist_ns = 0;
+    out->assist_ns = atomic_load(&h->assist_ns);
     out->roots = roots < 0 ? 0 : (uint64_t)roots;
     out->finalizers_pending = atomic_load(&h->nready);
     out->weak_refs = atomic_load(&h->nweak);
@@ -101,7 +102,7 @@ static const tc_stats_field fields[] = {
     F(assist_ns, TC_FIELD_U64), F(roots, TC_FIELD_U64), F(finalizers_pending, TC_FIELD_U64),
     F(weak_refs, TC_FIELD_U64), F(phase, TC_FIELD_STRING), F(collector, TC_FIELD_STRING),
     F(barrier, TC_FIELD_STRING), F(mark_ns, TC_FIELD_U64), F(sweep_ns, TC_FIELD_U64),
-    F(mark_cpu_ns, TC_FIELD_U64), F(sweep_cpu_ns, TC_FIELD_U64), F(heap_marked, TC_FIELD_U64),
+    F(mark_cpu_ns, TC_FIELD_U64), F(sweep_cpu_ns, TC_FIELD_U64), F(heap_marked, TC_FIELD_U64), F(gc_sys, TC_FIELD_U64),
 };
 #undef F
 

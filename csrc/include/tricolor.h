@@ -144,6 +144,11 @@ TC_API bool tc_heap_closed(const tc_heap *h);
  * return. TC_ERR_CORRUPT if checkmark is on and found an object left white. */
 TC_API tc_status tc_heap_collect(tc_heap *h);
 
+/* tc_heap_scavenge — give every free page back to the OS now (the scavenger
+ * does this in the background for pages the next goal does not need).
+ * Waits for a running cycle. *released: bytes released by this call. */
+TC_API tc_status tc_heap_scavenge(tc_heap *h, uint64_t *released);
+
 /* Tunables: gogc -1 = off; memory_limit -1 = none. Take effect at once. */
 TC_API tc_status tc_heap_set_gogc(tc_heap *h, int64_t gogc);
 TC_API int64_t tc_heap_gogc(const tc_heap *h);
@@ -267,6 +272,7 @@ typedef struct tc_stats {
     uint64_t assist_ns, roots, finalizers_pending, weak_refs;
     /* extensions beyond SPEC */
     uint64_t mark_ns, sweep_ns, mark_cpu_ns, sweep_cpu_ns, heap_marked;
+    uint64_t gc_sys; /* collector metadata (bitmaps, span structs), not in heap_sys (as Go's GCSys) */
     const char *phase;     /* "off", "mark", "sweep" */
     const char *collector; /* "concurrent", "incremental", "stw" */
     const char *barrier;   /* "hybrid", "dijkstra", "yuasa" */

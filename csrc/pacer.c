@@ -1,0 +1,103 @@
+/*
+ * pacer.c — the pacer: goal, trigger and assist debt (after Go's 1.18
+ * redesign, golang/go#44167, simplified).
+ *
+ * Goal. goal = live * (1 + gogc/100), at least heap_min * gogc/100; with a
+ * soft memory limit, the goal is at most limit - overhead (the memory the
+ * heap holds beyond live objects), and the lower of the two wins.
+ *
+ * Trigger. A concurrent cycle must start early enough that marking ends
+ * near the goal. While it marks, the mutator allocates in proportion to the
+ * mark work: cons/mark = bytes allocated during mark / bytes scanned, which
+ * the pacer learns (an exponential average of the cycles seen). The expected
+ * mark work is the live heap, so the runway the mutator needs is
+ *     runway = cons/mark * live,   trigger = goal - runway,
+ * kept within 70%..95% of the way from live to goal (as Go does), so that a
+ * bad estimate can neither start cycles back to back nor too late; past the
+ * goal, assists take over.
+ *
+ * Assists. During mark, a mutator that allocates owes mark work in
+ * proportion: debt = bytes * work_left / heap_left, where heap_left is what
+ * remains to the goal. When the heap is at or past the goal, every byte costs
+ * its share of all the remaining work (heap_left clamps to a small floor).
+ */
+#include "pacer.h"
+
+#define TRIGGER_MIN 0.70
+#define TRIGGER_MAX 0.95
+#define CONS_MARK_WEIGHT 0.5 /* weight of the newest cycle in the average */
+#define LIMIT_HEADROOM 0.95  /* aim a little under a memory limit */
+
+static void recompute(pacer *p)
+{
+    uint64_t goal = PACER_NONE;
+    if (p->gogc >= 0) {
+        double g = (double)p->live * (1.0 + (double)p->gogc / 100.0);
+        double floor = (double)PACER_HEAP_MIN * (double)p->gogc / 100.0;
+        goal = (uint64_t)(g > floor ? g : floor);
+    }
+    p->limit_bound = false;
+    if (p->limit > 0) {
+        double room = (double)p->limit * LIMIT_HEADROOM - (double)p->overhead;
+        uint64_t lim_goal = room > (double)p->live ? (uint64_t)room : p->live + (p->live >> 5) + 1;
+        if (lim_goal < goal) {
+            goal = lim_goal;
+            p->limit_bound = true;
+        }
+    }
+    p->goal = goal;
+    if (goal == PACER_NONE) {
+        p->trigger = PACER_NONE;
+        return;
+    }
+    if (goal <= p->live) {
+        p->trigger = goal;
+        return;
+    }
+    double span = (double)(goal - p->live);
+    double runway = p->have_cons_mark ? p->cons_mark * (double)p->live : span * (1.0 - TRIGGER_MIN);
+    double t = (double)goal - runway;
+    double lo = (double)p->live + span * TRIGGER_MIN, hi = (double)p->live + span * TRIGGER_MAX;
+    if (t < lo)
+        t = lo;
+    if (t > hi)
+        t = hi;
+    p->trigger = (uint64_t)t;
+}
+
+void pacer_init(pacer *p, int64_t gogc, int64_t limit)
+{
+    *p = (pacer){.gogc = gogc, .limit = limit};
+    recompute(p);
+}
+
+void pacer_tune(pacer *p, int64_t gogc, int64_t limit)
+{
+    p->gogc = gogc;
+    p->limit = limit;
+    recompute(p);
+}
+
+void pacer_cycle_done(pacer *p, uint64_t live, uint64_t alloc_during_mark, uint64_t scan_work, uint64_t overhead)
+{
+    p->live = live;
+    p->overhead = overhead;
+    if (scan_work > 0) {
+        double cm = (double)alloc_during_mark / (double)scan_work;
+        p->cons_mark = p->have_cons_mark ? CONS_MARK_WEIGHT * cm + (1 - CONS_MARK_WEIGHT) * p->cons_mark : cm;
+        p->have_cons_mark = true;
+    }
+    recompute(p);
+}
+
+uint64_t pacer_assist_debt(const pacer *p, uint64_t bytes, uint64_t heap_now, uint64_t work_left)
+{
+    if (p->goal == PACER_NONE || !work_left)
+        return 0;
+    uint64_t floor = (p->goal - (p->goal > p->live ? p->live : 0)) / 64 + 1;
+    uint64_t left = heap_now < p->goal ? p->goal - heap_now : 0;
+    if (left < floor)
+        left = floor;
+    double debt = (double)bytes * (double)work_left / (double)left;
+    return debt > (double)work_left ? work_left : (uint64_t)debt;
+}

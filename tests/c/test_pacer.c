@@ -1,0 +1,117 @@
+/* test_pacer.c — the pacer simulated cycle by cycle, like Go's
+ * mgcpacer_test.go: a steady live heap, a mutator allocating at a fixed
+ * rate, a marker scanning at a fixed rate. Each cycle starts at the trigger;
+ * while it marks the live heap the mutator allocates (a/s) * live bytes more,
+ * so the cycle's peak heap is trigger + (a/s) * live. */
+#include <math.h>
+
+#include "pacer.h"
+#include "tc_test.h"
+
+typedef struct sim_result {
+    double peak_over_goal[64];
+    double peak[64];
+    int cycles;
+} sim_result;
+
+/* simulate — cons_mark(k) gives cycle k's true allocation per scan byte. */
+static void simulate(int64_t gogc, int64_t limit, uint64_t live, double (*cons_mark)(int), int cycles,
+                     sim_result *out)
+{
+    pacer p;
+    pacer_init(&p, gogc, limit);
+    pacer_cycle_done(&p, live, 0, 0, 0); /* the first cycle found `live` */
+    for (int k = 0; k < cycles; k++) {
+        uint64_t goal = p.goal, trigger = p.trigger;
+        double alloc_during_mark = cons_mark(k) * (double)live;
+        double peak = (double)trigger + alloc_during_mark;
+        out->peak[k] = peak;
+        out->peak_over_goal[k] = peak / (double)goal;
+        pacer_cycle_done(&p, live, (uint64_t)alloc_during_mark, live, 0);
+    }
+    out->cycles = cycles;
+}
+
+static double steady(int k) { (void)k; return 0.2; }
+static double noisy(int k)
+{
+    static const double wobble[8] = {0.02, -0.015, 0.01, -0.02, 0.005, 0.015, -0.01, 0.0};
+    return 0.2 + wobble[k % 8];
+}
+
+TEST(pacer_steady_peak_within_5_percent_of_goal)
+{
+    if (tc_test_collector != TC_COLLECTOR_STW)
+        return; /* pure math: once is enough */
+    static const int64_t gogcs[] = {50, 100, 200};
+    for (int g = 0; g < 3; g++) {
+        sim_result r;
+        simulate(gogcs[g], -1, (uint64_t)100 << 20, steady, 30, &r);
+        for (int k = 25; k < r.cycles; k++) {
+            if (r.peak_over_goal[k] < 0.95 || r.peak_over_goal[k] > 1.05)
+                fprintf(stderr, "  gogc %lld cycle %d: peak/goal %.3f\n", (long long)gogcs[g], k, r.peak_over_goal[k]);
+            CHECK(r.peak_over_goal[k] >= 0.95 && r.peak_over_goal[k] <= 1.05);
+        }
+    }
+}
+
+TEST(pacer_noisy_mutator_stays_near_goal)
+{
+    if (tc_test_collector != TC_COLLECTOR_STW)
+        return;
+    sim_result r;
+    simulate(100, -1, (uint64_t)256 << 20, noisy, 40, &r);
+    double sum = 0;
+    for (int k = 25; k < 40; k++) {
+        CHECK(r.peak_over_goal[k] >= 0.9 && r.peak_over_goal[k] <= 1.1);
+        sum += r.peak_over_goal[k];
+    }
+    CHECK(fabs(sum / 15 - 1.0) <= 0.05);
+}
+
+TEST(pacer_gogc_sets_heap_in_proportion)
+{
+    if (tc_test_collector != TC_COLLECTOR_STW)
+        return;
+    sim_result a, b, c;
+    uint64_t live = (uint64_t)100 << 20;
+    simulate(50, -1, live, steady, 30, &a);
+    simulate(100, -1, live, steady, 30, &b);
+    simulate(200, -1, live, steady, 30, &c);
+    double pa = a.peak[29] / (double)live, pb = b.peak[29] / (double)live, pc = c.peak[29] / (double)live;
+    CHECK(fabs(pa - 1.5) < 0.08 && fabs(pb - 2.0) < 0.08 && fabs(pc - 3.0) < 0.1);
+}
+
+TEST(pacer_memory_limit_bounds_goal)
+{
+    if (tc_test_collector != TC_COLLECTOR_STW)
+        return;
+    pacer p;
+    uint64_t limit = (uint64_t)1 << 30, live = limit / 10 * 6;
+    pacer_init(&p, -1, (int64_t)limit);
+    pacer_cycle_done(&p, live, live / 10, live, (uint64_t)16 << 20);
+    CHECK(p.limit_bound);
+    CHECK(p.goal <= limit && p.goal > live);
+    CHECK(p.trigger > live && p.trigger <= p.goal);
+    /* gogc alone would allow more than the limit: the limit wins */
+    pacer_tune(&p, 100, (int64_t)limit);
+    CHECK(p.limit_bound && p.goal <= limit);
+    /* no gogc, no limit: no cycle is ever due */
+    pacer_tune(&p, -1, -1);
+    CHECK(p.goal == PACER_NONE && p.trigger == PACER_NONE);
+}
+
+TEST(pacer_assist_debt_grows_as_the_goal_nears)
+{
+    if (tc_test_collector != TC_COLLECTOR_STW)
+        return;
+    pacer p;
+    pacer_init(&p, 100, -1);
+    pacer_cycle_done(&p, (uint64_t)100 << 20, (uint64_t)20 << 20, (uint64_t)100 << 20, 0);
+    uint64_t work = (uint64_t)50 << 20;
+    uint64_t early = pacer_assist_debt(&p, 4096, p.trigger, work);
+    uint64_t late = pacer_assist_debt(&p, 4096, p.goal - ((uint64_t)1 << 20), work);
+    uint64_t past = pacer_assist_debt(&p, 4096, p.goal + ((uint64_t)10 << 20), work);
+    CHECK(early < late && late <= past && past <= work);
+    CHECK(pacer_assist_debt(&p, 4096, p.trigger, 0) == 0);
+}
