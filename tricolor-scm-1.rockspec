@@ -36,6 +36,7 @@ build = {
             "csrc/mark.c",
             "csrc/mutator.c",
             "csrc/object.c",
+            "csrc/pacer.c",
             "csrc/platform.c",
             "csrc/roots.c",
             "csrc/sizeclass.c",
