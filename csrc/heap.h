@@ -237,8 +237,8 @@ bool heap_alive(uint64_t uid, tc_heap *h); /* under heap registry lock: is h liv
 
 /* mutator.c: thread registration and the stop-the-world handshake */
 tc_mutator *mutator_get(tc_heap *h);       /* this thread's mutator, registering it */
-tc_status mutator_enter(tc_heap *h, tc_mutator **out);
-void mutator_leave(tc_mutator *m);
+tc_status mutator_enter_slow(tc_heap *h, tc_mutator **out);
+void mutator_wake_stopper(tc_mutator *m);
 void mutator_park(tc_mutator *m);          /* stop counting as active (before blocking) */
 void mutator_unpark(tc_mutator *m);        /* count as active again, waiting out a pause */
 void world_stop(tc_heap *h, tc_mutator *self);
@@ -318,4 +318,5 @@ void scavenge_background(tc_heap *h);             /* after a cycle: give back wh
 /* check.c */
 tc_status check_heap(tc_heap *h);               /* world stopped */
 tc_status check_marks(tc_heap *h);              /* world stopped, after mark */
+#include "mutator.h"
 #endif

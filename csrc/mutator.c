@@ -30,7 +30,6 @@
 #include "heap.h"
 #include "platform.h"
 
-#define TLS_WAYS 4
 #define WORLD_SPINS 2000 /* stopper: busy-wait rounds (~10-50 us) before sleeping */
 #define WAIT_SPINS 20000 /* parked mutator: busy-wait rounds (~0.1-0.5 ms) before sleeping */
 
@@ -43,12 +42,6 @@ static inline void cpu_relax(void)
 #endif
 }
 
-typedef struct tls_entry {
-    tc_heap *heap;
-    uint64_t uid;
-    tc_mutator *m;
-} tls_entry;
-
 typedef struct thread_reg {
     struct thread_reg *next;
     tc_heap *heap;
@@ -56,22 +49,11 @@ typedef struct thread_reg {
     tc_mutator *m;
 } thread_reg;
 
-/* initial-exec: these are read on every heap call, and the general dynamic
- * model costs a __tls_get_addr call in a loaded module */
-#define TC_TLS_IE __attribute__((tls_model("initial-exec")))
-static _Thread_local tls_entry tls_cache[TLS_WAYS] TC_TLS_IE;
+_Thread_local tls_entry tc_tls_cache[TLS_WAYS] TC_TLS_IE;
 static _Thread_local unsigned tls_next TC_TLS_IE;
 static _Thread_local thread_reg *tls_regs;
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
-
-static inline void light_fence(void)
-{
-    if (plat_have_membarrier)
-        atomic_signal_fence(memory_order_seq_cst);
-    else
-        atomic_thread_fence(memory_order_seq_cst);
-}
 
 void block_begin(tc_heap *h, void **tok)
 {
@@ -84,19 +66,14 @@ void block_end(tc_heap *h, void *tok)
         h->block_end(h->block_ud, tok);
 }
 
-/* set_inactive — active = 0, and wake a stopper waiting for it. The light
- * fence orders the store before the load of `stw` (the same Dekker pairing
- * as on entry), so either the stopper sees 0 or we see its request. */
-static inline void set_inactive(tc_mutator *m)
+/* mutator_wake_stopper — the slow half of set_inactive: a pause is being
+ * requested; wake the stopper if it sleeps on our `active` word. */
+void mutator_wake_stopper(tc_mutator *m)
 {
-    atomic_store_explicit(&m->active, 0, memory_order_release);
-    light_fence();
-    if (__builtin_expect(atomic_load_explicit(&m->heap->stw, memory_order_relaxed), 0)) {
-        /* Dekker with the stopper's (stopper_sleeping = 1; read active) */
-        atomic_thread_fence(memory_order_seq_cst);
-        if (atomic_load(&m->heap->stopper_sleeping))
-            plat_wake(&m->active);
-    }
+    /* Dekker with the stopper's (stopper_sleeping = 1; read active) */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&m->heap->stopper_sleeping))
+        plat_wake(&m->active);
 }
 
 /* wait_world — block until no pause is requested (caller is parked).
@@ -170,7 +147,7 @@ static void on_thread_exit(void *arg)
         pthread_mutex_unlock(&heap_registry_lock);
         free(r);
     }
-    memset(tls_cache, 0, sizeof tls_cache);
+    memset(tc_tls_cache, 0, sizeof tc_tls_cache);
 }
 
 static void exit_key_init(void) { pthread_key_create(&exit_key, on_thread_exit); }
@@ -215,6 +192,20 @@ static tc_mutator *mutator_get_slow(tc_heap *h)
         return NULL;
     }
     if (fresh) {
+        /* forget registrations of heaps destroyed since (a long-lived thread
+         * that makes and drops many heaps must not leak a record per heap) */
+        extern pthread_mutex_t heap_registry_lock;
+        pthread_mutex_lock(&heap_registry_lock);
+        for (thread_reg **pp = &tls_regs; *pp;) {
+            thread_reg *r = *pp;
+            if (!heap_alive(r->uid, r->heap)) {
+                *pp = r->next;
+                free(r);
+            } else {
+                pp = &r->next;
+            }
+        }
+        pthread_mutex_unlock(&heap_registry_lock);
         reg->heap = h;
         reg->uid = h->uid;
         reg->m = m;
@@ -224,23 +215,39 @@ static tc_mutator *mutator_get_slow(tc_heap *h)
     } else {
         free(reg);
     }
-    tls_entry *e = &tls_cache[tls_next++ % TLS_WAYS];
+    tls_entry *e = &tc_tls_cache[tls_next++ % TLS_WAYS];
     e->heap = h;
     e->uid = h->uid;
     e->m = m;
     return m;
 }
 
+/* mutator_get — this thread's mutator for h; the entry found moves to the
+ * front of the cache, where mutator_enter's inline fast path looks. */
 tc_mutator *mutator_get(tc_heap *h)
 {
     for (int i = 0; i < TLS_WAYS; i++)
-        if (tls_cache[i].heap == h && tls_cache[i].uid == h->uid)
-            return tls_cache[i].m;
-    return mutator_get_slow(h);
+        if (tc_tls_cache[i].heap == h && tc_tls_cache[i].uid == h->uid) {
+            tls_entry e = tc_tls_cache[i];
+            tc_tls_cache[i] = tc_tls_cache[0];
+            tc_tls_cache[0] = e;
+            return e.m;
+        }
+    tc_mutator *m = mutator_get_slow(h);
+    if (m) {
+        for (int i = 0; i < TLS_WAYS; i++)
+            if (tc_tls_cache[i].m == m && tc_tls_cache[i].heap == h) {
+                tls_entry e = tc_tls_cache[i];
+                tc_tls_cache[i] = tc_tls_cache[0];
+                tc_tls_cache[0] = e;
+            }
+    }
+    return m;
 }
 
-/* mutator_enter — start a heap call on this thread. */
-tc_status mutator_enter(tc_heap *h, tc_mutator **out)
+/* mutator_enter_slow — start a heap call: every case but the common one
+ * (the heap in front of this thread's cache, no pause, not closed). */
+tc_status mutator_enter_slow(tc_heap *h, tc_mutator **out)
 {
     if (__builtin_expect(atomic_load_explicit(&h->closed, memory_order_acquire), 0))
         return tc_fail(TC_ERR_CLOSED, "the heap is closed");
@@ -262,15 +269,6 @@ tc_status mutator_enter(tc_heap *h, tc_mutator **out)
     }
     *out = m;
     return TC_OK;
-}
-
-void mutator_leave(tc_mutator *m)
-{
-    if (--m->depth == 0) {
-        if (__builtin_expect(m->gbuf_n != 0, 0))
-            grey_flush_mutator(m);
-        set_inactive(m);
-    }
 }
 
 /* world_stop — request a pause and wait until every other mutator is out of
