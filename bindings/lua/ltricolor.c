@@ -6,15 +6,28 @@
  * collector, the option names, the stats field list and the gctrace line all
  * live in csrc/.
  *
- * Two userdata types, shaped after liolib.c:
+ * Three userdata types, shaped after liolib.c:
  *
  *   tricolor.heap    an lheap: the tc_heap (NULL once closed). User value 1
- *                    anchors the heap's spare handle (see below).
+ *                    anchors the heap's spare handle (see below), user value
+ *                    2 the callback registry (finalizers and cleanups).
  *   tricolor.object  an lobj: one tc_root (NULL once released), the lheap it
  *                    belongs to, and the object's id, cached so that `==`,
  *                    `tostring` and `:id()` keep working after the heap is
  *                    closed. User value 1 is the heap userdata, so a heap
  *                    lives at least as long as any of its handles.
+ *   tricolor.weak    an lweak: one tc_weak (NULL once released) and its
+ *                    lheap; user value 1 is the heap userdata.
+ *
+ * Finalizers and cleanups. The core never calls Lua: it keeps a token per
+ * callback and hands the token back when the callback is due. The binding
+ * keeps the callbacks in the heap's registry table, keyed by token (a per-heap
+ * counter), and runs the due ones on the Lua thread at safe points: after
+ * every heap method and in heap:run_finalizers() (run_due). An entry leaves
+ * the registry when its callback runs, when it is replaced or cleared, and
+ * all at once when the heap is closed (the core drops pending callbacks then).
+ * A per-heap `draining` flag makes a drain inside a callback a no-op, so a
+ * finalizer may call any heap method, collect() and close() included.
  *
  * Speed (the Lua API costs a few ns a call, a C metamethod call ~20 ns):
  *  - Every heap has its own metatable whose __index is a table of closures
@@ -60,6 +73,7 @@
 
 #define HEAP_T "tricolor.heap"
 #define OBJ_T "tricolor.object"
+#define WEAK_T "tricolor.weak"
 
 /* Upvalues of every C function of the module (see set_funcs): the handle
  * metatable, the handle methods, the heap prototype metatable (what every
@@ -72,10 +86,24 @@ static const char heap_mark = 0;
 
 typedef struct lobj lobj;
 
+/* User values of a heap userdata. */
+enum { HEAP_UV_SPARE = 1, HEAP_UV_CALLBACKS, HEAP_NUV = HEAP_UV_CALLBACKS };
+
 typedef struct lheap {
-    tc_heap *h;   /* NULL once closed (then destroyed) */
-    lobj *spare;  /* a closed handle anchored in user value 1, or NULL */
+    tc_heap *h;          /* NULL once closed */
+    tc_heap *shell;      /* after close: the closed tc_heap, kept for tc_weak_release
+                          * until the last weak reference is released; else NULL */
+    lobj *spare;         /* a closed handle anchored in user value 1, or NULL */
+    size_t nweak;        /* weak userdata that still own a tc_weak */
+    lua_Integer token;   /* the last callback token handed out (tokens start at 1) */
+    int draining;        /* run_due is running callbacks: nested drains do nothing */
 } lheap;
+
+/* lweak — a weak reference userdata (WEAK_T). */
+typedef struct lweak {
+    tc_weak *w;  /* NULL: never opened, or released by __close/__gc */
+    lheap *lh;   /* the heap's userdata block (user value 1 keeps it valid) */
+} lweak;
 
 struct lobj {
     uintptr_t tag; /* obj_tag(this lobj): recognises a handle cheaply */
@@ -150,14 +178,30 @@ static tc_heap *open_heap(lua_State *L, int idx, const char *fn)
 }
 
 /* live_obj — the heap of a handle that can be used; raises if the heap was
- * closed or the handle released (a `<close>` variable went out of scope). */
+ * closed, the handle released (a `<close>` variable went out of scope) or
+ * the object freed with tricolor.unsafe.free. */
 static tc_heap *live_obj(lua_State *L, const lobj *o, const char *fn)
 {
     if (!o->lh->h)
         fail(L, "tricolor: %s: the heap is closed", fn);
     if (!o->root)
         fail(L, "tricolor: %s: the handle was closed", fn);
+    if (tc_root_freed(o->root))
+        fail(L, "tricolor: %s: the object was freed with tricolor.unsafe.free", fn);
     return o->lh->h;
+}
+
+/* heap_obj — the handle at idx, which must be a usable handle of heap lh
+ * (an argument of a heap method: set_finalizer, add_cleanup, weakref). */
+static lobj *heap_obj(lua_State *L, int idx, lheap *lh, const char *fn)
+{
+    lobj *o = to_obj(L, idx);
+    if (!o)
+        fail(L, "tricolor: %s: 'obj' must be a tricolor.object (got %s)", fn, luaL_typename(L, idx));
+    if (o->lh != lh)
+        fail(L, "tricolor: %s: 'obj' is an object of another heap", fn);
+    live_obj(L, o, fn);
+    return o;
 }
 
 /* core_error — raise for a failed core call: context, then the core's message. */
@@ -258,9 +302,9 @@ static void stderr_sink(void *ud, const char *line)
     fputc('\n', stderr);
 }
 
-/* drain — print the gctrace lines the core queued; after every call that may
+/* print_trace — print the gctrace lines the core queued; after every call that may
  * run a collection. */
-static void drain(tc_heap *h) { tc_heap_drain_output(h, stderr_sink, NULL); }
+static void print_trace(tc_heap *h) { tc_heap_drain_output(h, stderr_sink, NULL); }
 
 /* ---- tricolor.heap{...} ------------------------------------------------------ */
 
@@ -324,6 +368,281 @@ static void push_upvalues(lua_State *L, int base, int heap)
         lua_pushboolean(L, 0);
 }
 
+/* ---- finalizers and cleanups ------------------------------------------------- */
+
+/* push_callbacks — push the callback registry of the heap at `heapidx`
+ * (user value 2: token -> finalizer function, or token -> {fn, arg} for a
+ * cleanup), creating it on first use. */
+static void push_callbacks(lua_State *L, int heapidx)
+{
+    if (lua_getiuservalue(L, heapidx, HEAP_UV_CALLBACKS) == LUA_TTABLE)
+        return;
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, heapidx, HEAP_UV_CALLBACKS);
+}
+
+/* forget_token — drop the registry entry of `token` (no-op for 0). Setting an
+ * existing key to nil allocates nothing, so this cannot raise. */
+static void forget_token(lua_State *L, int heapidx, tc_token token)
+{
+    if (!token)
+        return;
+    if (lua_getiuservalue(L, heapidx, HEAP_UV_CALLBACKS) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushnil(L);
+    lua_rawseti(L, -2, (lua_Integer)token);
+    lua_pop(L, 1);
+}
+
+/* report — warn() about a callback that raised: the error is at -1. */
+static void report(lua_State *L, const char *what)
+{
+    const char *msg = lua_tostring(L, -1);
+    if (!msg)
+        msg = lua_pushfstring(L, "(an error object of type %s)", luaL_typename(L, -1));
+    lua_warning(L, lua_pushfstring(L, "tricolor: %s raised an error: %s", what, msg), 0);
+}
+
+/* run_one — run the callback of `token` (the registry is at 2; for a
+ * finalizer its handle is at 3) and forget it. Errors become warnings. */
+static void run_one(lua_State *L, tc_ready_kind kind, tc_token token)
+{
+    int t = lua_rawgeti(L, 2, (lua_Integer)token);
+    lua_pushnil(L);
+    lua_rawseti(L, 2, (lua_Integer)token);
+    if (t == LUA_TNIL)
+        return; /* forgotten (cannot happen: a token is queued once) */
+    if (kind == TC_READY_FINALIZER) {
+        lua_pushvalue(L, 3); /* fn(obj) */
+    } else {
+        lua_rawgeti(L, -1, 1); /* fn(arg) */
+        lua_rawgeti(L, -2, 2);
+    }
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+        report(L, kind == TC_READY_FINALIZER ? "finalizer" : "cleanup");
+}
+
+/* drain_loop — the body of run_due, run protected (arg 1: the heap): take
+ * each due callback and run it, until none is due or a callback closed the
+ * heap. Returns how many ran. A closed handle (index 3) is ready before each
+ * tc_take_ready, so the root a finalizer comes with is owned at once. */
+static int drain_loop(lua_State *L)
+{
+    lheap *lh = (lheap *)lua_touserdata(L, 1);
+    lua_Integer n = 0;
+    push_callbacks(L, 1); /* 2 */
+    while (lh->h) {
+        lobj *o = lua_gettop(L) >= 3 ? (lobj *)lua_touserdata(L, 3) : push_closed_obj(L, 1, lh);
+        tc_token token;
+        tc_root *root = NULL;
+        tc_ready_kind kind = tc_take_ready(lh->h, &token, &root);
+        if (kind == TC_READY_NONE)
+            break;
+        if (root) {
+            o->root = root;
+            o->id = tc_obj_id(tc_root_obj(root));
+        }
+        run_one(L, kind, token);
+        lua_settop(L, root ? 2 : 3); /* a used handle is the finalizer's now */
+        n++;
+    }
+    lua_pushinteger(L, n);
+    return 1;
+}
+
+/* run_due_slow — run every due callback of the heap at `heapidx` (an open
+ * heap, not draining): on this Lua thread, outside every core lock, each
+ * once. Returns how many ran. Only a memory error of the binding itself
+ * escapes (after the flag is reset); callback errors are warnings. */
+static lua_Integer run_due_slow(lua_State *L, int heapidx, lheap *lh)
+{
+    heapidx = lua_absindex(L, heapidx);
+    push_upvalues(L, 0, heapidx);
+    lua_pushcclosure(L, drain_loop, UV_COUNT);
+    lua_pushvalue(L, heapidx);
+    lh->draining = 1;
+    int st = lua_pcall(L, 1, 1, 0);
+    lh->draining = 0;
+    if (st != LUA_OK)
+        lua_error(L);
+    lua_Integer n = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return n;
+}
+
+/* run_due — the safe point of every heap method: run the due finalizers and
+ * cleanups, if any (one atomic load when there are none). */
+static void run_due(lua_State *L, int heapidx, lheap *lh)
+{
+    if (lh->h && !lh->draining && tc_has_ready(lh->h))
+        run_due_slow(L, heapidx, lh);
+}
+
+/* check_callable — the function argument at idx: a function or a value
+ * with a __call metamethod. */
+static void check_callable(lua_State *L, int idx, const char *fn)
+{
+    if (lua_type(L, idx) == LUA_TFUNCTION)
+        return;
+    if (luaL_getmetafield(L, idx, "__call") != LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    fail(L, "tricolor: %s: 'fn' must be a function (got %s)", fn, luaL_typename(L, idx));
+}
+
+/* new_token — register the value at -1 (popped) in the heap's registry under
+ * a fresh token and return the token. */
+static tc_token new_token(lua_State *L, int heapidx, lheap *lh)
+{
+    push_callbacks(L, heapidx);
+    lua_insert(L, -2);
+    lua_rawseti(L, -2, ++lh->token);
+    lua_pop(L, 1);
+    return (tc_token)lh->token;
+}
+
+/* heap_set_finalizer — heap:set_finalizer(obj, fn): fn(obj) runs once after
+ * obj became unreachable; nil clears; setting again replaces. */
+static int heap_set_finalizer(lua_State *L)
+{
+    lheap *lh = check_heap(L, 1, "set_finalizer");
+    tc_heap *h = open_heap(L, 1, "set_finalizer");
+    lobj *o = heap_obj(L, 2, lh, "set_finalizer");
+    tc_token token = 0, old = 0;
+    if (!lua_isnil(L, 3)) {
+        check_callable(L, 3, "set_finalizer");
+        lua_pushvalue(L, 3);
+        token = new_token(L, 1, lh);
+    }
+    tc_status st = tc_set_finalizer(h, o->root, token, &old);
+    forget_token(L, 1, st == TC_OK ? old : token);
+    if (st != TC_OK)
+        return core_error(L, "set_finalizer");
+    run_due(L, 1, lh);
+    return 0;
+}
+
+/* heap_add_cleanup — heap:add_cleanup(obj, fn, arg): fn(arg) runs once after
+ * obj was reclaimed. As Go's AddCleanup, arg must not be obj itself (the
+ * registry holds arg, so obj would never be reclaimed). */
+static int heap_add_cleanup(lua_State *L)
+{
+    lheap *lh = check_heap(L, 1, "add_cleanup");
+    tc_heap *h = open_heap(L, 1, "add_cleanup");
+    lobj *o = heap_obj(L, 2, lh, "add_cleanup");
+    check_callable(L, 3, "add_cleanup");
+    lua_settop(L, 4);
+    const lobj *a = to_obj(L, 4);
+    if (a && a->lh == lh && a->id == o->id && a->root)
+        return fail(L, "tricolor: add_cleanup: 'arg' must not be the object itself (it would never be reclaimed)");
+    lua_createtable(L, 2, 0);
+    lua_pushvalue(L, 3);
+    lua_rawseti(L, -2, 1);
+    lua_pushvalue(L, 4);
+    lua_rawseti(L, -2, 2);
+    tc_token token = new_token(L, 1, lh);
+    if (tc_add_cleanup(h, o->root, token) != TC_OK) {
+        forget_token(L, 1, token);
+        return core_error(L, "add_cleanup");
+    }
+    run_due(L, 1, lh);
+    return 0;
+}
+
+/* heap_run_finalizers — heap:run_finalizers(): run every due finalizer and
+ * cleanup now; returns how many ran (0 inside a callback, where the outer
+ * drain goes on with them). */
+static int heap_run_finalizers(lua_State *L)
+{
+    lheap *lh = check_heap(L, 1, "run_finalizers");
+    open_heap(L, 1, "run_finalizers");
+    lua_pushinteger(L, lh->draining ? 0 : run_due_slow(L, 1, lh));
+    return 1;
+}
+
+/* ---- weak references ----------------------------------------------------------- */
+
+static lweak *check_weak(lua_State *L, int idx, const char *fn)
+{
+    lweak *w = (lweak *)luaL_testudata(L, idx, WEAK_T);
+    if (!w)
+        fail(L, "tricolor: %s: bad self (tricolor.weak expected, got %s)", fn, luaL_typename(L, idx));
+    return w;
+}
+
+/* heap_weakref — heap:weakref(obj): a weak reference, created closed (its
+ * metatable and __gc first) before the core's tc_weak exists. */
+static int heap_weakref(lua_State *L)
+{
+    lheap *lh = check_heap(L, 1, "weakref");
+    tc_heap *h = open_heap(L, 1, "weakref");
+    lobj *o = heap_obj(L, 2, lh, "weakref");
+    lweak *w = (lweak *)lua_newuserdatauv(L, sizeof *w, 1);
+    w->w = NULL;
+    w->lh = lh;
+    luaL_setmetatable(L, WEAK_T);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    if (tc_weak_new(h, o->root, &w->w) != TC_OK)
+        return core_error(L, "weakref");
+    lh->nweak++;
+    run_due(L, 1, lh);
+    return 1;
+}
+
+/* weak_get — w:get(): a new handle for the target, or nil once it was
+ * reclaimed. The handle exists (closed) before the core makes its root. */
+static int weak_get(lua_State *L)
+{
+    lweak *w = check_weak(L, 1, "get");
+    lheap *lh = w->lh;
+    if (!lh->h)
+        return fail(L, "tricolor: get: the heap is closed");
+    if (!w->w)
+        return fail(L, "tricolor: get: the weak reference was closed");
+    lua_getiuservalue(L, 1, 1); /* 2: the heap */
+    lobj *o = push_closed_obj(L, 2, lh);
+    if (tc_weak_get(lh->h, w->w, &o->root) != TC_OK)
+        return core_error(L, "get");
+    if (o->root)
+        o->id = tc_obj_id(tc_root_obj(o->root));
+    else
+        lua_pushnil(L);
+    run_due(L, 2, lh);
+    return 1;
+}
+
+/* weak_close — __gc and __close: release the tc_weak; idempotent. After the
+ * heap was closed the core still frees it (through the kept shell), and the
+ * last weak reference of a closed heap destroys the shell. */
+static int weak_close(lua_State *L)
+{
+    lweak *w = check_weak(L, 1, "close");
+    lheap *lh = w->lh;
+    if (w->w) {
+        tc_weak_release(lh->h ? lh->h : lh->shell, w->w);
+        w->w = NULL;
+        if (--lh->nweak == 0 && lh->shell) {
+            tc_heap_destroy(lh->shell);
+            lh->shell = NULL;
+        }
+    }
+    return 0;
+}
+
+static int weak_tostring(lua_State *L)
+{
+    lweak *w = check_weak(L, 1, "tostring");
+    const char *state = !w->lh->h ? "heap closed, " : !w->w ? "closed, " : "";
+    lua_pushfstring(L, WEAK_T " (%s%p)", state, (void *)w);
+    return 1;
+}
+
 /* ---- heap methods ------------------------------------------------------------- */
 
 /* heap_new — heap:new(nslots [, data]): data is a string (copied into the
@@ -354,22 +673,26 @@ static int heap_new(lua_State *L)
         return fail(L, "tricolor: new: the heap is closed");
     lobj *o = push_closed_obj(L, 1, lh);
     if (tc_obj_new(lh->h, (size_t)n, size, data, &o->root) != TC_OK) {
-        drain(lh->h);
+        print_trace(lh->h);
         return fail(L, "tricolor: new: cannot allocate an object with nslots=%I and data=%I bytes: %s", n,
                           (lua_Integer)size, tc_errmsg());
     }
     o->id = tc_obj_id(tc_root_obj(o->root));
-    drain(lh->h);
+    print_trace(lh->h);
+    run_due(L, 1, lh);
     return 1;
 }
 
+/* heap_collect — heap:collect(): a whole cycle, then the finalizers and
+ * cleanups it made due (unless called from one of them). */
 static int heap_collect(lua_State *L)
 {
     tc_heap *h = open_heap(L, 1, "collect");
     tc_status st = tc_heap_collect(h);
-    drain(h);
+    print_trace(h);
     if (st != TC_OK)
         return core_error(L, "collect");
+    run_due(L, 1, (lheap *)lua_touserdata(L, 1));
     return 0;
 }
 
@@ -410,7 +733,8 @@ static void push_field(lua_State *L, const tc_stats *s, const tc_stats_field *f)
 /* heap_stats — heap:stats(): a plain table with every tc_stats_fields() entry. */
 static int heap_stats(lua_State *L)
 {
-    tc_heap *h = open_heap(L, 1, "stats");
+    run_due(L, 1, check_heap(L, 1, "stats"));
+    tc_heap *h = open_heap(L, 1, "stats"); /* also if a finalizer closed it */
     tc_stats s;
     if (tc_heap_stats(h, &s) != TC_OK)
         return core_error(L, "stats");
@@ -428,6 +752,7 @@ static int heap_verify(lua_State *L)
 {
     if (tc_heap_verify(open_heap(L, 1, "verify")) != TC_OK)
         return core_error(L, "verify");
+    run_due(L, 1, (lheap *)lua_touserdata(L, 1));
     return 0;
 }
 
@@ -449,15 +774,26 @@ static int heap_trace_stop(lua_State *L)
 }
 
 /* heap_close — heap:close(), __close and __gc: the one idempotent closer.
- * Handles of the heap keep their cached id; everything else they do raises. */
+ * Handles of the heap keep their cached id; everything else they do raises.
+ * Pending finalizers and cleanups are dropped with the registry. While weak
+ * references still own a tc_weak, the closed tc_heap is kept as a shell for
+ * their tc_weak_release (weak_close destroys it with the last one). Safe
+ * from inside a finalizer: the drain stops at the next callback. */
 static int heap_close(lua_State *L)
 {
     lheap *lh = check_heap(L, 1, "close");
     tc_heap *h = lh->h;
     if (h) {
         lh->h = NULL;
-        drain(h);
-        tc_heap_destroy(h);
+        print_trace(h);
+        lua_pushnil(L);
+        lua_setiuservalue(L, 1, HEAP_UV_CALLBACKS);
+        if (lh->nweak) {
+            tc_heap_close(h);
+            lh->shell = h;
+        } else {
+            tc_heap_destroy(h);
+        }
     }
     return 0;
 }
@@ -609,6 +945,8 @@ static tc_value to_value(lua_State *L, int idx, const lobj *o, lua_Integer i)
             fail(L, "tricolor: slot %I: the value is an object of another heap", i);
         if (!p->root)
             fail(L, "tricolor: slot %I: the value is a closed handle", i);
+        if (tc_root_freed(p->root))
+            fail(L, "tricolor: slot %I: the value is an object freed with tricolor.unsafe.free", i);
         return tc_ref(tc_root_obj(p->root));
     }
     default: break;
@@ -667,22 +1005,27 @@ static int push_count(lua_State *L, const lobj *o, const char *fn,
 
 static int obj_len(lua_State *L) { return push_count(L, check_obj(L, 1, "#obj"), "#obj", tc_obj_nslots); }
 
+/* freed — does handle o refer to an object freed with unsafe.free? (Its
+ * root keeps the address with a freed bit; after close roots are gone.) */
+static int freed(const lobj *o) { return o->lh->h && o->root && tc_root_freed(o->root); }
+
 /* obj_eq — same heap and same id: the same object (ids are unique among the
  * live objects of a heap, and a handle keeps its object alive). Closing the
  * heap keeps that true: every object with a handle was live then. A handle
  * released on its own (`<close>`) no longer keeps its object alive, so its id
- * may come back for a new object: it equals no other handle. */
+ * may come back for a new object: it equals no other handle. A freed object's
+ * id may come back too: its handles equal each other, not the new object's. */
 static int obj_eq(lua_State *L)
 {
     const lobj *a = to_obj(L, 1), *b = to_obj(L, 2);
-    lua_pushboolean(L, a && b && a->root && b->root && a->lh == b->lh && a->id == b->id);
+    lua_pushboolean(L, a && b && a->root && b->root && a->lh == b->lh && a->id == b->id && freed(a) == freed(b));
     return 1;
 }
 
 static int obj_tostring(lua_State *L)
 {
     const lobj *o = check_obj(L, 1, "tostring");
-    const char *state = !o->lh->h ? ", heap closed" : !o->root ? ", closed" : "";
+    const char *state = !o->lh->h ? ", heap closed" : !o->root ? ", closed" : freed(o) ? ", freed" : "";
     lua_pushfstring(L, OBJ_T " (id %I%s)", (lua_Integer)o->id, state);
     return 1;
 }
@@ -755,6 +1098,10 @@ static const luaL_Reg heap_methods[] = {
     {"verify", heap_verify},
     {"trace_start", heap_trace_start},
     {"trace_stop", heap_trace_stop},
+    {"set_finalizer", heap_set_finalizer},
+    {"add_cleanup", heap_add_cleanup},
+    {"run_finalizers", heap_run_finalizers},
+    {"weakref", heap_weakref},
     {"close", heap_close},
     {NULL, NULL},
 };
@@ -801,7 +1148,7 @@ static void push_heap_metatable(lua_State *L, int ud, const luaL_Reg *methods)
         lua_insert(L, -2);
         lua_rawset(L, mt);
     }
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 12);
     push_upvalues(L, 0, ud);
     luaL_setfuncs(L, methods, UV_COUNT);
     lua_createtable(L, 0, 1);
@@ -829,9 +1176,8 @@ static int l_heap(lua_State *L)
             lua_pop(L, 1);
         }
     }
-    lheap *lh = (lheap *)lua_newuserdatauv(L, sizeof *lh, 1);
-    lh->h = NULL;
-    lh->spare = NULL;
+    lheap *lh = (lheap *)lua_newuserdatauv(L, sizeof *lh, HEAP_NUV);
+    memset(lh, 0, sizeof *lh);
     int ud = lua_gettop(L);
     push_heap_metatable(L, ud, heap_methods);
     lua_setmetatable(L, ud);
@@ -842,6 +1188,53 @@ static int l_heap(lua_State *L)
 
 static const luaL_Reg module_funcs[] = {
     {"heap", l_heap},
+    {NULL, NULL},
+};
+
+/* ---- tricolor.unsafe ------------------------------------------------------------ */
+
+/* unsafe_address — tricolor.unsafe.address(obj): the object's address. */
+static int unsafe_address(lua_State *L)
+{
+    const lobj *o = check_obj(L, 1, "address");
+    live_obj(L, o, "address");
+    lua_pushinteger(L, (lua_Integer)tc_obj_address(tc_root_obj(o->root)));
+    return 1;
+}
+
+/* unsafe_free — tricolor.unsafe.free(obj): free the object now. Its
+ * finalizer is cleared first (a freed object is never finalized; its
+ * registry entry goes); every handle to it then raises. */
+static int unsafe_free(lua_State *L)
+{
+    lobj *o = check_obj(L, 1, "free");
+    tc_heap *h = live_obj(L, o, "free");
+    lua_settop(L, 1);
+    lua_getiuservalue(L, 1, 1); /* 2: the heap */
+    tc_token old = 0;
+    if (tc_set_finalizer(h, o->root, 0, &old) != TC_OK)
+        return core_error(L, "free");
+    forget_token(L, 2, old);
+    if (tc_obj_free(h, o->root) != TC_OK)
+        return core_error(L, "free");
+    return 0;
+}
+
+static const luaL_Reg unsafe_funcs[] = {
+    {"address", unsafe_address},
+    {"free", unsafe_free},
+    {NULL, NULL},
+};
+
+static const luaL_Reg weak_methods[] = {
+    {"get", weak_get},
+    {NULL, NULL},
+};
+
+static const luaL_Reg weak_meta[] = {
+    {"__gc", weak_close},
+    {"__close", weak_close},
+    {"__tostring", weak_tostring},
     {NULL, NULL},
 };
 
@@ -869,7 +1262,15 @@ LUAMOD_API int luaopen_tricolor(lua_State *L)
     lua_setfield(L, UV_HEAP_PROTO, "__name");
     lua_pushboolean(L, 1);
     lua_rawsetp(L, UV_HEAP_PROTO, &heap_mark);
+    luaL_newmetatable(L, WEAK_T); /* 4: the weak metatable (luaL_testudata finds it) */
+    set_funcs(L, 4, weak_meta);
     lua_newtable(L);
-    set_funcs(L, lua_gettop(L), module_funcs);
+    set_funcs(L, 5, weak_methods);
+    lua_setfield(L, 4, "__index");
+    lua_newtable(L); /* 5: the module */
+    set_funcs(L, 5, module_funcs);
+    lua_newtable(L);
+    set_funcs(L, 6, unsafe_funcs);
+    lua_setfield(L, 5, "unsafe");
     return 1;
 }

@@ -40,16 +40,17 @@ function M.reclaim(heap)
    return heap:stats()
 end
 
--- M.lua_child(script, env, redirect) — run `script` in a child lua5.4 that
--- finds the module where this process does, with `env` ("K=V ...") before
--- the command and `redirect` after it (default "2>&1": stderr too); returns
--- what it printed and whether it exited cleanly.
-function M.lua_child(script, env, redirect)
+-- M.lua_child(script, env, redirect, flags) — run `script` in a child lua5.4
+-- that finds the module where this process does, with `env` ("K=V ...")
+-- before the command, interpreter `flags` ("-W") before the script and
+-- `redirect` after it (default "2>&1": stderr too); returns what it printed
+-- and whether it exited cleanly.
+function M.lua_child(script, env, redirect, flags)
    local path = os.tmpname()
    local f = assert(io.open(path, "w"))
    f:write(("package.cpath = %q\n"):format(package.cpath), script)
    f:close()
-   local cmd = ("%s lua5.4 %s %s"):format(env or "", path, redirect or "2>&1")
+   local cmd = ("%s lua5.4 %s %s %s"):format(env or "", flags or "", path, redirect or "2>&1")
    local p = assert(io.popen(cmd, "r"))
    local out = p:read("a")
    local ok = p:close()
@@ -76,6 +77,49 @@ function M.gc_lines(text)
       if line:find("^gc ") then lines[#lines + 1] = line end
    end
    return lines
+end
+
+-- The collectors every scenario of the finalizer, weak and unsafe specs runs under.
+M.COLLECTORS = { "stw", "incremental", "concurrent" }
+
+-- M.each_collector(name, set_heap, body) — describe(name .. " (<collector>)")
+-- once per collector; before each test set_heap(h) gets a fresh heap
+-- {collector = <collector>, gogc = false}, closed after the test.
+function M.each_collector(name, set_heap, body)
+   local tricolor = require "tricolor"
+   local busted = require "busted" -- the spec's describe & co. are not globals here
+   local describe, before_each, after_each = busted.describe, busted.before_each, busted.after_each
+   for _, collector in ipairs(M.COLLECTORS) do
+      describe(name .. " (" .. collector .. ")", function()
+         local heap
+         before_each(function()
+            heap = tricolor.heap { collector = collector, gogc = false }
+            set_heap(heap)
+         end)
+         after_each(function() heap:close() end)
+         body(collector)
+      end)
+   end
+end
+
+-- M.callbacks(heap) — how many finalizers and cleanups the binding's registry
+-- of `heap` holds (the heap userdata's user value 2; nil counts as none).
+function M.callbacks(heap)
+   local reg = debug.getuservalue(heap, 2)
+   local n = 0
+   if type(reg) == "table" then
+      for _ in pairs(reg) do n = n + 1 end
+   end
+   return n
+end
+
+-- M.count_lines(text, pattern) — how many lines of text match the pattern.
+function M.count_lines(text, pattern)
+   local n = 0
+   for line in text:gmatch("[^\n]+") do
+      if line:find(pattern) then n = n + 1 end
+   end
+   return n
 end
 
 return M
