@@ -328,7 +328,7 @@ static tc_status run_full_cycle(tc_heap *h, bool forced)
     mark_push_handles(ctx);
     special_push_finalizer_roots(ctx);
     do
-        mark_drain(ctx, -1);
+        mark_drain_parallel(h->par, ctx);
     while (!cycle_try_terminate(h, NULL, ctx));
     mark_free(ctx);
     h->cyc_cpu_mark = plat_thread_cpu_ns() - cpu;
@@ -459,6 +459,7 @@ tc_status collector_start_thread(tc_heap *h)
     if (pthread_create(&h->thread, NULL, collector_main, h) != 0)
         return tc_fail(TC_ERR_NOMEM, "cannot start the collector thread");
     h->thread_started = true;
+    h->par = mark_par_new(h, h->cfg.mark_workers);
     return TC_OK;
 }
 
@@ -472,6 +473,8 @@ void collector_stop_thread(tc_heap *h)
     pthread_mutex_unlock(&h->ctl_lock);
     pthread_join(h->thread, NULL);
     h->thread_started = false;
+    mark_par_free(h->par);
+    h->par = NULL;
 }
 
 /* request — ask the collector thread for a cycle; with `wait`, block (the

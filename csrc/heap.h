@@ -159,6 +159,7 @@ struct tc_heap {
     _Atomic uint64_t marked_bytes; /* bytes marked this cycle by markers (added when a marker finishes) */
     _Atomic uint64_t mark_progress;/* bytes marked this cycle, published as marking goes (assists wait on it) */
     struct markctx *incr_ctx;      /* the incremental collector's marker, under mark_lock */
+    struct mpar *par;              /* mark worker threads (concurrent, mark_workers > 1) */
     pthread_mutex_t mark_lock;     /* one incremental mark slice at a time */
 
     /* sweeping, under `lock` */
@@ -277,6 +278,10 @@ void mark_free(markctx *c);        /* leftover work goes back to the global queu
 void mark_push_handles(markctx *c);
 void mark_push_locals(markctx *c);
 bool mark_drain(markctx *c, int64_t budget); /* true when no work is left anywhere */
+typedef struct mpar mpar;
+mpar *mark_par_new(tc_heap *h, int nworkers);   /* helper mark workers; NULL for one */
+void mark_par_free(mpar *par);
+void mark_drain_parallel(mpar *par, markctx *c); /* a round with every worker (par NULL: alone) */
 void mark_blacken(markctx *c, uintptr_t p);  /* test hook */
 void mark_push_children(markctx *c, uintptr_t p); /* push p's referents, do not mark p */
 tc_heap *mark_owner(const markctx *c);

@@ -46,9 +46,13 @@ typedef struct stack_chunk {
     uintptr_t e[STACK_CHUNK];
 } stack_chunk;
 
+typedef struct mpar mpar;
+
 struct markctx {
     tc_heap *h;
     bool concurrent, check;
+    mpar *par;          /* parallel marking: the workers (NULL: alone) */
+    int me;             /* this marker's worker index */
     stack_chunk *top;   /* current chunk */
     size_t n;           /* entries used in top */
     stack_chunk *spare; /* one free chunk kept to avoid thrashing at a boundary */
@@ -170,13 +174,19 @@ static inline void push(markctx *c, uintptr_t p)
     c->top->e[c->n++] = p;
 }
 
+static size_t inbox_take(markctx *c, uintptr_t *out);
+static void route(markctx *c, uintptr_t p);
+static inline bool foreign(const markctx *c, uintptr_t p);
+
 static inline bool pop(markctx *c, uintptr_t *p)
 {
     if (__builtin_expect(c->n == 0, 0)) {
         stack_chunk *k = c->top;
         if (!k->prev) {
-            /* refill from the global queue */
-            size_t n = grey_take(c->h, k->e);
+            /* refill from this worker's inbox, then the global queue */
+            size_t n = c->par ? inbox_take(c, k->e) : 0;
+            if (!n)
+                n = grey_take(c->h, k->e);
             if (!n)
                 return false;
             c->n = n;
@@ -272,6 +282,10 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
     for (;;) {
         uintptr_t p;
         while (c->count < PREFETCH_DEPTH && pop(c, &p)) {
+            if (concurrent && c->par && foreign(c, p)) { /* another worker owns its mark bit */
+                route(c, p);
+                continue;
+            }
             arena *a = arena_of(p);
             uint64_t bit;
             __builtin_prefetch((const void *)p);
@@ -379,4 +393,257 @@ uint64_t mark_heap(tc_heap *h, bool check)
         c->marked_bytes = 0; /* the real count is the real mark's */
     mark_free(c);
     return n;
+}
+
+/* ---- parallel marking ------------------------------------------------------
+ *
+ * With mark_workers = W > 1 the concurrent marker is W threads (the collector
+ * thread is worker 0). Mark bits keep a single writer: the heap's address
+ * space is dealt out in 64 KiB stripes, stripe k to worker k % W, and only a
+ * stripe's owner tests and sets its mark bits. A worker that pops a
+ * candidate it does not own routes it to the owner's outbox (OUTBOX_N
+ * entries, then a buffer into the owner's inbox). So marking stays a plain
+ * load and store, and the workers share work the way the graph spreads over
+ * the address space.
+ *
+ * A round ends when every worker is idle with its inbox empty and the global
+ * queue empty; mutators may still flush grey work after that, which mark
+ * termination finds (the world stopped) and sends back to marking.
+ */
+
+#define PAR_SHIFT 16   /* stripe size: 64 KiB (a multiple of a bitmap word's 512 bytes) */
+#define OUTBOX_N 256
+#define MAX_WORKERS 16
+
+typedef struct mworker {
+    pthread_mutex_t lock;          /* inbox */
+    wbuf *inbox;
+    _Atomic size_t inbox_n;
+    uintptr_t out[MAX_WORKERS][OUTBOX_N];
+    uint32_t nout[MAX_WORKERS];
+} mworker;
+
+struct mpar {
+    tc_heap *h;
+    int nw;
+    mworker *w;                    /* nw workers */
+    pthread_mutex_t lock;          /* rounds and idleness */
+    pthread_cond_t cond;
+    uint64_t round;
+    int idle, finished;
+    bool done, stop;
+    pthread_t threads[MAX_WORKERS];
+};
+
+static inline int owner_of(const mpar *par, uintptr_t p) { return (int)((p >> PAR_SHIFT) % (unsigned)par->nw); }
+static inline bool foreign(const markctx *c, uintptr_t p) { return owner_of(c->par, p) != c->me; }
+
+static void deliver(markctx *c, int to)
+{
+    mpar *par = c->par;
+    mworker *me = &par->w[c->me], *dst = &par->w[to];
+    uint32_t n = me->nout[to];
+    if (!n)
+        return;
+    wbuf *b = malloc(sizeof *b);
+    if (!b) { /* no memory: hand them to the global queue, any worker takes them */
+        grey_put(c->h, me->out[to], n);
+    } else {
+        b->n = n;
+        memcpy(b->e, me->out[to], n * sizeof *b->e);
+        pthread_mutex_lock(&dst->lock);
+        b->next = dst->inbox;
+        dst->inbox = b;
+        atomic_fetch_add(&dst->inbox_n, 1);
+        pthread_mutex_unlock(&dst->lock);
+    }
+    me->nout[to] = 0;
+    pthread_mutex_lock(&par->lock);
+    pthread_cond_broadcast(&par->cond);
+    pthread_mutex_unlock(&par->lock);
+}
+
+static void route(markctx *c, uintptr_t p)
+{
+    int to = owner_of(c->par, p);
+    mworker *me = &c->par->w[c->me];
+    me->out[to][me->nout[to]++] = p;
+    if (me->nout[to] == OUTBOX_N)
+        deliver(c, to);
+}
+
+static size_t inbox_take(markctx *c, uintptr_t *out)
+{
+    mworker *me = &c->par->w[c->me];
+    if (!atomic_load_explicit(&me->inbox_n, memory_order_acquire))
+        return 0;
+    pthread_mutex_lock(&me->lock);
+    wbuf *b = me->inbox;
+    size_t n = 0;
+    if (b) {
+        me->inbox = b->next;
+        atomic_fetch_sub(&me->inbox_n, 1);
+        n = b->n;
+        memcpy(out, b->e, n * sizeof *out);
+    }
+    pthread_mutex_unlock(&me->lock);
+    free(b);
+    return n;
+}
+
+static bool inboxes_empty(mpar *par)
+{
+    for (int i = 0; i < par->nw; i++)
+        if (atomic_load(&par->w[i].inbox_n))
+            return false;
+    return true;
+}
+
+/* worker_round — drain until the whole round is done. */
+static void worker_round(markctx *c)
+{
+    mpar *par = c->par;
+    mworker *me = &par->w[c->me];
+    for (;;) {
+        mark_drain(c, -1);
+        for (int to = 0; to < par->nw; to++)
+            deliver(c, to);
+        pthread_mutex_lock(&par->lock);
+        par->idle++;
+        for (;;) {
+            if (par->done)
+                break;
+            if (atomic_load(&me->inbox_n) || !grey_empty(c->h))
+                break;
+            if (par->idle == par->nw && inboxes_empty(par)) {
+                par->done = true;
+                pthread_cond_broadcast(&par->cond);
+                break;
+            }
+            pthread_cond_wait(&par->cond, &par->lock);
+        }
+        bool done = par->done;
+        if (!done)
+            par->idle--;
+        pthread_mutex_unlock(&par->lock);
+        if (done)
+            return;
+    }
+}
+
+typedef struct wstart {
+    mpar *par;
+    int idx;
+} wstart;
+
+static void *worker_main(void *arg)
+{
+    wstart *ws = arg;
+    mpar *par = ws->par;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&par->lock);
+    for (;;) {
+        while (!par->stop && par->round == seen)
+            pthread_cond_wait(&par->cond, &par->lock);
+        if (par->stop)
+            break;
+        seen = par->round;
+        pthread_mutex_unlock(&par->lock);
+        markctx *c = mark_new(par->h, true, false);
+        if (c) {
+            c->par = par;
+            c->me = ws->idx;
+            worker_round(c);
+            mark_free(c);
+        }
+        pthread_mutex_lock(&par->lock);
+        par->finished++;
+        pthread_cond_broadcast(&par->cond);
+    }
+    pthread_mutex_unlock(&par->lock);
+    return NULL;
+}
+
+/* mark_par_new — W-1 helper threads for the collector thread (worker 0);
+ * NULL if W < 2 or they cannot be made (marking then stays single). */
+mpar *mark_par_new(tc_heap *h, int nw)
+{
+    if (nw < 2)
+        return NULL;
+    if (nw > MAX_WORKERS)
+        nw = MAX_WORKERS;
+    mpar *par = calloc(1, sizeof *par + (size_t)nw * sizeof(wstart));
+    if (!par || !(par->w = calloc((size_t)nw, sizeof *par->w))) {
+        free(par);
+        return NULL;
+    }
+    wstart *ws = (wstart *)(par + 1);
+    par->h = h;
+    par->nw = nw;
+    pthread_mutex_init(&par->lock, NULL);
+    pthread_cond_init(&par->cond, NULL);
+    for (int i = 0; i < nw; i++)
+        pthread_mutex_init(&par->w[i].lock, NULL);
+    int started = 1;
+    for (int i = 1; i < nw; i++) {
+        ws[i].par = par;
+        ws[i].idx = i;
+        if (pthread_create(&par->threads[i], NULL, worker_main, &ws[i]) != 0)
+            break;
+        started++;
+    }
+    par->nw = started; /* fewer workers if threads ran out */
+    if (started < 2) {
+        mark_par_free(par);
+        return NULL;
+    }
+    return par;
+}
+
+void mark_par_free(mpar *par)
+{
+    if (!par)
+        return;
+    pthread_mutex_lock(&par->lock);
+    par->stop = true;
+    pthread_cond_broadcast(&par->cond);
+    pthread_mutex_unlock(&par->lock);
+    for (int i = 1; i < par->nw; i++)
+        pthread_join(par->threads[i], NULL);
+    for (int i = 0; i < par->nw; i++) {
+        while (par->w[i].inbox) {
+            wbuf *b = par->w[i].inbox;
+            par->w[i].inbox = b->next;
+            free(b);
+        }
+        pthread_mutex_destroy(&par->w[i].lock);
+    }
+    pthread_mutex_destroy(&par->lock);
+    pthread_cond_destroy(&par->cond);
+    free(par->w);
+    free(par);
+}
+
+/* mark_drain_parallel — one round: every worker drains until all the work
+ * that is there is done (c is worker 0, the caller's thread). */
+void mark_drain_parallel(mpar *par, markctx *c)
+{
+    if (!par) {
+        mark_drain(c, -1);
+        return;
+    }
+    pthread_mutex_lock(&par->lock);
+    par->round++;
+    par->done = false;
+    par->idle = par->finished = 0;
+    pthread_cond_broadcast(&par->cond);
+    pthread_mutex_unlock(&par->lock);
+    c->par = par;
+    c->me = 0;
+    worker_round(c);
+    c->par = NULL;
+    pthread_mutex_lock(&par->lock);
+    while (par->finished < par->nw - 1)
+        pthread_cond_wait(&par->cond, &par->lock);
+    pthread_mutex_unlock(&par->lock);
 }

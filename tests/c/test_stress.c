@@ -170,6 +170,7 @@ static void stress(tc_barrier barrier, int *failed_)
     c.barrier = barrier;
     c.gogc = 20; /* frequent automatic cycles too */
     c.checkmark = true;
+    c.mark_workers = barrier == TC_BARRIER_YUASA ? 1 : 2; /* parallel marking (concurrent collector) too */
     tc_heap *h;
     CHECK_OK(tc_heap_new(&c, &h));
     model ms[NTHREADS];
