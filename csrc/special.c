@@ -417,8 +417,11 @@ static tc_status free_now(tc_heap *h, uintptr_t p)
     }
     for (special *sp = s->specials, *next; sp; sp = next) {
         next = sp->next;
-        if (sp->obj == p)
-            special_unlink(h, s, sp);
+        if (sp->obj != p)
+            continue;
+        if (sp->kind == SP_CLEANUP) /* the object is reclaimed now: its cleanups are due */
+            ready_push(h, TC_READY_CLEANUP, sp->token, NULL);
+        special_unlink(h, s, sp); /* a finalizer does not run for a freed object */
     }
     pthread_mutex_unlock(&h->special_lock);
     /* every handle to it becomes a freed handle (address | 2) */

@@ -245,7 +245,8 @@ TC_API void tc_weak_release(tc_heap *h, tc_weak *w);
 /* tc_obj_free — free obj now. Every root to it then fails with TC_ERR_FREED
  * (their tc_root_obj keeps its address, so ids and equality still work);
  * references to it from other objects are the caller's bug, which
- * tc_heap_verify reports. TC_ERR_STATE if the object is pinned. Waits for a
+ * tc_heap_verify reports. Its cleanups become due (it is reclaimed); its
+ * finalizer never runs. TC_ERR_STATE if the object is pinned. Waits for a
  * running cycle to finish and stops the world briefly. */
 TC_API tc_status tc_obj_free(tc_heap *h, tc_root *obj);
 /* tc_obj_payload — the payload's address and size, for a host buffer view;

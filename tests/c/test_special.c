@@ -292,8 +292,11 @@ TEST(unsafe_free_then_use)
     CHECK(tc_heap_verify(h) == TC_ERR_CORRUPT); /* holder still points at it */
     CHECK_OK(tc_slot_set(h, holder, 0, tc_nil()));
     CHECK_OK(tc_heap_verify(h));
-    CHECK_OK(tc_obj_new(h, 0, 1 << 20, NULL, &big)); /* a large object */
+    CHECK_OK(tc_obj_new(h, 0, 1 << 20, NULL, &big)); /* a large object, with a cleanup */
+    CHECK_OK(tc_add_cleanup(h, big, 9));
     CHECK_OK(tc_obj_free(h, big));
+    int counts[10] = {0};
+    CHECK(run_ready(h, counts, 10, NULL) == 1 && counts[9] == 1);
     CHECK_OK(tc_heap_verify(h));
     tc_root_release(h, a);
     tc_root_release(h, a2);
