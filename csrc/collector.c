@@ -106,10 +106,15 @@ static void fmt_ms(char *buf, size_t cap, uint64_t ns)
     uint64_t p = 1;
     for (int i = 0; i < dec; i++)
         p *= 10;
+    unsigned long long whole = (unsigned long long)(x / p), frac = (unsigned long long)(x % p);
     if (dec == 0)
         snprintf(buf, cap, "%llu", (unsigned long long)x);
+    else if (dec == 1)
+        snprintf(buf, cap, "%llu.%01llu", whole, frac);
+    else if (dec == 2)
+        snprintf(buf, cap, "%llu.%02llu", whole, frac);
     else
-        snprintf(buf, cap, "%llu.%0*llu", (unsigned long long)(x / p), dec, (unsigned long long)(x % p));
+        snprintf(buf, cap, "%llu.%03llu", whole, frac);
 }
 
 static void queue_gctrace(tc_heap *h)
