@@ -38,6 +38,8 @@ test: setup
 	$(MAKE) test-lua
 	$(MAKE) test-asan
 	$(MAKE) test-tsan
+	$(MAKE) test-python-asan
+	$(MAKE) test-lua-asan
 
 demo: setup
 	$(MAKE) demo-python
