@@ -133,11 +133,11 @@ static void queue_gctrace(tc_heap *h)
     if (!line)
         return;
     snprintf(line, 400, "gc %llu @%.3fs %u%%: %s+%s+%s ms clock, %s+%s/%s/0+%s ms cpu, %llu->%llu->%llu MB, "
-             "%llu MB goal, %d P%s", (unsigned long long)h->num_gc, (double)elapsed / 1e9, pct > 100 ? 100 : pct,
+             "%llu MB goal, %d P", (unsigned long long)h->num_gc, (double)elapsed / 1e9, pct > 100 ? 100 : pct,
              a, b, c, ca, cas, cb, cc, (unsigned long long)(h->cyc_heap0 >> 20), (unsigned long long)(h->cyc_heap1 >> 20),
              (unsigned long long)(h->heap_live >> 20),
              (unsigned long long)(atomic_load(&h->goal) == UINT64_MAX ? 0 : atomic_load(&h->goal) >> 20),
-             h->cfg.mark_workers, h->cyc_forced ? " (forced)" : "");
+             h->cfg.mark_workers);
     out_push(h, line);
 }
 
