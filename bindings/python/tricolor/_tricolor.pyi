@@ -106,6 +106,7 @@ class Stats:
     mark_cpu_ns: int
     sweep_cpu_ns: int
     heap_marked: int
+    gc_sys: int
     phase: Literal["off", "mark", "sweep"]
     collector: str
     barrier: str
