@@ -2,8 +2,8 @@
 bindings/python/_tricolor.c and the whole C core.
 
 The project metadata is in pyproject.toml; this file declares the package
-layout and the extension, whose source list is a glob over csrc/*.c (the core
-grows a file per subsystem). `pip install .` and `python3 setup.py build_ext --inplace`
+layout and the extension, whose source list is a glob over
+bindings/python/*.c and csrc/*.c (the core grows a file per subsystem). `pip install .` and `python3 setup.py build_ext --inplace`
 both use it.
 """
 import glob
@@ -21,12 +21,14 @@ def rel(*parts):
 
 core_sources = sorted(glob.glob(rel("csrc", "*.c")))
 core_headers = sorted(glob.glob(rel("csrc", "*.h")) + glob.glob(rel("csrc", "include", "*.h")))
+binding_sources = sorted(glob.glob(rel("bindings", "python", "*.c")))
+binding_headers = sorted(glob.glob(rel("bindings", "python", "*.h")))
 
 extension = Extension(
     "tricolor._tricolor",
-    sources=[rel("bindings", "python", "_tricolor.c")] + core_sources,
-    depends=core_headers,
-    include_dirs=[rel("csrc", "include"), rel("csrc")],
+    sources=binding_sources + core_sources,
+    depends=core_headers + binding_headers,
+    include_dirs=[rel("csrc", "include"), rel("csrc"), rel("bindings", "python")],
     # -fvisibility=hidden: only PyInit__tricolor (and the core's TC_API calls)
     # leave the shared object, so calls between core files need no PLT hop.
     extra_compile_args=["-std=c11", "-D_GNU_SOURCE", "-O2", "-pthread", "-fvisibility=hidden"],

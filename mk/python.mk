@@ -1,7 +1,8 @@
 # mk/python.mk — the Python binding: build in place, test, demo.
 # Included by the top-level Makefile (which defines PYTHON, CSRC and CHDR).
 
-PY_EXT_SRC := bindings/python/_tricolor.c
+PY_EXT_SRC := $(wildcard bindings/python/*.c)
+PY_EXT_HDR := $(wildcard bindings/python/*.h)
 PY_STAMP   := $(BUILD)/python-ext.stamp
 
 .PHONY: py-build test-python demo-python
@@ -10,7 +11,7 @@ PY_STAMP   := $(BUILD)/python-ext.stamp
 # PYTHONPATH=bindings/python finds it. Rebuilt when the binding or the core changes.
 py-build: $(PY_STAMP)
 
-$(PY_STAMP): $(PY_EXT_SRC) $(CSRC) $(CHDR) setup.py
+$(PY_STAMP): $(PY_EXT_SRC) $(PY_EXT_HDR) $(CSRC) $(CHDR) setup.py
 	$(PYTHON) setup.py -q build_ext --inplace
 	@mkdir -p $(dir $@) && touch $@
 
@@ -36,7 +37,7 @@ test-python-asan:
 	rm -rf $(PY_ASAN_DIR) && mkdir -p $(PY_ASAN_DIR)/tricolor
 	cp bindings/python/tricolor/*.py bindings/python/tricolor/*.pyi bindings/python/tricolor/py.typed $(PY_ASAN_DIR)/tricolor/
 	$(CC) -shared -fPIC -std=c11 -D_GNU_SOURCE -O1 -g -pthread -fsanitize=address,undefined \
-	    -fno-omit-frame-pointer -fvisibility=hidden -Icsrc/include -Icsrc $(PY_INCLUDES) \
+	    -fno-omit-frame-pointer -fvisibility=hidden -Icsrc/include -Icsrc -Ibindings/python $(PY_INCLUDES) \
 	    $(PY_EXT_SRC) $(CSRC) -lm -o $(PY_ASAN_DIR)/tricolor/_tricolor$(PY_EXT_SUFFIX)
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \

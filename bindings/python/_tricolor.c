@@ -5,27 +5,28 @@
  * and ties handle lifetime to Python object lifetime. Everything about the
  * heap itself lives in csrc/ behind csrc/include/tricolor.h.
  *
- * Objects and their ownership:
+ * Objects and their ownership (the structs are in _tricolor.h, shared with
+ * _tricolor_special.c, which has finalizers, weak references and unsafe):
  *
- *   Heap   owns one tc_heap (tc_heap_destroy in dealloc). It holds no Python
- *          object except its type, so it needs no GC support.
+ *   Heap   owns one tc_heap (tc_heap_destroy in dealloc) and the dict of its
+ *          finalizer and cleanup callbacks. The callbacks may refer back to
+ *          the Heap, so Heap is a GC type; tp_clear drops the callbacks.
  *   Obj    owns one tc_root (tc_root_release in dealloc) and a strong reference
  *          to its Heap. It caches the object's id, nslots and size at creation
- *          so that id, ==, hash and repr keep working after the heap is closed.
- *          It holds nothing that can refer back to it (the Heap refers to no
- *          Obj), so it cannot be part of a reference cycle and is not a GC type:
- *          that keeps heap.new() and slot reads at one pymalloc allocation.
+ *          so that id, ==, hash and repr keep working after the heap is closed
+ *          or the object freed. It is not a GC type, to keep heap.new() and
+ *          slot reads at one pymalloc allocation; so a cycle that runs through
+ *          an Obj (a callback holding a handle of its own heap) is only broken
+ *          when the callback runs or the heap is closed.
  *   Stats  an immutable snapshot: a tuple of field values in the order of
  *          tc_stats_fields(). Tuples of ints and strs cannot form a cycle.
  *
- * Invariants:
- *   - HeapObject.closed is set only by heap_close(), before tc_heap_close(),
- *     with the GIL held; so a handle never dereferences its tc_root (the
- *     inline tc_root_obj) once the handle table may be gone.
+ * Invariants (and those of _tricolor.h):
  *   - Every tc_root created here is owned by exactly one Obj, or released on
  *     the error path that failed to create that Obj.
  *   - Every call that may run a collection drains the gctrace queue to
- *     sys.stderr before it returns (heap_drain).
+ *     sys.stderr (heap_drain) and then runs due finalizers and cleanups
+ *     (pytc_safepoint) before it returns.
  *
  * Threads: the block hooks release the GIL around every wait inside the core
  * (for a pause, for another thread's collection, in tc_heap_collect), so
@@ -33,53 +34,11 @@
  * holds the GIL, because this file never calls the core with the GIL
  * released.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
-#include <stdbool.h>
-#include <stdint.h>
 #include <string.h>
 
-#include "tricolor.h"
+#include "_tricolor.h"
 
 /* ---- module state ---------------------------------------------------------- */
-
-typedef struct tricolor_state {
-    PyTypeObject *heap_type;
-    PyTypeObject *obj_type;
-    PyTypeObject *stats_type;
-    PyObject *heap_error;        /* tricolor.HeapError(Exception) */
-    PyObject *cross_heap_error;  /* tricolor.CrossHeapError(HeapError, ValueError) */
-    PyObject *heap_closed_error; /* tricolor.HeapClosedError(HeapError) */
-    PyObject *freed_error;       /* tricolor.FreedObjectError(HeapError) */
-    PyObject *corruption_error;  /* tricolor.HeapCorruption(HeapError) */
-    PyObject *str_data;          /* interned "data", for heap.new(..., data=) */
-    PyObject *str_nslots;        /* interned "nslots" */
-    /* The status table: the exception class for each tc_status. Borrowed:
-     * either a built-in exception or one of the classes owned above. */
-    PyObject *status_exc[TC_STATUS_COUNT];
-    const tc_stats_field *fields; /* tc_stats_fields(), static in the core */
-    size_t nfields;
-    PyGetSetDef *stats_getset;    /* one getter per field; PyMem, freed in m_free */
-} tricolor_state;
-
-typedef struct HeapObject {
-    PyObject_HEAD
-    tc_heap *heap;
-    tricolor_state *st;  /* valid while our type (and so the module) lives */
-    tc_collector collector;
-    tc_barrier barrier;
-    bool closed;         /* see the invariants above */
-} HeapObject;
-
-typedef struct ObjObject {
-    PyObject_HEAD
-    HeapObject *heap;    /* strong reference */
-    tc_root *root;       /* owned: released in obj_dealloc */
-    uint64_t id;         /* cached tc_obj_id() */
-    size_t nslots;       /* cached: fixed at allocation */
-    size_t size;         /* cached: fixed at allocation */
-} ObjObject;
 
 typedef struct StatsObject {
     PyObject_HEAD
@@ -117,9 +76,9 @@ status_table_init(tricolor_state *st)
 }
 
 /* raise_status — set the Python exception for a failed core call, with the
- * core's message for it. Always returns NULL, for `return raise_status(...)`. */
-static PyObject *
-raise_status(tricolor_state *st, tc_status s)
+ * core's message for it. Always returns NULL, for `return pytc_raise_status(...)`. */
+PyObject *
+pytc_raise_status(tricolor_state *st, tc_status s)
 {
     PyObject *exc = (s > TC_OK && s < TC_STATUS_COUNT) ? st->status_exc[s] : st->heap_error;
     PyErr_SetString(exc, tc_errmsg());
@@ -128,8 +87,8 @@ raise_status(tricolor_state *st, tc_status s)
 
 /* raise_closed — HeapClosedError for a use of a closed heap that the binding
  * detects before calling the core (the same words the core would use). */
-static PyObject *
-raise_closed(tricolor_state *st)
+PyObject *
+pytc_raise_closed(tricolor_state *st)
 {
     PyErr_SetString(st->heap_closed_error, "the heap is closed");
     return NULL;
@@ -295,7 +254,7 @@ collector_arg(tricolor_state *st, PyObject *v, tc_collector *out)
     if (name == NULL)
         return -1;
     if ((s = tc_collector_parse(name, out)) != TC_OK) {
-        raise_status(st, s);
+        pytc_raise_status(st, s);
         return -1;
     }
     return 0;
@@ -309,15 +268,13 @@ barrier_arg(tricolor_state *st, PyObject *v, tc_barrier *out)
     if (name == NULL)
         return -1;
     if ((s = tc_barrier_parse(name, out)) != TC_OK) {
-        raise_status(st, s);
+        pytc_raise_status(st, s);
         return -1;
     }
     return 0;
 }
 
 /* ---- values ---------------------------------------------------------------- */
-
-static PyObject *obj_wrap(HeapObject *heap, tc_root *root, size_t nslots, size_t size);
 
 /* int_value — a Python int as a slot value. Ints that do not fit in 64 bits
  * are refused here; the core refuses the rest of [-2^62, 2^62)'s outside. */
@@ -349,7 +306,7 @@ ref_value(HeapObject *heap, ObjObject *o, tc_value *out)
         return -1;
     }
     if (heap->closed) {
-        raise_closed(heap->st);
+        pytc_raise_closed(heap->st);
         return -1;
     }
     *out = tc_ref(tc_root_obj(o->root));
@@ -403,10 +360,8 @@ value_to_py(HeapObject *heap, tc_value v, tc_root *ref_root)
         return PyLong_FromLongLong(v.u.i);
     case TC_FLOAT:
         return PyFloat_FromDouble(v.u.d);
-    case TC_REF: {
-        tc_obj *o = tc_root_obj(ref_root);
-        return obj_wrap(heap, ref_root, tc_obj_nslots_raw(o), tc_obj_size_raw(o));
-    }
+    case TC_REF:
+        return pytc_obj_wrap(heap, ref_root);
     }
     if (ref_root)
         tc_root_release(heap->heap, ref_root);
@@ -434,6 +389,15 @@ obj_wrap(HeapObject *heap, tc_root *root, size_t nslots, size_t size)
     return (PyObject *)o;
 }
 
+/* pytc_obj_wrap — obj_wrap for a root of a live object whose sizes the
+ * caller does not know (a finalizer's object, a weak reference's target). */
+PyObject *
+pytc_obj_wrap(HeapObject *heap, tc_root *root)
+{
+    tc_obj *o = tc_root_obj(root);
+    return obj_wrap(heap, root, tc_obj_nslots_raw(o), tc_obj_size_raw(o));
+}
+
 /* obj_dealloc — dropping the last reference removes the root (a no-op on a
  * closed heap). Obj is a heap type: it owns a reference to its type. */
 static void
@@ -447,12 +411,18 @@ obj_dealloc(ObjObject *self)
     Py_DECREF(tp);
 }
 
-/* obj_check_open — HeapClosedError unless the handle's heap is open. */
-static inline int
-obj_check_open(ObjObject *self)
+/* pytc_obj_check_usable — for the calls that answer from the handle's cache
+ * (len, size, heap, iter): HeapClosedError on a closed heap, FreedObjectError
+ * for a freed object (the core's own words for both). */
+int
+pytc_obj_check_usable(ObjObject *self)
 {
     if (self->heap->closed) {
-        raise_closed(self->heap->st);
+        pytc_raise_closed(self->heap->st);
+        return -1;
+    }
+    if (tc_root_freed(self->root)) {
+        PyErr_SetString(self->heap->st->freed_error, "the object was freed with unsafe.free");
         return -1;
     }
     return 0;
@@ -494,14 +464,14 @@ obj_index(ObjObject *self, PyObject *key, int64_t *out)
  * nslots), and no other Python thread can store into the slot meanwhile (we
  * hold the GIL); the collector threads only read slots. A reference needs a
  * new root created inside a heap call, so it (and every error) takes the
- * checked tc_slot_get(). When objects can be freed explicitly (tc_obj_free,
- * tricolor.unsafe), this fast path must also skip freed roots. */
+ * checked tc_slot_get(). A freed object (unsafe.free) has no slots any more:
+ * its root carries the freed bit, and the checked call reports it. */
 static PyObject *
 obj_load(ObjObject *self, int64_t i)
 {
     HeapObject *heap = self->heap;
     tc_value v;
-    if (!heap->closed && (uint64_t)i < self->nslots) {
+    if (!heap->closed && (uint64_t)i < self->nslots && !tc_root_freed(self->root)) {
         v = tc_load(tc_root_obj(self->root), (size_t)i);
         if (v.kind != TC_REF)
             return value_to_py(heap, v, NULL);
@@ -509,7 +479,7 @@ obj_load(ObjObject *self, int64_t i)
     tc_root *ref_root = NULL;
     tc_status s = tc_slot_get(heap->heap, self->root, i, &v, &ref_root);
     if (s != TC_OK)
-        return raise_status(heap->st, s);
+        return pytc_raise_status(heap->st, s);
     return value_to_py(heap, v, ref_root);
 }
 
@@ -544,7 +514,7 @@ obj_ass_subscript(ObjObject *self, PyObject *key, PyObject *value)
         return -1;
     tc_status s = tc_slot_set(heap->heap, self->root, i, v);
     if (s != TC_OK) {
-        raise_status(heap->st, s);
+        pytc_raise_status(heap->st, s);
         return -1;
     }
     return 0;
@@ -553,7 +523,7 @@ obj_ass_subscript(ObjObject *self, PyObject *key, PyObject *value)
 static Py_ssize_t
 obj_length(ObjObject *self)
 {
-    if (obj_check_open(self) < 0)
+    if (pytc_obj_check_usable(self) < 0)
         return -1;
     return (Py_ssize_t)self->nslots;
 }
@@ -572,7 +542,7 @@ obj_bool(ObjObject *self)
 static PyObject *
 obj_iter(ObjObject *self)
 {
-    if (obj_check_open(self) < 0)
+    if (pytc_obj_check_usable(self) < 0)
         return NULL;
     return PySeqIter_New((PyObject *)self);
 }
@@ -623,7 +593,7 @@ obj_get_data(ObjObject *self, void *closure)
     tc_status s = tc_obj_data_get(heap->heap, self->root, PyBytes_AS_STRING(b), self->size);
     if (s != TC_OK) {
         Py_DECREF(b);
-        return raise_status(heap->st, s);
+        return pytc_raise_status(heap->st, s);
     }
     return b;
 }
@@ -646,7 +616,7 @@ obj_set_data(ObjObject *self, PyObject *value, void *closure)
     tc_status s = tc_obj_data_set(heap->heap, self->root, view.buf, (size_t)view.len);
     PyBuffer_Release(&view);
     if (s != TC_OK) {
-        raise_status(heap->st, s);
+        pytc_raise_status(heap->st, s);
         return -1;
     }
     return 0;
@@ -655,7 +625,7 @@ obj_set_data(ObjObject *self, PyObject *value, void *closure)
 static PyObject *
 obj_get_size(ObjObject *self, void *closure)
 {
-    if (obj_check_open(self) < 0)
+    if (pytc_obj_check_usable(self) < 0)
         return NULL;
     return PyLong_FromSize_t(self->size);
 }
@@ -669,7 +639,7 @@ obj_get_id(ObjObject *self, void *closure)
 static PyObject *
 obj_get_heap(ObjObject *self, void *closure)
 {
-    if (obj_check_open(self) < 0)
+    if (pytc_obj_check_usable(self) < 0)
         return NULL;
     return Py_NewRef((PyObject *)self->heap);
 }
@@ -942,9 +912,14 @@ heap_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->st = st;
     self->collector = c.collector;
     self->barrier = c.barrier;
+    self->next_token = 1;
+    if ((self->callbacks = PyDict_New()) == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
     tc_status s = tc_heap_new(&c, &self->heap);
     if (s != TC_OK) {
-        raise_status(st, s);
+        pytc_raise_status(st, s);
         Py_DECREF(self); /* self->heap is NULL: nothing to destroy */
         return NULL;
     }
@@ -952,14 +927,40 @@ heap_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     return (PyObject *)self;
 }
 
+/* heap_dealloc — destroy the heap (closing it if needed: pending finalizers
+ * are dropped, as by close()), then drop the callbacks. No view can be left:
+ * each holds an Obj, which holds this Heap. */
 static void
 heap_dealloc(HeapObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    if (self->heap != NULL)
+    PyObject_GC_UnTrack(self);
+    if (self->heap != NULL) {
+        self->closed = true;
         tc_heap_destroy(self->heap);
+    }
+    Py_CLEAR(self->callbacks);
     tp->tp_free(self);
     Py_DECREF(tp);
+}
+
+/* heap_traverse, heap_clear — the callbacks may refer back to the Heap (a
+ * finalizer that closes over it): the cycle collector sees them through the
+ * dict and breaks such a cycle by dropping them. */
+static int
+heap_traverse(HeapObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->callbacks);
+    return 0;
+}
+
+static int
+heap_clear(HeapObject *self)
+{
+    if (self->callbacks != NULL)
+        PyDict_Clear(self->callbacks);
+    return 0;
 }
 
 /* heap_check_open — HeapClosedError unless the heap is open. */
@@ -967,7 +968,7 @@ static inline int
 heap_check_open(HeapObject *self)
 {
     if (self->closed) {
-        raise_closed(self->st);
+        pytc_raise_closed(self->st);
         return -1;
     }
     return 0;
@@ -1012,8 +1013,8 @@ heap_new_args(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
     return 0;
 }
 
-/* heap_alloc — allocate and wrap; drains gctrace (the allocation may have run
- * a collection). */
+/* heap_alloc — allocate and wrap; drains gctrace and runs due callbacks
+ * (the allocation may have run or finished a collection). */
 static PyObject *
 heap_alloc(HeapObject *self, size_t nslots, size_t size, const void *data)
 {
@@ -1021,8 +1022,8 @@ heap_alloc(HeapObject *self, size_t nslots, size_t size, const void *data)
     tc_status s = tc_obj_new(self->heap, nslots, size, data, &root);
     heap_drain(self);
     if (s != TC_OK)
-        return raise_status(self->st, s);
-    return obj_wrap(self, root, nslots, size);
+        return pytc_safepoint(self, pytc_raise_status(self->st, s));
+    return pytc_safepoint(self, obj_wrap(self, root, nslots, size));
 }
 
 /* heap_new_obj — heap.new(nslots, data=None): `data` is None (no payload), an
@@ -1063,8 +1064,8 @@ heap_collect(HeapObject *self, PyObject *unused)
     tc_status s = tc_heap_collect(self->heap);
     heap_drain(self);
     if (s != TC_OK)
-        return raise_status(self->st, s);
-    Py_RETURN_NONE;
+        return pytc_safepoint(self, pytc_raise_status(self->st, s));
+    return pytc_safepoint(self, Py_NewRef(Py_None));
 }
 
 static PyObject *
@@ -1076,8 +1077,8 @@ heap_stats(HeapObject *self, PyObject *unused)
     tc_status rc = tc_heap_stats(self->heap, &s);
     heap_drain(self);
     if (rc != TC_OK)
-        return raise_status(self->st, rc);
-    return stats_new(self->st, &s);
+        return pytc_safepoint(self, pytc_raise_status(self->st, rc));
+    return pytc_safepoint(self, stats_new(self->st, &s));
 }
 
 static PyObject *
@@ -1088,8 +1089,23 @@ heap_verify(HeapObject *self, PyObject *unused)
     tc_status s = tc_heap_verify(self->heap);
     heap_drain(self);
     if (s != TC_OK)
-        return raise_status(self->st, s);
-    Py_RETURN_NONE;
+        return pytc_safepoint(self, pytc_raise_status(self->st, s));
+    return pytc_safepoint(self, Py_NewRef(Py_None));
+}
+
+/* heap_scavenge — scavenge(): give every free page back to the OS now
+ * (waiting for a running cycle); returns the bytes released by this call. */
+static PyObject *
+heap_scavenge(HeapObject *self, PyObject *unused)
+{
+    uint64_t released = 0;
+    if (heap_check_open(self) < 0)
+        return NULL;
+    tc_status s = tc_heap_scavenge(self->heap, &released);
+    heap_drain(self);
+    if (s != TC_OK)
+        return pytc_safepoint(self, pytc_raise_status(self->st, s));
+    return pytc_safepoint(self, PyLong_FromUnsignedLongLong(released));
 }
 
 /* heap_trace_start — trace_start(path): str, bytes or os.PathLike. */
@@ -1102,7 +1118,7 @@ heap_trace_start(HeapObject *self, PyObject *path)
     tc_status s = tc_trace_start(self->heap, PyBytes_AS_STRING(bytes));
     Py_DECREF(bytes);
     if (s != TC_OK)
-        return raise_status(self->st, s);
+        return pytc_raise_status(self->st, s);
     Py_RETURN_NONE;
 }
 
@@ -1113,20 +1129,29 @@ heap_trace_stop(HeapObject *self, PyObject *unused)
         return NULL;
     tc_status s = tc_trace_stop(self->heap);
     if (s != TC_OK)
-        return raise_status(self->st, s);
+        return pytc_raise_status(self->st, s);
     Py_RETURN_NONE;
 }
 
 /* heap_close — close(): free every object; later uses raise HeapClosedError.
- * Idempotent. The flag is set first (see the invariants at the top). */
+ * Idempotent. The flag is set first (see the invariants at the top). Pending
+ * finalizers and cleanups are dropped with the callbacks, not run. Refused
+ * (BufferError) while unsafe.buffer views exist: they point into the heap. */
 static PyObject *
 heap_close(HeapObject *self, PyObject *unused)
 {
-    if (!self->closed) {
-        heap_drain(self);
-        self->closed = true;
-        tc_heap_close(self->heap);
+    if (self->closed)
+        Py_RETURN_NONE;
+    if (self->exports > 0) {
+        PyErr_Format(PyExc_BufferError,
+                     "cannot close the heap: %zd unsafe.buffer view(s) of its objects exist; "
+                     "release them first", self->exports);
+        return NULL;
     }
+    heap_drain(self);
+    self->closed = true;
+    tc_heap_close(self->heap);
+    heap_clear(self); /* may run Python code (a callback's __del__): the heap is already closed */
     Py_RETURN_NONE;
 }
 
@@ -1185,7 +1210,9 @@ heap_set_tunable(HeapObject *self, PyObject *value, void *closure)
         return -1;
     tc_status s = t->set(self->heap, v);
     heap_drain(self);
-    return s == TC_OK ? 0 : (raise_status(self->st, s), -1);
+    PyObject *r = pytc_safepoint(self, s == TC_OK ? Py_NewRef(Py_None) : pytc_raise_status(self->st, s));
+    Py_XDECREF(r);
+    return r != NULL ? 0 : -1;
 }
 
 static PyObject *
@@ -1234,6 +1261,17 @@ static PyMethodDef heap_methods[] = {
      "trace_start($self, path, /)\n--\n\nRecord Chrome trace events until trace_stop() writes them to path."},
     {"trace_stop", (PyCFunction)heap_trace_stop, METH_NOARGS,
      "trace_stop($self, /)\n--\n\nWrite the trace started by trace_start() as JSON."},
+    {"scavenge", (PyCFunction)heap_scavenge, METH_NOARGS,
+     "scavenge($self, /)\n--\n\nGive every free page back to the OS now; return the bytes released."},
+    {"set_finalizer", (PyCFunction)(void (*)(void))pytc_heap_set_finalizer, METH_FASTCALL,
+     "set_finalizer($self, obj, fn, /)\n--\n\nRun fn(obj) once after obj became unreachable "
+     "(None clears; setting again replaces)."},
+    {"add_cleanup", (PyCFunction)(void (*)(void))pytc_heap_add_cleanup, METH_FASTCALL,
+     "add_cleanup($self, obj, fn, arg, /)\n--\n\nRun fn(arg) once after obj was reclaimed; fn never sees obj."},
+    {"weakref", (PyCFunction)pytc_heap_weakref, METH_O,
+     "weakref($self, obj, /)\n--\n\nA tricolor.WeakRef to obj: get() is obj, or None once it was reclaimed."},
+    {"run_finalizers", (PyCFunction)pytc_heap_run_finalizers, METH_NOARGS,
+     "run_finalizers($self, /)\n--\n\nRun the due finalizers and cleanups now; return how many ran."},
     {"close", (PyCFunction)heap_close, METH_NOARGS,
      "close($self, /)\n--\n\nFree every object. Later uses raise HeapClosedError; closing again does nothing."},
     {"__enter__", (PyCFunction)heap_enter, METH_NOARGS, NULL},
@@ -1249,6 +1287,8 @@ PyDoc_STRVAR(heap_doc,
 static PyType_Slot heap_slots[] = {
     {Py_tp_new, heap_tp_new},
     {Py_tp_dealloc, heap_dealloc},
+    {Py_tp_traverse, heap_traverse},
+    {Py_tp_clear, heap_clear},
     {Py_tp_repr, heap_repr},
     {Py_tp_methods, heap_methods},
     {Py_tp_getset, heap_getset},
@@ -1259,7 +1299,7 @@ static PyType_Slot heap_slots[] = {
 static PyType_Spec heap_spec = {
     .name = "tricolor.Heap",
     .basicsize = sizeof(HeapObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_HAVE_GC,
     .slots = heap_slots,
 };
 
@@ -1336,7 +1376,9 @@ tricolor_exec(PyObject *module)
                  (PyTypeObject *)PyType_FromModuleAndSpec(module, &heap_spec, NULL)) < 0 ||
         add_type(module, &st->obj_type,
                  (PyTypeObject *)PyType_FromModuleAndSpec(module, &obj_spec, NULL)) < 0 ||
-        add_type(module, &st->stats_type, stats_type_new(module, st)) < 0)
+        add_type(module, &st->stats_type, stats_type_new(module, st)) < 0 ||
+        add_type(module, &st->weakref_type, pytc_weakref_type_new(module)) < 0 ||
+        (st->payload_type = pytc_payload_type_new(module)) == NULL || pytc_unsafe_add(module) < 0)
         return -1;
     return add_int64(module, "INT_MIN", TC_INT_MIN) < 0 || add_int64(module, "INT_MAX", TC_INT_MAX) < 0 ? -1 : 0;
 }
@@ -1348,6 +1390,8 @@ tricolor_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->heap_type);
     Py_VISIT(st->obj_type);
     Py_VISIT(st->stats_type);
+    Py_VISIT(st->weakref_type);
+    Py_VISIT(st->payload_type);
     Py_VISIT(st->heap_error);
     Py_VISIT(st->cross_heap_error);
     Py_VISIT(st->heap_closed_error);
@@ -1363,6 +1407,8 @@ tricolor_clear(PyObject *module)
     Py_CLEAR(st->heap_type);
     Py_CLEAR(st->obj_type);
     Py_CLEAR(st->stats_type);
+    Py_CLEAR(st->weakref_type);
+    Py_CLEAR(st->payload_type);
     Py_CLEAR(st->heap_error);
     Py_CLEAR(st->cross_heap_error);
     Py_CLEAR(st->heap_closed_error);

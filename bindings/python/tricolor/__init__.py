@@ -8,7 +8,11 @@
         node[1] = 42
         heap.collect()
         print(heap.stats().heap_objects)      # 2
+        heap.set_finalizer(node, lambda o: print("dead:", o))
+        w = heap.weakref(node)                # w.get() is node, or None once reclaimed
 
+Finalizers and cleanups run on the Python thread that makes a heap call, at its
+end (or in heap.run_finalizers()). tricolor.unsafe has address, buffer and free.
 See docs/python.md for the whole API, and `python -m tricolor --help` for the
 experiments (demo, bench, compare).
 """
@@ -23,7 +27,9 @@ from ._tricolor import (
     HeapError,
     Obj,
     Stats,
+    WeakRef,
 )
+from . import unsafe
 
 __version__ = "0.1.0"
 
@@ -31,6 +37,8 @@ __all__ = [
     "Heap",
     "Obj",
     "Stats",
+    "WeakRef",
+    "unsafe",
     "HeapError",
     "CrossHeapError",
     "HeapClosedError",

@@ -9,7 +9,9 @@ from ._tricolor import (
     HeapError as HeapError,
     Obj as Obj,
     Stats as Stats,
+    WeakRef as WeakRef,
 )
+from . import unsafe as unsafe
 
 __version__: str
 __all__: list[str]

@@ -1,0 +1,106 @@
+/*
+ * _tricolor.h — what the two files of the extension `tricolor._tricolor`
+ * share: the module state, the Heap and Obj structs and the few helpers both
+ * call. Internal: nothing here is Python API.
+ *
+ *   _tricolor.c          the module, errors, value conversion, Heap, Obj, Stats
+ *   _tricolor_special.c  finalizers, cleanups, weak references (WeakRef) and
+ *                        tricolor.unsafe (address, buffer, free)
+ *
+ * Cross-file functions are named pytc_<noun>_<verb>; -fvisibility=hidden
+ * keeps them inside the shared object.
+ *
+ * Invariants:
+ *   - HeapObject.closed is set only by heap_close(), before tc_heap_close(),
+ *     with the GIL held; so a handle never dereferences its tc_root (the
+ *     inline tc_root_obj) once the handle table may be gone.
+ *   - Every token the core holds for this heap (a finalizer's or a cleanup's)
+ *     is a key of HeapObject.callbacks until the callback ran, was replaced or
+ *     cleared, its object was freed, or the heap was closed.
+ *   - HeapObject.exports counts the live unsafe.buffer views of the heap's
+ *     objects; close() is refused while it is not zero (the views point into
+ *     memory that close() gives back).
+ */
+#ifndef PY_TRICOLOR_H
+#define PY_TRICOLOR_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tricolor.h"
+
+typedef struct tricolor_state {
+    PyTypeObject *heap_type;
+    PyTypeObject *obj_type;
+    PyTypeObject *stats_type;
+    PyTypeObject *weakref_type;  /* tricolor.WeakRef */
+    PyTypeObject *payload_type;  /* tricolor._Payload: the exporter behind unsafe.buffer */
+    PyObject *heap_error;        /* tricolor.HeapError(Exception) */
+    PyObject *cross_heap_error;  /* tricolor.CrossHeapError(HeapError, ValueError) */
+    PyObject *heap_closed_error; /* tricolor.HeapClosedError(HeapError) */
+    PyObject *freed_error;       /* tricolor.FreedObjectError(HeapError) */
+    PyObject *corruption_error;  /* tricolor.HeapCorruption(HeapError) */
+    PyObject *str_data;          /* interned "data", for heap.new(..., data=) */
+    PyObject *str_nslots;        /* interned "nslots" */
+    /* The status table: the exception class for each tc_status. Borrowed:
+     * either a built-in exception or one of the classes owned above. */
+    PyObject *status_exc[TC_STATUS_COUNT];
+    const tc_stats_field *fields; /* tc_stats_fields(), static in the core */
+    size_t nfields;
+    PyGetSetDef *stats_getset;    /* one getter per field; PyMem, freed in m_free */
+} tricolor_state;
+
+typedef struct HeapObject {
+    PyObject_HEAD
+    tc_heap *heap;
+    tricolor_state *st;   /* valid while our type (and so the module) lives */
+    tc_collector collector;
+    tc_barrier barrier;
+    bool closed;          /* see the invariants above */
+    bool draining;        /* a thread is running this heap's due callbacks */
+    PyObject *callbacks;  /* dict {token: (id, fn)} finalizers, {token: (id, fn, arg)} cleanups */
+    uint64_t next_token;  /* the next token to hand out; starts at 1 (0 means none) */
+    Py_ssize_t exports;   /* live unsafe.buffer views (see the invariants) */
+} HeapObject;
+
+typedef struct ObjObject {
+    PyObject_HEAD
+    HeapObject *heap;    /* strong reference */
+    tc_root *root;       /* owned: released in obj_dealloc */
+    uint64_t id;         /* cached tc_obj_id() */
+    size_t nslots;       /* cached: fixed at allocation */
+    size_t size;         /* cached: fixed at allocation */
+} ObjObject;
+
+/* ---- in _tricolor.c ---- */
+
+PyObject *pytc_raise_status(tricolor_state *st, tc_status s);
+PyObject *pytc_raise_closed(tricolor_state *st);
+PyObject *pytc_obj_wrap(HeapObject *heap, tc_root *root);
+/* pytc_obj_check_usable — 0 if the handle may be used: its heap is open
+ * (else HeapClosedError) and its object was not freed (else FreedObjectError). */
+int pytc_obj_check_usable(ObjObject *o);
+
+/* ---- in _tricolor_special.c ---- */
+
+/* pytc_safepoint — run the heap's due finalizers and cleanups now, on the
+ * calling thread, unless the heap is closed or already draining; an
+ * exception set by the caller is kept. Returns `result`, for
+ * `return pytc_safepoint(self, value)`. */
+PyObject *pytc_safepoint(HeapObject *heap, PyObject *result);
+
+PyObject *pytc_heap_set_finalizer(HeapObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *pytc_heap_add_cleanup(HeapObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *pytc_heap_weakref(HeapObject *self, PyObject *obj);
+PyObject *pytc_heap_run_finalizers(HeapObject *self, PyObject *unused);
+
+PyTypeObject *pytc_weakref_type_new(PyObject *module);
+PyTypeObject *pytc_payload_type_new(PyObject *module);
+/* pytc_unsafe_add — add _unsafe_address, _unsafe_buffer and _unsafe_free
+ * (named address, buffer, free; tricolor/unsafe.py re-exports them). */
+int pytc_unsafe_add(PyObject *module);
+
+#endif /* PY_TRICOLOR_H */
