@@ -569,8 +569,11 @@ void collector_maybe_trigger(tc_mutator *m, uint64_t bytes)
 }
 
 /* collector_quiesce — take mark_lock and gc_lock with no cycle running (the
- * caller is parked or not a mutator). */
-void collector_quiesce(tc_heap *h)
+ * caller is parked or not a mutator). The host's lock (the GIL) stays
+ * released until collector_unquiesce has dropped both locks: a host that
+ * ends a thread while it waits for its lock back (CPython at shutdown) must
+ * not take the heap's locks with it. Returns the block-hook token. */
+void *collector_quiesce(tc_heap *h)
 {
     void *tok;
     block_begin(h, &tok);
@@ -579,15 +582,16 @@ void collector_quiesce(tc_heap *h)
     pthread_mutex_lock(&h->mark_lock);
     pthread_mutex_lock(&h->gc_lock);
     finish_incremental(h);
-    block_end(h, tok);
+    return tok;
 }
 
-void collector_unquiesce(tc_heap *h)
+void collector_unquiesce(tc_heap *h, void *tok)
 {
     pthread_mutex_unlock(&h->gc_lock);
     pthread_mutex_unlock(&h->mark_lock);
     if (h->thread_started)
         collector_release(h);
+    block_end(h, tok);
 }
 
 /* collector_cycle — run (or, concurrent, wait for) one whole cycle; mark
@@ -606,13 +610,13 @@ tc_status collector_cycle(tc_heap *h, tc_mutator *m, bool forced)
     } else if (h->thread_started) {
         st = request(h, forced, true);
     } else {
-        collector_quiesce(h);
+        void *tok = collector_quiesce(h);
         if (atomic_load(&h->closed))
             st = tc_fail(TC_ERR_CLOSED, "the heap is closed");
         else if (forced || h->cycles_done == seen) /* else another thread just collected */
             st = (h->cfg.collector == TC_COLLECTOR_STW || h->cfg.gcstoptheworld) ? run_stw_cycle(h, m, forced)
                                                                                   : run_full_cycle(h, forced);
-        collector_unquiesce(h);
+        collector_unquiesce(h, tok);
     }
     if (m)
         mutator_unpark(m);
@@ -639,7 +643,7 @@ void collector_release(tc_heap *h)
 /* collector_verify — run fn with no cycle running and the world stopped. */
 tc_status collector_verify(tc_heap *h)
 {
-    collector_quiesce(h);
+    void *tok = collector_quiesce(h);
     tc_status st;
     if (atomic_load(&h->closed)) {
         st = tc_fail(TC_ERR_CLOSED, "the heap is closed");
@@ -648,7 +652,7 @@ tc_status collector_verify(tc_heap *h)
         st = check_heap(h);
         world_start(h);
     }
-    collector_unquiesce(h);
+    collector_unquiesce(h, tok);
     return st;
 }
 
@@ -728,11 +732,11 @@ tc_status tc_heap_scavenge(tc_heap *h, uint64_t *released)
 {
     if (atomic_load(&h->closed))
         return tc_fail(TC_ERR_CLOSED, "the heap is closed");
-    collector_quiesce(h); /* every span swept: all free pages are on the free lists */
+    void *tok = collector_quiesce(h); /* every span swept: all free pages are on the free lists */
     pthread_mutex_lock(&h->lock);
     uint64_t n = pages_scavenge(h, UINT64_MAX);
     pthread_mutex_unlock(&h->lock);
-    collector_unquiesce(h);
+    collector_unquiesce(h, tok);
     if (released)
         *released = n;
     return TC_OK;

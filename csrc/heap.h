@@ -268,8 +268,8 @@ void collector_stop_thread(tc_heap *h);
 void collector_hold(tc_heap *h);    /* wait for the running cycle; keep new ones from starting */
 void collector_release(tc_heap *h);
 tc_status collector_verify(tc_heap *h); /* verify with no cycle running, world stopped */
-void collector_quiesce(tc_heap *h);   /* hold mark_lock + gc_lock with no cycle running (not from a heap call) */
-void collector_unquiesce(tc_heap *h);
+void *collector_quiesce(tc_heap *h); /* hold mark_lock + gc_lock with no cycle running (not from a heap call) */
+void collector_unquiesce(tc_heap *h, void *tok);
 
 /* mark.c */
 typedef struct markctx markctx;

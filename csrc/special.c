@@ -461,7 +461,7 @@ tc_status tc_obj_free(tc_heap *h, tc_root *r)
         return st;
     if (atomic_load(&h->closed))
         return tc_fail(TC_ERR_CLOSED, "the heap is closed");
-    collector_quiesce(h);
+    void *tok = collector_quiesce(h);
     if (atomic_load(&h->closed)) {
         st = tc_fail(TC_ERR_CLOSED, "the heap is closed");
     } else if ((p = (uintptr_t)tc_root_obj(r)) & 2) {
@@ -471,6 +471,6 @@ tc_status tc_obj_free(tc_heap *h, tc_root *r)
         st = free_now(h, p);
         world_start(h);
     }
-    collector_unquiesce(h);
+    collector_unquiesce(h, tok);
     return st;
 }
