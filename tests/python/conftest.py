@@ -39,6 +39,30 @@ def heap(request):
     h.close()
 
 
+@pytest.fixture(params=COLLECTORS)
+def quiet_heap(request):
+    """A heap of each collector with automatic cycles off (gogc=None), so that
+    only the test's own collect() calls run cycles; closed afterwards."""
+    h = tricolor.Heap(collector=request.param, gogc=None)
+    yield h
+    h.close()
+
+
+class Marker:
+    """A callable that does nothing and records its own destruction in `dead`,
+    to see when a heap lets go of a callback."""
+
+    def __init__(self, dead, ref=None):
+        self.dead = dead
+        self.ref = ref  # something to refer to (a heap, to make a cycle)
+
+    def __call__(self, *args):
+        pass
+
+    def __del__(self):
+        self.dead.append(True)
+
+
 def subprocess_env(**extra):
     """The environment for a child Python that must import this tricolor."""
     env = dict(os.environ)

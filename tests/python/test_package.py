@@ -16,21 +16,23 @@ def test_version_and_exports():
 
 def test_types_live_in_the_extension_and_print_as_tricolor():
     assert tricolor.Heap is ext.Heap
-    for cls in (tricolor.Heap, tricolor.Obj, tricolor.Stats):
+    for cls in (tricolor.Heap, tricolor.Obj, tricolor.Stats, tricolor.WeakRef):
         assert cls.__module__ == "tricolor"
         assert cls.__doc__
 
 
-def test_later_issues_are_not_stubbed():
+def test_finalizers_weak_refs_and_unsafe_are_exported():
     heap = tricolor.Heap()
-    for name in ("set_finalizer", "add_cleanup", "weakref"):
-        assert not hasattr(heap, name)
-    assert not hasattr(tricolor, "unsafe")
+    for name in ("set_finalizer", "add_cleanup", "weakref", "run_finalizers", "scavenge"):
+        assert callable(getattr(heap, name)), name
     heap.close()
+    assert "WeakRef" in tricolor.__all__ and "unsafe" in tricolor.__all__
+    for name in ("address", "buffer", "free"):
+        assert callable(getattr(tricolor.unsafe, name)), name
 
 
 def test_types_are_final():
-    for cls in (tricolor.Heap, tricolor.Obj, tricolor.Stats):
+    for cls in (tricolor.Heap, tricolor.Obj, tricolor.Stats, tricolor.WeakRef):
         try:
             type("Sub", (cls,), {})
         except TypeError:
