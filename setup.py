@@ -1,10 +1,10 @@
 """Build the tricolor package: bindings/python/tricolor plus the extension made of
-bindings/python/_tricolor.c and the whole C core.
+bindings/python/*.c and the whole C core.
 
 The project metadata is in pyproject.toml; this file declares the package
-layout and the extension, whose source list is a glob over
-bindings/python/*.c and csrc/*.c (the core grows a file per subsystem). `pip install .` and `python3 setup.py build_ext --inplace`
-both use it.
+layout and the extension, whose source list is a glob over bindings/python/*.c
+and csrc/*.c (the core grows a file per subsystem). `pip install .` and
+`python3 setup.py build_ext --inplace` both use it.
 """
 import glob
 import os
