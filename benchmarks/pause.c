@@ -1,0 +1,389 @@
+/*
+ * pause.c — issue 3's `pause` workload: a live heap of binary trees, and a
+ * mutator that replaces random 127-node subtrees, timing each replacement and
+ * collecting every stop-the-world pause. Built twice from this source:
+ *
+ *     -DPAUSE_TRICOLOR   tricolor's raw C API, one heap call per operation
+ *     -DPAUSE_BDWGC      bdwgc (GC_MALLOC), stop-the-world or incremental
+ *
+ * The heap: K complete binary trees of 14 levels (16,383 nodes each), hung
+ * from one array object; a node has two references and 8 payload bytes (on
+ * tricolor a 2-slot object with an 8-byte payload, 40 bytes with its header
+ * and tags, which sets K = size / (40 B * 16,383)). One operation: walk from
+ * a random tree's root 6 random steps down to a node of level 6, build a new
+ * 7-level subtree (127 nodes) top-down, store it into one of that node's two
+ * slots. Nodes of levels 0-6 are never replaced, so the walk's raw pointers
+ * stay reachable.
+ *
+ * Usage: pause_<sys> [key=value ...]
+ *     size=MiB (64)  seconds=S (10)  ops=N (0: run for `seconds`; else stop
+ *     after N operations and report the total time)  seed=N
+ *     tricolor: collector= barrier= gogc= (100; -1 off) workers= (1)
+ *               handles=N (0: live tc_roots to random stable nodes, held all run)
+ *     bdwgc:    incremental=1
+ *     workload= system= (the RESULT line's names)
+ *
+ * Prints RESULT lines (bench.h): pause_max, pause_p99, pauses, op_p50,
+ * op_p99, op_p999, op_max, ops, gc_cpu, num_gc, assist, live, peak_rss,
+ * build, time. Pauses are every stop-the-world pause of the timed run (the
+ * ring of 256 is read every 5 ms and the new entries are found by their sum;
+ * `ring_overflow` says if any were missed).
+ */
+#include "gclab.h"
+
+#if defined(PAUSE_TRICOLOR) + defined(PAUSE_BDWGC) != 1
+#error "define exactly one of PAUSE_TRICOLOR, PAUSE_BDWGC"
+#endif
+
+enum { LEVELS = 14, SUB_LEVELS = 7, WALK = LEVELS - SUB_LEVELS - 1, TREE_NODES = (1 << LEVELS) - 1 };
+#define NODE_BYTES 40.0
+
+static bench_rng g_rng = {0x9E3779B97F4A7C15u};
+static uint64_t *g_pauses;
+static size_t g_npauses, g_cap_pauses;
+
+static void pause_push(uint64_t ns)
+{
+    if (g_npauses == g_cap_pauses) {
+        g_cap_pauses = g_cap_pauses ? 2 * g_cap_pauses : 1024;
+        g_pauses = realloc(g_pauses, g_cap_pauses * sizeof *g_pauses);
+        if (!g_pauses)
+            bench_die("out of memory", NULL);
+    }
+    g_pauses[g_npauses++] = ns;
+}
+
+#if defined(PAUSE_TRICOLOR)
+/* ---- tricolor ------------------------------------------------------------ */
+#include <tricolor.h>
+static tc_heap *g_heap;
+static tc_root *g_top;
+static tc_mutator *g_mut;
+
+static tc_obj *node_new(uint32_t i)
+{
+    tc_obj *n = tc_alloc(g_mut, 2, 8);
+    if (!n)
+        bench_die("tc_alloc failed", tc_errmsg());
+    memcpy(tc_payload(n), &i, sizeof i);
+    return n;
+}
+
+/* populate — give `n` (reachable) `levels` more levels, top-down; each child
+ * is stored into its parent before the next allocation. */
+static void populate(tc_obj *n, int levels)
+{
+    if (levels <= 0)
+        return;
+    tc_obj *l = node_new((uint32_t)levels);
+    tc_store(g_mut, n, 0, tc_ref(l));
+    tc_obj *r = node_new((uint32_t)levels);
+    tc_store(g_mut, n, 1, tc_ref(r));
+    populate(l, levels - 1);
+    populate(r, levels - 1);
+}
+
+static void heap_build(int argc, char **argv, long k)
+{
+    tc_config c;
+    tc_config_init(&c);
+    const char *s;
+    if ((s = opt_str(argc, argv, "collector", NULL)) && tc_collector_parse(s, &c.collector) != TC_OK)
+        bench_die("collector", tc_errmsg());
+    if ((s = opt_str(argc, argv, "barrier", NULL)) && tc_barrier_parse(s, &c.barrier) != TC_OK)
+        bench_die("barrier", tc_errmsg());
+    c.gogc = opt_long(argc, argv, "gogc", 100);
+    c.mark_workers = (int)opt_long(argc, argv, "workers", 1);
+    if (tc_heap_new(&c, &g_heap) != TC_OK)
+        bench_die("tc_heap_new", tc_errmsg());
+    printf("INFO tricolor %s barrier=%s gogc=%lld workers=%d\n", tc_collector_name(c.collector),
+           tc_barrier_name(c.barrier), (long long)c.gogc, c.mark_workers);
+    if (tc_obj_new(g_heap, (size_t)k, 0, NULL, &g_top) != TC_OK)
+        bench_die("tc_obj_new", tc_errmsg());
+    for (long t = 0; t < k; t++) { /* one heap call per tree */
+        g_mut = tc_enter(g_heap);
+        tc_obj *root = node_new(0);
+        tc_store(g_mut, tc_root_obj(g_top), (size_t)t, tc_ref(root));
+        populate(root, LEVELS - 1);
+        tc_leave(g_mut);
+    }
+}
+
+/* walk — a random node of level `depth` (<= WALK: never replaced). */
+static tc_obj *walk(int depth)
+{
+    tc_obj *top = tc_root_obj(g_top);
+    tc_obj *n = tc_load(top, bench_rng_below(&g_rng, tc_obj_nslots_raw(top))).u.ref;
+    for (int d = 0; d < depth; d++)
+        n = tc_load(n, bench_rng_next(&g_rng) >> 63).u.ref;
+    return n;
+}
+
+/* handles_take — n live roots to random stable nodes, held all run. */
+static tc_root **handles_take(long n)
+{
+    tc_root **r = malloc((size_t)(n ? n : 1) * sizeof *r);
+    if (!r)
+        bench_die("out of memory", NULL);
+    for (long i = 0; i < n; i += 4096) {
+        g_mut = tc_enter(g_heap);
+        for (long j = i; j < n && j < i + 4096; j++)
+            if (tc_root_new(g_heap, walk((int)bench_rng_below(&g_rng, WALK + 1)), &r[j]) != TC_OK)
+                bench_die("tc_root_new", tc_errmsg());
+        tc_leave(g_mut);
+    }
+    return r;
+}
+
+/* op — one operation, one heap call: build a 127-node subtree in a local
+ * root and store it below a random level-6 node. */
+static void op(void)
+{
+    g_mut = tc_enter(g_heap);
+    tc_obj **loc = tc_locals(g_mut, 1);
+    tc_obj *parent = walk(WALK);
+    loc[0] = node_new(SUB_LEVELS);
+    populate(loc[0], SUB_LEVELS - 1);
+    tc_store(g_mut, parent, bench_rng_next(&g_rng) >> 63, tc_ref(loc[0]));
+    tc_locals_pop(g_mut, 1);
+    tc_leave(g_mut);
+}
+
+typedef struct gcsnap {
+    uint64_t at, pause_total, num_gc, assist;
+    double gc_cpu; /* ns of GC CPU since the heap was made */
+} gcsnap;
+static uint64_t g_sys_max; /* the largest heap_sys seen */
+static uint64_t g_heap_start;
+static tc_stats g_st; /* 2 KiB of pauses: not on the stack in the loop */
+
+/* sample — read the stats; append the pauses since `prev` (the newest ring
+ * entries whose sum is the growth of pause_total_ns). Returns 1 if the ring
+ * had been overrun. */
+static int sample(gcsnap *prev, gcsnap *out)
+{
+    if (tc_heap_stats(g_heap, &g_st) != TC_OK)
+        bench_die("tc_heap_stats", tc_errmsg());
+    out->at = bench_now_ns();
+    out->pause_total = g_st.pause_total_ns;
+    out->num_gc = g_st.num_gc;
+    out->assist = g_st.assist_ns;
+    out->gc_cpu = g_st.gc_cpu_fraction * (double)(out->at - g_heap_start);
+    if (g_st.heap_sys > g_sys_max)
+        g_sys_max = g_st.heap_sys;
+    if (!prev)
+        return 0;
+    uint64_t want = out->pause_total - prev->pause_total, sum = 0;
+    uint32_t i = g_st.npauses;
+    while (sum < want && i > 0)
+        sum += g_st.pauses_ns[--i];
+    for (uint32_t j = i; j < g_st.npauses; j++)
+        pause_push(g_st.pauses_ns[j]);
+    return sum != want;
+}
+
+#else
+/* ---- bdwgc ---------------------------------------------------------------- */
+#include <gc.h>
+typedef struct node {
+    struct node *left, *right;
+    uint32_t i, pad;
+} node;
+static node **g_top;
+static long g_k;
+static uint64_t g_coll_start, g_stw_start, g_gc_ns, g_nstw;
+
+/* on_event — bdwgc's collection events. A pause is a PRE_STOP_WORLD ..
+ * POST_START_WORLD span (the library stops the world also with one thread);
+ * GC CPU is the sum of whole collections' START..END in stop-the-world mode.
+ * In incremental mode the marking steps run inside allocations outside any
+ * event span, so their cost is only visible in the operation latency. */
+static void on_event(GC_EventType e)
+{
+    uint64_t t = bench_now_ns();
+    if (e == GC_EVENT_START)
+        g_coll_start = t;
+    else if (e == GC_EVENT_END && g_coll_start) {
+        g_gc_ns += t - g_coll_start;
+        g_coll_start = 0;
+    } else if (e == GC_EVENT_PRE_STOP_WORLD)
+        g_stw_start = t;
+    else if (e == GC_EVENT_POST_START_WORLD && g_stw_start) {
+        pause_push(t - g_stw_start);
+        g_nstw++;
+        g_stw_start = 0;
+    }
+}
+
+static node *node_new(uint32_t i)
+{
+    node *n = GC_MALLOC(sizeof(node));
+    if (!n)
+        bench_die("GC_MALLOC failed", NULL);
+    n->i = i;
+    return n;
+}
+
+static void populate(node *n, int levels)
+{
+    if (levels <= 0)
+        return;
+    n->left = node_new((uint32_t)levels);
+    n->right = node_new((uint32_t)levels);
+    populate(n->left, levels - 1);
+    populate(n->right, levels - 1);
+}
+
+static void heap_build(int argc, char **argv, long k)
+{
+    GC_INIT();
+    if (opt_long(argc, argv, "incremental", 0))
+        GC_enable_incremental();
+    printf("INFO bdwgc incremental=%d version=%d.%d\n", GC_is_incremental_mode(), GC_VERSION_MAJOR,
+           GC_VERSION_MINOR);
+    g_k = k;
+    g_top = GC_MALLOC((size_t)k * sizeof(node *));
+    for (long t = 0; t < k; t++) {
+        g_top[t] = node_new(0);
+        populate(g_top[t], LEVELS - 1);
+    }
+}
+
+static node *walk(int depth)
+{
+    node *n = g_top[bench_rng_below(&g_rng, (uint64_t)g_k)];
+    for (int d = 0; d < depth; d++)
+        n = (bench_rng_next(&g_rng) >> 63) ? n->right : n->left;
+    return n;
+}
+
+static void op(void)
+{
+    node *parent = walk(WALK);
+    node *sub = node_new(SUB_LEVELS);
+    populate(sub, SUB_LEVELS - 1);
+    if (bench_rng_next(&g_rng) >> 63)
+        parent->right = sub;
+    else
+        parent->left = sub;
+}
+#endif
+
+/* ---- the run ------------------------------------------------------------- */
+
+static void result(const char *wl, const char *sys, const char *metric, double v, const char *unit)
+{
+    bench_result(wl, sys, metric, v, unit);
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    long size_mib = opt_long(argc, argv, "size", 64);
+    const char *sec_env = getenv("PAUSE_SECONDS");
+    double seconds = atof(opt_str(argc, argv, "seconds", sec_env && *sec_env ? sec_env : "10"));
+    long nops = opt_long(argc, argv, "ops", 0);
+    g_rng.s ^= (uint64_t)opt_long(argc, argv, "seed", 1) * 0x2545F4914F6CDD1Du;
+    long k = (long)((double)size_mib * 1048576.0 / (NODE_BYTES * TREE_NODES) + 0.5);
+    if (k < 1)
+        k = 1;
+    char wl_default[64];
+    snprintf(wl_default, sizeof wl_default, "pause-%ldM", size_mib);
+    const char *wl = opt_str(argc, argv, "workload", wl_default);
+#if defined(PAUSE_TRICOLOR)
+    const char *sys = opt_str(argc, argv, "system", "tricolor");
+#else
+    const char *sys = opt_str(argc, argv, "system", "bdwgc");
+#endif
+    printf("INFO pause trees=%ld nodes=%ld seconds=%g ops=%ld\n", k, k * (long)TREE_NODES, seconds, nops);
+
+    uint64_t t0 = bench_now_ns();
+#if defined(PAUSE_TRICOLOR)
+    g_heap_start = t0;
+    heap_build(argc, argv, k);
+    long nhandles = opt_long(argc, argv, "handles", 0);
+    tc_root **handles = handles_take(nhandles);
+    if (tc_heap_collect(g_heap) != TC_OK)
+        bench_die("tc_heap_collect", tc_errmsg());
+    gcsnap first, prev, cur;
+    sample(NULL, &first);
+    double live = (double)g_st.heap_live;
+    prev = first;
+    int overflow = 0;
+#else
+    GC_set_on_collection_event(on_event);
+    heap_build(argc, argv, k);
+    GC_gcollect();
+    double live = (double)(GC_get_heap_size() - GC_get_free_bytes());
+    GC_start_performance_measurement();
+    g_npauses = 0;
+    g_gc_ns = 0;
+    GC_word gc0 = GC_get_gc_no();
+#endif
+    uint64_t start = bench_now_ns();
+    result(wl, sys, "build", (double)(start - t0) / 1e9, "s");
+    result(wl, sys, "live", live / 1048576.0, "MiB");
+
+    static hist lat;
+    uint64_t deadline = start + (uint64_t)(seconds * 1e9), now = start;
+#if defined(PAUSE_TRICOLOR)
+    uint64_t next_sample = start + 5000000;
+#endif
+    for (long i = 0; nops ? i < nops : now < deadline; i++) {
+        uint64_t a = bench_now_ns();
+        op();
+        now = bench_now_ns();
+        hist_add(&lat, now - a);
+#if defined(PAUSE_TRICOLOR)
+        if (now >= next_sample) {
+            overflow |= sample(&prev, &cur);
+            prev = cur;
+            next_sample = bench_now_ns() + 5000000;
+            now = bench_now_ns();
+        }
+#endif
+    }
+    uint64_t end = bench_now_ns();
+    double wall = (double)(end - start);
+#if defined(PAUSE_TRICOLOR)
+    overflow |= sample(&prev, &cur);
+    double gc_cpu = (cur.gc_cpu - first.gc_cpu) / wall; /* rounding may make it -0.000 */
+    if (gc_cpu < 0)
+        gc_cpu = 0;
+    result(wl, sys, "heap_sys_max", (double)g_sys_max / 1048576.0, "MiB");
+    double num_gc = (double)(cur.num_gc - first.num_gc);
+    double assist = (double)(cur.assist - first.assist);
+    result(wl, sys, "ring_overflow", overflow, "bool");
+    printf("INFO pause_max_ns_stats %llu\n", (unsigned long long)g_st.pause_max_ns);
+#else
+    double gc_cpu = GC_is_incremental_mode() ? -1 : (double)g_gc_ns / wall; /* -1: not observable */
+    double num_gc = (double)(GC_get_gc_no() - gc0);
+    double assist = 0;
+    printf("INFO bdwgc_full_gc_ms %lu stw_spans %llu\n", GC_get_full_gc_total_time(),
+           (unsigned long long)g_nstw);
+#endif
+    qsort(g_pauses, g_npauses, sizeof *g_pauses, cmp_u64);
+    result(wl, sys, "pauses", (double)g_npauses, "count");
+    result(wl, sys, "pause_max", g_npauses ? (double)g_pauses[g_npauses - 1] / 1e3 : 0, "us");
+    result(wl, sys, "pause_p99", (double)quantile_sorted(g_pauses, g_npauses, 0.99) / 1e3, "us");
+    result(wl, sys, "ops", (double)lat.count, "count");
+    result(wl, sys, "time", wall / 1e9, "s");
+    result(wl, sys, "op_mean", (double)lat.sum / (double)(lat.count ? lat.count : 1) / 1e3, "us");
+    result(wl, sys, "op_p50", (double)hist_quantile(&lat, 0.50) / 1e3, "us");
+    result(wl, sys, "op_p99", (double)hist_quantile(&lat, 0.99) / 1e3, "us");
+    result(wl, sys, "op_p999", (double)hist_quantile(&lat, 0.999) / 1e3, "us");
+    result(wl, sys, "op_max", (double)lat.max / 1e3, "us");
+    if (gc_cpu >= 0)
+        result(wl, sys, "gc_cpu", gc_cpu, "fraction");
+    result(wl, sys, "num_gc", num_gc, "count");
+    result(wl, sys, "assist", assist / 1e6, "ms");
+    result(wl, sys, "peak_rss", peak_rss_mib(), "MiB");
+#if defined(PAUSE_TRICOLOR)
+    for (long i = 0; i < nhandles; i++)
+        tc_root_release(g_heap, handles[i]);
+    free(handles);
+    tc_heap_destroy(g_heap);
+#endif
+    free(g_pauses);
+    return 0;
+}
