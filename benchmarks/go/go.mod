@@ -1,0 +1,3 @@
+module tricolor/gclab
+
+go 1.19
