@@ -5,6 +5,9 @@
  *
  *     -DPAUSE_TRICOLOR   tricolor's raw C API, one heap call per operation
  *     -DPAUSE_BDWGC      bdwgc (GC_MALLOC), stop-the-world or incremental
+ *     -DPAUSE_MALLOC     malloc/free, the replaced subtree freed at once: no
+ *                        collector at all, the control row that shows what
+ *                        the machine alone does to the operation latency
  *
  * The heap: K complete binary trees of 14 levels (16,383 nodes each), hung
  * from one array object; a node has two references and 8 payload bytes (on
@@ -31,8 +34,8 @@
  */
 #include "gclab.h"
 
-#if defined(PAUSE_TRICOLOR) + defined(PAUSE_BDWGC) != 1
-#error "define exactly one of PAUSE_TRICOLOR, PAUSE_BDWGC"
+#if defined(PAUSE_TRICOLOR) + defined(PAUSE_BDWGC) + defined(PAUSE_MALLOC) != 1
+#error "define exactly one of PAUSE_TRICOLOR, PAUSE_BDWGC, PAUSE_MALLOC"
 #endif
 
 enum { LEVELS = 14, SUB_LEVELS = 7, WALK = LEVELS - SUB_LEVELS - 1, TREE_NODES = (1 << LEVELS) - 1 };
@@ -42,7 +45,7 @@ static bench_rng g_rng = {0x9E3779B97F4A7C15u};
 static uint64_t *g_pauses;
 static size_t g_npauses, g_cap_pauses;
 
-static void pause_push(uint64_t ns)
+static __attribute__((unused)) void pause_push(uint64_t ns)
 {
     if (g_npauses == g_cap_pauses) {
         g_cap_pauses = g_cap_pauses ? 2 * g_cap_pauses : 1024;
@@ -183,14 +186,18 @@ static int sample(gcsnap *prev, gcsnap *out)
 }
 
 #else
-/* ---- bdwgc ---------------------------------------------------------------- */
-#include <gc.h>
+/* ---- bdwgc and malloc ------------------------------------------------------ */
 typedef struct node {
     struct node *left, *right;
     uint32_t i, pad;
 } node;
 static node **g_top;
 static long g_k;
+
+#if defined(PAUSE_BDWGC)
+#include <gc.h>
+#define NODE_ALLOC(n) GC_MALLOC(n) /* zeroed */
+#define NODE_FREE(n) ((void)(n))
 static uint64_t g_coll_start, g_stw_start, g_gc_ns, g_nstw;
 
 /* on_event — bdwgc's collection events. A pause is a PRE_STOP_WORLD ..
@@ -215,11 +222,25 @@ static void on_event(GC_EventType e)
     }
 }
 
+#else
+#define NODE_ALLOC(n) calloc(1, n)
+#define NODE_FREE(n) tree_free(n)
+/* tree_free — free a replaced subtree (the malloc control's "collection"). */
+static void tree_free(struct node *n)
+{
+    if (!n)
+        return;
+    tree_free(n->left);
+    tree_free(n->right);
+    free(n);
+}
+#endif
+
 static node *node_new(uint32_t i)
 {
-    node *n = GC_MALLOC(sizeof(node));
+    node *n = NODE_ALLOC(sizeof(node));
     if (!n)
-        bench_die("GC_MALLOC failed", NULL);
+        bench_die("allocation failed", NULL);
     n->i = i;
     return n;
 }
@@ -236,13 +257,17 @@ static void populate(node *n, int levels)
 
 static void heap_build(int argc, char **argv, long k)
 {
+#if defined(PAUSE_BDWGC)
     GC_INIT();
     if (opt_long(argc, argv, "incremental", 0))
         GC_enable_incremental();
     printf("INFO bdwgc incremental=%d version=%d.%d\n", GC_is_incremental_mode(), GC_VERSION_MAJOR,
            GC_VERSION_MINOR);
+#else
+    (void)argc, (void)argv;
+#endif
     g_k = k;
-    g_top = GC_MALLOC((size_t)k * sizeof(node *));
+    g_top = NODE_ALLOC((size_t)k * sizeof(node *));
     for (long t = 0; t < k; t++) {
         g_top[t] = node_new(0);
         populate(g_top[t], LEVELS - 1);
@@ -262,10 +287,9 @@ static void op(void)
     node *parent = walk(WALK);
     node *sub = node_new(SUB_LEVELS);
     populate(sub, SUB_LEVELS - 1);
-    if (bench_rng_next(&g_rng) >> 63)
-        parent->right = sub;
-    else
-        parent->left = sub;
+    node **slot = (bench_rng_next(&g_rng) >> 63) ? &parent->right : &parent->left;
+    NODE_FREE(*slot);
+    *slot = sub;
 }
 #endif
 
@@ -292,8 +316,10 @@ int main(int argc, char **argv)
     const char *wl = opt_str(argc, argv, "workload", wl_default);
 #if defined(PAUSE_TRICOLOR)
     const char *sys = opt_str(argc, argv, "system", "tricolor");
-#else
+#elif defined(PAUSE_BDWGC)
     const char *sys = opt_str(argc, argv, "system", "bdwgc");
+#else
+    const char *sys = opt_str(argc, argv, "system", "malloc");
 #endif
     printf("INFO pause trees=%ld nodes=%ld seconds=%g ops=%ld\n", k, k * (long)TREE_NODES, seconds, nops);
 
@@ -310,7 +336,7 @@ int main(int argc, char **argv)
     double live = (double)g_st.heap_live;
     prev = first;
     int overflow = 0;
-#else
+#elif defined(PAUSE_BDWGC)
     GC_set_on_collection_event(on_event);
     heap_build(argc, argv, k);
     GC_gcollect();
@@ -319,6 +345,9 @@ int main(int argc, char **argv)
     g_npauses = 0;
     g_gc_ns = 0;
     GC_word gc0 = GC_get_gc_no();
+#else
+    heap_build(argc, argv, k);
+    double live = (double)k * TREE_NODES * sizeof(node);
 #endif
     uint64_t start = bench_now_ns();
     result(wl, sys, "build", (double)(start - t0) / 1e9, "s");
@@ -355,17 +384,21 @@ int main(int argc, char **argv)
     double assist = (double)(cur.assist - first.assist);
     result(wl, sys, "ring_overflow", overflow, "bool");
     printf("INFO pause_max_ns_stats %llu\n", (unsigned long long)g_st.pause_max_ns);
-#else
+#elif defined(PAUSE_BDWGC)
     double gc_cpu = GC_is_incremental_mode() ? -1 : (double)g_gc_ns / wall; /* -1: not observable */
     double num_gc = (double)(GC_get_gc_no() - gc0);
     double assist = 0;
     printf("INFO bdwgc_full_gc_ms %lu stw_spans %llu\n", GC_get_full_gc_total_time(),
            (unsigned long long)g_nstw);
+#else
+    double gc_cpu = 0, num_gc = 0, assist = 0;
 #endif
+#if !defined(PAUSE_MALLOC)
     qsort(g_pauses, g_npauses, sizeof *g_pauses, cmp_u64);
     result(wl, sys, "pauses", (double)g_npauses, "count");
     result(wl, sys, "pause_max", g_npauses ? (double)g_pauses[g_npauses - 1] / 1e3 : 0, "us");
     result(wl, sys, "pause_p99", (double)quantile_sorted(g_pauses, g_npauses, 0.99) / 1e3, "us");
+#endif
     result(wl, sys, "ops", (double)lat.count, "count");
     result(wl, sys, "time", wall / 1e9, "s");
     result(wl, sys, "op_mean", (double)lat.sum / (double)(lat.count ? lat.count : 1) / 1e3, "us");
@@ -373,10 +406,14 @@ int main(int argc, char **argv)
     result(wl, sys, "op_p99", (double)hist_quantile(&lat, 0.99) / 1e3, "us");
     result(wl, sys, "op_p999", (double)hist_quantile(&lat, 0.999) / 1e3, "us");
     result(wl, sys, "op_max", (double)lat.max / 1e3, "us");
+#if !defined(PAUSE_MALLOC)
     if (gc_cpu >= 0)
         result(wl, sys, "gc_cpu", gc_cpu, "fraction");
     result(wl, sys, "num_gc", num_gc, "count");
     result(wl, sys, "assist", assist / 1e6, "ms");
+#else
+    (void)gc_cpu, (void)num_gc, (void)assist;
+#endif
     result(wl, sys, "peak_rss", peak_rss_mib(), "MiB");
 #if defined(PAUSE_TRICOLOR)
     for (long i = 0; i < nhandles; i++)
