@@ -73,10 +73,10 @@ static void report_alloc(tc_mutator *m)
 {
     tc_heap *h = m->heap;
     tc_safepoint(m); /* a raw section that only allocates still stops for pauses */
-    uint64_t bytes = m->unflushed;
+    uint64_t total = atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed), bytes = total - m->reported;
     if (bytes) {
         atomic_fetch_add_explicit(&h->flushed_bytes, bytes, memory_order_relaxed);
-        m->unflushed = 0;
+        m->reported = total;
     }
     collector_maybe_trigger(m, bytes);
 }
@@ -128,7 +128,6 @@ static inline void count_alloc(tc_mutator *m, size_t bytes)
     atomic_store_explicit(&m->alloc_bytes,
                           atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed) + bytes,
                           memory_order_relaxed);
-    m->unflushed += bytes;
 }
 
 /* zero_object — clear a reused slot. Small sizes are cleared with inline
@@ -170,11 +169,11 @@ static inline tc_obj *finish_object(tc_mutator *m, span *s, uintptr_t p, size_t 
 {
     if (s->needzero)
         zero_object((void *)p, bytes);
-    set_span_bits(m, s, p);
-    count_alloc(m, s->elemsize);
     objhdr *hd = (objhdr *)p;
     hd->nslots = (uint32_t)nslots;
     hd->size = (uint32_t)size;
+    set_span_bits(m, s, p); /* publishes the initialised object to a validating marker */
+    count_alloc(m, s->elemsize);
     return (tc_obj *)p;
 }
 
@@ -213,10 +212,17 @@ static tc_obj *alloc_large(tc_mutator *m, size_t bytes)
     pthread_mutex_unlock(&h->lock);
     if (zero)
         memset((void *)s->base, 0, bytes);
-    set_span_bits(m, s, s->base);
-    count_alloc(m, npages << TC_PAGE_SHIFT);
-    return (tc_obj *)s->base;
+    return (tc_obj *)s->base; /* the caller writes the header, then publishes it */
 }
+
+/* publish_large — the alloc (and black) bit of a large object, after its
+ * header is written. */
+static void publish_large(tc_mutator *m, tc_obj *o)
+{
+    span *s = span_of(arena_of((uintptr_t)o), (uintptr_t)o);
+    set_span_bits(m, s, (uintptr_t)o);
+}
+
 
 /* alloc_object_slow — every case the fast path does not take: a new span
  * for the cache (which may start a collection), large objects, and a
@@ -235,6 +241,8 @@ __attribute__((noinline)) tc_obj *alloc_object_slow(tc_mutator *m, size_t nslots
         } else if ((o = alloc_large(m, bytes)) != NULL) {
             obj_hdr(o)->nslots = (uint32_t)nslots;
             obj_hdr(o)->size = (uint32_t)size;
+            publish_large(m, o);
+            count_alloc(m, (bytes + TC_PAGE_SIZE - 1) & ~(TC_PAGE_SIZE - 1));
         }
         if (!o && attempt == 0)
             collector_cycle(m->heap, m, false);
@@ -252,7 +260,7 @@ __attribute__((noinline)) tc_obj *alloc_object_slow(tc_mutator *m, size_t nslots
 tc_obj *alloc_object(tc_mutator *m, size_t nslots, size_t size)
 {
     size_t bytes = obj_bytes(nslots, size);
-    if (__builtin_expect(bytes <= SC_MAX_SIZE, 1)) {
+    if (__builtin_expect(bytes <= SC_MAX_SIZE && nslots <= SC_MAX_SIZE, 1)) { /* no overflow in bytes */
         span *s = m->cache[sizeclass_of(bytes)];
         uint64_t c;
         if (__builtin_expect(s && (c = s->alloccache) != 0, 1)) {

@@ -16,8 +16,8 @@
 static inline void shade(tc_mutator *m, uintptr_t p)
 {
     arena *a = arena_of(p);
-    if (!a || bit_test(a->markbits, a, p))
-        return;
+    if (!a || bit_test(a->markbits, a, p) || bit_test(a->blackbits, a, p))
+        return; /* already black: marked, or allocated during this mark */
     m->gbuf[m->gbuf_n++] = p;
     if (__builtin_expect(m->gbuf_n == MUT_GBUF, 0))
         grey_flush_mutator(m);

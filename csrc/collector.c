@@ -182,7 +182,7 @@ static void flush_all(tc_heap *h)
     pthread_mutex_lock(&h->lock);
     for (tc_mutator *m = h->mutators; m; m = m->next) {
         alloc_flush_cache(m);
-        m->unflushed = 0;
+        m->reported = atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed);
     }
     pthread_mutex_unlock(&h->lock);
     pthread_mutex_unlock(&h->mut_lock);
@@ -266,7 +266,7 @@ static void cycle_end(tc_heap *h)
     uint64_t window = h->cyc_t5 - (h->last_cycle_end ? h->last_cycle_end : h->start_ns);
     uint64_t capacity = window * (uint64_t)plat_ncpu();
     uint64_t nsb = 0;
-    if (h->pacer.limit_bound && cyc_cpu * 2 > capacity)
+    if (h->pacer.limit_bound && cyc_cpu * 2 > capacity + capacity / 5) /* > 60%: clearly over the cap */
         nsb = h->cyc_t5 + (cyc_cpu * 2 - capacity) / (uint64_t)plat_ncpu();
     atomic_store(&h->no_start_before, nsb);
     h->last_cycle_end = h->cyc_t5;
@@ -712,17 +712,28 @@ tc_status collector_debug_finish(tc_heap *h)
 
 /* ---- the scavenger ---- */
 
-#define SCAVENGE_SLACK ((uint64_t)8 << 20) /* keep this much free memory beyond the goal */
+#define SCAVENGE_SLACK ((uint64_t)16 << 20) /* keep this much free memory beyond the goals */
+#define SCAVENGE_WINDOW 8                    /* cycles whose goals the scavenger remembers */
 
-/* scavenge_background — after a cycle: release free pages the heap does not
- * need to reach its next goal (10% over it, plus a little), so resident
- * memory follows the live heap down after a large structure dies. */
+/* scavenge_background — after a cycle: release free pages the heap will not
+ * need soon: beyond 125% of the largest goal of the last SCAVENGE_WINDOW
+ * cycles, plus a little. Remembering recent goals keeps a heap whose goal
+ * wobbles from releasing pages one cycle and faulting them back the next
+ * (GCBench did that for 540 MB); resident memory still follows the live
+ * heap down a few cycles after a large structure dies. */
 void scavenge_background(tc_heap *h)
 {
     uint64_t goal = atomic_load(&h->goal);
+    h->goal_history[h->num_gc % SCAVENGE_WINDOW] = goal;
+    for (int i = 0; i < SCAVENGE_WINDOW; i++)
+        if (h->goal_history[i] > goal)
+            goal = h->goal_history[i];
     pthread_mutex_lock(&h->lock);
     uint64_t in_use = h->sys_bytes - h->released_bytes;
-    uint64_t keep = goal == UINT64_MAX ? in_use : goal + goal / 10 + SCAVENGE_SLACK;
+    uint64_t keep = goal == UINT64_MAX ? in_use : goal + goal / 4 + SCAVENGE_SLACK;
+    int64_t limit = atomic_load(&h->memory_limit);
+    if (limit > 0 && keep > (uint64_t)limit / 20 * 19) /* under a memory limit, free pages count against it */
+        keep = (uint64_t)limit / 20 * 19;
     if (in_use > keep)
         pages_scavenge(h, in_use - keep);
     pthread_mutex_unlock(&h->lock);

@@ -62,7 +62,7 @@ struct tc_mutator {
     size_t nlocals, cap_locals;
     uintptr_t rfree;             /* local free list of root slots */
     uint32_t nrfree;
-    uint64_t unflushed;          /* bytes allocated since the last trigger check (owner) */
+    uint64_t reported;           /* alloc_bytes already reported to the heap (owner, or the stopper) */
     uint32_t ncached;            /* spans in `cache` (owner, or the stopper) */
     uint32_t gbuf_n;             /* shaded addresses in gbuf (owner); flushed on leave/park */
     uintptr_t gbuf[MUT_GBUF];
@@ -190,6 +190,7 @@ struct tc_heap {
     pacer pacer;                   /* goal and trigger math (stats_lock) */
     _Atomic uint64_t no_start_before; /* CPU cap near the memory limit: no cycle before this time (ns) */
     uint64_t last_cycle_end;       /* ns; gc_lock */
+    uint64_t goal_history[8];      /* the scavenger's memory of recent goals; gc_lock */
     _Atomic uint64_t assist_ns;    /* mutator time spent in assists */
     uint64_t cyc_assist0, cyc_assist; /* assist_ns when the cycle started; the cycle's assist time */
     uint64_t released_bytes;       /* bytes given back to the OS and not reused (lock) */

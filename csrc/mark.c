@@ -56,7 +56,9 @@ struct markctx {
     stack_chunk *top;   /* current chunk */
     size_t n;           /* entries used in top */
     stack_chunk *spare; /* one free chunk kept to avoid thrashing at a boundary */
-    uintptr_t ring[PREFETCH_DEPTH];
+    uintptr_t ring[PREFETCH_DEPTH];           /* candidates in flight */
+    _Atomic uint64_t *ring_w[PREFETCH_DEPTH]; /* their mark words (NULL: not in this heap) */
+    uint64_t ring_bit[PREFETCH_DEPTH];
     unsigned head, count;
     uint64_t marked_objects, marked_bytes;
     uint64_t published;  /* marked_bytes already added to h->mark_progress */
@@ -258,25 +260,29 @@ static inline uint64_t class_bytes(const tc_obj *o)
     return b <= SC_MAX_SIZE ? sc_size[sizeclass_of(b)] : (b + TC_PAGE_SIZE - 1) & ~(TC_PAGE_SIZE - 1);
 }
 
-/* try_mark — set p's mark bit; false if it was set (or p is no object). */
-static inline __attribute__((always_inline)) bool try_mark(markctx *c, uintptr_t p, bool concurrent)
+/* try_mark — set the mark bit of candidate p (its word w and bit already
+ * computed); false if it was set, or p is no object of this heap. */
+static inline __attribute__((always_inline)) bool try_mark(markctx *c, uintptr_t p, _Atomic uint64_t *w,
+                                                           uint64_t bit, bool concurrent)
 {
-    arena *a = arena_of(p);
-    if (concurrent && (!a || a->heap != c->h || !is_object(a, p)))
+    if (!w)
         return false;
-    uint64_t bit;
-    _Atomic uint64_t *w = bit_word(c->check ? a->checkbits : a->markbits, a, p, &bit);
+    if (concurrent) {
+        arena *a = arena_of(p);
+        if (a->heap != c->h || !is_object(a, p))
+            return false;
+    }
     uint64_t old = atomic_load_explicit(w, memory_order_relaxed);
     if (old & bit)
         return false;
-    /* one marker at a time writes mark bits (mutators write black bits) */
+    /* one marker writes this word (mutators write black bits) */
     atomic_store_explicit(w, old | bit, memory_order_relaxed);
     return true;
 }
 
-/* drain — the marking loop, specialised for stop-the-world (plain bit
- * stores, no validation, no byte count: the sweep counts) and concurrent
- * marking. */
+/* drain — the marking loop, specialised for stop-the-world (no validation,
+ * no byte count: the sweep counts) and concurrent marking. A candidate's
+ * mark word is computed once, when it is prefetched. */
 static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budget, bool concurrent)
 {
     for (;;) {
@@ -287,20 +293,25 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
                 continue;
             }
             arena *a = arena_of(p);
-            uint64_t bit;
-            __builtin_prefetch((const void *)p);
-            if (a)
-                __builtin_prefetch((const void *)bit_word(c->check ? a->checkbits : a->markbits, a, p, &bit));
-            c->ring[(c->head + c->count++) % PREFETCH_DEPTH] = p;
+            unsigned slot = (c->head + c->count++) % PREFETCH_DEPTH;
+            c->ring[slot] = p;
+            if (__builtin_expect(a != NULL, 1)) {
+                __builtin_prefetch((const void *)p);
+                c->ring_w[slot] = bit_word(c->check ? a->checkbits : a->markbits, a, p, &c->ring_bit[slot]);
+                __builtin_prefetch((const void *)c->ring_w[slot]);
+            } else {
+                c->ring_w[slot] = NULL;
+            }
         }
         if (!c->count)
             return true;
         if (budget == 0)
             return false;
-        p = c->ring[c->head];
+        unsigned slot = c->head;
+        p = c->ring[slot];
         c->head = (c->head + 1) % PREFETCH_DEPTH;
         c->count--;
-        if (!try_mark(c, p, concurrent))
+        if (!try_mark(c, p, c->ring_w[slot], c->ring_bit[slot], concurrent))
             continue;
         c->marked_objects++;
         if (concurrent) {
@@ -334,7 +345,10 @@ tc_heap *mark_owner(const markctx *c) { return c->h; }
 /* mark_blacken — mark and scan p now (test hook: make one object black). */
 void mark_blacken(markctx *c, uintptr_t p)
 {
-    if (try_mark(c, p, true))
+    arena *a = arena_of(p);
+    uint64_t bit = 0;
+    _Atomic uint64_t *w = a ? bit_word(a->markbits, a, p, &bit) : NULL;
+    if (try_mark(c, p, w, bit, true))
         scan(c, p);
 }
 

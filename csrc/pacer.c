@@ -3,7 +3,7 @@
  * redesign, golang/go#44167, simplified).
  *
  * Goal. goal = live * (1 + gogc/100), at least heap_min * gogc/100; with a
- * soft memory limit, the goal is at most limit - overhead (the memory the
+ * soft memory limit, the goal is at most 0.9 * limit - overhead (the memory the
  * heap holds beyond live objects), and the lower of the two wins.
  *
  * Trigger. A concurrent cycle must start early enough that marking ends
@@ -26,7 +26,7 @@
 #define TRIGGER_MIN 0.70
 #define TRIGGER_MAX 0.95
 #define CONS_MARK_WEIGHT 0.5 /* weight of the newest cycle in the average */
-#define LIMIT_HEADROOM 0.95  /* aim a little under a memory limit */
+#define LIMIT_HEADROOM 0.90  /* aim under a memory limit: room for fragmentation and commit steps */
 
 static void recompute(pacer *p)
 {

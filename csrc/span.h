@@ -110,6 +110,14 @@ static inline bool bit_test(_Atomic uint64_t *bitmap, const arena *a, uintptr_t 
     return (atomic_load_explicit(bit_word(bitmap, a, p, &bit), memory_order_relaxed) & bit) != 0;
 }
 
+/* bit_test_acquire — as bit_test, and what was written before the bit was
+ * set with release order (an object's header before its alloc bit) is seen */
+static inline bool bit_test_acquire(_Atomic uint64_t *bitmap, const arena *a, uintptr_t p)
+{
+    uint64_t bit;
+    return (atomic_load_explicit(bit_word(bitmap, a, p, &bit), memory_order_acquire) & bit) != 0;
+}
+
 /* bitmap words covering a span (spans start on pages: word aligned) */
 static inline size_t span_first_word(const arena *a, const span *s) { return (s->base - a->base) >> 9; }
 static inline size_t span_words(const span *s) { return ((size_t)s->npages << TC_PAGE_SHIFT) >> 9; }
@@ -121,7 +129,7 @@ static inline bool is_object(const arena *a, uintptr_t p)
     if ((p & 7) || ((p - a->base) >> TC_PAGE_SHIFT) >= atomic_load_explicit(&((arena *)a)->frontier,
                                                                          memory_order_acquire))
         return false;
-    return bit_test(a->allocbits, a, p);
+    return bit_test_acquire(a->allocbits, a, p);
 }
 
 /* Page heap (heap->lock held). */
