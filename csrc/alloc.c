@@ -47,26 +47,6 @@ static inline bool span_next_free(span *s, uint32_t *out)
     }
 }
 
-static void list_push(span **head, span *s)
-{
-    s->prev = NULL;
-    s->next = *head;
-    if (*head)
-        (*head)->prev = s;
-    *head = s;
-}
-
-static void list_remove(span **head, span *s)
-{
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        *head = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->next = s->prev = NULL;
-}
-
 /* report_alloc — hand the mutator's unreported allocation to the heap and
  * start a collection if the heap passed its trigger. */
 static void report_alloc(tc_mutator *m)
@@ -103,7 +83,7 @@ static span *refill(tc_mutator *m, int c)
     }
     s = h->partial[c];
     if (s) {
-        list_remove(&h->partial[c], s);
+        span_list_remove(&h->partial[c], s);
     } else {
         s = pages_alloc(h, sc_npages[c]);
         if (!s) {
@@ -113,7 +93,7 @@ static span *refill(tc_mutator *m, int c)
         span_init_class(s, c);
         atomic_store(&s->sweepgen, atomic_load(&h->sweepgen));
     }
-    list_push(&h->full[c], s);
+    span_list_push(&h->full[c], s);
     s->cached = 1;
     m->cache[c] = s;
     m->ncached++;
@@ -208,7 +188,7 @@ static tc_obj *alloc_large(tc_mutator *m, size_t bytes)
     span_set_bitmaps(s);
     atomic_store(&s->sweepgen, atomic_load(&h->sweepgen));
     bool zero = s->needzero;
-    list_push(&h->large, s);
+    span_list_push(&h->large, s);
     pthread_mutex_unlock(&h->lock);
     if (zero)
         memset((void *)s->base, 0, bytes);

@@ -57,26 +57,6 @@ static void span_dispose(tc_heap *h, span *s)
 
 static int bucket_of(size_t npages) { return npages < TC_FREE_BUCKETS ? (int)npages : TC_FREE_BUCKETS - 1; }
 
-static void list_remove(span **head, span *s)
-{
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        *head = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->next = s->prev = NULL;
-}
-
-static void list_push(span **head, span *s)
-{
-    s->prev = NULL;
-    s->next = *head;
-    if (*head)
-        (*head)->prev = s;
-    *head = s;
-}
-
 static void map_range(arena *a, span *s, bool ends_only)
 {
     size_t first = (s->base - a->base) >> TC_PAGE_SHIFT;
@@ -94,7 +74,7 @@ static void free_insert(tc_heap *h, arena *a, span *s)
 {
     s->state = SPAN_FREE;
     map_range(a, s, true);
-    list_push(&h->freelist[bucket_of(s->npages)], s);
+    span_list_push(&h->freelist[bucket_of(s->npages)], s);
 }
 
 /* arena_new — reserve and register a new 4 GiB arena. */
@@ -174,7 +154,7 @@ static span *take_free(tc_heap *h, size_t npages)
     for (int b = bucket_of(npages); b < TC_FREE_BUCKETS; b++)
         for (span *s = h->freelist[b]; s; s = s->next)
             if (s->npages >= npages) {
-                list_remove(&h->freelist[b], s);
+                span_list_remove(&h->freelist[b], s);
                 return s;
             }
     return NULL;
@@ -229,7 +209,7 @@ void pages_free(tc_heap *h, span *s)
     if (first > 0) {
         span *l = a->spans[first - 1];
         if (l && l->state == SPAN_FREE && l->npages && l->base + ((size_t)l->npages << TC_PAGE_SHIFT) == s->base) {
-            list_remove(&h->freelist[bucket_of(l->npages)], l);
+            span_list_remove(&h->freelist[bucket_of(l->npages)], l);
             l->npages += s->npages;
             l->released += s->released;
             span_dispose(h, s);
@@ -241,7 +221,7 @@ void pages_free(tc_heap *h, span *s)
     if (end < a->frontier) {
         span *r = a->spans[end];
         if (r && r->state == SPAN_FREE && r->npages && r->base == s->base + ((size_t)s->npages << TC_PAGE_SHIFT)) {
-            list_remove(&h->freelist[bucket_of(r->npages)], r);
+            span_list_remove(&h->freelist[bucket_of(r->npages)], r);
             s->npages += r->npages;
             s->released += r->released;
             span_dispose(h, r);

@@ -132,6 +132,35 @@ static inline bool is_object(const arena *a, uintptr_t p)
     return bit_test_acquire(a->allocbits, a, p);
 }
 
+/* Doubly-linked span lists (free buckets, class lists): heap->lock held. */
+static inline void span_list_push(span **head, span *s)
+{
+    s->prev = NULL;
+    s->next = *head;
+    if (*head)
+        (*head)->prev = s;
+    *head = s;
+}
+
+static inline void span_list_remove(span **head, span *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        *head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+}
+
+static inline span *span_list_pop(span **head)
+{
+    span *s = *head;
+    if (s)
+        span_list_remove(head, s);
+    return s;
+}
+
 /* Page heap (heap->lock held). */
 span *pages_alloc(struct tc_heap *h, size_t npages);
 void pages_free(struct tc_heap *h, span *s);

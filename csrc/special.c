@@ -440,13 +440,7 @@ static tc_status free_now(tc_heap *h, uintptr_t p)
     h->freed_bytes += esize;
     h->heap_live = h->heap_live > esize ? h->heap_live - esize : 0;
     if (s->sizeclass == 0) { /* a large object: its pages go back now */
-        if (s->prev)
-            s->prev->next = s->next;
-        else if (h->large == s)
-            h->large = s->next;
-        if (s->next)
-            s->next->prev = s->prev;
-        s->next = s->prev = NULL;
+        span_list_remove(&h->large, s);
         pages_free(h, s);
     }
     pthread_mutex_unlock(&h->lock);

@@ -22,27 +22,6 @@
 
 #include "heap.h"
 
-static void list_push(span **head, span *s)
-{
-    s->prev = NULL;
-    s->next = *head;
-    if (*head)
-        (*head)->prev = s;
-    *head = s;
-}
-
-static span *list_pop(span **head)
-{
-    span *s = *head;
-    if (s) {
-        *head = s->next;
-        if (*head)
-            (*head)->prev = NULL;
-        s->next = s->prev = NULL;
-    }
-    return s;
-}
-
 /* sweep_bits — the bitmap work for one span; returns live objects. Built
  * twice, with and without the popcnt instruction, picked at load time. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__) && \
@@ -78,12 +57,12 @@ static void file_span(tc_heap *h, span *s, uint32_t live)
     if (live == 0) {
         pages_free(h, s);
     } else if (s->sizeclass == 0) {
-        list_push(&h->large, s);
+        span_list_push(&h->large, s);
     } else if (live < s->nelems) {
         span_refill_cache(s);
-        list_push(&h->partial[s->sizeclass], s);
+        span_list_push(&h->partial[s->sizeclass], s);
     } else {
-        list_push(&h->full[s->sizeclass], s);
+        span_list_push(&h->full[s->sizeclass], s);
     }
 }
 
@@ -126,13 +105,13 @@ span *sweep_take(tc_heap *h, int c)
 {
     span *s = NULL;
     if (c > 0) {
-        if (!(s = list_pop(&h->unswept_p[c])))
-            s = list_pop(&h->unswept_f[c]);
+        if (!(s = span_list_pop(&h->unswept_p[c])))
+            s = span_list_pop(&h->unswept_f[c]);
     } else {
-        s = list_pop(&h->unswept_large);
+        s = span_list_pop(&h->unswept_large);
         for (int k = 1; !s && k < sc_count; k++)
-            if (!(s = list_pop(&h->unswept_p[k])))
-                s = list_pop(&h->unswept_f[k]);
+            if (!(s = span_list_pop(&h->unswept_p[k])))
+                s = span_list_pop(&h->unswept_f[k]);
     }
     if (s)
         h->sweepers++;
