@@ -19,9 +19,12 @@
  *
  * Usage: gcbench_<system> [stretch longlived mindepth maxdepth arraysize]
  * Prints RESULT lines (see bench.h): seconds for steps 1-4 (heap creation
- * and teardown excluded), collections run, and the peak resident set.
+ * and teardown excluded), collections run, the peak resident set, minor page
+ * faults, and for tricolor the bytes its scavenger returned to the OS.
  */
 #include "bench.h"
+
+#include <sys/resource.h>
 
 
 #if defined(BENCH_TRICOLOR) + defined(BENCH_BDWGC) + defined(BENCH_MALLOC) != 1
@@ -301,6 +304,14 @@ int main(int argc, char **argv)
     bench_result("gcbench", SYSTEM, "time", (double)(t1 - t0) / 1e9, "s");
     bench_result("gcbench", SYSTEM, "collections", (double)ngc, "count");
     bench_result("gcbench", SYSTEM, "peak_rss", (double)peak_rss_kib() / 1024.0, "MiB");
+    struct rusage ru; /* minor faults: pages touched for the first time, or again after release */
+    getrusage(RUSAGE_SELF, &ru);
+    bench_result("gcbench", SYSTEM, "page_faults", (double)ru.ru_minflt, "faults");
+#if defined(BENCH_TRICOLOR)
+    tc_stats st;
+    if (tc_heap_stats(g_heap, &st) == TC_OK)
+        bench_result("gcbench", SYSTEM, "heap_released", (double)st.heap_released / 1048576.0, "MiB");
+#endif
 
 #if defined(BENCH_TRICOLOR)
     tc_locals_pop(g_mut, L_FRAMES + 2 * ((size_t)(stretch > max_depth ? stretch : max_depth) + 1));
