@@ -236,8 +236,10 @@ static void cycle_end(tc_heap *h)
 {
     h->cyc_t5 = plat_now_ns();
     pthread_mutex_lock(&h->lock);
-    uint64_t live = h->sweep_live_bytes;
+    uint64_t live = h->sweep_live_bytes, live_objects = h->sweep_live_objects;
     pthread_mutex_unlock(&h->lock);
+    if (live_objects)
+        atomic_store(&h->avg_obj_bytes, live / live_objects);
     uint64_t mallocs, total;
     int64_t roots;
     stats_totals(h, &mallocs, &total, &roots);
@@ -516,7 +518,8 @@ static tc_status request(tc_heap *h, bool forced, bool wait)
  * bits have one writer, the marker, so the mutator pays in time: it parks
  * (a pause may proceed, the host lock is released) and waits for the
  * background marker to do that much work, at most ASSIST_MAX_NS per slow
- * path, so no single allocation stalls long. */
+ * path, so no single allocation stalls long — except at 95% of a memory
+ * limit, where it waits for the mark to end. */
 static void assist(tc_mutator *m, uint64_t bytes)
 {
     tc_heap *h = m->heap;
@@ -529,12 +532,22 @@ static void assist(tc_mutator *m, uint64_t bytes)
     pthread_mutex_unlock(&h->stats_lock);
     if (!debt)
         return;
+    /* at a memory limit the heap must not run away while the marker is
+     * starved of CPU: wait for the cycle to finish, however long */
+    int64_t limit = atomic_load(&h->memory_limit);
+    bool at_limit = false;
+    if (limit > 0) {
+        pthread_mutex_lock(&h->lock);
+        uint64_t in_use = h->sys_bytes - h->released_bytes; /* what the heap holds, free pages too */
+        pthread_mutex_unlock(&h->lock);
+        at_limit = heap_now >= (uint64_t)limit / 20 * 19 || in_use >= (uint64_t)limit / 20 * 19;
+    }
     uint64_t t0 = plat_now_ns();
     mutator_park(m);
     void *tok;
     block_begin(h, &tok);
-    while (atomic_load(&h->phase) == PHASE_MARK && atomic_load(&h->mark_progress) < done0 + debt &&
-           plat_now_ns() - t0 < ASSIST_MAX_NS)
+    while (atomic_load(&h->phase) == PHASE_MARK &&
+           (at_limit || (atomic_load(&h->mark_progress) < done0 + debt && plat_now_ns() - t0 < ASSIST_MAX_NS)))
         nanosleep(&(struct timespec){0, 20000}, NULL);
     block_end(h, tok);
     mutator_unpark(m);

@@ -69,6 +69,7 @@ tc_status tc_heap_new(const tc_config *c, tc_heap **out)
     pthread_mutex_init(&h->out_lock, NULL);
     pthread_mutex_init(&h->trace_lock, NULL);
     pacer_init(&h->pacer, c->gogc, c->memory_limit);
+    atomic_init(&h->avg_obj_bytes, 48); /* until the first sweep counts */
     pthread_mutex_init(&h->grey_lock, NULL);
     pthread_mutex_init(&h->mark_lock, NULL);
     pthread_mutex_init(&h->stats_lock, NULL);

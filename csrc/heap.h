@@ -158,6 +158,7 @@ struct tc_heap {
     _Atomic int barrier_on;        /* the write barrier is on (set and cleared with the world stopped) */
     _Atomic uint64_t marked_bytes; /* bytes marked this cycle by markers (added when a marker finishes) */
     _Atomic uint64_t mark_progress;/* bytes marked this cycle, published as marking goes (assists wait on it) */
+    _Atomic uint64_t avg_obj_bytes;/* live bytes / live objects at the last sweep: markers count objects */
     struct markctx *incr_ctx;      /* the incremental collector's marker, under mark_lock */
     struct mpar *par;              /* mark worker threads (concurrent, mark_workers > 1) */
     pthread_mutex_t mark_lock;     /* one incremental mark slice at a time */
@@ -166,6 +167,7 @@ struct tc_heap {
     span *unswept_p[SC_MAX_CLASSES], *unswept_f[SC_MAX_CLASSES], *unswept_large;
     int sweepers;                  /* spans being swept outside the lock right now */
     uint64_t sweep_live_bytes;     /* live bytes found by this cycle's sweep */
+    uint64_t sweep_live_objects;
 
     /* the collector thread (concurrent collector) */
     pthread_t thread;

@@ -62,6 +62,7 @@ struct markctx {
     unsigned head, count;
     uint64_t marked_objects, marked_bytes;
     uint64_t published;  /* marked_bytes already added to h->mark_progress */
+    uint64_t avg_bytes;  /* bytes per object, from the last sweep: marked_bytes is an estimate */
 };
 
 /* ---- the global grey queue ---- */
@@ -211,6 +212,7 @@ markctx *mark_new(tc_heap *h, bool concurrent, bool check)
     c->h = h;
     c->concurrent = concurrent;
     c->check = check;
+    c->avg_bytes = atomic_load_explicit(&h->avg_obj_bytes, memory_order_relaxed);
     if (!stack_grow(c)) {
         free(c);
         return NULL;
@@ -238,7 +240,7 @@ void mark_free(markctx *c)
         free(k);
     }
     free(c->spare);
-    atomic_fetch_add(&c->h->marked_bytes, c->marked_bytes);
+    atomic_fetch_add(&c->h->marked_bytes, c->marked_objects * c->avg_bytes);
     free(c);
 }
 
@@ -254,11 +256,6 @@ static inline void scan(markctx *c, uintptr_t p)
             push(c, atomic_load_explicit(&w[i], memory_order_relaxed));
 }
 
-static inline uint64_t class_bytes(const tc_obj *o)
-{
-    size_t b = obj_bytes(obj_nslots(o), obj_size(o));
-    return b <= SC_MAX_SIZE ? sc_size[sizeclass_of(b)] : (b + TC_PAGE_SIZE - 1) & ~(TC_PAGE_SIZE - 1);
-}
 
 /* try_mark — set the mark bit of candidate p (its word w and bit already
  * computed); false if it was set, or p is no object of this heap. */
@@ -314,13 +311,10 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
         if (!try_mark(c, p, c->ring_w[slot], c->ring_bit[slot], concurrent))
             continue;
         c->marked_objects++;
-        if (concurrent) {
-            c->marked_bytes += class_bytes((const tc_obj *)p);
-            if (!(c->marked_objects & (PROGRESS_EVERY - 1))) { /* let assists see the work done */
-                atomic_fetch_add_explicit(&c->h->mark_progress, c->marked_bytes - c->published,
-                                          memory_order_relaxed);
-                c->published = c->marked_bytes;
-            }
+        if (concurrent && !(c->marked_objects & (PROGRESS_EVERY - 1))) { /* let assists see the work done */
+            c->marked_bytes = c->marked_objects * c->avg_bytes;
+            atomic_fetch_add_explicit(&c->h->mark_progress, c->marked_bytes - c->published, memory_order_relaxed);
+            c->published = c->marked_bytes;
         }
         scan(c, p);
         if (budget > 0)
@@ -337,7 +331,7 @@ bool mark_drain(markctx *c, int64_t budget)
 
 /* mark_bytes — bytes this marker has marked so far (not yet added to
  * h->marked_bytes, which mark_free does). */
-uint64_t mark_bytes(const markctx *c) { return c->marked_bytes; }
+uint64_t mark_bytes(const markctx *c) { return c->marked_objects * c->avg_bytes; }
 
 void mark_push_children(markctx *c, uintptr_t p) { scan(c, p); }
 tc_heap *mark_owner(const markctx *c) { return c->h; }
@@ -404,7 +398,7 @@ uint64_t mark_heap(tc_heap *h, bool check)
     mark_drain(c, -1);
     uint64_t n = c->marked_objects;
     if (check)
-        c->marked_bytes = 0; /* the real count is the real mark's */
+        c->marked_objects = 0; /* the real count is the real mark's */
     mark_free(c);
     return n;
 }
