@@ -58,6 +58,7 @@ struct markctx {
     stack_chunk *spare; /* one free chunk kept to avoid thrashing at a boundary */
     uintptr_t ring[PREFETCH_DEPTH];           /* candidates in flight */
     _Atomic uint64_t *ring_w[PREFETCH_DEPTH]; /* their mark words (NULL: not in this heap) */
+    arena *ring_a[PREFETCH_DEPTH];            /* their arenas */
     uint64_t ring_bit[PREFETCH_DEPTH];
     unsigned head, count;
     uint64_t marked_objects, marked_bytes;
@@ -186,7 +187,11 @@ static inline bool pop(markctx *c, uintptr_t *p)
     if (__builtin_expect(c->n == 0, 0)) {
         stack_chunk *k = c->top;
         if (!k->prev) {
-            /* refill from this worker's inbox, then the global queue */
+            /* refill from this worker's inbox, then the global queue — but
+             * only once the objects in flight are done too: a list would
+             * otherwise ask the shared queue once per node */
+            if (c->count)
+                return false;
             size_t n = c->par ? inbox_take(c, k->e) : 0;
             if (!n)
                 n = grey_take(c->h, k->e);
@@ -259,16 +264,13 @@ static inline void scan(markctx *c, uintptr_t p)
 
 /* try_mark — set the mark bit of candidate p (its word w and bit already
  * computed); false if it was set, or p is no object of this heap. */
-static inline __attribute__((always_inline)) bool try_mark(markctx *c, uintptr_t p, _Atomic uint64_t *w,
+static inline __attribute__((always_inline)) bool try_mark(markctx *c, uintptr_t p, arena *a, _Atomic uint64_t *w,
                                                            uint64_t bit, bool concurrent)
 {
     if (!w)
         return false;
-    if (concurrent) {
-        arena *a = arena_of(p);
-        if (a->heap != c->h || !is_object(a, p))
-            return false;
-    }
+    if (concurrent && (a->heap != c->h || !is_object(a, p)))
+        return false;
     uint64_t old = atomic_load_explicit(w, memory_order_relaxed);
     if (old & bit)
         return false;
@@ -292,6 +294,7 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
             arena *a = arena_of(p);
             unsigned slot = (c->head + c->count++) % PREFETCH_DEPTH;
             c->ring[slot] = p;
+            c->ring_a[slot] = a;
             if (__builtin_expect(a != NULL, 1)) {
                 __builtin_prefetch((const void *)p);
                 c->ring_w[slot] = bit_word(c->check ? a->checkbits : a->markbits, a, p, &c->ring_bit[slot]);
@@ -308,7 +311,7 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
         p = c->ring[slot];
         c->head = (c->head + 1) % PREFETCH_DEPTH;
         c->count--;
-        if (!try_mark(c, p, c->ring_w[slot], c->ring_bit[slot], concurrent))
+        if (!try_mark(c, p, c->ring_a[slot], c->ring_w[slot], c->ring_bit[slot], concurrent))
             continue;
         c->marked_objects++;
         if (concurrent && !(c->marked_objects & (PROGRESS_EVERY - 1))) { /* let assists see the work done */
@@ -342,7 +345,7 @@ void mark_blacken(markctx *c, uintptr_t p)
     arena *a = arena_of(p);
     uint64_t bit = 0;
     _Atomic uint64_t *w = a ? bit_word(a->markbits, a, p, &bit) : NULL;
-    if (try_mark(c, p, w, bit, true))
+    if (try_mark(c, p, a, w, bit, true))
         scan(c, p);
 }
 
