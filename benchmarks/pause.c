@@ -354,15 +354,35 @@ int main(int argc, char **argv)
     result(wl, sys, "live", live / 1048576.0, "MiB");
 
     static hist lat;
+#if defined(PAUSE_TRICOLOR)
+    /* diag=1: read the stats around every operation and explain each one
+     * slower than 1 ms (assist time, pause time, cycles inside it); slows
+     * every operation by a stats call, so not for the reported numbers. */
+    int diag = (int)opt_long(argc, argv, "diag", 0);
+    static tc_stats d0, d1;
+#endif
     uint64_t deadline = start + (uint64_t)(seconds * 1e9), now = start;
 #if defined(PAUSE_TRICOLOR)
     uint64_t next_sample = start + 5000000;
 #endif
     for (long i = 0; nops ? i < nops : now < deadline; i++) {
+#if defined(PAUSE_TRICOLOR)
+        if (diag)
+            tc_heap_stats(g_heap, &d0);
+#endif
         uint64_t a = bench_now_ns();
         op();
         now = bench_now_ns();
         hist_add(&lat, now - a);
+#if defined(PAUSE_TRICOLOR)
+        if (diag && now - a > 1000000) {
+            tc_heap_stats(g_heap, &d1);
+            printf("INFO slow_op %.0f us: assist %.0f us, pauses %.0f us, gcs %llu, phase %s->%s\n",
+                   (double)(now - a) / 1e3, (double)(d1.assist_ns - d0.assist_ns) / 1e3,
+                   (double)(d1.pause_total_ns - d0.pause_total_ns) / 1e3,
+                   (unsigned long long)(d1.num_gc - d0.num_gc), d0.phase, d1.phase);
+        }
+#endif
 #if defined(PAUSE_TRICOLOR)
         if (now >= next_sample) {
             overflow |= sample(&prev, &cur);
