@@ -375,6 +375,10 @@ def targets(pause: dict, pacing: dict) -> None:
         r = pause.get((wl, "tricolor-concurrent-hybrid"), {})
         target(f"concurrent_op_max_{wl}", r.get("op_max"), 1000, "us",
                f"worst mutator operation, concurrent, pacing+assists, {wl}")
+        c = pause.get((wl, "malloc"), {})
+        if c:
+            say(f"  (control, no collector: malloc op max {fmt(c.get('op_max'), 0)} us, "
+                f"p99.9 {fmt(c.get('op_p999'))} us; tricolor p99.9 {fmt(r.get('op_p999'))} us)")
     for shape in ("list", "tree", "graph"):
         a, b = pacing.get("mark", {}).get((shape, 1)), pacing.get("mark", {}).get((shape, 2))
         sp = a["full"] / b["full"] if a and b else None
@@ -416,8 +420,11 @@ def merge_into_results_json() -> None:
     if time.time() - newest < 600:
         say(f"not merging into {path.name}: benchmarks/run.py changed {time.time() - newest:.0f} s ago")
         return
+    if not path.exists():  # run.py writes it first; a file of gclab records alone would pass for its run
+        say(f"not merging: {path.relative_to(ROOT)} does not exist yet (run.py writes it)")
+        return
     try:
-        old = json.loads(path.read_text()) if path.exists() else []
+        old = json.loads(path.read_text())
     except ValueError:
         say(f"not merging into {path.name}: it is not valid JSON")
         return
