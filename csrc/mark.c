@@ -4,15 +4,17 @@
  * Colours: an object is black once its mark bit is set and it was scanned
  * (or was allocated black during mark: its slots are all nil), grey while it
  * waits for that as a *candidate* address on a mark stack, in the prefetch
- * ring or in the global grey queue, white otherwise. Candidates are pushed
- * without testing their mark bit (that test would be a cache miss nobody
- * prefetched); a candidate is tested-and-marked when it leaves the ring, and
- * dropped if it was already marked.
+ * ring or in the global grey queue, white otherwise. A candidate is
+ * tested-and-marked when it leaves the ring, and dropped if it was already
+ * marked; scanning only filters out references whose mark bit is already
+ * set, it never marks.
  *
  * Marking is memory-latency bound, so the drain loop keeps PREFETCH_DEPTH
  * objects in flight: an address popped from the stack is prefetched (the
  * object and its mark-bit word) and only tested and scanned PREFETCH_DEPTH
- * pops later, when its cache lines have arrived.
+ * pops later, when its cache lines have arrived. Scanning skips references
+ * whose mark bit is already set (a plain read, often cached: neighbours
+ * share bitmap words), so prefetch slots go to objects that need them.
  *
  * Concurrent marking (the concurrent and incremental collectors) differs in
  * one way: every candidate is validated as an
@@ -38,7 +40,7 @@
 #include "platform.h"
 
 #define STACK_CHUNK (1u << 16) /* entries per mark-stack chunk */
-#define PREFETCH_DEPTH 8       /* objects in flight */
+#define PREFETCH_DEPTH 16      /* objects in flight (a power of two) */
 #define PROGRESS_EVERY 256     /* objects between progress reports (a power of two) */
 
 typedef struct stack_chunk {
@@ -256,9 +258,18 @@ static inline void scan(markctx *c, uintptr_t p)
     uint32_t n = obj_nslots(o);
     _Atomic uint64_t *w = obj_words(o);
     _Atomic uint8_t *t = obj_tags(o);
-    for (uint32_t i = 0; i < n; i++)
-        if (atomic_load_explicit(&t[i], memory_order_acquire) == TC_REF)
-            push(c, atomic_load_explicit(&w[i], memory_order_relaxed));
+    for (uint32_t i = 0; i < n; i++) {
+        if (atomic_load_explicit(&t[i], memory_order_acquire) != TC_REF)
+            continue;
+        uintptr_t q = atomic_load_explicit(&w[i], memory_order_relaxed);
+        /* skip what is already marked: in a graph about half the references
+         * lead to marked objects, and each would take a prefetch slot (a
+         * stale read only means one useless push; the owner tests again) */
+        arena *a = arena_of(q);
+        if (a && !c->check && bit_test(a->markbits, a, q))
+            continue;
+        push(c, q);
+    }
 }
 
 
