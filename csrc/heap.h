@@ -124,6 +124,7 @@ struct tc_heap {
     /* the world */
     _Atomic int stw;              /* a pause is requested or running */
     _Atomic int world_sleepers;   /* parked mutators asleep on world_cond (under world_lock) */
+    _Atomic int world_waiters;    /* mutators inside wait_world (spinning or asleep) */
     _Atomic int stopper_sleeping; /* the stopper sleeps on some mutator's `active` word */
     pthread_mutex_t world_lock;
     pthread_cond_t world_cond;

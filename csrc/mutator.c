@@ -31,7 +31,12 @@
 #include "platform.h"
 
 #define WORLD_SPINS 2000 /* stopper: busy-wait rounds (~10-50 us) before sleeping */
-#define WAIT_SPINS 20000 /* parked mutator: busy-wait rounds (~0.1-0.5 ms) before sleeping */
+#define FAIR_YIELDS 1000 /* at most this many yields for released mutators before a new pause */
+#if defined(__SANITIZE_THREAD__)
+#define WAIT_SPINS 256   /* every atomic is slow under TSan: spinning only steals the CPU */
+#else
+#define WAIT_SPINS 8000  /* parked mutator: busy-wait rounds (~50-200 us) before sleeping */
+#endif
 
 static inline void cpu_relax(void)
 {
@@ -83,10 +88,19 @@ void mutator_wake_stopper(tc_mutator *m)
  * block hooks); world_start wakes sleepers only if there are any. */
 static void wait_world(tc_heap *h, bool hooks)
 {
-    for (unsigned spins = 0; spins < WAIT_SPINS; spins++) {
-        if (!atomic_load_explicit(&h->stw, memory_order_acquire))
+    /* spin only while there is a spare CPU for it: spinning waiters would
+     * otherwise take the CPU from the thread that runs the pause */
+    int waiters = atomic_fetch_add(&h->world_waiters, 1) + 1;
+    unsigned spins = waiters < plat_ncpu() ? WAIT_SPINS : 0;
+    for (unsigned i = 0; i < spins; i++) {
+        if (!atomic_load_explicit(&h->stw, memory_order_acquire)) {
+            atomic_fetch_sub(&h->world_waiters, 1);
             return;
-        cpu_relax();
+        }
+        if ((i & 63) == 63)
+            sched_yield();
+        else
+            cpu_relax();
     }
     void *tok = NULL;
     if (hooks)
@@ -97,6 +111,7 @@ static void wait_world(tc_heap *h, bool hooks)
         pthread_cond_wait(&h->world_cond, &h->world_lock);
     atomic_fetch_sub(&h->world_sleepers, 1);
     pthread_mutex_unlock(&h->world_lock);
+    atomic_fetch_sub(&h->world_waiters, 1);
     if (hooks)
         block_end(h, tok);
 }
@@ -275,6 +290,10 @@ tc_status mutator_enter_slow(tc_heap *h, tc_mutator **out)
  * its heap call. The caller holds gc_lock. */
 void world_stop(tc_heap *h, tc_mutator *self)
 {
+    /* fairness: mutators released by the last pause get to leave their wait
+     * before the next one (back-to-back forced cycles starved them) */
+    for (unsigned i = 0; i < FAIR_YIELDS && atomic_load(&h->world_waiters) > 0; i++)
+        sched_yield();
     atomic_store_explicit(&h->stw, 1, memory_order_seq_cst);
     plat_heavy_fence();
     pthread_mutex_lock(&h->mut_lock);

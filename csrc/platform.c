@@ -67,10 +67,17 @@ uint64_t plat_thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static int ncpu_cached;
+
 int plat_ncpu(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
+    int n = __atomic_load_n(&ncpu_cached, __ATOMIC_RELAXED);
+    if (!n) { /* sysconf reads /sys: once per process */
+        long v = sysconf(_SC_NPROCESSORS_ONLN);
+        n = v > 0 ? (int)v : 1;
+        __atomic_store_n(&ncpu_cached, n, __ATOMIC_RELAXED);
+    }
+    return n;
 }
 
 static pthread_once_t plat_once = PTHREAD_ONCE_INIT;

@@ -11,13 +11,18 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tc_test.h"
 
 #define NTHREADS 3
 #define NROOTS 64
 #define NSLOTS 4
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define OPS 12000 /* sanitizers make every operation ~20x slower */
+#else
 #define OPS 60000
+#endif
 
 typedef struct mslot {
     int kind;    /* 0 nil, 1 int, 2 ref */
@@ -154,11 +159,15 @@ static void *collector_loop(void *arg)
     tc_heap *h = arg;
     intptr_t bad = 0;
     /* at least three forced cycles, however fast the mutators finish */
-    for (int n = 0; !stop_collecting || n < 3; n++)
+    for (int n = 0; !stop_collecting || n < 3; n++) {
         if (tc_heap_collect(h) != TC_OK) {
             bad++;
             fprintf(stderr, "  collect: %s\n", tc_errmsg());
         }
+        /* let the mutators run between forced cycles: with the stw
+         * collector, back-to-back cycles would leave them almost no time */
+        nanosleep(&(struct timespec){0, 200000}, NULL);
+    }
     return (void *)bad;
 }
 
