@@ -26,6 +26,8 @@
 #include "heap.h"
 #include "platform.h"
 
+#define REFILL_SWEEP_MAX 16 /* spans a refill sweeps at most (Go's sweepone budget is similar) */
+
 /* span_next_free — the index of a free slot of s, consuming it from the
  * cache; false if the span has none left. */
 static inline bool span_next_free(span *s, uint32_t *out)
@@ -75,11 +77,18 @@ static span *refill(tc_mutator *m, int c)
         m->ncached--;
     }
     span *s;
-    /* lazy sweeping: sweep unswept spans of this class until one has room */
-    while (!h->partial[c] && (s = sweep_take(h, c)) != NULL) {
+    /* lazy sweeping: sweep unswept spans of this class until one has room,
+     * at most REFILL_SWEEP_MAX of them; a span swept empty went back to the
+     * page heap, where the allocation below finds it, so stop there too
+     * (garbage that dies whole subtrees at a time leaves spans full or
+     * empty, and one refill used to sweep a whole class) */
+    for (int k = 0; k < REFILL_SWEEP_MAX && !h->partial[c] && (s = sweep_take(h, c)) != NULL; k++) {
+        uint64_t free_before = h->spans_inuse;
         pthread_mutex_unlock(&h->lock);
         sweep_span(h, s);
         pthread_mutex_lock(&h->lock);
+        if (h->spans_inuse < free_before)
+            break;
     }
     s = h->partial[c];
     if (s) {
