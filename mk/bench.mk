@@ -23,6 +23,7 @@ BENCH_TC     := $(BENCH_BIN)/gcbench_tricolor $(BENCH_BIN)/mark_tricolor
 bench: bench-setup
 	@$(MAKE) --no-print-directory bench-build
 	$(PYTHON) benchmarks/run.py
+	@$(MAKE) --no-print-directory bench-gclab
 
 bench-quick:
 	@BENCH_QUICK=1 $(MAKE) --no-print-directory bench
