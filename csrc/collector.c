@@ -49,7 +49,7 @@
 
 #define INCR_MARK_BUDGET 2000 /* objects scanned per incremental mark slice */
 #define INCR_SWEEP_BUDGET 8   /* spans swept per incremental sweep slice */
-#define ASSIST_MAX_NS 500000 /* the longest one allocation waits in an assist */
+#define ASSIST_MAX_NS 500000 /* the most one heap call (a host operation) waits in assists */
 
 /* ---- trigger ---- */
 
@@ -519,7 +519,8 @@ static tc_status request(tc_heap *h, bool forced, bool wait)
  * (a pause may proceed, the host lock is released) and waits for the
  * background marker to do that much work, at most ASSIST_MAX_NS per slow
  * path, so no single allocation stalls long — except at 95% of a memory
- * limit, where it waits for the mark to end. */
+ * limit, where it waits for the mark to end. The cap is per outermost heap
+ * call (one host operation; a long raw section counts as one call). */
 static void assist(tc_mutator *m, uint64_t bytes)
 {
     tc_heap *h = m->heap;
@@ -542,16 +543,21 @@ static void assist(tc_mutator *m, uint64_t bytes)
         pthread_mutex_unlock(&h->lock);
         at_limit = heap_now >= (uint64_t)limit / 20 * 19 || in_use >= (uint64_t)limit / 20 * 19;
     }
+    if (!at_limit && m->call_assist_ns >= ASSIST_MAX_NS)
+        return; /* this heap call (one host operation) has paid its share */
+    uint64_t budget = ASSIST_MAX_NS - (m->call_assist_ns < ASSIST_MAX_NS ? m->call_assist_ns : ASSIST_MAX_NS);
     uint64_t t0 = plat_now_ns();
     mutator_park(m);
     void *tok;
     block_begin(h, &tok);
     while (atomic_load(&h->phase) == PHASE_MARK &&
-           (at_limit || (atomic_load(&h->mark_progress) < done0 + debt && plat_now_ns() - t0 < ASSIST_MAX_NS)))
+           (at_limit || (atomic_load(&h->mark_progress) < done0 + debt && plat_now_ns() - t0 < budget)))
         nanosleep(&(struct timespec){0, 20000}, NULL);
     block_end(h, tok);
     mutator_unpark(m);
-    atomic_fetch_add(&h->assist_ns, plat_now_ns() - t0);
+    uint64_t spent = plat_now_ns() - t0;
+    m->call_assist_ns += spent;
+    atomic_fetch_add(&h->assist_ns, spent);
 }
 
 /* collector_maybe_trigger — from an allocating mutator's slow path, after

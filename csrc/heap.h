@@ -63,6 +63,7 @@ struct tc_mutator {
     uintptr_t rfree;             /* local free list of root slots */
     uint32_t nrfree;
     uint64_t reported;           /* alloc_bytes already reported to the heap (owner, or the stopper) */
+    uint64_t call_assist_ns;     /* assist time in the current outermost heap call (owner) */
     uint32_t ncached;            /* spans in `cache` (owner, or the stopper) */
     uint32_t gbuf_n;             /* shaded addresses in gbuf (owner); flushed on leave/park */
     uintptr_t gbuf[MUT_GBUF];

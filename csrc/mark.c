@@ -421,7 +421,7 @@ uint64_t mark_heap(tc_heap *h, bool check)
  *
  * With mark_workers = W > 1 the concurrent marker is W threads (the collector
  * thread is worker 0). Mark bits keep a single writer: the heap's address
- * space is dealt out in 64 KiB stripes, stripe k to worker k % W, and only a
+ * space is dealt out in 4 MiB stripes, stripe k to worker k % W, and only a
  * stripe's owner tests and sets its mark bits. A worker that pops a
  * candidate it does not own routes it to the owner's outbox (OUTBOX_N
  * entries, then a buffer into the owner's inbox). So marking stays a plain
@@ -433,7 +433,7 @@ uint64_t mark_heap(tc_heap *h, bool check)
  * termination finds (the world stopped) and sends back to marking.
  */
 
-#define PAR_SHIFT 16   /* stripe size: 64 KiB (a multiple of a bitmap word's 512 bytes) */
+#define PAR_SHIFT 22   /* stripe size: 4 MiB (a multiple of a bitmap word's 512 bytes) */
 #define OUTBOX_N 256
 #define MAX_WORKERS 16
 

@@ -270,6 +270,7 @@ tc_status mutator_enter_slow(tc_heap *h, tc_mutator **out)
     if (!m)
         return tc_fail(TC_ERR_NOMEM, "cannot register this thread with the heap");
     if (m->depth++ == 0) {
+        m->call_assist_ns = 0;
         atomic_store_explicit(&m->active, 1, memory_order_relaxed);
         light_fence();
         if (__builtin_expect(atomic_load_explicit(&h->stw, memory_order_acquire), 0)) {

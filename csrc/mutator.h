@@ -51,6 +51,7 @@ static inline tc_status mutator_enter(tc_heap *h, tc_mutator **out)
         return mutator_enter_slow(h, out);
     tc_mutator *m = e->m;
     if (m->depth++ == 0) {
+        m->call_assist_ns = 0;
         atomic_store_explicit(&m->active, 1, memory_order_relaxed);
         light_fence();
         if (__builtin_expect(atomic_load_explicit(&h->stw, memory_order_acquire) |
