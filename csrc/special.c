@@ -211,28 +211,38 @@ static tc_status live_obj(tc_root *r, uintptr_t *p)
     return TC_OK;
 }
 
+/* enter_live — start a heap call on the object of root r: *p is its address.
+ * On failure nothing is left entered. */
+static tc_status enter_live(tc_heap *h, tc_root *r, tc_mutator **m, uintptr_t *p)
+{
+    tc_status st = mutator_enter(h, m);
+    if (st != TC_OK)
+        return st;
+    if ((st = live_obj(r, p)) != TC_OK)
+        mutator_leave(*m);
+    return st;
+}
+
 tc_status tc_set_finalizer(tc_heap *h, tc_root *r, tc_token token, tc_token *old)
 {
     tc_mutator *m;
-    tc_status st = mutator_enter(h, &m);
+    uintptr_t p = 0;
+    tc_status st = enter_live(h, r, &m, &p);
     if (st != TC_OK)
         return st;
-    uintptr_t p = 0;
-    if ((st = live_obj(r, &p)) == TC_OK) {
-        pthread_mutex_lock(&h->special_lock);
-        special *sp = special_find(span_of_obj(p), p, SP_FINALIZER);
-        if (old)
-            *old = sp ? sp->token : 0;
-        if (sp && token)
-            sp->token = token;
-        else if (sp)
-            special_unlink(h, span_of_obj(p), sp);
-        else if (token && !(sp = special_add(h, p, SP_FINALIZER)))
-            st = tc_fail(TC_ERR_NOMEM, "out of memory for a finalizer");
-        else if (sp)
-            sp->token = token;
-        pthread_mutex_unlock(&h->special_lock);
-    }
+    pthread_mutex_lock(&h->special_lock);
+    special *sp = special_find(span_of_obj(p), p, SP_FINALIZER);
+    if (old)
+        *old = sp ? sp->token : 0;
+    if (sp && token)
+        sp->token = token;
+    else if (sp)
+        special_unlink(h, span_of_obj(p), sp);
+    else if (token && !(sp = special_add(h, p, SP_FINALIZER)))
+        st = tc_fail(TC_ERR_NOMEM, "out of memory for a finalizer");
+    else if (sp)
+        sp->token = token;
+    pthread_mutex_unlock(&h->special_lock);
     mutator_leave(m);
     return st;
 }
@@ -240,19 +250,17 @@ tc_status tc_set_finalizer(tc_heap *h, tc_root *r, tc_token token, tc_token *old
 tc_status tc_add_cleanup(tc_heap *h, tc_root *r, tc_token token)
 {
     tc_mutator *m;
-    tc_status st = mutator_enter(h, &m);
+    uintptr_t p = 0;
+    tc_status st = enter_live(h, r, &m, &p);
     if (st != TC_OK)
         return st;
-    uintptr_t p = 0;
-    if ((st = live_obj(r, &p)) == TC_OK) {
-        pthread_mutex_lock(&h->special_lock);
-        special *sp = special_add(h, p, SP_CLEANUP);
-        if (sp)
-            sp->token = token;
-        else
-            st = tc_fail(TC_ERR_NOMEM, "out of memory for a cleanup");
-        pthread_mutex_unlock(&h->special_lock);
-    }
+    pthread_mutex_lock(&h->special_lock);
+    special *sp = special_add(h, p, SP_CLEANUP);
+    if (sp)
+        sp->token = token;
+    else
+        st = tc_fail(TC_ERR_NOMEM, "out of memory for a cleanup");
+    pthread_mutex_unlock(&h->special_lock);
     mutator_leave(m);
     return st;
 }
@@ -286,26 +294,24 @@ tc_ready_kind tc_take_ready(tc_heap *h, tc_token *token, tc_root **obj)
 tc_status tc_weak_new(tc_heap *h, tc_root *r, tc_weak **out)
 {
     tc_mutator *m;
-    tc_status st = mutator_enter(h, &m);
+    uintptr_t p = 0;
+    tc_status st = enter_live(h, r, &m, &p);
     if (st != TC_OK)
         return st;
-    uintptr_t p = 0;
-    if ((st = live_obj(r, &p)) == TC_OK) {
-        tc_weak *w = calloc(1, sizeof *w);
-        pthread_mutex_lock(&h->special_lock);
-        special *sp = w ? special_add(h, p, SP_WEAK) : NULL;
-        if (sp) {
-            sp->weak = w;
-            w->sp = sp;
-            atomic_store(&w->obj, p);
-            atomic_fetch_add(&h->nweak, 1);
-            *out = w;
-        } else {
-            free(w);
-            st = tc_fail(TC_ERR_NOMEM, "out of memory for a weak reference");
-        }
-        pthread_mutex_unlock(&h->special_lock);
+    tc_weak *w = calloc(1, sizeof *w);
+    pthread_mutex_lock(&h->special_lock);
+    special *sp = w ? special_add(h, p, SP_WEAK) : NULL;
+    if (sp) {
+        sp->weak = w;
+        w->sp = sp;
+        atomic_store(&w->obj, p);
+        atomic_fetch_add(&h->nweak, 1);
+        *out = w;
+    } else {
+        free(w);
+        st = tc_fail(TC_ERR_NOMEM, "out of memory for a weak reference");
     }
+    pthread_mutex_unlock(&h->special_lock);
     mutator_leave(m);
     return st;
 }
@@ -355,14 +361,12 @@ void tc_weak_release(tc_heap *h, tc_weak *w)
 tc_status tc_obj_payload(tc_heap *h, tc_root *r, void **ptr, size_t *size)
 {
     tc_mutator *m;
-    tc_status st = mutator_enter(h, &m);
+    uintptr_t p = 0;
+    tc_status st = enter_live(h, r, &m, &p);
     if (st != TC_OK)
         return st;
-    uintptr_t p = 0;
-    if ((st = live_obj(r, &p)) == TC_OK) {
-        *ptr = obj_payload((tc_obj *)p);
-        *size = obj_size((tc_obj *)p);
-    }
+    *ptr = obj_payload((tc_obj *)p);
+    *size = obj_size((tc_obj *)p);
     mutator_leave(m);
     return st;
 }
@@ -370,21 +374,19 @@ tc_status tc_obj_payload(tc_heap *h, tc_root *r, void **ptr, size_t *size)
 tc_status tc_obj_pin(tc_heap *h, tc_root *r)
 {
     tc_mutator *m;
-    tc_status st = mutator_enter(h, &m);
+    uintptr_t p = 0;
+    tc_status st = enter_live(h, r, &m, &p);
     if (st != TC_OK)
         return st;
-    uintptr_t p = 0;
-    if ((st = live_obj(r, &p)) == TC_OK) {
-        pthread_mutex_lock(&h->special_lock);
-        special *sp = special_find(span_of_obj(p), p, SP_PIN);
-        if (!sp)
-            sp = special_add(h, p, SP_PIN);
-        if (sp)
-            sp->pins++;
-        else
-            st = tc_fail(TC_ERR_NOMEM, "out of memory for a pin");
-        pthread_mutex_unlock(&h->special_lock);
-    }
+    pthread_mutex_lock(&h->special_lock);
+    special *sp = special_find(span_of_obj(p), p, SP_PIN);
+    if (!sp)
+        sp = special_add(h, p, SP_PIN);
+    if (sp)
+        sp->pins++;
+    else
+        st = tc_fail(TC_ERR_NOMEM, "out of memory for a pin");
+    pthread_mutex_unlock(&h->special_lock);
     mutator_leave(m);
     return st;
 }
