@@ -112,4 +112,19 @@ static inline tc_heap *bench_tc_heap(tc_config *c)
 }
 #endif
 
+/* peak_rss_mib — VmHWM from /proc/self/status: this process's own peak
+ * (getrusage's ru_maxrss would inherit the parent's peak across exec). */
+static inline double peak_rss_mib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return (double)kib / 1024.0;
+}
+
 #endif /* BENCH_H */

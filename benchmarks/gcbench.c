@@ -264,21 +264,6 @@ static uint64_t collections(void) { return GC_get_gc_no(); }
 static uint64_t collections(void) { return 0; }
 #endif
 
-/* peak_rss_kib — VmHWM from /proc/self/status: this process's own peak
- * (getrusage's ru_maxrss would inherit the parent's peak across exec). */
-static long peak_rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kib = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kib;
-}
-
 int main(int argc, char **argv)
 {
     int stretch = (int)bench_arg_long(argc, argv, 1, 18);
@@ -303,7 +288,7 @@ int main(int argc, char **argv)
 
     bench_result("gcbench", SYSTEM, "time", (double)(t1 - t0) / 1e9, "s");
     bench_result("gcbench", SYSTEM, "collections", (double)ngc, "count");
-    bench_result("gcbench", SYSTEM, "peak_rss", (double)peak_rss_kib() / 1024.0, "MiB");
+    bench_result("gcbench", SYSTEM, "peak_rss", peak_rss_mib(), "MiB");
     struct rusage ru; /* minor faults: pages touched for the first time, or again after release */
     getrusage(RUSAGE_SELF, &ru);
     bench_result("gcbench", SYSTEM, "page_faults", (double)ru.ru_minflt, "faults");

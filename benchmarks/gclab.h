@@ -89,20 +89,6 @@ static inline long opt_long(int argc, char **argv, const char *key, long dflt)
     return v;
 }
 
-/* peak_rss_mib — VmHWM of this process from /proc/self/status. */
-static inline double peak_rss_mib(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kib = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return (double)kib / 1024.0;
-}
-
 /* cmp_u64 — qsort order for pause samples. */
 static inline int cmp_u64(const void *a, const void *b)
 {
