@@ -495,27 +495,25 @@ unsafe_buffer(PyObject *module, PyObject *arg)
     return view;
 }
 
-/* forget_object — after obj (id) was freed: drop its finalizer (it can never
- * run: there is no object to pass) and run its cleanups now (their object
- * was reclaimed; the core drops their records with the object). */
+/* forget_object — after obj (id) was freed: drop its finalizer's entry (the
+ * core dropped the record: there is no object left to pass). Its cleanups
+ * need nothing here: the core queued them, and the safe point at the end of
+ * free() runs them. */
 static void
 forget_object(HeapObject *heap, uint64_t id)
 {
     PyObject *keys = PyList_New(0), *key, *entry;
     Py_ssize_t pos = 0;
     while (keys != NULL && PyDict_Next(heap->callbacks, &pos, &key, &entry))
-        if (PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(entry, 0)) == id && PyList_Append(keys, key) < 0)
+        if (PyTuple_GET_SIZE(entry) == 2 && PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(entry, 0)) == id &&
+            PyList_Append(keys, key) < 0)
             Py_CLEAR(keys);
     if (keys == NULL) {
         PyErr_WriteUnraisable(NULL);
         return;
     }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++) {
-        entry = callback_pop(heap, PyLong_AsUnsignedLongLong(PyList_GET_ITEM(keys, i)));
-        if (entry != NULL && PyTuple_GET_SIZE(entry) == 3)
-            callback_call(PyTuple_GET_ITEM(entry, 1), PyTuple_GET_ITEM(entry, 2));
-        Py_XDECREF(entry);
-    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++)
+        Py_XDECREF(callback_pop(heap, PyLong_AsUnsignedLongLong(PyList_GET_ITEM(keys, i))));
     Py_DECREF(keys);
 }
 
