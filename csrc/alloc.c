@@ -68,7 +68,7 @@ static span *refill(tc_mutator *m, int c)
 {
     tc_heap *h = m->heap;
     report_alloc(m);
-    pthread_mutex_lock(&h->lock);
+    plat_lock(&h->lock);
     span *old = m->cache[c];
     if (old) {
         old->cached = 0;
@@ -86,7 +86,7 @@ static span *refill(tc_mutator *m, int c)
         uint64_t free_before = h->spans_inuse;
         pthread_mutex_unlock(&h->lock);
         sweep_span(h, s);
-        pthread_mutex_lock(&h->lock);
+        plat_lock(&h->lock);
         if (h->spans_inuse < free_before)
             break;
     }
@@ -184,7 +184,7 @@ static tc_obj *alloc_large(tc_mutator *m, size_t bytes)
     tc_heap *h = m->heap;
     size_t npages = (bytes + TC_PAGE_SIZE - 1) >> TC_PAGE_SHIFT;
     report_alloc(m);
-    pthread_mutex_lock(&h->lock);
+    plat_lock(&h->lock);
     span *s = pages_alloc(h, npages);
     if (!s) {
         pthread_mutex_unlock(&h->lock);

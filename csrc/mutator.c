@@ -38,15 +38,6 @@
 #define WAIT_SPINS 8000  /* parked mutator: busy-wait rounds (~50-200 us) before sleeping */
 #endif
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 typedef struct thread_reg {
     struct thread_reg *next;
     tc_heap *heap;
@@ -100,7 +91,7 @@ static void wait_world(tc_heap *h, bool hooks)
         if ((i & 63) == 63)
             sched_yield();
         else
-            cpu_relax();
+            plat_cpu_relax();
     }
     void *tok = NULL;
     if (hooks)
@@ -307,7 +298,7 @@ void world_stop(tc_heap *h, tc_mutator *self)
          * longer would steal the CPU from a preempted mutator. */
         for (unsigned spins = 0; atomic_load_explicit(&m->active, memory_order_acquire); spins++) {
             if (spins < WORLD_SPINS) {
-                cpu_relax();
+                plat_cpu_relax();
             } else {
                 atomic_store(&h->stopper_sleeping, 1);
                 if (atomic_load(&m->active))

@@ -5,6 +5,8 @@
 #include "platform.h"
 
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -17,10 +19,20 @@
 
 bool plat_have_membarrier = false;
 
+/* Reservations are mapped read-write at once unless the kernel accounts
+ * strictly (vm.overcommit_memory = 2): untouched pages cost nothing either
+ * way, and committing by mprotect takes the address-space lock for writing
+ * — a mutator growing the heap waited milliseconds for it while the
+ * collector's threads took page faults. Under strict accounting a
+ * read-write reservation would be charged whole, so it stays PROT_NONE and
+ * plat_commit makes pages writable as the heap grows. */
+static bool reserve_writable = false;
+
 void *plat_reserve(size_t size, size_t align)
 {
     size_t len = size + align;
-    char *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    char *p = mmap(NULL, len, reserve_writable ? PROT_READ | PROT_WRITE : PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
     uintptr_t a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
@@ -36,7 +48,7 @@ void plat_unreserve(void *p, size_t size) { munmap(p, size); }
 
 bool plat_commit(void *p, size_t size)
 {
-    return mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
+    return reserve_writable || mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
 }
 
 void plat_decommit(void *p, size_t size) { madvise(p, size, MADV_DONTNEED); }
@@ -84,6 +96,16 @@ static pthread_once_t plat_once = PTHREAD_ONCE_INIT;
 
 static void plat_init_once(void)
 {
+#if defined(__linux__)
+    FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+    int mode = 2;
+    if (f) {
+        if (fscanf(f, "%d", &mode) != 1)
+            mode = 2;
+        fclose(f);
+    }
+    reserve_writable = mode != 2 && !getenv("TRICOLOR_STRICT_COMMIT");
+#endif
 #if defined(__linux__) && defined(SYS_membarrier) && !defined(TC_NO_MEMBARRIER)
     long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
     if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&

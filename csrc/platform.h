@@ -3,11 +3,14 @@
  * reservation, committing and releasing memory, clocks, the membarrier-based
  * asymmetric fence. platform.c is the only file with per-OS code.
  *
- * Invariants: reserved memory is PROT_NONE until committed; committed memory
- * reads as zero the first time it is touched.
+ * Invariants: reserved memory is only touched once committed (it is
+ * mapped read-write at once unless the kernel accounts commits strictly, or
+ * TRICOLOR_STRICT_COMMIT is set: then PROT_NONE until committed); committed
+ * memory reads as zero the first time it is touched.
  */
 #ifndef TC_PLATFORM_H
 #define TC_PLATFORM_H
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,5 +45,29 @@ extern bool plat_have_membarrier;
 void plat_wait_while(_Atomic int *addr, int val, uint64_t timeout_ns);
 void plat_wake(_Atomic int *addr);
 void plat_init(void);
+
+/* plat_cpu_relax — one round of a busy-wait loop (a hint to the core). */
+static inline void plat_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* plat_lock — take a mutex that is held for microseconds at a time,
+ * spinning a while before sleeping: a thread that sleeps on a virtual
+ * machine can take milliseconds to wake (a heap call must not). */
+#define PLAT_LOCK_SPINS 2000
+static inline void plat_lock(pthread_mutex_t *m)
+{
+    for (int i = 0; i < PLAT_LOCK_SPINS; i++) {
+        if (pthread_mutex_trylock(m) == 0)
+            return;
+        plat_cpu_relax();
+    }
+    pthread_mutex_lock(m);
+}
 
 #endif

@@ -28,7 +28,7 @@ static inline uintptr_t slot_link(_Atomic uintptr_t *slot)
 static bool take_batch(tc_mutator *m)
 {
     tc_heap *h = m->heap;
-    pthread_mutex_lock(&h->roots_lock);
+    plat_lock(&h->roots_lock);
     if (!h->root_free) {
         root_chunk *c = malloc(sizeof *c);
         if (!c) {
@@ -66,7 +66,7 @@ static void give_batch(tc_mutator *m)
         tail = slot_link((_Atomic uintptr_t *)tail);
     m->rfree = slot_link((_Atomic uintptr_t *)tail);
     m->nrfree -= ROOT_BATCH;
-    pthread_mutex_lock(&h->roots_lock);
+    plat_lock(&h->roots_lock);
     atomic_store_explicit((_Atomic uintptr_t *)tail, h->root_free | 1, memory_order_relaxed);
     h->root_free = head;
     pthread_mutex_unlock(&h->roots_lock);
@@ -111,7 +111,7 @@ void roots_release(tc_mutator *m, tc_root *r)
  * finalizer): from the global free list, counted in roots_global. */
 tc_status roots_new_global(tc_heap *h, tc_obj *o, tc_root **out)
 {
-    pthread_mutex_lock(&h->roots_lock);
+    plat_lock(&h->roots_lock);
     if (!h->root_free) {
         root_chunk *c = malloc(sizeof *c);
         if (!c) {

@@ -124,7 +124,7 @@ static void ready_push(tc_heap *h, tc_ready_kind kind, tc_token token, tc_root *
 void special_push_finalizer_roots(markctx *c)
 {
     tc_heap *h = mark_owner(c);
-    pthread_mutex_lock(&h->special_lock);
+    plat_lock(&h->special_lock);
     for (special *sp = h->specials; sp; sp = sp->all_next)
         if (sp->kind == SP_FINALIZER)
             mark_push_children(c, sp->obj);
@@ -140,7 +140,7 @@ void special_sweep(tc_heap *h, span *s)
         atomic_store(&s->sweepgen, gen);
         return;
     }
-    pthread_mutex_lock(&h->special_lock);
+    plat_lock(&h->special_lock);
     for (special *sp = s->specials; sp; sp = sp->next)
         sp->dead = !obj_live_bits(sp->obj);
     /* weak references first: cleared before any finalizer can resurrect */
@@ -178,7 +178,7 @@ void special_sweep(tc_heap *h, span *s)
 
 void special_free_all(tc_heap *h)
 {
-    pthread_mutex_lock(&h->special_lock);
+    plat_lock(&h->special_lock);
     while (h->specials) {
         special *sp = h->specials;
         h->specials = sp->all_next;
@@ -230,7 +230,7 @@ tc_status tc_set_finalizer(tc_heap *h, tc_root *r, tc_token token, tc_token *old
     tc_status st = enter_live(h, r, &m, &p);
     if (st != TC_OK)
         return st;
-    pthread_mutex_lock(&h->special_lock);
+    plat_lock(&h->special_lock);
     special *sp = special_find(span_of_obj(p), p, SP_FINALIZER);
     if (old)
         *old = sp ? sp->token : 0;
@@ -254,7 +254,7 @@ tc_status tc_add_cleanup(tc_heap *h, tc_root *r, tc_token token)
     tc_status st = enter_live(h, r, &m, &p);
     if (st != TC_OK)
         return st;
-    pthread_mutex_lock(&h->special_lock);
+    plat_lock(&h->special_lock);
     special *sp = special_add(h, p, SP_CLEANUP);
     if (sp)
         sp->token = token;
@@ -271,7 +271,7 @@ tc_ready_kind tc_take_ready(tc_heap *h, tc_token *token, tc_root **obj)
 {
     if (!atomic_load(&h->nready) || atomic_load(&h->closed))
         return TC_READY_NONE;
-    pthread_mutex_lock(&h->special_lock);
+    plat_lock(&h->special_lock);
     ready *r = h->ready_head;
     if (r) {
         h->ready_head = r->next;
@@ -299,7 +299,7 @@ tc_status tc_weak_new(tc_heap *h, tc_root *r, tc_weak **out)
     if (st != TC_OK)
         return st;
     tc_weak *w = calloc(1, sizeof *w);
-    pthread_mutex_lock(&h->special_lock);
+    plat_lock(&h->special_lock);
     special *sp = w ? special_add(h, p, SP_WEAK) : NULL;
     if (sp) {
         sp->weak = w;
@@ -323,7 +323,7 @@ tc_status tc_weak_get(tc_heap *h, tc_weak *w, tc_root **out)
     if (st != TC_OK)
         return st;
     *out = NULL;
-    pthread_mutex_lock(&h->special_lock);
+    plat_lock(&h->special_lock);
     uintptr_t p = atomic_load(&w->obj);
     if (p) {
         int phase = atomic_load(&h->phase);
@@ -346,7 +346,7 @@ void tc_weak_release(tc_heap *h, tc_weak *w)
         return;
     tc_mutator *m;
     if (mutator_enter(h, &m) == TC_OK) {
-        pthread_mutex_lock(&h->special_lock);
+        plat_lock(&h->special_lock);
         if (w->sp)
             special_unlink(h, span_of_obj(w->sp->obj), w->sp);
         atomic_fetch_sub(&h->nweak, 1);
@@ -378,7 +378,7 @@ tc_status tc_obj_pin(tc_heap *h, tc_root *r)
     tc_status st = enter_live(h, r, &m, &p);
     if (st != TC_OK)
         return st;
-    pthread_mutex_lock(&h->special_lock);
+    plat_lock(&h->special_lock);
     special *sp = special_find(span_of_obj(p), p, SP_PIN);
     if (!sp)
         sp = special_add(h, p, SP_PIN);
@@ -398,7 +398,7 @@ void tc_obj_unpin(tc_heap *h, tc_root *r)
     if (mutator_enter(h, &m) != TC_OK)
         return;
     if (live_obj(r, &p) == TC_OK) {
-        pthread_mutex_lock(&h->special_lock);
+        plat_lock(&h->special_lock);
         special *sp = special_find(span_of_obj(p), p, SP_PIN);
         if (sp && --sp->pins == 0)
             special_unlink(h, span_of_obj(p), sp);
@@ -412,7 +412,7 @@ void tc_obj_unpin(tc_heap *h, tc_root *r)
 static tc_status free_now(tc_heap *h, uintptr_t p)
 {
     span *s = span_of_obj(p);
-    pthread_mutex_lock(&h->special_lock);
+    plat_lock(&h->special_lock);
     if (special_find(s, p, SP_PIN)) {
         pthread_mutex_unlock(&h->special_lock);
         return tc_fail(TC_ERR_STATE, "the object is pinned by a buffer view; release the view first");
@@ -427,7 +427,7 @@ static tc_status free_now(tc_heap *h, uintptr_t p)
     }
     pthread_mutex_unlock(&h->special_lock);
     /* every handle to it becomes a freed handle (address | 2) */
-    pthread_mutex_lock(&h->roots_lock);
+    plat_lock(&h->roots_lock);
     for (root_chunk *k = h->root_chunks; k; k = k->next)
         for (size_t i = 0; i < ROOT_CHUNK; i++)
             if (atomic_load_explicit(&k->slot[i], memory_order_relaxed) == p)
@@ -437,7 +437,7 @@ static tc_status free_now(tc_heap *h, uintptr_t p)
     uint64_t bit, esize = s->sizeclass ? s->elemsize : (uint64_t)s->npages << TC_PAGE_SHIFT;
     _Atomic uint64_t *w = bit_word(a->allocbits, a, p, &bit);
     atomic_store(w, atomic_load(w) & ~bit);
-    pthread_mutex_lock(&h->lock);
+    plat_lock(&h->lock);
     h->frees++;
     h->freed_bytes += esize;
     h->heap_live = h->heap_live > esize ? h->heap_live - esize : 0;

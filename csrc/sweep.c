@@ -87,7 +87,7 @@ void sweep_all(tc_heap *h)
  * flushed: cached spans are on the full lists). */
 void sweep_begin(tc_heap *h)
 {
-    pthread_mutex_lock(&h->lock);
+    plat_lock(&h->lock);
     for (int c = 1; c < sc_count; c++) {
         h->unswept_p[c] = h->partial[c];
         h->unswept_f[c] = h->full[c];
@@ -127,7 +127,7 @@ bool sweep_span(tc_heap *h, span *s)
     special_sweep(h, s);
     uint64_t freed;
     uint32_t live = sweep_bits(h, s, &freed);
-    pthread_mutex_lock(&h->lock);
+    plat_lock(&h->lock);
     account(h, s, freed, live);
     file_span(h, s, live);
     h->sweepers--;
@@ -137,7 +137,7 @@ bool sweep_span(tc_heap *h, span *s)
 
 bool sweep_step(tc_heap *h)
 {
-    pthread_mutex_lock(&h->lock);
+    plat_lock(&h->lock);
     span *s = sweep_take(h, 0);
     pthread_mutex_unlock(&h->lock);
     if (!s)
@@ -148,7 +148,7 @@ bool sweep_step(tc_heap *h)
 
 bool sweep_done(tc_heap *h)
 {
-    pthread_mutex_lock(&h->lock);
+    plat_lock(&h->lock);
     bool done = h->sweepers == 0 && !h->unswept_large;
     for (int c = 1; done && c < sc_count; c++)
         done = !h->unswept_p[c] && !h->unswept_f[c];
