@@ -288,8 +288,15 @@ void world_stop(tc_heap *h, tc_mutator *self)
         sched_yield();
     atomic_store_explicit(&h->stw, 1, memory_order_seq_cst);
     plat_heavy_fence();
+    /* the list is only ever pushed at its head and freed with the heap, so
+     * the nodes seen here stay valid without mut_lock; a mutator registered
+     * after this read enters after stw was set and parks. Waiting with
+     * mut_lock held would deadlock with a thread that takes it inside a
+     * heap call (tc_heap_stats inside a raw section). */
     pthread_mutex_lock(&h->mut_lock);
-    for (tc_mutator *m = h->mutators; m; m = m->next) {
+    tc_mutator *first = h->mutators;
+    pthread_mutex_unlock(&h->mut_lock);
+    for (tc_mutator *m = first; m; m = m->next) {
         if (m == self)
             continue;
         /* an active mutator is inside one short heap call: spin briefly
@@ -307,7 +314,6 @@ void world_stop(tc_heap *h, tc_mutator *self)
             }
         }
     }
-    pthread_mutex_unlock(&h->mut_lock);
     atomic_thread_fence(memory_order_acquire);
 }
 

@@ -1,5 +1,7 @@
 /* test_heap.c — objects, values, roots, errors and collection basics. */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,5 +184,43 @@ TEST(automatic_cycles_with_gogc)
         CHECK(s.heap_alloc < 16u << 20);
     CHECK(s.frees <= s.mallocs && s.gc_cpu_fraction >= 0 && s.gc_cpu_fraction <= 1);
     CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}
+
+/* A checked call inside a raw section while another thread stops the world:
+ * tc_heap_stats takes the mutator-list lock, which world_stop used to hold
+ * while it waited for this very thread to leave its heap call (deadlock). */
+static _Atomic int section_done;
+static void *collect_loop(void *arg)
+{
+    tc_heap *h = arg;
+    while (!atomic_load(&section_done))
+        if (tc_heap_collect(h) != TC_OK)
+            return (void *)1;
+    return NULL;
+}
+
+TEST(stats_inside_a_raw_section_while_the_world_stops)
+{
+    tc_config c;
+    tc_config_init(&c);
+    c.collector = tc_test_collector;
+    tc_heap *h;
+    CHECK_OK(tc_heap_new(&c, &h));
+    pthread_t t;
+    atomic_store(&section_done, 0);
+    CHECK(pthread_create(&t, NULL, collect_loop, h) == 0);
+    tc_stats s;
+    for (int i = 0; i < 20000; i++) {
+        tc_mutator *m = tc_enter(h);
+        CHECK(m != NULL);
+        CHECK(tc_alloc(m, 1, 0) != NULL); /* a safepoint: pauses stop here */
+        CHECK_OK(tc_heap_stats(h, &s));
+        tc_leave(m);
+    }
+    atomic_store(&section_done, 1);
+    void *bad;
+    pthread_join(t, &bad);
+    CHECK(bad == NULL);
     tc_heap_destroy(h);
 }
