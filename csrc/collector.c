@@ -39,6 +39,7 @@
  * start at the goal, the concurrent one at 7/8 of the way from live to goal,
  * so that marking can finish before the heap reaches it.
  */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,9 @@
 
 #define INCR_MARK_BUDGET 2000 /* objects scanned per incremental mark slice */
 #define INCR_SWEEP_BUDGET 8   /* spans swept per incremental sweep slice */
-#define ASSIST_MAX_NS 500000 /* the most one heap call (a host operation) waits in assists */
+#define ASSIST_MAX_NS 500000 /* the most one heap call (a host operation) spends in assists */
+#define ASSIST_SLICE 128     /* candidates an assist marks between looks at the clock and for a pause */
+#define ASSIST_JOIN_NS 20000 /* the longest an assist spins for the mark bits (mark.c) before waiting parked */
 
 /* ---- trigger ---- */
 
@@ -321,6 +324,16 @@ static tc_status run_stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
     return h->cyc_status;
 }
 
+/* wait_for_assists — the test hook collector_debug_assists_only: hand the
+ * roots to the global queue and let allocating mutators' assists mark it
+ * all (the hook can be turned off meanwhile). */
+static void wait_for_assists(tc_heap *h, markctx *ctx)
+{
+    mark_flush(ctx);
+    while (atomic_load(&h->debug_assists_only) && !(grey_empty(h) && atomic_load(&h->mark_share) == 0))
+        nanosleep(&(struct timespec){0, 50000}, NULL);
+}
+
 /* run_full_cycle — a whole non-stw cycle on the calling thread (incremental
  * forced collections and the first cycle of a fresh heap); gc_lock and
  * mark_lock held, phase OFF. Mutators keep running beside it. */
@@ -335,7 +348,10 @@ static tc_status run_full_cycle(tc_heap *h, bool forced)
     mark_push_handles(ctx);
     special_push_finalizer_roots(ctx);
     do
-        mark_drain_parallel(h->par, ctx);
+        if (h->cfg.collector == TC_COLLECTOR_CONCURRENT && atomic_load(&h->debug_assists_only))
+            wait_for_assists(h, ctx);
+        else
+            mark_drain_parallel(h->par, ctx);
     while (!cycle_try_terminate(h, NULL, ctx));
     mark_free(ctx);
     h->cyc_cpu_mark = plat_thread_cpu_ns() - cpu;
@@ -514,13 +530,15 @@ static tc_status request(tc_heap *h, bool forced, bool wait)
 /* ---- entry points ---- */
 
 /* assist — a mutator allocating during mark while the heap is past its
- * goal owes mark work in proportion to what it allocated (pacer.c). Mark
- * bits have one writer, the marker, so the mutator pays in time: it parks
- * (a pause may proceed, the host lock is released) and waits for the
- * background marker to do that much work, at most ASSIST_MAX_NS per slow
- * path, so no single allocation stalls long — except at 95% of a memory
- * limit, where it waits for the mark to end. The cap is per outermost heap
- * call (one host operation; a long raw section counts as one call). */
+ * goal owes mark work in proportion to what it allocated (pacer.c), and
+ * pays it by marking: it drains grey work from the global queue in slices
+ * of ASSIST_SLICE candidates with its own marker (mark.c says how markers
+ * share the mark bits), polling for a pause between slices. With no work
+ * in sight it says it is hungry (a busy marker donates) and, parked, waits
+ * for the background marker's progress. At most ASSIST_MAX_NS per outermost
+ * heap call (one host operation; a long raw section counts as one call), so
+ * no single operation stalls long — except at 95% of a memory limit, where
+ * it works or waits until the mark ends. */
 static void assist(tc_mutator *m, uint64_t bytes)
 {
     tc_heap *h = m->heap;
@@ -534,7 +552,7 @@ static void assist(tc_mutator *m, uint64_t bytes)
     if (!debt)
         return;
     /* at a memory limit the heap must not run away while the marker is
-     * starved of CPU: wait for the cycle to finish, however long */
+     * starved of CPU: work until the cycle finishes, however long */
     int64_t limit = atomic_load(&h->memory_limit);
     bool at_limit = false;
     if (limit > 0) {
@@ -546,15 +564,41 @@ static void assist(tc_mutator *m, uint64_t bytes)
     if (!at_limit && m->call_assist_ns >= ASSIST_MAX_NS)
         return; /* this heap call (one host operation) has paid its share */
     uint64_t budget = ASSIST_MAX_NS - (m->call_assist_ns < ASSIST_MAX_NS ? m->call_assist_ns : ASSIST_MAX_NS);
-    uint64_t t0 = plat_now_ns();
-    mutator_park(m);
-    void *tok;
-    block_begin(h, &tok);
+    if (!m->assist_ctx)
+        m->assist_ctx = mark_new(h, true, false); /* NULL: no memory, only wait */
+    markctx *c = m->assist_ctx;
+    uint64_t t0 = plat_now_ns(), now = t0;
     while (atomic_load(&h->phase) == PHASE_MARK &&
-           (at_limit || (atomic_load(&h->mark_progress) < done0 + debt && plat_now_ns() - t0 < budget)))
-        nanosleep(&(struct timespec){0, 20000}, NULL);
-    block_end(h, tok);
-    mutator_unpark(m);
+           (at_limit || (atomic_load(&h->mark_progress) < done0 + debt && now - t0 < budget))) {
+        if (atomic_load_explicit(&h->stw, memory_order_relaxed)) { /* a pause wants this thread */
+            if (c) {
+                atomic_fetch_add(&h->assist_marked, mark_bytes(c));
+                mark_flush(c);
+            }
+            tc_safepoint(m);
+        } else if (!c || mark_drain_assist(c, ASSIST_SLICE, ASSIST_JOIN_NS) != MARK_MORE) { /* no work to do now */
+            uint64_t before = atomic_load(&h->mark_progress);
+            mutator_park(m);
+            void *tok;
+            block_begin(h, &tok);
+            atomic_fetch_add(&h->mark_hungry, 1);
+            for (unsigned i = 0; atomic_load(&h->phase) == PHASE_MARK && grey_empty(h) &&
+                                 atomic_load(&h->mark_progress) == before && (at_limit || plat_now_ns() - t0 < budget);
+                 i++)
+                if ((i & 63) == 63)
+                    sched_yield();
+                else
+                    plat_cpu_relax();
+            atomic_fetch_sub(&h->mark_hungry, 1);
+            block_end(h, tok);
+            mutator_unpark(m);
+        }
+        now = plat_now_ns();
+    }
+    if (c) {
+        atomic_fetch_add(&h->assist_marked, mark_bytes(c));
+        mark_flush(c);
+    }
     uint64_t spent = plat_now_ns() - t0;
     m->call_assist_ns += spent;
     atomic_fetch_add(&h->assist_ns, spent);
@@ -699,6 +743,8 @@ tc_status collector_debug_start(tc_heap *h)
     pthread_mutex_unlock(&h->mark_lock);
     return st;
 }
+
+void collector_debug_assists_only(tc_heap *h, bool on) { atomic_store(&h->debug_assists_only, on); }
 
 bool collector_debug_mark(tc_heap *h, int64_t budget)
 {

@@ -64,6 +64,7 @@ struct tc_mutator {
     uint32_t nrfree;
     uint64_t reported;           /* alloc_bytes already reported to the heap (owner, or the stopper) */
     uint64_t call_assist_ns;     /* assist time in the current outermost heap call (owner) */
+    struct markctx *assist_ctx;  /* this mutator's marker for assists, made on first use (owner) */
     uint32_t ncached;            /* spans in `cache` (owner, or the stopper) */
     uint32_t gbuf_n;             /* shaded addresses in gbuf (owner); flushed on leave/park */
     uintptr_t gbuf[MUT_GBUF];
@@ -160,6 +161,10 @@ struct tc_heap {
     _Atomic int barrier_on;        /* the write barrier is on (set and cleared with the world stopped) */
     _Atomic uint64_t marked_bytes; /* bytes marked this cycle by markers (added when a marker finishes) */
     _Atomic uint64_t mark_progress;/* bytes marked this cycle, published as marking goes (assists wait on it) */
+    _Atomic uint64_t mark_share;   /* who may write mark bits: joiners << 1 | EXCL (mark.c) */
+    _Atomic int mark_hungry;       /* markers waiting for work: busy ones donate (mark.c) */
+    _Atomic uint64_t assist_marked;/* bytes marked by assists, all cycles */
+    _Atomic bool debug_assists_only;/* test hook: the collector thread leaves marking to assists */
     _Atomic uint64_t avg_obj_bytes;/* live bytes / live objects at the last sweep: markers count objects */
     struct markctx *incr_ctx;      /* the incremental collector's marker, under mark_lock */
     struct mpar *par;              /* mark worker threads (concurrent, mark_workers > 1) */
@@ -280,9 +285,12 @@ void collector_unquiesce(tc_heap *h, void *tok);
 typedef struct markctx markctx;
 markctx *mark_new(tc_heap *h, bool concurrent, bool check);
 void mark_free(markctx *c);        /* leftover work goes back to the global queue */
+void mark_flush(markctx *c);       /* the same, and c stays usable */
 void mark_push_handles(markctx *c);
 void mark_push_locals(markctx *c);
 bool mark_drain(markctx *c, int64_t budget); /* true when no work is left anywhere */
+typedef enum { MARK_EMPTY, MARK_MORE, MARK_BUSY } mark_result;
+mark_result mark_drain_assist(markctx *c, int64_t budget, uint64_t wait_ns);
 typedef struct mpar mpar;
 mpar *mark_par_new(tc_heap *h, int nworkers);   /* helper mark workers; NULL for one */
 void mark_par_free(mpar *par);

@@ -21,18 +21,40 @@
  * allocated object start of this heap before it is marked — a slot read
  * while a mutator overwrites it can pair a stale REF tag with a fresh
  * non-reference word (obj.h), and such a word must not be followed.
- * Mark bits have one writer, the marker (the collector thread, or the one
- * incremental slice holding mark_lock): mutators allocating black write the
- * separate black bits. So a mark is a plain load and store, not a locked
- * read-modify-write, which would stall the prefetches in flight.
+ *
+ * Who writes mark bits. Several markers may run at once during a concurrent
+ * mark: the collector thread, its mark workers, and mutators paying mark
+ * assists. A locked read-modify-write per object costs ~40% of the marking
+ * speed of a tree, though, so a marker that is alone marks with a plain load
+ * and store. h->mark_share arbitrates (joiners << 1 | EXCL):
+ *
+ *   EXCL     one marker holds the bits alone and marks with plain stores;
+ *            it polls mark_share every POLL_EVERY candidates, and when
+ *            someone waits to join it turns itself into a joiner
+ *            (fetch_add 1: the bit clears, the count grows by one).
+ *   joined   a marker counted in joiners marks with fetch_or; it starts
+ *            marking only once EXCL is clear. A joiner left alone (the
+ *            state is exactly one joiner) takes EXCL back by CAS.
+ *
+ * Every marker enters at the start of mark_drain and leaves when it returns,
+ * so EXCL is never held by a thread that waits for anything, and a joiner's
+ * wait is bounded by POLL_EVERY candidates of the holder's work. The RMWs on
+ * mark_share are acq_rel: the holder's plain stores happen before a
+ * joiner's first fetch_or and a joiner's last fetch_or before the next
+ * holder's first load, so no mark is lost. Mutators allocating black write
+ * the separate black bits and never take part.
  *
  * Grey work moves between threads in buffers of WBUF_N addresses: mutators
  * shading through the write barrier fill a small private buffer and flush it
  * to the global queue (grey_lock) when it fills, when they leave a heap call
  * and when they park; markers take buffers from the global queue when their
- * own stack runs dry. With the world stopped every mutator buffer is empty,
- * so "global queue empty and the marker's stack empty" means marking is done.
+ * own stack runs dry. A marker that sees another one hungry (mark_hungry:
+ * an idle mark worker or an assist without work) while the global queue is
+ * empty gives it half its stack (donate). With the world stopped every
+ * mutator buffer and every assist's stack is empty, so "global queue empty
+ * and the marker's stack empty" means marking is done.
  */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +64,11 @@
 #define STACK_CHUNK (1u << 16) /* entries per mark-stack chunk */
 #define PREFETCH_DEPTH 16      /* objects in flight (a power of two) */
 #define PROGRESS_EVERY 256     /* objects between progress reports (a power of two) */
+#define POLL_EVERY 64          /* candidates between looks at mark_share and mark_hungry (a power of two) */
+
+enum { MODE_OFF, MODE_EXCL, MODE_JOINED }; /* a marker's right to the mark bits */
+#define SHARE_EXCL 1u
+#define SHARE_ONE 2u
 
 typedef struct stack_chunk {
     struct stack_chunk *prev;
@@ -54,7 +81,8 @@ struct markctx {
     tc_heap *h;
     bool concurrent, check;
     mpar *par;          /* parallel marking: the workers (NULL: alone) */
-    int me;             /* this marker's worker index */
+    int mode;           /* MODE_*: how this marker may write mark bits now */
+    unsigned tick;      /* candidates taken, for polling */
     stack_chunk *top;   /* current chunk */
     size_t n;           /* entries used in top */
     stack_chunk *spare; /* one free chunk kept to avoid thrashing at a boundary */
@@ -85,7 +113,7 @@ static wbuf *wbuf_get(tc_heap *h)
 /* grey_put — append n candidates to the global queue. */
 void grey_put(tc_heap *h, const uintptr_t *e, size_t n)
 {
-    pthread_mutex_lock(&h->grey_lock);
+    plat_lock(&h->grey_lock);
     while (n) {
         wbuf *b = h->grey;
         if (!b || b->n == WBUF_N) {
@@ -93,7 +121,7 @@ void grey_put(tc_heap *h, const uintptr_t *e, size_t n)
             if (!b) { /* keep the work: it must not be lost; grow the current one's list by spinning */
                 pthread_mutex_unlock(&h->grey_lock);
                 plat_heavy_fence();
-                pthread_mutex_lock(&h->grey_lock);
+                plat_lock(&h->grey_lock);
                 continue;
             }
             b->next = h->grey;
@@ -115,7 +143,7 @@ static size_t grey_take(tc_heap *h, uintptr_t *out)
 {
     if (!atomic_load_explicit(&h->grey_bufs, memory_order_acquire))
         return 0;
-    pthread_mutex_lock(&h->grey_lock);
+    plat_lock(&h->grey_lock);
     wbuf *b = h->grey;
     size_t n = 0;
     if (b) {
@@ -142,7 +170,7 @@ void grey_flush_mutator(tc_mutator *m)
 
 void grey_free_all(tc_heap *h)
 {
-    pthread_mutex_lock(&h->grey_lock);
+    plat_lock(&h->grey_lock);
     for (int pass = 0; pass < 2; pass++) {
         wbuf *b = pass ? h->grey_spare : h->grey;
         while (b) {
@@ -180,23 +208,17 @@ static inline void push(markctx *c, uintptr_t p)
     c->top->e[c->n++] = p;
 }
 
-static size_t inbox_take(markctx *c, uintptr_t *out);
-static void route(markctx *c, uintptr_t p);
-static inline bool foreign(const markctx *c, uintptr_t p);
-
 static inline bool pop(markctx *c, uintptr_t *p)
 {
     if (__builtin_expect(c->n == 0, 0)) {
         stack_chunk *k = c->top;
         if (!k->prev) {
-            /* refill from this worker's inbox, then the global queue — but
-             * only once the objects in flight are done too: a list would
-             * otherwise ask the shared queue once per node */
+            /* refill from the global queue — but only once the objects in
+             * flight are done too: a list would otherwise ask the shared
+             * queue once per node */
             if (c->count)
                 return false;
-            size_t n = c->par ? inbox_take(c, k->e) : 0;
-            if (!n)
-                n = grey_take(c->h, k->e);
+            size_t n = grey_take(c->h, k->e);
             if (!n)
                 return false;
             c->n = n;
@@ -227,27 +249,52 @@ markctx *mark_new(tc_heap *h, bool concurrent, bool check)
     return c;
 }
 
-/* mark_free — give unfinished work back to the global queue, free c. */
-void mark_free(markctx *c)
+/* publish — add the bytes marked since the last report to mark_progress. */
+static void publish(markctx *c)
 {
-    if (!c)
-        return;
+    c->marked_bytes = c->marked_objects * c->avg_bytes;
+    atomic_fetch_add_explicit(&c->h->mark_progress, c->marked_bytes - c->published, memory_order_relaxed);
+    c->published = c->marked_bytes;
+}
+
+/* mark_flush — give unfinished work back to the global queue and count
+ * what c marked into h->marked_bytes; c stays usable (an assist's marker
+ * between assists), with one stack chunk. */
+void mark_flush(markctx *c)
+{
     if (c->count) {
         uintptr_t tmp[PREFETCH_DEPTH];
         for (unsigned i = 0; i < c->count; i++)
             tmp[i] = c->ring[(c->head + i) % PREFETCH_DEPTH];
         grey_put(c->h, tmp, c->count);
+        c->count = 0;
     }
-    while (c->top) {
+    for (;;) {
         stack_chunk *k = c->top;
         if (c->n)
             grey_put(c->h, k->e, c->n);
+        if (!k->prev)
+            break;
         c->top = k->prev;
-        c->n = c->top ? STACK_CHUNK : 0;
+        c->n = STACK_CHUNK;
         free(k);
     }
-    free(c->spare);
+    c->n = 0;
+    if (c->concurrent)
+        publish(c);
     atomic_fetch_add(&c->h->marked_bytes, c->marked_objects * c->avg_bytes);
+    c->marked_objects = c->marked_bytes = c->published = 0;
+    c->avg_bytes = atomic_load_explicit(&c->h->avg_obj_bytes, memory_order_relaxed);
+}
+
+/* mark_free — give unfinished work back to the global queue, free c. */
+void mark_free(markctx *c)
+{
+    if (!c)
+        return;
+    mark_flush(c);
+    free(c->top);
+    free(c->spare);
     free(c);
 }
 
@@ -285,9 +332,86 @@ static inline __attribute__((always_inline)) bool try_mark(markctx *c, uintptr_t
     uint64_t old = atomic_load_explicit(w, memory_order_relaxed);
     if (old & bit)
         return false;
-    /* one marker writes this word (mutators write black bits) */
+    if (concurrent && c->mode != MODE_EXCL) /* other markers run: see the top of the file */
+        return !(atomic_fetch_or_explicit(w, bit, memory_order_relaxed) & bit);
     atomic_store_explicit(w, old | bit, memory_order_relaxed);
     return true;
+}
+
+/* ---- the right to the mark bits (mark_share, see the top) ---- */
+
+/* mode_enter — the right to mark; with wait_ns > 0, false if the holder
+ * of EXCL has not shared within wait_ns (it may have been descheduled: an
+ * assist then does something else rather than spin behind it). */
+static bool mode_enter(markctx *c, uint64_t wait_ns)
+{
+    _Atomic uint64_t *s = &c->h->mark_share;
+    uint64_t zero = 0;
+    if (atomic_compare_exchange_strong_explicit(s, &zero, SHARE_EXCL, memory_order_acq_rel, memory_order_relaxed)) {
+        c->mode = MODE_EXCL;
+        return true;
+    }
+    atomic_fetch_add_explicit(s, SHARE_ONE, memory_order_acq_rel);
+    uint64_t t0 = 0;
+    for (unsigned i = 0; atomic_load_explicit(s, memory_order_acquire) & SHARE_EXCL; i++) {
+        if ((i & 255) != 255) {
+            plat_cpu_relax();
+            continue;
+        }
+        if (wait_ns) {
+            uint64_t now = plat_now_ns();
+            if (!t0)
+                t0 = now;
+            else if (now - t0 >= wait_ns) {
+                atomic_fetch_sub_explicit(s, SHARE_ONE, memory_order_acq_rel);
+                return false;
+            }
+        }
+        sched_yield(); /* the holder may be descheduled */
+    }
+    c->mode = MODE_JOINED;
+    return true;
+}
+
+static void mode_leave(markctx *c)
+{
+    atomic_fetch_sub_explicit(&c->h->mark_share, c->mode == MODE_EXCL ? SHARE_EXCL : SHARE_ONE, memory_order_acq_rel);
+    c->mode = MODE_OFF;
+}
+
+/* donate — half of this marker's stack to the global queue, for a hungry
+ * marker: the oldest entries when the stack is short (a tree's big subtrees
+ * near its root), else one buffer from the top. */
+static void donate(markctx *c)
+{
+    stack_chunk *k = c->top;
+    size_t n = c->n;
+    if (n >= 2 * WBUF_N) {
+        grey_put(c->h, k->e + n - WBUF_N, WBUF_N);
+        c->n = n - WBUF_N;
+    } else if (n >= 2) {
+        size_t give = n / 2;
+        grey_put(c->h, k->e, give);
+        memmove(k->e, k->e + give, (n - give) * sizeof *k->e);
+        c->n = n - give;
+    }
+}
+
+/* poll — every POLL_EVERY candidates of a concurrent marker. */
+static __attribute__((noinline)) void poll(markctx *c)
+{
+    tc_heap *h = c->h;
+    uint64_t s = atomic_load_explicit(&h->mark_share, memory_order_relaxed);
+    if (c->mode == MODE_EXCL && s >= SHARE_ONE) { /* someone waits: share */
+        atomic_fetch_add_explicit(&h->mark_share, SHARE_EXCL, memory_order_acq_rel);
+        c->mode = MODE_JOINED;
+    } else if (c->mode == MODE_JOINED && s == SHARE_ONE) { /* alone again: take the bits */
+        if (atomic_compare_exchange_strong_explicit(&h->mark_share, &s, SHARE_EXCL, memory_order_acq_rel,
+                                                    memory_order_relaxed))
+            c->mode = MODE_EXCL;
+    }
+    if (atomic_load_explicit(&h->mark_hungry, memory_order_relaxed) && grey_empty(h))
+        donate(c);
 }
 
 /* drain — the marking loop, specialised for stop-the-world (no validation,
@@ -298,10 +422,6 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
     for (;;) {
         uintptr_t p;
         while (c->count < PREFETCH_DEPTH && pop(c, &p)) {
-            if (concurrent && c->par && foreign(c, p)) { /* another worker owns its mark bit */
-                route(c, p);
-                continue;
-            }
             arena *a = arena_of(p);
             unsigned slot = (c->head + c->count++) % PREFETCH_DEPTH;
             c->ring[slot] = p;
@@ -322,14 +442,13 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
         p = c->ring[slot];
         c->head = (c->head + 1) % PREFETCH_DEPTH;
         c->count--;
+        if (concurrent && !(++c->tick & (POLL_EVERY - 1)))
+            poll(c);
         if (!try_mark(c, p, c->ring_a[slot], c->ring_w[slot], c->ring_bit[slot], concurrent))
             continue;
         c->marked_objects++;
-        if (concurrent && !(c->marked_objects & (PROGRESS_EVERY - 1))) { /* let assists see the work done */
-            c->marked_bytes = c->marked_objects * c->avg_bytes;
-            atomic_fetch_add_explicit(&c->h->mark_progress, c->marked_bytes - c->published, memory_order_relaxed);
-            c->published = c->marked_bytes;
-        }
+        if (concurrent && !(c->marked_objects & (PROGRESS_EVERY - 1))) /* let assists see the work done */
+            publish(c);
         scan(c, p);
         if (budget > 0)
             budget--;
@@ -340,7 +459,25 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
  * (true) or `budget` objects were scanned (false; budget < 0: no limit). */
 bool mark_drain(markctx *c, int64_t budget)
 {
-    return c->concurrent ? drain(c, budget, true) : drain(c, budget, false);
+    if (!c->concurrent)
+        return drain(c, budget, false);
+    mode_enter(c, 0);
+    bool done = drain(c, budget, true);
+    mode_leave(c);
+    publish(c);
+    return done;
+}
+
+/* mark_drain_assist — mark_drain for a mutator's assist: MARK_BUSY if
+ * another marker held the bits for longer than wait_ns. */
+mark_result mark_drain_assist(markctx *c, int64_t budget, uint64_t wait_ns)
+{
+    if (!mode_enter(c, wait_ns))
+        return MARK_BUSY;
+    bool done = drain(c, budget, true);
+    mode_leave(c);
+    publish(c);
+    return done ? MARK_EMPTY : MARK_MORE;
 }
 
 /* mark_bytes — bytes this marker has marked so far (not yet added to
@@ -356,8 +493,10 @@ void mark_blacken(markctx *c, uintptr_t p)
     arena *a = arena_of(p);
     uint64_t bit = 0;
     _Atomic uint64_t *w = a ? bit_word(a->markbits, a, p, &bit) : NULL;
+    mode_enter(c, 0);
     if (try_mark(c, p, a, w, bit, true))
         scan(c, p);
+    mode_leave(c);
 }
 
 /* mark_push_handles — every live handle; safe while mutators create and
@@ -365,7 +504,7 @@ void mark_blacken(markctx *c, uintptr_t p)
 void mark_push_handles(markctx *c)
 {
     tc_heap *h = c->h;
-    pthread_mutex_lock(&h->roots_lock);
+    plat_lock(&h->roots_lock);
     root_chunk *first = h->root_chunks;
     pthread_mutex_unlock(&h->roots_lock);
     for (root_chunk *k = first; k; k = k->next)
@@ -420,136 +559,72 @@ uint64_t mark_heap(tc_heap *h, bool check)
 /* ---- parallel marking ------------------------------------------------------
  *
  * With mark_workers = W > 1 the concurrent marker is W threads (the collector
- * thread is worker 0). Mark bits keep a single writer: the heap's address
- * space is dealt out in 4 MiB stripes, stripe k to worker k % W, and only a
- * stripe's owner tests and sets its mark bits. A worker that pops a
- * candidate it does not own routes it to the owner's outbox (OUTBOX_N
- * entries, then a buffer into the owner's inbox). So marking stays a plain
- * load and store, and the workers share work the way the graph spreads over
- * the address space.
+ * thread is worker 0) sharing grey work through the global queue: a worker
+ * whose stack runs dry takes a buffer from it, and while one is idle the
+ * busy ones donate half their stacks (poll, donate). Mark bits are shared
+ * as the top of the file says: a worker alone marks with plain stores.
  *
- * A round ends when every worker is idle with its inbox empty and the global
- * queue empty; mutators may still flush grey work after that, which mark
- * termination finds (the world stopped) and sends back to marking.
+ * A round ends when every worker is idle, the global queue is empty and no
+ * assist is marking; mutators may still flush grey work after that, which
+ * mark termination finds (the world stopped) and sends back to marking. An
+ * idle worker spins briefly, then naps: donations do not signal.
  */
 
-#define PAR_SHIFT 22   /* stripe size: 4 MiB (a multiple of a bitmap word's 512 bytes) */
-#define OUTBOX_N 256
 #define MAX_WORKERS 16
-
-typedef struct mworker {
-    pthread_mutex_t lock;          /* inbox */
-    wbuf *inbox;
-    _Atomic size_t inbox_n;
-    uintptr_t out[MAX_WORKERS][OUTBOX_N];
-    uint32_t nout[MAX_WORKERS];
-} mworker;
+#define IDLE_SPINS 2000           /* pause rounds (~20-50 us) before napping */
+#define IDLE_NAP_NS 20000
 
 struct mpar {
     tc_heap *h;
     int nw;
-    mworker *w;                    /* nw workers */
-    pthread_mutex_t lock;          /* rounds and idleness */
+    pthread_mutex_t lock;          /* rounds */
     pthread_cond_t cond;
     uint64_t round;
-    int idle, finished;
-    bool done, stop;
+    int finished;
+    bool stop;
+    _Atomic int idle;              /* workers without work this round */
+    _Atomic bool done;             /* this round is over */
     pthread_t threads[MAX_WORKERS];
 };
 
-static inline int owner_of(const mpar *par, uintptr_t p) { return (int)((p >> PAR_SHIFT) % (unsigned)par->nw); }
-static inline bool foreign(const markctx *c, uintptr_t p) { return owner_of(c->par, p) != c->me; }
-
-static void deliver(markctx *c, int to)
+/* idle_wait — a marker without work (counted in idle, if any, and in
+ * mark_hungry) waits until work appears (true) or, once `all` markers are
+ * idle and nobody else marks, the round is over (false). */
+static bool idle_wait(tc_heap *h, _Atomic int *idle, int all, _Atomic bool *done)
 {
-    mpar *par = c->par;
-    mworker *me = &par->w[c->me], *dst = &par->w[to];
-    uint32_t n = me->nout[to];
-    if (!n)
-        return;
-    wbuf *b = malloc(sizeof *b);
-    if (!b) { /* no memory: hand them to the global queue, any worker takes them */
-        grey_put(c->h, me->out[to], n);
-    } else {
-        b->n = n;
-        memcpy(b->e, me->out[to], n * sizeof *b->e);
-        pthread_mutex_lock(&dst->lock);
-        b->next = dst->inbox;
-        dst->inbox = b;
-        atomic_fetch_add(&dst->inbox_n, 1);
-        pthread_mutex_unlock(&dst->lock);
-    }
-    me->nout[to] = 0;
-    pthread_mutex_lock(&par->lock);
-    pthread_cond_broadcast(&par->cond);
-    pthread_mutex_unlock(&par->lock);
-}
-
-static void route(markctx *c, uintptr_t p)
-{
-    int to = owner_of(c->par, p);
-    mworker *me = &c->par->w[c->me];
-    me->out[to][me->nout[to]++] = p;
-    if (me->nout[to] == OUTBOX_N)
-        deliver(c, to);
-}
-
-static size_t inbox_take(markctx *c, uintptr_t *out)
-{
-    mworker *me = &c->par->w[c->me];
-    if (!atomic_load_explicit(&me->inbox_n, memory_order_acquire))
-        return 0;
-    pthread_mutex_lock(&me->lock);
-    wbuf *b = me->inbox;
-    size_t n = 0;
-    if (b) {
-        me->inbox = b->next;
-        atomic_fetch_sub(&me->inbox_n, 1);
-        n = b->n;
-        memcpy(out, b->e, n * sizeof *out);
-    }
-    pthread_mutex_unlock(&me->lock);
-    free(b);
-    return n;
-}
-
-static bool inboxes_empty(mpar *par)
-{
-    for (int i = 0; i < par->nw; i++)
-        if (atomic_load(&par->w[i].inbox_n))
+    for (unsigned i = 0;; i++) {
+        if (done && atomic_load_explicit(done, memory_order_acquire))
             return false;
-    return true;
+        if (!grey_empty(h))
+            return true;
+        /* grey first, then the idle count, then the sharers: a worker leaves
+         * idle before it takes work, an assist joins before it does */
+        if ((!idle || atomic_load(idle) == all) && atomic_load(&h->mark_share) == 0 && grey_empty(h)) {
+            if (done)
+                atomic_store_explicit(done, true, memory_order_release);
+            return false;
+        }
+        if (i < IDLE_SPINS)
+            plat_cpu_relax();
+        else
+            nanosleep(&(struct timespec){0, IDLE_NAP_NS}, NULL);
+    }
 }
 
 /* worker_round — drain until the whole round is done. */
 static void worker_round(markctx *c)
 {
     mpar *par = c->par;
-    mworker *me = &par->w[c->me];
+    tc_heap *h = c->h;
     for (;;) {
         mark_drain(c, -1);
-        for (int to = 0; to < par->nw; to++)
-            deliver(c, to);
-        pthread_mutex_lock(&par->lock);
-        par->idle++;
-        for (;;) {
-            if (par->done)
-                break;
-            if (atomic_load(&me->inbox_n) || !grey_empty(c->h))
-                break;
-            if (par->idle == par->nw && inboxes_empty(par)) {
-                par->done = true;
-                pthread_cond_broadcast(&par->cond);
-                break;
-            }
-            pthread_cond_wait(&par->cond, &par->lock);
-        }
-        bool done = par->done;
-        if (!done)
-            par->idle--;
-        pthread_mutex_unlock(&par->lock);
-        if (done)
+        atomic_fetch_add(&par->idle, 1);
+        atomic_fetch_add(&h->mark_hungry, 1);
+        bool more = idle_wait(h, &par->idle, par->nw, &par->done);
+        atomic_fetch_sub(&h->mark_hungry, 1);
+        if (!more)
             return;
+        atomic_fetch_sub(&par->idle, 1);
     }
 }
 
@@ -574,9 +649,10 @@ static void *worker_main(void *arg)
         markctx *c = mark_new(par->h, true, false);
         if (c) {
             c->par = par;
-            c->me = ws->idx;
             worker_round(c);
             mark_free(c);
+        } else { /* no memory for a stack: sit this round out */
+            atomic_fetch_add(&par->idle, 1);
         }
         pthread_mutex_lock(&par->lock);
         par->finished++;
@@ -595,17 +671,12 @@ mpar *mark_par_new(tc_heap *h, int nw)
     if (nw > MAX_WORKERS)
         nw = MAX_WORKERS;
     mpar *par = calloc(1, sizeof *par + (size_t)nw * sizeof(wstart));
-    if (!par || !(par->w = calloc((size_t)nw, sizeof *par->w))) {
-        free(par);
+    if (!par)
         return NULL;
-    }
     wstart *ws = (wstart *)(par + 1);
     par->h = h;
-    par->nw = nw;
     pthread_mutex_init(&par->lock, NULL);
     pthread_cond_init(&par->cond, NULL);
-    for (int i = 0; i < nw; i++)
-        pthread_mutex_init(&par->w[i].lock, NULL);
     int started = 1;
     for (int i = 1; i < nw; i++) {
         ws[i].par = par;
@@ -632,36 +703,36 @@ void mark_par_free(mpar *par)
     pthread_mutex_unlock(&par->lock);
     for (int i = 1; i < par->nw; i++)
         pthread_join(par->threads[i], NULL);
-    for (int i = 0; i < par->nw; i++) {
-        while (par->w[i].inbox) {
-            wbuf *b = par->w[i].inbox;
-            par->w[i].inbox = b->next;
-            free(b);
-        }
-        pthread_mutex_destroy(&par->w[i].lock);
-    }
     pthread_mutex_destroy(&par->lock);
     pthread_cond_destroy(&par->cond);
-    free(par->w);
     free(par);
 }
 
 /* mark_drain_parallel — one round: every worker drains until all the work
- * that is there is done (c is worker 0, the caller's thread). */
+ * that is there is done (c is worker 0, the caller's thread). Alone (par
+ * NULL), the caller still waits while assists mark: they donate what they
+ * find when it is hungry, and give the rest back when they stop. */
 void mark_drain_parallel(mpar *par, markctx *c)
 {
+    tc_heap *h = c->h;
     if (!par) {
-        mark_drain(c, -1);
-        return;
+        for (;;) {
+            mark_drain(c, -1);
+            atomic_fetch_add(&h->mark_hungry, 1);
+            bool more = idle_wait(h, NULL, 0, NULL);
+            atomic_fetch_sub(&h->mark_hungry, 1);
+            if (!more)
+                return;
+        }
     }
     pthread_mutex_lock(&par->lock);
     par->round++;
-    par->done = false;
-    par->idle = par->finished = 0;
+    atomic_store(&par->done, false);
+    atomic_store(&par->idle, 0);
+    par->finished = 0;
     pthread_cond_broadcast(&par->cond);
     pthread_mutex_unlock(&par->lock);
     c->par = par;
-    c->me = 0;
     worker_round(c);
     c->par = NULL;
     pthread_mutex_lock(&par->lock);

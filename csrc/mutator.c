@@ -333,6 +333,7 @@ void mutators_free(tc_heap *h)
         tc_mutator *m = h->mutators;
         h->mutators = m->next;
         plat_unmap(m->locals, MUT_MAX_LOCALS * sizeof *m->locals);
+        mark_free(m->assist_ctx);
         free(m);
     }
 }

@@ -274,6 +274,7 @@ typedef struct tc_stats {
     /* extensions beyond SPEC */
     uint64_t mark_ns, sweep_ns, mark_cpu_ns, sweep_cpu_ns, heap_marked;
     uint64_t gc_sys; /* collector metadata (bitmaps, span structs), not in heap_sys (as Go's GCSys) */
+    uint64_t assist_marked; /* bytes marked by mutators' assists (estimated as the markers count) */
     const char *phase;     /* "off", "mark", "sweep" */
     const char *collector; /* "concurrent", "incremental", "stw" */
     const char *barrier;   /* "hybrid", "dijkstra", "yuasa" */

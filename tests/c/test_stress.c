@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "tc_test.h"
 
 #define NTHREADS 3
@@ -224,3 +225,138 @@ static void stress(tc_barrier barrier, int *failed_)
 TEST(stress_hybrid) { stress(TC_BARRIER_HYBRID, failed_); }
 TEST(stress_dijkstra) { stress(TC_BARRIER_DIJKSTRA, failed_); }
 TEST(stress_yuasa) { stress(TC_BARRIER_YUASA, failed_); }
+
+/* ---- assists mark beside the collector ----------------------------------
+ *
+ * A mutator that allocates fast while a tree is marked runs past the goal,
+ * and (concurrent collector) pays its assists by marking, sharing the mark
+ * bits with the collector thread and its workers (mark.c). It swaps
+ * subtrees as it goes, so the barrier is busy. First the collector thread
+ * leaves all marking to the assists (a test hook: otherwise whether an
+ * assist finds work is a matter of timing), then both mark side by side.
+ * Checkmark re-marks every cycle with the world stopped; afterwards the
+ * tree still has every node and payload. */
+
+enum { A_DEPTH = 13, A_SWAP_DEPTH = 6 };
+
+static tc_obj *anode(tc_mutator *m, int64_t id)
+{
+    tc_obj *n = tc_alloc(m, 2, sizeof id);
+    if (n)
+        memcpy(tc_payload(n), &id, sizeof id);
+    return n;
+}
+
+/* populate — give reachable node n `levels` more levels; ids heap-numbered */
+static int populate(tc_mutator *m, tc_obj *n, int64_t id, int levels)
+{
+    if (!levels)
+        return 0;
+    for (int k = 0; k < 2; k++) {
+        tc_obj *c = anode(m, 2 * id + 1 + k);
+        if (!c)
+            return -1;
+        tc_store(m, n, (size_t)k, tc_ref(c));
+        if (populate(m, c, 2 * id + 1 + k, levels - 1))
+            return -1;
+    }
+    return 0;
+}
+
+static void tree_sum(tc_obj *n, int64_t *count, int64_t *sum)
+{
+    if (!n)
+        return;
+    int64_t id;
+    memcpy(&id, tc_payload(n), sizeof id);
+    (*count)++;
+    *sum += id;
+    tree_sum(tc_load(n, 0).u.ref, count, sum);
+    tree_sum(tc_load(n, 1).u.ref, count, sum);
+}
+
+static uint64_t xorshift(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static tc_obj *descend(tc_obj *n, uint64_t *rng, int depth)
+{
+    for (int d = 0; d < depth; d++)
+        n = tc_load(n, xorshift(rng) & 1).u.ref;
+    return n;
+}
+
+static void assists_mark(int workers, int *failed_)
+{
+    tc_config c;
+    tc_config_init(&c);
+    c.collector = tc_test_collector;
+    c.gogc = 1; /* the goal just above the live heap: every cycle needs assists */
+    c.checkmark = true;
+    c.mark_workers = workers;
+    tc_heap *h;
+    CHECK_OK(tc_heap_new(&c, &h));
+    tc_mutator *m = tc_enter(h);
+    tc_obj **loc = tc_locals(m, 1);
+    CHECK(loc && (loc[0] = anode(m, 0)) != NULL);
+    CHECK(populate(m, loc[0], 0, A_DEPTH) == 0);
+    int64_t count0 = 0, sum0 = 0;
+    tree_sum(loc[0], &count0, &sum0);
+    CHECK(count0 == (1 << (A_DEPTH + 1)) - 1);
+    uint64_t rng = 0x2545F4914F6CDD1Dull + (uint64_t)workers;
+    tc_stats s;
+    bool inside = true, assists_only = tc_test_collector == TC_COLLECTOR_CONCURRENT;
+    collector_debug_assists_only(h, assists_only);
+    CHECK_OK(tc_heap_stats(h, &s));
+    uint64_t gc0 = s.num_gc; /* a cycle running now may finish without assists */
+    long beside = 0; /* allocations since the assists-only phase ended */
+    for (long i = 1; i <= 4096L * 1000; i++) {
+        CHECK(anode(m, -1) != NULL); /* garbage */
+        if (!(i & 63)) { /* swap two subtrees of the same depth */
+            tc_obj *p = descend(loc[0], &rng, A_SWAP_DEPTH), *q = descend(loc[0], &rng, A_SWAP_DEPTH);
+            size_t ip = xorshift(&rng) & 1, iq = xorshift(&rng) & 1;
+            tc_value a = tc_load(p, ip), b = tc_load(q, iq);
+            tc_store(m, p, ip, b);
+            tc_store(m, q, iq, a);
+        }
+        if (!(i & 4095)) { /* a new heap call: the assist cap is per call */
+            tc_leave(m);
+            inside = false;
+            CHECK_OK(tc_heap_stats(h, &s));
+            if (assists_only && s.num_gc >= gc0 + 3) { /* cycles completed with assists alone */
+                CHECK(s.assist_marked > 0);
+                collector_debug_assists_only(h, assists_only = false);
+            }
+            if (!assists_only && (beside += 4096) >= 100000)
+                break;
+            m = tc_enter(h);
+            inside = true;
+        }
+    }
+    CHECK(!inside);
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_heap_verify(h));
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.num_gc >= 2);
+    if (tc_test_collector == TC_COLLECTOR_CONCURRENT) {
+        CHECK(s.assist_ns > 0);
+        CHECK(s.assist_marked > 0);
+    } else {
+        CHECK(s.assist_marked == 0);
+    }
+    m = tc_enter(h);
+    int64_t count = 0, sum = 0;
+    tree_sum(loc[0], &count, &sum);
+    tc_locals_pop(m, 1);
+    tc_leave(m);
+    CHECK(count == count0);
+    CHECK(sum == sum0);
+    tc_heap_destroy(h);
+}
+
+TEST(assists_mark_beside_one_marker) { assists_mark(1, failed_); }
+TEST(assists_mark_beside_two_workers) { assists_mark(2, failed_); }

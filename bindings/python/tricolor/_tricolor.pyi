@@ -119,6 +119,7 @@ class Stats:
     sweep_cpu_ns: int
     heap_marked: int
     gc_sys: int
+    assist_marked: int
     phase: Literal["off", "mark", "sweep"]
     collector: str
     barrier: str
