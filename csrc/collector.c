@@ -330,7 +330,8 @@ static tc_status run_stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
 static void wait_for_assists(tc_heap *h, markctx *ctx)
 {
     mark_flush(ctx);
-    while (atomic_load(&h->debug_assists_only) && !(grey_empty(h) && atomic_load(&h->mark_share) == 0))
+    while (atomic_load(&h->debug_assists_only) &&
+           !(grey_empty(h) && atomic_load(&h->mark_share) == 0 && atomic_load(&h->assists_holding) == 0))
         nanosleep(&(struct timespec){0, 50000}, NULL);
 }
 
@@ -539,6 +540,17 @@ static tc_status request(tc_heap *h, bool forced, bool wait)
  * heap call (one host operation; a long raw section counts as one call), so
  * no single operation stalls long — except at 95% of a memory limit, where
  * it works or waits until the mark ends. */
+/* assist_release — an assist gives back the grey work it holds (c may be
+ * NULL) and stops counting in assists_holding. */
+static void assist_release(tc_heap *h, markctx *c)
+{
+    if (c) {
+        atomic_fetch_add(&h->assist_marked, mark_bytes(c));
+        mark_flush(c);
+    }
+    atomic_fetch_sub(&h->assists_holding, 1);
+}
+
 static void assist(tc_mutator *m, uint64_t bytes)
 {
     tc_heap *h = m->heap;
@@ -568,15 +580,17 @@ static void assist(tc_mutator *m, uint64_t bytes)
         m->assist_ctx = mark_new(h, true, false); /* NULL: no memory, only wait */
     markctx *c = m->assist_ctx;
     uint64_t t0 = plat_now_ns(), now = t0;
+    /* while this assist may hold grey work in c, it counts in assists_holding:
+     * the collector does not try to end the mark meanwhile (mark.c) */
+    atomic_fetch_add(&h->assists_holding, 1);
     while (atomic_load(&h->phase) == PHASE_MARK &&
            (at_limit || (atomic_load(&h->mark_progress) < done0 + debt && now - t0 < budget))) {
         if (atomic_load_explicit(&h->stw, memory_order_relaxed)) { /* a pause wants this thread */
-            if (c) {
-                atomic_fetch_add(&h->assist_marked, mark_bytes(c));
-                mark_flush(c);
-            }
+            assist_release(h, c);
             tc_safepoint(m);
+            atomic_fetch_add(&h->assists_holding, 1);
         } else if (!c || mark_drain_assist(c, ASSIST_SLICE, ASSIST_JOIN_NS) != MARK_MORE) { /* no work to do now */
+            assist_release(h, c);
             uint64_t before = atomic_load(&h->mark_progress);
             mutator_park(m);
             void *tok;
@@ -592,13 +606,11 @@ static void assist(tc_mutator *m, uint64_t bytes)
             atomic_fetch_sub(&h->mark_hungry, 1);
             block_end(h, tok);
             mutator_unpark(m);
+            atomic_fetch_add(&h->assists_holding, 1);
         }
         now = plat_now_ns();
     }
-    if (c) {
-        atomic_fetch_add(&h->assist_marked, mark_bytes(c));
-        mark_flush(c);
-    }
+    assist_release(h, c);
     uint64_t spent = plat_now_ns() - t0;
     m->call_assist_ns += spent;
     atomic_fetch_add(&h->assist_ns, spent);

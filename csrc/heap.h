@@ -163,6 +163,7 @@ struct tc_heap {
     _Atomic uint64_t mark_progress;/* bytes marked this cycle, published as marking goes (assists wait on it) */
     _Atomic uint64_t mark_share;   /* who may write mark bits: joiners << 1 | EXCL (mark.c) */
     _Atomic int mark_hungry;       /* markers waiting for work: busy ones donate (mark.c) */
+    _Atomic int assists_holding;   /* assists that may hold grey work of their own (collector.c) */
     _Atomic uint64_t assist_marked;/* bytes marked by assists, all cycles */
     _Atomic bool debug_assists_only;/* test hook: the collector thread leaves marking to assists */
     _Atomic uint64_t avg_obj_bytes;/* live bytes / live objects at the last sweep: markers count objects */

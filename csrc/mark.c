@@ -597,9 +597,12 @@ static bool idle_wait(tc_heap *h, _Atomic int *idle, int all, _Atomic bool *done
             return false;
         if (!grey_empty(h))
             return true;
-        /* grey first, then the idle count, then the sharers: a worker leaves
-         * idle before it takes work, an assist joins before it does */
-        if ((!idle || atomic_load(idle) == all) && atomic_load(&h->mark_share) == 0 && grey_empty(h)) {
+        /* grey first, then the idle count, then the sharers and the assists
+         * (one holds work between its slices): a worker leaves idle before it
+         * takes work, an assist counts itself before it does and flushes its
+         * work to the queue before it stops counting */
+        if ((!idle || atomic_load(idle) == all) && atomic_load(&h->mark_share) == 0 &&
+            atomic_load(&h->assists_holding) == 0 && grey_empty(h)) {
             if (done)
                 atomic_store_explicit(done, true, memory_order_release);
             return false;
