@@ -21,6 +21,7 @@
  * Usage: pause_<sys> [key=value ...]
  *     size=MiB (64)  seconds=S (10)  ops=N (0: run for `seconds`; else stop
  *     after N operations and report the total time)  seed=N
+ *     preempt=1 (also report op_max_unpreempted, ops_preempted: see below)
  *     tricolor: collector= barrier= gogc= (100; -1 off) workers= (1)
  *               handles=N (0: live tc_roots to random stable nodes, held all run)
  *     bdwgc:    incremental=1
@@ -32,6 +33,8 @@
  * ring of 256 is read every 5 ms and the new entries are found by their sum;
  * `ring_overflow` says if any were missed).
  */
+#include <sys/resource.h>
+
 #include "gclab.h"
 
 #if defined(PAUSE_TRICOLOR) + defined(PAUSE_BDWGC) + defined(PAUSE_MALLOC) != 1
@@ -354,6 +357,15 @@ int main(int argc, char **argv)
     result(wl, sys, "live", live / 1048576.0, "MiB");
 
     static hist lat;
+    /* preempt=1: read the thread's involuntary context switches around every
+     * operation (two getrusage calls, so not for the reported latencies) and
+     * report the worst operation the kernel did not preempt: on a small
+     * machine whose cores are all busy (the mutator and a collector thread),
+     * kernel threads take a core for milliseconds, and such an operation
+     * measures the machine, not the collector. */
+    int preempt = (int)opt_long(argc, argv, "preempt", 0);
+    uint64_t max_unpreempted = 0, npreempted = 0;
+    struct rusage ru0, ru1;
 #if defined(PAUSE_TRICOLOR)
     /* diag=1: read the stats around every operation and explain each one
      * slower than 1 ms (assist time, pause time, cycles inside it); slows
@@ -370,10 +382,19 @@ int main(int argc, char **argv)
         if (diag)
             tc_heap_stats(g_heap, &d0);
 #endif
+        if (preempt)
+            getrusage(RUSAGE_THREAD, &ru0);
         uint64_t a = bench_now_ns();
         op();
         now = bench_now_ns();
         hist_add(&lat, now - a);
+        if (preempt) {
+            getrusage(RUSAGE_THREAD, &ru1);
+            if (ru1.ru_nivcsw != ru0.ru_nivcsw)
+                npreempted++;
+            else if (now - a > max_unpreempted)
+                max_unpreempted = now - a;
+        }
 #if defined(PAUSE_TRICOLOR)
         if (diag && now - a > 1000000) {
             tc_heap_stats(g_heap, &d1);
@@ -426,6 +447,10 @@ int main(int argc, char **argv)
     result(wl, sys, "op_p99", (double)hist_quantile(&lat, 0.99) / 1e3, "us");
     result(wl, sys, "op_p999", (double)hist_quantile(&lat, 0.999) / 1e3, "us");
     result(wl, sys, "op_max", (double)lat.max / 1e3, "us");
+    if (preempt) {
+        result(wl, sys, "op_max_unpreempted", (double)max_unpreempted / 1e3, "us");
+        result(wl, sys, "ops_preempted", (double)npreempted, "count");
+    }
 #if !defined(PAUSE_MALLOC)
     if (gc_cpu >= 0)
         result(wl, sys, "gc_cpu", gc_cpu, "fraction");
