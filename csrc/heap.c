@@ -53,7 +53,7 @@ tc_status tc_heap_new(const tc_config *c, tc_heap **out)
         return st;
     plat_init();
     sizeclass_init();
-    tc_heap *h = calloc(1, sizeof *h);
+    tc_heap *h = plat_calloc_lines(sizeof *h);
     if (!h)
         return tc_fail(TC_ERR_NOMEM, "cannot allocate a heap");
     h->cfg = *c;

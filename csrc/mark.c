@@ -235,7 +235,7 @@ static inline bool pop(markctx *c, uintptr_t *p)
 
 markctx *mark_new(tc_heap *h, bool concurrent, bool check)
 {
-    markctx *c = calloc(1, sizeof *c);
+    markctx *c = plat_calloc_lines(sizeof *c);
     if (!c)
         return NULL;
     c->h = h;

@@ -180,7 +180,7 @@ static tc_mutator *mutator_get_slow(tc_heap *h)
     if (!m) {
         m = spare;
         if (!m) {
-            m = calloc(1, sizeof *m);
+            m = plat_calloc_lines(sizeof *m);
             if (m) {
                 m->heap = h;
                 m->next = h->mutators;

@@ -82,7 +82,7 @@ static arena *arena_new(tc_heap *h)
 {
     if (h->narenas >= TC_MAX_ARENAS)
         return NULL;
-    arena *a = calloc(1, sizeof *a);
+    arena *a = plat_calloc_lines(sizeof *a);
     void *base = plat_reserve(TC_ARENA_SIZE, TC_ARENA_SIZE);
     if (a && base) {
         a->spans = plat_map_lazy(SPANMAP_BYTES);
