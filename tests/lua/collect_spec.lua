@@ -11,6 +11,9 @@ local STATS_FIELDS = {
    pause_max_ns = "number", pauses_ns = "table", gc_cpu_fraction = "number", assist_ns = "number",
    roots = "number", finalizers_pending = "number", weak_refs = "number", phase = "string",
    collector = "string", barrier = "string",
+   -- the core's extensions beyond SPEC (docs/lua.md)
+   mark_ns = "number", sweep_ns = "number", mark_cpu_ns = "number", sweep_cpu_ns = "number",
+   heap_marked = "number", gc_sys = "number", assist_marked = "number",
 }
 
 -- check_invariants — SPEC's stats invariants a user may rely on.
