@@ -401,9 +401,13 @@ static void incremental_step(tc_mutator *m)
     if (pthread_mutex_trylock(&h->mark_lock) != 0)
         return; /* another mutator is doing this slice */
     if (phase == PHASE_MARK && h->incr_ctx) {
-        uint64_t cpu = plat_thread_cpu_ns();
+        /* the allocating mutator marks: that is its assist (assist_ns,
+         * assist_marked), as with the concurrent collector */
+        uint64_t cpu = plat_thread_cpu_ns(), t0 = plat_now_ns(), b0 = mark_bytes(h->incr_ctx);
         bool drained = mark_drain(h->incr_ctx, INCR_MARK_BUDGET);
         h->cyc_cpu_mark += plat_thread_cpu_ns() - cpu;
+        atomic_fetch_add(&h->assist_ns, plat_now_ns() - t0);
+        atomic_fetch_add(&h->assist_marked, mark_bytes(h->incr_ctx) - b0);
         if (!drained) {
             pthread_mutex_unlock(&h->mark_lock);
             return;
