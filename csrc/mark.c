@@ -24,7 +24,7 @@
  *
  * Who writes mark bits. Several markers may run at once during a concurrent
  * mark: the collector thread, its mark workers, and mutators paying mark
- * assists. A locked read-modify-write per object costs ~40% of the marking
+ * assists. A locked read-modify-write per object costs ~45% of the marking
  * speed of a tree, though, so a marker that is alone marks with a plain load
  * and store. h->mark_share arbitrates (joiners << 1 | EXCL):
  *
@@ -38,7 +38,9 @@
  *
  * Every marker enters at the start of mark_drain and leaves when it returns,
  * so EXCL is never held by a thread that waits for anything, and a joiner's
- * wait is bounded by POLL_EVERY candidates of the holder's work. The RMWs on
+ * wait is bounded by POLL_EVERY candidates of the holder's work (unless the
+ * holder is descheduled: an assist then gives up after a while and leaves
+ * the count, mark_drain_assist). The RMWs on
  * mark_share are acq_rel: the holder's plain stores happen before a
  * joiner's first fetch_or and a joiner's last fetch_or before the next
  * holder's first load, so no mark is lost. Mutators allocating black write
