@@ -330,8 +330,7 @@ static tc_status run_stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
 static void wait_for_assists(tc_heap *h, markctx *ctx)
 {
     mark_flush(ctx);
-    while (atomic_load(&h->debug_assists_only) &&
-           !(grey_empty(h) && atomic_load(&h->mark_share) == 0 && atomic_load(&h->assists_holding) == 0))
+    while (atomic_load(&h->debug_assists_only) && !mark_quiet(h))
         nanosleep(&(struct timespec){0, 50000}, NULL);
 }
 

@@ -292,6 +292,7 @@ void mark_push_locals(markctx *c);
 bool mark_drain(markctx *c, int64_t budget); /* true when no work is left anywhere */
 typedef enum { MARK_EMPTY, MARK_MORE, MARK_BUSY } mark_result;
 mark_result mark_drain_assist(markctx *c, int64_t budget, uint64_t wait_ns);
+bool mark_quiet(tc_heap *h); /* no marker holds work and the global queue is empty */
 typedef struct mpar mpar;
 mpar *mark_par_new(tc_heap *h, int nworkers);   /* helper mark workers; NULL for one */
 void mark_par_free(mpar *par);

@@ -463,15 +463,11 @@ bool mark_drain(markctx *c, int64_t budget)
 {
     if (!c->concurrent)
         return drain(c, budget, false);
-    mode_enter(c, 0);
-    bool done = drain(c, budget, true);
-    mode_leave(c);
-    publish(c);
-    return done;
+    return mark_drain_assist(c, budget, 0) == MARK_EMPTY; /* wait_ns 0: never MARK_BUSY */
 }
 
 /* mark_drain_assist — mark_drain for a mutator's assist: MARK_BUSY if
- * another marker held the bits for longer than wait_ns. */
+ * another marker held the bits for longer than wait_ns (0: no limit). */
 mark_result mark_drain_assist(markctx *c, int64_t budget, uint64_t wait_ns)
 {
     if (!mode_enter(c, wait_ns))
@@ -589,6 +585,15 @@ struct mpar {
     pthread_t threads[MAX_WORKERS];
 };
 
+/* mark_quiet — nobody else marks or holds grey work, and the global queue is
+ * empty: the sharers and the assists (one holds work between its slices)
+ * are read before the queue, since an assist counts itself before it takes
+ * work and flushes its work to the queue before it stops counting. */
+bool mark_quiet(tc_heap *h)
+{
+    return atomic_load(&h->mark_share) == 0 && atomic_load(&h->assists_holding) == 0 && grey_empty(h);
+}
+
 /* idle_wait — a marker without work (counted in idle, if any, and in
  * mark_hungry) waits until work appears (true) or, once `all` markers are
  * idle and nobody else marks, the round is over (false). */
@@ -599,12 +604,9 @@ static bool idle_wait(tc_heap *h, _Atomic int *idle, int all, _Atomic bool *done
             return false;
         if (!grey_empty(h))
             return true;
-        /* grey first, then the idle count, then the sharers and the assists
-         * (one holds work between its slices): a worker leaves idle before it
-         * takes work, an assist counts itself before it does and flushes its
-         * work to the queue before it stops counting */
-        if ((!idle || atomic_load(idle) == all) && atomic_load(&h->mark_share) == 0 &&
-            atomic_load(&h->assists_holding) == 0 && grey_empty(h)) {
+        /* grey first, then the idle count, then mark_quiet: a worker leaves
+         * idle before it takes work */
+        if ((!idle || atomic_load(idle) == all) && mark_quiet(h)) {
             if (done)
                 atomic_store_explicit(done, true, memory_order_release);
             return false;

@@ -40,13 +40,15 @@ typedef struct model {
     tc_heap *h;
 } model;
 
-static uint64_t rnd(model *m)
+static uint64_t xorshift(uint64_t *x)
 {
-    m->rng ^= m->rng << 13;
-    m->rng ^= m->rng >> 7;
-    m->rng ^= m->rng << 17;
-    return m->rng;
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
 }
+
+static uint64_t rnd(model *m) { return xorshift(&m->rng); }
 
 static void new_root(model *m, int r)
 {
@@ -273,14 +275,6 @@ static void tree_sum(tc_obj *n, int64_t *count, int64_t *sum)
     *sum += id;
     tree_sum(tc_load(n, 0).u.ref, count, sum);
     tree_sum(tc_load(n, 1).u.ref, count, sum);
-}
-
-static uint64_t xorshift(uint64_t *x)
-{
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    return *x;
 }
 
 static tc_obj *descend(tc_obj *n, uint64_t *rng, int depth)
