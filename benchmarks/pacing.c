@@ -32,6 +32,7 @@ static tc_heap *heap_new(int argc, char **argv, int64_t gogc)
         bench_die("collector", tc_errmsg());
     c.gogc = gogc;
     c.mark_workers = (int)opt_long(argc, argv, "workers", 1);
+    c.checkmark = opt_long(argc, argv, "checkmark", 0) != 0; /* verify every cycle (slow: not for timing) */
     tc_heap *h;
     if (tc_heap_new(&c, &h) != TC_OK)
         bench_die("tc_heap_new", tc_errmsg());

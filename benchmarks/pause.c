@@ -22,7 +22,7 @@
  *     size=MiB (64)  seconds=S (10)  ops=N (0: run for `seconds`; else stop
  *     after N operations and report the total time)  seed=N
  *     preempt=1 (also report op_max_unpreempted, ops_preempted: see below)
- *     tricolor: collector= barrier= gogc= (100; -1 off) workers= (1)
+ *     tricolor: collector= barrier= gogc= (100; -1 off) workers= (1) checkmark= (0)
  *               handles=N (0: live tc_roots to random stable nodes, held all run)
  *     bdwgc:    incremental=1
  *     workload= system= (the RESULT line's names)
@@ -100,6 +100,7 @@ static void heap_build(int argc, char **argv, long k)
         bench_die("barrier", tc_errmsg());
     c.gogc = opt_long(argc, argv, "gogc", 100);
     c.mark_workers = (int)opt_long(argc, argv, "workers", 1);
+    c.checkmark = opt_long(argc, argv, "checkmark", 0) != 0; /* verify every cycle (slow: not for timing) */
     if (tc_heap_new(&c, &g_heap) != TC_OK)
         bench_die("tc_heap_new", tc_errmsg());
     printf("INFO tricolor %s barrier=%s gogc=%lld workers=%d\n", tc_collector_name(c.collector),
