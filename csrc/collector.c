@@ -170,6 +170,7 @@ static void cycle_start(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
     atomic_store(&h->marked_bytes, 0);
     atomic_store(&h->mark_progress, 0);
     atomic_store(&h->barrier_on, 1);
+    atomic_fetch_add(&h->mark_epoch, 1); /* no marker runs: regions shared last cycle are free */
     atomic_store(&h->phase, PHASE_MARK);
     mark_push_locals(ctx);
     world_start(h);
@@ -767,6 +768,14 @@ bool collector_debug_mark(tc_heap *h, int64_t budget)
     bool done = !h->incr_ctx || mark_drain(h->incr_ctx, budget);
     pthread_mutex_unlock(&h->mark_lock);
     return done;
+}
+
+void collector_debug_mark_pair(tc_heap *h, int64_t slice)
+{
+    pthread_mutex_lock(&h->mark_lock);
+    if (h->incr_ctx)
+        mark_debug_pair(h->incr_ctx, slice);
+    pthread_mutex_unlock(&h->mark_lock);
 }
 
 void collector_debug_blacken(tc_heap *h, tc_obj *o)

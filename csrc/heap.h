@@ -110,6 +110,18 @@ typedef struct trace_event {
     uint64_t tid;
 } trace_event;
 
+/* A mark session: one marker's right to mark, from mode_enter to mode_leave
+ * (mark.c). Mark-bit regions it owns carry its tag; other markers ask it to
+ * share one through `req`. */
+#define TC_MARK_SESSIONS 64
+#define TC_MARK_REQ 60
+struct mark_sess {
+    _Alignas(64) _Atomic uint32_t tag; /* the open session's tag, 0 when closed */
+    _Atomic int lock;                  /* guards req and nreq (a spin lock: held for a few stores) */
+    _Atomic uint32_t nreq;
+    _Atomic uint32_t *req[TC_MARK_REQ]; /* owner-table entries others want shared */
+};
+
 struct tc_heap {
     uint64_t uid;                 /* unique per heap in the process */
     tc_config cfg;                /* fixed at creation, but gogc/memory_limit below */
@@ -161,10 +173,16 @@ struct tc_heap {
     _Atomic int barrier_on;        /* the write barrier is on (set and cleared with the world stopped) */
     _Atomic uint64_t marked_bytes; /* bytes marked this cycle by markers (added when a marker finishes) */
     _Atomic uint64_t mark_progress;/* bytes marked this cycle, published as marking goes (assists wait on it) */
-    _Atomic uint64_t mark_share;   /* who may write mark bits: joiners << 1 | EXCL (mark.c) */
+    _Atomic uint64_t mark_share;   /* markers marking now: each holds a mark session (mark.c) */
+    _Atomic uint64_t sess_used;    /* mark session slots in use, one bit each */
+    _Atomic uint64_t sess_seq;     /* mark sessions opened so far: a session's tag is unique */
+    _Atomic uint64_t sess_closed;  /* mark sessions ended so far (deferred work is looked at again) */
+    _Atomic uint64_t mark_epoch;   /* concurrent marks started: regions shared in an earlier one are free */
+    struct mark_sess sess[TC_MARK_SESSIONS];
     _Atomic int mark_hungry;       /* markers waiting for work: busy ones donate (mark.c) */
     _Atomic int assists_holding;   /* assists that may hold grey work of their own (collector.c) */
     _Atomic uint64_t assist_marked;/* bytes marked by assists, all cycles */
+    _Atomic uint64_t mark_regions_shared; /* regions an owner shared on request, all cycles (mark.c) */
     _Atomic bool debug_assists_only;/* test hook: the collector thread leaves marking to assists */
     _Atomic uint64_t avg_obj_bytes;/* live bytes / live objects at the last sweep: markers count objects */
     struct markctx *incr_ctx;      /* the incremental collector's marker, under mark_lock */
@@ -298,6 +316,7 @@ mpar *mark_par_new(tc_heap *h, int nworkers);   /* helper mark workers; NULL for
 void mark_par_free(mpar *par);
 void mark_drain_parallel(mpar *par, markctx *c); /* a round with every worker (par NULL: alone) */
 void mark_blacken(markctx *c, uintptr_t p);  /* test hook */
+void mark_debug_pair(markctx *c, int64_t slice); /* test hook: c's work by two markers taking turns */
 void mark_push_children(markctx *c, uintptr_t p); /* push p's referents, do not mark p */
 tc_heap *mark_owner(const markctx *c);
 uint64_t mark_bytes(const markctx *c);

@@ -25,26 +25,51 @@
  * Who writes mark bits. Several markers may run at once during a concurrent
  * mark: the collector thread, its mark workers, and mutators paying mark
  * assists. A locked read-modify-write per object costs ~45% of the marking
- * speed of a tree, though, so a marker that is alone marks with a plain load
- * and store. h->mark_share arbitrates (joiners << 1 | EXCL):
+ * speed of a tree, so markers write mark bits with a plain load and store
+ * wherever nobody else can write the same word at the same time:
  *
- *   EXCL     one marker holds the bits alone and marks with plain stores;
- *            it polls mark_share every POLL_EVERY candidates, and when
- *            someone waits to join it turns itself into a joiner
- *            (fetch_add 1: the bit clears, the count grows by one).
- *   joined   a marker counted in joiners marks with fetch_or; it starts
- *            marking only once EXCL is clear. A joiner left alone (the
- *            state is exactly one joiner) takes EXCL back by CAS.
+ *   EXCL     a marker alone holds all the bits (h->mark_share is
+ *            n << 1 | EXCL, n markers counted). It polls mark_share every
+ *            POLL_EVERY candidates; when someone else is counted (waiting to
+ *            mark) it clears EXCL and claims from then on. A newcomer starts
+ *            marking only once EXCL is clear.
+ *   CLAIMS   beside others, a marker owns regions of 2^TC_REGION_SHIFT
+ *            bytes (each arena's owner table, one 32-bit entry per region).
+ *            Each marker holds a *session* from mode_enter to mode_leave:
+ *            a slot in h->sess and a tag (seq << 8 | slot << 1). An entry
+ *            is a session's tag (owned), tag | OWN_REQ (owned, another
+ *            marker asks for it), epoch << 8 | OWN_SHARED (shared during
+ *            the mark of that epoch), or anything else: free (zero, the tag
+ *            of a session that has ended, shared in an earlier mark).
+ *            A marker writes plainly only in regions whose entry is its own
+ *            tag; it claims a free region by CAS; in a shared one it uses
+ *            fetch_or. In a region another live session owns it sets
+ *            OWN_REQ, queues the entry on that session (sess_ask) and
+ *            defers the candidate; the owner, between two candidates (poll,
+ *            or when it next marks there), turns tag | OWN_REQ into shared
+ *            with a release store, and from then on uses fetch_or there too.
+ *            A marker left alone in CLAIMS takes EXCL back (by CAS on
+ *            mark_share: nobody else is counted).
  *
+ * Why no mark is lost: a plain store can only lose another writer's bit of
+ * the same word if that writer writes between its load and its store. A
+ * plain writer is either EXCL (no other marker is counted, and whoever was
+ * marking before cleared EXCL or left with acq_rel RMWs on mark_share, so
+ * its writes happen before) or the owner of the word's region; only the
+ * owner ever turns its entry to shared (release, after its last plain store
+ * there, which the fetch_or users' acquire load of the entry sees), and a
+ * region is claimed again only once free: its session ended (the tag
+ * cleared with release after the session's last store, read with acquire),
+ * or it was shared in an earlier mark (marks are separated by a pause).
+ * Tags reuse 24 bits: an old entry that happens to equal a live session's
+ * tag is simply owned by that session, and everybody agrees on that.
  * Every marker enters at the start of mark_drain and leaves when it returns,
- * so EXCL is never held by a thread that waits for anything, and a joiner's
- * wait is bounded by POLL_EVERY candidates of the holder's work (unless the
- * holder is descheduled: an assist then gives up after a while and leaves
- * the count, mark_drain_assist). The RMWs on
- * mark_share are acq_rel: the holder's plain stores happen before a
- * joiner's first fetch_or and a joiner's last fetch_or before the next
- * holder's first load, so no mark is lost. Mutators allocating black write
- * the separate black bits and never take part.
+ * so EXCL is never held by a thread that waits for anything, and a
+ * newcomer's wait is bounded by POLL_EVERY candidates of the holder's work
+ * (unless the holder is descheduled: an assist then gives up after a while,
+ * mark_drain_assist). Deferred candidates go back to the global queue when
+ * their marker leaves. Mutators allocating black write the separate black
+ * bits and never take part.
  *
  * Grey work moves between threads in buffers of WBUF_N addresses: mutators
  * shading through the write barrier fill a small private buffer and flush it
@@ -68,9 +93,14 @@
 #define PROGRESS_EVERY 256     /* objects between progress reports (a power of two) */
 #define POLL_EVERY 64          /* candidates between looks at mark_share and mark_hungry (a power of two) */
 
-enum { MODE_OFF, MODE_EXCL, MODE_JOINED }; /* a marker's right to the mark bits */
+/* owner-table entries (see the top) */
+#define OWN_REQ 1u          /* owned: another marker asks the owner to share the region */
+#define OWN_SHARED 0x80u    /* shared: epoch << 8 | OWN_SHARED */
+enum { MODE_OFF, MODE_EXCL, MODE_CLAIMS }; /* a marker's right to the mark bits */
 #define SHARE_EXCL 1u
 #define SHARE_ONE 2u
+#define DEFER_SPINS 4096    /* pause rounds a marker with only deferred work waits for owners */
+#define MAX_WORKERS 16      /* mark worker threads at most (session slots kept for them) */
 
 typedef struct stack_chunk {
     struct stack_chunk *prev;
@@ -84,6 +114,13 @@ struct markctx {
     bool concurrent, check;
     mpar *par;          /* parallel marking: the workers (NULL: alone) */
     int mode;           /* MODE_*: how this marker may write mark bits now */
+    int sid;            /* session slot */
+    uint32_t tag;       /* this session's tag: seq << 8 | sid << 1 (seq: 24 bits, never 0) */
+    uint32_t shared;    /* this cycle's shared entry: epoch << 8 | OWN_SHARED (epoch: 24 bits) */
+    uintptr_t *defer;   /* candidates in regions another session owns, waiting for it to share */
+    size_t ndefer, defer_cap;
+    unsigned defer_spins; /* rounds waited with nothing but deferred work */
+    uint64_t owners_seen; /* regions shared + sessions ended, when the deferred work was last looked at */
     unsigned tick;      /* candidates taken, for polling */
     stack_chunk *top;   /* current chunk */
     size_t n;           /* entries used in top */
@@ -264,6 +301,10 @@ static void publish(markctx *c)
  * between assists), with one stack chunk. */
 void mark_flush(markctx *c)
 {
+    if (c->ndefer) {
+        grey_put(c->h, c->defer, c->ndefer);
+        c->ndefer = 0;
+    }
     if (c->count) {
         uintptr_t tmp[PREFETCH_DEPTH];
         for (unsigned i = 0; i < c->count; i++)
@@ -295,6 +336,7 @@ void mark_free(markctx *c)
     if (!c)
         return;
     mark_flush(c);
+    free(c->defer);
     free(c->top);
     free(c->spare);
     free(c);
@@ -322,8 +364,128 @@ static inline void scan(markctx *c, uintptr_t p)
 }
 
 
+/* ---- mark sessions and region ownership (see the top) ---- */
+
+static void sess_lock(struct mark_sess *ss)
+{
+    int zero = 0;
+    while (!atomic_compare_exchange_weak_explicit(&ss->lock, &zero, 1, memory_order_acquire, memory_order_relaxed)) {
+        zero = 0;
+        plat_cpu_relax();
+    }
+}
+
+static void sess_unlock(struct mark_sess *ss) { atomic_store_explicit(&ss->lock, 0, memory_order_release); }
+
+/* sess_serve — share the regions other markers asked for (the owner, between
+ * two candidates: none of its plain stores is under way). */
+static void sess_serve(markctx *c)
+{
+    struct mark_sess *ss = &c->h->sess[c->sid];
+    if (!atomic_load_explicit(&ss->nreq, memory_order_relaxed))
+        return;
+    sess_lock(ss);
+    uint32_t n = atomic_load_explicit(&ss->nreq, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) /* only the owner changes tag|REQ: a plain store will do */
+        if (atomic_load_explicit(ss->req[i], memory_order_relaxed) == (c->tag | OWN_REQ)) {
+            atomic_store_explicit(ss->req[i], c->shared, memory_order_release);
+            atomic_fetch_add_explicit(&c->h->mark_regions_shared, 1, memory_order_relaxed);
+        }
+    atomic_store_explicit(&ss->nreq, 0, memory_order_relaxed);
+    sess_unlock(ss);
+}
+
+/* sess_ask — ask session `sid`, which owns the region of entry e (*o, its
+ * tag), to share it: set OWN_REQ and queue e. False if e changed (*o is
+ * reloaded: look again); with the queue full nothing is asked yet (the
+ * caller defers and asks again later). */
+static bool sess_ask(tc_heap *h, unsigned sid, _Atomic uint32_t *e, uint32_t *o)
+{
+    struct mark_sess *ss = &h->sess[sid];
+    bool same = true;
+    sess_lock(ss);
+    uint32_t n = atomic_load_explicit(&ss->nreq, memory_order_relaxed);
+    if (n < TC_MARK_REQ) {
+        same = atomic_compare_exchange_strong_explicit(e, o, *o | OWN_REQ, memory_order_acq_rel,
+                                                       memory_order_acquire);
+        if (same) {
+            ss->req[n] = e;
+            atomic_store_explicit(&ss->nreq, n + 1, memory_order_relaxed);
+        }
+    }
+    sess_unlock(ss);
+    return same;
+}
+
+/* defer — keep candidate p until its region's owner shares it. */
+static void defer(markctx *c, uintptr_t p)
+{
+    if (c->ndefer == c->defer_cap) {
+        size_t cap = c->defer_cap ? 2 * c->defer_cap : 256;
+        uintptr_t *d = realloc(c->defer, cap * sizeof *d);
+        if (!d) { /* no memory: the global queue keeps it */
+            grey_put(c->h, &p, 1);
+            return;
+        }
+        c->defer = d;
+        c->defer_cap = cap;
+    }
+    c->defer[c->ndefer++] = p;
+}
+
+/* redo_deferred — put the deferred candidates back on the stack, to be
+ * looked at again. */
+static void redo_deferred(markctx *c)
+{
+    size_t n = c->ndefer;
+    c->ndefer = 0;
+    for (size_t i = 0; i < n; i++)
+        push(c, c->defer[i]);
+}
+
+/* mark_claim — try_mark for a candidate in a region this session does not
+ * own (yet): claim the region if it is free, mark with fetch_or if it is
+ * shared, ask its owner to share it and defer p if another session owns it. */
+static __attribute__((noinline)) bool mark_claim(markctx *c, uintptr_t p, arena *a, _Atomic uint64_t *w,
+                                                 uint64_t bit)
+{
+    _Atomic uint32_t *e = &a->owners[(p - a->base) >> TC_REGION_SHIFT];
+    uint32_t o = atomic_load_explicit(e, memory_order_acquire);
+    for (;;) {
+        if (o == c->tag)
+            break;
+        if (o == c->shared)
+            return !(atomic_fetch_or_explicit(w, bit, memory_order_relaxed) & bit);
+        if (o == (c->tag | OWN_REQ)) { /* asked: share it now (release: after this session's plain stores) */
+            atomic_store_explicit(e, c->shared, memory_order_release);
+            atomic_fetch_add_explicit(&c->h->mark_regions_shared, 1, memory_order_relaxed);
+            return !(atomic_fetch_or_explicit(w, bit, memory_order_relaxed) & bit);
+        }
+        if (o && !(o & OWN_SHARED)) {
+            unsigned sid = (unsigned)(o >> 1) & (TC_MARK_SESSIONS - 1);
+            /* acquire: if the owner's session has ended, its plain stores are seen */
+            if (atomic_load_explicit(&c->h->sess[sid].tag, memory_order_acquire) == (o & ~(uint32_t)OWN_REQ)) {
+                if (!(o & OWN_REQ) && !sess_ask(c->h, sid, e, &o))
+                    continue;
+                defer(c, p);
+                return false;
+            }
+        }
+        /* free: never owned, owned by a session that has ended, or shared
+         * in an earlier mark */
+        if (atomic_compare_exchange_weak_explicit(e, &o, c->tag, memory_order_acq_rel, memory_order_acquire))
+            break;
+    }
+    uint64_t old = atomic_load_explicit(w, memory_order_relaxed); /* again: the previous owner's stores are seen */
+    if (old & bit)
+        return false;
+    atomic_store_explicit(w, old | bit, memory_order_relaxed);
+    return true;
+}
+
 /* try_mark — set the mark bit of candidate p (its word w and bit already
- * computed); false if it was set, or p is no object of this heap. */
+ * computed); false if it was set, p is no object of this heap, or it was
+ * deferred. Concurrently, a plain store only in a region this session owns. */
 static inline __attribute__((always_inline)) bool try_mark(markctx *c, uintptr_t p, arena *a, _Atomic uint64_t *w,
                                                            uint64_t bit, bool concurrent)
 {
@@ -334,22 +496,76 @@ static inline __attribute__((always_inline)) bool try_mark(markctx *c, uintptr_t
     uint64_t old = atomic_load_explicit(w, memory_order_relaxed);
     if (old & bit)
         return false;
-    if (concurrent && c->mode != MODE_EXCL) /* other markers run: see the top of the file */
-        return !(atomic_fetch_or_explicit(w, bit, memory_order_relaxed) & bit);
+    if (concurrent && c->mode != MODE_EXCL) {
+        /* acquire: a region shared by its owner is seen after its plain stores */
+        uint32_t o = atomic_load_explicit(&a->owners[(p - a->base) >> TC_REGION_SHIFT], memory_order_acquire);
+        if (o == c->shared)
+            return !(atomic_fetch_or_explicit(w, bit, memory_order_relaxed) & bit);
+        if (o != c->tag)
+            return mark_claim(c, p, a, w, bit);
+    }
     atomic_store_explicit(w, old | bit, memory_order_relaxed);
     return true;
 }
 
-/* ---- the right to the mark bits (mark_share, see the top) ---- */
+/* sess_open — take a session slot and a fresh tag; false if no slot is
+ * free and c is an assist (others wait for one; assists may use only the
+ * slots above the mark workers'). */
+static bool sess_open(markctx *c, bool assist)
+{
+    tc_heap *h = c->h;
+    uint64_t barred = assist ? ((uint64_t)1 << MAX_WORKERS) - 1 : 0;
+    uint64_t used = atomic_load_explicit(&h->sess_used, memory_order_relaxed);
+    for (;;) {
+        uint64_t avail = ~used & ~barred;
+        if (!avail) {
+            if (assist)
+                return false;
+            sched_yield();
+            used = atomic_load_explicit(&h->sess_used, memory_order_relaxed);
+            continue;
+        }
+        int sid = __builtin_ctzll(avail);
+        if (atomic_compare_exchange_weak_explicit(&h->sess_used, &used, used | (uint64_t)1 << sid,
+                                                  memory_order_acq_rel, memory_order_relaxed)) {
+            c->sid = sid;
+            break;
+        }
+    }
+    uint64_t seq = atomic_fetch_add_explicit(&h->sess_seq, 1, memory_order_relaxed) % 0xffffff + 1;
+    c->tag = (uint32_t)(seq << 8 | (uint64_t)c->sid << 1);
+    c->shared = (uint32_t)((atomic_load_explicit(&h->mark_epoch, memory_order_relaxed) & 0xffffff) << 8 | OWN_SHARED);
+    struct mark_sess *ss = &h->sess[c->sid];
+    sess_lock(ss);
+    atomic_store_explicit(&ss->nreq, 0, memory_order_relaxed); /* asked of an earlier session */
+    atomic_store_explicit(&ss->tag, c->tag, memory_order_release);
+    sess_unlock(ss);
+    return true;
+}
 
-/* mode_enter — the right to mark; with wait_ns > 0, false if the holder
- * of EXCL has not shared within wait_ns (it may have been descheduled: an
- * assist then does something else rather than spin behind it). */
+/* sess_close — the regions the session owns are free from the moment its
+ * tag is cleared (release: after its last plain store). */
+static void sess_close(markctx *c)
+{
+    tc_heap *h = c->h;
+    atomic_store_explicit(&h->sess[c->sid].tag, 0, memory_order_release);
+    atomic_fetch_add_explicit(&h->sess_closed, 1, memory_order_relaxed);
+    atomic_fetch_and_explicit(&h->sess_used, ~((uint64_t)1 << c->sid), memory_order_acq_rel);
+}
+
+/* mode_enter — open a session and get the right to mark: alone (EXCL) or
+ * beside others (CLAIMS). With wait_ns > 0 (an assist), false if no
+ * session slot is free or the holder of EXCL has not shared within wait_ns
+ * (it may have been descheduled: the assist then does something else rather
+ * than spin behind it). */
 static bool mode_enter(markctx *c, uint64_t wait_ns)
 {
+    if (!sess_open(c, wait_ns > 0))
+        return false;
     _Atomic uint64_t *s = &c->h->mark_share;
     uint64_t zero = 0;
-    if (atomic_compare_exchange_strong_explicit(s, &zero, SHARE_EXCL, memory_order_acq_rel, memory_order_relaxed)) {
+    if (atomic_compare_exchange_strong_explicit(s, &zero, SHARE_ONE | SHARE_EXCL, memory_order_acq_rel,
+                                                memory_order_relaxed)) {
         c->mode = MODE_EXCL;
         return true;
     }
@@ -366,18 +582,27 @@ static bool mode_enter(markctx *c, uint64_t wait_ns)
                 t0 = now;
             else if (now - t0 >= wait_ns) {
                 atomic_fetch_sub_explicit(s, SHARE_ONE, memory_order_acq_rel);
+                sess_close(c);
                 return false;
             }
         }
         sched_yield(); /* the holder may be descheduled */
     }
-    c->mode = MODE_JOINED;
+    c->mode = MODE_CLAIMS;
     return true;
 }
 
+/* mode_leave — deferred work goes to the global queue, then the session
+ * closes and the marker stops counting (mark_quiet). */
 static void mode_leave(markctx *c)
 {
-    atomic_fetch_sub_explicit(&c->h->mark_share, c->mode == MODE_EXCL ? SHARE_EXCL : SHARE_ONE, memory_order_acq_rel);
+    if (c->ndefer) {
+        grey_put(c->h, c->defer, c->ndefer);
+        c->ndefer = 0;
+    }
+    sess_close(c);
+    atomic_fetch_sub_explicit(&c->h->mark_share, c->mode == MODE_EXCL ? SHARE_ONE | SHARE_EXCL : SHARE_ONE,
+                              memory_order_acq_rel);
     c->mode = MODE_OFF;
 }
 
@@ -404,13 +629,23 @@ static __attribute__((noinline)) void poll(markctx *c)
 {
     tc_heap *h = c->h;
     uint64_t s = atomic_load_explicit(&h->mark_share, memory_order_relaxed);
-    if (c->mode == MODE_EXCL && s >= SHARE_ONE) { /* someone waits: share */
-        atomic_fetch_add_explicit(&h->mark_share, SHARE_EXCL, memory_order_acq_rel);
-        c->mode = MODE_JOINED;
-    } else if (c->mode == MODE_JOINED && s == SHARE_ONE) { /* alone again: take the bits */
-        if (atomic_compare_exchange_strong_explicit(&h->mark_share, &s, SHARE_EXCL, memory_order_acq_rel,
-                                                    memory_order_relaxed))
+    if (c->mode == MODE_EXCL && s > (SHARE_ONE | SHARE_EXCL)) { /* someone waits: claim from now on */
+        atomic_fetch_sub_explicit(&h->mark_share, SHARE_EXCL, memory_order_acq_rel);
+        c->mode = MODE_CLAIMS;
+    } else if (c->mode == MODE_CLAIMS) {
+        sess_serve(c);
+        if (s == SHARE_ONE && !c->ndefer && /* alone again: the bits are ours */
+            atomic_compare_exchange_strong_explicit(&h->mark_share, &s, SHARE_ONE | SHARE_EXCL,
+                                                    memory_order_acq_rel, memory_order_relaxed))
             c->mode = MODE_EXCL;
+    }
+    if (c->ndefer) { /* look again once some region was shared or some session ended */
+        uint64_t seen = atomic_load_explicit(&h->mark_regions_shared, memory_order_relaxed) +
+                        atomic_load_explicit(&h->sess_closed, memory_order_relaxed);
+        if (seen != c->owners_seen) {
+            c->owners_seen = seen;
+            redo_deferred(c);
+        }
     }
     if (atomic_load_explicit(&h->mark_hungry, memory_order_relaxed) && grey_empty(h))
         donate(c);
@@ -436,8 +671,19 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
                 c->ring_w[slot] = NULL;
             }
         }
-        if (!c->count)
+        if (!c->count) {
+            /* only work that waits for other sessions to share left: serve
+             * our own askers, wait a little, then give it to the queue */
+            if (concurrent && c->ndefer && c->defer_spins < DEFER_SPINS) {
+                c->defer_spins++;
+                sess_serve(c);
+                plat_cpu_relax();
+                redo_deferred(c);
+                continue;
+            }
+            c->defer_spins = 0;
             return true;
+        }
         if (budget == 0)
             return false;
         unsigned slot = c->head;
@@ -467,7 +713,8 @@ bool mark_drain(markctx *c, int64_t budget)
 }
 
 /* mark_drain_assist — mark_drain for a mutator's assist: MARK_BUSY if
- * another marker held the bits for longer than wait_ns (0: no limit). */
+ * another marker held the bits for longer than wait_ns, or (wait_ns > 0)
+ * every session slot open to assists is taken (wait_ns 0: neither). */
 mark_result mark_drain_assist(markctx *c, int64_t budget, uint64_t wait_ns)
 {
     if (!mode_enter(c, wait_ns))
@@ -495,6 +742,41 @@ void mark_blacken(markctx *c, uintptr_t p)
     if (try_mark(c, p, a, w, bit, true))
         scan(c, p);
     mode_leave(c);
+}
+
+/* mark_debug_pair — test hook: c's work marked by two markers that take
+ * turns on this thread, `slice` objects at a time, both claiming regions as
+ * two threads marking at once do (the first gives half its stack to the
+ * second after each turn), so that asking, deferring and sharing happen in
+ * an order a test can rely on. */
+void mark_debug_pair(markctx *c, int64_t slice)
+{
+    tc_heap *h = c->h;
+    markctx *m[2] = {mark_new(h, true, false), mark_new(h, true, false)};
+    if (m[0] && m[1]) {
+        mark_flush(c); /* its work to the global queue */
+        for (int i = 0; i < 2; i++) {
+            sess_open(m[i], false);
+            atomic_fetch_add(&h->mark_share, SHARE_ONE);
+            m[i]->mode = MODE_CLAIMS;
+        }
+        for (;;) {
+            m[0]->defer_spins = m[1]->defer_spins = DEFER_SPINS; /* the owner cannot share while we wait */
+            bool d0 = drain(m[0], slice, true);
+            donate(m[0]);
+            bool d1 = drain(m[1], slice, true);
+            sess_serve(m[0]);
+            sess_serve(m[1]);
+            if (d0 && d1 && !m[0]->ndefer && !m[1]->ndefer && grey_empty(h))
+                break;
+            redo_deferred(m[0]);
+            redo_deferred(m[1]);
+        }
+        mode_leave(m[0]);
+        mode_leave(m[1]);
+    }
+    mark_free(m[0]);
+    mark_free(m[1]);
 }
 
 /* mark_push_handles — every live handle; safe while mutators create and
@@ -568,7 +850,6 @@ uint64_t mark_heap(tc_heap *h, bool check)
  * idle worker spins briefly, then naps: donations do not signal.
  */
 
-#define MAX_WORKERS 16
 #define IDLE_SPINS 2000           /* pause rounds (~20-50 us) before napping */
 #define IDLE_NAP_NS 20000
 

@@ -89,13 +89,15 @@ static arena *arena_new(tc_heap *h)
         a->markbits = plat_map_lazy(MARKBITS_BYTES);
         a->allocbits = plat_map_lazy(MARKBITS_BYTES);
         a->blackbits = plat_map_lazy(MARKBITS_BYTES);
+        a->owners = plat_map_lazy(TC_OWNERS_BYTES);
     }
-    if (!a || !base || !a->spans || !a->markbits || !a->allocbits || !a->blackbits) {
+    if (!a || !base || !a->spans || !a->markbits || !a->allocbits || !a->blackbits || !a->owners) {
         if (a) {
             plat_unmap(a->spans, SPANMAP_BYTES);
             plat_unmap((void *)a->markbits, MARKBITS_BYTES);
             plat_unmap((void *)a->allocbits, MARKBITS_BYTES);
             plat_unmap((void *)a->blackbits, MARKBITS_BYTES);
+            plat_unmap((void *)a->owners, TC_OWNERS_BYTES);
         }
         if (base)
             plat_unreserve(base, TC_ARENA_SIZE);
@@ -137,7 +139,8 @@ static span *arena_grow(tc_heap *h, size_t npages)
         if (!plat_commit((void *)(a->base + a->committed), upto - a->committed))
             return NULL;
         h->sys_bytes += upto - a->committed;
-        h->gc_sys_bytes += (upto - a->committed) / 64 * 3; /* mark, alloc and black bits */
+        h->gc_sys_bytes += (upto - a->committed) / 64 * 3 + /* mark, alloc and black bits */
+                           ((upto - a->committed) >> TC_REGION_SHIFT) * sizeof *a->owners; /* mark-bit owners */
         a->committed = upto;
     }
     span *s = span_new(h);
@@ -262,6 +265,7 @@ void pages_release_all(tc_heap *h)
         plat_unmap((void *)a->allocbits, MARKBITS_BYTES);
         plat_unmap((void *)a->blackbits, MARKBITS_BYTES);
         plat_unmap((void *)a->checkbits, MARKBITS_BYTES);
+        plat_unmap((void *)a->owners, TC_OWNERS_BYTES);
         free(a);
         h->arenas[i] = NULL;
     }

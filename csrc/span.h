@@ -44,6 +44,8 @@
 #define TC_ARENA_PAGES (TC_ARENA_SIZE >> TC_PAGE_SHIFT)
 #define TC_COMMIT_STEP ((size_t)1 << 20) /* commit arenas 1 MiB at a time (a memory limit is honoured to ~1 MiB) */
 #define TC_MAX_ARENAS 64                 /* 256 GiB of heap: the hard limit */
+#define TC_REGION_SHIFT 12               /* mark-bit ownership regions: 4 KiB of heap, 8 bitmap words */
+#define TC_OWNERS_BYTES ((TC_ARENA_SIZE >> TC_REGION_SHIFT) * sizeof(uint32_t))
 #define TC_FREE_BUCKETS 128              /* free lists by exact page count, last = larger */
 
 struct tc_heap;
@@ -79,6 +81,7 @@ typedef struct arena {
     _Atomic uint64_t *allocbits; /* same shape: allocated object starts */
     _Atomic uint64_t *blackbits; /* same shape: allocated during this mark (only mutators write it) */
     _Atomic uint64_t *checkbits; /* same shape, for checkmark (lazily mapped) */
+    _Atomic uint32_t *owners;    /* per 2^TC_REGION_SHIFT bytes: the mark session that owns its mark bits (mark.c) */
 } arena;
 
 /* The process-wide arena table: address >> 32 -> arena (NULL if none). */

@@ -56,6 +56,7 @@ tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
     out->heap_sys = h->sys_bytes;
     out->gc_sys = h->gc_sys_bytes;
     out->assist_marked = atomic_load(&h->assist_marked);
+    out->mark_regions_shared = atomic_load(&h->mark_regions_shared);
     out->heap_released = h->released_bytes;
     pthread_mutex_unlock(&h->lock);
     pthread_mutex_lock(&h->stats_lock);
@@ -104,7 +105,7 @@ static const tc_stats_field fields[] = {
     F(weak_refs, TC_FIELD_U64), F(phase, TC_FIELD_STRING), F(collector, TC_FIELD_STRING),
     F(barrier, TC_FIELD_STRING), F(mark_ns, TC_FIELD_U64), F(sweep_ns, TC_FIELD_U64),
     F(mark_cpu_ns, TC_FIELD_U64), F(sweep_cpu_ns, TC_FIELD_U64), F(heap_marked, TC_FIELD_U64), F(gc_sys, TC_FIELD_U64),
-    F(assist_marked, TC_FIELD_U64),
+    F(assist_marked, TC_FIELD_U64), F(mark_regions_shared, TC_FIELD_U64),
 };
 #undef F
 

@@ -275,6 +275,7 @@ typedef struct tc_stats {
     uint64_t mark_ns, sweep_ns, mark_cpu_ns, sweep_cpu_ns, heap_marked;
     uint64_t gc_sys; /* collector metadata (bitmaps, span structs), not in heap_sys (as Go's GCSys) */
     uint64_t assist_marked; /* bytes marked by mutators' assists (estimated as the markers count) */
+    uint64_t mark_regions_shared; /* mark-bit regions two markers wanted at once, so shared (all cycles) */
     const char *phase;     /* "off", "mark", "sweep" */
     const char *collector; /* "concurrent", "incremental", "stw" */
     const char *barrier;   /* "hybrid", "dijkstra", "yuasa" */

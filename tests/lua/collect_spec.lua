@@ -13,7 +13,7 @@ local STATS_FIELDS = {
    collector = "string", barrier = "string",
    -- the core's extensions beyond SPEC (docs/lua.md)
    mark_ns = "number", sweep_ns = "number", mark_cpu_ns = "number", sweep_cpu_ns = "number",
-   heap_marked = "number", gc_sys = "number", assist_marked = "number",
+   heap_marked = "number", gc_sys = "number", assist_marked = "number", mark_regions_shared = "number",
 }
 
 -- check_invariants — SPEC's stats invariants a user may rely on.

@@ -14,6 +14,7 @@ STATS_FIELDS = [
 # the core's extensions beyond SPEC (docs/python.md)
 EXTENSION_FIELDS = [
     "mark_ns", "sweep_ns", "mark_cpu_ns", "sweep_cpu_ns", "heap_marked", "gc_sys", "assist_marked",
+    "mark_regions_shared",
 ]
 
 

@@ -120,6 +120,7 @@ class Stats:
     heap_marked: int
     gc_sys: int
     assist_marked: int
+    mark_regions_shared: int
     phase: Literal["off", "mark", "sweep"]
     collector: str
     barrier: str
