@@ -672,13 +672,22 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
             }
         }
         if (!c->count) {
-            /* only work that waits for other sessions to share left: serve
-             * our own askers, wait a little, then give it to the queue */
-            if (concurrent && c->ndefer && c->defer_spins < DEFER_SPINS) {
+            /* only work that waits for other sessions to share left: an
+             * unbounded drain (a mark worker) serves its own askers and
+             * waits a little, looking again whenever some region was
+             * shared or some session ended; then (and in bounded drains:
+             * assists, slices) mode_leave gives it to the global queue */
+            if (concurrent && c->ndefer && budget < 0 && c->defer_spins < DEFER_SPINS) {
                 c->defer_spins++;
                 sess_serve(c);
-                plat_cpu_relax();
-                redo_deferred(c);
+                uint64_t seen = atomic_load_explicit(&c->h->mark_regions_shared, memory_order_relaxed) +
+                                atomic_load_explicit(&c->h->sess_closed, memory_order_relaxed);
+                if (seen != c->owners_seen) {
+                    c->owners_seen = seen;
+                    redo_deferred(c);
+                } else {
+                    plat_cpu_relax();
+                }
                 continue;
             }
             c->defer_spins = 0;
