@@ -79,6 +79,7 @@ def build() -> dict[str, bool]:
         "pacing": ([CC, *CFLAGS, "benchmarks/pacing.c", str(lib), "-lpthread", "-lm"], ok["tricolor"]),
         "pause_bdwgc": ([CC, *CFLAGS, "-DPAUSE_BDWGC", "benchmarks/pause.c", *gclibs], True),
         "pause_malloc": ([CC, *CFLAGS, "-DPAUSE_MALLOC", "benchmarks/pause.c"], True),
+        "pause_hiccup": ([CC, *CFLAGS, "benchmarks/hiccup.c"], True),
         "gclabclock.so": ([CC, "-O2", "-std=c11", "-D_GNU_SOURCE", "-shared", "-fPIC", *luainc,
                            "benchmarks/gclab_clock.c"], True),
     }
@@ -150,7 +151,8 @@ UNITS = {"pause_max": "us", "pause_p99": "us", "pauses": "count", "op_p50": "us"
          "op_p999": "us", "op_max": "us", "op_mean": "us", "ops": "count", "gc_cpu": "fraction",
          "num_gc": "count", "assist": "ms", "live": "MiB", "peak_rss": "MiB", "build": "s", "time": "s",
          "ring_overflow": "bool", "heap_sys_max": "MiB", "runs": "count", "pause_max_worst": "us",
-         "pause_p99_worst": "us", "op_max_worst": "us", "full": "ns/object", "mark_phase": "ns/object"}
+         "pause_p99_worst": "us", "op_max_worst": "us", "full": "ns/object", "mark_phase": "ns/object",
+         "gaps_1ms": "count", "invol_csw": "count"}
 
 
 def record(workload: str, system: str, res: dict[str, float]) -> None:
@@ -178,6 +180,8 @@ def pause_systems(ok: dict[str, bool]) -> list[tuple[str, list[str], dict]]:
         rows.append(("bdwgc-incremental", [str(BIN / "pause_bdwgc"), "incremental=1"], {}))
     if ok.get("pause_malloc"):  # the control: no collector, what the machine alone costs
         rows.append(("malloc", [str(BIN / "pause_malloc")], {}))
+    if ok.get("pause_hiccup"):  # the machine alone: a clock loop beside a busy thread
+        rows.append(("machine", [str(BIN / "pause_hiccup")], {}))
     if ok.get("go"):
         rows.append(("go", [str(BIN / "gclab-go"), "pause"], {"GOGC": "100"}))
     if ok.get("lua"):
@@ -379,6 +383,10 @@ def targets(pause: dict, pacing: dict) -> None:
         if c:
             say(f"  (control, no collector: malloc op max {fmt(c.get('op_max'), 0)} us, "
                 f"p99.9 {fmt(c.get('op_p999'))} us; tricolor p99.9 {fmt(r.get('op_p999'))} us)")
+        m = pause.get((wl, "machine"), {})
+        if m:
+            say(f"  (control, no heap: a clock loop beside a busy thread saw a {fmt(m.get('op_max'), 0)} us gap, "
+                f"{fmt(m.get('gaps_1ms'), 0)} gaps over 1 ms in {SECONDS:g} s)")
     for shape in ("list", "tree", "graph"):
         a, b = pacing.get("mark", {}).get((shape, 1)), pacing.get("mark", {}).get((shape, 2))
         sp = a["full"] / b["full"] if a and b else None

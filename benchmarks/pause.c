@@ -425,7 +425,9 @@ int main(int argc, char **argv)
     double num_gc = (double)(cur.num_gc - first.num_gc);
     double assist = (double)(cur.assist - first.assist);
     result(wl, sys, "ring_overflow", overflow, "bool");
-    printf("INFO pause_max_ns_stats %llu\n", (unsigned long long)g_st.pause_max_ns);
+    printf("INFO pause_max_ns_stats %llu assist_marked_mib %.1f mark_regions_shared %llu\n",
+           (unsigned long long)g_st.pause_max_ns, (double)g_st.assist_marked / 1048576.0,
+           (unsigned long long)g_st.mark_regions_shared);
 #elif defined(PAUSE_BDWGC)
     double gc_cpu = GC_is_incremental_mode() ? -1 : (double)g_gc_ns / wall; /* -1: not observable */
     double num_gc = (double)(GC_get_gc_no() - gc0);
