@@ -10,9 +10,9 @@
  *
  * RESULT op_max is the longest gap (µs), op_p999 is not measured; gaps_1ms
  * counts the gaps over 1 ms and invol_csw the involuntary context switches
- * of the measuring thread. Same output protocol as pause.c (bench.h).
+ * of the measuring thread. Same options and output as pause.c (gclab.h).
  */
-#include "bench.h"
+#include "gclab.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -29,20 +29,11 @@ static void *busy(void *arg)
     return NULL;
 }
 
-static const char *opt(int argc, char **argv, const char *key, const char *dflt)
-{
-    size_t n = strlen(key);
-    for (int i = 1; i < argc; i++)
-        if (!strncmp(argv[i], key, n) && argv[i][n] == '=')
-            return argv[i] + n + 1;
-    return dflt;
-}
-
 int main(int argc, char **argv)
 {
-    double seconds = atof(opt(argc, argv, "seconds", "10"));
-    const char *wl = opt(argc, argv, "workload", "hiccup");
-    const char *sys = opt(argc, argv, "system", "machine");
+    double seconds = atof(opt_str(argc, argv, "seconds", "10"));
+    const char *wl = opt_str(argc, argv, "workload", "hiccup");
+    const char *sys = opt_str(argc, argv, "system", "machine");
     pthread_t t;
     if (pthread_create(&t, NULL, busy, NULL) != 0)
         bench_die("pthread_create", "busy thread");

@@ -534,16 +534,6 @@ static tc_status request(tc_heap *h, bool forced, bool wait)
 
 /* ---- entry points ---- */
 
-/* assist — a mutator allocating during mark while the heap is past its
- * goal owes mark work in proportion to what it allocated (pacer.c), and
- * pays it by marking: it drains grey work from the global queue in slices
- * of ASSIST_SLICE candidates with its own marker (mark.c says how markers
- * share the mark bits), polling for a pause between slices. With no work
- * in sight it says it is hungry (a busy marker donates) and, parked, waits
- * for the background marker's progress. At most ASSIST_MAX_NS per outermost
- * heap call (one host operation; a long raw section counts as one call), so
- * no single operation stalls long — except at 95% of a memory limit, where
- * it works or waits until the mark ends. */
 /* assist_release — an assist gives back the grey work it holds (c may be
  * NULL) and stops counting in assists_holding. */
 static void assist_release(tc_heap *h, markctx *c)
@@ -555,6 +545,16 @@ static void assist_release(tc_heap *h, markctx *c)
     atomic_fetch_sub(&h->assists_holding, 1);
 }
 
+/* assist — a mutator allocating during mark while the heap is past its
+ * goal owes mark work in proportion to what it allocated (pacer.c), and
+ * pays it by marking: it drains grey work from the global queue in slices
+ * of ASSIST_SLICE candidates with its own marker (mark.c says how markers
+ * share the mark bits), polling for a pause between slices. With no work
+ * in sight it says it is hungry (a busy marker donates) and, parked, waits
+ * for the background marker's progress. At most ASSIST_MAX_NS per outermost
+ * heap call (one host operation; a long raw section counts as one call), so
+ * no single operation stalls long — except at 95% of a memory limit, where
+ * it works or waits until the mark ends. */
 static void assist(tc_mutator *m, uint64_t bytes)
 {
     tc_heap *h = m->heap;

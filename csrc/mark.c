@@ -296,15 +296,21 @@ static void publish(markctx *c)
     c->published = c->marked_bytes;
 }
 
-/* mark_flush — give unfinished work back to the global queue and count
- * what c marked into h->marked_bytes; c stays usable (an assist's marker
- * between assists), with one stack chunk. */
-void mark_flush(markctx *c)
+/* defer_flush — deferred candidates to the global queue. */
+static void defer_flush(markctx *c)
 {
     if (c->ndefer) {
         grey_put(c->h, c->defer, c->ndefer);
         c->ndefer = 0;
     }
+}
+
+/* mark_flush — give unfinished work back to the global queue and count
+ * what c marked into h->marked_bytes; c stays usable (an assist's marker
+ * between assists), with one stack chunk. */
+void mark_flush(markctx *c)
+{
+    defer_flush(c);
     if (c->count) {
         uintptr_t tmp[PREFETCH_DEPTH];
         for (unsigned i = 0; i < c->count; i++)
@@ -377,6 +383,14 @@ static void sess_lock(struct mark_sess *ss)
 
 static void sess_unlock(struct mark_sess *ss) { atomic_store_explicit(&ss->lock, 0, memory_order_release); }
 
+/* share_region — the owner turns its entry e to shared (release: after its
+ * own plain stores in the region), and counts it. */
+static void share_region(markctx *c, _Atomic uint32_t *e)
+{
+    atomic_store_explicit(e, c->shared, memory_order_release);
+    atomic_fetch_add_explicit(&c->h->mark_regions_shared, 1, memory_order_relaxed);
+}
+
 /* sess_serve — share the regions other markers asked for (the owner, between
  * two candidates: none of its plain stores is under way). */
 static void sess_serve(markctx *c)
@@ -387,10 +401,8 @@ static void sess_serve(markctx *c)
     sess_lock(ss);
     uint32_t n = atomic_load_explicit(&ss->nreq, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++) /* only the owner changes tag|REQ: a plain store will do */
-        if (atomic_load_explicit(ss->req[i], memory_order_relaxed) == (c->tag | OWN_REQ)) {
-            atomic_store_explicit(ss->req[i], c->shared, memory_order_release);
-            atomic_fetch_add_explicit(&c->h->mark_regions_shared, 1, memory_order_relaxed);
-        }
+        if (atomic_load_explicit(ss->req[i], memory_order_relaxed) == (c->tag | OWN_REQ))
+            share_region(c, ss->req[i]);
     atomic_store_explicit(&ss->nreq, 0, memory_order_relaxed);
     sess_unlock(ss);
 }
@@ -433,6 +445,18 @@ static void defer(markctx *c, uintptr_t p)
     c->defer[c->ndefer++] = p;
 }
 
+/* owners_changed — has some region been shared or some session ended since
+ * c last looked (then its deferred candidates may be markable now)? */
+static bool owners_changed(markctx *c)
+{
+    uint64_t seen = atomic_load_explicit(&c->h->mark_regions_shared, memory_order_relaxed) +
+                    atomic_load_explicit(&c->h->sess_closed, memory_order_relaxed);
+    if (seen == c->owners_seen)
+        return false;
+    c->owners_seen = seen;
+    return true;
+}
+
 /* redo_deferred — put the deferred candidates back on the stack, to be
  * looked at again. */
 static void redo_deferred(markctx *c)
@@ -456,9 +480,8 @@ static __attribute__((noinline)) bool mark_claim(markctx *c, uintptr_t p, arena 
             break;
         if (o == c->shared)
             return !(atomic_fetch_or_explicit(w, bit, memory_order_relaxed) & bit);
-        if (o == (c->tag | OWN_REQ)) { /* asked: share it now (release: after this session's plain stores) */
-            atomic_store_explicit(e, c->shared, memory_order_release);
-            atomic_fetch_add_explicit(&c->h->mark_regions_shared, 1, memory_order_relaxed);
+        if (o == (c->tag | OWN_REQ)) { /* asked: share it now */
+            share_region(c, e);
             return !(atomic_fetch_or_explicit(w, bit, memory_order_relaxed) & bit);
         }
         if (o && !(o & OWN_SHARED)) {
@@ -596,10 +619,7 @@ static bool mode_enter(markctx *c, uint64_t wait_ns)
  * closes and the marker stops counting (mark_quiet). */
 static void mode_leave(markctx *c)
 {
-    if (c->ndefer) {
-        grey_put(c->h, c->defer, c->ndefer);
-        c->ndefer = 0;
-    }
+    defer_flush(c);
     sess_close(c);
     atomic_fetch_sub_explicit(&c->h->mark_share, c->mode == MODE_EXCL ? SHARE_ONE | SHARE_EXCL : SHARE_ONE,
                               memory_order_acq_rel);
@@ -639,14 +659,8 @@ static __attribute__((noinline)) void poll(markctx *c)
                                                     memory_order_acq_rel, memory_order_relaxed))
             c->mode = MODE_EXCL;
     }
-    if (c->ndefer) { /* look again once some region was shared or some session ended */
-        uint64_t seen = atomic_load_explicit(&h->mark_regions_shared, memory_order_relaxed) +
-                        atomic_load_explicit(&h->sess_closed, memory_order_relaxed);
-        if (seen != c->owners_seen) {
-            c->owners_seen = seen;
-            redo_deferred(c);
-        }
-    }
+    if (c->ndefer && owners_changed(c))
+        redo_deferred(c);
     if (atomic_load_explicit(&h->mark_hungry, memory_order_relaxed) && grey_empty(h))
         donate(c);
 }
@@ -680,14 +694,10 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
             if (concurrent && c->ndefer && budget < 0 && c->defer_spins < DEFER_SPINS) {
                 c->defer_spins++;
                 sess_serve(c);
-                uint64_t seen = atomic_load_explicit(&c->h->mark_regions_shared, memory_order_relaxed) +
-                                atomic_load_explicit(&c->h->sess_closed, memory_order_relaxed);
-                if (seen != c->owners_seen) {
-                    c->owners_seen = seen;
+                if (owners_changed(c))
                     redo_deferred(c);
-                } else {
+                else
                     plat_cpu_relax();
-                }
                 continue;
             }
             c->defer_spins = 0;
@@ -770,7 +780,6 @@ void mark_debug_pair(markctx *c, int64_t slice)
             m[i]->mode = MODE_CLAIMS;
         }
         for (;;) {
-            m[0]->defer_spins = m[1]->defer_spins = DEFER_SPINS; /* the owner cannot share while we wait */
             bool d0 = drain(m[0], slice, true);
             donate(m[0]);
             bool d1 = drain(m[1], slice, true);
