@@ -54,9 +54,11 @@
  * empty, every object reachable from a root is black. Otherwise the world
  * restarts and marking continues.
  *
- * A racing pair of stores to one slot may both read the same `old`, so one
- * deleted value goes unshaded; that value was itself stored during mark, so
- * it is a snapshot object or a new (black) one, and stays covered.
+ * Checked stores lock the slot (obj.h), so each reads the exact `old` it
+ * overwrites. Racing raw stores (tc_store) to one slot may both read the
+ * same `old`, so one deleted value goes unshaded; that value was itself
+ * stored during mark, so it is a snapshot object or a new (black) one, and
+ * stays covered.
  */
 #include "barrier.h"
 
@@ -66,16 +68,19 @@
 #define shade(m, p) ((void)(m), (void)(p))
 #endif
 
-void barrier_store_slow(tc_mutator *m, tc_obj *o, size_t i, tc_value v)
+/* barrier_shades — the shades of a store of v over old (see the top). */
+void barrier_shades(tc_mutator *m, tc_value old, tc_value v)
 {
     tc_barrier kind = m->heap->cfg.barrier;
-    if (kind != TC_BARRIER_DIJKSTRA) {
-        tc_value old = slot_read(o, i);
-        if (old.kind == TC_REF)
-            shade(m, (uintptr_t)old.u.ref);
-    }
+    if (kind != TC_BARRIER_DIJKSTRA && old.kind == TC_REF)
+        shade(m, (uintptr_t)old.u.ref);
     if (kind != TC_BARRIER_YUASA && v.kind == TC_REF)
         shade(m, (uintptr_t)v.u.ref);
+}
+
+void barrier_store_slow(tc_mutator *m, tc_obj *o, size_t i, tc_value v)
+{
+    barrier_shades(m, slot_read(o, i), v);
     slot_write_raw(o, i, v);
 }
 

@@ -73,7 +73,7 @@ struct tc_mutator {
     struct tc_mutator *next;     /* heap->mutators list, under mut_lock */
 };
 
-enum special_kind { SP_FINALIZER = 1, SP_CLEANUP, SP_WEAK, SP_PIN };
+enum special_kind { SP_FINALIZER = 1, SP_CLEANUP, SP_WEAK, SP_PIN, SP_FREED };
 
 /* A special record attached to one object (Go's "specials"): kept on its
  * span's list (so a sweep sees the ones of the span it sweeps) and on the
@@ -243,6 +243,8 @@ struct tc_heap {
     _Atomic uint64_t nready;
     _Atomic uint64_t sweepgen;     /* +1 at each sweep_begin */
     _Atomic int64_t roots_global;  /* roots created outside a mutator (queued finalizers) */
+    _Atomic uint64_t freed_pending; /* objects freed with tc_obj_free whose memory no sweep took back yet */
+    _Atomic uint64_t roots_visited; /* handle-table slots walked so far (a test hook: free's pause walks none) */
 
     /* gctrace output queue */
     pthread_mutex_t out_lock;

@@ -371,10 +371,13 @@ value_to_py(HeapObject *heap, tc_value v, tc_root *ref_root)
 
 /* ---- Obj ------------------------------------------------------------------- */
 
-/* obj_wrap — a new Obj owning `root`. On failure the root is released. */
+/* obj_wrap — a new Obj owning `root`. On failure the root is released. The
+ * id is read before the allocation: an allocation may run Python code (a
+ * finalizer) that closes the heap, and then the root is gone. */
 static PyObject *
 obj_wrap(HeapObject *heap, tc_root *root, size_t nslots, size_t size)
 {
+    uint64_t id = tc_obj_id(tc_root_obj(root));
     ObjObject *o = PyObject_New(ObjObject, heap->st->obj_type);
     if (o == NULL) {
         tc_root_release(heap->heap, root);
@@ -383,17 +386,21 @@ obj_wrap(HeapObject *heap, tc_root *root, size_t nslots, size_t size)
     Py_INCREF(heap);
     o->heap = heap;
     o->root = root;
-    o->id = tc_obj_id(tc_root_obj(root));
+    o->id = id;
     o->nslots = nslots;
     o->size = size;
     return (PyObject *)o;
 }
 
-/* pytc_obj_wrap — obj_wrap for a root of a live object whose sizes the
- * caller does not know (a finalizer's object, a weak reference's target). */
+/* pytc_obj_wrap — obj_wrap for a root whose object's sizes the caller does
+ * not know (a finalizer's object, a weak reference's target, a slot's
+ * reference). A root of a freed object (a reference the caller's bug left
+ * to it) has no shape left: 0 and 0, and every use raises FreedObjectError. */
 PyObject *
 pytc_obj_wrap(HeapObject *heap, tc_root *root)
 {
+    if (tc_root_freed(root))
+        return obj_wrap(heap, root, 0, 0);
     tc_obj *o = tc_root_obj(root);
     return obj_wrap(heap, root, tc_obj_nslots_raw(o), tc_obj_size_raw(o));
 }

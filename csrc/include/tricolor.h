@@ -245,17 +245,28 @@ TC_API void tc_weak_release(tc_heap *h, tc_weak *w);
 /* tc_obj_free — free obj now. Every root to it then fails with TC_ERR_FREED
  * (their tc_root_obj keeps its address, so ids and equality still work);
  * references to it from other objects are the caller's bug, which
- * tc_heap_verify reports. Its cleanups become due (it is reclaimed); its
- * finalizer never runs. TC_ERR_STATE if the object is pinned. Waits for a
- * running cycle to finish and stops the world briefly. */
+ * tc_heap_verify reports (reading one gives a freed root). Its cleanups
+ * become due (it is reclaimed); its finalizer never runs. TC_ERR_STATE if
+ * the object is pinned. Waits for a running cycle to finish and stops the
+ * world for a time that does not depend on the number of handles: the
+ * object's memory is taken back by the next cycle that finds no reference
+ * to it, once that cycle's root scan has marked every handle to it freed. */
 TC_API tc_status tc_obj_free(tc_heap *h, tc_root *obj);
 /* tc_obj_payload — the payload's address and size, for a host buffer view;
  * pin the object for as long as the view exists (tc_obj_free is refused). */
 TC_API tc_status tc_obj_payload(tc_heap *h, tc_root *obj, void **ptr, size_t *size);
 TC_API tc_status tc_obj_pin(tc_heap *h, tc_root *obj);
 TC_API void tc_obj_unpin(tc_heap *h, tc_root *obj);
-/* tc_root_freed — does this root refer to a freed object? */
-static inline bool tc_root_freed(const tc_root *r) { return ((uintptr_t)tc_root_obj(r) & 2) != 0; }
+/* tc_root_freed — does this root refer to a freed object? Either the root
+ * carries the freed bit (2), or the object's header still reads "freed"
+ * (nslots 0, size 2^32-1: no object has that shape) until a cycle marks the
+ * root. Only for a root of an open heap. */
+static inline bool tc_root_freed(const tc_root *r)
+{
+    uintptr_t v = (uintptr_t)tc_root_obj(r);
+    const uint32_t *hdr = (const uint32_t *)v;
+    return (v & 2) != 0 || (hdr[0] == 0 && hdr[1] == 0xffffffffu);
+}
 /* tc_obj_address — the object's address (with the freed bit cleared). */
 static inline uintptr_t tc_obj_address(const tc_obj *o) { return (uintptr_t)o & ~(uintptr_t)7; }
 
