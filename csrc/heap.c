@@ -25,14 +25,20 @@ bool heap_alive(uint64_t uid, tc_heap *h)
     return false;
 }
 
+static tc_status gogc_error(int64_t gogc)
+{
+    return tc_fail(TC_ERR_VALUE, "gogc must be between 0 and %lld (or off), not %lld", (long long)TC_GOGC_MAX,
+                   (long long)gogc);
+}
+
 static tc_status check_config(const tc_config *c)
 {
     if ((unsigned)c->collector > TC_COLLECTOR_STW)
         return tc_fail(TC_ERR_VALUE, "collector: unknown collector %d", (int)c->collector);
     if ((unsigned)c->barrier > TC_BARRIER_YUASA)
         return tc_fail(TC_ERR_VALUE, "barrier: unknown barrier %d", (int)c->barrier);
-    if (c->gogc < -1)
-        return tc_fail(TC_ERR_VALUE, "gogc must be >= 0 (or off), not %lld", (long long)c->gogc);
+    if (c->gogc < -1 || c->gogc > TC_GOGC_MAX)
+        return gogc_error(c->gogc);
     if (c->memory_limit == 0 || c->memory_limit < -1)
         return tc_fail(TC_ERR_VALUE, "memory_limit must be a positive number of bytes (or off), not %lld",
                        (long long)c->memory_limit);
@@ -185,8 +191,8 @@ tc_status tc_heap_set_gogc(tc_heap *h, int64_t gogc)
 {
     if (atomic_load(&h->closed))
         return tc_fail(TC_ERR_CLOSED, "the heap is closed");
-    if (gogc < -1)
-        return tc_fail(TC_ERR_VALUE, "gogc must be >= 0 (or off), not %lld", (long long)gogc);
+    if (gogc < -1 || gogc > TC_GOGC_MAX)
+        return gogc_error(gogc);
     atomic_store(&h->gogc, gogc);
     pthread_mutex_lock(&h->stats_lock);
     collector_update_trigger(h);

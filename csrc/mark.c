@@ -836,7 +836,7 @@ static bool ensure_checkbits(tc_heap *h)
 {
     for (int i = 0; i < h->narenas; i++) {
         arena *a = h->arenas[i];
-        if (!a->checkbits && !(a->checkbits = plat_map_lazy(TC_ARENA_SIZE / 64)))
+        if (!a->checkbits && !(a->checkbits = plat_map_lazy(a->size / 64)))
             return false;
     }
     return true;

@@ -18,6 +18,9 @@
 /* plat_reserve — reserve `size` bytes aligned to `align` (a power of two),
  * inaccessible. NULL if the OS refuses. */
 void *plat_reserve(size_t size, size_t align);
+/* plat_reserve_at — reserve exactly [addr, addr+size), or NULL (taken, or
+ * refused); never replaces an existing mapping. */
+void *plat_reserve_at(uintptr_t addr, size_t size);
 void plat_unreserve(void *p, size_t size);
 /* plat_commit — make [p, p+size) readable and writable. false if refused. */
 bool plat_commit(void *p, size_t size);

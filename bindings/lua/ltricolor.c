@@ -225,18 +225,32 @@ static lua_Integer get_int(lua_State *L, int idx, const char *fn, const char *ar
     return v;
 }
 
-/* get_limit — a gogc or memory_limit value: false (off, -1) or an integer
- * >= min. The core holds "off" as -1, so negative numbers stop here. */
-static int64_t get_limit(lua_State *L, int idx, const char *fn, const char *arg, lua_Integer min)
+/* limit_error — the message of a bad gogc / memory_limit value, `got` the
+ * Lua type's name or the integer given (as text). */
+static int limit_error(lua_State *L, const char *fn, const char *arg, lua_Integer min, lua_Integer max,
+                       const char *got)
 {
+    if (max < LUA_MAXINTEGER)
+        return fail(L, "tricolor: %s: '%s' must be an integer in [%I, %I] or false (got %s)", fn, arg, min, max,
+                    got);
+    return fail(L, "tricolor: %s: '%s' must be %s (got %s)", fn, arg,
+                min > 0 ? "a positive integer or false" : "a non-negative integer or false", got);
+}
+
+/* get_limit — a gogc or memory_limit value: false (off, -1) or an integer
+ * in [min, max]. The core holds "off" as -1, so negative numbers stop here. */
+static int64_t get_limit(lua_State *L, int idx, const char *fn, const char *arg, lua_Integer min, lua_Integer max)
+{
+    char got[32];
     if (lua_type(L, idx) == LUA_TBOOLEAN && !lua_toboolean(L, idx))
         return -1;
-    const char *want = min > 0 ? "a positive integer or false" : "a non-negative integer or false";
     if (lua_type(L, idx) != LUA_TNUMBER)
-        fail(L, "tricolor: %s: '%s' must be %s (got %s)", fn, arg, want, luaL_typename(L, idx));
+        limit_error(L, fn, arg, min, max, luaL_typename(L, idx));
     lua_Integer v = get_int(L, idx, fn, arg);
-    if (v < min)
-        fail(L, "tricolor: %s: '%s' must be %s (got %I)", fn, arg, want, v);
+    if (v < min || v > max) {
+        snprintf(got, sizeof got, LUA_INTEGER_FMT, v);
+        limit_error(L, fn, arg, min, max, got);
+    }
     return v;
 }
 
@@ -336,9 +350,9 @@ static void apply_option(lua_State *L, tc_config *c)
     } else if (strcmp(k, "barrier") == 0) {
         st = tc_barrier_parse(name_opt(L, k), &c->barrier);
     } else if (strcmp(k, "gogc") == 0) {
-        c->gogc = get_limit(L, -1, "heap", k, 0);
+        c->gogc = get_limit(L, -1, "heap", k, 0, TC_GOGC_MAX);
     } else if (strcmp(k, "memory_limit") == 0) {
-        c->memory_limit = get_limit(L, -1, "heap", k, 1);
+        c->memory_limit = get_limit(L, -1, "heap", k, 1, LUA_MAXINTEGER);
     } else if (strcmp(k, "mark_workers") == 0) {
         lua_Integer n = get_int(L, -1, "heap", k);
         if (n < 1 || n > 1024)
@@ -801,14 +815,14 @@ static int heap_close(lua_State *L)
 /* The heap's assignable fields: false (off) or an integer >= min. */
 typedef struct tunable {
     const char *name, *field; /* "gogc", "heap.gogc" */
-    lua_Integer min;
+    lua_Integer min, max;
     int64_t (*get)(const tc_heap *);
     tc_status (*set)(tc_heap *, int64_t);
 } tunable;
 
 static const tunable tunables[] = {
-    {"gogc", "heap.gogc", 0, tc_heap_gogc, tc_heap_set_gogc},
-    {"memory_limit", "heap.memory_limit", 1, tc_heap_memory_limit, tc_heap_set_memory_limit},
+    {"gogc", "heap.gogc", 0, TC_GOGC_MAX, tc_heap_gogc, tc_heap_set_gogc},
+    {"memory_limit", "heap.memory_limit", 1, LUA_MAXINTEGER, tc_heap_memory_limit, tc_heap_set_memory_limit},
 };
 
 /* find_tunable — the tunable named by the key at idx, or NULL. */
@@ -844,7 +858,7 @@ static int heap_newindex(lua_State *L)
 {
     const tunable *t = find_tunable(L, 2);
     if (t) {
-        int64_t v = get_limit(L, 3, t->field, t->name, t->min);
+        int64_t v = get_limit(L, 3, t->field, t->name, t->min, t->max);
         if (t->set(open_heap(L, 1, t->field), v) != TC_OK)
             return core_error(L, t->field);
         return 0;

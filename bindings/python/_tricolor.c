@@ -184,17 +184,17 @@ size_arg(PyObject *v, const char *name, size_t *out)
  * at run time through the core and given to the constructor. */
 typedef struct tunable {
     const char *name;
-    int64_t min;                     /* smallest value other than None */
+    int64_t min, max;                /* the range of values other than None */
     int64_t (*get)(const tc_heap *h);
     tc_status (*set)(tc_heap *h, int64_t value);
 } tunable;
 
-static const tunable tunable_gogc = {"gogc", 0, tc_heap_gogc, tc_heap_set_gogc};
-static const tunable tunable_memory_limit = {"memory_limit", 1, tc_heap_memory_limit,
+static const tunable tunable_gogc = {"gogc", 0, TC_GOGC_MAX, tc_heap_gogc, tc_heap_set_gogc};
+static const tunable tunable_memory_limit = {"memory_limit", 1, INT64_MAX, tc_heap_memory_limit,
                                              tc_heap_set_memory_limit};
 
-/* tunable_arg — a tunable's value: None (off, -1) or an int >= t->min
- * (bools refused). TypeError / ValueError naming the tunable. */
+/* tunable_arg — a tunable's value: None (off, -1) or an int in [t->min,
+ * t->max] (bools refused). TypeError / ValueError naming the tunable. */
 static int
 tunable_arg(const tunable *t, PyObject *v, int64_t *out)
 {
@@ -207,13 +207,19 @@ tunable_arg(const tunable *t, PyObject *v, int64_t *out)
                      (long long)t->min, Py_TYPE(v)->tp_name);
         return -1;
     }
-    if (int_arg(v, t->name, out) < 0)
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (x == -1 && PyErr_Occurred())
         return -1;
-    if (*out < t->min) {
-        PyErr_Format(PyExc_ValueError, "%s must be >= %lld or None, not %lld", t->name, (long long)t->min,
-                     (long long)*out);
+    if (overflow || x < t->min || x > t->max) {
+        if (t->max == INT64_MAX)
+            PyErr_Format(PyExc_ValueError, "%s must be >= %lld or None, not %R", t->name, (long long)t->min, v);
+        else
+            PyErr_Format(PyExc_ValueError, "%s must be between %lld and %lld, or None, not %R", t->name,
+                         (long long)t->min, (long long)t->max, v);
         return -1;
     }
+    *out = (int64_t)x;
     return 0;
 }
 

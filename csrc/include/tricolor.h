@@ -99,10 +99,16 @@ static inline tc_value tc_ref(tc_obj *o) { tc_value v; v.kind = o ? TC_REF : TC_
 typedef enum tc_collector { TC_COLLECTOR_CONCURRENT = 0, TC_COLLECTOR_INCREMENTAL, TC_COLLECTOR_STW } tc_collector;
 typedef enum tc_barrier { TC_BARRIER_HYBRID = 0, TC_BARRIER_DIJKSTRA, TC_BARRIER_YUASA } tc_barrier;
 
+/* TC_GOGC_MAX — the largest gogc: a goal of 10,001 times the live heap.
+ * Go has no cap; ours keeps the goal arithmetic in range (gogc = 4e14 gave
+ * a goal of 1.7e19 bytes, 5e14 wrapped to 0) and is far beyond any useful
+ * setting (use -1, off, for "never by growth"). */
+#define TC_GOGC_MAX INT64_C(1000000)
+
 typedef struct tc_config {
     tc_collector collector;
     tc_barrier barrier;
-    int64_t gogc;          /* percent >= 0, or -1: no proportional trigger */
+    int64_t gogc;          /* percent in [0, TC_GOGC_MAX], or -1: no proportional trigger */
     int64_t memory_limit;  /* soft limit in bytes > 0, or -1: none */
     int mark_workers;      /* >= 1 */
     bool gctrace;          /* queue one gctrace line per cycle (tc_heap_drain_output) */
@@ -149,7 +155,9 @@ TC_API tc_status tc_heap_collect(tc_heap *h);
  * Waits for a running cycle. *released: bytes released by this call. */
 TC_API tc_status tc_heap_scavenge(tc_heap *h, uint64_t *released);
 
-/* Tunables: gogc -1 = off; memory_limit -1 = none. Take effect at once. */
+/* Tunables: gogc in [0, TC_GOGC_MAX] or -1 = off; memory_limit > 0 or
+ * -1 = none. TC_ERR_VALUE otherwise (the value is unchanged). Take effect
+ * at once. */
 TC_API tc_status tc_heap_set_gogc(tc_heap *h, int64_t gogc);
 TC_API int64_t tc_heap_gogc(const tc_heap *h);
 TC_API tc_status tc_heap_set_memory_limit(tc_heap *h, int64_t limit);

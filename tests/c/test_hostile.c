@@ -15,12 +15,18 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "pacer.h"
 #include "tc_test.h"
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1
 #else
 #define SANITIZED 0
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define TSANITIZED 1
+#else
+#define TSANITIZED 0
 #endif
 
 static uint64_t now_ms(void)
@@ -147,6 +153,151 @@ TEST(slot_reads_are_never_torn)
     tc_heap_destroy(t.h);
 }
 
+/* ---- address-space caps (issue 10, point 5) -------------------------------- */
+
+/* as_alloc_child — under RLIMIT_AS = VmSize + *headroom bytes: a heap and a
+ * small allocation must work (exit 0), or the core must say NOMEM (exit 3),
+ * never crash. Exit 1: an unexpected failure. */
+static int as_alloc_child(void *arg)
+{
+    uint64_t headroom = *(uint64_t *)arg;
+    uint64_t cap = vm_size() + headroom;
+    struct rlimit rl = {cap, cap};
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+        return 1;
+    tc_heap *h = NULL;
+    tc_config c;
+    tc_config_init(&c);
+    c.collector = tc_test_collector;
+    tc_status st = tc_heap_new(&c, &h);
+    if (st == TC_ERR_NOMEM)
+        return 3;
+    if (st != TC_OK)
+        return 1;
+    tc_root *r;
+    st = tc_obj_new(h, 2, 1, NULL, &r);
+    if (st == TC_ERR_NOMEM) {
+        tc_heap_destroy(h);
+        return 3;
+    }
+    if (st != TC_OK)
+        return 1;
+    /* and some more, so that the heap grows past its first commit step */
+    for (int i = 0; i < 20000 && st == TC_OK; i++) {
+        tc_root *x;
+        if ((st = tc_obj_new(h, 2, 100, NULL, &x)) == TC_OK)
+            tc_root_release(h, x);
+    }
+    if (st != TC_OK || tc_heap_collect(h) != TC_OK || tc_heap_verify(h) != TC_OK)
+        return st == TC_ERR_NOMEM ? 3 : 1;
+    tc_heap_destroy(h);
+    return 0;
+}
+
+/* first_allocation_under_an_address_space_cap — `ulimit -v 8G` (and 1 GiB)
+ * left no room for the first arena (it mapped 8 GiB to trim 4 GiB): the
+ * first 17-byte allocation failed. The cap is set as headroom above what the
+ * process already maps (the sanitizers reserve terabytes of shadow up
+ * front, so an absolute cap would leave them nothing). */
+TEST(first_allocation_under_an_address_space_cap)
+{
+    static const uint64_t caps[] = {(uint64_t)8 << 30, (uint64_t)1 << 30, (uint64_t)256 << 20};
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+        uint64_t headroom = caps[i];
+        int rc = run_child(as_alloc_child, &headroom, 60);
+        if (rc != 0)
+            fprintf(stderr, "  cap VmSize + %lu MiB: child exit %d\n", (unsigned long)(headroom >> 20), rc);
+        CHECK(rc == 0);
+    }
+    /* a cap that leaves almost nothing: NOMEM, not a crash (TSan's own
+     * allocator needs a few MiB of the headroom to run at all) */
+    uint64_t tiny = TSANITIZED ? (uint64_t)24 << 20 : (uint64_t)1 << 20;
+    int rc = run_child(as_alloc_child, &tiny, 60);
+    CHECK(rc == 3 || rc == 0);
+}
+
+/* ---- tunable extremes (issue 10, point 4) ---------------------------------- */
+
+/* churn — allocate n small objects, keeping every 16th; true if all worked. */
+static int churn(tc_heap *h, int n)
+{
+    tc_root *keep = NULL;
+    if (tc_obj_new(h, 1, 0, NULL, &keep) != TC_OK)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        tc_root *r;
+        if (tc_obj_new(h, 1, 16, NULL, &r) != TC_OK)
+            return 0;
+        if (i % 16 == 0 && tc_slot_set(h, r, 0, tc_ref(tc_root_obj(keep))) == TC_OK)
+            tc_slot_set(h, keep, 0, tc_ref(tc_root_obj(r)));
+        tc_root_release(h, r);
+    }
+    tc_root_release(h, keep);
+    return 1;
+}
+
+/* gogc_extremes_are_refused_or_sane — gogc above the cap is refused (at
+ * creation and at run time) with the heap still usable; every accepted
+ * value gives a goal in range: 4e14 gave a goal of 1.7e19 and 5e14 gave 0
+ * (a collection on every allocation) before the cap. */
+TEST(gogc_extremes_are_refused_or_sane)
+{
+    static const int64_t bad[] = {TC_GOGC_MAX + 1, INT64_C(400000000000000), INT64_C(500000000000000),
+                                  INT64_MAX, -2, INT64_MIN};
+    static const int64_t good[] = {0, 1, 100, TC_GOGC_MAX - 1, TC_GOGC_MAX, -1};
+    tc_config c;
+    tc_config_init(&c);
+    c.collector = tc_test_collector;
+    tc_heap *h = NULL;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        c.gogc = bad[i];
+        CHECK(tc_heap_new(&c, &h) == TC_ERR_VALUE);
+        CHECK(strstr(tc_errmsg(), "gogc") != NULL);
+    }
+    c.gogc = 100;
+    CHECK_OK(tc_heap_new(&c, &h));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(tc_heap_set_gogc(h, bad[i]) == TC_ERR_VALUE);
+        CHECK(tc_heap_gogc(h) == 100);
+    }
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        CHECK_OK(tc_heap_set_gogc(h, good[i]));
+        tc_stats s;
+        CHECK_OK(tc_heap_stats(h, &s));
+        /* goal: none (gogc off: stats say 0), or at least the live heap and
+         * far from wrapping */
+        CHECK(good[i] < 0 ? s.heap_goal == 0 : (s.heap_goal >= s.heap_live && s.heap_goal < (UINT64_C(1) << 62)));
+        uint64_t gcs = s.num_gc;
+        CHECK(churn(h, good[i] == 0 ? 3000 : 20000));
+        CHECK_OK(tc_heap_collect(h));
+        CHECK_OK(tc_heap_stats(h, &s));
+        CHECK(s.num_gc > gcs);
+        CHECK_OK(tc_heap_verify(h));
+    }
+    tc_heap_destroy(h);
+}
+
+/* memory_limit_extremes — every positive limit up to 2^63-1 is taken and
+ * gives a sane goal; 0 and negatives other than -1 are refused. */
+TEST(memory_limit_extremes)
+{
+    static const int64_t good[] = {1, 4096, INT64_C(1) << 40, INT64_MAX - 1, INT64_MAX, -1};
+    static const int64_t bad[] = {0, -2, INT64_MIN};
+    tc_heap *h = new_heap_gogc(100);
+    CHECK(h);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(tc_heap_set_memory_limit(h, bad[i]) == TC_ERR_VALUE);
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        CHECK_OK(tc_heap_set_memory_limit(h, good[i]));
+        CHECK(churn(h, good[i] == 1 ? 2000 : 10000));
+        tc_stats s;
+        CHECK_OK(tc_heap_stats(h, &s));
+        CHECK(s.heap_goal >= s.heap_live && s.heap_goal < (UINT64_C(1) << 63));
+        CHECK_OK(tc_heap_verify(h));
+    }
+    tc_heap_destroy(h);
+}
+
 /* ---- unsafe free (issue 10, point 8) ---------------------------------------- */
 
 /* free_pause_walks_no_handles — tc_obj_free stops the world; its pause must
@@ -186,4 +337,28 @@ TEST(free_pause_walks_no_handles)
     CHECK_OK(tc_heap_collect(h));
     CHECK_OK(tc_heap_verify(h));
     tc_heap_destroy(h);
+}
+
+/* pacer_goal_saturates — the pacer's own math (below the API's cap):
+ * goal and trigger saturate at PACER_GOAL_MAX instead of wrapping; a goal
+ * of 0 collected on every allocation (gogc = 5e14 before the fix). */
+TEST(pacer_goal_saturates)
+{
+    if (tc_test_collector != TC_COLLECTOR_CONCURRENT)
+        return; /* pure arithmetic: one round */
+    static const int64_t gogcs[] = {TC_GOGC_MAX, INT64_C(400000000000000), INT64_C(500000000000000), INT64_MAX};
+    static const uint64_t lives[] = {0, (uint64_t)1 << 20, (uint64_t)1 << 38, (uint64_t)1 << 62};
+    for (size_t g = 0; g < sizeof gogcs / sizeof gogcs[0]; g++)
+        for (size_t l = 0; l < sizeof lives / sizeof lives[0]; l++) {
+            pacer p;
+            pacer_init(&p, gogcs[g], -1);
+            pacer_cycle_done(&p, lives[l], lives[l] / 4, lives[l] / 2 + 1, 0);
+            if (!(p.goal >= lives[l] && p.goal <= PACER_GOAL_MAX && p.trigger <= p.goal && p.goal >= PACER_HEAP_MIN))
+                fprintf(stderr, "  gogc %lld live %llu: goal %llu trigger %llu\n", (long long)gogcs[g],
+                        (unsigned long long)lives[l], (unsigned long long)p.goal, (unsigned long long)p.trigger);
+            CHECK(p.goal >= lives[l] && p.goal <= PACER_GOAL_MAX && p.trigger <= p.goal);
+            CHECK(p.goal >= PACER_HEAP_MIN);
+            pacer_tune(&p, gogcs[g], INT64_MAX); /* the largest limit */
+            CHECK(p.goal <= PACER_GOAL_MAX && p.trigger <= p.goal);
+        }
 }
