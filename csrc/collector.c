@@ -587,7 +587,7 @@ static void assist(tc_mutator *m, uint64_t bytes)
     /* while this assist may hold grey work in c, it counts in assists_holding:
      * the collector does not try to end the mark meanwhile (mark.c) */
     atomic_fetch_add(&h->assists_holding, 1);
-    while (atomic_load(&h->phase) == PHASE_MARK &&
+    while (atomic_load(&h->phase) == PHASE_MARK && !atomic_load(&h->closed) &&
            (at_limit || (atomic_load(&h->mark_progress) < done0 + debt && now - t0 < budget))) {
         if (atomic_load_explicit(&h->stw, memory_order_relaxed)) { /* a pause wants this thread */
             assist_release(h, c);
@@ -600,7 +600,7 @@ static void assist(tc_mutator *m, uint64_t bytes)
             void *tok;
             block_begin(h, &tok);
             atomic_fetch_add(&h->mark_hungry, 1);
-            for (unsigned i = 0; atomic_load(&h->phase) == PHASE_MARK && grey_empty(h) &&
+            for (unsigned i = 0; atomic_load(&h->phase) == PHASE_MARK && !atomic_load(&h->closed) && grey_empty(h) &&
                                  atomic_load(&h->mark_progress) == before && (at_limit || plat_now_ns() - t0 < budget);
                  i++)
                 if ((i & 63) == 63)

@@ -3,7 +3,9 @@
  *
  * Owns the process's registry of live heaps (so a thread that exits can
  * tell whether a heap it used still exists) and the order of teardown:
- * close stops the world for good and frees every object and page, but keeps
+ * close makes every later call fail with TC_ERR_CLOSED, waits for the calls
+ * already inside the heap on other threads to leave (they see the heap
+ * closed wherever they resume), then frees every object and page, but keeps
  * the tc_heap shell (and its mutator structs) so that late calls fail with
  * TC_ERR_CLOSED; destroy frees the shell.
  */
@@ -99,22 +101,31 @@ tc_status tc_heap_new(const tc_config *c, tc_heap **out)
 
 bool tc_heap_closed(const tc_heap *h) { return atomic_load(&((tc_heap *)h)->closed); }
 
-void tc_heap_close(tc_heap *h)
+/* close_begin — the first half of a close, once: every call from now on
+ * fails with TC_ERR_CLOSED (mutator_enter reads `closed`), and whatever
+ * waits inside the heap for a cycle or the collector wakes up to see it. */
+static void close_begin(tc_heap *h)
 {
-    if (!h)
-        return;
-    if (atomic_exchange(&h->closing, true))
-        return; /* closed, or another thread is closing it */
+    atomic_store(&h->closed, true);
+    pthread_mutex_lock(&h->ctl_lock);
+    h->stopping = true;
+    pthread_cond_broadcast(&h->ctl_cond);
+    pthread_cond_broadcast(&h->done_cond);
+    pthread_mutex_unlock(&h->ctl_lock);
+}
+
+/* close_teardown — free every object and page; no thread is inside a heap
+ * call any more (mutators_drain), and none can enter. */
+static void close_teardown(tc_heap *h)
+{
     collector_stop_thread(h);
     pthread_mutex_lock(&h->mark_lock);
     pthread_mutex_lock(&h->gc_lock);
-    atomic_store(&h->closed, true);
     if (h->incr_ctx) {
         mark_free(h->incr_ctx);
         h->incr_ctx = NULL;
     }
-    /* wait for every call already inside the heap; later ones see `closed` */
-    world_stop(h, NULL);
+    world_stop(h, NULL); /* nobody is inside: only for the memory order */
     pthread_mutex_lock(&h->mut_lock);
     pthread_mutex_lock(&h->lock);
     for (tc_mutator *m = h->mutators; m; m = m->next) {
@@ -139,11 +150,28 @@ void tc_heap_close(tc_heap *h)
     world_start(h);
     pthread_mutex_unlock(&h->gc_lock);
     pthread_mutex_unlock(&h->mark_lock);
-    /* wake anyone waiting for a cycle: they see the heap closed */
     pthread_mutex_lock(&h->ctl_lock);
-    h->stopping = true;
     pthread_cond_broadcast(&h->done_cond);
     pthread_mutex_unlock(&h->ctl_lock);
+}
+
+/* tc_heap_close — close for every later call at once, then wait until no
+ * other thread is inside a heap call (a call parked in a pause or waiting
+ * for a cycle resumes, sees the heap closed and fails; issue 10, point 2:
+ * one used to map a fresh 4 GiB arena for a heap already torn down), then
+ * free everything. From inside a heap call on this thread (a raw section)
+ * the teardown cannot wait for that call: it is left to the next close or
+ * destroy made outside any call. */
+void tc_heap_close(tc_heap *h)
+{
+    if (!h)
+        return;
+    if (!atomic_exchange(&h->closing, true))
+        close_begin(h);
+    if (mutator_inside(h) || atomic_exchange(&h->torn_down, true))
+        return; /* deferred (see above), or another thread tears down */
+    mutators_drain(h);
+    close_teardown(h);
 }
 
 void tc_heap_destroy(tc_heap *h)
@@ -151,6 +179,8 @@ void tc_heap_destroy(tc_heap *h)
     if (!h)
         return;
     tc_heap_close(h);
+    if (mutator_inside(h))
+        return; /* from inside a heap call: only closed (tricolor.h); the shell stays */
     pthread_mutex_lock(&heap_registry_lock);
     for (tc_heap **p = &live_heaps; *p; p = &(*p)->next_live)
         if (*p == h) {

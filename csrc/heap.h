@@ -54,7 +54,8 @@ typedef struct wbuf {
 struct tc_mutator {
     struct tc_heap *heap;
     _Atomic int active;          /* 1 while inside a heap call; written by the owner */
-    int depth;                   /* nesting of heap calls (owner only) */
+    _Atomic int depth;           /* nesting of heap calls: written by the owner (plain loads and
+                                  * stores, no read-modify-write), read by a closing thread */
     pthread_t owner;             /* the thread using it, valid if `owned` */
     bool owned;                  /* protected by heap->mut_lock */
     span *cache[SC_MAX_CLASSES]; /* current span per size class (owner; the world-stopper flushes) */
@@ -127,7 +128,8 @@ struct tc_heap {
     tc_config cfg;                /* fixed at creation, but gogc/memory_limit below */
     _Atomic int64_t gogc, memory_limit;
     _Atomic bool closed;
-    _Atomic bool closing;          /* tc_heap_close has begun */
+    _Atomic bool closing;          /* tc_heap_close has begun: `closed` is set, the collector told to stop */
+    _Atomic bool torn_down;        /* a tc_heap_close (not from inside a call) claimed the teardown */
     uint64_t start_ns;
 
     pthread_mutex_t gc_lock;
@@ -276,6 +278,8 @@ void mutator_unpark(tc_mutator *m);        /* count as active again, waiting out
 void world_stop(tc_heap *h, tc_mutator *self);
 void world_start(tc_heap *h);
 void mutators_free(tc_heap *h);
+bool mutator_inside(tc_heap *h);           /* is this thread inside a heap call of h? */
+void mutators_drain(tc_heap *h);           /* wait until no other thread is inside a heap call of h */
 void block_begin(tc_heap *h, void **tok);
 void block_end(tc_heap *h, void *tok);
 

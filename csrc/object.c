@@ -78,7 +78,7 @@ tc_status tc_obj_new(tc_heap *h, size_t nslots, size_t size, const void *data, t
         return st;
     tc_obj *o = alloc_object(m, nslots, size);
     if (!o) {
-        st = TC_ERR_NOMEM;
+        st = atomic_load(&h->closed) ? TC_ERR_CLOSED : TC_ERR_NOMEM; /* as alloc_object said */
     } else {
         if (data && size)
             memcpy(obj_payload(o), data, size);

@@ -250,8 +250,8 @@ static span *take_free(tc_heap *h, size_t npages)
 /* pages_alloc — an in-use span of exactly npages, every page mapped to it. */
 span *pages_alloc(tc_heap *h, size_t npages)
 {
-    if (npages == 0 || npages > TC_ARENA_PAGES)
-        return NULL;
+    if (npages == 0 || npages > TC_ARENA_PAGES || atomic_load_explicit(&h->closed, memory_order_relaxed))
+        return NULL; /* closed: the teardown took (or will take) every page; map no more */
     span *s = take_free(h, npages);
     if (!s) {
         s = arena_grow(h, npages);

@@ -5,6 +5,7 @@
  * child process with a deadline, so a hang fails the test instead of
  * blocking the suite. */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -361,4 +362,105 @@ TEST(pacer_goal_saturates)
             pacer_tune(&p, gogcs[g], INT64_MAX); /* the largest limit */
             CHECK(p.goal <= PACER_GOAL_MAX && p.trigger <= p.goal);
         }
+}
+
+/* ---- close while others are inside (issue 10, point 2) ----------------------- */
+
+typedef struct closer_ctx {
+    tc_heap *h;
+    _Atomic int started, bad;
+    int raw; /* this worker allocates in a raw section (tc_alloc, safepoints) */
+} closer_ctx;
+
+static void *close_worker(void *arg)
+{
+    closer_ctx *c = arg;
+    atomic_fetch_add(&c->started, 1);
+    for (;;) {
+        tc_root *r;
+        tc_status st = tc_obj_new(c->h, 4, 4096, NULL, &r);
+        if (st == TC_ERR_CLOSED)
+            return NULL;
+        if (st != TC_OK) {
+            atomic_fetch_add(&c->bad, 1);
+            return NULL;
+        }
+        tc_root_release(c->h, r);
+    }
+}
+
+static void *close_raw_worker(void *arg)
+{
+    closer_ctx *c = arg;
+    atomic_fetch_add(&c->started, 1);
+    for (;;) {
+        tc_mutator *m = tc_enter(c->h);
+        if (!m)
+            return NULL; /* closed */
+        for (int i = 0; i < 200; i++)
+            if (!tc_alloc(m, 2, 512))
+                break; /* the heap was closed meanwhile: allocation fails, the section ends */
+        tc_leave(m);
+    }
+}
+
+static void *close_collector(void *arg)
+{
+    closer_ctx *c = arg;
+    atomic_fetch_add(&c->started, 1);
+    for (;;) {
+        tc_status st = tc_heap_collect(c->h);
+        if (st == TC_ERR_CLOSED)
+            return NULL;
+        if (st != TC_OK) {
+            atomic_fetch_add(&c->bad, 1);
+            return NULL;
+        }
+    }
+}
+
+/* close_race_child — threads allocate (checked and raw) and collect while
+ * the main thread closes: every thread ends with TC_ERR_CLOSED, and the
+ * address space after destroy is what it was before the heap (a parked
+ * allocation used to resume after close and map a fresh 4 GiB arena). */
+static int close_race_child(void *arg)
+{
+    int trials = *(int *)arg, leaks = 0;
+    uint64_t base = 0;
+    for (int t = 0; t < trials; t++) {
+        if (t == 1) /* after one trial: thread stacks and malloc arenas stay cached */
+            base = vm_size();
+        tc_config cfg;
+        tc_config_init(&cfg);
+        cfg.collector = tc_test_collector;
+        cfg.gogc = 10;
+        closer_ctx c = {0};
+        if (tc_heap_new(&cfg, &c.h) != TC_OK)
+            return 1;
+        pthread_t th[4];
+        void *(*fn[4])(void *) = {close_worker, close_worker, close_raw_worker, close_collector};
+        for (int i = 0; i < 4; i++)
+            pthread_create(&th[i], NULL, fn[i], &c);
+        while (atomic_load(&c.started) < 4)
+            sched_yield();
+        nanosleep(&(struct timespec){0, 1000000L * (t % 4)}, NULL);
+        tc_heap_close(c.h);
+        for (int i = 0; i < 4; i++)
+            pthread_join(th[i], NULL);
+        tc_root *r;
+        if (atomic_load(&c.bad) || tc_obj_new(c.h, 1, 0, NULL, &r) != TC_ERR_CLOSED)
+            return 2;
+        tc_heap_destroy(c.h);
+        if (t >= 1 && vm_size() > base + ((uint64_t)512 << 20)) {
+            fprintf(stderr, "  trial %d: VmSize +%lu MiB after close\n", t, (unsigned long)((vm_size() - base) >> 20));
+            leaks++;
+        }
+    }
+    return leaks ? 3 : 0;
+}
+
+TEST(close_while_other_threads_allocate_and_collect)
+{
+    int trials = SANITIZED ? 4 : 12;
+    CHECK(run_child(close_race_child, &trials, 120) == 0);
 }
