@@ -32,6 +32,7 @@ build = {
             "csrc/check.c",
             "csrc/collector.c",
             "csrc/errors.c",
+            "csrc/fork.c",
             "csrc/heap.c",
             "csrc/mark.c",
             "csrc/mutator.c",

@@ -627,7 +627,10 @@ void collector_maybe_trigger(tc_mutator *m, uint64_t bytes)
     tc_heap *h = m->heap;
     switch (h->cfg.collector) {
     case TC_COLLECTOR_CONCURRENT:
-        if (atomic_load_explicit(&h->phase, memory_order_relaxed) == PHASE_MARK) {
+        if (__builtin_expect(!h->thread_started, 0)) { /* no thread (it could not be restarted after a fork) */
+            if (over_trigger(h))
+                collector_cycle(h, m, false);
+        } else if (atomic_load_explicit(&h->phase, memory_order_relaxed) == PHASE_MARK) {
             assist(m, bytes);
         } else if (atomic_load_explicit(&h->phase, memory_order_relaxed) == PHASE_OFF && over_trigger(h)) {
             pthread_mutex_lock(&h->ctl_lock);

@@ -18,6 +18,41 @@
 pthread_mutex_t heap_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static tc_heap *live_heaps;
 static uint64_t next_uid = 1;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* The fork handlers (fork.c does each heap): the registry lock is held from
+ * prepare to parent/child, so the set of heaps cannot change meanwhile. */
+static void heaps_fork_prepare(void)
+{
+    pthread_mutex_lock(&heap_registry_lock);
+    for (tc_heap *h = live_heaps; h; h = h->next_live)
+        fork_heap_prepare(h);
+}
+
+/* the heaps in the reverse order of prepare's, so that every thread takes
+ * two heaps' locks in one order (the registry's) */
+static void fork_reverse(tc_heap *h, void (*fn)(tc_heap *))
+{
+    if (h) {
+        fork_reverse(h->next_live, fn);
+        fn(h);
+    }
+}
+
+static void heaps_fork_parent(void)
+{
+    fork_reverse(live_heaps, fork_heap_parent);
+    pthread_mutex_unlock(&heap_registry_lock);
+}
+
+static void heaps_fork_child(void)
+{
+    plat_fork_child();
+    fork_reverse(live_heaps, fork_heap_child);
+    pthread_mutex_unlock(&heap_registry_lock);
+}
+
+static void atfork_register(void) { pthread_atfork(heaps_fork_prepare, heaps_fork_parent, heaps_fork_child); }
 
 bool heap_alive(uint64_t uid, tc_heap *h)
 {
@@ -61,6 +96,7 @@ tc_status tc_heap_new(const tc_config *c, tc_heap **out)
         return st;
     plat_init();
     sizeclass_init();
+    pthread_once(&atfork_once, atfork_register);
     tc_heap *h = plat_calloc_lines(sizeof *h);
     if (!h)
         return tc_fail(TC_ERR_NOMEM, "cannot allocate a heap");

@@ -261,6 +261,8 @@ struct tc_heap {
     size_t trace_n, trace_cap;
 
     struct tc_heap *next_live;     /* the process's list of live heaps */
+    tc_mutator *fork_self;         /* fork.c: the forking thread's mutator (registry lock held) */
+    bool fork_parked;              /* fork.c: it was inside a raw section and parked for the fork */
 };
 
 /* errors.c */
@@ -278,6 +280,7 @@ void mutator_unpark(tc_mutator *m);        /* count as active again, waiting out
 void world_stop(tc_heap *h, tc_mutator *self);
 void world_start(tc_heap *h);
 void mutators_free(tc_heap *h);
+tc_mutator *mutator_self(tc_heap *h);      /* this thread's mutator, or NULL (never registers) */
 bool mutator_inside(tc_heap *h);           /* is this thread inside a heap call of h? */
 void mutators_drain(tc_heap *h);           /* wait until no other thread is inside a heap call of h */
 void block_begin(tc_heap *h, void **tok);
@@ -359,6 +362,14 @@ tc_status roots_new_global(tc_heap *h, tc_obj *o, tc_root **out); /* roots.c, no
 /* scavenge (span.c) */
 uint64_t pages_scavenge(tc_heap *h, uint64_t want); /* lock held: release up to `want` free bytes */
 void scavenge_background(tc_heap *h);             /* after a cycle: give back what the goal does not need */
+
+/* fork.c (heap.c calls these for every live heap, registry lock held) */
+void fork_heap_prepare(tc_heap *h);
+void fork_heap_parent(tc_heap *h);
+void fork_heap_child(tc_heap *h);
+void mark_par_fork_lock(mpar *par);    /* mark.c: take / release the workers' lock around fork */
+void mark_par_fork_unlock(mpar *par);
+void mark_par_forget(mpar *par);       /* mark.c, in a fork's child: free without joining (no threads) */
 
 /* check.c */
 tc_status check_heap(tc_heap *h);               /* world stopped */

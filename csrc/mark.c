@@ -1022,6 +1022,27 @@ void mark_par_free(mpar *par)
     free(par);
 }
 
+/* mark_par_fork_lock, mark_par_fork_unlock — fork.c: the workers are idle
+ * (no cycle runs); their lock is taken so none is half-way through it. */
+void mark_par_fork_lock(mpar *par)
+{
+    if (par)
+        pthread_mutex_lock(&par->lock);
+}
+
+void mark_par_fork_unlock(mpar *par)
+{
+    if (par)
+        pthread_mutex_unlock(&par->lock);
+}
+
+/* mark_par_forget — in a fork's child, where the worker threads do not
+ * exist: free the struct without joining them. */
+void mark_par_forget(mpar *par)
+{
+    free(par);
+}
+
 /* mark_drain_parallel — one round: every worker drains until all the work
  * that is there is done (c is worker 0, the caller's thread). Alone (par
  * NULL), the caller still waits while assists mark: they donate what they

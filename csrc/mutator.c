@@ -330,9 +330,9 @@ void world_start(tc_heap *h)
     }
 }
 
-/* mutator_find — this thread's mutator for h if it has one (never
+/* mutator_self — this thread's mutator for h if it has one (never
  * registers): the thread's cache, else the heap's list. */
-static tc_mutator *mutator_find(tc_heap *h)
+tc_mutator *mutator_self(tc_heap *h)
 {
     for (int i = 0; i < TLS_WAYS; i++)
         if (tc_tls_cache[i].heap == h && tc_tls_cache[i].uid == h->uid)
@@ -351,7 +351,7 @@ static tc_mutator *mutator_find(tc_heap *h)
  * section, or a host callback run from inside one)? */
 bool mutator_inside(tc_heap *h)
 {
-    tc_mutator *m = mutator_find(h);
+    tc_mutator *m = mutator_self(h);
     return m && atomic_load_explicit(&m->depth, memory_order_relaxed) > 0;
 }
 
@@ -378,7 +378,7 @@ static bool others_inside(tc_heap *h, tc_mutator *self)
 void mutators_drain(tc_heap *h)
 {
     plat_heavy_fence(); /* the mutators' half of the handshake is a compiler barrier */
-    tc_mutator *self = mutator_find(h);
+    tc_mutator *self = mutator_self(h);
     if (!others_inside(h, self))
         return;
     void *tok;

@@ -146,6 +146,15 @@ static void plat_init_once(void)
 
 void plat_init(void) { pthread_once(&plat_once, plat_init_once); }
 
+void plat_fork_child(void)
+{
+#if defined(__linux__) && defined(SYS_membarrier) && !defined(TC_NO_MEMBARRIER)
+    if (plat_have_membarrier &&
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0)
+        plat_have_membarrier = false; /* the only thread now: no mutator is between two fences */
+#endif
+}
+
 void plat_heavy_fence(void)
 {
     atomic_thread_fence(memory_order_seq_cst);

@@ -48,6 +48,9 @@ extern bool plat_have_membarrier;
 void plat_wait_while(_Atomic int *addr, int val, uint64_t timeout_ns);
 void plat_wake(_Atomic int *addr);
 void plat_init(void);
+/* plat_fork_child — in a fork's child: register for membarrier again (the
+ * child is a new process; without it the heavy fence would be no fence). */
+void plat_fork_child(void);
 
 /* plat_calloc_lines — zeroed memory on whole cache lines of its own (free
  * with free()): a structure written by one thread must not share a line

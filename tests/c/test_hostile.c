@@ -37,17 +37,22 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* run_child — run fn() in a forked child and wait at most `secs` seconds.
- * Returns the child's exit status (0..255), or -1 if it hung (it is then
- * killed) or died of a signal (printed). */
-static int run_child(int (*fn)(void *), void *arg, unsigned secs)
+/* child_spawn — run fn(arg) in a forked child, which exits with its result. */
+static pid_t child_spawn(int (*fn)(void *), void *arg)
 {
     fflush(NULL);
     pid_t pid = fork();
-    if (pid < 0)
-        return -1;
     if (pid == 0)
         _exit(fn(arg));
+    return pid;
+}
+
+/* child_wait — the child's exit status (0..255), or -1 if it hung for
+ * `secs` seconds (it is then killed) or died of a signal (both printed). */
+static int child_wait(pid_t pid, unsigned secs)
+{
+    if (pid < 0)
+        return -1;
     uint64_t deadline = now_ms() + (uint64_t)secs * 1000;
     int status = 0;
     for (;;) {
@@ -68,6 +73,9 @@ static int run_child(int (*fn)(void *), void *arg, unsigned secs)
     }
     return WEXITSTATUS(status);
 }
+
+/* run_child — fn(arg) in a child, with a deadline (a hang fails, not blocks). */
+static int run_child(int (*fn)(void *), void *arg, unsigned secs) { return child_wait(child_spawn(fn, arg), secs); }
 
 /* vm_size — the process's address space in bytes (VmSize). */
 static uint64_t vm_size(void)
@@ -463,4 +471,105 @@ TEST(close_while_other_threads_allocate_and_collect)
 {
     int trials = SANITIZED ? 4 : 12;
     CHECK(run_child(close_race_child, &trials, 120) == 0);
+}
+
+/* ---- fork (issue 10, point 3) ------------------------------------------------- */
+
+#define FORK_HEAPS 3
+#define FORK_ALLOCS 200000
+
+typedef struct fork_ctx {
+    tc_heap *h[FORK_HEAPS];
+    tc_root *keep[FORK_HEAPS];
+    _Atomic int stop, started;
+} fork_ctx;
+
+/* fork_busy — keeps a heap busy in the parent (allocating, so cycles run)
+ * while the main thread forks. */
+static void *fork_busy(void *arg)
+{
+    fork_ctx *c = arg;
+    int k = atomic_fetch_add(&c->started, 1) % FORK_HEAPS;
+    while (!atomic_load(&c->stop)) {
+        tc_root *r;
+        if (tc_obj_new(c->h[k], 2, 64, NULL, &r) != TC_OK)
+            break;
+        tc_slot_set(c->h[k], c->keep[k], 0, tc_ref(tc_root_obj(r)));
+        tc_root_release(c->h[k], r);
+    }
+    return NULL;
+}
+
+/* fork_child_work — in the child: every heap collects, allocates 200k
+ * objects and so starts cycles of its own, and verifies. */
+static int fork_child_work(void *arg)
+{
+    fork_ctx *c = arg;
+    for (int k = 0; k < FORK_HEAPS; k++) {
+        tc_stats s0, s1;
+        if (tc_heap_stats(c->h[k], &s0) != TC_OK || tc_heap_collect(c->h[k]) != TC_OK)
+            return 10 + k;
+        for (int i = 0; i < FORK_ALLOCS; i++) {
+            tc_root *r;
+            if (tc_obj_new(c->h[k], 2, 32, NULL, &r) != TC_OK)
+                return 20 + k;
+            tc_root_release(c->h[k], r);
+        }
+        if (tc_heap_stats(c->h[k], &s1) != TC_OK || tc_heap_verify(c->h[k]) != TC_OK)
+            return 30 + k;
+        if (s1.num_gc < s0.num_gc + 2 || s1.num_gc - s1.num_forced_gc <= s0.num_gc - s0.num_forced_gc) {
+            fprintf(stderr, "  child heap %d: %lu cycles before, %lu after (%lu forced)\n", k,
+                    (unsigned long)s0.num_gc, (unsigned long)s1.num_gc, (unsigned long)s1.num_forced_gc);
+            return 40 + k;
+        }
+    }
+    for (int k = 0; k < FORK_HEAPS; k++)
+        tc_heap_destroy(c->h[k]); /* the child can close what it inherited */
+    return 0;
+}
+
+/* fork_keeps_a_working_collector — the child of a fork, taken while threads
+ * allocate into three heaps (this round's collector, and concurrent with
+ * two mark workers), has a working collector in every heap: collect()
+ * returns, allocation starts cycles, verify passes, close works. Before
+ * the fix the child of a concurrent heap had no collector thread: collect
+ * hung for ever and 200k allocations started no cycle. */
+TEST(fork_keeps_a_working_collector)
+{
+    fork_ctx c = {0};
+    for (int k = 0; k < FORK_HEAPS; k++) {
+        tc_config cfg;
+        tc_config_init(&cfg);
+        cfg.collector = k == 2 ? TC_COLLECTOR_CONCURRENT : tc_test_collector;
+        cfg.mark_workers = k == 2 ? 2 : 1;
+        cfg.checkmark = k == 1;
+        CHECK_OK(tc_heap_new(&cfg, &c.h[k]));
+        CHECK_OK(tc_obj_new(c.h[k], 1, 0, NULL, &c.keep[k]));
+    }
+    pthread_t th[FORK_HEAPS];
+    for (int k = 0; k < FORK_HEAPS; k++)
+        CHECK(pthread_create(&th[k], NULL, fork_busy, &c) == 0);
+    while (atomic_load(&c.started) < FORK_HEAPS)
+        sched_yield();
+    pid_t pid[3];
+    int rc[3];
+    for (int i = 0; i < 3; i++) { /* three forks, each in the middle of the parent's allocations */
+        nanosleep(&(struct timespec){0, 3000000}, NULL);
+        pid[i] = child_spawn(fork_child_work, &c);
+    }
+    atomic_store(&c.stop, 1); /* the parent idles while its children run */
+    for (int k = 0; k < FORK_HEAPS; k++)
+        pthread_join(th[k], NULL);
+    for (int i = 0; i < 3; i++)
+        rc[i] = child_wait(pid[i], SANITIZED ? 120 : 60);
+    for (int i = 0; i < 3; i++) {
+        if (rc[i] != 0)
+            fprintf(stderr, "  fork %d: child exit %d\n", i, rc[i]);
+        CHECK(rc[i] == 0);
+    }
+    for (int k = 0; k < FORK_HEAPS; k++) {
+        CHECK_OK(tc_heap_collect(c.h[k]));
+        CHECK_OK(tc_heap_verify(c.h[k]));
+        tc_heap_destroy(c.h[k]);
+    }
 }
