@@ -573,3 +573,143 @@ TEST(fork_keeps_a_working_collector)
         tc_heap_destroy(c.h[k]);
     }
 }
+
+/* ---- every call after close, after free, from a sink that closes ------------ */
+
+static int sink_lines;
+static void closing_sink(void *ud, const char *line)
+{
+    (void)line;
+    sink_lines++;
+    tc_heap_close((tc_heap *)ud); /* a gctrace sink that closes the heap it drains */
+}
+
+/* every_call_after_close — handles, weak references and a raw-section
+ * mutator made before close: every call fails with TC_ERR_CLOSED or does
+ * nothing, and reads no freed memory (the ASan run checks that). */
+TEST(every_call_after_close)
+{
+    tc_config cfg;
+    tc_config_init(&cfg);
+    cfg.collector = tc_test_collector;
+    cfg.gctrace = true;
+    tc_heap *h;
+    CHECK_OK(tc_heap_new(&cfg, &h));
+    tc_root *a, *b, *fr, *ref = NULL;
+    tc_weak *w;
+    CHECK_OK(tc_obj_new(h, 2, 8, "12345678", &a));
+    CHECK_OK(tc_obj_new(h, 1, 0, NULL, &b));
+    CHECK_OK(tc_obj_new(h, 0, 0, NULL, &fr));
+    CHECK_OK(tc_slot_set(h, a, 0, tc_ref(tc_root_obj(b))));
+    CHECK_OK(tc_set_finalizer(h, b, 7, NULL));
+    CHECK_OK(tc_add_cleanup(h, a, 8));
+    CHECK_OK(tc_weak_new(h, b, &w));
+    CHECK_OK(tc_obj_free(h, fr));
+    CHECK_OK(tc_heap_collect(h)); /* a gctrace line is queued */
+    tc_obj *raw_a = tc_root_obj(a);
+    CHECK(tc_heap_has_output(h));
+    sink_lines = 0;
+    tc_heap_drain_output(h, closing_sink, h); /* the sink closes the heap */
+    CHECK(sink_lines >= 1 && tc_heap_closed(h));
+    /* everything after close */
+    tc_value v;
+    size_t n;
+    char buf[8];
+    void *p;
+    uint64_t rel;
+    tc_stats s;
+    tc_token tok;
+    tc_root *out = NULL;
+    CHECK(tc_obj_new(h, 1, 0, NULL, &out) == TC_ERR_CLOSED && out == NULL);
+    CHECK(tc_slot_get(h, a, 0, &v, &ref) == TC_ERR_CLOSED && ref == NULL);
+    CHECK(tc_slot_set(h, a, 0, tc_int(1)) == TC_ERR_CLOSED);
+    CHECK(tc_slot_set(h, a, 0, tc_ref(raw_a)) != TC_OK);
+    CHECK(tc_obj_nslots(h, a, &n) == TC_ERR_CLOSED);
+    CHECK(tc_obj_size(h, a, &n) == TC_ERR_CLOSED);
+    CHECK(tc_obj_data_get(h, a, buf, sizeof buf) == TC_ERR_CLOSED);
+    CHECK(tc_obj_data_set(h, a, buf, sizeof buf) == TC_ERR_CLOSED);
+    CHECK(tc_root_new(h, raw_a, &out) == TC_ERR_CLOSED);
+    CHECK(tc_set_finalizer(h, a, 9, NULL) == TC_ERR_CLOSED);
+    CHECK(tc_add_cleanup(h, a, 9) == TC_ERR_CLOSED);
+    CHECK(tc_take_ready(h, &tok, &out) == TC_READY_NONE);
+    CHECK(!tc_has_ready(h));
+    CHECK(tc_weak_new(h, a, &w) == TC_ERR_CLOSED);
+    CHECK(tc_weak_get(h, w, &out) == TC_ERR_CLOSED);
+    CHECK(tc_obj_free(h, a) == TC_ERR_CLOSED);
+    CHECK(tc_obj_free(h, fr) == TC_ERR_CLOSED);
+    CHECK(tc_obj_payload(h, a, &p, &n) == TC_ERR_CLOSED);
+    CHECK(tc_obj_pin(h, a) == TC_ERR_CLOSED);
+    tc_obj_unpin(h, a);
+    CHECK(tc_heap_collect(h) == TC_ERR_CLOSED);
+    CHECK(tc_heap_scavenge(h, &rel) == TC_ERR_CLOSED);
+    CHECK(tc_heap_verify(h) == TC_ERR_CLOSED);
+    CHECK(tc_heap_stats(h, &s) == TC_ERR_CLOSED);
+    CHECK(tc_heap_set_gogc(h, 50) == TC_ERR_CLOSED);
+    CHECK(tc_heap_set_memory_limit(h, 1 << 30) == TC_ERR_CLOSED);
+    CHECK(tc_trace_start(h, "/dev/null") == TC_ERR_CLOSED);
+    CHECK(tc_trace_stop(h) == TC_ERR_CLOSED);
+    CHECK(tc_enter(h) == NULL);
+    tc_heap_drain_output(h, closing_sink, h);
+    tc_root_release(h, a);
+    tc_root_release(h, b);
+    tc_weak_release(h, w);
+    tc_heap_close(h); /* again: nothing */
+    tc_heap_destroy(h);
+}
+
+/* every_call_after_free — each call that takes a handle, given a handle to
+ * a freed object (and one made before the free, not yet seen by a cycle):
+ * TC_ERR_FREED, and the heap stays usable and verifies. */
+TEST(every_call_after_free)
+{
+    tc_heap *h = new_heap_gogc(100);
+    CHECK(h);
+    tc_root *a, *a2, *holder, *out = NULL;
+    CHECK_OK(tc_obj_new(h, 2, 8, NULL, &a));
+    CHECK_OK(tc_root_new(h, tc_root_obj(a), &a2));
+    CHECK_OK(tc_obj_new(h, 1, 0, NULL, &holder));
+    CHECK_OK(tc_obj_free(h, a));
+    for (int round = 0; round < 2; round++) { /* before and after a cycle marked the handles freed */
+        tc_root *handles[2] = {a, a2};
+        for (int k = 0; k < 2; k++) {
+            tc_root *r = handles[k];
+            tc_value v;
+            size_t n;
+            char buf[8];
+            void *p;
+            tc_weak *w = NULL;
+            CHECK(tc_root_freed(r));
+            CHECK(tc_slot_get(h, r, 0, &v, &out) == TC_ERR_FREED);
+            CHECK(tc_slot_set(h, r, 0, tc_int(1)) == TC_ERR_FREED);
+            CHECK(tc_slot_set(h, holder, 0, tc_ref(tc_root_obj(r))) == TC_ERR_FREED);
+            CHECK(tc_root_new(h, tc_root_obj(r), &out) == TC_ERR_FREED);
+            CHECK(tc_obj_nslots(h, r, &n) == TC_ERR_FREED);
+            CHECK(tc_obj_size(h, r, &n) == TC_ERR_FREED);
+            CHECK(tc_obj_data_get(h, r, buf, sizeof buf) == TC_ERR_FREED);
+            CHECK(tc_obj_data_set(h, r, buf, sizeof buf) == TC_ERR_FREED);
+            CHECK(tc_set_finalizer(h, r, 3, NULL) == TC_ERR_FREED);
+            CHECK(tc_add_cleanup(h, r, 3) == TC_ERR_FREED);
+            CHECK(tc_weak_new(h, r, &w) == TC_ERR_FREED && w == NULL);
+            CHECK(tc_obj_free(h, r) == TC_ERR_FREED);
+            CHECK(tc_obj_payload(h, r, &p, &n) == TC_ERR_FREED);
+            CHECK(tc_obj_pin(h, r) == TC_ERR_FREED);
+            tc_obj_unpin(h, r);
+        }
+        CHECK_OK(tc_heap_verify(h));
+        CHECK_OK(tc_heap_collect(h));
+    }
+    CHECK(((uintptr_t)tc_root_obj(a) & 2) && ((uintptr_t)tc_root_obj(a2) & 2)); /* the cycle marked them */
+    tc_root_release(h, a);
+    tc_root_release(h, a2);
+    for (int i = 0; i < 1000; i++) { /* the freed memory is reused */
+        CHECK_OK(tc_obj_new(h, 2, 8, NULL, &out));
+        tc_root_release(h, out);
+    }
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_heap_verify(h));
+    tc_stats s;
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.heap_objects == 1 && s.roots == 1);
+    tc_root_release(h, holder);
+    tc_heap_destroy(h);
+}
