@@ -1,0 +1,171 @@
+-- hostile_spec.lua — hostile input and re-entrancy (issue 10): every heap,
+-- handle and weak-reference method called while a Lua __gc that closes the
+-- heap fires inside it (the binding's own allocations run Lua's collector,
+-- and with it finalizers), gogc and memory_limit extremes, and fork in each
+-- collector. The re-entrancy scenarios run in a child lua5.4: its Lua heap
+-- is small, so Lua's collector finishes cycles (and calls __gc) within a
+-- few allocations; a crash fails the test with the child's output. The
+-- test-lua-asan run preloads the sanitizers into the children too.
+local tricolor = require "tricolor"
+local H = dofile(debug.getinfo(1, "S").source:match("^@(.*[/\\])") .. "helpers.lua")
+
+local TRIALS = 20 -- per method and collector
+
+-- The child's side: the fixture, the methods and the loop that calls one
+-- method until the closing __gc has run inside it (or beside it).
+local PRELUDE = [[
+local tricolor = require "tricolor"
+local unsafe = tricolor.unsafe
+local COLLECTORS = { "stw", "incremental", "concurrent" }
+-- Lua's collector steps every few bytes allocated and never pauses, so a
+-- __gc runs inside almost any allocation, the binding's own too.
+collectgarbage("incremental", 0, 1000, 0)
+
+-- fixture: a heap with objects, a weak reference, finalizers and a cleanup
+-- that are due (the drain loop runs in the calls), and a garbage table
+-- whose __gc closes the heap as soon as Lua's collector gets to it.
+local function fixture(collector)
+   local heap = tricolor.heap { collector = collector }
+   local f = { heap = heap, a = heap:new(2, "12345678"), b = heap:new(1) }
+   f.a[1] = f.b
+   f.a[2] = 7
+   f.weak = heap:weakref(f.b)
+   for _ = 1, 4 do heap:set_finalizer(heap:new(0), function(o) local _ = o:id() end) end
+   heap:add_cleanup(heap:new(0), function() end, 1)
+   setmetatable({}, { __gc = function() heap:close() end })
+   return f
+end
+
+METHODS = {
+   ["heap:new"] = function(f) return f.heap:new(1) end,
+   ["heap:new(data)"] = function(f) return f.heap:new(1, "abcdefgh") end,
+   ["heap:collect"] = function(f) f.heap:collect() end,
+   ["heap:stats"] = function(f) return f.heap:stats() end,
+   ["heap:verify"] = function(f) f.heap:verify() end,
+   ["heap:trace_start/stop"] = function(f) f.heap:trace_start("/dev/null"); f.heap:trace_stop() end,
+   ["heap:set_finalizer"] = function(f) f.heap:set_finalizer(f.b, function() end) end,
+   ["heap:add_cleanup"] = function(f) f.heap:add_cleanup(f.b, function() end, {}) end,
+   ["heap:run_finalizers"] = function(f) return f.heap:run_finalizers() end,
+   ["heap:weakref"] = function(f) return f.heap:weakref(f.a) end,
+   ["heap.gogc"] = function(f) f.heap.gogc = 100; return f.heap.gogc end,
+   ["heap.memory_limit"] = function(f) f.heap.memory_limit = 1 << 40; return f.heap.memory_limit end,
+   ["tostring(heap)"] = function(f) return tostring(f.heap) end,
+   ["heap:close"] = function(f) f.heap:close() end,
+   ["obj[i] (reference)"] = function(f) return f.a[1] end,
+   ["obj[i] (int)"] = function(f) return f.a[2] end,
+   ["obj[i] = ref"] = function(f) f.a[1] = f.b end,
+   ["obj[i] = int"] = function(f) f.a[2] = 9 end,
+   ["#obj"] = function(f) return #f.a end,
+   ["obj:data"] = function(f) return f.a:data() end,
+   ["obj:set_data"] = function(f) f.a:set_data("87654321") end,
+   ["obj:size"] = function(f) return f.a:size() end,
+   ["obj:id"] = function(f) return f.a:id() end,
+   ["obj:heap"] = function(f) return f.a:heap() end,
+   ["tostring(obj)"] = function(f) return tostring(f.a) end,
+   ["obj == obj"] = function(f) return f.a == f.b end,
+   ["w:get"] = function(f) return f.weak:get() end,
+   ["tostring(w)"] = function(f) return tostring(f.weak) end,
+   ["unsafe.address"] = function(f) return unsafe.address(f.a) end,
+   ["unsafe.free"] = function(f) unsafe.free(f.heap:new(0)) end,
+}
+
+-- hammer: call METHODS[name] until the closing __gc has run; every call
+-- before works, every call after works or raises "closed"; then every
+-- method once more on the closed heap.
+function hammer(name, collector)
+   local call, f = METHODS[name], fixture(collector)
+   for _ = 1, 5000 do
+      local ok, err = pcall(call, f)
+      if not ok and not (type(err) == "string" and err:find("closed", 1, true)) then
+         error(("%s [%s]: unexpected error %s"):format(name, collector, tostring(err)))
+      end
+      if not ok or tostring(f.heap):find("closed", 1, true) then break end
+   end
+   f.heap:close()
+   for other, call2 in pairs(METHODS) do
+      local ok, err = pcall(call2, f)
+      assert(ok or err:find("closed", 1, true), ("%s after close: %s"):format(other, tostring(err)))
+   end
+end
+]]
+
+-- child — run PRELUDE .. body in a child lua5.4; it must print "done".
+local function child(body)
+   local out, ok = H.lua_child(PRELUDE .. body .. '\nprint("done")\n')
+   assert(ok and out:find("done\n", 1, true), out)
+   assert.equal("done\n", out:sub(-5))
+end
+
+local NAMES = {}
+do
+   local env = setmetatable({}, { __index = _G })
+   assert(load(PRELUDE:gsub('collectgarbage%b()', ''), "prelude", "t", env))()
+   for name in pairs(env.METHODS) do NAMES[#NAMES + 1] = name end
+   table.sort(NAMES)
+end
+
+describe("hostile: a __gc that closes the heap during any call", function()
+   for _, name in ipairs(NAMES) do
+      it(name, function()
+         child(([[
+for _, c in ipairs(COLLECTORS) do
+   for _ = 1, %d do hammer(%q, c) end
+end]]):format(TRIALS, name))
+      end)
+   end
+
+   it("the issue's reproducer: read a[1] in a loop", function()
+      child([[
+for _ = 1, 100 do
+   local heap = tricolor.heap()
+   local a = heap:new(1)
+   a[1] = heap:new(0)
+   setmetatable({}, { __gc = function() heap:close() end })
+   local ok, err = pcall(function() for _ = 1, 20000 do local _ = a[1] end end)
+   assert(ok or err:find("closed", 1, true), err)
+end]])
+   end)
+
+   it("a finalizer that closes the heap while the drain loop runs", function()
+      child(([[
+for _, c in ipairs(COLLECTORS) do
+   for _ = 1, %d do
+      local heap, ran = tricolor.heap { collector = c }, 0
+      for i = 1, 8 do
+         heap:set_finalizer(heap:new(1), function(o)
+            ran = ran + 1
+            local _ = o[1]
+            if i == 4 then heap:close() end
+         end)
+      end
+      collectgarbage("collect") -- the handles' roots go
+      local ok, err = pcall(heap.collect, heap) -- its safe point drains
+      assert(ok or err:find("closed", 1, true), err)
+      if not tostring(heap):find("closed", 1, true) then heap:run_finalizers() end
+      assert(tostring(heap):find("closed", 1, true) and ran >= 1 and ran <= 8, ran)
+   end
+end]]):format(TRIALS))
+   end)
+
+   it("a __gc that closes the heap while the drain loop allocates", function()
+      child(([[
+for _, c in ipairs(COLLECTORS) do
+   for _ = 1, %d do
+      local heap = tricolor.heap { collector = c }
+      -- the first finalizer makes 64 more due from inside the drain (a
+      -- nested collect does not drain) and leaves a closer: the outer loop
+      -- then allocates a handle for each of the 64
+      heap:set_finalizer(heap:new(1), function()
+         for _ = 1, 64 do heap:set_finalizer(heap:new(1), function(o) local _ = o[1] end) end
+         collectgarbage("collect")
+         heap:collect()
+         setmetatable({}, { __gc = function() heap:close() end })
+      end)
+      collectgarbage("collect")
+      local ok, err = pcall(heap.collect, heap)
+      assert(ok or err:find("closed", 1, true), err)
+      heap:close()
+   end
+end]]):format(TRIALS))
+   end)
+end)
