@@ -19,7 +19,13 @@ LUA_DEBS     := lua5.4 liblua5.4-dev luarocks lua-busted lua-dkjson
 
 .PHONY: lua-build lua-setup lua-rockspec-check test-lua test-lua-asan
 
-lua-build: $(LUA_MODULE)
+lua-build: $(LUA_MODULE) $(BUILD)/lua/tc_testposix.so
+
+# tc_testposix — fork/_exit/wait for the specs (tests/lua/tc_testposix.c),
+# beside each module under test so that the same LUA_CPATH finds both.
+$(BUILD)/%/tc_testposix.so: tests/lua/tc_testposix.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LUA_CFLAGS) -shared -o $@ $<
 
 $(LUA_MODULE): bindings/lua/ltricolor.c csrc/include/tricolor.h $(BUILD)/libtricolor.a
 	@mkdir -p $(dir $@)
@@ -63,6 +69,6 @@ $(LUA_ASAN_MODULE): bindings/lua/ltricolor.c $(CSRC) $(CHDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -O1 -g $(LUA_SANITIZE) $(LUA_CFLAGS) -shared -o $@ bindings/lua/ltricolor.c $(CSRC) $(LDLIBS)
 
-test-lua-asan: lua-setup $(LUA_ASAN_MODULE)
+test-lua-asan: lua-setup $(LUA_ASAN_MODULE) $(BUILD)/lua-asan/tc_testposix.so
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=1 LUA_CPATH='$(BUILD)/lua-asan/?.so;;' $(LUA) $(BUSTED) tests/lua

@@ -350,12 +350,17 @@ static bool bool_opt(lua_State *L, const char *name)
     return lua_toboolean(L, -1);
 }
 
-/* name_opt — a string option parsed by the core (collector, barrier). */
+/* name_opt — a string option parsed by the core (collector, barrier). A
+ * string with a NUL byte is no name (the core would read up to the NUL). */
 static const char *name_opt(lua_State *L, const char *name)
 {
     if (lua_type(L, -1) != LUA_TSTRING)
         fail(L, "tricolor: heap: option '%s' must be a string (got %s)", name, luaL_typename(L, -1));
-    return lua_tostring(L, -1);
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    if (strlen(s) != len)
+        fail(L, "tricolor: heap: option '%s': not a valid name (it contains a NUL byte)", name);
+    return s;
 }
 
 /* apply_option — apply the option whose key is at -2 and value at -1. */

@@ -238,7 +238,10 @@ flag_arg(PyObject *v, const char *name, bool *out)
     return 0;
 }
 
-/* name_arg — a str option, as UTF-8 (valid while `v` lives). */
+/* name_arg — a str option, as UTF-8 (valid while `v` lives). A str that
+ * UTF-8 cannot encode (a lone surrogate) or that holds a NUL character is
+ * no name at all: ValueError naming the option, not UnicodeEncodeError
+ * (and not a silent cut at the NUL). */
 static const char *
 name_arg(PyObject *v, const char *name)
 {
@@ -246,7 +249,18 @@ name_arg(PyObject *v, const char *name)
         PyErr_Format(PyExc_TypeError, "%s must be a str, not %.100s", name, Py_TYPE(v)->tp_name);
         return NULL;
     }
-    return PyUnicode_AsUTF8(v);
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(v, &len);
+    if (s == NULL && PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s: %R is not a valid name (it cannot be encoded as UTF-8)", name, v);
+        return NULL;
+    }
+    if (s != NULL && (size_t)len != strlen(s)) {
+        PyErr_Format(PyExc_ValueError, "%s: %R is not a valid name (it contains a NUL character)", name, v);
+        return NULL;
+    }
+    return s;
 }
 
 /* collector_arg, barrier_arg — the two named options, parsed by the core

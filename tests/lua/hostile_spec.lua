@@ -169,3 +169,139 @@ for _, c in ipairs(COLLECTORS) do
 end]]):format(TRIALS))
    end)
 end)
+
+-- churn — allocate n small objects, keeping a few; true when all worked.
+local function churn(heap, n)
+   local keep = heap:new(1)
+   for i = 1, n do
+      local o = heap:new(1, 16)
+      if i % 16 == 0 then o[1] = keep[1]; keep[1] = o end
+   end
+   return true
+end
+
+describe("hostile: gogc and memory_limit extremes", function()
+   local max = math.maxinteger
+   local GOOD_GOGC = { 0, 1, 100, 999999, 1000000, false }
+   local BAD_GOGC = { 1000001, 400000000000000, max, -1, math.mininteger, 1.5, 1e300, math.huge, -math.huge,
+                      0 / 0, true, "100", {} }
+   local GOOD_LIMIT = { 1, 4096, 1 << 40, max - 1, max, false, 1.0 * (1 << 30) }
+   local BAD_LIMIT = { 0, -1, math.mininteger, 0.5, 1e300, math.huge, 0 / 0, true, "1G", {} }
+
+   it("gogc: accepted values give a working heap, others raise naming gogc", function()
+      for _, c in ipairs({ "stw", "incremental", "concurrent" }) do
+         for _, v in ipairs(BAD_GOGC) do
+            H.raises({ "gogc" }, tricolor.heap, { collector = c, gogc = v })
+         end
+         local heap = tricolor.heap { collector = c }
+         for _, v in ipairs(BAD_GOGC) do
+            H.raises({ "gogc" }, function() heap.gogc = v end)
+            assert.equal(100, heap.gogc)
+         end
+         H.raises("[0, 1000000]", function() heap.gogc = 1000001 end)
+         for _, v in ipairs(GOOD_GOGC) do
+            heap.gogc = v
+            assert.equal(v, heap.gogc)
+            local s0 = heap:stats()
+            assert.is_true(churn(heap, v == 0 and 2000 or 20000))
+            heap:collect()
+            local s = heap:stats()
+            assert.is_true(s.num_gc > s0.num_gc)
+            assert.is_true(s.heap_goal < (1 << 62))
+            heap:verify()
+         end
+         heap:close()
+      end
+   end)
+
+   it("memory_limit: accepted values give a working heap, others raise naming memory_limit", function()
+      for _, c in ipairs({ "stw", "incremental", "concurrent" }) do
+         for _, v in ipairs(BAD_LIMIT) do
+            H.raises({ "memory_limit" }, tricolor.heap, { collector = c, memory_limit = v })
+         end
+         local heap = tricolor.heap { collector = c }
+         for _, v in ipairs(BAD_LIMIT) do
+            H.raises({ "memory_limit" }, function() heap.memory_limit = v end)
+            assert.equal(false, heap.memory_limit)
+         end
+         for _, v in ipairs(GOOD_LIMIT) do
+            heap.memory_limit = v
+            assert.equal(v and math.tointeger(v) or false, heap.memory_limit)
+            assert.is_true(churn(heap, v == 1 and 2000 or 10000))
+            heap:collect()
+            heap:verify()
+         end
+         heap:close()
+      end
+   end)
+end)
+
+describe("hostile: option names that are no names", function()
+   it("a NUL byte in collector or barrier raises naming the option (it used to cut the name short)", function()
+      for _, v in ipairs({ "stw\0x", "\0", "hybrid\0" }) do
+         H.raises({ "collector", "NUL" }, tricolor.heap, { collector = v })
+         H.raises({ "barrier", "NUL" }, tricolor.heap, { barrier = v })
+      end
+      H.raises({ "collector" }, tricolor.heap, { collector = "\xff\xfe" })
+   end)
+end)
+
+describe("hostile: fork", function()
+   local P = require "tc_testposix"
+
+   -- In the child: every heap collects, allocates 200,000 objects (which
+   -- must start cycles of its own), verifies and closes; exit 0, or 1 with
+   -- the error on stderr. The parent waits with a deadline: a hang fails.
+   local function child_work(heaps)
+      local ok, err = pcall(function()
+         for k, heap in ipairs(heaps) do
+            local s0 = heap:stats()
+            heap:collect()
+            for _ = 1, 200000 do heap:new(2) end
+            local s1 = heap:stats()
+            assert(s1.num_gc - s1.num_forced_gc > s0.num_gc - s0.num_forced_gc,
+               ("heap %d: no cycle started by allocation (%d -> %d)"):format(k, s0.num_gc, s1.num_gc))
+            heap:verify()
+            heap:close()
+         end
+      end)
+      if not ok then io.stderr:write("child: ", tostring(err), "\n") end
+      P.exit(ok and 0 or 1)
+   end
+
+   for _, c in ipairs({ "stw", "incremental", "concurrent" }) do
+      it("the child of a fork has a working collector: " .. c, function()
+         local heaps = {
+            tricolor.heap { collector = c },
+            tricolor.heap { collector = c, checkmark = true },
+            tricolor.heap { collector = "concurrent", mark_workers = 2 },
+         }
+         for _, heap in ipairs(heaps) do
+            local a = heap:new(1)
+            a[1] = heap:new(0, "kept")
+            heap:set_finalizer(heap:new(0), function() end)
+            heaps[heap] = a
+            churn(heap, 50000) -- cycles run (and the concurrent collector's thread) while we fork
+         end
+         local pids = {}
+         for i = 1, 2 do
+            local pid = P.fork()
+            if pid == 0 then child_work(heaps) end
+            pids[i] = pid
+         end
+         local status, why = {}, {}
+         for i = 1, 2 do -- wait for (or kill) both before any assertion
+            status[i], why[i] = P.wait(pids[i], 120)
+         end
+         for i = 1, 2 do
+            assert.equal(0, status[i], why[i])
+         end
+         for _, heap in ipairs(heaps) do -- the parent's heaps are unharmed
+            heap:collect()
+            heap:verify()
+            assert.equal("kept", heaps[heap][1]:data())
+            heap:close()
+         end
+      end)
+   end
+end)

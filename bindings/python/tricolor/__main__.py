@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -250,18 +251,44 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def unwritable(option: str, path: Optional[str]) -> Optional[str]:
+    """Why `path` (the file of --trace or --plot) cannot be written, or None.
+    Checked before a run, so a bad path fails at once, not after the whole
+    run; the file is left as it was (one that did not exist is not left)."""
+    if not path:
+        return None
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        return f"cannot write the {option} file {path}: {e.strerror or e}"
+    if not existed:
+        os.remove(path)
+    return None
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     config = heap_config(args)
+    for option, path in (("--trace", args.trace), ("--plot", args.plot)):
+        why = unwritable(option, path)
+        if why:
+            print(f"tricolor bench: {why}", file=sys.stderr)
+            return 2
     try:
         r = run(args.workload, config, dict(args.param), trace=args.trace)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, OSError) as e:
         print(f"tricolor bench: {e}", file=sys.stderr)
         return 2
     if args.plot:
         samples = [Sample(*x) for x in r["samples"]]
-        with open(args.plot, "w", encoding="utf-8") as f:
-            title = f"{args.workload}: collector={r['collector']}, barrier={r['barrier']}, {r['label']}"
-            f.write(timeline_svg(samples, r["pauses_ns"], title))
+        title = f"{args.workload}: collector={r['collector']}, barrier={r['barrier']}, {r['label']}"
+        try:
+            with open(args.plot, "w", encoding="utf-8") as f:
+                f.write(timeline_svg(samples, r["pauses_ns"], title))
+        except OSError as e:
+            print(f"tricolor bench: cannot write the --plot file {args.plot}: {e.strerror or e}", file=sys.stderr)
+            return 2
     if args.json:
         json.dump(r, sys.stdout, indent=2)
         print()
