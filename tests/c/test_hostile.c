@@ -118,7 +118,7 @@ static void *torn_writer(void *arg)
  * in a slot, another reads it through tc_slot_get: every value read is one
  * of the two written, never the reference's tag with the int's word (which
  * made a root for address 0x10 before the fix, after 0.6-2.2M reads). */
-TEST(slot_reads_are_never_torn)
+TEST(hostile_slot_reads_are_never_torn)
 {
     if (tc_test_collector != TC_COLLECTOR_CONCURRENT)
         return; /* the race is the slot's, not a collector's: one round */
@@ -208,7 +208,7 @@ static int as_alloc_child(void *arg)
  * first 17-byte allocation failed. The cap is set as headroom above what the
  * process already maps (the sanitizers reserve terabytes of shadow up
  * front, so an absolute cap would leave them nothing). */
-TEST(first_allocation_under_an_address_space_cap)
+TEST(hostile_first_allocation_under_an_address_space_cap)
 {
     static const uint64_t caps[] = {(uint64_t)8 << 30, (uint64_t)1 << 30, (uint64_t)256 << 20};
     for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
@@ -249,7 +249,7 @@ static int churn(tc_heap *h, int n)
  * creation and at run time) with the heap still usable; every accepted
  * value gives a goal in range: 4e14 gave a goal of 1.7e19 and 5e14 gave 0
  * (a collection on every allocation) before the cap. */
-TEST(gogc_extremes_are_refused_or_sane)
+TEST(hostile_gogc_extremes_are_refused_or_sane)
 {
     static const int64_t bad[] = {TC_GOGC_MAX + 1, INT64_C(400000000000000), INT64_C(500000000000000),
                                   INT64_MAX, -2, INT64_MIN};
@@ -288,7 +288,7 @@ TEST(gogc_extremes_are_refused_or_sane)
 
 /* memory_limit_extremes — every positive limit up to 2^63-1 is taken and
  * gives a sane goal; 0 and negatives other than -1 are refused. */
-TEST(memory_limit_extremes)
+TEST(hostile_memory_limit_extremes)
 {
     static const int64_t good[] = {1, 4096, INT64_C(1) << 40, INT64_MAX - 1, INT64_MAX, -1};
     static const int64_t bad[] = {0, -2, INT64_MIN};
@@ -313,7 +313,7 @@ TEST(memory_limit_extremes)
  * not grow with the handle table. Asserted by structure, not by time: the
  * handle-table walk counter does not move across a free, with 200k handles,
  * while a collection (which does walk the table) moves it by at least that. */
-TEST(free_pause_walks_no_handles)
+TEST(hostile_free_pause_walks_no_handles)
 {
     enum { NHANDLES = 200000 };
     tc_heap *h = new_heap_gogc(-1);
@@ -351,7 +351,7 @@ TEST(free_pause_walks_no_handles)
 /* pacer_goal_saturates — the pacer's own math (below the API's cap):
  * goal and trigger saturate at PACER_GOAL_MAX instead of wrapping; a goal
  * of 0 collected on every allocation (gogc = 5e14 before the fix). */
-TEST(pacer_goal_saturates)
+TEST(hostile_pacer_goal_saturates)
 {
     if (tc_test_collector != TC_COLLECTOR_CONCURRENT)
         return; /* pure arithmetic: one round */
@@ -467,7 +467,7 @@ static int close_race_child(void *arg)
     return leaks ? 3 : 0;
 }
 
-TEST(close_while_other_threads_allocate_and_collect)
+TEST(hostile_close_while_other_threads_allocate_and_collect)
 {
     int trials = SANITIZED ? 4 : 12;
     CHECK(run_child(close_race_child, &trials, 120) == 0);
@@ -534,7 +534,7 @@ static int fork_child_work(void *arg)
  * returns, allocation starts cycles, verify passes, close works. Before
  * the fix the child of a concurrent heap had no collector thread: collect
  * hung for ever and 200k allocations started no cycle. */
-TEST(fork_keeps_a_working_collector)
+TEST(hostile_fork_keeps_a_working_collector)
 {
     fork_ctx c = {0};
     for (int k = 0; k < FORK_HEAPS; k++) {
@@ -587,7 +587,7 @@ static void closing_sink(void *ud, const char *line)
 /* every_call_after_close — handles, weak references and a raw-section
  * mutator made before close: every call fails with TC_ERR_CLOSED or does
  * nothing, and reads no freed memory (the ASan run checks that). */
-TEST(every_call_after_close)
+TEST(hostile_every_call_after_close)
 {
     tc_config cfg;
     tc_config_init(&cfg);
@@ -660,7 +660,7 @@ TEST(every_call_after_close)
 /* every_call_after_free — each call that takes a handle, given a handle to
  * a freed object (and one made before the free, not yet seen by a cycle):
  * TC_ERR_FREED, and the heap stays usable and verifies. */
-TEST(every_call_after_free)
+TEST(hostile_every_call_after_free)
 {
     tc_heap *h = new_heap_gogc(100);
     CHECK(h);
