@@ -135,13 +135,20 @@ TC_API const char *tc_barrier_name(tc_barrier b);
  * the OS refuses the reservation. */
 TC_API tc_status tc_heap_new(const tc_config *c, tc_heap **out);
 
-/* tc_heap_close — stop the collector, free every object and all memory. Later
- * calls return TC_ERR_CLOSED; closing again is a no-op. Must not be called
- * from inside a heap call (a gctrace sink, say). */
+/* tc_heap_close — close the heap for every later call at once (they return
+ * TC_ERR_CLOSED), wait until no other thread is inside a heap call (a call
+ * waiting inside the heap, for a pause or a cycle, wakes and fails with
+ * TC_ERR_CLOSED; a raw section runs to its tc_leave, its tc_alloc failing),
+ * stop the collector and free every object and all memory. The host's lock
+ * is released meanwhile through the block hooks. Closing again is a no-op.
+ * From inside a heap call on the calling thread (a raw section) it only
+ * closes: the memory is freed by the next tc_heap_close or tc_heap_destroy
+ * made outside any call. Safe from a gctrace sink. */
 TC_API void tc_heap_close(tc_heap *h);
 
 /* tc_heap_destroy — close if needed, then free the shell. No root of the heap
- * may be used afterwards. */
+ * may be used afterwards, and no other thread may still be returning from a
+ * call on it. From inside a heap call of this heap it only closes. */
 TC_API void tc_heap_destroy(tc_heap *h);
 
 TC_API bool tc_heap_closed(const tc_heap *h);

@@ -713,3 +713,28 @@ TEST(hostile_every_call_after_free)
     tc_root_release(h, holder);
     tc_heap_destroy(h);
 }
+
+/* hostile_close_from_inside_a_raw_section — closing a heap from inside a
+ * heap call on the same thread (here a raw section) cannot wait for that
+ * call: the heap is closed for every later call at once, the raw pointers
+ * of the section stay readable until it ends, and the teardown happens at
+ * the next close or destroy from outside. */
+TEST(hostile_close_from_inside_a_raw_section)
+{
+    tc_heap *h = new_heap_gogc(100);
+    CHECK(h);
+    tc_mutator *m = tc_enter(h);
+    CHECK(m);
+    tc_obj **loc = tc_locals(m, 1);
+    CHECK(loc && (loc[0] = tc_alloc(m, 1, 8)) != NULL);
+    tc_heap_close(h); /* from inside: only closes */
+    CHECK(tc_heap_closed(h));
+    tc_root *r;
+    CHECK(tc_obj_new(h, 1, 0, NULL, &r) == TC_ERR_CLOSED);
+    CHECK(tc_obj_nslots_raw(loc[0]) == 1); /* the section's memory is still there */
+    tc_locals_pop(m, 1);
+    tc_leave(m);
+    CHECK(tc_enter(h) == NULL);
+    tc_heap_close(h); /* from outside: the teardown */
+    tc_heap_destroy(h);
+}
