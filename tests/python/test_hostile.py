@@ -185,6 +185,22 @@ def test_a_callback_closing_the_heap_during_any_call(name, trigger):
 # ---- threads: close while others allocate (point 2) ----------------------------
 
 
+def until_closed(op, errors, start=None):
+    """A thread body: op() in a loop until the heap is closed
+    (HeapClosedError); any other error is recorded in `errors`."""
+    def body():
+        if start is not None:
+            start.wait()
+        try:
+            while True:
+                op()
+        except tricolor.HeapClosedError:
+            pass
+        except BaseException as e:  # noqa: BLE001 - any other error fails the test
+            errors.append(e)
+    return body
+
+
 @pytest.mark.parametrize("collector", COLLECTORS)
 def test_close_while_other_threads_allocate_maps_nothing(collector):
     """A thread parked in a pause inside heap.new() (the GIL released) while
@@ -198,28 +214,9 @@ def test_close_while_other_threads_allocate_maps_nothing(collector):
             base = vm_size()
         heap = tricolor.Heap(collector=collector, gogc=10)
         go, errors = threading.Barrier(4), []
-
-        def worker():
-            go.wait()
-            try:
-                while True:
-                    heap.new(4, data=4096)
-            except tricolor.HeapClosedError:
-                pass
-            except BaseException as e:  # noqa: BLE001 - any other error fails the test
-                errors.append(e)
-
-        def collector_thread():
-            go.wait()
-            try:
-                while True:
-                    heap.collect()
-            except tricolor.HeapClosedError:
-                pass
-            except BaseException as e:  # noqa: BLE001
-                errors.append(e)
-
-        threads = [threading.Thread(target=worker) for _ in range(2)] + [threading.Thread(target=collector_thread)]
+        allocate = until_closed(lambda: heap.new(4, data=4096), errors, go)
+        threads = [threading.Thread(target=allocate) for _ in range(2)]
+        threads.append(threading.Thread(target=until_closed(heap.collect, errors, go)))
         for t in threads:
             t.start()
         go.wait()
@@ -345,18 +342,8 @@ def test_sigalrm_handler_allocates_and_closes_during_collect(collector):
             heap.close()
 
     errors = []
-
-    def other():
-        try:
-            while True:
-                heap.collect()
-        except tricolor.HeapClosedError:
-            pass
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
-
     old = signal.signal(signal.SIGALRM, handler)
-    t = threading.Thread(target=other)
+    t = threading.Thread(target=until_closed(heap.collect, errors))
     try:
         signal.setitimer(signal.ITIMER_REAL, 0.002, 0.002)
         t.start()
@@ -395,47 +382,42 @@ BAD_LIMIT = [(0, ValueError), (-1, ValueError), (-(2**63), ValueError), (2**63, 
 GOOD_LIMIT = [1, 4096, 1 << 40, 2**63 - 2, 2**63 - 1, None]
 
 
-@pytest.mark.parametrize("collector", COLLECTORS)
-def test_gogc_extremes(collector):
-    for value, exc in BAD_GOGC:
-        with pytest.raises(exc, match="gogc"):
-            tricolor.Heap(collector=collector, gogc=value)
+def check_tunable(collector, name, bad, good, default, extra_check):
+    """Every bad value raises naming the tunable, at creation and at run time
+    (the value unchanged); every good value gives a heap that allocates,
+    collects and verifies."""
+    for value, exc in bad:
+        with pytest.raises(exc, match=name):
+            tricolor.Heap(collector=collector, **{name: value})
     heap = tricolor.Heap(collector=collector)
-    for value, exc in BAD_GOGC:
-        with pytest.raises(exc, match="gogc"):
-            heap.gogc = value
-        assert heap.gogc == 100
-    with pytest.raises(ValueError, match="1000000"):
-        heap.gogc = 1_000_001
-    for value in GOOD_GOGC:
-        heap.gogc = value
-        assert heap.gogc == value
+    for value, exc in bad:
+        with pytest.raises(exc, match=name):
+            setattr(heap, name, value)
+        assert getattr(heap, name) == default
+    for value in good:
+        setattr(heap, name, value)
+        assert getattr(heap, name) == value
         before = heap.stats().num_gc
-        churn(heap, 2000 if value == 0 else 20000)
+        churn(heap, 2000 if value in (0, 1) else 20000)
         heap.collect()
         s = heap.stats()
         assert s.num_gc > before and s.heap_goal < 2**62
+        extra_check(heap)
         heap.verify()
     heap.close()
+
+
+@pytest.mark.parametrize("collector", COLLECTORS)
+def test_gogc_extremes(collector):
+    def cap_named(heap):
+        with pytest.raises(ValueError, match="1000000"):
+            heap.gogc = 1_000_001
+    check_tunable(collector, "gogc", BAD_GOGC, GOOD_GOGC, 100, cap_named)
 
 
 @pytest.mark.parametrize("collector", COLLECTORS)
 def test_memory_limit_extremes(collector):
-    for value, exc in BAD_LIMIT:
-        with pytest.raises(exc, match="memory_limit"):
-            tricolor.Heap(collector=collector, memory_limit=value)
-    heap = tricolor.Heap(collector=collector)
-    for value, exc in BAD_LIMIT:
-        with pytest.raises(exc, match="memory_limit"):
-            heap.memory_limit = value
-        assert heap.memory_limit is None
-    for value in GOOD_LIMIT:
-        heap.memory_limit = value
-        assert heap.memory_limit == value
-        churn(heap, 2000 if value == 1 else 10000)
-        heap.collect()
-        heap.verify()
-    heap.close()
+    check_tunable(collector, "memory_limit", BAD_LIMIT, GOOD_LIMIT, None, lambda heap: None)
 
 
 # ---- address-space caps (point 5) ---------------------------------------------------------
