@@ -126,24 +126,23 @@ static int edge_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* run_bounds — resolve TC_MMU_SPAN bounds and check the run. */
-static tc_status run_bounds(const tc_interval *iv, size_t n, int64_t *start, int64_t *end)
+/* run_bounds — the run: the given bounds, a missing one from the span. */
+static tc_status run_bounds(const tc_interval *iv, size_t n, const int64_t *start, const int64_t *end, mmu_run *r)
 {
     int64_t lo = INT64_MAX, hi = -1;
     for (size_t i = 0; i < n; i++) {
         lo = iv[i].start_ns < lo ? iv[i].start_ns : lo;
         hi = iv[i].end_ns > hi ? iv[i].end_ns : hi;
     }
-    if (*start != TC_MMU_SPAN && *start < 0)
+    if (start && *start < 0)
         return tc_fail(TC_ERR_VALUE, "start_ns (%lld) must be >= 0", (long long)*start);
-    if (*end != TC_MMU_SPAN && *end < 0)
+    if (end && *end < 0)
         return tc_fail(TC_ERR_VALUE, "end_ns (%lld) must be >= 0", (long long)*end);
-    if (*start == TC_MMU_SPAN)
-        *start = *end != TC_MMU_SPAN && *end < lo ? *end : (n ? lo : 0);
-    if (*end == TC_MMU_SPAN)
-        *end = hi > *start ? hi : *start;
-    if (*start > *end)
-        return tc_fail(TC_ERR_VALUE, "start_ns (%lld) is after end_ns (%lld)", (long long)*start, (long long)*end);
+    r->start = start ? *start : end && *end < lo ? *end : n ? lo : 0;
+    r->end = end ? *end : hi > r->start ? hi : r->start;
+    if (r->start > r->end)
+        return tc_fail(TC_ERR_VALUE, "start_ns (%lld) is after end_ns (%lld)", (long long)r->start,
+                       (long long)r->end);
     return TC_OK;
 }
 
@@ -198,19 +197,17 @@ static void sweep(mmu_run *r, const edge *ev, size_t ne)
     }
 }
 
-tc_status mmu_run_init(mmu_run *r, const tc_interval *iv, size_t n, int64_t start, int64_t end)
+tc_status mmu_run_init(mmu_run *r, const tc_interval *iv, size_t n, const int64_t *start, const int64_t *end)
 {
     memset(r, 0, sizeof *r);
     for (size_t i = 0; i < n; i++)
         if (tc_interval_check(&iv[i]) != TC_OK)
             return tc_fail(TC_ERR_VALUE, "interval %zu: %s", i, tc_errmsg());
-    tc_status st = run_bounds(iv, n, &start, &end);
+    tc_status st = run_bounds(iv, n, start, end, r);
     if (st != TC_OK)
         return st;
-    r->start = start;
-    r->end = end;
     size_t ne = 0;
-    edge *ev = make_edges(iv, n, start, end, &ne);
+    edge *ev = make_edges(iv, n, r->start, r->end, &ne);
     r->seg = malloc((ne + 1) * sizeof *r->seg); /* at most ne - 1 segments */
     if (!ev || !r->seg) {
         free(ev);
@@ -414,8 +411,8 @@ void mmu_run_window(mmu_run *r, int64_t w, tc_mmu_point *out)
     window_kinds(r, best.t, best.t + len, out->by_kind_ns);
 }
 
-tc_status tc_mmu(const tc_interval *iv, size_t n, int64_t run_start, int64_t run_end, const int64_t *windows_ns,
-                 size_t nw, tc_mmu_point *out)
+tc_status tc_mmu(const tc_interval *iv, size_t n, const int64_t *run_start, const int64_t *run_end,
+                 const int64_t *windows_ns, size_t nw, tc_mmu_point *out)
 {
     for (size_t i = 0; i < nw; i++)
         if (windows_ns[i] < 1)

@@ -41,9 +41,9 @@ typedef struct mmu_run {
 } mmu_run;
 
 /* mmu_run_init — prepare `r` from n intervals (validated: TC_ERR_VALUE names
- * the bad one's 0-based index) over [start, end] (either may be TC_MMU_SPAN).
+ * the bad one's 0-based index) over [*start, *end] (NULL: as tc_mmu).
  * TC_ERR_NOMEM leaves nothing allocated. */
-tc_status mmu_run_init(mmu_run *r, const tc_interval *iv, size_t n, int64_t start, int64_t end);
+tc_status mmu_run_init(mmu_run *r, const tc_interval *iv, size_t n, const int64_t *start, const int64_t *end);
 void mmu_run_free(mmu_run *r);
 
 /* mmu_run_gc — GC ns in [a, b), for run start <= a <= b <= run end. O(log n). */

@@ -348,16 +348,14 @@ typedef struct tc_mmu_point {
     uint64_t by_kind_ns[TC_GC_KIND_COUNT];
 } tc_mmu_point;
 
-#define TC_MMU_SPAN INT64_MIN /* run bound: the intervals' span (see tc_mmu) */
-
 /* tc_mmu — MMU and BMU (mmu.c's header has the definitions and proofs) of the
  * intervals `iv` (any order, may overlap, may be empty; clipped to the run)
- * over the run [run_start, run_end], for each of the nw windows (ns >= 1).
- * A bound given as TC_MMU_SPAN is the earliest start (latest end) among the
- * intervals and the other bound. TC_ERR_VALUE for a bad interval (message
+ * over the run [*run_start, *run_end], for each of the nw windows (ns >= 1).
+ * A NULL bound is the earliest start (latest end) among the intervals and
+ * the other bound (0 when there is neither). TC_ERR_VALUE for a bad interval (message
  * names its 0-based index), window or run; TC_ERR_NOMEM. O(n log n) to
  * prepare, then O(n log n) per window; memory about 80 bytes per interval. */
-TC_API tc_status tc_mmu(const tc_interval *iv, size_t n, int64_t run_start, int64_t run_end,
+TC_API tc_status tc_mmu(const tc_interval *iv, size_t n, const int64_t *run_start, const int64_t *run_end,
                         const int64_t *windows_ns, size_t nw, tc_mmu_point *out);
 
 /* ---- observation ------------------------------------------------------------ */

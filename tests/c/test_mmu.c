@@ -111,13 +111,10 @@ TEST(mmu_matches_brute_force_on_random_intervals)
         size_t n = rnd(13);
         random_intervals(iv, n);
         /* the run: the span, or a random one that may clip intervals */
-        int64_t s = TC_MMU_SPAN, e = TC_MMU_SPAN;
-        if (rnd(2)) {
-            s = (int64_t)rnd(40);
-            e = s + (int64_t)rnd(60);
-        }
+        int64_t s = (int64_t)rnd(40), e = s + (int64_t)rnd(60);
+        int given = (int)rnd(4); /* bit 0: start given, bit 1: end given */
         mmu_run run;
-        CHECK_OK(mmu_run_init(&run, iv, n, s, e));
+        CHECK_OK(mmu_run_init(&run, iv, n, given & 1 ? &s : NULL, given & 2 ? &e : NULL));
         ref_init(&r, iv, n, run.start, run.end);
         for (int64_t a = run.start; a <= run.end; a += 3)
             for (int64_t b = a; b <= run.end; b += 5)
@@ -139,7 +136,7 @@ TEST(mmu_spec_example_one_pause_in_ten_ms)
     tc_interval iv[] = {{4000000, 5000000, TC_GC_PAUSE}};
     int64_t w[] = {1000000, 10000000, 100000000, 500000};
     tc_mmu_point p[4];
-    CHECK_OK(tc_mmu(iv, 1, 0, 10000000, w, 4, p));
+    CHECK_OK(tc_mmu(iv, 1, &(int64_t){0}, &(int64_t){10000000}, w, 4, p));
     CHECK(p[0].mmu == 0.0 && p[0].bmu == 0.0 && p[0].worst_start_ns == 4000000);
     CHECK(p[0].by_kind_ns[TC_GC_PAUSE] == 1000000);
     CHECK(fabs(p[1].mmu - 0.9) < 1e-12 && p[1].bmu == p[1].mmu && p[1].worst_start_ns == 0);
@@ -160,7 +157,7 @@ TEST(mmu_bmu_below_mmu_where_a_longer_window_is_worse)
     tc_interval iv[] = {{0, 4, TC_GC_ASSIST}, {6, 10, TC_GC_SLICE}};
     int64_t w[] = {7};
     tc_mmu_point p;
-    CHECK_OK(tc_mmu(iv, 2, 0, 20, w, 1, &p));
+    CHECK_OK(tc_mmu(iv, 2, &(int64_t){0}, &(int64_t){20}, w, 1, &p));
     CHECK(p.mmu == 1.0 - 5.0 / 7.0);
     CHECK(p.bmu == 1.0 - 8.0 / 10.0);
     CHECK(p.by_kind_ns[TC_GC_ASSIST] + p.by_kind_ns[TC_GC_SLICE] == 5);
@@ -177,7 +174,7 @@ TEST(mmu_overlap_counts_once_for_the_first_kind)
     };
     int64_t w[] = {10, 1};
     tc_mmu_point p[2];
-    CHECK_OK(tc_mmu(iv, 4, 0, 40, w, 2, p));
+    CHECK_OK(tc_mmu(iv, 4, &(int64_t){0}, &(int64_t){40}, w, 2, p));
     CHECK(p[0].worst_start_ns == 10 && p[0].mmu == 0.0);
     /* pause before assist before slice: [14, 16) is the assist's */
     CHECK(p[0].by_kind_ns[TC_GC_PAUSE] == 1 && p[0].by_kind_ns[TC_GC_SLICE] == 3);
@@ -191,17 +188,17 @@ TEST(mmu_empty_and_degenerate_runs)
         return;
     int64_t w[] = {1, 1000};
     tc_mmu_point p[2];
-    CHECK_OK(tc_mmu(NULL, 0, TC_MMU_SPAN, TC_MMU_SPAN, w, 2, p)); /* no intervals: the run [0, 0] */
+    CHECK_OK(tc_mmu(NULL, 0, NULL, NULL, w, 2, p)); /* no intervals: the run [0, 0] */
     CHECK(p[0].mmu == 1.0 && p[0].bmu == 1.0 && p[0].worst_start_ns == 0 && p[0].length_ns == 0);
     tc_interval z[] = {{5, 5, TC_GC_PAUSE}, {7, 7, TC_GC_LIMIT_WAIT}};
-    CHECK_OK(tc_mmu(z, 2, TC_MMU_SPAN, TC_MMU_SPAN, w, 2, p)); /* only empty intervals: no GC time */
+    CHECK_OK(tc_mmu(z, 2, NULL, NULL, w, 2, p)); /* only empty intervals: no GC time */
     CHECK(p[0].mmu == 1.0 && p[1].mmu == 1.0 && p[0].worst_start_ns == 5 && p[1].length_ns == 2);
-    CHECK_OK(tc_mmu(NULL, 0, 100, TC_MMU_SPAN, w, 1, p)); /* the span stretches to the given bound */
+    CHECK_OK(tc_mmu(NULL, 0, &(int64_t){100}, NULL, w, 1, p)); /* the span stretches to the given bound */
     CHECK(p[0].worst_start_ns == 100 && p[0].mmu == 1.0);
     tc_interval all[] = {{0, 50, TC_GC_SWEEP}};
-    CHECK_OK(tc_mmu(all, 1, TC_MMU_SPAN, TC_MMU_SPAN, w, 2, p)); /* all GC */
+    CHECK_OK(tc_mmu(all, 1, NULL, NULL, w, 2, p)); /* all GC */
     CHECK(p[0].mmu == 0.0 && p[1].mmu == 0.0 && p[1].by_kind_ns[TC_GC_SWEEP] == 50);
-    CHECK_OK(tc_mmu(all, 1, 60, 70, w, 1, p)); /* run after every interval */
+    CHECK_OK(tc_mmu(all, 1, &(int64_t){60}, &(int64_t){70}, w, 1, p)); /* run after every interval */
     CHECK(p[0].mmu == 1.0 && p[0].worst_start_ns == 60);
 }
 
@@ -212,16 +209,17 @@ TEST(mmu_rejects_bad_input_with_its_index)
     int64_t w[] = {10};
     tc_mmu_point p;
     tc_interval bad[] = {{0, 5, TC_GC_PAUSE}, {9, 3, TC_GC_PAUSE}};
-    CHECK(tc_mmu(bad, 2, TC_MMU_SPAN, TC_MMU_SPAN, w, 1, &p) == TC_ERR_VALUE);
+    CHECK(tc_mmu(bad, 2, NULL, NULL, w, 1, &p) == TC_ERR_VALUE);
     CHECK(strstr(tc_errmsg(), "interval 1") && strstr(tc_errmsg(), "before"));
     tc_interval neg = {-1, 3, TC_GC_PAUSE}, kind = {1, 3, (tc_gc_kind)7};
     CHECK(tc_interval_check(&neg) == TC_ERR_VALUE && strstr(tc_errmsg(), ">= 0"));
     CHECK(tc_interval_check(&kind) == TC_ERR_VALUE && strstr(tc_errmsg(), "kind"));
-    CHECK(tc_mmu(bad, 1, 10, 5, w, 1, &p) == TC_ERR_VALUE && strstr(tc_errmsg(), "after"));
-    CHECK(tc_mmu(bad, 1, -3, 5, w, 1, &p) == TC_ERR_VALUE && strstr(tc_errmsg(), "start_ns"));
-    CHECK(tc_mmu(bad, 1, 0, -5, w, 1, &p) == TC_ERR_VALUE && strstr(tc_errmsg(), "end_ns"));
-    int64_t zero[] = {10, 0};
-    CHECK(tc_mmu(bad, 1, 0, 5, zero, 2, &p) == TC_ERR_VALUE && strstr(tc_errmsg(), "window 1"));
+    int64_t ten = 10, five = 5, zero = 0, minus = -3;
+    CHECK(tc_mmu(bad, 1, &ten, &five, w, 1, &p) == TC_ERR_VALUE && strstr(tc_errmsg(), "after"));
+    CHECK(tc_mmu(bad, 1, &minus, &five, w, 1, &p) == TC_ERR_VALUE && strstr(tc_errmsg(), "start_ns"));
+    CHECK(tc_mmu(bad, 1, &zero, &minus, w, 1, &p) == TC_ERR_VALUE && strstr(tc_errmsg(), "end_ns"));
+    int64_t wz[] = {10, 0};
+    CHECK(tc_mmu(bad, 1, &zero, &five, wz, 2, &p) == TC_ERR_VALUE && strstr(tc_errmsg(), "window 1"));
 }
 
 TEST(mmu_window_seconds_to_ns)
@@ -272,7 +270,7 @@ TEST(mmu_a_million_intervals)
     }
     int64_t w[] = {1000, 100000, 1000000, 10000000, 100000000, 1000000000, 20000000000};
     tc_mmu_point p[7];
-    tc_status st = tc_mmu(iv, n, TC_MMU_SPAN, TC_MMU_SPAN, w, 7, p);
+    tc_status st = tc_mmu(iv, n, NULL, NULL, w, 7, p);
     free(iv);
     CHECK_OK(st);
     for (int i = 0; i < 7; i++) {
