@@ -18,7 +18,7 @@ all: lib
 # Debian packages and Python packages the build and tests need; `setup`
 # installs whichever are missing (a fresh machine has none of them).
 DEBS := lua5.4 liblua5.4-dev luarocks lua-busted libgc-dev pkg-config
-PIP_PKGS := pytest setuptools wheel
+PIP_PKGS := pytest setuptools wheel hypothesis
 
 setup:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
