@@ -105,6 +105,8 @@ tc_status tc_interval_check(const tc_interval *iv)
 
 tc_status tc_mmu_window_ns(double seconds, int64_t *ns)
 {
+    if (isnan(seconds))
+        return tc_fail(TC_ERR_VALUE, "a window must be a positive, finite number of seconds, not NaN");
     if (!(seconds > 0) || isinf(seconds))
         return tc_fail(TC_ERR_VALUE, "a window must be a positive, finite number of seconds, not %g", seconds);
     double x = seconds * 1e9;
