@@ -63,6 +63,7 @@
  * ratios give equal doubles and bmu <= mmu holds in floating point too.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,19 +248,23 @@ static uint64_t gc_in_seg(const mmu_run *r, size_t i, int64_t t)
     return s->before + (uint64_t)((t < s->end ? t : s->end) - s->start);
 }
 
-/* gc_at — G(t) by binary search. */
-static uint64_t gc_at(const mmu_run *r, int64_t t)
+/* count_upto — how many segments have their start (by_end: their end) at
+ * or before t; they are sorted by both. Binary search. */
+static size_t count_upto(const mmu_run *r, int64_t t, bool by_end)
 {
-    size_t lo = 0, hi = r->n; /* count segments with start <= t */
+    size_t lo = 0, hi = r->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (r->seg[mid].start <= t)
+        if ((by_end ? r->seg[mid].end : r->seg[mid].start) <= t)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return gc_in_seg(r, lo, t);
+    return lo;
 }
+
+/* gc_at — G(t) by binary search. */
+static uint64_t gc_at(const mmu_run *r, int64_t t) { return gc_in_seg(r, count_upto(r, t, false), t); }
 
 /* gc_cursor — G(t) for t that never decreases between calls with one cursor
  * (*cur starts at 0): amortized O(1). */
@@ -378,15 +383,7 @@ static void densest(mmu_run *r, int64_t w, uint64_t *g, uint64_t *len)
 /* window_kinds — by_kind of [a, b): the segments' overlaps, by kind. */
 static void window_kinds(const mmu_run *r, int64_t a, int64_t b, uint64_t by[TC_GC_KIND_COUNT])
 {
-    size_t lo = 0, hi = r->n; /* the first segment ending after a */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (r->seg[mid].end <= a)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (size_t i = lo; i < r->n && r->seg[i].start < b; i++) {
+    for (size_t i = count_upto(r, a, true); i < r->n && r->seg[i].start < b; i++) {
         int64_t s = r->seg[i].start > a ? r->seg[i].start : a, e = r->seg[i].end < b ? r->seg[i].end : b;
         by[r->seg[i].kind] += (uint64_t)(e - s);
     }
