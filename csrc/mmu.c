@@ -1,7 +1,9 @@
 /*
  * mmu.c — minimum mutator utilization (Cheng & Blelloch, PLDI 2001) and
  * bounded MMU, computed exactly from GC intervals. Go's internal/trace MMU
- * code was the anchor; this is a different, exact algorithm.
+ * code (bands refined in order of a lower bound) was the reference; this
+ * visits the candidate windows directly, in integer arithmetic, and adds
+ * BMU and the attribution by kind (a TODO in Go's tool).
  *
  * The model. The program is one stream of time: over the run [S, E] (length
  * L = E - S), an instant is GC time if any interval covers it (the union U
