@@ -1,0 +1,1003 @@
+/*
+ * inspect.c — why is an object alive: the roots, an object's referents and
+ * referrers, the shortest path from a root, and the retained size (what
+ * would die with it), all over the object graph as the marker sees it.
+ *
+ * The graph. Vertices are the allocated objects; an edge is a slot tagged
+ * TC_REF. The roots are what mark.c starts from, each with a kind:
+ *
+ *   handle           a live handle-table slot (mark_push_handles): a host
+ *                    handle, a C program's tc_root, a root these calls
+ *                    handed out;
+ *   finalizer_queue  a handle-table slot owned by the ready queue: the
+ *                    object of a due finalizer, kept until the host takes it
+ *                    (after which the host's handle is a "handle");
+ *   local            a raw section's local (mark_push_locals);
+ *   finalizer        an object with a finalizer set
+ *                    (special_push_finalizer_roots): it roots its referents,
+ *                    not itself. A path through it starts ("finalizer", F)
+ *                    then (slot, referent); F itself is reachable only if
+ *                    something else reaches it, and an F nothing else
+ *                    reaches is finalized at the next cycle while its
+ *                    referents live on. So retained(F) never counts F's
+ *                    referents (F's finalizer keeps them), and referrers
+ *                    lists such an F (it is the reason its referent lives).
+ *
+ * Pins and weak-get shades are not kinds of their own: a pin keeps nothing
+ * alive (the buffer view holds a handle, which is listed), and a weak get
+ * shades its target only during the mark it happens in and returns a
+ * handle; these calls never look at a running mark (below), so that handle
+ * is what they see.
+ *
+ * Safety under every collector. The whole-graph calls run in a session:
+ * collector_quiesce (wait for the concurrent collector's running cycle,
+ * finish an incremental one, keep new ones from starting: every span is
+ * swept, no marker runs, mark bits mean nothing), then the world is stopped
+ * (no mutator changes a slot, a handle or a local) while the graph is read;
+ * the result objects get their roots (roots_new_global) before the world
+ * starts again, so no cycle can free them in between. Reading the graph is
+ * a walk of the reachable objects: the pause is proportional to them (the
+ * house rule that pauses do not grow with the heap is for the collector;
+ * this is a debugging call that says so in its docs, like tc_heap_verify).
+ * retained() keeps only the reading in the pause: the depth-first numbering
+ * and the edge list are taken with the world stopped, the dominator tree is
+ * computed after the world started and the session ended.
+ *
+ * Side tables. Objects are numbered densely by span (each in-use span's
+ * element slots, in span-list order; a per-arena page table gives a page's
+ * first number), so per-object state is a plain array indexed by number,
+ * allocated from malloc for the call and freed before it returns. About
+ * 13 bytes per object slot for a path or referrers search, ~40 bytes per
+ * reachable object plus 8 per reference for retained. Every allocation may
+ * fail: the call then returns TC_ERR_NOMEM, releases what it made and leaves
+ * the heap as it found it.
+ *
+ * Dominators. retained(obj) is obj's subtree in the dominator tree of the
+ * graph from a virtual super-root whose successors are every root but the
+ * handle passed in, plus obj (so an object only that handle keeps still has
+ * a retained set: what would go with it). Lengauer and Tarjan's algorithm
+ * (the "simple" version, path compression without balancing: O(m log n)),
+ * iterative, over vertices numbered in depth-first preorder; a dominator
+ * precedes what it dominates in that order, so the subtree is summed in one
+ * forward pass. Eclipse MAT defines retained size the same way.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap.h"
+#include "inspect.h"
+#include "platform.h"
+
+#define NONE UINT32_MAX
+#define MAX_NODES (UINT32_MAX - 1) /* numbers are uint32: past this, TC_ERR_NOMEM */
+
+/* ---- side tables ------------------------------------------------------------ */
+
+static _Atomic long fail_countdown = -1; /* test hook: allocations until one fails */
+
+void inspect_debug_fail_alloc(long n) { atomic_store(&fail_countdown, n); }
+
+static bool refused(void)
+{
+    long n = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+    if (n < 0)
+        return false;
+    atomic_store_explicit(&fail_countdown, n - 1, memory_order_relaxed);
+    return n == 0;
+}
+
+/* side_alloc — n zeroed items of `size` bytes (at least one), or NULL. */
+static void *side_alloc(size_t n, size_t size)
+{
+    if (refused() || (n && size > SIZE_MAX / n))
+        return NULL;
+    return calloc(n ? n : 1, size);
+}
+
+/* side_grow — make room for `need` items in the array *p of *cap items. */
+static bool side_grow(void *p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return true;
+    size_t c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    void *np = refused() || c > SIZE_MAX / size ? NULL : realloc(*(void **)p, c * size);
+    if (!np)
+        return false;
+    *(void **)p = np;
+    *cap = c;
+    return true;
+}
+
+static tc_status nomem(void) { return tc_fail(TC_ERR_NOMEM, "out of memory for the heap walk's side tables"); }
+
+/* ---- numbering: object <-> dense number ---------------------------------------- */
+
+typedef struct iarena {
+    arena *a;
+    uint32_t *first; /* per page below the frontier: its span's first number, NONE if not in use */
+    size_t npages;
+} iarena;
+
+typedef struct ispan {
+    uint32_t first; /* number of the span's first element slot */
+    span *s;
+} ispan;
+
+typedef struct iroot {
+    uintptr_t p;
+    tc_root_kind kind;
+} iroot;
+
+typedef struct iwalk {
+    tc_heap *h;
+    int narenas, last; /* `last`: the arena of the previous lookup */
+    iarena ar[TC_MAX_ARENAS];
+    ispan *spans;
+    size_t nspans, cap_spans;
+    uint64_t nnodes;   /* element slots numbered */
+    tc_root *skip;     /* the handle passed in: not a root */
+    uintptr_t *fq;     /* the ready queue's handle slots, sorted */
+    size_t nfq;
+} iwalk;
+
+static iarena *find_arena(iwalk *w, const arena *a)
+{
+    if (w->ar[w->last].a == a)
+        return &w->ar[w->last];
+    for (int i = 0; i < w->narenas; i++)
+        if (w->ar[i].a == a) {
+            w->last = i;
+            return &w->ar[i];
+        }
+    return NULL;
+}
+
+static size_t obj_esize(const span *s)
+{
+    return s->sizeclass ? s->elemsize : (size_t)s->npages << TC_PAGE_SHIFT;
+}
+
+/* number_span — give span s's element slots the next numbers. */
+static tc_status number_span(void *ud, span *s, int c)
+{
+    iwalk *w = ud;
+    (void)c;
+    iarena *ia = find_arena(w, arena_of(s->base));
+    if (!ia || w->nnodes + s->nelems > MAX_NODES)
+        return tc_fail(TC_ERR_NOMEM, "too many objects for the heap walk (%u at most)", MAX_NODES);
+    if (!side_grow(&w->spans, &w->cap_spans, w->nspans + 1, sizeof *w->spans))
+        return nomem();
+    w->spans[w->nspans++] = (ispan){(uint32_t)w->nnodes, s};
+    size_t pg = (s->base - ia->a->base) >> TC_PAGE_SHIFT;
+    for (size_t i = 0; i < s->npages && pg + i < ia->npages; i++)
+        ia->first[pg + i] = (uint32_t)w->nnodes;
+    w->nnodes += s->nelems;
+    return TC_OK;
+}
+
+/* node_of — p's number, or NONE if p is not the start of an allocated
+ * object of this heap (a dangling reference left by unsafe.free). */
+static uint32_t node_of(iwalk *w, uintptr_t p)
+{
+    arena *a = arena_of(p);
+    if (!a || a->heap != w->h || (p & 7))
+        return NONE;
+    iarena *ia = find_arena(w, a);
+    size_t pg = (p - a->base) >> TC_PAGE_SHIFT;
+    if (!ia || pg >= ia->npages || ia->first[pg] == NONE)
+        return NONE;
+    span *s = a->spans[pg];
+    size_t off = p - s->base, e = obj_esize(s), k = off / e;
+    if (k * e != off || k >= s->nelems || !bit_test(a->allocbits, a, p))
+        return NONE;
+    return ia->first[pg] + (uint32_t)k;
+}
+
+/* addr_of — the address of number n (a numbered element slot). */
+static uintptr_t addr_of(const iwalk *w, uint32_t n)
+{
+    size_t lo = 0, hi = w->nspans; /* the last span whose first <= n */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (w->spans[mid].first <= n)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    const span *s = w->spans[lo].s;
+    return s->base + (uintptr_t)(n - w->spans[lo].first) * obj_esize(s);
+}
+
+static int cmp_uptr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* collect_fq — the handle slots of queued finalizers (special_lock). */
+static tc_status collect_fq(iwalk *w)
+{
+    tc_heap *h = w->h;
+    tc_status st = TC_OK;
+    plat_lock(&h->special_lock);
+    size_t n = 0;
+    for (ready *r = h->ready_head; r; r = r->next)
+        n += r->root != NULL;
+    if (!(w->fq = side_alloc(n, sizeof *w->fq)))
+        st = nomem();
+    for (ready *r = h->ready_head; r && w->fq; r = r->next)
+        if (r->root)
+            w->fq[w->nfq++] = (uintptr_t)r->root;
+    pthread_mutex_unlock(&h->special_lock);
+    if (st == TC_OK)
+        qsort(w->fq, w->nfq, sizeof *w->fq, cmp_uptr);
+    return st;
+}
+
+static void walk_free(iwalk *w)
+{
+    for (int i = 0; i < w->narenas; i++)
+        free(w->ar[i].first);
+    free(w->spans);
+    free(w->fq);
+    memset(w, 0, sizeof *w);
+}
+
+/* walk_init — number every element slot of every in-use span (world
+ * stopped, no cycle running: every span swept and on a list). */
+static tc_status walk_init(iwalk *w, tc_heap *h, tc_root *skip)
+{
+    memset(w, 0, sizeof *w);
+    w->h = h;
+    w->skip = skip;
+    tc_status st = TC_OK;
+    pthread_mutex_lock(&h->lock);
+    for (int i = 0; i < h->narenas && st == TC_OK; i++) {
+        iarena *ia = &w->ar[w->narenas++];
+        ia->a = h->arenas[i];
+        ia->npages = atomic_load(&ia->a->frontier);
+        if (!(ia->first = side_alloc(ia->npages, sizeof *ia->first)))
+            st = nomem();
+        else
+            memset(ia->first, 0xff, (ia->npages ? ia->npages : 1) * sizeof *ia->first);
+    }
+    if (st == TC_OK)
+        st = check_each_span(h, number_span, w);
+    pthread_mutex_unlock(&h->lock);
+    if (st == TC_OK)
+        st = collect_fq(w);
+    if (st != TC_OK)
+        walk_free(w);
+    return st;
+}
+
+/* ---- the roots ------------------------------------------------------------------ */
+
+static bool push_root(iroot **v, size_t *n, size_t *cap, uintptr_t p, tc_root_kind k)
+{
+    if (!side_grow(v, cap, *n + 1, sizeof **v))
+        return false;
+    (*v)[(*n)++] = (iroot){p, k};
+    return true;
+}
+
+/* collect_roots — every root (world stopped), in the order a search must
+ * take them: handles and queued finalizers, locals, then the finalizer
+ * roots (whose referents are one step further from the super-root). */
+static tc_status collect_roots(iwalk *w, iroot **out, size_t *nout)
+{
+    tc_heap *h = w->h;
+    iroot *v = NULL;
+    size_t n = 0, cap = 0;
+    bool ok = true;
+    plat_lock(&h->roots_lock);
+    root_chunk *first = h->root_chunks;
+    pthread_mutex_unlock(&h->roots_lock);
+    for (root_chunk *k = first; k && ok; k = k->next)
+        for (size_t i = 0; i < ROOT_CHUNK && ok; i++) {
+            uintptr_t p = atomic_load_explicit(&k->slot[i], memory_order_relaxed);
+            if (!p || (p & 3) || (tc_root *)&k->slot[i] == w->skip || node_of(w, p) == NONE)
+                continue; /* free, freed, the handle passed in, or not an object */
+            uintptr_t at = (uintptr_t)&k->slot[i];
+            bool fq = bsearch(&at, w->fq, w->nfq, sizeof *w->fq, cmp_uptr) != NULL;
+            ok = push_root(&v, &n, &cap, p, fq ? TC_ROOT_FINALIZER_QUEUE : TC_ROOT_HANDLE);
+        }
+    pthread_mutex_lock(&h->mut_lock);
+    for (tc_mutator *m = h->mutators; m && ok; m = m->next)
+        for (size_t i = 0; i < m->nlocals && ok; i++)
+            if (m->locals[i] && node_of(w, (uintptr_t)m->locals[i]) != NONE)
+                ok = push_root(&v, &n, &cap, (uintptr_t)m->locals[i], TC_ROOT_LOCAL);
+    pthread_mutex_unlock(&h->mut_lock);
+    plat_lock(&h->special_lock);
+    for (special *sp = h->specials; sp && ok; sp = sp->all_next)
+        if (sp->kind == SP_FINALIZER && node_of(w, sp->obj) != NONE)
+            ok = push_root(&v, &n, &cap, sp->obj, TC_ROOT_FINALIZER);
+    pthread_mutex_unlock(&h->special_lock);
+    if (!ok) {
+        free(v);
+        return nomem();
+    }
+    *out = v;
+    *nout = n;
+    return TC_OK;
+}
+
+/* ---- sessions: quiesce, stop the world, start it, release ------------------------- */
+
+typedef struct isess {
+    tc_heap *h;
+    void *tok;        /* collector_quiesce's */
+    uint64_t t0;      /* the world stopped at */
+    bool stopped;
+} isess;
+
+/* in_raw_section — is this thread inside a heap call of h (a raw section)?
+ * Stopping the world would then wait for itself. */
+static bool in_raw_section(tc_heap *h)
+{
+    for (int i = 0; i < TLS_WAYS; i++)
+        if (tc_tls_cache[i].heap == h && tc_tls_cache[i].uid == h->uid && tc_tls_cache[i].m->depth > 0)
+            return true;
+    return false;
+}
+
+/* obj_arg — the object of root r, checked: of this heap and not freed. */
+static tc_status obj_arg(tc_heap *h, tc_root *r, uintptr_t *p)
+{
+    if (!r)
+        return tc_fail(TC_ERR_VALUE, "obj must be a handle, not NULL");
+    uintptr_t v = (uintptr_t)tc_root_obj(r);
+    if (v & 2)
+        return tc_fail(TC_ERR_FREED, "the object was freed with unsafe.free");
+    arena *a = v && !(v & 7) ? arena_of(v) : NULL;
+    if (!a || a->heap != h)
+        return tc_fail(TC_ERR_CROSS_HEAP, "the object belongs to another heap");
+    *p = v;
+    return TC_OK;
+}
+
+/* sess_begin — check the heap and obj (NULL: none), wait for no cycle to
+ * run, and stop the world. On failure nothing is held. */
+static tc_status sess_begin(isess *s, tc_heap *h, tc_root *r, uintptr_t *p)
+{
+    tc_status st = TC_OK;
+    if (atomic_load(&h->closed))
+        return tc_fail(TC_ERR_CLOSED, "the heap is closed");
+    if (r && (st = obj_arg(h, r, p)) != TC_OK)
+        return st;
+    if (in_raw_section(h))
+        return tc_fail(TC_ERR_STATE, "the heap walk cannot run inside a raw section (tc_enter): leave it first");
+    s->h = h;
+    s->tok = collector_quiesce(h);
+    if (atomic_load(&h->closed))
+        st = tc_fail(TC_ERR_CLOSED, "the heap is closed");
+    else if (r && tc_root_freed(r)) /* freed while we waited (tc_obj_free quiesces too) */
+        st = tc_fail(TC_ERR_FREED, "the object was freed with unsafe.free");
+    if (st != TC_OK) {
+        collector_unquiesce(h, s->tok);
+        return st;
+    }
+    world_stop(h, NULL);
+    s->t0 = plat_now_ns();
+    s->stopped = true;
+    return TC_OK;
+}
+
+/* sess_start_world — end the pause (once); it shows in a running trace. */
+static void sess_start_world(isess *s)
+{
+    if (!s->stopped)
+        return;
+    world_start(s->h);
+    s->stopped = false;
+    uint64_t now = plat_now_ns();
+    trace_emit(s->h, "inspect pause", 'X', s->t0, now - s->t0, 0);
+}
+
+static void sess_end(isess *s)
+{
+    sess_start_world(s);
+    collector_unquiesce(s->h, s->tok);
+}
+
+/* root_links — new roots for n (address, kind, slot) steps (world
+ * stopped): *made of them were made, the rest are NULL. */
+static tc_status root_links(tc_heap *h, const iroot *objs, const int64_t *slots, size_t n, tc_link **out,
+                            size_t *made)
+{
+    *made = 0;
+    tc_link *v = side_alloc(n, sizeof *v);
+    if (!v)
+        return nomem();
+    *out = v;
+    for (size_t i = 0; i < n; i++) {
+        tc_status st = roots_new_global(h, (tc_obj *)objs[i].p, &v[i].obj);
+        if (st != TC_OK)
+            return st;
+        v[i].kind = objs[i].kind;
+        v[i].slot = slots ? slots[i] : -1;
+        (*made)++;
+    }
+    return TC_OK;
+}
+
+/* links_release — undo root_links after a failure (session ended: the
+ * roots are released as a host would). */
+static void links_release(tc_heap *h, tc_link *v, size_t made)
+{
+    for (size_t i = 0; v && i < made; i++)
+        tc_root_release(h, v[i].obj);
+    free(v);
+}
+
+/* ---- breadth-first search: referrers and the shortest path ------------------------- */
+
+enum { HOW_ROOT = 1, HOW_EDGE, HOW_FIN, HOW_MASK = 3, HOW_LISTED = 4 };
+
+/* One search from every root. how[n]: how n was first reached (HOW_ROOT:
+ * via = its root kind; HOW_EDGE: slot `via` of par; HOW_FIN: slot `via` of
+ * par, an object with a finalizer that roots it), plus HOW_LISTED once n was
+ * listed as a referrer. */
+typedef struct ibfs {
+    iwalk *w;
+    uint8_t *how;
+    uint32_t *par, *via; /* per number (path searches only) */
+    uintptr_t *q;        /* the queue: every object enters once */
+    size_t qh, qt;
+    uint32_t target;     /* obj's number */
+    bool path;           /* stop when the target is reached (else: referrers) */
+    bool found;
+    uintptr_t *hits;     /* referrers found */
+    size_t nhits, cap_hits;
+} ibfs;
+
+static tc_status bfs_init(ibfs *b, iwalk *w, uint32_t target, bool path)
+{
+    memset(b, 0, sizeof *b);
+    b->w = w;
+    b->target = target;
+    b->path = path;
+    b->how = side_alloc(w->nnodes, 1);
+    b->q = side_alloc(w->nnodes, sizeof *b->q);
+    if (path) {
+        b->par = side_alloc(w->nnodes, sizeof *b->par);
+        b->via = side_alloc(w->nnodes, sizeof *b->via);
+    }
+    return b->how && b->q && (!path || (b->par && b->via)) ? TC_OK : nomem();
+}
+
+static void bfs_free(ibfs *b)
+{
+    free(b->how);
+    free(b->q);
+    free(b->par);
+    free(b->via);
+    free(b->hits);
+}
+
+/* bfs_reach — n (at p) is reached as `how` from par's `via`. */
+static void bfs_reach(ibfs *b, uint32_t n, uintptr_t p, uint8_t how, uint32_t par, uint32_t via)
+{
+    if (b->how[n] & HOW_MASK)
+        return;
+    b->how[n] |= how;
+    if (b->path) {
+        b->par[n] = par;
+        b->via[n] = via;
+        b->found = n == b->target;
+    }
+    b->q[b->qt++] = p;
+}
+
+/* bfs_scan — reach the referents of object p (number pn) as `how`; note p
+ * as a referrer of the target. false: out of memory. */
+static bool bfs_scan(ibfs *b, uintptr_t p, uint32_t pn, uint8_t how)
+{
+    const tc_obj *o = (const tc_obj *)p;
+    for (uint32_t i = 0; i < obj_nslots(o) && !b->found; i++) {
+        if (atomic_load_explicit(&obj_tags(o)[i], memory_order_relaxed) != TC_REF)
+            continue;
+        uintptr_t q = atomic_load_explicit(&obj_words(o)[i], memory_order_relaxed);
+        uint32_t n = node_of(b->w, q);
+        if (n == NONE)
+            continue;
+        if (!b->path && n == b->target && !(b->how[pn] & HOW_LISTED)) {
+            if (!side_grow(&b->hits, &b->cap_hits, b->nhits + 1, sizeof *b->hits))
+                return false;
+            b->hits[b->nhits++] = p;
+            b->how[pn] |= HOW_LISTED;
+        }
+        bfs_reach(b, n, q, how, pn, i);
+    }
+    return true;
+}
+
+/* bfs_run — search from the roots until the target is found (path) or
+ * everything reachable was scanned. */
+static tc_status bfs_run(ibfs *b, const iroot *roots, size_t nroots)
+{
+    for (size_t i = 0; i < nroots && !b->found; i++)
+        if (roots[i].kind != TC_ROOT_FINALIZER)
+            bfs_reach(b, node_of(b->w, roots[i].p), roots[i].p, HOW_ROOT, NONE, roots[i].kind);
+    for (size_t i = 0; i < nroots && !b->found; i++)
+        if (roots[i].kind == TC_ROOT_FINALIZER && !bfs_scan(b, roots[i].p, node_of(b->w, roots[i].p), HOW_FIN))
+            return nomem();
+    while (b->qh < b->qt && !b->found) {
+        uintptr_t p = b->q[b->qh++];
+        if (!bfs_scan(b, p, node_of(b->w, p), HOW_EDGE))
+            return nomem();
+    }
+    return TC_OK;
+}
+
+/* bfs_path — the chain from a root to the (found) target as objects and
+ * slots: (*objs)[0] carries the root kind. */
+static tc_status bfs_path(ibfs *b, iroot **objs, int64_t **slots, size_t *n)
+{
+    size_t len = 1;
+    for (uint32_t v = b->target;; v = b->par[v]) {
+        uint8_t how = b->how[v] & HOW_MASK;
+        if (how == HOW_ROOT)
+            break;
+        len++; /* par[v]: the previous step, or the object whose finalizer roots v */
+        if (how == HOW_FIN)
+            break;
+    }
+    *objs = side_alloc(len, sizeof **objs);
+    *slots = side_alloc(len, sizeof **slots);
+    if (!*objs || !*slots)
+        return nomem();
+    *n = len;
+    uint32_t v = b->target;
+    for (size_t i = len; i-- > 0;) {
+        uint8_t how = b->how[v] & HOW_MASK;
+        (*objs)[i].p = addr_of(b->w, v);
+        (*slots)[i] = how == HOW_ROOT ? -1 : (int64_t)b->via[v];
+        if (how == HOW_ROOT) {
+            (*objs)[0].kind = (tc_root_kind)b->via[v];
+        } else if (how == HOW_FIN) {
+            (*objs)[0] = (iroot){addr_of(b->w, b->par[v]), TC_ROOT_FINALIZER};
+            (*slots)[0] = -1;
+            break;
+        }
+        v = b->par[v];
+    }
+    for (size_t i = 1; i < len; i++)
+        (*objs)[i].kind = (*objs)[0].kind;
+    return TC_OK;
+}
+
+/* ---- depth-first numbering, for the dominator tree ------------------------------- */
+
+typedef struct dframe {
+    uintptr_t p;   /* the object */
+    uint32_t v;    /* its vertex */
+    uint32_t next; /* the next slot to look at */
+} dframe;
+
+/* The search numbers vertices in preorder (0: the super-root) and records
+ * every edge it sees as (from vertex, to vertex). */
+typedef struct idfs {
+    iwalk *w;
+    uint32_t *vert;   /* per number: its vertex, NONE until reached */
+    uint32_t nv;      /* vertices so far */
+    uint32_t *parent; /* per vertex (nnodes + 1) */
+    uint64_t *bytes;  /* per vertex: its size-class slot */
+    uint32_t *eu, *ev;/* edges */
+    size_t ne, cap_eu, cap_ev;
+    dframe *stack;
+    size_t depth, cap_stack;
+} idfs;
+
+static tc_status dfs_init(idfs *d, iwalk *w)
+{
+    memset(d, 0, sizeof *d);
+    d->w = w;
+    d->vert = side_alloc(w->nnodes, sizeof *d->vert);
+    d->parent = side_alloc(w->nnodes + 1, sizeof *d->parent);
+    d->bytes = side_alloc(w->nnodes + 1, sizeof *d->bytes);
+    if (!d->vert || !d->parent || !d->bytes)
+        return nomem();
+    memset(d->vert, 0xff, (w->nnodes ? w->nnodes : 1) * sizeof *d->vert);
+    d->nv = 1; /* the super-root */
+    return TC_OK;
+}
+
+static void dfs_free(idfs *d)
+{
+    free(d->vert);
+    free(d->parent);
+    free(d->bytes);
+    free(d->eu);
+    free(d->ev);
+    free(d->stack);
+}
+
+/* dfs_edge — the edge from vertex u to object n (at p): number n and put it
+ * on the stack if it is new. false: out of memory. */
+static bool dfs_edge(idfs *d, uint32_t u, uint32_t n, uintptr_t p)
+{
+    if (d->vert[n] == NONE) {
+        if (!side_grow(&d->stack, &d->cap_stack, d->depth + 1, sizeof *d->stack))
+            return false;
+        uint32_t v = d->nv++;
+        d->vert[n] = v;
+        d->parent[v] = u;
+        d->bytes[v] = obj_esize(span_of(arena_of(p), p));
+        d->stack[d->depth++] = (dframe){p, v, 0};
+    }
+    if (d->ne >= UINT32_MAX || !side_grow(&d->eu, &d->cap_eu, d->ne + 1, sizeof *d->eu) ||
+        !side_grow(&d->ev, &d->cap_ev, d->ne + 1, sizeof *d->ev))
+        return false;
+    d->eu[d->ne] = u;
+    d->ev[d->ne++] = d->vert[n];
+    return true;
+}
+
+/* dfs_run — finish the search from what is on the stack. */
+static bool dfs_run(idfs *d)
+{
+    while (d->depth) {
+        dframe *f = &d->stack[d->depth - 1];
+        const tc_obj *o = (const tc_obj *)f->p;
+        if (f->next >= obj_nslots(o)) {
+            d->depth--;
+            continue;
+        }
+        uint32_t i = f->next++, u = f->v;
+        if (atomic_load_explicit(&obj_tags(o)[i], memory_order_relaxed) != TC_REF)
+            continue;
+        uintptr_t q = atomic_load_explicit(&obj_words(o)[i], memory_order_relaxed);
+        uint32_t n = node_of(d->w, q);
+        if (n != NONE && !dfs_edge(d, u, n, q))
+            return false;
+    }
+    return true;
+}
+
+/* dfs_from — the super-root's edge to p, and the search from there. */
+static bool dfs_from(idfs *d, uintptr_t p)
+{
+    uint32_t n = node_of(d->w, p);
+    return n == NONE || (dfs_edge(d, 0, n, p) && dfs_run(d));
+}
+
+/* dfs_all — the search from the super-root: obj first, then every root; a
+ * finalizer root's referents are the super-root's successors. */
+static tc_status dfs_all(idfs *d, uintptr_t obj, const iroot *roots, size_t nroots)
+{
+    bool ok = dfs_from(d, obj);
+    for (size_t i = 0; i < nroots && ok; i++) {
+        if (roots[i].kind != TC_ROOT_FINALIZER) {
+            ok = dfs_from(d, roots[i].p);
+            continue;
+        }
+        const tc_obj *f = (const tc_obj *)roots[i].p;
+        for (uint32_t k = 0; k < obj_nslots(f) && ok; k++)
+            if (atomic_load_explicit(&obj_tags(f)[k], memory_order_relaxed) == TC_REF)
+                ok = dfs_from(d, atomic_load_explicit(&obj_words(f)[k], memory_order_relaxed));
+    }
+    return ok ? TC_OK : nomem();
+}
+
+/* ---- dominators: Lengauer and Tarjan ------------------------------------------------ */
+
+typedef struct lt {
+    uint32_t *semi, *label, *anc, *bhead, *bnext, *stk;
+} lt;
+
+/* lt_eval — the vertex of least semi on v's path in the forest, below its
+ * tree's root, compressing the path on the way (iteratively: a path may be
+ * as long as the graph). */
+static uint32_t lt_eval(lt *t, uint32_t v)
+{
+    if (t->anc[v] == NONE)
+        return v;
+    size_t k = 0;
+    for (uint32_t x = v; t->anc[t->anc[x]] != NONE; x = t->anc[x])
+        t->stk[k++] = x;
+    while (k) { /* nearest the tree's root first, as the recursion would */
+        uint32_t y = t->stk[--k], a = t->anc[y];
+        if (t->semi[t->label[a]] < t->semi[t->label[y]])
+            t->label[y] = t->label[a];
+        t->anc[y] = t->anc[a];
+    }
+    return t->label[v];
+}
+
+/* lt_semi — semi[w] and the implicit immediate dominators of the bucket of
+ * w's parent (steps 2 and 3 of the algorithm, for one w). */
+static void lt_step(lt *t, uint32_t w, const uint32_t *parent, const uint32_t *pred_off, const uint32_t *pred,
+                    uint32_t *idom)
+{
+    for (uint32_t k = pred_off[w]; k < pred_off[w + 1]; k++) {
+        uint32_t u = lt_eval(t, pred[k]);
+        if (t->semi[u] < t->semi[w])
+            t->semi[w] = t->semi[u];
+    }
+    t->bnext[w] = t->bhead[t->semi[w]];
+    t->bhead[t->semi[w]] = w;
+    uint32_t p = parent[w];
+    t->anc[w] = p;
+    for (uint32_t v = t->bhead[p]; v != NONE; v = t->bnext[v]) {
+        uint32_t u = lt_eval(t, v);
+        idom[v] = t->semi[u] < t->semi[v] ? u : p;
+    }
+    t->bhead[p] = NONE;
+}
+
+tc_status inspect_idom(uint32_t n, const uint32_t *parent, const uint32_t *pred_off, const uint32_t *pred,
+                       uint32_t *idom)
+{
+    if (n == 0)
+        return TC_OK;
+    lt t;
+    uint32_t **arr[] = {&t.semi, &t.label, &t.anc, &t.bhead, &t.bnext, &t.stk};
+    bool ok = true;
+    for (size_t i = 0; i < sizeof arr / sizeof *arr; i++)
+        ok &= (*arr[i] = side_alloc(n, sizeof(uint32_t))) != NULL;
+    if (ok) {
+        for (uint32_t v = 0; v < n; v++) {
+            t.semi[v] = t.label[v] = v;
+            t.anc[v] = t.bhead[v] = NONE;
+        }
+        idom[0] = 0;
+        for (uint32_t w = n - 1; w >= 1; w--)
+            lt_step(&t, w, parent, pred_off, pred, idom);
+        for (uint32_t w = 1; w < n; w++) /* step 4: the deferred ones, in preorder */
+            if (idom[w] != t.semi[w])
+                idom[w] = idom[idom[w]];
+    }
+    for (size_t i = 0; i < sizeof arr / sizeof *arr; i++)
+        free(*arr[i]);
+    return ok ? TC_OK : nomem();
+}
+
+/* retained_sum — build the predecessor lists of d's edges, find the
+ * dominators, and sum the subtree of vertex `root` (world running). */
+static tc_status retained_sum(idfs *d, uint32_t root, uint64_t *bytes, uint64_t *objects)
+{
+    uint32_t nv = d->nv, *off = side_alloc((size_t)nv + 1, sizeof *off), *pred = side_alloc(d->ne, sizeof *pred);
+    uint32_t *idom = side_alloc(nv, sizeof *idom);
+    tc_status st = off && pred && idom ? TC_OK : nomem();
+    if (st == TC_OK) {
+        for (size_t e = 0; e < d->ne; e++) /* counts, then starts: off[v] = start of v's list */
+            off[d->ev[e] + 1]++;
+        for (uint32_t v = 0; v < nv; v++)
+            off[v + 1] += off[v];
+        for (size_t e = 0; e < d->ne; e++) /* fill: off[v] moves to v's end, v + 1's start */
+            pred[off[d->ev[e]]++] = d->eu[e];
+        for (uint32_t v = nv; v > 0; v--) /* back to the starts */
+            off[v] = off[v - 1];
+        off[0] = 0;
+    }
+    if (st == TC_OK)
+        st = inspect_idom(nv, d->parent, off, pred, idom);
+    if (st == TC_OK) {
+        uint8_t *in = (uint8_t *)off; /* reused: one flag per vertex */
+        memset(in, 0, nv);
+        in[root] = 1;
+        *bytes = d->bytes[root];
+        *objects = 1;
+        for (uint32_t v = root + 1; v < nv; v++)
+            if ((in[v] = in[idom[v]])) {
+                *bytes += d->bytes[v];
+                (*objects)++;
+            }
+    }
+    free(off);
+    free(pred);
+    free(idom);
+    return st;
+}
+
+/* ---- public ------------------------------------------------------------------------ */
+
+const char *tc_root_kind_name(tc_root_kind k)
+{
+    static const char *const names[TC_ROOT_KIND_COUNT] = {"handle", "local", "finalizer_queue", "finalizer"};
+    return (unsigned)k < TC_ROOT_KIND_COUNT ? names[k] : "?";
+}
+
+void tc_inspect_free(void *array) { free(array); }
+
+static int cmp_root(const void *a, const void *b)
+{
+    const iroot *x = a, *y = b;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    return (x->p > y->p) - (x->p < y->p);
+}
+
+tc_status tc_heap_roots(tc_heap *h, tc_link **out, size_t *n)
+{
+    isess s;
+    iwalk w;
+    iroot *roots = NULL;
+    size_t nr = 0, made = 0;
+    tc_link *v = NULL;
+    tc_status st = sess_begin(&s, h, NULL, NULL);
+    if (st != TC_OK)
+        return st;
+    if ((st = walk_init(&w, h, NULL)) == TC_OK) {
+        if ((st = collect_roots(&w, &roots, &nr)) == TC_OK) {
+            qsort(roots, nr, sizeof *roots, cmp_root);
+            size_t u = 0; /* once per (kind, object) */
+            for (size_t i = 0; i < nr; i++)
+                if (!u || cmp_root(&roots[u - 1], &roots[i]))
+                    roots[u++] = roots[i];
+            nr = u;
+            st = root_links(h, roots, NULL, nr, &v, &made);
+        }
+        walk_free(&w);
+    }
+    sess_end(&s);
+    free(roots);
+    if (st != TC_OK) {
+        links_release(h, v, made);
+        return st;
+    }
+    *out = nr ? v : NULL;
+    if (!nr)
+        free(v);
+    *n = nr;
+    return TC_OK;
+}
+
+tc_status tc_obj_referents(tc_heap *h, tc_root *r, tc_root ***out, size_t *n)
+{
+    uintptr_t p = 0;
+    tc_mutator *m;
+    tc_status st = atomic_load(&h->closed) ? tc_fail(TC_ERR_CLOSED, "the heap is closed") : obj_arg(h, r, &p);
+    if (st != TC_OK || (st = mutator_enter(h, &m)) != TC_OK)
+        return st;
+    if (tc_root_freed(r)) { /* freed before we entered (tc_obj_free waits for heap calls) */
+        mutator_leave(m);
+        return tc_fail(TC_ERR_FREED, "the object was freed with unsafe.free");
+    }
+    tc_root **v = NULL;
+    size_t k = 0, cap = 0;
+    const tc_obj *o = (const tc_obj *)p;
+    for (uint32_t i = 0; i < obj_nslots(o) && st == TC_OK; i++) {
+        tc_value x = slot_read(o, i); /* as tc_slot_get: the barrier sees the new roots */
+        arena *a = x.kind == TC_REF ? arena_of((uintptr_t)x.u.ref) : NULL;
+        if (!a || a->heap != h || !is_object(a, (uintptr_t)x.u.ref))
+            continue; /* not a reference (or a torn read of a slot another thread writes) */
+        if (!side_grow(&v, &cap, k + 1, sizeof *v))
+            st = nomem();
+        else if ((st = roots_new(m, x.u.ref, &v[k])) == TC_OK)
+            k++;
+    }
+    if (st != TC_OK)
+        while (k)
+            roots_release(m, v[--k]);
+    mutator_leave(m);
+    if (st != TC_OK || !k) {
+        free(v);
+        v = NULL;
+    }
+    if (st == TC_OK) {
+        *out = v;
+        *n = k;
+    }
+    return st;
+}
+
+/* addr_roots — root_links for a list of bare addresses (referrers). */
+static tc_status addr_roots(tc_heap *h, const uintptr_t *p, size_t n, tc_root ***out, size_t *made)
+{
+    *made = 0;
+    tc_root **v = side_alloc(n, sizeof *v);
+    if (!v)
+        return nomem();
+    *out = v;
+    for (size_t i = 0; i < n; i++) {
+        tc_status st = roots_new_global(h, (tc_obj *)p[i], &v[i]);
+        if (st != TC_OK)
+            return st;
+        (*made)++;
+    }
+    return TC_OK;
+}
+
+tc_status tc_obj_referrers(tc_heap *h, tc_root *r, tc_root ***out, size_t *n)
+{
+    isess s;
+    iwalk w;
+    ibfs b = {0};
+    iroot *roots = NULL;
+    size_t nr = 0, made = 0;
+    tc_root **v = NULL;
+    uintptr_t p = 0;
+    tc_status st = sess_begin(&s, h, r, &p);
+    if (st != TC_OK)
+        return st;
+    if ((st = walk_init(&w, h, NULL)) == TC_OK) {
+        if ((st = collect_roots(&w, &roots, &nr)) == TC_OK && (st = bfs_init(&b, &w, node_of(&w, p), false)) == TC_OK &&
+            (st = bfs_run(&b, roots, nr)) == TC_OK)
+            st = addr_roots(h, b.hits, b.nhits, &v, &made);
+        walk_free(&w);
+    }
+    sess_end(&s);
+    free(roots);
+    bfs_free(&b);
+    if (st != TC_OK) {
+        for (size_t i = 0; i < made; i++)
+            tc_root_release(h, v[i]);
+        free(v);
+        return st;
+    }
+    *n = made;
+    *out = made ? v : NULL;
+    if (!made)
+        free(v);
+    return TC_OK;
+}
+
+tc_status tc_obj_path_to(tc_heap *h, tc_root *r, tc_link **out, size_t *n)
+{
+    isess s;
+    iwalk w;
+    ibfs b = {0};
+    iroot *roots = NULL, *steps = NULL;
+    int64_t *slots = NULL;
+    size_t nr = 0, len = 0, made = 0;
+    tc_link *v = NULL;
+    uintptr_t p = 0;
+    tc_status st = sess_begin(&s, h, r, &p);
+    if (st != TC_OK)
+        return st;
+    if ((st = walk_init(&w, h, r)) == TC_OK) {
+        if ((st = collect_roots(&w, &roots, &nr)) == TC_OK && (st = bfs_init(&b, &w, node_of(&w, p), true)) == TC_OK &&
+            (st = bfs_run(&b, roots, nr)) == TC_OK && b.found && (st = bfs_path(&b, &steps, &slots, &len)) == TC_OK)
+            st = root_links(h, steps, slots, len, &v, &made);
+        walk_free(&w);
+    }
+    sess_end(&s);
+    free(roots);
+    free(steps);
+    free(slots);
+    bfs_free(&b);
+    if (st != TC_OK) {
+        links_release(h, v, made);
+        return st;
+    }
+    *out = v;
+    *n = len;
+    return TC_OK;
+}
+
+tc_status tc_obj_retained(tc_heap *h, tc_root *r, uint64_t *bytes, uint64_t *objects)
+{
+    isess s;
+    iwalk w;
+    idfs d = {0};
+    iroot *roots = NULL;
+    size_t nr = 0;
+    uintptr_t p = 0;
+    tc_status st = sess_begin(&s, h, r, &p);
+    if (st != TC_OK)
+        return st;
+    if ((st = walk_init(&w, h, r)) == TC_OK) {
+        if ((st = collect_roots(&w, &roots, &nr)) == TC_OK && (st = dfs_init(&d, &w)) == TC_OK)
+            st = dfs_all(&d, p, roots, nr);
+        walk_free(&w);
+    }
+    sess_end(&s); /* the graph is in d: the rest needs neither the heap nor a pause */
+    free(roots);
+    free(d.vert);
+    d.vert = NULL;
+    uint64_t b = 0, o = 0;
+    if (st == TC_OK && d.nv < 2) /* obj did not number: not an object of this heap */
+        st = tc_fail(TC_ERR_CORRUPT, "the handle does not point at an allocated object");
+    if (st == TC_OK)
+        st = retained_sum(&d, 1, &b, &o); /* obj was the super-root's first successor: vertex 1 */
+    dfs_free(&d);
+    if (st == TC_OK) {
+        *bytes = b;
+        *objects = o;
+    }
+    return st;
+}
