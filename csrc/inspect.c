@@ -33,37 +33,39 @@
  * collector_quiesce (wait for the concurrent collector's running cycle,
  * finish an incremental one, keep new ones from starting: every span is
  * swept, no marker runs, mark bits mean nothing), then the world is stopped
- * (no mutator changes a slot, a handle or a local) while the graph is read;
- * the result objects get their roots (roots_new_global) before the world
- * starts again, so no cycle can free them in between. Reading the graph is
- * a walk of the reachable objects: the pause is proportional to them (the
- * house rule that pauses do not grow with the heap is for the collector;
- * this is a debugging call that says so in its docs, like tc_heap_verify).
- * retained() keeps only the reading in the pause: the depth-first numbering
- * and the edge list are taken with the world stopped, the dominator tree is
- * computed after the world started and the session ended.
+ * (no mutator changes a slot, a handle or a local) while the graph is read.
+ * Result objects get their roots (roots_new_global) before the world starts
+ * again, so no cycle can free them in between.
+ *
+ * What is inside the pause. path_to and referrers search the graph with the
+ * world stopped: breadth-first from every root at once, until the target is
+ * reached (path_to) or everything reachable was scanned (referrers).
+ * retained copies the graph instead (snap_take: one sequential pass over
+ * the heap's objects, live or not yet swept, into arrays of numbers), ends
+ * the pause and the session, and only then computes the dominator tree
+ * (dom.c) on the copy. Either way the pause grows with the heap: the house
+ * rule that pauses do not is the collector's; this is a debugging call, and
+ * its docs give the figures (like tc_heap_verify's).
  *
  * Side tables. Objects are numbered densely by span (each in-use span's
  * element slots, in span-list order; a per-arena page table gives a page's
  * first number), so per-object state is a plain array indexed by number,
- * allocated from malloc for the call and freed before it returns. About
- * 13 bytes per object slot for a path or referrers search, ~40 bytes per
- * reachable object plus 8 per reference for retained. Every allocation may
- * fail: the call then returns TC_ERR_NOMEM, releases what it made and leaves
- * the heap as it found it.
+ * allocated with inspect_alloc for the call and freed before it returns:
+ * about 13 bytes per element slot for a search; for retained 4 per slot and
+ * 4 per reference for the copy, then dom.c's ~40 per reachable object. Any
+ * allocation may fail: the call then returns TC_ERR_NOMEM, releases what it
+ * made and leaves the heap as it found it.
  *
- * Dominators. retained(obj) is obj's subtree in the dominator tree of the
- * graph from a virtual super-root whose successors are every root but the
- * handle passed in, plus obj (so an object only that handle keeps still has
- * a retained set: what would go with it). Lengauer and Tarjan's algorithm
- * (the "simple" version, path compression without balancing: O(m log n)),
- * iterative, over vertices numbered in depth-first preorder; a dominator
- * precedes what it dominates in that order, so the subtree is summed in one
- * forward pass. Eclipse MAT defines retained size the same way.
+ * Retained size. retained(obj) is obj's subtree in the dominator tree of the
+ * graph from a virtual root whose successors are obj, every root but the
+ * handle passed in, and the referents of every object with a finalizer (so
+ * an object only that handle keeps still has a retained set: what would go
+ * with it). Eclipse MAT defines retained size the same way.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "dom.h"
 #include "heap.h"
 #include "inspect.h"
 #include "platform.h"
@@ -87,7 +89,7 @@ static bool refused(void)
 }
 
 /* side_alloc — n zeroed items of `size` bytes (at least one), or NULL. */
-static void *side_alloc(size_t n, size_t size)
+void *inspect_alloc(size_t n, size_t size)
 {
     if (refused() || (n && size > SIZE_MAX / n))
         return NULL;
@@ -95,7 +97,7 @@ static void *side_alloc(size_t n, size_t size)
 }
 
 /* side_grow — make room for `need` items in the array *p of *cap items. */
-static bool side_grow(void *p, size_t *cap, size_t need, size_t size)
+bool inspect_grow(void *p, size_t *cap, size_t need, size_t size)
 {
     if (need <= *cap)
         return true;
@@ -110,7 +112,7 @@ static bool side_grow(void *p, size_t *cap, size_t need, size_t size)
     return true;
 }
 
-static tc_status nomem(void) { return tc_fail(TC_ERR_NOMEM, "out of memory for the heap walk's side tables"); }
+tc_status inspect_nomem(void) { return tc_fail(TC_ERR_NOMEM, "out of memory for the heap walk's side tables"); }
 
 /* ---- numbering: object <-> dense number ---------------------------------------- */
 
@@ -122,7 +124,8 @@ typedef struct iarena {
 
 typedef struct ispan {
     uint32_t first; /* number of the span's first element slot */
-    span *s;
+    uint64_t esize; /* bytes per element slot (a large span: all of it) */
+    span *s;        /* valid while the session holds the world */
 } ispan;
 
 typedef struct iroot {
@@ -167,9 +170,9 @@ static tc_status number_span(void *ud, span *s, int c)
     iarena *ia = find_arena(w, arena_of(s->base));
     if (!ia || w->nnodes + s->nelems > MAX_NODES)
         return tc_fail(TC_ERR_NOMEM, "too many objects for the heap walk (%u at most)", MAX_NODES);
-    if (!side_grow(&w->spans, &w->cap_spans, w->nspans + 1, sizeof *w->spans))
-        return nomem();
-    w->spans[w->nspans++] = (ispan){(uint32_t)w->nnodes, s};
+    if (!inspect_grow(&w->spans, &w->cap_spans, w->nspans + 1, sizeof *w->spans))
+        return inspect_nomem();
+    w->spans[w->nspans++] = (ispan){(uint32_t)w->nnodes, obj_esize(s), s};
     size_t pg = (s->base - ia->a->base) >> TC_PAGE_SHIFT;
     for (size_t i = 0; i < s->npages && pg + i < ia->npages; i++)
         ia->first[pg + i] = (uint32_t)w->nnodes;
@@ -189,25 +192,38 @@ static uint32_t node_of(iwalk *w, uintptr_t p)
     if (!ia || pg >= ia->npages || ia->first[pg] == NONE)
         return NONE;
     span *s = a->spans[pg];
-    size_t off = p - s->base, e = obj_esize(s), k = off / e;
-    if (k * e != off || k >= s->nelems || !bit_test(a->allocbits, a, p))
+    size_t off = p - s->base, k = 0;
+    if (s->sizeclass) { /* 32-bit division: a small span is far below 4 GiB */
+        k = (uint32_t)off / s->elemsize;
+        if ((uint32_t)k * s->elemsize != off || k >= s->nelems)
+            return NONE;
+    } else if (off) {
+        return NONE;
+    }
+    if (!bit_test(a->allocbits, a, p))
         return NONE;
     return ia->first[pg] + (uint32_t)k;
+}
+
+/* span_of_number — the span of number n among v[0..count), in number order. */
+static const ispan *span_of_number(const ispan *v, size_t count, uint32_t n)
+{
+    size_t lo = 0, hi = count; /* the last span whose first <= n */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (v[mid].first <= n)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return &v[lo];
 }
 
 /* addr_of — the address of number n (a numbered element slot). */
 static uintptr_t addr_of(const iwalk *w, uint32_t n)
 {
-    size_t lo = 0, hi = w->nspans; /* the last span whose first <= n */
-    while (hi - lo > 1) {
-        size_t mid = (lo + hi) / 2;
-        if (w->spans[mid].first <= n)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    const span *s = w->spans[lo].s;
-    return s->base + (uintptr_t)(n - w->spans[lo].first) * obj_esize(s);
+    const ispan *sp = span_of_number(w->spans, w->nspans, n);
+    return sp->s->base + (uintptr_t)(n - sp->first) * sp->esize;
 }
 
 static int cmp_uptr(const void *a, const void *b)
@@ -225,8 +241,8 @@ static tc_status collect_fq(iwalk *w)
     size_t n = 0;
     for (ready *r = h->ready_head; r; r = r->next)
         n += r->root != NULL;
-    if (!(w->fq = side_alloc(n, sizeof *w->fq)))
-        st = nomem();
+    if (!(w->fq = inspect_alloc(n, sizeof *w->fq)))
+        st = inspect_nomem();
     for (ready *r = h->ready_head; r && w->fq; r = r->next)
         if (r->root)
             w->fq[w->nfq++] = (uintptr_t)r->root;
@@ -258,8 +274,8 @@ static tc_status walk_init(iwalk *w, tc_heap *h, tc_root *skip)
         iarena *ia = &w->ar[w->narenas++];
         ia->a = h->arenas[i];
         ia->npages = atomic_load(&ia->a->frontier);
-        if (!(ia->first = side_alloc(ia->npages, sizeof *ia->first)))
-            st = nomem();
+        if (!(ia->first = inspect_alloc(ia->npages, sizeof *ia->first)))
+            st = inspect_nomem();
         else
             memset(ia->first, 0xff, (ia->npages ? ia->npages : 1) * sizeof *ia->first);
     }
@@ -277,7 +293,7 @@ static tc_status walk_init(iwalk *w, tc_heap *h, tc_root *skip)
 
 static bool push_root(iroot **v, size_t *n, size_t *cap, uintptr_t p, tc_root_kind k)
 {
-    if (!side_grow(v, cap, *n + 1, sizeof **v))
+    if (!inspect_grow(v, cap, *n + 1, sizeof **v))
         return false;
     (*v)[(*n)++] = (iroot){p, k};
     return true;
@@ -285,7 +301,7 @@ static bool push_root(iroot **v, size_t *n, size_t *cap, uintptr_t p, tc_root_ki
 
 /* collect_roots — every root (world stopped), in the order a search must
  * take them: handles and queued finalizers, locals, then the finalizer
- * roots (whose referents are one step further from the super-root). */
+ * roots (whose referents are one step further from the virtual root). */
 static tc_status collect_roots(iwalk *w, iroot **out, size_t *nout)
 {
     tc_heap *h = w->h;
@@ -317,7 +333,7 @@ static tc_status collect_roots(iwalk *w, iroot **out, size_t *nout)
     pthread_mutex_unlock(&h->special_lock);
     if (!ok) {
         free(v);
-        return nomem();
+        return inspect_nomem();
     }
     *out = v;
     *nout = n;
@@ -385,6 +401,10 @@ static tc_status sess_begin(isess *s, tc_heap *h, tc_root *r, uintptr_t *p)
     return TC_OK;
 }
 
+static _Thread_local uint64_t last_pause_ns; /* this thread's last session's pause */
+
+uint64_t inspect_last_pause_ns(void) { return last_pause_ns; }
+
 /* sess_start_world — end the pause (once); it shows in a running trace. */
 static void sess_start_world(isess *s)
 {
@@ -392,8 +412,8 @@ static void sess_start_world(isess *s)
         return;
     world_start(s->h);
     s->stopped = false;
-    uint64_t now = plat_now_ns();
-    trace_emit(s->h, "inspect pause", 'X', s->t0, now - s->t0, 0);
+    last_pause_ns = plat_now_ns() - s->t0;
+    trace_emit(s->h, "inspect pause", 'X', s->t0, last_pause_ns, 0);
 }
 
 static void sess_end(isess *s)
@@ -408,9 +428,9 @@ static tc_status root_links(tc_heap *h, const iroot *objs, const int64_t *slots,
                             size_t *made)
 {
     *made = 0;
-    tc_link *v = side_alloc(n, sizeof *v);
+    tc_link *v = inspect_alloc(n, sizeof *v);
     if (!v)
-        return nomem();
+        return inspect_nomem();
     *out = v;
     for (size_t i = 0; i < n; i++) {
         tc_status st = roots_new_global(h, (tc_obj *)objs[i].p, &v[i].obj);
@@ -449,8 +469,9 @@ typedef struct ibfs {
     uint32_t target;     /* obj's number */
     bool path;           /* stop when the target is reached (else: referrers) */
     bool found;
-    uintptr_t *hits;     /* referrers found */
-    size_t nhits, cap_hits;
+    iroot *hits;         /* referrers found, and the slot of each that holds the target */
+    int64_t *hslot;
+    size_t nhits, cap_hits, cap_hslot;
 } ibfs;
 
 static tc_status bfs_init(ibfs *b, iwalk *w, uint32_t target, bool path)
@@ -459,13 +480,13 @@ static tc_status bfs_init(ibfs *b, iwalk *w, uint32_t target, bool path)
     b->w = w;
     b->target = target;
     b->path = path;
-    b->how = side_alloc(w->nnodes, 1);
-    b->q = side_alloc(w->nnodes, sizeof *b->q);
+    b->how = inspect_alloc(w->nnodes, 1);
+    b->q = inspect_alloc(w->nnodes, sizeof *b->q);
     if (path) {
-        b->par = side_alloc(w->nnodes, sizeof *b->par);
-        b->via = side_alloc(w->nnodes, sizeof *b->via);
+        b->par = inspect_alloc(w->nnodes, sizeof *b->par);
+        b->via = inspect_alloc(w->nnodes, sizeof *b->via);
     }
-    return b->how && b->q && (!path || (b->par && b->via)) ? TC_OK : nomem();
+    return b->how && b->q && (!path || (b->par && b->via)) ? TC_OK : inspect_nomem();
 }
 
 static void bfs_free(ibfs *b)
@@ -475,6 +496,7 @@ static void bfs_free(ibfs *b)
     free(b->par);
     free(b->via);
     free(b->hits);
+    free(b->hslot);
 }
 
 /* bfs_reach — n (at p) is reached as `how` from par's `via`. */
@@ -504,9 +526,11 @@ static bool bfs_scan(ibfs *b, uintptr_t p, uint32_t pn, uint8_t how)
         if (n == NONE)
             continue;
         if (!b->path && n == b->target && !(b->how[pn] & HOW_LISTED)) {
-            if (!side_grow(&b->hits, &b->cap_hits, b->nhits + 1, sizeof *b->hits))
+            if (!inspect_grow(&b->hits, &b->cap_hits, b->nhits + 1, sizeof *b->hits) ||
+                !inspect_grow(&b->hslot, &b->cap_hslot, b->nhits + 1, sizeof *b->hslot))
                 return false;
-            b->hits[b->nhits++] = p;
+            b->hits[b->nhits] = (iroot){p, TC_ROOT_HANDLE};
+            b->hslot[b->nhits++] = i;
             b->how[pn] |= HOW_LISTED;
         }
         bfs_reach(b, n, q, how, pn, i);
@@ -523,11 +547,11 @@ static tc_status bfs_run(ibfs *b, const iroot *roots, size_t nroots)
             bfs_reach(b, node_of(b->w, roots[i].p), roots[i].p, HOW_ROOT, NONE, roots[i].kind);
     for (size_t i = 0; i < nroots && !b->found; i++)
         if (roots[i].kind == TC_ROOT_FINALIZER && !bfs_scan(b, roots[i].p, node_of(b->w, roots[i].p), HOW_FIN))
-            return nomem();
+            return inspect_nomem();
     while (b->qh < b->qt && !b->found) {
         uintptr_t p = b->q[b->qh++];
         if (!bfs_scan(b, p, node_of(b->w, p), HOW_EDGE))
-            return nomem();
+            return inspect_nomem();
     }
     return TC_OK;
 }
@@ -545,10 +569,10 @@ static tc_status bfs_path(ibfs *b, iroot **objs, int64_t **slots, size_t *n)
         if (how == HOW_FIN)
             break;
     }
-    *objs = side_alloc(len, sizeof **objs);
-    *slots = side_alloc(len, sizeof **slots);
+    *objs = inspect_alloc(len, sizeof **objs);
+    *slots = inspect_alloc(len, sizeof **slots);
     if (!*objs || !*slots)
-        return nomem();
+        return inspect_nomem();
     *n = len;
     uint32_t v = b->target;
     for (size_t i = len; i-- > 0;) {
@@ -569,228 +593,100 @@ static tc_status bfs_path(ibfs *b, iroot **objs, int64_t **slots, size_t *n)
     return TC_OK;
 }
 
-/* ---- depth-first numbering, for the dominator tree ------------------------------- */
+/* ---- the graph snapshot, for the dominator tree ---------------------------------------- */
 
-typedef struct dframe {
-    uintptr_t p;   /* the object */
-    uint32_t v;    /* its vertex */
-    uint32_t next; /* the next slot to look at */
-} dframe;
+/* A copy of the object graph taken with the world stopped, in one pass over
+ * the heap in number order (sequential memory, unlike a search): the
+ * objects number n references are succ[off[n] .. off[n+1]) (a free element
+ * slot has none); seeds are the virtual root's successors, obj first; spans
+ * is the walk's table, for element sizes (its span pointers are not used
+ * once the world runs). Once taken it needs neither the heap nor a pause. */
+typedef struct isnap {
+    uint32_t nnodes;
+    uint32_t *off, *succ, *seeds;
+    size_t nsucc, cap_succ, nseeds, cap_seeds;
+    ispan *spans;
+    size_t nspans;
+} isnap;
 
-/* The search numbers vertices in preorder (0: the super-root) and records
- * every edge it sees as (from vertex, to vertex). */
-typedef struct idfs {
-    iwalk *w;
-    uint32_t *vert;   /* per number: its vertex, NONE until reached */
-    uint32_t nv;      /* vertices so far */
-    uint32_t *parent; /* per vertex (nnodes + 1) */
-    uint64_t *bytes;  /* per vertex: its size-class slot */
-    uint32_t *eu, *ev;/* edges */
-    size_t ne, cap_eu, cap_ev;
-    dframe *stack;
-    size_t depth, cap_stack;
-} idfs;
-
-static tc_status dfs_init(idfs *d, iwalk *w)
+static void snap_free(isnap *g)
 {
-    memset(d, 0, sizeof *d);
-    d->w = w;
-    d->vert = side_alloc(w->nnodes, sizeof *d->vert);
-    d->parent = side_alloc(w->nnodes + 1, sizeof *d->parent);
-    d->bytes = side_alloc(w->nnodes + 1, sizeof *d->bytes);
-    if (!d->vert || !d->parent || !d->bytes)
-        return nomem();
-    memset(d->vert, 0xff, (w->nnodes ? w->nnodes : 1) * sizeof *d->vert);
-    d->nv = 1; /* the super-root */
-    return TC_OK;
+    free(g->off);
+    free(g->succ);
+    free(g->seeds);
+    free(g->spans);
+    memset(g, 0, sizeof *g);
 }
 
-static void dfs_free(idfs *d)
+static bool snap_push(uint32_t **v, size_t *n, size_t *cap, uint32_t x)
 {
-    free(d->vert);
-    free(d->parent);
-    free(d->bytes);
-    free(d->eu);
-    free(d->ev);
-    free(d->stack);
-}
-
-/* dfs_edge — the edge from vertex u to object n (at p): number n and put it
- * on the stack if it is new. false: out of memory. */
-static bool dfs_edge(idfs *d, uint32_t u, uint32_t n, uintptr_t p)
-{
-    if (d->vert[n] == NONE) {
-        if (!side_grow(&d->stack, &d->cap_stack, d->depth + 1, sizeof *d->stack))
-            return false;
-        uint32_t v = d->nv++;
-        d->vert[n] = v;
-        d->parent[v] = u;
-        d->bytes[v] = obj_esize(span_of(arena_of(p), p));
-        d->stack[d->depth++] = (dframe){p, v, 0};
-    }
-    if (d->ne >= UINT32_MAX || !side_grow(&d->eu, &d->cap_eu, d->ne + 1, sizeof *d->eu) ||
-        !side_grow(&d->ev, &d->cap_ev, d->ne + 1, sizeof *d->ev))
+    if (*n >= UINT32_MAX || !inspect_grow(v, cap, *n + 1, sizeof **v))
         return false;
-    d->eu[d->ne] = u;
-    d->ev[d->ne++] = d->vert[n];
+    (*v)[(*n)++] = x;
     return true;
 }
 
-/* dfs_run — finish the search from what is on the stack. */
-static bool dfs_run(idfs *d)
+/* snap_span — the references of every allocated object of span i. */
+static bool snap_span(isnap *g, iwalk *w, size_t i)
 {
-    while (d->depth) {
-        dframe *f = &d->stack[d->depth - 1];
-        const tc_obj *o = (const tc_obj *)f->p;
-        if (f->next >= obj_nslots(o)) {
-            d->depth--;
+    const span *s = w->spans[i].s;
+    arena *a = arena_of(s->base);
+    size_t e = w->spans[i].esize;
+    for (uint32_t k = 0; k < s->nelems; k++) {
+        uintptr_t p = s->base + k * e;
+        g->off[w->spans[i].first + k] = (uint32_t)g->nsucc;
+        if (!bit_test(a->allocbits, a, p))
             continue;
+        const tc_obj *o = (const tc_obj *)p;
+        for (uint32_t j = 0; j < obj_nslots(o); j++) {
+            if (atomic_load_explicit(&obj_tags(o)[j], memory_order_relaxed) != TC_REF)
+                continue;
+            uint32_t n = node_of(w, atomic_load_explicit(&obj_words(o)[j], memory_order_relaxed));
+            if (n != NONE && !snap_push(&g->succ, &g->nsucc, &g->cap_succ, n))
+                return false;
         }
-        uint32_t i = f->next++, u = f->v;
-        if (atomic_load_explicit(&obj_tags(o)[i], memory_order_relaxed) != TC_REF)
-            continue;
-        uintptr_t q = atomic_load_explicit(&obj_words(o)[i], memory_order_relaxed);
-        uint32_t n = node_of(d->w, q);
-        if (n != NONE && !dfs_edge(d, u, n, q))
-            return false;
     }
     return true;
 }
 
-/* dfs_from — the super-root's edge to p, and the search from there. */
-static bool dfs_from(idfs *d, uintptr_t p)
+/* snap_take — the snapshot (world stopped): obj's number, then the roots'
+ * (a finalizer root's referents in its place). */
+static tc_status snap_take(isnap *g, iwalk *w, uintptr_t obj, const iroot *roots, size_t nroots)
 {
-    uint32_t n = node_of(d->w, p);
-    return n == NONE || (dfs_edge(d, 0, n, p) && dfs_run(d));
-}
-
-/* dfs_all — the search from the super-root: obj first, then every root; a
- * finalizer root's referents are the super-root's successors. */
-static tc_status dfs_all(idfs *d, uintptr_t obj, const iroot *roots, size_t nroots)
-{
-    bool ok = dfs_from(d, obj);
-    for (size_t i = 0; i < nroots && ok; i++) {
-        if (roots[i].kind != TC_ROOT_FINALIZER) {
-            ok = dfs_from(d, roots[i].p);
-            continue;
-        }
-        const tc_obj *f = (const tc_obj *)roots[i].p;
-        for (uint32_t k = 0; k < obj_nslots(f) && ok; k++)
-            if (atomic_load_explicit(&obj_tags(f)[k], memory_order_relaxed) == TC_REF)
-                ok = dfs_from(d, atomic_load_explicit(&obj_words(f)[k], memory_order_relaxed));
-    }
-    return ok ? TC_OK : nomem();
-}
-
-/* ---- dominators: Lengauer and Tarjan ------------------------------------------------ */
-
-typedef struct lt {
-    uint32_t *semi, *label, *anc, *bhead, *bnext, *stk;
-} lt;
-
-/* lt_eval — the vertex of least semi on v's path in the forest, below its
- * tree's root, compressing the path on the way (iteratively: a path may be
- * as long as the graph). */
-static uint32_t lt_eval(lt *t, uint32_t v)
-{
-    if (t->anc[v] == NONE)
-        return v;
-    size_t k = 0;
-    for (uint32_t x = v; t->anc[t->anc[x]] != NONE; x = t->anc[x])
-        t->stk[k++] = x;
-    while (k) { /* nearest the tree's root first, as the recursion would */
-        uint32_t y = t->stk[--k], a = t->anc[y];
-        if (t->semi[t->label[a]] < t->semi[t->label[y]])
-            t->label[y] = t->label[a];
-        t->anc[y] = t->anc[a];
-    }
-    return t->label[v];
-}
-
-/* lt_semi — semi[w] and the implicit immediate dominators of the bucket of
- * w's parent (steps 2 and 3 of the algorithm, for one w). */
-static void lt_step(lt *t, uint32_t w, const uint32_t *parent, const uint32_t *pred_off, const uint32_t *pred,
-                    uint32_t *idom)
-{
-    for (uint32_t k = pred_off[w]; k < pred_off[w + 1]; k++) {
-        uint32_t u = lt_eval(t, pred[k]);
-        if (t->semi[u] < t->semi[w])
-            t->semi[w] = t->semi[u];
-    }
-    t->bnext[w] = t->bhead[t->semi[w]];
-    t->bhead[t->semi[w]] = w;
-    uint32_t p = parent[w];
-    t->anc[w] = p;
-    for (uint32_t v = t->bhead[p]; v != NONE; v = t->bnext[v]) {
-        uint32_t u = lt_eval(t, v);
-        idom[v] = t->semi[u] < t->semi[v] ? u : p;
-    }
-    t->bhead[p] = NONE;
-}
-
-tc_status inspect_idom(uint32_t n, const uint32_t *parent, const uint32_t *pred_off, const uint32_t *pred,
-                       uint32_t *idom)
-{
-    if (n == 0)
-        return TC_OK;
-    lt t;
-    uint32_t **arr[] = {&t.semi, &t.label, &t.anc, &t.bhead, &t.bnext, &t.stk};
-    bool ok = true;
-    for (size_t i = 0; i < sizeof arr / sizeof *arr; i++)
-        ok &= (*arr[i] = side_alloc(n, sizeof(uint32_t))) != NULL;
+    memset(g, 0, sizeof *g);
+    g->nnodes = (uint32_t)w->nnodes;
+    g->off = inspect_alloc((size_t)g->nnodes + 1, sizeof *g->off);
+    g->spans = inspect_alloc(w->nspans, sizeof *g->spans);
+    bool ok = g->off && g->spans;
+    for (size_t i = 0; i < w->nspans && ok; i++)
+        ok = snap_span(g, w, i);
     if (ok) {
-        for (uint32_t v = 0; v < n; v++) {
-            t.semi[v] = t.label[v] = v;
-            t.anc[v] = t.bhead[v] = NONE;
-        }
-        idom[0] = 0;
-        for (uint32_t w = n - 1; w >= 1; w--)
-            lt_step(&t, w, parent, pred_off, pred, idom);
-        for (uint32_t w = 1; w < n; w++) /* step 4: the deferred ones, in preorder */
-            if (idom[w] != t.semi[w])
-                idom[w] = idom[idom[w]];
+        g->off[g->nnodes] = (uint32_t)g->nsucc;
+        memcpy(g->spans, w->spans, w->nspans * sizeof *g->spans);
+        g->nspans = w->nspans;
     }
-    for (size_t i = 0; i < sizeof arr / sizeof *arr; i++)
-        free(*arr[i]);
-    return ok ? TC_OK : nomem();
+    ok = ok && snap_push(&g->seeds, &g->nseeds, &g->cap_seeds, node_of(w, obj));
+    for (size_t i = 0; i < nroots && ok; i++) {
+        uint32_t n = node_of(w, roots[i].p);
+        if (roots[i].kind != TC_ROOT_FINALIZER)
+            ok = snap_push(&g->seeds, &g->nseeds, &g->cap_seeds, n);
+        for (uint32_t k = g->off[n]; k < g->off[n + 1] && ok && roots[i].kind == TC_ROOT_FINALIZER; k++)
+            ok = snap_push(&g->seeds, &g->nseeds, &g->cap_seeds, g->succ[k]);
+    }
+    return ok ? TC_OK : inspect_nomem();
 }
 
-/* retained_sum — build the predecessor lists of d's edges, find the
- * dominators, and sum the subtree of vertex `root` (world running). */
-static tc_status retained_sum(idfs *d, uint32_t root, uint64_t *bytes, uint64_t *objects)
+/* retained_add — one object of obj's retained set (dom_subtree's callback). */
+typedef struct iret {
+    const isnap *g;
+    uint64_t bytes, objects;
+} iret;
+
+static void retained_add(void *ud, uint32_t n)
 {
-    uint32_t nv = d->nv, *off = side_alloc((size_t)nv + 1, sizeof *off), *pred = side_alloc(d->ne, sizeof *pred);
-    uint32_t *idom = side_alloc(nv, sizeof *idom);
-    tc_status st = off && pred && idom ? TC_OK : nomem();
-    if (st == TC_OK) {
-        for (size_t e = 0; e < d->ne; e++) /* counts, then starts: off[v] = start of v's list */
-            off[d->ev[e] + 1]++;
-        for (uint32_t v = 0; v < nv; v++)
-            off[v + 1] += off[v];
-        for (size_t e = 0; e < d->ne; e++) /* fill: off[v] moves to v's end, v + 1's start */
-            pred[off[d->ev[e]]++] = d->eu[e];
-        for (uint32_t v = nv; v > 0; v--) /* back to the starts */
-            off[v] = off[v - 1];
-        off[0] = 0;
-    }
-    if (st == TC_OK)
-        st = inspect_idom(nv, d->parent, off, pred, idom);
-    if (st == TC_OK) {
-        uint8_t *in = (uint8_t *)off; /* reused: one flag per vertex */
-        memset(in, 0, nv);
-        in[root] = 1;
-        *bytes = d->bytes[root];
-        *objects = 1;
-        for (uint32_t v = root + 1; v < nv; v++)
-            if ((in[v] = in[idom[v]])) {
-                *bytes += d->bytes[v];
-                (*objects)++;
-            }
-    }
-    free(off);
-    free(pred);
-    free(idom);
-    return st;
+    iret *r = ud;
+    r->bytes += span_of_number(r->g->spans, r->g->nspans, n)->esize;
+    r->objects++;
 }
 
 /* ---- public ------------------------------------------------------------------------ */
@@ -846,7 +742,7 @@ tc_status tc_heap_roots(tc_heap *h, tc_link **out, size_t *n)
     return TC_OK;
 }
 
-tc_status tc_obj_referents(tc_heap *h, tc_root *r, tc_root ***out, size_t *n)
+tc_status tc_obj_referents(tc_heap *h, tc_root *r, tc_link **out, size_t *n)
 {
     uintptr_t p = 0;
     tc_mutator *m;
@@ -857,7 +753,7 @@ tc_status tc_obj_referents(tc_heap *h, tc_root *r, tc_root ***out, size_t *n)
         mutator_leave(m);
         return tc_fail(TC_ERR_FREED, "the object was freed with unsafe.free");
     }
-    tc_root **v = NULL;
+    tc_link *v = NULL;
     size_t k = 0, cap = 0;
     const tc_obj *o = (const tc_obj *)p;
     for (uint32_t i = 0; i < obj_nslots(o) && st == TC_OK; i++) {
@@ -865,14 +761,16 @@ tc_status tc_obj_referents(tc_heap *h, tc_root *r, tc_root ***out, size_t *n)
         arena *a = x.kind == TC_REF ? arena_of((uintptr_t)x.u.ref) : NULL;
         if (!a || a->heap != h || !is_object(a, (uintptr_t)x.u.ref))
             continue; /* not a reference (or a torn read of a slot another thread writes) */
-        if (!side_grow(&v, &cap, k + 1, sizeof *v))
-            st = nomem();
-        else if ((st = roots_new(m, x.u.ref, &v[k])) == TC_OK)
-            k++;
+        if (!inspect_grow(&v, &cap, k + 1, sizeof *v))
+            st = inspect_nomem();
+        else if ((st = roots_new(m, x.u.ref, &v[k].obj)) == TC_OK) {
+            v[k].kind = TC_ROOT_HANDLE;
+            v[k++].slot = i;
+        }
     }
     if (st != TC_OK)
         while (k)
-            roots_release(m, v[--k]);
+            roots_release(m, v[--k].obj);
     mutator_leave(m);
     if (st != TC_OK || !k) {
         free(v);
@@ -885,54 +783,33 @@ tc_status tc_obj_referents(tc_heap *h, tc_root *r, tc_root ***out, size_t *n)
     return st;
 }
 
-/* addr_roots — root_links for a list of bare addresses (referrers). */
-static tc_status addr_roots(tc_heap *h, const uintptr_t *p, size_t n, tc_root ***out, size_t *made)
-{
-    *made = 0;
-    tc_root **v = side_alloc(n, sizeof *v);
-    if (!v)
-        return nomem();
-    *out = v;
-    for (size_t i = 0; i < n; i++) {
-        tc_status st = roots_new_global(h, (tc_obj *)p[i], &v[i]);
-        if (st != TC_OK)
-            return st;
-        (*made)++;
-    }
-    return TC_OK;
-}
-
-tc_status tc_obj_referrers(tc_heap *h, tc_root *r, tc_root ***out, size_t *n)
+tc_status tc_obj_referrers(tc_heap *h, tc_root *r, tc_link **out, size_t *n)
 {
     isess s;
     iwalk w;
     ibfs b = {0};
     iroot *roots = NULL;
     size_t nr = 0, made = 0;
-    tc_root **v = NULL;
+    tc_link *v = NULL;
     uintptr_t p = 0;
     tc_status st = sess_begin(&s, h, r, &p);
     if (st != TC_OK)
         return st;
     if ((st = walk_init(&w, h, NULL)) == TC_OK) {
         if ((st = collect_roots(&w, &roots, &nr)) == TC_OK && (st = bfs_init(&b, &w, node_of(&w, p), false)) == TC_OK &&
-            (st = bfs_run(&b, roots, nr)) == TC_OK)
-            st = addr_roots(h, b.hits, b.nhits, &v, &made);
+            (st = bfs_run(&b, roots, nr)) == TC_OK && b.nhits)
+            st = root_links(h, b.hits, b.hslot, b.nhits, &v, &made);
         walk_free(&w);
     }
     sess_end(&s);
     free(roots);
     bfs_free(&b);
     if (st != TC_OK) {
-        for (size_t i = 0; i < made; i++)
-            tc_root_release(h, v[i]);
-        free(v);
+        links_release(h, v, made);
         return st;
     }
+    *out = v;
     *n = made;
-    *out = made ? v : NULL;
-    if (!made)
-        free(v);
     return TC_OK;
 }
 
@@ -973,7 +850,7 @@ tc_status tc_obj_retained(tc_heap *h, tc_root *r, uint64_t *bytes, uint64_t *obj
 {
     isess s;
     iwalk w;
-    idfs d = {0};
+    isnap g = {0};
     iroot *roots = NULL;
     size_t nr = 0;
     uintptr_t p = 0;
@@ -981,23 +858,20 @@ tc_status tc_obj_retained(tc_heap *h, tc_root *r, uint64_t *bytes, uint64_t *obj
     if (st != TC_OK)
         return st;
     if ((st = walk_init(&w, h, r)) == TC_OK) {
-        if ((st = collect_roots(&w, &roots, &nr)) == TC_OK && (st = dfs_init(&d, &w)) == TC_OK)
-            st = dfs_all(&d, p, roots, nr);
+        if ((st = collect_roots(&w, &roots, &nr)) == TC_OK)
+            st = snap_take(&g, &w, p, roots, nr);
         walk_free(&w);
     }
-    sess_end(&s); /* the graph is in d: the rest needs neither the heap nor a pause */
+    sess_end(&s); /* the graph is in g: the rest needs neither the heap nor a pause */
     free(roots);
-    free(d.vert);
-    d.vert = NULL;
-    uint64_t b = 0, o = 0;
-    if (st == TC_OK && d.nv < 2) /* obj did not number: not an object of this heap */
-        st = tc_fail(TC_ERR_CORRUPT, "the handle does not point at an allocated object");
+    iret sum = {&g, 0, 0};
+    dom_graph dg = {g.nnodes, g.off, g.succ, g.seeds, g.nseeds};
     if (st == TC_OK)
-        st = retained_sum(&d, 1, &b, &o); /* obj was the super-root's first successor: vertex 1 */
-    dfs_free(&d);
+        st = dom_subtree(&dg, retained_add, &sum);
+    snap_free(&g);
     if (st == TC_OK) {
-        *bytes = b;
-        *objects = o;
+        *bytes = sum.bytes;
+        *objects = sum.objects;
     }
     return st;
 }

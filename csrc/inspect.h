@@ -4,32 +4,29 @@
  * tricolor.h; the design (what a root is, how the walk is made safe, what
  * is inside the pause) is at the top of inspect.c.
  *
- * The dominator computation is a pure function of a flow graph given in
- * depth-first preorder, so tests can check it against brute force on
- * graphs of their own, apart from any heap.
- *
- * Invariants of a preorder graph (inspect_idom's input):
- *  - vertices are 0..n-1, numbered in the order a depth-first search from
- *    vertex 0 (the root) first reached them, so every vertex is reachable
- *    from 0 and parent[v] < v for v > 0 (parent[v]: the vertex the search
- *    came from; parent[0] is ignored);
- *  - pred[pred_off[v] .. pred_off[v+1]) lists every u with an edge u -> v
- *    (duplicates allowed), the search-tree edge parent[v] -> v included.
- * Then idom[v] < v for v > 0 (a dominator is a search-tree ancestor), which
- * is what lets a caller sum a subtree in one forward pass.
+ * Invariants: every side table of a call is allocated and freed within the
+ * call; none is heap memory.
  */
 #ifndef TC_INSPECT_H
 #define TC_INSPECT_H
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tricolor.h"
 
-/* inspect_idom — the immediate dominator of every vertex (idom[0] = 0), by
- * Lengauer and Tarjan's algorithm with path compression (O(m log n)),
- * iterative. Scratch: 5 words per vertex from malloc; TC_ERR_NOMEM leaves
- * idom undefined. */
-tc_status inspect_idom(uint32_t n, const uint32_t *parent, const uint32_t *pred_off, const uint32_t *pred,
-                       uint32_t *idom);
+/* inspect_alloc — n zeroed items of `size` bytes (at least one) from
+ * malloc, or NULL; inspect_grow — make room for `need` items in the array
+ * at *(T **)p of *cap items (doubling), false if it cannot. Every side table
+ * of inspect.c and dom.c comes from these two, so the test hook below
+ * reaches them all. inspect_nomem — TC_ERR_NOMEM with the walk's message. */
+void *inspect_alloc(size_t n, size_t size);
+bool inspect_grow(void *p, size_t *cap, size_t need, size_t size);
+tc_status inspect_nomem(void);
+
+/* inspect_last_pause_ns — how long the calling thread's last whole-graph
+ * call kept the world stopped (for benchmarks/inspect.c; 0 before any). */
+uint64_t inspect_last_pause_ns(void);
 
 /* inspect_debug_fail_alloc — test hook: the n-th side-table allocation of
  * inspect.c from now on fails (0: the next one); -1 turns it off. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dom.h"
 #include "inspect.h"
 #include "tc_test.h"
 
@@ -35,13 +36,6 @@ static void release_links(tc_heap *h, tc_link *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         tc_root_release(h, v[i].obj);
-    tc_inspect_free(v);
-}
-
-static void release_roots(tc_heap *h, tc_root **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        tc_root_release(h, v[i]);
     tc_inspect_free(v);
 }
 
@@ -109,18 +103,20 @@ TEST(inspect_referents_and_referrers)
     link_to(h, g, 0, c); /* g becomes garbage: not a referrer */
     tc_root_release(h, b);
     tc_root_release(h, g);
-    tc_root **v = NULL;
+    tc_link *v = NULL;
     size_t n = 0;
     CHECK_OK(tc_obj_referents(h, a, &v, &n));
-    CHECK(n == 3 && tag_of(h, v[0]) == 3 && tag_of(h, v[1]) == 2 && tag_of(h, v[2]) == 3);
-    release_roots(h, v, n);
+    CHECK(n == 3 && tag_of(h, v[0].obj) == 3 && tag_of(h, v[1].obj) == 2 && tag_of(h, v[2].obj) == 3);
+    CHECK(v[0].slot == 0 && v[1].slot == 2 && v[2].slot == 3);
+    release_links(h, v, n);
     CHECK_OK(tc_obj_referents(h, c, &v, &n));
     CHECK(n == 0 && v == NULL);
     CHECK_OK(tc_obj_referrers(h, c, &v, &n));
     CHECK(n == 2);
-    int64_t t0 = tag_of(h, v[0]), t1 = tag_of(h, v[1]);
+    int64_t t0 = tag_of(h, v[0].obj), t1 = tag_of(h, v[1].obj);
     CHECK((t0 == 1 && t1 == 2) || (t0 == 2 && t1 == 1));
-    release_roots(h, v, n);
+    CHECK(v[0].slot == 0 && v[1].slot == 0); /* a holds c in slots 0 and 3: the first */
+    release_links(h, v, n);
     CHECK_OK(tc_obj_referrers(h, a, &v, &n));
     CHECK(n == 0 && v == NULL);
     tc_root_release(h, a);
@@ -257,7 +253,7 @@ TEST(inspect_bad_input_is_a_typed_error)
     tc_root *a = node(h, 1, 1), *x = node(other, 1, 2), *fr = node(h, 0, 3);
     CHECK(a && x && fr);
     tc_link *p = NULL;
-    tc_root **v = NULL;
+    tc_link *v = NULL;
     size_t n = 0;
     uint64_t b, o;
     CHECK(tc_obj_path_to(h, x, &p, &n) == TC_ERR_CROSS_HEAP);
@@ -303,7 +299,7 @@ TEST(inspect_nomem_leaves_the_heap_as_it_was)
         int failures = 0;
         for (long k = 0; k < 64; k++) {
             tc_link *p = NULL;
-            tc_root **v = NULL;
+            tc_link *v = NULL;
             size_t n = 0;
             uint64_t by, ob;
             inspect_debug_fail_alloc(k);
@@ -317,7 +313,7 @@ TEST(inspect_nomem_leaves_the_heap_as_it_was)
             failures += st == TC_ERR_NOMEM;
             if (st == TC_OK) {
                 release_links(h, p, p ? n : 0);
-                release_roots(h, v, v ? n : 0);
+                release_links(h, v, v ? n : 0);
             }
             CHECK(roots_count(h) == roots0);
         }
@@ -437,15 +433,18 @@ static bool rg_check_retained(const rgraph *g, int i, uint64_t objs)
 
 /* rg_check_referrers — the reachable (i counts as rooted) or finalizable
  * objects with a slot holding i, each once. */
-static bool rg_check_referrers(tc_heap *h, const rgraph *g, int i, tc_root **v, size_t n)
+static bool rg_check_referrers(tc_heap *h, const rgraph *g, int i, tc_link *v, size_t n)
 {
     int dist[RG_N], want = 0;
     bool seen[RG_N] = {false};
     rg_reach(g, i, -1, dist);
     for (size_t k = 0; k < n; k++) {
-        int t = (int)tag_of(h, v[k]);
-        if (t < 0 || t >= RG_N || seen[t])
+        int t = (int)tag_of(h, v[k].obj);
+        if (t < 0 || t >= RG_N || seen[t] || v[k].slot < 0 || v[k].slot >= RG_SLOTS || g->edge[t][v[k].slot] != i)
             return false;
+        for (int j = 0; j < v[k].slot; j++) /* the first slot that holds i */
+            if (g->edge[t][j] == i)
+                return false;
         seen[t] = true;
     }
     for (int j = 0; j < RG_N; j++) {
@@ -485,7 +484,7 @@ TEST(inspect_random_graphs_match_brute_force)
             tc_root *q;
             CHECK_OK(tc_root_new(h, obj[i], &q));
             tc_link *p;
-            tc_root **v;
+            tc_link *v;
             size_t n;
             uint64_t bytes, objs;
             CHECK_OK(tc_obj_path_to(h, q, &p, &n));
@@ -495,14 +494,14 @@ TEST(inspect_random_graphs_match_brute_force)
             CHECK(rg_check_retained(&g, i, objs) && bytes == objs * each);
             CHECK_OK(tc_obj_referrers(h, q, &v, &n));
             CHECK(rg_check_referrers(h, &g, i, v, n));
-            release_roots(h, v, n);
+            release_links(h, v, n);
             CHECK_OK(tc_obj_referents(h, q, &v, &n));
             size_t k = 0;
             for (int j = 0; j < RG_SLOTS; j++)
                 if (g.edge[i][j] >= 0)
-                    CHECK(k < n && tag_of(h, v[k++]) == g.edge[i][j]);
+                    CHECK(k < n && v[k].slot == j && tag_of(h, v[k++].obj) == g.edge[i][j]);
             CHECK(k == n);
-            release_roots(h, v, n);
+            release_links(h, v, n);
             tc_root_release(h, q);
         }
         for (int i = 0; i < RG_N; i++)
@@ -578,7 +577,7 @@ TEST(inspect_dominators_match_brute_force)
                     pred[m++] = (uint32_t)num[u];
         }
         off[nv] = m;
-        CHECK_OK(inspect_idom((uint32_t)nv, parent, off, pred, idom));
+        CHECK_OK(dom_idom((uint32_t)nv, parent, off, pred, idom));
         bool dom[DG_N][DG_N]; /* dom[d][v]: d dominates v (both reachable) */
         for (int d = 0; d < g.n; d++) {
             bool seen[DG_N];
@@ -656,16 +655,16 @@ TEST(inspect_answers_stay_exact_while_cycles_run)
         if (round % 16 == 0)
             CHECK_OK(tc_heap_stats(h, &s));
         tc_link *p;
-        tc_root **v;
+        tc_link *v;
         size_t n;
         uint64_t bytes, objs;
         bad += tc_obj_path_to(h, leaf, &p, &n) != TC_OK || n != LEN + 1 || tag_of(h, p[LEN].obj) != LEN;
         if (p)
             release_links(h, p, n);
         bad += tc_obj_retained(h, head, &bytes, &objs) != TC_OK || objs != LEN; /* the leaf has its handle */
-        bad += tc_obj_referrers(h, leaf, &v, &n) != TC_OK || n != 1 || tag_of(h, v[0]) != LEN - 1;
+        bad += tc_obj_referrers(h, leaf, &v, &n) != TC_OK || n != 1 || tag_of(h, v[0].obj) != LEN - 1;
         if (v)
-            release_roots(h, v, n);
+            release_links(h, v, n);
     }
     atomic_store(&c.stop, 1);
     pthread_join(th, NULL);
