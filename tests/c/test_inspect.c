@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "dom.h"
 #include "inspect.h"
 #include "tc_test.h"
@@ -676,5 +677,62 @@ TEST(inspect_answers_stay_exact_while_cycles_run)
     CHECK_OK(tc_heap_verify(h));
     tc_root_release(h, head);
     tc_root_release(h, leaf);
+    tc_heap_destroy(h);
+}
+
+/* inspect_finishes_a_cycle_in_mark — an incremental cycle stopped half-way
+ * through its mark (a store made meanwhile through the barrier): the walk
+ * finishes the cycle first and answers from the whole graph. */
+TEST(inspect_finishes_a_cycle_in_mark)
+{
+    if (tc_test_collector != TC_COLLECTOR_INCREMENTAL)
+        return; /* the stepping hooks drive an incremental heap */
+    tc_config cfg;
+    tc_config_init(&cfg);
+    cfg.collector = TC_COLLECTOR_INCREMENTAL;
+    cfg.gogc = -1;
+    cfg.checkmark = true;
+    tc_heap *h = NULL;
+    CHECK_OK(tc_heap_new(&cfg, &h));
+    enum { LEN = 300 };
+    tc_root *head = node(h, 1, 0), *prev = NULL, *tail = NULL, *late = node(h, 0, -1);
+    CHECK(head && late);
+    CHECK_OK(tc_root_new(h, tc_root_obj(head), &prev));
+    for (int i = 1; i < LEN; i++) {
+        tc_root *n = node(h, 1, i);
+        link_to(h, prev, 0, n);
+        tc_root_release(h, prev);
+        prev = n;
+    }
+    tail = prev;
+    tc_stats s;
+    CHECK_OK(tc_heap_stats(h, &s));
+    uint64_t cycles = s.num_gc;
+    CHECK_OK(collector_debug_start(h));
+    CHECK(!collector_debug_mark(h, 10)); /* part of the mark done */
+    link_to(h, tail, 0, late);           /* a store during mark */
+    tc_root_release(h, late);
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(!strcmp(s.phase, "mark"));
+    tc_link *p;
+    size_t n;
+    CHECK_OK(tc_heap_roots(h, &p, &n)); /* finishes the cycle, then walks */
+    release_links(h, p, n);
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(!strcmp(s.phase, "off") && s.num_gc == cycles + 1);
+    tc_root *q;
+    tc_value v;
+    CHECK_OK(tc_slot_get(h, tail, 0, &v, &q));
+    CHECK_OK(tc_obj_path_to(h, q, &p, &n));
+    CHECK(n == 2 && tag_of(h, p[0].obj) == LEN - 1 && tag_of(h, p[1].obj) == -1); /* via tail's handle */
+    release_links(h, p, n);
+    uint64_t bytes, objs;
+    CHECK_OK(tc_obj_retained(h, head, &bytes, &objs));
+    CHECK(objs == LEN - 1); /* tail has its own handle, and keeps late */
+    tc_root_release(h, q);
+    CHECK_OK(tc_heap_collect(h)); /* checkmark */
+    CHECK_OK(tc_heap_verify(h));
+    tc_root_release(h, head);
+    tc_root_release(h, tail);
     tc_heap_destroy(h);
 }
