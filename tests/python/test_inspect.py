@@ -362,3 +362,44 @@ def check_queries(h, q, i, index, graph, dist, each):
 @given(graph=graphs())
 def test_random_graphs_match_brute_force(collector, graph):
     check_graph(collector, graph)
+
+
+# ---- python -m tricolor why ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("collector", COLLECTORS)
+def test_why_run_returns_the_worked_example_as_rows(collector):
+    from argparse import Namespace
+
+    from tricolor import why
+
+    result = why.run(Namespace(collector=collector))
+    assert result["question"] == "why" and result["config"] == {"collector": collector}
+    rows = result["rows"]
+    paths = {r["object"]: [s["object"] for s in r["steps"]] for r in rows if r["section"] == "path"}
+    assert paths["doc"] == ["app", "listeners", "listener", "doc"]
+    assert paths["entry"] == ["log", "entry"]
+    assert [r for r in rows if r["section"] == "path" and r["object"] == "entry"][0]["steps"][0]["via"] == "finalizer"
+    assert [r["referrer"] for r in rows if r["section"] == "referrers"] == ["listener"]
+    retained = {r["object"]: r["objects"] for r in rows if r["section"] == "retained"}
+    assert retained == {"app": 7, "listeners": 4, "listener": 3, "doc": 2, "thumb": 1}
+    fix = [r for r in rows if r["section"] == "fix"][0]
+    assert fix["freed"] == 3
+
+
+def test_python_m_tricolor_why_tells_the_story():
+    import json
+    import subprocess
+    import sys
+
+    from conftest import subprocess_env
+
+    r = subprocess.run([sys.executable, "-m", "tricolor", "why"], capture_output=True, text=True, timeout=120,
+                       env=subprocess_env())
+    assert r.returncode == 0, r.stderr
+    for words in ("heap.roots()", "heap.path_to(obj)", "heap.retained(obj)", "listener --slot 0--> doc"):
+        assert words in r.stdout
+    r = subprocess.run([sys.executable, "-m", "tricolor", "why", "--json", "--collector", "incremental"],
+                       capture_output=True, text=True, timeout=120, env=subprocess_env())
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["config"]["collector"] == "incremental"

@@ -4,6 +4,7 @@
     python -m tricolor demo                  # GCBench-style trees, gctrace, a summary
     python -m tricolor bench churn --gogc 50 --plot churn.svg
     python -m tricolor compare linkedlist --config gogc=50 --config gogc=400
+    python -m tricolor why                   # why is an object alive: roots, path_to, retained
 
 Everything here is ordinary code on top of the public API (tricolor.Heap and
 the workloads in tricolor.workloads), so it doubles as an example.
@@ -349,6 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--param", "-p", type=parse_param, action="append", default=[], metavar="NAME=INT",
                          help="a workload parameter")
     compare.set_defaults(func=cmd_compare)
+
+    why = sub.add_parser("why", help="a worked example: why an object is still alive (roots, path_to, retained)")
+    why.add_argument("--collector", default="concurrent", help='"concurrent" (default), "incremental" or "stw"')
+    why.add_argument("--json", action="store_true", help="print the findings as JSON")
+    why.set_defaults(func=lambda a: __import__("tricolor.why", fromlist=["cli"]).cli(a))
     return parser
 
 
