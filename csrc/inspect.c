@@ -34,8 +34,10 @@
  * finish an incremental one, keep new ones from starting: every span is
  * swept, no marker runs, mark bits mean nothing), then the world is stopped
  * (no mutator changes a slot, a handle or a local) while the graph is read.
- * Result objects get their roots (roots_new_global) before the world starts
- * again, so no cycle can free them in between.
+ * Result objects get their roots (roots_new_global) after the world started
+ * again but before the session ends: mutators may have dropped them since,
+ * but no cycle can run, so they are still allocated (rooting one again is
+ * what a weak get does outside a mark).
  *
  * What is inside the pause. path_to and referrers search the graph with the
  * world stopped: breadth-first from every root at once, until the target is
@@ -422,8 +424,8 @@ static void sess_end(isess *s)
     collector_unquiesce(s->h, s->tok);
 }
 
-/* root_links — new roots for n (address, kind, slot) steps (world
- * stopped): *made of them were made, the rest are NULL. */
+/* root_links — new roots for n (address, kind, slot) steps (in a session:
+ * no cycle runs): *made of them were made, the rest are NULL. */
 static tc_status root_links(tc_heap *h, const iroot *objs, const int64_t *slots, size_t n, tc_link **out,
                             size_t *made)
 {
@@ -450,6 +452,27 @@ static void links_release(tc_heap *h, tc_link *v, size_t made)
     for (size_t i = 0; v && i < made; i++)
         tc_root_release(h, v[i].obj);
     free(v);
+}
+
+/* sess_answer — end session s with the answer (st: the walk's status):
+ * new roots for objs (world running, no cycle yet), then the session ends.
+ * On failure nothing is left made; *out = NULL when n = 0. */
+static tc_status sess_answer(isess *s, tc_status st, const iroot *objs, const int64_t *slots, size_t n, tc_link **out,
+                             size_t *nout)
+{
+    tc_link *v = NULL;
+    size_t made = 0;
+    sess_start_world(s);
+    if (st == TC_OK && n)
+        st = root_links(s->h, objs, slots, n, &v, &made);
+    sess_end(s);
+    if (st != TC_OK) {
+        links_release(s->h, v, made);
+        return st;
+    }
+    *out = v;
+    *nout = n;
+    return TC_OK;
 }
 
 /* ---- breadth-first search: referrers and the shortest path ------------------------- */
@@ -712,34 +735,23 @@ tc_status tc_heap_roots(tc_heap *h, tc_link **out, size_t *n)
     isess s;
     iwalk w;
     iroot *roots = NULL;
-    size_t nr = 0, made = 0;
-    tc_link *v = NULL;
+    size_t nr = 0;
     tc_status st = sess_begin(&s, h, NULL, NULL);
     if (st != TC_OK)
         return st;
-    if ((st = walk_init(&w, h, NULL)) == TC_OK) {
-        if ((st = collect_roots(&w, &roots, &nr)) == TC_OK) {
-            qsort(roots, nr, sizeof *roots, cmp_root);
-            size_t u = 0; /* once per (kind, object) */
-            for (size_t i = 0; i < nr; i++)
-                if (!u || cmp_root(&roots[u - 1], &roots[i]))
-                    roots[u++] = roots[i];
-            nr = u;
-            st = root_links(h, roots, NULL, nr, &v, &made);
-        }
-        walk_free(&w);
+    if ((st = walk_init(&w, h, NULL)) == TC_OK && (st = collect_roots(&w, &roots, &nr)) == TC_OK) {
+        sess_start_world(&s);
+        qsort(roots, nr, sizeof *roots, cmp_root);
+        size_t u = 0; /* once per (kind, object) */
+        for (size_t i = 0; i < nr; i++)
+            if (!u || cmp_root(&roots[u - 1], &roots[i]))
+                roots[u++] = roots[i];
+        nr = u;
     }
-    sess_end(&s);
+    st = sess_answer(&s, st, roots, NULL, nr, out, n);
+    walk_free(&w);
     free(roots);
-    if (st != TC_OK) {
-        links_release(h, v, made);
-        return st;
-    }
-    *out = nr ? v : NULL;
-    if (!nr)
-        free(v);
-    *n = nr;
-    return TC_OK;
+    return st;
 }
 
 tc_status tc_obj_referents(tc_heap *h, tc_root *r, tc_link **out, size_t *n)
@@ -789,28 +801,19 @@ tc_status tc_obj_referrers(tc_heap *h, tc_root *r, tc_link **out, size_t *n)
     iwalk w;
     ibfs b = {0};
     iroot *roots = NULL;
-    size_t nr = 0, made = 0;
-    tc_link *v = NULL;
+    size_t nr = 0;
     uintptr_t p = 0;
     tc_status st = sess_begin(&s, h, r, &p);
     if (st != TC_OK)
         return st;
-    if ((st = walk_init(&w, h, NULL)) == TC_OK) {
-        if ((st = collect_roots(&w, &roots, &nr)) == TC_OK && (st = bfs_init(&b, &w, node_of(&w, p), false)) == TC_OK &&
-            (st = bfs_run(&b, roots, nr)) == TC_OK && b.nhits)
-            st = root_links(h, b.hits, b.hslot, b.nhits, &v, &made);
-        walk_free(&w);
-    }
-    sess_end(&s);
+    if ((st = walk_init(&w, h, NULL)) == TC_OK && (st = collect_roots(&w, &roots, &nr)) == TC_OK &&
+        (st = bfs_init(&b, &w, node_of(&w, p), false)) == TC_OK)
+        st = bfs_run(&b, roots, nr);
+    st = sess_answer(&s, st, b.hits, b.hslot, b.nhits, out, n);
+    walk_free(&w);
     free(roots);
     bfs_free(&b);
-    if (st != TC_OK) {
-        links_release(h, v, made);
-        return st;
-    }
-    *out = v;
-    *n = made;
-    return TC_OK;
+    return st;
 }
 
 tc_status tc_obj_path_to(tc_heap *h, tc_root *r, tc_link **out, size_t *n)
@@ -820,30 +823,24 @@ tc_status tc_obj_path_to(tc_heap *h, tc_root *r, tc_link **out, size_t *n)
     ibfs b = {0};
     iroot *roots = NULL, *steps = NULL;
     int64_t *slots = NULL;
-    size_t nr = 0, len = 0, made = 0;
-    tc_link *v = NULL;
+    size_t nr = 0, len = 0;
     uintptr_t p = 0;
     tc_status st = sess_begin(&s, h, r, &p);
     if (st != TC_OK)
         return st;
-    if ((st = walk_init(&w, h, r)) == TC_OK) {
-        if ((st = collect_roots(&w, &roots, &nr)) == TC_OK && (st = bfs_init(&b, &w, node_of(&w, p), true)) == TC_OK &&
-            (st = bfs_run(&b, roots, nr)) == TC_OK && b.found && (st = bfs_path(&b, &steps, &slots, &len)) == TC_OK)
-            st = root_links(h, steps, slots, len, &v, &made);
-        walk_free(&w);
+    if ((st = walk_init(&w, h, r)) == TC_OK && (st = collect_roots(&w, &roots, &nr)) == TC_OK &&
+        (st = bfs_init(&b, &w, node_of(&w, p), true)) == TC_OK && (st = bfs_run(&b, roots, nr)) == TC_OK &&
+        b.found) {
+        sess_start_world(&s); /* the search is done: read the path back with the world running */
+        st = bfs_path(&b, &steps, &slots, &len);
     }
-    sess_end(&s);
+    st = sess_answer(&s, st, steps, slots, len, out, n);
+    walk_free(&w);
     free(roots);
     free(steps);
     free(slots);
     bfs_free(&b);
-    if (st != TC_OK) {
-        links_release(h, v, made);
-        return st;
-    }
-    *out = v;
-    *n = len;
-    return TC_OK;
+    return st;
 }
 
 tc_status tc_obj_retained(tc_heap *h, tc_root *r, uint64_t *bytes, uint64_t *objects)
