@@ -90,7 +90,7 @@ static bool refused(void)
     return n == 0;
 }
 
-/* side_alloc — n zeroed items of `size` bytes (at least one), or NULL. */
+/* inspect_alloc — n zeroed items of `size` bytes (at least one), or NULL. */
 void *inspect_alloc(size_t n, size_t size)
 {
     if (refused() || (n && size > SIZE_MAX / n))
@@ -98,7 +98,7 @@ void *inspect_alloc(size_t n, size_t size)
     return calloc(n ? n : 1, size);
 }
 
-/* side_grow — make room for `need` items in the array *p of *cap items. */
+/* inspect_grow — make room for `need` items in the array *p of *cap items. */
 bool inspect_grow(void *p, size_t *cap, size_t need, size_t size)
 {
     if (need <= *cap)
