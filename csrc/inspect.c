@@ -741,7 +741,8 @@ tc_status tc_heap_roots(tc_heap *h, tc_link **out, size_t *n)
         return st;
     if ((st = walk_init(&w, h, NULL)) == TC_OK && (st = collect_roots(&w, &roots, &nr)) == TC_OK) {
         sess_start_world(&s);
-        qsort(roots, nr, sizeof *roots, cmp_root);
+        if (nr) /* roots is NULL when there is none */
+            qsort(roots, nr, sizeof *roots, cmp_root);
         size_t u = 0; /* once per (kind, object) */
         for (size_t i = 0; i < nr; i++)
             if (!u || cmp_root(&roots[u - 1], &roots[i]))

@@ -165,6 +165,23 @@ TEST(inspect_retained_is_the_dominated_subtree)
     tc_heap_destroy(h);
 }
 
+TEST(inspect_an_empty_heap_has_no_roots_and_no_answers)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    tc_link *v = (tc_link *)1;
+    size_t n = 99;
+    CHECK_OK(tc_heap_roots(h, &v, &n)); /* no root at all: nothing to sort */
+    CHECK(n == 0 && v == NULL);
+    tc_root *a = node(h, 0, 1);
+    CHECK_OK(tc_obj_referrers(h, a, &v, &n));
+    CHECK(n == 0 && v == NULL);
+    CHECK_OK(tc_heap_roots(h, &v, &n)); /* a's handle is a root for roots() */
+    CHECK(n == 1);
+    release_links(h, v, n);
+    tc_root_release(h, a);
+    tc_heap_destroy(h);
+}
+
 /* ---- root kinds --------------------------------------------------------------------- */
 
 typedef struct local_thread {
