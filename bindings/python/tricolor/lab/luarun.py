@@ -92,16 +92,19 @@ def run(opts: Options, progress: Progress) -> Dict[str, Any]:
     proc = subprocess.Popen([interpreter(), "-e", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=environment(), start_new_session=True)
     other: List[str] = []
-    relay = threading.Thread(target=_relay, args=(proc.stderr, progress, other), daemon=True)
-    relay.start()
+    out: List[str] = []
+    threads = [threading.Thread(target=_relay, args=(proc.stderr, progress, other), daemon=True),
+               threading.Thread(target=lambda: out.append(proc.stdout.read() if proc.stdout else ""), daemon=True)]
+    for t in threads:
+        t.start()
     try:
-        out = proc.stdout.read() if proc.stdout else ""
         proc.wait()
     except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=120)
-    relay.join(timeout=5)
-    return _result(proc.returncode, out, "".join(other))
+        proc.send_signal(signal.SIGINT)  # the child stops after its current run and prints what it has
+        proc.wait(timeout=300)
+    for t in threads:
+        t.join(timeout=10)
+    return _result(proc.returncode, "".join(out), "".join(other))
 
 
 def _result(code: int, out: str, err: str) -> Dict[str, Any]:
