@@ -43,7 +43,7 @@ def _plt() -> Any:
 
 
 def _figure(ncols: int, title: str, width: float = 5.0) -> Tuple[Any, List[Any]]:
-    fig, axes = _plt().subplots(1, ncols, figsize=(width * ncols, 4.0), squeeze=False)
+    fig, axes = _plt().subplots(1, ncols, figsize=(width * ncols, 4.0), squeeze=False, constrained_layout=True)
     fig.suptitle(title)
     return fig, list(axes[0])
 
@@ -71,7 +71,7 @@ def _legend(ax: Any) -> None:
 def save(fig: Any, path: str) -> None:
     """Write fig as PNG or SVG (by the extension), whole or not at all."""
     ext = path.lower().rsplit(".", 1)[-1]
-    write_atomic(path, lambda tmp: fig.savefig(tmp, format=ext, dpi=90, bbox_inches="tight"))
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format=ext, dpi=80))
     _plt().close(fig)
 
 

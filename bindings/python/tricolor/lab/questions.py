@@ -125,7 +125,8 @@ def flatness(rows: List[Dict[str, Any]]) -> List[str]:
             continue
         who = collector if collector == "stw" else f"{collector}/{barrier}"
         verdict = "flat" if ratio < 2 else "NOT flat"
-        notes.append(f"{lang} {who}: max pause x{ratio:.2g} from {rs[0]['size_mib']:g} to "
+        shown = f"{ratio:.2f}" if ratio < 10 else f"{ratio:.0f}"
+        notes.append(f"{lang} {who}: max pause x{shown} from {rs[0]['size_mib']:g} to "
                      f"{rs[-1]['size_mib']:g} MiB live: {verdict}")
     return notes
 
