@@ -65,6 +65,17 @@ function Table:get(i) return self.buckets[(i >> 8) + 1][(i & 255) + 1] end
 function Table:set(i, v) self.buckets[(i >> 8) + 1][(i & 255) + 1] = v end
 function Table:bucket(i) return self.buckets[(i >> 8) + 1] end
 
+-- fixed_set(heap, p, nslots) — the live set churn and finalizers start
+-- from: live_mib MiB of objects with nslots slots and a payload, in a table
+-- (math.random seeded). Returns the payload size and the table.
+local function fixed_set(heap, p, nslots)
+   math.randomseed(p.seed)
+   local payload = math.floor(p.payload)
+   local t = M.table(heap, count_for(p.live_mib, M.object_bytes(nslots, payload)))
+   for i = 0, t.n - 1 do t:set(i, heap:new(nslots, payload)) end
+   return payload, t
+end
+
 -- ---- gcbench and binary-trees -----------------------------------------------
 
 local function tree_size(d) return (1 << (d + 1)) - 1 end
@@ -155,11 +166,8 @@ local SEED = { "seed", 1, "random seed" }
 workload("churn", "A fixed live set of small objects under constant replacement.", {
    LIVE, { "payload", 64, "payload bytes of each object" }, TURNOVER, SEED,
 }, function(heap, p)
-   math.randomseed(p.seed)
-   local payload = math.floor(p.payload)
-   local n = count_for(p.live_mib, M.object_bytes(2, payload))
-   local t = M.table(heap, n)
-   for i = 0, n - 1 do t:set(i, heap:new(2, payload)) end
+   local payload, t = fixed_set(heap, p, 2)
+   local n = t.n
    coroutine.yield()
    local steps = math.floor(p.turnover * n)
    for step = 1, steps do
@@ -293,13 +301,10 @@ end)
 workload("finalizers", "Every object has a finalizer: a fixed live set under replacement, each dead object finalized.", {
    { "live_mib", 4, "live set, MiB" }, { "payload", 64, "payload bytes of each object" }, TURNOVER, SEED,
 }, function(heap, p)
-   math.randomseed(p.seed)
-   local payload = math.floor(p.payload)
    local finalized = 0
    local function fin() finalized = finalized + 1 end
-   local n = count_for(p.live_mib, M.object_bytes(1, payload))
-   local t = M.table(heap, n)
-   for i = 0, n - 1 do t:set(i, heap:new(1, payload)) end
+   local payload, t = fixed_set(heap, p, 1)
+   local n = t.n
    coroutine.yield()
    local steps = math.floor(p.turnover * n)
    for step = 1, steps do

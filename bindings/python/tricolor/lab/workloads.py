@@ -125,6 +125,17 @@ class Table:
         return self.buckets[i >> 8]
 
 
+def fixed_set(heap: tricolor.Heap, p: Dict[str, Any], nslots: int) -> Tuple[random.Random, int, Table]:
+    """The live set churn and finalizers start from: live_mib MiB of objects
+    with nslots slots and a payload, in a Table. Returns the workload's
+    random generator (seeded), the payload size and the table."""
+    payload = int(p["payload"])
+    table = Table(heap, count_for(p["live_mib"], object_bytes(nslots, payload)))
+    for i in range(table.n):
+        table[i] = heap.new(nslots, data=payload)
+    return random.Random(p["seed"]), payload, table
+
+
 # ---- gcbench and binary-trees ----------------------------------------------
 
 LEFT, RIGHT = 0, 1  # the two slots of a tree node
@@ -237,12 +248,8 @@ def churn(heap: tricolor.Heap, p: Dict[str, Any]) -> Iterator[None]:
     live_mib MiB of objects (2 slots and a payload) in a table; each step
     allocates one, points it at its table bucket (always live, so the live set
     stays the same size) and overwrites a random entry, whose old object dies."""
-    rng = random.Random(p["seed"])
-    payload = int(p["payload"])
-    n = count_for(p["live_mib"], object_bytes(2, payload))
-    table = Table(heap, n)
-    for i in range(n):
-        table[i] = heap.new(2, data=payload)
+    rng, payload, table = fixed_set(heap, p, 2)
+    n = table.n
     yield
     steps = int(p["turnover"] * n)
     for step in range(steps):
@@ -405,17 +412,13 @@ def finalizers(heap: tricolor.Heap, p: Dict[str, Any]) -> Iterator[None]:
 
     Like churn, but each new object gets a finalizer (which counts), so every
     replaced object is queued, survives one more cycle and is then freed."""
-    rng = random.Random(p["seed"])
-    payload = int(p["payload"])
     finalized = [0]
 
     def fin(_obj: tricolor.Obj) -> None:
         finalized[0] += 1
 
-    n = count_for(p["live_mib"], object_bytes(1, payload))
-    table = Table(heap, n)
-    for i in range(n):
-        table[i] = heap.new(1, data=payload)
+    rng, payload, table = fixed_set(heap, p, 1)
+    n = table.n
     yield
     steps = int(p["turnover"] * n)
     for step in range(steps):
