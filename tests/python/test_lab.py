@@ -422,6 +422,36 @@ def test_churn_live_set_stays_fixed():
         del keep
 
 
+def test_trace_events_are_placed_by_the_trace_start_instant(tmp_path):
+    """Trace timestamps count from the heap's creation, which the host cannot
+    see; the trace_start instant, stamped as heap.trace_start() returned,
+    pins them to the monotonic clock. (Placing them by a time taken before
+    Heap() shifted every pause by the heap's creation time, ~1 ms: pauses
+    slid out of the measured window and out of the MMU.)"""
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"traceEvents": [
+        {"name": "trace_start", "ph": "i", "ts": 1000.0, "pid": 1, "tid": 1, "s": "g"},
+        {"name": "STW pause", "ph": "X", "ts": 2000.0, "dur": 500.0, "pid": 1, "tid": 1},
+        {"name": "mark", "ph": "X", "ts": 2500.0, "dur": 900.0, "pid": 1, "tid": 1}]}))
+    anchor = 10_000_000
+    assert lab.metrics.read_trace(str(path), anchor) == [(11_000_000, 11_500_000, "pause")]
+
+
+def test_trace_pauses_line_up_with_the_measured_window():
+    """Under stw the only mutator waits out every pause, so no pause may
+    straddle the window's start, and the window holds every pause it counted."""
+    w = wl.WORKLOADS["churn"]
+    for _ in range(3):
+        run = lab.runner.run_once(w, w.with_defaults({"live_mib": 2, "turnover": 2.0}), {"collector": "stw"})
+        t0, t1 = run.window
+        inside = [(a, b) for a, b, _k in run.events if b > t0 and a < t1]
+        assert inside and len(inside) == run.values["pauses"]
+        for a, b, _k in run.events:
+            assert b <= t0 + 200_000 or a >= t0 - 200_000, (a - t0, b - t0)
+        if run.values["pause_max_ms"] >= 1.0:
+            assert run.values["mmu_1ms"] == 0.0
+
+
 # ---- statistics -------------------------------------------------------------------------------
 
 

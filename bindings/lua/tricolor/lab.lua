@@ -198,15 +198,20 @@ end
 lab.PROVISIONAL = lab.array { "barrier_slow", "delay_max_ms", "delay_ms", "delay_p99_ms", "limit_wait_ms",
    "mmu_100ms", "mmu_10ms", "mmu_1ms", "shaded" }
 
--- read_trace(path, born) — the pause events of a trace file as {start, end}
--- monotonic ns (trace timestamps count microseconds from the heap's birth).
-local function read_trace(path, born)
+-- read_trace(path, anchor) — the pause events of a trace file as {start,
+-- end} monotonic ns. Trace timestamps count microseconds from the heap's
+-- birth; the "trace_start" instant was stamped as heap:trace_start()
+-- returned, at `anchor` on our clock, which pins the one to the other.
+local function read_trace(path, anchor)
    local f = io.open(path)
    if not f then return {} end
    local text = f:read("a")
    f:close()
    local out = {}
    local from = text:find('"traceEvents"%s*:%s*%[') or 1
+   local born = anchor
+   local start = text:match('"name"%s*:%s*"trace_start"[^}]-"ts"%s*:%s*([-%d.eE+]+)')
+   if start then born = anchor - math.floor(tonumber(start) * 1000) end
    for ev in text:sub(from):gmatch("%b{}") do
       local name = ev:match('"name"%s*:%s*"([^"]*)"')
       if name and name:lower():find("pause") and ev:find('"ph"%s*:%s*"X"') then
@@ -328,6 +333,7 @@ function lab.run_once(w, params, config, measure_live)
    local born = now()
    local heap <close> = tricolor.heap(config)
    heap:trace_start(trace)
+   local anchor = now() -- the trace's "trace_start" instant (read_trace)
    local samples, take = sampler(heap, born)
    take()
    local res, t0, s0 = drive(w, heap, params, take)
@@ -335,7 +341,7 @@ function lab.run_once(w, params, config, measure_live)
    take()
    local rss = proc_status("VmHWM")
    heap:trace_stop()
-   local v = window(heap, s0, s1, t0, t1, read_trace(trace, born))
+   local v = window(heap, s0, s1, t0, t1, read_trace(trace, anchor))
    os.remove(trace)
    local live = lab.null
    if measure_live and res.keep then

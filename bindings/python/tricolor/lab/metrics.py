@@ -60,25 +60,27 @@ def delay_kind(name: str) -> Optional[str]:
     return None
 
 
-def read_trace(path: str, born_ns: int) -> List[Event]:
+def read_trace(path: str, anchor_ns: int) -> List[Event]:
     """The delay events of a trace file as monotonic intervals. Trace
-    timestamps count microseconds from the heap's creation, which the
-    caller noted as `born_ns` (just before creating it: the error is the
-    creation time, well under the 1 ms of the smallest MMU window)."""
+    timestamps count microseconds from the heap's creation; the file's
+    "trace_start" instant was stamped as heap.trace_start() returned, which
+    the caller noted as `anchor_ns`: that pins the trace to the monotonic
+    clock within the few microseconds the call takes to return."""
     try:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
     except (OSError, ValueError):
         return []
     events = doc.get("traceEvents", doc) if isinstance(doc, dict) else doc
+    events = [e for e in events if isinstance(e, dict)]
+    start = next((e for e in events if e.get("name") == "trace_start"), None)
+    born = anchor_ns - int(float(start["ts"]) * 1000) if start else anchor_ns
     out: List[Event] = []
     for e in events:
-        if not isinstance(e, dict) or e.get("ph") != "X":
-            continue
-        kind = delay_kind(str(e.get("name", "")))
+        kind = delay_kind(str(e.get("name", ""))) if e.get("ph") == "X" else None
         if kind:
-            start = born_ns + int(float(e["ts"]) * 1000)
-            out.append((start, start + int(float(e.get("dur", 0)) * 1000), kind))
+            begin = born + int(float(e["ts"]) * 1000)
+            out.append((begin, begin + int(float(e.get("dur", 0)) * 1000), kind))
     return out
 
 

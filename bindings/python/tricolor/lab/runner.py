@@ -134,12 +134,13 @@ def run_once(wl: Workload, params: Dict[str, Any], config: Dict[str, Any], *,
         born = time.monotonic_ns()
         with tricolor.Heap(**config) as heap:
             heap.trace_start(trace)
+            anchor = time.monotonic_ns()  # the trace's "trace_start" instant (metrics.read_trace)
             with Sampler(heap, born) as sampler:
                 result, t0, s0 = drive(wl, heap, params)
                 t1, s1 = time.monotonic_ns(), heap.stats()
             peak_rss = metrics.rss_mib()
             heap.trace_stop()
-            events = metrics.read_trace(trace, born)
+            events = metrics.read_trace(trace, anchor)
             window = metrics.window(heap, s0, s1, t0, t1, events)
             keep = result.pop("keep", None)
             live = None
