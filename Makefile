@@ -19,7 +19,7 @@ all: lib
 # installs whichever are missing (a fresh machine has none of them).
 # golang-go: the lab's gogc question draws Go's curve beside tricolor's (tests check it)
 DEBS := lua5.4 liblua5.4-dev luarocks lua-busted libgc-dev pkg-config golang-go
-PIP_PKGS := pytest setuptools wheel
+PIP_PKGS := pytest setuptools wheel hypothesis
 # the lab's extras (pyproject: tricolor[lab]): module name=pip name
 PIP_LAB  := matplotlib=matplotlib rich=rich
 

@@ -1378,7 +1378,8 @@ tricolor_exec(PyObject *module)
                  (PyTypeObject *)PyType_FromModuleAndSpec(module, &obj_spec, NULL)) < 0 ||
         add_type(module, &st->stats_type, stats_type_new(module, st)) < 0 ||
         add_type(module, &st->weakref_type, pytc_weakref_type_new(module)) < 0 ||
-        (st->payload_type = pytc_payload_type_new(module)) == NULL || pytc_unsafe_add(module) < 0)
+        (st->payload_type = pytc_payload_type_new(module)) == NULL || pytc_unsafe_add(module) < 0 ||
+        pytc_latency_add(module) < 0)
         return -1;
     return add_int64(module, "INT_MIN", TC_INT_MIN) < 0 || add_int64(module, "INT_MAX", TC_INT_MAX) < 0 ? -1 : 0;
 }

@@ -477,6 +477,18 @@ def test_mmu_matches_brute_force_on_random_intervals():
         assert st.mmu(iv, w, 0, 100) == pytest.approx(brute_mmu(iv, w, 0, 100)), (iv, w)
 
 
+def test_mmu_agrees_with_the_cores_tricolor_mmu():
+    """The lab's own MMU (the fallback) and the core's tricolor.mmu, which
+    the lab uses when it is there, give the same answers."""
+    rng = random.Random(11)
+    for _ in range(100):
+        iv = [(s, s + rng.randrange(0, 40_000), "pause") for s in (rng.randrange(0, 1_000_000) for _ in range(5))]
+        windows = [rng.randrange(1, 400_000) for _ in range(3)]
+        core = tricolor.mmu(iv, [w / 1e9 for w in windows], 0, 1_000_000)
+        assert [r["mmu"] for r in core] == pytest.approx([st.mmu([i[:2] for i in iv], w, 0, 1_000_000)
+                                                         for w in windows]), (iv, windows)
+
+
 def test_mmu_spec_example_and_lua_agrees():
     ms = 1_000_000
     assert st.mmu([(0, ms)], ms, 0, 10 * ms) == 0

@@ -252,7 +252,15 @@ local function window(heap, s0, s1, t0, t1, events)
    else
       out.delay_ms = out.stw_ms + out.assist_ms
       out.delay_max_ms, out.delay_p99_ms = out.pause_max_ms, out.pause_p99_ms
-      for _, w in ipairs({ 1, 10, 100 }) do out[("mmu_%dms"):format(w)] = lab.mmu(inside, w * 1000000, t0, t1) end
+      if tricolor.mmu and t1 > t0 then -- the core's exact MMU (csrc/mmu.c), where it is built in
+         local iv = {}
+         for i, e in ipairs(inside) do iv[i] = { math.max(e[1], t0), math.min(e[2], t1), "pause" } end
+         for _, row in ipairs(tricolor.mmu(iv, { 0.001, 0.01, 0.1 }, t0, t1)) do
+            out[("mmu_%dms"):format(math.floor(row.window * 1000 + 0.5))] = row.mmu
+         end
+      else
+         for _, w in ipairs({ 1, 10, 100 }) do out[("mmu_%dms"):format(w)] = lab.mmu(inside, w * 1000000, t0, t1) end
+      end
    end
    return out
 end

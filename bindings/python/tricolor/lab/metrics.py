@@ -11,7 +11,9 @@ GC-caused waits (assists, incremental slices, lazy sweeping, limit waits)
 are not timed one by one:
 
 - ``pause_*`` and ``mmu_*`` come from the pause events of the heap's trace
-  file (start and duration of every pause in the measured window);
+  file (start and duration of every pause in the measured window); the MMU
+  is computed by ``tricolor.mmu`` where the core has it (``HAVE_MMU``),
+  else by ``stats.mmu``;
 - ``delay_max_ms`` and ``delay_p99_ms`` are the pause values, lower bounds
   of the real delays; ``delay_ms`` adds the window's ``assist_ns`` to the
   pauses (the incremental collector's slices count as assists);
@@ -34,6 +36,7 @@ import tricolor
 from . import stats as st
 
 LAYER = hasattr(tricolor.Stats, "delay_max_ns") and hasattr(tricolor.Heap, "mmu")
+HAVE_MMU = hasattr(tricolor, "mmu")  # the core's exact MMU of a list of intervals (csrc/mmu.c)
 
 MMU_WINDOWS_MS = (1, 10, 100)
 
@@ -136,9 +139,20 @@ def window(heap: tricolor.Heap, s0: Any, s1: Any, t0_ns: int, t1_ns: int,
         out["delay_ms"] = out["stw_ms"] + out["assist_ms"]
         out["delay_max_ms"] = out["pause_max_ms"]
         out["delay_p99_ms"] = out["pause_p99_ms"]
-        for w in MMU_WINDOWS_MS:
-            out[f"mmu_{w}ms"] = st.mmu([(a, b) for a, b, k in inside if k == "pause"], w * 1_000_000, t0_ns, t1_ns)
+        pauses_only = [e for e in inside if e[2] == "pause"]
+        for w, u in zip(MMU_WINDOWS_MS, mmu_values(pauses_only, MMU_WINDOWS_MS, t0_ns, t1_ns)):
+            out[f"mmu_{w}ms"] = u
     return out
+
+
+def mmu_values(events: Iterable[Event], windows_ms: Sequence[float], t0_ns: int, t1_ns: int) -> List[float]:
+    """MMU of the events over [t0_ns, t1_ns] for each window: by
+    tricolor.mmu where the core has it, else by stats.mmu (the same
+    definition; tests/python/test_lab.py checks that they agree)."""
+    iv = [(max(a, t0_ns), min(b, t1_ns), k) for a, b, k in events if min(b, t1_ns) > max(a, t0_ns)]
+    if HAVE_MMU and t1_ns > t0_ns:
+        return [r["mmu"] for r in tricolor.mmu(iv, [w / 1000 for w in windows_ms], t0_ns, t1_ns)]
+    return [st.mmu([(a, b) for a, b, _k in iv], int(w * 1_000_000), t0_ns, t1_ns) for w in windows_ms]
 
 
 def _layer_columns(heap: tricolor.Heap, s0: Any, s1: Any, inside: List[Event]) -> Dict[str, Any]:
@@ -158,8 +172,7 @@ def _layer_columns(heap: tricolor.Heap, s0: Any, s1: Any, inside: List[Event]) -
 def mmu_curve(events: Iterable[Event], t0_ns: int, t1_ns: int,
               windows_ms: Sequence[float]) -> List[Tuple[float, float]]:
     """(window ms, MMU) for each window: the MMU plot's points."""
-    iv = [(a, b) for a, b, _k in events]
-    return [(w, st.mmu(iv, int(w * 1e6), t0_ns, t1_ns)) for w in windows_ms]
+    return list(zip(windows_ms, mmu_values(events, windows_ms, t0_ns, t1_ns)))
 
 
 def peak_rss_reset() -> bool:
