@@ -54,5 +54,8 @@ build = {
          defines = { "_GNU_SOURCE" },
          libraries = { "pthread", "m" },
       },
+      -- the lab (issue 14): pure Lua, require("tricolor.lab"); docs/lab.md
+      ["tricolor.lab"] = "bindings/lua/tricolor/lab.lua",
+      ["tricolor.lab.workloads"] = "bindings/lua/tricolor/lab/workloads.lua",
    },
 }
