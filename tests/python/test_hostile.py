@@ -114,6 +114,10 @@ METHODS = {
     "add_cleanup": lambda f: f["heap"].add_cleanup(f["b"], lambda a: None, (1, 2)),
     "weakref": lambda f: f["heap"].weakref(f["a"]),
     "run_finalizers": lambda f: f["heap"].run_finalizers(),
+    "roots": lambda f: f["heap"].roots(),
+    "referents/referrers": lambda f: (f["heap"].referents(f["a"]), f["heap"].referrers(f["b"])),
+    "path_to": lambda f: f["heap"].path_to(f["b"]),
+    "retained": lambda f: f["heap"].retained(f["a"]),
     "gogc": lambda f: setattr(f["heap"], "gogc", f["heap"].gogc),
     "memory_limit": lambda f: setattr(f["heap"], "memory_limit", 1 << 40),
     "collector/barrier": lambda f: (f["heap"].collector, f["heap"].barrier),
@@ -482,7 +486,12 @@ def test_cli_unwritable_output_fails_at_once(tmp_path, option, where):
     """--trace/--plot to a path that cannot be written: one line on stderr
     and exit status 2, before the run (no summary is printed), instead of a
     traceback after the whole run."""
-    path = tmp_path / "no" / "such" / "file" if where == "missing directory" else tmp_path
+    name = "out.svg" if option == "--plot" else "out.json"
+    if where == "missing directory":
+        path = tmp_path / "no" / "such" / name
+    else:
+        path = tmp_path / name
+        path.mkdir()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     r = subprocess.run([sys.executable, "-m", "tricolor", "bench", "linkedlist", option, str(path),
                         "-p", "length=200"], capture_output=True, text=True, timeout=120, env=env)
