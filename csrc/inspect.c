@@ -765,7 +765,7 @@ tc_status tc_obj_referents(tc_heap *h, tc_root *r, tc_link **out, size_t *n)
     size_t k = 0, cap = 0;
     const tc_obj *o = (const tc_obj *)p;
     for (uint32_t i = 0; i < obj_nslots(o) && st == TC_OK; i++) {
-        tc_value x = slot_read(o, i); /* as tc_slot_get: the barrier sees the new roots */
+        tc_value x = slot_read_locked((tc_obj *)o, i); /* as tc_slot_get: one store's pair; the barrier sees the new roots */
         arena *a = x.kind == TC_REF ? arena_of((uintptr_t)x.u.ref) : NULL;
         if (!a || a->heap != h || !is_object(a, (uintptr_t)x.u.ref))
             continue; /* not a reference (or a torn read of a slot another thread writes) */

@@ -15,25 +15,27 @@
  * double must be stored exactly, so all 2^64 bit patterns are taken, and
  * boxing doubles would allocate on a store and show in the statistics.
  *
- * The tag byte: bits 0-2 the tc_kind, bit 3 BUSY (a store is under way),
- * bits 4-7 a write sequence number (+1 per store, mod 16). A store is
+ * The tag byte: bits 0-2 the tc_kind, bit 3 BUSY (a store or a locked read
+ * holds the slot), bits 4-7 a write sequence number (+1 per store, mod 16).
+ * A store is
  *     tag = old | BUSY;  release fence;  word = new;  tag = (seq+1, kind)  (release)
  * A checked store (tc_slot_set) takes BUSY with a compare-and-swap, so two
  * threads storing into one slot take turns and the slot never ends up with
  * one store's tag and the other's word; a raw store (tc_store) sets BUSY
- * with a plain store: one writer per slot at a time is the raw caller's
- * business, as everything else in a raw section.
+ * with a plain store: one writer per slot at a time, and no checked read of
+ * that slot by another thread meanwhile, is the raw caller's business, as
+ * everything else in a raw section.
  *
  * Readers (issue 10, point 6: tc_slot_get made a root for address 0x10 when
  * it read a REF tag before a concurrent store of an int and the int after):
- *  - slot_read_pair, for any thread: t1 = tag (acquire), not BUSY; word;
- *    acquire fence; t2 = tag; accept if t1 == t2. Why that suffices: if the
- *    word came from a store k later than the one that wrote t1, that store's
- *    BUSY tag precedes its word (release fence), so after the acquire fence t2
- *    is BUSY_k or a later tag, all different from t1, unless 16 whole stores
- *    (the sequence wraps) ran between the reader's two tag loads; and a REF
- *    read is further checked against the heap's allocation bits
- *    (object.c) before it becomes a root.
+ *  - slot_read_locked, for a checked read on any thread (tc_slot_get): it
+ *    takes BUSY as a checked store does, reads the word, and puts the tag
+ *    back. A lock-free check (tag, word, tag again) is not enough: the tag
+ *    has room for a 4-bit sequence only, and a reader preempted between its
+ *    two tag loads while 16 stores went by took an INT tag with a REF word
+ *    (the test saw it once in 5M reads on a loaded machine). A reference is
+ *    further checked against the heap's allocation bits (object.c) before
+ *    it becomes a root, for a raw store that ignored the lock.
  *  - the marker loads the tag, then the word, and validates every candidate
  *    address against the arena's bitmaps (mark.c): a torn pair only costs it
  *    a useless candidate, and the barrier shaded what the store deleted or
@@ -133,28 +135,12 @@ static inline uint8_t next_tag(uint8_t old, tc_kind k)
 }
 
 /* slot_read — the value of slot i, the owner's view (no concurrent store;
- * a concurrent reader uses slot_read_pair). */
+ * a concurrent reader uses slot_read_locked). */
 static inline tc_value slot_read(const tc_obj *o, size_t i)
 {
     uint8_t tag = atomic_load_explicit(&obj_tags(o)[i], memory_order_acquire);
     uint64_t w = atomic_load_explicit(&obj_words(o)[i], memory_order_relaxed);
     return word_value(tag & TAG_KIND, w);
-}
-
-/* slot_read_pair — the tag and word of one store (see the top), or false if
- * a store was under way or completed meanwhile: the caller tries again. */
-static inline bool slot_read_pair(const tc_obj *o, size_t i, tc_value *out)
-{
-    _Atomic uint8_t *t = &obj_tags(o)[i];
-    uint8_t t1 = atomic_load_explicit(t, memory_order_acquire);
-    if (t1 & TAG_BUSY)
-        return false;
-    uint64_t w = atomic_load_explicit(&obj_words(o)[i], memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
-    if (atomic_load_explicit(t, memory_order_relaxed) != t1)
-        return false;
-    *out = word_value(t1 & TAG_KIND, w);
-    return true;
 }
 
 /* slot_publish — the second half of a store: the word, then the tag of
@@ -189,5 +175,17 @@ static inline uint8_t slot_lock(tc_obj *o, size_t i)
                                                 memory_order_relaxed))
         return old;
     return slot_lock_slow(o, i);
+}
+
+/* slot_read_locked — slot i as one store wrote it, for a thread that may
+ * race stores into it: hold the slot as a store does, read the word, put
+ * the tag back (by compare-and-swap: a raw store that ignored the lock and
+ * wrote meanwhile keeps what it wrote). */
+static inline tc_value slot_read_locked(tc_obj *o, size_t i)
+{
+    uint8_t t = slot_lock(o, i), busy = (uint8_t)(t | TAG_BUSY);
+    uint64_t w = atomic_load_explicit(&obj_words(o)[i], memory_order_relaxed);
+    atomic_compare_exchange_strong_explicit(&obj_tags(o)[i], &busy, t, memory_order_release, memory_order_relaxed);
+    return word_value(t & TAG_KIND, w);
 }
 #endif

@@ -12,7 +12,7 @@
 
 #include "barrier.h"
 
-#define READ_RETRIES 64 /* reads of a stable pair whose reference is no object before giving up */
+#define READ_RETRIES 64 /* reads of a slot whose reference is no object before giving up */
 
 /* slot_lock_slow — another store holds the slot: it is between two stores,
  * so spin, yielding now and then (it may have been preempted). */
@@ -31,31 +31,26 @@ uint8_t slot_lock_slow(tc_obj *o, size_t i)
     }
 }
 
-/* read_slot — slot i of o as one store wrote it (obj.h: slot_read_pair),
+/* read_slot — slot i of o as one store wrote it (obj.h: slot_read_locked),
  * for a thread that does not own the object: another may store into it
  * meanwhile. A reference is also checked to be an allocated object of h
- * before the caller makes a root for it; a stable pair that fails the check
- * (only racing raw stores can leave one) is reported, not rooted. */
-static tc_status read_slot(tc_heap *h, const tc_obj *o, size_t i, tc_value *out)
+ * before the caller makes a root for it; a pair that fails the check (only
+ * a racing raw store can leave one) is read again, then reported, never
+ * rooted. */
+static tc_status read_slot(tc_heap *h, tc_obj *o, size_t i, tc_value *out)
 {
-    unsigned bad = 0;
-    for (unsigned spins = 1;; spins++) {
-        tc_value v;
-        if (slot_read_pair(o, i, &v)) {
-            arena *a;
-            if (v.kind != TC_REF ||
-                ((a = arena_of((uintptr_t)v.u.ref)) != NULL && a->heap == h && is_object(a, (uintptr_t)v.u.ref))) {
-                *out = v;
-                return TC_OK;
-            }
-            if (++bad >= READ_RETRIES)
-                return tc_fail(TC_ERR_CORRUPT, "slot %zu holds a reference to %#" PRIxPTR
-                               ", which is no object of this heap (racing raw stores?)", i, (uintptr_t)v.u.ref);
+    for (unsigned tries = 1;; tries++) {
+        tc_value v = slot_read_locked(o, i);
+        arena *a;
+        if (v.kind != TC_REF ||
+            ((a = arena_of((uintptr_t)v.u.ref)) != NULL && a->heap == h && is_object(a, (uintptr_t)v.u.ref))) {
+            *out = v;
+            return TC_OK;
         }
-        if ((spins & 63) == 0)
-            sched_yield();
-        else
-            plat_cpu_relax();
+        if (tries >= READ_RETRIES)
+            return tc_fail(TC_ERR_CORRUPT, "slot %zu holds a reference to %#" PRIxPTR
+                           ", which is no object of this heap (racing raw stores?)", i, (uintptr_t)v.u.ref);
+        sched_yield();
     }
 }
 
@@ -107,7 +102,7 @@ tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root 
     tc_status st = mutator_enter(h, &m);
     if (st != TC_OK)
         return st;
-    const tc_obj *o = tc_root_obj(r);
+    tc_obj *o = tc_root_obj(r);
     if (__builtin_expect(tc_root_freed(r), 0))
         st = freed();
     else if ((st = check_index(o, i)) == TC_OK) {
