@@ -528,13 +528,21 @@ static int fork_child_work(void *arg)
         tc_stats s0, s1;
         if (tc_heap_stats(c->h[k], &s0) != TC_OK || tc_heap_collect(c->h[k]) != TC_OK)
             return 10 + k;
-        for (int i = 0; i < FORK_ALLOCS; i++) {
-            tc_root *r;
-            if (tc_obj_new(c->h[k], 2, 32, NULL, &r) != TC_OK)
-                return 20 + k;
-            tc_root_release(c->h[k], r);
-        }
-        if (tc_heap_stats(c->h[k], &s1) != TC_OK || tc_heap_verify(c->h[k]) != TC_OK)
+        /* 200k allocations, then (a concurrent cycle they started may still
+         * run) on, 2M at most, until a cycle nobody forced has ended */
+        int n = 0;
+        do {
+            for (int i = 0; i < FORK_ALLOCS / 20; i++, n++) {
+                tc_root *r;
+                if (tc_obj_new(c->h[k], 2, 32, NULL, &r) != TC_OK)
+                    return 20 + k;
+                tc_root_release(c->h[k], r);
+            }
+            if (tc_heap_stats(c->h[k], &s1) != TC_OK)
+                return 30 + k;
+        } while (n < FORK_ALLOCS ||
+                 (s1.num_gc - s1.num_forced_gc <= s0.num_gc - s0.num_forced_gc && n < 11 * FORK_ALLOCS));
+        if (tc_heap_verify(c->h[k]) != TC_OK)
             return 30 + k;
         if (s1.num_gc < s0.num_gc + 2 || s1.num_gc - s1.num_forced_gc <= s0.num_gc - s0.num_forced_gc) {
             fprintf(stderr, "  child heap %d: %lu cycles before, %lu after (%lu forced)\n", k,

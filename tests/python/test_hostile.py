@@ -266,12 +266,19 @@ def child():
     try:
         for k, h in enumerate(heaps):
             s0 = h.stats()
+            auto0 = s0.num_gc - s0.num_forced_gc
             h.collect()
             for _ in range(200000):
                 h.new(2)
-            s1 = h.stats()
-            auto0, auto1 = s0.num_gc - s0.num_forced_gc, s1.num_gc - s1.num_forced_gc
-            assert auto1 > auto0, f"heap {k}: 200k allocations started no cycle ({auto0} -> {auto1})"
+            # a concurrent cycle the allocations started may still run:
+            # allocate on (at most 2M more) until one has ended
+            s1, more = h.stats(), 0
+            while s1.num_gc - s1.num_forced_gc <= auto0 and more < 2000000:
+                for _ in range(10000):
+                    h.new(2)
+                more, s1 = more + 10000, h.stats()
+            auto1 = s1.num_gc - s1.num_forced_gc
+            assert auto1 > auto0, f"heap {k}: 2.2M allocations started no cycle ({auto0} -> {auto1})"
             h.verify()
             assert bytes(keep[k][0].data) == b"kept"
             h.close()
