@@ -7,18 +7,19 @@ PYTHON  ?= python3
 BUILD   := build
 CSRC    := $(wildcard csrc/*.c)
 CHDR    := $(wildcard csrc/*.h csrc/include/*.h)
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread -Icsrc/include -Icsrc -fPIC
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread -Icsrc/include -Icsrc -fPIC -fvisibility=hidden
 OPT     ?= -O2 -g
 CFLAGS  := $(CFLAGS_BASE) $(OPT)
 LDLIBS  := -lpthread -lm
 
-.PHONY: all lib setup demo test bench clean test-c
+.PHONY: all lib setup demo test bench clean test-c dist test-dist
 all: lib
 
 # Debian packages and Python packages the build and tests need; `setup`
 # installs whichever are missing (a fresh machine has none of them).
-DEBS := lua5.4 liblua5.4-dev luarocks lua-busted libgc-dev pkg-config
-PIP_PKGS := pytest setuptools wheel
+DEBS := lua5.4 liblua5.4-dev luarocks lua-busted libgc-dev pkg-config zip unzip binutils
+# setuptools 77: SPDX `license` in pyproject.toml; mypy: stubtest (test-stubs)
+PIP_PKGS := pytest "setuptools>=77" wheel mypy
 
 setup:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -27,10 +28,11 @@ setup:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
-	@for p in $(PIP_PKGS); do $(PYTHON) -c "import $$p" 2>/dev/null || $(PYTHON) -m pip install -q $$p; done
+	@$(PYTHON) -m pip install -q --disable-pip-version-check --root-user-action=ignore $(PIP_PKGS)
 
 # make test: every test, C core first, then the bindings, then the
-# sanitizer builds.
+# sanitizer builds, then the stubs and the packages (mk/dist.mk: the sdist
+# into a fresh venv, the source rock into fresh luarocks trees).
 test: setup
 	$(MAKE) test-c
 	$(MAKE) test-planted
@@ -40,6 +42,8 @@ test: setup
 	$(MAKE) test-tsan
 	$(MAKE) test-python-asan
 	$(MAKE) test-lua-asan
+	$(MAKE) test-stubs
+	$(MAKE) test-dist
 
 demo: setup
 	$(MAKE) demo-python
@@ -57,4 +61,4 @@ $(BUILD)/libtricolor.a: $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CSRC))
 include $(wildcard mk/*.mk)
 
 clean:
-	rm -rf $(BUILD) bindings/python/tricolor/*.so bindings/python/build
+	rm -rf $(BUILD) bindings/python/tricolor/*.so bindings/python/build bindings/python/*.egg-info

@@ -5,7 +5,7 @@ PY_EXT_SRC := $(wildcard bindings/python/*.c)
 PY_EXT_HDR := $(wildcard bindings/python/*.h)
 PY_STAMP   := $(BUILD)/python-ext.stamp
 
-.PHONY: py-build test-python demo-python
+.PHONY: py-build test-python demo-python test-stubs
 
 # py-build: compile tricolor._tricolor next to the package sources, so that
 # PYTHONPATH=bindings/python finds it. Rebuilt when the binding or the core changes.
@@ -19,6 +19,12 @@ $(PY_STAMP): $(PY_EXT_SRC) $(PY_EXT_HDR) $(CSRC) $(CHDR) setup.py
 test-python: py-build
 	@$(PYTHON) -c "import pytest" 2>/dev/null || $(PYTHON) -m pip install -q pytest
 	PYTHONPATH=bindings/python $(PYTHON) -m pytest -q tests/python
+
+# test-stubs: the .pyi stubs against the built module (mypy's stubtest: every
+# name, signature and type the stubs give must match what the module has).
+test-stubs: py-build
+	@$(PYTHON) -c "import mypy" 2>/dev/null || $(PYTHON) -m pip install -q mypy
+	cd $(BUILD) && MYPY_CACHE_DIR=mypy-cache PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m mypy.stubtest tricolor
 
 # demo-python: the default experiment with the in-place build.
 demo-python: py-build
@@ -37,7 +43,7 @@ test-python-asan:
 	rm -rf $(PY_ASAN_DIR) && mkdir -p $(PY_ASAN_DIR)/tricolor
 	cp bindings/python/tricolor/*.py bindings/python/tricolor/*.pyi bindings/python/tricolor/py.typed $(PY_ASAN_DIR)/tricolor/
 	$(CC) -shared -fPIC -std=c11 -D_GNU_SOURCE -O1 -g -pthread -fsanitize=address,undefined \
-	    -fno-omit-frame-pointer -fvisibility=hidden -Icsrc/include -Icsrc -Ibindings/python $(PY_INCLUDES) \
+	    -fno-omit-frame-pointer -fvisibility=hidden -DTC_EMBEDDED -Icsrc/include -Icsrc -Ibindings/python $(PY_INCLUDES) \
 	    $(PY_EXT_SRC) $(CSRC) -lm -o $(PY_ASAN_DIR)/tricolor/_tricolor$(PY_EXT_SUFFIX)
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
