@@ -7,7 +7,7 @@ PYTHON  ?= python3
 BUILD   := build
 CSRC    := $(wildcard csrc/*.c)
 CHDR    := $(wildcard csrc/*.h csrc/include/*.h)
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread -Icsrc/include -Icsrc -fPIC -fvisibility=hidden
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread -Icsrc/include -Icsrc -fPIC
 OPT     ?= -O2 -g
 CFLAGS  := $(CFLAGS_BASE) $(OPT)
 LDLIBS  := -lpthread -lm

@@ -65,7 +65,7 @@ LUA_SANITIZE    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 
 $(LUA_ASAN_MODULE): bindings/lua/ltricolor.c $(CSRC) $(CHDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -DTC_EMBEDDED -O1 -g $(LUA_SANITIZE) $(LUA_CFLAGS) -shared -o $@ bindings/lua/ltricolor.c $(CSRC) $(LDLIBS)
+	$(CC) $(CFLAGS_BASE) -DTC_EMBEDDED -fvisibility=hidden -O1 -g $(LUA_SANITIZE) $(LUA_CFLAGS) -shared -o $@ bindings/lua/ltricolor.c $(CSRC) $(LDLIBS)
 
 test-lua-asan: lua-setup $(LUA_ASAN_MODULE)
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \

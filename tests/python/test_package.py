@@ -5,6 +5,7 @@ import os
 import pathlib
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -76,7 +77,7 @@ def test_help_documents_every_stats_field_with_unit_and_go_counterpart():
     for name in fields:
         doc = getattr(tricolor.Stats, name).__doc__
         assert doc and re.search(r"Unit: \w", doc) and re.search(r"Go: \S", doc), (name, doc)
-    text = subprocess.run([os.sys.executable, "-c", "import tricolor; help(tricolor.Stats)"],
+    text = subprocess.run([sys.executable, "-c", "import tricolor; help(tricolor.Stats)"],
                           capture_output=True, text=True, check=True,
                           env=dict(os.environ, PAGER="cat", PYTHONPATH=os.path.dirname(
                               os.path.dirname(tricolor.__file__)))).stdout
