@@ -19,7 +19,7 @@ all: lib
 # installs whichever are missing (a fresh machine has none of them).
 DEBS := lua5.4 liblua5.4-dev luarocks lua-busted libgc-dev pkg-config zip unzip binutils
 # setuptools 77: SPDX `license` in pyproject.toml; mypy: stubtest (test-stubs)
-PIP_PKGS := pytest "setuptools>=77" wheel mypy
+PIP_PKGS := pytest "setuptools>=77" wheel hypothesis mypy
 
 setup:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

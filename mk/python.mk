@@ -15,9 +15,9 @@ $(PY_STAMP): $(PY_EXT_SRC) $(PY_EXT_HDR) $(CSRC) $(CHDR) setup.py
 	$(PYTHON) setup.py -q build_ext --inplace
 	@mkdir -p $(dir $@) && touch $@
 
-# test-python: pytest over tests/python, installing pytest first if it is missing.
+# test-python: pytest over tests/python, installing pytest and hypothesis first if missing.
 test-python: py-build
-	@$(PYTHON) -c "import pytest" 2>/dev/null || $(PYTHON) -m pip install -q pytest
+	@$(PYTHON) -c "import pytest, hypothesis" 2>/dev/null || $(PYTHON) -m pip install -q pytest hypothesis
 	PYTHONPATH=bindings/python $(PYTHON) -m pytest -q tests/python
 
 # test-stubs: the .pyi stubs against the built module (mypy's stubtest: every
@@ -39,7 +39,7 @@ PY_INCLUDES = $(shell $(PYTHON) -c "import sysconfig; print('-I' + sysconfig.get
 
 .PHONY: test-python-asan
 test-python-asan:
-	@$(PYTHON) -c "import pytest" 2>/dev/null || $(PYTHON) -m pip install -q pytest
+	@$(PYTHON) -c "import pytest, hypothesis" 2>/dev/null || $(PYTHON) -m pip install -q pytest hypothesis
 	rm -rf $(PY_ASAN_DIR) && mkdir -p $(PY_ASAN_DIR)/tricolor
 	cp bindings/python/tricolor/*.py bindings/python/tricolor/*.pyi bindings/python/tricolor/py.typed $(PY_ASAN_DIR)/tricolor/
 	$(CC) -shared -fPIC -std=c11 -D_GNU_SOURCE -O1 -g -pthread -fsanitize=address,undefined \

@@ -1218,8 +1218,123 @@ static int l_heap(lua_State *L)
     return 1;
 }
 
+/* ---- tricolor.mmu --------------------------------------------------------------- */
+
+/* mmu_int — the number at the top of the stack as an integer (a float with
+ * an integral value counts); what/i name it in the error. Pops it. */
+static int64_t mmu_int(lua_State *L, const char *what, lua_Integer i)
+{
+    int isnum = 0;
+    lua_Integer v = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isnum) : 0;
+    if (!isnum) {
+        if (i > 0)
+            fail(L, "tricolor: mmu: intervals[%I]: %s must be an integer (got %s)", i, what,
+                 luaL_tolstring(L, -1, NULL));
+        fail(L, "tricolor: mmu: '%s' must be an integer (got %s)", what, luaL_tolstring(L, -1, NULL));
+    }
+    lua_pop(L, 1);
+    return (int64_t)v;
+}
+
+/* mmu_interval — intervals[i], a {start_ns, end_ns, kind} triple. */
+static void mmu_interval(lua_State *L, lua_Integer i, tc_interval *out)
+{
+    if (lua_geti(L, 1, i) != LUA_TTABLE)
+        fail(L, "tricolor: mmu: intervals[%I] must be a {start_ns, end_ns, kind} triple (got %s)", i,
+             luaL_typename(L, -1));
+    if (lua_rawlen(L, -1) != 3)
+        fail(L, "tricolor: mmu: intervals[%I] must be a {start_ns, end_ns, kind} triple (got a table of length %I)",
+             i, (lua_Integer)lua_rawlen(L, -1));
+    lua_geti(L, -1, 1);
+    out->start_ns = mmu_int(L, "start_ns", i);
+    lua_geti(L, -1, 2);
+    out->end_ns = mmu_int(L, "end_ns", i);
+    size_t len = 0;
+    const char *kind = lua_geti(L, -1, 3) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    if (!kind)
+        fail(L, "tricolor: mmu: intervals[%I]: kind must be a string (got %s)", i, luaL_typename(L, -1));
+    if (len != strlen(kind) || tc_gc_kind_parse(kind, &out->kind) != TC_OK || tc_interval_check(out) != TC_OK)
+        fail(L, "tricolor: mmu: intervals[%I]: %s", i, len != strlen(kind) ? "kind has a NUL byte" : tc_errmsg());
+    lua_pop(L, 2);
+}
+
+/* mmu_windows — the window lengths (seconds) at idx into two new userdata
+ * buffers (left on the stack, so an error frees them): seconds and ns. */
+static size_t mmu_windows(lua_State *L, int idx, lua_Number **secs, int64_t **ns)
+{
+    if (lua_type(L, idx) != LUA_TTABLE)
+        fail(L, "tricolor: mmu: 'windows' must be a sequence of numbers (got %s)", luaL_typename(L, idx));
+    size_t n = (size_t)luaL_len(L, idx);
+    *secs = (lua_Number *)lua_newuserdatauv(L, (n ? n : 1) * sizeof **secs, 0);
+    *ns = (int64_t *)lua_newuserdatauv(L, (n ? n : 1) * sizeof **ns, 0);
+    for (size_t i = 0; i < n; i++) {
+        if (lua_geti(L, idx, (lua_Integer)i + 1) != LUA_TNUMBER)
+            fail(L, "tricolor: mmu: windows[%I] must be a number of seconds (got %s)", (lua_Integer)i + 1,
+                 luaL_typename(L, -1));
+        (*secs)[i] = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+        if (tc_mmu_window_ns((double)(*secs)[i], &(*ns)[i]) != TC_OK)
+            fail(L, "tricolor: mmu: windows[%I]: %s", (lua_Integer)i + 1, tc_errmsg());
+    }
+    return n;
+}
+
+/* push_mmu_points — the result: one table per window, in the shape of
+ * SPEC's Latency section (heap:mmu will return the same). */
+static void push_mmu_points(lua_State *L, const lua_Number *secs, const tc_mmu_point *p, size_t n)
+{
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_createtable(L, 0, 5);
+        lua_pushnumber(L, secs[i]);
+        lua_setfield(L, -2, "window");
+        lua_pushnumber(L, p[i].mmu);
+        lua_setfield(L, -2, "mmu");
+        lua_pushnumber(L, p[i].bmu);
+        lua_setfield(L, -2, "bmu");
+        lua_pushinteger(L, p[i].worst_start_ns);
+        lua_setfield(L, -2, "worst_start_ns");
+        lua_createtable(L, 0, TC_GC_KIND_COUNT);
+        for (int k = 0; k < TC_GC_KIND_COUNT; k++) {
+            lua_pushinteger(L, (lua_Integer)p[i].by_kind_ns[k]);
+            lua_setfield(L, -2, tc_gc_kind_name((tc_gc_kind)k));
+        }
+        lua_setfield(L, -2, "by_kind");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
+/* l_mmu — tricolor.mmu(intervals, windows [, start_ns, end_ns]): MMU and BMU
+ * of GC intervals (csrc/mmu.c). Buffers are userdata, so errors leak nothing. */
+static int l_mmu(lua_State *L)
+{
+    if (lua_type(L, 1) != LUA_TTABLE)
+        return fail(L, "tricolor: mmu: 'intervals' must be a sequence of {start_ns, end_ns, kind} (got %s)",
+                    luaL_typename(L, 1));
+    int64_t bound[2], *start = NULL, *end = NULL;
+    for (int a = 0; a < 2; a++)
+        if (!lua_isnoneornil(L, 3 + a)) {
+            lua_pushvalue(L, 3 + a);
+            bound[a] = mmu_int(L, a ? "end_ns" : "start_ns", 0);
+            *(a ? &end : &start) = &bound[a];
+        }
+    lua_Number *secs;
+    int64_t *ns;
+    size_t nw = mmu_windows(L, 2, &secs, &ns);
+    size_t n = (size_t)luaL_len(L, 1);
+    tc_interval *iv = (tc_interval *)lua_newuserdatauv(L, (n ? n : 1) * sizeof *iv, 0);
+    for (size_t i = 0; i < n; i++)
+        mmu_interval(L, (lua_Integer)i + 1, &iv[i]);
+    tc_mmu_point *pts = (tc_mmu_point *)lua_newuserdatauv(L, (nw ? nw : 1) * sizeof *pts, 0);
+    if (tc_mmu(iv, n, start, end, ns, nw, pts) != TC_OK)
+        return core_error(L, "mmu");
+    push_mmu_points(L, secs, pts, nw);
+    return 1;
+}
+
 static const luaL_Reg module_funcs[] = {
     {"heap", l_heap},
+    {"mmu", l_mmu},
     {NULL, NULL},
 };
 

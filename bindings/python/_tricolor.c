@@ -1430,7 +1430,8 @@ tricolor_exec(PyObject *module)
                  (PyTypeObject *)PyType_FromModuleAndSpec(module, &obj_spec, NULL)) < 0 ||
         add_type(module, &st->stats_type, stats_type_new(module, st)) < 0 ||
         add_type(module, &st->weakref_type, pytc_weakref_type_new(module)) < 0 ||
-        (st->payload_type = pytc_payload_type_new(module)) == NULL || pytc_unsafe_add(module) < 0)
+        (st->payload_type = pytc_payload_type_new(module)) == NULL || pytc_unsafe_add(module) < 0 ||
+        pytc_latency_add(module) < 0)
         return -1;
     if (PyModule_AddStringConstant(module, "__version__", TC_VERSION_STRING) < 0)
         return -1;

@@ -6,6 +6,7 @@
  *   _tricolor.c          the module, errors, value conversion, Heap, Obj, Stats
  *   _tricolor_special.c  finalizers, cleanups, weak references (WeakRef) and
  *                        tricolor.unsafe (address, buffer, free)
+ *   _tricolor_latency.c  tricolor.mmu (MMU / BMU of GC intervals)
  *
  * Cross-file functions are named pytc_<noun>_<verb>; -fvisibility=hidden
  * keeps them inside the shared object.
@@ -102,5 +103,16 @@ PyTypeObject *pytc_payload_type_new(PyObject *module);
 /* pytc_unsafe_add — add _unsafe_address, _unsafe_buffer and _unsafe_free
  * (named address, buffer, free; tricolor/unsafe.py re-exports them). */
 int pytc_unsafe_add(PyObject *module);
+
+/* ---- in _tricolor_latency.c ---- */
+
+/* pytc_mmu_windows — a sequence of window lengths (seconds) as PyMem arrays
+ * of the seconds and of the core's ns; TypeError / ValueError naming the
+ * index at fault. The caller frees both on success. */
+int pytc_mmu_windows(PyObject *obj, double **seconds, int64_t **ns, Py_ssize_t *n);
+/* pytc_mmu_result — the list of per-window dicts tricolor.mmu returns. */
+PyObject *pytc_mmu_result(const double *seconds, const tc_mmu_point *p, Py_ssize_t n);
+/* pytc_latency_add — add tricolor.mmu to the module. */
+int pytc_latency_add(PyObject *module);
 
 #endif /* PY_TRICOLOR_H */

@@ -328,6 +328,70 @@ typedef struct tc_stats_field {
 
 TC_API const tc_stats_field *tc_stats_fields(size_t *count);
 
+/* ---- latency: histograms and MMU (hist.c, mmu.c) -------------------------------
+ *
+ * A latency histogram is TC_HIST_BUCKETS counts; counts[i] counts durations
+ * in [bounds[i], bounds[i+1]) ns, where tc_hist_bounds() gives the
+ * TC_HIST_BUCKETS + 1 bounds: 0, 1, ..., 8, then 8 buckets per power of two
+ * up to 2^37 ns, and a last bound of UINT64_MAX meaning +infinity. */
+#define TC_HIST_BUCKETS 281
+TC_API void tc_hist_bounds(uint64_t out[TC_HIST_BUCKETS + 1]);
+
+/* tc_gc_kind — the kinds of GC interval that take time from the program (the
+ * ones MMU counts), in priority order: where intervals overlap, the time
+ * counts once, for the kind listed first. */
+typedef enum tc_gc_kind {
+    TC_GC_PAUSE = 0,   /* "pause": stop-the-world */
+    TC_GC_ASSIST,      /* "assist": mark assist inside an allocation */
+    TC_GC_SLICE,       /* "slice": incremental mark slice */
+    TC_GC_SWEEP,       /* "sweep": lazy sweeping inside an allocation */
+    TC_GC_LIMIT_WAIT,  /* "limit_wait": waiting at the memory limit */
+    TC_GC_KIND_COUNT
+} tc_gc_kind;
+
+TC_API const char *tc_gc_kind_name(tc_gc_kind k);
+/* tc_gc_kind_parse — TC_ERR_VALUE (message lists the names) for an unknown name. */
+TC_API tc_status tc_gc_kind_parse(const char *name, tc_gc_kind *out);
+
+/* tc_interval — GC time [start_ns, end_ns) of one kind, monotonic ns. */
+typedef struct tc_interval {
+    int64_t start_ns, end_ns;
+    tc_gc_kind kind;
+} tc_interval;
+
+/* tc_interval_check — TC_ERR_VALUE unless 0 <= start_ns <= end_ns and the
+ * kind is known; the message says what is wrong (not where: the caller
+ * prefixes the index in its own base). */
+TC_API tc_status tc_interval_check(const tc_interval *iv);
+
+/* tc_mmu_window_ns — a window length in seconds as ns (rounded, at least 1,
+ * at most INT64_MAX). TC_ERR_VALUE unless finite and > 0. */
+TC_API tc_status tc_mmu_window_ns(double seconds, int64_t *ns);
+
+/* One window's result. Over a run [S, E] of length L, with GC time the union
+ * of the intervals: mmu = 1 - (most GC ns in any window of length_ns inside
+ * the run) / length_ns; bmu = the minimum of mmu over all window lengths >=
+ * window_ns; the worst window is [worst_start_ns, worst_start_ns +
+ * length_ns) (the earliest one) and by_kind_ns splits its GC time by kind
+ * (sums to it). length_ns = min(window_ns, L): a window longer than the run
+ * is the whole run. An empty run (L = 0) has mmu = bmu = 1. */
+typedef struct tc_mmu_point {
+    int64_t window_ns, length_ns;
+    double mmu, bmu;
+    int64_t worst_start_ns;
+    uint64_t by_kind_ns[TC_GC_KIND_COUNT];
+} tc_mmu_point;
+
+/* tc_mmu — MMU and BMU (mmu.c's header has the definitions and proofs) of the
+ * intervals `iv` (any order, may overlap, may be empty; clipped to the run)
+ * over the run [*run_start, *run_end], for each of the nw windows (ns >= 1).
+ * A NULL bound is the earliest start (latest end) among the intervals and
+ * the other bound (0 when there is neither). TC_ERR_VALUE for a bad interval (message
+ * names its 0-based index), window or run; TC_ERR_NOMEM. O(n log n) to
+ * prepare, then O(n log n) per window; memory about 80 bytes per interval. */
+TC_API tc_status tc_mmu(const tc_interval *iv, size_t n, const int64_t *run_start, const int64_t *run_end,
+                        const int64_t *windows_ns, size_t nw, tc_mmu_point *out);
+
 /* ---- observation ------------------------------------------------------------ */
 
 /* tc_heap_drain_output — hand each queued gctrace line (no trailing newline)

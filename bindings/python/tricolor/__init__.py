@@ -31,6 +31,7 @@ from ._tricolor import (
     Stats,
     WeakRef,
     __version__,  # TC_VERSION_STRING of csrc/include/tricolor.h: the one version
+    mmu,
 )
 from . import unsafe
 
@@ -40,6 +41,7 @@ __all__ = [
     "Stats",
     "WeakRef",
     "unsafe",
+    "mmu",
     "HeapError",
     "CrossHeapError",
     "HeapClosedError",

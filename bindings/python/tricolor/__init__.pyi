@@ -11,6 +11,7 @@ from ._tricolor import (
     Stats as Stats,
     WeakRef as WeakRef,
     __version__ as __version__,
+    mmu as mmu,
 )
 from . import unsafe as unsafe
 
@@ -20,6 +21,7 @@ __all__ = [
     "Stats",
     "WeakRef",
     "unsafe",
+    "mmu",
     "HeapError",
     "CrossHeapError",
     "HeapClosedError",

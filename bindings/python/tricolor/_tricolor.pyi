@@ -1,9 +1,9 @@
 """Type stubs for the C extension tricolor._tricolor (re-exported by tricolor)."""
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 from collections.abc import Callable
-from typing import Final, Literal, TypeVar, final
+from typing import Final, Literal, TypedDict, TypeVar, final
 
 from typing_extensions import Buffer, Self, TypeAlias
 
@@ -127,6 +127,23 @@ class Stats:
     barrier: str
     def as_dict(self) -> dict[str, int | float | str | list[int]]: ...
 
+_GCKind: TypeAlias = Literal["pause", "assist", "slice", "sweep", "limit_wait"]
+
+class _MMUPoint(TypedDict):
+    """One window of tricolor.mmu's result (see docs/python.md, Latency)."""
+
+    window: float
+    mmu: float
+    bmu: float
+    worst_start_ns: int
+    by_kind: dict[_GCKind, int]
+
+def mmu(
+    intervals: Iterable[tuple[int, int, _GCKind] | list[int | str]],
+    windows: Iterable[float],
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+) -> list[_MMUPoint]: ...
 def _unsafe_address(obj: Obj, /) -> int: ...
 def _unsafe_buffer(obj: Obj, /) -> memoryview: ...
 def _unsafe_free(obj: Obj, /) -> None: ...
