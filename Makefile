@@ -17,9 +17,12 @@ all: lib
 
 # Debian packages and Python packages the build and tests need; `setup`
 # installs whichever are missing (a fresh machine has none of them).
-DEBS := lua5.4 liblua5.4-dev luarocks lua-busted libgc-dev pkg-config zip unzip binutils
+# golang-go: the lab's gogc question draws Go's curve beside tricolor's (tests check it)
+DEBS := lua5.4 liblua5.4-dev luarocks lua-busted libgc-dev pkg-config golang-go zip unzip binutils
 # setuptools 77: SPDX `license` in pyproject.toml; mypy: stubtest (test-stubs)
 PIP_PKGS := pytest "setuptools>=77" wheel hypothesis mypy
+# the lab's extras (pyproject: tricolor[lab]): module name=pip name
+PIP_LAB  := matplotlib=matplotlib rich=rich
 
 setup:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -29,6 +32,7 @@ setup:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 	@$(PYTHON) -m pip install -q --disable-pip-version-check --root-user-action=ignore $(PIP_PKGS)
+	@for p in $(PIP_LAB); do $(PYTHON) -c "import $${p%%=*}" 2>/dev/null || $(PYTHON) -m pip install -q $${p#*=}; done
 
 # make test: every test, C core first, then the bindings, then the
 # sanitizer builds, then the stubs and the packages (mk/dist.mk: the sdist

@@ -40,5 +40,11 @@ build = {
    build_command = [[make --no-print-directory lua-build CC="$(CC)" LUA_INCDIR="$(LUA_INCDIR)"]],
    install = {
       lib = { tricolor = "build/lua/tricolor.so" },
+      -- the lab (issue 14): pure Lua, require("tricolor.lab"); docs/lab.md.
+      -- Every bindings/lua/**.lua is listed (`make lua-rockspec-check`).
+      lua = {
+         ["tricolor.lab"] = "bindings/lua/tricolor/lab.lua",
+         ["tricolor.lab.workloads"] = "bindings/lua/tricolor/lab/workloads.lua",
+      },
    },
 }

@@ -4,7 +4,8 @@
 #                        (the rockspec's build command too: luarocks passes LUA_INCDIR and CC)
 #   make test-lua        set up Lua 5.4 + busted if missing, build, check the rockspec, run busted
 #   make lua-rockspec-check   fail unless the rockspec's name, version and source
-#                        archive carry tricolor.h's version and it builds with `make`
+#                        archive carry tricolor.h's version, it builds with `make`
+#                        and it installs every bindings/lua/**.lua
 #   make test-lua-asan   the same specs with module and core under ASan+UBSan
 #
 # The module links the core statically, so build/lua/tricolor.so needs nothing
@@ -40,8 +41,9 @@ lua-setup:
 
 # lua-rockspec-check — exactly one rockspec, named after tricolor.h's version
 # (TC_VERSION, mk/dist.mk), whose version, source archive and source dir say
-# the same, and which builds through `make lua-build` (so that the sources
-# need no list of their own and every object lands under build/).
+# the same, which builds through `make lua-build` (so that the C sources need
+# no list of their own and every object lands under build/), and which lists
+# every pure-Lua module under bindings/lua (install.lua has no globs).
 lua-rockspec-check:
 	@test "$(words $(wildcard tricolor-*.rockspec))" = 1 || \
 	  { echo "want exactly one tricolor-*.rockspec, found: $(wildcard tricolor-*.rockspec)"; exit 1; }
@@ -52,6 +54,13 @@ lua-rockspec-check:
 	    'tricolor = "build/lua/tricolor.so"'; do \
 	  grep -qF "$$want" $(LUA_ROCKSPEC) || { echo "$(LUA_ROCKSPEC): no '$$want'"; exit 1; }; \
 	done
+	@missing=""; for f in $$(find bindings/lua -name '*.lua' | sort); do \
+	  grep -qF "\"$$f\"" $(LUA_ROCKSPEC) || missing="$$missing $$f"; \
+	done; \
+	for f in $$(grep -o '"bindings/lua/[^"]*\.lua"' $(LUA_ROCKSPEC) | tr -d '"'); do \
+	  test -f $$f || missing="$$missing $$f(gone)"; \
+	done; \
+	test -z "$$missing" || { echo "$(LUA_ROCKSPEC): install.lua out of date:$$missing"; exit 1; }
 
 test-lua: lua-setup
 	$(MAKE) --no-print-directory lua-build

@@ -65,6 +65,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -1218,6 +1219,17 @@ static int l_heap(lua_State *L)
     return 1;
 }
 
+/* l_now_ns — tricolor.now_ns(): the monotonic clock (CLOCK_MONOTONIC, the
+ * core's clock) in integer nanoseconds. Lua has no wall clock finer than a
+ * second (os.clock is CPU time), and GC experiments time things. */
+static int l_now_ns(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushinteger(L, (lua_Integer)ts.tv_sec * 1000000000 + ts.tv_nsec);
+    return 1;
+}
+
 /* ---- tricolor.mmu --------------------------------------------------------------- */
 
 /* mmu_int — the number at the top of the stack as an integer (a float with
@@ -1334,6 +1346,7 @@ static int l_mmu(lua_State *L)
 
 static const luaL_Reg module_funcs[] = {
     {"heap", l_heap},
+    {"now_ns", l_now_ns},
     {"mmu", l_mmu},
     {NULL, NULL},
 };

@@ -43,7 +43,7 @@ LUAROCKS = ["luarocks", "--lua-version", "5.4"]
 # and `luarocks make` work in the unpacked directory.
 SDIST_MUST_HOLD = [
     "LICENSE", "README.md", "Makefile", "pyproject.toml", "setup.py", "MANIFEST.in",
-    "csrc/include/tricolor.h", "csrc/heap.c", "bindings/lua/ltricolor.c",
+    "csrc/include/tricolor.h", "csrc/heap.c", "bindings/lua/ltricolor.c", "bindings/lua/tricolor/lab.lua",
     "bindings/python/_tricolor.c", "bindings/python/tricolor/_tricolor.pyi",
     "bindings/python/tricolor/py.typed", "mk/c.mk", "mk/python.mk", "mk/lua.mk", "mk/dist.mk",
     "tests/c/runner.c", "tests/python/conftest.py", "tests/lua/helpers.lua",
@@ -183,7 +183,8 @@ def rock_install(rock, where, home, user, quickstart, version):
     lr = " ".join(LUAROCKS + [where])
     run(as_user(f'cd "$HOME" && {lr} install "{rock}"', user, home), env=env)
     probe = ('local t = require "tricolor"; print(t._VERSION); '
-             'print(package.searchpath("tricolor", package.cpath))')
+             'print(package.searchpath("tricolor", package.cpath)); '
+             'assert(type(require("tricolor.lab").run) == "function")')  # the rock's pure-Lua modules
     (home / "probe.lua").write_text(probe)
     (home / "quickstart.lua").write_text(quickstart)
     for f in ("probe.lua", "quickstart.lua"):
@@ -213,6 +214,7 @@ def rock(path):
         user = "nobody" if os.geteuid() == 0 else None
         home = tmp / "home"
         home.mkdir()
+        home.chmod(0o755)
         if user:
             shutil.chown(home, user)
         rock_install(local_rock, "--local", home, user, quickstart, version)
