@@ -16,7 +16,9 @@ $(PY_STAMP): $(PY_EXT_SRC) $(PY_EXT_HDR) $(CSRC) $(CHDR) setup.py
 	@mkdir -p $(dir $@) && touch $@
 
 # test-python: pytest over tests/python, installing pytest and hypothesis first if missing.
-test-python: py-build
+# The lab's tests drive the Lua side too (--lang lua|both), so the Lua module
+# is built first: on a fresh clone it would not exist yet.
+test-python: py-build lua-build
 	@$(PYTHON) -c "import pytest, hypothesis" 2>/dev/null || $(PYTHON) -m pip install -q pytest hypothesis
 	PYTHONPATH=bindings/python $(PYTHON) -m pytest -q tests/python
 
@@ -38,7 +40,7 @@ PY_EXT_SUFFIX = $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_conf
 PY_INCLUDES = $(shell $(PYTHON) -c "import sysconfig; print('-I' + sysconfig.get_paths()['include'])")
 
 .PHONY: test-python-asan
-test-python-asan:
+test-python-asan: lua-build
 	@$(PYTHON) -c "import pytest, hypothesis" 2>/dev/null || $(PYTHON) -m pip install -q pytest hypothesis
 	rm -rf $(PY_ASAN_DIR) && mkdir -p $(PY_ASAN_DIR)/tricolor
 	cp bindings/python/tricolor/*.py bindings/python/tricolor/*.pyi bindings/python/tricolor/py.typed $(PY_ASAN_DIR)/tricolor/

@@ -64,6 +64,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -1100,6 +1101,137 @@ static int obj_heap(lua_State *L)
 
 /* ---- module ------------------------------------------------------------------------ */
 
+/* ---- introspection: why is an object alive (csrc/inspect.c) --------------------
+ *
+ * heap:roots(), heap:referents(obj), heap:referrers(obj), heap:path_to(obj)
+ * and heap:retained(obj). Every object of an answer comes from the core as
+ * a new root, with the answer in a malloc'd array. The table of handles is
+ * built by a protected call (build_answer), so that a memory error while
+ * making a handle cannot leak the roots not yet owned by one: after the
+ * call, those are released and the array freed, then the error (if any)
+ * propagates. A __gc run by one of those allocations may close the heap:
+ * ids are read before any Lua allocation (the handle table dies with the
+ * heap), a handle made from a dead root is like any handle of a closed heap
+ * (it checks lh->h first), and the answer then raises "the heap is closed".
+ */
+
+enum { ANS_OBJ, ANS_ROOT, ANS_PATH };
+
+typedef struct lanswer {
+    lheap *lh;
+    const char *fn;
+    tc_link *v;
+    uint64_t *ids; /* tc_obj_id of each, read before Lua allocates */
+    size_t n, next; /* v[next..n) are not owned by a handle yet */
+    int shape;
+} lanswer;
+
+/* build_answer — the answer's table (arg 1: the lanswer, arg 2: the heap):
+ * handles, {kind, obj} pairs (roots) or {kind or 1-based slot, obj} (a path). */
+static int build_answer(lua_State *L)
+{
+    lanswer *a = (lanswer *)lua_touserdata(L, 1);
+    lua_createtable(L, (int)a->n, 0);
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->shape != ANS_OBJ) {
+            lua_createtable(L, 2, 0);
+            if (a->shape == ANS_ROOT || i == 0)
+                lua_pushstring(L, tc_root_kind_name(a->v[i].kind));
+            else
+                lua_pushinteger(L, (lua_Integer)a->v[i].slot + 1);
+            lua_rawseti(L, -2, 1);
+        }
+        lobj *o = push_closed_obj(L, 2, a->lh);
+        o->root = a->v[i].obj;
+        o->id = a->ids[i];
+        a->next = i + 1;
+        if (a->shape != ANS_OBJ)
+            lua_rawseti(L, -2, 2); /* pair[2] = obj */
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    if (!a->lh->h)
+        return fail(L, "tricolor: %s: the heap is closed", a->fn);
+    return 1;
+}
+
+/* push_answer — push the answer of a core call (status st) for the heap at
+ * index 1, or raise. */
+static int push_answer(lua_State *L, tc_status st, lanswer *a)
+{
+    lheap *lh = a->lh;
+    print_trace(lh->h);
+    if (st != TC_OK)
+        return core_error(L, a->fn);
+    a->ids = a->n ? malloc(a->n * sizeof *a->ids) : NULL;
+    for (size_t i = 0; a->ids && i < a->n; i++)
+        a->ids[i] = tc_obj_id(tc_root_obj(a->v[i].obj));
+    int rc = LUA_ERRMEM;
+    if (a->ids || !a->n) {
+        push_upvalues(L, 0, 1);
+        lua_pushcclosure(L, build_answer, UV_COUNT);
+        lua_pushlightuserdata(L, a);
+        lua_pushvalue(L, 1);
+        rc = lua_pcall(L, 2, 1, 0);
+    }
+    for (size_t i = a->next; lh->h && i < a->n; i++)
+        tc_root_release(lh->h, a->v[i].obj);
+    tc_inspect_free(a->v);
+    free(a->ids);
+    if (rc == LUA_ERRMEM && !a->ids && a->n)
+        return fail(L, "tricolor: %s: not enough memory", a->fn);
+    if (rc != LUA_OK)
+        return lua_error(L);
+    run_due(L, 1, lh);
+    return 1;
+}
+
+static int heap_roots(lua_State *L)
+{
+    lanswer a = {check_heap(L, 1, "roots"), "roots", NULL, NULL, 0, 0, ANS_ROOT};
+    tc_status st = tc_heap_roots(open_heap(L, 1, "roots"), &a.v, &a.n);
+    return push_answer(L, st, &a);
+}
+
+/* inspect_obj — the method `fn` of the heap at 1 on the handle at 2 (a
+ * usable handle of this heap, else an error naming 'obj'). */
+static int inspect_obj(lua_State *L, const char *fn, int shape,
+                       tc_status (*call)(tc_heap *, tc_root *, tc_link **, size_t *))
+{
+    lheap *lh = check_heap(L, 1, fn);
+    open_heap(L, 1, fn);
+    lobj *o = heap_obj(L, 2, lh, fn);
+    lanswer a = {lh, fn, NULL, NULL, 0, 0, shape};
+    tc_status st = call(lh->h, o->root, &a.v, &a.n);
+    if (st == TC_OK && shape == ANS_PATH && a.n == 0) {
+        print_trace(lh->h);
+        lua_pushnil(L);
+        run_due(L, 1, lh);
+        return 1;
+    }
+    return push_answer(L, st, &a);
+}
+
+static int heap_referents(lua_State *L) { return inspect_obj(L, "referents", ANS_OBJ, tc_obj_referents); }
+static int heap_referrers(lua_State *L) { return inspect_obj(L, "referrers", ANS_OBJ, tc_obj_referrers); }
+static int heap_path_to(lua_State *L) { return inspect_obj(L, "path_to", ANS_PATH, tc_obj_path_to); }
+
+/* heap_retained — heap:retained(obj): bytes, objects (two results). */
+static int heap_retained(lua_State *L)
+{
+    lheap *lh = check_heap(L, 1, "retained");
+    open_heap(L, 1, "retained");
+    lobj *o = heap_obj(L, 2, lh, "retained");
+    uint64_t bytes = 0, objects = 0;
+    tc_status st = tc_obj_retained(lh->h, o->root, &bytes, &objects);
+    print_trace(lh->h);
+    if (st != TC_OK)
+        return core_error(L, "retained");
+    push_u64(L, bytes);
+    push_u64(L, objects);
+    run_due(L, 1, lh);
+    return 2;
+}
+
 static const luaL_Reg heap_methods[] = {
     {"new", heap_new},
     {"collect", heap_collect},
@@ -1111,6 +1243,11 @@ static const luaL_Reg heap_methods[] = {
     {"add_cleanup", heap_add_cleanup},
     {"run_finalizers", heap_run_finalizers},
     {"weakref", heap_weakref},
+    {"roots", heap_roots},
+    {"referents", heap_referents},
+    {"referrers", heap_referrers},
+    {"path_to", heap_path_to},
+    {"retained", heap_retained},
     {"close", heap_close},
     {NULL, NULL},
 };
@@ -1157,7 +1294,7 @@ static void push_heap_metatable(lua_State *L, int ud, const luaL_Reg *methods)
         lua_insert(L, -2);
         lua_rawset(L, mt);
     }
-    lua_createtable(L, 0, 12);
+    lua_createtable(L, 0, 16);
     push_upvalues(L, 0, ud);
     luaL_setfuncs(L, methods, UV_COUNT);
     lua_createtable(L, 0, 1);

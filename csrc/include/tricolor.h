@@ -413,6 +413,64 @@ TC_API tc_status tc_heap_verify(tc_heap *h);
 TC_API tc_status tc_trace_start(tc_heap *h, const char *path);
 TC_API tc_status tc_trace_stop(tc_heap *h);
 
+/* ---- introspection: why is an object alive (inspect.c) --------------------
+ *
+ * Answers from the object graph as the marker sees it (inspect.c's header
+ * says what a root is). The whole-graph calls (roots, referrers, path_to,
+ * retained) wait for a running cycle to end (finishing an incremental one),
+ * hold new cycles off, and stop the world while they read the graph: a
+ * pause that grows with the heap (docs/python.md has figures). Not from
+ * inside a raw section: TC_ERR_STATE. Side tables come from malloc and are
+ * freed before return; TC_ERR_NOMEM leaves the heap as it was. Objects come
+ * back as new roots the caller owns (tc_root_release each); arrays are
+ * freed with tc_inspect_free. obj of another heap: TC_ERR_CROSS_HEAP;
+ * freed: TC_ERR_FREED. */
+
+typedef enum tc_root_kind {
+    TC_ROOT_HANDLE = 0,      /* "handle": a live tc_root */
+    TC_ROOT_LOCAL,           /* "local": a raw section's local (tc_locals) */
+    TC_ROOT_FINALIZER_QUEUE, /* "finalizer_queue": an object whose finalizer is due, until the host takes it */
+    TC_ROOT_FINALIZER,       /* "finalizer": an object with a finalizer set; roots its referents, not itself */
+    TC_ROOT_KIND_COUNT
+} tc_root_kind;
+
+TC_API const char *tc_root_kind_name(tc_root_kind k);
+
+/* tc_link — one object of an answer: a new root for it (the caller owns
+ * it); `kind`, how a root is rooted (roots, and the first step of a path:
+ * later steps repeat it; referents and referrers: TC_ROOT_HANDLE); `slot`,
+ * the 0-based slot that holds it (a path's later steps: of the previous
+ * step; referents: of obj), or for a referrer the first of its slots that
+ * holds obj; -1 for roots and a path's first step. */
+typedef struct tc_link {
+    tc_root *obj;
+    tc_root_kind kind;
+    int64_t slot;
+} tc_link;
+
+/* tc_heap_roots — every root, once per (kind, object), grouped by kind. */
+TC_API tc_status tc_heap_roots(tc_heap *h, tc_link **out, size_t *n);
+/* tc_obj_referents — the objects obj's slots reference, in slot order (one
+ * entry per reference slot). One heap call: no pause. */
+TC_API tc_status tc_obj_referents(tc_heap *h, tc_root *obj, tc_link **out, size_t *n);
+/* tc_obj_referrers — each object holding a reference to obj, once: the
+ * reachable ones (every handle counts, obj's too) and those with a
+ * finalizer set; garbage the next cycle frees is not listed. */
+TC_API tc_status tc_obj_referrers(tc_heap *h, tc_root *obj, tc_link **out, size_t *n);
+/* tc_obj_path_to — a shortest chain from a root to obj: out[0] is a root
+ * (for TC_ROOT_FINALIZER the object with the finalizer, which roots the
+ * next step), each later step the object held by slot out[i].slot of
+ * out[i-1], the last one obj. The handle `obj` is not a root; every other
+ * one is. *n = 0 and *out = NULL when nothing else reaches obj. */
+TC_API tc_status tc_obj_path_to(tc_heap *h, tc_root *obj, tc_link **out, size_t *n);
+/* tc_obj_retained — the bytes (size-class slots, as heap_alloc counts) and
+ * objects that would be unreachable if obj were: obj's subtree in the
+ * dominator tree of the graph from every root but the handle `obj`, with
+ * obj as one more root. obj is counted; what a finalizer roots is not. */
+TC_API tc_status tc_obj_retained(tc_heap *h, tc_root *obj, uint64_t *bytes, uint64_t *objects);
+/* tc_inspect_free — free an array returned above (not the roots in it). */
+TC_API void tc_inspect_free(void *array);
+
 /* ---- raw access for C programs -------------------------------------------
  *
  * The calls above are each a complete heap call. A C program that builds

@@ -5,6 +5,7 @@
     python -m tricolor bench churn --gogc 50 --plot churn.png
     python -m tricolor compare linkedlist --config gogc=50 --config gogc=400
     python -m tricolor lab pauses --quick    # the lab: see docs/lab.md
+    python -m tricolor why                   # why is an object alive: roots, path_to, retained
 
 Everything here is ordinary code on top of the public API (tricolor.Heap and
 the workloads in tricolor.lab.workloads), so it doubles as an example.
@@ -352,6 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(func=cmd_compare)
 
     lab_cli.add_parser(sub)
+
+    why = sub.add_parser("why", help="a worked example: why an object is still alive (roots, path_to, retained)")
+    why.add_argument("--collector", default="concurrent", help='"concurrent" (default), "incremental" or "stw"')
+    why.add_argument("--json", action="store_true", help="print the findings as JSON")
+    why.set_defaults(func=lambda a: __import__("tricolor.why", fromlist=["cli"]).cli(a))
     return parser
 
 
