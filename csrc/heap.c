@@ -244,13 +244,23 @@ void tc_heap_destroy(tc_heap *h)
     free(h);
 }
 
-tc_status tc_heap_collect(tc_heap *h)
+tc_status tc_heap_collect(tc_heap *h) { return tc_heap_collect_n(h, NULL); }
+
+/* tc_heap_collect_n — the cycle's freed-object count is read under ctl_lock
+ * after the cycle, as the waiter of a concurrent cycle reads last_status. */
+tc_status tc_heap_collect_n(tc_heap *h, uint64_t *freed)
 {
     if (atomic_load(&h->closed))
         return tc_fail(TC_ERR_CLOSED, "the heap is closed");
     /* not a mutator call: the caller holds no raw pointers. A thread inside
      * a raw section must leave it first (it would be waited for). */
-    return collector_cycle(h, NULL, true);
+    tc_status st = collector_cycle(h, NULL, true);
+    if (st == TC_OK && freed) {
+        pthread_mutex_lock(&h->ctl_lock);
+        *freed = h->last_freed;
+        pthread_mutex_unlock(&h->ctl_lock);
+    }
+    return st;
 }
 
 tc_status tc_heap_set_gogc(tc_heap *h, int64_t gogc)

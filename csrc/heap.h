@@ -196,6 +196,7 @@ struct tc_heap {
     int sweepers;                  /* spans being swept outside the lock right now */
     uint64_t sweep_live_bytes;     /* live bytes found by this cycle's sweep */
     uint64_t sweep_live_objects;
+    uint64_t sweep_freed_objects;  /* objects this cycle's sweep freed (lock); tc_heap_collect_n reports it */
 
     /* the collector thread (concurrent collector) */
     pthread_t thread;
@@ -208,10 +209,13 @@ struct tc_heap {
     uint64_t cycles_done;          /* cycles finished, sweep included; under ctl_lock */
     uint64_t cycles_started;       /* cycles the collector thread began; under ctl_lock */
     tc_status last_status;         /* checkmark result of the last cycle; under ctl_lock */
+    uint64_t last_freed;           /* objects the last finished cycle freed; under ctl_lock */
 
     /* the cycle being run (its owner writes, under gc_lock at the STW steps) */
     uint64_t cyc_t0, cyc_t1, cyc_t2, cyc_t3, cyc_t4, cyc_t5; /* start req/stopped/started, term req/stopped, end */
-    uint64_t cyc_heap0, cyc_heap1, cyc_cpu_mark, cyc_cpu_sweep, cyc_cpu_stw;
+    uint64_t cyc_heap0, cyc_heap1, cyc_cpu_mark, cyc_cpu_sweep;
+    uint64_t cyc_cpu_stw_start, cyc_cpu_stw_end; /* thread CPU ns of the start pause and of the termination pause(s) */
+    uint64_t cyc_term_ns, cyc_mark_end; /* wall ns spent in termination pauses; when the last one ended */
     bool cyc_forced;
     tc_status cyc_status;          /* checkmark result */
 

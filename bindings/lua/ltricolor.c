@@ -749,17 +749,25 @@ static int heap_new(lua_State *L)
     return 1;
 }
 
-/* heap_collect — heap:collect(): a whole cycle, then the finalizers and
- * cleanups it made due (unless called from one of them). */
+/* heap_collect — heap:collect(): a full Lua collection first, so that the
+ * handles Lua no longer reaches release their roots (their __gc runs now
+ * rather than at some later Lua cycle), then a whole cycle, then the
+ * finalizers and cleanups it made due (unless called from one of them).
+ * Returns the number of objects the cycle freed. Any __gc that the Lua
+ * collection ran may have closed this heap, so it is checked again. */
 static int heap_collect(lua_State *L)
 {
+    open_heap(L, 1, "collect");
+    lua_gc(L, LUA_GCCOLLECT);
     tc_heap *h = open_heap(L, 1, "collect");
-    tc_status st = tc_heap_collect(h);
+    uint64_t freed = 0;
+    tc_status st = tc_heap_collect_n(h, &freed);
     print_trace(h);
     if (st != TC_OK)
         return core_error(L, "collect");
     run_due(L, 1, (lheap *)lua_touserdata(L, 1));
-    return 0;
+    lua_pushinteger(L, (lua_Integer)freed);
+    return 1;
 }
 
 /* push_u64 — an unsigned counter; beyond lua_Integer it becomes a float. */
@@ -1370,13 +1378,37 @@ static void push_heap_metatable(lua_State *L, int ud, const luaL_Reg *methods)
     lua_setfield(L, mt, "__index");
 }
 
+/* config_warn — write each of tc_config_init's complaints about
+ * TRICOLOR_GOGC / TRICOLOR_MEMORY_LIMIT to stderr (the core parses them; the
+ * line names the variable and the default used), once per Lua state and
+ * line: the registry keeps the lines already written. On stderr rather than
+ * through warn(), which the stand-alone interpreter keeps off by default. */
+static void config_warn(lua_State *L)
+{
+    const char *w = tc_config_warning(0);
+    if (!w)
+        return;
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, "tricolor.config_warned");
+    for (int i = 0; (w = tc_config_warning(i)) != NULL; i++) {
+        if (lua_getfield(L, -1, w) == LUA_TNIL) {
+            lua_writestringerror("tricolor: %s\n", w);
+            lua_pushboolean(L, 1);
+            lua_setfield(L, -3, w);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
 /* l_heap — tricolor.heap([options]): a new heap. Options start from
- * tc_config_init (SPEC's defaults plus TRICOLOR_DEBUG); only the keys
- * present in the table change them. */
+ * tc_config_init (SPEC's defaults, then the environment: TRICOLOR_GOGC,
+ * TRICOLOR_MEMORY_LIMIT, TRICOLOR_DEBUG); only the keys present in the table
+ * change them. */
 static int l_heap(lua_State *L)
 {
     tc_config c;
     tc_config_init(&c);
+    config_warn(L);
     int t = lua_type(L, 1);
     if (t != LUA_TNONE && t != LUA_TNIL) {
         if (t != LUA_TTABLE)
@@ -1586,6 +1618,11 @@ static void set_funcs(lua_State *L, int target, const luaL_Reg *l)
     lua_pop(L, 1);
 }
 
+/* luaopen_tricolor — the module's one exported symbol: everything else,
+ * the core included (TC_EMBEDDED), is hidden (tests/lua/package_spec.lua). */
+#if defined(__GNUC__)
+__attribute__((visibility("default")))
+#endif
 LUAMOD_API int luaopen_tricolor(lua_State *L)
 {
     luaL_checkversion(L);
@@ -1607,6 +1644,8 @@ LUAMOD_API int luaopen_tricolor(lua_State *L)
     lua_setfield(L, 4, "__index");
     lua_newtable(L); /* 5: the module */
     set_funcs(L, 5, module_funcs);
+    lua_pushliteral(L, TC_VERSION_STRING); /* the one version (csrc/include/tricolor.h) */
+    lua_setfield(L, 5, "_VERSION");
     lua_newtable(L);
     set_funcs(L, 6, unsafe_funcs);
     lua_setfield(L, 5, "unsafe");

@@ -32,11 +32,29 @@
 extern "C" {
 #endif
 
-#if defined(__GNUC__)
+/* TC_API marks the public calls. A host module that compiles the core into
+ * itself defines TC_EMBEDDED: they stay inside, the module exports only its
+ * init function (PyInit__tricolor, luaopen_tricolor). */
+#if defined(TC_EMBEDDED) && defined(__GNUC__)
+#define TC_API __attribute__((visibility("hidden")))
+#elif defined(__GNUC__)
 #define TC_API __attribute__((visibility("default")))
 #else
 #define TC_API
 #endif
+
+/* ---- version: the project's one version. setup.py reads the numbers; the
+ * bindings publish TC_VERSION_STRING (tricolor.__version__, Lua's
+ * tricolor._VERSION); the rockspec is named after it (checked by
+ * `make lua-rockspec-check` and the tests). ---------------------------------- */
+#define TC_VERSION_MAJOR 0
+#define TC_VERSION_MINOR 1
+#define TC_VERSION_PATCH 0
+#define TC_VERSION (TC_VERSION_MAJOR * 10000 + TC_VERSION_MINOR * 100 + TC_VERSION_PATCH)
+#define TC_VERSION_STR_(x) #x
+#define TC_VERSION_XSTR_(x) TC_VERSION_STR_(x)
+#define TC_VERSION_STRING                                                                    \
+    TC_VERSION_XSTR_(TC_VERSION_MAJOR) "." TC_VERSION_XSTR_(TC_VERSION_MINOR) "." TC_VERSION_XSTR_(TC_VERSION_PATCH)
 
 /* ---- status --------------------------------------------------------------- */
 
@@ -116,9 +134,18 @@ typedef struct tc_config {
     bool gcstoptheworld;   /* run every cycle with the world stopped */
 } tc_config;
 
-/* tc_config_init — fill `c` with SPEC's defaults, then apply TRICOLOR_DEBUG
- * (gctrace=1, checkmark=1, gcstoptheworld=1) from the environment. */
+/* tc_config_init — fill `c` with SPEC's defaults, then apply the environment
+ * (read at each call): TRICOLOR_GOGC ("off" or an integer percent, negative =
+ * off: Go's GOGC), TRICOLOR_MEMORY_LIMIT ("off" or an integer byte count with
+ * an optional B, KiB, MiB, GiB or TiB: Go's GOMEMLIMIT), TRICOLOR_DEBUG
+ * (gctrace=1, checkmark=1, gcstoptheworld=1). A malformed value keeps the
+ * default and leaves a warning for tc_config_warning(); never an error. */
 TC_API void tc_config_init(tc_config *c);
+
+/* tc_config_warning — the i-th (from 0) warning of the calling thread's last
+ * tc_config_init, one line naming the variable, its value and the default
+ * used; NULL past the last. Valid until the thread's next tc_config_init. */
+TC_API const char *tc_config_warning(int i);
 
 /* tc_collector_parse, tc_barrier_parse — map a name to its enum. TC_ERR_VALUE
  * for an unknown name; TC_ERR_UNSUPPORTED for a known one this build lacks.
@@ -156,6 +183,11 @@ TC_API bool tc_heap_closed(const tc_heap *h);
 /* tc_heap_collect — run one whole forced cycle; mark and sweep are finished on
  * return. TC_ERR_CORRUPT if checkmark is on and found an object left white. */
 TC_API tc_status tc_heap_collect(tc_heap *h);
+
+/* tc_heap_collect_n — tc_heap_collect; *freed (if not NULL) gets the number
+ * of objects the cycle's sweep freed (objects kept for a finalizer are not
+ * among them; if other cycles ended while it waited, the last one's). */
+TC_API tc_status tc_heap_collect_n(tc_heap *h, uint64_t *freed);
 
 /* tc_heap_scavenge — give every free page back to the OS now (the scavenger
  * does this in the background for pages the next goal does not need).
@@ -310,12 +342,14 @@ typedef struct tc_stats {
 TC_API tc_status tc_heap_stats(tc_heap *h, tc_stats *out);
 
 /* One row per tc_stats field, in SPEC's order, so bindings build their
- * Stats objects from one list. */
+ * Stats objects (and their documentation) from one list. */
 typedef enum tc_field_type { TC_FIELD_U64, TC_FIELD_DOUBLE, TC_FIELD_STRING, TC_FIELD_PAUSES } tc_field_type;
 typedef struct tc_stats_field {
     const char *name;
     tc_field_type type;
-    size_t offset; /* into tc_stats */
+    size_t offset;   /* into tc_stats */
+    const char *doc; /* one paragraph: the meaning, then "Unit: ...", then "Go: ..." (the
+                      * MemStats field or runtime/metrics name, or what Go lacks) */
 } tc_stats_field;
 
 TC_API const tc_stats_field *tc_stats_fields(size_t *count);

@@ -181,7 +181,8 @@ How to read a gctrace line (the shape of Go's GODEBUG=gctrace=1):
   ... ms cpu     the same in CPU time (the mark split into assist/background/idle)
   48->52->20 MB  heap at the start of the cycle -> at the end of mark -> live (marked)
   50 MB goal     heap size at which the next cycle starts (live * (1 + gogc/100))
-  1 P            mark workers"""
+  1 P            mark workers
+  (forced)       the cycle was asked for by heap.collect() (as runtime.GC() in Go)"""
 
 DEMO_NEXT = """Under the concurrent collector only the two short stop-the-world parts (a and c)
 stop the program; the mark (b) runs beside it. To compare:
