@@ -364,6 +364,8 @@ static tc_status run_full_cycle(tc_heap *h, bool forced)
     while (!cycle_try_terminate(h, NULL, ctx));
     mark_free(ctx);
     h->cyc_cpu_mark = plat_thread_cpu_ns() - cpu;
+    while (atomic_load(&h->debug_stall_sweep) && !atomic_load(&h->closed)) /* test hook */
+        nanosleep(&(struct timespec){0, 50000}, NULL);
     cpu = plat_thread_cpu_ns();
     sweep_finish(h);
     h->cyc_cpu_sweep = plat_thread_cpu_ns() - cpu;
@@ -772,6 +774,16 @@ tc_status collector_debug_start(tc_heap *h)
 }
 
 void collector_debug_assists_only(tc_heap *h, bool on) { atomic_store(&h->debug_assists_only, on); }
+
+void collector_debug_hold(tc_heap *h, bool on)
+{
+    if (on)
+        collector_hold(h);
+    else
+        collector_release(h);
+}
+
+void collector_debug_stall_sweep(tc_heap *h, bool on) { atomic_store(&h->debug_stall_sweep, on); }
 
 bool collector_debug_mark(tc_heap *h, int64_t budget)
 {

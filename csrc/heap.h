@@ -186,6 +186,7 @@ struct tc_heap {
     _Atomic uint64_t assist_marked;/* bytes marked by assists, all cycles */
     _Atomic uint64_t mark_regions_shared; /* regions an owner shared on request, all cycles (mark.c) */
     _Atomic bool debug_assists_only;/* test hook: the collector thread leaves marking to assists */
+    _Atomic bool debug_stall_sweep;/* test hook: the collector thread does not sweep (collector.c) */
     _Atomic uint64_t avg_obj_bytes;/* live bytes / live objects at the last sweep: markers count objects */
     struct markctx *incr_ctx;      /* the incremental collector's marker, under mark_lock */
     struct mpar *par;              /* mark worker threads (concurrent, mark_workers > 1) */

@@ -1,8 +1,13 @@
 /* test_memory.c — the soft memory limit and the scavenger, on real heaps. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "tc_test.h"
 
 static uint64_t rss_bytes(void)
@@ -52,6 +57,117 @@ TEST(memory_limit_bounds_heap_sys)
     CHECK(s.num_gc > 0);
     CHECK(s.heap_sys <= (uint64_t)c.memory_limit / 10 * 11);
     tc_heap_destroy(h);
+}
+
+/* ---- a mutator that outruns the collector thread ----
+ *
+ * Under load the concurrent collector's thread may not run for a while:
+ * asked for a cycle at the trigger, it does not start it; or, the mark
+ * done, it does not sweep and end the cycle (no new one can start before).
+ * A mutator allocating in a raw section used to go on allocating far past
+ * the goal and the memory limit meanwhile, since assists only run during
+ * mark. Two test hooks stand in for the OS not scheduling the thread; in
+ * both cases the mutator must stop at the goal and wait, parked with the
+ * host's lock released (the block hooks, which the test watches). */
+
+typedef struct {
+    tc_heap *h;
+    _Atomic int in_block; /* the mutator is between the block hooks now */
+    _Atomic int done;
+} outrun;
+
+static void *outrun_block_begin(void *ud)
+{
+    atomic_store(&((outrun *)ud)->in_block, 1);
+    return NULL;
+}
+
+static void outrun_block_end(void *ud, void *tok) { atomic_store(&((outrun *)ud)->in_block, 0); }
+
+/* outrun_mutator — one raw section of 128 MiB of garbage (twice the limit). */
+static void *outrun_mutator(void *arg)
+{
+    outrun *o = arg;
+    tc_mutator *m = tc_enter(o->h);
+    for (int i = 0; m && i < 128 * 1024 && tc_alloc(m, 0, 1000); i++) {
+    }
+    if (m)
+        tc_leave(m);
+    atomic_store(&o->done, 1);
+    return NULL;
+}
+
+/* outrun_live — 16 MiB of 1 KiB objects, kept by the root *out; then one
+ * cycle, so that the markers' live estimate knows the object size (before
+ * the first sweep counts, it assumes 48-byte objects). */
+static tc_status outrun_live(tc_heap *h, tc_root **out)
+{
+    tc_status st = tc_obj_new(h, 16 * 1024, 0, NULL, out);
+    tc_mutator *m = st == TC_OK ? tc_enter(h) : NULL;
+    if (!m)
+        return st == TC_OK ? TC_ERR_CLOSED : st;
+    for (int i = 0; i < 16 * 1024; i++) {
+        tc_obj *x = tc_alloc(m, 0, 1000);
+        if (!x)
+            break;
+        tc_store(m, tc_root_obj(*out), (size_t)i, tc_ref(x));
+    }
+    tc_leave(m);
+    return tc_heap_collect(h);
+}
+
+/* outrun_check — run outrun_mutator with the collector thread stalled by
+ * `stall` until the mutator waits (or ends: the bug), with the heap in
+ * `phase`; then it must be at the goal, not past it. */
+static void outrun_check(void (*stall)(tc_heap *, bool), const char *phase, int *failed_)
+{
+    tc_config c;
+    tc_config_init(&c);
+    c.collector = tc_test_collector;
+    c.gogc = -1;
+    c.memory_limit = 64 << 20;
+    outrun o = {0};
+    CHECK_OK(tc_heap_new(&c, &o.h));
+    tc_root *live;
+    CHECK_OK(outrun_live(o.h, &live));
+    tc_heap_set_block_hooks(o.h, outrun_block_begin, outrun_block_end, &o);
+    stall(o.h, true);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, outrun_mutator, &o) == 0);
+    tc_stats s;
+    tc_status st;
+    bool waited = false;
+    while ((st = tc_heap_stats(o.h, &s)) == TC_OK && !atomic_load(&o.done)) {
+        if (atomic_load(&o.in_block) && !strcmp(s.phase, phase)) {
+            waited = true; /* parked in the heap while the thread stalls: nothing else waits then */
+            break;
+        }
+        nanosleep(&(struct timespec){0, 200000}, NULL);
+    }
+    stall(o.h, false);
+    pthread_join(th, NULL);
+    CHECK_OK(st);
+    fprintf(stderr, "  waited %d (phase %s), heap_alloc %llu KiB, goal %llu KiB\n", waited, s.phase,
+            (unsigned long long)(s.heap_alloc >> 10), (unsigned long long)(s.heap_goal >> 10));
+    CHECK(waited);
+    CHECK(s.heap_goal > 0);
+    CHECK(s.heap_alloc <= s.heap_goal + (1 << 20)); /* past the goal by at most a span or so */
+    CHECK_OK(tc_heap_stats(o.h, &s));
+    CHECK(s.num_gc > 0); /* once released, the collector ran */
+    CHECK(s.heap_sys <= (uint64_t)c.memory_limit / 10 * 11);
+    tc_heap_destroy(o.h);
+}
+
+TEST(mutator_past_the_goal_waits_for_the_cycle_to_start)
+{
+    if (tc_test_collector == TC_COLLECTOR_CONCURRENT) /* stw, incremental: the allocating thread runs the cycle */
+        outrun_check(collector_debug_hold, "off", failed_);
+}
+
+TEST(mutator_past_the_goal_waits_for_the_sweep_to_end)
+{
+    if (tc_test_collector == TC_COLLECTOR_CONCURRENT)
+        outrun_check(collector_debug_stall_sweep, "sweep", failed_);
 }
 
 /* After a 1 GiB structure dies, two collections and a forced scavenge give
