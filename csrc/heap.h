@@ -204,7 +204,7 @@ struct tc_heap {
     bool thread_started;
     pthread_mutex_t ctl_lock;
     pthread_cond_t ctl_cond;       /* the collector thread waits here for requests */
-    pthread_cond_t done_cond;      /* callers wait here for cycles to finish */
+    pthread_cond_t done_cond;      /* callers wait here for cycles to finish (or start: collector.c) */
     bool requested, forced_requested, stopping, cycle_running;
     int holds;                     /* callers keeping new cycles from starting (verify) */
     uint64_t cycles_done;          /* cycles finished, sweep included; under ctl_lock */
