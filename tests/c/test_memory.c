@@ -116,34 +116,49 @@ static tc_status outrun_live(tc_heap *h, tc_root **out)
     return tc_heap_collect(h);
 }
 
-/* outrun_check — run outrun_mutator with the collector thread stalled by
- * `stall` until the mutator waits (or ends: the bug), with the heap in
- * `phase`; then it must be at the goal, not past it. */
-static void outrun_check(void (*stall)(tc_heap *, bool), const char *phase, int *failed_)
+/* outrun_begin — a heap with 16 MiB live under a 64 MiB limit (gogc off),
+ * the collector thread stalled by `stall`, and outrun_mutator started on
+ * *th. */
+static tc_status outrun_begin(outrun *o, void (*stall)(tc_heap *, bool), pthread_t *th)
 {
     tc_config c;
     tc_config_init(&c);
     c.collector = tc_test_collector;
     c.gogc = -1;
     c.memory_limit = 64 << 20;
-    outrun o = {0};
-    CHECK_OK(tc_heap_new(&c, &o.h));
     tc_root *live;
-    CHECK_OK(outrun_live(o.h, &live));
-    tc_heap_set_block_hooks(o.h, outrun_block_begin, outrun_block_end, &o);
-    stall(o.h, true);
-    pthread_t th;
-    CHECK(pthread_create(&th, NULL, outrun_mutator, &o) == 0);
-    tc_stats s;
-    tc_status st;
-    bool waited = false;
-    while ((st = tc_heap_stats(o.h, &s)) == TC_OK && !atomic_load(&o.done)) {
-        if (atomic_load(&o.in_block) && !strcmp(s.phase, phase)) {
-            waited = true; /* parked in the heap while the thread stalls: nothing else waits then */
-            break;
-        }
+    tc_status st = tc_heap_new(&c, &o->h);
+    if (st != TC_OK || (st = outrun_live(o->h, &live)) != TC_OK)
+        return st;
+    tc_heap_set_block_hooks(o->h, outrun_block_begin, outrun_block_end, o);
+    stall(o->h, true);
+    return pthread_create(th, NULL, outrun_mutator, o) == 0 ? TC_OK : TC_ERR_NOMEM;
+}
+
+/* outrun_waits — poll until the mutator waits in the heap (between the
+ * block hooks with the heap in `phase`: nothing else waits there while
+ * the thread stalls) or ends (the bug); true if it waits. *s: the stats. */
+static bool outrun_waits(outrun *o, const char *phase, tc_stats *s, tc_status *st)
+{
+    while ((*st = tc_heap_stats(o->h, s)) == TC_OK && !atomic_load(&o->done)) {
+        if (atomic_load(&o->in_block) && !strcmp(s->phase, phase))
+            return true;
         nanosleep(&(struct timespec){0, 200000}, NULL);
     }
+    return false;
+}
+
+/* outrun_check — with the collector thread stalled by `stall`, the mutator
+ * must end up waiting, with the heap in `phase` and at its goal, not past
+ * it; released, the collector runs and the heap stays near its limit. */
+static void outrun_check(void (*stall)(tc_heap *, bool), const char *phase, int *failed_)
+{
+    outrun o = {0};
+    pthread_t th;
+    CHECK_OK(outrun_begin(&o, stall, &th));
+    tc_stats s;
+    tc_status st;
+    bool waited = outrun_waits(&o, phase, &s, &st);
     stall(o.h, false);
     pthread_join(th, NULL);
     CHECK_OK(st);
@@ -154,7 +169,26 @@ static void outrun_check(void (*stall)(tc_heap *, bool), const char *phase, int 
     CHECK(s.heap_alloc <= s.heap_goal + (1 << 20)); /* past the goal by at most a span or so */
     CHECK_OK(tc_heap_stats(o.h, &s));
     CHECK(s.num_gc > 0); /* once released, the collector ran */
-    CHECK(s.heap_sys <= (uint64_t)c.memory_limit / 10 * 11);
+    CHECK(s.heap_sys <= (uint64_t)(64 << 20) / 10 * 11);
+    tc_heap_destroy(o.h);
+}
+
+/* outrun_close — while the mutator waits at the goal, another thread
+ * closes the heap: the wait ends (the mutator's tc_alloc fails and it
+ * leaves), and the close, which waits for it to leave, returns. */
+static void outrun_close(void (*stall)(tc_heap *, bool), const char *phase, int *failed_)
+{
+    outrun o = {0};
+    pthread_t th;
+    CHECK_OK(outrun_begin(&o, stall, &th));
+    tc_stats s;
+    tc_status st;
+    CHECK(outrun_waits(&o, phase, &s, &st));
+    tc_heap_close(o.h);
+    pthread_join(th, NULL);
+    CHECK(atomic_load(&o.done));
+    CHECK(tc_heap_closed(o.h));
+    stall(o.h, false); /* the hold is a count: give it back (a no-op on a closed heap otherwise) */
     tc_heap_destroy(o.h);
 }
 
@@ -168,6 +202,14 @@ TEST(mutator_past_the_goal_waits_for_the_sweep_to_end)
 {
     if (tc_test_collector == TC_COLLECTOR_CONCURRENT)
         outrun_check(collector_debug_stall_sweep, "sweep", failed_);
+}
+
+TEST(mutator_waiting_at_the_goal_wakes_when_the_heap_closes)
+{
+    if (tc_test_collector != TC_COLLECTOR_CONCURRENT)
+        return;
+    outrun_close(collector_debug_hold, "off", failed_);
+    outrun_close(collector_debug_stall_sweep, "sweep", failed_);
 }
 
 /* After a 1 GiB structure dies, two collections and a forced scavenge give
