@@ -355,3 +355,57 @@ def test_barrier_none_loses_the_object_and_verify_reports_it():
         assert h.gc_finish() == 1  # the sweep frees it
         with pytest.raises(tricolor.HeapCorruption, match="slot 2"):
             h.verify()
+
+
+# ---- python -m tricolor teach ----------------------------------------------------------
+
+from tricolor import teach  # noqa: E402
+
+SHADED_AT = {"hybrid": "x = R[1][0]", "dijkstra": "R[2] = x", "yuasa": "R[1][0] = None"}
+
+
+@pytest.mark.parametrize("barrier", BARRIERS)
+def test_teach_walk_shows_which_barrier_shaded_x(barrier):
+    frames = teach.walk(barrier)
+    x = next(i for i, n in frames[0]["names"].items() if n == "X")
+    shaded = [f["title"] for f in frames if x in f["shaded"]]
+    assert shaded == [SHADED_AT[barrier]]
+    assert any(f"The {barrier} barrier shaded X" in f["text"] for f in frames)
+    last = frames[-1]
+    assert "verify_error" not in last and x in last["objects"]
+    assert [f["phase"] for f in frames][:2] == ["off", "mark"] and last["phase"] == "off"
+
+
+def test_teach_walk_without_a_barrier_loses_x():
+    frames = teach.walk("none")
+    x = next(i for i, n in frames[0]["names"].items() if n == "X")
+    assert all(not f["shaded"] for f in frames)
+    done = next(f for f in frames if f["title"] == "marking done")
+    assert done["lost"] == [x] and done["colors"][x] == "white"
+    last = frames[-1]
+    assert x not in last["objects"] and "free" in last["verify_error"]
+
+
+@pytest.mark.parametrize("barrier", BARRIERS)
+def test_teach_random_heap_loses_nothing(barrier):
+    frames = teach.walk(barrier, objects=40, seed=3)
+    assert len(frames[0]["objects"]) == 40
+    assert "verify_error" not in frames[-1]
+
+
+def test_teach_cli_writes_html_svg_and_png(tmp_path, capsys):
+    from tricolor.__main__ import main
+
+    page = tmp_path / "t.html"
+    assert main(["teach", "--barrier", "none", "--out", str(page)]) == 0
+    text = page.read_text()
+    assert text.count("<svg") == len(teach.walk("none")) and "lost" in text
+    assert "src=" not in text  # self-contained
+    assert main(["teach", "--format", "svg", "--out", str(tmp_path / "svg")]) == 0
+    svgs = sorted((tmp_path / "svg").iterdir())
+    assert len(svgs) == len(teach.walk("hybrid")) and svgs[0].read_text().startswith("<svg")
+    assert main(["teach", "--format", "png", "--objects", "12", "--out", str(tmp_path / "png")]) == 0
+    pngs = sorted((tmp_path / "png").iterdir())
+    assert pngs and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    assert main(["teach", "--objects", "101"]) == 2
+    assert "between 1 and 100" in capsys.readouterr().out
