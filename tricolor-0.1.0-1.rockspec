@@ -45,6 +45,8 @@ build = {
       lua = {
          ["tricolor.lab"] = "bindings/lua/tricolor/lab.lua",
          ["tricolor.lab.workloads"] = "bindings/lua/tricolor/lab/workloads.lua",
+         -- teaching mode (issue 15): the mark step by step; docs/teach.md.
+         ["tricolor.teach"] = "bindings/lua/tricolor/teach.lua",
       },
    },
 }
