@@ -186,7 +186,8 @@ static tc_status grey_set(tc_heap *h, uintptr_t **out, size_t *n)
         free(*out);
         return inspect_nomem();
     }
-    qsort(*out, *n, sizeof **out, cmp_addr);
+    if (*n) /* qsort wants a pointer even for none */
+        qsort(*out, *n, sizeof **out, cmp_addr);
     size_t k = 0;
     for (size_t i = 0; i < *n; i++)
         if (!k || (*out)[k - 1] != (*out)[i])
@@ -205,7 +206,7 @@ static tc_color colour_of(tc_heap *h, uintptr_t p, int phase, const uintptr_t *g
         return TC_BLACK; /* swept already, and still allocated: it survived */
     if (bit_test(a->markbits, a, p) || bit_test(a->blackbits, a, p))
         return TC_BLACK;
-    if (phase == PHASE_MARK && bsearch(&p, grey, ngrey, sizeof *grey, cmp_addr))
+    if (phase == PHASE_MARK && ngrey && bsearch(&p, grey, ngrey, sizeof *grey, cmp_addr))
         return TC_GREY;
     return TC_WHITE;
 }
