@@ -22,7 +22,10 @@
  * flushes its barrier buffer when it leaves a heap call. The looking calls
  * (color, snapshot) take the same two locks and stop the world, so every
  * mutator buffer is flushed too: they see a whole store or none of it, and
- * grey means "in h->grey and not marked".
+ * grey means "in h->grey and not marked". (They answer under every
+ * collector: an incremental cycle's marker is flushed the same way first;
+ * the concurrent collector's thread holds both locks for a whole cycle, so
+ * there they wait for it and answer between cycles.)
  *
  * Threads. Any thread may drive (the calls serialize on the locks); the
  * driving thread must not be inside a heap call (a raw section:
@@ -231,6 +234,8 @@ static tc_status look_begin(tc_heap *h, const char *what, tc_root *r, uintptr_t 
         return st;
     }
     world_stop(h, NULL);
+    if (h->incr_ctx) /* an incremental cycle's marker between slices: its work into the grey set */
+        mark_flush(h->incr_ctx);
     return TC_OK;
 }
 

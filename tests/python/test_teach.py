@@ -409,3 +409,29 @@ def test_teach_cli_writes_html_svg_and_png(tmp_path, capsys):
     assert pngs and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
     assert main(["teach", "--objects", "101"]) == 2
     assert "between 1 and 100" in capsys.readouterr().out
+
+
+def test_color_during_an_incremental_cycle_sees_its_grey_set():
+    """An incremental cycle paused between two slices: the marker's own
+    stack counts as grey (it is flushed to the grey set before looking)."""
+    with tricolor.Heap(collector="incremental", gogc=None) as h:
+        keep = h.new(1)
+        node = keep
+        for _ in range(20000):  # a list longer than one slice (2,000 objects)
+            nxt = h.new(1)
+            node[0] = nxt
+            node = nxt
+        del node, nxt
+        h.gogc = 1
+        for _ in range(3000):
+            h.new(0, 256)  # allocations run slices until a cycle starts and marks a while
+            if h.stats().phase == "mark":
+                break
+        snap = h.snapshot()
+        assert snap["phase"] == "mark"  # slices run on allocation: the list takes ten of them
+        black = by_color(snap, "black")
+        grey = by_color(snap, "grey")
+        assert grey == set(snap["grey"]) and grey  # the list's frontier
+        succ = {s: d for s, _slot, d in snap["edges"]}
+        for b in black:  # no black object points at a white one (no stores were made)
+            assert b not in succ or succ[b] in black | grey
