@@ -289,7 +289,19 @@ static int heap_new(lua_State *L)
     tc_heap *h = lt_heap_now(L, lh, "new");
     lhandle_reserve(L, lh, "new");
     tc_root *r;
-    if (tc_obj_new(h, (size_t)n, size, data, &r) != TC_OK) {
+    tc_status st = tc_obj_new(h, (size_t)n, size, data, &r);
+    if (st == TC_ERR_NOMEM) {
+        /* Lua's emergency collection, as Lua does for its own memory: the
+         * handles and heaps Lua no longer reaches may be what holds the
+         * memory (a root of a dropped handle, another heap's arena waiting
+         * for its __gc to close it). Any __gc may run: read the heap again. */
+        lua_gc(L, LUA_GCCOLLECT);
+        lhandle_settle(L, 1, lh);
+        h = lt_heap_now(L, lh, "new");
+        lhandle_reserve(L, lh, "new");
+        st = tc_obj_new(h, (size_t)n, size, data, &r);
+    }
+    if (st != TC_OK) {
         lt_print_trace(h);
         return lt_fail(L, "tricolor: new: cannot allocate an object with nslots=%I and data=%I bytes: %s", n,
                     (lua_Integer)size, tc_errmsg());
