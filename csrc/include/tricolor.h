@@ -221,6 +221,18 @@ TC_API tc_status tc_obj_new(tc_heap *h, size_t nslots, size_t size, const void *
  * other kinds leave *ref_root NULL. */
 TC_API tc_status tc_slot_get(tc_heap *h, tc_root *obj, int64_t i, tc_value *out, tc_root **ref_root);
 
+/* tc_slot_peek — tc_slot_get without the root: a reference comes back as a
+ * TC_REF value whose `ref` names the object the slot held when it was read,
+ * and nothing keeps that object alive. It is an identity, not a handle: the
+ * caller may compare it with tc_root_obj() of a root it holds (equal means
+ * that very object, alive through that root) or take its tc_obj_id(), and
+ * must not pass it to any other call; to use the object, read the slot
+ * again with tc_slot_get. Other kinds are as tc_slot_get returns them, with
+ * the same errors, and the read is one store's value (the slot's lock, as
+ * tc_slot_get). For a host's handle cache: a read that finds the handle it
+ * already has makes no root at all. */
+TC_API tc_status tc_slot_peek(tc_heap *h, tc_root *obj, int64_t i, tc_value *out);
+
 /* tc_slot_set — write `v` into slot `i`. A TC_REF value must name an object
  * of this heap (TC_ERR_CROSS_HEAP otherwise); a TC_INT value must be in range
  * (TC_ERR_OVERFLOW). */
