@@ -43,6 +43,7 @@ test: setup
 	$(MAKE) test-python
 	$(MAKE) test-lua
 	$(MAKE) test-asan
+	$(MAKE) test-replay-asan
 	$(MAKE) test-tsan
 	$(MAKE) test-python-asan
 	$(MAKE) test-lua-asan

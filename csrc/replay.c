@@ -51,6 +51,7 @@ typedef struct rlog {
     uint8_t *data;
     size_t size;
     uint64_t max_obj, max_root, max_weak;
+    bool hashed; /* some REC_COLLECT carries a graph hash: the replay keeps obj_ids */
 } rlog;
 
 static uint32_t get_u32le(const uint8_t *p)
@@ -137,18 +138,23 @@ static tc_status decode(const uint8_t *d, size_t *pos, size_t end, rrec *r)
 typedef struct ids {
     uint8_t *live; /* live[id] for id <= max */
     uint64_t max;
+    size_t cap;    /* bytes allocated at live */
 } ids;
 
-/* ids_fresh — may `id` be created now? It must be free and at most one past the largest so far. */
+/* ids_make — may `id` be created now? It must be free and at most one past the largest so far. */
 static bool ids_make(ids *s, uint64_t id)
 {
     if (id == 0 || id > s->max + 1 || (id <= s->max && s->live[id]))
         return false;
     if (id == s->max + 1) {
-        uint8_t *nl = realloc(s->live, id + 1);
-        if (!nl)
-            return false;
-        s->live = nl;
+        if (id >= s->cap) { /* grow by doubling: ids come one at a time */
+            size_t cap = s->cap ? s->cap * 2 : 1024;
+            uint8_t *nl = realloc(s->live, cap);
+            if (!nl)
+                return false;
+            s->live = nl;
+            s->cap = cap;
+        }
         s->live[id] = 0;
         s->max = id;
     }
@@ -161,7 +167,7 @@ static bool ids_live(const ids *s, uint64_t id) { return id && id <= s->max && s
 typedef struct vstate {
     ids roots, weaks;
     uint64_t max_obj, records;
-    bool ended;
+    bool ended, hashed;
 } vstate;
 
 static const char *check_set(vstate *v, const rrec *r)
@@ -196,7 +202,9 @@ static const char *check(vstate *v, const rrec *r)
             return "a release of a handle that is not live";
         v->roots.live[r->a] = 0;
         return NULL;
-    case REC_COLLECT: return r->b & ~(uint64_t)REC_COLLECT_HASH ? "unknown collection flags" : NULL;
+    case REC_COLLECT:
+        v->hashed |= (r->b & REC_COLLECT_HASH) != 0;
+        return r->b & ~(uint64_t)REC_COLLECT_HASH ? "unknown collection flags" : NULL;
     case REC_FINALIZER:
     case REC_CLEANUP:
     case REC_FREE: return ids_live(&v->roots, r->a) ? NULL : "an operation on a handle that is not live";
@@ -288,6 +296,7 @@ static tc_status validate(rlog *g, uint32_t *version)
     g->max_obj = v.max_obj;
     g->max_root = v.roots.max;
     g->max_weak = v.weaks.max;
+    g->hashed = v.hashed;
     free(v.roots.live);
     free(v.weaks.live);
     return st;
@@ -304,6 +313,7 @@ typedef struct rdrive {
     idmap fin_weak;   /* finalizer token -> private tc_weak* to its object */
     idmap pending;    /* finalizer token -> handle from this heap's ready queue, not yet asked for */
     uint64_t max_root;
+    bool hashed;      /* keep obj_ids (the log has graph hashes to check) */
     tc_replay_report *rep;
 } rdrive;
 
@@ -463,7 +473,7 @@ static tc_status new_obj(rdrive *d, const rrec *r)
     d->roots[r->b] = root;
     d->objs[r->a] = tc_root_obj(root);
     d->rep->objects++;
-    if (!idmap_put(&d->obj_ids, (uint64_t)(uintptr_t)tc_root_obj(root), r->a))
+    if (d->hashed && !idmap_put(&d->obj_ids, (uint64_t)(uintptr_t)tc_root_obj(root), r->a))
         return tc_fail(TC_ERR_NOMEM, "out of memory for the replay's object table");
     return TC_OK;
 }
@@ -600,7 +610,7 @@ tc_status tc_replay(tc_heap *h, const char *path, tc_replay_report *out)
         free(g.data);
         return st;
     }
-    rdrive d = {.h = h, .rep = &rep, .max_root = g.max_root};
+    rdrive d = {.h = h, .rep = &rep, .max_root = g.max_root, .hashed = g.hashed};
     d.roots = calloc(g.max_root + 1, sizeof *d.roots);
     d.objs = calloc(g.max_obj + 1, sizeof *d.objs);
     d.weaks = calloc(g.max_weak + 1, sizeof *d.weaks);
