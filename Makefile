@@ -43,7 +43,6 @@ test: setup
 	$(MAKE) test-python
 	$(MAKE) test-lua
 	$(MAKE) test-asan
-	$(MAKE) test-replay-asan
 	$(MAKE) test-tsan
 	$(MAKE) test-python-asan
 	$(MAKE) test-lua-asan

@@ -44,8 +44,8 @@ PY_EXT_SUFFIX = $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_conf
 PY_INCLUDES = $(shell $(PYTHON) -c "import sysconfig; print('-I' + sysconfig.get_paths()['include'])")
 
 .PHONY: test-python-asan test-replay-asan
-# test-replay-asan: the replay tests (every truncated and corrupted log) under
-# ASan and UBSan, part of `make test`: no bad log may make the reader misstep.
+# test-replay-asan: only the replay tests (every truncated and corrupted log)
+# under ASan and UBSan; `make test` runs them within test-python-asan.
 test-replay-asan:
 	$(MAKE) --no-print-directory test-python-asan PY_ASAN_TESTS=tests/python/test_replay.py
 
