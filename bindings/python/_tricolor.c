@@ -1218,7 +1218,8 @@ heap_record_stop(HeapObject *self, PyObject *unused)
 
 /* heap_replay — _replay(path): drive this (fresh) heap with a replay log, in
  * C (replay.c); a dict of tc_replay_report. The GIL is kept: no Python code
- * runs meanwhile, except other threads while a collection waits. */
+ * runs meanwhile, except other threads while a collection waits (the lab's
+ * sampler), and those do not drain the heap's callbacks (`draining`). */
 static PyObject *
 heap_replay(HeapObject *self, PyObject *path)
 {
@@ -1226,7 +1227,12 @@ heap_replay(HeapObject *self, PyObject *path)
     if (heap_check_open(self) < 0 || !PyUnicode_FSConverter(path, &bytes))
         return NULL;
     tc_replay_report r;
+    /* The log's finalizers are the replay's: no safe point (another thread's
+     * stats(), say) may take them from the ready queue meanwhile. */
+    bool draining = self->draining;
+    self->draining = true;
     tc_status s = tc_replay(self->heap, PyBytes_AS_STRING(bytes), &r);
+    self->draining = draining;
     Py_DECREF(bytes);
     if (s != TC_OK)
         return pytc_raise_status(self->st, s);

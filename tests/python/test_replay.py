@@ -291,3 +291,52 @@ def test_random_programs_replay_exactly(tmp_path, ops):
     for collector in COLLECTORS:
         rep = replay(path, collector=collector)
         assert rep["mismatches"] == 0, (collector, rep)
+
+
+# ---- the command line: replay, compare --replay, lab barrier --replay -----------------
+
+def run_cli(*args, timeout=300):
+    import subprocess
+    import sys
+    from conftest import subprocess_env
+    return subprocess.run([sys.executable, "-m", "tricolor", *args], capture_output=True, text=True,
+                          timeout=timeout, env=subprocess_env())
+
+
+def test_cli_replay_json_under_two_configs(recording):
+    import json
+    p = run_cli("replay", recording, "--config", "collector=stw", "--config", "collector=concurrent,gogc=50",
+                "--json")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert [r["collector"] for r in rows] == ["stw", "concurrent"]
+    for r in rows:
+        assert r["result"]["mismatches"] == 0 and r["result"]["records"] > 1500
+        assert r["objects"] >= 1501  # mallocs of the replaying heap
+        for key in ("pause_max_ms", "pause_p99_ms", "mmu_10ms", "gc_cpu", "cycles"):
+            assert key in r["metrics"]
+
+
+def test_cli_replay_table_and_bad_log(recording, tmp_path):
+    p = run_cli("replay", recording)
+    assert p.returncode == 0, p.stderr
+    assert "exact" in p.stdout and "yes" in p.stdout
+    cut = tmp_path / "cut.tclog"
+    cut.write_bytes(open(recording, "rb").read()[:100])
+    p = run_cli("replay", str(cut))
+    assert p.returncode == 2 and "byte offset" in p.stderr
+    p = run_cli("replay", str(tmp_path / "missing.tclog"))
+    assert p.returncode == 2 and "missing.tclog" in p.stderr
+
+
+def test_cli_compare_and_lab_barrier_replay(recording):
+    p = run_cli("compare", "--replay", recording, "--config", "barrier=hybrid", "--config", "barrier=yuasa")
+    assert p.returncode == 0, p.stderr
+    assert f"replay of {recording}" in p.stdout and "barrier=yuasa" in p.stdout
+    p = run_cli("lab", "barrier", "--quick", "--replay", recording, "--json")
+    assert p.returncode == 0, p.stderr
+    import json
+    doc = json.loads(p.stdout)
+    rows = doc["rows"] if isinstance(doc, dict) and "rows" in doc else doc
+    assert {r["barrier"] for r in rows} == {"hybrid", "dijkstra", "yuasa"}
+    assert all(r.get("mismatches", 0) == 0 for r in rows)
