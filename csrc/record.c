@@ -133,6 +133,10 @@ tc_status rec_graph_hash(tc_root *const *roots, const uint64_t *root_ids, size_t
     uint64_t sum = 0;
     bool ok = true;
     for (size_t r = 0; r < n && ok; r++) {
+        if (tc_root_freed(roots[r])) { /* unsafe.free: its memory may hold another object by now */
+            sum += mix(root_ids[r], UINT64_MAX);
+            continue;
+        }
         tc_obj *o = tc_root_obj(roots[r]);
         sum += mix(root_ids[r], id_of(ids, o));
         uint64_t dummy, term;

@@ -233,6 +233,25 @@ def test_finalizer_that_closes_the_heap_while_recording(tmp_path):
     assert rep["mismatches"] == 0 and rep["collects"] == 1
 
 
+def test_unsafe_free_is_recorded(tmp_path):
+    """unsafe.free replays as a free; the freed handle's object is hashed
+    as freed (its memory may hold another object after the next cycle)."""
+    path = str(tmp_path / "free.tclog")
+    heap = tricolor.Heap(gogc=None)
+    heap.record_start(path)
+    keep = [heap.new(2) for _ in range(50)]
+    doomed = heap.new(1)
+    tricolor.unsafe.free(doomed)
+    heap.collect()
+    keep.extend(heap.new(1) for _ in range(50))  # may reuse the freed memory
+    heap.collect()
+    heap.record_stop()
+    heap.close()
+    for collector in COLLECTORS:
+        rep = replay(path, collector=collector)
+        assert rep["mismatches"] == 0 and rep["checked"] == 2, (collector, rep)
+
+
 def test_threads_record_one_global_order(tmp_path):
     """Several threads: one log in lock order; the replay runs it on one
     thread and, the graph hash being undefined, checks heap_objects only."""
