@@ -252,6 +252,33 @@ def test_unsafe_free_is_recorded(tmp_path):
         assert rep["mismatches"] == 0 and rep["checked"] == 2, (collector, rep)
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
+def test_fork_child_does_not_write_the_parents_log(tmp_path):
+    """A forked child works on (and closes) its copy of the heap without
+    touching the log; the parent's log replays exactly."""
+    path = str(tmp_path / "fork.tclog")
+    heap = tricolor.Heap(gogc=None)
+    heap.record_start(path)
+    keep = [heap.new(1) for _ in range(2000)]  # more than one block's worth of records
+    pid = os.fork()
+    if pid == 0:
+        try:
+            more = [heap.new(2) for _ in range(5000)]
+            heap.collect()
+            heap.close()
+            os._exit(0 if more else 1)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    keep.append(heap.new(1))
+    heap.collect()
+    heap.record_stop()
+    heap.close()
+    rep = replay(path)
+    assert rep["objects"] == 2001 and rep["mismatches"] == 0 and rep["checked"] == 1
+
+
 def test_threads_record_one_global_order(tmp_path):
     """Several threads: one log in lock order; the replay runs it on one
     thread and, the graph hash being undefined, checks heap_objects only."""
