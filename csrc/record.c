@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "barrier.h"
 #include "idmap.h"
@@ -588,6 +589,15 @@ tc_status tc_record_stop(tc_heap *h)
     if (!L)
         return tc_fail(TC_ERR_STATE, "no recording is running (record_start begins one)");
     return log_finish(L);
+}
+
+void rec_fork_child(tc_heap *h)
+{
+    rec_log *L = atomic_exchange(&h->rec, NULL);
+    if (!L)
+        return;
+    close(fileno(L->f)); /* first: fclose must not flush the parent's buffered bytes */
+    log_free(L);
 }
 
 void rec_close(tc_heap *h)

@@ -77,6 +77,9 @@ void rec_weak(tc_heap *h, enum rec_op op, tc_weak *w, tc_root *r);
 void rec_collect(tc_heap *h);
 /* rec_close — from tc_heap_close's teardown: finish and free the log. */
 void rec_close(tc_heap *h);
+/* rec_fork_child — in a forked child (rec_lock held): drop the recording
+ * without writing to the parent's file. */
+void rec_fork_child(tc_heap *h);
 
 /* shared by the writer and the reader */
 uint32_t rec_crc32(const uint8_t *p, size_t n);

@@ -440,8 +440,13 @@ static tc_status collect(rdrive *d, const rrec *r)
                 rs[n] = d->roots[i];
                 ids[n++] = i;
             }
-        st = rs && ids ? rec_graph_hash(rs, ids, n, &d->obj_ids, &hash)
-                       : tc_fail(TC_ERR_NOMEM, "out of memory for the replay's graph hash");
+        tc_mutator *m; /* inside a heap call: another thread may close the heap */
+        if (!rs || !ids)
+            st = tc_fail(TC_ERR_NOMEM, "out of memory for the replay's graph hash");
+        else if ((st = mutator_enter(d->h, &m)) == TC_OK) {
+            st = rec_graph_hash(rs, ids, n, &d->obj_ids, &hash);
+            mutator_leave(m);
+        }
         free(rs);
         free(ids);
         d->rep->checked++;
