@@ -7,7 +7,7 @@ report medians, ratios and the targets of issue 2.
 Environment:
     BENCH_REPS=5        repetitions of each measurement (medians reported)
     BENCH_QUICK=1       smoke run: small sizes, 3 repetitions unless BENCH_REPS
-    BENCH_ONLY=a,b      only these workloads: gcbench, mark, binding, inspect
+    BENCH_ONLY=a,b      only these workloads: gcbench, mark, binding, inspect, replay
     BENCH_INSPECT_SIZE  objects for `inspect` (default 1M; K and M = 2^10, 2^20)
     BENCH_MARK_SIZES    node counts for `mark`, e.g. "4M,16M" (K and M = 2^10, 2^20)
     BENCH_MARK_SHAPES   e.g. "list,tree,graph"
@@ -54,6 +54,7 @@ PEERS = {
              "tricolor-stw": ["bdwgc", "walk-prefetch", "walk"], "bdwgc": ["walk-prefetch"]},
     "binding:python": {"tricolor": ["list"]},
     "binding:lua": {"tricolor": ["table"]},
+    "replay:": {"python-recording": ["python"], "replay": ["python"]},
 }
 
 # Issue 2's targets: (workload prefix, metric, system, peer, max ratio, kind).
@@ -72,6 +73,10 @@ TARGETS = [
     ("gcbench-binding", "time", "lua-tricolor", "lua-table", 1.0, "target"),
     ("gcbench-binding", "live_end", "lua-tricolor", "python-tricolor", 1.5, "target"),
     ("gcbench-binding", "peak_rss", "lua-tricolor", "python-tricolor", 1.5, "target"),
+    # issue 15: recording costs <= 30% on GCBench through Python; replaying
+    # that recording is >= 5x faster than the Python program
+    ("replay:", "time", "python-recording", "python", 1.3, "target"),
+    ("replay:", "time", "replay", "python", 0.2, "target"),
 ]
 # Absolute targets: (workload prefix, metric, system, max value, unit, kind).
 ABS_TARGETS = [("mark:graph:", "full_mark", "tricolor", 55.0, "ns/object", "stretch"),
@@ -259,6 +264,14 @@ def bench_binding(run, reps, quick):
             env=lua_env, timeout=300)
 
 
+def bench_replay(run, reps, quick):
+    """Record and replay (issue 15): GCBench through Python, recorded, replayed."""
+    py_env = {"PYTHONPATH": os.pathsep.join(
+        p for p in (os.path.join(ROOT, "bindings", "python"), os.environ.get("PYTHONPATH")) if p)}
+    run.run("replay gcbench", [sys.executable, os.path.join(ROOT, "benchmarks", "replay.py"), str(reps)]
+            + (["quick"] if quick else []), env=py_env, timeout=1800, info_prefix="replay")
+
+
 def bench_inspect(run, reps, quick):
     """Why alive (issue 15): path_to, retained, referrers and roots on one
     heap of each shape; each call timed `reps` times, with its pause."""
@@ -428,7 +441,7 @@ def records(run, header, targets):
 def main():
     quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
     reps = env_int("BENCH_REPS", 3 if quick else 5)
-    only = [w.strip() for w in (os.environ.get("BENCH_ONLY") or "gcbench,mark,binding,gcbench-binding,inspect").split(",")]
+    only = [w.strip() for w in (os.environ.get("BENCH_ONLY") or "gcbench,mark,binding,gcbench-binding,inspect,replay").split(",")]
     # A smoke run must not overwrite the committed full-size records.
     default_out = (os.path.join(BIN, "results-quick.json") if quick
                    else os.path.join(ROOT, "benchmarks", "results.json"))
@@ -446,7 +459,7 @@ def main():
     t0 = time.monotonic()
     for name, fn in (("gcbench", bench_gcbench), ("mark", bench_mark), ("binding", bench_binding),
                      ("gcbench-binding", bench_gcbench_binding),
-                     ("inspect", bench_inspect)):
+                     ("inspect", bench_inspect), ("replay", bench_replay)):
         if name in only:
             print(f"[{name}]", flush=True)
             fn(run, reps, quick)

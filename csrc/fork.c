@@ -30,7 +30,9 @@
  *            (collector.c), as the incremental collector's forced ones do.
  *            A heap that was being closed by another thread stays
  *            closed-to-be: its collector is not restarted, and close or
- *            destroy in the child finishes it.
+ *            destroy in the child finishes it. A running recording
+ *            (record.c) stays the parent's: the child stops recording
+ *            without writing a byte (rec_fork_child).
  *
  * Invariants: between prepare and parent/child, the forking thread holds
  * every heap's locks and every heap's world is stopped; no cycle runs (an
@@ -46,6 +48,7 @@
 
 #include "heap.h"
 #include "platform.h"
+#include "record.h"
 
 /* fork_heap_prepare — prepare one heap (the registry lock is held). */
 void fork_heap_prepare(tc_heap *h)
@@ -67,6 +70,7 @@ void fork_heap_prepare(tc_heap *h)
     pthread_mutex_lock(&h->stats_lock);
     pthread_mutex_lock(&h->out_lock);
     pthread_mutex_lock(&h->trace_lock);
+    pthread_mutex_lock(&h->rec_lock);
     pthread_mutex_lock(&h->world_lock);
     mark_par_fork_lock(h->par);
 }
@@ -76,6 +80,7 @@ static void unlock_all(tc_heap *h)
 {
     mark_par_fork_unlock(h->par);
     pthread_mutex_unlock(&h->world_lock);
+    pthread_mutex_unlock(&h->rec_lock);
     pthread_mutex_unlock(&h->trace_lock);
     pthread_mutex_unlock(&h->out_lock);
     pthread_mutex_unlock(&h->stats_lock);
@@ -148,6 +153,7 @@ void fork_heap_child(tc_heap *h)
     restart = false; /* TSan cannot follow threads made after a multi-threaded fork: the fallback below */
 #endif
     h->thread_started = false;
+    rec_fork_child(h); /* the log stays the parent's */
     unlock_all(h);
     atomic_store(&h->stw, 0);
     pthread_mutex_unlock(&h->gc_lock);

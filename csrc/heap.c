@@ -14,6 +14,7 @@
 
 #include "heap.h"
 #include "platform.h"
+#include "record.h"
 
 pthread_mutex_t heap_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static tc_heap *live_heaps;
@@ -115,6 +116,7 @@ tc_status tc_heap_new(const tc_config *c, tc_heap **out)
     pthread_cond_init(&h->world_cond, NULL);
     pthread_mutex_init(&h->out_lock, NULL);
     pthread_mutex_init(&h->trace_lock, NULL);
+    pthread_mutex_init(&h->rec_lock, NULL);
     pacer_init(&h->pacer, c->gogc, c->memory_limit);
     atomic_init(&h->avg_obj_bytes, 48); /* until the first sweep counts */
     pthread_mutex_init(&h->grey_lock, NULL);
@@ -189,6 +191,7 @@ static void close_teardown(tc_heap *h)
     world_start(h);
     pthread_mutex_unlock(&h->gc_lock);
     pthread_mutex_unlock(&h->mark_lock);
+    rec_close(h); /* finish a running recording: no hook can run any more */
     pthread_mutex_lock(&h->ctl_lock);
     pthread_cond_broadcast(&h->done_cond);
     pthread_mutex_unlock(&h->ctl_lock);
@@ -237,6 +240,7 @@ void tc_heap_destroy(tc_heap *h)
     pthread_cond_destroy(&h->world_cond);
     pthread_mutex_destroy(&h->out_lock);
     pthread_mutex_destroy(&h->trace_lock);
+    pthread_mutex_destroy(&h->rec_lock);
     pthread_mutex_destroy(&h->grey_lock);
     pthread_mutex_destroy(&h->mark_lock);
     pthread_mutex_destroy(&h->stats_lock);
@@ -258,6 +262,8 @@ tc_status tc_heap_collect_n(tc_heap *h, uint64_t *freed)
     /* not a mutator call: the caller holds no raw pointers. A thread inside
      * a raw section must leave it first (it would be waited for). */
     tc_status st = collector_cycle(h, NULL, true);
+    if (st == TC_OK && rec_on(h))
+        rec_collect(h);
     if (st == TC_OK && freed) {
         pthread_mutex_lock(&h->ctl_lock);
         *freed = h->last_freed;

@@ -265,6 +265,11 @@ struct tc_heap {
     trace_event *trace_ev;
     size_t trace_n, trace_cap;
 
+    /* record.c: the running replay log, NULL when none (set and cleared
+     * under rec_lock; hooks read it relaxed to skip, record.h) */
+    pthread_mutex_t rec_lock;
+    _Atomic(struct rec_log *) rec;
+
     struct tc_heap *next_live;     /* the process's list of live heaps */
     tc_mutator *fork_self;         /* fork.c: the forking thread's mutator (registry lock held) */
     bool fork_parked;              /* fork.c: it was inside a raw section and parked for the fork */

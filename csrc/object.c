@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "barrier.h"
+#include "record.h"
 
 #define READ_RETRIES 64 /* reads of a slot whose reference is no object before giving up */
 
@@ -78,6 +79,8 @@ tc_status tc_obj_new(tc_heap *h, size_t nslots, size_t size, const void *data, t
         if (data && size)
             memcpy(obj_payload(o), data, size);
         st = roots_new(m, o, out);
+        if (st == TC_OK && rec_on(h))
+            rec_new(h, o, *out, nslots, size);
     }
     mutator_leave(m);
     return st;
@@ -118,6 +121,8 @@ tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root 
             st = roots_new(m, v.u.ref, &nr);
         if (st == TC_OK) {
             *out = v;
+            if (nr && rec_on(h))
+                rec_get(h, r, i, nr);
             if (ref_root)
                 *ref_root = nr;
         }
@@ -181,8 +186,11 @@ tc_status tc_slot_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
     tc_obj *o = tc_root_obj(r);
     if (__builtin_expect(tc_root_freed(r), 0))
         st = freed();
-    else if ((st = check_index(o, i)) == TC_OK)
+    else if ((st = check_index(o, i)) == TC_OK) {
         barrier_store_checked(m, o, (size_t)i, v);
+        if (rec_on(h))
+            rec_set(h, r, i, v);
+    }
     mutator_leave(m);
     return st;
 }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "barrier.h"
+#include "record.h"
 
 static inline uintptr_t slot_link(_Atomic uintptr_t *slot)
 {
@@ -174,6 +175,8 @@ void tc_root_release(tc_heap *h, tc_root *r)
     tc_mutator *m;
     if (!r || mutator_enter(h, &m) != TC_OK)
         return;
+    if (rec_on(h))
+        rec_release(h, r);
     roots_release(m, r);
     mutator_leave(m);
 }

@@ -54,6 +54,7 @@
 
 #include "barrier.h"
 #include "platform.h"
+#include "record.h"
 
 static span *span_of_obj(uintptr_t p)
 {
@@ -270,6 +271,8 @@ tc_status tc_set_finalizer(tc_heap *h, tc_root *r, tc_token token, tc_token *old
     else if (sp)
         sp->token = token;
     pthread_mutex_unlock(&h->special_lock);
+    if (st == TC_OK && rec_on(h))
+        rec_special(h, REC_FINALIZER, r, token);
     mutator_leave(m);
     return st;
 }
@@ -288,11 +291,24 @@ tc_status tc_add_cleanup(tc_heap *h, tc_root *r, tc_token token)
     else
         st = tc_fail(TC_ERR_NOMEM, "out of memory for a cleanup");
     pthread_mutex_unlock(&h->special_lock);
+    if (st == TC_OK && rec_on(h))
+        rec_special(h, REC_CLEANUP, r, token);
     mutator_leave(m);
     return st;
 }
 
 bool tc_has_ready(const tc_heap *h) { return atomic_load(&((tc_heap *)h)->nready) != 0; }
+
+/* ready_record — record that the host took a due finalizer (inside a heap
+ * call, as record.h wants: the queue is taken from outside one). */
+static void ready_record(tc_heap *h, tc_token token, tc_root *root)
+{
+    tc_mutator *m;
+    if (mutator_enter(h, &m) != TC_OK)
+        return;
+    rec_ready(h, token, root);
+    mutator_leave(m);
+}
 
 tc_ready_kind tc_take_ready(tc_heap *h, tc_token *token, tc_root **obj)
 {
@@ -313,6 +329,8 @@ tc_ready_kind tc_take_ready(tc_heap *h, tc_token *token, tc_root **obj)
     *token = r->token;
     *obj = r->root;
     free(r);
+    if (k == TC_READY_FINALIZER && rec_on(h))
+        ready_record(h, *token, *obj);
     return k;
 }
 
@@ -334,6 +352,8 @@ tc_status tc_weak_new(tc_heap *h, tc_root *r, tc_weak **out)
         atomic_store(&w->obj, p);
         atomic_fetch_add(&h->nweak, 1);
         *out = w;
+        if (rec_on(h))
+            rec_weak(h, REC_WEAK_NEW, w, r);
     } else {
         free(w);
         st = tc_fail(TC_ERR_NOMEM, "out of memory for a weak reference");
@@ -363,6 +383,8 @@ tc_status tc_weak_get(tc_heap *h, tc_weak *w, tc_root **out)
     if (p)
         st = roots_new(m, (tc_obj *)p, out);
     pthread_mutex_unlock(&h->special_lock);
+    if (st == TC_OK && rec_on(h))
+        rec_weak(h, REC_WEAK_GET, w, *out);
     mutator_leave(m);
     return st;
 }
@@ -373,6 +395,8 @@ void tc_weak_release(tc_heap *h, tc_weak *w)
         return;
     tc_mutator *m;
     if (mutator_enter(h, &m) == TC_OK) {
+        if (rec_on(h))
+            rec_weak(h, REC_WEAK_RELEASE, w, NULL);
         plat_lock(&h->special_lock);
         if (w->sp)
             special_unlink(h, span_of_obj(w->sp->obj), w->sp);
@@ -491,5 +515,10 @@ tc_status tc_obj_free(tc_heap *h, tc_root *r)
         world_start(h);
     }
     collector_unquiesce(h, tok);
+    tc_mutator *m;
+    if (st == TC_OK && rec_on(h) && mutator_enter(h, &m) == TC_OK) {
+        rec_special(h, REC_FREE, r, 0);
+        mutator_leave(m);
+    }
     return st;
 }

@@ -39,10 +39,16 @@ demo-python: py-build
 # with AddressSanitizer and UBSan, loaded into the ordinary interpreter with
 # LD_PRELOAD (leak checking off: CPython itself keeps memory until exit).
 PY_ASAN_DIR := $(BUILD)/python-asan
+PY_ASAN_TESTS ?= tests/python
 PY_EXT_SUFFIX = $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
 PY_INCLUDES = $(shell $(PYTHON) -c "import sysconfig; print('-I' + sysconfig.get_paths()['include'])")
 
-.PHONY: test-python-asan
+.PHONY: test-python-asan test-replay-asan
+# test-replay-asan: only the replay tests (every truncated and corrupted log)
+# under ASan and UBSan; `make test` runs them within test-python-asan.
+test-replay-asan:
+	$(MAKE) --no-print-directory test-python-asan PY_ASAN_TESTS=tests/python/test_replay.py
+
 test-python-asan: lua-build
 	@$(PYTHON) -c "import pytest, hypothesis" 2>/dev/null || $(PYTHON) -m pip install -q pytest hypothesis
 	rm -rf $(PY_ASAN_DIR) && mkdir -p $(PY_ASAN_DIR)/tricolor
@@ -53,4 +59,4 @@ test-python-asan: lua-build
 	    $(PY_EXT_SRC) $(CSRC) -lm -o $(PY_ASAN_DIR)/tricolor/_tricolor$(PY_EXT_SUFFIX)
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
-	    PYTHONPATH=$(PY_ASAN_DIR) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
+	    PYTHONPATH=$(PY_ASAN_DIR) $(PYTHON) -m pytest -q -p no:cacheprovider $(PY_ASAN_TESTS)

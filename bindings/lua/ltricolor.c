@@ -416,6 +416,47 @@ static int heap_trace_stop(lua_State *L)
     return 0;
 }
 
+static int heap_record_start(lua_State *L)
+{
+    tc_heap *h = lt_open_heap(L, 1, "record_start");
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return lt_fail(L, "tricolor: record_start: 'path' must be a string (got %s)", luaL_typename(L, 2));
+    if (tc_record_start(h, lua_tostring(L, 2)) != TC_OK)
+        return lt_core_error(L, "record_start");
+    return 0;
+}
+
+static int heap_record_stop(lua_State *L)
+{
+    if (tc_record_stop(lt_open_heap(L, 1, "record_stop")) != TC_OK)
+        return lt_core_error(L, "record_stop");
+    return 0;
+}
+
+/* heap_replay — heap:replay(path): drive this fresh heap with a replay log,
+ * in C (replay.c); a table of the report's counts. */
+static int heap_replay(lua_State *L)
+{
+    tc_heap *h = lt_open_heap(L, 1, "replay");
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return lt_fail(L, "tricolor: replay: 'path' must be a string (got %s)", luaL_typename(L, 2));
+    tc_replay_report r;
+    if (tc_replay(h, lua_tostring(L, 2), &r) != TC_OK)
+        return lt_core_error(L, "replay");
+    lua_createtable(L, 0, 8);
+    const struct { const char *k; int64_t v; } f[] = {
+        {"version", r.version}, {"records", (int64_t)r.records}, {"collects", (int64_t)r.collects},
+        {"checked", (int64_t)r.checked}, {"mismatches", (int64_t)r.mismatches},
+        {"first_mismatch", r.first_mismatch}, {"objects", (int64_t)r.objects},
+        {"elapsed_ns", (int64_t)r.elapsed_ns},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        lua_pushinteger(L, (lua_Integer)f[i].v);
+        lua_setfield(L, -2, f[i].k);
+    }
+    return 1;
+}
+
 /* heap_close — heap:close() and __close: the idempotent closer. Handles of
  * the heap keep their cached id; everything else they do raises. The
  * handle registry goes (the roots went with the heap). Pending
@@ -528,6 +569,9 @@ static const luaL_Reg heap_methods[] = {
     {"verify", heap_verify},
     {"trace_start", heap_trace_start},
     {"trace_stop", heap_trace_stop},
+    {"record_start", heap_record_start},
+    {"record_stop", heap_record_stop},
+    {"replay", heap_replay},
     {"set_finalizer", lspecial_set_finalizer},
     {"add_cleanup", lspecial_add_cleanup},
     {"run_finalizers", lspecial_run_finalizers},

@@ -1191,6 +1191,58 @@ heap_trace_stop(HeapObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* heap_record_start — record_start(path): log every heap operation (record.c). */
+static PyObject *
+heap_record_start(HeapObject *self, PyObject *path)
+{
+    PyObject *bytes = NULL;
+    if (heap_check_open(self) < 0 || !PyUnicode_FSConverter(path, &bytes))
+        return NULL;
+    tc_status s = tc_record_start(self->heap, PyBytes_AS_STRING(bytes));
+    Py_DECREF(bytes);
+    if (s != TC_OK)
+        return pytc_raise_status(self->st, s);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+heap_record_stop(HeapObject *self, PyObject *unused)
+{
+    if (heap_check_open(self) < 0)
+        return NULL;
+    tc_status s = tc_record_stop(self->heap);
+    if (s != TC_OK)
+        return pytc_raise_status(self->st, s);
+    Py_RETURN_NONE;
+}
+
+/* heap_replay — _replay(path): drive this (fresh) heap with a replay log, in
+ * C (replay.c); a dict of tc_replay_report. The GIL is kept: no Python code
+ * runs meanwhile, except other threads while a collection waits (the lab's
+ * sampler), and those do not drain the heap's callbacks (`draining`). */
+static PyObject *
+heap_replay(HeapObject *self, PyObject *path)
+{
+    PyObject *bytes = NULL;
+    if (heap_check_open(self) < 0 || !PyUnicode_FSConverter(path, &bytes))
+        return NULL;
+    tc_replay_report r;
+    /* The log's finalizers are the replay's: no safe point (another thread's
+     * stats(), say) may take them from the ready queue meanwhile. */
+    bool draining = self->draining;
+    self->draining = true;
+    tc_status s = tc_replay(self->heap, PyBytes_AS_STRING(bytes), &r);
+    self->draining = draining;
+    Py_DECREF(bytes);
+    if (s != TC_OK)
+        return pytc_raise_status(self->st, s);
+    return Py_BuildValue("{sIsKsKsKsKsLsKsK}", "version", (unsigned)r.version, "records",
+                         (unsigned long long)r.records, "collects", (unsigned long long)r.collects, "checked",
+                         (unsigned long long)r.checked, "mismatches", (unsigned long long)r.mismatches,
+                         "first_mismatch", (long long)r.first_mismatch, "objects", (unsigned long long)r.objects,
+                         "elapsed_ns", (unsigned long long)r.elapsed_ns);
+}
+
 /* heap_close — close(): free every object; later uses raise HeapClosedError.
  * Idempotent. The flag is set first (see the invariants at the top). Pending
  * finalizers and cleanups are dropped with the callbacks, not run. Refused
@@ -1321,6 +1373,12 @@ static PyMethodDef heap_methods[] = {
      "trace_start($self, path, /)\n--\n\nRecord Chrome trace events until trace_stop() writes them to path."},
     {"trace_stop", (PyCFunction)heap_trace_stop, METH_NOARGS,
      "trace_stop($self, /)\n--\n\nWrite the trace started by trace_start() as JSON."},
+    {"record_start", (PyCFunction)heap_record_start, METH_O,
+     "record_start($self, path, /)\n--\n\nWrite every heap operation to a replay log at path until record_stop()."},
+    {"record_stop", (PyCFunction)heap_record_stop, METH_NOARGS,
+     "record_stop($self, /)\n--\n\nFinish the replay log started by record_start()."},
+    {"_replay", (PyCFunction)heap_replay, METH_O,
+     "_replay($self, path, /)\n--\n\nDrive this fresh heap with a replay log, in C; a dict of counts."},
     {"scavenge", (PyCFunction)heap_scavenge, METH_NOARGS,
      "scavenge($self, /)\n--\n\nGive every free page back to the OS now; return the bytes released."},
     {"set_finalizer", (PyCFunction)(void (*)(void))pytc_heap_set_finalizer, METH_FASTCALL,

@@ -456,6 +456,46 @@ TC_API tc_status tc_heap_verify(tc_heap *h);
 TC_API tc_status tc_trace_start(tc_heap *h, const char *path);
 TC_API tc_status tc_trace_stop(tc_heap *h);
 
+/* ---- record and replay (record.c, replay.c; format: docs/replay.md) -------
+ *
+ * tc_record_start — write every heap operation made through the calls
+ * above (new, slot stores and reference loads, handle release, forced
+ * collections, finalizers, cleanups, weak references, unsafe free) to a
+ * replay log at `path` until tc_record_stop. Raw-section calls are not
+ * recorded. With several threads the log holds one global order (the order
+ * the records take the recorder's lock). TC_ERR_IO naming the path if it
+ * cannot be created, TC_ERR_STATE if a recording runs. tc_heap_close
+ * finishes a running recording. */
+TC_API tc_status tc_record_start(tc_heap *h, const char *path);
+/* tc_record_stop — finish the log; TC_ERR_IO (naming the path) if a write
+ * failed, TC_ERR_STATE if no recording runs. */
+TC_API tc_status tc_record_stop(tc_heap *h);
+
+/* What a replay did. A mismatch is a forced collection after which the
+ * replaying heap's heap_objects or live-graph hash differ from the ones
+ * recorded (the first one's byte offset is kept). */
+typedef struct tc_replay_report {
+    uint32_t version;       /* the log's format version */
+    uint64_t records;       /* records replayed */
+    uint64_t collects;      /* forced collections replayed */
+    uint64_t checked;       /* of them, with a recorded graph hash (single-threaded recordings) */
+    uint64_t mismatches;
+    int64_t first_mismatch; /* byte offset, -1 if none */
+    uint64_t objects;       /* objects allocated */
+    uint64_t elapsed_ns;    /* wall time of the replay loop (validation excluded) */
+} tc_replay_report;
+
+/* tc_replay — read the log at `path`, validate all of it (checksums,
+ * records, ids) before touching the heap, then drive `h` with its
+ * operations on the calling thread, the interpreter out of the loop.
+ * TC_ERR_IO naming the path if it cannot be read; TC_ERR_VALUE naming the
+ * byte offset for a corrupted or truncated log, or both versions for
+ * another format version; TC_ERR_STATE naming the byte offset if the heap
+ * cannot follow the log (a weak reference the recording resolved was
+ * already cleared here); any error of the calls it makes. Handles the
+ * replay made are released before it returns. */
+TC_API tc_status tc_replay(tc_heap *h, const char *path, tc_replay_report *out);
+
 /* ---- introspection: why is an object alive (inspect.c) --------------------
  *
  * Answers from the object graph as the marker sees it (inspect.c's header

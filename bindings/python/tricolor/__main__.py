@@ -7,6 +7,7 @@
     python -m tricolor lab pauses --quick    # the lab: see docs/lab.md
     python -m tricolor why                   # why is an object alive: roots, path_to, retained
     python -m tricolor teach --barrier none  # the tri-colour mark step by step, as HTML/SVG/PNG frames
+    python -m tricolor replay prog.tclog --config collector=stw --config gogc=50   # heap.record_start's log
 
 Everything here is ordinary code on top of the public API (tricolor.Heap and
 the workloads in tricolor.lab.workloads), so it doubles as an example.
@@ -22,6 +23,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import tricolor
 from tricolor.lab import cli as lab_cli
 from tricolor.lab import plots, workloads
+from tricolor.lab import replay as lab_replay
 from tricolor.lab.runner import Run, WorkloadFailed, run_once
 from tricolor.lab.workloads import LabInputError
 
@@ -120,12 +122,17 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 # ---- running a workload ------------------------------------------------------------
 
 
+def workload_of(name: str) -> workloads.Workload:
+    """A built-in workload, or package.module:function (the replay one)."""
+    return workloads.WORKLOADS.get(name) or workloads.resolve(name)
+
+
 def run(name: str, config: Dict[str, Any], params: Dict[str, Any], *, trace: Optional[str] = None,
         log: Any = None) -> Tuple[Dict[str, Any], Run]:
     """Run workload `name` on a new heap made with `config`; return the
     measurements as a dict (the --json output of bench) and the lab's Run
     (for the plots). A bad parameter is a LabInputError."""
-    wl = workloads.WORKLOADS[name]
+    wl = workload_of(name)
     full = wl.with_defaults(params)
     if log is not None:
         full["log"] = log
@@ -139,7 +146,8 @@ def run(name: str, config: Dict[str, Any], params: Dict[str, Any], *, trace: Opt
         "heap_peak": int(r.values["peak_alloc_mib"] * 2**20), "heap_sys": s["heap_sys"], "heap_live": s["heap_live"],
         "gc_cpu_fraction": s["gc_cpu_fraction"],
         "result": {k: v for k, v in r.values.items() if k in ("objects", "long_lived_nodes", "sum", "hit_rate",
-                                                              "finalized", "live_objects")},
+                                                              "finalized", "live_objects",
+                                                              "records", "mismatches", "replay_s")},
         "pauses_ns": s["pauses_ns"], "samples": [list(x) for x in r.samples],
     }, r
 
@@ -280,8 +288,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     configs = args.config or [parse_config(c) for c in DEFAULT_CONFIGS]
     if not check_plot("compare", args.plot):
         return 2
+    if args.replay:  # the same recorded operations under every configuration
+        args.workload = lab_replay.SPEC
+        args.param.append(("log", args.replay))
     try:
-        workloads.WORKLOADS[args.workload].with_defaults(dict(args.param))
+        workload_of(args.workload).with_defaults(dict(args.param))
     except LabInputError as e:
         print(f"tricolor compare: {e}", file=sys.stderr)
         return 2
@@ -310,11 +321,51 @@ def cmd_compare(args: argparse.Namespace) -> int:
         json.dump(results, sys.stdout, indent=2)
         print()
         return 0
-    print(f"{args.workload}: {workloads.describe(args.workload)}\n")
+    what = f"replay of {args.replay}" if args.replay else f"{args.workload}: {workloads.describe(args.workload)}"
+    print(f"{what}\n")
     print(table(["config", "time s", "cycles", "max pause", "total pause", "heap peak", "GC CPU"], rows))
+    bad = [r["label"] for r in results if r["result"].get("mismatches")]
+    if bad:
+        print(f"\nreplay NOT exact under: {', '.join(bad)} (heap_objects or graph hash differed at a collect)")
     if args.plot:
         print(f"\nplot written to {args.plot}")
     return 0
+
+
+REPLAY_COLUMNS = ("config", "replay s", "cycles", "max pause", "p99 pause", "total pause", "MMU 10ms",
+                  "heap peak", "GC CPU", "records", "exact")
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """python -m tricolor replay LOG: the lab's measurements of the recorded
+    operations under each --config (the same operations each time)."""
+    results, rows = [], []
+    for config in args.config or [{}]:
+        try:
+            r, lab_run = run(lab_replay.SPEC, config, {"log": args.log})
+        except WorkloadFailed as e:
+            last = e.tb.strip().splitlines()[-1] if e.tb.strip() else "the replay failed"
+            print(f"tricolor replay: {last}", file=sys.stderr)
+            return 2 if ("ValueError" in last or "OSError" in last) else 1
+        except ValueError as e:
+            print(f"tricolor replay: {config_label(config)}: {e}", file=sys.stderr)
+            return 2
+        v = lab_run.values
+        r["metrics"] = {k: x for k, x in v.items() if isinstance(x, (int, float, type(None)))}
+        results.append(r)
+        res = r["result"]
+        rows.append([r["label"], f"{res.get('replay_s', 0):.3f}", str(r["cycles"]), ms(r["pause_max_ns"]),
+                     f"{v.get('pause_p99_ms') or 0:.2f}ms", ms(r["pause_total_ns"]),
+                     f"{v.get('mmu_10ms') if v.get('mmu_10ms') is not None else float('nan'):.3f}",
+                     human_bytes(r["heap_peak"]), f"{r['gc_cpu_fraction']:.1%}", str(res.get("records")),
+                     "yes" if not res.get("mismatches") else f"NO ({res['mismatches']} collects differ)"])
+    if args.json:
+        json.dump(results, sys.stdout, indent=2)
+        print()
+    else:
+        print(f"replay of {args.log}\n")
+        print(table(REPLAY_COLUMNS, rows))
+    return 1 if any(r["result"].get("mismatches") for r in results) else 0
 
 
 # ---- the parser ------------------------------------------------------------------------
@@ -362,7 +413,15 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--param", "-p", type=parse_param, action="append", default=[], metavar="NAME=VALUE",
                          help="a workload parameter")
     compare.add_argument("--plot", metavar="FILE", help="heap over time, pauses and MMU of every configuration (.png or .svg)")
+    compare.add_argument("--replay", metavar="LOG", help="run a recorded program (heap.record_start) instead of a workload")
     compare.set_defaults(func=cmd_compare)
+
+    rp = sub.add_parser("replay", help="replay a heap.record_start log in C under one or more configurations")
+    rp.add_argument("log", metavar="LOG", help="the log written by heap.record_start / record_stop")
+    rp.add_argument("--config", type=parse_config, action="append", metavar="K=V[,K=V...]",
+                    help="a configuration (repeat for a paired comparison); default: the default heap")
+    rp.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    rp.set_defaults(func=cmd_replay)
 
     lab_cli.add_parser(sub)
 

@@ -13,6 +13,7 @@ import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import plots, questions
+from . import replay as lab_replay
 from .output import emit, progress_for, report, to_csv, to_json
 from .questions import Options
 from .session import LANGS, LabRunError, run
@@ -85,6 +86,11 @@ def check_writable(path: str, option: str) -> None:
 def options(args: argparse.Namespace) -> Tuple[Options, str]:
     """The Options and language of the command line; LabInputError if bad."""
     questions.get(args.question)
+    if getattr(args, "replay", None):
+        if args.workload:
+            raise LabInputError("--replay and --workload both name what the heap runs: give one")
+        args.workload = lab_replay.SPEC
+        args.param = list(args.param) + [f"log={args.replay}"]
     lang = args.lang or ("lua" if (args.workload or "").endswith(".lua") else "python")
     if lang not in LANGS:
         raise LabInputError(f"unknown --lang {lang!r}: choose one of {', '.join(LANGS)}")
@@ -180,6 +186,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--workload", metavar="NAME|module:function|file.lua", help="what the heap runs")
     p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
                    help="a workload parameter (repeat the option for more)")
+    p.add_argument("--replay", metavar="LOG", help="run a recorded program (heap.record_start's log) as the workload")
     p.add_argument("--lang", metavar="python|lua|both", help="which binding runs it (default python)")
     p.add_argument("--sizes", metavar="MiB,...", help="pauses: live sizes (default 16,64,256,1024)")
     p.add_argument("--barriers", default="hybrid", metavar="hybrid|all", help="pauses: every barrier with all")

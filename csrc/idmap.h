@@ -1,0 +1,30 @@
+/*
+ * idmap.h — a map from nonzero 64-bit keys to 64-bit values (open
+ * addressing, linear probing, backward-shift deletion), for the recorder
+ * and the replayer: object address -> id, handle address -> id, token ->
+ * weak reference. Not thread-safe: each map has one owner (record.c's under
+ * rec_lock, replay.c's on the replaying thread).
+ *
+ * Invariants: cap is 0 or a power of two; used < cap * 3 / 4 after every
+ * put; no key is 0 (0 marks an empty bucket); every key sits in the run of
+ * full buckets that starts at its home bucket (what backward shift keeps).
+ */
+#ifndef TC_IDMAP_H
+#define TC_IDMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct idmap {
+    uint64_t *keys, *vals; /* cap entries each */
+    size_t cap, used;
+} idmap;
+
+bool idmap_get(const idmap *m, uint64_t key, uint64_t *val);
+/* idmap_put — insert or overwrite; false (map unchanged) when out of memory. */
+bool idmap_put(idmap *m, uint64_t key, uint64_t val);
+void idmap_del(idmap *m, uint64_t key);
+void idmap_free(idmap *m);
+
+#endif

@@ -1,0 +1,610 @@
+/*
+ * record.c — tc_record_start / tc_record_stop and the hooks that write
+ * every heap operation of the program to a replay log (record.h has the
+ * invariants, docs/replay.md the format).
+ *
+ * Cost. With no recording running each hooked call pays one relaxed load
+ * and a branch predicted not taken (rec_on). While recording, a record is
+ * a few varints appended to a 64 KiB block buffer under rec_lock, plus one
+ * hash-map lookup per handle or object named; a full block is checksummed
+ * (CRC-32) and written with one fwrite. A forced collection also walks the
+ * graph reachable from the recorded handles to hash it (single-threaded
+ * recordings only: with several threads another one may be changing the
+ * graph, so the record carries the object count alone).
+ *
+ * Identity. The log names objects, handles and weak references by small
+ * ids, never by address, so a replay on another heap maps them to its own
+ * objects. Maps (idmap.h) take an address to its id; an object's id is
+ * reused by the next object allocated at its address (the old one is dead:
+ * nothing can name it again), a handle's or weak's after its release.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "barrier.h"
+#include "idmap.h"
+#include "record.h"
+
+typedef struct idpool {
+    uint64_t next;     /* the next fresh id (ids start at 1) */
+    uint64_t *free;    /* released ids, reused last-in first-out */
+    size_t nfree, cap;
+} idpool;
+
+struct rec_log {
+    FILE *f;
+    char *path;
+    size_t n;               /* payload bytes in buf */
+    uint64_t records;       /* records written, the END record's count */
+    idmap objs, roots, weaks; /* address -> id */
+    idpool root_ids, weak_ids;
+    uint64_t next_obj;
+    pthread_t thread;       /* the first recording thread */
+    bool multi;             /* another thread recorded too */
+    tc_status failed;       /* the first failure (TC_ERR_IO, TC_ERR_NOMEM), then nothing is written */
+    int err;                /* errno of an I/O failure */
+    uint8_t buf[REC_BLOCK + REC_OP_MAX];
+};
+
+/* ---- CRC-32 (IEEE 802.3, reflected), shared with replay.c ---- */
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+uint32_t rec_crc32(const uint8_t *p, size_t n)
+{
+    pthread_once(&crc_once, crc_init);
+    uint32_t c = 0xffffffffu;
+    while (n--)
+        c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+    return c ^ 0xffffffffu;
+}
+
+/* ---- the graph hash, shared with replay.c ---- */
+
+static inline uint64_t mix(uint64_t h, uint64_t x)
+{
+    h ^= x + UINT64_C(0x9e3779b97f4a7c15) + (h << 6) + (h >> 2);
+    h ^= h >> 31;
+    h *= UINT64_C(0xbf58476d1ce4e5b9);
+    return h ^ (h >> 29);
+}
+
+static uint64_t id_of(const idmap *ids, const tc_obj *o)
+{
+    uint64_t id = 0;
+    idmap_get(ids, (uint64_t)(uintptr_t)o, &id);
+    return id;
+}
+
+/* hash_obj — one object's term; pushes its unvisited referents. */
+static bool hash_obj(tc_obj *o, const idmap *ids, idmap *seen, tc_obj ***stack, size_t *n, size_t *cap,
+                     uint64_t *term)
+{
+    uint64_t h = mix(mix(id_of(ids, o), obj_nslots(o)), obj_size(o));
+    for (size_t i = 0; i < obj_nslots(o); i++) {
+        tc_value v = slot_read_locked(o, i);
+        uint64_t x = (uint64_t)v.kind << 56;
+        if (v.kind == TC_REF) {
+            x ^= id_of(ids, v.u.ref);
+            uint64_t dummy;
+            if (!idmap_get(seen, (uint64_t)(uintptr_t)v.u.ref, &dummy)) {
+                if (!idmap_put(seen, (uint64_t)(uintptr_t)v.u.ref, 1))
+                    return false;
+                if (*n == *cap) {
+                    size_t nc = *cap ? *cap * 2 : 256;
+                    tc_obj **ns = realloc(*stack, nc * sizeof *ns);
+                    if (!ns)
+                        return false;
+                    *stack = ns;
+                    *cap = nc;
+                }
+                (*stack)[(*n)++] = v.u.ref;
+            }
+        } else if (v.kind == TC_FLOAT) {
+            memcpy(&x, &v.u.d, sizeof x);
+        } else if (v.kind != TC_NIL) {
+            x ^= (uint64_t)(v.kind == TC_BOOL ? (int64_t)v.u.b : v.u.i);
+        }
+        h = mix(h, x);
+    }
+    *term = h;
+    return true;
+}
+
+tc_status rec_graph_hash(tc_root *const *roots, const uint64_t *root_ids, size_t n, const idmap *ids, uint64_t *out)
+{
+    idmap seen = {0};
+    tc_obj **stack = NULL;
+    size_t sn = 0, scap = 0;
+    uint64_t sum = 0;
+    bool ok = true;
+    for (size_t r = 0; r < n && ok; r++) {
+        if (tc_root_freed(roots[r])) { /* unsafe.free: its memory may hold another object by now */
+            sum += mix(root_ids[r], UINT64_MAX);
+            continue;
+        }
+        tc_obj *o = tc_root_obj(roots[r]);
+        sum += mix(root_ids[r], id_of(ids, o));
+        uint64_t dummy, term;
+        if (idmap_get(&seen, (uint64_t)(uintptr_t)o, &dummy))
+            continue;
+        ok = idmap_put(&seen, (uint64_t)(uintptr_t)o, 1);
+        for (tc_obj *cur = o; ok; cur = stack[--sn]) {
+            if (!(ok = hash_obj(cur, ids, &seen, &stack, &sn, &scap, &term)))
+                break;
+            sum += term;
+            if (!sn)
+                break;
+        }
+    }
+    free(stack);
+    idmap_free(&seen);
+    *out = ok ? sum : 0;
+    return ok ? TC_OK : tc_fail(TC_ERR_NOMEM, "out of memory for the replay log's graph hash");
+}
+
+/* ---- writing ---- */
+
+static void put_u(rec_log *L, uint64_t x)
+{
+    while (x >= 0x80) {
+        L->buf[L->n++] = (uint8_t)(x | 0x80);
+        x >>= 7;
+    }
+    L->buf[L->n++] = (uint8_t)x;
+}
+
+static void put_u32le(uint8_t *p, uint32_t x)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(x >> (8 * i));
+}
+
+/* flush_block — write the buffered payload as one block: u32 length, u32
+ * CRC-32 of the payload, the payload. */
+static void flush_block(rec_log *L)
+{
+    if (!L->n || L->failed)
+        return;
+    uint8_t head[8];
+    put_u32le(head, (uint32_t)L->n);
+    put_u32le(head + 4, rec_crc32(L->buf, L->n));
+    if (fwrite(head, 1, 8, L->f) != 8 || fwrite(L->buf, 1, L->n, L->f) != L->n) {
+        L->failed = TC_ERR_IO;
+        L->err = errno;
+    }
+    L->n = 0;
+}
+
+static bool pool_take(idpool *p, uint64_t *id)
+{
+    *id = p->nfree ? p->free[--p->nfree] : ++p->next;
+    return true;
+}
+
+static bool pool_give(idpool *p, uint64_t id)
+{
+    if (p->nfree == p->cap) {
+        size_t nc = p->cap ? p->cap * 2 : 64;
+        uint64_t *nf = realloc(p->free, nc * sizeof *nf);
+        if (!nf)
+            return false;
+        p->free = nf;
+        p->cap = nc;
+    }
+    p->free[p->nfree++] = id;
+    return true;
+}
+
+/* lock_log — the running recording with rec_lock held, or NULL (unlocked)
+ * when none runs or it failed. */
+static rec_log *lock_log(tc_heap *h)
+{
+    pthread_mutex_lock(&h->rec_lock);
+    rec_log *L = atomic_load_explicit(&h->rec, memory_order_relaxed);
+    if (!L || L->failed) {
+        pthread_mutex_unlock(&h->rec_lock);
+        return NULL;
+    }
+    if (!pthread_equal(L->thread, pthread_self()))
+        L->multi = true;
+    return L;
+}
+
+/* unlock_log — end a record (if `op` wrote one) and drop rec_lock. */
+static void unlock_log(tc_heap *h, rec_log *L, bool wrote)
+{
+    if (wrote)
+        L->records++;
+    if (L->n >= REC_BLOCK)
+        flush_block(L);
+    pthread_mutex_unlock(&h->rec_lock);
+}
+
+static void nomem(rec_log *L)
+{
+    L->failed = TC_ERR_NOMEM;
+}
+
+/* new_id — a fresh (or released) id for address a in map m. */
+static uint64_t new_id(rec_log *L, idmap *m, idpool *p, const void *a)
+{
+    uint64_t id = 0;
+    pool_take(p, &id);
+    if (!idmap_put(m, (uint64_t)(uintptr_t)a, id)) {
+        nomem(L);
+        return 0;
+    }
+    return id;
+}
+
+static uint64_t old_id(const idmap *m, const void *a)
+{
+    uint64_t id = 0;
+    idmap_get(m, (uint64_t)(uintptr_t)a, &id);
+    return id;
+}
+
+/* drop_id — forget address a of map m, its id reusable. */
+static uint64_t drop_id(rec_log *L, idmap *m, idpool *p, const void *a)
+{
+    uint64_t id = old_id(m, a);
+    if (id) {
+        idmap_del(m, (uint64_t)(uintptr_t)a);
+        if (!pool_give(p, id))
+            nomem(L);
+    }
+    return id;
+}
+
+static bool foreign(rec_log *L)
+{
+    L->buf[L->n++] = REC_FOREIGN;
+    return true;
+}
+
+void rec_new(tc_heap *h, tc_obj *o, tc_root *r, size_t nslots, size_t size)
+{
+    rec_log *L = lock_log(h);
+    if (!L)
+        return;
+    uint64_t oid = old_id(&L->objs, o);
+    if (!oid && !idmap_put(&L->objs, (uint64_t)(uintptr_t)o, oid = ++L->next_obj))
+        nomem(L);
+    uint64_t rid = new_id(L, &L->roots, &L->root_ids, r);
+    L->buf[L->n++] = REC_NEW;
+    put_u(L, oid);
+    put_u(L, rid);
+    put_u(L, nslots);
+    put_u(L, size);
+    unlock_log(h, L, true);
+}
+
+/* put_value — a REC_SET value; false if it names an object the log does not know. */
+static bool put_value(rec_log *L, tc_value v)
+{
+    switch (v.kind) {
+    case TC_NIL: L->buf[L->n++] = REC_K_NIL; return true;
+    case TC_BOOL: L->buf[L->n++] = v.u.b ? REC_K_TRUE : REC_K_FALSE; return true;
+    case TC_INT:
+        L->buf[L->n++] = REC_K_INT;
+        put_u(L, ((uint64_t)v.u.i << 1) ^ (uint64_t)(v.u.i >> 63)); /* zigzag */
+        return true;
+    case TC_FLOAT:
+        L->buf[L->n++] = REC_K_FLOAT;
+        memcpy(L->buf + L->n, &v.u.d, 8); /* little-endian hosts only (docs/replay.md) */
+        L->n += 8;
+        return true;
+    case TC_REF: {
+        uint64_t id = old_id(&L->objs, v.u.ref);
+        if (!id)
+            return false;
+        L->buf[L->n++] = REC_K_REF;
+        put_u(L, id);
+        return true;
+    }
+    }
+    return false;
+}
+
+void rec_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
+{
+    rec_log *L = lock_log(h);
+    if (!L)
+        return;
+    uint64_t rid = old_id(&L->roots, r);
+    size_t mark = L->n;
+    L->buf[L->n++] = REC_SET;
+    put_u(L, rid);
+    put_u(L, (uint64_t)i);
+    if (!rid || !put_value(L, v)) {
+        L->n = mark;
+        foreign(L);
+    }
+    unlock_log(h, L, true);
+}
+
+void rec_get(tc_heap *h, tc_root *r, int64_t i, tc_root *nr)
+{
+    rec_log *L = lock_log(h);
+    if (!L)
+        return;
+    uint64_t rid = old_id(&L->roots, r);
+    if (!rid) {
+        foreign(L);
+    } else {
+        L->buf[L->n++] = REC_GET;
+        put_u(L, rid);
+        put_u(L, (uint64_t)i);
+        put_u(L, new_id(L, &L->roots, &L->root_ids, nr));
+    }
+    unlock_log(h, L, true);
+}
+
+void rec_release(tc_heap *h, tc_root *r)
+{
+    rec_log *L = lock_log(h);
+    if (!L)
+        return;
+    uint64_t rid = drop_id(L, &L->roots, &L->root_ids, r);
+    if (rid) { /* a handle made before the recording: nothing to replay */
+        L->buf[L->n++] = REC_RELEASE;
+        put_u(L, rid);
+    }
+    unlock_log(h, L, rid != 0);
+}
+
+void rec_special(tc_heap *h, enum rec_op op, tc_root *r, tc_token token)
+{
+    rec_log *L = lock_log(h);
+    if (!L)
+        return;
+    uint64_t rid = old_id(&L->roots, r);
+    if (!rid) {
+        foreign(L);
+    } else {
+        L->buf[L->n++] = (uint8_t)op;
+        put_u(L, rid);
+        if (op != REC_FREE)
+            put_u(L, token);
+    }
+    unlock_log(h, L, true);
+}
+
+void rec_ready(tc_heap *h, tc_token token, tc_root *nr)
+{
+    rec_log *L = lock_log(h);
+    if (!L)
+        return;
+    L->buf[L->n++] = REC_READY;
+    put_u(L, token);
+    put_u(L, new_id(L, &L->roots, &L->root_ids, nr));
+    unlock_log(h, L, true);
+}
+
+void rec_weak(tc_heap *h, enum rec_op op, tc_weak *w, tc_root *r)
+{
+    rec_log *L = lock_log(h);
+    if (!L)
+        return;
+    bool wrote = true;
+    if (op == REC_WEAK_NEW) {
+        uint64_t rid = old_id(&L->roots, r);
+        if (!rid) {
+            foreign(L);
+        } else {
+            L->buf[L->n++] = REC_WEAK_NEW;
+            put_u(L, new_id(L, &L->weaks, &L->weak_ids, w));
+            put_u(L, rid);
+        }
+    } else if (op == REC_WEAK_GET) {
+        uint64_t wid = old_id(&L->weaks, w);
+        if (!wid) {
+            foreign(L);
+        } else {
+            L->buf[L->n++] = REC_WEAK_GET;
+            put_u(L, wid);
+            put_u(L, r ? new_id(L, &L->roots, &L->root_ids, r) : 0);
+        }
+    } else {
+        uint64_t wid = drop_id(L, &L->weaks, &L->weak_ids, w);
+        if ((wrote = wid != 0)) {
+            L->buf[L->n++] = REC_WEAK_RELEASE;
+            put_u(L, wid);
+        }
+    }
+    unlock_log(h, L, wrote);
+}
+
+/* log_hash — the hash of the graph the recorded handles reach (rec_lock held). */
+static uint64_t log_hash(rec_log *L)
+{
+    size_t n = 0;
+    tc_root **roots = malloc((L->roots.used + 1) * sizeof *roots);
+    uint64_t *ids = malloc((L->roots.used + 1) * sizeof *ids), hash = 0;
+    if (roots && ids) {
+        for (size_t i = 0; i < L->roots.cap; i++) {
+            if (L->roots.keys[i]) {
+                roots[n] = (tc_root *)(uintptr_t)L->roots.keys[i];
+                ids[n++] = L->roots.vals[i];
+            }
+        }
+        if (rec_graph_hash(roots, ids, n, &L->objs, &hash) != TC_OK)
+            nomem(L);
+    } else {
+        nomem(L);
+    }
+    free(roots);
+    free(ids);
+    return hash;
+}
+
+void rec_collect(tc_heap *h)
+{
+    tc_mutator *m;
+    tc_stats s;
+    if (mutator_enter(h, &m) != TC_OK)
+        return;
+    if (tc_heap_stats(h, &s) == TC_OK) {
+        rec_log *L = lock_log(h);
+        if (L) {
+            bool hashed = !L->multi;
+            uint64_t hash = hashed ? log_hash(L) : 0;
+            L->buf[L->n++] = REC_COLLECT;
+            put_u(L, s.heap_objects);
+            put_u(L, hashed ? REC_COLLECT_HASH : 0);
+            for (int i = 0; hashed && i < 8; i++)
+                L->buf[L->n++] = (uint8_t)(hash >> (8 * i));
+            unlock_log(h, L, true);
+        }
+    }
+    mutator_leave(m);
+}
+
+/* ---- start and stop ---- */
+
+static void log_free(rec_log *L)
+{
+    if (L->f)
+        fclose(L->f);
+    idmap_free(&L->objs);
+    idmap_free(&L->roots);
+    idmap_free(&L->weaks);
+    free(L->root_ids.free);
+    free(L->weak_ids.free);
+    free(L->path);
+    free(L);
+}
+
+/* log_finish — write the END record and the last block, close the file,
+ * free the log: TC_ERR_IO / TC_ERR_NOMEM for the first failure. */
+static tc_status log_finish(rec_log *L)
+{
+    if (!L->failed) {
+        L->buf[L->n++] = REC_END;
+        put_u(L, L->records);
+        flush_block(L);
+    }
+    if (!L->failed && fflush(L->f) != 0) {
+        L->failed = TC_ERR_IO;
+        L->err = errno;
+    }
+    int rc = fclose(L->f);
+    L->f = NULL;
+    if (!L->failed && rc != 0) {
+        L->failed = TC_ERR_IO;
+        L->err = errno;
+    }
+    tc_status st = TC_OK;
+    if (L->failed == TC_ERR_IO)
+        st = tc_fail(TC_ERR_IO, "cannot write the replay log \"%s\": %s", L->path, strerror(L->err));
+    else if (L->failed)
+        st = tc_fail(L->failed, "out of memory while recording to \"%s\": the log is incomplete", L->path);
+    log_free(L);
+    return st;
+}
+
+/* log_open — a new log at path with its header written. */
+static tc_status log_open(const char *path, rec_log **out)
+{
+    rec_log *L = calloc(1, sizeof *L);
+    if (!L || !(L->path = strdup(path))) {
+        free(L);
+        return tc_fail(TC_ERR_NOMEM, "out of memory for a replay log");
+    }
+    if (!(L->f = fopen(path, "wb"))) {
+        tc_status st = tc_fail(TC_ERR_IO, "cannot create the replay log \"%s\": %s", path, strerror(errno));
+        log_free(L);
+        return st;
+    }
+    uint8_t head[REC_HEADER];
+    memcpy(head, REC_MAGIC, 8);
+    put_u32le(head + 8, REC_VERSION);
+    put_u32le(head + 12, 0);
+    if (fwrite(head, 1, sizeof head, L->f) != sizeof head) {
+        tc_status st = tc_fail(TC_ERR_IO, "cannot write the replay log \"%s\": %s", path, strerror(errno));
+        log_free(L);
+        return st;
+    }
+    L->thread = pthread_self();
+    *out = L;
+    return TC_OK;
+}
+
+tc_status tc_record_start(tc_heap *h, const char *path)
+{
+    if (!path || !*path)
+        return tc_fail(TC_ERR_VALUE, "record_start needs a path");
+    tc_mutator *m;
+    tc_status st = mutator_enter(h, &m);
+    if (st != TC_OK)
+        return st;
+    pthread_mutex_lock(&h->rec_lock);
+    bool busy = atomic_load(&h->rec) != NULL;
+    pthread_mutex_unlock(&h->rec_lock);
+    rec_log *L = NULL;
+    if (busy)
+        st = tc_fail(TC_ERR_STATE, "a recording is already running (record_stop ends it)");
+    else if ((st = log_open(path, &L)) == TC_OK) {
+        pthread_mutex_lock(&h->rec_lock);
+        if (atomic_load(&h->rec)) { /* another thread started one meanwhile */
+            st = tc_fail(TC_ERR_STATE, "a recording is already running (record_stop ends it)");
+        } else {
+            atomic_store(&h->rec, L);
+            L = NULL;
+        }
+        pthread_mutex_unlock(&h->rec_lock);
+        if (L)
+            log_free(L);
+    }
+    mutator_leave(m);
+    return st;
+}
+
+tc_status tc_record_stop(tc_heap *h)
+{
+    tc_mutator *m;
+    tc_status st = mutator_enter(h, &m);
+    if (st != TC_OK)
+        return st;
+    pthread_mutex_lock(&h->rec_lock);
+    rec_log *L = atomic_exchange(&h->rec, NULL);
+    pthread_mutex_unlock(&h->rec_lock);
+    mutator_leave(m);
+    if (!L)
+        return tc_fail(TC_ERR_STATE, "no recording is running (record_start begins one)");
+    return log_finish(L);
+}
+
+void rec_fork_child(tc_heap *h)
+{
+    rec_log *L = atomic_exchange(&h->rec, NULL);
+    if (!L)
+        return;
+    close(fileno(L->f)); /* first: fclose must not flush the parent's buffered bytes */
+    log_free(L);
+}
+
+void rec_close(tc_heap *h)
+{
+    pthread_mutex_lock(&h->rec_lock);
+    rec_log *L = atomic_exchange(&h->rec, NULL);
+    pthread_mutex_unlock(&h->rec_lock);
+    if (L)
+        (void)log_finish(L);
+}

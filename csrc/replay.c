@@ -1,0 +1,634 @@
+/*
+ * replay.c — tc_replay: drive a heap with the operations of a replay log
+ * (record.c writes it; docs/replay.md is the format).
+ *
+ * Two passes over the log, read whole into memory. The first validates
+ * everything before the heap is touched: header and version, each block's
+ * length and CRC-32, each record's shape, and the ids (a handle or weak
+ * reference is used only while live, created only while free; an object
+ * id only after a NEW gave it), ending with the END record as the last
+ * bytes. Any failure is TC_ERR_VALUE naming its byte offset; nothing is
+ * replayed. The second pass makes the calls, on this thread, with the
+ * checked API: each id maps to this heap's handle, object or weak
+ * reference through arrays sized by the first pass.
+ *
+ * What cannot be replayed call for call. Finalizers run when a cycle finds
+ * their object unreachable, and this heap's cycles come at other times
+ * than the recording's. A REC_READY (the host took a due finalizer) is
+ * served from this heap's ready queue if its cycle already queued the
+ * object, or else by rooting the object now (through a private weak
+ * reference made with the finalizer) and clearing its finalizer: either
+ * way the program sees the object it saw, and the graph stays the same.
+ * A weak get that found its target in the recording fails here with
+ * TC_ERR_STATE if this heap already cleared it (the recording depended on
+ * its collector's timing); one that found nothing makes no call.
+ *
+ * Exactness. After each forced collection the replay compares
+ * heap_objects and, for single-threaded recordings, the graph hash
+ * (rec_graph_hash) with the recorded ones; a difference is counted as a
+ * mismatch (the first one's offset kept) and the replay goes on.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "barrier.h"
+#include "idmap.h"
+#include "record.h"
+
+/* one decoded record */
+typedef struct rrec {
+    uint8_t op, kind;
+    uint64_t a, b, c, d; /* the varints, in order */
+    uint64_t bits;       /* REC_SET: int (zigzag) or float bits; REC_COLLECT: the hash */
+    size_t off;          /* byte offset of the opcode */
+} rrec;
+
+typedef struct rlog {
+    uint8_t *data;
+    size_t size;
+    uint64_t max_obj, max_root, max_weak;
+    bool hashed; /* some REC_COLLECT carries a graph hash: the replay keeps obj_ids */
+} rlog;
+
+static uint32_t get_u32le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static tc_status bad(size_t off, const char *what)
+{
+    return tc_fail(TC_ERR_VALUE, "corrupt replay log at byte offset %zu: %s", off, what);
+}
+
+/* get_u — a varint at *pos before end; false if it runs past end or is too long. */
+static bool get_u(const uint8_t *d, size_t *pos, size_t end, uint64_t *out)
+{
+    uint64_t x = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (*pos >= end)
+            return false;
+        uint8_t b = d[(*pos)++];
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = x;
+            return true;
+        }
+    }
+    return false;
+}
+
+static const uint8_t nargs[REC_OP_COUNT] = {
+    [REC_NEW] = 4, [REC_SET] = 2, [REC_GET] = 3, [REC_RELEASE] = 1, [REC_COLLECT] = 2,
+    [REC_FINALIZER] = 2, [REC_CLEANUP] = 2, [REC_READY] = 2, [REC_WEAK_NEW] = 2,
+    [REC_WEAK_GET] = 2, [REC_WEAK_RELEASE] = 1, [REC_FREE] = 1, [REC_FOREIGN] = 0, [REC_END] = 1,
+};
+
+/* decode_tail — the bytes after the varints of a REC_SET or REC_COLLECT. */
+static bool decode_tail(const uint8_t *d, size_t *pos, size_t end, rrec *r)
+{
+    if (r->op == REC_COLLECT && (r->b & REC_COLLECT_HASH)) {
+        if (end - *pos < 8)
+            return false;
+        r->bits = 0;
+        for (int i = 0; i < 8; i++)
+            r->bits |= (uint64_t)d[*pos + i] << (8 * i);
+        *pos += 8;
+    } else if (r->op == REC_SET) {
+        if (*pos >= end)
+            return false;
+        r->kind = d[(*pos)++];
+        if (r->kind == REC_K_INT || r->kind == REC_K_REF)
+            return get_u(d, pos, end, &r->bits);
+        if (r->kind == REC_K_FLOAT) {
+            if (end - *pos < 8)
+                return false;
+            memcpy(&r->bits, d + *pos, 8);
+            *pos += 8;
+        }
+    }
+    return true;
+}
+
+/* decode — the record at *pos (inside a block ending at end). */
+static tc_status decode(const uint8_t *d, size_t *pos, size_t end, rrec *r)
+{
+    memset(r, 0, sizeof *r);
+    r->off = *pos;
+    r->op = d[(*pos)++];
+    if (r->op == 0 || r->op >= REC_OP_COUNT) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "unknown record type 0x%02x", r->op);
+        return bad(r->off, msg);
+    }
+    uint64_t *v[4] = {&r->a, &r->b, &r->c, &r->d};
+    for (int i = 0; i < nargs[r->op]; i++)
+        if (!get_u(d, pos, end, v[i]))
+            return bad(r->off, "a record runs past the end of its block");
+    if (!decode_tail(d, pos, end, r))
+        return bad(r->off, "a record runs past the end of its block");
+    return TC_OK;
+}
+
+/* ---- pass 1: validation ---- */
+
+typedef struct ids {
+    uint8_t *live; /* live[id] for id <= max */
+    uint64_t max;
+    size_t cap;    /* bytes allocated at live */
+} ids;
+
+/* ids_make — may `id` be created now? It must be free and at most one past the largest so far. */
+static bool ids_make(ids *s, uint64_t id)
+{
+    if (id == 0 || id > s->max + 1 || (id <= s->max && s->live[id]))
+        return false;
+    if (id == s->max + 1) {
+        if (id >= s->cap) { /* grow by doubling: ids come one at a time */
+            size_t cap = s->cap ? s->cap * 2 : 1024;
+            uint8_t *nl = realloc(s->live, cap);
+            if (!nl)
+                return false;
+            s->live = nl;
+            s->cap = cap;
+        }
+        s->live[id] = 0;
+        s->max = id;
+    }
+    s->live[id] = 1;
+    return true;
+}
+
+static bool ids_live(const ids *s, uint64_t id) { return id && id <= s->max && s->live[id]; }
+
+typedef struct vstate {
+    ids roots, weaks;
+    uint64_t max_obj, records;
+    bool ended, hashed;
+} vstate;
+
+static const char *check_set(vstate *v, const rrec *r)
+{
+    if (!ids_live(&v->roots, r->a))
+        return "a store into a handle that is not live";
+    if (r->kind > REC_K_REF)
+        return "an unknown value kind";
+    if (r->kind == REC_K_REF && (r->bits == 0 || r->bits > v->max_obj))
+        return "a reference to an object id no record made";
+    return NULL;
+}
+
+/* check — the reason record r cannot follow the records before it, or NULL. */
+static const char *check(vstate *v, const rrec *r)
+{
+    switch (r->op) {
+    case REC_NEW:
+        if (r->a == 0 || r->a > v->max_obj + 1)
+            return "an object id out of sequence";
+        if (r->c > OBJ_MAX_FIELD || r->d > OBJ_MAX_FIELD)
+            return "an object larger than an object can be";
+        v->max_obj = r->a > v->max_obj ? r->a : v->max_obj;
+        return ids_make(&v->roots, r->b) ? NULL : "a handle id that is live or out of sequence";
+    case REC_SET: return check_set(v, r);
+    case REC_GET:
+        if (!ids_live(&v->roots, r->a))
+            return "a load from a handle that is not live";
+        return ids_make(&v->roots, r->c) ? NULL : "a handle id that is live or out of sequence";
+    case REC_RELEASE:
+        if (!ids_live(&v->roots, r->a))
+            return "a release of a handle that is not live";
+        v->roots.live[r->a] = 0;
+        return NULL;
+    case REC_COLLECT:
+        v->hashed |= (r->b & REC_COLLECT_HASH) != 0;
+        return r->b & ~(uint64_t)REC_COLLECT_HASH ? "unknown collection flags" : NULL;
+    case REC_FINALIZER:
+    case REC_CLEANUP:
+    case REC_FREE: return ids_live(&v->roots, r->a) ? NULL : "an operation on a handle that is not live";
+    case REC_READY: return r->a && ids_make(&v->roots, r->b) ? NULL : "a finalizer handle id that is live or out of sequence";
+    case REC_WEAK_NEW:
+        if (!ids_live(&v->roots, r->b))
+            return "a weak reference to a handle that is not live";
+        return ids_make(&v->weaks, r->a) ? NULL : "a weak reference id that is live or out of sequence";
+    case REC_WEAK_GET:
+        if (!ids_live(&v->weaks, r->a))
+            return "a get of a weak reference that is not live";
+        return r->b == 0 || ids_make(&v->roots, r->b) ? NULL : "a handle id that is live or out of sequence";
+    case REC_WEAK_RELEASE:
+        if (!ids_live(&v->weaks, r->a))
+            return "a release of a weak reference that is not live";
+        v->weaks.live[r->a] = 0;
+        return NULL;
+    case REC_FOREIGN:
+        return "the recording used a handle or object made before record_start (or by an inspection call), "
+               "which a replay cannot rebuild: start recording on a fresh heap";
+    case REC_END: return r->a == v->records ? NULL : "the end record's count differs from the records before it";
+    }
+    return "an unknown record type";
+}
+
+/* check_header — magic and version. */
+static tc_status check_header(const rlog *g, uint32_t *version)
+{
+    if (g->size < REC_HEADER)
+        return tc_fail(TC_ERR_VALUE, "truncated replay log: the file ends at byte offset %zu, inside the %d-byte header",
+                       g->size, REC_HEADER);
+    if (memcmp(g->data, REC_MAGIC, 8) != 0)
+        return bad(0, "not a tricolor replay log (bad magic)");
+    *version = get_u32le(g->data + 8);
+    if (*version != REC_VERSION)
+        return tc_fail(TC_ERR_VALUE, "the replay log is format version %u; this build reads version %u only",
+                       *version, REC_VERSION);
+    if (get_u32le(g->data + 12) != 0)
+        return bad(12, "unknown header flags");
+    return TC_OK;
+}
+
+/* check_block — the block at off: its length fits the file, its checksum matches. */
+static tc_status check_block(const rlog *g, size_t off, uint32_t *len)
+{
+    if (g->size - off < 8)
+        return tc_fail(TC_ERR_VALUE, "truncated replay log: the file ends at byte offset %zu, inside the block header "
+                       "at byte offset %zu", g->size, off);
+    *len = get_u32le(g->data + off);
+    if (*len == 0 || *len > REC_BLOCK + REC_OP_MAX)
+        return bad(off, "a block length out of range");
+    if (g->size - off - 8 < *len)
+        return tc_fail(TC_ERR_VALUE, "truncated replay log: the block at byte offset %zu needs %u bytes, the file "
+                       "ends at byte offset %zu", off, *len, g->size);
+    if (rec_crc32(g->data + off + 8, *len) != get_u32le(g->data + off + 4))
+        return bad(off, "the block's checksum does not match (the bytes after it were changed)");
+    return TC_OK;
+}
+
+/* validate — pass 1 over the whole log (see the top of the file). */
+static tc_status validate(rlog *g, uint32_t *version)
+{
+    tc_status st = check_header(g, version);
+    vstate v = {0};
+    size_t off = REC_HEADER;
+    while (st == TC_OK && !v.ended) {
+        uint32_t len = 0;
+        if (off == g->size) {
+            st = tc_fail(TC_ERR_VALUE, "truncated replay log: the file ends at byte offset %zu without its end "
+                         "record (was record_stop called?)", off);
+            break;
+        }
+        if ((st = check_block(g, off, &len)) != TC_OK)
+            break;
+        size_t pos = off + 8, end = pos + len;
+        while (st == TC_OK && pos < end) {
+            rrec r;
+            const char *why;
+            if ((st = decode(g->data, &pos, end, &r)) != TC_OK)
+                break;
+            if ((why = check(&v, &r)) != NULL)
+                st = bad(r.off, why);
+            else if (r.op == REC_END && (v.ended = true) && (pos != end || end != g->size))
+                st = bad(pos, "bytes after the end record");
+            v.records++;
+        }
+        off = end;
+    }
+    g->max_obj = v.max_obj;
+    g->max_root = v.roots.max;
+    g->max_weak = v.weaks.max;
+    g->hashed = v.hashed;
+    free(v.roots.live);
+    free(v.weaks.live);
+    return st;
+}
+
+/* ---- pass 2: driving the heap ---- */
+
+typedef struct rdrive {
+    tc_heap *h;
+    tc_root **roots;  /* by handle id */
+    tc_obj **objs;    /* by object id */
+    tc_weak **weaks;  /* by weak id */
+    idmap obj_ids;    /* this heap's object address -> id (for the hash) */
+    idmap fin_weak;   /* finalizer token -> private tc_weak* to its object */
+    idmap pending;    /* finalizer token -> handle from this heap's ready queue, not yet asked for */
+    uint64_t max_root;
+    bool hashed;      /* keep obj_ids (the log has graph hashes to check) */
+    tc_replay_report *rep;
+} rdrive;
+
+static tc_status diverged(const rrec *r, const char *what)
+{
+    (void)r; /* drive() names the record's byte offset */
+    return tc_fail(TC_ERR_STATE, "the heap cannot follow the log: %s", what);
+}
+
+static tc_value set_value(rdrive *d, const rrec *r)
+{
+    switch (r->kind) {
+    case REC_K_FALSE: return tc_bool(false);
+    case REC_K_TRUE: return tc_bool(true);
+    case REC_K_INT: return tc_int((int64_t)(r->bits >> 1) ^ -(int64_t)(r->bits & 1));
+    case REC_K_FLOAT: {
+        double x;
+        memcpy(&x, &r->bits, sizeof x);
+        return tc_float(x);
+    }
+    case REC_K_REF: return tc_ref(d->objs[r->bits]);
+    }
+    return tc_nil();
+}
+
+/* drain_ready — move this heap's due finalizers to `pending` (their
+ * handles keep them, as the recording's queue did). */
+static tc_status drain_ready(rdrive *d)
+{
+    tc_token t;
+    tc_root *r;
+    tc_ready_kind k;
+    while ((k = tc_take_ready(d->h, &t, &r)) != TC_READY_NONE) {
+        uint64_t old;
+        if (k != TC_READY_FINALIZER)
+            continue;
+        if (idmap_get(&d->pending, t, &old))
+            tc_root_release(d->h, (tc_root *)(uintptr_t)old);
+        if (!idmap_put(&d->pending, t, (uint64_t)(uintptr_t)r)) {
+            tc_root_release(d->h, r);
+            return tc_fail(TC_ERR_NOMEM, "out of memory for the replay's finalizer table");
+        }
+    }
+    return TC_OK;
+}
+
+static void drop_fin_weak(rdrive *d, tc_token t)
+{
+    uint64_t w;
+    if (idmap_get(&d->fin_weak, t, &w)) {
+        tc_weak_release(d->h, (tc_weak *)(uintptr_t)w);
+        idmap_del(&d->fin_weak, t);
+    }
+}
+
+/* take_pending — the queued handle of finalizer t into roots[id], if queued. */
+static bool take_pending(rdrive *d, tc_token t, uint64_t id)
+{
+    uint64_t r;
+    if (!idmap_get(&d->pending, t, &r))
+        return false;
+    idmap_del(&d->pending, t);
+    d->roots[id] = (tc_root *)(uintptr_t)r;
+    drop_fin_weak(d, t);
+    return true;
+}
+
+/* ready — REC_READY: the program took finalizer a's object as handle b. */
+static tc_status take_finalizer(rdrive *d, const rrec *r)
+{
+    tc_status st = drain_ready(d);
+    if (st != TC_OK || take_pending(d, r->a, r->b))
+        return st;
+    uint64_t w;
+    tc_root *root = NULL;
+    if (!idmap_get(&d->fin_weak, r->a, &w))
+        return diverged(r, "a finalizer the log never set became due");
+    if ((st = tc_weak_get(d->h, (tc_weak *)(uintptr_t)w, &root)) != TC_OK)
+        return st;
+    if (root) { /* not found unreachable here yet: it "ran" now */
+        d->roots[r->b] = root;
+        drop_fin_weak(d, r->a);
+        return tc_set_finalizer(d->h, root, 0, NULL);
+    }
+    tc_mutator *m; /* found unreachable, its span not swept yet: sweep, and it is queued */
+    if ((st = mutator_enter(d->h, &m)) != TC_OK)
+        return st;
+    sweep_finish(d->h);
+    mutator_leave(m);
+    if ((st = drain_ready(d)) != TC_OK || take_pending(d, r->a, r->b))
+        return st;
+    return diverged(r, "a due finalizer did not reach this heap's ready queue");
+}
+
+static tc_status finalizer(rdrive *d, const rrec *r)
+{
+    tc_status st = tc_set_finalizer(d->h, d->roots[r->a], r->b, NULL);
+    drop_fin_weak(d, r->b);
+    tc_weak *w = NULL;
+    if (st != TC_OK || !r->b || (st = tc_weak_new(d->h, d->roots[r->a], &w)) != TC_OK)
+        return st;
+    if (!idmap_put(&d->fin_weak, r->b, (uint64_t)(uintptr_t)w)) {
+        tc_weak_release(d->h, w);
+        return tc_fail(TC_ERR_NOMEM, "out of memory for the replay's finalizer table");
+    }
+    return TC_OK;
+}
+
+/* handles_array — roots[] of every live handle id, for the graph hash. */
+static tc_status collect(rdrive *d, const rrec *r)
+{
+    tc_status st = tc_heap_collect(d->h);
+    tc_stats s;
+    if (st != TC_OK || (st = tc_heap_stats(d->h, &s)) != TC_OK)
+        return st;
+    d->rep->collects++;
+    bool same = s.heap_objects == r->a;
+    if (r->b & REC_COLLECT_HASH) {
+        tc_root **rs = malloc((d->max_root + 1) * sizeof *rs);
+        uint64_t *ids = malloc((d->max_root + 1) * sizeof *ids), hash = 0;
+        size_t n = 0;
+        for (uint64_t i = 1; rs && ids && i <= d->max_root; i++)
+            if (d->roots[i]) {
+                rs[n] = d->roots[i];
+                ids[n++] = i;
+            }
+        tc_mutator *m; /* inside a heap call: another thread may close the heap */
+        if (!rs || !ids)
+            st = tc_fail(TC_ERR_NOMEM, "out of memory for the replay's graph hash");
+        else if ((st = mutator_enter(d->h, &m)) == TC_OK) {
+            st = rec_graph_hash(rs, ids, n, &d->obj_ids, &hash);
+            mutator_leave(m);
+        }
+        free(rs);
+        free(ids);
+        d->rep->checked++;
+        same = same && hash == r->bits;
+    }
+    if (st == TC_OK && !same && d->rep->mismatches++ == 0)
+        d->rep->first_mismatch = (int64_t)r->off;
+    return st;
+}
+
+static tc_status weak_get(rdrive *d, const rrec *r)
+{
+    if (!r->b) /* the recording found nothing: neither may the program here */
+        return TC_OK;
+    tc_root *root = NULL;
+    tc_status st = tc_weak_get(d->h, d->weaks[r->a], &root);
+    if (st == TC_OK && !root)
+        return diverged(r, "the recording got a weak reference's target, which this heap already cleared "
+                           "(the program depended on its collector's timing)");
+    d->roots[r->b] = root;
+    return st;
+}
+
+static tc_status new_obj(rdrive *d, const rrec *r)
+{
+    tc_root *root;
+    tc_status st = tc_obj_new(d->h, r->c, r->d, NULL, &root);
+    if (st != TC_OK)
+        return st;
+    d->roots[r->b] = root;
+    d->objs[r->a] = tc_root_obj(root);
+    d->rep->objects++;
+    if (d->hashed && !idmap_put(&d->obj_ids, (uint64_t)(uintptr_t)tc_root_obj(root), r->a))
+        return tc_fail(TC_ERR_NOMEM, "out of memory for the replay's object table");
+    return TC_OK;
+}
+
+/* step — make record r's call on d's heap. */
+static tc_status step(rdrive *d, const rrec *r)
+{
+    tc_value v;
+    switch (r->op) {
+    case REC_NEW: return new_obj(d, r);
+    case REC_SET: return tc_slot_set(d->h, d->roots[r->a], (int64_t)r->b, set_value(d, r));
+    case REC_GET: {
+        tc_status st = tc_slot_get(d->h, d->roots[r->a], (int64_t)r->b, &v, &d->roots[r->c]);
+        return st == TC_OK && !d->roots[r->c] ? diverged(r, "the slot holds no reference here") : st;
+    }
+    case REC_RELEASE:
+        tc_root_release(d->h, d->roots[r->a]);
+        d->roots[r->a] = NULL;
+        return TC_OK;
+    case REC_COLLECT: return collect(d, r);
+    case REC_FINALIZER: return finalizer(d, r);
+    case REC_CLEANUP: return tc_add_cleanup(d->h, d->roots[r->a], r->b);
+    case REC_READY: return take_finalizer(d, r);
+    case REC_WEAK_NEW: return tc_weak_new(d->h, d->roots[r->b], &d->weaks[r->a]);
+    case REC_WEAK_GET: return weak_get(d, r);
+    case REC_WEAK_RELEASE:
+        tc_weak_release(d->h, d->weaks[r->a]);
+        d->weaks[r->a] = NULL;
+        return TC_OK;
+    case REC_FREE: return tc_obj_free(d->h, d->roots[r->a]);
+    }
+    return TC_OK; /* REC_END; REC_FOREIGN never passes validation */
+}
+
+/* drive_end — release what the replay still holds. */
+static void drive_end(rdrive *d, const rlog *g)
+{
+    if (atomic_load(&d->h->closed)) /* a finalizer closed it: everything is gone */
+        goto out;
+    for (uint64_t i = 1; d->roots && i <= g->max_root; i++)
+        tc_root_release(d->h, d->roots[i]);
+    for (uint64_t i = 1; d->weaks && i <= g->max_weak; i++)
+        tc_weak_release(d->h, d->weaks[i]);
+    (void)drain_ready(d);
+    for (size_t i = 0; i < d->pending.cap; i++)
+        if (d->pending.keys[i])
+            tc_root_release(d->h, (tc_root *)(uintptr_t)d->pending.vals[i]);
+    for (size_t i = 0; i < d->fin_weak.cap; i++)
+        if (d->fin_weak.keys[i])
+            tc_weak_release(d->h, (tc_weak *)(uintptr_t)d->fin_weak.vals[i]);
+out:
+    free(d->roots);
+    free(d->objs);
+    free(d->weaks);
+    idmap_free(&d->obj_ids);
+    idmap_free(&d->fin_weak);
+    idmap_free(&d->pending);
+}
+
+/* drive — pass 2: every record of the validated log, in order. */
+static tc_status drive(rdrive *d, const rlog *g)
+{
+    size_t off = REC_HEADER;
+    while (off < g->size) {
+        size_t pos = off + 8, end = pos + get_u32le(g->data + off);
+        while (pos < end) {
+            rrec r;
+            tc_status st = decode(g->data, &pos, end, &r);
+            if (st == TC_OK && (st = step(d, &r)) != TC_OK) {
+                char msg[256];
+                snprintf(msg, sizeof msg, "%s", tc_errmsg());
+                return tc_fail(st, "replay stopped at byte offset %zu (record %" PRIu64 "): %s", r.off,
+                               d->rep->records, msg);
+            }
+            d->rep->records++;
+        }
+        off = end;
+    }
+    return TC_OK;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* read_all — the file at path, whole. */
+static tc_status read_all(const char *path, rlog *g)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return tc_fail(TC_ERR_IO, "cannot open the replay log \"%s\": %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *buf = malloc(cap);
+    for (size_t got; buf; n += got) {
+        if (n == cap) {
+            uint8_t *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+        }
+        if ((got = fread(buf + n, 1, cap - n, f)) == 0)
+            break;
+    }
+    bool err = ferror(f);
+    fclose(f);
+    if (!buf || err) {
+        free(buf);
+        return err ? tc_fail(TC_ERR_IO, "cannot read the replay log \"%s\"", path)
+                   : tc_fail(TC_ERR_NOMEM, "out of memory reading the replay log \"%s\"", path);
+    }
+    g->data = buf;
+    g->size = n;
+    return TC_OK;
+}
+
+tc_status tc_replay(tc_heap *h, const char *path, tc_replay_report *out)
+{
+    if (!path || !out)
+        return tc_fail(TC_ERR_VALUE, "replay needs a path and a report");
+    if (atomic_load(&h->closed))
+        return tc_fail(TC_ERR_CLOSED, "the heap is closed");
+    rlog g = {0};
+    tc_replay_report rep = {.first_mismatch = -1};
+    tc_status st = read_all(path, &g);
+    if (st == TC_OK)
+        st = validate(&g, &rep.version);
+    if (st != TC_OK) {
+        free(g.data);
+        return st;
+    }
+    rdrive d = {.h = h, .rep = &rep, .max_root = g.max_root, .hashed = g.hashed};
+    d.roots = calloc(g.max_root + 1, sizeof *d.roots);
+    d.objs = calloc(g.max_obj + 1, sizeof *d.objs);
+    d.weaks = calloc(g.max_weak + 1, sizeof *d.weaks);
+    uint64_t t0 = now_ns();
+    if (!d.roots || !d.objs || !d.weaks)
+        st = tc_fail(TC_ERR_NOMEM, "out of memory for the replay's tables");
+    else
+        st = drive(&d, &g);
+    rep.elapsed_ns = now_ns() - t0;
+    drive_end(&d, &g);
+    free(g.data);
+    if (st == TC_OK)
+        *out = rep;
+    return st;
+}

@@ -1,0 +1,388 @@
+"""heap.record_start / heap.record_stop and the core's replay (issue 15 point 3;
+SPEC "Introspection, teaching and replay"; format in docs/replay.md).
+
+What these prove: a recorded Python program replays in C on a fresh heap
+under every collector, barrier, gogc, memory limit and mark_workers with the
+same heap_objects and live-graph hash after every forced collection
+(finalizers, resurrection, weak references and cleanups included); a log cut
+at any byte or with any byte changed is refused with an error naming a byte
+offset and replays nothing; another format version names both versions;
+recording survives a finalizer that closes the heap; the bad paths raise the
+usual errors. Scenario names follow tests/lua/replay_spec.lua.
+"""
+import os
+import threading
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import tricolor
+
+COLLECTORS = ("stw", "incremental", "concurrent")
+BARRIERS = ("hybrid", "dijkstra", "yuasa")
+
+
+def program(heap):
+    """A mutator that exercises every recorded operation, with automatic
+    cycles in between (the heap is recorded with a small gogc)."""
+    keep = []
+    ran = []
+    for i in range(1500):
+        o = heap.new(3, 8 * (i % 4))
+        o[0] = i if i % 5 else float(i) / 3
+        if keep:
+            o[1] = keep[-1]
+        if i % 11 == 0:
+            o[2] = True
+        keep.append(o)
+        if i % 3 == 0:
+            keep.pop(0)
+        if i % 97 == 0:
+            heap.set_finalizer(o, lambda obj: ran.append(obj) if len(ran) % 2 else None)
+        if i % 89 == 0:
+            heap.add_cleanup(o, lambda arg: None, i)
+        if i % 400 == 0:
+            heap.collect()
+    w = heap.weakref(keep[-1])
+    assert w.get() is not None
+    first = keep[0][1]  # a reference load: a new handle
+    assert first is None or isinstance(first, tricolor.Obj)
+    del keep[: len(keep) // 2]
+    heap.collect()
+    del ran[:]  # resurrected objects die now
+    heap.collect()
+    dead = heap.weakref(heap.new(1))
+    heap.collect()
+    assert dead.get() is None
+    heap.collect()
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("replay") / "program.tclog")
+    heap = tricolor.Heap(collector="concurrent", gogc=20)
+    heap.record_start(path)
+    program(heap)
+    heap.record_stop()
+    heap.close()
+    return path
+
+
+def replay(path, **config):
+    heap = tricolor.Heap(**config)
+    try:
+        return heap._replay(path)
+    finally:
+        heap.close()
+
+
+@pytest.mark.parametrize("collector", COLLECTORS)
+@pytest.mark.parametrize("barrier", BARRIERS)
+def test_replay_is_exact_under_every_collector_and_barrier(recording, collector, barrier):
+    rep = replay(recording, collector=collector, barrier=barrier)
+    assert rep["version"] == 1
+    assert rep["collects"] == 8 and rep["checked"] == 8
+    assert rep["mismatches"] == 0, rep
+    assert rep["first_mismatch"] == -1
+    assert rep["objects"] == 1501
+
+
+@pytest.mark.parametrize("config", [dict(gogc=None), dict(gogc=5), dict(memory_limit=1 << 20, gogc=None),
+                                    dict(mark_workers=2), dict(collector="incremental", checkmark=True)])
+def test_replay_is_exact_under_other_pacing(recording, config):
+    rep = replay(recording, **config)
+    assert rep["mismatches"] == 0 and rep["checked"] == 8, rep
+
+
+def test_a_changed_graph_is_a_mismatch(recording, tmp_path):
+    """The check can fail: a log whose recorded heap_objects differs from
+    what the replay finds (checksum fixed up) is reported at that record."""
+    other = str(tmp_path / "other.tclog")
+    heap = tricolor.Heap(gogc=None)
+    heap.record_start(other)
+    a, b = heap.new(1), heap.new(1)
+    a[0] = b
+    heap.collect()
+    heap.record_stop()
+    heap.close()
+    data = bytearray(open(other, "rb").read())
+    rep = replay(other)
+    assert rep["mismatches"] == 0
+    # Rewrite the recorded heap_objects (2) of the one collect to 3 and fix
+    # the block's checksum: the replay must count a mismatch at that record.
+    import zlib
+    body = bytes(data[24:])
+    i = body.index(bytes([5, 2, 1]))  # REC_COLLECT, heap_objects 2, hash flag
+    body = body[:i + 1] + b"\x03" + body[i + 2:]
+    data[16:20] = len(body).to_bytes(4, "little")
+    data[20:24] = zlib.crc32(body).to_bytes(4, "little")
+    open(other, "wb").write(bytes(data[:24]) + body)
+    rep = replay(other)
+    assert rep["mismatches"] == 1 and rep["first_mismatch"] == 24 + i
+
+
+def small_log(path):
+    heap = tricolor.Heap(gogc=None)
+    heap.record_start(path)
+    a = heap.new(2)
+    b = heap.new(1, 4)
+    a[0] = b
+    a[1] = -7
+    heap.set_finalizer(b, lambda o: None)
+    w = heap.weakref(a)
+    del b
+    heap.collect()
+    w.get()
+    heap.record_stop()
+    heap.close()
+    return open(path, "rb").read()
+
+
+def test_bad_log_truncated_at_every_offset(tmp_path):
+    good = small_log(str(tmp_path / "good.tclog"))
+    cut = str(tmp_path / "cut.tclog")
+    heap = tricolor.Heap()
+    for n in range(len(good)):
+        with open(cut, "wb") as f:
+            f.write(good[:n])
+        with pytest.raises(ValueError, match="byte offset") as e:
+            heap._replay(cut)
+        assert str(n) in str(e.value)
+    assert heap.stats().mallocs == 0  # nothing was replayed
+    assert heap._replay(str(tmp_path / "good.tclog"))["mismatches"] == 0
+    heap.close()
+
+
+def test_bad_log_every_byte_flipped(tmp_path):
+    good = small_log(str(tmp_path / "good.tclog"))
+    bad = str(tmp_path / "bad.tclog")
+    heap = tricolor.Heap()
+    for i in range(len(good)):
+        for x in (0x01, 0x80, 0xFF):
+            data = bytearray(good)
+            data[i] ^= x
+            with open(bad, "wb") as f:
+                f.write(data)
+            with pytest.raises(ValueError, match="byte offset|version"):
+                heap._replay(bad)
+    assert heap.stats().mallocs == 0
+    heap.close()
+
+
+def test_bad_log_other_version_names_both(tmp_path):
+    data = bytearray(small_log(str(tmp_path / "good.tclog")))
+    data[8:12] = (7).to_bytes(4, "little")
+    path = str(tmp_path / "v7.tclog")
+    open(path, "wb").write(data)
+    with pytest.raises(ValueError, match=r"version 7.*version 1"):
+        replay(path)
+
+
+def test_bad_log_missing_file_and_not_a_log(tmp_path):
+    missing = str(tmp_path / "missing.tclog")
+    with pytest.raises(OSError, match="missing.tclog"):
+        replay(missing)
+    junk = str(tmp_path / "junk.tclog")
+    open(junk, "wb").write(b"x" * 100)
+    with pytest.raises(ValueError, match="byte offset 0"):
+        replay(junk)
+
+
+def test_record_start_errors(tmp_path):
+    heap = tricolor.Heap()
+    with pytest.raises(OSError, match="/nonexistent-dir/x.tclog"):
+        heap.record_start("/nonexistent-dir/x.tclog")
+    with pytest.raises(tricolor.HeapError, match="no recording"):
+        heap.record_stop()
+    heap.record_start(str(tmp_path / "a.tclog"))
+    with pytest.raises(tricolor.HeapError, match="already running"):
+        heap.record_start(str(tmp_path / "b.tclog"))
+    heap.record_stop()
+    heap.close()
+    with pytest.raises(tricolor.HeapClosedError):
+        heap.record_start(str(tmp_path / "c.tclog"))
+    with pytest.raises(tricolor.HeapClosedError):
+        heap.record_stop()
+
+
+def test_objects_from_before_the_recording_are_refused_at_replay(tmp_path):
+    path = str(tmp_path / "late.tclog")
+    heap = tricolor.Heap()
+    old = heap.new(1)
+    heap.record_start(path)
+    new = heap.new(1)
+    new[0] = old
+    heap.record_stop()
+    heap.close()
+    with pytest.raises(ValueError, match="record_start"):
+        replay(path)
+
+
+def test_finalizer_that_closes_the_heap_while_recording(tmp_path):
+    path = str(tmp_path / "closed.tclog")
+    heap = tricolor.Heap(gogc=None)
+    heap.record_start(path)
+    keep = heap.new(1)
+    keep[0] = heap.new(0)
+    heap.set_finalizer(heap.new(0), lambda o: heap.close())
+    heap.collect()  # runs the finalizer, which closes the heap
+    assert heap.closed
+    with pytest.raises(tricolor.HeapClosedError):
+        heap.record_stop()
+    rep = replay(path)  # close finished the log
+    assert rep["mismatches"] == 0 and rep["collects"] == 1
+
+
+def test_unsafe_free_is_recorded(tmp_path):
+    """unsafe.free replays as a free; the freed handle's object is hashed
+    as freed (its memory may hold another object after the next cycle)."""
+    path = str(tmp_path / "free.tclog")
+    heap = tricolor.Heap(gogc=None)
+    heap.record_start(path)
+    keep = [heap.new(2) for _ in range(50)]
+    doomed = heap.new(1)
+    tricolor.unsafe.free(doomed)
+    heap.collect()
+    keep.extend(heap.new(1) for _ in range(50))  # may reuse the freed memory
+    heap.collect()
+    heap.record_stop()
+    heap.close()
+    for collector in COLLECTORS:
+        rep = replay(path, collector=collector)
+        assert rep["mismatches"] == 0 and rep["checked"] == 2, (collector, rep)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
+def test_fork_child_does_not_write_the_parents_log(tmp_path):
+    """A forked child works on (and closes) its copy of the heap without
+    touching the log; the parent's log replays exactly."""
+    path = str(tmp_path / "fork.tclog")
+    heap = tricolor.Heap(gogc=None)
+    heap.record_start(path)
+    keep = [heap.new(1) for _ in range(2000)]  # more than one block's worth of records
+    pid = os.fork()
+    if pid == 0:
+        try:
+            more = [heap.new(2) for _ in range(5000)]
+            heap.collect()
+            heap.close()
+            os._exit(0 if more else 1)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    keep.append(heap.new(1))
+    heap.collect()
+    heap.record_stop()
+    heap.close()
+    rep = replay(path)
+    assert rep["objects"] == 2001 and rep["mismatches"] == 0 and rep["checked"] == 1
+
+
+def test_threads_record_one_global_order(tmp_path):
+    """Several threads: one log in lock order; the replay runs it on one
+    thread and, the graph hash being undefined, checks heap_objects only."""
+    path = str(tmp_path / "threads.tclog")
+    heap = tricolor.Heap()
+    heap.record_start(path)
+
+    def work():
+        keep = []
+        for i in range(300):
+            o = heap.new(1)
+            if keep:
+                o[0] = keep[-1]
+            keep.append(o)
+    ts = [threading.Thread(target=work) for _ in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    heap.collect()
+    heap.record_stop()
+    heap.close()
+    rep = replay(path, collector="incremental")
+    assert rep["objects"] == 900 and rep["collects"] == 1 and rep["checked"] == 0
+    assert rep["mismatches"] == 0
+
+
+OPS = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 30), st.integers(0, 30)), max_size=120)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+def test_random_programs_replay_exactly(tmp_path, ops):
+    path = str(tmp_path / "random.tclog")
+    heap = tricolor.Heap(collector="concurrent", gogc=10)
+    heap.record_start(path)
+    objs = []
+    for op, a, b in ops:
+        if op == 0 or not objs:
+            objs.append(heap.new(2, a))
+        elif op == 1:
+            objs[a % len(objs)][b % 2] = objs[b % len(objs)]
+        elif op == 2:
+            objs[a % len(objs)][b % 2] = a - b
+        elif op == 3:
+            del objs[a % len(objs)]
+        elif op == 4:
+            got = objs[a % len(objs)][b % 2]
+            if isinstance(got, tricolor.Obj):
+                objs.append(got)
+        else:
+            heap.collect()
+    heap.collect()
+    heap.record_stop()
+    heap.close()
+    for collector in COLLECTORS:
+        rep = replay(path, collector=collector)
+        assert rep["mismatches"] == 0, (collector, rep)
+
+
+# ---- the command line: replay, compare --replay, lab barrier --replay -----------------
+
+def run_cli(*args, timeout=300):
+    import subprocess
+    import sys
+    from conftest import subprocess_env
+    return subprocess.run([sys.executable, "-m", "tricolor", *args], capture_output=True, text=True,
+                          timeout=timeout, env=subprocess_env())
+
+
+def test_cli_replay_json_under_two_configs(recording):
+    import json
+    p = run_cli("replay", recording, "--config", "collector=stw", "--config", "collector=concurrent,gogc=50",
+                "--json")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert [r["collector"] for r in rows] == ["stw", "concurrent"]
+    for r in rows:
+        assert r["result"]["mismatches"] == 0 and r["result"]["records"] > 1500
+        assert r["objects"] >= 1501  # mallocs of the replaying heap
+        for key in ("pause_max_ms", "pause_p99_ms", "mmu_10ms", "gc_cpu", "cycles"):
+            assert key in r["metrics"]
+
+
+def test_cli_replay_table_and_bad_log(recording, tmp_path):
+    p = run_cli("replay", recording)
+    assert p.returncode == 0, p.stderr
+    assert "exact" in p.stdout and "yes" in p.stdout
+    cut = tmp_path / "cut.tclog"
+    cut.write_bytes(open(recording, "rb").read()[:100])
+    p = run_cli("replay", str(cut))
+    assert p.returncode == 2 and "byte offset" in p.stderr
+    p = run_cli("replay", str(tmp_path / "missing.tclog"))
+    assert p.returncode == 2 and "missing.tclog" in p.stderr
+
+
+def test_cli_compare_and_lab_barrier_replay(recording):
+    p = run_cli("compare", "--replay", recording, "--config", "barrier=hybrid", "--config", "barrier=yuasa")
+    assert p.returncode == 0, p.stderr
+    assert f"replay of {recording}" in p.stdout and "barrier=yuasa" in p.stdout
+    p = run_cli("lab", "barrier", "--quick", "--replay", recording, "--json")
+    assert p.returncode == 0, p.stderr
+    import json
+    doc = json.loads(p.stdout)
+    rows = doc["rows"] if isinstance(doc, dict) and "rows" in doc else doc
+    assert {r["barrier"] for r in rows} == {"hybrid", "dijkstra", "yuasa"}
+    assert all(r.get("mismatches", 0) == 0 for r in rows)
