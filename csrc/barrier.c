@@ -59,34 +59,45 @@
  * it is a snapshot object or a new (black) one, and stays covered.
  */
 #include "barrier.h"
+#include "plant.h"
 
-/* TC_PLANT_NO_BARRIER — a debug build option that removes every shade,
- * for the planted-bug test: checkmark must then catch lost objects. */
-#ifdef TC_PLANT_NO_BARRIER
-#define shade(m, p) ((void)(m), (void)(p))
-#endif
+/* shade_old, shade_new — does barrier k shade the deleted (old) value, the
+ * stored (new) one? (A planted-bug build drops one: plant.h.) */
+static inline bool shade_old(tc_barrier k)
+{
+    if (k == TC_BARRIER_HYBRID)
+        return !planted(PLANT_HYBRID_NO_DELETION) && !planted(PLANT_NO_BARRIER);
+    return k == TC_BARRIER_YUASA && !planted(PLANT_YUASA_NO_DELETION) && !planted(PLANT_NO_BARRIER);
+}
+
+static inline bool shade_new(tc_barrier k)
+{
+    if (k == TC_BARRIER_HYBRID)
+        return !planted(PLANT_HYBRID_NO_INSERTION) && !planted(PLANT_NO_BARRIER);
+    return k == TC_BARRIER_DIJKSTRA && !planted(PLANT_DIJKSTRA_NO_INSERTION) && !planted(PLANT_NO_BARRIER);
+}
 
 void barrier_store_slow(tc_mutator *m, tc_obj *o, size_t i, tc_value v)
 {
     tc_barrier kind = m->heap->cfg.barrier;
-    if (kind != TC_BARRIER_DIJKSTRA) {
+    if (shade_old(kind)) {
         tc_value old = slot_read(o, i);
         if (old.kind == TC_REF)
             shade(m, (uintptr_t)old.u.ref);
     }
-    if (kind != TC_BARRIER_YUASA && v.kind == TC_REF)
+    if (shade_new(kind) && v.kind == TC_REF)
         shade(m, (uintptr_t)v.u.ref);
     slot_write_raw(o, i, v);
 }
 
 void barrier_root_new(tc_mutator *m, tc_obj *o)
 {
-    if (m->heap->cfg.barrier == TC_BARRIER_HYBRID)
+    if (m->heap->cfg.barrier == TC_BARRIER_HYBRID && !planted(PLANT_NO_BARRIER))
         shade(m, (uintptr_t)o);
 }
 
 void barrier_root_release(tc_mutator *m, tc_obj *o)
 {
-    if (m->heap->cfg.barrier != TC_BARRIER_DIJKSTRA)
+    if (m->heap->cfg.barrier != TC_BARRIER_DIJKSTRA && !planted(PLANT_NO_BARRIER))
         shade(m, (uintptr_t)o);
 }

@@ -86,6 +86,7 @@
 #include <string.h>
 
 #include "heap.h"
+#include "plant.h"
 #include "platform.h"
 
 #define STACK_CHUNK (1u << 16) /* entries per mark-stack chunk */
@@ -806,7 +807,7 @@ void mark_push_handles(markctx *c)
     root_chunk *first = h->root_chunks;
     pthread_mutex_unlock(&h->roots_lock);
     for (root_chunk *k = first; k; k = k->next)
-        for (size_t i = 0; i < ROOT_CHUNK; i++) {
+        for (size_t i = 0; i < ROOT_CHUNK - (size_t)planted(PLANT_ROOTS_SKIP_LAST); i++) {
             uintptr_t v = atomic_load_explicit(&k->slot[i], memory_order_acquire);
             if (v && !(v & 3)) /* not a free link (1), not a freed object (2) */
                 push(c, v);

@@ -8,6 +8,7 @@
  */
 #ifndef TC_MUTATOR_H
 #define TC_MUTATOR_H
+#include "plant.h"
 #include "platform.h"
 
 #define TLS_WAYS 4
@@ -68,7 +69,7 @@ static inline tc_status mutator_enter(tc_heap *h, tc_mutator **out)
 static inline void mutator_leave(tc_mutator *m)
 {
     if (--m->depth == 0) {
-        if (__builtin_expect(m->gbuf_n != 0, 0))
+        if (__builtin_expect(m->gbuf_n != 0, 0) && !planted(PLANT_GBUF_NO_FLUSH))
             grey_flush_mutator(m);
         set_inactive(m);
     }

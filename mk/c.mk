@@ -12,7 +12,7 @@ test-c: $(BUILD)/test_c
 # barrier test runs against it, and it must see checkmark fire.
 $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c tests/c/tc_test.h
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) -DTC_PLANT_NO_BARRIER -Itests/c $(CSRC) tests/c/runner.c tests/c/test_barrier.c $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_NO_BARRIER -Itests/c $(CSRC) tests/c/runner.c tests/c/test_barrier.c $(LDLIBS) -o $@
 
 test-planted: $(BUILD)/test_planted
 	./$(BUILD)/test_planted barrier

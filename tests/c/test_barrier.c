@@ -1,5 +1,5 @@
 /* test_barrier.c — each barrier keeps an object alive through the classic
- * lost-object interleaving; with the planted bug (TC_PLANT_NO_BARRIER, a
+ * lost-object interleaving; with the planted bug (TC_PLANT=PLANT_NO_BARRIER, a
  * separate build) checkmark must catch the loss.
  *
  * The interleaving, driven step by step on an incremental heap:
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "plant.h"
 #include "tc_test.h"
 
 static int run_scenario(tc_barrier barrier, int *failed_)
@@ -68,7 +69,7 @@ TEST(barrier_keeps_moved_object_alive)
     static const tc_barrier all[] = {TC_BARRIER_HYBRID, TC_BARRIER_DIJKSTRA, TC_BARRIER_YUASA};
     for (int i = 0; i < 3; i++) {
         int rc = run_scenario(all[i], failed_);
-#ifdef TC_PLANT_NO_BARRIER
+#if TC_PLANT == PLANT_NO_BARRIER
         fprintf(stderr, "  planted bug, barrier %s: checkmark %s\n", tc_barrier_name(all[i]),
                 rc == 1 ? "caught the lost object" : "MISSED it");
         CHECK(rc == 1);
