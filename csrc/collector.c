@@ -132,7 +132,7 @@ static void queue_gctrace(tc_heap *h)
     fmt_ms(cc, sizeof cc, h->cyc_cpu_stw - h->cyc_cpu_stw / 2);
     uint64_t elapsed = h->cyc_t5 - h->start_ns;
     unsigned pct = elapsed ? (unsigned)(h->gc_cpu_ns * 100 / elapsed) : 0;
-    char *line = malloc(400);
+    char *line = plat_malloc(400);
     if (!line)
         return;
     snprintf(line, 400, "gc %llu @%.3fs %u%%: %s+%s+%s ms clock, %s+%s/%s/0+%s ms cpu, %llu->%llu->%llu MB, "

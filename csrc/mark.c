@@ -144,7 +144,7 @@ static wbuf *wbuf_get(tc_heap *h)
     if (b)
         h->grey_spare = b->next;
     else
-        b = malloc(sizeof *b);
+        b = plat_malloc(sizeof *b);
     if (b)
         b->n = 0;
     return b;
@@ -231,7 +231,7 @@ static bool stack_grow(markctx *c)
     stack_chunk *k = c->spare;
     if (k)
         c->spare = NULL;
-    else if (!(k = malloc(sizeof *k)))
+    else if (!(k = plat_malloc(sizeof *k)))
         return false;
     k->prev = c->top;
     c->top = k;
@@ -435,7 +435,7 @@ static void defer(markctx *c, uintptr_t p)
 {
     if (c->ndefer == c->defer_cap) {
         size_t cap = c->defer_cap ? 2 * c->defer_cap : 256;
-        uintptr_t *d = realloc(c->defer, cap * sizeof *d);
+        uintptr_t *d = plat_realloc(c->defer, cap * sizeof *d);
         if (!d) { /* no memory: the global queue keeps it */
             grey_put(c->h, &p, 1);
             return;
@@ -977,7 +977,7 @@ mpar *mark_par_new(tc_heap *h, int nw)
         return NULL;
     if (nw > MAX_WORKERS)
         nw = MAX_WORKERS;
-    mpar *par = calloc(1, sizeof *par + (size_t)nw * sizeof(wstart));
+    mpar *par = plat_calloc(1, sizeof *par + (size_t)nw * sizeof(wstart));
     if (!par)
         return NULL;
     wstart *ws = (wstart *)(par + 1);

@@ -51,7 +51,7 @@ static bool obj_live_bits(uintptr_t p)
 /* special_add — a new special for object p (special_lock held). */
 static special *special_add(tc_heap *h, uintptr_t p, int kind)
 {
-    special *sp = calloc(1, sizeof *sp);
+    special *sp = plat_calloc(1, sizeof *sp);
     if (!sp)
         return NULL;
     span *s = span_of_obj(p);
@@ -101,7 +101,7 @@ static special *special_find(span *s, uintptr_t p, int kind)
 
 static void ready_push(tc_heap *h, tc_ready_kind kind, tc_token token, tc_root *root)
 {
-    ready *r = malloc(sizeof *r);
+    ready *r = plat_malloc(sizeof *r);
     if (!r) { /* cannot queue: drop the callback, keep the heap consistent */
         if (root)
             atomic_store((_Atomic uintptr_t *)root, (uintptr_t)1); /* leaked slot, never scanned */
@@ -298,7 +298,7 @@ tc_status tc_weak_new(tc_heap *h, tc_root *r, tc_weak **out)
     tc_status st = enter_live(h, r, &m, &p);
     if (st != TC_OK)
         return st;
-    tc_weak *w = calloc(1, sizeof *w);
+    tc_weak *w = plat_calloc(1, sizeof *w);
     plat_lock(&h->special_lock);
     special *sp = w ? special_add(h, p, SP_WEAK) : NULL;
     if (sp) {
