@@ -179,6 +179,15 @@ static void cycle_start(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
     h->cyc_cpu_stw = plat_thread_cpu_ns() - cpu;
 }
 
+/* checkmark — verify this cycle's mark (world stopped, after mark) and
+ * count the outcome for the tests (collector_debug_checkmarks). */
+static void checkmark(tc_heap *h)
+{
+    tc_status st = check_marks(h);
+    atomic_fetch_add(&h->checkmarks[st == TC_OK ? 0 : st == TC_ERR_CORRUPT ? 1 : 2], 1);
+    h->cyc_status = st;
+}
+
 /* flush_all — every mutator's cache and unreported allocation (world stopped). */
 static void flush_all(tc_heap *h)
 {
@@ -215,7 +224,7 @@ static bool cycle_try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
     }
     h->cyc_t4 = plat_now_ns();
     if (h->cfg.checkmark)
-        h->cyc_status = check_marks(h);
+        checkmark(h);
     atomic_store(&h->barrier_on, 0);
     atomic_store(&h->phase, PHASE_SWEEP);
     flush_all(h);
@@ -310,7 +319,7 @@ static tc_status run_stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
     atomic_store(&h->marked_bytes, 0);
     mark_heap(h, false);
     if (h->cfg.checkmark)
-        h->cyc_status = check_marks(h);
+        checkmark(h);
     h->cyc_t4 = plat_now_ns();
     uint64_t cpu1 = plat_thread_cpu_ns();
     atomic_store(&h->phase, PHASE_SWEEP);
@@ -761,6 +770,29 @@ tc_status collector_debug_start(tc_heap *h)
 }
 
 void collector_debug_assists_only(tc_heap *h, bool on) { atomic_store(&h->debug_assists_only, on); }
+
+void collector_debug_checkmarks(tc_heap *h, uint64_t out[3])
+{
+    for (int i = 0; i < 3; i++)
+        out[i] = atomic_load(&h->checkmarks[i]);
+}
+
+int collector_debug_phase(tc_heap *h) { return atomic_load_explicit(&h->phase, memory_order_relaxed); }
+
+int collector_debug_color(tc_obj *o)
+{
+    arena *a = arena_of((uintptr_t)o);
+    if (!a)
+        return -1;
+    return bit_test(a->markbits, a, (uintptr_t)o) ? 1 : bit_test(a->blackbits, a, (uintptr_t)o) ? 2 : 0;
+}
+
+void collector_debug_last_error(tc_heap *h, char *buf, size_t cap)
+{
+    pthread_mutex_lock(&h->ctl_lock);
+    snprintf(buf, cap, "%s", h->last_errmsg);
+    pthread_mutex_unlock(&h->ctl_lock);
+}
 
 bool collector_debug_mark(tc_heap *h, int64_t budget)
 {
