@@ -59,6 +59,7 @@ static special *special_add(tc_heap *h, uintptr_t p, int kind)
     sp->kind = (uint8_t)kind;
     sp->next = s->specials;
     s->specials = sp;
+    atomic_store_explicit(&s->has_specials, 1, memory_order_relaxed);
     sp->all_next = h->specials;
     if (h->specials)
         h->specials->all_prev = sp;
@@ -76,6 +77,8 @@ static void special_unlink(tc_heap *h, span *s, special *sp)
             *pp = sp->next;
             break;
         }
+    if (!s->specials)
+        atomic_store_explicit(&s->has_specials, 0, memory_order_relaxed);
     if (sp->all_prev)
         sp->all_prev->all_next = sp->all_next;
     else
@@ -132,11 +135,15 @@ void special_push_finalizer_roots(markctx *c)
 }
 
 /* special_sweep — decide the fate of the specials of span s, which the
- * caller has claimed for sweeping (its bits not yet swept). */
+ * caller has claimed for sweeping (its bits not yet swept). Most spans
+ * have none: has_specials is looked at without special_lock. A stale 0
+ * only skips a special added meanwhile, and specials are only added to
+ * objects a mutator holds, which this sweep keeps; a stale 1 takes the
+ * lock and finds the list empty. */
 void special_sweep(tc_heap *h, span *s)
 {
     uint64_t gen = atomic_load(&h->sweepgen);
-    if (!s->specials) {
+    if (!atomic_load_explicit(&s->has_specials, memory_order_relaxed)) {
         atomic_store(&s->sweepgen, gen);
         return;
     }
