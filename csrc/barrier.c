@@ -57,6 +57,31 @@
  * A racing pair of stores to one slot may both read the same `old`, so one
  * deleted value goes unshaded; that value was itself stored during mark, so
  * it is a snapshot object or a new (black) one, and stays covered.
+ *
+ * Which shades are load-bearing. The planted-bug matrix (plant.h, make
+ * fuzz) removes each shade in turn and the model fuzzer must then lose an
+ * object: yuasa without its deletion shade, dijkstra without its insertion
+ * shade, hybrid without its deletion shade (lost through a local: a raw
+ * section loads a white object, deletes it from its slot and holds it
+ * across termination; locals are not re-scanned), allocate-black (except
+ * as below), the root scan's last slot of each chunk, the flush of a
+ * mutator's grey buffer. Two cells are left out because they are harmless:
+ *
+ *  - hybrid without its insertion shade (Go shades the new value only while
+ *    the mutator's stack is grey; here locals are scanned when mark starts,
+ *    so no stack is ever grey during mark) is yuasa plus a shade on handle
+ *    creation. Yuasa's argument above uses only the deletion shades (slots
+ *    and handle release) and the start-of-mark scan of locals, so it holds
+ *    unchanged: every object reachable at the start is marked, every later
+ *    one is black.
+ *  - objects allocated white under dijkstra. A new object N can only become
+ *    reachable through references made after N exists: a slot store (the
+ *    insertion shade makes N grey), or a handle or local (re-scanned at
+ *    termination with the world stopped). So N is marked whenever it is
+ *    reachable at termination, and allocate-black only spares that work.
+ *    (With hybrid and yuasa a new object in a local or a handle made after
+ *    the scan is seen by nobody: there allocate-black is load-bearing.)
+ * make fuzz runs both anyway and expects no failure.
  */
 #include "barrier.h"
 #include "plant.h"
