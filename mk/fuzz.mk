@@ -12,7 +12,8 @@
 #
 # A failure prints its replay command, e.g.
 #   build/fuzz config=concurrent/yuasa seed=0x1234 round=3
-PHONY_FUZZ := fuzz test-fuzz test-fuzz-short test-fuzz-tsan test-fuzz-planted fuzz-correct fuzz-planted
+PHONY_FUZZ := fuzz test-fuzz test-fuzz-short test-fuzz-tsan test-fuzz-planted test-failpoints fuzz-correct \
+              fuzz-planted fuzz-failpoints
 .PHONY: $(PHONY_FUZZ)
 
 FUZZ_SRC := tests/c/fuzz_main.c tests/c/fuzz_run.c tests/c/fuzz_model.c tests/c/fuzz_raw.c
@@ -61,7 +62,31 @@ define plant_matrix
 	printf "planted-bug matrix:$$table\n"; exit $$missed
 endef
 
-test-fuzz: test-fuzz-short test-fuzz-tsan test-fuzz-planted
+# Allocation-failure injection: the core with -DTC_FAILPOINTS under ASan,
+# LSan and UBSan (tests/c/fuzz_failpoints.c); the planted build runs only
+# the checkmark test, whose cycle must then fail, not pass.
+FAIL_SRC := tests/c/fuzz_failpoints.c tests/c/fuzz_failtests.c
+FAIL_CFLAGS := $(CFLAGS_BASE) -O1 -g -DTC_FAILPOINTS -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+               -fno-omit-frame-pointer -Itests/c
+FAIL_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+$(BUILD)/failpoints: $(FAIL_SRC) $(CSRC) $(CHDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(FAIL_CFLAGS) $(FAIL_SRC) $(CSRC) $(LDLIBS) -o $@
+
+$(BUILD)/failpoints-planted: $(FAIL_SRC) $(CSRC) $(CHDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(FAIL_CFLAGS) -DTC_PLANT=PLANT_NO_BARRIER $(FAIL_SRC) $(CSRC) $(LDLIBS) -o $@
+
+test-fuzz: test-fuzz-short test-fuzz-tsan test-fuzz-planted test-failpoints
+
+test-failpoints: $(BUILD)/failpoints $(BUILD)/failpoints-planted
+	$(FAIL_ENV) ./$(BUILD)/failpoints-planted tests
+	$(FAIL_ENV) ./$(BUILD)/failpoints tests
+	$(FAIL_ENV) ./$(BUILD)/failpoints sweep every=7
+
+fuzz-failpoints: $(BUILD)/failpoints
+	$(FAIL_ENV) ./$(BUILD)/failpoints sweep
 
 # make test's forms: fixed seeds, a few seconds per configuration.
 test-fuzz-short: $(BUILD)/fuzz
@@ -77,7 +102,8 @@ test-fuzz-planted: $(PLANT_BINS)
 fuzz: $(BUILD)/fuzz $(PLANT_BINS)
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory fuzz-correct FUZZ_SEED=$(FUZZ_SEED) && \
-	$(MAKE) --no-print-directory fuzz-planted FUZZ_SEED=$(FUZZ_SEED); rc=$$?; \
+	$(MAKE) --no-print-directory fuzz-planted FUZZ_SEED=$(FUZZ_SEED) && \
+	$(MAKE) --no-print-directory fuzz-failpoints; rc=$$?; \
 	echo "make fuzz: $$(( $$(date +%s) - start )) s (seed $(FUZZ_SEED))"; exit $$rc
 
 fuzz-correct: $(BUILD)/fuzz
