@@ -317,9 +317,12 @@ static tc_status run_stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
     flush_all(h);
     atomic_store(&h->phase, PHASE_MARK);
     atomic_store(&h->marked_bytes, 0);
-    mark_heap(h, false);
-    if (h->cfg.checkmark)
+    if (!mark_heap(h, false)) { /* nothing marked: keep everything this cycle */
+        mark_keep_all(h);
+        h->cyc_status = tc_fail(TC_ERR_NOMEM, "no memory to mark: this cycle kept every object");
+    } else if (h->cfg.checkmark) {
         checkmark(h);
+    }
     h->cyc_t4 = plat_now_ns();
     uint64_t cpu1 = plat_thread_cpu_ns();
     atomic_store(&h->phase, PHASE_SWEEP);

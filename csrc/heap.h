@@ -322,7 +322,8 @@ void mark_debug_pair(markctx *c, int64_t slice); /* test hook: c's work by two m
 void mark_push_children(markctx *c, uintptr_t p); /* push p's referents, do not mark p */
 tc_heap *mark_owner(const markctx *c);
 uint64_t mark_bytes(const markctx *c);
-uint64_t mark_heap(tc_heap *h, bool check); /* stw: roots + drain; objects marked */
+bool mark_heap(tc_heap *h, bool check); /* stw: roots + drain; false: no memory, nothing marked */
+void mark_keep_all(tc_heap *h);             /* stw: every allocated object counts as marked */
 void grey_put(tc_heap *h, const uintptr_t *e, size_t n);
 void grey_flush_mutator(tc_mutator *m);
 bool grey_empty(tc_heap *h);

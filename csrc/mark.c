@@ -836,23 +836,36 @@ static bool ensure_checkbits(tc_heap *h)
 }
 
 /* mark_heap — mark everything reachable from the roots, world stopped, into
- * the mark bits (or with `check` the checkmark bits). Returns objects marked. */
-uint64_t mark_heap(tc_heap *h, bool check)
+ * the mark bits (or with `check` the checkmark bits). false if there was no
+ * memory for the marker (or the check bitmap): then nothing was marked. */
+bool mark_heap(tc_heap *h, bool check)
 {
     if (check && !ensure_checkbits(h))
-        return 0;
+        return false;
     markctx *c = mark_new(h, false, check);
     if (!c)
-        return 0;
+        return false;
     mark_push_handles(c);
     mark_push_locals(c);
     special_push_finalizer_roots(c);
     mark_drain(c, -1);
-    uint64_t n = c->marked_objects;
     if (check)
         c->marked_objects = 0; /* the real count is the real mark's */
     mark_free(c);
-    return n;
+    return true;
+}
+
+/* mark_keep_all — every allocated object counts as marked: a stop-the-world
+ * cycle that could not mark sweeps nothing rather than everything. */
+void mark_keep_all(tc_heap *h)
+{
+    for (int i = 0; i < h->narenas; i++) {
+        arena *a = h->arenas[i];
+        size_t words = (atomic_load(&a->frontier) << TC_PAGE_SHIFT) >> 9;
+        for (size_t w = 0; w < words; w++)
+            atomic_fetch_or_explicit(&a->markbits[w], atomic_load_explicit(&a->allocbits[w], memory_order_relaxed),
+                                     memory_order_relaxed);
+    }
 }
 
 /* ---- parallel marking ------------------------------------------------------
