@@ -155,12 +155,29 @@ static void pause_end(tc_heap *h, uint64_t since)
     trace_emit(h, "STW pause", 'X', since, now - since, h->num_gc + 1);
 }
 
+/* cycle_status — the cycle's result, with this thread's message for it
+ * (cycle_end hands both to whoever waits for the cycle). */
+static void cycle_status(tc_heap *h, tc_status st)
+{
+    h->cyc_status = st;
+    snprintf(h->cyc_errmsg, sizeof h->cyc_errmsg, "%s", st == TC_OK ? "" : tc_errmsg());
+}
+
+/* checkmark — verify this cycle's mark (world stopped, after mark) and
+ * count the outcome for the tests (collector_debug_checkmarks). */
+static void checkmark(tc_heap *h)
+{
+    tc_status st = check_marks(h);
+    atomic_fetch_add(&h->checkmarks[st == TC_OK ? 0 : st == TC_ERR_CORRUPT ? 1 : 2], 1);
+    cycle_status(h, st);
+}
+
 /* cycle_start — the start pause (gc_lock held, every span swept). */
 static void cycle_start(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
 {
     uint64_t cpu = plat_thread_cpu_ns();
     h->cyc_forced = forced;
-    h->cyc_status = TC_OK;
+    cycle_status(h, TC_OK);
     h->cyc_cpu_mark = h->cyc_cpu_sweep = 0;
     h->cyc_assist0 = atomic_load(&h->assist_ns);
     h->cyc_heap0 = heap_alloc_now(h);
@@ -177,15 +194,6 @@ static void cycle_start(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
     h->cyc_t2 = plat_now_ns();
     pause_end(h, h->cyc_t0);
     h->cyc_cpu_stw = plat_thread_cpu_ns() - cpu;
-}
-
-/* checkmark — verify this cycle's mark (world stopped, after mark) and
- * count the outcome for the tests (collector_debug_checkmarks). */
-static void checkmark(tc_heap *h)
-{
-    tc_status st = check_marks(h);
-    atomic_fetch_add(&h->checkmarks[st == TC_OK ? 0 : st == TC_ERR_CORRUPT ? 1 : 2], 1);
-    h->cyc_status = st;
 }
 
 /* flush_all — every mutator's cache and unreported allocation (world stopped). */
@@ -299,6 +307,7 @@ static void cycle_end(tc_heap *h)
     pthread_mutex_lock(&h->ctl_lock);
     h->cycles_done++;
     h->last_status = h->cyc_status;
+    memcpy(h->last_errmsg, h->cyc_errmsg, sizeof h->last_errmsg);
     pthread_cond_broadcast(&h->done_cond);
     pthread_mutex_unlock(&h->ctl_lock);
 }
@@ -308,7 +317,7 @@ static tc_status run_stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
 {
     uint64_t cpu0 = plat_thread_cpu_ns();
     h->cyc_forced = forced;
-    h->cyc_status = TC_OK;
+    cycle_status(h, TC_OK);
     h->cyc_assist0 = atomic_load(&h->assist_ns);
     h->cyc_heap0 = h->cyc_heap1 = heap_alloc_now(h);
     h->cyc_t0 = plat_now_ns();
@@ -319,7 +328,7 @@ static tc_status run_stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
     atomic_store(&h->marked_bytes, 0);
     if (!mark_heap(h, false)) { /* nothing marked: keep everything this cycle */
         mark_keep_all(h);
-        h->cyc_status = tc_fail(TC_ERR_NOMEM, "no memory to mark: this cycle kept every object");
+        cycle_status(h, tc_fail(TC_ERR_NOMEM, "no memory to mark: this cycle kept every object"));
     } else if (h->cfg.checkmark) {
         checkmark(h);
     }
@@ -538,9 +547,11 @@ static tc_status request(tc_heap *h, bool forced, bool wait)
         pthread_mutex_lock(&h->ctl_lock);
     }
     tc_status st = h->stopping ? tc_fail(TC_ERR_CLOSED, "the heap is closed") : wait ? h->last_status : TC_OK;
+    char msg[sizeof h->last_errmsg];
+    memcpy(msg, h->last_errmsg, sizeof msg);
     pthread_mutex_unlock(&h->ctl_lock);
-    if (st == TC_ERR_CORRUPT)
-        tc_fail(st, "checkmark: a reachable object was left white by the concurrent mark");
+    if (st != TC_OK && st != TC_ERR_CLOSED) /* the collector thread's message, on this thread */
+        tc_fail(st, "%s", msg);
     return st;
 }
 
@@ -707,6 +718,8 @@ tc_status collector_cycle(tc_heap *h, tc_mutator *m, bool forced)
         else if (forced || h->cycles_done == seen) /* else another thread just collected */
             st = (h->cfg.collector == TC_COLLECTOR_STW || h->cfg.gcstoptheworld) ? run_stw_cycle(h, m, forced)
                                                                                   : run_full_cycle(h, forced);
+        if (st != TC_OK && st != TC_ERR_CLOSED) /* the cycle's own message, whatever ran after it */
+            tc_fail(st, "%s", h->cyc_errmsg);
         collector_unquiesce(h, tok);
     }
     if (m)
@@ -827,10 +840,10 @@ tc_status collector_debug_finish(tc_heap *h)
     pthread_mutex_lock(&h->gc_lock);
     finish_incremental(h);
     tc_status st = h->cyc_status;
+    if (st != TC_OK)
+        tc_fail(st, "%s", h->cyc_errmsg);
     pthread_mutex_unlock(&h->gc_lock);
     pthread_mutex_unlock(&h->mark_lock);
-    if (st != TC_OK)
-        tc_fail(st, "checkmark: a reachable object was left white");
     return st;
 }
 
