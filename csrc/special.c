@@ -347,19 +347,25 @@ tc_status tc_weak_get(tc_heap *h, tc_weak *w, tc_root **out)
     return st;
 }
 
+/* tc_weak_release — unlink w's special, then free w. Even when this thread
+ * cannot enter the heap (it cannot register: no memory; or the heap is
+ * closed) the special must not keep pointing at w: special_lock alone
+ * guards the specials (as for tc_take_ready), and after a close w->sp is
+ * already NULL. */
 void tc_weak_release(tc_heap *h, tc_weak *w)
 {
     if (!w)
         return;
     tc_mutator *m;
-    if (mutator_enter(h, &m) == TC_OK) {
-        plat_lock(&h->special_lock);
-        if (w->sp)
-            special_unlink(h, span_of_obj(w->sp->obj), w->sp);
+    bool entered = mutator_enter(h, &m) == TC_OK;
+    plat_lock(&h->special_lock);
+    if (w->sp)
+        special_unlink(h, span_of_obj(w->sp->obj), w->sp);
+    if (!atomic_load(&h->closed))
         atomic_fetch_sub(&h->nweak, 1);
-        pthread_mutex_unlock(&h->special_lock);
+    pthread_mutex_unlock(&h->special_lock);
+    if (entered)
         mutator_leave(m);
-    }
     free(w);
 }
 
