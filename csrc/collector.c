@@ -187,6 +187,7 @@ static void cycle_start(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
     atomic_store(&h->marked_bytes, 0);
     atomic_store(&h->mark_progress, 0);
     atomic_store(&h->barrier_on, 1);
+    atomic_store(&h->grey_overflow, 0);
     atomic_fetch_add(&h->mark_epoch, 1); /* no marker runs: regions shared last cycle are free */
     atomic_store(&h->phase, PHASE_MARK);
     mark_push_locals(ctx);
@@ -224,10 +225,15 @@ static bool cycle_try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
         special_push_finalizer_roots(ctx);
         mark_drain(ctx, -1);
     }
-    if (!mark_drain(ctx, 0)) {
+    bool dropped = atomic_exchange(&h->grey_overflow, 0); /* no memory for grey work: mark.c */
+    if (dropped)
+        mark_rescan_locals(ctx);
+    if (dropped || !mark_drain(ctx, 0)) {
         world_start(h);
         pause_end(h, t);
         h->cyc_cpu_stw += plat_thread_cpu_ns() - cpu;
+        if (dropped)
+            mark_rescan(ctx); /* with the world running again: it is O(heap) */
         return false;
     }
     h->cyc_t4 = plat_now_ns();

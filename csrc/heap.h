@@ -169,6 +169,7 @@ struct tc_heap {
     pthread_mutex_t grey_lock;
     wbuf *grey;                    /* full buffers, under grey_lock */
     _Atomic size_t grey_bufs;      /* buffers on `grey` */
+    _Atomic int grey_overflow;     /* candidates were dropped for want of a buffer: re-scan before the mark ends (mark.c) */
     wbuf *grey_spare;              /* empty buffers kept for reuse, under grey_lock */
     _Atomic int barrier_on;        /* the write barrier is on (set and cleared with the world stopped) */
     _Atomic uint64_t marked_bytes; /* bytes marked this cycle by markers (added when a marker finishes) */
@@ -321,6 +322,8 @@ void mark_drain_parallel(mpar *par, markctx *c); /* a round with every worker (p
 void mark_blacken(markctx *c, uintptr_t p);  /* test hook */
 void mark_debug_pair(markctx *c, int64_t slice); /* test hook: c's work by two markers taking turns */
 void mark_push_children(markctx *c, uintptr_t p); /* push p's referents, do not mark p */
+void mark_rescan_locals(markctx *c);  /* world stopped: unmarked locals (after grey_overflow) */
+void mark_rescan(markctx *c);         /* unmarked handles, finalizer roots, children of marked objects */
 tc_heap *mark_owner(const markctx *c);
 uint64_t mark_bytes(const markctx *c);
 bool mark_heap(tc_heap *h, bool check); /* stw: roots + drain; false: no memory, nothing marked */
