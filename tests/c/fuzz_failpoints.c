@@ -94,9 +94,10 @@ static void make_objects(ctx *c)
     }
     step(c, tc_obj_new(c->h, 2, 40000, NULL, &c->r[k++]), OKS | NOMEM, "obj_new (large)");
     step(c, tc_obj_new(c->h, 3000, 300000, NULL, &c->r[k++]), OKS | NOMEM, "obj_new (large, slots)");
-    for (int i = 0; i + 1 < k; i++) /* a chain through the objects with slots */
-        if (c->r[i] && c->r[i + 1] && (size_t)i % 4)
+    for (int i = 0; i + 1 < k; i++) /* a chain through the objects with slots (the class's index % 4) */
+        if (c->r[i] && c->r[i + 1] && (i + 1) % 4)
             step(c, tc_slot_set(c->h, c->r[i], 0, tc_ref(tc_root_obj(c->r[i + 1]))), OKS, "slot_set");
+    step(c, tc_obj_new(c->h, 1, 16, NULL, &c->r[NR - 1]), OKS | NOMEM, "obj_new (to free)");
 }
 
 static void make_roots_and_specials(ctx *c)
@@ -176,9 +177,9 @@ static void body(ctx *c, const char *trace_path)
     step(c, tc_heap_collect(c->h), OKS | NOMEM, "collect");
     drain_ready(c);
     step(c, tc_heap_set_gogc(c->h, 5), OKS, "set_gogc");
-    if (c->r[30] && step(c, tc_obj_free(c->h, c->r[30]), OKS | NOMEM, "obj_free")) {
-        tc_root_release(c->h, c->r[30]);
-        c->r[30] = NULL;
+    if (c->r[NR - 1] && step(c, tc_obj_free(c->h, c->r[NR - 1]), OKS | NOMEM, "obj_free")) {
+        tc_root_release(c->h, c->r[NR - 1]);
+        c->r[NR - 1] = NULL;
     }
     step(c, tc_heap_scavenge(c->h, NULL), OKS, "scavenge");
     step(c, tc_heap_stats(c->h, &st), OKS, "stats");
