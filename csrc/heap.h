@@ -86,6 +86,7 @@ typedef struct special {
     uint8_t dead;                  /* scratch for the sweep */
     uint32_t pins;                 /* SP_PIN: count */
     tc_token token;                /* SP_FINALIZER, SP_CLEANUP */
+    struct ready *rd;              /* SP_FINALIZER, SP_CLEANUP: its queue record, made with it (a sweep needs no memory) */
     struct tc_weak *weak;          /* SP_WEAK */
 } special;
 

@@ -21,6 +21,10 @@
  *                 dropped (it runs once);
  *      cleanup    queued, unless a finalizer resurrected the object this time
  *                 (then it waits for the object's real death).
+ *    A sweep allocates nothing for this: a finalizer's or cleanup's queue
+ *    record is made with its special (where TC_ERR_NOMEM can still be
+ *    returned); only a finalizer's root may find no memory, and then the
+ *    object stays alive with its finalizer, due again next cycle.
  *
  * Weak get and the sweep agree through special_lock and the span's sweepgen:
  * a get of a target in a span that is not swept yet returns nothing if the
@@ -48,10 +52,17 @@ static bool obj_live_bits(uintptr_t p)
     return bit_test(a->markbits, a, p) || bit_test(a->blackbits, a, p);
 }
 
-/* special_add — a new special for object p (special_lock held). */
+/* special_add — a new special for object p (special_lock held); NULL if
+ * out of memory. A finalizer or cleanup gets its queue record now, when
+ * the caller can still report TC_ERR_NOMEM: the sweep that queues it
+ * cannot. */
 static special *special_add(tc_heap *h, uintptr_t p, int kind)
 {
     special *sp = plat_calloc(1, sizeof *sp);
+    if (sp && (kind == SP_FINALIZER || kind == SP_CLEANUP) && !(sp->rd = plat_malloc(sizeof *sp->rd))) {
+        free(sp);
+        sp = NULL;
+    }
     if (!sp)
         return NULL;
     span *s = span_of_obj(p);
@@ -91,6 +102,7 @@ static void special_unlink(tc_heap *h, span *s, special *sp)
         atomic_store(&sp->weak->obj, 0);
         sp->weak->sp = NULL;
     }
+    free(sp->rd);
     free(sp);
 }
 
@@ -102,17 +114,14 @@ static special *special_find(span *s, uintptr_t p, int kind)
     return NULL;
 }
 
-static void ready_push(tc_heap *h, tc_ready_kind kind, tc_token token, tc_root *root)
+/* ready_push — queue sp's callback with the record it was made with. */
+static void ready_push(tc_heap *h, special *sp, tc_ready_kind kind, tc_root *root)
 {
-    ready *r = plat_malloc(sizeof *r);
-    if (!r) { /* cannot queue: drop the callback, keep the heap consistent */
-        if (root)
-            atomic_store((_Atomic uintptr_t *)root, (uintptr_t)1); /* leaked slot, never scanned */
-        return;
-    }
+    ready *r = sp->rd;
+    sp->rd = NULL;
     r->next = NULL;
     r->kind = kind;
-    r->token = token;
+    r->token = sp->token;
     r->root = root;
     if (h->ready_tail)
         h->ready_tail->next = r;
@@ -164,18 +173,19 @@ void special_sweep(tc_heap *h, span *s)
         uint64_t bit;
         _Atomic uint64_t *w = bit_word(a->markbits, a, sp->obj, &bit);
         atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_relaxed);
-        tc_root *root = NULL;
-        if (roots_new_global(h, (tc_obj *)sp->obj, &root) == TC_OK)
-            ready_push(h, TC_READY_FINALIZER, sp->token, root);
         for (special *o = s->specials; o; o = o->next) /* it lives on this cycle */
             if (o->obj == sp->obj)
                 o->dead = 0;
+        tc_root *root = NULL;
+        if (roots_new_global(h, (tc_obj *)sp->obj, &root) != TC_OK)
+            continue; /* no memory for its root: it stays, finalizable, and is due again next cycle */
+        ready_push(h, sp, TC_READY_FINALIZER, root);
         special_unlink(h, s, sp);
     }
     for (special *sp = s->specials, *next; sp; sp = next) {
         next = sp->next;
         if (sp->dead && sp->kind == SP_CLEANUP) {
-            ready_push(h, TC_READY_CLEANUP, sp->token, NULL);
+            ready_push(h, sp, TC_READY_CLEANUP, NULL);
             special_unlink(h, s, sp);
         }
     }
@@ -193,6 +203,7 @@ void special_free_all(tc_heap *h)
             atomic_store(&sp->weak->obj, 0);
             sp->weak->sp = NULL;
         }
+        free(sp->rd);
         free(sp);
     }
     h->nfinalizers = 0;
@@ -435,7 +446,7 @@ static tc_status free_now(tc_heap *h, uintptr_t p)
         if (sp->obj != p)
             continue;
         if (sp->kind == SP_CLEANUP) /* the object is reclaimed now: its cleanups are due */
-            ready_push(h, TC_READY_CLEANUP, sp->token, NULL);
+            ready_push(h, sp, TC_READY_CLEANUP, NULL);
         special_unlink(h, s, sp); /* a finalizer does not run for a freed object */
     }
     pthread_mutex_unlock(&h->special_lock);
