@@ -8,7 +8,9 @@
 #                         repeat a run (a random seed is printed otherwise).
 #   make test-fuzz        the short forms (part of make test): each
 #                         configuration for a few seconds, the same under
-#                         TSan, one planted-bug cell per plant and collector.
+#                         TSan, one planted-bug cell per plant and collector,
+#                         the out-of-memory tests and the whole
+#                         allocation-failure sweep (it takes seconds).
 #
 # A failure prints its replay command, e.g.
 #   build/fuzz config=concurrent/yuasa seed=0x1234 round=3
@@ -83,10 +85,15 @@ test-fuzz: test-fuzz-short test-fuzz-tsan test-fuzz-planted test-failpoints
 test-failpoints: $(BUILD)/failpoints $(BUILD)/failpoints-planted
 	$(FAIL_ENV) ./$(BUILD)/failpoints-planted tests
 	$(FAIL_ENV) ./$(BUILD)/failpoints tests
-	$(FAIL_ENV) ./$(BUILD)/failpoints sweep every=7
-
-fuzz-failpoints: $(BUILD)/failpoints
 	$(FAIL_ENV) ./$(BUILD)/failpoints sweep
+
+# The concurrent collector's threads allocate in a different order each
+# run, so make fuzz sweeps it many times.
+FAIL_REPEAT := 25
+fuzz-failpoints: $(BUILD)/failpoints $(BUILD)/failpoints-planted
+	$(FAIL_ENV) ./$(BUILD)/failpoints-planted tests
+	$(FAIL_ENV) ./$(BUILD)/failpoints
+	@for i in $$(seq $(FAIL_REPEAT)); do $(FAIL_ENV) ./$(BUILD)/failpoints sweep collector=concurrent || exit 1; done
 
 # make test's forms: fixed seeds, a few seconds per configuration.
 test-fuzz-short: $(BUILD)/fuzz
