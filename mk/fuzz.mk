@@ -72,11 +72,11 @@ FAIL_CFLAGS := $(CFLAGS_BASE) -O1 -g -DTC_FAILPOINTS -fsanitize=address,undefine
                -fno-omit-frame-pointer -Itests/c
 FAIL_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-$(BUILD)/failpoints: $(FAIL_SRC) $(CSRC) $(CHDR)
+$(BUILD)/failpoints: $(FAIL_SRC) $(CSRC) $(CHDR) $(TEST_C_HDR)
 	@mkdir -p $(BUILD)
 	$(CC) $(FAIL_CFLAGS) $(FAIL_SRC) $(CSRC) $(LDLIBS) -o $@
 
-$(BUILD)/failpoints-planted: $(FAIL_SRC) $(CSRC) $(CHDR)
+$(BUILD)/failpoints-planted: $(FAIL_SRC) $(CSRC) $(CHDR) $(TEST_C_HDR)
 	@mkdir -p $(BUILD)
 	$(CC) $(FAIL_CFLAGS) -DTC_PLANT=PLANT_NO_BARRIER $(FAIL_SRC) $(CSRC) $(LDLIBS) -o $@
 

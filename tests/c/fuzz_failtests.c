@@ -15,6 +15,7 @@
 
 #include "check.h"
 #include "plant.h"
+#include "tc_lost_object.h"
 #include "tricolor.h"
 
 #define CHAIN 2000 /* objects a test keeps alive through one root */
@@ -98,28 +99,15 @@ static int stw_mark_without_memory_keeps_every_object(void)
     return 0;
 }
 
-/* The lost-object interleaving of test_barrier.c on a fresh incremental
- * heap, then the end of the cycle with the n-th allocation failing.
- * Returns the status of collector_debug_finish. */
+/* The lost-object interleaving (tc_lost_object.h), then the end of the
+ * cycle with the n-th allocation failing. Returns the status of
+ * collector_debug_finish. */
 static tc_status interleaving_then_fail(uint64_t n, char *msg, size_t cap)
 {
-    tc_heap *h = heap(TC_COLLECTOR_INCREMENTAL, true);
-    tc_root *a, *b, *c;
-    int64_t payload = 0x5eed;
-    tc_obj_new(h, 1, 0, NULL, &a);
-    tc_obj_new(h, 1, 0, NULL, &c);
-    tc_obj_new(h, 0, 8, &payload, &b);
-    tc_slot_set(h, a, 0, tc_ref(tc_root_obj(b)));
-    tc_root_release(h, b);
-    collector_debug_start(h);
-    collector_debug_blacken(h, tc_root_obj(c));
-    tc_value v;
-    tc_slot_get(h, a, 0, &v, &b);
-    tc_slot_set(h, a, 0, tc_nil());
-    tc_slot_set(h, c, 0, tc_ref(tc_root_obj(b)));
-    tc_root_release(h, b);
-    while (!collector_debug_mark(h, 1000)) {
-    }
+    tc_root *keep;
+    tc_heap *h = lost_object_heap(TC_BARRIER_HYBRID, &keep);
+    if (!h)
+        return snprintf(msg, cap, "no heap"), TC_ERR_NOMEM;
     plat_failpoint_arm(n, false);
     tc_status st = collector_debug_finish(h);
     plat_failpoint_arm(0, false);
