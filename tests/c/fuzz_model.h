@@ -31,7 +31,7 @@ typedef struct fuzz_opts {
     tc_barrier barrier;
     uint64_t seed;
     uint64_t ops;        /* at least this many operations (all threads, all rounds) */
-    uint64_t cycles;     /* and at least this many cycles */
+    uint64_t cycles;     /* and at least this many checkmark-verified cycles */
     uint64_t round_ops;  /* operations per round (all threads) */
     int threads;         /* mutator threads per round; 0: 2..5 at random */
     unsigned race;       /* per mille of operations that wait for a mark to start and race it (slow, effective) */
