@@ -17,8 +17,11 @@ all: lib
 
 # Debian packages and Python packages the build and tests need; `setup`
 # installs whichever are missing (a fresh machine has none of them).
-DEBS := lua5.4 liblua5.4-dev luarocks lua-busted libgc-dev pkg-config
-PIP_PKGS := pytest setuptools wheel
+# golang-go: the lab's gogc question draws Go's curve beside tricolor's (tests check it)
+DEBS := lua5.4 liblua5.4-dev luarocks lua-busted libgc-dev pkg-config golang-go
+PIP_PKGS := pytest setuptools wheel hypothesis
+# the lab's extras (pyproject: tricolor[lab]): module name=pip name
+PIP_LAB  := matplotlib=matplotlib rich=rich
 
 setup:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -28,6 +31,7 @@ setup:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 	@for p in $(PIP_PKGS); do $(PYTHON) -c "import $$p" 2>/dev/null || $(PYTHON) -m pip install -q $$p; done
+	@for p in $(PIP_LAB); do $(PYTHON) -c "import $${p%%=*}" 2>/dev/null || $(PYTHON) -m pip install -q $${p#*=}; done
 
 # make test: every test, C core first, then the bindings, then the
 # sanitizer builds.

@@ -37,8 +37,8 @@ extension = Extension(
 )
 
 setup(
-    packages=["tricolor"],
+    packages=["tricolor", "tricolor.lab"],
     package_dir={"": rel("bindings", "python")},
-    package_data={"tricolor": ["py.typed", "*.pyi"]},
+    package_data={"tricolor": ["py.typed", "*.pyi"], "tricolor.lab": ["gcbench.go"]},
     ext_modules=[extension],
 )

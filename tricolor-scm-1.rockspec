@@ -31,9 +31,13 @@ build = {
             "csrc/barrier.c",
             "csrc/check.c",
             "csrc/collector.c",
+            "csrc/dom.c",
             "csrc/errors.c",
             "csrc/heap.c",
+            "csrc/hist.c",
+            "csrc/inspect.c",
             "csrc/mark.c",
+            "csrc/mmu.c",
             "csrc/mutator.c",
             "csrc/object.c",
             "csrc/pacer.c",
@@ -50,5 +54,8 @@ build = {
          defines = { "_GNU_SOURCE" },
          libraries = { "pthread", "m" },
       },
+      -- the lab (issue 14): pure Lua, require("tricolor.lab"); docs/lab.md
+      ["tricolor.lab"] = "bindings/lua/tricolor/lab.lua",
+      ["tricolor.lab.workloads"] = "bindings/lua/tricolor/lab/workloads.lua",
    },
 }

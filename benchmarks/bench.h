@@ -51,6 +51,26 @@ static inline uint64_t bench_rng_below(bench_rng *r, uint64_t n)
 }
 
 /* bench_die — report a fatal benchmark error and exit. */
+static inline void bench_die(const char *what, const char *detail);
+
+/* bench_permutation — 0..n-1 shuffled (Fisher-Yates), malloc'd. */
+static inline uint32_t *bench_permutation(bench_rng *r, size_t n)
+{
+    uint32_t *perm = malloc(n * sizeof *perm);
+    if (!perm)
+        bench_die("out of memory", "permutation");
+    for (size_t i = 0; i < n; i++)
+        perm[i] = (uint32_t)i;
+    for (size_t i = n - 1; i > 0 && n; i--) {
+        size_t j = bench_rng_below(r, i + 1);
+        uint32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    return perm;
+}
+
+/* bench_die — report a fatal benchmark error and exit. */
 static inline void bench_die(const char *what, const char *detail)
 {
     fprintf(stderr, "bench: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");

@@ -141,24 +141,47 @@ static tc_status check_free_spans(tc_heap *h)
     return TC_OK;
 }
 
+/* check_each_span — fn(ud, s, c) for every in-use span s of class c (0:
+ * large) on the partial, full and large lists, until fn fails. With every
+ * span swept (no cycle running) those lists hold every in-use span, cached
+ * ones included (they are on the full lists). Caller holds h->lock or has
+ * the world stopped with no cycle running. */
+tc_status check_each_span(tc_heap *h, tc_status (*fn)(void *ud, span *s, int c), void *ud)
+{
+    tc_status st = TC_OK;
+    for (int c = 1; c < sc_count && st == TC_OK; c++) {
+        for (span *s = h->partial[c]; s && st == TC_OK; s = s->next)
+            st = fn(ud, s, c);
+        for (span *s = h->full[c]; s && st == TC_OK; s = s->next)
+            st = fn(ud, s, c);
+    }
+    for (span *s = h->large; s && st == TC_OK; s = s->next)
+        st = fn(ud, s, 0);
+    return st;
+}
+
+typedef struct verify_walk {
+    tc_heap *h;
+    recount rc;
+} verify_walk;
+
+static tc_status verify_span(void *ud, span *s, int c)
+{
+    verify_walk *v = ud;
+    return check_span(v->h, s, c, &v->rc);
+}
+
 /* check_heap — the whole verifier; world stopped, caches may be live (their
  * spans are on the full lists and their alloc bits are exact). */
 tc_status check_heap(tc_heap *h)
 {
-    recount rc = {0};
-    tc_status st = TC_OK;
+    verify_walk v = {h, {0, 0}};
     pthread_mutex_lock(&h->lock);
-    for (int c = 1; c < sc_count && st == TC_OK; c++) {
-        for (span *s = h->partial[c]; s && st == TC_OK; s = s->next)
-            st = check_span(h, s, c, &rc);
-        for (span *s = h->full[c]; s && st == TC_OK; s = s->next)
-            st = check_span(h, s, c, &rc);
-    }
-    for (span *s = h->large; s && st == TC_OK; s = s->next)
-        st = check_span(h, s, 0, &rc);
+    tc_status st = check_each_span(h, verify_span, &v);
     if (st == TC_OK)
         st = check_free_spans(h);
     pthread_mutex_unlock(&h->lock);
+    recount rc = v.rc;
     if (st != TC_OK)
         return st;
     int64_t live_roots, roots;

@@ -365,5 +365,6 @@ void scavenge_background(tc_heap *h);             /* after a cycle: give back wh
 /* check.c */
 tc_status check_heap(tc_heap *h);               /* world stopped */
 tc_status check_marks(tc_heap *h);              /* world stopped, after mark */
+tc_status check_each_span(tc_heap *h, tc_status (*fn)(void *ud, span *s, int c), void *ud); /* in-use spans */
 #include "mutator.h"
 #endif

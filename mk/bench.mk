@@ -4,7 +4,7 @@
 #
 #   make bench                     everything, medians of BENCH_REPS (5)
 #   make bench-quick               a smoke run with small sizes
-#   BENCH_ONLY=mark make bench     one workload (gcbench, mark, binding)
+#   BENCH_ONLY=mark make bench     one workload (gcbench, mark, binding, inspect)
 #
 # The peers (bdwgc, malloc, the ideal walks, Python lists, Lua tables) need no
 # core: when build/libtricolor.a or a binding does not build, the tricolor
@@ -16,7 +16,7 @@ BENCH_GC     = $(shell pkg-config --cflags --libs bdw-gc 2>/dev/null || echo -lg
 BENCH_TCLIBS := $(BUILD)/libtricolor.a -lpthread -lm
 BENCH_PEERS  := $(BENCH_BIN)/gcbench_bdwgc $(BENCH_BIN)/gcbench_malloc \
                 $(BENCH_BIN)/mark_bdwgc $(BENCH_BIN)/mark_ideal
-BENCH_TC     := $(BENCH_BIN)/gcbench_tricolor $(BENCH_BIN)/mark_tricolor
+BENCH_TC     := $(BENCH_BIN)/gcbench_tricolor $(BENCH_BIN)/mark_tricolor $(BENCH_BIN)/inspect_tricolor
 
 .PHONY: bench bench-quick bench-setup bench-build bench-build-tricolor bench-build-bindings bench-profile
 
@@ -84,6 +84,12 @@ $(BENCH_BIN)/gcbench_%: benchmarks/gcbench.c benchmarks/bench.h
 $(BENCH_BIN)/mark_%: benchmarks/mark.c benchmarks/bench.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) $(BENCH_DEF_$*) $< $(BENCH_LIBS_$*) -o $@
+
+# inspect_tricolor — issue 15's rows (path_to, retained on 1M objects); it
+# reads the core's pause through an internal hook, hence -Icsrc.
+$(BENCH_BIN)/inspect_tricolor: benchmarks/inspect.c benchmarks/bench.h csrc/inspect.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -Icsrc -DBENCH_TRICOLOR $< $(BENCH_TCLIBS) -o $@
 
 # bench-profile — perf on the tricolor C benchmarks: top symbols and hottest
 # instructions (benchmarks/profile.sh; PROFILE_N nodes, PROFILE_COLLECTOR).

@@ -15,9 +15,11 @@ $(PY_STAMP): $(PY_EXT_SRC) $(PY_EXT_HDR) $(CSRC) $(CHDR) setup.py
 	$(PYTHON) setup.py -q build_ext --inplace
 	@mkdir -p $(dir $@) && touch $@
 
-# test-python: pytest over tests/python, installing pytest first if it is missing.
-test-python: py-build
-	@$(PYTHON) -c "import pytest" 2>/dev/null || $(PYTHON) -m pip install -q pytest
+# test-python: pytest over tests/python, installing pytest and hypothesis first if missing.
+# The lab's tests drive the Lua side too (--lang lua|both), so the Lua module
+# is built first: on a fresh clone it would not exist yet.
+test-python: py-build lua-build
+	@$(PYTHON) -c "import pytest, hypothesis" 2>/dev/null || $(PYTHON) -m pip install -q pytest hypothesis
 	PYTHONPATH=bindings/python $(PYTHON) -m pytest -q tests/python
 
 # demo-python: the default experiment with the in-place build.
@@ -32,10 +34,11 @@ PY_EXT_SUFFIX = $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_conf
 PY_INCLUDES = $(shell $(PYTHON) -c "import sysconfig; print('-I' + sysconfig.get_paths()['include'])")
 
 .PHONY: test-python-asan
-test-python-asan:
-	@$(PYTHON) -c "import pytest" 2>/dev/null || $(PYTHON) -m pip install -q pytest
+test-python-asan: lua-build
+	@$(PYTHON) -c "import pytest, hypothesis" 2>/dev/null || $(PYTHON) -m pip install -q pytest hypothesis
 	rm -rf $(PY_ASAN_DIR) && mkdir -p $(PY_ASAN_DIR)/tricolor
 	cp bindings/python/tricolor/*.py bindings/python/tricolor/*.pyi bindings/python/tricolor/py.typed $(PY_ASAN_DIR)/tricolor/
+	cp -r bindings/python/tricolor/lab $(PY_ASAN_DIR)/tricolor/
 	$(CC) -shared -fPIC -std=c11 -D_GNU_SOURCE -O1 -g -pthread -fsanitize=address,undefined \
 	    -fno-omit-frame-pointer -fvisibility=hidden -Icsrc/include -Icsrc -Ibindings/python $(PY_INCLUDES) \
 	    $(PY_EXT_SRC) $(CSRC) -lm -o $(PY_ASAN_DIR)/tricolor/_tricolor$(PY_EXT_SUFFIX)

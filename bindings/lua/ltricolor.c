@@ -64,7 +64,9 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -1091,6 +1093,137 @@ static int obj_heap(lua_State *L)
 
 /* ---- module ------------------------------------------------------------------------ */
 
+/* ---- introspection: why is an object alive (csrc/inspect.c) --------------------
+ *
+ * heap:roots(), heap:referents(obj), heap:referrers(obj), heap:path_to(obj)
+ * and heap:retained(obj). Every object of an answer comes from the core as
+ * a new root, with the answer in a malloc'd array. The table of handles is
+ * built by a protected call (build_answer), so that a memory error while
+ * making a handle cannot leak the roots not yet owned by one: after the
+ * call, those are released and the array freed, then the error (if any)
+ * propagates. A __gc run by one of those allocations may close the heap:
+ * ids are read before any Lua allocation (the handle table dies with the
+ * heap), a handle made from a dead root is like any handle of a closed heap
+ * (it checks lh->h first), and the answer then raises "the heap is closed".
+ */
+
+enum { ANS_OBJ, ANS_ROOT, ANS_PATH };
+
+typedef struct lanswer {
+    lheap *lh;
+    const char *fn;
+    tc_link *v;
+    uint64_t *ids; /* tc_obj_id of each, read before Lua allocates */
+    size_t n, next; /* v[next..n) are not owned by a handle yet */
+    int shape;
+} lanswer;
+
+/* build_answer — the answer's table (arg 1: the lanswer, arg 2: the heap):
+ * handles, {kind, obj} pairs (roots) or {kind or 1-based slot, obj} (a path). */
+static int build_answer(lua_State *L)
+{
+    lanswer *a = (lanswer *)lua_touserdata(L, 1);
+    lua_createtable(L, (int)a->n, 0);
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->shape != ANS_OBJ) {
+            lua_createtable(L, 2, 0);
+            if (a->shape == ANS_ROOT || i == 0)
+                lua_pushstring(L, tc_root_kind_name(a->v[i].kind));
+            else
+                lua_pushinteger(L, (lua_Integer)a->v[i].slot + 1);
+            lua_rawseti(L, -2, 1);
+        }
+        lobj *o = push_closed_obj(L, 2, a->lh);
+        o->root = a->v[i].obj;
+        o->id = a->ids[i];
+        a->next = i + 1;
+        if (a->shape != ANS_OBJ)
+            lua_rawseti(L, -2, 2); /* pair[2] = obj */
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    if (!a->lh->h)
+        return fail(L, "tricolor: %s: the heap is closed", a->fn);
+    return 1;
+}
+
+/* push_answer — push the answer of a core call (status st) for the heap at
+ * index 1, or raise. */
+static int push_answer(lua_State *L, tc_status st, lanswer *a)
+{
+    lheap *lh = a->lh;
+    print_trace(lh->h);
+    if (st != TC_OK)
+        return core_error(L, a->fn);
+    a->ids = a->n ? malloc(a->n * sizeof *a->ids) : NULL;
+    for (size_t i = 0; a->ids && i < a->n; i++)
+        a->ids[i] = tc_obj_id(tc_root_obj(a->v[i].obj));
+    int rc = LUA_ERRMEM;
+    if (a->ids || !a->n) {
+        push_upvalues(L, 0, 1);
+        lua_pushcclosure(L, build_answer, UV_COUNT);
+        lua_pushlightuserdata(L, a);
+        lua_pushvalue(L, 1);
+        rc = lua_pcall(L, 2, 1, 0);
+    }
+    for (size_t i = a->next; lh->h && i < a->n; i++)
+        tc_root_release(lh->h, a->v[i].obj);
+    tc_inspect_free(a->v);
+    free(a->ids);
+    if (rc == LUA_ERRMEM && !a->ids && a->n)
+        return fail(L, "tricolor: %s: not enough memory", a->fn);
+    if (rc != LUA_OK)
+        return lua_error(L);
+    run_due(L, 1, lh);
+    return 1;
+}
+
+static int heap_roots(lua_State *L)
+{
+    lanswer a = {check_heap(L, 1, "roots"), "roots", NULL, NULL, 0, 0, ANS_ROOT};
+    tc_status st = tc_heap_roots(open_heap(L, 1, "roots"), &a.v, &a.n);
+    return push_answer(L, st, &a);
+}
+
+/* inspect_obj — the method `fn` of the heap at 1 on the handle at 2 (a
+ * usable handle of this heap, else an error naming 'obj'). */
+static int inspect_obj(lua_State *L, const char *fn, int shape,
+                       tc_status (*call)(tc_heap *, tc_root *, tc_link **, size_t *))
+{
+    lheap *lh = check_heap(L, 1, fn);
+    open_heap(L, 1, fn);
+    lobj *o = heap_obj(L, 2, lh, fn);
+    lanswer a = {lh, fn, NULL, NULL, 0, 0, shape};
+    tc_status st = call(lh->h, o->root, &a.v, &a.n);
+    if (st == TC_OK && shape == ANS_PATH && a.n == 0) {
+        print_trace(lh->h);
+        lua_pushnil(L);
+        run_due(L, 1, lh);
+        return 1;
+    }
+    return push_answer(L, st, &a);
+}
+
+static int heap_referents(lua_State *L) { return inspect_obj(L, "referents", ANS_OBJ, tc_obj_referents); }
+static int heap_referrers(lua_State *L) { return inspect_obj(L, "referrers", ANS_OBJ, tc_obj_referrers); }
+static int heap_path_to(lua_State *L) { return inspect_obj(L, "path_to", ANS_PATH, tc_obj_path_to); }
+
+/* heap_retained — heap:retained(obj): bytes, objects (two results). */
+static int heap_retained(lua_State *L)
+{
+    lheap *lh = check_heap(L, 1, "retained");
+    open_heap(L, 1, "retained");
+    lobj *o = heap_obj(L, 2, lh, "retained");
+    uint64_t bytes = 0, objects = 0;
+    tc_status st = tc_obj_retained(lh->h, o->root, &bytes, &objects);
+    print_trace(lh->h);
+    if (st != TC_OK)
+        return core_error(L, "retained");
+    push_u64(L, bytes);
+    push_u64(L, objects);
+    run_due(L, 1, lh);
+    return 2;
+}
+
 static const luaL_Reg heap_methods[] = {
     {"new", heap_new},
     {"collect", heap_collect},
@@ -1102,6 +1235,11 @@ static const luaL_Reg heap_methods[] = {
     {"add_cleanup", heap_add_cleanup},
     {"run_finalizers", heap_run_finalizers},
     {"weakref", heap_weakref},
+    {"roots", heap_roots},
+    {"referents", heap_referents},
+    {"referrers", heap_referrers},
+    {"path_to", heap_path_to},
+    {"retained", heap_retained},
     {"close", heap_close},
     {NULL, NULL},
 };
@@ -1148,7 +1286,7 @@ static void push_heap_metatable(lua_State *L, int ud, const luaL_Reg *methods)
         lua_insert(L, -2);
         lua_rawset(L, mt);
     }
-    lua_createtable(L, 0, 12);
+    lua_createtable(L, 0, 16);
     push_upvalues(L, 0, ud);
     luaL_setfuncs(L, methods, UV_COUNT);
     lua_createtable(L, 0, 1);
@@ -1186,8 +1324,135 @@ static int l_heap(lua_State *L)
     return 1;
 }
 
+/* l_now_ns — tricolor.now_ns(): the monotonic clock (CLOCK_MONOTONIC, the
+ * core's clock) in integer nanoseconds. Lua has no wall clock finer than a
+ * second (os.clock is CPU time), and GC experiments time things. */
+static int l_now_ns(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushinteger(L, (lua_Integer)ts.tv_sec * 1000000000 + ts.tv_nsec);
+    return 1;
+}
+
+/* ---- tricolor.mmu --------------------------------------------------------------- */
+
+/* mmu_int — the number at the top of the stack as an integer (a float with
+ * an integral value counts); what/i name it in the error. Pops it. */
+static int64_t mmu_int(lua_State *L, const char *what, lua_Integer i)
+{
+    int isnum = 0;
+    lua_Integer v = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isnum) : 0;
+    if (!isnum) {
+        if (i > 0)
+            fail(L, "tricolor: mmu: intervals[%I]: %s must be an integer (got %s)", i, what,
+                 luaL_tolstring(L, -1, NULL));
+        fail(L, "tricolor: mmu: '%s' must be an integer (got %s)", what, luaL_tolstring(L, -1, NULL));
+    }
+    lua_pop(L, 1);
+    return (int64_t)v;
+}
+
+/* mmu_interval — intervals[i], a {start_ns, end_ns, kind} triple. */
+static void mmu_interval(lua_State *L, lua_Integer i, tc_interval *out)
+{
+    if (lua_geti(L, 1, i) != LUA_TTABLE)
+        fail(L, "tricolor: mmu: intervals[%I] must be a {start_ns, end_ns, kind} triple (got %s)", i,
+             luaL_typename(L, -1));
+    if (lua_rawlen(L, -1) != 3)
+        fail(L, "tricolor: mmu: intervals[%I] must be a {start_ns, end_ns, kind} triple (got a table of length %I)",
+             i, (lua_Integer)lua_rawlen(L, -1));
+    lua_geti(L, -1, 1);
+    out->start_ns = mmu_int(L, "start_ns", i);
+    lua_geti(L, -1, 2);
+    out->end_ns = mmu_int(L, "end_ns", i);
+    size_t len = 0;
+    const char *kind = lua_geti(L, -1, 3) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    if (!kind)
+        fail(L, "tricolor: mmu: intervals[%I]: kind must be a string (got %s)", i, luaL_typename(L, -1));
+    if (len != strlen(kind) || tc_gc_kind_parse(kind, &out->kind) != TC_OK || tc_interval_check(out) != TC_OK)
+        fail(L, "tricolor: mmu: intervals[%I]: %s", i, len != strlen(kind) ? "kind has a NUL byte" : tc_errmsg());
+    lua_pop(L, 2);
+}
+
+/* mmu_windows — the window lengths (seconds) at idx into two new userdata
+ * buffers (left on the stack, so an error frees them): seconds and ns. */
+static size_t mmu_windows(lua_State *L, int idx, lua_Number **secs, int64_t **ns)
+{
+    if (lua_type(L, idx) != LUA_TTABLE)
+        fail(L, "tricolor: mmu: 'windows' must be a sequence of numbers (got %s)", luaL_typename(L, idx));
+    size_t n = (size_t)luaL_len(L, idx);
+    *secs = (lua_Number *)lua_newuserdatauv(L, (n ? n : 1) * sizeof **secs, 0);
+    *ns = (int64_t *)lua_newuserdatauv(L, (n ? n : 1) * sizeof **ns, 0);
+    for (size_t i = 0; i < n; i++) {
+        if (lua_geti(L, idx, (lua_Integer)i + 1) != LUA_TNUMBER)
+            fail(L, "tricolor: mmu: windows[%I] must be a number of seconds (got %s)", (lua_Integer)i + 1,
+                 luaL_typename(L, -1));
+        (*secs)[i] = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+        if (tc_mmu_window_ns((double)(*secs)[i], &(*ns)[i]) != TC_OK)
+            fail(L, "tricolor: mmu: windows[%I]: %s", (lua_Integer)i + 1, tc_errmsg());
+    }
+    return n;
+}
+
+/* push_mmu_points — the result: one table per window, in the shape of
+ * SPEC's Latency section (heap:mmu will return the same). */
+static void push_mmu_points(lua_State *L, const lua_Number *secs, const tc_mmu_point *p, size_t n)
+{
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_createtable(L, 0, 5);
+        lua_pushnumber(L, secs[i]);
+        lua_setfield(L, -2, "window");
+        lua_pushnumber(L, p[i].mmu);
+        lua_setfield(L, -2, "mmu");
+        lua_pushnumber(L, p[i].bmu);
+        lua_setfield(L, -2, "bmu");
+        lua_pushinteger(L, p[i].worst_start_ns);
+        lua_setfield(L, -2, "worst_start_ns");
+        lua_createtable(L, 0, TC_GC_KIND_COUNT);
+        for (int k = 0; k < TC_GC_KIND_COUNT; k++) {
+            lua_pushinteger(L, (lua_Integer)p[i].by_kind_ns[k]);
+            lua_setfield(L, -2, tc_gc_kind_name((tc_gc_kind)k));
+        }
+        lua_setfield(L, -2, "by_kind");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
+/* l_mmu — tricolor.mmu(intervals, windows [, start_ns, end_ns]): MMU and BMU
+ * of GC intervals (csrc/mmu.c). Buffers are userdata, so errors leak nothing. */
+static int l_mmu(lua_State *L)
+{
+    if (lua_type(L, 1) != LUA_TTABLE)
+        return fail(L, "tricolor: mmu: 'intervals' must be a sequence of {start_ns, end_ns, kind} (got %s)",
+                    luaL_typename(L, 1));
+    int64_t bound[2], *start = NULL, *end = NULL;
+    for (int a = 0; a < 2; a++)
+        if (!lua_isnoneornil(L, 3 + a)) {
+            lua_pushvalue(L, 3 + a);
+            bound[a] = mmu_int(L, a ? "end_ns" : "start_ns", 0);
+            *(a ? &end : &start) = &bound[a];
+        }
+    lua_Number *secs;
+    int64_t *ns;
+    size_t nw = mmu_windows(L, 2, &secs, &ns);
+    size_t n = (size_t)luaL_len(L, 1);
+    tc_interval *iv = (tc_interval *)lua_newuserdatauv(L, (n ? n : 1) * sizeof *iv, 0);
+    for (size_t i = 0; i < n; i++)
+        mmu_interval(L, (lua_Integer)i + 1, &iv[i]);
+    tc_mmu_point *pts = (tc_mmu_point *)lua_newuserdatauv(L, (nw ? nw : 1) * sizeof *pts, 0);
+    if (tc_mmu(iv, n, start, end, ns, nw, pts) != TC_OK)
+        return core_error(L, "mmu");
+    push_mmu_points(L, secs, pts, nw);
+    return 1;
+}
+
 static const luaL_Reg module_funcs[] = {
     {"heap", l_heap},
+    {"now_ns", l_now_ns},
+    {"mmu", l_mmu},
     {NULL, NULL},
 };
 

@@ -130,6 +130,12 @@ heap_drain(HeapObject *self)
         tc_heap_drain_output(self->heap, stderr_sink, NULL);
 }
 
+void
+pytc_heap_drain(HeapObject *heap)
+{
+    heap_drain(heap);
+}
+
 /* ---- argument conversion ------------------------------------------------------- */
 
 /* int_arg — an int argument (bools refused) as int64. `name` is used in the
@@ -1272,6 +1278,17 @@ static PyMethodDef heap_methods[] = {
      "weakref($self, obj, /)\n--\n\nA tricolor.WeakRef to obj: get() is obj, or None once it was reclaimed."},
     {"run_finalizers", (PyCFunction)pytc_heap_run_finalizers, METH_NOARGS,
      "run_finalizers($self, /)\n--\n\nRun the due finalizers and cleanups now; return how many ran."},
+    {"roots", (PyCFunction)pytc_heap_roots, METH_NOARGS,
+     "roots($self, /)\n--\n\nEvery root as (kind, obj): kind is \"handle\", \"local\", \"finalizer_queue\" or \"finalizer\"."},
+    {"referents", (PyCFunction)pytc_heap_referents, METH_O,
+     "referents($self, obj, /)\n--\n\nThe objects obj's slots refer to, in slot order."},
+    {"referrers", (PyCFunction)pytc_heap_referrers, METH_O,
+     "referrers($self, obj, /)\n--\n\nThe live objects (and objects with a finalizer) that refer to obj."},
+    {"path_to", (PyCFunction)pytc_heap_path_to, METH_O,
+     "path_to($self, obj, /)\n--\n\nA shortest chain [(root_kind, obj0), (slot, obj1), ..., (slot, obj)] from a root "
+     "other than this handle to obj, or None."},
+    {"retained", (PyCFunction)pytc_heap_retained, METH_O,
+     "retained($self, obj, /)\n--\n\n(bytes, objects) that would become garbage if obj did (its dominator subtree)."},
     {"close", (PyCFunction)heap_close, METH_NOARGS,
      "close($self, /)\n--\n\nFree every object. Later uses raise HeapClosedError; closing again does nothing."},
     {"__enter__", (PyCFunction)heap_enter, METH_NOARGS, NULL},
@@ -1378,7 +1395,8 @@ tricolor_exec(PyObject *module)
                  (PyTypeObject *)PyType_FromModuleAndSpec(module, &obj_spec, NULL)) < 0 ||
         add_type(module, &st->stats_type, stats_type_new(module, st)) < 0 ||
         add_type(module, &st->weakref_type, pytc_weakref_type_new(module)) < 0 ||
-        (st->payload_type = pytc_payload_type_new(module)) == NULL || pytc_unsafe_add(module) < 0)
+        (st->payload_type = pytc_payload_type_new(module)) == NULL || pytc_unsafe_add(module) < 0 ||
+        pytc_latency_add(module) < 0)
         return -1;
     return add_int64(module, "INT_MIN", TC_INT_MIN) < 0 || add_int64(module, "INT_MAX", TC_INT_MAX) < 0 ? -1 : 0;
 }

@@ -6,6 +6,8 @@
  *   _tricolor.c          the module, errors, value conversion, Heap, Obj, Stats
  *   _tricolor_special.c  finalizers, cleanups, weak references (WeakRef) and
  *                        tricolor.unsafe (address, buffer, free)
+ *   _tricolor_latency.c  tricolor.mmu (MMU / BMU of GC intervals)
+ *   _tricolor_inspect.c  Heap.roots, referents, referrers, path_to, retained
  *
  * Cross-file functions are named pytc_<noun>_<verb>; -fvisibility=hidden
  * keeps them inside the shared object.
@@ -80,6 +82,8 @@ typedef struct ObjObject {
 PyObject *pytc_raise_status(tricolor_state *st, tc_status s);
 PyObject *pytc_raise_closed(tricolor_state *st);
 PyObject *pytc_obj_wrap(HeapObject *heap, tc_root *root);
+/* pytc_heap_drain — print the gctrace lines queued by the call that just ran. */
+void pytc_heap_drain(HeapObject *heap);
 /* pytc_obj_check_usable — 0 if the handle may be used: its heap is open
  * (else HeapClosedError) and its object was not freed (else FreedObjectError). */
 int pytc_obj_check_usable(ObjObject *o);
@@ -96,11 +100,33 @@ PyObject *pytc_heap_set_finalizer(HeapObject *self, PyObject *const *args, Py_ss
 PyObject *pytc_heap_add_cleanup(HeapObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *pytc_heap_weakref(HeapObject *self, PyObject *obj);
 PyObject *pytc_heap_run_finalizers(HeapObject *self, PyObject *unused);
+/* pytc_obj_arg — `v` as a handle of `heap`: TypeError if it is no Obj,
+ * CrossHeapError if it is one of another heap; `what` names the call. */
+ObjObject *pytc_obj_arg(HeapObject *heap, PyObject *v, const char *what);
 
 PyTypeObject *pytc_weakref_type_new(PyObject *module);
 PyTypeObject *pytc_payload_type_new(PyObject *module);
 /* pytc_unsafe_add — add _unsafe_address, _unsafe_buffer and _unsafe_free
  * (named address, buffer, free; tricolor/unsafe.py re-exports them). */
 int pytc_unsafe_add(PyObject *module);
+
+/* ---- in _tricolor_latency.c ---- */
+
+/* pytc_mmu_windows — a sequence of window lengths (seconds) as PyMem arrays
+ * of the seconds and of the core's ns; TypeError / ValueError naming the
+ * index at fault. The caller frees both on success. */
+int pytc_mmu_windows(PyObject *obj, double **seconds, int64_t **ns, Py_ssize_t *n);
+/* pytc_mmu_result — the list of per-window dicts tricolor.mmu returns. */
+PyObject *pytc_mmu_result(const double *seconds, const tc_mmu_point *p, Py_ssize_t n);
+/* pytc_latency_add — add tricolor.mmu to the module. */
+int pytc_latency_add(PyObject *module);
+
+/* ---- in _tricolor_inspect.c (Heap methods) ---- */
+
+PyObject *pytc_heap_roots(HeapObject *self, PyObject *unused);
+PyObject *pytc_heap_referents(HeapObject *self, PyObject *obj);
+PyObject *pytc_heap_referrers(HeapObject *self, PyObject *obj);
+PyObject *pytc_heap_path_to(HeapObject *self, PyObject *obj);
+PyObject *pytc_heap_retained(HeapObject *self, PyObject *obj);
 
 #endif /* PY_TRICOLOR_H */

@@ -62,6 +62,12 @@ obj_arg(HeapObject *heap, PyObject *v, const char *what)
     return (ObjObject *)v;
 }
 
+ObjObject *
+pytc_obj_arg(HeapObject *heap, PyObject *v, const char *what)
+{
+    return obj_arg(heap, v, what);
+}
+
 /* any_obj_arg — `v` as a handle of any heap of this module (tricolor.unsafe). */
 static ObjObject *
 any_obj_arg(tricolor_state *st, PyObject *v, const char *what)

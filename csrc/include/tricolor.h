@@ -294,6 +294,70 @@ typedef struct tc_stats_field {
 
 TC_API const tc_stats_field *tc_stats_fields(size_t *count);
 
+/* ---- latency: histograms and MMU (hist.c, mmu.c) -------------------------------
+ *
+ * A latency histogram is TC_HIST_BUCKETS counts; counts[i] counts durations
+ * in [bounds[i], bounds[i+1]) ns, where tc_hist_bounds() gives the
+ * TC_HIST_BUCKETS + 1 bounds: 0, 1, ..., 8, then 8 buckets per power of two
+ * up to 2^37 ns, and a last bound of UINT64_MAX meaning +infinity. */
+#define TC_HIST_BUCKETS 281
+TC_API void tc_hist_bounds(uint64_t out[TC_HIST_BUCKETS + 1]);
+
+/* tc_gc_kind — the kinds of GC interval that take time from the program (the
+ * ones MMU counts), in priority order: where intervals overlap, the time
+ * counts once, for the kind listed first. */
+typedef enum tc_gc_kind {
+    TC_GC_PAUSE = 0,   /* "pause": stop-the-world */
+    TC_GC_ASSIST,      /* "assist": mark assist inside an allocation */
+    TC_GC_SLICE,       /* "slice": incremental mark slice */
+    TC_GC_SWEEP,       /* "sweep": lazy sweeping inside an allocation */
+    TC_GC_LIMIT_WAIT,  /* "limit_wait": waiting at the memory limit */
+    TC_GC_KIND_COUNT
+} tc_gc_kind;
+
+TC_API const char *tc_gc_kind_name(tc_gc_kind k);
+/* tc_gc_kind_parse — TC_ERR_VALUE (message lists the names) for an unknown name. */
+TC_API tc_status tc_gc_kind_parse(const char *name, tc_gc_kind *out);
+
+/* tc_interval — GC time [start_ns, end_ns) of one kind, monotonic ns. */
+typedef struct tc_interval {
+    int64_t start_ns, end_ns;
+    tc_gc_kind kind;
+} tc_interval;
+
+/* tc_interval_check — TC_ERR_VALUE unless 0 <= start_ns <= end_ns and the
+ * kind is known; the message says what is wrong (not where: the caller
+ * prefixes the index in its own base). */
+TC_API tc_status tc_interval_check(const tc_interval *iv);
+
+/* tc_mmu_window_ns — a window length in seconds as ns (rounded, at least 1,
+ * at most INT64_MAX). TC_ERR_VALUE unless finite and > 0. */
+TC_API tc_status tc_mmu_window_ns(double seconds, int64_t *ns);
+
+/* One window's result. Over a run [S, E] of length L, with GC time the union
+ * of the intervals: mmu = 1 - (most GC ns in any window of length_ns inside
+ * the run) / length_ns; bmu = the minimum of mmu over all window lengths >=
+ * window_ns; the worst window is [worst_start_ns, worst_start_ns +
+ * length_ns) (the earliest one) and by_kind_ns splits its GC time by kind
+ * (sums to it). length_ns = min(window_ns, L): a window longer than the run
+ * is the whole run. An empty run (L = 0) has mmu = bmu = 1. */
+typedef struct tc_mmu_point {
+    int64_t window_ns, length_ns;
+    double mmu, bmu;
+    int64_t worst_start_ns;
+    uint64_t by_kind_ns[TC_GC_KIND_COUNT];
+} tc_mmu_point;
+
+/* tc_mmu — MMU and BMU (mmu.c's header has the definitions and proofs) of the
+ * intervals `iv` (any order, may overlap, may be empty; clipped to the run)
+ * over the run [*run_start, *run_end], for each of the nw windows (ns >= 1).
+ * A NULL bound is the earliest start (latest end) among the intervals and
+ * the other bound (0 when there is neither). TC_ERR_VALUE for a bad interval (message
+ * names its 0-based index), window or run; TC_ERR_NOMEM. O(n log n) to
+ * prepare, then O(n log n) per window; memory about 80 bytes per interval. */
+TC_API tc_status tc_mmu(const tc_interval *iv, size_t n, const int64_t *run_start, const int64_t *run_end,
+                        const int64_t *windows_ns, size_t nw, tc_mmu_point *out);
+
 /* ---- observation ------------------------------------------------------------ */
 
 /* tc_heap_drain_output — hand each queued gctrace line (no trailing newline)
@@ -314,6 +378,64 @@ TC_API tc_status tc_heap_verify(tc_heap *h);
  * TC_ERR_IO if the file cannot be created. */
 TC_API tc_status tc_trace_start(tc_heap *h, const char *path);
 TC_API tc_status tc_trace_stop(tc_heap *h);
+
+/* ---- introspection: why is an object alive (inspect.c) --------------------
+ *
+ * Answers from the object graph as the marker sees it (inspect.c's header
+ * says what a root is). The whole-graph calls (roots, referrers, path_to,
+ * retained) wait for a running cycle to end (finishing an incremental one),
+ * hold new cycles off, and stop the world while they read the graph: a
+ * pause that grows with the heap (docs/python.md has figures). Not from
+ * inside a raw section: TC_ERR_STATE. Side tables come from malloc and are
+ * freed before return; TC_ERR_NOMEM leaves the heap as it was. Objects come
+ * back as new roots the caller owns (tc_root_release each); arrays are
+ * freed with tc_inspect_free. obj of another heap: TC_ERR_CROSS_HEAP;
+ * freed: TC_ERR_FREED. */
+
+typedef enum tc_root_kind {
+    TC_ROOT_HANDLE = 0,      /* "handle": a live tc_root */
+    TC_ROOT_LOCAL,           /* "local": a raw section's local (tc_locals) */
+    TC_ROOT_FINALIZER_QUEUE, /* "finalizer_queue": an object whose finalizer is due, until the host takes it */
+    TC_ROOT_FINALIZER,       /* "finalizer": an object with a finalizer set; roots its referents, not itself */
+    TC_ROOT_KIND_COUNT
+} tc_root_kind;
+
+TC_API const char *tc_root_kind_name(tc_root_kind k);
+
+/* tc_link — one object of an answer: a new root for it (the caller owns
+ * it); `kind`, how a root is rooted (roots, and the first step of a path:
+ * later steps repeat it; referents and referrers: TC_ROOT_HANDLE); `slot`,
+ * the 0-based slot that holds it (a path's later steps: of the previous
+ * step; referents: of obj), or for a referrer the first of its slots that
+ * holds obj; -1 for roots and a path's first step. */
+typedef struct tc_link {
+    tc_root *obj;
+    tc_root_kind kind;
+    int64_t slot;
+} tc_link;
+
+/* tc_heap_roots — every root, once per (kind, object), grouped by kind. */
+TC_API tc_status tc_heap_roots(tc_heap *h, tc_link **out, size_t *n);
+/* tc_obj_referents — the objects obj's slots reference, in slot order (one
+ * entry per reference slot). One heap call: no pause. */
+TC_API tc_status tc_obj_referents(tc_heap *h, tc_root *obj, tc_link **out, size_t *n);
+/* tc_obj_referrers — each object holding a reference to obj, once: the
+ * reachable ones (every handle counts, obj's too) and those with a
+ * finalizer set; garbage the next cycle frees is not listed. */
+TC_API tc_status tc_obj_referrers(tc_heap *h, tc_root *obj, tc_link **out, size_t *n);
+/* tc_obj_path_to — a shortest chain from a root to obj: out[0] is a root
+ * (for TC_ROOT_FINALIZER the object with the finalizer, which roots the
+ * next step), each later step the object held by slot out[i].slot of
+ * out[i-1], the last one obj. The handle `obj` is not a root; every other
+ * one is. *n = 0 and *out = NULL when nothing else reaches obj. */
+TC_API tc_status tc_obj_path_to(tc_heap *h, tc_root *obj, tc_link **out, size_t *n);
+/* tc_obj_retained — the bytes (size-class slots, as heap_alloc counts) and
+ * objects that would be unreachable if obj were: obj's subtree in the
+ * dominator tree of the graph from every root but the handle `obj`, with
+ * obj as one more root. obj is counted; what a finalizer roots is not. */
+TC_API tc_status tc_obj_retained(tc_heap *h, tc_root *obj, uint64_t *bytes, uint64_t *objects);
+/* tc_inspect_free — free an array returned above (not the roots in it). */
+TC_API void tc_inspect_free(void *array);
 
 /* ---- raw access for C programs -------------------------------------------
  *

@@ -28,6 +28,7 @@ from ._tricolor import (
     Obj,
     Stats,
     WeakRef,
+    mmu,
 )
 from . import unsafe
 
@@ -39,6 +40,7 @@ __all__ = [
     "Stats",
     "WeakRef",
     "unsafe",
+    "mmu",
     "HeapError",
     "CrossHeapError",
     "HeapClosedError",

@@ -10,6 +10,7 @@ from ._tricolor import (
     Obj as Obj,
     Stats as Stats,
     WeakRef as WeakRef,
+    mmu as mmu,
 )
 from . import unsafe as unsafe
 

@@ -2,11 +2,13 @@
 
     python -m tricolor                       # same as `demo`
     python -m tricolor demo                  # GCBench-style trees, gctrace, a summary
-    python -m tricolor bench churn --gogc 50 --plot churn.svg
+    python -m tricolor bench churn --gogc 50 --plot churn.png
     python -m tricolor compare linkedlist --config gogc=50 --config gogc=400
+    python -m tricolor lab pauses --quick    # the lab: see docs/lab.md
+    python -m tricolor why                   # why is an object alive: roots, path_to, retained
 
 Everything here is ordinary code on top of the public API (tricolor.Heap and
-the workloads in tricolor.workloads), so it doubles as an example.
+the workloads in tricolor.lab.workloads), so it doubles as an example.
 """
 from __future__ import annotations
 
@@ -14,12 +16,13 @@ import argparse
 import json
 import re
 import sys
-import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import tricolor
-from tricolor import workloads
-from tricolor.plot import Sample, timeline_svg
+from tricolor.lab import cli as lab_cli
+from tricolor.lab import plots, workloads
+from tricolor.lab.runner import Run, WorkloadFailed, run_once
+from tricolor.lab.workloads import LabInputError
 
 # ---- option parsing --------------------------------------------------------------
 
@@ -48,13 +51,12 @@ def parse_size(text: str) -> Optional[int]:
     return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
 
 
-def parse_param(text: str) -> Tuple[str, int]:
-    """--param NAME=INT: a keyword argument for the workload function."""
+def parse_param(text: str) -> Tuple[str, Any]:
+    """--param NAME=VALUE: a workload parameter (an int, a float or text)."""
     name, sep, value = text.partition("=")
-    try:
-        return name.strip(), int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--param wants NAME=INT, not {text!r}") from None
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"--param wants NAME=VALUE, not {text!r}")
+    return name.strip(), lab_cli.parse_value(value.strip())
 
 
 def parse_config(text: str) -> Dict[str, Any]:
@@ -117,59 +119,28 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 # ---- running a workload ------------------------------------------------------------
 
 
-class Sampler:
-    """The workloads' `tick`: records heap_alloc/heap_goal/num_gc over time,
-    at most once per `interval` seconds however often it is called."""
-
-    def __init__(self, heap: tricolor.Heap, interval: float = 0.0005) -> None:
-        self.heap = heap
-        self.interval = interval
-        self.start = time.perf_counter()
-        self.last = -interval
-        self.samples: List[Sample] = []
-        self()
-
-    def __call__(self) -> None:
-        now = time.perf_counter() - self.start
-        if now - self.last < self.interval:
-            return
-        self.last = now
-        s = self.heap.stats()
-        self.samples.append(Sample(now, s.heap_alloc, s.heap_goal, s.num_gc))
-
-    @property
-    def peak(self) -> int:
-        return max(s.heap_alloc for s in self.samples)
-
-
-def run(name: str, config: Dict[str, Any], params: Dict[str, int], *, trace: Optional[str] = None,
-        log: Any = None) -> Dict[str, Any]:
+def run(name: str, config: Dict[str, Any], params: Dict[str, Any], *, trace: Optional[str] = None,
+        log: Any = None) -> Tuple[Dict[str, Any], Run]:
     """Run workload `name` on a new heap made with `config`; return the
-    measurements as a dict (the --json output of bench)."""
-    fn = workloads.WORKLOADS[name]
+    measurements as a dict (the --json output of bench) and the lab's Run
+    (for the plots). A bad parameter is a LabInputError."""
+    wl = workloads.WORKLOADS[name]
+    full = wl.with_defaults(params)
     if log is not None:
-        params = dict(params, log=log)
-    with tricolor.Heap(**config) as heap:
-        if trace:
-            heap.trace_start(trace)
-        sampler = Sampler(heap)
-        t0 = time.perf_counter()
-        info = fn(heap, sampler, **params)
-        seconds = time.perf_counter() - t0
-        sampler.last = -sampler.interval
-        sampler()
-        if trace:
-            heap.trace_stop()
-        s = heap.stats()
+        full["log"] = log
+    r = run_once(wl, full, config, trace=trace)
+    s = r.final
     return {
-        "workload": name, "config": config, "label": config_label(config), "seconds": seconds,
-        "collector": s.collector, "barrier": s.barrier,
-        "objects": s.mallocs, "bytes_allocated": s.total_alloc, "cycles": s.num_gc,
-        "pause_total_ns": s.pause_total_ns, "pause_max_ns": s.pause_max_ns,
-        "heap_peak": sampler.peak, "heap_sys": s.heap_sys, "heap_live": s.heap_live,
-        "gc_cpu_fraction": s.gc_cpu_fraction, "result": info,
-        "pauses_ns": s.pauses_ns, "samples": [list(x) for x in sampler.samples],
-    }
+        "workload": name, "config": config, "label": config_label(config), "seconds": r.values["wall_s"],
+        "collector": s["collector"], "barrier": s["barrier"],
+        "objects": s["mallocs"], "bytes_allocated": s["total_alloc"], "cycles": s["num_gc"],
+        "pause_total_ns": s["pause_total_ns"], "pause_max_ns": s["pause_max_ns"],
+        "heap_peak": int(r.values["peak_alloc_mib"] * 2**20), "heap_sys": s["heap_sys"], "heap_live": s["heap_live"],
+        "gc_cpu_fraction": s["gc_cpu_fraction"],
+        "result": {k: v for k, v in r.values.items() if k in ("objects", "long_lived_nodes", "sum", "hit_rate",
+                                                              "finalized", "live_objects")},
+        "pauses_ns": s["pauses_ns"], "samples": [list(x) for x in r.samples],
+    }, r
 
 
 def heap_config(args: argparse.Namespace) -> Dict[str, Any]:
@@ -239,7 +210,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("A long-lived tree of depth 14 and an array of doubles stay reachable while short-lived")
     print("trees of depth 4..14 are built top-down and bottom-up and dropped. Each 'gc N ...' line")
     print("(on stderr) is one collection; a summary follows.\n", flush=True)
-    r = run("gcbench", config, {}, log=lambda msg: print("  " + msg, flush=True))
+    r, _ = run("gcbench", config, {}, log=lambda msg: print("  " + msg, flush=True))
     sys.stderr.flush()
     print("\nSummary")
     print(summary(r))
@@ -250,18 +221,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_plot(command: str, path: Optional[str]) -> bool:
+    """Refuse an unwritable --plot path or extension before running."""
+    try:
+        lab_cli.check_plot(path)
+    except LabInputError as e:
+        print(f"tricolor {command}: {e}", file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     config = heap_config(args)
+    if not check_plot("bench", args.plot):
+        return 2
     try:
-        r = run(args.workload, config, dict(args.param), trace=args.trace)
-    except (ValueError, TypeError) as e:
+        r, lab_run = run(args.workload, config, dict(args.param), trace=args.trace)
+    except (ValueError, TypeError) as e:  # LabInputError is a ValueError
         print(f"tricolor bench: {e}", file=sys.stderr)
         return 2
+    except WorkloadFailed as e:
+        print(f"tricolor bench: the workload raised an exception:\n{e.tb}", file=sys.stderr)
+        return 1
     if args.plot:
-        samples = [Sample(*x) for x in r["samples"]]
-        with open(args.plot, "w", encoding="utf-8") as f:
-            title = f"{args.workload}: collector={r['collector']}, barrier={r['barrier']}, {r['label']}"
-            f.write(timeline_svg(samples, r["pauses_ns"], title))
+        title = f"{args.workload}: collector={r['collector']}, barrier={r['barrier']}, {r['label']}"
+        plots.save(plots.bench_figure(title, lab_run), args.plot)
     if args.json:
         json.dump(r, sys.stdout, indent=2)
         print()
@@ -285,22 +269,38 @@ DEFAULT_CONFIGS = [
 
 def cmd_compare(args: argparse.Namespace) -> int:
     configs = args.config or [parse_config(c) for c in DEFAULT_CONFIGS]
-    rows, results = [], []
+    if not check_plot("compare", args.plot):
+        return 2
+    try:
+        workloads.WORKLOADS[args.workload].with_defaults(dict(args.param))
+    except LabInputError as e:
+        print(f"tricolor compare: {e}", file=sys.stderr)
+        return 2
+    rows, results, runs = [], [], []
     for config in configs:
         try:
-            r = run(args.workload, config, dict(args.param))
+            r, lab_run = run(args.workload, config, dict(args.param))
+        except WorkloadFailed as e:
+            print(f"tricolor compare: the workload raised an exception:\n{e.tb}"
+                  f"in configuration: {config_label(config)}", file=sys.stderr)
+            return 1
         except ValueError as e:
             rows.append([config_label(config), "-", "-", "-", "-", "-", f"unavailable: {e}"])
             continue
         results.append(r)
+        runs.append((r["label"], lab_run))
         rows.append([r["label"], f"{r['seconds']:.2f}", str(r["cycles"]), ms(r["pause_max_ns"]),
                      ms(r["pause_total_ns"]), human_bytes(r["heap_peak"]), f"{r['gc_cpu_fraction']:.1%}"])
+    if args.plot and runs:
+        plots.save(plots.compare_figure(runs), args.plot)
     if args.json:
         json.dump(results, sys.stdout, indent=2)
         print()
         return 0
     print(f"{args.workload}: {workloads.describe(args.workload)}\n")
     print(table(["config", "time s", "cycles", "max pause", "total pause", "heap peak", "GC CPU"], rows))
+    if args.plot:
+        print(f"\nplot written to {args.plot}")
     return 0
 
 
@@ -322,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m tricolor",
         description="Experiments with the tricolor garbage collector. Without a command: demo.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="workloads:\n" + "\n".join(f"  {n:<11} {workloads.describe(n)}" for n in workloads.WORKLOADS))
+        epilog="workloads:\n" + "\n".join(f"  {n:<13} {workloads.describe(n)}" for n in workloads.WORKLOADS))
     parser.add_argument("--version", action="version", version=f"tricolor {tricolor.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -336,9 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--gctrace", action="store_true", help="print one gctrace line per cycle on stderr")
     bench.add_argument("--json", action="store_true", help="print the measurements as JSON")
     bench.add_argument("--trace", metavar="FILE", help="write Chrome/Perfetto trace events to FILE")
-    bench.add_argument("--plot", metavar="FILE", help="write an SVG of heap size and pauses to FILE")
+    bench.add_argument("--plot", metavar="FILE", help="write heap over time, pauses and MMU to FILE (.png or .svg)")
     bench.add_argument("--param", "-p", type=parse_param, action="append", default=[],
-                       metavar="NAME=INT", help="a workload parameter (e.g. length=1000 for linkedlist)")
+                       metavar="NAME=VALUE", help="a workload parameter (e.g. length=1000 for linkedlist)")
     bench.set_defaults(func=cmd_bench)
 
     compare = sub.add_parser("compare", help="one workload under several heap configurations, one table")
@@ -346,9 +346,17 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--config", type=parse_config, action="append", metavar="K=V[,K=V...]",
                          help=f"a configuration (repeat); default: {' '.join(DEFAULT_CONFIGS)}")
     compare.add_argument("--json", action="store_true", help="print the measurements as JSON")
-    compare.add_argument("--param", "-p", type=parse_param, action="append", default=[], metavar="NAME=INT",
+    compare.add_argument("--param", "-p", type=parse_param, action="append", default=[], metavar="NAME=VALUE",
                          help="a workload parameter")
+    compare.add_argument("--plot", metavar="FILE", help="heap over time, pauses and MMU of every configuration (.png or .svg)")
     compare.set_defaults(func=cmd_compare)
+
+    lab_cli.add_parser(sub)
+
+    why = sub.add_parser("why", help="a worked example: why an object is still alive (roots, path_to, retained)")
+    why.add_argument("--collector", default="concurrent", help='"concurrent" (default), "incremental" or "stw"')
+    why.add_argument("--json", action="store_true", help="print the findings as JSON")
+    why.set_defaults(func=lambda a: __import__("tricolor.why", fromlist=["cli"]).cli(a))
     return parser
 
 

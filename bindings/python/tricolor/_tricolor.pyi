@@ -1,9 +1,9 @@
 """Type stubs for the C extension tricolor._tricolor (re-exported by tricolor)."""
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 from collections.abc import Callable
-from typing import Final, Literal, TypeVar, final
+from typing import Final, Literal, TypedDict, TypeVar, final
 
 from typing_extensions import Buffer, Self, TypeAlias
 
@@ -11,6 +11,9 @@ _T = TypeVar("_T")
 
 _Value: TypeAlias = None | bool | int | float | Obj
 """What a slot holds: None, a bool, an int in [INT_MIN, INT_MAX], a float or an Obj."""
+
+RootKind: TypeAlias = Literal["handle", "local", "finalizer_queue", "finalizer"]
+"""How a root keeps its object alive (Heap.roots, the first step of Heap.path_to)."""
 
 INT_MIN: Final[int]  # -2**62
 INT_MAX: Final[int]  # 2**62 - 1
@@ -45,6 +48,11 @@ class Heap:
     def add_cleanup(self, obj: Obj, fn: Callable[[_T], object], arg: _T, /) -> None: ...
     def weakref(self, obj: Obj, /) -> WeakRef: ...
     def run_finalizers(self) -> int: ...
+    def roots(self) -> list[tuple[RootKind, Obj]]: ...
+    def referents(self, obj: Obj, /) -> list[Obj]: ...
+    def referrers(self, obj: Obj, /) -> list[Obj]: ...
+    def path_to(self, obj: Obj, /) -> list[tuple[RootKind | int, Obj]] | None: ...
+    def retained(self, obj: Obj, /) -> tuple[int, int]: ...
     def __enter__(self) -> Self: ...
     def __exit__(
         self,
@@ -126,6 +134,23 @@ class Stats:
     barrier: str
     def as_dict(self) -> dict[str, int | float | str | list[int]]: ...
 
+_GCKind: TypeAlias = Literal["pause", "assist", "slice", "sweep", "limit_wait"]
+
+class _MMUPoint(TypedDict):
+    """One window of tricolor.mmu's result (see docs/python.md, Latency)."""
+
+    window: float
+    mmu: float
+    bmu: float
+    worst_start_ns: int
+    by_kind: dict[_GCKind, int]
+
+def mmu(
+    intervals: Iterable[tuple[int, int, _GCKind] | list[int | str]],
+    windows: Iterable[float],
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+) -> list[_MMUPoint]: ...
 def _unsafe_address(obj: Obj, /) -> int: ...
 def _unsafe_buffer(obj: Obj, /) -> memoryview: ...
 def _unsafe_free(obj: Obj, /) -> None: ...
