@@ -7,7 +7,8 @@
  * The sweep runs one scenario that reaches every allocating path of the
  * core (heap creation, every size class and large objects, two handle-
  * table chunks, finalizers, cleanups, weak references, pins, a raw
- * section, collections with checkmark, a trace, gctrace lines, stats,
+ * section, introspection (roots, referents, referrers, path, retained
+ * size), MMU, collections with checkmark, a trace, gctrace lines, stats,
  * verify, unsafe free, scavenge), once with no failure to count its N
  * allocations, then for n = 1..N with the n-th allocation failing (mode
  * one: only that one; mode sticky: that one and all later ones). After
@@ -145,6 +146,38 @@ static void raw_section(ctx *c)
     tc_leave(m);
 }
 
+/* links — check an introspection call's status, then release its
+ * answer's roots and free its array. */
+static void links(ctx *c, tc_status st, tc_link **l, size_t *n, const char *what)
+{
+    if (step(c, st, OKS | NOMEM, what)) {
+        for (size_t i = 0; i < *n; i++)
+            tc_root_release(c->h, (*l)[i].obj);
+        tc_inspect_free(*l);
+    }
+    *l = NULL;
+    *n = 0;
+}
+
+/* inspect — why-alive introspection (inspect.c, dom.c) and MMU (mmu.c). */
+static void inspect(ctx *c, tc_root *obj)
+{
+    tc_link *l = NULL;
+    size_t n = 0;
+    uint64_t bytes, objects;
+    links(c, tc_heap_roots(c->h, &l, &n), &l, &n, "heap_roots");
+    if (obj) {
+        links(c, tc_obj_referents(c->h, obj, &l, &n), &l, &n, "referents");
+        links(c, tc_obj_referrers(c->h, obj, &l, &n), &l, &n, "referrers");
+        links(c, tc_obj_path_to(c->h, obj, &l, &n), &l, &n, "path_to");
+        step(c, tc_obj_retained(c->h, obj, &bytes, &objects), OKS | NOMEM, "retained");
+    }
+    tc_interval iv[3] = {{0, 10, TC_GC_PAUSE}, {5, 40, TC_GC_ASSIST}, {60, 70, TC_GC_SLICE}};
+    int64_t windows[2] = {10, 1000};
+    tc_mmu_point pts[2];
+    step(c, tc_mmu(iv, 3, NULL, NULL, windows, 2, pts), OKS | NOMEM, "mmu");
+}
+
 /* drain_ready — take every due callback, releasing finalizers' roots. */
 static void drain_ready(ctx *c)
 {
@@ -165,6 +198,7 @@ static void body(ctx *c, const char *trace_path)
     make_objects(c);
     make_roots_and_specials(c);
     raw_section(c);
+    inspect(c, c->r[2]);
     step(c, tc_heap_collect(c->h), OKS | NOMEM, "collect");
     for (int i = 0; i < 4; i++)
         if (c->w[i] && step(c, tc_weak_get(c->h, c->w[i], &g), OKS | NOMEM, "weak_get") && g)
