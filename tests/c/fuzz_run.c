@@ -21,6 +21,7 @@
 
 #define END_COLLECTS 16   /* collects at the end of a round at most */
 #define BURST_EVERY 40000 /* operations of a thread between bursts */
+#define CYCLER_NAP_NS 100000 /* the cycler's nap between two forced cycles */
 #define STALL_SECONDS 120 /* no operation for this long: a hang */
 
 /* ---- a mutator thread ---- */
@@ -201,8 +202,11 @@ static void round_config(run *R, uint64_t rs)
     /* a chain per thread that takes the marker a while, so that a mark is
      * partly done for longer (several slices of the incremental collector) */
     R->weight = (rs >> 44) % 5 < 2 ? 0 : 500 + (size_t)((rs >> 48) % 3500);
-    /* forced cycles run an incremental cycle in one go: fewer such rounds */
-    R->cycler = (rs >> 52) % 4 < (R->o->collector == TC_COLLECTOR_INCREMENTAL ? 1 : 3);
+    /* the concurrent collector's cycles wait for allocation to trigger them
+     * (stw and incremental ones come at nearly every refill with gogc ~0),
+     * and a forced collect runs an incremental cycle in one go */
+    R->cycler = (rs >> 52) % 4 < (R->o->collector == TC_COLLECTOR_CONCURRENT ? 3 :
+                                  R->o->collector == TC_COLLECTOR_INCREMENTAL ? 1 : 0);
 }
 
 /* end_round — drop the board, collect until nothing is left, and count
@@ -241,9 +245,12 @@ static void end_round(run *R, fuzz_result *res)
         fz_fail(R, &R->errors, "end of round: verify: %s", tc_errmsg());
 }
 
-/* cycler — forced cycles back to back while the mutators run (rounds
- * with R->cycler): marks overlap more operations, and cycles do not wait
- * for allocation to trigger them. */
+/* cycler — forced cycles one after the other while the mutators run
+ * (rounds with R->cycler): marks overlap more operations, and cycles do not
+ * wait for allocation to trigger them. It naps between two: the stw and
+ * incremental collectors run a forced cycle under mark_lock, which a
+ * releasing thread can take again before a woken waiter runs, and
+ * back-to-back collects starved allocating threads for minutes. */
 static void *cycler(void *arg)
 {
     run *R = arg;
@@ -251,6 +258,7 @@ static void *cycler(void *arg)
         tc_status s = tc_heap_collect(R->h);
         if (s != TC_OK && s != TC_ERR_CORRUPT) /* a checkmark failure is counted by the checkmark counters */
             fz_fail(R, &R->errors, "cycler: collect: %s (%s)", tc_status_str(s), tc_errmsg());
+        nanosleep(&(struct timespec){0, CYCLER_NAP_NS}, NULL);
     }
     return NULL;
 }
