@@ -28,7 +28,7 @@ int collector_debug_phase(tc_heap *h);
  * to be), 2 allocated black; -1 if o is not in a heap (relaxed loads: a
  * test aims its mutations with it, it proves nothing) */
 int collector_debug_color(tc_obj *o);
-/* the message of the last cycle's failure ("" if it passed) */
+/* the message of the last cycle that failed ("" if none did) */
 void collector_debug_last_error(tc_heap *h, char *buf, size_t cap);
 
 /* TC_FAILPOINTS builds only (platform.c): the nth internal allocation

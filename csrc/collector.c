@@ -164,12 +164,18 @@ static void cycle_status(tc_heap *h, tc_status st)
 }
 
 /* checkmark — verify this cycle's mark (world stopped, after mark) and
- * count the outcome for the tests (collector_debug_checkmarks). */
+ * count the outcome for the tests (collector_debug_checkmarks; a failure's
+ * message is kept at once, before the sweep reuses the lost object). */
 static void checkmark(tc_heap *h)
 {
     tc_status st = check_marks(h);
     atomic_fetch_add(&h->checkmarks[st == TC_OK ? 0 : st == TC_ERR_CORRUPT ? 1 : 2], 1);
     cycle_status(h, st);
+    if (st != TC_OK) {
+        pthread_mutex_lock(&h->ctl_lock);
+        memcpy(h->last_errmsg, h->cyc_errmsg, sizeof h->last_errmsg);
+        pthread_mutex_unlock(&h->ctl_lock);
+    }
 }
 
 /* cycle_start — the start pause (gc_lock held, every span swept). */
@@ -313,7 +319,8 @@ static void cycle_end(tc_heap *h)
     pthread_mutex_lock(&h->ctl_lock);
     h->cycles_done++;
     h->last_status = h->cyc_status;
-    memcpy(h->last_errmsg, h->cyc_errmsg, sizeof h->last_errmsg);
+    if (h->cyc_status != TC_OK) /* kept until the next failure: request() reads it only with one */
+        memcpy(h->last_errmsg, h->cyc_errmsg, sizeof h->last_errmsg);
     pthread_cond_broadcast(&h->done_cond);
     pthread_mutex_unlock(&h->ctl_lock);
 }

@@ -209,7 +209,7 @@ struct tc_heap {
     uint64_t cycles_started;       /* cycles the collector thread began; under ctl_lock */
     tc_status last_status;         /* checkmark result of the last cycle; under ctl_lock */
     _Atomic uint64_t checkmarks[3];/* checkmarks that passed, found a white object, could not run (all cycles) */
-    char last_errmsg[200];         /* the message of last_status (request re-raises it); under ctl_lock */
+    char last_errmsg[200];         /* the message of the last cycle that failed (request re-raises it with last_status); under ctl_lock */
 
     /* the cycle being run (its owner writes, under gc_lock at the STW steps) */
     uint64_t cyc_t0, cyc_t1, cyc_t2, cyc_t3, cyc_t4, cyc_t5; /* start req/stopped/started, term req/stopped, end */
