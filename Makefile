@@ -12,14 +12,15 @@ OPT     ?= -O2 -g
 CFLAGS  := $(CFLAGS_BASE) $(OPT)
 LDLIBS  := -lpthread -lm
 
-.PHONY: all lib setup demo test bench clean test-c
+.PHONY: all lib setup demo test bench clean test-c dist test-dist
 all: lib
 
 # Debian packages and Python packages the build and tests need; `setup`
 # installs whichever are missing (a fresh machine has none of them).
 # golang-go: the lab's gogc question draws Go's curve beside tricolor's (tests check it)
-DEBS := lua5.4 liblua5.4-dev luarocks lua-busted libgc-dev pkg-config golang-go
-PIP_PKGS := pytest setuptools wheel hypothesis
+DEBS := lua5.4 liblua5.4-dev luarocks lua-busted libgc-dev pkg-config golang-go zip unzip binutils
+# setuptools 77: SPDX `license` in pyproject.toml; mypy: stubtest (test-stubs)
+PIP_PKGS := pytest "setuptools>=77" wheel hypothesis mypy
 # the lab's extras (pyproject: tricolor[lab]): module name=pip name
 PIP_LAB  := matplotlib=matplotlib rich=rich
 
@@ -30,11 +31,12 @@ setup:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
-	@for p in $(PIP_PKGS); do $(PYTHON) -c "import $$p" 2>/dev/null || $(PYTHON) -m pip install -q $$p; done
+	@$(PYTHON) -m pip install -q --disable-pip-version-check --root-user-action=ignore $(PIP_PKGS)
 	@for p in $(PIP_LAB); do $(PYTHON) -c "import $${p%%=*}" 2>/dev/null || $(PYTHON) -m pip install -q $${p#*=}; done
 
 # make test: every test, C core first, then the bindings, then the
-# sanitizer builds.
+# sanitizer builds, then the stubs and the packages (mk/dist.mk: the sdist
+# into a fresh venv, the source rock into fresh luarocks trees).
 test: setup
 	$(MAKE) test-c
 	$(MAKE) test-planted
@@ -45,6 +47,8 @@ test: setup
 	$(MAKE) test-tsan
 	$(MAKE) test-python-asan
 	$(MAKE) test-lua-asan
+	$(MAKE) test-stubs
+	$(MAKE) test-dist
 
 demo: setup
 	$(MAKE) demo-python
@@ -62,4 +66,4 @@ $(BUILD)/libtricolor.a: $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CSRC))
 include $(wildcard mk/*.mk)
 
 clean:
-	rm -rf $(BUILD) bindings/python/tricolor/*.so bindings/python/build
+	rm -rf $(BUILD) bindings/python/tricolor/*.so bindings/python/build bindings/python/*.egg-info

@@ -51,8 +51,10 @@ static inline bool span_next_free(span *s, uint32_t *out)
 }
 
 /* report_alloc — hand the mutator's unreported allocation to the heap and
- * start a collection if the heap passed its trigger. */
-static void report_alloc(tc_mutator *m)
+ * start a collection if the heap passed its trigger. Either may park the
+ * mutator (a pause, an assist, a cycle); false if the heap was closed
+ * meanwhile: the caller maps nothing more for it. */
+static bool report_alloc(tc_mutator *m)
 {
     tc_heap *h = m->heap;
     tc_safepoint(m); /* a raw section that only allocates still stops for pauses */
@@ -62,13 +64,15 @@ static void report_alloc(tc_mutator *m)
         m->reported = total;
     }
     collector_maybe_trigger(m, bytes);
+    return !atomic_load_explicit(&h->closed, memory_order_acquire);
 }
 
 /* refill — give mutator m a span of class c with a free slot. */
 static span *refill(tc_mutator *m, int c)
 {
     tc_heap *h = m->heap;
-    report_alloc(m);
+    if (!report_alloc(m))
+        return NULL;
     plat_lock(&h->lock);
     span *old = m->cache[c];
     if (old) {
@@ -185,7 +189,8 @@ static tc_obj *alloc_large(tc_mutator *m, size_t bytes)
 {
     tc_heap *h = m->heap;
     size_t npages = (bytes + TC_PAGE_SIZE - 1) >> TC_PAGE_SHIFT;
-    report_alloc(m);
+    if (!report_alloc(m))
+        return NULL;
     plat_lock(&h->lock);
     span *s = pages_alloc(h, npages);
     if (!s) {
@@ -235,17 +240,20 @@ __attribute__((noinline)) tc_obj *alloc_object_slow(tc_mutator *m, size_t nslots
             publish_large(m, o);
             count_alloc(m, (bytes + TC_PAGE_SIZE - 1) & ~(TC_PAGE_SIZE - 1));
         }
-        if (!o && attempt == 0)
-            collector_cycle(m->heap, m, false);
+        if (!o && attempt == 0 && collector_cycle(m->heap, m, false) == TC_ERR_CLOSED)
+            break;
     }
-    if (!o)
+    if (!o && atomic_load(&m->heap->closed))
+        tc_fail(TC_ERR_CLOSED, "the heap was closed during the allocation");
+    else if (!o)
         tc_fail(TC_ERR_NOMEM, "cannot allocate %zu bytes: the OS refused memory or the heap passed its "
                 "hard limit", bytes);
     return o;
 }
 
 /* alloc_object — a zeroed object with the given shape, or NULL with
- * tc_fail(TC_ERR_NOMEM). The caller (inside a heap call) checked that both
+ * tc_fail(TC_ERR_NOMEM), or TC_ERR_CLOSED if the heap was closed while the
+ * allocation waited (a pause, a cycle). The caller (inside a heap call) checked that both
  * fields fit 32 bits. The fast path takes the next free slot of the cached
  * span: no lock, no atomic read-modify-write outside mark. */
 tc_obj *alloc_object(tc_mutator *m, size_t nslots, size_t size)

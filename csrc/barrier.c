@@ -54,9 +54,11 @@
  * empty, every object reachable from a root is black. Otherwise the world
  * restarts and marking continues.
  *
- * A racing pair of stores to one slot may both read the same `old`, so one
- * deleted value goes unshaded; that value was itself stored during mark, so
- * it is a snapshot object or a new (black) one, and stays covered.
+ * Checked stores lock the slot (obj.h), so each reads the exact `old` it
+ * overwrites. Racing raw stores (tc_store) to one slot may both read the
+ * same `old`, so one deleted value goes unshaded; that value was itself
+ * stored during mark, so it is a snapshot object or a new (black) one, and
+ * stays covered.
  *
  * Which shades are load-bearing. The planted-bug matrix (plant.h, make
  * fuzz) removes each shade in turn and the model fuzzer must then lose an
@@ -102,16 +104,19 @@ static inline bool shade_new(tc_barrier k)
     return k == TC_BARRIER_DIJKSTRA && !planted(PLANT_DIJKSTRA_NO_INSERTION) && !planted(PLANT_NO_BARRIER);
 }
 
-void barrier_store_slow(tc_mutator *m, tc_obj *o, size_t i, tc_value v)
+/* barrier_shades — the shades of a store of v over old (see the top). */
+void barrier_shades(tc_mutator *m, tc_value old, tc_value v)
 {
     tc_barrier kind = m->heap->cfg.barrier;
-    if (shade_old(kind)) {
-        tc_value old = slot_read(o, i);
-        if (old.kind == TC_REF)
-            shade(m, (uintptr_t)old.u.ref);
-    }
+    if (shade_old(kind) && old.kind == TC_REF)
+        shade(m, (uintptr_t)old.u.ref);
     if (shade_new(kind) && v.kind == TC_REF)
         shade(m, (uintptr_t)v.u.ref);
+}
+
+void barrier_store_slow(tc_mutator *m, tc_obj *o, size_t i, tc_value v)
+{
+    barrier_shades(m, slot_read(o, i), v);
     slot_write_raw(o, i, v);
 }
 

@@ -29,6 +29,7 @@ static inline bool barrier_on(const tc_heap *h)
 }
 
 void barrier_store_slow(tc_mutator *m, tc_obj *o, size_t i, tc_value v);
+void barrier_shades(tc_mutator *m, tc_value old, tc_value v); /* what a store of v over old shades */
 void barrier_root_new(tc_mutator *m, tc_obj *o);
 void barrier_root_release(tc_mutator *m, tc_obj *o);
 
@@ -39,5 +40,17 @@ static inline void barrier_store(tc_mutator *m, tc_obj *o, size_t i, tc_value v)
         barrier_store_slow(m, o, i, v);
     else
         slot_write_raw(o, i, v);
+}
+
+/* barrier_store_checked — barrier_store for a checked call (tc_slot_set):
+ * the slot is locked for the store (obj.h), so concurrent stores into it
+ * take turns and the deletion shade sees exactly the value it overwrites. */
+static inline void barrier_store_checked(tc_mutator *m, tc_obj *o, size_t i, tc_value v)
+{
+    uint8_t old = slot_lock(o, i);
+    if (__builtin_expect(barrier_on(m->heap), 0))
+        barrier_shades(m, word_value(old & TAG_KIND, atomic_load_explicit(&obj_words(o)[i], memory_order_relaxed)),
+                       v);
+    slot_publish(o, i, old, v);
 }
 #endif

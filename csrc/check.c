@@ -56,17 +56,22 @@ static tc_status check_object(tc_heap *h, span *s, uintptr_t p, recount *rc)
 {
     const tc_obj *o = (const tc_obj *)p;
     size_t esize = s->sizeclass ? s->elemsize : (size_t)s->npages << TC_PAGE_SHIFT;
+    if (obj_freed(o))
+        return TC_OK; /* freed, its memory kept until no handle names it: no longer counted */
     if (obj_bytes(obj_nslots(o), obj_size(o)) > esize)
         return tc_fail(TC_ERR_CORRUPT, "object %#" PRIxPTR " (%u slots, %u bytes) overflows its %zu-byte slot", p,
                        obj_nslots(o), obj_size(o), esize);
     for (uint32_t i = 0; i < obj_nslots(o); i++) {
         uint8_t tag = atomic_load(&obj_tags(o)[i]);
-        if (tag > TC_REF)
+        if ((tag & TAG_BUSY) || (tag & TAG_KIND) > TC_REF)
             return tc_fail(TC_ERR_CORRUPT, "object %#" PRIxPTR " slot %u has bad tag %u", p, i, tag);
         const char *why;
         uintptr_t q = (uintptr_t)atomic_load(&obj_words(o)[i]);
-        if (tag == TC_REF && !valid_object(h, q, &why))
+        if ((tag & TAG_KIND) == TC_REF && !valid_object(h, q, &why))
             return tc_fail(TC_ERR_CORRUPT, "object %#" PRIxPTR " slot %u: reference %#" PRIxPTR " %s", p, i, q, why);
+        if ((tag & TAG_KIND) == TC_REF && obj_freed((const tc_obj *)q))
+            return tc_fail(TC_ERR_CORRUPT, "object %#" PRIxPTR " slot %u: reference %#" PRIxPTR
+                           " points at an object freed with unsafe.free", p, i, q);
     }
     rc->objects++;
     rc->bytes += esize;

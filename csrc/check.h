@@ -17,6 +17,7 @@ void collector_debug_blacken(tc_heap *h, tc_obj *o);      /* mark and scan o now
 tc_status collector_debug_finish(tc_heap *h);             /* finish; TC_ERR_CORRUPT if checkmark fired */
 void collector_debug_assists_only(tc_heap *h, bool on);   /* concurrent: the collector thread leaves marking to assists */
 void collector_debug_mark_pair(tc_heap *h, int64_t slice); /* drain with two markers taking turns, `slice` objects each */
+uint64_t roots_debug_visited(tc_heap *h);                /* handle-table slots walked so far */
 /* checkmarks of all cycles so far: out[0] passed, out[1] found a reachable
  * object left white, out[2] could not run (no memory). Counted before the
  * sweep, so a test sees a failure before the lost object is reused. */

@@ -125,34 +125,37 @@ static void queue_gctrace(tc_heap *h)
     char a[32], b[32], c[32], ca[32], cas[32], cb[32], cc[32];
     fmt_ms(cas, sizeof cas, h->cyc_assist);
     fmt_ms(a, sizeof a, h->cyc_t2 - h->cyc_t0);
-    fmt_ms(b, sizeof b, h->cyc_t3 > h->cyc_t2 ? h->cyc_t3 - h->cyc_t2 : 0);
-    fmt_ms(c, sizeof c, h->cyc_t5 - h->cyc_t3);
-    fmt_ms(ca, sizeof ca, h->cyc_cpu_stw / 2);
+    uint64_t mark_wall = h->cyc_mark_end > h->cyc_t2 ? h->cyc_mark_end - h->cyc_t2 : 0;
+    fmt_ms(b, sizeof b, mark_wall > h->cyc_term_ns ? mark_wall - h->cyc_term_ns : 0);
+    fmt_ms(c, sizeof c, h->cyc_term_ns);
+    fmt_ms(ca, sizeof ca, h->cyc_cpu_stw_start);
     fmt_ms(cb, sizeof cb, h->cyc_cpu_mark);
-    fmt_ms(cc, sizeof cc, h->cyc_cpu_stw - h->cyc_cpu_stw / 2);
+    fmt_ms(cc, sizeof cc, h->cyc_cpu_stw_end);
     uint64_t elapsed = h->cyc_t5 - h->start_ns;
     unsigned pct = elapsed ? (unsigned)(h->gc_cpu_ns * 100 / elapsed) : 0;
     char *line = plat_malloc(400);
     if (!line)
         return;
     snprintf(line, 400, "gc %llu @%.3fs %u%%: %s+%s+%s ms clock, %s+%s/%s/0+%s ms cpu, %llu->%llu->%llu MB, "
-             "%llu MB goal, %d P", (unsigned long long)h->num_gc, (double)elapsed / 1e9, pct > 100 ? 100 : pct,
+             "%llu MB goal, %d P%s", (unsigned long long)h->num_gc, (double)elapsed / 1e9, pct > 100 ? 100 : pct,
              a, b, c, ca, cas, cb, cc, (unsigned long long)(h->cyc_heap0 >> 20), (unsigned long long)(h->cyc_heap1 >> 20),
              (unsigned long long)(h->heap_live >> 20),
              (unsigned long long)(atomic_load(&h->goal) == UINT64_MAX ? 0 : atomic_load(&h->goal) >> 20),
-             h->cfg.mark_workers);
+             h->cfg.mark_workers, h->cyc_forced ? " (forced)" : ""); /* as Go marks a runtime.GC() cycle */
     out_push(h, line);
 }
 
 /* ---- the steps of a cycle ---- */
 
-static void pause_end(tc_heap *h, uint64_t since)
+/* pause_end — record the pause that began at `since`; returns its length. */
+static uint64_t pause_end(tc_heap *h, uint64_t since)
 {
     uint64_t now = plat_now_ns();
     pthread_mutex_lock(&h->stats_lock);
     stats_record_pause(h, now - since);
     pthread_mutex_unlock(&h->stats_lock);
     trace_emit(h, "STW pause", 'X', since, now - since, h->num_gc + 1);
+    return now - since;
 }
 
 /* cycle_status — the cycle's result, with this thread's message for it
@@ -200,7 +203,8 @@ static void cycle_start(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
     world_start(h);
     h->cyc_t2 = plat_now_ns();
     pause_end(h, h->cyc_t0);
-    h->cyc_cpu_stw = plat_thread_cpu_ns() - cpu;
+    h->cyc_cpu_stw_start = plat_thread_cpu_ns() - cpu;
+    h->cyc_cpu_stw_end = h->cyc_term_ns = 0;
 }
 
 /* flush_all — every mutator's cache and unreported allocation (world stopped). */
@@ -236,8 +240,9 @@ static bool cycle_try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
         mark_rescan_locals(ctx);
     if (dropped || !mark_drain(ctx, 0)) {
         world_start(h);
-        pause_end(h, t);
-        h->cyc_cpu_stw += plat_thread_cpu_ns() - cpu;
+        h->cyc_term_ns += pause_end(h, t);
+        h->cyc_mark_end = plat_now_ns();
+        h->cyc_cpu_stw_end += plat_thread_cpu_ns() - cpu;
         if (dropped)
             mark_rescan(ctx); /* with the world running again: it is O(heap) */
         return false;
@@ -259,8 +264,9 @@ static bool cycle_try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
     pthread_mutex_unlock(&h->stats_lock);
     sweep_begin(h);
     world_start(h);
-    pause_end(h, t);
-    h->cyc_cpu_stw += plat_thread_cpu_ns() - cpu;
+    h->cyc_term_ns += pause_end(h, t);
+    h->cyc_mark_end = plat_now_ns();
+    h->cyc_cpu_stw_end += plat_thread_cpu_ns() - cpu;
     return true;
 }
 
@@ -269,7 +275,7 @@ static void cycle_end(tc_heap *h)
 {
     h->cyc_t5 = plat_now_ns();
     pthread_mutex_lock(&h->lock);
-    uint64_t live = h->sweep_live_bytes, live_objects = h->sweep_live_objects;
+    uint64_t live = h->sweep_live_bytes, live_objects = h->sweep_live_objects, freed = h->sweep_freed_objects;
     pthread_mutex_unlock(&h->lock);
     if (live_objects)
         atomic_store(&h->avg_obj_bytes, live / live_objects);
@@ -291,7 +297,7 @@ static void cycle_end(tc_heap *h)
     h->sweep_ns += h->cyc_t5 - h->cyc_t4;
     h->mark_cpu_ns += h->cyc_cpu_mark;
     h->sweep_cpu_ns += h->cyc_cpu_sweep;
-    uint64_t cyc_cpu = h->cyc_cpu_mark + h->cyc_cpu_sweep + h->cyc_cpu_stw;
+    uint64_t cyc_cpu = h->cyc_cpu_mark + h->cyc_cpu_sweep + h->cyc_cpu_stw_start + h->cyc_cpu_stw_end;
     h->gc_cpu_ns += cyc_cpu;
     h->cyc_assist = atomic_load(&h->assist_ns) - h->cyc_assist0;
     collector_update_trigger(h);
@@ -321,6 +327,7 @@ static void cycle_end(tc_heap *h)
     h->last_status = h->cyc_status;
     if (h->cyc_status != TC_OK) /* kept until the next failure: request() reads it only with one */
         memcpy(h->last_errmsg, h->cyc_errmsg, sizeof h->last_errmsg);
+    h->last_freed = freed;
     pthread_cond_broadcast(&h->done_cond);
     pthread_mutex_unlock(&h->ctl_lock);
 }
@@ -350,11 +357,12 @@ static tc_status run_stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
     atomic_store(&h->phase, PHASE_SWEEP);
     sweep_all(h);
     atomic_store_explicit(&h->flushed_bytes, 0, memory_order_relaxed);
-    h->cyc_cpu_stw = 0;
+    h->cyc_cpu_stw_start = h->cyc_cpu_stw_end = 0; /* one pause: its CPU is the mark's and the sweep's */
     h->cyc_cpu_mark = cpu1 - cpu0;
     h->cyc_cpu_sweep = plat_thread_cpu_ns() - cpu1;
     world_start(h);
-    pause_end(h, h->cyc_t0);
+    h->cyc_mark_end = h->cyc_t0 + pause_end(h, h->cyc_t0);
+    h->cyc_term_ns = h->cyc_mark_end - h->cyc_t2; /* gctrace: the pause after the world stopped */
     cycle_end(h);
     return h->cyc_status;
 }
@@ -623,7 +631,7 @@ static void assist(tc_mutator *m, uint64_t bytes)
     /* while this assist may hold grey work in c, it counts in assists_holding:
      * the collector does not try to end the mark meanwhile (mark.c) */
     atomic_fetch_add(&h->assists_holding, 1);
-    while (atomic_load(&h->phase) == PHASE_MARK &&
+    while (atomic_load(&h->phase) == PHASE_MARK && !atomic_load(&h->closed) &&
            (at_limit || (atomic_load(&h->mark_progress) < done0 + debt && now - t0 < budget))) {
         if (atomic_load_explicit(&h->stw, memory_order_relaxed)) { /* a pause wants this thread */
             assist_release(h, c);
@@ -636,7 +644,7 @@ static void assist(tc_mutator *m, uint64_t bytes)
             void *tok;
             block_begin(h, &tok);
             atomic_fetch_add(&h->mark_hungry, 1);
-            for (unsigned i = 0; atomic_load(&h->phase) == PHASE_MARK && grey_empty(h) &&
+            for (unsigned i = 0; atomic_load(&h->phase) == PHASE_MARK && !atomic_load(&h->closed) && grey_empty(h) &&
                                  atomic_load(&h->mark_progress) == before && (at_limit || plat_now_ns() - t0 < budget);
                  i++)
                 if ((i & 63) == 63)
@@ -663,7 +671,10 @@ void collector_maybe_trigger(tc_mutator *m, uint64_t bytes)
     tc_heap *h = m->heap;
     switch (h->cfg.collector) {
     case TC_COLLECTOR_CONCURRENT:
-        if (atomic_load_explicit(&h->phase, memory_order_relaxed) == PHASE_MARK) {
+        if (__builtin_expect(!h->thread_started, 0)) { /* no thread (it could not be restarted after a fork) */
+            if (over_trigger(h))
+                collector_cycle(h, m, false);
+        } else if (atomic_load_explicit(&h->phase, memory_order_relaxed) == PHASE_MARK) {
             assist(m, bytes);
         } else if (atomic_load_explicit(&h->phase, memory_order_relaxed) == PHASE_OFF && over_trigger(h)) {
             pthread_mutex_lock(&h->ctl_lock);

@@ -3,7 +3,9 @@
  *
  * Owns the process's registry of live heaps (so a thread that exits can
  * tell whether a heap it used still exists) and the order of teardown:
- * close stops the world for good and frees every object and page, but keeps
+ * close makes every later call fail with TC_ERR_CLOSED, waits for the calls
+ * already inside the heap on other threads to leave (they see the heap
+ * closed wherever they resume), then frees every object and page, but keeps
  * the tc_heap shell (and its mutator structs) so that late calls fail with
  * TC_ERR_CLOSED; destroy frees the shell.
  */
@@ -16,6 +18,41 @@
 pthread_mutex_t heap_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static tc_heap *live_heaps;
 static uint64_t next_uid = 1;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* The fork handlers (fork.c does each heap): the registry lock is held from
+ * prepare to parent/child, so the set of heaps cannot change meanwhile. */
+static void heaps_fork_prepare(void)
+{
+    pthread_mutex_lock(&heap_registry_lock);
+    for (tc_heap *h = live_heaps; h; h = h->next_live)
+        fork_heap_prepare(h);
+}
+
+/* the heaps in the reverse order of prepare's, so that every thread takes
+ * two heaps' locks in one order (the registry's) */
+static void fork_reverse(tc_heap *h, void (*fn)(tc_heap *))
+{
+    if (h) {
+        fork_reverse(h->next_live, fn);
+        fn(h);
+    }
+}
+
+static void heaps_fork_parent(void)
+{
+    fork_reverse(live_heaps, fork_heap_parent);
+    pthread_mutex_unlock(&heap_registry_lock);
+}
+
+static void heaps_fork_child(void)
+{
+    plat_fork_child();
+    fork_reverse(live_heaps, fork_heap_child);
+    pthread_mutex_unlock(&heap_registry_lock);
+}
+
+static void atfork_register(void) { pthread_atfork(heaps_fork_prepare, heaps_fork_parent, heaps_fork_child); }
 
 bool heap_alive(uint64_t uid, tc_heap *h)
 {
@@ -25,14 +62,20 @@ bool heap_alive(uint64_t uid, tc_heap *h)
     return false;
 }
 
+static tc_status gogc_error(int64_t gogc)
+{
+    return tc_fail(TC_ERR_VALUE, "gogc must be between 0 and %lld (or off), not %lld", (long long)TC_GOGC_MAX,
+                   (long long)gogc);
+}
+
 static tc_status check_config(const tc_config *c)
 {
     if ((unsigned)c->collector > TC_COLLECTOR_STW)
         return tc_fail(TC_ERR_VALUE, "collector: unknown collector %d", (int)c->collector);
     if ((unsigned)c->barrier > TC_BARRIER_YUASA)
         return tc_fail(TC_ERR_VALUE, "barrier: unknown barrier %d", (int)c->barrier);
-    if (c->gogc < -1)
-        return tc_fail(TC_ERR_VALUE, "gogc must be >= 0 (or off), not %lld", (long long)c->gogc);
+    if (c->gogc < -1 || c->gogc > TC_GOGC_MAX)
+        return gogc_error(c->gogc);
     if (c->memory_limit == 0 || c->memory_limit < -1)
         return tc_fail(TC_ERR_VALUE, "memory_limit must be a positive number of bytes (or off), not %lld",
                        (long long)c->memory_limit);
@@ -53,6 +96,7 @@ tc_status tc_heap_new(const tc_config *c, tc_heap **out)
         return st;
     plat_init();
     sizeclass_init();
+    pthread_once(&atfork_once, atfork_register);
     tc_heap *h = plat_calloc_lines(sizeof *h);
     if (!h)
         return tc_fail(TC_ERR_NOMEM, "cannot allocate a heap");
@@ -93,22 +137,31 @@ tc_status tc_heap_new(const tc_config *c, tc_heap **out)
 
 bool tc_heap_closed(const tc_heap *h) { return atomic_load(&((tc_heap *)h)->closed); }
 
-void tc_heap_close(tc_heap *h)
+/* close_begin — the first half of a close, once: every call from now on
+ * fails with TC_ERR_CLOSED (mutator_enter reads `closed`), and whatever
+ * waits inside the heap for a cycle or the collector wakes up to see it. */
+static void close_begin(tc_heap *h)
 {
-    if (!h)
-        return;
-    if (atomic_exchange(&h->closing, true))
-        return; /* closed, or another thread is closing it */
+    atomic_store(&h->closed, true);
+    pthread_mutex_lock(&h->ctl_lock);
+    h->stopping = true;
+    pthread_cond_broadcast(&h->ctl_cond);
+    pthread_cond_broadcast(&h->done_cond);
+    pthread_mutex_unlock(&h->ctl_lock);
+}
+
+/* close_teardown — free every object and page; no thread is inside a heap
+ * call any more (mutators_drain), and none can enter. */
+static void close_teardown(tc_heap *h)
+{
     collector_stop_thread(h);
     pthread_mutex_lock(&h->mark_lock);
     pthread_mutex_lock(&h->gc_lock);
-    atomic_store(&h->closed, true);
     if (h->incr_ctx) {
         mark_free(h->incr_ctx);
         h->incr_ctx = NULL;
     }
-    /* wait for every call already inside the heap; later ones see `closed` */
-    world_stop(h, NULL);
+    world_stop(h, NULL); /* nobody is inside: only for the memory order */
     pthread_mutex_lock(&h->mut_lock);
     pthread_mutex_lock(&h->lock);
     for (tc_mutator *m = h->mutators; m; m = m->next) {
@@ -133,11 +186,28 @@ void tc_heap_close(tc_heap *h)
     world_start(h);
     pthread_mutex_unlock(&h->gc_lock);
     pthread_mutex_unlock(&h->mark_lock);
-    /* wake anyone waiting for a cycle: they see the heap closed */
     pthread_mutex_lock(&h->ctl_lock);
-    h->stopping = true;
     pthread_cond_broadcast(&h->done_cond);
     pthread_mutex_unlock(&h->ctl_lock);
+}
+
+/* tc_heap_close — close for every later call at once, then wait until no
+ * other thread is inside a heap call (a call parked in a pause or waiting
+ * for a cycle resumes, sees the heap closed and fails; issue 10, point 2:
+ * one used to map a fresh 4 GiB arena for a heap already torn down), then
+ * free everything. From inside a heap call on this thread (a raw section)
+ * the teardown cannot wait for that call: it is left to the next close or
+ * destroy made outside any call. */
+void tc_heap_close(tc_heap *h)
+{
+    if (!h)
+        return;
+    if (!atomic_exchange(&h->closing, true))
+        close_begin(h);
+    if (mutator_inside(h) || atomic_exchange(&h->torn_down, true))
+        return; /* deferred (see above), or another thread tears down */
+    mutators_drain(h);
+    close_teardown(h);
 }
 
 void tc_heap_destroy(tc_heap *h)
@@ -145,6 +215,8 @@ void tc_heap_destroy(tc_heap *h)
     if (!h)
         return;
     tc_heap_close(h);
+    if (mutator_inside(h))
+        return; /* from inside a heap call: only closed (tricolor.h); the shell stays */
     pthread_mutex_lock(&heap_registry_lock);
     for (tc_heap **p = &live_heaps; *p; p = &(*p)->next_live)
         if (*p == h) {
@@ -172,21 +244,31 @@ void tc_heap_destroy(tc_heap *h)
     free(h);
 }
 
-tc_status tc_heap_collect(tc_heap *h)
+tc_status tc_heap_collect(tc_heap *h) { return tc_heap_collect_n(h, NULL); }
+
+/* tc_heap_collect_n — the cycle's freed-object count is read under ctl_lock
+ * after the cycle, as the waiter of a concurrent cycle reads last_status. */
+tc_status tc_heap_collect_n(tc_heap *h, uint64_t *freed)
 {
     if (atomic_load(&h->closed))
         return tc_fail(TC_ERR_CLOSED, "the heap is closed");
     /* not a mutator call: the caller holds no raw pointers. A thread inside
      * a raw section must leave it first (it would be waited for). */
-    return collector_cycle(h, NULL, true);
+    tc_status st = collector_cycle(h, NULL, true);
+    if (st == TC_OK && freed) {
+        pthread_mutex_lock(&h->ctl_lock);
+        *freed = h->last_freed;
+        pthread_mutex_unlock(&h->ctl_lock);
+    }
+    return st;
 }
 
 tc_status tc_heap_set_gogc(tc_heap *h, int64_t gogc)
 {
     if (atomic_load(&h->closed))
         return tc_fail(TC_ERR_CLOSED, "the heap is closed");
-    if (gogc < -1)
-        return tc_fail(TC_ERR_VALUE, "gogc must be >= 0 (or off), not %lld", (long long)gogc);
+    if (gogc < -1 || gogc > TC_GOGC_MAX)
+        return gogc_error(gogc);
     atomic_store(&h->gogc, gogc);
     pthread_mutex_lock(&h->stats_lock);
     collector_update_trigger(h);

@@ -54,7 +54,8 @@ typedef struct wbuf {
 struct tc_mutator {
     struct tc_heap *heap;
     _Atomic int active;          /* 1 while inside a heap call; written by the owner */
-    int depth;                   /* nesting of heap calls (owner only) */
+    _Atomic int depth;           /* nesting of heap calls: written by the owner (plain loads and
+                                  * stores, no read-modify-write), read by a closing thread */
     pthread_t owner;             /* the thread using it, valid if `owned` */
     bool owned;                  /* protected by heap->mut_lock */
     span *cache[SC_MAX_CLASSES]; /* current span per size class (owner; the world-stopper flushes) */
@@ -73,7 +74,7 @@ struct tc_mutator {
     struct tc_mutator *next;     /* heap->mutators list, under mut_lock */
 };
 
-enum special_kind { SP_FINALIZER = 1, SP_CLEANUP, SP_WEAK, SP_PIN };
+enum special_kind { SP_FINALIZER = 1, SP_CLEANUP, SP_WEAK, SP_PIN, SP_FREED };
 
 /* A special record attached to one object (Go's "specials"): kept on its
  * span's list (so a sweep sees the ones of the span it sweeps) and on the
@@ -128,7 +129,8 @@ struct tc_heap {
     tc_config cfg;                /* fixed at creation, but gogc/memory_limit below */
     _Atomic int64_t gogc, memory_limit;
     _Atomic bool closed;
-    _Atomic bool closing;          /* tc_heap_close has begun */
+    _Atomic bool closing;          /* tc_heap_close has begun: `closed` is set, the collector told to stop */
+    _Atomic bool torn_down;        /* a tc_heap_close (not from inside a call) claimed the teardown */
     uint64_t start_ns;
 
     pthread_mutex_t gc_lock;
@@ -196,6 +198,7 @@ struct tc_heap {
     int sweepers;                  /* spans being swept outside the lock right now */
     uint64_t sweep_live_bytes;     /* live bytes found by this cycle's sweep */
     uint64_t sweep_live_objects;
+    uint64_t sweep_freed_objects;  /* objects this cycle's sweep freed (lock); tc_heap_collect_n reports it */
 
     /* the collector thread (concurrent collector) */
     pthread_t thread;
@@ -210,10 +213,13 @@ struct tc_heap {
     tc_status last_status;         /* checkmark result of the last cycle; under ctl_lock */
     _Atomic uint64_t checkmarks[3];/* checkmarks that passed, found a white object, could not run (all cycles) */
     char last_errmsg[200];         /* the message of the last cycle that failed (request re-raises it with last_status); under ctl_lock */
+    uint64_t last_freed;           /* objects the last finished cycle freed; under ctl_lock */
 
     /* the cycle being run (its owner writes, under gc_lock at the STW steps) */
     uint64_t cyc_t0, cyc_t1, cyc_t2, cyc_t3, cyc_t4, cyc_t5; /* start req/stopped/started, term req/stopped, end */
-    uint64_t cyc_heap0, cyc_heap1, cyc_cpu_mark, cyc_cpu_sweep, cyc_cpu_stw;
+    uint64_t cyc_heap0, cyc_heap1, cyc_cpu_mark, cyc_cpu_sweep;
+    uint64_t cyc_cpu_stw_start, cyc_cpu_stw_end; /* thread CPU ns of the start pause and of the termination pause(s) */
+    uint64_t cyc_term_ns, cyc_mark_end; /* wall ns spent in termination pauses; when the last one ended */
     bool cyc_forced;
     tc_status cyc_status;          /* checkmark result (or no memory to mark) */
     char cyc_errmsg[200];          /* its message: tc_errmsg is per thread, and the cycle may run on another */
@@ -248,6 +254,8 @@ struct tc_heap {
     _Atomic uint64_t nready;
     _Atomic uint64_t sweepgen;     /* +1 at each sweep_begin */
     _Atomic int64_t roots_global;  /* roots created outside a mutator (queued finalizers) */
+    _Atomic uint64_t freed_pending; /* objects freed with tc_obj_free whose memory no sweep took back yet */
+    _Atomic uint64_t roots_visited; /* handle-table slots walked so far (a test hook: free's pause walks none) */
 
     /* gctrace output queue */
     pthread_mutex_t out_lock;
@@ -262,6 +270,8 @@ struct tc_heap {
     size_t trace_n, trace_cap;
 
     struct tc_heap *next_live;     /* the process's list of live heaps */
+    tc_mutator *fork_self;         /* fork.c: the forking thread's mutator (registry lock held) */
+    bool fork_parked;              /* fork.c: it was inside a raw section and parked for the fork */
 };
 
 /* errors.c */
@@ -279,6 +289,9 @@ void mutator_unpark(tc_mutator *m);        /* count as active again, waiting out
 void world_stop(tc_heap *h, tc_mutator *self);
 void world_start(tc_heap *h);
 void mutators_free(tc_heap *h);
+tc_mutator *mutator_self(tc_heap *h);      /* this thread's mutator, or NULL (never registers) */
+bool mutator_inside(tc_heap *h);           /* is this thread inside a heap call of h? */
+void mutators_drain(tc_heap *h);           /* wait until no other thread is inside a heap call of h */
 void block_begin(tc_heap *h, void **tok);
 void block_end(tc_heap *h, void *tok);
 
@@ -361,6 +374,14 @@ tc_status roots_new_global(tc_heap *h, tc_obj *o, tc_root **out); /* roots.c, no
 /* scavenge (span.c) */
 uint64_t pages_scavenge(tc_heap *h, uint64_t want); /* lock held: release up to `want` free bytes */
 void scavenge_background(tc_heap *h);             /* after a cycle: give back what the goal does not need */
+
+/* fork.c (heap.c calls these for every live heap, registry lock held) */
+void fork_heap_prepare(tc_heap *h);
+void fork_heap_parent(tc_heap *h);
+void fork_heap_child(tc_heap *h);
+void mark_par_fork_lock(mpar *par);    /* mark.c: take / release the workers' lock around fork */
+void mark_par_fork_unlock(mpar *par);
+void mark_par_forget(mpar *par);       /* mark.c, in a fork's child: free without joining (no threads) */
 
 /* check.c */
 tc_status check_heap(tc_heap *h);               /* world stopped */

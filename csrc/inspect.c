@@ -183,7 +183,8 @@ static tc_status number_span(void *ud, span *s, int c)
 }
 
 /* node_of — p's number, or NONE if p is not the start of an allocated
- * object of this heap (a dangling reference left by unsafe.free). */
+ * object of this heap, or is an object freed with unsafe.free whose memory
+ * waits for the next cycle (special.c): a dangling reference. */
 static uint32_t node_of(iwalk *w, uintptr_t p)
 {
     arena *a = arena_of(p);
@@ -202,7 +203,7 @@ static uint32_t node_of(iwalk *w, uintptr_t p)
     } else if (off) {
         return NONE;
     }
-    if (!bit_test(a->allocbits, a, p))
+    if (!bit_test(a->allocbits, a, p) || obj_freed((const tc_obj *)p))
         return NONE;
     return ia->first[pg] + (uint32_t)k;
 }
@@ -353,13 +354,7 @@ typedef struct isess {
 
 /* in_raw_section — is this thread inside a heap call of h (a raw section)?
  * Stopping the world would then wait for itself. */
-static bool in_raw_section(tc_heap *h)
-{
-    for (int i = 0; i < TLS_WAYS; i++)
-        if (tc_tls_cache[i].heap == h && tc_tls_cache[i].uid == h->uid && tc_tls_cache[i].m->depth > 0)
-            return true;
-    return false;
-}
+static bool in_raw_section(tc_heap *h) { return mutator_inside(h); }
 
 /* obj_arg — the object of root r, checked: of this heap and not freed. */
 static tc_status obj_arg(tc_heap *h, tc_root *r, uintptr_t *p)
@@ -367,7 +362,7 @@ static tc_status obj_arg(tc_heap *h, tc_root *r, uintptr_t *p)
     if (!r)
         return tc_fail(TC_ERR_VALUE, "obj must be a handle, not NULL");
     uintptr_t v = (uintptr_t)tc_root_obj(r);
-    if (v & 2)
+    if ((v & 2) || (v && !(v & 7) && arena_of(v) && tc_root_freed(r)))
         return tc_fail(TC_ERR_FREED, "the object was freed with unsafe.free");
     arena *a = v && !(v & 7) ? arena_of(v) : NULL;
     if (!a || a->heap != h)
@@ -542,7 +537,7 @@ static bool bfs_scan(ibfs *b, uintptr_t p, uint32_t pn, uint8_t how)
 {
     const tc_obj *o = (const tc_obj *)p;
     for (uint32_t i = 0; i < obj_nslots(o) && !b->found; i++) {
-        if (atomic_load_explicit(&obj_tags(o)[i], memory_order_relaxed) != TC_REF)
+        if ((atomic_load_explicit(&obj_tags(o)[i], memory_order_relaxed) & TAG_KIND) != TC_REF)
             continue;
         uintptr_t q = atomic_load_explicit(&obj_words(o)[i], memory_order_relaxed);
         uint32_t n = node_of(b->w, q);
@@ -662,7 +657,7 @@ static bool snap_span(isnap *g, iwalk *w, size_t i)
             continue;
         const tc_obj *o = (const tc_obj *)p;
         for (uint32_t j = 0; j < obj_nslots(o); j++) {
-            if (atomic_load_explicit(&obj_tags(o)[j], memory_order_relaxed) != TC_REF)
+            if ((atomic_load_explicit(&obj_tags(o)[j], memory_order_relaxed) & TAG_KIND) != TC_REF)
                 continue;
             uint32_t n = node_of(w, atomic_load_explicit(&obj_words(o)[j], memory_order_relaxed));
             if (n != NONE && !snap_push(&g->succ, &g->nsucc, &g->cap_succ, n))
@@ -770,7 +765,7 @@ tc_status tc_obj_referents(tc_heap *h, tc_root *r, tc_link **out, size_t *n)
     size_t k = 0, cap = 0;
     const tc_obj *o = (const tc_obj *)p;
     for (uint32_t i = 0; i < obj_nslots(o) && st == TC_OK; i++) {
-        tc_value x = slot_read(o, i); /* as tc_slot_get: the barrier sees the new roots */
+        tc_value x = slot_read_locked((tc_obj *)o, i); /* as tc_slot_get: one store's pair; the barrier sees the new roots */
         arena *a = x.kind == TC_REF ? arena_of((uintptr_t)x.u.ref) : NULL;
         if (!a || a->heap != h || !is_object(a, (uintptr_t)x.u.ref))
             continue; /* not a reference (or a torn read of a slot another thread writes) */

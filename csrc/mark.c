@@ -370,7 +370,7 @@ static inline void scan(markctx *c, uintptr_t p)
     _Atomic uint64_t *w = obj_words(o);
     _Atomic uint8_t *t = obj_tags(o);
     for (uint32_t i = 0; i < n; i++) {
-        if (atomic_load_explicit(&t[i], memory_order_acquire) != TC_REF)
+        if ((atomic_load_explicit(&t[i], memory_order_acquire) & TAG_KIND) != TC_REF)
             continue;
         uintptr_t q = atomic_load_explicit(&w[i], memory_order_relaxed);
         /* skip what is already marked: in a graph about half the references
@@ -782,7 +782,7 @@ static void rescan_children(markctx *c, uintptr_t p)
 {
     const tc_obj *o = (const tc_obj *)p;
     for (uint32_t i = 0; i < obj_nslots(o); i++) {
-        if (atomic_load_explicit(&obj_tags(o)[i], memory_order_acquire) != TC_REF)
+        if ((atomic_load_explicit(&obj_tags(o)[i], memory_order_acquire) & TAG_KIND) != TC_REF)
             continue;
         uintptr_t q = atomic_load_explicit(&obj_words(o)[i], memory_order_relaxed);
         if (arena_of(q) && !marked(c, q))
@@ -846,17 +846,25 @@ void mark_debug_pair(markctx *c, int64_t slice)
 }
 
 /* mark_push_handles — every live handle; safe while mutators create and
- * release handles (barrier.c says why). */
+ * release handles (barrier.c says why). A handle to an object freed with
+ * tc_obj_free gets the freed bit here and marks nothing (special.c): only
+ * while such objects wait, and then one header load per handle. */
 void mark_push_handles(markctx *c)
 {
     tc_heap *h = c->h;
+    bool freed = atomic_load(&h->freed_pending) != 0;
     plat_lock(&h->roots_lock);
     root_chunk *first = h->root_chunks;
     pthread_mutex_unlock(&h->roots_lock);
-    for (root_chunk *k = first; k; k = k->next)
+    for (root_chunk *k = first; k; k = k->next, atomic_fetch_add_explicit(&h->roots_visited, ROOT_CHUNK,
+                                                                        memory_order_relaxed))
         for (size_t i = 0; i < ROOT_CHUNK - (size_t)planted(PLANT_ROOTS_SKIP_LAST); i++) {
             uintptr_t v = atomic_load_explicit(&k->slot[i], memory_order_acquire);
-            if (v && !(v & 3)) /* not a free link (1), not a freed object (2) */
+            if (!v || (v & 3)) /* a free link (1), a freed object (2) */
+                continue;
+            if (freed && obj_freed((const tc_obj *)v)) /* a released slot keeps its new value */
+                atomic_compare_exchange_strong(&k->slot[i], &v, v | 2);
+            else
                 push_root(c, v);
         }
 }
@@ -920,7 +928,7 @@ static bool ensure_checkbits(tc_heap *h)
 {
     for (int i = 0; i < h->narenas; i++) {
         arena *a = h->arenas[i];
-        if (!a->checkbits && !(a->checkbits = plat_map_lazy(TC_ARENA_SIZE / 64)))
+        if (!a->checkbits && !(a->checkbits = plat_map_lazy(a->size / 64)))
             return false;
     }
     return true;
@@ -1121,6 +1129,27 @@ void mark_par_free(mpar *par)
         pthread_join(par->threads[i], NULL);
     pthread_mutex_destroy(&par->lock);
     pthread_cond_destroy(&par->cond);
+    free(par);
+}
+
+/* mark_par_fork_lock, mark_par_fork_unlock — fork.c: the workers are idle
+ * (no cycle runs); their lock is taken so none is half-way through it. */
+void mark_par_fork_lock(mpar *par)
+{
+    if (par)
+        pthread_mutex_lock(&par->lock);
+}
+
+void mark_par_fork_unlock(mpar *par)
+{
+    if (par)
+        pthread_mutex_unlock(&par->lock);
+}
+
+/* mark_par_forget — in a fork's child, where the worker threads do not
+ * exist: free the struct without joining them. */
+void mark_par_forget(mpar *par)
+{
     free(par);
 }
 

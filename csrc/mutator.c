@@ -139,13 +139,16 @@ static void on_thread_exit(void *arg)
         pthread_mutex_lock(&heap_registry_lock);
         if (heap_alive(r->uid, r->heap) && !atomic_load(&r->heap->closed)) {
             tc_mutator *m = r->m;
+            atomic_store(&m->depth, 1); /* inside, for a closer (mutators_drain) */
             unpark(m, false);
-            pthread_mutex_lock(&r->heap->lock);
-            alloc_flush_cache(m);
-            pthread_mutex_unlock(&r->heap->lock);
+            if (!atomic_load(&r->heap->closed)) { /* Dekker with the closer, as on entry */
+                pthread_mutex_lock(&r->heap->lock);
+                alloc_flush_cache(m);
+                pthread_mutex_unlock(&r->heap->lock);
+            }
             m->nlocals = 0;
-            m->depth = 0;
             mutator_park(m);
+            atomic_store_explicit(&m->depth, 0, memory_order_release);
             pthread_mutex_lock(&r->heap->mut_lock);
             m->owned = false;
             pthread_mutex_unlock(&r->heap->mut_lock);
@@ -260,7 +263,7 @@ tc_status mutator_enter_slow(tc_heap *h, tc_mutator **out)
     tc_mutator *m = mutator_get(h);
     if (!m)
         return tc_fail(TC_ERR_NOMEM, "cannot register this thread with the heap");
-    if (m->depth++ == 0) {
+    if (depth_add(m, 1) == 0) {
         m->call_assist_ns = 0;
         atomic_store_explicit(&m->active, 1, memory_order_relaxed);
         light_fence();
@@ -269,8 +272,8 @@ tc_status mutator_enter_slow(tc_heap *h, tc_mutator **out)
             unpark(m, true);
         }
         if (__builtin_expect(atomic_load_explicit(&h->closed, memory_order_acquire), 0)) {
-            m->depth = 0;
             mutator_park(m);
+            atomic_store_explicit(&m->depth, 0, memory_order_release);
             return tc_fail(TC_ERR_CLOSED, "the heap is closed");
         }
     }
@@ -325,6 +328,68 @@ void world_start(tc_heap *h)
         pthread_cond_broadcast(&h->world_cond);
         pthread_mutex_unlock(&h->world_lock);
     }
+}
+
+/* mutator_self — this thread's mutator for h if it has one (never
+ * registers): the thread's cache, else the heap's list. */
+tc_mutator *mutator_self(tc_heap *h)
+{
+    for (int i = 0; i < TLS_WAYS; i++)
+        if (tc_tls_cache[i].heap == h && tc_tls_cache[i].uid == h->uid)
+            return tc_tls_cache[i].m;
+    tc_mutator *found = NULL;
+    pthread_t self = pthread_self();
+    pthread_mutex_lock(&h->mut_lock);
+    for (tc_mutator *it = h->mutators; it && !found; it = it->next)
+        if (it->owned && pthread_equal(it->owner, self))
+            found = it;
+    pthread_mutex_unlock(&h->mut_lock);
+    return found;
+}
+
+/* mutator_inside — is the calling thread inside a heap call of h (a raw
+ * section, or a host callback run from inside one)? */
+bool mutator_inside(tc_heap *h)
+{
+    tc_mutator *m = mutator_self(h);
+    return m && atomic_load_explicit(&m->depth, memory_order_relaxed) > 0;
+}
+
+/* others_inside — is a thread other than the caller inside a heap call of
+ * h? (`closed` is set and fenced: a thread that enters from now on sees it
+ * and leaves at once; one already inside is seen here — Dekker, as in
+ * world_stop.) */
+static bool others_inside(tc_heap *h, tc_mutator *self)
+{
+    bool busy = false;
+    pthread_mutex_lock(&h->mut_lock);
+    for (tc_mutator *m = h->mutators; m && !busy; m = m->next)
+        busy = m != self && (atomic_load_explicit(&m->depth, memory_order_acquire) > 0 ||
+                             atomic_load_explicit(&m->active, memory_order_acquire));
+    pthread_mutex_unlock(&h->mut_lock);
+    return busy;
+}
+
+/* mutators_drain — wait until no other thread is inside a heap call of h
+ * (tc_heap_close, after it set `closed`): calls that wait inside the heap
+ * (for a pause, for a cycle) wake, see the heap closed and leave. While it
+ * waits, the host's lock is released (block hooks): a Python thread parked
+ * in heap.new() needs the GIL back to leave. */
+void mutators_drain(tc_heap *h)
+{
+    plat_heavy_fence(); /* the mutators' half of the handshake is a compiler barrier */
+    tc_mutator *self = mutator_self(h);
+    if (!others_inside(h, self))
+        return;
+    void *tok;
+    block_begin(h, &tok);
+    for (unsigned i = 0; others_inside(h, self); i++) {
+        if (i < 100)
+            sched_yield();
+        else
+            nanosleep(&(struct timespec){0, 50000}, NULL);
+    }
+    block_end(h, tok);
 }
 
 void mutators_free(tc_heap *h)

@@ -3,8 +3,11 @@
  * mutator is in front of its TLS cache, no pause is requested, the heap is
  * open) and leaving. Everything else is mutator.c's. Included by heap.h.
  *
- * Invariants: `active` is written only by the owning thread; a thread's
- * depth > 0 exactly while it is inside a heap call (calls nest).
+ * Invariants: `active` and `depth` are written only by the owning thread
+ * (depth with plain loads and stores: a closing thread reads it); a
+ * thread's depth > 0 exactly while it is inside a heap call (calls nest),
+ * and the outermost leave has finished with the heap's memory (flushed its
+ * grey buffer) before it stores depth = 0 with release order.
  */
 #ifndef TC_MUTATOR_H
 #define TC_MUTATOR_H
@@ -44,6 +47,14 @@ static inline void set_inactive(tc_mutator *m)
         mutator_wake_stopper(m);
 }
 
+/* depth_add — m->depth += d by its owner; returns the old depth. */
+static inline int depth_add(tc_mutator *m, int d)
+{
+    int old = atomic_load_explicit(&m->depth, memory_order_relaxed);
+    atomic_store_explicit(&m->depth, old + d, memory_order_relaxed);
+    return old;
+}
+
 /* mutator_enter — start a heap call on this thread. */
 static inline tc_status mutator_enter(tc_heap *h, tc_mutator **out)
 {
@@ -51,13 +62,13 @@ static inline tc_status mutator_enter(tc_heap *h, tc_mutator **out)
     if (__builtin_expect(e->heap != h || e->uid != h->uid, 0))
         return mutator_enter_slow(h, out);
     tc_mutator *m = e->m;
-    if (m->depth++ == 0) {
+    if (depth_add(m, 1) == 0) {
         m->call_assist_ns = 0;
         atomic_store_explicit(&m->active, 1, memory_order_relaxed);
         light_fence();
         if (__builtin_expect(atomic_load_explicit(&h->stw, memory_order_acquire) |
                                  atomic_load_explicit(&h->closed, memory_order_acquire), 0)) {
-            m->depth--;
+            depth_add(m, -1);
             set_inactive(m);
             return mutator_enter_slow(h, out);
         }
@@ -68,10 +79,14 @@ static inline tc_status mutator_enter(tc_heap *h, tc_mutator **out)
 
 static inline void mutator_leave(tc_mutator *m)
 {
-    if (--m->depth == 0) {
+    int d = atomic_load_explicit(&m->depth, memory_order_relaxed);
+    if (d == 1) {
         if (__builtin_expect(m->gbuf_n != 0, 0) && !planted(PLANT_GBUF_NO_FLUSH))
             grey_flush_mutator(m);
+        atomic_store_explicit(&m->depth, 0, memory_order_release); /* a closer may tear down from here */
         set_inactive(m);
+    } else {
+        atomic_store_explicit(&m->depth, d - 1, memory_order_relaxed);
     }
 }
 #endif

@@ -11,23 +11,46 @@
  * and fits the 40-byte class).
  *
  * A slot is two atomic cells: the 64-bit word (the int, the double's bits,
- * the bool, or the object address) and a tag byte (a tc_kind). Why not one
- * word: a double must be stored exactly, so all 2^64 bit patterns are taken,
- * and boxing doubles would allocate on a store and show in the statistics.
- * Why this is safe for a concurrent marker (issue 3): a store writes the word
- * first and the tag last with release order; the marker loads the tag with
- * acquire, then the word. It can see (old tag, old word), (old tag, new word)
- * or (new tag, new word), never (new tag, old word). The write barrier shades
- * the values that matter before the store, and a stale REF tag over a fresh
- * non-reference word is caught by validating the address against the arena's
- * span map before marking (mark.c).
+ * the bool, or the object address) and a tag byte. Why not one word: a
+ * double must be stored exactly, so all 2^64 bit patterns are taken, and
+ * boxing doubles would allocate on a store and show in the statistics.
  *
- * Invariants: nslots and size never change; a tag is a tc_kind; a slot whose
- * tag is TC_REF holds the address of an allocated object of the same heap.
+ * The tag byte: bits 0-2 the tc_kind, bit 3 BUSY (a store or a locked read
+ * holds the slot), bits 4-7 a write sequence number (+1 per store, mod 16).
+ * A store is
+ *     tag = old | BUSY;  release fence;  word = new;  tag = (seq+1, kind)  (release)
+ * A checked store (tc_slot_set) takes BUSY with a compare-and-swap, so two
+ * threads storing into one slot take turns and the slot never ends up with
+ * one store's tag and the other's word; a raw store (tc_store) sets BUSY
+ * with a plain store: one writer per slot at a time, and no checked read of
+ * that slot by another thread meanwhile, is the raw caller's business, as
+ * everything else in a raw section.
+ *
+ * Readers (issue 10, point 6: tc_slot_get made a root for address 0x10 when
+ * it read a REF tag before a concurrent store of an int and the int after):
+ *  - slot_read_locked, for a checked read on any thread (tc_slot_get): it
+ *    takes BUSY as a checked store does, reads the word, and puts the tag
+ *    back. A lock-free check (tag, word, tag again) is not enough: the tag
+ *    has room for a 4-bit sequence only, and a reader preempted between its
+ *    two tag loads while 16 stores went by took an INT tag with a REF word
+ *    (the test saw it once in 5M reads on a loaded machine). A reference is
+ *    further checked against the heap's allocation bits (object.c) before
+ *    it becomes a root, for a raw store that ignored the lock.
+ *  - the marker loads the tag, then the word, and validates every candidate
+ *    address against the arena's bitmaps (mark.c): a torn pair only costs it
+ *    a useless candidate, and the barrier shaded what the store deleted or
+ *    inserted before the store.
+ *  - slot_read, the owner's view (tc_load): no other thread stores meanwhile.
+ *
+ * Invariants: nslots and size never change; a tag's kind bits are a tc_kind;
+ * BUSY is set only during a store (never while the world is stopped); a
+ * slot whose kind is TC_REF holds the address of an allocated object of the
+ * same heap.
  */
 #ifndef TC_OBJ_H
 #define TC_OBJ_H
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -40,6 +63,10 @@ typedef struct objhdr {
 } objhdr;
 
 #define OBJ_MAX_FIELD 0xffffffffu
+/* A freed object (tc_obj_free) keeps its memory until no handle can name
+ * it (special.c); meanwhile its header reads nslots 0, size OBJ_FREED_SIZE,
+ * a shape no allocation can have (no object is 4 GiB large). */
+#define OBJ_FREED_SIZE 0xffffffffu
 
 /* obj_bytes — the bytes an object of this shape occupies (before rounding
  * to its size class). The caller has checked both fit in 32 bits. */
@@ -51,6 +78,9 @@ static inline size_t obj_bytes(size_t nslots, size_t size)
 static inline objhdr *obj_hdr(const tc_obj *o) { return (objhdr *)(uintptr_t)o; }
 static inline uint32_t obj_nslots(const tc_obj *o) { return obj_hdr(o)->nslots; }
 static inline uint32_t obj_size(const tc_obj *o) { return obj_hdr(o)->size; }
+
+/* obj_freed — was o freed with tc_obj_free (its memory not reclaimed yet)? */
+static inline bool obj_freed(const tc_obj *o) { return obj_hdr(o)->nslots == 0 && obj_hdr(o)->size == OBJ_FREED_SIZE; }
 
 static inline _Atomic uint64_t *obj_words(const tc_obj *o)
 {
@@ -94,19 +124,68 @@ static inline tc_value word_value(uint8_t tag, uint64_t w)
     return v;
 }
 
-/* slot_read — the value of slot i (owner's view; see the header comment for
- * the order a concurrent reader needs). */
+#define TAG_KIND 0x07u /* the tc_kind */
+#define TAG_BUSY 0x08u /* a store is under way */
+#define TAG_SEQ 0x10u  /* one step of the write sequence (high nibble) */
+
+/* next_tag — the tag a store of kind k leaves after the tag `old`. */
+static inline uint8_t next_tag(uint8_t old, tc_kind k)
+{
+    return (uint8_t)(((old & ~(TAG_KIND | TAG_BUSY)) + TAG_SEQ) | (uint8_t)k);
+}
+
+/* slot_read — the value of slot i, the owner's view (no concurrent store;
+ * a concurrent reader uses slot_read_locked). */
 static inline tc_value slot_read(const tc_obj *o, size_t i)
 {
     uint8_t tag = atomic_load_explicit(&obj_tags(o)[i], memory_order_acquire);
     uint64_t w = atomic_load_explicit(&obj_words(o)[i], memory_order_relaxed);
-    return word_value(tag, w);
+    return word_value(tag & TAG_KIND, w);
 }
 
-/* slot_write_raw — store without a barrier (the barrier is the caller's). */
+/* slot_publish — the second half of a store: the word, then the tag of
+ * the new kind (BUSY cleared). `old` is the tag before BUSY was set. */
+static inline void slot_publish(tc_obj *o, size_t i, uint8_t old, tc_value v)
+{
+    atomic_thread_fence(memory_order_release); /* BUSY before the word */
+    atomic_store_explicit(&obj_words(o)[i], value_word(v), memory_order_relaxed);
+    atomic_store_explicit(&obj_tags(o)[i], next_tag(old, v.kind), memory_order_release);
+}
+
+/* slot_write_raw — store without a barrier (the barrier is the caller's),
+ * one writer per slot at a time. */
 static inline void slot_write_raw(tc_obj *o, size_t i, tc_value v)
 {
-    atomic_store_explicit(&obj_words(o)[i], value_word(v), memory_order_relaxed);
-    atomic_store_explicit(&obj_tags(o)[i], (uint8_t)v.kind, memory_order_release);
+    _Atomic uint8_t *t = &obj_tags(o)[i];
+    uint8_t old = atomic_load_explicit(t, memory_order_relaxed) & (uint8_t)~TAG_BUSY;
+    atomic_store_explicit(t, old | TAG_BUSY, memory_order_relaxed);
+    slot_publish(o, i, old, v);
+}
+
+/* slot_lock — take slot i for a store (BUSY, by compare-and-swap): stores
+ * of several threads into one slot take turns. Returns the tag before;
+ * slot_publish releases. Held for two stores, never across a wait. */
+uint8_t slot_lock_slow(tc_obj *o, size_t i);
+static inline uint8_t slot_lock(tc_obj *o, size_t i)
+{
+    _Atomic uint8_t *t = &obj_tags(o)[i];
+    uint8_t old = atomic_load_explicit(t, memory_order_relaxed);
+    if (__builtin_expect(!(old & TAG_BUSY), 1) &&
+        atomic_compare_exchange_strong_explicit(t, &old, (uint8_t)(old | TAG_BUSY), memory_order_acquire,
+                                                memory_order_relaxed))
+        return old;
+    return slot_lock_slow(o, i);
+}
+
+/* slot_read_locked — slot i as one store wrote it, for a thread that may
+ * race stores into it: hold the slot as a store does, read the word, put
+ * the tag back (by compare-and-swap: a raw store that ignored the lock and
+ * wrote meanwhile keeps what it wrote). */
+static inline tc_value slot_read_locked(tc_obj *o, size_t i)
+{
+    uint8_t t = slot_lock(o, i), busy = (uint8_t)(t | TAG_BUSY);
+    uint64_t w = atomic_load_explicit(&obj_words(o)[i], memory_order_relaxed);
+    atomic_compare_exchange_strong_explicit(&obj_tags(o)[i], &busy, t, memory_order_release, memory_order_relaxed);
+    return word_value(t & TAG_KIND, w);
 }
 #endif

@@ -6,9 +6,53 @@
  * validates its arguments, returning a status and a message for anything a
  * host could pass, and never leaves the heap changed on failure.
  */
+#include <inttypes.h>
+#include <sched.h>
 #include <string.h>
 
 #include "barrier.h"
+
+#define READ_RETRIES 64 /* reads of a slot whose reference is no object before giving up */
+
+/* slot_lock_slow — another store holds the slot: it is between two stores,
+ * so spin, yielding now and then (it may have been preempted). */
+uint8_t slot_lock_slow(tc_obj *o, size_t i)
+{
+    _Atomic uint8_t *t = &obj_tags(o)[i];
+    for (unsigned spins = 1;; spins++) {
+        uint8_t old = atomic_load_explicit(t, memory_order_relaxed);
+        if (!(old & TAG_BUSY) && atomic_compare_exchange_weak_explicit(t, &old, (uint8_t)(old | TAG_BUSY),
+                                                                       memory_order_acquire, memory_order_relaxed))
+            return old;
+        if ((spins & 63) == 0)
+            sched_yield();
+        else
+            plat_cpu_relax();
+    }
+}
+
+/* read_slot — slot i of o as one store wrote it (obj.h: slot_read_locked),
+ * for a thread that does not own the object: another may store into it
+ * meanwhile. A reference is also checked to be an allocated object of h
+ * before the caller makes a root for it; a pair that fails the check (only
+ * a racing raw store can leave one) is read again, then reported, never
+ * rooted. */
+static tc_status read_slot(tc_heap *h, tc_obj *o, size_t i, tc_value *out)
+{
+    for (unsigned tries = 1;; tries++) {
+        tc_value v = slot_read_locked(o, i);
+        arena *a;
+        if (v.kind != TC_REF ||
+            ((a = arena_of((uintptr_t)v.u.ref)) != NULL && a->heap == h && is_object(a, (uintptr_t)v.u.ref))) {
+            *out = v;
+            return TC_OK;
+        }
+        if (tries >= READ_RETRIES)
+            return tc_fail(TC_ERR_CORRUPT, "slot %zu holds a reference to %#" PRIxPTR
+                           ", which is no object of this heap (racing raw stores?)", i, (uintptr_t)v.u.ref);
+        sched_yield();
+    }
+}
 
 static tc_status check_shape(size_t nslots, size_t size)
 {
@@ -29,7 +73,7 @@ tc_status tc_obj_new(tc_heap *h, size_t nslots, size_t size, const void *data, t
         return st;
     tc_obj *o = alloc_object(m, nslots, size);
     if (!o) {
-        st = TC_ERR_NOMEM;
+        st = atomic_load(&h->closed) ? TC_ERR_CLOSED : TC_ERR_NOMEM; /* as alloc_object said */
     } else {
         if (data && size)
             memcpy(obj_payload(o), data, size);
@@ -58,13 +102,13 @@ tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root 
     tc_status st = mutator_enter(h, &m);
     if (st != TC_OK)
         return st;
-    const tc_obj *o = tc_root_obj(r);
+    tc_obj *o = tc_root_obj(r);
     if (__builtin_expect(tc_root_freed(r), 0))
         st = freed();
     else if ((st = check_index(o, i)) == TC_OK) {
-        tc_value v = slot_read(o, (size_t)i);
+        tc_value v;
         tc_root *nr = NULL;
-        if (v.kind == TC_REF)
+        if ((st = read_slot(h, o, (size_t)i, &v)) == TC_OK && v.kind == TC_REF)
             st = roots_new(m, v.u.ref, &nr);
         if (st == TC_OK) {
             *out = v;
@@ -88,11 +132,16 @@ static inline tc_status check_value(tc_heap *h, tc_value v)
             return tc_fail(TC_ERR_OVERFLOW, "integer %lld is outside [-2^62, 2^62)", (long long)v.u.i);
         return TC_OK;
     case TC_REF: {
-        if ((uintptr_t)v.u.ref & 2)
+        uintptr_t p = (uintptr_t)v.u.ref;
+        if (p & 2)
             return freed();
-        arena *a = v.u.ref ? arena_of((uintptr_t)v.u.ref) : NULL;
+        arena *a = p ? arena_of(p) : NULL;
         if (!a || a->heap != h)
             return tc_fail(TC_ERR_CROSS_HEAP, "cannot store a reference to an object of another heap");
+        if (!is_object(a, p))
+            return tc_fail(TC_ERR_VALUE, "%#" PRIxPTR " is not the address of an object", p);
+        if (obj_freed(v.u.ref))
+            return freed();
         return TC_OK;
     }
     }
@@ -111,7 +160,7 @@ tc_status tc_slot_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
     if (__builtin_expect(tc_root_freed(r), 0))
         st = freed();
     else if ((st = check_index(o, i)) == TC_OK)
-        barrier_store(m, o, (size_t)i, v);
+        barrier_store_checked(m, o, (size_t)i, v);
     mutator_leave(m);
     return st;
 }

@@ -28,18 +28,27 @@
 #define CONS_MARK_WEIGHT 0.5 /* weight of the newest cycle in the average */
 #define LIMIT_HEADROOM 0.90  /* aim under a memory limit: room for fragmentation and commit steps */
 
+/* sat — a non-negative byte count as uint64, saturating at PACER_GOAL_MAX
+ * (a double past 2^64 does not convert: gogc = 5e14 gave a goal of 0). */
+static uint64_t sat(double x)
+{
+    if (!(x > 0))
+        return 0;
+    return x >= (double)PACER_GOAL_MAX ? PACER_GOAL_MAX : (uint64_t)x;
+}
+
 static void recompute(pacer *p)
 {
     uint64_t goal = PACER_NONE;
     if (p->gogc >= 0) {
         double g = (double)p->live * (1.0 + (double)p->gogc / 100.0);
         double floor = (double)PACER_HEAP_MIN * (double)p->gogc / 100.0;
-        goal = (uint64_t)(g > floor ? g : floor);
+        goal = sat(g > floor ? g : floor);
     }
     p->limit_bound = false;
     if (p->limit > 0) {
         double room = (double)p->limit * LIMIT_HEADROOM - (double)p->overhead;
-        uint64_t lim_goal = room > (double)p->live ? (uint64_t)room : p->live + (p->live >> 5) + 1;
+        uint64_t lim_goal = room > (double)p->live ? sat(room) : p->live + (p->live >> 5) + 1;
         if (lim_goal < goal) {
             goal = lim_goal;
             p->limit_bound = true;
@@ -62,7 +71,7 @@ static void recompute(pacer *p)
         t = lo;
     if (t > hi)
         t = hi;
-    p->trigger = (uint64_t)t;
+    p->trigger = sat(t);
 }
 
 void pacer_init(pacer *p, int64_t gogc, int64_t limit)

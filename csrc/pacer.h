@@ -4,7 +4,8 @@
  *
  * Invariants: heap_min <= goal for gogc > 0; live < trigger <= goal when a
  * goal exists (trigger stays within [0.7, 0.95] of the runway from live to
- * goal); goal == PACER_NONE means no cycle is due (gogc off, no limit).
+ * goal); goal == PACER_NONE means no cycle is due (gogc off, no limit),
+ * else goal <= PACER_GOAL_MAX: the math saturates instead of wrapping.
  */
 #ifndef TC_PACER_H
 #define TC_PACER_H
@@ -13,6 +14,7 @@
 
 #define PACER_NONE UINT64_MAX
 #define PACER_HEAP_MIN ((uint64_t)4 << 20) /* Go's heapMinimum at gogc=100 */
+#define PACER_GOAL_MAX ((uint64_t)1 << 62)  /* goals and triggers saturate here (heaps stop at 256 GiB) */
 
 typedef struct pacer {
     int64_t gogc;          /* percent, or -1: off */

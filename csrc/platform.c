@@ -72,6 +72,25 @@ void *plat_reserve(size_t size, size_t align)
     return (void *)a;
 }
 
+/* plat_reserve_at — as plat_reserve, but exactly at addr, or NULL. Never
+ * replaces a mapping (MAP_FIXED_NOREPLACE; a kernel that ignores the flag
+ * treats addr as a hint, and a mapping elsewhere is given back). */
+void *plat_reserve_at(uintptr_t addr, size_t size)
+{
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0
+#endif
+    char *p = mmap((void *)addr, size, reserve_writable ? PROT_READ | PROT_WRITE : PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if ((uintptr_t)p != addr) {
+        munmap(p, size);
+        return NULL;
+    }
+    return p;
+}
+
 void plat_unreserve(void *p, size_t size) { munmap(p, size); }
 
 bool plat_commit(void *p, size_t size)
@@ -157,6 +176,15 @@ static void plat_init_once(void)
 }
 
 void plat_init(void) { pthread_once(&plat_once, plat_init_once); }
+
+void plat_fork_child(void)
+{
+#if defined(__linux__) && defined(SYS_membarrier) && !defined(TC_NO_MEMBARRIER)
+    if (plat_have_membarrier &&
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0)
+        plat_have_membarrier = false; /* the only thread now: no mutator is between two fences */
+#endif
+}
 
 void plat_heavy_fence(void)
 {

@@ -38,6 +38,9 @@ static inline char *plat_strdup(const char *s) { return plat_fail_alloc() ? NULL
 /* plat_reserve — reserve `size` bytes aligned to `align` (a power of two),
  * inaccessible. NULL if the OS refuses. */
 void *plat_reserve(size_t size, size_t align);
+/* plat_reserve_at — reserve exactly [addr, addr+size), or NULL (taken, or
+ * refused); never replaces an existing mapping. */
+void *plat_reserve_at(uintptr_t addr, size_t size);
 void plat_unreserve(void *p, size_t size);
 /* plat_commit — make [p, p+size) readable and writable. false if refused. */
 bool plat_commit(void *p, size_t size);
@@ -65,6 +68,9 @@ extern bool plat_have_membarrier;
 void plat_wait_while(_Atomic int *addr, int val, uint64_t timeout_ns);
 void plat_wake(_Atomic int *addr);
 void plat_init(void);
+/* plat_fork_child — in a fork's child: register for membarrier again (the
+ * child is a new process; without it the heavy fence would be no fence). */
+void plat_fork_child(void);
 
 /* plat_calloc_lines — zeroed memory on whole cache lines of its own (free
  * with free()): a structure written by one thread must not share a line

@@ -14,6 +14,7 @@
  * Scanning (mark.c) reads every slot of every chunk; it runs with the world
  * stopped, when no slot changes.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 
 #include "barrier.h"
@@ -158,6 +159,10 @@ tc_status tc_root_new(tc_heap *h, tc_obj *o, tc_root **out)
         st = tc_fail(TC_ERR_FREED, "the object was freed with unsafe.free");
     else if (!a || a->heap != h)
         st = tc_fail(TC_ERR_CROSS_HEAP, "the object does not belong to this heap");
+    else if (!is_object(a, (uintptr_t)o))
+        st = tc_fail(TC_ERR_VALUE, "%#" PRIxPTR " is not the address of an object", (uintptr_t)o);
+    else if (obj_freed(o))
+        st = tc_fail(TC_ERR_FREED, "the object was freed with unsafe.free");
     else
         st = roots_new(m, o, out);
     mutator_leave(m);
@@ -172,3 +177,6 @@ void tc_root_release(tc_heap *h, tc_root *r)
     roots_release(m, r);
     mutator_leave(m);
 }
+
+/* roots_debug_visited — the test hook of check.h. */
+uint64_t roots_debug_visited(tc_heap *h) { return atomic_load(&h->roots_visited); }

@@ -19,8 +19,12 @@
 arena *_Atomic tc_arena_table[1u << 16];
 
 #define SPAN_SLAB 64
-#define SPANMAP_BYTES (TC_ARENA_PAGES * sizeof(span *))
-#define MARKBITS_BYTES (TC_ARENA_SIZE / 64)
+#define ARENA_PROBES 32 /* free 4 GiB slots tried near the kernel's choice when it shares one with another arena */
+
+/* the side tables of an arena of `size` bytes */
+static size_t spanmap_bytes(size_t size) { return (size >> TC_PAGE_SHIFT) * sizeof(span *); }
+static size_t bitmap_bytes(size_t size) { return size / 64; }
+static size_t owners_bytes(size_t size) { return (size >> TC_REGION_SHIFT) * sizeof(uint32_t); }
 
 typedef struct span_slab {
     struct span_slab *next;
@@ -77,36 +81,116 @@ static void free_insert(tc_heap *h, arena *a, span *s)
     span_list_push(&h->freelist[bucket_of(s->npages)], s);
 }
 
-/* arena_new — reserve and register a new 4 GiB arena. */
-static arena *arena_new(tc_heap *h)
+/* arena_tables — map the side tables of a, sized for a->size. */
+static bool arena_tables(arena *a)
+{
+    a->spans = plat_map_lazy(spanmap_bytes(a->size));
+    a->markbits = plat_map_lazy(bitmap_bytes(a->size));
+    a->allocbits = plat_map_lazy(bitmap_bytes(a->size));
+    a->blackbits = plat_map_lazy(bitmap_bytes(a->size));
+    a->owners = plat_map_lazy(owners_bytes(a->size));
+    return a->spans && a->markbits && a->allocbits && a->blackbits && a->owners;
+}
+
+/* arena_unmap — give back a's reservation and side tables (not a itself). */
+static void arena_unmap(arena *a)
+{
+    if (a->base)
+        plat_unreserve((void *)a->base, a->size);
+    plat_unmap(a->spans, spanmap_bytes(a->size));
+    plat_unmap((void *)a->markbits, bitmap_bytes(a->size));
+    plat_unmap((void *)a->allocbits, bitmap_bytes(a->size));
+    plat_unmap((void *)a->blackbits, bitmap_bytes(a->size));
+    plat_unmap((void *)a->checkbits, bitmap_bytes(a->size));
+    plat_unmap((void *)a->owners, owners_bytes(a->size));
+}
+
+/* slots_claim — register a in the arena table for every 4 GiB slot it
+ * covers (one or two); false, with nothing claimed, if another arena holds
+ * one of them (the kernel placed two reservations of different heaps in one
+ * slot; both are ours to move). */
+static bool slots_claim(arena *a)
+{
+    size_t first = a->base >> TC_ARENA_SHIFT, last = (a->base + a->size - 1) >> TC_ARENA_SHIFT;
+    for (size_t i = first; i <= last; i++) {
+        arena *none = NULL;
+        if (!atomic_compare_exchange_strong_explicit(&tc_arena_table[i], &none, a, memory_order_release,
+                                                     memory_order_relaxed)) {
+            while (i-- > first)
+                atomic_store_explicit(&tc_arena_table[i], NULL, memory_order_relaxed);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void slots_release(arena *a)
+{
+    size_t first = a->base >> TC_ARENA_SHIFT, last = (a->base + a->size - 1) >> TC_ARENA_SHIFT;
+    for (size_t i = first; i <= last; i++)
+        atomic_store_explicit(&tc_arena_table[i], NULL, memory_order_release);
+}
+
+/* arena_place — reserve `size` bytes for a and claim their slots. Where
+ * the kernel puts the reservation is usually fine; if that shares a slot
+ * with another arena (the kernel packs mappings, so a second heap's arena
+ * often lands beside the first), it is given back and a is placed at the
+ * start of a free slot nearby instead (only `size` bytes mapped at a time:
+ * under an address-space cap nothing may be kept aside). */
+static bool arena_place(arena *a, size_t size)
+{
+    void *base = plat_reserve(size, TC_ARENA_ALIGN);
+    if (!base)
+        return false;
+    a->base = (uintptr_t)base;
+    a->size = size;
+    if (slots_claim(a))
+        return true;
+    plat_unreserve(base, size);
+    size_t home = (uintptr_t)base >> TC_ARENA_SHIFT;
+    for (int k = 1; k <= ARENA_PROBES; k++) {
+        size_t slot = k & 1 ? home - (size_t)(k + 1) / 2 : home + (size_t)k / 2; /* below first: free space grows down */
+        if (slot == 0 || slot >= (1u << 16) || atomic_load_explicit(&tc_arena_table[slot], memory_order_relaxed))
+            continue;
+        if (!(base = plat_reserve_at((uintptr_t)slot << TC_ARENA_SHIFT, size)))
+            continue;
+        a->base = (uintptr_t)base; /* at a slot's start, <= 4 GiB: it covers that slot only */
+        if (slots_claim(a))
+            return true;
+        plat_unreserve(base, size);
+    }
+    a->base = 0;
+    return false;
+}
+
+/* arena_new — reserve and register a new arena with room for npages:
+ * 4 GiB if the OS grants it, else the largest power of two it grants down
+ * to TC_ARENA_MIN (or npages' worth, if larger). NULL if refused. */
+static arena *arena_new(tc_heap *h, size_t npages)
 {
     if (h->narenas >= TC_MAX_ARENAS)
         return NULL;
     arena *a = plat_calloc_lines(sizeof *a);
-    void *base = plat_reserve(TC_ARENA_SIZE, TC_ARENA_SIZE);
-    if (a && base) {
-        a->spans = plat_map_lazy(SPANMAP_BYTES);
-        a->markbits = plat_map_lazy(MARKBITS_BYTES);
-        a->allocbits = plat_map_lazy(MARKBITS_BYTES);
-        a->blackbits = plat_map_lazy(MARKBITS_BYTES);
-        a->owners = plat_map_lazy(TC_OWNERS_BYTES);
+    if (!a)
+        return NULL;
+    size_t need = npages << TC_PAGE_SHIFT, size = TC_ARENA_SIZE;
+    size_t least = need > TC_ARENA_MIN ? need : TC_ARENA_MIN;
+    bool placed = false;
+    while (!placed && size >= least) {
+        placed = arena_place(a, size);
+        size /= 2;
     }
-    if (!a || !base || !a->spans || !a->markbits || !a->allocbits || !a->blackbits || !a->owners) {
-        if (a) {
-            plat_unmap(a->spans, SPANMAP_BYTES);
-            plat_unmap((void *)a->markbits, MARKBITS_BYTES);
-            plat_unmap((void *)a->allocbits, MARKBITS_BYTES);
-            plat_unmap((void *)a->blackbits, MARKBITS_BYTES);
-            plat_unmap((void *)a->owners, TC_OWNERS_BYTES);
-        }
-        if (base)
-            plat_unreserve(base, TC_ARENA_SIZE);
+    if (!placed && size < least && least < size * 2) /* npages' worth, between two powers of two */
+        placed = arena_place(a, (least + TC_ARENA_ALIGN - 1) & ~(TC_ARENA_ALIGN - 1));
+    if (!placed || !arena_tables(a)) {
+        if (placed)
+            slots_release(a);
+        arena_unmap(a);
         free(a);
         return NULL;
     }
-    a->base = (uintptr_t)base;
+    a->npages = a->size >> TC_PAGE_SHIFT;
     a->heap = h;
-    atomic_store_explicit(&tc_arena_table[a->base >> TC_ARENA_SHIFT], a, memory_order_release);
     h->arenas[h->narenas++] = a;
     return a;
 }
@@ -116,8 +200,8 @@ static arena *arena_new(tc_heap *h)
 static span *arena_grow(tc_heap *h, size_t npages)
 {
     arena *a = h->narenas ? h->arenas[h->narenas - 1] : NULL;
-    if (!a || TC_ARENA_PAGES - a->frontier < npages) {
-        if (a && a->frontier < TC_ARENA_PAGES && a->committed > (a->frontier << TC_PAGE_SHIFT)) {
+    if (!a || a->npages - a->frontier < npages) {
+        if (a && a->frontier < a->npages && a->committed > (a->frontier << TC_PAGE_SHIFT)) {
             /* keep the committed tail of the old arena usable */
             span *t = span_new(h);
             if (t) {
@@ -127,15 +211,15 @@ static span *arena_grow(tc_heap *h, size_t npages)
                 free_insert(h, a, t);
             }
         }
-        a = arena_new(h);
+        a = arena_new(h, npages);
         if (!a)
             return NULL;
     }
     size_t need = (a->frontier + npages) << TC_PAGE_SHIFT;
     if (need > a->committed) {
         size_t upto = (need + TC_COMMIT_STEP - 1) & ~(TC_COMMIT_STEP - 1);
-        if (upto > TC_ARENA_SIZE)
-            upto = TC_ARENA_SIZE;
+        if (upto > a->size)
+            upto = a->size;
         if (!plat_commit((void *)(a->base + a->committed), upto - a->committed))
             return NULL;
         h->sys_bytes += upto - a->committed;
@@ -166,8 +250,8 @@ static span *take_free(tc_heap *h, size_t npages)
 /* pages_alloc — an in-use span of exactly npages, every page mapped to it. */
 span *pages_alloc(tc_heap *h, size_t npages)
 {
-    if (npages == 0 || npages > TC_ARENA_PAGES)
-        return NULL;
+    if (npages == 0 || npages > TC_ARENA_PAGES || atomic_load_explicit(&h->closed, memory_order_relaxed))
+        return NULL; /* closed: the teardown took (or will take) every page; map no more */
     span *s = take_free(h, npages);
     if (!s) {
         s = arena_grow(h, npages);
@@ -258,14 +342,8 @@ void pages_release_all(tc_heap *h)
 {
     for (int i = 0; i < h->narenas; i++) {
         arena *a = h->arenas[i];
-        atomic_store_explicit(&tc_arena_table[a->base >> TC_ARENA_SHIFT], NULL, memory_order_release);
-        plat_unreserve((void *)a->base, TC_ARENA_SIZE);
-        plat_unmap(a->spans, SPANMAP_BYTES);
-        plat_unmap((void *)a->markbits, MARKBITS_BYTES);
-        plat_unmap((void *)a->allocbits, MARKBITS_BYTES);
-        plat_unmap((void *)a->blackbits, MARKBITS_BYTES);
-        plat_unmap((void *)a->checkbits, MARKBITS_BYTES);
-        plat_unmap((void *)a->owners, TC_OWNERS_BYTES);
+        slots_release(a);
+        arena_unmap(a);
         free(a);
         h->arenas[i] = NULL;
     }

@@ -1,11 +1,16 @@
 /*
  * span.h — arenas, the page heap and spans.
  *
- * Memory comes in arenas: 4 GiB of address space reserved at once, aligned
- * to 4 GiB, committed from the bottom as the heap grows (one mapping per
- * arena, so a 16 GiB heap uses a handful of mappings, far below the kernel's
- * 65,530). The process-wide arena table, indexed by address >> 32, finds an
- * address's arena in one load. Each arena has a page -> span map and a mark
+ * Memory comes in arenas: up to 4 GiB of address space reserved at once,
+ * committed from the bottom as the heap grows (one mapping per arena, so a
+ * 16 GiB heap uses a handful of mappings, far below the kernel's 65,530).
+ * An arena is 4 GiB when the OS grants it, else the largest power of two
+ * down to TC_ARENA_MIN that it grants (an address-space cap, `ulimit -v`):
+ * it is reserved with only TC_ARENA_ALIGN of slack, never a second 4 GiB
+ * for alignment (issue 10, point 5: the first arena used to map 8 GiB). The
+ * process-wide arena table, indexed by address >> 32 (a 4 GiB "slot"), finds
+ * an address's arena in one load and one range check: an arena covers one
+ * or two slots, and a slot belongs to at most one arena. Each arena has a page -> span map and a mark
  * bitmap with one bit per 8 bytes, so that marking needs no span lookup and
  * touches no object header: the bit of the object at `p` is bit
  * (p - arena_base) / 8.
@@ -39,13 +44,14 @@
 
 #define TC_PAGE_SHIFT 13
 #define TC_PAGE_SIZE ((size_t)1 << TC_PAGE_SHIFT)
-#define TC_ARENA_SHIFT 32
-#define TC_ARENA_SIZE ((size_t)1 << TC_ARENA_SHIFT)
+#define TC_ARENA_SHIFT 32                /* the arena table's slot: 4 GiB */
+#define TC_ARENA_SIZE ((size_t)1 << TC_ARENA_SHIFT) /* the largest arena (and object) */
 #define TC_ARENA_PAGES (TC_ARENA_SIZE >> TC_PAGE_SHIFT)
+#define TC_ARENA_MIN ((size_t)4 << 20)   /* the smallest arena tried under an address-space cap */
+#define TC_ARENA_ALIGN ((size_t)1 << 20) /* arena bases are aligned to this (slack mapped, then trimmed) */
 #define TC_COMMIT_STEP ((size_t)1 << 20) /* commit arenas 1 MiB at a time (a memory limit is honoured to ~1 MiB) */
 #define TC_MAX_ARENAS 64                 /* 256 GiB of heap: the hard limit */
 #define TC_REGION_SHIFT 12               /* mark-bit ownership regions: 4 KiB of heap, 8 bitmap words */
-#define TC_OWNERS_BYTES ((TC_ARENA_SIZE >> TC_REGION_SHIFT) * sizeof(uint32_t))
 #define TC_FREE_BUCKETS 128              /* free lists by exact page count, last = larger */
 
 struct tc_heap;
@@ -73,11 +79,13 @@ typedef struct span {
 } span;
 
 typedef struct arena {
-    uintptr_t base;
+    uintptr_t base;        /* TC_ARENA_ALIGN aligned */
+    size_t size;           /* bytes reserved: a power of two <= TC_ARENA_SIZE */
+    size_t npages;         /* size / TC_PAGE_SIZE */
     struct tc_heap *heap;
     size_t committed;      /* bytes from base readable and writable */
     _Atomic size_t frontier; /* pages handed out from the bottom so far (written under heap->lock) */
-    span **spans;          /* page index -> span, TC_ARENA_PAGES entries (under heap->lock) */
+    span **spans;          /* page index -> span, npages entries (under heap->lock) */
     _Atomic uint64_t *markbits;  /* one bit per 8 bytes */
     _Atomic uint64_t *allocbits; /* same shape: allocated object starts */
     _Atomic uint64_t *blackbits; /* same shape: allocated during this mark (only mutators write it) */
@@ -85,14 +93,17 @@ typedef struct arena {
     _Atomic uint32_t *owners;    /* per 2^TC_REGION_SHIFT bytes: the mark session that owns its mark bits (mark.c) */
 } arena;
 
-/* The process-wide arena table: address >> 32 -> arena (NULL if none). */
+/* The process-wide arena table: address >> 32 -> the arena that covers
+ * part of that 4 GiB slot (NULL if none). */
 extern arena *_Atomic tc_arena_table[1u << 16];
 
+/* arena_of — the arena holding address p, or NULL. */
 static inline arena *arena_of(uintptr_t p)
 {
     if (p >> 48)
         return NULL;
-    return atomic_load_explicit(&tc_arena_table[p >> TC_ARENA_SHIFT], memory_order_relaxed);
+    arena *a = atomic_load_explicit(&tc_arena_table[p >> TC_ARENA_SHIFT], memory_order_relaxed);
+    return a && p - a->base < a->size ? a : NULL;
 }
 
 static inline span *span_of(arena *a, uintptr_t p)

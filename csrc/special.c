@@ -20,11 +20,30 @@
  *                 the object alive until the host has run it, and the record is
  *                 dropped (it runs once);
  *      cleanup    queued, unless a finalizer resurrected the object this time
- *                 (then it waits for the object's real death).
+ *                 (then it waits for the object's real death);
+ *      freed      (tc_obj_free) the object's alloc bit is cleared, so this
+ *                 sweep does not count it again and its slot is free.
  *    A sweep allocates nothing for this: a finalizer's or cleanup's queue
  *    record is made with its special (where TC_ERR_NOMEM can still be
  *    returned); only a finalizer's root may find no memory, and then the
  *    object stays alive with its finalizer, due again next cycle.
+ *
+ * The unsafe free. tc_obj_free cannot find the handles to an object without
+ * walking the whole handle table, and must not do that with the world
+ * stopped (the pause would grow with the handles). So it marks the object
+ * instead: its header becomes "freed" (obj.h), which every use of a handle
+ * checks (tc_root_freed), its counters move at once, and a SP_FREED special
+ * keeps its memory allocated (quarantined: no new object can take its
+ * place while a handle still holds its plain address). The next cycle's
+ * root scan, which walks every handle anyway, gives each handle to a freed
+ * object the freed bit and does not mark through it; that cycle's sweep
+ * then takes the memory back, unless something still references the object
+ * (the caller's bug, which verify reports): it stays quarantined, marked,
+ * for as long as that lasts, so a dangling reference never reaches reused
+ * memory. No handle to it can appear after the scan: tc_root_new and stores
+ * refuse a freed object; a slot read that finds one (that bug again) makes a
+ * root the hybrid barrier shades, the Dijkstra termination re-scan marks
+ * freed, and a Yuasa snapshot keeps through the slot it was read from.
  *
  * Weak get and the sweep agree through special_lock and the span's sweepgen:
  * a get of a target in a span that is not swept yet returns nothing if the
@@ -187,6 +206,15 @@ void special_sweep(tc_heap *h, span *s)
         if (sp->dead && sp->kind == SP_CLEANUP) {
             ready_push(h, sp, TC_READY_CLEANUP, NULL);
             special_unlink(h, s, sp);
+        } else if (sp->dead && sp->kind == SP_FREED) {
+            /* no handle names it any more (this cycle's root scan marked
+             * them freed) and nothing marked it: take it back, uncounted
+             * (tc_obj_free counted it). The sweeper owns the span's bits. */
+            uint64_t bit;
+            _Atomic uint64_t *w = bit_word(a->allocbits, a, sp->obj, &bit);
+            atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) & ~bit, memory_order_relaxed);
+            atomic_fetch_sub(&h->freed_pending, 1);
+            special_unlink(h, s, sp);
         }
     }
     atomic_store(&s->sweepgen, gen);
@@ -222,10 +250,9 @@ void special_free_all(tc_heap *h)
 /* live_obj — the object of root r, or a failure for a freed object. */
 static tc_status live_obj(tc_root *r, uintptr_t *p)
 {
-    uintptr_t v = (uintptr_t)tc_root_obj(r);
-    if (v & 2)
+    if (tc_root_freed(r))
         return tc_fail(TC_ERR_FREED, "the object was freed with unsafe.free");
-    *p = v;
+    *p = (uintptr_t)tc_root_obj(r);
     return TC_OK;
 }
 
@@ -432,7 +459,8 @@ void tc_obj_unpin(tc_heap *h, tc_root *r)
 }
 
 /* free_now — free object p (world stopped, no cycle running: every span is
- * swept and no marker runs). */
+ * swept and no marker runs). O(specials of its span): no handle is visited
+ * (the top says how its handles learn). */
 static tc_status free_now(tc_heap *h, uintptr_t p)
 {
     span *s = span_of_obj(p);
@@ -441,34 +469,29 @@ static tc_status free_now(tc_heap *h, uintptr_t p)
         pthread_mutex_unlock(&h->special_lock);
         return tc_fail(TC_ERR_STATE, "the object is pinned by a buffer view; release the view first");
     }
+    special *q = special_add(h, p, SP_FREED);
+    if (!q) {
+        pthread_mutex_unlock(&h->special_lock);
+        return tc_fail(TC_ERR_NOMEM, "out of memory for freeing an object");
+    }
     for (special *sp = s->specials, *next; sp; sp = next) {
         next = sp->next;
-        if (sp->obj != p)
+        if (sp->obj != p || sp == q)
             continue;
         if (sp->kind == SP_CLEANUP) /* the object is reclaimed now: its cleanups are due */
             ready_push(h, sp, TC_READY_CLEANUP, NULL);
         special_unlink(h, s, sp); /* a finalizer does not run for a freed object */
     }
     pthread_mutex_unlock(&h->special_lock);
-    /* every handle to it becomes a freed handle (address | 2) */
-    plat_lock(&h->roots_lock);
-    for (root_chunk *k = h->root_chunks; k; k = k->next)
-        for (size_t i = 0; i < ROOT_CHUNK; i++)
-            if (atomic_load_explicit(&k->slot[i], memory_order_relaxed) == p)
-                atomic_store_explicit(&k->slot[i], p | 2, memory_order_relaxed);
-    pthread_mutex_unlock(&h->roots_lock);
-    arena *a = arena_of(p);
-    uint64_t bit, esize = s->sizeclass ? s->elemsize : (uint64_t)s->npages << TC_PAGE_SHIFT;
-    _Atomic uint64_t *w = bit_word(a->allocbits, a, p, &bit);
-    atomic_store(w, atomic_load(w) & ~bit);
+    objhdr *hd = obj_hdr((tc_obj *)p);
+    hd->nslots = 0;
+    hd->size = OBJ_FREED_SIZE;
+    atomic_fetch_add(&h->freed_pending, 1);
+    uint64_t esize = s->sizeclass ? s->elemsize : (uint64_t)s->npages << TC_PAGE_SHIFT;
     plat_lock(&h->lock);
     h->frees++;
     h->freed_bytes += esize;
     h->heap_live = h->heap_live > esize ? h->heap_live - esize : 0;
-    if (s->sizeclass == 0) { /* a large object: its pages go back now */
-        span_list_remove(&h->large, s);
-        pages_free(h, s);
-    }
     pthread_mutex_unlock(&h->lock);
     return TC_OK;
 }
@@ -476,16 +499,16 @@ static tc_status free_now(tc_heap *h, uintptr_t p)
 tc_status tc_obj_free(tc_heap *h, tc_root *r)
 {
     uintptr_t p = 0;
-    tc_status st = live_obj(r, &p);
-    if (st != TC_OK)
-        return st;
-    if (atomic_load(&h->closed))
+    tc_status st;
+    if (atomic_load(&h->closed)) /* first: after close the handle table is gone */
         return tc_fail(TC_ERR_CLOSED, "the heap is closed");
+    if ((st = live_obj(r, &p)) != TC_OK)
+        return st;
     void *tok = collector_quiesce(h);
     if (atomic_load(&h->closed)) {
         st = tc_fail(TC_ERR_CLOSED, "the heap is closed");
-    } else if ((p = (uintptr_t)tc_root_obj(r)) & 2) {
-        st = tc_fail(TC_ERR_FREED, "the object was freed with unsafe.free");
+    } else if ((st = live_obj(r, &p)) != TC_OK) {
+        /* another thread freed it meanwhile */
     } else {
         world_stop(h, NULL);
         st = free_now(h, p);

@@ -94,18 +94,73 @@ tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
     return TC_OK;
 }
 
-#define F(name, type) {#name, type, offsetof(tc_stats, name)}
+/* The field table. Each doc says what the field counts, its unit and its Go
+ * counterpart (a runtime.MemStats field or a runtime/metrics name), so that
+ * Python's help(tricolor.Stats) and the docs come from this one list. */
+#define F(name, type, doc) {#name, type, offsetof(tc_stats, name), doc}
 static const tc_stats_field fields[] = {
-    F(heap_alloc, TC_FIELD_U64), F(heap_live, TC_FIELD_U64), F(heap_objects, TC_FIELD_U64),
-    F(heap_sys, TC_FIELD_U64), F(heap_released, TC_FIELD_U64), F(heap_goal, TC_FIELD_U64),
-    F(total_alloc, TC_FIELD_U64), F(mallocs, TC_FIELD_U64), F(frees, TC_FIELD_U64),
-    F(num_gc, TC_FIELD_U64), F(num_forced_gc, TC_FIELD_U64), F(pause_total_ns, TC_FIELD_U64),
-    F(pause_max_ns, TC_FIELD_U64), F(pauses_ns, TC_FIELD_PAUSES), F(gc_cpu_fraction, TC_FIELD_DOUBLE),
-    F(assist_ns, TC_FIELD_U64), F(roots, TC_FIELD_U64), F(finalizers_pending, TC_FIELD_U64),
-    F(weak_refs, TC_FIELD_U64), F(phase, TC_FIELD_STRING), F(collector, TC_FIELD_STRING),
-    F(barrier, TC_FIELD_STRING), F(mark_ns, TC_FIELD_U64), F(sweep_ns, TC_FIELD_U64),
-    F(mark_cpu_ns, TC_FIELD_U64), F(sweep_cpu_ns, TC_FIELD_U64), F(heap_marked, TC_FIELD_U64), F(gc_sys, TC_FIELD_U64),
-    F(assist_marked, TC_FIELD_U64), F(mark_regions_shared, TC_FIELD_U64),
+    F(heap_alloc, TC_FIELD_U64, "Bytes in allocated objects, including garbage not yet swept. "
+      "Unit: bytes. Go: MemStats.HeapAlloc, /memory/classes/heap/objects:bytes."),
+    F(heap_live, TC_FIELD_U64, "Bytes marked live by the last cycle (an estimate from its mark "
+      "termination until its sweep ends). Unit: bytes. Go: /gc/heap/live:bytes."),
+    F(heap_objects, TC_FIELD_U64, "Objects allocated and not yet freed (mallocs - frees). "
+      "Unit: objects. Go: MemStats.HeapObjects, /gc/heap/objects:objects."),
+    F(heap_sys, TC_FIELD_U64, "Bytes of heap memory obtained from the OS (arenas), released "
+      "pages included. Unit: bytes. Go: MemStats.HeapSys."),
+    F(heap_released, TC_FIELD_U64, "Bytes of heap memory returned to the OS and not reused since. "
+      "Unit: bytes. Go: MemStats.HeapReleased, /memory/classes/heap/released:bytes."),
+    F(heap_goal, TC_FIELD_U64, "The heap size the pacer aims to finish the next cycle at (0: no "
+      "goal, gogc and memory limit off). Unit: bytes. Go: MemStats.NextGC, /gc/heap/goal:bytes."),
+    F(total_alloc, TC_FIELD_U64, "Bytes allocated since the heap was made (never decreases). "
+      "Unit: bytes. Go: MemStats.TotalAlloc, /gc/heap/allocs:bytes."),
+    F(mallocs, TC_FIELD_U64, "Objects allocated since the heap was made. Unit: objects. "
+      "Go: MemStats.Mallocs, /gc/heap/allocs:objects."),
+    F(frees, TC_FIELD_U64, "Objects freed since the heap was made (by sweeps and unsafe.free). "
+      "Unit: objects. Go: MemStats.Frees, /gc/heap/frees:objects."),
+    F(num_gc, TC_FIELD_U64, "Completed cycles. Unit: cycles. Go: MemStats.NumGC, "
+      "/gc/cycles/total:gc-cycles."),
+    F(num_forced_gc, TC_FIELD_U64, "Completed cycles that collect() asked for. Unit: cycles. "
+      "Go: MemStats.NumForcedGC, /gc/cycles/forced:gc-cycles."),
+    F(pause_total_ns, TC_FIELD_U64, "Total stop-the-world pause time. Unit: nanoseconds. "
+      "Go: MemStats.PauseTotalNs."),
+    F(pause_max_ns, TC_FIELD_U64, "The longest stop-the-world pause. Unit: nanoseconds. Go: none "
+      "(the top of the /sched/pauses/total/gc:seconds histogram)."),
+    F(pauses_ns, TC_FIELD_PAUSES, "The last (at most 256) stop-the-world pauses, oldest first. "
+      "Unit: nanoseconds. Go: MemStats.PauseNs (a ring indexed by NumGC instead)."),
+    F(gc_cpu_fraction, TC_FIELD_DOUBLE, "The collector's CPU time over the wall time since the "
+      "heap was made, at most 1. Unit: fraction. Go: MemStats.GCCPUFraction (which divides by "
+      "GOMAXPROCS too)."),
+    F(assist_ns, TC_FIELD_U64, "Time program threads spent marking (mark assists, incremental "
+      "slices). Unit: nanoseconds. Go: /cpu/classes/gc/mark/assist:cpu-seconds."),
+    F(roots, TC_FIELD_U64, "Live handles (host references to objects), each a root. Unit: "
+      "handles. Go: none (Go's roots are stacks and globals)."),
+    F(finalizers_pending, TC_FIELD_U64, "Finalizers and cleanups due but not yet run. Unit: "
+      "callbacks. Go: none (the runtime's finalizer queue)."),
+    F(weak_refs, TC_FIELD_U64, "Live weak references. Unit: weak references. Go: none."),
+    F(phase, TC_FIELD_STRING, "The collector's phase: \"off\", \"mark\" or \"sweep\". Unit: "
+      "name. Go: none (the runtime's internal gcphase)."),
+    F(collector, TC_FIELD_STRING, "The collector: \"concurrent\", \"incremental\" or \"stw\". "
+      "Unit: name. Go: none (Go's collector is concurrent)."),
+    F(barrier, TC_FIELD_STRING, "The configured write barrier: \"hybrid\", \"dijkstra\" or "
+      "\"yuasa\". Unit: name. Go: none (Go uses the hybrid barrier)."),
+    F(mark_ns, TC_FIELD_U64, "Wall time from the end of the start pause to mark termination, "
+      "all cycles. "
+      "Unit: nanoseconds. Go: none (the GC trace's mark phases)."),
+    F(sweep_ns, TC_FIELD_U64, "Wall time from mark termination to the end of the sweep, all "
+      "cycles. Unit: nanoseconds. Go: none."),
+    F(mark_cpu_ns, TC_FIELD_U64, "CPU time of marking (the collector's markers and "
+      "incremental slices), all cycles. Unit: "
+      "nanoseconds. Go: /cpu/classes/gc/mark/dedicated:cpu-seconds."),
+    F(sweep_cpu_ns, TC_FIELD_U64, "CPU time of the collector's sweeps, all cycles. Unit: "
+      "nanoseconds. Go: none (Go counts sweeping as program time)."),
+    F(heap_marked, TC_FIELD_U64, "Bytes the last cycle's sweep found live (exact). Unit: bytes. "
+      "Go: the runtime's heapMarked, /gc/heap/live:bytes."),
+    F(gc_sys, TC_FIELD_U64, "Bytes of collector metadata (bitmaps, span structs), not in "
+      "heap_sys. Unit: bytes. Go: MemStats.GCSys, /memory/classes/metadata/other:bytes."),
+    F(assist_marked, TC_FIELD_U64, "Bytes marked by mark assists and incremental slices, all "
+      "cycles. Unit: bytes. Go: none."),
+    F(mark_regions_shared, TC_FIELD_U64, "Mark-bit regions two markers wanted at once, so "
+      "shared, all cycles. Unit: regions. Go: none."),
 };
 #undef F
 

@@ -73,6 +73,7 @@ static void account(tc_heap *h, span *s, uint64_t freed, uint32_t live)
     h->freed_bytes += freed * esize;
     h->sweep_live_bytes += (uint64_t)live * esize;
     h->sweep_live_objects += live;
+    h->sweep_freed_objects += freed;
 }
 
 /* sweep_all — sweep every span now (world stopped, caches flushed). */
@@ -97,6 +98,7 @@ void sweep_begin(tc_heap *h)
     h->large = NULL;
     h->sweep_live_bytes = 0;
     h->sweep_live_objects = 0;
+    h->sweep_freed_objects = 0;
     atomic_fetch_add(&h->sweepgen, 1);
     pthread_mutex_unlock(&h->lock);
 }

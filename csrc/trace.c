@@ -91,6 +91,8 @@ static void write_event(FILE *f, const tc_heap *h, const trace_event *e, bool fi
 
 tc_status tc_trace_stop(tc_heap *h)
 {
+    if (atomic_load(&h->closed)) /* close dropped the events */
+        return tc_fail(TC_ERR_CLOSED, "the heap is closed");
     pthread_mutex_lock(&h->trace_lock);
     char *path = h->trace_path;
     trace_event *ev = h->trace_ev;

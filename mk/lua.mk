@@ -1,25 +1,36 @@
 # mk/lua.mk — the Lua 5.4 binding: build, rockspec check, tests.
 #
 #   make lua-build       build/lua/tricolor.so from bindings/lua/ltricolor.c + build/libtricolor.a
+#                        (the rockspec's build command too: luarocks passes LUA_INCDIR and CC)
 #   make test-lua        set up Lua 5.4 + busted if missing, build, check the rockspec, run busted
-#   make lua-rockspec-check   fail if a csrc/*.c is missing from the rockspec's sources
+#   make lua-rockspec-check   fail unless the rockspec's name, version and source
+#                        archive carry tricolor.h's version, it builds with `make`
+#                        and it installs every bindings/lua/**.lua
 #   make test-lua-asan   the same specs with module and core under ASan+UBSan
 #
 # The module links the core statically, so build/lua/tricolor.so needs nothing
 # but the Lua interpreter that loads it. --exclude-libs hides the core's tc_*
-# symbols: the module exports only luaopen_tricolor, and the binding's calls
-# into the core bind directly instead of through the PLT (2-4 ns a slot store).
+# symbols: the module exports only luaopen_tricolor (tests/lua/package_spec.lua
+# checks it), and the binding's calls into the core bind directly instead of
+# through the PLT (2-4 ns a slot store).
 
 LUA          ?= lua5.4
 BUSTED       ?= /usr/bin/busted
-LUA_CFLAGS   ?= $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+LUA_CFLAGS   ?= $(if $(LUA_INCDIR),-I$(LUA_INCDIR),$(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4))
 LUA_ROCKSPEC := $(firstword $(wildcard tricolor-*.rockspec))
 LUA_MODULE   := $(BUILD)/lua/tricolor.so
-LUA_DEBS     := lua5.4 liblua5.4-dev luarocks lua-busted lua-dkjson
+LUA_DEBS     := lua5.4 liblua5.4-dev luarocks lua-busted lua-dkjson zip unzip
 
 .PHONY: lua-build lua-setup lua-rockspec-check test-lua test-lua-asan
 
 lua-build: $(LUA_MODULE)
+
+# tc_testposix — fork/_exit/wait for the specs (tests/lua/tc_testposix.c),
+# beside each module under test so that the same LUA_CPATH finds both; the
+# test targets build it (lua-build, which the rockspec runs, does not).
+$(BUILD)/%/tc_testposix.so: tests/lua/tc_testposix.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LUA_CFLAGS) -shared -o $@ $<
 
 $(LUA_MODULE): bindings/lua/ltricolor.c csrc/include/tricolor.h $(BUILD)/libtricolor.a
 	@mkdir -p $(dir $@)
@@ -35,22 +46,31 @@ lua-setup:
 	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $(LUA_DEBS); \
 	fi
 
-# lua-rockspec-check — the rockspec lists its sources by hand (luarocks'
-# builtin backend has no globs): every csrc/*.c must be among them.
+# lua-rockspec-check — exactly one rockspec, named after tricolor.h's version
+# (TC_VERSION, mk/dist.mk), whose version, source archive and source dir say
+# the same, which builds through `make lua-build` (so that the C sources need
+# no list of their own and every object lands under build/), and which lists
+# every pure-Lua module under bindings/lua (install.lua has no globs).
 lua-rockspec-check:
-	@test -n "$(LUA_ROCKSPEC)" || { echo "no tricolor-*.rockspec at the top level"; exit 1; }
-	@missing=""; for f in $(CSRC); do \
-	  grep -q "\"$$f\"" $(LUA_ROCKSPEC) || missing="$$missing $$f"; \
+	@test "$(words $(wildcard tricolor-*.rockspec))" = 1 || \
+	  { echo "want exactly one tricolor-*.rockspec, found: $(wildcard tricolor-*.rockspec)"; exit 1; }
+	@test "$(LUA_ROCKSPEC)" = "tricolor-$(TC_VERSION)-1.rockspec" || \
+	  { echo "$(LUA_ROCKSPEC): want tricolor-$(TC_VERSION)-1.rockspec (TC_VERSION in csrc/include/tricolor.h)"; exit 1; }
+	@for want in 'version = "$(TC_VERSION)-1"' 'url = "tricolor-$(TC_VERSION).tar.gz"' \
+	    'dir = "tricolor-$(TC_VERSION)"' 'type = "command"' 'make --no-print-directory lua-build' \
+	    'tricolor = "build/lua/tricolor.so"'; do \
+	  grep -qF "$$want" $(LUA_ROCKSPEC) || { echo "$(LUA_ROCKSPEC): no '$$want'"; exit 1; }; \
+	done
+	@missing=""; for f in $$(find bindings/lua -name '*.lua' | sort); do \
+	  grep -qF "\"$$f\"" $(LUA_ROCKSPEC) || missing="$$missing $$f"; \
 	done; \
-	for f in $$(grep -o '"csrc/[^"]*\.c"' $(LUA_ROCKSPEC) | tr -d '"'); do \
+	for f in $$(grep -o '"bindings/lua/[^"]*\.lua"' $(LUA_ROCKSPEC) | tr -d '"'); do \
 	  test -f $$f || missing="$$missing $$f(gone)"; \
 	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "$(LUA_ROCKSPEC): sources out of date:$$missing"; exit 1; \
-	fi
+	test -z "$$missing" || { echo "$(LUA_ROCKSPEC): install.lua out of date:$$missing"; exit 1; }
 
 test-lua: lua-setup
-	$(MAKE) --no-print-directory lua-build
+	$(MAKE) --no-print-directory lua-build $(BUILD)/lua/tc_testposix.so
 	LUA_CPATH='$(BUILD)/lua/?.so;;' $(LUA) $(BUSTED) tests/lua
 	$(MAKE) --no-print-directory lua-rockspec-check
 
@@ -61,8 +81,8 @@ LUA_SANITIZE    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 
 $(LUA_ASAN_MODULE): bindings/lua/ltricolor.c $(CSRC) $(CHDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -O1 -g $(LUA_SANITIZE) $(LUA_CFLAGS) -shared -o $@ bindings/lua/ltricolor.c $(CSRC) $(LDLIBS)
+	$(CC) $(CFLAGS_BASE) -DTC_EMBEDDED -fvisibility=hidden -O1 -g $(LUA_SANITIZE) $(LUA_CFLAGS) -shared -o $@ bindings/lua/ltricolor.c $(CSRC) $(LDLIBS)
 
-test-lua-asan: lua-setup $(LUA_ASAN_MODULE)
+test-lua-asan: lua-setup $(LUA_ASAN_MODULE) $(BUILD)/lua-asan/tc_testposix.so
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=1 LUA_CPATH='$(BUILD)/lua-asan/?.so;;' $(LUA) $(BUSTED) tests/lua

@@ -5,7 +5,7 @@ PY_EXT_SRC := $(wildcard bindings/python/*.c)
 PY_EXT_HDR := $(wildcard bindings/python/*.h)
 PY_STAMP   := $(BUILD)/python-ext.stamp
 
-.PHONY: py-build test-python demo-python
+.PHONY: py-build test-python demo-python test-stubs
 
 # py-build: compile tricolor._tricolor next to the package sources, so that
 # PYTHONPATH=bindings/python finds it. Rebuilt when the binding or the core changes.
@@ -21,6 +21,15 @@ $(PY_STAMP): $(PY_EXT_SRC) $(PY_EXT_HDR) $(CSRC) $(CHDR) setup.py
 test-python: py-build lua-build
 	@$(PYTHON) -c "import pytest, hypothesis" 2>/dev/null || $(PYTHON) -m pip install -q pytest hypothesis
 	PYTHONPATH=bindings/python $(PYTHON) -m pytest -q tests/python
+
+# test-stubs: the .pyi stubs against the built module (mypy's stubtest: every
+# name, signature and type the stubs give must match what the module has);
+# tests/python/stubtest/ holds its mypy config and allowlist (each entry says why).
+STUBTEST_DIR := $(CURDIR)/tests/python/stubtest
+test-stubs: py-build
+	@$(PYTHON) -c "import mypy" 2>/dev/null || $(PYTHON) -m pip install -q mypy
+	cd $(BUILD) && MYPY_CACHE_DIR=mypy-cache PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m mypy.stubtest \
+	    --mypy-config-file $(STUBTEST_DIR)/mypy.ini --allowlist $(STUBTEST_DIR)/allowlist.txt tricolor
 
 # demo-python: the default experiment with the in-place build.
 demo-python: py-build
@@ -40,7 +49,7 @@ test-python-asan: lua-build
 	cp bindings/python/tricolor/*.py bindings/python/tricolor/*.pyi bindings/python/tricolor/py.typed $(PY_ASAN_DIR)/tricolor/
 	cp -r bindings/python/tricolor/lab $(PY_ASAN_DIR)/tricolor/
 	$(CC) -shared -fPIC -std=c11 -D_GNU_SOURCE -O1 -g -pthread -fsanitize=address,undefined \
-	    -fno-omit-frame-pointer -fvisibility=hidden -Icsrc/include -Icsrc -Ibindings/python $(PY_INCLUDES) \
+	    -fno-omit-frame-pointer -fvisibility=hidden -DTC_EMBEDDED -Icsrc/include -Icsrc -Ibindings/python $(PY_INCLUDES) \
 	    $(PY_EXT_SRC) $(CSRC) -lm -o $(PY_ASAN_DIR)/tricolor/_tricolor$(PY_EXT_SUFFIX)
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \

@@ -54,6 +54,15 @@
  *  - lobj.lh stays valid memory as long as the lobj does (user value 1 keeps
  *    the heap userdata alive, also while both are being finalized), so every
  *    closer can test lh->h before touching the core.
+ *  - Re-entrancy (issue 10, point 1). Any Lua allocation may run a __gc,
+ *    and a __gc may close the heap. So a method allocates what it needs
+ *    first and reads lh->h after its last allocation (heap_now, live_obj),
+ *    with no allocation between that read and the core call; a loop that
+ *    allocates (the finalizer drain) reads it again each round. And close
+ *    only closes: the core's tc_heap (a closed shell, which answers
+ *    TC_ERR_CLOSED to every call) is destroyed by the heap userdata's own
+ *    __gc, when no method can be running on it (each keeps the heap
+ *    userdata on its stack), or by the last weak reference after that.
  *  - No Lua error is raised while the binding holds memory of its own or a
  *    core lock: the core's calls are complete before any error is raised.
  *
@@ -93,8 +102,9 @@ enum { HEAP_UV_SPARE = 1, HEAP_UV_CALLBACKS, HEAP_NUV = HEAP_UV_CALLBACKS };
 
 typedef struct lheap {
     tc_heap *h;          /* NULL once closed */
-    tc_heap *shell;      /* after close: the closed tc_heap, kept for tc_weak_release
-                          * until the last weak reference is released; else NULL */
+    tc_heap *shell;      /* after close: the closed tc_heap, destroyed by the heap's
+                          * __gc, or by the last weak reference released after it */
+    int finalized;       /* the heap userdata's __gc ran */
     lobj *spare;         /* a closed handle anchored in user value 1, or NULL */
     size_t nweak;        /* weak userdata that still own a tc_weak */
     lua_Integer token;   /* the last callback token handed out (tokens start at 1) */
@@ -170,7 +180,8 @@ static lobj *check_obj(lua_State *L, int idx, const char *fn)
     return o;
 }
 
-/* open_heap — the tc_heap of an open heap; raises if it was closed. */
+/* open_heap — the tc_heap of an open heap; raises if it was closed. Read
+ * after the caller's last Lua allocation (see the invariants). */
 static tc_heap *open_heap(lua_State *L, int idx, const char *fn)
 {
     lheap *lh = check_heap(L, idx, fn);
@@ -191,6 +202,15 @@ static tc_heap *live_obj(lua_State *L, const lobj *o, const char *fn)
     if (tc_root_freed(o->root))
         fail(L, "tricolor: %s: the object was freed with tricolor.unsafe.free", fn);
     return o->lh->h;
+}
+
+/* heap_now — lh's tc_heap now, after an allocation that may have run a
+ * __gc closing it; raises if it did. */
+static tc_heap *heap_now(lua_State *L, const lheap *lh, const char *fn)
+{
+    if (!lh->h)
+        fail(L, "tricolor: %s: the heap is closed", fn);
+    return lh->h;
 }
 
 /* heap_obj — the handle at idx, which must be a usable handle of heap lh
@@ -227,18 +247,32 @@ static lua_Integer get_int(lua_State *L, int idx, const char *fn, const char *ar
     return v;
 }
 
-/* get_limit — a gogc or memory_limit value: false (off, -1) or an integer
- * >= min. The core holds "off" as -1, so negative numbers stop here. */
-static int64_t get_limit(lua_State *L, int idx, const char *fn, const char *arg, lua_Integer min)
+/* limit_error — the message of a bad gogc / memory_limit value, `got` the
+ * Lua type's name or the integer given (as text). */
+static int limit_error(lua_State *L, const char *fn, const char *arg, lua_Integer min, lua_Integer max,
+                       const char *got)
 {
+    if (max < LUA_MAXINTEGER)
+        return fail(L, "tricolor: %s: '%s' must be an integer in [%I, %I] or false (got %s)", fn, arg, min, max,
+                    got);
+    return fail(L, "tricolor: %s: '%s' must be %s (got %s)", fn, arg,
+                min > 0 ? "a positive integer or false" : "a non-negative integer or false", got);
+}
+
+/* get_limit — a gogc or memory_limit value: false (off, -1) or an integer
+ * in [min, max]. The core holds "off" as -1, so negative numbers stop here. */
+static int64_t get_limit(lua_State *L, int idx, const char *fn, const char *arg, lua_Integer min, lua_Integer max)
+{
+    char got[32];
     if (lua_type(L, idx) == LUA_TBOOLEAN && !lua_toboolean(L, idx))
         return -1;
-    const char *want = min > 0 ? "a positive integer or false" : "a non-negative integer or false";
     if (lua_type(L, idx) != LUA_TNUMBER)
-        fail(L, "tricolor: %s: '%s' must be %s (got %s)", fn, arg, want, luaL_typename(L, idx));
+        limit_error(L, fn, arg, min, max, luaL_typename(L, idx));
     lua_Integer v = get_int(L, idx, fn, arg);
-    if (v < min)
-        fail(L, "tricolor: %s: '%s' must be %s (got %I)", fn, arg, want, v);
+    if (v < min || v > max) {
+        snprintf(got, sizeof got, LUA_INTEGER_FMT, v);
+        limit_error(L, fn, arg, min, max, got);
+    }
     return v;
 }
 
@@ -318,12 +352,17 @@ static bool bool_opt(lua_State *L, const char *name)
     return lua_toboolean(L, -1);
 }
 
-/* name_opt — a string option parsed by the core (collector, barrier). */
+/* name_opt — a string option parsed by the core (collector, barrier). A
+ * string with a NUL byte is no name (the core would read up to the NUL). */
 static const char *name_opt(lua_State *L, const char *name)
 {
     if (lua_type(L, -1) != LUA_TSTRING)
         fail(L, "tricolor: heap: option '%s' must be a string (got %s)", name, luaL_typename(L, -1));
-    return lua_tostring(L, -1);
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    if (strlen(s) != len)
+        fail(L, "tricolor: heap: option '%s': not a valid name (it contains a NUL byte)", name);
+    return s;
 }
 
 /* apply_option — apply the option whose key is at -2 and value at -1. */
@@ -338,9 +377,9 @@ static void apply_option(lua_State *L, tc_config *c)
     } else if (strcmp(k, "barrier") == 0) {
         st = tc_barrier_parse(name_opt(L, k), &c->barrier);
     } else if (strcmp(k, "gogc") == 0) {
-        c->gogc = get_limit(L, -1, "heap", k, 0);
+        c->gogc = get_limit(L, -1, "heap", k, 0, TC_GOGC_MAX);
     } else if (strcmp(k, "memory_limit") == 0) {
-        c->memory_limit = get_limit(L, -1, "heap", k, 1);
+        c->memory_limit = get_limit(L, -1, "heap", k, 1, LUA_MAXINTEGER);
     } else if (strcmp(k, "mark_workers") == 0) {
         lua_Integer n = get_int(L, -1, "heap", k);
         if (n < 1 || n > 1024)
@@ -441,6 +480,8 @@ static int drain_loop(lua_State *L)
         lobj *o = lua_gettop(L) >= 3 ? (lobj *)lua_touserdata(L, 3) : push_closed_obj(L, 1, lh);
         tc_token token;
         tc_root *root = NULL;
+        if (!lh->h) /* the allocation ran a __gc that closed the heap */
+            break;
         tc_ready_kind kind = tc_take_ready(lh->h, &token, &root);
         if (kind == TC_READY_NONE)
             break;
@@ -508,20 +549,33 @@ static tc_token new_token(lua_State *L, int heapidx, lheap *lh)
     return (tc_token)lh->token;
 }
 
+/* recheck_obj — after new_token's allocation (which may have run a __gc
+ * that closed the heap or freed the object): raise as live_obj would, and
+ * drop the token just registered first (a no-op if close dropped the
+ * registry). */
+static void recheck_obj(lua_State *L, const lobj *o, tc_token token, const char *fn)
+{
+    if (!o->lh->h || !o->root || tc_root_freed(o->root)) {
+        forget_token(L, 1, token);
+        live_obj(L, o, fn);
+    }
+}
+
 /* heap_set_finalizer — heap:set_finalizer(obj, fn): fn(obj) runs once after
  * obj became unreachable; nil clears; setting again replaces. */
 static int heap_set_finalizer(lua_State *L)
 {
     lheap *lh = check_heap(L, 1, "set_finalizer");
-    tc_heap *h = open_heap(L, 1, "set_finalizer");
+    open_heap(L, 1, "set_finalizer");
     lobj *o = heap_obj(L, 2, lh, "set_finalizer");
     tc_token token = 0, old = 0;
     if (!lua_isnil(L, 3)) {
         check_callable(L, 3, "set_finalizer");
         lua_pushvalue(L, 3);
-        token = new_token(L, 1, lh);
+        token = new_token(L, 1, lh); /* allocates */
     }
-    tc_status st = tc_set_finalizer(h, o->root, token, &old);
+    recheck_obj(L, o, token, "set_finalizer");
+    tc_status st = tc_set_finalizer(lh->h, o->root, token, &old);
     forget_token(L, 1, st == TC_OK ? old : token);
     if (st != TC_OK)
         return core_error(L, "set_finalizer");
@@ -535,7 +589,7 @@ static int heap_set_finalizer(lua_State *L)
 static int heap_add_cleanup(lua_State *L)
 {
     lheap *lh = check_heap(L, 1, "add_cleanup");
-    tc_heap *h = open_heap(L, 1, "add_cleanup");
+    open_heap(L, 1, "add_cleanup");
     lobj *o = heap_obj(L, 2, lh, "add_cleanup");
     check_callable(L, 3, "add_cleanup");
     lua_settop(L, 4);
@@ -547,8 +601,9 @@ static int heap_add_cleanup(lua_State *L)
     lua_rawseti(L, -2, 1);
     lua_pushvalue(L, 4);
     lua_rawseti(L, -2, 2);
-    tc_token token = new_token(L, 1, lh);
-    if (tc_add_cleanup(h, o->root, token) != TC_OK) {
+    tc_token token = new_token(L, 1, lh); /* allocates */
+    recheck_obj(L, o, token, "add_cleanup");
+    if (tc_add_cleanup(lh->h, o->root, token) != TC_OK) {
         forget_token(L, 1, token);
         return core_error(L, "add_cleanup");
     }
@@ -582,14 +637,16 @@ static lweak *check_weak(lua_State *L, int idx, const char *fn)
 static int heap_weakref(lua_State *L)
 {
     lheap *lh = check_heap(L, 1, "weakref");
-    tc_heap *h = open_heap(L, 1, "weakref");
+    open_heap(L, 1, "weakref");
     lobj *o = heap_obj(L, 2, lh, "weakref");
-    lweak *w = (lweak *)lua_newuserdatauv(L, sizeof *w, 1);
+    lweak *w = (lweak *)lua_newuserdatauv(L, sizeof *w, 1); /* allocates */
     w->w = NULL;
     w->lh = lh;
     luaL_setmetatable(L, WEAK_T);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
+    tc_heap *h = heap_now(L, lh, "weakref");
+    heap_obj(L, 2, lh, "weakref");
     if (tc_weak_new(h, o->root, &w->w) != TC_OK)
         return core_error(L, "weakref");
     lh->nweak++;
@@ -608,8 +665,8 @@ static int weak_get(lua_State *L)
     if (!w->w)
         return fail(L, "tricolor: get: the weak reference was closed");
     lua_getiuservalue(L, 1, 1); /* 2: the heap */
-    lobj *o = push_closed_obj(L, 2, lh);
-    if (tc_weak_get(lh->h, w->w, &o->root) != TC_OK)
+    lobj *o = push_closed_obj(L, 2, lh); /* allocates */
+    if (tc_weak_get(heap_now(L, lh, "get"), w->w, &o->root) != TC_OK)
         return core_error(L, "get");
     if (o->root)
         o->id = tc_obj_id(tc_root_obj(o->root));
@@ -619,9 +676,19 @@ static int weak_get(lua_State *L)
     return 1;
 }
 
+/* release_shell — destroy the closed tc_heap once nothing needs it: the
+ * heap userdata was finalized and no weak reference owns a tc_weak. */
+static void release_shell(lheap *lh)
+{
+    if (lh->shell && lh->finalized && lh->nweak == 0) {
+        tc_heap_destroy(lh->shell);
+        lh->shell = NULL;
+    }
+}
+
 /* weak_close — __gc and __close: release the tc_weak; idempotent. After the
  * heap was closed the core still frees it (through the kept shell), and the
- * last weak reference of a closed heap destroys the shell. */
+ * last weak reference of a finalized heap destroys the shell. */
 static int weak_close(lua_State *L)
 {
     lweak *w = check_weak(L, 1, "close");
@@ -629,10 +696,8 @@ static int weak_close(lua_State *L)
     if (w->w) {
         tc_weak_release(lh->h ? lh->h : lh->shell, w->w);
         w->w = NULL;
-        if (--lh->nweak == 0 && lh->shell) {
-            tc_heap_destroy(lh->shell);
-            lh->shell = NULL;
-        }
+        if (--lh->nweak == 0)
+            release_shell(lh);
     }
     return 0;
 }
@@ -671,31 +736,38 @@ static int heap_new(lua_State *L)
     }
     if (n < 0)
         return fail(L, "tricolor: new: 'nslots' must be >= 0 (got %I)", n);
-    if (!lh->h)
-        return fail(L, "tricolor: new: the heap is closed");
-    lobj *o = push_closed_obj(L, 1, lh);
-    if (tc_obj_new(lh->h, (size_t)n, size, data, &o->root) != TC_OK) {
-        print_trace(lh->h);
+    lobj *o = push_closed_obj(L, 1, lh); /* allocates */
+    tc_heap *h = heap_now(L, lh, "new");
+    if (tc_obj_new(h, (size_t)n, size, data, &o->root) != TC_OK) {
+        print_trace(h);
         return fail(L, "tricolor: new: cannot allocate an object with nslots=%I and data=%I bytes: %s", n,
                           (lua_Integer)size, tc_errmsg());
     }
     o->id = tc_obj_id(tc_root_obj(o->root));
-    print_trace(lh->h);
+    print_trace(h);
     run_due(L, 1, lh);
     return 1;
 }
 
-/* heap_collect — heap:collect(): a whole cycle, then the finalizers and
- * cleanups it made due (unless called from one of them). */
+/* heap_collect — heap:collect(): a full Lua collection first, so that the
+ * handles Lua no longer reaches release their roots (their __gc runs now
+ * rather than at some later Lua cycle), then a whole cycle, then the
+ * finalizers and cleanups it made due (unless called from one of them).
+ * Returns the number of objects the cycle freed. Any __gc that the Lua
+ * collection ran may have closed this heap, so it is checked again. */
 static int heap_collect(lua_State *L)
 {
+    open_heap(L, 1, "collect");
+    lua_gc(L, LUA_GCCOLLECT);
     tc_heap *h = open_heap(L, 1, "collect");
-    tc_status st = tc_heap_collect(h);
+    uint64_t freed = 0;
+    tc_status st = tc_heap_collect_n(h, &freed);
     print_trace(h);
     if (st != TC_OK)
         return core_error(L, "collect");
     run_due(L, 1, (lheap *)lua_touserdata(L, 1));
-    return 0;
+    lua_pushinteger(L, (lua_Integer)freed);
+    return 1;
 }
 
 /* push_u64 — an unsigned counter; beyond lua_Integer it becomes a float. */
@@ -775,12 +847,13 @@ static int heap_trace_stop(lua_State *L)
     return 0;
 }
 
-/* heap_close — heap:close(), __close and __gc: the one idempotent closer.
- * Handles of the heap keep their cached id; everything else they do raises.
- * Pending finalizers and cleanups are dropped with the registry. While weak
- * references still own a tc_weak, the closed tc_heap is kept as a shell for
- * their tc_weak_release (weak_close destroys it with the last one). Safe
- * from inside a finalizer: the drain stops at the next callback. */
+/* heap_close — heap:close() and __close: the idempotent closer. Handles of
+ * the heap keep their cached id; everything else they do raises. Pending
+ * finalizers and cleanups are dropped with the registry. The closed
+ * tc_heap stays as a shell (every core call on it fails with TC_ERR_CLOSED)
+ * until heap_gc: a method that read the heap before a __gc closed it finds
+ * it closed, not freed. Safe from inside a finalizer or any __gc: the drain
+ * stops at the next callback. */
 static int heap_close(lua_State *L)
 {
     lheap *lh = check_heap(L, 1, "close");
@@ -790,27 +863,34 @@ static int heap_close(lua_State *L)
         print_trace(h);
         lua_pushnil(L);
         lua_setiuservalue(L, 1, HEAP_UV_CALLBACKS);
-        if (lh->nweak) {
-            tc_heap_close(h);
-            lh->shell = h;
-        } else {
-            tc_heap_destroy(h);
-        }
+        tc_heap_close(h);
+        lh->shell = h;
     }
+    return 0;
+}
+
+/* heap_gc — __gc: close, then destroy the shell unless weak references
+ * still own a tc_weak of it (the last one destroys it). */
+static int heap_gc(lua_State *L)
+{
+    heap_close(L);
+    lheap *lh = (lheap *)lua_touserdata(L, 1);
+    lh->finalized = 1;
+    release_shell(lh);
     return 0;
 }
 
 /* The heap's assignable fields: false (off) or an integer >= min. */
 typedef struct tunable {
     const char *name, *field; /* "gogc", "heap.gogc" */
-    lua_Integer min;
+    lua_Integer min, max;
     int64_t (*get)(const tc_heap *);
     tc_status (*set)(tc_heap *, int64_t);
 } tunable;
 
 static const tunable tunables[] = {
-    {"gogc", "heap.gogc", 0, tc_heap_gogc, tc_heap_set_gogc},
-    {"memory_limit", "heap.memory_limit", 1, tc_heap_memory_limit, tc_heap_set_memory_limit},
+    {"gogc", "heap.gogc", 0, TC_GOGC_MAX, tc_heap_gogc, tc_heap_set_gogc},
+    {"memory_limit", "heap.memory_limit", 1, LUA_MAXINTEGER, tc_heap_memory_limit, tc_heap_set_memory_limit},
 };
 
 /* find_tunable — the tunable named by the key at idx, or NULL. */
@@ -846,7 +926,7 @@ static int heap_newindex(lua_State *L)
 {
     const tunable *t = find_tunable(L, 2);
     if (t) {
-        int64_t v = get_limit(L, 3, t->field, t->name, t->min);
+        int64_t v = get_limit(L, 3, t->field, t->name, t->min, t->max);
         if (t->set(open_heap(L, 1, t->field), v) != TC_OK)
             return core_error(L, t->field);
         return 0;
@@ -909,11 +989,11 @@ static lua_Integer key_index(lua_State *L, int idx)
 /* get_slot — push slot i (1-based) of the handle at index 1. */
 static int get_slot(lua_State *L, lobj *o, lua_Integer i)
 {
+    lheap *lh = o->lh;
+    ensure_spare(L, lh); /* allocates: first, before the heap is read */
     tc_heap *h = live_obj(L, o, "slot read");
     if (i < 1)
         return index_error(L, o, i);
-    lheap *lh = o->lh;
-    ensure_spare(L, lh);
     tc_value v;
     tc_root *r = NULL;
     tc_status st = tc_slot_get(h, o->root, i - 1, &v, &r);
@@ -1055,7 +1135,8 @@ static int obj_data(lua_State *L)
     if (tc_obj_size(h, o->root, &n) != TC_OK)
         return core_error(L, "data");
     luaL_Buffer b;
-    char *p = luaL_buffinitsize(L, &b, n);
+    char *p = luaL_buffinitsize(L, &b, n); /* allocates */
+    h = live_obj(L, o, "data");
     if (tc_obj_data_get(h, o->root, p, n) != TC_OK)
         return core_error(L, "data");
     luaL_pushresultsize(&b, n);
@@ -1247,7 +1328,7 @@ static const luaL_Reg heap_methods[] = {
 static const luaL_Reg heap_meta[] = {
     {"__newindex", heap_newindex},
     {"__tostring", heap_tostring},
-    {"__gc", heap_close},
+    {"__gc", heap_gc},
     {"__close", heap_close},
     {NULL, NULL},
 };
@@ -1297,13 +1378,37 @@ static void push_heap_metatable(lua_State *L, int ud, const luaL_Reg *methods)
     lua_setfield(L, mt, "__index");
 }
 
+/* config_warn — write each of tc_config_init's complaints about
+ * TRICOLOR_GOGC / TRICOLOR_MEMORY_LIMIT to stderr (the core parses them; the
+ * line names the variable and the default used), once per Lua state and
+ * line: the registry keeps the lines already written. On stderr rather than
+ * through warn(), which the stand-alone interpreter keeps off by default. */
+static void config_warn(lua_State *L)
+{
+    const char *w = tc_config_warning(0);
+    if (!w)
+        return;
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, "tricolor.config_warned");
+    for (int i = 0; (w = tc_config_warning(i)) != NULL; i++) {
+        if (lua_getfield(L, -1, w) == LUA_TNIL) {
+            lua_writestringerror("tricolor: %s\n", w);
+            lua_pushboolean(L, 1);
+            lua_setfield(L, -3, w);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
 /* l_heap — tricolor.heap([options]): a new heap. Options start from
- * tc_config_init (SPEC's defaults plus TRICOLOR_DEBUG); only the keys
- * present in the table change them. */
+ * tc_config_init (SPEC's defaults, then the environment: TRICOLOR_GOGC,
+ * TRICOLOR_MEMORY_LIMIT, TRICOLOR_DEBUG); only the keys present in the table
+ * change them. */
 static int l_heap(lua_State *L)
 {
     tc_config c;
     tc_config_init(&c);
+    config_warn(L);
     int t = lua_type(L, 1);
     if (t != LUA_TNONE && t != LUA_TNIL) {
         if (t != LUA_TTABLE)
@@ -1513,6 +1618,11 @@ static void set_funcs(lua_State *L, int target, const luaL_Reg *l)
     lua_pop(L, 1);
 }
 
+/* luaopen_tricolor — the module's one exported symbol: everything else,
+ * the core included (TC_EMBEDDED), is hidden (tests/lua/package_spec.lua). */
+#if defined(__GNUC__)
+__attribute__((visibility("default")))
+#endif
 LUAMOD_API int luaopen_tricolor(lua_State *L)
 {
     luaL_checkversion(L);
@@ -1534,6 +1644,8 @@ LUAMOD_API int luaopen_tricolor(lua_State *L)
     lua_setfield(L, 4, "__index");
     lua_newtable(L); /* 5: the module */
     set_funcs(L, 5, module_funcs);
+    lua_pushliteral(L, TC_VERSION_STRING); /* the one version (csrc/include/tricolor.h) */
+    lua_setfield(L, 5, "_VERSION");
     lua_newtable(L);
     set_funcs(L, 6, unsafe_funcs);
     lua_setfield(L, 5, "unsafe");

@@ -190,17 +190,17 @@ size_arg(PyObject *v, const char *name, size_t *out)
  * at run time through the core and given to the constructor. */
 typedef struct tunable {
     const char *name;
-    int64_t min;                     /* smallest value other than None */
+    int64_t min, max;                /* the range of values other than None */
     int64_t (*get)(const tc_heap *h);
     tc_status (*set)(tc_heap *h, int64_t value);
 } tunable;
 
-static const tunable tunable_gogc = {"gogc", 0, tc_heap_gogc, tc_heap_set_gogc};
-static const tunable tunable_memory_limit = {"memory_limit", 1, tc_heap_memory_limit,
+static const tunable tunable_gogc = {"gogc", 0, TC_GOGC_MAX, tc_heap_gogc, tc_heap_set_gogc};
+static const tunable tunable_memory_limit = {"memory_limit", 1, INT64_MAX, tc_heap_memory_limit,
                                              tc_heap_set_memory_limit};
 
-/* tunable_arg — a tunable's value: None (off, -1) or an int >= t->min
- * (bools refused). TypeError / ValueError naming the tunable. */
+/* tunable_arg — a tunable's value: None (off, -1) or an int in [t->min,
+ * t->max] (bools refused). TypeError / ValueError naming the tunable. */
 static int
 tunable_arg(const tunable *t, PyObject *v, int64_t *out)
 {
@@ -213,13 +213,19 @@ tunable_arg(const tunable *t, PyObject *v, int64_t *out)
                      (long long)t->min, Py_TYPE(v)->tp_name);
         return -1;
     }
-    if (int_arg(v, t->name, out) < 0)
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (x == -1 && PyErr_Occurred())
         return -1;
-    if (*out < t->min) {
-        PyErr_Format(PyExc_ValueError, "%s must be >= %lld or None, not %lld", t->name, (long long)t->min,
-                     (long long)*out);
+    if (overflow || x < t->min || x > t->max) {
+        if (t->max == INT64_MAX)
+            PyErr_Format(PyExc_ValueError, "%s must be >= %lld or None, not %R", t->name, (long long)t->min, v);
+        else
+            PyErr_Format(PyExc_ValueError, "%s must be between %lld and %lld, or None, not %R", t->name,
+                         (long long)t->min, (long long)t->max, v);
         return -1;
     }
+    *out = (int64_t)x;
     return 0;
 }
 
@@ -238,7 +244,10 @@ flag_arg(PyObject *v, const char *name, bool *out)
     return 0;
 }
 
-/* name_arg — a str option, as UTF-8 (valid while `v` lives). */
+/* name_arg — a str option, as UTF-8 (valid while `v` lives). A str that
+ * UTF-8 cannot encode (a lone surrogate) or that holds a NUL character is
+ * no name at all: ValueError naming the option, not UnicodeEncodeError
+ * (and not a silent cut at the NUL). */
 static const char *
 name_arg(PyObject *v, const char *name)
 {
@@ -246,7 +255,18 @@ name_arg(PyObject *v, const char *name)
         PyErr_Format(PyExc_TypeError, "%s must be a str, not %.100s", name, Py_TYPE(v)->tp_name);
         return NULL;
     }
-    return PyUnicode_AsUTF8(v);
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(v, &len);
+    if (s == NULL && PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s: %R is not a valid name (it cannot be encoded as UTF-8)", name, v);
+        return NULL;
+    }
+    if (s != NULL && (size_t)len != strlen(s)) {
+        PyErr_Format(PyExc_ValueError, "%s: %R is not a valid name (it contains a NUL character)", name, v);
+        return NULL;
+    }
+    return s;
 }
 
 /* collector_arg, barrier_arg — the two named options, parsed by the core
@@ -377,10 +397,13 @@ value_to_py(HeapObject *heap, tc_value v, tc_root *ref_root)
 
 /* ---- Obj ------------------------------------------------------------------- */
 
-/* obj_wrap — a new Obj owning `root`. On failure the root is released. */
+/* obj_wrap — a new Obj owning `root`. On failure the root is released. The
+ * id is read before the allocation: an allocation may run Python code (a
+ * finalizer) that closes the heap, and then the root is gone. */
 static PyObject *
 obj_wrap(HeapObject *heap, tc_root *root, size_t nslots, size_t size)
 {
+    uint64_t id = tc_obj_id(tc_root_obj(root));
     ObjObject *o = PyObject_New(ObjObject, heap->st->obj_type);
     if (o == NULL) {
         tc_root_release(heap->heap, root);
@@ -389,17 +412,21 @@ obj_wrap(HeapObject *heap, tc_root *root, size_t nslots, size_t size)
     Py_INCREF(heap);
     o->heap = heap;
     o->root = root;
-    o->id = tc_obj_id(tc_root_obj(root));
+    o->id = id;
     o->nslots = nslots;
     o->size = size;
     return (PyObject *)o;
 }
 
-/* pytc_obj_wrap — obj_wrap for a root of a live object whose sizes the
- * caller does not know (a finalizer's object, a weak reference's target). */
+/* pytc_obj_wrap — obj_wrap for a root whose object's sizes the caller does
+ * not know (a finalizer's object, a weak reference's target, a slot's
+ * reference). A root of a freed object (a reference the caller's bug left
+ * to it) has no shape left: 0 and 0, and every use raises FreedObjectError. */
 PyObject *
 pytc_obj_wrap(HeapObject *heap, tc_root *root)
 {
+    if (tc_root_freed(root))
+        return obj_wrap(heap, root, 0, 0);
     tc_obj *o = tc_root_obj(root);
     return obj_wrap(heap, root, tc_obj_nslots_raw(o), tc_obj_size_raw(o));
 }
@@ -826,9 +853,11 @@ static PyMethodDef stats_methods[] = {
 };
 
 PyDoc_STRVAR(stats_doc,
-"A snapshot of a heap's statistics, made by Heap.stats(); one attribute per field\n"
-"(bytes, counts, nanoseconds). pauses_ns is a list of the most recent pauses,\n"
-"oldest first.");
+"A snapshot of a heap's statistics, made by Heap.stats(): one read-only\n"
+"attribute per field (bytes, counts, nanoseconds); each field's documentation\n"
+"gives its unit and its Go counterpart (runtime.MemStats or runtime/metrics).\n"
+"pauses_ns is a list of the most recent pauses, oldest first; as_dict() gives\n"
+"every field as a dict.");
 
 /* stats_type_new — the Stats type, with one getter per tc_stats_fields() entry
  * (the one list of fields, kept by the core). */
@@ -845,6 +874,7 @@ stats_type_new(PyObject *module, tricolor_state *st)
         st->stats_getset[i].name = st->fields[i].name;
         st->stats_getset[i].get = (getter)stats_get;
         st->stats_getset[i].closure = (void *)(intptr_t)i;
+        st->stats_getset[i].doc = st->fields[i].doc;
     }
     PyType_Slot slots[] = {
         {Py_tp_dealloc, stats_dealloc},
@@ -865,7 +895,25 @@ stats_type_new(PyObject *module, tricolor_state *st)
 
 /* ---- Heap: construction ------------------------------------------------------- */
 
-/* heap_config_from_args — tc_config_init (SPEC's defaults plus TRICOLOR_DEBUG)
+/* config_warn — a RuntimeWarning for each of tc_config_init's complaints
+ * about TRICOLOR_GOGC / TRICOLOR_MEMORY_LIMIT (the core parses them; the text
+ * names the variable and the default used). The lines are copied first: a
+ * warnings filter is Python code, and it may make a Heap itself. */
+static int
+config_warn(void)
+{
+    char lines[2][256];
+    int n = 0;
+    for (const char *w; n < 2 && (w = tc_config_warning(n)) != NULL; n++)
+        PyOS_snprintf(lines[n], sizeof lines[n], "tricolor: %s", w);
+    for (int i = 0; i < n; i++)
+        if (PyErr_WarnEx(PyExc_RuntimeWarning, lines[i], 1) < 0)
+            return -1;
+    return 0;
+}
+
+/* heap_config_from_args — tc_config_init (SPEC's defaults, then the
+ * environment: TRICOLOR_GOGC, TRICOLOR_MEMORY_LIMIT, TRICOLOR_DEBUG)
  * overridden by every argument given. */
 static int
 heap_config_from_args(tricolor_state *st, PyObject *args, PyObject *kwargs, tc_config *c)
@@ -878,6 +926,8 @@ heap_config_from_args(tricolor_state *st, PyObject *args, PyObject *kwargs, tc_c
                                      &limit, &barrier, &workers, &gctrace, &checkmark))
         return -1;
     tc_config_init(c);
+    if (config_warn() < 0)
+        return -1;
     if (collector != NULL && collector_arg(st, collector, &c->collector) < 0)
         return -1;
     if (barrier != NULL && barrier_arg(st, barrier, &c->barrier) < 0)
@@ -1061,17 +1111,19 @@ heap_new_obj(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
 }
 
 /* heap_collect — a whole forced cycle (the core releases the GIL through the
- * block hooks while it waits). */
+ * block hooks while it waits); returns the number of objects it freed, as
+ * gc.collect() returns the number of unreachable objects it found. */
 static PyObject *
 heap_collect(HeapObject *self, PyObject *unused)
 {
+    uint64_t freed = 0;
     if (heap_check_open(self) < 0)
         return NULL;
-    tc_status s = tc_heap_collect(self->heap);
+    tc_status s = tc_heap_collect_n(self->heap, &freed);
     heap_drain(self);
     if (s != TC_OK)
         return pytc_safepoint(self, pytc_raise_status(self->st, s));
-    return pytc_safepoint(self, Py_NewRef(Py_None));
+    return pytc_safepoint(self, PyLong_FromUnsignedLongLong(freed));
 }
 
 static PyObject *
@@ -1259,7 +1311,9 @@ static PyMethodDef heap_methods[] = {
      "new($self, /, nslots, data=None)\n--\n\nAllocate an object with nslots nil slots and a payload:\n"
      "data=None (no payload), an int (that many zeroed bytes) or a bytes-like object (copied)."},
     {"collect", (PyCFunction)heap_collect, METH_NOARGS,
-     "collect($self, /)\n--\n\nRun one whole cycle; mark and sweep are finished on return."},
+     "collect($self, /)\n--\n\nRun one whole cycle; mark and sweep are finished on return.\n"
+     "Returns the number of objects the cycle freed (an int, like gc.collect()); objects kept\n"
+     "for their finalizers are not counted. Due finalizers and cleanups run before it returns."},
     {"stats", (PyCFunction)heap_stats, METH_NOARGS, "stats($self, /)\n--\n\nA snapshot of the statistics (a tricolor.Stats)."},
     {"verify", (PyCFunction)heap_verify, METH_NOARGS,
      "verify($self, /)\n--\n\nCheck every heap invariant; raise tricolor.HeapCorruption on the first broken one."},
@@ -1291,15 +1345,40 @@ static PyMethodDef heap_methods[] = {
      "retained($self, obj, /)\n--\n\n(bytes, objects) that would become garbage if obj did (its dominator subtree)."},
     {"close", (PyCFunction)heap_close, METH_NOARGS,
      "close($self, /)\n--\n\nFree every object. Later uses raise HeapClosedError; closing again does nothing."},
-    {"__enter__", (PyCFunction)heap_enter, METH_NOARGS, NULL},
-    {"__exit__", (PyCFunction)(void (*)(void))heap_exit, METH_FASTCALL, NULL},
+    {"__enter__", (PyCFunction)heap_enter, METH_NOARGS,
+     "__enter__($self, /)\n--\n\nReturn the heap itself: `with tricolor.Heap() as heap:`."},
+    {"__exit__", (PyCFunction)(void (*)(void))heap_exit, METH_FASTCALL,
+     "__exit__($self, exc_type, exc, tb, /)\n--\n\nClose the heap (as close()); exceptions propagate."},
     {NULL},
 };
 
 PyDoc_STRVAR(heap_doc,
 "Heap(collector='concurrent', gogc=100, memory_limit=None, barrier='hybrid',\n"
 "     mark_workers=1, gctrace=False, checkmark=False)\n--\n\n"
-"An independent managed heap with its own garbage collector.");
+"An independent managed heap with its own garbage collector (Go's design:\n"
+"tri-color mark-sweep, concurrent by default).\n\n"
+"Parameters (all optional, by keyword or in this order):\n"
+"  collector     'concurrent' (a collector thread marks and sweeps beside the\n"
+"                program), 'incremental' (allocations do the work in bounded\n"
+"                slices, no thread) or 'stw' (the whole cycle in one pause).\n"
+"  gogc          int >= 0: start a cycle when the heap has grown by gogc percent\n"
+"                over the live heap (Go's GOGC); None: no proportional trigger.\n"
+"                Default 100, or $TRICOLOR_GOGC ('off', '200').\n"
+"  memory_limit  int > 0: a soft limit in bytes that the pacer keeps the heap\n"
+"                under (Go's GOMEMLIMIT); None: no limit. Default None, or\n"
+"                $TRICOLOR_MEMORY_LIMIT ('512MiB', 'off').\n"
+"  barrier       write barrier: 'hybrid' (Go's, the default), 'dijkstra'\n"
+"                (insertion; re-scans roots at termination) or 'yuasa'\n"
+"                (deletion, snapshot at the beginning).\n"
+"  mark_workers  int >= 1: background marker threads of the concurrent collector.\n"
+"  gctrace       bool: one Go-style gctrace line per cycle on sys.stderr\n"
+"                (default: TRICOLOR_DEBUG=gctrace=1 in the environment).\n"
+"  checkmark     bool: verify every mark with a stop-the-world re-mark (slow;\n"
+"                raises tricolor.HeapCorruption when an object was missed).\n\n"
+"Explicit arguments win over the environment; a malformed TRICOLOR_GOGC or\n"
+"TRICOLOR_MEMORY_LIMIT gives a RuntimeWarning and the default. Bad arguments\n"
+"raise ValueError or TypeError naming the argument. Use as a context manager\n"
+"(`with tricolor.Heap() as heap:`) or call close(). See docs/python.md.");
 
 static PyType_Slot heap_slots[] = {
     {Py_tp_new, heap_tp_new},
@@ -1397,6 +1476,8 @@ tricolor_exec(PyObject *module)
         add_type(module, &st->weakref_type, pytc_weakref_type_new(module)) < 0 ||
         (st->payload_type = pytc_payload_type_new(module)) == NULL || pytc_unsafe_add(module) < 0 ||
         pytc_latency_add(module) < 0)
+        return -1;
+    if (PyModule_AddStringConstant(module, "__version__", TC_VERSION_STRING) < 0)
         return -1;
     return add_int64(module, "INT_MIN", TC_INT_MIN) < 0 || add_int64(module, "INT_MAX", TC_INT_MAX) < 0 ? -1 : 0;
 }

@@ -8,7 +8,10 @@
  * becomes a new Obj (pytc_obj_wrap). The core walks with the GIL released
  * (through the block hooks, while it waits for a running cycle), so another
  * thread may close the heap meanwhile: then the roots died with the handle
- * table and are never touched (HeapClosedError). If building the answer
+ * table and are never touched (HeapClosedError). So may Python code that
+ * the answer's own allocations run (a __del__ or a weakref callback the
+ * cyclic collector calls): the loop checks again before each root. If
+ * building the answer
  * fails half-way (MemoryError), the roots not yet owned by an Obj are
  * released before the error propagates (the invariant of _tricolor.c:
  * every root is owned by one Obj or released).
@@ -63,6 +66,11 @@ answer(HeapObject *heap, tc_status s, tc_link *v, size_t n, int shape)
     }
     PyObject *list = PyList_New((Py_ssize_t)n);
     for (size_t i = 0; list && i < n; i++) {
+        if (heap->closed) { /* an allocation ran Python code (a __del__) that closed the heap */
+            release_from(heap, v, i, n);
+            Py_DECREF(list);
+            return pytc_safepoint(heap, pytc_raise_closed(heap->st));
+        }
         PyObject *item = link_item(heap, &v[i], shape, i == 0);
         if (item == NULL) {
             release_from(heap, v, i + 1, n);

@@ -32,11 +32,29 @@
 extern "C" {
 #endif
 
-#if defined(__GNUC__)
+/* TC_API marks the public calls. A host module that compiles the core into
+ * itself defines TC_EMBEDDED: they stay inside, the module exports only its
+ * init function (PyInit__tricolor, luaopen_tricolor). */
+#if defined(TC_EMBEDDED) && defined(__GNUC__)
+#define TC_API __attribute__((visibility("hidden")))
+#elif defined(__GNUC__)
 #define TC_API __attribute__((visibility("default")))
 #else
 #define TC_API
 #endif
+
+/* ---- version: the project's one version. setup.py reads the numbers; the
+ * bindings publish TC_VERSION_STRING (tricolor.__version__, Lua's
+ * tricolor._VERSION); the rockspec is named after it (checked by
+ * `make lua-rockspec-check` and the tests). ---------------------------------- */
+#define TC_VERSION_MAJOR 0
+#define TC_VERSION_MINOR 1
+#define TC_VERSION_PATCH 0
+#define TC_VERSION (TC_VERSION_MAJOR * 10000 + TC_VERSION_MINOR * 100 + TC_VERSION_PATCH)
+#define TC_VERSION_STR_(x) #x
+#define TC_VERSION_XSTR_(x) TC_VERSION_STR_(x)
+#define TC_VERSION_STRING                                                                    \
+    TC_VERSION_XSTR_(TC_VERSION_MAJOR) "." TC_VERSION_XSTR_(TC_VERSION_MINOR) "." TC_VERSION_XSTR_(TC_VERSION_PATCH)
 
 /* ---- status --------------------------------------------------------------- */
 
@@ -99,10 +117,16 @@ static inline tc_value tc_ref(tc_obj *o) { tc_value v; v.kind = o ? TC_REF : TC_
 typedef enum tc_collector { TC_COLLECTOR_CONCURRENT = 0, TC_COLLECTOR_INCREMENTAL, TC_COLLECTOR_STW } tc_collector;
 typedef enum tc_barrier { TC_BARRIER_HYBRID = 0, TC_BARRIER_DIJKSTRA, TC_BARRIER_YUASA } tc_barrier;
 
+/* TC_GOGC_MAX — the largest gogc: a goal of 10,001 times the live heap.
+ * Go has no cap; ours keeps the goal arithmetic in range (gogc = 4e14 gave
+ * a goal of 1.7e19 bytes, 5e14 wrapped to 0) and is far beyond any useful
+ * setting (use -1, off, for "never by growth"). */
+#define TC_GOGC_MAX INT64_C(1000000)
+
 typedef struct tc_config {
     tc_collector collector;
     tc_barrier barrier;
-    int64_t gogc;          /* percent >= 0, or -1: no proportional trigger */
+    int64_t gogc;          /* percent in [0, TC_GOGC_MAX], or -1: no proportional trigger */
     int64_t memory_limit;  /* soft limit in bytes > 0, or -1: none */
     int mark_workers;      /* >= 1 */
     bool gctrace;          /* queue one gctrace line per cycle (tc_heap_drain_output) */
@@ -110,9 +134,18 @@ typedef struct tc_config {
     bool gcstoptheworld;   /* run every cycle with the world stopped */
 } tc_config;
 
-/* tc_config_init — fill `c` with SPEC's defaults, then apply TRICOLOR_DEBUG
- * (gctrace=1, checkmark=1, gcstoptheworld=1) from the environment. */
+/* tc_config_init — fill `c` with SPEC's defaults, then apply the environment
+ * (read at each call): TRICOLOR_GOGC ("off" or an integer percent, negative =
+ * off: Go's GOGC), TRICOLOR_MEMORY_LIMIT ("off" or an integer byte count with
+ * an optional B, KiB, MiB, GiB or TiB: Go's GOMEMLIMIT), TRICOLOR_DEBUG
+ * (gctrace=1, checkmark=1, gcstoptheworld=1). A malformed value keeps the
+ * default and leaves a warning for tc_config_warning(); never an error. */
 TC_API void tc_config_init(tc_config *c);
+
+/* tc_config_warning — the i-th (from 0) warning of the calling thread's last
+ * tc_config_init, one line naming the variable, its value and the default
+ * used; NULL past the last. Valid until the thread's next tc_config_init. */
+TC_API const char *tc_config_warning(int i);
 
 /* tc_collector_parse, tc_barrier_parse — map a name to its enum. TC_ERR_VALUE
  * for an unknown name; TC_ERR_UNSUPPORTED for a known one this build lacks.
@@ -129,13 +162,20 @@ TC_API const char *tc_barrier_name(tc_barrier b);
  * the OS refuses the reservation. */
 TC_API tc_status tc_heap_new(const tc_config *c, tc_heap **out);
 
-/* tc_heap_close — stop the collector, free every object and all memory. Later
- * calls return TC_ERR_CLOSED; closing again is a no-op. Must not be called
- * from inside a heap call (a gctrace sink, say). */
+/* tc_heap_close — close the heap for every later call at once (they return
+ * TC_ERR_CLOSED), wait until no other thread is inside a heap call (a call
+ * waiting inside the heap, for a pause or a cycle, wakes and fails with
+ * TC_ERR_CLOSED; a raw section runs to its tc_leave, its tc_alloc failing),
+ * stop the collector and free every object and all memory. The host's lock
+ * is released meanwhile through the block hooks. Closing again is a no-op.
+ * From inside a heap call on the calling thread (a raw section) it only
+ * closes: the memory is freed by the next tc_heap_close or tc_heap_destroy
+ * made outside any call. Safe from a gctrace sink. */
 TC_API void tc_heap_close(tc_heap *h);
 
 /* tc_heap_destroy — close if needed, then free the shell. No root of the heap
- * may be used afterwards. */
+ * may be used afterwards, and no other thread may still be returning from a
+ * call on it. From inside a heap call of this heap it only closes. */
 TC_API void tc_heap_destroy(tc_heap *h);
 
 TC_API bool tc_heap_closed(const tc_heap *h);
@@ -144,12 +184,19 @@ TC_API bool tc_heap_closed(const tc_heap *h);
  * return. TC_ERR_CORRUPT if checkmark is on and found an object left white. */
 TC_API tc_status tc_heap_collect(tc_heap *h);
 
+/* tc_heap_collect_n — tc_heap_collect; *freed (if not NULL) gets the number
+ * of objects the cycle's sweep freed (objects kept for a finalizer are not
+ * among them; if other cycles ended while it waited, the last one's). */
+TC_API tc_status tc_heap_collect_n(tc_heap *h, uint64_t *freed);
+
 /* tc_heap_scavenge — give every free page back to the OS now (the scavenger
  * does this in the background for pages the next goal does not need).
  * Waits for a running cycle. *released: bytes released by this call. */
 TC_API tc_status tc_heap_scavenge(tc_heap *h, uint64_t *released);
 
-/* Tunables: gogc -1 = off; memory_limit -1 = none. Take effect at once. */
+/* Tunables: gogc in [0, TC_GOGC_MAX] or -1 = off; memory_limit > 0 or
+ * -1 = none. TC_ERR_VALUE otherwise (the value is unchanged). Take effect
+ * at once. */
 TC_API tc_status tc_heap_set_gogc(tc_heap *h, int64_t gogc);
 TC_API int64_t tc_heap_gogc(const tc_heap *h);
 TC_API tc_status tc_heap_set_memory_limit(tc_heap *h, int64_t limit);
@@ -245,17 +292,28 @@ TC_API void tc_weak_release(tc_heap *h, tc_weak *w);
 /* tc_obj_free — free obj now. Every root to it then fails with TC_ERR_FREED
  * (their tc_root_obj keeps its address, so ids and equality still work);
  * references to it from other objects are the caller's bug, which
- * tc_heap_verify reports. Its cleanups become due (it is reclaimed); its
- * finalizer never runs. TC_ERR_STATE if the object is pinned. Waits for a
- * running cycle to finish and stops the world briefly. */
+ * tc_heap_verify reports (reading one gives a freed root). Its cleanups
+ * become due (it is reclaimed); its finalizer never runs. TC_ERR_STATE if
+ * the object is pinned. Waits for a running cycle to finish and stops the
+ * world for a time that does not depend on the number of handles: the
+ * object's memory is taken back by the next cycle that finds no reference
+ * to it, once that cycle's root scan has marked every handle to it freed. */
 TC_API tc_status tc_obj_free(tc_heap *h, tc_root *obj);
 /* tc_obj_payload — the payload's address and size, for a host buffer view;
  * pin the object for as long as the view exists (tc_obj_free is refused). */
 TC_API tc_status tc_obj_payload(tc_heap *h, tc_root *obj, void **ptr, size_t *size);
 TC_API tc_status tc_obj_pin(tc_heap *h, tc_root *obj);
 TC_API void tc_obj_unpin(tc_heap *h, tc_root *obj);
-/* tc_root_freed — does this root refer to a freed object? */
-static inline bool tc_root_freed(const tc_root *r) { return ((uintptr_t)tc_root_obj(r) & 2) != 0; }
+/* tc_root_freed — does this root refer to a freed object? Either the root
+ * carries the freed bit (2), or the object's header still reads "freed"
+ * (nslots 0, size 2^32-1: no object has that shape) until a cycle marks the
+ * root. Only for a root of an open heap. */
+static inline bool tc_root_freed(const tc_root *r)
+{
+    uintptr_t v = (uintptr_t)tc_root_obj(r);
+    const uint32_t *hdr = (const uint32_t *)v;
+    return (v & 2) != 0 || (hdr[0] == 0 && hdr[1] == 0xffffffffu);
+}
 /* tc_obj_address — the object's address (with the freed bit cleared). */
 static inline uintptr_t tc_obj_address(const tc_obj *o) { return (uintptr_t)o & ~(uintptr_t)7; }
 
@@ -284,12 +342,14 @@ typedef struct tc_stats {
 TC_API tc_status tc_heap_stats(tc_heap *h, tc_stats *out);
 
 /* One row per tc_stats field, in SPEC's order, so bindings build their
- * Stats objects from one list. */
+ * Stats objects (and their documentation) from one list. */
 typedef enum tc_field_type { TC_FIELD_U64, TC_FIELD_DOUBLE, TC_FIELD_STRING, TC_FIELD_PAUSES } tc_field_type;
 typedef struct tc_stats_field {
     const char *name;
     tc_field_type type;
-    size_t offset; /* into tc_stats */
+    size_t offset;   /* into tc_stats */
+    const char *doc; /* one paragraph: the meaning, then "Unit: ...", then "Go: ..." (the
+                      * MemStats field or runtime/metrics name, or what Go lacks) */
 } tc_stats_field;
 
 TC_API const tc_stats_field *tc_stats_fields(size_t *count);

@@ -27,6 +27,11 @@ if not _on_pythonpath() and glob.glob(os.path.join(PKG_DIR, "tricolor", "_tricol
 
 import tricolor  # noqa: E402
 
+# The environment's heap defaults would change every heap the tests make: the
+# tests set them only where they test them (test_config.py).
+for _knob in ("TRICOLOR_GOGC", "TRICOLOR_MEMORY_LIMIT"):
+    os.environ.pop(_knob, None)
+
 
 COLLECTORS = ("concurrent", "incremental", "stw")
 
@@ -68,7 +73,8 @@ def subprocess_env(**extra):
     env = dict(os.environ)
     pkg_parent = os.path.dirname(os.path.dirname(tricolor.__file__))
     env["PYTHONPATH"] = pkg_parent + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("TRICOLOR_DEBUG", None)
+    for knob in ("TRICOLOR_DEBUG", "TRICOLOR_GOGC", "TRICOLOR_MEMORY_LIMIT"):
+        env.pop(knob, None)
     env.update(extra)
     return env
 

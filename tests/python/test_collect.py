@@ -265,3 +265,35 @@ def test_heap_live_and_goal_stay_consistent_while_cycles_run(heap):
                 bad.append((s.phase, s.num_gc, s.heap_live, s.heap_goal))
     assert heap.stats().num_gc >= 3
     assert bad == [], f"{len(bad)} inconsistent samples, first: {bad[:3]} (phase, num_gc, heap_live, heap_goal)"
+
+
+# ---- collect() returns the number of objects freed (SPEC: Environment) ----------
+
+def test_collect_returns_the_number_of_objects_the_cycle_freed(quiet_heap):
+    heap = quiet_heap
+    keep = heap.new(1)
+    keep[0] = heap.new(0, data=8)  # reachable: never counted
+    for _ in range(1000):
+        heap.new(2, data=16)
+    first = heap.collect()
+    second = heap.collect()
+    assert type(first) is int and type(second) is int  # like gc.collect()
+    assert first + second == 1000  # all by the end of the second cycle (SPEC), none twice
+    assert heap.collect() == 0
+    assert heap.stats().frees == 1000
+    del keep
+    assert heap.collect() + heap.collect() == 2
+
+
+def test_collect_counts_a_finalized_object_once_its_finalizer_ran(quiet_heap):
+    heap = quiet_heap
+    ran = []
+    obj = heap.new(1)
+    heap.set_finalizer(obj, lambda o: ran.append(o.id))
+    del obj
+    counts = [heap.collect()]  # the finalizer is due: its object is kept for it, not freed
+    while not ran and len(counts) < 4:
+        counts.append(heap.collect())
+    assert ran and counts[0] == 0
+    counts += [heap.collect(), heap.collect()]
+    assert sum(counts) == 1  # freed once, after its finalizer returned

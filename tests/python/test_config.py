@@ -1,8 +1,12 @@
-"""Heap configuration: constructor arguments and tunables (SPEC: Python)."""
+"""Heap configuration: constructor arguments, tunables and the environment's
+defaults (SPEC: Python, Environment)."""
+import subprocess
+import sys
+
 import pytest
 
 import tricolor
-from conftest import COLLECTORS
+from conftest import COLLECTORS, subprocess_env
 
 
 def test_defaults(monkeypatch):
@@ -157,3 +161,79 @@ def test_trace_debug_env_is_applied_and_arguments_win(monkeypatch):
     monkeypatch.setenv("TRICOLOR_DEBUG", "gctrace=1")
     with tricolor.Heap(gctrace=False) as heap:
         heap.collect()  # nothing printed: the argument overrides the environment
+
+
+# ---- TRICOLOR_GOGC and TRICOLOR_MEMORY_LIMIT (SPEC: Environment) -----------------
+# Go's syntax (runtime/extern.go): GOGC is "off" or an integer percent (negative:
+# off); GOMEMLIMIT is "off" or an integer byte count with an optional unit B, KiB,
+# MiB, GiB or TiB. The core parses them once for both bindings (errors.c).
+
+@pytest.mark.parametrize("text, gogc", [
+    ("off", None), ("0", 0), ("50", 50), ("400", 400), ("-1", None), ("", 100)])
+def test_env_gogc_sets_the_default(monkeypatch, recwarn, text, gogc):
+    monkeypatch.setenv("TRICOLOR_GOGC", text)
+    with tricolor.Heap() as heap:
+        assert heap.gogc == gogc
+    assert not [w for w in recwarn if "TRICOLOR" in str(w.message)]
+
+
+@pytest.mark.parametrize("text, limit", [
+    ("off", None), ("1", 1), ("536870912", 536870912), ("4096B", 4096), ("64KiB", 64 << 10),
+    ("512MiB", 512 << 20), ("1GiB", 1 << 30), ("2TiB", 2 << 40), ("", None)])
+def test_env_memory_limit_sets_the_default(monkeypatch, recwarn, text, limit):
+    monkeypatch.setenv("TRICOLOR_MEMORY_LIMIT", text)
+    with tricolor.Heap() as heap:
+        assert heap.memory_limit == limit
+        assert heap.gogc == 100
+    assert not [w for w in recwarn if "TRICOLOR" in str(w.message)]
+
+
+@pytest.mark.parametrize("collector", COLLECTORS)
+def test_env_defaults_apply_to_every_collector_and_explicit_options_win(monkeypatch, collector):
+    monkeypatch.setenv("TRICOLOR_GOGC", "off")
+    monkeypatch.setenv("TRICOLOR_MEMORY_LIMIT", "256MiB")
+    with tricolor.Heap(collector=collector) as heap:
+        assert (heap.gogc, heap.memory_limit) == (None, 256 << 20)
+    with tricolor.Heap(collector=collector, gogc=30, memory_limit=None) as heap:
+        assert (heap.gogc, heap.memory_limit) == (30, None)
+    with tricolor.Heap(collector=collector, memory_limit=1 << 30) as heap:
+        assert (heap.gogc, heap.memory_limit) == (None, 1 << 30)
+
+
+@pytest.mark.parametrize("var, text, default", [
+    ("TRICOLOR_GOGC", "abc", "gogc=100"), ("TRICOLOR_GOGC", "1e3", "gogc=100"),
+    ("TRICOLOR_GOGC", "50%", "gogc=100"), ("TRICOLOR_GOGC", "2147483648", "gogc=100"),
+    ("TRICOLOR_MEMORY_LIMIT", "1.5GiB", "memory_limit=off"),
+    ("TRICOLOR_MEMORY_LIMIT", "512 MiB", "memory_limit=off"),
+    ("TRICOLOR_MEMORY_LIMIT", "512MB", "memory_limit=off"),
+    ("TRICOLOR_MEMORY_LIMIT", "512mib", "memory_limit=off"),
+    ("TRICOLOR_MEMORY_LIMIT", "0", "memory_limit=off"),
+    ("TRICOLOR_MEMORY_LIMIT", "-1", "memory_limit=off"),
+    ("TRICOLOR_MEMORY_LIMIT", "9223372036854775808", "memory_limit=off"),
+    ("TRICOLOR_MEMORY_LIMIT", "8388608TiB", "memory_limit=off"),
+])
+def test_env_bad_value_warns_once_naming_the_variable_and_the_default(monkeypatch, var, text, default):
+    monkeypatch.setenv(var, text)
+    with pytest.warns(RuntimeWarning) as caught:
+        heap = tricolor.Heap()
+    try:
+        assert (heap.gogc, heap.memory_limit) == (100, None)  # the defaults, and a working heap
+        heap.new(1)
+        heap.collect()
+    finally:
+        heap.close()
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1, messages
+    msg = messages[0]
+    assert "\n" not in msg and var in msg and repr(text).strip("'") in msg and default in msg, msg
+    assert caught[0].filename == __file__  # attributed to the line that made the heap
+
+
+def test_env_bad_values_never_crash_a_child_and_the_warning_reaches_stderr():
+    code = "import tricolor\nwith tricolor.Heap() as h:\n    h.collect()\n    print(h.gogc, h.memory_limit)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=subprocess_env(TRICOLOR_GOGC="lots", TRICOLOR_MEMORY_LIMIT="huge"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["100", "None"]
+    lines = [line for line in r.stderr.splitlines() if "RuntimeWarning" in line]
+    assert len(lines) == 2 and "TRICOLOR_GOGC=\"lots\"" in lines[0] and "TRICOLOR_MEMORY_LIMIT" in lines[1]

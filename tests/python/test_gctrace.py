@@ -12,18 +12,20 @@ import tricolor
 from conftest import COLLECTORS, subprocess_env
 
 # SPEC's example: gc 7 @2.104s 3%: 0.021+4.2+0.018 ms clock, 0.021+1.1/3.9/0+0.018 ms cpu, 48->52->20 MB, 50 MB goal, 1 P
+# plus Go's " (forced)" at the end of a cycle that the program asked for (runtime.GC()
+# in Go, heap.collect() here), group 17
 NUM = r"\d+(?:\.\d+)?"
 GCTRACE = re.compile(
     rf"^gc (\d+) @({NUM})s (\d+)%: ({NUM})\+({NUM})\+({NUM}) ms clock, "
     rf"({NUM})\+({NUM})/({NUM})/({NUM})\+({NUM}) ms cpu, "
-    r"(\d+)->(\d+)->(\d+) MB, (\d+) MB goal, (\d+) P$")  # exactly SPEC's shape: no " (forced)" suffix
+    r"(\d+)->(\d+)->(\d+) MB, (\d+) MB goal, (\d+) P( \(forced\))?$")
 
 
 def test_regex_matches_spec_example():
     line = ("gc 7 @2.104s 3%: 0.021+4.2+0.018 ms clock, 0.021+1.1/3.9/0+0.018 ms cpu, "
             "48->52->20 MB, 50 MB goal, 1 P")
-    assert GCTRACE.match(line)
-    assert not GCTRACE.match(line + " (forced)")
+    assert GCTRACE.match(line) and not GCTRACE.match(line).group(17)
+    assert GCTRACE.match(line + " (forced)").group(17)
     assert not GCTRACE.match(line + " extra")
 
 
@@ -31,14 +33,17 @@ def gc_lines(text):
     return [line for line in text.splitlines() if line.startswith("gc ")]
 
 
-def check_lines(lines, cycles):
-    """`cycles` well-formed lines numbered 1..cycles."""
+def check_lines(lines, cycles, forced=None):
+    """`cycles` well-formed lines numbered 1..cycles; with `forced` (a bool),
+    every line does or does not end in " (forced)"."""
     assert len(lines) == cycles, lines
     for n, line in enumerate(lines, 1):
         m = GCTRACE.match(line)
         assert m, line
         assert int(m.group(1)) == n
         assert 0 <= int(m.group(3)) <= 100
+        if forced is not None:
+            assert bool(m.group(17)) == forced, line
 
 
 @pytest.mark.parametrize("collector", COLLECTORS)
@@ -48,7 +53,7 @@ def test_gctrace_lines_go_to_sys_stderr(capsys, collector):
             heap.collect()
     out, err = capsys.readouterr()
     assert out == ""
-    check_lines(gc_lines(err), 3)
+    check_lines(gc_lines(err), 3, forced=True)  # collect() cycles say so, as runtime.GC()'s do in Go
 
 
 def test_gctrace_lines_reach_file_descriptor_2(capfd):
@@ -70,7 +75,7 @@ def test_gctrace_from_automatic_cycles(capsys, collector):
     lines = gc_lines(capsys.readouterr().err)
     # a background cycle may end between stats() and close(): close() prints its line too
     assert len(lines) >= cycles
-    check_lines(lines, len(lines))
+    check_lines(lines, len(lines), forced=False)  # the pacer started them all
 
 
 def test_no_gctrace_by_default(capsys):
@@ -141,3 +146,24 @@ def test_verify_is_quiet_with_gctrace(capsys):
     with tricolor.Heap(gctrace=True) as heap:
         heap.verify()
     assert gc_lines(capsys.readouterr().err) == []
+
+
+def test_stop_the_world_cpu_figures_are_measured_apart(capsys):
+    """The cpu part's first and last figures are the thread CPU time of the start
+    pause and of the termination pause, each measured on its own (they used to be
+    one total split in half, so the two were always equal). Both pauses do
+    different work (termination flushes caches and readies the sweep), so over
+    twenty cycles they differ in some line; under "stw" both are 0 (the pause's
+    CPU is the mark's and the sweep's)."""
+    with tricolor.Heap(collector="concurrent", gctrace=True) as heap:
+        keep = [heap.new(2, data=64) for _ in range(2000)]
+        for _ in range(20):
+            heap.collect()
+    pairs = [(m.group(7), m.group(11)) for m in map(GCTRACE.match, gc_lines(capsys.readouterr().err))]
+    assert len(pairs) == 20 and keep
+    assert any(start != end for start, end in pairs), pairs
+    with tricolor.Heap(collector="stw", gctrace=True) as heap:
+        heap.collect()
+    (line,) = gc_lines(capsys.readouterr().err)
+    m = GCTRACE.match(line)
+    assert (m.group(7), m.group(11)) == ("0.000", "0.000"), line

@@ -81,7 +81,8 @@ def test_pauses_rows_cover_every_collector_and_size():
     assert {(r["collector"], r["size_mib"]) for r in py} == {
         (c, s) for c in ("stw", "incremental", "concurrent") for s in sizes}
     for r in py:
-        assert 0 <= r["mmu_1ms"] <= r["mmu_10ms"] <= r["mmu_100ms"] <= 1
+        # MMU is not monotone in the window length (BMU is), only bounded
+        assert all(0 <= r[k] <= 1 for k in ("mmu_1ms", "mmu_10ms", "mmu_100ms"))
         assert r["pause_p99_ms"] <= r["pause_max_ms"]
         assert r["live_mib"] >= 0.9 * r["size_mib"]  # the workload built the live set asked for
         assert r["cycles"] >= 1

@@ -379,7 +379,7 @@ local Q = {}
 
 Q.pauses = {
    workload = "churn", needs_live = true,
-   defaults = { churn = { payload = 1000 } }, quick_defaults = { churn = { payload = 1000, turnover = 1.0 } },
+   defaults = { churn = { payload = 1000 } }, quick_defaults = { churn = { payload = 1000, turnover = 3.0 } },
    sizes = { 16.0, 64.0, 256.0, 1024.0 }, quick_sizes = { 4.0, 16.0 },
    plan = function(self, ctx)
       local sizes = ctx.opts.sizes or (ctx.opts.quick and self.quick_sizes or self.sizes)

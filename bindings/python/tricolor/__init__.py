@@ -11,8 +11,10 @@
         heap.set_finalizer(node, lambda o: print("dead:", o))
         w = heap.weakref(node)                # w.get() is node, or None once reclaimed
 
-Finalizers and cleanups run on the Python thread that makes a heap call, at its
-end (or in heap.run_finalizers()). tricolor.unsafe has address, buffer and free.
+heap.collect() returns the number of objects the cycle freed. TRICOLOR_GOGC and
+TRICOLOR_MEMORY_LIMIT (GOGC / GOMEMLIMIT syntax: "off", "100", "512MiB") set the
+defaults of new heaps. Finalizers and cleanups run on the Python thread that makes
+a heap call, at its end (or in heap.run_finalizers()). tricolor.unsafe has address, buffer and free.
 See docs/python.md for the whole API, and `python -m tricolor --help` for the
 experiments (demo, bench, compare).
 """
@@ -28,11 +30,10 @@ from ._tricolor import (
     Obj,
     Stats,
     WeakRef,
+    __version__,  # TC_VERSION_STRING of csrc/include/tricolor.h: the one version
     mmu,
 )
 from . import unsafe
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Heap",

@@ -10,9 +10,24 @@ from ._tricolor import (
     Obj as Obj,
     Stats as Stats,
     WeakRef as WeakRef,
+    __version__ as __version__,
     mmu as mmu,
 )
 from . import unsafe as unsafe
 
-__version__: str
-__all__: list[str]
+__all__ = [
+    "Heap",
+    "Obj",
+    "Stats",
+    "WeakRef",
+    "unsafe",
+    "mmu",
+    "HeapError",
+    "CrossHeapError",
+    "HeapClosedError",
+    "FreedObjectError",
+    "HeapCorruption",
+    "INT_MIN",
+    "INT_MAX",
+    "__version__",
+]

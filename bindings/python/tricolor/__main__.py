@@ -181,7 +181,8 @@ How to read a gctrace line (the shape of Go's GODEBUG=gctrace=1):
   ... ms cpu     the same in CPU time (the mark split into assist/background/idle)
   48->52->20 MB  heap at the start of the cycle -> at the end of mark -> live (marked)
   50 MB goal     heap size at which the next cycle starts (live * (1 + gogc/100))
-  1 P            mark workers"""
+  1 P            mark workers
+  (forced)       the cycle was asked for by heap.collect() (as runtime.GC() in Go)"""
 
 DEMO_NEXT = """Under the concurrent collector only the two short stop-the-world parts (a and c)
 stop the program; the mark (b) runs beside it. To compare:
@@ -221,10 +222,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_plot(command: str, path: Optional[str]) -> bool:
-    """Refuse an unwritable --plot path or extension before running."""
+def check_plot(command: str, path: Optional[str], trace: Optional[str] = None) -> bool:
+    """Refuse an unwritable --plot path or extension, or an unwritable
+    --trace path, before running: one line on stderr (the caller exits 2)."""
     try:
         lab_cli.check_plot(path)
+        if trace is not None:
+            lab_cli.check_writable(trace, "--trace")
     except LabInputError as e:
         print(f"tricolor {command}: {e}", file=sys.stderr)
         return False
@@ -233,11 +237,11 @@ def check_plot(command: str, path: Optional[str]) -> bool:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     config = heap_config(args)
-    if not check_plot("bench", args.plot):
+    if not check_plot("bench", args.plot, args.trace):
         return 2
     try:
         r, lab_run = run(args.workload, config, dict(args.param), trace=args.trace)
-    except (ValueError, TypeError) as e:  # LabInputError is a ValueError
+    except (ValueError, TypeError, OSError) as e:  # LabInputError is a ValueError; OSError: the trace file
         print(f"tricolor bench: {e}", file=sys.stderr)
         return 2
     except WorkloadFailed as e:
@@ -245,7 +249,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 1
     if args.plot:
         title = f"{args.workload}: collector={r['collector']}, barrier={r['barrier']}, {r['label']}"
-        plots.save(plots.bench_figure(title, lab_run), args.plot)
+        try:
+            plots.save(plots.bench_figure(title, lab_run), args.plot)
+        except OSError as e:  # the check passed, the write did not (a full disk, say)
+            print(f"tricolor bench: --plot {args.plot}: {e.strerror or e}", file=sys.stderr)
+            return 2
     if args.json:
         json.dump(r, sys.stdout, indent=2)
         print()
@@ -292,7 +300,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         rows.append([r["label"], f"{r['seconds']:.2f}", str(r["cycles"]), ms(r["pause_max_ns"]),
                      ms(r["pause_total_ns"]), human_bytes(r["heap_peak"]), f"{r['gc_cpu_fraction']:.1%}"])
     if args.plot and runs:
-        plots.save(plots.compare_figure(runs), args.plot)
+        try:
+            plots.save(plots.compare_figure(runs), args.plot)
+        except OSError as e:  # the check passed, the write did not (a full disk, say)
+            print(f"tricolor compare: --plot {args.plot}: {e.strerror or e}", file=sys.stderr)
+            return 2
     if args.json:
         json.dump(results, sys.stdout, indent=2)
         print()

@@ -84,7 +84,7 @@ class Pauses(Question):
     name = "pauses"
     doc = "pause and mutator-delay distribution against live heap size, per collector"
     defaults = {"churn": {"payload": 1000}}
-    quick_defaults = {"churn": {"payload": 1000, "turnover": 1.0}}
+    quick_defaults = {"churn": {"payload": 1000, "turnover": 3.0}}
     needs_live = True
     sizes = [16.0, 64.0, 256.0, 1024.0]
     quick_sizes = [4.0, 16.0]
