@@ -40,6 +40,7 @@ setup:
 test: setup
 	$(MAKE) test-c
 	$(MAKE) test-planted
+	$(MAKE) test-fuzz
 	$(MAKE) test-python
 	$(MAKE) test-lua
 	$(MAKE) test-asan

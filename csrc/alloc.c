@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "heap.h"
+#include "plant.h"
 #include "platform.h"
 
 #define REFILL_SWEEP_MAX 16 /* spans a refill sweeps at most (Go's sweepone budget is similar) */
@@ -152,7 +153,8 @@ static inline void set_span_bits(tc_mutator *m, span *s, uintptr_t p)
     uint64_t bit = (uint64_t)1 << (off & 63);
     _Atomic uint64_t *w = s->abits + (off >> 6);
     atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_release);
-    if (__builtin_expect(atomic_load_explicit(&m->heap->phase, memory_order_relaxed) == PHASE_MARK, 0)) {
+    if (__builtin_expect(atomic_load_explicit(&m->heap->phase, memory_order_relaxed) == PHASE_MARK, 0) &&
+        !planted(PLANT_ALLOC_WHITE)) {
         w = s->bbits + (off >> 6);
         atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_relaxed);
     }

@@ -208,10 +208,12 @@ tc_status check_heap(tc_heap *h)
 
 /* check_marks — checkmark: re-mark into the check bits, then every object
  * marked there must be marked in the real bits. World stopped, after mark,
- * before sweep. The check bits are cleared again. */
+ * before sweep. The check bits are cleared again. TC_ERR_NOMEM if the
+ * re-mark could not run: the cycle was not verified, and says so. */
 tc_status check_marks(tc_heap *h)
 {
-    mark_heap(h, true);
+    if (!mark_heap(h, true))
+        return tc_fail(TC_ERR_NOMEM, "checkmark: no memory for its bitmap or mark stack: this cycle was not verified");
     tc_status st = TC_OK;
     for (int i = 0; i < h->narenas; i++) {
         arena *a = h->arenas[i];

@@ -6,6 +6,7 @@
 #ifndef TC_CHECK_H
 #define TC_CHECK_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tricolor.h"
@@ -21,4 +22,23 @@ void collector_debug_mark_pair(tc_heap *h, int64_t slice); /* drain with two mar
 void collector_debug_hold(tc_heap *h, bool on);
 void collector_debug_stall_sweep(tc_heap *h, bool on);
 uint64_t roots_debug_visited(tc_heap *h);                /* handle-table slots walked so far */
+/* checkmarks of all cycles so far: out[0] passed, out[1] found a reachable
+ * object left white, out[2] could not run (no memory). Counted before the
+ * sweep, so a test sees a failure before the lost object is reused. */
+void collector_debug_checkmarks(tc_heap *h, uint64_t out[3]);
+/* the phase now: 0 off, 1 mark, 2 sweep (one atomic load: a test can
+ * spin on it to act right after a mark starts) */
+int collector_debug_phase(tc_heap *h);
+/* an object's colour in this mark: 0 white, 1 marked (scanned, or about
+ * to be), 2 allocated black; -1 if o is not in a heap (relaxed loads: a
+ * test aims its mutations with it, it proves nothing) */
+int collector_debug_color(tc_obj *o);
+/* the message of the last cycle that failed ("" if none did) */
+void collector_debug_last_error(tc_heap *h, char *buf, size_t cap);
+
+/* TC_FAILPOINTS builds only (platform.c): the nth internal allocation
+ * (malloc, mapping, commit) from now fails, and with `sticky` every later
+ * one too; nth = 0 disarms. plat_failpoint_seen: allocations since. */
+void plat_failpoint_arm(uint64_t nth, bool sticky);
+uint64_t plat_failpoint_seen(void);
 #endif

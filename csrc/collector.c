@@ -137,7 +137,7 @@ static void queue_gctrace(tc_heap *h)
     fmt_ms(cc, sizeof cc, h->cyc_cpu_stw_end);
     uint64_t elapsed = h->cyc_t5 - h->start_ns;
     unsigned pct = elapsed ? (unsigned)(h->gc_cpu_ns * 100 / elapsed) : 0;
-    char *line = malloc(400);
+    char *line = plat_malloc(400);
     if (!line)
         return;
     snprintf(line, 400, "gc %llu @%.3fs %u%%: %s+%s+%s ms clock, %s+%s/%s/0+%s ms cpu, %llu->%llu->%llu MB, "
@@ -162,12 +162,35 @@ static uint64_t pause_end(tc_heap *h, uint64_t since)
     return now - since;
 }
 
+/* cycle_status — the cycle's result, with this thread's message for it
+ * (cycle_end hands both to whoever waits for the cycle). */
+static void cycle_status(tc_heap *h, tc_status st)
+{
+    h->cyc_status = st;
+    snprintf(h->cyc_errmsg, sizeof h->cyc_errmsg, "%s", st == TC_OK ? "" : tc_errmsg());
+}
+
+/* checkmark — verify this cycle's mark (world stopped, after mark) and
+ * count the outcome for the tests (collector_debug_checkmarks; a failure's
+ * message is kept at once, before the sweep reuses the lost object). */
+static void checkmark(tc_heap *h)
+{
+    tc_status st = check_marks(h);
+    atomic_fetch_add(&h->checkmarks[st == TC_OK ? 0 : st == TC_ERR_CORRUPT ? 1 : 2], 1);
+    cycle_status(h, st);
+    if (st != TC_OK) {
+        pthread_mutex_lock(&h->ctl_lock);
+        memcpy(h->last_errmsg, h->cyc_errmsg, sizeof h->last_errmsg);
+        pthread_mutex_unlock(&h->ctl_lock);
+    }
+}
+
 /* cycle_start — the start pause (gc_lock held, every span swept). */
 static void cycle_start(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
 {
     uint64_t cpu = plat_thread_cpu_ns();
     h->cyc_forced = forced;
-    h->cyc_status = TC_OK;
+    cycle_status(h, TC_OK);
     h->cyc_cpu_mark = h->cyc_cpu_sweep = 0;
     h->cyc_assist0 = atomic_load(&h->assist_ns);
     h->cyc_heap0 = heap_alloc_now(h);
@@ -177,6 +200,7 @@ static void cycle_start(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
     atomic_store(&h->marked_bytes, 0);
     atomic_store(&h->mark_progress, 0);
     atomic_store(&h->barrier_on, 1);
+    atomic_store(&h->grey_overflow, 0);
     atomic_fetch_add(&h->mark_epoch, 1); /* no marker runs: regions shared last cycle are free */
     atomic_store(&h->phase, PHASE_MARK);
     mark_push_locals(ctx);
@@ -218,16 +242,21 @@ static bool cycle_try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
         special_push_finalizer_roots(ctx);
         mark_drain(ctx, -1);
     }
-    if (!mark_drain(ctx, 0)) {
+    bool dropped = atomic_exchange(&h->grey_overflow, 0); /* no memory for grey work: mark.c */
+    if (dropped)
+        mark_rescan_locals(ctx);
+    if (dropped || !mark_drain(ctx, 0)) {
         world_start(h);
         h->cyc_term_ns += pause_end(h, t);
         h->cyc_mark_end = plat_now_ns();
         h->cyc_cpu_stw_end += plat_thread_cpu_ns() - cpu;
+        if (dropped)
+            mark_rescan(ctx); /* with the world running again: it is O(heap) */
         return false;
     }
     h->cyc_t4 = plat_now_ns();
     if (h->cfg.checkmark)
-        h->cyc_status = check_marks(h);
+        checkmark(h);
     atomic_store(&h->barrier_on, 0);
     atomic_store(&h->phase, PHASE_SWEEP);
     flush_all(h);
@@ -303,6 +332,8 @@ static void cycle_end(tc_heap *h)
     pthread_mutex_lock(&h->ctl_lock);
     h->cycles_done++;
     h->last_status = h->cyc_status;
+    if (h->cyc_status != TC_OK) /* kept until the next failure: request() reads it only with one */
+        memcpy(h->last_errmsg, h->cyc_errmsg, sizeof h->last_errmsg);
     h->last_freed = freed;
     pthread_cond_broadcast(&h->done_cond);
     pthread_mutex_unlock(&h->ctl_lock);
@@ -313,7 +344,7 @@ static tc_status run_stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
 {
     uint64_t cpu0 = plat_thread_cpu_ns();
     h->cyc_forced = forced;
-    h->cyc_status = TC_OK;
+    cycle_status(h, TC_OK);
     h->cyc_assist0 = atomic_load(&h->assist_ns);
     h->cyc_heap0 = h->cyc_heap1 = heap_alloc_now(h);
     h->cyc_t0 = plat_now_ns();
@@ -322,9 +353,12 @@ static tc_status run_stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
     flush_all(h);
     atomic_store(&h->phase, PHASE_MARK);
     atomic_store(&h->marked_bytes, 0);
-    mark_heap(h, false);
-    if (h->cfg.checkmark)
-        h->cyc_status = check_marks(h);
+    if (!mark_heap(h, false)) { /* nothing marked: keep everything this cycle */
+        mark_keep_all(h);
+        cycle_status(h, tc_fail(TC_ERR_NOMEM, "no memory to mark: this cycle kept every object"));
+    } else if (h->cfg.checkmark) {
+        checkmark(h);
+    }
     h->cyc_t4 = plat_now_ns();
     uint64_t cpu1 = plat_thread_cpu_ns();
     atomic_store(&h->phase, PHASE_SWEEP);
@@ -543,9 +577,11 @@ static tc_status request(tc_heap *h, bool forced, bool wait)
         pthread_mutex_lock(&h->ctl_lock);
     }
     tc_status st = h->stopping ? tc_fail(TC_ERR_CLOSED, "the heap is closed") : wait ? h->last_status : TC_OK;
+    char msg[sizeof h->last_errmsg];
+    memcpy(msg, h->last_errmsg, sizeof msg);
     pthread_mutex_unlock(&h->ctl_lock);
-    if (st == TC_ERR_CORRUPT)
-        tc_fail(st, "checkmark: a reachable object was left white by the concurrent mark");
+    if (st != TC_OK && st != TC_ERR_CLOSED) /* the collector thread's message, on this thread */
+        tc_fail(st, "%s", msg);
     return st;
 }
 
@@ -815,6 +851,8 @@ tc_status collector_cycle(tc_heap *h, tc_mutator *m, bool forced)
         else if (forced || h->cycles_done == seen) /* else another thread just collected */
             st = (h->cfg.collector == TC_COLLECTOR_STW || h->cfg.gcstoptheworld) ? run_stw_cycle(h, m, forced)
                                                                                   : run_full_cycle(h, forced);
+        if (st != TC_OK && st != TC_ERR_CLOSED) /* the cycle's own message, whatever ran after it */
+            tc_fail(st, "%s", h->cyc_errmsg);
         collector_unquiesce(h, tok);
     }
     if (m)
@@ -925,6 +963,29 @@ void collector_debug_hold(tc_heap *h, bool on)
 
 void collector_debug_stall_sweep(tc_heap *h, bool on) { atomic_store(&h->debug_stall_sweep, on); }
 
+void collector_debug_checkmarks(tc_heap *h, uint64_t out[3])
+{
+    for (int i = 0; i < 3; i++)
+        out[i] = atomic_load(&h->checkmarks[i]);
+}
+
+int collector_debug_phase(tc_heap *h) { return atomic_load_explicit(&h->phase, memory_order_relaxed); }
+
+int collector_debug_color(tc_obj *o)
+{
+    arena *a = arena_of((uintptr_t)o);
+    if (!a)
+        return -1;
+    return bit_test(a->markbits, a, (uintptr_t)o) ? 1 : bit_test(a->blackbits, a, (uintptr_t)o) ? 2 : 0;
+}
+
+void collector_debug_last_error(tc_heap *h, char *buf, size_t cap)
+{
+    pthread_mutex_lock(&h->ctl_lock);
+    snprintf(buf, cap, "%s", h->last_errmsg);
+    pthread_mutex_unlock(&h->ctl_lock);
+}
+
 bool collector_debug_mark(tc_heap *h, int64_t budget)
 {
     pthread_mutex_lock(&h->mark_lock);
@@ -955,10 +1016,10 @@ tc_status collector_debug_finish(tc_heap *h)
     pthread_mutex_lock(&h->gc_lock);
     finish_incremental(h);
     tc_status st = h->cyc_status;
+    if (st != TC_OK)
+        tc_fail(st, "%s", h->cyc_errmsg);
     pthread_mutex_unlock(&h->gc_lock);
     pthread_mutex_unlock(&h->mark_lock);
-    if (st != TC_OK)
-        tc_fail(st, "checkmark: a reachable object was left white");
     return st;
 }
 

@@ -87,6 +87,7 @@ typedef struct special {
     uint8_t dead;                  /* scratch for the sweep */
     uint32_t pins;                 /* SP_PIN: count */
     tc_token token;                /* SP_FINALIZER, SP_CLEANUP */
+    struct ready *rd;              /* SP_FINALIZER, SP_CLEANUP: its queue record, made with it (a sweep needs no memory) */
     struct tc_weak *weak;          /* SP_WEAK */
 } special;
 
@@ -171,6 +172,7 @@ struct tc_heap {
     pthread_mutex_t grey_lock;
     wbuf *grey;                    /* full buffers, under grey_lock */
     _Atomic size_t grey_bufs;      /* buffers on `grey` */
+    _Atomic int grey_overflow;     /* candidates were dropped for want of a buffer: re-scan before the mark ends (mark.c) */
     wbuf *grey_spare;              /* empty buffers kept for reuse, under grey_lock */
     _Atomic int barrier_on;        /* the write barrier is on (set and cleared with the world stopped) */
     _Atomic uint64_t marked_bytes; /* bytes marked this cycle by markers (added when a marker finishes) */
@@ -210,6 +212,8 @@ struct tc_heap {
     uint64_t cycles_done;          /* cycles finished, sweep included; under ctl_lock */
     uint64_t cycles_started;       /* cycles the collector thread began; under ctl_lock */
     tc_status last_status;         /* checkmark result of the last cycle; under ctl_lock */
+    _Atomic uint64_t checkmarks[3];/* checkmarks that passed, found a white object, could not run (all cycles) */
+    char last_errmsg[200];         /* the message of the last cycle that failed (request re-raises it with last_status); under ctl_lock */
     uint64_t last_freed;           /* objects the last finished cycle freed; under ctl_lock */
 
     /* the cycle being run (its owner writes, under gc_lock at the STW steps) */
@@ -218,7 +222,8 @@ struct tc_heap {
     uint64_t cyc_cpu_stw_start, cyc_cpu_stw_end; /* thread CPU ns of the start pause and of the termination pause(s) */
     uint64_t cyc_term_ns, cyc_mark_end; /* wall ns spent in termination pauses; when the last one ended */
     bool cyc_forced;
-    tc_status cyc_status;          /* checkmark result */
+    tc_status cyc_status;          /* checkmark result (or no memory to mark) */
+    char cyc_errmsg[200];          /* its message: tc_errmsg is per thread, and the cycle may run on another */
 
     /* collector state and statistics, written under gc_lock (cycle) and stats_lock */
     pthread_mutex_t stats_lock;
@@ -341,10 +346,13 @@ void mark_drain_parallel(mpar *par, markctx *c); /* a round with every worker (p
 void mark_blacken(markctx *c, uintptr_t p);  /* test hook */
 void mark_debug_pair(markctx *c, int64_t slice); /* test hook: c's work by two markers taking turns */
 void mark_push_children(markctx *c, uintptr_t p); /* push p's referents, do not mark p */
+void mark_rescan_locals(markctx *c);  /* world stopped: unmarked locals (after grey_overflow) */
+void mark_rescan(markctx *c);         /* unmarked handles, finalizer roots, children of marked objects */
 tc_heap *mark_owner(const markctx *c);
 uint64_t mark_bytes(const markctx *c);
 uint64_t mark_count(const markctx *c);
-uint64_t mark_heap(tc_heap *h, bool check); /* stw: roots + drain; objects marked */
+bool mark_heap(tc_heap *h, bool check); /* stw: roots + drain; false: no memory, nothing marked */
+void mark_keep_all(tc_heap *h);             /* stw: every allocated object counts as marked */
 void grey_put(tc_heap *h, const uintptr_t *e, size_t n);
 void grey_flush_mutator(tc_mutator *m);
 bool grey_empty(tc_heap *h);

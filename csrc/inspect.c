@@ -95,7 +95,7 @@ void *inspect_alloc(size_t n, size_t size)
 {
     if (refused() || (n && size > SIZE_MAX / n))
         return NULL;
-    return calloc(n ? n : 1, size);
+    return plat_calloc(n ? n : 1, size);
 }
 
 /* inspect_grow — make room for `need` items in the array *p of *cap items. */
@@ -106,7 +106,7 @@ bool inspect_grow(void *p, size_t *cap, size_t need, size_t size)
     size_t c = *cap ? *cap : 64;
     while (c < need)
         c *= 2;
-    void *np = refused() || c > SIZE_MAX / size ? NULL : realloc(*(void **)p, c * size);
+    void *np = refused() || c > SIZE_MAX / size ? NULL : plat_realloc(*(void **)p, c * size);
     if (!np)
         return false;
     *(void **)p = np;

@@ -80,12 +80,26 @@
  * empty gives it half its stack (donate). With the world stopped every
  * mutator buffer and every assist's stack is empty, so "global queue empty
  * and the marker's stack empty" means marking is done.
+ *
+ * Out of memory. When no work buffer can be allocated, grey_put drops the
+ * candidates and sets h->grey_overflow (bdwgc's mark-stack overflow; a
+ * marker whose stack cannot grow hands its candidate to grey_put). The
+ * mark may then not end: every dropped candidate was a root, a child of a
+ * marked or black object, or an object a barrier shaded, which is reachable
+ * only through such an object, a root or not at all (the barrier's
+ * argument, barrier.c). So mark termination (or mark_heap) re-pushes every
+ * unmarked root and every unmarked child of every marked or black object
+ * (mark_rescan) and marks on; whatever was dropped is reached again. Each
+ * round marks at least one more object if any is reachable and unmarked
+ * (only unmarked candidates are pushed, and a marker's first stack chunk
+ * always exists), so the rounds end even if memory never comes back.
  */
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "heap.h"
+#include "plant.h"
 #include "platform.h"
 
 #define STACK_CHUNK (1u << 16) /* entries per mark-stack chunk */
@@ -112,6 +126,7 @@ typedef struct mpar mpar;
 struct markctx {
     tc_heap *h;
     bool concurrent, check;
+    bool rescan;        /* mark_rescan: push only roots and children not marked yet */
     mpar *par;          /* parallel marking: the workers (NULL: alone) */
     int mode;           /* MODE_*: how this marker may write mark bits now */
     int sid;            /* session slot */
@@ -143,13 +158,14 @@ static wbuf *wbuf_get(tc_heap *h)
     if (b)
         h->grey_spare = b->next;
     else
-        b = malloc(sizeof *b);
+        b = plat_malloc(sizeof *b);
     if (b)
         b->n = 0;
     return b;
 }
 
-/* grey_put — append n candidates to the global queue. */
+/* grey_put — append n candidates to the global queue; with no memory for
+ * a buffer, drop them and set grey_overflow (see the top). */
 void grey_put(tc_heap *h, const uintptr_t *e, size_t n)
 {
     plat_lock(&h->grey_lock);
@@ -157,11 +173,9 @@ void grey_put(tc_heap *h, const uintptr_t *e, size_t n)
         wbuf *b = h->grey;
         if (!b || b->n == WBUF_N) {
             b = wbuf_get(h);
-            if (!b) { /* keep the work: it must not be lost; grow the current one's list by spinning */
-                pthread_mutex_unlock(&h->grey_lock);
-                plat_heavy_fence();
-                plat_lock(&h->grey_lock);
-                continue;
+            if (!b) {
+                atomic_store(&h->grey_overflow, 1);
+                break;
             }
             b->next = h->grey;
             h->grey = b;
@@ -230,7 +244,7 @@ static bool stack_grow(markctx *c)
     stack_chunk *k = c->spare;
     if (k)
         c->spare = NULL;
-    else if (!(k = malloc(sizeof *k)))
+    else if (!(k = plat_malloc(sizeof *k)))
         return false;
     k->prev = c->top;
     c->top = k;
@@ -434,7 +448,7 @@ static void defer(markctx *c, uintptr_t p)
 {
     if (c->ndefer == c->defer_cap) {
         size_t cap = c->defer_cap ? 2 * c->defer_cap : 256;
-        uintptr_t *d = realloc(c->defer, cap * sizeof *d);
+        uintptr_t *d = plat_realloc(c->defer, cap * sizeof *d);
         if (!d) { /* no memory: the global queue keeps it */
             grey_put(c->h, &p, 1);
             return;
@@ -750,7 +764,41 @@ uint64_t mark_bytes(const markctx *c) { return c->marked_objects * c->avg_bytes;
 /* mark_count — objects this marker has marked since mark_flush last counted them. */
 uint64_t mark_count(const markctx *c) { return c->marked_objects; }
 
-void mark_push_children(markctx *c, uintptr_t p) { scan(c, p); }
+/* marked — is p already marked in the bits c marks into? */
+static bool marked(const markctx *c, uintptr_t p)
+{
+    arena *a = arena_of(p);
+    return a && bit_test(c->check ? a->checkbits : a->markbits, a, p);
+}
+
+/* push_root — a root, unless mark_rescan runs and it is marked already. */
+static inline void push_root(markctx *c, uintptr_t p)
+{
+    if (!c->rescan || !marked(c, p))
+        push(c, p);
+}
+
+/* rescan_children — push p's referents that are not marked yet (scan
+ * skips marked ones only for the real mark). */
+static void rescan_children(markctx *c, uintptr_t p)
+{
+    const tc_obj *o = (const tc_obj *)p;
+    for (uint32_t i = 0; i < obj_nslots(o); i++) {
+        if ((atomic_load_explicit(&obj_tags(o)[i], memory_order_acquire) & TAG_KIND) != TC_REF)
+            continue;
+        uintptr_t q = atomic_load_explicit(&obj_words(o)[i], memory_order_relaxed);
+        if (arena_of(q) && !marked(c, q))
+            push(c, q);
+    }
+}
+
+void mark_push_children(markctx *c, uintptr_t p)
+{
+    if (c->rescan)
+        rescan_children(c, p);
+    else
+        scan(c, p);
+}
 tc_heap *mark_owner(const markctx *c) { return c->h; }
 
 /* mark_blacken — mark and scan p now (test hook: make one object black). */
@@ -812,14 +860,14 @@ void mark_push_handles(markctx *c)
     pthread_mutex_unlock(&h->roots_lock);
     for (root_chunk *k = first; k; k = k->next, atomic_fetch_add_explicit(&h->roots_visited, ROOT_CHUNK,
                                                                         memory_order_relaxed))
-        for (size_t i = 0; i < ROOT_CHUNK; i++) {
+        for (size_t i = 0; i < ROOT_CHUNK - (size_t)planted(PLANT_ROOTS_SKIP_LAST); i++) {
             uintptr_t v = atomic_load_explicit(&k->slot[i], memory_order_acquire);
             if (!v || (v & 3)) /* a free link (1), a freed object (2) */
                 continue;
             if (freed && obj_freed((const tc_obj *)v)) /* a released slot keeps its new value */
                 atomic_compare_exchange_strong(&k->slot[i], &v, v | 2);
             else
-                push(c, v);
+                push_root(c, v);
         }
 }
 
@@ -830,8 +878,52 @@ void mark_push_locals(markctx *c)
     for (tc_mutator *m = c->h->mutators; m; m = m->next)
         for (size_t i = 0; i < m->nlocals; i++)
             if (m->locals[i])
-                push(c, (uintptr_t)m->locals[i]);
+                push_root(c, (uintptr_t)m->locals[i]);
     pthread_mutex_unlock(&c->h->mut_lock);
+}
+
+/* rescan_arena — the unmarked children of every marked (for the real
+ * mark: or black) object of arena a. Only reads: safe beside mutators and
+ * markers (an object's header is written before its alloc bit, released). */
+static void rescan_arena(markctx *c, arena *a)
+{
+    _Atomic uint64_t *done = c->check ? a->checkbits : a->markbits;
+    size_t words = (atomic_load_explicit(&a->frontier, memory_order_acquire) << TC_PAGE_SHIFT) >> 9;
+    for (size_t w = 0; w < words; w++) {
+        uint64_t live = atomic_load_explicit(&done[w], memory_order_relaxed);
+        if (!c->check)
+            live |= atomic_load_explicit(&a->blackbits[w], memory_order_relaxed);
+        for (uint64_t bits = live & atomic_load_explicit(&a->allocbits[w], memory_order_acquire); bits;
+             bits &= bits - 1)
+            rescan_children(c, a->base + ((w * 64 + (size_t)__builtin_ctzll(bits)) << 3));
+    }
+}
+
+/* mark_rescan_locals, mark_rescan — after candidates were dropped (see the
+ * top): every unmarked local (world stopped), and every unmarked handle,
+ * finalizer root and child of a marked or black object (safe beside
+ * mutators: it only reads). */
+void mark_rescan_locals(markctx *c)
+{
+    c->rescan = true;
+    mark_push_locals(c);
+    c->rescan = false;
+}
+
+void mark_rescan(markctx *c)
+{
+    tc_heap *h = c->h;
+    arena *as[TC_MAX_ARENAS];
+    c->rescan = true;
+    mark_push_handles(c);
+    special_push_finalizer_roots(c);
+    plat_lock(&h->lock); /* arenas are added under it */
+    int n = h->narenas;
+    memcpy(as, h->arenas, (size_t)n * sizeof *as);
+    pthread_mutex_unlock(&h->lock);
+    for (int i = 0; i < n; i++)
+        rescan_arena(c, as[i]);
+    c->rescan = false;
 }
 
 static bool ensure_checkbits(tc_heap *h)
@@ -845,23 +937,41 @@ static bool ensure_checkbits(tc_heap *h)
 }
 
 /* mark_heap — mark everything reachable from the roots, world stopped, into
- * the mark bits (or with `check` the checkmark bits). Returns objects marked. */
-uint64_t mark_heap(tc_heap *h, bool check)
+ * the mark bits (or with `check` the checkmark bits). false if there was no
+ * memory for the marker (or the check bitmap): then nothing was marked. */
+bool mark_heap(tc_heap *h, bool check)
 {
     if (check && !ensure_checkbits(h))
-        return 0;
+        return false;
     markctx *c = mark_new(h, false, check);
     if (!c)
-        return 0;
+        return false;
     mark_push_handles(c);
     mark_push_locals(c);
     special_push_finalizer_roots(c);
     mark_drain(c, -1);
-    uint64_t n = c->marked_objects;
+    while (atomic_exchange(&h->grey_overflow, 0)) { /* candidates were dropped: see the top */
+        mark_rescan_locals(c);
+        mark_rescan(c);
+        mark_drain(c, -1);
+    }
     if (check)
         c->marked_objects = 0; /* the real count is the real mark's */
     mark_free(c);
-    return n;
+    return true;
+}
+
+/* mark_keep_all — every allocated object counts as marked: a stop-the-world
+ * cycle that could not mark sweeps nothing rather than everything. */
+void mark_keep_all(tc_heap *h)
+{
+    for (int i = 0; i < h->narenas; i++) {
+        arena *a = h->arenas[i];
+        size_t words = (atomic_load(&a->frontier) << TC_PAGE_SHIFT) >> 9;
+        for (size_t w = 0; w < words; w++)
+            atomic_fetch_or_explicit(&a->markbits[w], atomic_load_explicit(&a->allocbits[w], memory_order_relaxed),
+                                     memory_order_relaxed);
+    }
 }
 
 /* ---- parallel marking ------------------------------------------------------
@@ -986,7 +1096,7 @@ mpar *mark_par_new(tc_heap *h, int nw)
         return NULL;
     if (nw > MAX_WORKERS)
         nw = MAX_WORKERS;
-    mpar *par = calloc(1, sizeof *par + (size_t)nw * sizeof(wstart));
+    mpar *par = plat_calloc(1, sizeof *par + (size_t)nw * sizeof(wstart));
     if (!par)
         return NULL;
     wstart *ws = (wstart *)(par + 1);

@@ -155,7 +155,7 @@ static tc_status run_bounds(const tc_interval *iv, size_t n, const int64_t *star
  * sorted by time. *ne = how many. */
 static edge *make_edges(const tc_interval *iv, size_t n, int64_t s, int64_t e, size_t *ne)
 {
-    edge *ev = malloc((2 * n + 1) * sizeof *ev);
+    edge *ev = plat_malloc((2 * n + 1) * sizeof *ev);
     if (!ev)
         return NULL;
     size_t k = 0;
@@ -213,7 +213,7 @@ tc_status mmu_run_init(mmu_run *r, const tc_interval *iv, size_t n, const int64_
         return st;
     size_t ne = 0;
     edge *ev = make_edges(iv, n, r->start, r->end, &ne);
-    r->seg = malloc((ne + 1) * sizeof *r->seg); /* at most ne - 1 segments */
+    r->seg = plat_malloc((ne + 1) * sizeof *r->seg); /* at most ne - 1 segments */
     if (!ev || !r->seg) {
         free(ev);
         free(r->seg);
@@ -222,9 +222,9 @@ tc_status mmu_run_init(mmu_run *r, const tc_interval *iv, size_t n, const int64_
     }
     sweep(r, ev, ne);
     free(ev);
-    mmu_seg *shrunk = realloc(r->seg, (r->n + 1) * sizeof *r->seg);
+    mmu_seg *shrunk = plat_realloc(r->seg, (r->n + 1) * sizeof *r->seg);
     r->seg = shrunk ? shrunk : r->seg;
-    r->hull = malloc((r->n + 1) * sizeof *r->hull);
+    r->hull = plat_malloc((r->n + 1) * sizeof *r->hull);
     if (!r->hull) {
         mmu_run_free(r);
         return tc_fail(TC_ERR_NOMEM, "no memory for %zu intervals", n);

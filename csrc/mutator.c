@@ -167,7 +167,7 @@ static tc_mutator *mutator_get_slow(tc_heap *h)
     pthread_once(&exit_once, exit_key_init);
     pthread_t self = pthread_self();
     tc_mutator *m = NULL, *spare = NULL;
-    thread_reg *reg = malloc(sizeof *reg);
+    thread_reg *reg = plat_malloc(sizeof *reg);
     if (!reg)
         return NULL;
     pthread_mutex_lock(&h->mut_lock);

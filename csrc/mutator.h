@@ -11,6 +11,7 @@
  */
 #ifndef TC_MUTATOR_H
 #define TC_MUTATOR_H
+#include "plant.h"
 #include "platform.h"
 
 #define TLS_WAYS 4
@@ -80,7 +81,7 @@ static inline void mutator_leave(tc_mutator *m)
 {
     int d = atomic_load_explicit(&m->depth, memory_order_relaxed);
     if (d == 1) {
-        if (__builtin_expect(m->gbuf_n != 0, 0))
+        if (__builtin_expect(m->gbuf_n != 0, 0) && !planted(PLANT_GBUF_NO_FLUSH))
             grey_flush_mutator(m);
         atomic_store_explicit(&m->depth, 0, memory_order_release); /* a closer may tear down from here */
         set_inactive(m);

@@ -20,6 +20,31 @@
 
 bool plat_have_membarrier = false;
 
+#ifdef TC_FAILPOINTS
+/* The failpoint: after plat_failpoint_arm(n, sticky), the n-th internal
+ * allocation fails (and, sticky, every later one), on whichever thread
+ * makes it. Process-wide, like the allocator it stands in front of. */
+static _Atomic uint64_t fp_seen, fp_nth;
+static _Atomic bool fp_sticky;
+
+bool plat_fail_alloc(void)
+{
+    uint64_t nth = atomic_load_explicit(&fp_nth, memory_order_relaxed);
+    uint64_t k = atomic_fetch_add_explicit(&fp_seen, 1, memory_order_relaxed) + 1;
+    return nth && (k == nth || (k > nth && atomic_load_explicit(&fp_sticky, memory_order_relaxed)));
+}
+
+void plat_failpoint_arm(uint64_t nth, bool sticky)
+{
+    atomic_store(&fp_nth, 0);
+    atomic_store(&fp_seen, 0);
+    atomic_store(&fp_sticky, sticky);
+    atomic_store(&fp_nth, nth);
+}
+
+uint64_t plat_failpoint_seen(void) { return atomic_load(&fp_seen); }
+#endif
+
 /* Reservations are mapped read-write at once unless the kernel accounts
  * strictly (vm.overcommit_memory = 2): untouched pages cost nothing either
  * way, and committing by mprotect takes the address-space lock for writing
@@ -32,6 +57,8 @@ static bool reserve_writable = false;
 void *plat_reserve(size_t size, size_t align)
 {
     size_t len = size + align;
+    if (plat_fail_alloc())
+        return NULL;
     char *p = mmap(NULL, len, reserve_writable ? PROT_READ | PROT_WRITE : PROT_NONE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
@@ -68,6 +95,8 @@ void plat_unreserve(void *p, size_t size) { munmap(p, size); }
 
 bool plat_commit(void *p, size_t size)
 {
+    if (plat_fail_alloc())
+        return false;
     return reserve_writable || mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
 }
 
@@ -75,6 +104,8 @@ void plat_decommit(void *p, size_t size) { madvise(p, size, MADV_DONTNEED); }
 
 void *plat_map_lazy(size_t size)
 {
+    if (plat_fail_alloc())
+        return NULL;
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
@@ -83,7 +114,7 @@ void *plat_calloc_lines(size_t size)
 {
     size = (size + 63) & ~(size_t)63;
     void *p = NULL;
-    if (posix_memalign(&p, 64, size) != 0)
+    if (plat_fail_alloc() || posix_memalign(&p, 64, size) != 0)
         return NULL;
     memset(p, 0, size);
     return p;

@@ -6,7 +6,9 @@
  * Invariants: reserved memory is only touched once committed (it is
  * mapped read-write at once unless the kernel accounts commits strictly, or
  * TRICOLOR_STRICT_COMMIT is set: then PROT_NONE until committed); committed
- * memory reads as zero the first time it is touched.
+ * memory reads as zero the first time it is touched. Every allocation the
+ * core makes goes through this file: plat_malloc and its siblings below, and
+ * the mappings, so that a TC_FAILPOINTS build can make any one of them fail.
  */
 #ifndef TC_PLATFORM_H
 #define TC_PLATFORM_H
@@ -14,6 +16,24 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* plat_fail_alloc — should this internal allocation fail? Only a
+ * TC_FAILPOINTS build (the allocation-failure tests, Lua ltests' style) says
+ * yes: to the n-th allocation after plat_failpoint_arm(n, ...) (check.h). */
+#ifdef TC_FAILPOINTS
+bool plat_fail_alloc(void);
+#else
+static inline bool plat_fail_alloc(void) { return false; }
+#endif
+
+/* plat_malloc, plat_calloc, plat_realloc, plat_strdup — the C library's,
+ * failable on purpose in a TC_FAILPOINTS build; release with free(). */
+static inline void *plat_malloc(size_t n) { return plat_fail_alloc() ? NULL : malloc(n); }
+static inline void *plat_calloc(size_t n, size_t size) { return plat_fail_alloc() ? NULL : calloc(n, size); }
+static inline void *plat_realloc(void *p, size_t n) { return plat_fail_alloc() ? NULL : realloc(p, n); }
+static inline char *plat_strdup(const char *s) { return plat_fail_alloc() ? NULL : strdup(s); }
 
 /* plat_reserve — reserve `size` bytes aligned to `align` (a power of two),
  * inaccessible. NULL if the OS refuses. */

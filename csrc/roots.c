@@ -32,7 +32,7 @@ static bool take_batch(tc_mutator *m)
     tc_heap *h = m->heap;
     plat_lock(&h->roots_lock);
     if (!h->root_free) {
-        root_chunk *c = malloc(sizeof *c);
+        root_chunk *c = plat_malloc(sizeof *c);
         if (!c) {
             pthread_mutex_unlock(&h->roots_lock);
             return false;
@@ -115,7 +115,7 @@ tc_status roots_new_global(tc_heap *h, tc_obj *o, tc_root **out)
 {
     plat_lock(&h->roots_lock);
     if (!h->root_free) {
-        root_chunk *c = malloc(sizeof *c);
+        root_chunk *c = plat_malloc(sizeof *c);
         if (!c) {
             pthread_mutex_unlock(&h->roots_lock);
             return tc_fail(TC_ERR_NOMEM, "cannot grow the handle table");

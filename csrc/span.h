@@ -74,6 +74,7 @@ typedef struct span {
     _Atomic uint64_t *abits, *bbits; /* this span's first word of the arena's alloc / black bits */
     struct span *next, *prev; /* in a class list or a free list */
     struct special *specials; /* finalizers, cleanups, weak refs, pins of its objects (special_lock) */
+    _Atomic uint8_t has_specials; /* specials != NULL: written under special_lock, read without it by the sweep */
     _Atomic uint64_t sweepgen; /* == heap's sweepgen once swept this cycle (special.c) */
 } span;
 

@@ -23,6 +23,10 @@
  *                 (then it waits for the object's real death);
  *      freed      (tc_obj_free) the object's alloc bit is cleared, so this
  *                 sweep does not count it again and its slot is free.
+ *    A sweep allocates nothing for this: a finalizer's or cleanup's queue
+ *    record is made with its special (where TC_ERR_NOMEM can still be
+ *    returned); only a finalizer's root may find no memory, and then the
+ *    object stays alive with its finalizer, due again next cycle.
  *
  * The unsafe free. tc_obj_free cannot find the handles to an object without
  * walking the whole handle table, and must not do that with the world
@@ -68,10 +72,17 @@ static bool obj_live_bits(uintptr_t p)
     return bit_test(a->markbits, a, p) || bit_test(a->blackbits, a, p);
 }
 
-/* special_add — a new special for object p (special_lock held). */
+/* special_add — a new special for object p (special_lock held); NULL if
+ * out of memory. A finalizer or cleanup gets its queue record now, when
+ * the caller can still report TC_ERR_NOMEM: the sweep that queues it
+ * cannot. */
 static special *special_add(tc_heap *h, uintptr_t p, int kind)
 {
-    special *sp = calloc(1, sizeof *sp);
+    special *sp = plat_calloc(1, sizeof *sp);
+    if (sp && (kind == SP_FINALIZER || kind == SP_CLEANUP) && !(sp->rd = plat_malloc(sizeof *sp->rd))) {
+        free(sp);
+        sp = NULL;
+    }
     if (!sp)
         return NULL;
     span *s = span_of_obj(p);
@@ -79,6 +90,7 @@ static special *special_add(tc_heap *h, uintptr_t p, int kind)
     sp->kind = (uint8_t)kind;
     sp->next = s->specials;
     s->specials = sp;
+    atomic_store_explicit(&s->has_specials, 1, memory_order_relaxed);
     sp->all_next = h->specials;
     if (h->specials)
         h->specials->all_prev = sp;
@@ -96,6 +108,8 @@ static void special_unlink(tc_heap *h, span *s, special *sp)
             *pp = sp->next;
             break;
         }
+    if (!s->specials)
+        atomic_store_explicit(&s->has_specials, 0, memory_order_relaxed);
     if (sp->all_prev)
         sp->all_prev->all_next = sp->all_next;
     else
@@ -108,6 +122,7 @@ static void special_unlink(tc_heap *h, span *s, special *sp)
         atomic_store(&sp->weak->obj, 0);
         sp->weak->sp = NULL;
     }
+    free(sp->rd);
     free(sp);
 }
 
@@ -119,17 +134,14 @@ static special *special_find(span *s, uintptr_t p, int kind)
     return NULL;
 }
 
-static void ready_push(tc_heap *h, tc_ready_kind kind, tc_token token, tc_root *root)
+/* ready_push — queue sp's callback with the record it was made with. */
+static void ready_push(tc_heap *h, special *sp, tc_ready_kind kind, tc_root *root)
 {
-    ready *r = malloc(sizeof *r);
-    if (!r) { /* cannot queue: drop the callback, keep the heap consistent */
-        if (root)
-            atomic_store((_Atomic uintptr_t *)root, (uintptr_t)1); /* leaked slot, never scanned */
-        return;
-    }
+    ready *r = sp->rd;
+    sp->rd = NULL;
     r->next = NULL;
     r->kind = kind;
-    r->token = token;
+    r->token = sp->token;
     r->root = root;
     if (h->ready_tail)
         h->ready_tail->next = r;
@@ -152,11 +164,15 @@ void special_push_finalizer_roots(markctx *c)
 }
 
 /* special_sweep — decide the fate of the specials of span s, which the
- * caller has claimed for sweeping (its bits not yet swept). */
+ * caller has claimed for sweeping (its bits not yet swept). Most spans
+ * have none: has_specials is looked at without special_lock. A stale 0
+ * only skips a special added meanwhile, and specials are only added to
+ * objects a mutator holds, which this sweep keeps; a stale 1 takes the
+ * lock and finds the list empty. */
 void special_sweep(tc_heap *h, span *s)
 {
     uint64_t gen = atomic_load(&h->sweepgen);
-    if (!s->specials) {
+    if (!atomic_load_explicit(&s->has_specials, memory_order_relaxed)) {
         atomic_store(&s->sweepgen, gen);
         return;
     }
@@ -177,18 +193,19 @@ void special_sweep(tc_heap *h, span *s)
         uint64_t bit;
         _Atomic uint64_t *w = bit_word(a->markbits, a, sp->obj, &bit);
         atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_relaxed);
-        tc_root *root = NULL;
-        if (roots_new_global(h, (tc_obj *)sp->obj, &root) == TC_OK)
-            ready_push(h, TC_READY_FINALIZER, sp->token, root);
         for (special *o = s->specials; o; o = o->next) /* it lives on this cycle */
             if (o->obj == sp->obj)
                 o->dead = 0;
+        tc_root *root = NULL;
+        if (roots_new_global(h, (tc_obj *)sp->obj, &root) != TC_OK)
+            continue; /* no memory for its root: it stays, finalizable, and is due again next cycle */
+        ready_push(h, sp, TC_READY_FINALIZER, root);
         special_unlink(h, s, sp);
     }
     for (special *sp = s->specials, *next; sp; sp = next) {
         next = sp->next;
         if (sp->dead && sp->kind == SP_CLEANUP) {
-            ready_push(h, TC_READY_CLEANUP, sp->token, NULL);
+            ready_push(h, sp, TC_READY_CLEANUP, NULL);
             special_unlink(h, s, sp);
         } else if (sp->dead && sp->kind == SP_FREED) {
             /* no handle names it any more (this cycle's root scan marked
@@ -215,6 +232,7 @@ void special_free_all(tc_heap *h)
             atomic_store(&sp->weak->obj, 0);
             sp->weak->sp = NULL;
         }
+        free(sp->rd);
         free(sp);
     }
     h->nfinalizers = 0;
@@ -343,7 +361,7 @@ tc_status tc_weak_new(tc_heap *h, tc_root *r, tc_weak **out)
     tc_status st = enter_live(h, r, &m, &p);
     if (st != TC_OK)
         return st;
-    tc_weak *w = calloc(1, sizeof *w);
+    tc_weak *w = plat_calloc(1, sizeof *w);
     plat_lock(&h->special_lock);
     special *sp = w ? special_add(h, p, SP_WEAK) : NULL;
     if (sp) {
@@ -389,21 +407,27 @@ tc_status tc_weak_get(tc_heap *h, tc_weak *w, tc_root **out)
     return st;
 }
 
+/* tc_weak_release — unlink w's special, then free w. Even when this thread
+ * cannot enter the heap (it cannot register: no memory; or the heap is
+ * closed) the special must not keep pointing at w: special_lock alone
+ * guards the specials (as for tc_take_ready), and after a close w->sp is
+ * already NULL. */
 void tc_weak_release(tc_heap *h, tc_weak *w)
 {
     if (!w)
         return;
     tc_mutator *m;
-    if (mutator_enter(h, &m) == TC_OK) {
-        if (rec_on(h))
-            rec_weak(h, REC_WEAK_RELEASE, w, NULL);
-        plat_lock(&h->special_lock);
-        if (w->sp)
-            special_unlink(h, span_of_obj(w->sp->obj), w->sp);
+    bool entered = mutator_enter(h, &m) == TC_OK;
+    if (entered && rec_on(h))
+        rec_weak(h, REC_WEAK_RELEASE, w, NULL);
+    plat_lock(&h->special_lock);
+    if (w->sp)
+        special_unlink(h, span_of_obj(w->sp->obj), w->sp);
+    if (!atomic_load(&h->closed))
         atomic_fetch_sub(&h->nweak, 1);
-        pthread_mutex_unlock(&h->special_lock);
+    pthread_mutex_unlock(&h->special_lock);
+    if (entered)
         mutator_leave(m);
-    }
     free(w);
 }
 
@@ -479,7 +503,7 @@ static tc_status free_now(tc_heap *h, uintptr_t p)
         if (sp->obj != p || sp == q)
             continue;
         if (sp->kind == SP_CLEANUP) /* the object is reclaimed now: its cleanups are due */
-            ready_push(h, TC_READY_CLEANUP, sp->token, NULL);
+            ready_push(h, sp, TC_READY_CLEANUP, NULL);
         special_unlink(h, s, sp); /* a finalizer does not run for a freed object */
     }
     pthread_mutex_unlock(&h->special_lock);

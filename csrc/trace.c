@@ -20,7 +20,7 @@ void trace_emit(tc_heap *h, const char *name, char ph, uint64_t ts, uint64_t dur
     if (h->trace_path) {
         if (h->trace_n == h->trace_cap) {
             size_t cap = h->trace_cap ? h->trace_cap * 2 : 256;
-            trace_event *ev = realloc(h->trace_ev, cap * sizeof *ev);
+            trace_event *ev = plat_realloc(h->trace_ev, cap * sizeof *ev);
             if (ev) {
                 h->trace_ev = ev;
                 h->trace_cap = cap;
@@ -64,7 +64,7 @@ tc_status tc_trace_start(tc_heap *h, const char *path)
     pthread_mutex_lock(&h->trace_lock);
     if (h->trace_path) {
         st = tc_fail(TC_ERR_STATE, "a trace is already running (to %.200s)", h->trace_path);
-    } else if (!(h->trace_path = strdup(path))) {
+    } else if (!(h->trace_path = plat_strdup(path))) {
         st = tc_fail(TC_ERR_NOMEM, "out of memory");
     } else {
         h->trace_n = 0;

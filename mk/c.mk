@@ -1,8 +1,9 @@
 # C core tests: tests/c/*.c linked with the core into one runner whose last
 # line is "N passed, N failed".
-TEST_C_SRC := $(wildcard tests/c/*.c)
+TEST_C_SRC := $(filter-out tests/c/fuzz_%.c,$(wildcard tests/c/*.c))
+TEST_C_HDR := $(wildcard tests/c/tc_*.h)
 
-$(BUILD)/test_c: $(TEST_C_SRC) tests/c/tc_test.h $(BUILD)/libtricolor.a
+$(BUILD)/test_c: $(TEST_C_SRC) $(TEST_C_HDR) $(BUILD)/libtricolor.a
 	$(CC) $(CFLAGS) -Itests/c $(TEST_C_SRC) $(BUILD)/libtricolor.a $(LDLIBS) -o $@
 
 test-c: $(BUILD)/test_c
@@ -10,9 +11,9 @@ test-c: $(BUILD)/test_c
 
 # The planted-bug build: the core without any barrier shade. Only the
 # barrier test runs against it, and it must see checkmark fire.
-$(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c tests/c/tc_test.h
+$(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c $(TEST_C_HDR)
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) -DTC_PLANT_NO_BARRIER -Itests/c $(CSRC) tests/c/runner.c tests/c/test_barrier.c $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_NO_BARRIER -Itests/c $(CSRC) tests/c/runner.c tests/c/test_barrier.c $(LDLIBS) -o $@
 
 test-planted: $(BUILD)/test_planted
 	./$(BUILD)/test_planted barrier
@@ -21,11 +22,11 @@ test-planted: $(BUILD)/test_planted
 # the seq_cst fallback of the handshake (it does not model membarrier).
 SAN_SRC := $(CSRC) $(TEST_C_SRC)
 
-$(BUILD)/test_c_tsan: $(SAN_SRC) $(CHDR) tests/c/tc_test.h
+$(BUILD)/test_c_tsan: $(SAN_SRC) $(CHDR) $(TEST_C_HDR)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_BASE) -O1 -g -fsanitize=thread -DTC_NO_MEMBARRIER -Itests/c $(SAN_SRC) $(LDLIBS) -o $@
 
-$(BUILD)/test_c_asan: $(SAN_SRC) $(CHDR) tests/c/tc_test.h
+$(BUILD)/test_c_asan: $(SAN_SRC) $(CHDR) $(TEST_C_HDR)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_BASE) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Itests/c $(SAN_SRC) $(LDLIBS) -o $@
 

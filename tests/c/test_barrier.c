@@ -1,8 +1,9 @@
 /* test_barrier.c — each barrier keeps an object alive through the classic
- * lost-object interleaving; with the planted bug (TC_PLANT_NO_BARRIER, a
+ * lost-object interleaving; with the planted bug (TC_PLANT=PLANT_NO_BARRIER, a
  * separate build) checkmark must catch the loss.
  *
- * The interleaving, driven step by step on an incremental heap:
+ * The interleaving (tc_lost_object.h), driven step by step on an
+ * incremental heap:
  *   before mark:  handles a -> A, c -> C; A[0] = B (B has no handle)
  *   mark starts:  the handles are grey; C alone is made black
  *   mutator:      b = A[0] (a new handle); A[0] = nil; C[0] = b; drop b
@@ -13,49 +14,28 @@
 #include <string.h>
 
 #include "check.h"
+#include "plant.h"
+#include "tc_lost_object.h"
 #include "tc_test.h"
 
 static int run_scenario(tc_barrier barrier, int *failed_)
 {
-    tc_config c;
-    tc_config_init(&c);
-    c.collector = TC_COLLECTOR_INCREMENTAL;
-    c.barrier = barrier;
-    c.gogc = -1;
-    c.checkmark = true;
-    tc_heap *h;
-    if (tc_heap_new(&c, &h) != TC_OK)
+    tc_root *n;
+    tc_heap *h = lost_object_heap(barrier, &n);
+    if (!h)
         return -1;
-    tc_root *a, *b, *n;
-    int64_t payload = 0x5eed;
-    tc_obj_new(h, 1, 0, NULL, &a);
-    tc_obj_new(h, 1, 0, NULL, &n);
-    tc_obj_new(h, 0, 8, &payload, &b);
-    tc_slot_set(h, a, 0, tc_ref(tc_root_obj(b)));
-    tc_root_release(h, b);
-    int rc = -1;
-    if (collector_debug_start(h) == TC_OK) {
-        tc_value v;
-        collector_debug_blacken(h, tc_root_obj(n));
-        tc_slot_get(h, a, 0, &v, &b);
-        tc_slot_set(h, a, 0, tc_nil());
-        tc_slot_set(h, n, 0, tc_ref(tc_root_obj(b)));
-        tc_root_release(h, b);
-        while (!collector_debug_mark(h, 1000)) {
-        }
-        tc_status st = collector_debug_finish(h);
-        rc = st == TC_ERR_CORRUPT ? 1 : st == TC_OK ? 0 : -1;
-        /* on the correct build, B is alive and intact through N */
-        if (rc == 0) {
-            tc_value got;
-            tc_root *br = NULL;
-            tc_slot_get(h, n, 0, &got, &br);
-            int64_t p2 = 0;
-            if (br)
-                tc_obj_data_get(h, br, &p2, 8);
-            if (!br || p2 != payload || tc_heap_verify(h) != TC_OK)
-                rc = -1;
-        }
+    tc_status st = collector_debug_finish(h);
+    int rc = st == TC_ERR_CORRUPT ? 1 : st == TC_OK ? 0 : -1;
+    /* on the correct build, B is alive and intact through N */
+    if (rc == 0) {
+        tc_value got;
+        tc_root *br = NULL;
+        tc_slot_get(h, n, 0, &got, &br);
+        int64_t p2 = 0;
+        if (br)
+            tc_obj_data_get(h, br, &p2, 8);
+        if (!br || p2 != LOST_PAYLOAD || tc_heap_verify(h) != TC_OK)
+            rc = -1;
     }
     tc_heap_destroy(h);
     return rc;
@@ -68,7 +48,7 @@ TEST(barrier_keeps_moved_object_alive)
     static const tc_barrier all[] = {TC_BARRIER_HYBRID, TC_BARRIER_DIJKSTRA, TC_BARRIER_YUASA};
     for (int i = 0; i < 3; i++) {
         int rc = run_scenario(all[i], failed_);
-#ifdef TC_PLANT_NO_BARRIER
+#if TC_PLANT == PLANT_NO_BARRIER
         fprintf(stderr, "  planted bug, barrier %s: checkmark %s\n", tc_barrier_name(all[i]),
                 rc == 1 ? "caught the lost object" : "MISSED it");
         CHECK(rc == 1);

@@ -1,0 +1,39 @@
+/*
+ * plant.h — planted bugs: a test build (mk/fuzz.mk) compiles the core with
+ * -DTC_PLANT=PLANT_<NAME> to remove one thing marking depends on, and the
+ * model fuzzer (tests/c/fuzz_model.c) must then report a failure. Every
+ * other build has TC_PLANT = PLANT_NONE: each planted() below is a constant
+ * false and the compiler drops it.
+ *
+ * Invariants: each plant changes exactly one site, named beside it:
+ *   NO_BARRIER           every barrier shade (barrier.c)
+ *   HYBRID_NO_DELETION   hybrid: the old value of a slot is not shaded (barrier.c)
+ *   HYBRID_NO_INSERTION  hybrid: the new value is not shaded (barrier.c; harmless: barrier.c says why)
+ *   DIJKSTRA_NO_INSERTION dijkstra: the new value is not shaded (barrier.c)
+ *   YUASA_NO_DELETION    yuasa: the old value of a slot is not shaded (barrier.c)
+ *   ROOTS_SKIP_LAST      the handle-table scan skips each chunk's last slot (mark.c)
+ *   ALLOC_WHITE          objects allocated during mark are not black (alloc.c; harmless with dijkstra)
+ *   GBUF_NO_FLUSH        a mutator leaves a heap call with grey work in its buffer (mutator.h)
+ */
+#ifndef TC_PLANT_H
+#define TC_PLANT_H
+#include <stdbool.h>
+
+/* macros, not an enum: a test compares TC_PLANT in #if */
+#define PLANT_NONE 0
+#define PLANT_NO_BARRIER 1
+#define PLANT_HYBRID_NO_DELETION 2
+#define PLANT_HYBRID_NO_INSERTION 3
+#define PLANT_DIJKSTRA_NO_INSERTION 4
+#define PLANT_YUASA_NO_DELETION 5
+#define PLANT_ROOTS_SKIP_LAST 6
+#define PLANT_ALLOC_WHITE 7
+#define PLANT_GBUF_NO_FLUSH 8
+
+#ifndef TC_PLANT
+#define TC_PLANT PLANT_NONE
+#endif
+
+/* planted — is this build's planted bug p? */
+static inline bool planted(int p) { return TC_PLANT == p; }
+#endif
