@@ -169,6 +169,7 @@ static void cycle_start(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
     h->cyc_heap0 = heap_alloc_now(h);
     h->cyc_t0 = plat_now_ns();
     world_stop(h, self);
+    TC_CHECK(check_pause_start(h));
     h->cyc_t1 = plat_now_ns();
     atomic_store(&h->marked_bytes, 0);
     atomic_store(&h->mark_progress, 0);
@@ -218,6 +219,7 @@ static bool cycle_try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
         h->cyc_cpu_stw_end += plat_thread_cpu_ns() - cpu;
         return false;
     }
+    TC_CHECK(check_pause_term(h));
     h->cyc_t4 = plat_now_ns();
     if (h->cfg.checkmark)
         h->cyc_status = check_marks(h);
@@ -313,9 +315,11 @@ static tc_status run_stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
     world_stop(h, self);
     h->cyc_t1 = h->cyc_t2 = h->cyc_t3 = plat_now_ns();
     flush_all(h);
+    TC_CHECK(check_pause_start(h));
     atomic_store(&h->phase, PHASE_MARK);
     atomic_store(&h->marked_bytes, 0);
     mark_heap(h, false);
+    TC_CHECK(check_pause_term(h));
     if (h->cfg.checkmark)
         h->cyc_status = check_marks(h);
     h->cyc_t4 = plat_now_ns();

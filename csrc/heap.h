@@ -2,12 +2,31 @@
  * heap.h — the heap's global state and the per-thread mutator, shared by
  * every subsystem of the core.
  *
- * Locks, in the order they may be taken:
- *   gc_lock      one collection at a time; held for a whole cycle
- *   mut_lock     the mutator list (registration, adoption, stats reads)
- *   lock         page heap, arenas, span lists, sweep/flush counters
- *   roots_lock   the handle table's global free list and chunk list
- *   out_lock     the gctrace line queue; trace_lock, the trace event buffer
+ * Locks: the twelve mutexes of struct tc_heap, in the only order in which
+ * a thread may hold several of them (a debug build traps on any other:
+ * debug.h, check.c). A thread that holds a lock may take only locks below
+ * it in this table:
+ *    1 mark_lock     one incremental mark slice (or quiesce) at a time
+ *    2 gc_lock       one collection at a time; held for a whole cycle
+ *    3 ctl_lock      collector requests and cycle counts (done_cond, ctl_cond)
+ *    4 mut_lock      the mutator list (registration, adoption, stats reads)
+ *    5 lock          page heap, arenas, span lists, sweep/flush counters
+ *    6 special_lock  specials, weak refs, the due-callback queue
+ *    7 roots_lock    the handle table's global free list and chunk list
+ *    8 grey_lock     the global grey queue and its spare buffers
+ *    9 stats_lock    the pacer and the collector's statistics
+ *   10 out_lock      the gctrace line queue
+ *   11 trace_lock    the trace event buffer
+ *   12 world_lock    parked mutators' sleep on world_cond (a pause's end)
+ * The pairs the code nests (all seen in a run of the debug build's C
+ * suite): mark_lock -> gc_lock (incremental slices, quiesce, the debug
+ * hooks); mark_lock and gc_lock -> each lock below them (a cycle's steps);
+ * mut_lock -> lock (flush_all, close); special_lock -> roots_lock (a due
+ * finalizer's root). Nothing else nests; the rest of the order is
+ * fork.c's prepare, which takes all twelve in this order. Outside the
+ * table: heap.c's registry lock comes before every heap lock (fork,
+ * adoption), mark.c's worker lock (struct mpar) after every one (fork), and
+ * the mark sessions' spin locks (struct mark_sess) are leaves.
  * A thread never blocks on gc_lock or for a pause while counted as active
  * (mutator.c), so a collection never waits for a thread that waits for it.
  *
@@ -24,6 +43,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "debug.h"
 #include "obj.h"
 #include "pacer.h"
 #include "sizeclass.h"
@@ -379,5 +399,7 @@ void mark_par_forget(mpar *par);       /* mark.c, in a fork's child: free withou
 tc_status check_heap(tc_heap *h);               /* world stopped */
 tc_status check_marks(tc_heap *h);              /* world stopped, after mark */
 tc_status check_each_span(tc_heap *h, tc_status (*fn)(void *ud, span *s, int c), void *ud); /* in-use spans */
+tc_status check_pause_start(tc_heap *h);        /* world stopped, all swept: lists, caches, zero mark bits */
+tc_status check_pause_term(tc_heap *h);         /* world stopped, mark drained: no grey, no black->white */
 #include "mutator.h"
 #endif

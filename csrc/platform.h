@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "debug.h" /* debug builds: plat_lock below keeps the lock order */
+
 /* plat_reserve — reserve `size` bytes aligned to `align` (a power of two),
  * inaccessible. NULL if the OS refuses. */
 void *plat_reserve(size_t size, size_t align);

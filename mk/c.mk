@@ -17,6 +17,16 @@ $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c t
 test-planted: $(BUILD)/test_planted
 	./$(BUILD)/test_planted barrier
 
+# The debug build (TC_DEBUG, csrc/debug.h): TC_ASSERT traps, every heap
+# lock is taken through the lock-order check, and check.c's checkers run at
+# every pause. The whole C suite runs against it (-O1: about a minute).
+$(BUILD)/test_c_debug: $(CSRC) $(TEST_C_SRC) $(CHDR) tests/c/tc_test.h
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_BASE) -O1 -g -DTC_DEBUG -Itests/c $(CSRC) $(TEST_C_SRC) $(LDLIBS) -o $@
+
+test-debug: $(BUILD)/test_c_debug
+	./$(BUILD)/test_c_debug
+
 # Sanitizer builds of the core and its tests (no suppressions). TSan needs
 # the seq_cst fallback of the handshake (it does not model membarrier).
 SAN_SRC := $(CSRC) $(TEST_C_SRC)
