@@ -33,11 +33,10 @@
  * and the phase transitions) before ctl_lock (requests, cycle counts). A
  * mutator parks before it blocks on any of them.
  *
- * Trigger (a simple one until the pacer): goal = live * (1 + gogc/100), at
- * least 4 MiB * gogc/100 (Go's heapMinimum), lowered to memory_limit when
- * set; gogc = -1: no proportional goal. The stw and incremental collectors
- * start at the goal, the concurrent one at 7/8 of the way from live to goal,
- * so that marking can finish before the heap reaches it.
+ * Trigger: the pacer (pacer.c) sets the goal and a trigger 70-95% of the
+ * way from live to goal (collector_update_trigger); a cycle starts when the
+ * heap reaches the trigger, or the goal itself under the stw collector
+ * (and gcstoptheworld), whose cycle costs nothing until it starts.
  */
 #include <sched.h>
 #include <stdio.h>

@@ -53,7 +53,6 @@
 #define ROOT_CHUNK 4096     /* root slots per handle-table chunk */
 #define ROOT_BATCH 64       /* root slots a mutator takes from the table at once */
 #define MUT_FLUSH_BYTES (64u << 10) /* allocation a mutator reports at once */
-#define HEAP_MIN_TRIGGER ((uint64_t)4 << 20) /* Go's heapMinimum: 4 MB at gogc=100 */
 #define OUT_MAX_LINES 1024  /* queued gctrace lines kept */
 #define MUT_MAX_LOCALS ((size_t)1 << 20) /* local roots per mutator (8 MiB, mapped lazily) */
 
@@ -251,9 +250,10 @@ struct tc_heap {
     _Atomic int phase;             /* 0 off, 1 mark, 2 sweep */
     _Atomic uint64_t trigger;      /* start a cycle when heap_alloc reaches this */
     _Atomic uint64_t goal;
-    _Atomic uint64_t heap_live;    /* bytes live after the last cycle (estimate from termination to sweep end) */
+    _Atomic uint64_t heap_live;    /* bytes live after the last cycle (estimate from termination to sweep end);
+                                    * written under gc_lock, with stats_lock (the cycle) or lock (tc_obj_free) */
     uint64_t heap_marked;
-    uint64_t freed_bytes, frees;
+    uint64_t freed_bytes, frees;   /* under `lock` (the sweep, tc_obj_free), not stats_lock */
     uint64_t num_gc, num_forced_gc;
     uint64_t pause_total_ns, pause_max_ns;
     uint64_t pauses[TC_PAUSE_RING];
