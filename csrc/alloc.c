@@ -223,7 +223,7 @@ static void publish_large(tc_mutator *m, tc_obj *o)
 /* alloc_object_slow — every case the fast path does not take: a new span
  * for the cache (which may start a collection), large objects, and a
  * refusal, after which it collects once and tries again. */
-__attribute__((noinline)) tc_obj *alloc_object_slow(tc_mutator *m, size_t nslots, size_t size)
+__attribute__((noinline)) static tc_obj *alloc_object_slow(tc_mutator *m, size_t nslots, size_t size)
 {
     size_t bytes = obj_bytes(nslots, size);
     if (bytes > TC_ARENA_SIZE - TC_PAGE_SIZE) {

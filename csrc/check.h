@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "tricolor.h"
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 tc_status collector_debug_start(tc_heap *h);              /* start a cycle: phase = mark */
 bool collector_debug_mark(tc_heap *h, int64_t budget);    /* one slice; true when drained */
@@ -17,4 +18,5 @@ tc_status collector_debug_finish(tc_heap *h);             /* finish; TC_ERR_CORR
 void collector_debug_assists_only(tc_heap *h, bool on);   /* concurrent: the collector thread leaves marking to assists */
 void collector_debug_mark_pair(tc_heap *h, int64_t slice); /* drain with two markers taking turns, `slice` objects each */
 uint64_t roots_debug_visited(tc_heap *h);                /* handle-table slots walked so far */
+#pragma GCC visibility pop
 #endif

@@ -44,6 +44,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "heap.h"
 #include "platform.h"
 

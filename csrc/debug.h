@@ -28,6 +28,7 @@
 #ifndef TC_DEBUG_H
 #define TC_DEBUG_H
 #include <pthread.h>
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 struct tc_heap;
 
@@ -58,4 +59,5 @@ int check_lock_drop(pthread_mutex_t *m);
 #define check_locks_register(h) ((void)0)
 #define check_locks_forget(h) ((void)0)
 #endif
+#pragma GCC visibility pop
 #endif

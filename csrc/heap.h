@@ -49,6 +49,7 @@
 #include "sizeclass.h"
 #include "span.h"
 #include "tricolor.h"
+#pragma GCC visibility push(hidden) /* internal to the core (Lua's LUAI_FUNC): no .so exports it */
 
 #define ROOT_CHUNK 4096     /* root slots per handle-table chunk */
 #define ROOT_BATCH 64       /* root slots a mutator takes from the table at once */
@@ -294,6 +295,7 @@ tc_status tc_fail(tc_status s, const char *fmt, ...) __attribute__((format(print
 
 /* heap.c */
 bool heap_alive(uint64_t uid, tc_heap *h); /* under heap registry lock: is h live? */
+extern pthread_mutex_t heap_registry_lock; /* the process's list of live heaps (before every heap lock) */
 
 /* mutator.c: thread registration and the stop-the-world handshake */
 tc_mutator *mutator_get(tc_heap *h);       /* this thread's mutator, registering it */
@@ -401,5 +403,6 @@ tc_status check_marks(tc_heap *h);              /* world stopped, after mark */
 tc_status check_each_span(tc_heap *h, tc_status (*fn)(void *ud, span *s, int c), void *ud); /* in-use spans */
 tc_status check_pause_start(tc_heap *h);        /* world stopped, all swept: lists, caches, zero mark bits */
 tc_status check_pause_term(tc_heap *h);         /* world stopped, mark drained: no grey, no black->white */
+#pragma GCC visibility pop
 #include "mutator.h"
 #endif

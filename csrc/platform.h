@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "debug.h" /* debug builds: plat_lock below keeps the lock order */
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 /* plat_reserve — reserve `size` bytes aligned to `align` (a power of two),
  * inaccessible. NULL if the OS refuses. */
@@ -84,4 +85,5 @@ static inline void plat_lock(pthread_mutex_t *m)
     pthread_mutex_lock(m);
 }
 
+#pragma GCC visibility pop
 #endif

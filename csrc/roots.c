@@ -21,6 +21,7 @@
 #include <stdlib.h>
 
 #include "barrier.h"
+#include "check.h"
 
 static inline uintptr_t slot_link(_Atomic uintptr_t *slot)
 {

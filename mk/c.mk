@@ -8,6 +8,15 @@ $(BUILD)/test_c: $(TEST_C_SRC) tests/c/tc_test.h $(BUILD)/libtricolor.a
 test-c: $(BUILD)/test_c
 	./$(BUILD)/test_c
 
+# The core exports only its public API: every symbol the archive defines
+# with default visibility is a TC_API function of tricolor.h (the internal
+# headers declare the rest hidden: #pragma GCC visibility, heap.h).
+test-exports: $(BUILD)/libtricolor.a
+	@bad=$$(readelf -sW $< | awk '$$5=="GLOBAL" && $$6=="DEFAULT" && $$7!="UND" {print $$8}' | sort -u | \
+	  while read s; do grep -q "TC_API.*[ *]$$s(" csrc/include/tricolor.h || echo $$s; done); \
+	if [ -n "$$bad" ]; then echo "test-exports: exported but not TC_API:" $$bad; exit 1; fi; \
+	echo "test-exports: the core exports only TC_API functions"
+
 # The planted-bug build: the core without any barrier shade. Only the
 # barrier test runs against it, and it must see checkmark fire.
 $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c tests/c/tc_test.h
