@@ -12,6 +12,17 @@
  * checkmark marks again from the roots into a second bitmap and reports any
  * object reachable there that the real mark left white: the oracle for
  * every concurrency test of the concurrent collector.
+ *
+ * The pause checkers hold the headers' invariants to the heap with the
+ * world stopped: check_pause_start (the start pause, and verify: span.h's
+ * "swept spans have zero mark bits", alloc.c's cache and partial-list
+ * membership, no grey work) and check_pause_term (mark termination: no grey
+ * work anywhere, no black object pointing at a white one). Debug builds run
+ * them at every pause (TC_CHECK, debug.h); release builds never do, since
+ * they are proportional to the heap.
+ *
+ * In a debug build this file also keeps the lock order (heap.h's table):
+ * each thread's held heap locks, checked on every acquisition.
  */
 #include <inttypes.h>
 #include <string.h>
