@@ -240,6 +240,8 @@ __attribute__((noinline)) static tc_obj *alloc_object_slow(tc_mutator *m, size_t
             publish_large(m, o);
             count_alloc(m, (bytes + TC_PAGE_SIZE - 1) & ~(TC_PAGE_SIZE - 1));
         }
+        if (!o && attempt == 0 && m->heap->cfg.collector == TC_COLLECTOR_MANUAL)
+            break; /* only the program starts a manual heap's cycles (manual.c) */
         if (!o && attempt == 0 && collector_cycle(m->heap, m, false) == TC_ERR_CLOSED)
             break;
     }

@@ -659,6 +659,8 @@ void collector_maybe_trigger(tc_mutator *m, uint64_t bytes)
         if (over_trigger(h))
             collector_cycle(h, m, false);
         break;
+    case TC_COLLECTOR_MANUAL: /* only the program starts its cycles (manual.c) */
+        break;
     }
 }
 
@@ -749,6 +751,39 @@ tc_status collector_verify(tc_heap *h)
     collector_unquiesce(h, tok);
     return st;
 }
+
+/* ---- the manual driver's steps (manual.c; mark_lock and gc_lock held, the
+ * caller in no heap call): the incremental driver's own, one at a time ---- */
+
+/* collector_manual_start — a forced cycle's start pause and roots (phase OFF). */
+tc_status collector_manual_start(tc_heap *h)
+{
+    if (!(h->incr_ctx = mark_new(h, true, false)))
+        return tc_fail(TC_ERR_NOMEM, "no memory for a marker");
+    h->cyc_t3 = 0;
+    cycle_start(h, NULL, h->incr_ctx, true);
+    mark_push_handles(h->incr_ctx);
+    special_push_finalizer_roots(h->incr_ctx);
+    return TC_OK;
+}
+
+/* collector_manual_terminate — the termination pause (incr_ctx drained):
+ * true once the phase is SWEEP (incr_ctx freed), false if grey work was
+ * left; *marked += what it marked (the Dijkstra barrier's re-scan). */
+bool collector_manual_terminate(tc_heap *h, uint64_t *marked)
+{
+    uint64_t before = mark_count(h->incr_ctx);
+    bool done = cycle_try_terminate(h, NULL, h->incr_ctx);
+    *marked += mark_count(h->incr_ctx) - before;
+    if (!done)
+        return false;
+    mark_free(h->incr_ctx);
+    h->incr_ctx = NULL;
+    return true;
+}
+
+/* collector_manual_finish — the rest of the running cycle, as a whole-heap call finishes it. */
+void collector_manual_finish(tc_heap *h) { finish_incremental(h); }
 
 /* ---- test hooks (tests/c only, declared in check.h): drive an
  * incremental heap's cycle one step at a time, with no mutator inside a

@@ -334,6 +334,10 @@ void collector_release(tc_heap *h);
 tc_status collector_verify(tc_heap *h); /* verify with no cycle running, world stopped */
 void *collector_quiesce(tc_heap *h); /* hold mark_lock + gc_lock with no cycle running (not from a heap call) */
 void collector_unquiesce(tc_heap *h, void *tok);
+/* the manual driver's steps (manual.c drives them; mark_lock + gc_lock held) */
+tc_status collector_manual_start(tc_heap *h);
+bool collector_manual_terminate(tc_heap *h, uint64_t *marked);
+void collector_manual_finish(tc_heap *h);
 
 /* mark.c */
 typedef struct markctx markctx;
@@ -355,6 +359,7 @@ void mark_debug_pair(markctx *c, int64_t slice); /* test hook: c's work by two m
 void mark_push_children(markctx *c, uintptr_t p); /* push p's referents, do not mark p */
 tc_heap *mark_owner(const markctx *c);
 uint64_t mark_bytes(const markctx *c);
+uint64_t mark_count(const markctx *c);
 uint64_t mark_heap(tc_heap *h, bool check); /* stw: roots + drain; objects marked */
 void grey_put(tc_heap *h, const uintptr_t *e, size_t n);
 void grey_flush_mutator(tc_mutator *m);

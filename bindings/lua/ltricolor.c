@@ -1305,6 +1305,130 @@ static int heap_retained(lua_State *L)
     return 2;
 }
 
+/* ---- teaching mode: the manual collector (the core's manual.c) ----------------
+ *
+ * heap:gc_start(), heap:gc_step([n]) -> marked, heap:gc_finish() -> freed,
+ * heap:color(obj) -> "white" | "grey" | "black", heap:snapshot() -> a table
+ * of object ids (a snapshot holds no handle: making one must not root or
+ * shade what it shows). The snapshot is copied into Lua tables under
+ * lua_pcall, so a memory error cannot leak the core's copy.
+ */
+
+static int heap_gc_start(lua_State *L)
+{
+    lheap *lh = check_heap(L, 1, "gc_start");
+    tc_status st = tc_heap_gc_start(open_heap(L, 1, "gc_start"));
+    print_trace(lh->h);
+    if (st != TC_OK)
+        return core_error(L, "gc_start");
+    return 0;
+}
+
+static int heap_gc_step(lua_State *L)
+{
+    lheap *lh = check_heap(L, 1, "gc_step");
+    lua_Integer n = luaL_optinteger(L, 2, 1);
+    uint64_t marked = 0;
+    tc_status st = tc_heap_gc_step(open_heap(L, 1, "gc_step"), (int64_t)n, &marked);
+    print_trace(lh->h);
+    if (st != TC_OK)
+        return core_error(L, "gc_step");
+    push_u64(L, marked);
+    return 1;
+}
+
+static int heap_gc_finish(lua_State *L)
+{
+    lheap *lh = check_heap(L, 1, "gc_finish");
+    uint64_t freed = 0;
+    tc_status st = tc_heap_gc_finish(open_heap(L, 1, "gc_finish"), &freed);
+    print_trace(lh->h);
+    if (st != TC_OK)
+        return core_error(L, "gc_finish");
+    push_u64(L, freed);
+    run_due(L, 1, lh);
+    return 1;
+}
+
+static int heap_color(lua_State *L)
+{
+    lheap *lh = check_heap(L, 1, "color");
+    open_heap(L, 1, "color");
+    lobj *o = heap_obj(L, 2, lh, "color");
+    tc_color c = TC_WHITE;
+    if (tc_obj_color(lh->h, o->root, &c) != TC_OK)
+        return core_error(L, "color");
+    lua_pushstring(L, tc_color_name(c));
+    return 1;
+}
+
+/* build_snapshot — the snapshot (arg 1, light userdata) as a Lua table:
+ * {phase=, objects={id...}, edges={{src, slot (1-based), dst}...},
+ * colors={[id]=colour}, roots={{kind, id}...}, grey={id...}}. */
+static int build_snapshot(lua_State *L)
+{
+    const tc_snapshot *s = (const tc_snapshot *)lua_touserdata(L, 1);
+    lua_createtable(L, 0, 6);
+    lua_pushstring(L, tc_phase_name(s->phase));
+    lua_setfield(L, -2, "phase");
+    lua_createtable(L, (int)s->nobjects, 0);
+    lua_createtable(L, 0, (int)s->nobjects);
+    for (size_t i = 0; i < s->nobjects; i++) {
+        push_u64(L, s->objects[i]);
+        lua_rawseti(L, -3, (lua_Integer)i + 1);
+        push_u64(L, s->objects[i]);
+        lua_pushstring(L, tc_color_name((tc_color)s->colors[i]));
+        lua_rawset(L, -3);
+    }
+    lua_setfield(L, -3, "colors");
+    lua_setfield(L, -2, "objects");
+    lua_createtable(L, (int)s->nedges, 0);
+    for (size_t i = 0; i < s->nedges; i++) {
+        lua_createtable(L, 3, 0);
+        push_u64(L, s->edges[i].src);
+        lua_rawseti(L, -2, 1);
+        lua_pushinteger(L, (lua_Integer)s->edges[i].slot + 1);
+        lua_rawseti(L, -2, 2);
+        push_u64(L, s->edges[i].dst);
+        lua_rawseti(L, -2, 3);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "edges");
+    lua_createtable(L, (int)s->nroots, 0);
+    for (size_t i = 0; i < s->nroots; i++) {
+        lua_createtable(L, 2, 0);
+        lua_pushstring(L, tc_root_kind_name(s->roots[i].kind));
+        lua_rawseti(L, -2, 1);
+        push_u64(L, s->roots[i].id);
+        lua_rawseti(L, -2, 2);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "roots");
+    lua_createtable(L, (int)s->ngrey, 0);
+    for (size_t i = 0; i < s->ngrey; i++) {
+        push_u64(L, s->grey[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "grey");
+    return 1;
+}
+
+static int heap_snapshot(lua_State *L)
+{
+    lheap *lh = check_heap(L, 1, "snapshot");
+    tc_snapshot *s = NULL;
+    if (tc_heap_snapshot(open_heap(L, 1, "snapshot"), &s) != TC_OK)
+        return core_error(L, "snapshot");
+    lua_pushcfunction(L, build_snapshot);
+    lua_pushlightuserdata(L, s);
+    int rc = lua_pcall(L, 1, 1, 0);
+    tc_snapshot_free(s);
+    if (rc != LUA_OK)
+        return lua_error(L);
+    run_due(L, 1, lh);
+    return 1;
+}
+
 static const luaL_Reg heap_methods[] = {
     {"new", heap_new},
     {"collect", heap_collect},
@@ -1321,6 +1445,11 @@ static const luaL_Reg heap_methods[] = {
     {"referrers", heap_referrers},
     {"path_to", heap_path_to},
     {"retained", heap_retained},
+    {"gc_start", heap_gc_start},
+    {"gc_step", heap_gc_step},
+    {"gc_finish", heap_gc_finish},
+    {"color", heap_color},
+    {"snapshot", heap_snapshot},
     {"close", heap_close},
     {NULL, NULL},
 };
