@@ -12,7 +12,7 @@ OPT     ?= -O2 -g
 CFLAGS  := $(CFLAGS_BASE) $(OPT)
 LDLIBS  := -lpthread -lm
 
-.PHONY: all lib setup demo test bench clean test-c dist test-dist
+.PHONY: all lib setup demo test bench clean test-c test-debug test-exports dist test-dist
 all: lib
 
 # Debian packages and Python packages the build and tests need; `setup`
@@ -41,6 +41,8 @@ test: setup
 	$(MAKE) test-c
 	$(MAKE) test-planted
 	$(MAKE) test-fuzz
+	$(MAKE) test-debug
+	$(MAKE) test-exports
 	$(MAKE) test-python
 	$(MAKE) test-lua
 	$(MAKE) test-asan

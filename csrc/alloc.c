@@ -145,8 +145,10 @@ static inline void zero_object(void *p, size_t bytes)
 /* set_span_bits — record a new object at p in span s: its alloc bit, and
  * during mark its black bit (allocate black: the sweep keeps it). Only s's
  * owner writes these words now, so plain stores do; the release store
- * orders the alloc bit before the object can be published. The marker owns
- * the mark bits alone, so marking needs no locked instruction. */
+ * orders the alloc bit before the object can be published. Mutators never
+ * write mark bits: those are the markers' (shared between mark sessions,
+ * mark.c), and black bits are a separate bitmap, so allocating black needs
+ * no locked instruction either. */
 static inline void set_span_bits(tc_mutator *m, span *s, uintptr_t p)
 {
     size_t off = (p - s->base) >> 3;
@@ -223,7 +225,7 @@ static void publish_large(tc_mutator *m, tc_obj *o)
 /* alloc_object_slow — every case the fast path does not take: a new span
  * for the cache (which may start a collection), large objects, and a
  * refusal, after which it collects once and tries again. */
-__attribute__((noinline)) tc_obj *alloc_object_slow(tc_mutator *m, size_t nslots, size_t size)
+__attribute__((noinline)) static tc_obj *alloc_object_slow(tc_mutator *m, size_t nslots, size_t size)
 {
     size_t bytes = obj_bytes(nslots, size);
     if (bytes > TC_ARENA_SIZE - TC_PAGE_SIZE) {

@@ -10,6 +10,7 @@
 #ifndef TC_BARRIER_H
 #define TC_BARRIER_H
 #include "heap.h"
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 /* shade — make p grey unless it is already marked: add it to the mutator's
  * grey buffer (the marker tests and sets the mark bit). */
@@ -53,4 +54,5 @@ static inline void barrier_store_checked(tc_mutator *m, tc_obj *o, size_t i, tc_
                        v);
     slot_publish(o, i, old, v);
 }
+#pragma GCC visibility pop
 #endif

@@ -12,6 +12,17 @@
  * checkmark marks again from the roots into a second bitmap and reports any
  * object reachable there that the real mark left white: the oracle for
  * every concurrency test of the concurrent collector.
+ *
+ * The pause checkers hold the headers' invariants to the heap with the
+ * world stopped: check_pause_start (the start pause, and verify: span.h's
+ * "swept spans have zero mark bits", alloc.c's cache and partial-list
+ * membership, no grey work) and check_pause_term (mark termination: no grey
+ * work anywhere, no black object pointing at a white one). Debug builds run
+ * them at every pause (TC_CHECK, debug.h); release builds never do, since
+ * they are proportional to the heap.
+ *
+ * In a debug build this file also keeps the lock order (heap.h's table):
+ * each thread's held heap locks, checked on every acquisition.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -203,7 +214,7 @@ tc_status check_heap(tc_heap *h)
     if (live_roots != roots)
         return tc_fail(TC_ERR_CORRUPT, "handle table holds %" PRId64 " roots but the counters say %" PRId64,
                        live_roots, roots);
-    return TC_OK;
+    return check_pause_start(h); /* no cycle runs: the start pause's invariants hold */
 }
 
 /* check_marks — checkmark: re-mark into the check bits, then every object
@@ -234,9 +245,300 @@ tc_status check_marks(tc_heap *h)
     return st;
 }
 
+/* ---- the pause checkers: run at every pause by debug builds (debug.h),
+ * and by tc_heap_verify. Each is proportional to the heap: never in a
+ * release build's pause. ---- */
+
+/* span_unmarked — s's stretch of mark and black bits is zero (a swept span). */
+static bool span_unmarked(const span *s)
+{
+    arena *a = arena_of(s->base);
+    for (size_t w = span_first_word(a, s); w < span_first_word(a, s) + span_words(s); w++)
+        if (atomic_load_explicit(&a->markbits[w], memory_order_relaxed) |
+            atomic_load_explicit(&a->blackbits[w], memory_order_relaxed))
+            return false;
+    return true;
+}
+
+typedef struct list_walk {
+    tc_heap *h;
+    bool swept;          /* no cycle runs: every span swept, mark bits zero */
+    uint64_t cached;     /* spans on the full lists with `cached` set */
+} list_walk;
+
+/* list_span — span.h's and alloc.c's list invariants for one listed span. */
+static tc_status list_span(void *ud, span *s, int c)
+{
+    list_walk *w = ud;
+    if (s->cached && c == 0)
+        return tc_fail(TC_ERR_CORRUPT, "large span %#" PRIxPTR " is flagged cached", s->base);
+    w->cached += s->cached;
+    if (w->swept && !span_unmarked(s))
+        return tc_fail(TC_ERR_CORRUPT, "swept span %#" PRIxPTR " has mark bits set", s->base);
+    if (w->swept && atomic_load(&s->sweepgen) != atomic_load(&w->h->sweepgen))
+        return tc_fail(TC_ERR_CORRUPT, "span %#" PRIxPTR " is listed as swept but its sweepgen is old", s->base);
+    return TC_OK;
+}
+
+/* check_partial — every span on a partial list has a free slot and is in
+ * no cache (alloc.c). */
+static tc_status check_partial(tc_heap *h)
+{
+    for (int c = 1; c < sc_count; c++)
+        for (span *s = h->partial[c]; s; s = s->next)
+            if (s->cached || s->nalloc >= s->nelems)
+                return tc_fail(TC_ERR_CORRUPT, "span %#" PRIxPTR " on partial list %d is %s", s->base, c,
+                               s->cached ? "in a cache" : "full");
+    return TC_OK;
+}
+
+/* check_caches — each cache entry is a cached in-use span of its class;
+ * the entries number what the full lists hold flagged `cached` (so no span
+ * is in two caches, none flagged in none); no shaded address waits in a
+ * mutator's buffer. mut_lock and lock held, world stopped. */
+static tc_status check_caches(tc_heap *h, uint64_t cached_on_lists)
+{
+    uint64_t entries = 0;
+    for (tc_mutator *m = h->mutators; m; m = m->next) {
+        uint32_t n = 0;
+        for (int c = 1; c < sc_count; c++) {
+            span *s = m->cache[c];
+            if (!s)
+                continue;
+            n++;
+            if (!s->cached || s->sizeclass != c || s->state != SPAN_INUSE)
+                return tc_fail(TC_ERR_CORRUPT, "cache entry %d of a mutator is span %#" PRIxPTR " (class %d%s)", c,
+                               s->base, s->sizeclass, s->cached ? "" : ", not flagged cached");
+        }
+        if (n != m->ncached)
+            return tc_fail(TC_ERR_CORRUPT, "a mutator caches %u spans but counts %u", n, m->ncached);
+        if (m->gbuf_n)
+            return tc_fail(TC_ERR_CORRUPT, "a mutator holds %u shaded addresses at a pause", m->gbuf_n);
+        entries += n;
+    }
+    if (entries != cached_on_lists)
+        return tc_fail(TC_ERR_CORRUPT, "%" PRIu64 " cache entries but %" PRIu64 " spans flagged cached on the lists",
+                       entries, cached_on_lists);
+    return TC_OK;
+}
+
+/* check_lists — the span lists and caches, world stopped; `swept`: no
+ * cycle runs, so nothing is unswept and every mark bit is zero. */
+static tc_status check_lists(tc_heap *h, bool swept)
+{
+    list_walk w = {h, swept, 0};
+    pthread_mutex_lock(&h->mut_lock);
+    pthread_mutex_lock(&h->lock);
+    tc_status st = check_each_span(h, list_span, &w);
+    if (st == TC_OK)
+        st = check_partial(h);
+    if (st == TC_OK)
+        st = check_caches(h, w.cached);
+    for (int c = 0; c < sc_count && st == TC_OK && swept; c++)
+        if ((c && (h->unswept_p[c] || h->unswept_f[c])) || (!c && h->unswept_large) || h->sweepers)
+            st = tc_fail(TC_ERR_CORRUPT, "a span is unswept (class %d) with no cycle running", c);
+    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->mut_lock);
+    return st;
+}
+
+/* check_pause_start — the start pause, world stopped, every span swept:
+ * the lists and caches agree, mark bits are zero, no grey work is left. */
+tc_status check_pause_start(tc_heap *h)
+{
+    if (!grey_empty(h))
+        return tc_fail(TC_ERR_CORRUPT, "grey work is queued before marking starts");
+    return check_lists(h, true);
+}
+
+/* no_white_child — no marked object of s points at an unmarked one. */
+static tc_status no_white_child(void *ud, span *s, int c)
+{
+    arena *a = arena_of(s->base);
+    for (uint32_t k = 0; k < s->nelems; k++) {
+        uintptr_t p = s->base + (size_t)k * s->elemsize;
+        if (!bit_test(a->allocbits, a, p) || !(bit_test(a->markbits, a, p) || bit_test(a->blackbits, a, p)))
+            continue;
+        const tc_obj *o = (const tc_obj *)p;
+        if (obj_freed(o))
+            continue;
+        for (uint32_t i = 0; i < obj_nslots(o); i++) {
+            uintptr_t q = (uintptr_t)atomic_load_explicit(&obj_words(o)[i], memory_order_relaxed);
+            arena *qa = arena_of(q);
+            if ((atomic_load_explicit(&obj_tags(o)[i], memory_order_relaxed) & TAG_KIND) != TC_REF || !q || !qa)
+                continue;
+            if (!bit_test(qa->markbits, qa, q) && !bit_test(qa->blackbits, qa, q))
+                return tc_fail(TC_ERR_CORRUPT, "black object %#" PRIxPTR " slot %u points at white %#" PRIxPTR,
+                               p, i, q);
+        }
+    }
+    return TC_OK;
+}
+
+/* check_pause_term — mark termination, world stopped, marking drained: no
+ * grey work anywhere (queue, markers, mutator buffers) and no black object
+ * points at a white one, so the sweep frees nothing a marked object uses
+ * (but under barrier "none", whose lost objects are the lesson). */
+tc_status check_pause_term(tc_heap *h)
+{
+    if (!mark_quiet(h))
+        return tc_fail(TC_ERR_CORRUPT, "grey work is left at mark termination");
+    tc_status st = check_lists(h, false);
+    if (st != TC_OK)
+        return st;
+    if (h->cfg.barrier == TC_BARRIER_NONE)
+        return TC_OK; /* teaching mode loses objects on purpose: the user's choice, not a broken invariant */
+    pthread_mutex_lock(&h->lock);
+    st = check_each_span(h, no_white_child, NULL);
+    pthread_mutex_unlock(&h->lock);
+    return st;
+}
+
 tc_status tc_heap_verify(tc_heap *h)
 {
     if (atomic_load(&h->closed))
         return tc_fail(TC_ERR_CLOSED, "the heap is closed");
     return collector_verify(h);
 }
+
+#ifdef TC_DEBUG
+/* ---- debug builds: the lock-order check (debug.h; the table is in heap.h) ---- */
+
+_Thread_local const char *check_failed_at;
+
+/* rank_offset — struct tc_heap's mutexes in the order they may be taken:
+ * rank = index + 1. */
+static const size_t rank_offset[] = {
+    offsetof(tc_heap, mark_lock), offsetof(tc_heap, gc_lock),      offsetof(tc_heap, ctl_lock),
+    offsetof(tc_heap, mut_lock),  offsetof(tc_heap, lock),         offsetof(tc_heap, special_lock),
+    offsetof(tc_heap, roots_lock), offsetof(tc_heap, grey_lock),   offsetof(tc_heap, stats_lock),
+    offsetof(tc_heap, out_lock),  offsetof(tc_heap, trace_lock),   offsetof(tc_heap, world_lock),
+};
+#define NRANKS (sizeof rank_offset / sizeof rank_offset[0])
+
+/* The registry: mutex address -> its heap, open addressing with tombstones
+ * (a key is written once by tc_heap_new before the heap is published, read
+ * lock-free by every lock call). */
+#define LOCKTAB_BITS 13
+#define LOCKTAB_DEAD ((uintptr_t)1)
+static struct {
+    _Atomic uintptr_t key;
+    _Atomic(tc_heap *) heap;
+} locktab[1u << LOCKTAB_BITS];
+
+static size_t locktab_hash(uintptr_t k)
+{
+    return (size_t)(((uint64_t)k * 0x9E3779B97F4A7C15ull) >> (64 - LOCKTAB_BITS));
+}
+
+static void locktab_put(uintptr_t k, tc_heap *h)
+{
+    size_t mask = (1u << LOCKTAB_BITS) - 1;
+    for (size_t i = locktab_hash(k), n = 0; n <= mask; i = (i + 1) & mask, n++) {
+        uintptr_t cur = atomic_load(&locktab[i].key);
+        if ((cur == 0 || cur == LOCKTAB_DEAD) && atomic_compare_exchange_strong(&locktab[i].key, &cur, k)) {
+            atomic_store(&locktab[i].heap, h);
+            return;
+        }
+    }
+    /* full (more than 600 live heaps): this lock goes unchecked */
+}
+
+static size_t locktab_find(uintptr_t k)
+{
+    size_t mask = (1u << LOCKTAB_BITS) - 1;
+    for (size_t i = locktab_hash(k), n = 0; n <= mask; i = (i + 1) & mask, n++) {
+        uintptr_t cur = atomic_load(&locktab[i].key);
+        if (cur == k)
+            return i;
+        if (cur == 0)
+            break;
+    }
+    return (size_t)-1;
+}
+
+void check_locks_register(tc_heap *h)
+{
+    for (size_t r = 0; r < NRANKS; r++)
+        locktab_put((uintptr_t)h + rank_offset[r], h);
+}
+
+void check_locks_forget(tc_heap *h)
+{
+    for (size_t r = 0; r < NRANKS; r++) {
+        size_t i = locktab_find((uintptr_t)h + rank_offset[r]);
+        if (i != (size_t)-1)
+            atomic_store(&locktab[i].key, LOCKTAB_DEAD);
+    }
+}
+
+/* The locks this thread holds (registered ones only). A fork holds every
+ * heap's twelve; past HELD_MAX they go uncounted (`lost`). */
+#define HELD_MAX 64
+static _Thread_local struct held {
+    pthread_mutex_t *m;
+    tc_heap *h;
+    int rank;
+} held[HELD_MAX];
+static _Thread_local int nheld, lost;
+
+/* lock_rank — m's heap and rank, or 0 for a mutex that is no heap's. */
+static int lock_rank(pthread_mutex_t *m, tc_heap **h)
+{
+    size_t i = locktab_find((uintptr_t)m);
+    if (i == (size_t)-1)
+        return 0;
+    *h = atomic_load(&locktab[i].heap);
+    size_t off = (uintptr_t)m - (uintptr_t)*h;
+    for (size_t r = 0; r < NRANKS; r++)
+        if (rank_offset[r] == off)
+            return (int)r + 1;
+    return 0;
+}
+
+/* check_order — trap unless every lock of h this thread holds ranks below `rank`. */
+static void check_order(tc_heap *h, int rank)
+{
+    for (int i = 0; i < nheld; i++)
+        TC_ASSERT(held[i].h != h || held[i].rank < rank); /* out of order (heap.h's table), or taken twice */
+}
+
+static void held_push(pthread_mutex_t *m, tc_heap *h, int rank)
+{
+    if (nheld == HELD_MAX) {
+        lost++;
+        return;
+    }
+    held[nheld++] = (struct held){m, h, rank};
+}
+
+/* take — lock m with `lock`, in order. A trylock cannot deadlock, but
+ * plat_lock's spin is a trylock in front of a lock, so trylocks are held
+ * to the same order. */
+static int take(pthread_mutex_t *m, int (*lock)(pthread_mutex_t *))
+{
+    tc_heap *h = NULL;
+    int rank = lock_rank(m, &h);
+    if (rank)
+        check_order(h, rank);
+    int rc = lock(m);
+    if (rank && rc == 0)
+        held_push(m, h, rank);
+    return rc;
+}
+
+int check_lock_take(pthread_mutex_t *m) { return take(m, (pthread_mutex_lock)); }
+int check_lock_try(pthread_mutex_t *m) { return take(m, (pthread_mutex_trylock)); }
+
+int check_lock_drop(pthread_mutex_t *m)
+{
+    for (int i = nheld - 1; i >= 0; i--)
+        if (held[i].m == m) {
+            held[i] = held[--nheld];
+            return (pthread_mutex_unlock)(m);
+        }
+    if (lost)
+        lost -= lock_rank(m, &(tc_heap *){NULL}) != 0;
+    return (pthread_mutex_unlock)(m);
+}
+#endif

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "tricolor.h"
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 tc_status collector_debug_start(tc_heap *h);              /* start a cycle: phase = mark */
 bool collector_debug_mark(tc_heap *h, int64_t budget);    /* one slice; true when drained */
@@ -41,4 +42,5 @@ void collector_debug_last_error(tc_heap *h, char *buf, size_t cap);
  * one too; nth = 0 disarms. plat_failpoint_seen: allocations since. */
 void plat_failpoint_arm(uint64_t nth, bool sticky);
 uint64_t plat_failpoint_seen(void);
+#pragma GCC visibility pop
 #endif

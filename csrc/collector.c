@@ -37,11 +37,10 @@
  * and the phase transitions) before ctl_lock (requests, cycle counts). A
  * mutator parks before it blocks on any of them.
  *
- * Trigger (a simple one until the pacer): goal = live * (1 + gogc/100), at
- * least 4 MiB * gogc/100 (Go's heapMinimum), lowered to memory_limit when
- * set; gogc = -1: no proportional goal. The stw and incremental collectors
- * start at the goal, the concurrent one at 7/8 of the way from live to goal,
- * so that marking can finish before the heap reaches it.
+ * Trigger: the pacer (pacer.c) sets the goal and a trigger 70-95% of the
+ * way from live to goal (collector_update_trigger); a cycle starts when the
+ * heap reaches the trigger, or the goal itself under the stw collector
+ * (and gcstoptheworld), whose cycle costs nothing until it starts.
  */
 #include <sched.h>
 #include <stdio.h>
@@ -49,6 +48,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "heap.h"
 #include "platform.h"
 
@@ -196,6 +196,7 @@ static void cycle_start(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
     h->cyc_heap0 = heap_alloc_now(h);
     h->cyc_t0 = plat_now_ns();
     world_stop(h, self);
+    TC_CHECK(check_pause_start(h));
     h->cyc_t1 = plat_now_ns();
     atomic_store(&h->marked_bytes, 0);
     atomic_store(&h->mark_progress, 0);
@@ -254,6 +255,7 @@ static bool cycle_try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
             mark_rescan(ctx); /* with the world running again: it is O(heap) */
         return false;
     }
+    TC_CHECK(check_pause_term(h));
     h->cyc_t4 = plat_now_ns();
     if (h->cfg.checkmark)
         checkmark(h);
@@ -351,13 +353,16 @@ static tc_status run_stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
     world_stop(h, self);
     h->cyc_t1 = h->cyc_t2 = h->cyc_t3 = plat_now_ns();
     flush_all(h);
+    TC_CHECK(check_pause_start(h));
     atomic_store(&h->phase, PHASE_MARK);
     atomic_store(&h->marked_bytes, 0);
     if (!mark_heap(h, false)) { /* nothing marked: keep everything this cycle */
         mark_keep_all(h);
         cycle_status(h, tc_fail(TC_ERR_NOMEM, "no memory to mark: this cycle kept every object"));
-    } else if (h->cfg.checkmark) {
-        checkmark(h);
+    } else {
+        TC_CHECK(check_pause_term(h));
+        if (h->cfg.checkmark)
+            checkmark(h);
     }
     h->cyc_t4 = plat_now_ns();
     uint64_t cpu1 = plat_thread_cpu_ns();

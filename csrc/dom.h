@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "tricolor.h"
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 typedef struct dom_graph {
     uint32_t n;
@@ -44,4 +45,5 @@ tc_status dom_idom(uint32_t n, const uint32_t *parent, const uint32_t *pred_off,
  * would become unreachable without it. TC_ERR_VALUE if seeds[0] is not a
  * node; TC_ERR_NOMEM. About 10 words per reachable node and one per edge. */
 tc_status dom_subtree(const dom_graph *g, void (*each)(void *ud, uint32_t node), void *ud);
+#pragma GCC visibility pop
 #endif

@@ -46,6 +46,21 @@ const char *tc_status_str(tc_status s)
     return (unsigned)s < TC_STATUS_COUNT ? names[s] : "unknown status";
 }
 
+/* tc_status_kind — the status's error kind: a stable identifier (never
+ * renamed, unlike tc_status_str's prose) that a binding maps to its host's
+ * error, one entry per kind, so both bindings classify errors alike. */
+const char *tc_status_kind(tc_status s)
+{
+    static const char *const kinds[TC_STATUS_COUNT] = {
+        [TC_OK] = "ok",           [TC_ERR_TYPE] = "type",         [TC_ERR_INDEX] = "index",
+        [TC_ERR_OVERFLOW] = "overflow", [TC_ERR_CROSS_HEAP] = "cross_heap", [TC_ERR_VALUE] = "value",
+        [TC_ERR_NOMEM] = "memory", [TC_ERR_CLOSED] = "closed",    [TC_ERR_FREED] = "freed",
+        [TC_ERR_CORRUPT] = "corruption", [TC_ERR_UNSUPPORTED] = "unsupported", [TC_ERR_IO] = "io",
+        [TC_ERR_STATE] = "state",
+    };
+    return (unsigned)s < TC_STATUS_COUNT ? kinds[s] : "unknown";
+}
+
 static const char *const collector_names[] = {"concurrent", "incremental", "stw", "manual"};
 static const char *const barrier_names[] = {"hybrid", "dijkstra", "yuasa", "none"};
 

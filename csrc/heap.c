@@ -126,8 +126,10 @@ tc_status tc_heap_new(const tc_config *c, tc_heap **out)
     pthread_mutex_init(&h->ctl_lock, NULL);
     pthread_cond_init(&h->ctl_cond, NULL);
     pthread_cond_init(&h->done_cond, NULL);
+    check_locks_register(h);
     collector_update_trigger(h);
     if ((st = collector_start_thread(h)) != TC_OK) {
+        check_locks_forget(h);
         free(h);
         return st;
     }
@@ -232,6 +234,7 @@ void tc_heap_destroy(tc_heap *h)
     pthread_mutex_unlock(&heap_registry_lock);
     tc_heap_drain_output(h, NULL, NULL);
     mutators_free(h);
+    check_locks_forget(h);
     pthread_mutex_destroy(&h->gc_lock);
     pthread_mutex_destroy(&h->mut_lock);
     pthread_mutex_destroy(&h->lock);

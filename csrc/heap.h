@@ -2,12 +2,31 @@
  * heap.h — the heap's global state and the per-thread mutator, shared by
  * every subsystem of the core.
  *
- * Locks, in the order they may be taken:
- *   gc_lock      one collection at a time; held for a whole cycle
- *   mut_lock     the mutator list (registration, adoption, stats reads)
- *   lock         page heap, arenas, span lists, sweep/flush counters
- *   roots_lock   the handle table's global free list and chunk list
- *   out_lock     the gctrace line queue; trace_lock, the trace event buffer
+ * Locks: the twelve mutexes of struct tc_heap, in the only order in which
+ * a thread may hold several of them (a debug build traps on any other:
+ * debug.h, check.c). A thread that holds a lock may take only locks below
+ * it in this table:
+ *    1 mark_lock     one incremental mark slice (or quiesce) at a time
+ *    2 gc_lock       one collection at a time; held for a whole cycle
+ *    3 ctl_lock      collector requests and cycle counts (done_cond, ctl_cond)
+ *    4 mut_lock      the mutator list (registration, adoption, stats reads)
+ *    5 lock          page heap, arenas, span lists, sweep/flush counters
+ *    6 special_lock  specials, weak refs, the due-callback queue
+ *    7 roots_lock    the handle table's global free list and chunk list
+ *    8 grey_lock     the global grey queue and its spare buffers
+ *    9 stats_lock    the pacer and the collector's statistics
+ *   10 out_lock      the gctrace line queue
+ *   11 trace_lock    the trace event buffer
+ *   12 world_lock    parked mutators' sleep on world_cond (a pause's end)
+ * The pairs the code nests (all seen in a run of the debug build's C
+ * suite): mark_lock -> gc_lock (incremental slices, quiesce, the debug
+ * hooks); mark_lock and gc_lock -> each lock below them (a cycle's steps);
+ * mut_lock -> lock (flush_all, close); special_lock -> roots_lock (a due
+ * finalizer's root). Nothing else nests; the rest of the order is
+ * fork.c's prepare, which takes all twelve in this order. Outside the
+ * table: heap.c's registry lock comes before every heap lock (fork,
+ * adoption), mark.c's worker lock (struct mpar) after every one (fork), and
+ * the mark sessions' spin locks (struct mark_sess) are leaves.
  * A thread never blocks on gc_lock or for a pause while counted as active
  * (mutator.c), so a collection never waits for a thread that waits for it.
  *
@@ -24,16 +43,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "debug.h"
 #include "obj.h"
 #include "pacer.h"
 #include "sizeclass.h"
 #include "span.h"
 #include "tricolor.h"
+#pragma GCC visibility push(hidden) /* internal to the core (Lua's LUAI_FUNC): no .so exports it */
 
 #define ROOT_CHUNK 4096     /* root slots per handle-table chunk */
 #define ROOT_BATCH 64       /* root slots a mutator takes from the table at once */
 #define MUT_FLUSH_BYTES (64u << 10) /* allocation a mutator reports at once */
-#define HEAP_MIN_TRIGGER ((uint64_t)4 << 20) /* Go's heapMinimum: 4 MB at gogc=100 */
 #define OUT_MAX_LINES 1024  /* queued gctrace lines kept */
 #define MUT_MAX_LOCALS ((size_t)1 << 20) /* local roots per mutator (8 MiB, mapped lazily) */
 
@@ -237,9 +257,10 @@ struct tc_heap {
     _Atomic int phase;             /* 0 off, 1 mark, 2 sweep */
     _Atomic uint64_t trigger;      /* start a cycle when heap_alloc reaches this */
     _Atomic uint64_t goal;
-    _Atomic uint64_t heap_live;    /* bytes live after the last cycle (estimate from termination to sweep end) */
+    _Atomic uint64_t heap_live;    /* bytes live after the last cycle (estimate from termination to sweep end);
+                                    * written under gc_lock, with stats_lock (the cycle) or lock (tc_obj_free) */
     uint64_t heap_marked;
-    uint64_t freed_bytes, frees;
+    uint64_t freed_bytes, frees;   /* under `lock` (the sweep, tc_obj_free), not stats_lock */
     uint64_t num_gc, num_forced_gc;
     uint64_t pause_total_ns, pause_max_ns;
     uint64_t pauses[TC_PAUSE_RING];
@@ -285,6 +306,7 @@ tc_status tc_fail(tc_status s, const char *fmt, ...) __attribute__((format(print
 
 /* heap.c */
 bool heap_alive(uint64_t uid, tc_heap *h); /* under heap registry lock: is h live? */
+extern pthread_mutex_t heap_registry_lock; /* the process's list of live heaps (before every heap lock) */
 
 /* mutator.c: thread registration and the stop-the-world handshake */
 tc_mutator *mutator_get(tc_heap *h);       /* this thread's mutator, registering it */
@@ -398,5 +420,8 @@ void mark_par_forget(mpar *par);       /* mark.c, in a fork's child: free withou
 tc_status check_heap(tc_heap *h);               /* world stopped */
 tc_status check_marks(tc_heap *h);              /* world stopped, after mark */
 tc_status check_each_span(tc_heap *h, tc_status (*fn)(void *ud, span *s, int c), void *ud); /* in-use spans */
+tc_status check_pause_start(tc_heap *h);        /* world stopped, all swept: lists, caches, zero mark bits */
+tc_status check_pause_term(tc_heap *h);         /* world stopped, mark drained: no grey, no black->white */
+#pragma GCC visibility pop
 #include "mutator.h"
 #endif

@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "tricolor.h"
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 #define HIST_SUB_BITS 3
 #define HIST_SUBS (1u << HIST_SUB_BITS)
@@ -77,4 +78,5 @@ static inline void hist_record(hist *h, uint64_t ns)
 /* hist_read — copy the counts into out[HIST_BUCKETS] (see the invariants for
  * what a read racing with hist_record sees). */
 void hist_read(const hist *h, uint64_t out[HIST_BUCKETS]);
+#pragma GCC visibility pop
 #endif

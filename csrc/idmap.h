@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
+
 typedef struct idmap {
     uint64_t *keys, *vals; /* cap entries each */
     size_t cap, used;
@@ -26,5 +28,7 @@ bool idmap_get(const idmap *m, uint64_t key, uint64_t *val);
 bool idmap_put(idmap *m, uint64_t key, uint64_t val);
 void idmap_del(idmap *m, uint64_t key);
 void idmap_free(idmap *m);
+
+#pragma GCC visibility pop
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "tricolor.h"
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 /* inspect_alloc — n zeroed items of `size` bytes (at least one) from
  * malloc, or NULL; inspect_grow — make room for `need` items in the array
@@ -34,4 +35,5 @@ uint64_t inspect_last_pause_ns(void);
 /* inspect_debug_fail_alloc — test hook: the n-th side-table allocation of
  * inspect.c from now on fails (0: the next one); -1 turns it off. */
 void inspect_debug_fail_alloc(long n);
+#pragma GCC visibility pop
 #endif

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "tricolor.h"
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 typedef struct mmu_seg {
     int64_t start, end; /* [start, end), ns */
@@ -52,4 +53,5 @@ uint64_t mmu_run_gc(const mmu_run *r, int64_t a, int64_t b);
 /* mmu_run_window — the tc_mmu_point of window length w >= 1 ns. O(n log n);
  * uses r->hull, so one window at a time per run. */
 void mmu_run_window(mmu_run *r, int64_t w, tc_mmu_point *out);
+#pragma GCC visibility pop
 #endif

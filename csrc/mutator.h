@@ -13,6 +13,7 @@
 #define TC_MUTATOR_H
 #include "plant.h"
 #include "platform.h"
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 #define TLS_WAYS 4
 /* initial-exec: read on every heap call; the general dynamic model costs a
@@ -89,4 +90,5 @@ static inline void mutator_leave(tc_mutator *m)
         atomic_store_explicit(&m->depth, d - 1, memory_order_relaxed);
     }
 }
+#pragma GCC visibility pop
 #endif

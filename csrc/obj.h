@@ -56,6 +56,7 @@
 #include <string.h>
 
 #include "tricolor.h"
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 typedef struct objhdr {
     uint32_t nslots;
@@ -188,4 +189,5 @@ static inline tc_value slot_read_locked(tc_obj *o, size_t i)
     atomic_compare_exchange_strong_explicit(&obj_tags(o)[i], &busy, t, memory_order_release, memory_order_relaxed);
     return word_value(t & TAG_KIND, w);
 }
+#pragma GCC visibility pop
 #endif

@@ -11,6 +11,7 @@
 #define TC_PACER_H
 #include <stdbool.h>
 #include <stdint.h>
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 #define PACER_NONE UINT64_MAX
 #define PACER_HEAP_MIN ((uint64_t)4 << 20) /* Go's heapMinimum at gogc=100 */
@@ -38,4 +39,5 @@ void pacer_cycle_done(pacer *p, uint64_t live, uint64_t alloc_during_mark, uint6
  * owes for `bytes` allocated, given the work left and the heap left to the
  * goal (heap_now). 0 when marking is on schedule. */
 uint64_t pacer_assist_debt(const pacer *p, uint64_t bytes, uint64_t heap_now, uint64_t work_left);
+#pragma GCC visibility pop
 #endif

@@ -35,6 +35,9 @@ static inline void *plat_calloc(size_t n, size_t size) { return plat_fail_alloc(
 static inline void *plat_realloc(void *p, size_t n) { return plat_fail_alloc() ? NULL : realloc(p, n); }
 static inline char *plat_strdup(const char *s) { return plat_fail_alloc() ? NULL : strdup(s); }
 
+#include "debug.h" /* debug builds: plat_lock below keeps the lock order */
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
+
 /* plat_reserve — reserve `size` bytes aligned to `align` (a power of two),
  * inaccessible. NULL if the OS refuses. */
 void *plat_reserve(size_t size, size_t align);
@@ -102,4 +105,5 @@ static inline void plat_lock(pthread_mutex_t *m)
     pthread_mutex_lock(m);
 }
 
+#pragma GCC visibility pop
 #endif

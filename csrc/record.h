@@ -27,6 +27,8 @@
 #include "heap.h"
 #include "idmap.h"
 
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
+
 #define REC_MAGIC "TCREPLAY"   /* 8 bytes, no NUL in the file */
 #define REC_VERSION 1u         /* the format version this build writes and reads */
 #define REC_HEADER 16          /* magic, u32 version, u32 flags */
@@ -89,5 +91,7 @@ uint32_t rec_crc32(const uint8_t *p, size_t n);
  * Reads slots the way read_slot does. *out = 0 with TC_ERR_NOMEM. */
 tc_status rec_graph_hash(tc_root *const *roots, const uint64_t *root_ids, size_t n, const idmap *ids,
                          uint64_t *out);
+
+#pragma GCC visibility pop
 
 #endif

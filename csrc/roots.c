@@ -11,14 +11,18 @@
  * Invariants: a live slot holds the address of an allocated object of this
  * heap; a slot is on at most one free list; live slots = sum over mutators
  * of (roots_new - roots_del).
- * Scanning (mark.c) reads every slot of every chunk; it runs with the world
- * stopped, when no slot changes.
+ * Scanning (mark_push_handles, mark.c) reads every slot of every chunk
+ * concurrently with mutators that create and release handles: each slot is
+ * one atomic word, and barrier.c says why a slot that changes while the
+ * table is scanned loses no object (hybrid and Yuasa shade on handle
+ * release, hybrid on creation too; Dijkstra re-scans at termination).
  */
 #include <inttypes.h>
 #include <stdlib.h>
 
 #include "barrier.h"
 #include "record.h"
+#include "check.h"
 
 static inline uintptr_t slot_link(_Atomic uintptr_t *slot)
 {

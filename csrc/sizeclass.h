@@ -10,6 +10,7 @@
 #define TC_SIZECLASS_H
 #include <stddef.h>
 #include <stdint.h>
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 #define SC_MAX_SIZE 32768u
 #define SC_MAX_CLASSES 96
@@ -30,4 +31,5 @@ static inline int sizeclass_of(size_t size)
         return sc_lookup_small[(size + 7) >> 3];
     return sc_lookup_large[(size - 1024 + 127) >> 7];
 }
+#pragma GCC visibility pop
 #endif

@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 #define TC_PAGE_SHIFT 13
 #define TC_PAGE_SIZE ((size_t)1 << TC_PAGE_SHIFT)
@@ -185,4 +186,5 @@ void span_init_class(span *s, int c);
 void span_refill_cache(span *s);
 uint64_t span_free_slots(const span *s, uint32_t first);
 void span_set_bitmaps(span *s);
+#pragma GCC visibility pop
 #endif

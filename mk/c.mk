@@ -9,6 +9,15 @@ $(BUILD)/test_c: $(TEST_C_SRC) $(TEST_C_HDR) $(BUILD)/libtricolor.a
 test-c: $(BUILD)/test_c
 	./$(BUILD)/test_c
 
+# The core exports only its public API: every symbol the archive defines
+# with default visibility is a TC_API function of tricolor.h (the internal
+# headers declare the rest hidden: #pragma GCC visibility, heap.h).
+test-exports: $(BUILD)/libtricolor.a
+	@bad=$$(readelf -sW $< | awk '$$5=="GLOBAL" && $$6=="DEFAULT" && $$7!="UND" {print $$8}' | sort -u | \
+	  while read s; do grep -q "TC_API.*[ *]$$s(" csrc/include/tricolor.h || echo $$s; done); \
+	if [ -n "$$bad" ]; then echo "test-exports: exported but not TC_API:" $$bad; exit 1; fi; \
+	echo "test-exports: the core exports only TC_API functions"
+
 # The planted-bug build: the core without any barrier shade. Only the
 # barrier test runs against it, and it must see checkmark fire.
 $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c $(TEST_C_HDR)
@@ -17,6 +26,17 @@ $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c $
 
 test-planted: $(BUILD)/test_planted
 	./$(BUILD)/test_planted barrier
+
+# The debug build (TC_DEBUG, csrc/debug.h): TC_ASSERT traps, every heap
+# lock is taken through the lock-order check, and check.c's checkers run at
+# every pause. The whole C suite runs against it, at the release build's -O2
+# (timing-sensitive tests, such as the memory limit's, see the same speed).
+$(BUILD)/test_c_debug: $(CSRC) $(TEST_C_SRC) $(CHDR) tests/c/tc_test.h
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_BASE) $(OPT) -DTC_DEBUG -Itests/c $(CSRC) $(TEST_C_SRC) $(LDLIBS) -o $@
+
+test-debug: $(BUILD)/test_c_debug
+	./$(BUILD)/test_c_debug
 
 # Sanitizer builds of the core and its tests (no suppressions). TSan needs
 # the seq_cst fallback of the handshake (it does not model membarrier).

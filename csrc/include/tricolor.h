@@ -79,6 +79,11 @@ typedef enum tc_status {
 
 /* tc_status_str — a short constant description ("index out of range"). */
 TC_API const char *tc_status_str(tc_status s);
+/* tc_status_kind — its error kind, a stable name for bindings to map to a
+ * host error: "ok", "type", "index", "overflow", "cross_heap", "value",
+ * "memory", "closed", "freed", "corruption", "unsupported", "io", "state";
+ * "unknown" for a value outside tc_status. */
+TC_API const char *tc_status_kind(tc_status s);
 
 /* tc_errmsg — the calling thread's message for its last failed call. Never NULL. */
 TC_API const char *tc_errmsg(void);
