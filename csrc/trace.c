@@ -111,7 +111,7 @@ static int by_track_time(const void *pa, const void *pb)
 static void assign_lanes(trace_event *ev, size_t n)
 {
     uint64_t stack[TRACE_LANES][64];
-    int depth[TRACE_LANES];
+    unsigned depth[TRACE_LANES];
     for (size_t i = 0; i < n; i++) {
         if (i == 0 || ev[i].tid != ev[i - 1].tid)
             memset(depth, 0, sizeof depth);
@@ -120,7 +120,7 @@ static void assign_lanes(trace_event *ev, size_t n)
         uint64_t s = ev[i].ts_ns, e = s + ev[i].dur_ns;
         int lane = 0;
         for (; lane < TRACE_LANES; lane++) {
-            int *d = &depth[lane];
+            unsigned *d = &depth[lane];
             while (*d > 0 && stack[lane][*d - 1] <= s)
                 (*d)--;
             if ((*d == 0 || stack[lane][*d - 1] >= e) && *d < 64) {
