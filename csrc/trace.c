@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "heap.h"
@@ -178,7 +179,13 @@ static tc_status write_file(tc_heap *h, const char *path, trace_event *ev, size_
     if (!tmp)
         return tc_fail(TC_ERR_NOMEM, "out of memory");
     snprintf(tmp, len, "%s.tmp%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
+    struct stat sb;
+    bool direct = stat(path, &sb) == 0 && !S_ISREG(sb.st_mode); /* /dev/null, a pipe: no rename */
+    FILE *f = direct ? NULL : fopen(tmp, "w");
+    if (!f) { /* a directory we may not create files in: write the file itself */
+        direct = true;
+        f = fopen(path, "w");
+    }
     if (!f) {
         tc_status st = tc_fail(TC_ERR_IO, "cannot write trace file %.200s: %s", path, strerror(errno));
         free(tmp);
@@ -195,9 +202,10 @@ static tc_status write_file(tc_heap *h, const char *path, trace_event *ev, size_
         write_event(f, h, &ev[i]);
     fprintf(f, "\n]}\n");
     tc_status st = TC_OK;
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+    if (fclose(f) != 0 || (!direct && rename(tmp, path) != 0)) {
         st = tc_fail(TC_ERR_IO, "cannot write trace file %.200s: %s", path, strerror(errno));
-        remove(tmp);
+        if (!direct)
+            remove(tmp);
     }
     free(tmp);
     return st;
