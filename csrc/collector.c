@@ -289,8 +289,8 @@ static void cycle_end(tc_heap *h)
         queue_gctrace(h);
     trace_emit(h, "GC cycle", 'X', h->cyc_t0, h->cyc_t5 - h->cyc_t0, h->num_gc);
     if (h->cyc_t4 > h->cyc_t2)
-        trace_emit(h, "mark", 'X', h->cyc_t2, h->cyc_t4 - h->cyc_t2, h->num_gc);
-    trace_emit(h, "sweep", 'X', h->cyc_t4, h->cyc_t5 - h->cyc_t4, h->num_gc);
+        trace_emit(h, "mark phase", 'X', h->cyc_t2, h->cyc_t4 - h->cyc_t2, h->num_gc);
+    trace_emit(h, "sweep phase", 'X', h->cyc_t4, h->cyc_t5 - h->cyc_t4, h->num_gc); /* not "sweep": that kind is a lazy sweep */
     trace_emit(h, "heap_alloc", 'C', h->cyc_t0, 0, h->cyc_heap0);
     trace_counters(h, true);
     pthread_mutex_lock(&h->ctl_lock);

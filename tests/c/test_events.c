@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "tc_test.h"
@@ -264,4 +265,34 @@ TEST(events_from_threads_at_once)
     CHECK(hist_sum(s.mutator_delay_hist) == n);
     CHECK(s.delay_total_ns == total);
     tc_heap_destroy(h);
+}
+
+/* A trace runs while threads record: the file is written whole (TSan checks
+ * the trace buffer and the counters' sampling are shared safely). */
+TEST(events_trace_while_threads_record)
+{
+    char path[] = "/tmp/tc_events_trace_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    tc_heap *h = events_heap(16384, 50);
+    CHECK(h);
+    CHECK_OK(tc_trace_start(h, path));
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_create(&th[i], NULL, churn_thread, h) == 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_trace_stop(h));
+    tc_heap_destroy(h);
+    FILE *f = fopen(path, "r");
+    CHECK(f);
+    char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    remove(path);
+    buf[n] = 0;
+    CHECK(n > 0 && strstr(buf, "\"traceEvents\"") && strstr(buf, "\"process_name\""));
+    CHECK(strstr(buf, "\"heap_alloc\"") && strstr(buf, "\"pause\""));
 }
