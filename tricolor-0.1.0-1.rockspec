@@ -45,6 +45,7 @@ build = {
       lua = {
          ["tricolor.lab"] = "bindings/lua/tricolor/lab.lua",
          ["tricolor.lab.workloads"] = "bindings/lua/tricolor/lab/workloads.lua",
+         ["tricolor.why"] = "bindings/lua/tricolor/why.lua",
       },
    },
 }

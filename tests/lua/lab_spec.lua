@@ -49,9 +49,22 @@ describe("tricolor.lab", function()
          return err.msg
       end
       assert.truthy(input_error { question = "bogus" }:find("pauses, gogc, barrier, limit, why", 1, true))
-      assert.truthy(input_error { question = "why" }:find("not available yet", 1, true))
+      assert.truthy(input_error { question = "why", workload = "churn" }:find("worked example", 1, true))
       assert.truthy(input_error { question = "pauses", workload = "nope" }:find("churn", 1, true))
       assert.truthy(input_error { question = "barrier", params = { bogus = 1 } }:find("degree", 1, true))
+   end)
+
+   it("answers why with the worked example's findings", function()
+      local res = lab.run { question = "why", collector = "incremental" }
+      local rows = {}
+      for _, r in ipairs(res.rows) do rows[r.section .. ":" .. r.object] = r end
+      local via = {}
+      for i, step in ipairs(rows["path:doc"].steps) do via[i] = step.object end
+      assert.are.same({ "app", "listeners", "listener", "doc" }, via)
+      assert.are.equal("listener", rows["referrers:doc"].referrer)
+      assert.are.equal(3, rows["retained:listener"].objects)
+      assert.are.equal(3, rows["fix:listener"].freed)
+      assert.are.equal("incremental", res.config.collector)
    end)
 
    it("computes MMU as SPEC's example says", function()

@@ -142,10 +142,31 @@ def test_limit_rows_follow_the_measured_live_set():
     assert len(under) == 2 and all(r["over_limit"] for r in under)  # a live set above the limit passes it
 
 
-def test_why_is_registered_but_not_available_yet():
-    r = run_cli("lab", "why")
-    assert r.returncode == 2
-    assert "not available yet" in only_line(r.stderr)
+def test_why_answers_alike_in_python_and_lua():
+    r = run_cli("lab", "why", "--lang", "both", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert schema.validate(doc) == []
+    by_lang = {lang: [{k: v for k, v in row.items() if k != "lang"} for row in doc["rows"] if row["lang"] == lang]
+               for lang in ("python", "lua")}
+    assert by_lang["python"] == by_lang["lua"]
+    rows = {(row["section"], row["object"]): row for row in by_lang["python"]}
+    # the listener keeps the document: the path runs through it, and dropping it frees three objects
+    assert [s["object"] for s in rows["path", "doc"]["steps"]] == ["app", "listeners", "listener", "doc"]
+    assert rows["path", "entry"]["steps"][0] == {"via": "finalizer", "object": "log"}
+    assert rows["referrers", "doc"]["referrer"] == "listener"
+    assert rows["retained", "listener"]["objects"] == 3
+    assert rows["fix", "listener"]["freed"] == 3
+    assert [row["object"] for row in by_lang["python"] if row["section"] == "roots"] == ["app", "log", "log"]
+
+
+def test_why_tells_its_story_and_refuses_what_it_does_not_take():
+    r = run_cli("lab", "why", "--collector", "stw")
+    assert r.returncode == 0, r.stderr
+    assert "collector=stw" in r.stdout and "heap.path_to(obj)" in r.stdout and "3 freed" in r.stdout
+    for extra in (["--workload", "churn"], ["--param", "live_mib=4"], ["--plot", "w.png"]):
+        r = run_cli("lab", "why", *extra)
+        assert r.returncode == 2 and "worked example" in only_line(r.stderr)
 
 
 # ---- text, CSV and the plot file ----------------------------------------------------------

@@ -7,8 +7,8 @@
 --   -- r.question, r.config, r.rows (one table per configuration), r.machine
 --   print(lab.json(r))
 --
--- Options: question ("pauses", "gogc", "barrier", "limit"; "why" is not
--- available yet), quick, repeat (default 3, quick 1, barrier quick 2),
+-- Options: question ("pauses", "gogc", "barrier", "limit", or "why": the
+-- worked example of tricolor.why, which takes only collector), quick, repeat (default 3, quick 1, barrier quick 2),
 -- workload (a name of tricolor.lab.workloads or a path/to/file.lua),
 -- params (workload parameters), sizes (pauses, MiB), barriers ("hybrid" or
 -- "all", pauses), collector (gogc, barrier, limit), progress (a function
@@ -611,10 +611,6 @@ end
 -- check(opts) — the question, workload and parameters; raises an input error.
 local function check(opts)
    local name = opts.question
-   if name == "why" then
-      fail("lab why is not available yet (it arrives with the introspection work); " ..
-         "choose one of pauses, gogc, barrier, limit")
-   end
    local q = Q[name]
    if not q then fail(("unknown question '%s': choose one of %s"):format(tostring(name), table.concat(ORDER, ", "))) end
    local w, err = W.resolve(opts.workload or q.workload)
@@ -651,10 +647,49 @@ end
 
 local function interrupted(err) return type(err) == "string" and err:find("interrupted!", 1, true) end
 
+-- run_why — the `why` question: the worked example of tricolor.why (no
+-- workload, no repeats: it is a walk through heap:roots, path_to, referrers
+-- and retained, and its rows are facts, not timings).
+local function why_detail(r)
+   local sec = r.section
+   if sec == "roots" then return "a " .. r.kind .. " root" end
+   if sec == "close" then
+      return ("%d objects after cache[0] = session[0] = None; collect()"):format(r.objects_after)
+   end
+   if sec == "path" then
+      if r.steps == lab.null then return "unreachable" end
+      local parts = {}
+      for i, st in ipairs(r.steps) do parts[i] = ("[%s] %s"):format(st.via, st.object) end
+      return table.concat(parts, " -> ")
+   end
+   if sec == "referrers" then return "held by " .. r.referrer end
+   if sec == "retained" then return ("%d bytes, %d objects"):format(r.bytes, r.objects) end
+   return ("%s: %d freed"):format(r.action, r.freed)
+end
+
+local function run_why(opts, before)
+   if opts.workload or (opts.params and next(opts.params)) then
+      fail("lab why takes no workload or params: it is a worked example")
+   end
+   local collector = opts.collector or "concurrent"
+   local res = require("tricolor.why").run { collector = collector, null = lab.null }
+   local rows = lab.array { { section = "close", object = "doc", objects_after = res.summary.objects_after_close } }
+   for _, r in ipairs(res.rows) do rows[#rows + 1] = r end
+   for _, r in ipairs(rows) do
+      if r.section == "path" and r.steps ~= lab.null then lab.array(r.steps) end
+      r.lang, r.label, r.runs, r.samples = "lua", r.section .. ": " .. (r.object or ""), 1, {}
+      r.detail = why_detail(r)
+   end
+   local config = { lang = "lua", workload = "why-example", params = {}, ["repeat"] = 1, quick = opts.quick or false,
+      interrupted = false, provisional = lab.PROVISIONAL, collector = collector }
+   return { question = "why", config = config, rows = rows, machine = machine(before, {}) }
+end
+
 -- lab.run(opts) — answer opts.question (see the top of this file).
 function lab.run(opts)
    opts = opts or {}
    local before, warnings = loadavg(), {}
+   if opts.question == "why" then return run_why(opts, before) end
    local q, w, params = check(opts)
    local repeat_ = opts["repeat"] or (opts.quick and (q.quick_repeat or 1) or 3)
    local config = { lang = "lua", workload = w.name, params = params, ["repeat"] = repeat_, quick = opts.quick or false,

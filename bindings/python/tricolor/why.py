@@ -128,7 +128,7 @@ def run(args: Optional[argparse.Namespace] = None) -> Dict[str, Any]:
         ex.app[1][0] = None
         h.collect()
         after = h.stats().heap_objects
-        rows.append({"section": "fix", "action": "listeners[0] = None; collect()",
+        rows.append({"section": "fix", "object": "listener", "action": "listeners[0] = None; collect()",
                      "objects_before": before, "objects_after": after, "freed": before - after})
     return {"question": "why", "config": {"collector": collector}, "rows": rows, "summary": summary}
 

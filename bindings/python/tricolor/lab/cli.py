@@ -105,11 +105,24 @@ def options(args: argparse.Namespace) -> Tuple[Options, str]:
         questions.prepare(opts)
     if lang in ("lua", "both") and ":" in (args.workload or ""):
         raise LabInputError(f"workload {args.workload} is a Python function: it runs with --lang python only")
+    if args.question == "why" and args.plot:
+        raise LabInputError("lab why draws no plot: its rows are a worked example, not measurements")
     check_plot(args.plot)
     for option, dest in (("--json", args.json), ("--csv", args.csv)):
         if dest not in (None, "-"):
             check_writable(dest, option)
     return opts, lang
+
+
+def why_report(doc: Dict[str, Any]) -> None:
+    """lab why as text: tricolor.why's story, once per language."""
+    from .. import why
+    for lang in dict.fromkeys(r["lang"] for r in doc["rows"]):
+        rows = [r for r in doc["rows"] if r["lang"] == lang]
+        close = next(r for r in rows if r["section"] == "close")
+        res = {"config": {"collector": doc["config"].get("collector", "concurrent")},
+               "summary": {"objects_after_close": close["objects_after"]}, "rows": rows}
+        print(f"[{lang}] " + why.report(res))
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
@@ -133,7 +146,9 @@ def cmd_lab(args: argparse.Namespace) -> int:
         emit(to_json(result.doc), args.json)
     if args.csv:
         emit(to_csv(result.doc), args.csv)
-    if "-" not in (args.json, args.csv):
+    if "-" not in (args.json, args.csv) and q.name == "why":
+        why_report(result.doc)
+    elif "-" not in (args.json, args.csv):
         report(result.doc, q.columns, result.notes, sys.stdout)
         if args.plot:
             print(f"plot written to {args.plot}")
@@ -145,7 +160,7 @@ EPILOG = """questions:
   gogc     GOGC 25..800 and off: GC CPU, peak heap, peak RSS, wall time (Go's curve too, with go on PATH)
   barrier  the three write barriers, interleaved runs, paired ratio with a 95% bootstrap interval
   limit    memory limits from 2x to 0.9x the live set, gogc off and on: peak memory, GC CPU, the guard
-  why      (not available yet: it arrives with the introspection work)
+  why      why an object is alive: roots, path_to, referrers, retained on a worked example
 
 --quick runs in seconds (the tests use it); the default run takes a minute or two.
 A workload is a built-in name, package.module:function (called as fn(heap, params);

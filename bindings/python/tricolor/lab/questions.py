@@ -14,6 +14,7 @@ compares the two.
 """
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -258,21 +259,55 @@ class Limit(Question):
 
 
 class Why(Question):
+    """The worked example of ``python -m tricolor why`` as a lab question: a
+    walk through heap.roots, path_to, referrers and retained on a small
+    heap. Its rows are facts, not timings: no workload, no repeats."""
     name = "why"
-    doc = "why an object is alive (not available yet: it arrives with the introspection work, issue 15)"
+    doc = "why an object is alive: roots, path_to, referrers and retained on a worked example"
+    workload = "why-example"
+    columns = [("section", "section", "str"), ("object", "object", "str"), ("detail", "detail", "str")]
+
+    def answer(self, opts: Options) -> List[Dict[str, Any]]:
+        """The example's rows in this interpreter (see lab_rows)."""
+        from .. import why
+        res = why.run(argparse.Namespace(collector=opts.collector))
+        return lab_rows(res["rows"], res["summary"], "python")
+
+
+def lab_rows(rows: List[Dict[str, Any]], summary: Dict[str, Any], lang: str) -> List[Dict[str, Any]]:
+    """tricolor.why's rows with the lab's common keys (lang, label, runs,
+    samples), a readable detail, and the summary as a "close" row; the Lua
+    lab (tricolor/lab.lua, run_why) makes the same rows."""
+    out = [{"section": "close", "object": "doc", "objects_after": summary["objects_after_close"]}] + rows
+    for r in out:
+        r.update(lang=lang, label=f"{r['section']}: {r.get('object', '')}", runs=1, samples={})
+        r["detail"] = why_detail(r)
+    return out
+
+
+def why_detail(r: Dict[str, Any]) -> str:
+    sec = r["section"]
+    if sec == "roots":
+        return f"a {r['kind']} root"
+    if sec == "close":
+        return f"{r['objects_after']} objects after cache[0] = session[0] = None; collect()"
+    if sec == "path":
+        steps = r["steps"]
+        return "unreachable" if steps is None else " -> ".join(f"[{s['via']}] {s['object']}" for s in steps)
+    if sec == "referrers":
+        return f"held by {r['referrer']}"
+    if sec == "retained":
+        return f"{r['bytes']} bytes, {r['objects']} objects"
+    return f"{r['action']}: {r['freed']} freed"
 
 
 QUESTIONS: Dict[str, Question] = {q.name: q for q in (Pauses(), Gogc(), Barrier(), Limit(), Why())}
-AVAILABLE = [n for n in QUESTIONS if n != "why"]
 
 
 def get(name: str) -> Question:
     """The question called `name`; a LabInputError naming the choices."""
     if name not in QUESTIONS:
         raise LabInputError(f"unknown question {name!r}: choose one of {', '.join(QUESTIONS)}")
-    if name == "why":
-        raise LabInputError("lab why is not available yet (it arrives with the introspection work); "
-                            f"choose one of {', '.join(AVAILABLE)}")
     return QUESTIONS[name]
 
 
@@ -280,6 +315,11 @@ def prepare(opts: Options) -> Tuple[Question, Workload, Dict[str, Any]]:
     """Check the options: the question, the workload and its parameters
     (LabInputError, naming the choices, for anything unknown)."""
     q = get(opts.question)
+    if q.name == "why":
+        if opts.workload or opts.params:
+            raise LabInputError("lab why takes no --workload or --param: it is a worked example "
+                                "(python -m tricolor why tells the story)")
+        return q, resolve("churn"), {}
     spec = opts.workload or q.workload
     if spec.endswith(".lua"):
         raise LabInputError(f"workload {spec!r} is a Lua script: run it with --lang lua")

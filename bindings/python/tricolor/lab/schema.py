@@ -53,6 +53,7 @@ ROWS: Dict[str, Dict[str, Any]] = {
     "limit": {"gogc": (int, type(None)), "limit_x": OPT_NUM, "limit_mib": OPT_NUM, "peak_alloc_mib": NUM,
               "peak_sys_mib": NUM, "peak_rss_mib": OPT_NUM, "gc_cpu": NUM, "gc_machine": NUM,
               "limit_wait_ms": OPT_NUM, "cycles_total": NUM, "wall_s": NUM},
+    "why": {"section": str, "object": str, "detail": str},
 }
 GO_ROW = {"gogc": (int, type(None)), "gc_cpu": NUM, "peak_alloc_mib": NUM, "peak_sys_mib": NUM, "wall_s": NUM}
 

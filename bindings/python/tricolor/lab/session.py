@@ -105,6 +105,9 @@ def run_python(opts: Options, progress: Progress, config: Dict[str, Any],
                warnings: List[str]) -> LabResult:
     """The question's plan in this interpreter, repeats interleaved."""
     q, wl, params = questions.prepare(opts)
+    if isinstance(q, questions.Why):
+        config.update(workload=q.workload, params={}, repeat=1, quick=opts.quick, collector=opts.collector)
+        return LabResult({"question": q.name, "config": config, "rows": q.answer(opts), "machine": {}})
     ctx = Context(opts, wl, params, config, warnings, lambda c: execute(c, wl, params))
     repeat = opts.repeat or (q.quick_repeat if opts.quick else 3)
     config.update(workload=wl.name, params=_plain(params), repeat=repeat, quick=opts.quick)
