@@ -171,9 +171,11 @@ static void write_event(FILE *f, const tc_heap *h, const trace_event *e)
  * file renamed over it). ev is sorted and laned here. */
 static tc_status write_file(tc_heap *h, const char *path, trace_event *ev, size_t n)
 {
-    qsort(ev, n, sizeof *ev, by_track_time);
-    assign_lanes(ev, n);
-    qsort(ev, n, sizeof *ev, by_track_time);
+    if (n) { /* qsort's array may not be NULL, even for no elements */
+        qsort(ev, n, sizeof *ev, by_track_time);
+        assign_lanes(ev, n);
+        qsort(ev, n, sizeof *ev, by_track_time);
+    }
     size_t len = strlen(path) + 16;
     char *tmp = malloc(len);
     if (!tmp)
