@@ -11,8 +11,10 @@
  *  - the histograms and delay totals are counted at record time with
  *    relaxed atomics, so a full ring (or no memory for it) never loses them.
  *
- * The ring keeps the newest `cap` events: a new event overwrites the oldest,
- * and `dropped` counts every overwritten (or, without memory, lost) event.
+ * The ring keeps the newest `cap` events: it starts at 256 slots and doubles
+ * until it holds `cap` (or realloc fails: it stays at its size), then a new
+ * event overwrites the oldest, and `dropped` counts every overwritten (or,
+ * without memory, lost) event.
  * With cap = 0 (events_ring=0) nothing is buffered: only histograms/totals.
  *
  * Invariant of an ev_local (single producer, consumers serialised):
@@ -104,16 +106,35 @@ bool ev_thread_name(tc_heap *h, uint32_t tid, char out[28])
     return found;
 }
 
-/* ring_put — one event into the ring (ev.lock held). */
+/* ring_grow — double the ring (up to cap) while it has not wrapped yet, so
+ * a heap with few events holds little memory (ev.lock held). A failed
+ * realloc keeps the ring as it is: from then on it wraps at that size. */
+static void ring_grow(tc_heap *h)
+{
+    uint64_t want = h->ev.alloc ? h->ev.alloc * 2 : 256;
+    if (want > h->ev.cap)
+        want = h->ev.cap;
+    ev *r = realloc(h->ev.ring, want * sizeof *r);
+    if (r) {
+        h->ev.ring = r;
+        h->ev.alloc = want;
+    }
+}
+
+/* ring_put — one event into the ring (ev.lock held): slots fill in order
+ * until the ring is as large as it gets; then the newest overwrites the
+ * oldest, counted in `dropped`. */
 static void ring_put(tc_heap *h, const ev *e)
 {
-    if (!h->ev.ring && !(h->ev.ring = malloc(h->ev.cap * sizeof *h->ev.ring))) {
+    if (h->ev.written == h->ev.alloc && h->ev.alloc < h->ev.cap)
+        ring_grow(h);
+    if (!h->ev.alloc) { /* no memory for any ring */
         atomic_fetch_add_explicit(&h->ev.dropped, 1, memory_order_relaxed);
         return;
     }
-    if (h->ev.written >= h->ev.cap)
+    if (h->ev.written >= h->ev.alloc)
         atomic_fetch_add_explicit(&h->ev.dropped, 1, memory_order_relaxed);
-    h->ev.ring[h->ev.written++ % h->ev.cap] = *e;
+    h->ev.ring[h->ev.written++ % h->ev.alloc] = *e;
 }
 
 /* local_drain — move l's pending events into the ring (ev.lock held). */
@@ -212,11 +233,11 @@ ev *ev_collect(tc_heap *h, size_t *n)
             local_drain(h, l);
     }
     pthread_mutex_unlock(&h->mut_lock);
-    uint64_t w = h->ev.written, keep = w < h->ev.cap ? w : h->ev.cap;
+    uint64_t w = h->ev.written, keep = w < h->ev.alloc ? w : h->ev.alloc;
     ev *out = keep ? malloc(keep * sizeof *out) : NULL;
     if (out) {
         for (uint64_t i = 0; i < keep; i++)
-            out[i] = h->ev.ring[(w - keep + i) % h->ev.cap];
+            out[i] = h->ev.ring[(w - keep + i) % h->ev.alloc];
         *n = keep;
     }
     pthread_mutex_unlock(&h->ev.lock);

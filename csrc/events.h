@@ -60,7 +60,8 @@ typedef struct ev_local {
 /* The heap's side: the ring, the totals, the histograms. */
 typedef struct ev_heap {
     pthread_mutex_t lock;         /* the ring, the names, draining local buffers (innermost lock) */
-    ev *ring;                     /* cap events, malloc'd at the first event (lock) */
+    ev *ring;                     /* `alloc` events, grown by doubling up to cap (lock) */
+    uint64_t alloc;               /* slots in ring; fixed once the ring wraps (lock) */
     uint64_t cap;                 /* fixed at creation: 0 = events off (lock-free reads) */
     uint64_t written;             /* events ever put in the ring (lock) */
     _Atomic uint64_t dropped;     /* events overwritten before anyone read them, or lost to no memory */
