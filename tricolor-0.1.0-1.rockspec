@@ -46,6 +46,8 @@ build = {
          ["tricolor.lab"] = "bindings/lua/tricolor/lab.lua",
          ["tricolor.lab.workloads"] = "bindings/lua/tricolor/lab/workloads.lua",
          ["tricolor.why"] = "bindings/lua/tricolor/why.lua",
+         -- teaching mode (issue 15): the mark step by step; docs/teach.md.
+         ["tricolor.teach"] = "bindings/lua/tricolor/teach.lua",
       },
    },
 }

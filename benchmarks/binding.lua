@@ -7,7 +7,7 @@
 --
 -- Each is timed with x an integer (42; "store", "load") and with x a
 -- reference (another tricolor object / another table; "store_ref",
--- "load_ref": loading a reference makes a new userdata). The heap is
+-- "load_ref": the object's one handle, found in the heap's cache). The heap is
 -- tricolor.heap() with every default, so collections run as in real use.
 --
 -- Method, identical for both systems: a numeric for loop with the statement

@@ -6,8 +6,16 @@
 -- observable apart: the per-operation latency (wall clock, from the
 -- gclabclock module when built, else os.clock) is the measure.
 --
+-- MODE tricolor-<collector> (issue 12) runs the same program through
+-- tricolor's Lua binding instead: the trees hang from one heap:new(K) array
+-- object, a node is heap:new(2, 8) (pause.c's node), Lua's collector is left
+-- at its defaults; besides the operation latency it reports the heap's own
+-- pauses (the stats' ring of the last 256), cycles, and the roots and heap
+-- size at the end.
+--
 -- Usage: lua5.4 pause.lua SIZE_MIB SECONDS MODE [OPS]
---   MODE: incremental | generational; OPS > 0: stop after OPS operations.
+--   MODE: incremental | generational | tricolor-stw | tricolor-incremental |
+--   tricolor-concurrent; OPS > 0: stop after OPS operations.
 local size_mib = tonumber(arg[1] or 64)
 local seconds = tonumber(arg[2] or os.getenv("PAUSE_SECONDS") or 10)
 local mode = arg[3] or "incremental"
@@ -28,7 +36,19 @@ local function result(metric, v, unit)
   print(string.format("RESULT %s %s %s %.6g %s", wl, sys, metric, v, unit))
 end
 
-collectgarbage(mode)
+-- node(levels) — a new tree node; top(k) — the array the trees hang from.
+local heap, node, newtop
+local tc_collector = mode:match("^tricolor%-(.*)$")
+if tc_collector then
+  local tricolor = require "tricolor"
+  heap = tricolor.heap { collector = tc_collector }
+  node = function() return heap:new(2, 8) end
+  newtop = function(k) return heap:new(k) end
+else
+  collectgarbage(mode)
+  node = function(levels) return {false, false, levels} end
+  newtop = function() return {} end
+end
 print(string.format("INFO lua %s mode=%s clock=%s trees=%d", _VERSION, mode, ok and "monotonic" or "os.clock", K))
 
 -- xorshift64* as in bench.h
@@ -40,21 +60,28 @@ end
 
 local function populate(n, levels)
   if levels <= 0 then return end
-  local l, r = {false, false, levels}, {false, false, levels}
+  local l, r = node(levels), node(levels)
   n[1], n[2] = l, r
   populate(l, levels - 1)
   populate(r, levels - 1)
 end
 
 local t0 = now()
-local top = {}
+local top = newtop(K)
 for t = 1, K do
-  local root = {false, false, 0}
+  local root = node(0)
   top[t] = root
   populate(root, LEVELS - 1)
 end
-collectgarbage("collect")
-local live = collectgarbage("count") / 1024
+local live, stats0
+if heap then
+  heap:collect()
+  stats0 = heap:stats()
+  live = stats0.heap_alloc / 1048576
+else
+  collectgarbage("collect")
+  live = collectgarbage("count") / 1024
+end
 local start = now()
 result("build", (start - t0) / 1e9, "s")
 result("live", live, "MiB")
@@ -99,7 +126,7 @@ while (nops > 0 and i < nops) or (nops <= 0 and t < deadline) do
   local a = now()
   local n = top[(rnd() >> 1) % K + 1]
   for _ = 1, WALK do n = n[(rnd() >> 63) + 1] end
-  local sub = {false, false, SUB_LEVELS}
+  local sub = node(SUB_LEVELS)
   populate(sub, SUB_LEVELS - 1)
   n[(rnd() >> 63) + 1] = sub
   t = now()
@@ -126,3 +153,23 @@ result("op_p99", quantile(0.99) / 1e3, "us")
 result("op_p999", quantile(0.999) / 1e3, "us")
 result("op_max", max / 1e3, "us")
 result("peak_rss", peak_rss(), "MiB")
+if heap then
+  local s = heap:stats()
+  -- the heap's pauses of the timed run: the ring holds the last 256
+  local n = math.min(#s.pauses_ns, s.num_gc - stats0.num_gc)
+  local pmax, ps = 0, {}
+  for j = #s.pauses_ns - n + 1, #s.pauses_ns do
+    ps[#ps + 1] = s.pauses_ns[j]
+    if s.pauses_ns[j] > pmax then pmax = s.pauses_ns[j] end
+  end
+  table.sort(ps)
+  result("pause_max", pmax / 1e3, "us")
+  result("pause_p99", (ps[math.max(1, math.ceil(#ps * 0.99))] or 0) / 1e3, "us")
+  result("pauses", n, "count")
+  result("num_gc", s.num_gc - stats0.num_gc, "count")
+  result("assist", s.assist_ns / 1e6, "ms")
+  result("gc_cpu", s.gc_cpu_fraction, "fraction")
+  result("roots_end", s.roots, "count")
+  result("alloc_end", s.heap_alloc / 1048576, "MiB")
+  result("objects_end", s.heap_objects, "count")
+end

@@ -10,7 +10,13 @@ reported as the pauses (pause_*, gc_cpu). With MODE `cyclic` each new subtree's
 root also refers to itself (payload slot), so every replaced subtree is cyclic
 garbage that only the cyclic collector reclaims (system `python-cyclic`).
 
-Usage: python3 pause.py SIZE_MIB SECONDS [MODE [OPS]]   MODE: acyclic | cyclic
+MODE `tricolor-<collector>` (issue 12) runs the same program through tricolor's
+Python binding: the trees hang from one heap.new(K) array object, a node is
+heap.new(2, data=8) (pause.c's node); the pauses are the heap's own (its ring of
+the last 256), and the roots and heap size at the end are reported too.
+
+Usage: python3 pause.py SIZE_MIB SECONDS [MODE [OPS]]
+    MODE: acyclic | cyclic | tricolor-stw | tricolor-incremental | tricolor-concurrent
 """
 import gc
 import sys
@@ -26,10 +32,28 @@ MASK64 = (1 << 64) - 1
 def main() -> None:
     size_mib = int(sys.argv[1]) if len(sys.argv) > 1 else 64
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 10.0
-    cyclic = len(sys.argv) > 3 and sys.argv[3] == "cyclic"
+    mode = sys.argv[3] if len(sys.argv) > 3 else "acyclic"
+    cyclic = mode == "cyclic"
     nops = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     k = max(1, int(size_mib * 1048576 / (40 * TREE_NODES) + 0.5))
-    wl, system = f"pause-{size_mib}M", "python-cyclic" if cyclic else "python"
+    wl = f"pause-{size_mib}M"
+    system = "python-cyclic" if cyclic else "python" if mode == "acyclic" else "python-" + mode
+    heap = None
+    if mode.startswith("tricolor-"):
+        import tricolor
+        heap = tricolor.Heap(collector=mode[len("tricolor-"):])
+
+        def node(levels: int):
+            return heap.new(2, data=8)
+
+        def newtop(n: int):
+            return heap.new(n)
+    else:
+        def node(levels: int):
+            return [None, None, levels]
+
+        def newtop(n: int):
+            return [None] * n
 
     def result(metric: str, value: float, unit: str) -> None:
         print(f"RESULT {wl} {system} {metric} {value:.6g} {unit}", flush=True)
@@ -39,8 +63,8 @@ def main() -> None:
     def populate(n: list, levels: int) -> None:
         if levels <= 0:
             return
-        left = [None, None, levels]
-        right = [None, None, levels]
+        left = node(levels)
+        right = node(levels)
         n[0] = left
         n[1] = right
         populate(left, levels - 1)
@@ -48,12 +72,15 @@ def main() -> None:
 
     now = time.perf_counter_ns
     t0 = now()
-    top = []
-    for _ in range(k):
-        root = [None, None, 0]
-        top.append(root)
+    top = newtop(k)
+    for i in range(k):
+        root = node(0)
+        top[i] = root
         populate(root, LEVELS - 1)
     gc.collect()
+    if heap is not None:
+        heap.collect()
+        stats0 = heap.stats()
     start = now()
     result("build", (start - t0) / 1e9, "s")
 
@@ -81,7 +108,7 @@ def main() -> None:
         n = top[r % k]
         for d in range(WALK):
             n = n[(r >> (10 + d)) & 1]
-        sub = [None, None, SUB_LEVELS]
+        sub = node(SUB_LEVELS)
         populate(sub, SUB_LEVELS - 1)
         if cyclic:
             sub[2] = sub
@@ -115,6 +142,14 @@ def main() -> None:
                 return min(upper(i), vmax)
         return vmax
 
+    if heap is not None:  # the heap's own pauses (the last 256 of the run)
+        st = heap.stats()
+        pauses = list(st.pauses_ns)[-min(len(st.pauses_ns), st.num_gc - stats0.num_gc):] \
+            if st.num_gc > stats0.num_gc else []
+        result("roots_end", st.roots, "count")
+        result("alloc_end", st.heap_alloc / 1048576, "MiB")
+        result("objects_end", st.heap_objects, "count")
+        result("assist", st.assist_ns / 1e6, "ms")
     pauses.sort()
     p99 = pauses[max(0, -(-len(pauses) * 99 // 100) - 1)] if pauses else 0
     result("pauses", len(pauses), "count")
@@ -127,7 +162,7 @@ def main() -> None:
         result(name, quantile(q) / 1e3, "us")
     result("op_max", vmax / 1e3, "us")
     result("gc_cpu", sum(pauses) / wall, "fraction")
-    result("num_gc", len(pauses), "count")
+    result("num_gc", len(pauses) if heap is None else st.num_gc - stats0.num_gc, "count")
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("VmHWM:"):

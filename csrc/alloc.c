@@ -260,6 +260,8 @@ __attribute__((noinline)) tc_obj *alloc_object_slow(tc_mutator *m, size_t nslots
             publish_large(m, o);
             count_alloc(m, (bytes + TC_PAGE_SIZE - 1) & ~(TC_PAGE_SIZE - 1));
         }
+        if (!o && attempt == 0 && m->heap->cfg.collector == TC_COLLECTOR_MANUAL)
+            break; /* only the program starts a manual heap's cycles (manual.c) */
         if (!o && attempt == 0 && retry_cycle(m) == TC_ERR_CLOSED)
             break;
     }

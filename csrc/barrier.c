@@ -18,6 +18,8 @@
  *            handle and local with the world stopped and drains what that finds
  *   yuasa    (deletion, snapshot) shade(old)
  *            handle released: shade(obj)
+ *   none     nothing: only with the manual collector (manual.c), whose
+ *            program steps the mark itself; it loses objects on purpose
  *
  * Invariants and arguments.
  *
@@ -72,6 +74,8 @@
 void barrier_shades(tc_mutator *m, tc_value old, tc_value v)
 {
     tc_barrier kind = m->heap->cfg.barrier;
+    if (kind == TC_BARRIER_NONE)
+        return;
     if (kind != TC_BARRIER_DIJKSTRA && old.kind == TC_REF)
         shade(m, (uintptr_t)old.u.ref);
     if (kind != TC_BARRIER_YUASA && v.kind == TC_REF)
@@ -92,6 +96,7 @@ void barrier_root_new(tc_mutator *m, tc_obj *o)
 
 void barrier_root_release(tc_mutator *m, tc_obj *o)
 {
-    if (m->heap->cfg.barrier != TC_BARRIER_DIJKSTRA)
+    tc_barrier kind = m->heap->cfg.barrier;
+    if (kind != TC_BARRIER_DIJKSTRA && kind != TC_BARRIER_NONE)
         shade(m, (uintptr_t)o);
 }

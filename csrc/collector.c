@@ -24,7 +24,11 @@
  *                  asked (run_stw_cycle); also every cycle under
  *                  gcstoptheworld=1.
  *   "concurrent"   a collector pthread per heap runs the cycle; mutators
- *                  only ask for it (collector_maybe_trigger never blocks).
+ *                  ask for it at the trigger. A mutator that reaches the
+ *                  goal before the thread started the cycle, or while the
+ *                  last cycle still sweeps, waits for it (start_cycle,
+ *                  finish_cycle): a thread the OS does not schedule must
+ *                  not let the heap run past its goal and memory limit.
  *   "incremental"  no thread: allocating mutators do the work in bounded
  *                  slices (INCR_MARK_BUDGET objects, INCR_SWEEP_BUDGET spans)
  *                  from their allocation slow path, like Lua's step.
@@ -181,6 +185,9 @@ static void cycle_start(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
     pause_end(h, h->cyc_t0);
     h->cyc_cpu_stw_start = plat_thread_cpu_ns() - cpu;
     h->cyc_cpu_stw_end = h->cyc_term_ns = 0;
+    pthread_mutex_lock(&h->ctl_lock); /* wake mutators waiting at the goal (wait_phase) */
+    pthread_cond_broadcast(&h->done_cond);
+    pthread_mutex_unlock(&h->ctl_lock);
 }
 
 /* flush_all — every mutator's cache and unreported allocation (world stopped). */
@@ -368,6 +375,8 @@ static tc_status run_full_cycle(tc_heap *h, bool forced)
     while (!cycle_try_terminate(h, NULL, ctx));
     mark_free(ctx);
     h->cyc_cpu_mark = plat_thread_cpu_ns() - cpu;
+    while (atomic_load(&h->debug_stall_sweep) && !atomic_load(&h->closed)) /* test hook */
+        nanosleep(&(struct timespec){0, 50000}, NULL);
     cpu = plat_thread_cpu_ns();
     uint64_t t = plat_now_ns();
     sweep_finish(h);
@@ -641,6 +650,110 @@ static void assist(tc_mutator *m, uint64_t bytes)
     ev_record(h, at_limit ? EV_LIMIT_WAIT : EV_ASSIST, t0, t1, atomic_load(&h->mark_progress) - done0);
 }
 
+/* ---- the concurrent driver: a mutator at the goal ----
+ *
+ * Invariant: a mutator of a concurrent heap does not allocate past the goal
+ * (which a memory limit lowers to 0.9 x limit - overhead: pacer.c) while no
+ * mark runs. Assists hold allocation back only during MARK; in OFF (cycle
+ * asked for, not started) and in SWEEP (the last cycle not ended, so no new
+ * one can start) nothing did, and a collector thread the OS did not
+ * schedule let a raw section allocate on without limit. So the slow path
+ * (pace_concurrent), with the heap at its goal:
+ *   SWEEP  sweeps what is left itself (as Go's gcStart does before a new
+ *          cycle), then waits for the thread to end the cycle;
+ *   OFF    past the trigger, asks for a cycle (as before), then waits until
+ *          the thread has started it;
+ *   MARK   assists (as before).
+ * Before the goal it only asks: the thread has the runway to start marking.
+ *
+ * No deadlock. The waiter is parked (a pause goes on without it; its
+ * barrier buffer is flushed), has released the host's lock (block hooks)
+ * and holds no heap lock; starting and ending a cycle need nothing from it
+ * (the thread marks and sweeps by itself; the assists-only test hook leaves
+ * marking to assists only in MARK, when nobody waits here). Each wait ends
+ * with a change that is broadcast on done_cond under ctl_lock: the cycle
+ * started (cycle_start), a cycle ended (cycles_done, cycle_end), the thread
+ * went idle (cycle_running), the heap closes (close_begin: stopping) or the
+ * thread exits. The predicate is read under ctl_lock, and each of these
+ * writes its change before it takes ctl_lock to broadcast, so no wake-up is
+ * lost. A collector_hold (an inspect, free, scavenge or verify session, a
+ * fork) delays the start; its holder never allocates inside its session,
+ * so it never waits for the waiter. A forked child with no collector
+ * thread takes the other path (collector_maybe_trigger) and waits for
+ * nothing. Under the CPU cap near a memory limit (no_start_before) the
+ * trigger is not passed, so nobody waits for a start the cap delays.
+ *
+ * No livelock: each wait returns after one of those changes, and the
+ * mutator then allocates at least until its next slow path. */
+
+/* wait_phase — wait, parked and with the host's lock released, while the
+ * phase is still `from`, no cycle ended since `seen` (cycles_done), a cycle
+ * is asked for or running, and the heap is open. Returns the phase now. */
+static int wait_phase(tc_mutator *m, int from, uint64_t seen)
+{
+    tc_heap *h = m->heap;
+    void *tok;
+    mutator_park(m);
+    block_begin(h, &tok);
+    pthread_mutex_lock(&h->ctl_lock);
+    while (atomic_load(&h->phase) == from && h->cycles_done == seen && !h->stopping &&
+           (h->requested || h->cycle_running))
+        pthread_cond_wait(&h->done_cond, &h->ctl_lock);
+    pthread_mutex_unlock(&h->ctl_lock);
+    block_end(h, tok);
+    mutator_unpark(m);
+    return atomic_load(&h->phase);
+}
+
+/* start_cycle — phase OFF, past the trigger: ask the thread for a cycle
+ * unless one is asked for or about to start, and at the goal wait until it
+ * started (or a whole one ended). A thread that ended its cycle but has not
+ * yet cleared cycle_running (cycles_started == cycles_done) is asked again:
+ * it would otherwise go idle and the wait would end with no cycle coming. */
+static int start_cycle(tc_mutator *m)
+{
+    tc_heap *h = m->heap;
+    bool at_goal = heap_alloc_estimate(h) >= atomic_load(&h->goal);
+    pthread_mutex_lock(&h->ctl_lock);
+    uint64_t seen = h->cycles_done;
+    bool ask = !h->requested && (!h->cycle_running || h->cycles_started == h->cycles_done);
+    pthread_mutex_unlock(&h->ctl_lock);
+    if (ask)
+        request(h, false, false);
+    return at_goal ? wait_phase(m, PHASE_OFF, seen) : atomic_load(&h->phase);
+}
+
+/* finish_cycle — phase SWEEP, at the goal: sweep the rest (looking for a
+ * pause between spans: the sweep is proportional to the heap, a pause must
+ * not wait for it), then wait for the thread to end the cycle. Returns the
+ * phase now (OFF: the caller tests the trigger against the new goal). */
+static int finish_cycle(tc_mutator *m)
+{
+    tc_heap *h = m->heap;
+    while (!atomic_load(&h->closed) && sweep_step(h))
+        tc_safepoint(m);
+    pthread_mutex_lock(&h->ctl_lock);
+    uint64_t seen = h->cycles_done;
+    pthread_mutex_unlock(&h->ctl_lock);
+    return wait_phase(m, PHASE_SWEEP, seen);
+}
+
+/* pace_concurrent — the slow path's pacing on a concurrent heap with its
+ * collector thread (the essay above). */
+static void pace_concurrent(tc_mutator *m, uint64_t bytes)
+{
+    tc_heap *h = m->heap;
+    int phase = atomic_load_explicit(&h->phase, memory_order_relaxed);
+    if (phase == PHASE_SWEEP && heap_alloc_estimate(h) >= atomic_load(&h->goal))
+        phase = finish_cycle(m);
+    /* twice: a wait may end because the cycle that was ending when it
+     * began has ended, with no new one asked for yet */
+    for (int i = 0; i < 2 && phase == PHASE_OFF && over_trigger(h); i++)
+        phase = start_cycle(m);
+    if (phase == PHASE_MARK)
+        assist(m, bytes);
+}
+
 /* collector_maybe_trigger — from an allocating mutator's slow path, after
  * it reported `bytes` of allocation. */
 void collector_maybe_trigger(tc_mutator *m, uint64_t bytes)
@@ -651,15 +764,9 @@ void collector_maybe_trigger(tc_mutator *m, uint64_t bytes)
         if (__builtin_expect(!h->thread_started, 0)) { /* no thread (it could not be restarted after a fork) */
             if (over_trigger(h))
                 collector_cycle(h, m, false);
-        } else if (atomic_load_explicit(&h->phase, memory_order_relaxed) == PHASE_MARK) {
-            assist(m, bytes);
-        } else if (atomic_load_explicit(&h->phase, memory_order_relaxed) == PHASE_OFF && over_trigger(h)) {
-            pthread_mutex_lock(&h->ctl_lock);
-            bool idle = !h->requested && !h->cycle_running;
-            pthread_mutex_unlock(&h->ctl_lock);
-            if (idle)
-                request(h, false, false);
+            break;
         }
+        pace_concurrent(m, bytes);
         break;
     case TC_COLLECTOR_INCREMENTAL:
         incremental_step(m);
@@ -667,6 +774,8 @@ void collector_maybe_trigger(tc_mutator *m, uint64_t bytes)
     case TC_COLLECTOR_STW:
         if (over_trigger(h))
             collector_cycle(h, m, false);
+        break;
+    case TC_COLLECTOR_MANUAL: /* only the program starts its cycles (manual.c) */
         break;
     }
 }
@@ -759,6 +868,39 @@ tc_status collector_verify(tc_heap *h)
     return st;
 }
 
+/* ---- the manual driver's steps (manual.c; mark_lock and gc_lock held, the
+ * caller in no heap call): the incremental driver's own, one at a time ---- */
+
+/* collector_manual_start — a forced cycle's start pause and roots (phase OFF). */
+tc_status collector_manual_start(tc_heap *h)
+{
+    if (!(h->incr_ctx = mark_new(h, true, false)))
+        return tc_fail(TC_ERR_NOMEM, "no memory for a marker");
+    h->cyc_t3 = 0;
+    cycle_start(h, NULL, h->incr_ctx, true);
+    mark_push_handles(h->incr_ctx);
+    special_push_finalizer_roots(h->incr_ctx);
+    return TC_OK;
+}
+
+/* collector_manual_terminate — the termination pause (incr_ctx drained):
+ * true once the phase is SWEEP (incr_ctx freed), false if grey work was
+ * left; *marked += what it marked (the Dijkstra barrier's re-scan). */
+bool collector_manual_terminate(tc_heap *h, uint64_t *marked)
+{
+    uint64_t before = mark_count(h->incr_ctx);
+    bool done = cycle_try_terminate(h, NULL, h->incr_ctx);
+    *marked += mark_count(h->incr_ctx) - before;
+    if (!done)
+        return false;
+    mark_free(h->incr_ctx);
+    h->incr_ctx = NULL;
+    return true;
+}
+
+/* collector_manual_finish — the rest of the running cycle, as a whole-heap call finishes it. */
+void collector_manual_finish(tc_heap *h) { finish_incremental(h); }
+
 /* ---- test hooks (tests/c only, declared in check.h): drive an
  * incremental heap's cycle one step at a time, with no mutator inside a
  * heap call. ---- */
@@ -785,6 +927,16 @@ tc_status collector_debug_start(tc_heap *h)
 }
 
 void collector_debug_assists_only(tc_heap *h, bool on) { atomic_store(&h->debug_assists_only, on); }
+
+void collector_debug_hold(tc_heap *h, bool on)
+{
+    if (on)
+        collector_hold(h);
+    else
+        collector_release(h);
+}
+
+void collector_debug_stall_sweep(tc_heap *h, bool on) { atomic_store(&h->debug_stall_sweep, on); }
 
 bool collector_debug_mark(tc_heap *h, int64_t budget)
 {

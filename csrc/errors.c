@@ -46,27 +46,27 @@ const char *tc_status_str(tc_status s)
     return (unsigned)s < TC_STATUS_COUNT ? names[s] : "unknown status";
 }
 
-static const char *const collector_names[] = {"concurrent", "incremental", "stw"};
-static const char *const barrier_names[] = {"hybrid", "dijkstra", "yuasa"};
+static const char *const collector_names[] = {"concurrent", "incremental", "stw", "manual"};
+static const char *const barrier_names[] = {"hybrid", "dijkstra", "yuasa", "none"};
 
 const char *tc_collector_name(tc_collector c)
 {
-    return (unsigned)c < 3 ? collector_names[c] : "?";
+    return (unsigned)c < 4 ? collector_names[c] : "?";
 }
 
-const char *tc_barrier_name(tc_barrier b) { return (unsigned)b < 3 ? barrier_names[b] : "?"; }
+const char *tc_barrier_name(tc_barrier b) { return (unsigned)b < 4 ? barrier_names[b] : "?"; }
 
 tc_status tc_collector_parse(const char *name, tc_collector *out)
 {
     if (!name)
         return tc_fail(TC_ERR_TYPE, "collector must be a string");
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         if (strcmp(name, collector_names[i]) != 0)
             continue;
         *out = (tc_collector)i;
         return TC_OK;
     }
-    return tc_fail(TC_ERR_VALUE, "collector must be \"concurrent\", \"incremental\" or \"stw\", not \"%.64s\"",
+    return tc_fail(TC_ERR_VALUE, "collector must be \"concurrent\", \"incremental\", \"stw\" or \"manual\", not \"%.64s\"",
                    name);
 }
 
@@ -74,12 +74,12 @@ tc_status tc_barrier_parse(const char *name, tc_barrier *out)
 {
     if (!name)
         return tc_fail(TC_ERR_TYPE, "barrier must be a string");
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (strcmp(name, barrier_names[i]) == 0) {
             *out = (tc_barrier)i;
             return TC_OK;
         }
-    return tc_fail(TC_ERR_VALUE, "barrier must be \"hybrid\", \"dijkstra\" or \"yuasa\", not \"%.64s\"", name);
+    return tc_fail(TC_ERR_VALUE, "barrier must be \"hybrid\", \"dijkstra\", \"yuasa\" or \"none\", not \"%.64s\"", name);
 }
 
 /* apply_debug — TRICOLOR_DEBUG=key=value,key=value (like GODEBUG). Unknown

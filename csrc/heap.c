@@ -80,10 +80,13 @@ static tc_status gogc_error(int64_t gogc)
 
 static tc_status check_config(const tc_config *c)
 {
-    if ((unsigned)c->collector > TC_COLLECTOR_STW)
+    if ((unsigned)c->collector > TC_COLLECTOR_MANUAL)
         return tc_fail(TC_ERR_VALUE, "collector: unknown collector %d", (int)c->collector);
-    if ((unsigned)c->barrier > TC_BARRIER_YUASA)
+    if ((unsigned)c->barrier > TC_BARRIER_NONE)
         return tc_fail(TC_ERR_VALUE, "barrier: unknown barrier %d", (int)c->barrier);
+    if (c->barrier == TC_BARRIER_NONE && c->collector != TC_COLLECTOR_MANUAL) /* it loses objects: teaching only */
+        return tc_fail(TC_ERR_VALUE, "barrier=\"none\" needs collector=\"manual\", not collector=\"%s\"",
+                       tc_collector_name(c->collector));
     if (c->gogc < -1 || c->gogc > TC_GOGC_MAX)
         return gogc_error(c->gogc);
     if (c->memory_limit == 0 || c->memory_limit < -1)

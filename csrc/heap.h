@@ -189,6 +189,7 @@ struct tc_heap {
     _Atomic uint64_t assist_marked;/* bytes marked by assists, all cycles */
     _Atomic uint64_t mark_regions_shared; /* regions an owner shared on request, all cycles (mark.c) */
     _Atomic bool debug_assists_only;/* test hook: the collector thread leaves marking to assists */
+    _Atomic bool debug_stall_sweep;/* test hook: the collector thread does not sweep (collector.c) */
     _Atomic uint64_t avg_obj_bytes;/* live bytes / live objects at the last sweep: markers count objects */
     struct markctx *incr_ctx;      /* the incremental collector's marker, under mark_lock */
     struct mpar *par;              /* mark worker threads (concurrent, mark_workers > 1) */
@@ -206,7 +207,7 @@ struct tc_heap {
     bool thread_started;
     pthread_mutex_t ctl_lock;
     pthread_cond_t ctl_cond;       /* the collector thread waits here for requests */
-    pthread_cond_t done_cond;      /* callers wait here for cycles to finish */
+    pthread_cond_t done_cond;      /* callers wait here for cycles to finish (or start: collector.c) */
     bool requested, forced_requested, stopping, cycle_running;
     int holds;                     /* callers keeping new cycles from starting (verify) */
     uint64_t cycles_done;          /* cycles finished, sweep included; under ctl_lock */
@@ -320,6 +321,10 @@ void collector_release(tc_heap *h);
 tc_status collector_verify(tc_heap *h); /* verify with no cycle running, world stopped */
 void *collector_quiesce(tc_heap *h); /* hold mark_lock + gc_lock with no cycle running (not from a heap call) */
 void collector_unquiesce(tc_heap *h, void *tok);
+/* the manual driver's steps (manual.c drives them; mark_lock + gc_lock held) */
+tc_status collector_manual_start(tc_heap *h);
+bool collector_manual_terminate(tc_heap *h, uint64_t *marked);
+void collector_manual_finish(tc_heap *h);
 
 /* mark.c */
 typedef struct markctx markctx;
@@ -341,6 +346,7 @@ void mark_debug_pair(markctx *c, int64_t slice); /* test hook: c's work by two m
 void mark_push_children(markctx *c, uintptr_t p); /* push p's referents, do not mark p */
 tc_heap *mark_owner(const markctx *c);
 uint64_t mark_bytes(const markctx *c);
+uint64_t mark_count(const markctx *c);
 uint64_t mark_heap(tc_heap *h, bool check); /* stw: roots + drain; objects marked */
 void grey_put(tc_heap *h, const uintptr_t *e, size_t n);
 void grey_flush_mutator(tc_mutator *m);

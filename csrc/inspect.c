@@ -371,6 +371,9 @@ static tc_status obj_arg(tc_heap *h, tc_root *r, uintptr_t *p)
     return TC_OK;
 }
 
+/* inspect_obj_arg — obj_arg for manual.c's colour call. */
+tc_status inspect_obj_arg(tc_heap *h, tc_root *r, uintptr_t *p) { return obj_arg(h, r, p); }
+
 /* sess_begin — check the heap and obj (NULL: none), wait for no cycle to
  * run, and stop the world. On failure nothing is held. */
 static tc_status sess_begin(isess *s, tc_heap *h, tc_root *r, uintptr_t *p)

@@ -23,6 +23,9 @@
 void *inspect_alloc(size_t n, size_t size);
 bool inspect_grow(void *p, size_t *cap, size_t need, size_t size);
 tc_status inspect_nomem(void);
+/* inspect_obj_arg — root r's object (*p), checked: of heap h (else
+ * TC_ERR_CROSS_HEAP) and not freed with tc_obj_free (TC_ERR_FREED). */
+tc_status inspect_obj_arg(tc_heap *h, tc_root *r, uintptr_t *p);
 
 /* inspect_last_pause_ns — how long the calling thread's last whole-graph
  * call kept the world stopped (for benchmarks/inspect.c; 0 before any). */

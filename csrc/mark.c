@@ -748,6 +748,8 @@ mark_result mark_drain_assist(markctx *c, int64_t budget, uint64_t wait_ns)
 /* mark_bytes — bytes this marker has marked so far (not yet added to
  * h->marked_bytes, which mark_free does). */
 uint64_t mark_bytes(const markctx *c) { return c->marked_objects * c->avg_bytes; }
+/* mark_count — objects this marker has marked since mark_flush last counted them. */
+uint64_t mark_count(const markctx *c) { return c->marked_objects; }
 
 void mark_push_children(markctx *c, uintptr_t p) { scan(c, p); }
 tc_heap *mark_owner(const markctx *c) { return c->h; }

@@ -96,6 +96,14 @@ static tc_status freed(void)
     return tc_fail(TC_ERR_FREED, "the object was freed with unsafe.free");
 }
 
+/* check_slot — may slot i of r's object be read or written? */
+static inline tc_status check_slot(tc_root *r, int64_t i)
+{
+    if (__builtin_expect(tc_root_freed(r), 0))
+        return freed();
+    return check_index(tc_root_obj(r), i);
+}
+
 tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root **ref_root)
 {
     tc_mutator *m;
@@ -103,9 +111,7 @@ tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root 
     if (st != TC_OK)
         return st;
     tc_obj *o = tc_root_obj(r);
-    if (__builtin_expect(tc_root_freed(r), 0))
-        st = freed();
-    else if ((st = check_index(o, i)) == TC_OK) {
+    if ((st = check_slot(r, i)) == TC_OK) {
         tc_value v;
         tc_root *nr = NULL;
         if ((st = read_slot(h, o, (size_t)i, &v)) == TC_OK && v.kind == TC_REF)
@@ -116,6 +122,22 @@ tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root 
                 *ref_root = nr;
         }
     }
+    mutator_leave(m);
+    return st;
+}
+
+/* tc_slot_peek — tc_slot_get for an identity: no root, and no check that a
+ * reference is an object (the caller only compares it; a stray pair left by
+ * racing raw stores then matches no root it holds, and its tc_slot_get does
+ * the check). */
+tc_status tc_slot_peek(tc_heap *h, tc_root *r, int64_t i, tc_value *out)
+{
+    tc_mutator *m;
+    tc_status st = mutator_enter(h, &m);
+    if (st != TC_OK)
+        return st;
+    if ((st = check_slot(r, i)) == TC_OK)
+        *out = slot_read_locked(tc_root_obj(r), (size_t)i);
     mutator_leave(m);
     return st;
 }

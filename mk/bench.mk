@@ -4,7 +4,7 @@
 #
 #   make bench                     everything, medians of BENCH_REPS (5)
 #   make bench-quick               a smoke run with small sizes
-#   BENCH_ONLY=mark make bench     one workload (gcbench, mark, binding, inspect)
+#   BENCH_ONLY=mark make bench     one workload (gcbench, mark, binding, gcbench-binding, inspect)
 #
 # The peers (bdwgc, malloc, the ideal walks, Python lists, Lua tables) need no
 # core: when build/libtricolor.a or a binding does not build, the tricolor

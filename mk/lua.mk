@@ -1,6 +1,6 @@
 # mk/lua.mk — the Lua 5.4 binding: build, rockspec check, tests.
 #
-#   make lua-build       build/lua/tricolor.so from bindings/lua/ltricolor.c + build/libtricolor.a
+#   make lua-build       build/lua/tricolor.so from bindings/lua/*.c + build/libtricolor.a
 #                        (the rockspec's build command too: luarocks passes LUA_INCDIR and CC)
 #   make test-lua        set up Lua 5.4 + busted if missing, build, check the rockspec, run busted
 #   make lua-rockspec-check   fail unless the rockspec's name, version and source
@@ -19,6 +19,8 @@ BUSTED       ?= /usr/bin/busted
 LUA_CFLAGS   ?= $(if $(LUA_INCDIR),-I$(LUA_INCDIR),$(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4))
 LUA_ROCKSPEC := $(firstword $(wildcard tricolor-*.rockspec))
 LUA_MODULE   := $(BUILD)/lua/tricolor.so
+LUA_SRC      := $(wildcard bindings/lua/*.c)
+LUA_HDR      := $(wildcard bindings/lua/*.h)
 LUA_DEBS     := lua5.4 liblua5.4-dev luarocks lua-busted lua-dkjson zip unzip
 
 .PHONY: lua-build lua-setup lua-rockspec-check test-lua test-lua-asan
@@ -32,9 +34,9 @@ $(BUILD)/%/tc_testposix.so: tests/lua/tc_testposix.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LUA_CFLAGS) -shared -o $@ $<
 
-$(LUA_MODULE): bindings/lua/ltricolor.c csrc/include/tricolor.h $(BUILD)/libtricolor.a
+$(LUA_MODULE): $(LUA_SRC) $(LUA_HDR) csrc/include/tricolor.h $(BUILD)/libtricolor.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LUA_CFLAGS) -shared -Wl,--exclude-libs,ALL -o $@ bindings/lua/ltricolor.c $(BUILD)/libtricolor.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LUA_CFLAGS) -shared -Wl,--exclude-libs,ALL -o $@ $(LUA_SRC) $(BUILD)/libtricolor.a $(LDLIBS)
 
 # lua-setup — install what is missing (Debian packages) on a fresh machine.
 lua-setup:
@@ -79,9 +81,9 @@ test-lua: lua-setup
 LUA_ASAN_MODULE := $(BUILD)/lua-asan/tricolor.so
 LUA_SANITIZE    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-$(LUA_ASAN_MODULE): bindings/lua/ltricolor.c $(CSRC) $(CHDR)
+$(LUA_ASAN_MODULE): $(LUA_SRC) $(LUA_HDR) $(CSRC) $(CHDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -DTC_EMBEDDED -fvisibility=hidden -O1 -g $(LUA_SANITIZE) $(LUA_CFLAGS) -shared -o $@ bindings/lua/ltricolor.c $(CSRC) $(LDLIBS)
+	$(CC) $(CFLAGS_BASE) -DTC_EMBEDDED -fvisibility=hidden -O1 -g $(LUA_SANITIZE) $(LUA_CFLAGS) -shared -o $@ $(LUA_SRC) $(CSRC) $(LDLIBS)
 
 test-lua-asan: lua-setup $(LUA_ASAN_MODULE) $(BUILD)/lua-asan/tc_testposix.so
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \

@@ -4,30 +4,10 @@
  * It converts values, maps core errors to Lua errors and ties the lifetime of
  * each core handle (tc_root) to the Lua value that owns it. Nothing else: the
  * collector, the option names, the stats field list and the gctrace line all
- * live in csrc/.
- *
- * Three userdata types, shaped after liolib.c:
- *
- *   tricolor.heap    an lheap: the tc_heap (NULL once closed). User value 1
- *                    anchors the heap's spare handle (see below), user value
- *                    2 the callback registry (finalizers and cleanups).
- *   tricolor.object  an lobj: one tc_root (NULL once released), the lheap it
- *                    belongs to, and the object's id, cached so that `==`,
- *                    `tostring` and `:id()` keep working after the heap is
- *                    closed. User value 1 is the heap userdata, so a heap
- *                    lives at least as long as any of its handles.
- *   tricolor.weak    an lweak: one tc_weak (NULL once released) and its
- *                    lheap; user value 1 is the heap userdata.
- *
- * Finalizers and cleanups. The core never calls Lua: it keeps a token per
- * callback and hands the token back when the callback is due. The binding
- * keeps the callbacks in the heap's registry table, keyed by token (a per-heap
- * counter), and runs the due ones on the Lua thread at safe points: after
- * every heap method and in heap:run_finalizers() (run_due). An entry leaves
- * the registry when its callback runs, when it is replaced or cleared, and
- * all at once when the heap is closed (the core drops pending callbacks then).
- * A per-heap `draining` flag makes a drain inside a callback a no-op, so a
- * finalizer may call any heap method, collect() and close() included.
+ * live in csrc/. This file has the module, tricolor.heap{...}, the heap's
+ * methods and fields, tricolor.mmu and tricolor.unsafe; handles are
+ * lhandle.c's, finalizers and weak references lspecial.c's, the why-alive
+ * calls linspect.c's (ltricolor.h has the types and the invariants).
  *
  * Speed (the Lua API costs a few ns a call, a C metamethod call ~20 ns):
  *  - Every heap has its own metatable whose __index is a table of closures
@@ -39,37 +19,6 @@
  *  - Handles share one metatable and are recognised by their size and a
  *    tag word derived from their own address (two API calls instead of the
  *    metatable comparison's four; see to_obj).
- *
- * Invariants:
- *  - A userdata is created in its closed state (NULL heap or NULL root) and
- *    gets its metatable before anything is acquired from the core, so an
- *    error (every Lua error longjmps) never leaks a heap or a root: whatever
- *    was acquired is already owned by a userdata whose __gc releases it.
- *  - Reading a reference out of a slot makes a new root. The userdata that
- *    will own it must exist before the root does, but allocating one per read
- *    would tax reads of plain values. So each heap keeps one closed "spare"
- *    handle (lheap.spare, anchored in the heap's user value): a read first
- *    makes sure a spare exists, then calls the core, and a reference hands
- *    its new root to the spare, which becomes the result.
- *  - lobj.lh stays valid memory as long as the lobj does (user value 1 keeps
- *    the heap userdata alive, also while both are being finalized), so every
- *    closer can test lh->h before touching the core.
- *  - Re-entrancy (issue 10, point 1). Any Lua allocation may run a __gc,
- *    and a __gc may close the heap. So a method allocates what it needs
- *    first and reads lh->h after its last allocation (heap_now, live_obj),
- *    with no allocation between that read and the core call; a loop that
- *    allocates (the finalizer drain) reads it again each round. And close
- *    only closes: the core's tc_heap (a closed shell, which answers
- *    TC_ERR_CLOSED to every call) is destroyed by the heap userdata's own
- *    __gc, when no method can be running on it (each keeps the heap
- *    userdata on its stack), or by the last weak reference after that.
- *  - No Lua error is raised while the binding holds memory of its own or a
- *    core lock: the core's calls are complete before any error is raised.
- *
- * Errors are strings that start with "tricolor: " and name the argument,
- * option or slot at fault, with tc_errmsg() appended for core failures. They
- * carry no "file:line:" prefix (luaL_error would add the caller's position),
- * so the message starts with "tricolor: " wherever the call came from.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -78,59 +27,13 @@
 #include <string.h>
 #include <time.h>
 
-#include <lauxlib.h>
-#include <lua.h>
-
-#include "tricolor.h"
-
-#define HEAP_T "tricolor.heap"
-#define OBJ_T "tricolor.object"
-#define WEAK_T "tricolor.weak"
-
-/* Upvalues of every C function of the module (see set_funcs): the handle
- * metatable, the handle methods, the heap prototype metatable (what every
- * heap's metatable copies) and, for a heap's own method closures, the heap
- * (false elsewhere). */
-enum { UV_OBJ_MT = 1, UV_OBJ_METHODS, UV_HEAP_PROTO, UV_HEAP, UV_COUNT = UV_HEAP };
+#include "ltricolor.h"
 
 /* heap_mark — its address is the key that marks a heap metatable. */
 static const char heap_mark = 0;
 
-typedef struct lobj lobj;
-
-/* User values of a heap userdata. */
-enum { HEAP_UV_SPARE = 1, HEAP_UV_CALLBACKS, HEAP_NUV = HEAP_UV_CALLBACKS };
-
-typedef struct lheap {
-    tc_heap *h;          /* NULL once closed */
-    tc_heap *shell;      /* after close: the closed tc_heap, destroyed by the heap's
-                          * __gc, or by the last weak reference released after it */
-    int finalized;       /* the heap userdata's __gc ran */
-    lobj *spare;         /* a closed handle anchored in user value 1, or NULL */
-    size_t nweak;        /* weak userdata that still own a tc_weak */
-    lua_Integer token;   /* the last callback token handed out (tokens start at 1) */
-    int draining;        /* run_due is running callbacks: nested drains do nothing */
-} lheap;
-
-/* lweak — a weak reference userdata (WEAK_T). */
-typedef struct lweak {
-    tc_weak *w;  /* NULL: never opened, or released by __close/__gc */
-    lheap *lh;   /* the heap's userdata block (user value 1 keeps it valid) */
-} lweak;
-
-struct lobj {
-    uintptr_t tag; /* obj_tag(this lobj): recognises a handle cheaply */
-    tc_root *root; /* NULL: never opened, released by __close/__gc */
-    lheap *lh;     /* the heap's userdata block */
-    uint64_t id;   /* tc_obj_id of the object, cached */
-};
-
-/* obj_tag — the tag word of the handle at `o`: its address mixed with a
- * constant, a value no other userdata holds at its start by accident. */
-static inline uintptr_t obj_tag(const lobj *o) { return (uintptr_t)o ^ (uintptr_t)UINT64_C(0x74726963766c6f72); }
-
 /* fail — raise a Lua error whose message is exactly the formatted string. */
-static int fail(lua_State *L, const char *fmt, ...)
+int lt_fail(lua_State *L, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -153,84 +56,71 @@ static int is_heap(lua_State *L, int idx)
 
 /* check_heap — the heap at idx. Its own method closures know it (one
  * rawequal); other callers pay for is_heap. */
-static lheap *check_heap(lua_State *L, int idx, const char *fn)
+lheap *lt_check_heap(lua_State *L, int idx, const char *fn)
 {
     if (!lua_rawequal(L, idx, lua_upvalueindex(UV_HEAP)) && !is_heap(L, idx))
-        fail(L, "tricolor: %s: bad self (tricolor.heap expected, got %s)", fn, luaL_typename(L, idx));
+        lt_fail(L, "tricolor: %s: bad self (tricolor.heap expected, got %s)", fn, luaL_typename(L, idx));
     return (lheap *)lua_touserdata(L, idx);
 }
 
-/* to_obj — the handle at idx, or NULL. A handle is recognised by its size
- * and its tag (two API calls; comparing metatables takes four): lua_rawlen
- * is also a table's border or a string's length, but lua_touserdata is NULL
- * for those, and another library's userdata of the same size does not start
- * with its own address mixed with our constant. */
-static lobj *to_obj(lua_State *L, int idx)
-{
-    if (lua_rawlen(L, idx) != sizeof(lobj))
-        return NULL;
-    lobj *o = (lobj *)lua_touserdata(L, idx);
-    return o && o->tag == obj_tag(o) ? o : NULL;
-}
-
-static lobj *check_obj(lua_State *L, int idx, const char *fn)
+lobj *lt_check_obj(lua_State *L, int idx, const char *fn)
 {
     lobj *o = to_obj(L, idx);
     if (!o)
-        fail(L, "tricolor: %s: bad self (tricolor.object expected, got %s)", fn, luaL_typename(L, idx));
+        lt_fail(L, "tricolor: %s: bad self (tricolor.object expected, got %s)", fn, luaL_typename(L, idx));
     return o;
 }
 
 /* open_heap — the tc_heap of an open heap; raises if it was closed. Read
  * after the caller's last Lua allocation (see the invariants). */
-static tc_heap *open_heap(lua_State *L, int idx, const char *fn)
+tc_heap *lt_open_heap(lua_State *L, int idx, const char *fn)
 {
-    lheap *lh = check_heap(L, idx, fn);
+    lheap *lh = lt_check_heap(L, idx, fn);
     if (!lh->h)
-        fail(L, "tricolor: %s: the heap is closed", fn);
+        lt_fail(L, "tricolor: %s: the heap is closed", fn);
     return lh->h;
 }
 
 /* live_obj — the heap of a handle that can be used; raises if the heap was
  * closed, the handle released (a `<close>` variable went out of scope) or
  * the object freed with tricolor.unsafe.free. */
-static tc_heap *live_obj(lua_State *L, const lobj *o, const char *fn)
+tc_heap *lt_live_obj(lua_State *L, const lobj *o, const char *fn)
 {
     if (!o->lh->h)
-        fail(L, "tricolor: %s: the heap is closed", fn);
+        lt_fail(L, "tricolor: %s: the heap is closed", fn);
     if (!o->root)
-        fail(L, "tricolor: %s: the handle was closed", fn);
+        lt_fail(L, "tricolor: %s: the handle was closed", fn);
     if (tc_root_freed(o->root))
-        fail(L, "tricolor: %s: the object was freed with tricolor.unsafe.free", fn);
+        lt_fail(L, "tricolor: %s: the object was freed with tricolor.unsafe.free", fn);
     return o->lh->h;
 }
 
 /* heap_now — lh's tc_heap now, after an allocation that may have run a
  * __gc closing it; raises if it did. */
-static tc_heap *heap_now(lua_State *L, const lheap *lh, const char *fn)
+tc_heap *lt_heap_now(lua_State *L, const lheap *lh, const char *fn)
 {
     if (!lh->h)
-        fail(L, "tricolor: %s: the heap is closed", fn);
+        lt_fail(L, "tricolor: %s: the heap is closed", fn);
     return lh->h;
 }
 
 /* heap_obj — the handle at idx, which must be a usable handle of heap lh
  * (an argument of a heap method: set_finalizer, add_cleanup, weakref). */
-static lobj *heap_obj(lua_State *L, int idx, lheap *lh, const char *fn)
+lobj *lt_heap_obj(lua_State *L, int idx, lheap *lh, const char *fn)
 {
     lobj *o = to_obj(L, idx);
     if (!o)
-        fail(L, "tricolor: %s: 'obj' must be a tricolor.object (got %s)", fn, luaL_typename(L, idx));
+        lt_fail(L, "tricolor: %s: 'obj' must be a tricolor.object (got %s)", fn, luaL_typename(L, idx));
     if (o->lh != lh)
-        fail(L, "tricolor: %s: 'obj' is an object of another heap", fn);
-    live_obj(L, o, fn);
+        lt_fail(L, "tricolor: %s: 'obj' is an object of another heap", fn);
+    lt_live_obj(L, o, fn);
     return o;
 }
 
 /* core_error — raise for a failed core call: context, then the core's message. */
-static int core_error(lua_State *L, const char *what)
+int lt_core_error(lua_State *L, const char *what)
 {
-    return fail(L, "tricolor: %s: %s", what, tc_errmsg());
+    return lt_fail(L, "tricolor: %s: %s", what, tc_errmsg());
 }
 
 /* ---- argument conversion --------------------------------------------------- */
@@ -241,10 +131,10 @@ static lua_Integer get_int(lua_State *L, int idx, const char *fn, const char *ar
 {
     int isnum = 0;
     if (lua_type(L, idx) != LUA_TNUMBER)
-        fail(L, "tricolor: %s: '%s' must be an integer (got %s)", fn, arg, luaL_typename(L, idx));
+        lt_fail(L, "tricolor: %s: '%s' must be an integer (got %s)", fn, arg, luaL_typename(L, idx));
     lua_Integer v = lua_tointegerx(L, idx, &isnum);
     if (!isnum)
-        fail(L, "tricolor: %s: '%s' must be an integer (got %f)", fn, arg, lua_tonumber(L, idx));
+        lt_fail(L, "tricolor: %s: '%s' must be an integer (got %f)", fn, arg, lua_tonumber(L, idx));
     return v;
 }
 
@@ -254,9 +144,9 @@ static int limit_error(lua_State *L, const char *fn, const char *arg, lua_Intege
                        const char *got)
 {
     if (max < LUA_MAXINTEGER)
-        return fail(L, "tricolor: %s: '%s' must be an integer in [%I, %I] or false (got %s)", fn, arg, min, max,
+        return lt_fail(L, "tricolor: %s: '%s' must be an integer in [%I, %I] or false (got %s)", fn, arg, min, max,
                     got);
-    return fail(L, "tricolor: %s: '%s' must be %s (got %s)", fn, arg,
+    return lt_fail(L, "tricolor: %s: '%s' must be %s (got %s)", fn, arg,
                 min > 0 ? "a positive integer or false" : "a non-negative integer or false", got);
 }
 
@@ -287,48 +177,6 @@ static void push_limit(lua_State *L, int64_t v)
 
 /* ---- handles ----------------------------------------------------------------- */
 
-/* push_closed_obj — push a new handle of the heap at `heapidx`, with no root
- * yet: its metatable (with __gc) is set before the caller acquires a root. */
-static lobj *push_closed_obj(lua_State *L, int heapidx, lheap *lh)
-{
-    lobj *o = (lobj *)lua_newuserdatauv(L, sizeof *o, 1);
-    o->tag = obj_tag(o);
-    o->root = NULL;
-    o->lh = lh;
-    o->id = 0;
-    lua_pushvalue(L, lua_upvalueindex(UV_OBJ_MT));
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, heapidx);
-    lua_setiuservalue(L, -2, 1);
-    return o;
-}
-
-/* ensure_spare — make sure the heap of the handle at index 1 has a spare
- * handle, so that a reference read cannot fail after its root exists. */
-static void ensure_spare(lua_State *L, lheap *lh)
-{
-    if (lh->spare)
-        return;
-    lua_getiuservalue(L, 1, 1); /* the heap userdata */
-    lobj *s = push_closed_obj(L, lua_gettop(L), lh);
-    lua_setiuservalue(L, -2, 1);
-    lh->spare = s;
-    lua_pop(L, 1);
-}
-
-/* push_spare — hand `root` (a new root for `ref`) to the spare handle and
- * push it. Allocates nothing, so nothing can fail once the root exists. */
-static void push_spare(lua_State *L, lheap *lh, tc_root *root, const tc_obj *ref)
-{
-    lobj *s = lh->spare;
-    s->root = root;
-    s->id = tc_obj_id(ref);
-    lh->spare = NULL;
-    lua_getiuservalue(L, 1, 1); /* heap */
-    lua_getiuservalue(L, -1, 1); /* spare: the result */
-    lua_pushnil(L);
-    lua_setiuservalue(L, -3, 1);
-}
 
 /* ---- gctrace ------------------------------------------------------------------- */
 
@@ -341,7 +189,7 @@ static void stderr_sink(void *ud, const char *line)
 
 /* print_trace — print the gctrace lines the core queued; after every call that may
  * run a collection. */
-static void print_trace(tc_heap *h) { tc_heap_drain_output(h, stderr_sink, NULL); }
+void lt_print_trace(tc_heap *h) { tc_heap_drain_output(h, stderr_sink, NULL); }
 
 /* ---- tricolor.heap{...} ------------------------------------------------------ */
 
@@ -349,7 +197,7 @@ static void print_trace(tc_heap *h) { tc_heap_drain_output(h, stderr_sink, NULL)
 static bool bool_opt(lua_State *L, const char *name)
 {
     if (lua_type(L, -1) != LUA_TBOOLEAN)
-        fail(L, "tricolor: heap: option '%s' must be a boolean (got %s)", name, luaL_typename(L, -1));
+        lt_fail(L, "tricolor: heap: option '%s' must be a boolean (got %s)", name, luaL_typename(L, -1));
     return lua_toboolean(L, -1);
 }
 
@@ -358,11 +206,11 @@ static bool bool_opt(lua_State *L, const char *name)
 static const char *name_opt(lua_State *L, const char *name)
 {
     if (lua_type(L, -1) != LUA_TSTRING)
-        fail(L, "tricolor: heap: option '%s' must be a string (got %s)", name, luaL_typename(L, -1));
+        lt_fail(L, "tricolor: heap: option '%s' must be a string (got %s)", name, luaL_typename(L, -1));
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
     if (strlen(s) != len)
-        fail(L, "tricolor: heap: option '%s': not a valid name (it contains a NUL byte)", name);
+        lt_fail(L, "tricolor: heap: option '%s': not a valid name (it contains a NUL byte)", name);
     return s;
 }
 
@@ -370,7 +218,7 @@ static const char *name_opt(lua_State *L, const char *name)
 static void apply_option(lua_State *L, tc_config *c)
 {
     if (lua_type(L, -2) != LUA_TSTRING)
-        fail(L, "tricolor: heap: option names must be strings (got %s)", luaL_typename(L, -2));
+        lt_fail(L, "tricolor: heap: option names must be strings (got %s)", luaL_typename(L, -2));
     const char *k = lua_tostring(L, -2);
     tc_status st = TC_OK;
     if (strcmp(k, "collector") == 0) {
@@ -384,7 +232,7 @@ static void apply_option(lua_State *L, tc_config *c)
     } else if (strcmp(k, "mark_workers") == 0) {
         lua_Integer n = get_int(L, -1, "heap", k);
         if (n < 1 || n > 1024)
-            fail(L, "tricolor: heap: 'mark_workers' must be an integer in [1, 1024] (got %I)", n);
+            lt_fail(L, "tricolor: heap: 'mark_workers' must be an integer in [1, 1024] (got %I)", n);
         c->mark_workers = (int)n;
     } else if (strcmp(k, "gctrace") == 0) {
         c->gctrace = bool_opt(L, k);
@@ -393,19 +241,19 @@ static void apply_option(lua_State *L, tc_config *c)
     } else if (strcmp(k, "events_ring") == 0) {
         lua_Integer n = get_int(L, -1, "heap", k);
         if (n < 0 || n > ((lua_Integer)1 << 24))
-            fail(L, "tricolor: heap: 'events_ring' must be an integer in [0, 16777216] (got %I)", n);
+            lt_fail(L, "tricolor: heap: 'events_ring' must be an integer in [0, 16777216] (got %I)", n);
         c->events_ring = (int64_t)n;
     } else {
-        fail(L, "tricolor: heap: unknown option '%s'", k);
+        lt_fail(L, "tricolor: heap: unknown option '%s'", k);
     }
     if (st != TC_OK)
-        fail(L, "tricolor: heap: option '%s': %s", k, tc_errmsg());
+        lt_fail(L, "tricolor: heap: option '%s': %s", k, tc_errmsg());
 }
 
 /* push_upvalues — push the UV_COUNT upvalues of a module function: the
  * shared ones from the stack at `base` (or, base 0, from the running
  * function's own), then the heap at stack index `heap` (or, 0, false). */
-static void push_upvalues(lua_State *L, int base, int heap)
+void lt_push_upvalues(lua_State *L, int base, int heap)
 {
     for (int i = 0; i < UV_HEAP - 1; i++)
         lua_pushvalue(L, base ? base + i : lua_upvalueindex(1 + i));
@@ -415,317 +263,13 @@ static void push_upvalues(lua_State *L, int base, int heap)
         lua_pushboolean(L, 0);
 }
 
-/* ---- finalizers and cleanups ------------------------------------------------- */
-
-/* push_callbacks — push the callback registry of the heap at `heapidx`
- * (user value 2: token -> finalizer function, or token -> {fn, arg} for a
- * cleanup), creating it on first use. */
-static void push_callbacks(lua_State *L, int heapidx)
-{
-    if (lua_getiuservalue(L, heapidx, HEAP_UV_CALLBACKS) == LUA_TTABLE)
-        return;
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setiuservalue(L, heapidx, HEAP_UV_CALLBACKS);
-}
-
-/* forget_token — drop the registry entry of `token` (no-op for 0). Setting an
- * existing key to nil allocates nothing, so this cannot raise. */
-static void forget_token(lua_State *L, int heapidx, tc_token token)
-{
-    if (!token)
-        return;
-    if (lua_getiuservalue(L, heapidx, HEAP_UV_CALLBACKS) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        return;
-    }
-    lua_pushnil(L);
-    lua_rawseti(L, -2, (lua_Integer)token);
-    lua_pop(L, 1);
-}
-
-/* report — warn() about a callback that raised: the error is at -1. */
-static void report(lua_State *L, const char *what)
-{
-    const char *msg = lua_tostring(L, -1);
-    if (!msg)
-        msg = lua_pushfstring(L, "(an error object of type %s)", luaL_typename(L, -1));
-    lua_warning(L, lua_pushfstring(L, "tricolor: %s raised an error: %s", what, msg), 0);
-}
-
-/* run_one — run the callback of `token` (the registry is at 2; for a
- * finalizer its handle is at 3) and forget it. Errors become warnings. */
-static void run_one(lua_State *L, tc_ready_kind kind, tc_token token)
-{
-    int t = lua_rawgeti(L, 2, (lua_Integer)token);
-    lua_pushnil(L);
-    lua_rawseti(L, 2, (lua_Integer)token);
-    if (t == LUA_TNIL)
-        return; /* forgotten (cannot happen: a token is queued once) */
-    if (kind == TC_READY_FINALIZER) {
-        lua_pushvalue(L, 3); /* fn(obj) */
-    } else {
-        lua_rawgeti(L, -1, 1); /* fn(arg) */
-        lua_rawgeti(L, -2, 2);
-    }
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK)
-        report(L, kind == TC_READY_FINALIZER ? "finalizer" : "cleanup");
-}
-
-/* drain_loop — the body of run_due, run protected (arg 1: the heap): take
- * each due callback and run it, until none is due or a callback closed the
- * heap. Returns how many ran. A closed handle (index 3) is ready before each
- * tc_take_ready, so the root a finalizer comes with is owned at once. */
-static int drain_loop(lua_State *L)
-{
-    lheap *lh = (lheap *)lua_touserdata(L, 1);
-    lua_Integer n = 0;
-    push_callbacks(L, 1); /* 2 */
-    while (lh->h) {
-        lobj *o = lua_gettop(L) >= 3 ? (lobj *)lua_touserdata(L, 3) : push_closed_obj(L, 1, lh);
-        tc_token token;
-        tc_root *root = NULL;
-        if (!lh->h) /* the allocation ran a __gc that closed the heap */
-            break;
-        tc_ready_kind kind = tc_take_ready(lh->h, &token, &root);
-        if (kind == TC_READY_NONE)
-            break;
-        if (root) {
-            o->root = root;
-            o->id = tc_obj_id(tc_root_obj(root));
-        }
-        int64_t t0 = tc_now_ns();
-        run_one(L, kind, token);
-        if (lh->h) /* the callback may have closed it */
-            tc_heap_note_callback(lh->h, kind, t0, tc_now_ns()); /* a trace event */
-        lua_settop(L, root ? 2 : 3); /* a used handle is the finalizer's now */
-        n++;
-    }
-    lua_pushinteger(L, n);
-    return 1;
-}
-
-/* run_due_slow — run every due callback of the heap at `heapidx` (an open
- * heap, not draining): on this Lua thread, outside every core lock, each
- * once. Returns how many ran. Only a memory error of the binding itself
- * escapes (after the flag is reset); callback errors are warnings. */
-static lua_Integer run_due_slow(lua_State *L, int heapidx, lheap *lh)
-{
-    heapidx = lua_absindex(L, heapidx);
-    push_upvalues(L, 0, heapidx);
-    lua_pushcclosure(L, drain_loop, UV_COUNT);
-    lua_pushvalue(L, heapidx);
-    lh->draining = 1;
-    int st = lua_pcall(L, 1, 1, 0);
-    lh->draining = 0;
-    if (st != LUA_OK)
-        lua_error(L);
-    lua_Integer n = lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    return n;
-}
-
-/* run_due — the safe point of every heap method: run the due finalizers and
- * cleanups, if any (one atomic load when there are none). */
-static void run_due(lua_State *L, int heapidx, lheap *lh)
-{
-    if (lh->h && !lh->draining && tc_has_ready(lh->h))
-        run_due_slow(L, heapidx, lh);
-}
-
-/* check_callable — the function argument at idx: a function or a value
- * with a __call metamethod. */
-static void check_callable(lua_State *L, int idx, const char *fn)
-{
-    if (lua_type(L, idx) == LUA_TFUNCTION)
-        return;
-    if (luaL_getmetafield(L, idx, "__call") != LUA_TNIL) {
-        lua_pop(L, 1);
-        return;
-    }
-    fail(L, "tricolor: %s: 'fn' must be a function (got %s)", fn, luaL_typename(L, idx));
-}
-
-/* new_token — register the value at -1 (popped) in the heap's registry under
- * a fresh token and return the token. */
-static tc_token new_token(lua_State *L, int heapidx, lheap *lh)
-{
-    push_callbacks(L, heapidx);
-    lua_insert(L, -2);
-    lua_rawseti(L, -2, ++lh->token);
-    lua_pop(L, 1);
-    return (tc_token)lh->token;
-}
-
-/* recheck_obj — after new_token's allocation (which may have run a __gc
- * that closed the heap or freed the object): raise as live_obj would, and
- * drop the token just registered first (a no-op if close dropped the
- * registry). */
-static void recheck_obj(lua_State *L, const lobj *o, tc_token token, const char *fn)
-{
-    if (!o->lh->h || !o->root || tc_root_freed(o->root)) {
-        forget_token(L, 1, token);
-        live_obj(L, o, fn);
-    }
-}
-
-/* heap_set_finalizer — heap:set_finalizer(obj, fn): fn(obj) runs once after
- * obj became unreachable; nil clears; setting again replaces. */
-static int heap_set_finalizer(lua_State *L)
-{
-    lheap *lh = check_heap(L, 1, "set_finalizer");
-    open_heap(L, 1, "set_finalizer");
-    lobj *o = heap_obj(L, 2, lh, "set_finalizer");
-    tc_token token = 0, old = 0;
-    if (!lua_isnil(L, 3)) {
-        check_callable(L, 3, "set_finalizer");
-        lua_pushvalue(L, 3);
-        token = new_token(L, 1, lh); /* allocates */
-    }
-    recheck_obj(L, o, token, "set_finalizer");
-    tc_status st = tc_set_finalizer(lh->h, o->root, token, &old);
-    forget_token(L, 1, st == TC_OK ? old : token);
-    if (st != TC_OK)
-        return core_error(L, "set_finalizer");
-    run_due(L, 1, lh);
-    return 0;
-}
-
-/* heap_add_cleanup — heap:add_cleanup(obj, fn, arg): fn(arg) runs once after
- * obj was reclaimed. As Go's AddCleanup, arg must not be obj itself (the
- * registry holds arg, so obj would never be reclaimed). */
-static int heap_add_cleanup(lua_State *L)
-{
-    lheap *lh = check_heap(L, 1, "add_cleanup");
-    open_heap(L, 1, "add_cleanup");
-    lobj *o = heap_obj(L, 2, lh, "add_cleanup");
-    check_callable(L, 3, "add_cleanup");
-    lua_settop(L, 4);
-    const lobj *a = to_obj(L, 4);
-    if (a && a->lh == lh && a->id == o->id && a->root)
-        return fail(L, "tricolor: add_cleanup: 'arg' must not be the object itself (it would never be reclaimed)");
-    lua_createtable(L, 2, 0);
-    lua_pushvalue(L, 3);
-    lua_rawseti(L, -2, 1);
-    lua_pushvalue(L, 4);
-    lua_rawseti(L, -2, 2);
-    tc_token token = new_token(L, 1, lh); /* allocates */
-    recheck_obj(L, o, token, "add_cleanup");
-    if (tc_add_cleanup(lh->h, o->root, token) != TC_OK) {
-        forget_token(L, 1, token);
-        return core_error(L, "add_cleanup");
-    }
-    run_due(L, 1, lh);
-    return 0;
-}
-
-/* heap_run_finalizers — heap:run_finalizers(): run every due finalizer and
- * cleanup now; returns how many ran (0 inside a callback, where the outer
- * drain goes on with them). */
-static int heap_run_finalizers(lua_State *L)
-{
-    lheap *lh = check_heap(L, 1, "run_finalizers");
-    open_heap(L, 1, "run_finalizers");
-    lua_pushinteger(L, lh->draining ? 0 : run_due_slow(L, 1, lh));
-    return 1;
-}
-
-/* ---- weak references ----------------------------------------------------------- */
-
-static lweak *check_weak(lua_State *L, int idx, const char *fn)
-{
-    lweak *w = (lweak *)luaL_testudata(L, idx, WEAK_T);
-    if (!w)
-        fail(L, "tricolor: %s: bad self (tricolor.weak expected, got %s)", fn, luaL_typename(L, idx));
-    return w;
-}
-
-/* heap_weakref — heap:weakref(obj): a weak reference, created closed (its
- * metatable and __gc first) before the core's tc_weak exists. */
-static int heap_weakref(lua_State *L)
-{
-    lheap *lh = check_heap(L, 1, "weakref");
-    open_heap(L, 1, "weakref");
-    lobj *o = heap_obj(L, 2, lh, "weakref");
-    lweak *w = (lweak *)lua_newuserdatauv(L, sizeof *w, 1); /* allocates */
-    w->w = NULL;
-    w->lh = lh;
-    luaL_setmetatable(L, WEAK_T);
-    lua_pushvalue(L, 1);
-    lua_setiuservalue(L, -2, 1);
-    tc_heap *h = heap_now(L, lh, "weakref");
-    heap_obj(L, 2, lh, "weakref");
-    if (tc_weak_new(h, o->root, &w->w) != TC_OK)
-        return core_error(L, "weakref");
-    lh->nweak++;
-    run_due(L, 1, lh);
-    return 1;
-}
-
-/* weak_get — w:get(): a new handle for the target, or nil once it was
- * reclaimed. The handle exists (closed) before the core makes its root. */
-static int weak_get(lua_State *L)
-{
-    lweak *w = check_weak(L, 1, "get");
-    lheap *lh = w->lh;
-    if (!lh->h)
-        return fail(L, "tricolor: get: the heap is closed");
-    if (!w->w)
-        return fail(L, "tricolor: get: the weak reference was closed");
-    lua_getiuservalue(L, 1, 1); /* 2: the heap */
-    lobj *o = push_closed_obj(L, 2, lh); /* allocates */
-    if (tc_weak_get(heap_now(L, lh, "get"), w->w, &o->root) != TC_OK)
-        return core_error(L, "get");
-    if (o->root)
-        o->id = tc_obj_id(tc_root_obj(o->root));
-    else
-        lua_pushnil(L);
-    run_due(L, 2, lh);
-    return 1;
-}
-
-/* release_shell — destroy the closed tc_heap once nothing needs it: the
- * heap userdata was finalized and no weak reference owns a tc_weak. */
-static void release_shell(lheap *lh)
-{
-    if (lh->shell && lh->finalized && lh->nweak == 0) {
-        tc_heap_destroy(lh->shell);
-        lh->shell = NULL;
-    }
-}
-
-/* weak_close — __gc and __close: release the tc_weak; idempotent. After the
- * heap was closed the core still frees it (through the kept shell), and the
- * last weak reference of a finalized heap destroys the shell. */
-static int weak_close(lua_State *L)
-{
-    lweak *w = check_weak(L, 1, "close");
-    lheap *lh = w->lh;
-    if (w->w) {
-        tc_weak_release(lh->h ? lh->h : lh->shell, w->w);
-        w->w = NULL;
-        if (--lh->nweak == 0)
-            release_shell(lh);
-    }
-    return 0;
-}
-
-static int weak_tostring(lua_State *L)
-{
-    lweak *w = check_weak(L, 1, "tostring");
-    const char *state = !w->lh->h ? "heap closed, " : !w->w ? "closed, " : "";
-    lua_pushfstring(L, WEAK_T " (%s%p)", state, (void *)w);
-    return 1;
-}
-
 /* ---- heap methods ------------------------------------------------------------- */
 
 /* heap_new — heap:new(nslots [, data]): data is a string (copied into the
  * payload) or an integer size (zeroed payload). */
 static int heap_new(lua_State *L)
 {
-    lheap *lh = check_heap(L, 1, "new");
+    lheap *lh = lt_check_heap(L, 1, "new");
     lua_Integer n = get_int(L, 2, "new", "nslots");
     size_t size = 0;
     const char *data = NULL;
@@ -736,51 +280,69 @@ static int heap_new(lua_State *L)
     case LUA_TNUMBER: {
         lua_Integer sz = get_int(L, 3, "new", "data");
         if (sz < 0)
-            return fail(L, "tricolor: new: 'data' size must be >= 0 (got %I)", sz);
+            return lt_fail(L, "tricolor: new: 'data' size must be >= 0 (got %I)", sz);
         size = (size_t)sz;
         break;
     }
     default:
-        return fail(L, "tricolor: new: 'data' must be a string or a size (got %s)", luaL_typename(L, 3));
+        return lt_fail(L, "tricolor: new: 'data' must be a string or a size (got %s)", luaL_typename(L, 3));
     }
     if (n < 0)
-        return fail(L, "tricolor: new: 'nslots' must be >= 0 (got %I)", n);
-    lobj *o = push_closed_obj(L, 1, lh); /* allocates */
-    tc_heap *h = heap_now(L, lh, "new");
-    if (tc_obj_new(h, (size_t)n, size, data, &o->root) != TC_OK) {
-        print_trace(h);
-        return fail(L, "tricolor: new: cannot allocate an object with nslots=%I and data=%I bytes: %s", n,
-                          (lua_Integer)size, tc_errmsg());
+        return lt_fail(L, "tricolor: new: 'nslots' must be >= 0 (got %I)", n);
+    lua_settop(L, 3);
+    lhandle_tick(L, 1, lh);
+    lhandle_push_closed(L, 1, lh); /* 4; allocates */
+    tc_heap *h = lt_heap_now(L, lh, "new");
+    lhandle_reserve(L, lh, "new");
+    tc_root *r;
+    tc_status st = tc_obj_new(h, (size_t)n, size, data, &r);
+    if (st == TC_ERR_NOMEM) {
+        /* Lua's emergency collection, as Lua does for its own memory: the
+         * handles and heaps Lua no longer reaches may be what holds the
+         * memory (a root of a dropped handle, another heap's arena waiting
+         * for its __gc to close it). Any __gc may run: read the heap again. */
+        lua_gc(L, LUA_GCCOLLECT);
+        lhandle_settle(L, 1, lh);
+        h = lt_heap_now(L, lh, "new");
+        lhandle_reserve(L, lh, "new");
+        st = tc_obj_new(h, (size_t)n, size, data, &r);
     }
-    o->id = tc_obj_id(tc_root_obj(o->root));
-    print_trace(h);
+    if (st != TC_OK) {
+        lt_print_trace(h);
+        return lt_fail(L, "tricolor: new: cannot allocate an object with nslots=%I and data=%I bytes: %s", n,
+                    (lua_Integer)size, tc_errmsg());
+    }
+    lhandle_push_new(L, 1, 4, r);
+    lt_print_trace(h);
     run_due(L, 1, lh);
     return 1;
 }
 
-/* heap_collect — heap:collect(): a full Lua collection first, so that the
- * handles Lua no longer reaches release their roots (their __gc runs now
- * rather than at some later Lua cycle), then a whole cycle, then the
- * finalizers and cleanups it made due (unless called from one of them).
- * Returns the number of objects the cycle freed. Any __gc that the Lua
- * collection ran may have closed this heap, so it is checked again. */
+/* heap_collect — heap:collect(): a full Lua collection first, and the
+ * handles it collected release their roots (lhandle_settle), so that the
+ * cycle reclaims every object Lua no longer reaches; then a whole cycle,
+ * then the finalizers and cleanups it made due (unless called from one of
+ * them). Returns the number of objects the cycle freed. Any __gc that the
+ * Lua collection ran may have closed this heap, so it is checked again. */
 static int heap_collect(lua_State *L)
 {
-    open_heap(L, 1, "collect");
+    lheap *lh = lt_check_heap(L, 1, "collect");
+    lt_open_heap(L, 1, "collect");
     lua_gc(L, LUA_GCCOLLECT);
-    tc_heap *h = open_heap(L, 1, "collect");
+    lhandle_settle(L, 1, lh);
+    tc_heap *h = lt_open_heap(L, 1, "collect");
     uint64_t freed = 0;
     tc_status st = tc_heap_collect_n(h, &freed);
-    print_trace(h);
+    lt_print_trace(h);
     if (st != TC_OK)
-        return core_error(L, "collect");
-    run_due(L, 1, (lheap *)lua_touserdata(L, 1));
+        return lt_core_error(L, "collect");
+    run_due(L, 1, lh);
     lua_pushinteger(L, (lua_Integer)freed);
     return 1;
 }
 
 /* push_u64 — an unsigned counter; beyond lua_Integer it becomes a float. */
-static void push_u64(lua_State *L, uint64_t v)
+void lt_push_u64(lua_State *L, uint64_t v)
 {
     if (v <= (uint64_t)LUA_MAXINTEGER)
         lua_pushinteger(L, (lua_Integer)v);
@@ -793,7 +355,7 @@ static void push_field(lua_State *L, const tc_stats *s, const tc_stats_field *f)
 {
     const char *p = (const char *)s + f->offset;
     switch (f->type) {
-    case TC_FIELD_U64: push_u64(L, *(const uint64_t *)(const void *)p); break;
+    case TC_FIELD_U64: lt_push_u64(L, *(const uint64_t *)(const void *)p); break;
     case TC_FIELD_DOUBLE: lua_pushnumber(L, *(const double *)(const void *)p); break;
     case TC_FIELD_STRING: {
         const char *str = *(const char *const *)(const void *)p;
@@ -810,13 +372,13 @@ static void push_field(lua_State *L, const tc_stats *s, const tc_stats_field *f)
             if (i == TC_HIST_BUCKETS)
                 lua_pushnumber(L, HUGE_VAL);
             else
-                push_u64(L, bounds[i]);
+                lt_push_u64(L, bounds[i]);
             lua_rawseti(L, -2, i + 1);
         }
         lua_setfield(L, -2, "bounds_ns");
         lua_createtable(L, TC_HIST_BUCKETS, 0);
         for (int i = 0; i < TC_HIST_BUCKETS; i++) {
-            push_u64(L, counts[i]);
+            lt_push_u64(L, counts[i]);
             lua_rawseti(L, -2, i + 1);
         }
         lua_setfield(L, -2, "counts");
@@ -826,7 +388,7 @@ static void push_field(lua_State *L, const tc_stats *s, const tc_stats_field *f)
         const uint64_t *pauses = (const uint64_t *)(const void *)p;
         lua_createtable(L, (int)s->npauses, 0);
         for (uint32_t i = 0; i < s->npauses; i++) {
-            push_u64(L, pauses[i]);
+            lt_push_u64(L, pauses[i]);
             lua_rawseti(L, -2, (lua_Integer)i + 1);
         }
         break;
@@ -835,14 +397,18 @@ static void push_field(lua_State *L, const tc_stats *s, const tc_stats_field *f)
     }
 }
 
-/* heap_stats — heap:stats(): a plain table with every tc_stats_fields() entry. */
+/* heap_stats — heap:stats(): a plain table with every tc_stats_fields()
+ * entry; the handles Lua has collected are released first (`roots` counts
+ * the handles Lua holds once its collector has run). */
 static int heap_stats(lua_State *L)
 {
-    run_due(L, 1, check_heap(L, 1, "stats"));
-    tc_heap *h = open_heap(L, 1, "stats"); /* also if a finalizer closed it */
+    lheap *lh = lt_check_heap(L, 1, "stats");
+    run_due(L, 1, lh);
+    lhandle_settle(L, 1, lh);
+    tc_heap *h = lt_open_heap(L, 1, "stats"); /* also if a finalizer closed it */
     tc_stats s;
     if (tc_heap_stats(h, &s) != TC_OK)
-        return core_error(L, "stats");
+        return lt_core_error(L, "stats");
     size_t n;
     const tc_stats_field *f = tc_stats_fields(&n);
     lua_createtable(L, 0, (int)n);
@@ -855,31 +421,32 @@ static int heap_stats(lua_State *L)
 
 static int heap_verify(lua_State *L)
 {
-    if (tc_heap_verify(open_heap(L, 1, "verify")) != TC_OK)
-        return core_error(L, "verify");
+    if (tc_heap_verify(lt_open_heap(L, 1, "verify")) != TC_OK)
+        return lt_core_error(L, "verify");
     run_due(L, 1, (lheap *)lua_touserdata(L, 1));
     return 0;
 }
 
 static int heap_trace_start(lua_State *L)
 {
-    tc_heap *h = open_heap(L, 1, "trace_start");
+    tc_heap *h = lt_open_heap(L, 1, "trace_start");
     if (lua_type(L, 2) != LUA_TSTRING)
-        return fail(L, "tricolor: trace_start: 'path' must be a string (got %s)", luaL_typename(L, 2));
+        return lt_fail(L, "tricolor: trace_start: 'path' must be a string (got %s)", luaL_typename(L, 2));
     if (tc_trace_start(h, lua_tostring(L, 2)) != TC_OK)
-        return core_error(L, "trace_start");
+        return lt_core_error(L, "trace_start");
     return 0;
 }
 
 static int heap_trace_stop(lua_State *L)
 {
-    if (tc_trace_stop(open_heap(L, 1, "trace_stop")) != TC_OK)
-        return core_error(L, "trace_stop");
+    if (tc_trace_stop(lt_open_heap(L, 1, "trace_stop")) != TC_OK)
+        return lt_core_error(L, "trace_stop");
     return 0;
 }
 
 /* heap_close — heap:close() and __close: the idempotent closer. Handles of
- * the heap keep their cached id; everything else they do raises. Pending
+ * the heap keep their cached id; everything else they do raises. The
+ * handle registry goes (the roots went with the heap). Pending
  * finalizers and cleanups are dropped with the registry. The closed
  * tc_heap stays as a shell (every core call on it fails with TC_ERR_CLOSED)
  * until heap_gc: a method that read the heap before a __gc closed it finds
@@ -887,11 +454,12 @@ static int heap_trace_stop(lua_State *L)
  * stops at the next callback. */
 static int heap_close(lua_State *L)
 {
-    lheap *lh = check_heap(L, 1, "close");
+    lheap *lh = lt_check_heap(L, 1, "close");
     tc_heap *h = lh->h;
     if (h) {
         lh->h = NULL;
-        print_trace(h);
+        lhandle_close_all(lh);
+        lt_print_trace(h);
         lua_pushnil(L);
         lua_setiuservalue(L, 1, HEAP_UV_CALLBACKS);
         tc_heap_close(h);
@@ -907,7 +475,7 @@ static int heap_gc(lua_State *L)
     heap_close(L);
     lheap *lh = (lheap *)lua_touserdata(L, 1);
     lh->finalized = 1;
-    release_shell(lh);
+    lspecial_release_shell(lh);
     return 0;
 }
 
@@ -944,12 +512,12 @@ static int heap_field(lua_State *L)
     lua_replace(L, 1); /* self: the heap, not its methods table */
     const tunable *t = find_tunable(L, 2);
     if (t) {
-        push_limit(L, t->get(open_heap(L, 1, t->field)));
+        push_limit(L, t->get(lt_open_heap(L, 1, t->field)));
         return 1;
     }
     if (lua_type(L, 2) == LUA_TSTRING)
-        return fail(L, "tricolor: heap has no field or method '%s'", lua_tostring(L, 2));
-    return fail(L, "tricolor: heap has no field or method for a %s key", luaL_typename(L, 2));
+        return lt_fail(L, "tricolor: heap has no field or method '%s'", lua_tostring(L, 2));
+    return lt_fail(L, "tricolor: heap has no field or method for a %s key", luaL_typename(L, 2));
 }
 
 /* heap_newindex — heap.gogc = v, heap.memory_limit = v (false: off). */
@@ -958,19 +526,19 @@ static int heap_newindex(lua_State *L)
     const tunable *t = find_tunable(L, 2);
     if (t) {
         int64_t v = get_limit(L, 3, t->field, t->name, t->min, t->max);
-        if (t->set(open_heap(L, 1, t->field), v) != TC_OK)
-            return core_error(L, t->field);
+        if (t->set(lt_open_heap(L, 1, t->field), v) != TC_OK)
+            return lt_core_error(L, t->field);
         return 0;
     }
     if (lua_type(L, 2) == LUA_TSTRING)
-        return fail(L, "tricolor: heap has no assignable field '%s' (only gogc and memory_limit)",
+        return lt_fail(L, "tricolor: heap has no assignable field '%s' (only gogc and memory_limit)",
                     lua_tostring(L, 2));
-    return fail(L, "tricolor: heap has no assignable field for a %s key", luaL_typename(L, 2));
+    return lt_fail(L, "tricolor: heap has no assignable field for a %s key", luaL_typename(L, 2));
 }
 
 static int heap_tostring(lua_State *L)
 {
-    lheap *lh = check_heap(L, 1, "tostring");
+    lheap *lh = lt_check_heap(L, 1, "tostring");
     if (!lh->h) {
         lua_pushfstring(L, HEAP_T " (closed, %p)", (void *)lh);
     } else {
@@ -979,361 +547,6 @@ static int heap_tostring(lua_State *L)
         lua_pushfstring(L, HEAP_T " (%s, %p)", tc_collector_name(c.collector), (void *)lh);
     }
     return 1;
-}
-
-/* ---- slots ------------------------------------------------------------------------ */
-
-/* index_error — a slot index outside [1, #obj]. */
-static int index_error(lua_State *L, const lobj *o, lua_Integer i)
-{
-    size_t n = 0;
-    if (tc_obj_nslots(o->lh->h, o->root, &n) != TC_OK)
-        return core_error(L, "slot index");
-    return fail(L, "tricolor: slot index %I out of range (the object has %I slots)", i, (lua_Integer)n);
-}
-
-/* slot_error — raise for a failed tc_slot_get / tc_slot_set on slot i. */
-static int slot_error(lua_State *L, const lobj *o, tc_status st, lua_Integer i)
-{
-    if (st == TC_ERR_INDEX)
-        return index_error(L, o, i);
-    if (st == TC_ERR_OVERFLOW)
-        return fail(L, "tricolor: slot value %I out of range [-2^62, 2^62) (slot %I)", lua_tointeger(L, 3), i);
-    return fail(L, "tricolor: slot %I: %s", i, tc_errmsg());
-}
-
-/* key_index — a non-integer key used as a slot index: a float with an
- * integral value counts, as it does for tables. */
-static lua_Integer key_index(lua_State *L, int idx)
-{
-    int exact = 0;
-    if (lua_type(L, idx) == LUA_TNUMBER) {
-        lua_Integer i = lua_tointegerx(L, idx, &exact);
-        if (exact)
-            return i;
-        fail(L, "tricolor: slot index must be an integer (got %f)", lua_tonumber(L, idx));
-    }
-    fail(L, "tricolor: slot index must be an integer (got %s)", luaL_typename(L, idx));
-    return 0;
-}
-
-/* get_slot — push slot i (1-based) of the handle at index 1. */
-static int get_slot(lua_State *L, lobj *o, lua_Integer i)
-{
-    lheap *lh = o->lh;
-    ensure_spare(L, lh); /* allocates: first, before the heap is read */
-    tc_heap *h = live_obj(L, o, "slot read");
-    if (i < 1)
-        return index_error(L, o, i);
-    tc_value v;
-    tc_root *r = NULL;
-    tc_status st = tc_slot_get(h, o->root, i - 1, &v, &r);
-    if (st != TC_OK)
-        return slot_error(L, o, st, i);
-    switch (v.kind) {
-    case TC_BOOL: lua_pushboolean(L, v.u.b); break;
-    case TC_INT: lua_pushinteger(L, (lua_Integer)v.u.i); break;
-    case TC_FLOAT: lua_pushnumber(L, (lua_Number)v.u.d); break;
-    case TC_REF: push_spare(L, lh, r, v.u.ref); break;
-    default: lua_pushnil(L); break;
-    }
-    return 1;
-}
-
-/* to_value — the slot value for the Lua value at idx (slot i of o). */
-static tc_value to_value(lua_State *L, int idx, const lobj *o, lua_Integer i)
-{
-    switch (lua_type(L, idx)) {
-    case LUA_TNIL: return tc_nil();
-    case LUA_TBOOLEAN: return tc_bool(lua_toboolean(L, idx));
-    case LUA_TNUMBER:
-        if (lua_isinteger(L, idx))
-            return tc_int((int64_t)lua_tointeger(L, idx));
-        return tc_float((double)lua_tonumber(L, idx));
-    case LUA_TUSERDATA: {
-        const lobj *p = to_obj(L, idx);
-        if (!p)
-            break;
-        if (p->lh != o->lh)
-            fail(L, "tricolor: slot %I: the value is an object of another heap", i);
-        if (!p->root)
-            fail(L, "tricolor: slot %I: the value is a closed handle", i);
-        if (tc_root_freed(p->root))
-            fail(L, "tricolor: slot %I: the value is an object freed with tricolor.unsafe.free", i);
-        return tc_ref(tc_root_obj(p->root));
-    }
-    default: break;
-    }
-    fail(L, "tricolor: slot %I: a %s cannot be stored in a slot (nil, boolean, number or tricolor.object expected)",
-               i, luaL_typename(L, idx));
-    return tc_nil();
-}
-
-/* obj_index — obj[i] (integer keys first: the fast path) or obj:method. */
-static int obj_index(lua_State *L)
-{
-    lobj *o = check_obj(L, 1, "index");
-    if (lua_isinteger(L, 2))
-        return get_slot(L, o, lua_tointeger(L, 2));
-    if (lua_type(L, 2) == LUA_TSTRING) {
-        lua_pushvalue(L, 2);
-        if (lua_rawget(L, lua_upvalueindex(UV_OBJ_METHODS)) != LUA_TNIL)
-            return 1;
-        return fail(L, "tricolor: object has no method '%s' (slots take integer indexes)", lua_tostring(L, 2));
-    }
-    return get_slot(L, o, key_index(L, 2));
-}
-
-/* obj_newindex — obj[i] = v. */
-static int obj_newindex(lua_State *L)
-{
-    lobj *o = check_obj(L, 1, "newindex");
-    lua_Integer i;
-    if (lua_isinteger(L, 2))
-        i = lua_tointeger(L, 2);
-    else if (lua_type(L, 2) == LUA_TSTRING)
-        return fail(L, "tricolor: cannot assign field '%s' of an object (slots take integer indexes)",
-                          lua_tostring(L, 2));
-    else
-        i = key_index(L, 2);
-    tc_heap *h = live_obj(L, o, "slot write");
-    if (i < 1)
-        return index_error(L, o, i);
-    tc_status st = tc_slot_set(h, o->root, i - 1, to_value(L, 3, o, i));
-    if (st != TC_OK)
-        return slot_error(L, o, st, i);
-    return 0;
-}
-
-/* push_count — push what `get` (tc_obj_nslots or tc_obj_size) says of o. */
-static int push_count(lua_State *L, const lobj *o, const char *fn,
-                      tc_status (*get)(tc_heap *, tc_root *, size_t *))
-{
-    size_t n;
-    if (get(live_obj(L, o, fn), o->root, &n) != TC_OK)
-        return core_error(L, fn);
-    lua_pushinteger(L, (lua_Integer)n);
-    return 1;
-}
-
-static int obj_len(lua_State *L) { return push_count(L, check_obj(L, 1, "#obj"), "#obj", tc_obj_nslots); }
-
-/* freed — does handle o refer to an object freed with unsafe.free? (Its
- * root keeps the address with a freed bit; after close roots are gone.) */
-static int freed(const lobj *o) { return o->lh->h && o->root && tc_root_freed(o->root); }
-
-/* obj_eq — same heap and same id: the same object (ids are unique among the
- * live objects of a heap, and a handle keeps its object alive). Closing the
- * heap keeps that true: every object with a handle was live then. A handle
- * released on its own (`<close>`) no longer keeps its object alive, so its id
- * may come back for a new object: it equals no other handle. A freed object's
- * id may come back too: its handles equal each other, not the new object's. */
-static int obj_eq(lua_State *L)
-{
-    const lobj *a = to_obj(L, 1), *b = to_obj(L, 2);
-    lua_pushboolean(L, a && b && a->root && b->root && a->lh == b->lh && a->id == b->id && freed(a) == freed(b));
-    return 1;
-}
-
-static int obj_tostring(lua_State *L)
-{
-    const lobj *o = check_obj(L, 1, "tostring");
-    const char *state = !o->lh->h ? ", heap closed" : !o->root ? ", closed" : freed(o) ? ", freed" : "";
-    lua_pushfstring(L, OBJ_T " (id %I%s)", (lua_Integer)o->id, state);
-    return 1;
-}
-
-/* obj_close — __gc and __close: release the root; idempotent. After the heap
- * was closed its roots are gone with it, so there is nothing to release. */
-static int obj_close(lua_State *L)
-{
-    lobj *o = check_obj(L, 1, "close");
-    if (o->root) {
-        if (o->lh->h)
-            tc_root_release(o->lh->h, o->root);
-        o->root = NULL;
-    }
-    return 0;
-}
-
-/* ---- object methods --------------------------------------------------------------- */
-
-static int obj_data(lua_State *L)
-{
-    lobj *o = check_obj(L, 1, "data");
-    tc_heap *h = live_obj(L, o, "data");
-    size_t n;
-    if (tc_obj_size(h, o->root, &n) != TC_OK)
-        return core_error(L, "data");
-    luaL_Buffer b;
-    char *p = luaL_buffinitsize(L, &b, n); /* allocates */
-    h = live_obj(L, o, "data");
-    if (tc_obj_data_get(h, o->root, p, n) != TC_OK)
-        return core_error(L, "data");
-    luaL_pushresultsize(&b, n);
-    return 1;
-}
-
-static int obj_set_data(lua_State *L)
-{
-    lobj *o = check_obj(L, 1, "set_data");
-    if (lua_type(L, 2) != LUA_TSTRING)
-        return fail(L, "tricolor: set_data: 'data' must be a string (got %s)", luaL_typename(L, 2));
-    size_t len;
-    const char *s = lua_tolstring(L, 2, &len);
-    tc_heap *h = live_obj(L, o, "set_data");
-    if (tc_obj_data_set(h, o->root, s, len) != TC_OK)
-        return core_error(L, "set_data: 'data'");
-    return 0;
-}
-
-static int obj_size(lua_State *L) { return push_count(L, check_obj(L, 1, "size"), "size", tc_obj_size); }
-
-static int obj_id(lua_State *L)
-{
-    lua_pushinteger(L, (lua_Integer)check_obj(L, 1, "id")->id);
-    return 1;
-}
-
-static int obj_heap(lua_State *L)
-{
-    lobj *o = check_obj(L, 1, "heap");
-    live_obj(L, o, "heap");
-    lua_getiuservalue(L, 1, 1);
-    return 1;
-}
-
-/* ---- module ------------------------------------------------------------------------ */
-
-/* ---- introspection: why is an object alive (csrc/inspect.c) --------------------
- *
- * heap:roots(), heap:referents(obj), heap:referrers(obj), heap:path_to(obj)
- * and heap:retained(obj). Every object of an answer comes from the core as
- * a new root, with the answer in a malloc'd array. The table of handles is
- * built by a protected call (build_answer), so that a memory error while
- * making a handle cannot leak the roots not yet owned by one: after the
- * call, those are released and the array freed, then the error (if any)
- * propagates. A __gc run by one of those allocations may close the heap:
- * ids are read before any Lua allocation (the handle table dies with the
- * heap), a handle made from a dead root is like any handle of a closed heap
- * (it checks lh->h first), and the answer then raises "the heap is closed".
- */
-
-enum { ANS_OBJ, ANS_ROOT, ANS_PATH };
-
-typedef struct lanswer {
-    lheap *lh;
-    const char *fn;
-    tc_link *v;
-    uint64_t *ids; /* tc_obj_id of each, read before Lua allocates */
-    size_t n, next; /* v[next..n) are not owned by a handle yet */
-    int shape;
-} lanswer;
-
-/* build_answer — the answer's table (arg 1: the lanswer, arg 2: the heap):
- * handles, {kind, obj} pairs (roots) or {kind or 1-based slot, obj} (a path). */
-static int build_answer(lua_State *L)
-{
-    lanswer *a = (lanswer *)lua_touserdata(L, 1);
-    lua_createtable(L, (int)a->n, 0);
-    for (size_t i = 0; i < a->n; i++) {
-        if (a->shape != ANS_OBJ) {
-            lua_createtable(L, 2, 0);
-            if (a->shape == ANS_ROOT || i == 0)
-                lua_pushstring(L, tc_root_kind_name(a->v[i].kind));
-            else
-                lua_pushinteger(L, (lua_Integer)a->v[i].slot + 1);
-            lua_rawseti(L, -2, 1);
-        }
-        lobj *o = push_closed_obj(L, 2, a->lh);
-        o->root = a->v[i].obj;
-        o->id = a->ids[i];
-        a->next = i + 1;
-        if (a->shape != ANS_OBJ)
-            lua_rawseti(L, -2, 2); /* pair[2] = obj */
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-    if (!a->lh->h)
-        return fail(L, "tricolor: %s: the heap is closed", a->fn);
-    return 1;
-}
-
-/* push_answer — push the answer of a core call (status st) for the heap at
- * index 1, or raise. */
-static int push_answer(lua_State *L, tc_status st, lanswer *a)
-{
-    lheap *lh = a->lh;
-    print_trace(lh->h);
-    if (st != TC_OK)
-        return core_error(L, a->fn);
-    a->ids = a->n ? malloc(a->n * sizeof *a->ids) : NULL;
-    for (size_t i = 0; a->ids && i < a->n; i++)
-        a->ids[i] = tc_obj_id(tc_root_obj(a->v[i].obj));
-    int rc = LUA_ERRMEM;
-    if (a->ids || !a->n) {
-        push_upvalues(L, 0, 1);
-        lua_pushcclosure(L, build_answer, UV_COUNT);
-        lua_pushlightuserdata(L, a);
-        lua_pushvalue(L, 1);
-        rc = lua_pcall(L, 2, 1, 0);
-    }
-    for (size_t i = a->next; lh->h && i < a->n; i++)
-        tc_root_release(lh->h, a->v[i].obj);
-    tc_inspect_free(a->v);
-    free(a->ids);
-    if (rc == LUA_ERRMEM && !a->ids && a->n)
-        return fail(L, "tricolor: %s: not enough memory", a->fn);
-    if (rc != LUA_OK)
-        return lua_error(L);
-    run_due(L, 1, lh);
-    return 1;
-}
-
-static int heap_roots(lua_State *L)
-{
-    lanswer a = {check_heap(L, 1, "roots"), "roots", NULL, NULL, 0, 0, ANS_ROOT};
-    tc_status st = tc_heap_roots(open_heap(L, 1, "roots"), &a.v, &a.n);
-    return push_answer(L, st, &a);
-}
-
-/* inspect_obj — the method `fn` of the heap at 1 on the handle at 2 (a
- * usable handle of this heap, else an error naming 'obj'). */
-static int inspect_obj(lua_State *L, const char *fn, int shape,
-                       tc_status (*call)(tc_heap *, tc_root *, tc_link **, size_t *))
-{
-    lheap *lh = check_heap(L, 1, fn);
-    open_heap(L, 1, fn);
-    lobj *o = heap_obj(L, 2, lh, fn);
-    lanswer a = {lh, fn, NULL, NULL, 0, 0, shape};
-    tc_status st = call(lh->h, o->root, &a.v, &a.n);
-    if (st == TC_OK && shape == ANS_PATH && a.n == 0) {
-        print_trace(lh->h);
-        lua_pushnil(L);
-        run_due(L, 1, lh);
-        return 1;
-    }
-    return push_answer(L, st, &a);
-}
-
-static int heap_referents(lua_State *L) { return inspect_obj(L, "referents", ANS_OBJ, tc_obj_referents); }
-static int heap_referrers(lua_State *L) { return inspect_obj(L, "referrers", ANS_OBJ, tc_obj_referrers); }
-static int heap_path_to(lua_State *L) { return inspect_obj(L, "path_to", ANS_PATH, tc_obj_path_to); }
-
-/* heap_retained — heap:retained(obj): bytes, objects (two results). */
-static int heap_retained(lua_State *L)
-{
-    lheap *lh = check_heap(L, 1, "retained");
-    open_heap(L, 1, "retained");
-    lobj *o = heap_obj(L, 2, lh, "retained");
-    uint64_t bytes = 0, objects = 0;
-    tc_status st = tc_obj_retained(lh->h, o->root, &bytes, &objects);
-    print_trace(lh->h);
-    if (st != TC_OK)
-        return core_error(L, "retained");
-    push_u64(L, bytes);
-    push_u64(L, objects);
-    run_due(L, 1, lh);
-    return 2;
 }
 
 static int heap_mmu(lua_State *L);
@@ -1348,15 +561,20 @@ static const luaL_Reg heap_methods[] = {
     {"verify", heap_verify},
     {"trace_start", heap_trace_start},
     {"trace_stop", heap_trace_stop},
-    {"set_finalizer", heap_set_finalizer},
-    {"add_cleanup", heap_add_cleanup},
-    {"run_finalizers", heap_run_finalizers},
-    {"weakref", heap_weakref},
-    {"roots", heap_roots},
-    {"referents", heap_referents},
-    {"referrers", heap_referrers},
-    {"path_to", heap_path_to},
-    {"retained", heap_retained},
+    {"set_finalizer", lspecial_set_finalizer},
+    {"add_cleanup", lspecial_add_cleanup},
+    {"run_finalizers", lspecial_run_finalizers},
+    {"weakref", lspecial_weakref},
+    {"roots", linspect_roots},
+    {"referents", linspect_referents},
+    {"referrers", linspect_referrers},
+    {"path_to", linspect_path_to},
+    {"retained", linspect_retained},
+    {"gc_start", lmanual_gc_start},
+    {"gc_step", lmanual_gc_step},
+    {"gc_finish", lmanual_gc_finish},
+    {"color", lmanual_color},
+    {"snapshot", lmanual_snapshot},
     {"close", heap_close},
     {NULL, NULL},
 };
@@ -1369,25 +587,6 @@ static const luaL_Reg heap_meta[] = {
     {NULL, NULL},
 };
 
-static const luaL_Reg obj_methods[] = {
-    {"data", obj_data},
-    {"set_data", obj_set_data},
-    {"size", obj_size},
-    {"id", obj_id},
-    {"heap", obj_heap},
-    {NULL, NULL},
-};
-
-static const luaL_Reg obj_meta[] = {
-    {"__index", obj_index},
-    {"__newindex", obj_newindex},
-    {"__len", obj_len},
-    {"__eq", obj_eq},
-    {"__tostring", obj_tostring},
-    {"__gc", obj_close},
-    {"__close", obj_close},
-    {NULL, NULL},
-};
 
 /* push_heap_metatable — push the metatable of the heap at `ud`: a copy of
  * the prototype (the shared metamethods and &heap_mark) whose __index is a
@@ -1404,10 +603,10 @@ static void push_heap_metatable(lua_State *L, int ud, const luaL_Reg *methods)
         lua_rawset(L, mt);
     }
     lua_createtable(L, 0, 16);
-    push_upvalues(L, 0, ud);
+    lt_push_upvalues(L, 0, ud);
     luaL_setfuncs(L, methods, UV_COUNT);
     lua_createtable(L, 0, 1);
-    push_upvalues(L, 0, ud);
+    lt_push_upvalues(L, 0, ud);
     lua_pushcclosure(L, heap_field, UV_COUNT);
     lua_setfield(L, -2, "__index");
     lua_setmetatable(L, -2);
@@ -1448,7 +647,7 @@ static int l_heap(lua_State *L)
     int t = lua_type(L, 1);
     if (t != LUA_TNONE && t != LUA_TNIL) {
         if (t != LUA_TTABLE)
-            return fail(L, "tricolor: heap: 'options' must be a table (got %s)", luaL_typename(L, 1));
+            return lt_fail(L, "tricolor: heap: 'options' must be a table (got %s)", luaL_typename(L, 1));
         lua_pushnil(L);
         while (lua_next(L, 1)) {
             apply_option(L, &c);
@@ -1460,8 +659,10 @@ static int l_heap(lua_State *L)
     int ud = lua_gettop(L);
     push_heap_metatable(L, ud, heap_methods);
     lua_setmetatable(L, ud);
+    lhandle_new_cache(L);
+    lua_setiuservalue(L, ud, HEAP_UV_CACHE);
     if (tc_heap_new(&c, &lh->h) != TC_OK)
-        return core_error(L, "heap");
+        return lt_core_error(L, "heap");
     return 1;
 }
 
@@ -1486,9 +687,9 @@ static int64_t mmu_int(lua_State *L, const char *what, lua_Integer i)
     lua_Integer v = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isnum) : 0;
     if (!isnum) {
         if (i > 0)
-            fail(L, "tricolor: mmu: intervals[%I]: %s must be an integer (got %s)", i, what,
+            lt_fail(L, "tricolor: mmu: intervals[%I]: %s must be an integer (got %s)", i, what,
                  luaL_tolstring(L, -1, NULL));
-        fail(L, "tricolor: mmu: '%s' must be an integer (got %s)", what, luaL_tolstring(L, -1, NULL));
+        lt_fail(L, "tricolor: mmu: '%s' must be an integer (got %s)", what, luaL_tolstring(L, -1, NULL));
     }
     lua_pop(L, 1);
     return (int64_t)v;
@@ -1498,10 +699,10 @@ static int64_t mmu_int(lua_State *L, const char *what, lua_Integer i)
 static void mmu_interval(lua_State *L, lua_Integer i, tc_interval *out)
 {
     if (lua_geti(L, 1, i) != LUA_TTABLE)
-        fail(L, "tricolor: mmu: intervals[%I] must be a {start_ns, end_ns, kind} triple (got %s)", i,
+        lt_fail(L, "tricolor: mmu: intervals[%I] must be a {start_ns, end_ns, kind} triple (got %s)", i,
              luaL_typename(L, -1));
     if (lua_rawlen(L, -1) != 3)
-        fail(L, "tricolor: mmu: intervals[%I] must be a {start_ns, end_ns, kind} triple (got a table of length %I)",
+        lt_fail(L, "tricolor: mmu: intervals[%I] must be a {start_ns, end_ns, kind} triple (got a table of length %I)",
              i, (lua_Integer)lua_rawlen(L, -1));
     lua_geti(L, -1, 1);
     out->start_ns = mmu_int(L, "start_ns", i);
@@ -1510,9 +711,9 @@ static void mmu_interval(lua_State *L, lua_Integer i, tc_interval *out)
     size_t len = 0;
     const char *kind = lua_geti(L, -1, 3) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
     if (!kind)
-        fail(L, "tricolor: mmu: intervals[%I]: kind must be a string (got %s)", i, luaL_typename(L, -1));
+        lt_fail(L, "tricolor: mmu: intervals[%I]: kind must be a string (got %s)", i, luaL_typename(L, -1));
     if (len != strlen(kind) || tc_gc_kind_parse(kind, &out->kind) != TC_OK || tc_interval_check(out) != TC_OK)
-        fail(L, "tricolor: mmu: intervals[%I]: %s", i, len != strlen(kind) ? "kind has a NUL byte" : tc_errmsg());
+        lt_fail(L, "tricolor: mmu: intervals[%I]: %s", i, len != strlen(kind) ? "kind has a NUL byte" : tc_errmsg());
     lua_pop(L, 2);
 }
 
@@ -1521,18 +722,18 @@ static void mmu_interval(lua_State *L, lua_Integer i, tc_interval *out)
 static size_t mmu_windows(lua_State *L, int idx, lua_Number **secs, int64_t **ns)
 {
     if (lua_type(L, idx) != LUA_TTABLE)
-        fail(L, "tricolor: mmu: 'windows' must be a sequence of numbers (got %s)", luaL_typename(L, idx));
+        lt_fail(L, "tricolor: mmu: 'windows' must be a sequence of numbers (got %s)", luaL_typename(L, idx));
     size_t n = (size_t)luaL_len(L, idx);
     *secs = (lua_Number *)lua_newuserdatauv(L, (n ? n : 1) * sizeof **secs, 0);
     *ns = (int64_t *)lua_newuserdatauv(L, (n ? n : 1) * sizeof **ns, 0);
     for (size_t i = 0; i < n; i++) {
         if (lua_geti(L, idx, (lua_Integer)i + 1) != LUA_TNUMBER)
-            fail(L, "tricolor: mmu: windows[%I] must be a number of seconds (got %s)", (lua_Integer)i + 1,
+            lt_fail(L, "tricolor: mmu: windows[%I] must be a number of seconds (got %s)", (lua_Integer)i + 1,
                  luaL_typename(L, -1));
         (*secs)[i] = lua_tonumber(L, -1);
         lua_pop(L, 1);
         if (tc_mmu_window_ns((double)(*secs)[i], &(*ns)[i]) != TC_OK)
-            fail(L, "tricolor: mmu: windows[%I]: %s", (lua_Integer)i + 1, tc_errmsg());
+            lt_fail(L, "tricolor: mmu: windows[%I]: %s", (lua_Integer)i + 1, tc_errmsg());
     }
     return n;
 }
@@ -1567,7 +768,7 @@ static void push_mmu_points(lua_State *L, const lua_Number *secs, const tc_mmu_p
 static int l_mmu(lua_State *L)
 {
     if (lua_type(L, 1) != LUA_TTABLE)
-        return fail(L, "tricolor: mmu: 'intervals' must be a sequence of {start_ns, end_ns, kind} (got %s)",
+        return lt_fail(L, "tricolor: mmu: 'intervals' must be a sequence of {start_ns, end_ns, kind} (got %s)",
                     luaL_typename(L, 1));
     int64_t bound[2], *start = NULL, *end = NULL;
     for (int a = 0; a < 2; a++)
@@ -1585,7 +786,7 @@ static int l_mmu(lua_State *L)
         mmu_interval(L, (lua_Integer)i + 1, &iv[i]);
     tc_mmu_point *pts = (tc_mmu_point *)lua_newuserdatauv(L, (nw ? nw : 1) * sizeof *pts, 0);
     if (tc_mmu(iv, n, start, end, ns, nw, pts) != TC_OK)
-        return core_error(L, "mmu");
+        return lt_core_error(L, "mmu");
     push_mmu_points(L, secs, pts, nw);
     return 1;
 }
@@ -1595,14 +796,14 @@ static int l_mmu(lua_State *L)
  * overflowed, so the curve has a gap. */
 static int heap_mmu(lua_State *L)
 {
-    run_due(L, 1, check_heap(L, 1, "mmu"));
+    run_due(L, 1, lt_check_heap(L, 1, "mmu"));
     lua_Number *secs;
     int64_t *ns;
     size_t nw = mmu_windows(L, 2, &secs, &ns);
     tc_mmu_point *pts = (tc_mmu_point *)lua_newuserdatauv(L, (nw ? nw : 1) * sizeof *pts, 0);
     uint64_t dropped = 0;
-    if (tc_heap_mmu(open_heap(L, 1, "mmu"), ns, nw, pts, &dropped) != TC_OK)
-        return core_error(L, "mmu");
+    if (tc_heap_mmu(lt_open_heap(L, 1, "mmu"), ns, nw, pts, &dropped) != TC_OK)
+        return lt_core_error(L, "mmu");
     if (dropped) {
         lua_pushfstring(L, "tricolor: mmu: the GC event ring overflowed (%I events dropped): the curve has a gap; "
                         "raise the heap's events_ring", (lua_Integer)dropped);
@@ -1617,11 +818,11 @@ static int heap_mmu(lua_State *L)
  * take time from the program, {start_ns, end_ns, kind} each (for tricolor.mmu). */
 static int heap_gc_intervals(lua_State *L)
 {
-    run_due(L, 1, check_heap(L, 1, "gc_intervals"));
+    run_due(L, 1, lt_check_heap(L, 1, "gc_intervals"));
     tc_interval *iv = NULL;
     size_t n = 0;
-    if (tc_heap_intervals(open_heap(L, 1, "gc_intervals"), &iv, &n) != TC_OK)
-        return core_error(L, "gc_intervals");
+    if (tc_heap_intervals(lt_open_heap(L, 1, "gc_intervals"), &iv, &n) != TC_OK)
+        return lt_core_error(L, "gc_intervals");
     tc_interval *copy = NULL; /* into a userdata first: a Lua memory error below leaks nothing */
     if (n && (copy = (tc_interval *)lua_newuserdatauv(L, n * sizeof *copy, 0)) != NULL)
         memcpy(copy, iv, n * sizeof *copy);
@@ -1653,27 +854,31 @@ static const luaL_Reg module_funcs[] = {
 /* unsafe_address — tricolor.unsafe.address(obj): the object's address. */
 static int unsafe_address(lua_State *L)
 {
-    const lobj *o = check_obj(L, 1, "address");
-    live_obj(L, o, "address");
+    const lobj *o = lt_check_obj(L, 1, "address");
+    lt_live_obj(L, o, "address");
     lua_pushinteger(L, (lua_Integer)tc_obj_address(tc_root_obj(o->root)));
     return 1;
 }
 
 /* unsafe_free — tricolor.unsafe.free(obj): free the object now. Its
  * finalizer is cleared first (a freed object is never finalized; its
- * registry entry goes); every handle to it then raises. */
+ * registry entry goes). The handle (the object's one handle) gives its root
+ * back and is LOBJ_FREED: it raises on every use; so does any handle a read
+ * of a stale reference makes later. */
 static int unsafe_free(lua_State *L)
 {
-    lobj *o = check_obj(L, 1, "free");
-    tc_heap *h = live_obj(L, o, "free");
+    lobj *o = lt_check_obj(L, 1, "free");
+    tc_heap *h = lt_live_obj(L, o, "free");
     lua_settop(L, 1);
     lua_getiuservalue(L, 1, 1); /* 2: the heap */
     tc_token old = 0;
     if (tc_set_finalizer(h, o->root, 0, &old) != TC_OK)
-        return core_error(L, "free");
-    forget_token(L, 2, old);
+        return lt_core_error(L, "free");
+    lspecial_forget_token(L, 2, old);
     if (tc_obj_free(h, o->root) != TC_OK)
-        return core_error(L, "free");
+        return lt_core_error(L, "free");
+    lhandle_forget(o->lh, o);
+    o->root = LOBJ_FREED;
     return 0;
 }
 
@@ -1683,24 +888,12 @@ static const luaL_Reg unsafe_funcs[] = {
     {NULL, NULL},
 };
 
-static const luaL_Reg weak_methods[] = {
-    {"get", weak_get},
-    {NULL, NULL},
-};
-
-static const luaL_Reg weak_meta[] = {
-    {"__gc", weak_close},
-    {"__close", weak_close},
-    {"__tostring", weak_tostring},
-    {NULL, NULL},
-};
-
 /* set_funcs — register `l` into the table at `target`, each function with
  * the shared upvalues, which sit at stack indexes 1..UV_HEAP-1. */
 static void set_funcs(lua_State *L, int target, const luaL_Reg *l)
 {
     lua_pushvalue(L, target);
-    push_upvalues(L, 1, 0);
+    lt_push_upvalues(L, 1, 0);
     luaL_setfuncs(L, l, UV_COUNT);
     lua_pop(L, 1);
 }
@@ -1717,17 +910,22 @@ LUAMOD_API int luaopen_tricolor(lua_State *L)
     luaL_newmetatable(L, OBJ_T); /* 1 = UV_OBJ_MT */
     lua_newtable(L);             /* 2 = UV_OBJ_METHODS */
     lua_newtable(L);             /* 3 = UV_HEAP_PROTO */
-    set_funcs(L, UV_OBJ_METHODS, obj_methods);
-    set_funcs(L, UV_OBJ_MT, obj_meta);
+    set_funcs(L, UV_OBJ_METHODS, lhandle_methods);
+    set_funcs(L, UV_OBJ_MT, lhandle_meta);
+    lua_createtable(L, 0, 1); /* the handle metatable's metatable: see lhandle_meta_index */
+    lua_newtable(L);
+    set_funcs(L, lua_gettop(L), lhandle_meta_index);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, UV_OBJ_MT);
     set_funcs(L, UV_HEAP_PROTO, heap_meta);
     lua_pushliteral(L, HEAP_T);
     lua_setfield(L, UV_HEAP_PROTO, "__name");
     lua_pushboolean(L, 1);
     lua_rawsetp(L, UV_HEAP_PROTO, &heap_mark);
     luaL_newmetatable(L, WEAK_T); /* 4: the weak metatable (luaL_testudata finds it) */
-    set_funcs(L, 4, weak_meta);
+    set_funcs(L, 4, lspecial_weak_meta);
     lua_newtable(L);
-    set_funcs(L, 5, weak_methods);
+    set_funcs(L, 5, lspecial_weak_methods);
     lua_setfield(L, 4, "__index");
     lua_newtable(L); /* 5: the module */
     set_funcs(L, 5, module_funcs);

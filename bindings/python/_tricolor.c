@@ -1402,6 +1402,19 @@ static PyMethodDef heap_methods[] = {
      "other than this handle to obj, or None."},
     {"retained", (PyCFunction)pytc_heap_retained, METH_O,
      "retained($self, obj, /)\n--\n\n(bytes, objects) that would become garbage if obj did (its dominator subtree)."},
+    {"gc_start", (PyCFunction)pytc_heap_gc_start, METH_NOARGS,
+     "gc_start($self, /)\n--\n\nStart a cycle on a collector='manual' heap: every root grey."},
+    {"gc_step", (PyCFunction)(void (*)(void))pytc_heap_gc_step, METH_FASTCALL,
+     "gc_step($self, n=1, /)\n--\n\nMark up to n grey objects (manual heaps); return how many. 0: marking is done "
+     "(the phase is then 'sweep')."},
+    {"gc_finish", (PyCFunction)pytc_heap_gc_finish, METH_NOARGS,
+     "gc_finish($self, /)\n--\n\nFinish the running cycle (manual heaps): mark the rest, sweep; return the "
+     "objects freed."},
+    {"color", (PyCFunction)pytc_heap_color, METH_O,
+     "color($self, obj, /)\n--\n\nobj's colour now: 'white', 'grey' or 'black'."},
+    {"snapshot", (PyCFunction)pytc_heap_snapshot, METH_NOARGS,
+     "snapshot($self, /)\n--\n\nThe heap now, by object id: {'phase', 'objects', 'edges', 'colors', 'roots', "
+     "'grey'}."},
     {"close", (PyCFunction)heap_close, METH_NOARGS,
      "close($self, /)\n--\n\nFree every object. Later uses raise HeapClosedError; closing again does nothing."},
     {"__enter__", (PyCFunction)heap_enter, METH_NOARGS,
@@ -1419,7 +1432,8 @@ PyDoc_STRVAR(heap_doc,
 "Parameters (all optional, by keyword or in this order):\n"
 "  collector     'concurrent' (a collector thread marks and sweeps beside the\n"
 "                program), 'incremental' (allocations do the work in bounded\n"
-"                slices, no thread) or 'stw' (the whole cycle in one pause).\n"
+"                slices, no thread), 'stw' (the whole cycle in one pause) or\n"
+"                'manual' (only gc_start / gc_step / gc_finish run cycles).\n"
 "  gogc          int >= 0: start a cycle when the heap has grown by gogc percent\n"
 "                over the live heap (Go's GOGC); None: no proportional trigger.\n"
 "                Default 100, or $TRICOLOR_GOGC ('off', '200').\n"
@@ -1428,7 +1442,8 @@ PyDoc_STRVAR(heap_doc,
 "                $TRICOLOR_MEMORY_LIMIT ('512MiB', 'off').\n"
 "  barrier       write barrier: 'hybrid' (Go's, the default), 'dijkstra'\n"
 "                (insertion; re-scans roots at termination) or 'yuasa'\n"
-"                (deletion, snapshot at the beginning).\n"
+"                (deletion, snapshot at the beginning); 'none' only with\n"
+"                collector='manual' (it loses objects: teaching).\n"
 "  mark_workers  int >= 1: background marker threads of the concurrent collector.\n"
 "  gctrace       bool: one Go-style gctrace line per cycle on sys.stderr\n"
 "                (default: TRICOLOR_DEBUG=gctrace=1 in the environment).\n"

@@ -130,5 +130,11 @@ PyObject *pytc_heap_referents(HeapObject *self, PyObject *obj);
 PyObject *pytc_heap_referrers(HeapObject *self, PyObject *obj);
 PyObject *pytc_heap_path_to(HeapObject *self, PyObject *obj);
 PyObject *pytc_heap_retained(HeapObject *self, PyObject *obj);
+/* _tricolor_manual.c: teaching mode */
+PyObject *pytc_heap_gc_start(HeapObject *self, PyObject *unused);
+PyObject *pytc_heap_gc_step(HeapObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *pytc_heap_gc_finish(HeapObject *self, PyObject *unused);
+PyObject *pytc_heap_color(HeapObject *self, PyObject *obj);
+PyObject *pytc_heap_snapshot(HeapObject *self, PyObject *unused);
 
 #endif /* PY_TRICOLOR_H */

@@ -114,8 +114,13 @@ static inline tc_value tc_ref(tc_obj *o) { tc_value v; v.kind = o ? TC_REF : TC_
 
 /* ---- configuration ------------------------------------------------------- */
 
-typedef enum tc_collector { TC_COLLECTOR_CONCURRENT = 0, TC_COLLECTOR_INCREMENTAL, TC_COLLECTOR_STW } tc_collector;
-typedef enum tc_barrier { TC_BARRIER_HYBRID = 0, TC_BARRIER_DIJKSTRA, TC_BARRIER_YUASA } tc_barrier;
+/* TC_COLLECTOR_MANUAL: cycles only when the program drives them (tc_heap_gc_*
+ * below); TC_BARRIER_NONE: no shades at all, accepted only with the manual
+ * collector (a teaching heap that shows what a barrier is for). */
+typedef enum tc_collector {
+    TC_COLLECTOR_CONCURRENT = 0, TC_COLLECTOR_INCREMENTAL, TC_COLLECTOR_STW, TC_COLLECTOR_MANUAL
+} tc_collector;
+typedef enum tc_barrier { TC_BARRIER_HYBRID = 0, TC_BARRIER_DIJKSTRA, TC_BARRIER_YUASA, TC_BARRIER_NONE } tc_barrier;
 
 /* TC_GOGC_MAX — the largest gogc: a goal of 10,001 times the live heap.
  * Go has no cap; ours keeps the goal arithmetic in range (gogc = 4e14 gave
@@ -216,6 +221,18 @@ TC_API tc_status tc_obj_new(tc_heap *h, size_t nslots, size_t size, const void *
  * TC_REF value together with a new root in *ref_root (the caller owns it);
  * other kinds leave *ref_root NULL. */
 TC_API tc_status tc_slot_get(tc_heap *h, tc_root *obj, int64_t i, tc_value *out, tc_root **ref_root);
+
+/* tc_slot_peek — tc_slot_get without the root: a reference comes back as a
+ * TC_REF value whose `ref` names the object the slot held when it was read,
+ * and nothing keeps that object alive. It is an identity, not a handle: the
+ * caller may compare it with tc_root_obj() of a root it holds (equal means
+ * that very object, alive through that root) or take its tc_obj_id(), and
+ * must not pass it to any other call; to use the object, read the slot
+ * again with tc_slot_get. Other kinds are as tc_slot_get returns them, with
+ * the same errors, and the read is one store's value (the slot's lock, as
+ * tc_slot_get). For a host's handle cache: a read that finds the handle it
+ * already has makes no root at all. */
+TC_API tc_status tc_slot_peek(tc_heap *h, tc_root *obj, int64_t i, tc_value *out);
 
 /* tc_slot_set — write `v` into slot `i`. A TC_REF value must name an object
  * of this heap (TC_ERR_CROSS_HEAP otherwise); a TC_INT value must be in range
@@ -516,6 +533,66 @@ TC_API tc_status tc_obj_path_to(tc_heap *h, tc_root *obj, tc_link **out, size_t 
 TC_API tc_status tc_obj_retained(tc_heap *h, tc_root *obj, uint64_t *bytes, uint64_t *objects);
 /* tc_inspect_free — free an array returned above (not the roots in it). */
 TC_API void tc_inspect_free(void *array);
+
+/* ---- teaching: the manual collector (manual.c) ----------------------------
+ *
+ * On a heap with collector TC_COLLECTOR_MANUAL nothing starts a cycle but
+ * these calls (and tc_heap_collect, a whole cycle; the whole-heap calls —
+ * verify, scavenge, the introspection calls above, tc_obj_free — finish a
+ * running one first, as they finish an incremental cycle). None of them is
+ * a mutator call: not from inside a raw section (TC_ERR_STATE). On a heap
+ * of another collector: TC_ERR_VALUE.
+ *
+ * tc_heap_gc_start — start a cycle: the start pause, every handle,
+ * local and finalizer root grey; TC_ERR_STATE if one is running.
+ * tc_heap_gc_step — mark up to n >= 1 grey objects (black, their white
+ * referents grey); *marked = how many. When no grey object is left it
+ * ends the mark (termination, with the Dijkstra barrier's root re-scan)
+ * and the phase becomes sweep: *marked is 0 then, and whenever no cycle
+ * is in its mark phase.
+ * tc_heap_gc_finish — end the running cycle (mark what is left, sweep);
+ * *freed = the objects it freed (0 with no cycle running).
+ * tc_obj_color — obj's colour now: white between cycles, black once marked
+ * (or allocated during the mark; in the sweep phase, once its span is
+ * swept and it survived), grey while it waits in the grey set.
+ * tc_heap_snapshot — the whole heap at once (world stopped; a debugging
+ * call whose pause grows with the heap): objects by tc_obj_id with their
+ * colours, the references, the roots, the grey set. Free with
+ * tc_snapshot_free. */
+
+typedef enum tc_color { TC_WHITE = 0, TC_GREY, TC_BLACK } tc_color;
+TC_API const char *tc_color_name(tc_color c);
+TC_API const char *tc_phase_name(int phase); /* 0 off, 1 mark, 2 sweep */
+
+typedef struct tc_snap_edge {
+    uint64_t src, dst; /* tc_obj_id */
+    int64_t slot;      /* 0-based slot of src */
+} tc_snap_edge;
+
+typedef struct tc_snap_root {
+    uint64_t id;
+    tc_root_kind kind; /* handle, local or finalizer */
+} tc_snap_root;
+
+typedef struct tc_snapshot {
+    int phase;           /* 0 off, 1 mark, 2 sweep (tc_phase_name) */
+    size_t nobjects;     /* every allocated object, in heap order */
+    uint64_t *objects;   /* tc_obj_id */
+    uint8_t *colors;     /* tc_color of objects[i] */
+    size_t nedges;
+    tc_snap_edge *edges; /* in object order, then slot order */
+    size_t nroots;
+    tc_snap_root *roots; /* a handle per handle (an object may repeat) */
+    size_t ngrey;
+    uint64_t *grey;      /* the grey set, each object once */
+} tc_snapshot;
+
+TC_API tc_status tc_heap_gc_start(tc_heap *h);
+TC_API tc_status tc_heap_gc_step(tc_heap *h, int64_t n, uint64_t *marked);
+TC_API tc_status tc_heap_gc_finish(tc_heap *h, uint64_t *freed);
+TC_API tc_status tc_obj_color(tc_heap *h, tc_root *obj, tc_color *out);
+TC_API tc_status tc_heap_snapshot(tc_heap *h, tc_snapshot **out);
+TC_API void tc_snapshot_free(tc_snapshot *s);
 
 /* ---- raw access for C programs -------------------------------------------
  *

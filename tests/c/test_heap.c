@@ -43,6 +43,56 @@ TEST(alloc_and_slots)
     tc_heap_destroy(h);
 }
 
+/* slot_peek_makes_no_root — tc_slot_peek reads every kind as tc_slot_get
+ * does, a reference as the object's identity without a root, with
+ * tc_slot_get's errors; the object stays collectable through it. */
+TEST(slot_peek_makes_no_root)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    CHECK(h);
+    tc_root *a, *b;
+    CHECK_OK(tc_obj_new(h, 5, 0, NULL, &a));
+    CHECK_OK(tc_obj_new(h, 0, 8, NULL, &b));
+    CHECK_OK(tc_slot_set(h, a, 0, tc_ref(tc_root_obj(b))));
+    CHECK_OK(tc_slot_set(h, a, 1, tc_int(TC_INT_MIN)));
+    CHECK_OK(tc_slot_set(h, a, 2, tc_float(1.5)));
+    CHECK_OK(tc_slot_set(h, a, 3, tc_bool(true)));
+    tc_stats s0, s1;
+    CHECK_OK(tc_heap_stats(h, &s0));
+    tc_value v;
+    CHECK_OK(tc_slot_peek(h, a, 0, &v));
+    CHECK(v.kind == TC_REF && v.u.ref == tc_root_obj(b));
+    CHECK(tc_obj_id(v.u.ref) == tc_obj_id(tc_root_obj(b)));
+    CHECK_OK(tc_slot_peek(h, a, 1, &v));
+    CHECK(v.kind == TC_INT && v.u.i == TC_INT_MIN);
+    CHECK_OK(tc_slot_peek(h, a, 2, &v));
+    CHECK(v.kind == TC_FLOAT && v.u.d == 1.5);
+    CHECK_OK(tc_slot_peek(h, a, 3, &v));
+    CHECK(v.kind == TC_BOOL && v.u.b);
+    CHECK_OK(tc_slot_peek(h, a, 4, &v));
+    CHECK(v.kind == TC_NIL);
+    CHECK(tc_slot_peek(h, a, 5, &v) == TC_ERR_INDEX);
+    CHECK(tc_slot_peek(h, a, -1, &v) == TC_ERR_INDEX);
+    CHECK_OK(tc_heap_stats(h, &s1));
+    CHECK(s1.roots == s0.roots); /* no root made */
+    /* the peeked object is not kept: with b released and the slot cleared
+     * it is reclaimed */
+    tc_root_release(h, b);
+    CHECK_OK(tc_slot_set(h, a, 0, tc_nil()));
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_heap_stats(h, &s1));
+    CHECK(s1.heap_objects == 1 && s1.roots == 1);
+    /* freed and closed as tc_slot_get */
+    tc_root *c;
+    CHECK_OK(tc_obj_new(h, 1, 0, NULL, &c));
+    CHECK_OK(tc_obj_free(h, c));
+    CHECK(tc_slot_peek(h, c, 0, &v) == TC_ERR_FREED);
+    tc_heap_close(h);
+    CHECK(tc_slot_peek(h, a, 1, &v) == TC_ERR_CLOSED);
+    tc_heap_destroy(h);
+}
+
 TEST(cross_heap_and_closed)
 {
     tc_heap *h1 = new_heap_gogc(100), *h2 = new_heap_gogc(100);

@@ -1,8 +1,13 @@
 /* test_memory.c — the soft memory limit and the scavenger, on real heaps. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "tc_test.h"
 
 static uint64_t rss_bytes(void)
@@ -52,6 +57,159 @@ TEST(memory_limit_bounds_heap_sys)
     CHECK(s.num_gc > 0);
     CHECK(s.heap_sys <= (uint64_t)c.memory_limit / 10 * 11);
     tc_heap_destroy(h);
+}
+
+/* ---- a mutator that outruns the collector thread ----
+ *
+ * Under load the concurrent collector's thread may not run for a while:
+ * asked for a cycle at the trigger, it does not start it; or, the mark
+ * done, it does not sweep and end the cycle (no new one can start before).
+ * A mutator allocating in a raw section used to go on allocating far past
+ * the goal and the memory limit meanwhile, since assists only run during
+ * mark. Two test hooks stand in for the OS not scheduling the thread; in
+ * both cases the mutator must stop at the goal and wait, parked with the
+ * host's lock released (the block hooks, which the test watches). */
+
+typedef struct {
+    tc_heap *h;
+    _Atomic int in_block; /* the mutator is between the block hooks now */
+    _Atomic int done;
+} outrun;
+
+static void *outrun_block_begin(void *ud)
+{
+    atomic_store(&((outrun *)ud)->in_block, 1);
+    return NULL;
+}
+
+static void outrun_block_end(void *ud, void *tok) { atomic_store(&((outrun *)ud)->in_block, 0); }
+
+/* outrun_mutator — one raw section of 128 MiB of garbage (twice the limit). */
+static void *outrun_mutator(void *arg)
+{
+    outrun *o = arg;
+    tc_mutator *m = tc_enter(o->h);
+    for (int i = 0; m && i < 128 * 1024 && tc_alloc(m, 0, 1000); i++) {
+    }
+    if (m)
+        tc_leave(m);
+    atomic_store(&o->done, 1);
+    return NULL;
+}
+
+/* outrun_live — 16 MiB of 1 KiB objects, kept by the root *out; then one
+ * cycle, so that the markers' live estimate knows the object size (before
+ * the first sweep counts, it assumes 48-byte objects). */
+static tc_status outrun_live(tc_heap *h, tc_root **out)
+{
+    tc_status st = tc_obj_new(h, 16 * 1024, 0, NULL, out);
+    tc_mutator *m = st == TC_OK ? tc_enter(h) : NULL;
+    if (!m)
+        return st == TC_OK ? TC_ERR_CLOSED : st;
+    for (int i = 0; i < 16 * 1024; i++) {
+        tc_obj *x = tc_alloc(m, 0, 1000);
+        if (!x)
+            break;
+        tc_store(m, tc_root_obj(*out), (size_t)i, tc_ref(x));
+    }
+    tc_leave(m);
+    return tc_heap_collect(h);
+}
+
+/* outrun_begin — a heap with 16 MiB live under a 64 MiB limit (gogc off),
+ * the collector thread stalled by `stall`, and outrun_mutator started on
+ * *th. */
+static tc_status outrun_begin(outrun *o, void (*stall)(tc_heap *, bool), pthread_t *th)
+{
+    tc_config c;
+    tc_config_init(&c);
+    c.collector = tc_test_collector;
+    c.gogc = -1;
+    c.memory_limit = 64 << 20;
+    tc_root *live;
+    tc_status st = tc_heap_new(&c, &o->h);
+    if (st != TC_OK || (st = outrun_live(o->h, &live)) != TC_OK)
+        return st;
+    tc_heap_set_block_hooks(o->h, outrun_block_begin, outrun_block_end, o);
+    stall(o->h, true);
+    return pthread_create(th, NULL, outrun_mutator, o) == 0 ? TC_OK : TC_ERR_NOMEM;
+}
+
+/* outrun_waits — poll until the mutator waits in the heap (between the
+ * block hooks with the heap in `phase`: nothing else waits there while
+ * the thread stalls) or ends (the bug); true if it waits. *s: the stats. */
+static bool outrun_waits(outrun *o, const char *phase, tc_stats *s, tc_status *st)
+{
+    while ((*st = tc_heap_stats(o->h, s)) == TC_OK && !atomic_load(&o->done)) {
+        if (atomic_load(&o->in_block) && !strcmp(s->phase, phase))
+            return true;
+        nanosleep(&(struct timespec){0, 200000}, NULL);
+    }
+    return false;
+}
+
+/* outrun_check — with the collector thread stalled by `stall`, the mutator
+ * must end up waiting, with the heap in `phase` and at its goal, not past
+ * it; released, the collector runs and the heap stays near its limit. */
+static void outrun_check(void (*stall)(tc_heap *, bool), const char *phase, int *failed_)
+{
+    outrun o = {0};
+    pthread_t th;
+    CHECK_OK(outrun_begin(&o, stall, &th));
+    tc_stats s;
+    tc_status st;
+    bool waited = outrun_waits(&o, phase, &s, &st);
+    stall(o.h, false);
+    pthread_join(th, NULL);
+    CHECK_OK(st);
+    fprintf(stderr, "  waited %d (phase %s), heap_alloc %llu KiB, goal %llu KiB\n", waited, s.phase,
+            (unsigned long long)(s.heap_alloc >> 10), (unsigned long long)(s.heap_goal >> 10));
+    CHECK(waited);
+    CHECK(s.heap_goal > 0);
+    CHECK(s.heap_alloc <= s.heap_goal + (1 << 20)); /* past the goal by at most a span or so */
+    CHECK_OK(tc_heap_stats(o.h, &s));
+    CHECK(s.num_gc > 0); /* once released, the collector ran */
+    CHECK(s.heap_sys <= (uint64_t)(64 << 20) / 10 * 11);
+    tc_heap_destroy(o.h);
+}
+
+/* outrun_close — while the mutator waits at the goal, another thread
+ * closes the heap: the wait ends (the mutator's tc_alloc fails and it
+ * leaves), and the close, which waits for it to leave, returns. */
+static void outrun_close(void (*stall)(tc_heap *, bool), const char *phase, int *failed_)
+{
+    outrun o = {0};
+    pthread_t th;
+    CHECK_OK(outrun_begin(&o, stall, &th));
+    tc_stats s;
+    tc_status st;
+    CHECK(outrun_waits(&o, phase, &s, &st));
+    tc_heap_close(o.h);
+    pthread_join(th, NULL);
+    CHECK(atomic_load(&o.done));
+    CHECK(tc_heap_closed(o.h));
+    stall(o.h, false); /* the hold is a count: give it back (a no-op on a closed heap otherwise) */
+    tc_heap_destroy(o.h);
+}
+
+TEST(mutator_past_the_goal_waits_for_the_cycle_to_start)
+{
+    if (tc_test_collector == TC_COLLECTOR_CONCURRENT) /* stw, incremental: the allocating thread runs the cycle */
+        outrun_check(collector_debug_hold, "off", failed_);
+}
+
+TEST(mutator_past_the_goal_waits_for_the_sweep_to_end)
+{
+    if (tc_test_collector == TC_COLLECTOR_CONCURRENT)
+        outrun_check(collector_debug_stall_sweep, "sweep", failed_);
+}
+
+TEST(mutator_waiting_at_the_goal_wakes_when_the_heap_closes)
+{
+    if (tc_test_collector != TC_COLLECTOR_CONCURRENT)
+        return;
+    outrun_close(collector_debug_hold, "off", failed_);
+    outrun_close(collector_debug_stall_sweep, "sweep", failed_);
 }
 
 /* After a 1 GiB structure dies, two collections and a forced scavenge give

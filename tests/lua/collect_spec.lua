@@ -146,11 +146,17 @@ describe("handle lifetime (" .. collector .. ")", function()
       for i = 1, 100 do t[i] = heap:new(1) end
       assert.equal(r0 + 100, heap:stats().roots)
       t[1][1] = t[2]
-      local again = t[1][1] -- reading a reference makes a new handle
-      assert.equal(r0 + 101, heap:stats().roots)
+      local again = t[1][1] -- the object's one handle: no new root
+      assert.is_true(rawequal(again, t[2]))
+      assert.equal(r0 + 100, heap:stats().roots)
+      t[2], again = nil, nil
+      H.drop_handles() -- t[2]'s handle goes; its object lives on in t[1][1]
+      assert.equal(r0 + 99, heap:stats().roots)
+      again = t[1][1] -- a new handle: a new root
+      assert.equal(r0 + 100, heap:stats().roots)
       again = nil
       H.drop_handles()
-      assert.equal(r0 + 100, heap:stats().roots)
+      assert.equal(r0 + 99, heap:stats().roots)
       t = nil
       H.drop_handles()
       assert.equal(r0, heap:stats().roots)

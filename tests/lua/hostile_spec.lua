@@ -29,6 +29,10 @@ local function fixture(collector)
    local f = { heap = heap, a = heap:new(2, "12345678"), b = heap:new(1) }
    f.a[1] = f.b
    f.a[2] = 7
+   -- c[1]'s object has no handle Lua holds: a read of it makes one (the
+   -- miss path allocates; a read of a[1] finds b's handle and does not)
+   f.c = heap:new(1)
+   f.c[1] = heap:new(0)
    f.weak = heap:weakref(f.b)
    for _ = 1, 4 do heap:set_finalizer(heap:new(0), function(o) local _ = o:id() end) end
    heap:add_cleanup(heap:new(0), function() end, 1)
@@ -56,6 +60,7 @@ METHODS = {
    ["tostring(heap)"] = function(f) return tostring(f.heap) end,
    ["heap:close"] = function(f) f.heap:close() end,
    ["obj[i] (reference)"] = function(f) return f.a[1] end,
+   ["obj[i] (reference, a new handle)"] = function(f) return f.c[1]:id() end,
    ["obj[i] (int)"] = function(f) return f.a[2] end,
    ["obj[i] = ref"] = function(f) f.a[1] = f.b end,
    ["obj[i] = int"] = function(f) f.a[2] = 9 end,
@@ -126,6 +131,29 @@ for _ = 1, 100 do
    a[1] = heap:new(0)
    setmetatable({}, { __gc = function() heap:close() end })
    local ok, err = pcall(function() for _ = 1, 20000 do local _ = a[1] end end)
+   assert(ok or err:find("closed", 1, true), err)
+end]])
+   end)
+
+   it("the reproducer, each read a new handle: walk a list of objects no handle holds", function()
+      child([[
+for _ = 1, 20 do
+   local heap = tricolor.heap()
+   local head = heap:new(1)
+   local at = head
+   for _ = 1, 2000 do
+      local nxt = heap:new(1)
+      at[1] = nxt
+      at = nxt
+   end
+   at = nil
+   setmetatable({}, { __gc = function() heap:close() end })
+   local ok, err = pcall(function()
+      for _ = 1, 10 do
+         local n = head
+         while n do n = n[1] end
+      end
+   end)
    assert(ok or err:find("closed", 1, true), err)
 end]])
    end)

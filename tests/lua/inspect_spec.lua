@@ -177,13 +177,13 @@ H.each_collector("why alive", function(h) heap = h end, function(collector)
       end
    end
 
-   -- reach(g, removed, also) — chain length - 1 to each object from the model's
-   -- roots: handles (plus `also`) and the referents of objects with a
-   -- finalizer, never through `removed`.
-   local function reach(g, removed, also)
+   -- reach(g, removed, also, unrooted) — chain length - 1 to each object from
+   -- the model's roots: handles (plus `also`, but not `unrooted`'s) and the
+   -- referents of objects with a finalizer, never through `removed`.
+   local function reach(g, removed, also, unrooted)
       local dist, queue = {}, {}
       for i = 1, g.n do
-         if (g.handle[i] or i == also) and i ~= removed then
+         if (g.handle[i] or i == also) and i ~= removed and i ~= unrooted then
             dist[i] = 0
             queue[#queue + 1] = i
          end
@@ -225,7 +225,8 @@ H.each_collector("why alive", function(h) heap = h end, function(collector)
       return g
    end
 
-   -- handle_of(i) — a new handle to object i: from roots() if it is a root,
+   -- handle_of(i) — object i's handle: from roots() if it is a root (the
+   -- kept handle itself: one handle per object),
    -- else read along a model path from a kept handle or an object with a
    -- finalizer (roots() hands those out).
    local function handle_of(g, i, kept, index)
@@ -254,20 +255,28 @@ H.each_collector("why alive", function(h) heap = h end, function(collector)
       return cur
    end
 
-   local function check_object(g, i, q, index, dist, each)
+   -- check_object — q is i's one handle (a kept object's is the one kept),
+   -- which path_to does not count as a root: the path comes from the other
+   -- roots, or there is none.
+   local function check_object(g, i, q, index, each)
+      local d = reach(g, nil, nil, i)[i]
       local p = heap:path_to(q)
       local steps = {}
-      for k, step in ipairs(p) do steps[k] = { step[1], index[step[2]:id()] } end
+      for k, step in ipairs(p or {}) do steps[k] = { step[1], index[step[2]:id()] } end
+      assert.equal(d == nil, p == nil)
       p = nil
       H.drop_handles()
-      assert.equal(dist[i] + 1, #steps)
-      local prev = steps[1][2]
-      assert.is_true((steps[1][1] == "handle" and g.handle[prev]) or (steps[1][1] == "finalizer" and g.fin[prev]))
-      for k = 2, #steps do
-         assert.equal(steps[k][2], g.edge[prev][steps[k][1]])
-         prev = steps[k][2]
+      if d then
+         assert.equal(d + 1, #steps)
+         local prev = steps[1][2]
+         assert.is_true((steps[1][1] == "handle" and g.handle[prev] and prev ~= i)
+            or (steps[1][1] == "finalizer" and g.fin[prev]))
+         for k = 2, #steps do
+            assert.equal(steps[k][2], g.edge[prev][steps[k][1]])
+            prev = steps[k][2]
+         end
+         assert.equal(i, prev)
       end
-      assert.equal(i, prev)
       local with_i, without_i = reach(g, nil, i), reach(g, i, nil)
       local want = 0
       for v = 1, g.n do
@@ -317,7 +326,7 @@ H.each_collector("why alive", function(h) heap = h end, function(collector)
             if dist[i] then
                local q = handle_of(g, i, kept, index)
                H.drop_handles() -- the handles read on the way are roots until collected
-               check_object(g, i, q, index, dist, each)
+               check_object(g, i, q, index, each)
                q = nil
                H.drop_handles()
             end

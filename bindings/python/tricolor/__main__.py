@@ -6,6 +6,7 @@
     python -m tricolor compare linkedlist --config gogc=50 --config gogc=400
     python -m tricolor lab pauses --quick    # the lab: see docs/lab.md
     python -m tricolor why                   # why is an object alive: roots, path_to, retained
+    python -m tricolor teach --barrier none  # the tri-colour mark step by step, as HTML/SVG/PNG frames
 
 Everything here is ordinary code on top of the public API (tricolor.Heap and
 the workloads in tricolor.lab.workloads), so it doubles as an example.
@@ -392,6 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("--collector", default="concurrent", help='"concurrent" (default), "incremental" or "stw"')
     why.add_argument("--json", action="store_true", help="print the findings as JSON")
     why.set_defaults(func=lambda a: __import__("tricolor.why", fromlist=["cli"]).cli(a))
+
+    from tricolor import teach
+
+    teach.add_parser(sub)
     return parser
 
 

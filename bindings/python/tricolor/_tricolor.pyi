@@ -15,6 +15,15 @@ _Value: TypeAlias = None | bool | int | float | Obj
 __version__: Final[str]  # TC_VERSION_STRING
 
 RootKind: TypeAlias = Literal["handle", "local", "finalizer_queue", "finalizer"]
+Color: TypeAlias = Literal["white", "grey", "black"]
+
+class Snapshot(TypedDict):
+    phase: Literal["off", "mark", "sweep"]
+    objects: list[int]
+    edges: list[tuple[int, int, int]]
+    colors: dict[int, Color]
+    roots: list[tuple[RootKind, int]]
+    grey: list[int]
 """How a root keeps its object alive (Heap.roots, the first step of Heap.path_to)."""
 
 INT_MIN: Final[int]  # -2**62
@@ -30,10 +39,10 @@ class HeapCorruption(HeapError): ...
 class Heap:
     def __new__(
         cls,
-        collector: Literal["concurrent", "incremental", "stw"] = "concurrent",
+        collector: Literal["concurrent", "incremental", "stw", "manual"] = "concurrent",
         gogc: int | None = 100,
         memory_limit: int | None = None,
-        barrier: Literal["hybrid", "dijkstra", "yuasa"] = "hybrid",
+        barrier: Literal["hybrid", "dijkstra", "yuasa", "none"] = "hybrid",
         mark_workers: int = 1,
         gctrace: bool = False,
         checkmark: bool = False,
@@ -59,6 +68,11 @@ class Heap:
     def referrers(self, obj: Obj, /) -> list[Obj]: ...
     def path_to(self, obj: Obj, /) -> list[tuple[RootKind | int, Obj]] | None: ...
     def retained(self, obj: Obj, /) -> tuple[int, int]: ...
+    def gc_start(self) -> None: ...
+    def gc_step(self, n: int = 1, /) -> int: ...
+    def gc_finish(self) -> int: ...
+    def color(self, obj: Obj, /) -> Color: ...
+    def snapshot(self) -> Snapshot: ...
     def __enter__(self) -> Self: ...
     def __exit__(
         self,

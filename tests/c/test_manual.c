@@ -1,0 +1,132 @@
+/*
+ * test_manual.c — the manual collector (csrc/manual.c) from C: stepping
+ * while another thread stores, releases handles and allocates (the claim
+ * at the top of manual.c: other threads may mutate between and during
+ * steps; make test-tsan runs this under TSan), colours and snapshots taken
+ * meanwhile, and the configuration rules. The scenarios drive their own
+ * manual heaps, so each runs once (in the stw round of the runner).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sched.h>
+#include <stdlib.h>
+
+#include "tc_test.h"
+
+#define NODES 400
+
+typedef struct churn {
+    tc_heap *h;
+    tc_root *nodes[NODES]; /* the thread's own handles */
+    _Atomic int stop;
+    _Atomic int ops;
+} churn;
+
+/* churn_main — random stores of one node's referent into another, slot
+ * clears, short-lived handles and new objects, until told to stop. */
+static void *churn_main(void *arg)
+{
+    churn *c = arg;
+    unsigned seed = 7;
+    while (!atomic_load(&c->stop)) {
+        tc_root *a = c->nodes[rand_r(&seed) % NODES], *b = c->nodes[rand_r(&seed) % NODES];
+        tc_value v;
+        tc_root *ref = NULL;
+        if (tc_slot_get(c->h, a, rand_r(&seed) % 2, &v, &ref) != TC_OK)
+            break;
+        if (rand_r(&seed) % 4 == 0) {
+            tc_root *n = NULL;
+            if (tc_obj_new(c->h, 2, 0, NULL, &n) == TC_OK) {
+                tc_slot_set(c->h, b, rand_r(&seed) % 2, tc_ref(tc_root_obj(n)));
+                tc_root_release(c->h, n);
+            }
+        } else {
+            tc_slot_set(c->h, b, rand_r(&seed) % 2, rand_r(&seed) % 3 ? v : tc_ref(NULL));
+        }
+        if (ref)
+            tc_root_release(c->h, ref);
+        c->ops++;
+    }
+    return NULL;
+}
+
+static tc_heap *manual_heap(tc_barrier b)
+{
+    tc_config cfg;
+    tc_config_init(&cfg);
+    cfg.collector = TC_COLLECTOR_MANUAL;
+    cfg.barrier = b;
+    tc_heap *h = NULL;
+    return tc_heap_new(&cfg, &h) == TC_OK ? h : NULL;
+}
+
+TEST(manual_steps_while_another_thread_stores)
+{
+    if (tc_test_collector != TC_COLLECTOR_STW)
+        return; /* drives its own manual heaps: once */
+    static const tc_barrier all[] = {TC_BARRIER_HYBRID, TC_BARRIER_DIJKSTRA, TC_BARRIER_YUASA};
+    for (int k = 0; k < 3; k++) {
+        churn c = {.h = manual_heap(all[k])};
+        CHECK(c.h);
+        for (int i = 0; i < NODES; i++)
+            CHECK_OK(tc_obj_new(c.h, 2, 0, NULL, &c.nodes[i]));
+        for (int i = 0; i < NODES; i++)
+            CHECK_OK(tc_slot_set(c.h, c.nodes[i], 0, tc_ref(tc_root_obj(c.nodes[(i * 7 + 1) % NODES]))));
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, churn_main, &c) == 0);
+        for (int cycle = 0; cycle < 3; cycle++) {
+            CHECK_OK(tc_heap_gc_start(c.h));
+            for (int ops0 = atomic_load(&c.ops); atomic_load(&c.ops) < ops0 + 200;)
+                sched_yield(); /* stores during the mark, before the first step */
+            uint64_t marked = 1;
+            for (int s = 0; marked; s++) {
+                CHECK_OK(tc_heap_gc_step(c.h, 16, &marked));
+                CHECK(marked <= 16);
+                sched_yield();
+                tc_color col;
+                CHECK_OK(tc_obj_color(c.h, c.nodes[s % NODES], &col));
+                if (s % 8 == 0) {
+                    tc_snapshot *snap = NULL;
+                    CHECK_OK(tc_heap_snapshot(c.h, &snap));
+                    CHECK(snap->nobjects >= NODES);
+                    tc_snapshot_free(snap);
+                }
+            }
+            uint64_t freed;
+            CHECK_OK(tc_heap_gc_finish(c.h, &freed));
+        }
+        atomic_store(&c.stop, 1);
+        pthread_join(t, NULL);
+        CHECK_OK(tc_heap_verify(c.h));
+        tc_stats st;
+        CHECK_OK(tc_heap_stats(c.h, &st));
+        CHECK(st.num_gc == 3); /* the churn's allocations started none */
+        CHECK(c.ops > 0);
+        tc_heap_close(c.h);
+        tc_heap_destroy(c.h);
+    }
+}
+
+TEST(manual_config_rules)
+{
+    if (tc_test_collector != TC_COLLECTOR_STW)
+        return;
+    tc_config cfg;
+    tc_config_init(&cfg);
+    cfg.barrier = TC_BARRIER_NONE;
+    tc_heap *h = NULL;
+    CHECK(tc_heap_new(&cfg, &h) == TC_ERR_VALUE); /* none needs manual */
+    tc_collector c;
+    tc_barrier b;
+    CHECK_OK(tc_collector_parse("manual", &c));
+    CHECK(c == TC_COLLECTOR_MANUAL);
+    CHECK_OK(tc_barrier_parse("none", &b));
+    CHECK(b == TC_BARRIER_NONE);
+    h = new_heap_gogc(100);
+    CHECK(h);
+    uint64_t n;
+    CHECK(tc_heap_gc_step(h, 1, &n) == TC_ERR_VALUE);
+    CHECK(tc_heap_gc_start(h) == TC_ERR_VALUE);
+    tc_heap_close(h);
+    tc_heap_destroy(h);
+}
