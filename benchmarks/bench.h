@@ -117,6 +117,9 @@ static inline tc_heap *bench_tc_heap(tc_config *c)
     const char *want = getenv("BENCH_TC_COLLECTOR");
     if (want && *want && tc_collector_parse(want, &c->collector) != TC_OK)
         bench_die("BENCH_TC_COLLECTOR", tc_errmsg());
+    const char *ring = getenv("BENCH_TC_EVENTS_RING"); /* 0: GC events off (issue 13's recording cost row) */
+    if (ring && *ring)
+        c->events_ring = strtoll(ring, NULL, 10);
     tc_heap *h;
     tc_status s = tc_heap_new(c, &h);
     if (s == TC_ERR_UNSUPPORTED && !(want && *want)) {
@@ -128,6 +131,7 @@ static inline tc_heap *bench_tc_heap(tc_config *c)
     printf("INFO tricolor_collector %s\n", tc_collector_name(c->collector));
     printf("INFO tricolor_gogc %lld\n", (long long)c->gogc);
     printf("INFO tricolor_mark_workers %d\n", c->mark_workers);
+    printf("INFO tricolor_events_ring %lld\n", (long long)c->events_ring);
     return h;
 }
 #endif

@@ -48,7 +48,7 @@ PEERS = {
     # issue 12: GCBench through the Lua binding, against the same program
     # through Python and on Lua's own tables (before "gcbench": prefixes)
     "gcbench-binding": {"lua-tricolor": ["python-tricolor", "lua-table"]},
-    "gcbench": {"tricolor": ["bdwgc", "malloc"], "tricolor-stw": ["bdwgc", "malloc"],
+    "gcbench": {"tricolor": ["bdwgc", "malloc", "tricolor-noevents"], "tricolor-stw": ["bdwgc", "malloc"],
                 "bdwgc": ["malloc"]},
     "mark": {"tricolor": ["bdwgc", "walk-prefetch", "walk"],
              "tricolor-stw": ["bdwgc", "walk-prefetch", "walk"], "bdwgc": ["walk-prefetch"]},
@@ -60,6 +60,8 @@ PEERS = {
 # Issue 2's targets: (workload prefix, metric, system, peer, max ratio, kind).
 TARGETS = [
     ("gcbench", "time", "tricolor", "bdwgc", 1.0, "target"),
+    # issue 13: recording GC events costs at most 2% (events on vs off, same run, interleaved)
+    ("gcbench", "time", "tricolor", "tricolor-noevents", 1.02, "target"),
     ("mark:", "full_mark", "tricolor", "bdwgc", 1.0, "target"),
     ("mark:", "full_mark", "tricolor", "walk-prefetch", 2.0, "stretch"),
     ("binding:python", "new", "tricolor", "list", 2.0, "target"),
@@ -198,7 +200,11 @@ def extra_systems(run):
 
 
 def program(workload, system):
-    """(executable, extra environment, INFO prefix) of one C benchmark system."""
+    """(executable, extra environment, INFO prefix) of one C benchmark system;
+    "tricolor-noevents" is the default heap with GC event recording off."""
+    if system == "tricolor-noevents":
+        return (os.path.join(BIN, f"{workload}_tricolor"),
+                {"BENCH_TC_EVENTS_RING": "0", "BENCH_TC_LABEL": system}, f"{workload}.{system}")
     if system.startswith("tricolor-"):
         return (os.path.join(BIN, f"{workload}_tricolor"),
                 {"BENCH_TC_COLLECTOR": system[len("tricolor-"):], "BENCH_TC_LABEL": system},
@@ -213,7 +219,7 @@ def bench_gcbench(run, reps, quick):
     args = ["14", "12", "4", "12", "100000"] if quick else []
     dead = set()
     for r in range(reps):
-        for system in ["tricolor"] + extra_systems(run) + ["bdwgc", "malloc"]:
+        for system in ["tricolor", "tricolor-noevents"] + extra_systems(run) + ["bdwgc", "malloc"]:
             if system in dead:
                 continue
             exe, env, prefix = program("gcbench", system)

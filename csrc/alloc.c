@@ -64,6 +64,8 @@ static bool report_alloc(tc_mutator *m)
         m->reported = total;
     }
     collector_maybe_trigger(m, bytes);
+    if (atomic_load_explicit(&h->ev.tracing, memory_order_relaxed))
+        trace_counters(h, false); /* the trace's heap curves, every 10 ms of allocation */
     return !atomic_load_explicit(&h->closed, memory_order_acquire);
 }
 
@@ -87,10 +89,14 @@ static span *refill(tc_mutator *m, int c)
      * page heap, where the allocation below finds it, so stop there too
      * (garbage that dies whole subtrees at a time leaves spans full or
      * empty, and one refill used to sweep a whole class) */
+    uint64_t swept_t0 = 0, swept_t1 = 0; /* the lazy sweep's GC event, recorded outside the lock */
     for (int k = 0; k < REFILL_SWEEP_MAX && !h->partial[c] && (s = sweep_take(h, c)) != NULL; k++) {
         uint64_t free_before = h->spans_inuse;
         pthread_mutex_unlock(&h->lock);
+        if (!swept_t0)
+            swept_t0 = plat_now_ns();
         sweep_span(h, s);
+        swept_t1 = plat_now_ns();
         plat_lock(&h->lock);
         if (h->spans_inuse < free_before)
             break;
@@ -102,6 +108,8 @@ static span *refill(tc_mutator *m, int c)
         s = pages_alloc(h, sc_npages[c]);
         if (!s) {
             pthread_mutex_unlock(&h->lock);
+            if (swept_t0)
+                ev_record(h, EV_SWEEP, swept_t0, swept_t1, 0);
             return NULL;
         }
         span_init_class(s, c);
@@ -112,6 +120,8 @@ static span *refill(tc_mutator *m, int c)
     m->cache[c] = s;
     m->ncached++;
     pthread_mutex_unlock(&h->lock);
+    if (swept_t0)
+        ev_record(h, EV_SWEEP, swept_t0, swept_t1, 0);
     return s;
 }
 
@@ -222,6 +232,18 @@ static void publish_large(tc_mutator *m, tc_obj *o)
 }
 
 
+/* retry_cycle — the cycle an allocation the heap refused waits for. With
+ * the collector thread that wait is the thread's limit wait (GC event);
+ * the other collectors run the cycle here, whose pauses are its events. */
+static tc_status retry_cycle(tc_mutator *m)
+{
+    uint64_t t0 = plat_now_ns();
+    tc_status st = collector_cycle(m->heap, m, false);
+    if (m->heap->thread_started)
+        ev_record(m->heap, EV_LIMIT_WAIT, t0, plat_now_ns(), 0);
+    return st;
+}
+
 /* alloc_object_slow — every case the fast path does not take: a new span
  * for the cache (which may start a collection), large objects, and a
  * refusal, after which it collects once and tries again. */
@@ -244,7 +266,7 @@ __attribute__((noinline)) static tc_obj *alloc_object_slow(tc_mutator *m, size_t
         }
         if (!o && attempt == 0 && m->heap->cfg.collector == TC_COLLECTOR_MANUAL)
             break; /* only the program starts a manual heap's cycles (manual.c) */
-        if (!o && attempt == 0 && collector_cycle(m->heap, m, false) == TC_ERR_CLOSED)
+        if (!o && attempt == 0 && retry_cycle(m) == TC_ERR_CLOSED)
             break;
     }
     if (!o && atomic_load(&m->heap->closed))

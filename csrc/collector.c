@@ -156,9 +156,8 @@ static uint64_t pause_end(tc_heap *h, uint64_t since)
 {
     uint64_t now = plat_now_ns();
     pthread_mutex_lock(&h->stats_lock);
-    stats_record_pause(h, now - since);
+    stats_record_pause(h, since, now); /* and its GC event */
     pthread_mutex_unlock(&h->stats_lock);
-    trace_emit(h, "STW pause", 'X', since, now - since, h->num_gc + 1);
     return now - since;
 }
 
@@ -194,6 +193,7 @@ static void cycle_start(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
     h->cyc_cpu_mark = h->cyc_cpu_sweep = 0;
     h->cyc_assist0 = atomic_load(&h->assist_ns);
     h->cyc_heap0 = heap_alloc_now(h);
+    atomic_store(&h->ev.cycle, h->num_gc + 1);
     h->cyc_t0 = plat_now_ns();
     world_stop(h, self);
     TC_CHECK(check_pause_start(h));
@@ -327,10 +327,10 @@ static void cycle_end(tc_heap *h)
         queue_gctrace(h);
     trace_emit(h, "GC cycle", 'X', h->cyc_t0, h->cyc_t5 - h->cyc_t0, h->num_gc);
     if (h->cyc_t4 > h->cyc_t2)
-        trace_emit(h, "mark", 'X', h->cyc_t2, h->cyc_t4 - h->cyc_t2, h->num_gc);
-    trace_emit(h, "sweep", 'X', h->cyc_t4, h->cyc_t5 - h->cyc_t4, h->num_gc);
+        trace_emit(h, "mark phase", 'X', h->cyc_t2, h->cyc_t4 - h->cyc_t2, h->num_gc);
+    trace_emit(h, "sweep phase", 'X', h->cyc_t4, h->cyc_t5 - h->cyc_t4, h->num_gc); /* not "sweep": that kind is a lazy sweep */
     trace_emit(h, "heap_alloc", 'C', h->cyc_t0, 0, h->cyc_heap0);
-    trace_emit(h, "heap_live", 'C', h->cyc_t5, 0, live);
+    trace_counters(h, true);
     pthread_mutex_lock(&h->ctl_lock);
     h->cycles_done++;
     h->last_status = h->cyc_status;
@@ -349,6 +349,7 @@ static tc_status run_stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
     cycle_status(h, TC_OK);
     h->cyc_assist0 = atomic_load(&h->assist_ns);
     h->cyc_heap0 = h->cyc_heap1 = heap_alloc_now(h);
+    atomic_store(&h->ev.cycle, h->num_gc + 1);
     h->cyc_t0 = plat_now_ns();
     world_stop(h, self);
     h->cyc_t1 = h->cyc_t2 = h->cyc_t3 = plat_now_ns();
@@ -405,15 +406,20 @@ static tc_status run_full_cycle(tc_heap *h, bool forced)
     do
         if (h->cfg.collector == TC_COLLECTOR_CONCURRENT && atomic_load(&h->debug_assists_only))
             wait_for_assists(h, ctx);
-        else
+        else {
+            uint64_t t = plat_now_ns(), b = mark_bytes(ctx);
             mark_drain_parallel(h->par, ctx);
+            ev_record(h, EV_MARK, t, plat_now_ns(), mark_bytes(ctx) - b);
+        }
     while (!cycle_try_terminate(h, NULL, ctx));
     mark_free(ctx);
     h->cyc_cpu_mark = plat_thread_cpu_ns() - cpu;
     while (atomic_load(&h->debug_stall_sweep) && !atomic_load(&h->closed)) /* test hook */
         nanosleep(&(struct timespec){0, 50000}, NULL);
     cpu = plat_thread_cpu_ns();
+    uint64_t t = plat_now_ns();
     sweep_finish(h);
+    ev_record(h, EV_BG_SWEEP, t, plat_now_ns(), 0);
     h->cyc_cpu_sweep = plat_thread_cpu_ns() - cpu;
     cycle_end(h);
     return h->cyc_status;
@@ -448,9 +454,12 @@ static void incremental_step(tc_mutator *m)
     if (phase == PHASE_OFF && !over_trigger(h))
         return;
     if (phase == PHASE_SWEEP) {
-        for (int i = 0; i < INCR_SWEEP_BUDGET; i++)
-            if (!sweep_step(h))
-                break;
+        uint64_t t0 = plat_now_ns();
+        int i = 0;
+        while (i < INCR_SWEEP_BUDGET && sweep_step(h))
+            i++;
+        if (i)
+            ev_record(h, EV_SWEEP, t0, plat_now_ns(), 0);
         if (!sweep_done(h))
             return;
     }
@@ -462,7 +471,9 @@ static void incremental_step(tc_mutator *m)
         uint64_t cpu = plat_thread_cpu_ns(), t0 = plat_now_ns(), b0 = mark_bytes(h->incr_ctx);
         bool drained = mark_drain(h->incr_ctx, INCR_MARK_BUDGET);
         h->cyc_cpu_mark += plat_thread_cpu_ns() - cpu;
-        atomic_fetch_add(&h->assist_ns, plat_now_ns() - t0);
+        uint64_t t1 = plat_now_ns();
+        atomic_fetch_add(&h->assist_ns, t1 - t0);
+        ev_record(h, EV_SLICE, t0, t1, mark_bytes(h->incr_ctx) - b0);
         atomic_fetch_add(&h->assist_marked, mark_bytes(h->incr_ctx) - b0);
         if (!drained) {
             pthread_mutex_unlock(&h->mark_lock);
@@ -514,6 +525,7 @@ static void run_concurrent_cycle(tc_heap *h, bool forced)
 static void *collector_main(void *arg)
 {
     tc_heap *h = arg;
+    ev_name_thread(h, "collector");
     pthread_mutex_lock(&h->ctl_lock);
     for (;;) {
         while (!h->stopping && (!h->requested || h->holds > 0))
@@ -673,9 +685,10 @@ static void assist(tc_mutator *m, uint64_t bytes)
         now = plat_now_ns();
     }
     assist_release(h, c);
-    uint64_t spent = plat_now_ns() - t0;
+    uint64_t t1 = plat_now_ns(), spent = t1 - t0;
     m->call_assist_ns += spent;
     atomic_fetch_add(&h->assist_ns, spent);
+    ev_record(h, at_limit ? EV_LIMIT_WAIT : EV_ASSIST, t0, t1, atomic_load(&h->mark_progress) - done0);
 }
 
 /* ---- the concurrent driver: a mutator at the goal ----
@@ -1052,9 +1065,14 @@ void scavenge_background(tc_heap *h)
     int64_t limit = atomic_load(&h->memory_limit);
     if (limit > 0 && keep > (uint64_t)limit / 20 * 19) /* under a memory limit, free pages count against it */
         keep = (uint64_t)limit / 20 * 19;
-    if (in_use > keep)
-        pages_scavenge(h, in_use - keep);
+    uint64_t t = 0, got = 0;
+    if (in_use > keep) {
+        t = plat_now_ns();
+        got = pages_scavenge(h, in_use - keep);
+    }
     pthread_mutex_unlock(&h->lock);
+    if (t)
+        ev_record(h, EV_SCAVENGE, t, plat_now_ns(), got);
 }
 
 tc_status tc_heap_scavenge(tc_heap *h, uint64_t *released)

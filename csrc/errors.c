@@ -236,6 +236,7 @@ void tc_config_init(tc_config *c)
     c->gogc = 100;
     c->memory_limit = -1;
     c->mark_workers = 1;
+    c->events_ring = EV_RING_DEFAULT;
     nconfig_warnings = 0;
     apply_env_limits(c);
     const char *env = getenv("TRICOLOR_DEBUG");

@@ -63,6 +63,16 @@ bool heap_alive(uint64_t uid, tc_heap *h)
     return false;
 }
 
+/* heap_each_live — fn on every live heap, registry lock held (trace.c's
+ * process-exit hook writes running traces). */
+void heap_each_live(void (*fn)(tc_heap *h))
+{
+    pthread_mutex_lock(&heap_registry_lock);
+    for (tc_heap *it = live_heaps; it; it = it->next_live)
+        fn(it);
+    pthread_mutex_unlock(&heap_registry_lock);
+}
+
 static tc_status gogc_error(int64_t gogc)
 {
     return tc_fail(TC_ERR_VALUE, "gogc must be between 0 and %lld (or off), not %lld", (long long)TC_GOGC_MAX,
@@ -85,6 +95,9 @@ static tc_status check_config(const tc_config *c)
                        (long long)c->memory_limit);
     if (c->mark_workers < 1 || c->mark_workers > 256)
         return tc_fail(TC_ERR_VALUE, "mark_workers must be between 1 and 256, not %d", c->mark_workers);
+    if (c->events_ring < 0 || c->events_ring > ((int64_t)1 << 24))
+        return tc_fail(TC_ERR_VALUE, "events_ring must be between 0 and 16777216 events, not %lld",
+                       (long long)c->events_ring);
     return TC_OK;
 }
 
@@ -117,6 +130,7 @@ tc_status tc_heap_new(const tc_config *c, tc_heap **out)
     pthread_mutex_init(&h->out_lock, NULL);
     pthread_mutex_init(&h->trace_lock, NULL);
     pthread_mutex_init(&h->rec_lock, NULL);
+    ev_init(h);
     pacer_init(&h->pacer, c->gogc, c->memory_limit);
     atomic_init(&h->avg_obj_bytes, 48); /* until the first sweep counts */
     pthread_mutex_init(&h->grey_lock, NULL);
@@ -233,6 +247,7 @@ void tc_heap_destroy(tc_heap *h)
         }
     pthread_mutex_unlock(&heap_registry_lock);
     tc_heap_drain_output(h, NULL, NULL);
+    ev_free(h);
     mutators_free(h);
     check_locks_forget(h);
     pthread_mutex_destroy(&h->gc_lock);

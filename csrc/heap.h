@@ -44,6 +44,7 @@
 #include <stdint.h>
 
 #include "debug.h"
+#include "events.h"
 #include "obj.h"
 #include "pacer.h"
 #include "sizeclass.h"
@@ -85,6 +86,7 @@ struct tc_mutator {
     uint32_t nrfree;
     uint64_t reported;           /* alloc_bytes already reported to the heap (owner, or the stopper) */
     uint64_t call_assist_ns;     /* assist time in the current outermost heap call (owner) */
+    _Atomic(struct ev_local *) evl; /* GC events of this thread, made by the owner (events.c) */
     struct markctx *assist_ctx;  /* this mutator's marker for assists, made on first use (owner) */
     uint32_t ncached;            /* spans in `cache` (owner, or the stopper) */
     uint32_t gbuf_n;             /* shaded addresses in gbuf (owner); flushed on leave/park */
@@ -129,7 +131,8 @@ typedef struct trace_event {
     char ph;            /* 'X' complete, 'C' counter, 'i' instant */
     uint64_t ts_ns, dur_ns;
     uint64_t value;     /* counter value / cycle number */
-    uint64_t tid;
+    uint64_t bytes;     /* 'X': bytes marked/swept/scavenged (0: unknown) */
+    uint64_t tid;       /* ev_tid(); 0: the heap's GC track (pauses, cycles, phases) */
 } trace_event;
 
 /* A mark session: one marker's right to mark, from mode_enter to mode_leave
@@ -264,6 +267,7 @@ struct tc_heap {
     uint64_t num_gc, num_forced_gc;
     uint64_t pause_total_ns, pause_max_ns;
     uint64_t pauses[TC_PAUSE_RING];
+    uint64_t pause_ends[TC_PAUSE_RING]; /* monotonic end of each pause in `pauses` */
     uint64_t npauses_total;
     uint64_t gc_cpu_ns, mark_ns, sweep_ns, mark_cpu_ns, sweep_cpu_ns;
 
@@ -285,9 +289,12 @@ struct tc_heap {
     int out_head, out_count;
     _Atomic int out_pending;
 
+    ev_heap ev;                    /* GC events, latency histograms (events.c) */
+
     /* tracing */
     pthread_mutex_t trace_lock;
     char *trace_path;
+    int trace_pid;                 /* getpid() when the trace began: a fork's child never writes it */
     trace_event *trace_ev;
     size_t trace_n, trace_cap;
 
@@ -307,6 +314,7 @@ tc_status tc_fail(tc_status s, const char *fmt, ...) __attribute__((format(print
 /* heap.c */
 bool heap_alive(uint64_t uid, tc_heap *h); /* under heap registry lock: is h live? */
 extern pthread_mutex_t heap_registry_lock; /* the process's list of live heaps (before every heap lock) */
+void heap_each_live(void (*fn)(tc_heap *h)); /* fn(h) for each live heap, registry lock held */
 
 /* mutator.c: thread registration and the stop-the-world handshake */
 tc_mutator *mutator_get(tc_heap *h);       /* this thread's mutator, registering it */
@@ -390,13 +398,13 @@ void sweep_finish(tc_heap *h);         /* sweep until done and no sweep is in pr
 bool sweep_done(tc_heap *h);
 
 /* stats.c */
-void stats_record_pause(tc_heap *h, uint64_t ns);
+void stats_record_pause(tc_heap *h, uint64_t start, uint64_t end); /* stats_lock held */
 void stats_totals(tc_heap *h, uint64_t *mallocs, uint64_t *alloc_bytes, int64_t *roots);
 void out_push(tc_heap *h, char *line);
 
 /* trace.c */
 void trace_emit(tc_heap *h, const char *name, char ph, uint64_t ts, uint64_t dur, uint64_t value);
-void trace_free(tc_heap *h);
+void trace_free(tc_heap *h);          /* at close: a running trace is written, then dropped */
 
 /* special.c */
 void special_push_finalizer_roots(markctx *c);   /* mark phase: referents of finalizable objects */

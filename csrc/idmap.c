@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "idmap.h"
+#include "platform.h"
 
 static inline size_t home(uint64_t key, size_t cap)
 {
@@ -32,7 +33,7 @@ bool idmap_get(const idmap *m, uint64_t key, uint64_t *val)
 static bool grow(idmap *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 16;
-    uint64_t *k = calloc(cap, sizeof *k), *v = calloc(cap, sizeof *v);
+    uint64_t *k = plat_calloc(cap, sizeof *k), *v = plat_calloc(cap, sizeof *v);
     if (!k || !v) {
         free(k);
         free(v);

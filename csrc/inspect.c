@@ -413,7 +413,7 @@ static void sess_start_world(isess *s)
     world_start(s->h);
     s->stopped = false;
     last_pause_ns = plat_now_ns() - s->t0;
-    trace_emit(s->h, "inspect pause", 'X', s->t0, last_pause_ns, 0);
+    ev_record(s->h, EV_PAUSE, s->t0, s->t0 + last_pause_ns, 0); /* a pause the program waits out: delay, MMU, trace */
 }
 
 static void sess_end(isess *s)

@@ -95,6 +95,7 @@
  * always exists), so the rounds end even if memory never comes back.
  */
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1064,6 +1065,9 @@ static void *worker_main(void *arg)
     wstart *ws = arg;
     mpar *par = ws->par;
     uint64_t seen = 0;
+    char name[28];
+    snprintf(name, sizeof name, "mark worker %d", ws->idx);
+    ev_name_thread(par->h, name);
     pthread_mutex_lock(&par->lock);
     for (;;) {
         while (!par->stop && par->round == seen)
@@ -1075,7 +1079,9 @@ static void *worker_main(void *arg)
         markctx *c = mark_new(par->h, true, false);
         if (c) {
             c->par = par;
+            uint64_t t0 = plat_now_ns();
             worker_round(c);
+            ev_record(par->h, EV_MARK, t0, plat_now_ns(), mark_bytes(c));
             mark_free(c);
         } else { /* no memory for a stack: sit this round out */
             atomic_fetch_add(&par->idle, 1);

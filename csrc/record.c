@@ -107,7 +107,7 @@ static bool hash_obj(tc_obj *o, const idmap *ids, idmap *seen, tc_obj ***stack, 
                     return false;
                 if (*n == *cap) {
                     size_t nc = *cap ? *cap * 2 : 256;
-                    tc_obj **ns = realloc(*stack, nc * sizeof *ns);
+                    tc_obj **ns = plat_realloc(*stack, nc * sizeof *ns);
                     if (!ns)
                         return false;
                     *stack = ns;
@@ -201,7 +201,7 @@ static bool pool_give(idpool *p, uint64_t id)
 {
     if (p->nfree == p->cap) {
         size_t nc = p->cap ? p->cap * 2 : 64;
-        uint64_t *nf = realloc(p->free, nc * sizeof *nf);
+        uint64_t *nf = plat_realloc(p->free, nc * sizeof *nf);
         if (!nf)
             return false;
         p->free = nf;
@@ -435,8 +435,8 @@ void rec_weak(tc_heap *h, enum rec_op op, tc_weak *w, tc_root *r)
 static uint64_t log_hash(rec_log *L)
 {
     size_t n = 0;
-    tc_root **roots = malloc((L->roots.used + 1) * sizeof *roots);
-    uint64_t *ids = malloc((L->roots.used + 1) * sizeof *ids), hash = 0;
+    tc_root **roots = plat_malloc((L->roots.used + 1) * sizeof *roots);
+    uint64_t *ids = plat_malloc((L->roots.used + 1) * sizeof *ids), hash = 0;
     if (roots && ids) {
         for (size_t i = 0; i < L->roots.cap; i++) {
             if (L->roots.keys[i]) {
@@ -522,7 +522,7 @@ static tc_status log_finish(rec_log *L)
 /* log_open — a new log at path with its header written. */
 static tc_status log_open(const char *path, rec_log **out)
 {
-    rec_log *L = calloc(1, sizeof *L);
+    rec_log *L = plat_calloc(1, sizeof *L);
     if (!L || !(L->path = strdup(path))) {
         free(L);
         return tc_fail(TC_ERR_NOMEM, "out of memory for a replay log");

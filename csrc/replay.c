@@ -149,7 +149,7 @@ static bool ids_make(ids *s, uint64_t id)
     if (id == s->max + 1) {
         if (id >= s->cap) { /* grow by doubling: ids come one at a time */
             size_t cap = s->cap ? s->cap * 2 : 1024;
-            uint8_t *nl = realloc(s->live, cap);
+            uint8_t *nl = plat_realloc(s->live, cap);
             if (!nl)
                 return false;
             s->live = nl;
@@ -432,8 +432,8 @@ static tc_status collect(rdrive *d, const rrec *r)
     d->rep->collects++;
     bool same = s.heap_objects == r->a;
     if (r->b & REC_COLLECT_HASH) {
-        tc_root **rs = malloc((d->max_root + 1) * sizeof *rs);
-        uint64_t *ids = malloc((d->max_root + 1) * sizeof *ids), hash = 0;
+        tc_root **rs = plat_malloc((d->max_root + 1) * sizeof *rs);
+        uint64_t *ids = plat_malloc((d->max_root + 1) * sizeof *ids), hash = 0;
         size_t n = 0;
         for (uint64_t i = 1; rs && ids && i <= d->max_root; i++)
             if (d->roots[i]) {
@@ -575,10 +575,10 @@ static tc_status read_all(const char *path, rlog *g)
     if (!f)
         return tc_fail(TC_ERR_IO, "cannot open the replay log \"%s\": %s", path, strerror(errno));
     size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = malloc(cap);
+    uint8_t *buf = plat_malloc(cap);
     for (size_t got; buf; n += got) {
         if (n == cap) {
-            uint8_t *nb = realloc(buf, cap *= 2);
+            uint8_t *nb = plat_realloc(buf, cap *= 2);
             if (!nb) {
                 free(buf);
                 buf = NULL;
@@ -617,9 +617,9 @@ tc_status tc_replay(tc_heap *h, const char *path, tc_replay_report *out)
         return st;
     }
     rdrive d = {.h = h, .rep = &rep, .max_root = g.max_root, .hashed = g.hashed};
-    d.roots = calloc(g.max_root + 1, sizeof *d.roots);
-    d.objs = calloc(g.max_obj + 1, sizeof *d.objs);
-    d.weaks = calloc(g.max_weak + 1, sizeof *d.weaks);
+    d.roots = plat_calloc(g.max_root + 1, sizeof *d.roots);
+    d.objs = plat_calloc(g.max_obj + 1, sizeof *d.objs);
+    d.weaks = plat_calloc(g.max_weak + 1, sizeof *d.weaks);
     uint64_t t0 = now_ns();
     if (!d.roots || !d.objs || !d.weaks)
         st = tc_fail(TC_ERR_NOMEM, "out of memory for the replay's tables");

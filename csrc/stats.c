@@ -14,13 +14,16 @@
 #include "heap.h"
 #include "platform.h"
 
-void stats_record_pause(tc_heap *h, uint64_t ns)
+void stats_record_pause(tc_heap *h, uint64_t start, uint64_t end)
 {
+    uint64_t ns = end - start;
+    h->pause_ends[h->npauses_total % TC_PAUSE_RING] = end;
     h->pauses[h->npauses_total % TC_PAUSE_RING] = ns;
     h->npauses_total++;
     h->pause_total_ns += ns;
     if (ns > h->pause_max_ns)
         h->pause_max_ns = ns;
+    ev_pause(h, start, end); /* under stats_lock with pause_total (events.c: delay >= pause) */
 }
 
 /* stats_totals — sums of the per-mutator counters. */
@@ -73,8 +76,15 @@ tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
     out->pause_total_ns = h->pause_total_ns;
     out->pause_max_ns = h->pause_max_ns;
     uint64_t n = h->npauses_total < TC_PAUSE_RING ? h->npauses_total : TC_PAUSE_RING;
-    for (uint64_t i = 0; i < n; i++)
+    for (uint64_t i = 0; i < n; i++) {
         out->pauses_ns[i] = h->pauses[(h->npauses_total - n + i) % TC_PAUSE_RING];
+        out->pause_end_ns[i] = h->pause_ends[(h->npauses_total - n + i) % TC_PAUSE_RING];
+    }
+    out->delay_total_ns = atomic_load_explicit(&h->ev.delay_total, memory_order_relaxed);
+    out->delay_max_ns = atomic_load_explicit(&h->ev.delay_max, memory_order_relaxed);
+    out->events_dropped = atomic_load_explicit(&h->ev.dropped, memory_order_relaxed);
+    hist_read(&h->ev.pause_hist, out->pause_hist);
+    hist_read(&h->ev.delay_hist, out->mutator_delay_hist);
     out->npauses = (uint32_t)n;
     uint64_t elapsed = plat_now_ns() - h->start_ns;
     double f = elapsed ? (double)h->gc_cpu_ns / (double)elapsed : 0.0;
@@ -161,6 +171,24 @@ static const tc_stats_field fields[] = {
       "cycles. Unit: bytes. Go: none."),
     F(mark_regions_shared, TC_FIELD_U64, "Mark-bit regions two markers wanted at once, so "
       "shared, all cycles. Unit: regions. Go: none."),
+    F(pause_end_ns, TC_FIELD_PAUSES, "When each pause in pauses_ns ended (same order), on the "
+      "monotonic clock of tricolor.now_ns() and of mmu's worst_start_ns. Unit: nanoseconds. "
+      "Go: MemStats.PauseEnd (which uses wall-clock time)."),
+    F(delay_total_ns, TC_FIELD_U64, "Mutator delay: every stop-the-world pause plus every interval "
+      "a program thread spent inside a heap call doing or waiting for GC work (mark assist, "
+      "incremental slice, lazy sweep, limit wait); always >= pause_total_ns. Unit: nanoseconds. "
+      "Go: none (the assist and pause CPU classes come closest)."),
+    F(delay_max_ns, TC_FIELD_U64, "The longest single mutator-delay interval (see delay_total_ns). "
+      "Unit: nanoseconds. Go: none."),
+    F(events_dropped, TC_FIELD_U64, "GC events the bounded event ring (option events_ring) lost "
+      "before mmu() or a trace read them: mmu's curve has a gap. The histograms and totals never "
+      "lose any. Unit: events. Go: none."),
+    F(pause_hist, TC_FIELD_HIST, "Stop-the-world pauses as a log-bucketed histogram: "
+      "{bounds_ns: [b0, b1, ...], counts: [c0, ...]}, counts[i] counts pauses in [b[i], b[i+1]) "
+      "(8 buckets per power of two, the last bound +inf as 2^64-1). Unit: nanoseconds (bounds), "
+      "pauses (counts). Go: /sched/pauses/total/gc:seconds (formerly /gc/pauses:seconds)."),
+    F(mutator_delay_hist, TC_FIELD_HIST, "Every mutator-delay interval (see delay_total_ns) as a "
+      "histogram shaped like pause_hist. Unit: nanoseconds (bounds), intervals (counts). Go: none."),
 };
 #undef F
 

@@ -108,7 +108,10 @@ static int drain_loop(lua_State *L)
             break;
         if (root)
             lhandle_adopt(L, 1, 3, root); /* 4 */
+        int64_t t0 = tc_now_ns();
         run_one(L, kind, token, 4);
+        if (lh->h) /* the callback may have closed it */
+            tc_heap_note_callback(lh->h, kind, t0, tc_now_ns()); /* a trace event */
         /* a handle that took its root is the finalizer's now */
         lua_settop(L, ((lobj *)lua_touserdata(L, 3))->root ? 2 : 3);
         n++;

@@ -20,6 +20,7 @@
  *    tag word derived from their own address (two API calls instead of the
  *    metatable comparison's four; see to_obj).
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +238,11 @@ static void apply_option(lua_State *L, tc_config *c)
         c->gctrace = bool_opt(L, k);
     } else if (strcmp(k, "checkmark") == 0) {
         c->checkmark = bool_opt(L, k);
+    } else if (strcmp(k, "events_ring") == 0) {
+        lua_Integer n = get_int(L, -1, "heap", k);
+        if (n < 0 || n > ((lua_Integer)1 << 24))
+            lt_fail(L, "tricolor: heap: 'events_ring' must be an integer in [0, 16777216] (got %I)", n);
+        c->events_ring = (int64_t)n;
     } else {
         lt_fail(L, "tricolor: heap: unknown option '%s'", k);
     }
@@ -354,6 +360,28 @@ static void push_field(lua_State *L, const tc_stats *s, const tc_stats_field *f)
     case TC_FIELD_STRING: {
         const char *str = *(const char *const *)(const void *)p;
         lua_pushstring(L, str ? str : "");
+        break;
+    }
+    case TC_FIELD_HIST: { /* {bounds_ns = {...}, counts = {...}}; the last bound is math.huge */
+        const uint64_t *counts = (const uint64_t *)(const void *)p;
+        uint64_t bounds[TC_HIST_BUCKETS + 1];
+        tc_hist_bounds(bounds);
+        lua_createtable(L, 0, 2);
+        lua_createtable(L, TC_HIST_BUCKETS + 1, 0);
+        for (int i = 0; i <= TC_HIST_BUCKETS; i++) {
+            if (i == TC_HIST_BUCKETS)
+                lua_pushnumber(L, HUGE_VAL);
+            else
+                lt_push_u64(L, bounds[i]);
+            lua_rawseti(L, -2, i + 1);
+        }
+        lua_setfield(L, -2, "bounds_ns");
+        lua_createtable(L, TC_HIST_BUCKETS, 0);
+        for (int i = 0; i < TC_HIST_BUCKETS; i++) {
+            lt_push_u64(L, counts[i]);
+            lua_rawseti(L, -2, i + 1);
+        }
+        lua_setfield(L, -2, "counts");
         break;
     }
     case TC_FIELD_PAUSES: {
@@ -562,7 +590,12 @@ static int heap_tostring(lua_State *L)
     return 1;
 }
 
+static int heap_mmu(lua_State *L);
+static int heap_gc_intervals(lua_State *L);
+
 static const luaL_Reg heap_methods[] = {
+    {"mmu", heap_mmu},
+    {"gc_intervals", heap_gc_intervals},
     {"new", heap_new},
     {"collect", heap_collect},
     {"stats", heap_stats},
@@ -799,6 +832,57 @@ static int l_mmu(lua_State *L)
     if (tc_mmu(iv, n, start, end, ns, nw, pts) != TC_OK)
         return lt_core_error(L, "mmu");
     push_mmu_points(L, secs, pts, nw);
+    return 1;
+}
+
+/* heap_mmu — heap:mmu(windows): tricolor.mmu of the heap's recorded GC
+ * events over [heap creation, now]; warns (Lua's warn) when the event ring
+ * overflowed, so the curve has a gap. */
+static int heap_mmu(lua_State *L)
+{
+    run_due(L, 1, lt_check_heap(L, 1, "mmu"));
+    lua_Number *secs;
+    int64_t *ns;
+    size_t nw = mmu_windows(L, 2, &secs, &ns);
+    tc_mmu_point *pts = (tc_mmu_point *)lua_newuserdatauv(L, (nw ? nw : 1) * sizeof *pts, 0);
+    uint64_t dropped = 0;
+    if (tc_heap_mmu(lt_open_heap(L, 1, "mmu"), ns, nw, pts, &dropped) != TC_OK)
+        return lt_core_error(L, "mmu");
+    if (dropped) {
+        lua_pushfstring(L, "tricolor: mmu: the GC event ring overflowed (%I events dropped): the curve has a gap; "
+                        "raise the heap's events_ring", (lua_Integer)dropped);
+        lua_warning(L, lua_tostring(L, -1), 0);
+        lua_pop(L, 1);
+    }
+    push_mmu_points(L, secs, pts, nw);
+    return 1;
+}
+
+/* heap_gc_intervals — heap:gc_intervals(): the recorded GC intervals that
+ * take time from the program, {start_ns, end_ns, kind} each (for tricolor.mmu). */
+static int heap_gc_intervals(lua_State *L)
+{
+    run_due(L, 1, lt_check_heap(L, 1, "gc_intervals"));
+    tc_interval *iv = NULL;
+    size_t n = 0;
+    if (tc_heap_intervals(lt_open_heap(L, 1, "gc_intervals"), &iv, &n) != TC_OK)
+        return lt_core_error(L, "gc_intervals");
+    tc_interval *copy = NULL; /* into a userdata first: a Lua memory error below leaks nothing */
+    if (n && (copy = (tc_interval *)lua_newuserdatauv(L, n * sizeof *copy, 0)) != NULL)
+        memcpy(copy, iv, n * sizeof *copy);
+    free(iv);
+    iv = copy;
+    lua_createtable(L, (int)(n < INT32_MAX ? n : 0), 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_createtable(L, 3, 0);
+        lua_pushinteger(L, iv[i].start_ns);
+        lua_rawseti(L, -2, 1);
+        lua_pushinteger(L, iv[i].end_ns);
+        lua_rawseti(L, -2, 2);
+        lua_pushstring(L, tc_gc_kind_name(iv[i].kind));
+        lua_rawseti(L, -2, 3);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
     return 1;
 }
 

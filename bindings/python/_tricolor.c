@@ -719,6 +719,45 @@ static PyType_Spec obj_spec = {
 
 /* ---- Stats ------------------------------------------------------------------ */
 
+/* hist_value — a histogram as the snapshot keeps it: a tuple (bounds,
+ * counts) of tuples; stats_get makes {"bounds_ns": [...], "counts": [...]}
+ * of it, with the last bound float("inf") (Go's +Inf bucket end). */
+static PyObject *
+hist_value(const uint64_t *counts)
+{
+    uint64_t bounds[TC_HIST_BUCKETS + 1];
+    tc_hist_bounds(bounds);
+    PyObject *b = PyTuple_New(TC_HIST_BUCKETS + 1), *c = PyTuple_New(TC_HIST_BUCKETS);
+    for (Py_ssize_t i = 0; b && c && i <= TC_HIST_BUCKETS; i++) {
+        PyObject *x = i == TC_HIST_BUCKETS ? PyFloat_FromDouble(Py_HUGE_VAL) : PyLong_FromUnsignedLongLong(bounds[i]);
+        PyObject *y = i < TC_HIST_BUCKETS ? PyLong_FromUnsignedLongLong(counts[i]) : NULL;
+        if (x == NULL || (i < TC_HIST_BUCKETS && y == NULL)) {
+            Py_XDECREF(x);
+            Py_XDECREF(y);
+            Py_CLEAR(b);
+            break;
+        }
+        PyTuple_SET_ITEM(b, i, x);
+        if (y)
+            PyTuple_SET_ITEM(c, i, y);
+    }
+    PyObject *r = b && c ? PyTuple_Pack(2, b, c) : NULL;
+    Py_XDECREF(b);
+    Py_XDECREF(c);
+    return r;
+}
+
+/* hist_dict — the mapping of a histogram kept by hist_value. */
+static PyObject *
+hist_dict(PyObject *v)
+{
+    PyObject *b = PySequence_List(PyTuple_GET_ITEM(v, 0)), *c = PySequence_List(PyTuple_GET_ITEM(v, 1));
+    PyObject *d = b && c ? Py_BuildValue("{sOsO}", "bounds_ns", b, "counts", c) : NULL;
+    Py_XDECREF(b);
+    Py_XDECREF(c);
+    return d;
+}
+
 /* stats_value — one field of a tc_stats as a Python object. */
 static PyObject *
 stats_value(const tc_stats *s, const tc_stats_field *f)
@@ -733,6 +772,8 @@ stats_value(const tc_stats *s, const tc_stats_field *f)
         const char *str = *(const char *const *)(const void *)p;
         return PyUnicode_FromString(str ? str : "");
     }
+    case TC_FIELD_HIST:
+        return hist_value((const uint64_t *)(const void *)p);
     case TC_FIELD_PAUSES: {
         uint32_t n = s->npauses < TC_PAUSE_RING ? s->npauses : TC_PAUSE_RING;
         const uint64_t *ring = (const uint64_t *)(const void *)p;
@@ -786,10 +827,14 @@ stats_dealloc(StatsObject *self)
 
 /* stats_get — the getter of every field; `closure` is the field's index. A
  * pause list is returned as a new list each time (the snapshot keeps a tuple). */
+static tricolor_state *stats_state(StatsObject *self);
+
 static PyObject *
 stats_get(StatsObject *self, void *closure)
 {
     PyObject *v = PyTuple_GET_ITEM(self->values, (Py_ssize_t)(intptr_t)closure);
+    if (stats_state(self)->fields[(intptr_t)closure].type == TC_FIELD_HIST)
+        return hist_dict(v);
     if (PyTuple_CheckExact(v))
         return PySequence_List(v);
     return Py_NewRef(v);
@@ -826,7 +871,9 @@ stats_repr(StatsObject *self)
         return NULL;
     for (size_t i = 0; i < st->nfields; i++) {
         PyObject *v = PyTuple_GET_ITEM(self->values, (Py_ssize_t)i);
-        PyObject *part = PyTuple_CheckExact(v)
+        PyObject *part = st->fields[i].type == TC_FIELD_HIST
+            ? PyUnicode_FromFormat("%s={...}", st->fields[i].name)
+            : PyTuple_CheckExact(v)
             ? PyUnicode_FromFormat("%s=[%zd entries]", st->fields[i].name, PyTuple_GET_SIZE(v))
             : PyUnicode_FromFormat("%s=%R", st->fields[i].name, v);
         if (part == NULL || PyList_Append(parts, part) < 0) {
@@ -919,11 +966,11 @@ static int
 heap_config_from_args(tricolor_state *st, PyObject *args, PyObject *kwargs, tc_config *c)
 {
     static char *kwlist[] = {"collector", "gogc", "memory_limit", "barrier",
-                             "mark_workers", "gctrace", "checkmark", NULL};
+                             "mark_workers", "gctrace", "checkmark", "events_ring", NULL};
     PyObject *collector = NULL, *gogc = NULL, *limit = NULL, *barrier = NULL;
-    PyObject *workers = NULL, *gctrace = NULL, *checkmark = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOOOOOO:Heap", kwlist, &collector, &gogc,
-                                     &limit, &barrier, &workers, &gctrace, &checkmark))
+    PyObject *workers = NULL, *gctrace = NULL, *checkmark = NULL, *ring = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOOOOOO$O:Heap", kwlist, &collector, &gogc,
+                                     &limit, &barrier, &workers, &gctrace, &checkmark, &ring))
         return -1;
     tc_config_init(c);
     if (config_warn() < 0)
@@ -950,6 +997,8 @@ heap_config_from_args(tricolor_state *st, PyObject *args, PyObject *kwargs, tc_c
         return -1;
     if (checkmark != NULL && flag_arg(checkmark, "checkmark", &c->checkmark) < 0)
         return -1;
+    if (ring != NULL && int_arg(ring, "events_ring", &c->events_ring) < 0)
+        return -1; /* the core checks the range */
     return 0;
 }
 
@@ -1379,6 +1428,16 @@ static PyMethodDef heap_methods[] = {
      "record_stop($self, /)\n--\n\nFinish the replay log started by record_start()."},
     {"_replay", (PyCFunction)heap_replay, METH_O,
      "_replay($self, path, /)\n--\n\nDrive this fresh heap with a replay log, in C; a dict of counts."},
+    {"mmu", (PyCFunction)pytc_heap_mmu, METH_O,
+     "mmu($self, windows, /)\n--\n\nMinimum mutator utilization of this heap's recorded GC events, per window:\n"
+     "windows are lengths in seconds (floats > 0); returns one dict per window:\n"
+     "window (s), mmu and bmu (fractions in [0, 1]), worst_start_ns (monotonic ns,\n"
+     "tricolor.now_ns()'s clock), by_kind ({kind: ns} of GC time in the worst window).\n"
+     "The run is from the heap's creation to now. Warns (RuntimeWarning) if the\n"
+     "event ring overflowed. See docs/python.md."},
+    {"gc_intervals", (PyCFunction)pytc_heap_gc_intervals, METH_NOARGS,
+     "gc_intervals($self, /)\n--\n\nThe recorded GC intervals that take time from the program, as\n"
+     "(start_ns, end_ns, kind) tuples (ns on tricolor.now_ns()'s clock), for tricolor.mmu()."},
     {"scavenge", (PyCFunction)heap_scavenge, METH_NOARGS,
      "scavenge($self, /)\n--\n\nGive every free page back to the OS now; return the bytes released."},
     {"set_finalizer", (PyCFunction)(void (*)(void))pytc_heap_set_finalizer, METH_FASTCALL,
@@ -1425,7 +1484,7 @@ static PyMethodDef heap_methods[] = {
 
 PyDoc_STRVAR(heap_doc,
 "Heap(collector='concurrent', gogc=100, memory_limit=None, barrier='hybrid',\n"
-"     mark_workers=1, gctrace=False, checkmark=False)\n--\n\n"
+"     mark_workers=1, gctrace=False, checkmark=False, *, events_ring=16384)\n--\n\n"
 "An independent managed heap with its own garbage collector (Go's design:\n"
 "tri-color mark-sweep, concurrent by default).\n\n"
 "Parameters (all optional, by keyword or in this order):\n"
@@ -1447,7 +1506,11 @@ PyDoc_STRVAR(heap_doc,
 "  gctrace       bool: one Go-style gctrace line per cycle on sys.stderr\n"
 "                (default: TRICOLOR_DEBUG=gctrace=1 in the environment).\n"
 "  checkmark     bool: verify every mark with a stop-the-world re-mark (slow;\n"
-"                raises tricolor.HeapCorruption when an object was missed).\n\n"
+"                raises tricolor.HeapCorruption when an object was missed).\n"
+"  events_ring   int in [0, 2**24], keyword only: GC events kept for mmu() and\n"
+"                traces (about 40 bytes each); older ones are dropped and\n"
+"                counted in stats().events_dropped. 0: keep none (histograms\n"
+"                and delay totals are still counted).\n\n"
 "Explicit arguments win over the environment; a malformed TRICOLOR_GOGC or\n"
 "TRICOLOR_MEMORY_LIMIT gives a RuntimeWarning and the default. Bad arguments\n"
 "raise ValueError or TypeError naming the argument. Use as a context manager\n"

@@ -120,6 +120,8 @@ int pytc_mmu_windows(PyObject *obj, double **seconds, int64_t **ns, Py_ssize_t *
 PyObject *pytc_mmu_result(const double *seconds, const tc_mmu_point *p, Py_ssize_t n);
 /* pytc_latency_add — add tricolor.mmu to the module. */
 int pytc_latency_add(PyObject *module);
+PyObject *pytc_heap_mmu(HeapObject *self, PyObject *windows);
+PyObject *pytc_heap_gc_intervals(HeapObject *self, PyObject *unused);
 
 /* ---- in _tricolor_inspect.c (Heap methods) ---- */
 

@@ -12,6 +12,7 @@
  * not a number is a TypeError; zero, negative, NaN or infinite windows, and
  * every malformed interval, are ValueErrors.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "_tricolor.h"
@@ -273,6 +274,79 @@ latency_mmu(PyObject *module, PyObject *args, PyObject *kwargs)
     return res;
 }
 
+/* heap.mmu(windows) — the same from the heap's recorded events (run: from
+ * the heap's creation to now), with a RuntimeWarning when the event ring
+ * overflowed (the curve then has a gap: lost intervals count as program time). */
+PyObject *
+pytc_heap_mmu(HeapObject *self, PyObject *windows)
+{
+    if (self->closed)
+        return pytc_raise_closed(self->st);
+    double *secs;
+    int64_t *ns;
+    Py_ssize_t nw;
+    if (pytc_mmu_windows(windows, &secs, &ns, &nw) < 0)
+        return NULL;
+    tc_mmu_point *pts = PyMem_New(tc_mmu_point, nw ? nw : 1);
+    PyObject *res = NULL;
+    uint64_t dropped = 0;
+    tc_status s = TC_ERR_NOMEM;
+    if (pts) {
+        Py_BEGIN_ALLOW_THREADS
+        s = tc_heap_mmu(self->heap, ns, (size_t)nw, pts, &dropped);
+        Py_END_ALLOW_THREADS
+    }
+    if (s != TC_OK)
+        pytc_raise_status(self->st, s);
+    else if (dropped && PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
+                                         "tricolor: the GC event ring overflowed (%llu events dropped): the MMU "
+                                         "curve has a gap; raise Heap(events_ring=...)",
+                                         (unsigned long long)dropped) < 0)
+        res = NULL;
+    else
+        res = pytc_mmu_result(secs, pts, nw);
+    PyMem_Free(pts);
+    PyMem_Free(secs);
+    PyMem_Free(ns);
+    return pytc_safepoint(self, res);
+}
+
+/* heap.gc_intervals() — the recorded delay intervals [(start_ns, end_ns,
+ * kind), ...], oldest retained first: what heap.mmu reads, for
+ * tricolor.mmu later (start_ns of the run: heap.stats() has none; use the
+ * first interval's or your own clock, tricolor.now_ns()). */
+PyObject *
+pytc_heap_gc_intervals(HeapObject *self, PyObject *unused)
+{
+    if (self->closed)
+        return pytc_raise_closed(self->st);
+    tc_interval *iv = NULL;
+    size_t n = 0;
+    tc_status s;
+    Py_BEGIN_ALLOW_THREADS
+    s = tc_heap_intervals(self->heap, &iv, &n);
+    Py_END_ALLOW_THREADS
+    if (s != TC_OK)
+        return pytc_safepoint(self, pytc_raise_status(self->st, s));
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; list && i < n; i++) {
+        PyObject *t = Py_BuildValue("(LLs)", (long long)iv[i].start_ns, (long long)iv[i].end_ns,
+                                    tc_gc_kind_name(iv[i].kind));
+        if (t == NULL)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, t);
+    }
+    free(iv);
+    return pytc_safepoint(self, list);
+}
+
+static PyObject *
+latency_now_ns(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromLongLong(tc_now_ns());
+}
+
 static PyMethodDef latency_methods[] = {
     {"mmu", (PyCFunction)(void (*)(void))latency_mmu, METH_VARARGS | METH_KEYWORDS,
      "mmu(intervals, windows, start_ns=None, end_ns=None)\n--\n\n"
@@ -281,6 +355,8 @@ static PyMethodDef latency_methods[] = {
      "\"slice\", \"sweep\", \"limit_wait\"; windows: lengths in seconds. The run is\n"
      "[start_ns, end_ns] (default: the intervals' span). Returns one dict per\n"
      "window: window, mmu, bmu, worst_start_ns, by_kind. See docs/python.md."},
+    {"now_ns", latency_now_ns, METH_NOARGS,
+     "now_ns()\n--\n\nThe monotonic clock (ns) of every GC event, pause_end_ns and worst_start_ns."},
 };
 
 int
@@ -289,6 +365,9 @@ pytc_latency_add(PyObject *module)
     PyObject *modname = PyUnicode_FromString("tricolor");
     PyObject *f = modname ? PyCFunction_NewEx(&latency_methods[0], module, modname) : NULL;
     int rc = f ? PyModule_AddObjectRef(module, "mmu", f) : -1;
+    Py_XDECREF(f);
+    f = rc == 0 ? PyCFunction_NewEx(&latency_methods[1], module, modname) : NULL;
+    rc = f ? PyModule_AddObjectRef(module, "now_ns", f) : -1;
     Py_XDECREF(f);
     Py_XDECREF(modname);
     return rc;

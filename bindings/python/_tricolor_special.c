@@ -186,7 +186,10 @@ run_ready(HeapObject *heap)
         tc_ready_kind k = tc_take_ready(heap->heap, &token, &root);
         if (k == TC_READY_NONE)
             break;
+        int64_t t0 = tc_now_ns();
         run_one(heap, k, token, root);
+        if (!heap->closed) /* the callback may have closed it */
+            tc_heap_note_callback(heap->heap, k, t0, tc_now_ns()); /* a trace event */
         n++;
     }
     heap->draining = false;

@@ -142,6 +142,7 @@ typedef struct tc_config {
     bool gctrace;          /* queue one gctrace line per cycle (tc_heap_drain_output) */
     bool checkmark;        /* verify every mark with a stop-the-world re-mark */
     bool gcstoptheworld;   /* run every cycle with the world stopped */
+    int64_t events_ring;   /* GC events kept for mmu and traces, in [0, 2^24]; 0: none (events.c) */
 } tc_config;
 
 /* tc_config_init — fill `c` with SPEC's defaults, then apply the environment
@@ -342,6 +343,7 @@ static inline uintptr_t tc_obj_address(const tc_obj *o) { return (uintptr_t)o & 
 /* ---- statistics ------------------------------------------------------------ */
 
 #define TC_PAUSE_RING 256
+#define TC_HIST_BUCKETS 281 /* see "latency" below */
 
 typedef struct tc_stats {
     uint64_t heap_alloc, heap_live, heap_objects, heap_sys, heap_released, heap_goal;
@@ -356,6 +358,11 @@ typedef struct tc_stats {
     uint64_t gc_sys; /* collector metadata (bitmaps, span structs), not in heap_sys (as Go's GCSys) */
     uint64_t assist_marked; /* bytes marked by mutators' assists (estimated as the markers count) */
     uint64_t mark_regions_shared; /* mark-bit regions two markers wanted at once, so shared (all cycles) */
+    /* latency (events.c) */
+    uint64_t pause_end_ns[TC_PAUSE_RING]; /* monotonic end of each pause in pauses_ns, same order */
+    uint64_t delay_total_ns, delay_max_ns, events_dropped;
+    uint64_t pause_hist[TC_HIST_BUCKETS];        /* counts; bounds from tc_hist_bounds */
+    uint64_t mutator_delay_hist[TC_HIST_BUCKETS];
     const char *phase;     /* "off", "mark", "sweep" */
     const char *collector; /* "concurrent", "incremental", "stw" */
     const char *barrier;   /* "hybrid", "dijkstra", "yuasa" */
@@ -365,7 +372,7 @@ TC_API tc_status tc_heap_stats(tc_heap *h, tc_stats *out);
 
 /* One row per tc_stats field, in SPEC's order, so bindings build their
  * Stats objects (and their documentation) from one list. */
-typedef enum tc_field_type { TC_FIELD_U64, TC_FIELD_DOUBLE, TC_FIELD_STRING, TC_FIELD_PAUSES } tc_field_type;
+typedef enum tc_field_type { TC_FIELD_U64, TC_FIELD_DOUBLE, TC_FIELD_STRING, TC_FIELD_PAUSES, TC_FIELD_HIST } tc_field_type;
 typedef struct tc_stats_field {
     const char *name;
     tc_field_type type;
@@ -382,7 +389,6 @@ TC_API const tc_stats_field *tc_stats_fields(size_t *count);
  * in [bounds[i], bounds[i+1]) ns, where tc_hist_bounds() gives the
  * TC_HIST_BUCKETS + 1 bounds: 0, 1, ..., 8, then 8 buckets per power of two
  * up to 2^37 ns, and a last bound of UINT64_MAX meaning +infinity. */
-#define TC_HIST_BUCKETS 281
 TC_API void tc_hist_bounds(uint64_t out[TC_HIST_BUCKETS + 1]);
 
 /* tc_gc_kind — the kinds of GC interval that take time from the program (the
@@ -439,6 +445,20 @@ typedef struct tc_mmu_point {
  * prepare, then O(n log n) per window; memory about 80 bytes per interval. */
 TC_API tc_status tc_mmu(const tc_interval *iv, size_t n, const int64_t *run_start, const int64_t *run_end,
                         const int64_t *windows_ns, size_t nw, tc_mmu_point *out);
+
+/* tc_heap_mmu — tc_mmu of the heap's recorded delay-kind events over the
+ * run [heap creation, now]; *dropped = events the ring lost (the curve has
+ * a gap: the caller warns). TC_ERR_CLOSED, TC_ERR_VALUE (windows), NOMEM. */
+TC_API tc_status tc_heap_mmu(tc_heap *h, const int64_t *windows_ns, size_t nw, tc_mmu_point *out,
+                             uint64_t *dropped);
+/* tc_heap_intervals — the recorded delay-kind events as intervals (oldest
+ * retained first, malloc'd: free()), for saving a run and tc_mmu later. */
+TC_API tc_status tc_heap_intervals(tc_heap *h, tc_interval **out, size_t *n);
+/* tc_heap_note_callback — the host ran a finalizer (kind TC_READY_FINALIZER)
+ * or cleanup over [start_ns, end_ns] (plat monotonic ns): a trace event. */
+TC_API void tc_heap_note_callback(tc_heap *h, tc_ready_kind kind, int64_t start_ns, int64_t end_ns);
+/* tc_now_ns — the monotonic clock every event uses. */
+TC_API int64_t tc_now_ns(void);
 
 /* ---- observation ------------------------------------------------------------ */
 

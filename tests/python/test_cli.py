@@ -7,6 +7,7 @@ import pytest
 
 from conftest import subprocess_env
 from test_gctrace import GCTRACE, gc_lines
+from tracecheck import check_trace
 from tricolor import __main__ as cli
 from tricolor import workloads
 
@@ -63,6 +64,9 @@ def test_bench_json(workload, params):
     assert data["config"] == {"gogc": 50}
     assert data["objects"] > 0 and data["seconds"] > 0
     assert data["cycles"] >= 0 and data["pause_max_ns"] <= data["pause_total_ns"] or data["cycles"] == 0
+    assert set(data["mmu"]) == {"1ms", "10ms", "100ms"}
+    assert all(0 <= u <= 1 for u in data["mmu"].values())
+    assert data["delay_total_ns"] >= 0 and data["delay_max_ns"] <= data["delay_total_ns"]
 
 
 def test_bench_writes_trace_and_plot(tmp_path):
@@ -71,7 +75,8 @@ def test_bench_writes_trace_and_plot(tmp_path):
                 "--barrier", "yuasa", "--collector", "stw", "--trace", str(trace), "--plot", str(plot))
     assert r.returncode == 0, r.stderr
     assert "GC cycles" in r.stdout
-    assert "traceEvents" in json.loads(trace.read_text()) or json.loads(trace.read_text())
+    assert "pause" in {e["name"] for e in check_trace(trace)}
+    assert "mutator delay max" in r.stdout and "MMU 1/10/100 ms" in r.stdout
     svg = plot.read_text()
     assert "<svg" in svg and svg.rstrip().endswith("</svg>") and "heap_alloc" in svg
     import xml.dom.minidom
@@ -96,6 +101,8 @@ def test_compare_prints_one_table():
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "config" in out and "max pause" in out
+    for col in ("p50 pause", "p99 pause", "max delay", "GC CPU", "MMU 1ms", "MMU 10ms", "MMU 100ms"):
+        assert col in out
     assert "gogc=50" in out and "gogc=off,memory_limit=16.0 MiB" in out
     assert "unavailable" in out
 

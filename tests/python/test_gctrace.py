@@ -10,6 +10,7 @@ import pytest
 
 import tricolor
 from conftest import COLLECTORS, subprocess_env
+from tracecheck import check_trace
 
 # SPEC's example: gc 7 @2.104s 3%: 0.021+4.2+0.018 ms clock, 0.021+1.1/3.9/0+0.018 ms cpu, 48->52->20 MB, 50 MB goal, 1 P
 # plus Go's " (forced)" at the end of a cycle that the program asked for (runtime.GC()
@@ -111,8 +112,7 @@ def test_trace_file_is_chrome_trace_json(tmp_path, as_path):
                 heap.new(2)
             heap.collect()
         heap.trace_stop()
-    doc = json.loads(path.read_text())
-    events = doc["traceEvents"] if isinstance(doc, dict) else doc
+    events = check_trace(path)
     assert isinstance(events, list) and events
     for e in events:
         assert "ph" in e and "name" in e

@@ -388,12 +388,13 @@ def test_bench_and_compare_plots(tmp_path):
     assert "<svg" in svg.read_text()
     w = wl.WORKLOADS["churn"]
     run = lab.runner.run_once(w, w.with_defaults({"live_mib": 2}), {"collector": "stw", "memory_limit": 64 << 20})
-    a1, a2, a3 = plots.bench_figure("churn", run).axes[:3]
+    a1, a2, a3, a4 = plots.bench_figure("churn", run).axes[:4]
     assert {"heap_alloc", "heap_goal", "memory limit", "pauses"} <= set(_labels(a1))
     limit = next(x for x in a1.lines if x.get_label() == "memory limit")
     assert list(limit.get_ydata()) == [64.0, 64.0]
     assert len(a2.patches) == (1 if plots.pause_times(run) else 0) and "(ms)" in a2.get_xlabel()
-    assert "(ms)" in a3.get_xlabel() and all(0 <= y <= 1 for y in a3.lines[0].get_ydata())
+    assert "delay (ms)" == a3.get_xlabel() and len(a3.patches) == (1 if plots.delay_times(run) else 0)
+    assert "(ms)" in a4.get_xlabel() and all(0 <= y <= 1 for y in a4.lines[0].get_ydata())
 
 
 # ---- workloads -------------------------------------------------------------------------------

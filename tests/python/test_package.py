@@ -60,13 +60,14 @@ def test_extension_exports_only_its_init_function():
 
 def test_help_documents_every_heap_parameter_and_method():
     doc = tricolor.Heap.__doc__
-    for param in ("collector", "gogc", "memory_limit", "barrier", "mark_workers", "gctrace", "checkmark"):
+    for param in ("collector", "gogc", "memory_limit", "barrier", "mark_workers", "gctrace", "checkmark",
+                  "events_ring"):
         assert re.search(rf"^  {param} +\S", doc, re.M), param  # a line of its own, with its meaning
     for word in ("TRICOLOR_GOGC", "TRICOLOR_MEMORY_LIMIT", "'concurrent'", "'incremental'", "'stw'",
                  "'hybrid'", "'dijkstra'", "'yuasa'"):
         assert word in doc, word
     assert inspect.signature(tricolor.Heap).parameters.keys() == {
-        "collector", "gogc", "memory_limit", "barrier", "mark_workers", "gctrace", "checkmark"}
+        "collector", "gogc", "memory_limit", "barrier", "mark_workers", "gctrace", "checkmark", "events_ring"}
     for cls in (tricolor.Heap, tricolor.Obj, tricolor.WeakRef, tricolor.Stats):
         for name, member in vars(cls).items():
             if callable(member) or isinstance(member, property) or type(member).__name__ == "getset_descriptor":

@@ -21,8 +21,9 @@
 -- what finished, with config.interrupted = true.
 --
 -- Values that were not measured are lab.null (JSON null). The latency
--- columns are provisional until the latency layer lands (see metrics below
--- and bindings/python/tricolor/lab/metrics.py, which this mirrors).
+-- columns come from the core's GC events (every pause, assist, incremental
+-- slice, lazy sweep and limit wait, read from the run's trace file), as
+-- bindings/python/tricolor/lab/metrics.py, which this mirrors, computes them.
 local tricolor = require("tricolor")
 local W = require("tricolor.lab.workloads")
 
@@ -195,11 +196,34 @@ local function layer(heap)
    return heap:stats().delay_max_ns ~= nil and ok and mmu ~= nil
 end
 
-lab.PROVISIONAL = lab.array { "barrier_slow", "delay_max_ms", "delay_ms", "delay_p99_ms", "limit_wait_ms",
-   "mmu_100ms", "mmu_10ms", "mmu_1ms", "shaded" }
+local LAYER = (function()
+   local h = tricolor.heap { collector = "stw" }
+   local yes = layer(h)
+   h:close()
+   return yes
+end)()
+lab.LAYER = LAYER
 
--- read_trace(path, anchor) — the pause events of a trace file as {start,
--- end} monotonic ns. Trace timestamps count microseconds from the heap's
+-- Columns the core does not count (write-barrier work), and, without the
+-- latency layer, the ones estimated from pauses.
+lab.NOT_MEASURED = lab.array { "barrier_slow", "shaded" }
+lab.PROVISIONAL = LAYER and lab.array { "barrier_slow", "shaded" }
+   or lab.array { "barrier_slow", "delay_max_ms", "delay_ms", "delay_p99_ms", "limit_wait_ms",
+      "mmu_100ms", "mmu_10ms", "mmu_1ms", "shaded" }
+
+local DELAY_KINDS = { pause = true, assist = true, slice = true, sweep = true, limit_wait = true }
+
+-- delay_kind(name) — the mutator-delay kind of a trace event name (the core
+-- names each event by its kind), nil for work beside the program.
+local function delay_kind(name)
+   local n = name:lower()
+   if n:find("pause") then return "pause" end
+   if LAYER and DELAY_KINDS[n] then return n end
+   return nil
+end
+
+-- read_trace(path, anchor) — the delay events of a trace file as {start,
+-- end, kind} monotonic ns. Trace timestamps count microseconds from the heap's
 -- birth; the "trace_start" instant was stamped as heap:trace_start()
 -- returned, at `anchor` on our clock, which pins the one to the other.
 local function read_trace(path, anchor)
@@ -214,11 +238,12 @@ local function read_trace(path, anchor)
    if start then born = anchor - math.floor(tonumber(start) * 1000) end
    for ev in text:sub(from):gmatch("%b{}") do
       local name = ev:match('"name"%s*:%s*"([^"]*)"')
-      if name and name:lower():find("pause") and ev:find('"ph"%s*:%s*"X"') then
+      local kind = name and ev:find('"ph"%s*:%s*"X"') and delay_kind(name)
+      if kind then
          local ts, dur = tonumber(ev:match('"ts"%s*:%s*([-%d.eE+]+)')), tonumber(ev:match('"dur"%s*:%s*([-%d.eE+]+)'))
          if ts and dur then
             local s = born + math.floor(ts * 1000)
-            out[#out + 1] = { s, s + math.floor(dur * 1000) }
+            out[#out + 1] = { s, s + math.floor(dur * 1000), kind }
          end
       end
    end
@@ -227,11 +252,40 @@ end
 
 local function ms(ns) return ns / 1e6 end
 
--- window(heap, s0, s1, t0, t1, pauses) — the latency columns of [t0, t1].
+-- hist_p99(h1, h0) — the upper bound (ns) of the bucket holding the 99th
+-- percentile of the intervals histogram h1 gained over h0; nil if none.
+local function hist_p99(h1, h0)
+   local counts, total = {}, 0
+   for i, c in ipairs(h1.counts) do counts[i] = c - (h0 and h0.counts[i] or 0); total = total + counts[i] end
+   if total == 0 then return nil end
+   local seen = 0
+   for i, c in ipairs(counts) do
+      seen = seen + c
+      if seen >= 0.99 * total then return h1.bounds_ns[math.min(i + 1, #h1.bounds_ns)] end
+   end
+   return h1.bounds_ns[#h1.bounds_ns]
+end
+
+local function mmu_columns(out, inside, t0, t1)
+   if tricolor.mmu and t1 > t0 then -- the core's exact MMU (csrc/mmu.c)
+      local iv = {}
+      for i, e in ipairs(inside) do iv[i] = { math.max(e[1], t0), math.min(e[2], t1), e[3] } end
+      for _, row in ipairs(tricolor.mmu(iv, { 0.001, 0.01, 0.1 }, t0, t1)) do
+         out[("mmu_%dms"):format(math.floor(row.window * 1000 + 0.5))] = row.mmu
+      end
+   else
+      for _, w in ipairs({ 1, 10, 100 }) do out[("mmu_%dms"):format(w)] = lab.mmu(inside, w * 1000000, t0, t1) end
+   end
+end
+
+-- window(heap, s0, s1, t0, t1, events) — the latency columns of [t0, t1].
 local function window(heap, s0, s1, t0, t1, events)
-   local pauses, inside = {}, {}
+   local pauses, inside, delays = {}, {}, {}
    for _, e in ipairs(events) do
-      if e[2] > t0 and e[1] < t1 then inside[#inside + 1] = e; pauses[#pauses + 1] = e[2] - e[1] end
+      if e[2] > t0 and e[1] < t1 then
+         inside[#inside + 1] = e
+         if e[3] == "pause" then pauses[#pauses + 1] = e[2] - e[1] else delays[#delays + 1] = e end
+      end
    end
    local total, max = 0, 0
    for _, p in ipairs(pauses) do total, max = total + p, math.max(max, p) end
@@ -242,25 +296,23 @@ local function window(heap, s0, s1, t0, t1, events)
       assist_ms = ms(s1.assist_ns - s0.assist_ns), limit_wait_ms = lab.null,
       barrier_slow = s1.barrier_slow or lab.null, shaded = s1.barrier_shaded or lab.null,
    }
-   if layer(heap) then
-      out.delay_ms = ms(s1.delay_total_ns - s0.delay_total_ns)
-      out.delay_max_ms = ms(s1.delay_max_ns)
-      out.delay_p99_ms = lab.null
-      for _, row in ipairs(heap:mmu({ 0.001, 0.01, 0.1 })) do
-         out[("mmu_%dms"):format(math.floor(row.window * 1000 + 0.5))] = row.mmu
+   if LAYER then
+      local dmax, waits = max, 0
+      for _, e in ipairs(delays) do
+         dmax = math.max(dmax, e[2] - e[1])
+         if e[3] == "limit_wait" then waits = waits + (e[2] - e[1]) end
       end
+      out.delay_ms = ms(s1.delay_total_ns - s0.delay_total_ns)
+      out.delay_max_ms = ms(dmax)
+      out.delay_p99_ms = ms(hist_p99(s1.mutator_delay_hist, s0.mutator_delay_hist) or 0)
+      out.limit_wait_ms = ms(waits)
+      mmu_columns(out, inside, t0, t1)
    else
       out.delay_ms = out.stw_ms + out.assist_ms
       out.delay_max_ms, out.delay_p99_ms = out.pause_max_ms, out.pause_p99_ms
-      if tricolor.mmu and t1 > t0 then -- the core's exact MMU (csrc/mmu.c), where it is built in
-         local iv = {}
-         for i, e in ipairs(inside) do iv[i] = { math.max(e[1], t0), math.min(e[2], t1), "pause" } end
-         for _, row in ipairs(tricolor.mmu(iv, { 0.001, 0.01, 0.1 }, t0, t1)) do
-            out[("mmu_%dms"):format(math.floor(row.window * 1000 + 0.5))] = row.mmu
-         end
-      else
-         for _, w in ipairs({ 1, 10, 100 }) do out[("mmu_%dms"):format(w)] = lab.mmu(inside, w * 1000000, t0, t1) end
-      end
+      local only = {}
+      for _, e in ipairs(inside) do if e[3] == "pause" then only[#only + 1] = e end end
+      mmu_columns(out, only, t0, t1)
    end
    return out
 end
@@ -359,7 +411,7 @@ function lab.run_once(w, params, config, measure_live)
    res.keep = nil
    local window_s = (t1 - t0) / 1e9
    v.wall_s, v.window_s = (t1 - born) / 1e9, window_s
-   v.mutator_s = math.max(0.0, window_s - (v.stw_ms + v.assist_ms) / 1e3)
+   v.mutator_s = math.max(0.0, window_s - v.delay_ms / 1e3) -- delay: pauses, assists, slices, sweeps, waits
    v.cycles, v.cycles_total, v.gc_cpu = s1.num_gc - s0.num_gc, s1.num_gc, s1.gc_cpu_fraction
    v.peak_alloc_mib, v.peak_sys_mib, v.peak_rss_mib = peak(samples, "heap_alloc"), peak(samples, "heap_sys"), rss
    v.live_mib = (num(live) and live or s1.heap_live) / MiB

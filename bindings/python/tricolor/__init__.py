@@ -32,6 +32,7 @@ from ._tricolor import (
     WeakRef,
     __version__,  # TC_VERSION_STRING of csrc/include/tricolor.h: the one version
     mmu,
+    now_ns,
 )
 from . import unsafe
 
@@ -42,6 +43,7 @@ __all__ = [
     "WeakRef",
     "unsafe",
     "mmu",
+    "now_ns",
     "HeapError",
     "CrossHeapError",
     "HeapClosedError",

@@ -12,6 +12,7 @@ from ._tricolor import (
     WeakRef as WeakRef,
     __version__ as __version__,
     mmu as mmu,
+    now_ns as now_ns,
 )
 from . import unsafe as unsafe
 
@@ -22,6 +23,7 @@ __all__ = [
     "WeakRef",
     "unsafe",
     "mmu",
+    "now_ns",
     "HeapError",
     "CrossHeapError",
     "HeapClosedError",

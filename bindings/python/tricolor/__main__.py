@@ -149,7 +149,19 @@ def run(name: str, config: Dict[str, Any], params: Dict[str, Any], *, trace: Opt
                                                               "finalized", "live_objects",
                                                               "records", "mismatches", "replay_s")},
         "pauses_ns": s["pauses_ns"], "samples": [list(x) for x in r.samples],
+        # latency over the measured window (issue 13): every GC-caused wait, not pauses only
+        "pause_p50_ns": _ns(r.values.get("pause_p50_ms")), "pause_p99_ns": _ns(r.values.get("pause_p99_ms")),
+        "delay_max_ns": _ns(r.values.get("delay_max_ms")), "delay_total_ns": _ns(r.values.get("delay_ms")),
+        "mmu": {f"{w}ms": r.values.get(f"mmu_{w}ms") for w in (1, 10, 100)},
     }, r
+
+
+def _ns(ms_value: Optional[float]) -> Optional[int]:
+    return None if ms_value is None else int(round(ms_value * 1e6))
+
+
+def frac(x: Optional[float]) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 def heap_config(args: argparse.Namespace) -> Dict[str, Any]:
@@ -170,6 +182,12 @@ def summary(r: Dict[str, Any]) -> str:
         f"  GC cycles          {r['cycles']:>14}   (one gctrace line each)",
         f"  pause total        {ms(r['pause_total_ns']):>14}   (time the program stood still for the GC)",
         f"  pause max          {ms(r['pause_max_ns']):>14}   (the longest single stop)",
+        f"  pause p50 / p99    {ms(r['pause_p50_ns'] or 0):>14} / {ms(r['pause_p99_ns'] or 0)}   (in the measured window)",
+        f"  mutator delay max  {ms(r['delay_max_ns'] or 0):>14}   (longest GC-caused wait: pause, assist, "
+        "incremental slice, lazy sweep, limit wait)",
+        f"  mutator delay      {ms(r['delay_total_ns'] or 0):>14}   (all of them, in the measured window)",
+        f"  MMU 1/10/100 ms    {frac(r['mmu']['1ms']):>14} / {frac(r['mmu']['10ms'])} / {frac(r['mmu']['100ms'])}"
+        "   (least share of any window left to the program)",
         f"  heap peak          {human_bytes(r['heap_peak']):>14}   (largest heap_alloc sampled; "
         f"{human_bytes(r['heap_sys'])} mapped from the OS)",
         f"  live at the end    {human_bytes(r['heap_live']):>14}   (marked by the last cycle)",
@@ -305,12 +323,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
                   f"in configuration: {config_label(config)}", file=sys.stderr)
             return 1
         except ValueError as e:
-            rows.append([config_label(config), "-", "-", "-", "-", "-", f"unavailable: {e}"])
+            rows.append([config_label(config)] + ["-"] * 10 + [f"unavailable: {e}"])
             continue
         results.append(r)
         runs.append((r["label"], lab_run))
-        rows.append([r["label"], f"{r['seconds']:.2f}", str(r["cycles"]), ms(r["pause_max_ns"]),
-                     ms(r["pause_total_ns"]), human_bytes(r["heap_peak"]), f"{r['gc_cpu_fraction']:.1%}"])
+        rows.append([r["label"], f"{r['seconds']:.2f}", str(r["cycles"]), ms(r["pause_p50_ns"] or 0),
+                     ms(r["pause_p99_ns"] or 0), ms(r["pause_max_ns"]), ms(r["delay_max_ns"] or 0),
+                     f"{r['gc_cpu_fraction']:.1%}", frac(r["mmu"]["1ms"]), frac(r["mmu"]["10ms"]),
+                     frac(r["mmu"]["100ms"]), human_bytes(r["heap_peak"])])
     if args.plot and runs:
         try:
             plots.save(plots.compare_figure(runs), args.plot)
@@ -323,7 +343,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return 0
     what = f"replay of {args.replay}" if args.replay else f"{args.workload}: {workloads.describe(args.workload)}"
     print(f"{what}\n")
-    print(table(["config", "time s", "cycles", "max pause", "total pause", "heap peak", "GC CPU"], rows))
+    print(table(["config", "time s", "cycles", "p50 pause", "p99 pause", "max pause", "max delay", "GC CPU",
+                 "MMU 1ms", "MMU 10ms", "MMU 100ms", "heap peak"], rows))
+    print("\nmax delay: the longest GC-caused wait of a program thread (pause, mark assist, incremental slice,\n"
+          "lazy sweep, limit wait); MMU w: the least share of any w-long window the program kept.")
     bad = [r["label"] for r in results if r["result"].get("mismatches")]
     if bad:
         print(f"\nreplay NOT exact under: {', '.join(bad)} (heap_objects or graph hash differed at a collect)")

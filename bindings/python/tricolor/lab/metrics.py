@@ -20,10 +20,15 @@ are not timed one by one:
 - ``limit_wait_ms``, ``barrier_slow`` and ``shaded`` are None (not
   measured): the core does not count them yet.
 
-With the layer, the delay columns come from the histograms and totals, the
-MMU from ``heap.mmu`` (over the whole run, set-up included), and limit
-waits from the trace's limit-wait events. When the layer has landed, the
-``if LAYER`` branches become the code and the rest goes.
+With the layer (the core records every GC event, csrc/events.c), the trace
+file holds every interval with its kind as its name ("pause", "assist",
+"slice", "sweep", "limit_wait"): ``delay_ms`` is the window's growth of
+``delay_total_ns``, ``delay_p99_ms`` comes from the growth of
+``mutator_delay_hist``, ``delay_max_ms`` is the longest delay interval of
+the window, the MMU is ``tricolor.mmu`` of the window's delay intervals over
+the window, and ``limit_wait_ms`` adds the window's limit waits. Only
+``barrier_slow`` and ``shaded`` stay unmeasured (``NOT_MEASURED``): the core
+does not count write-barrier work.
 """
 from __future__ import annotations
 
@@ -40,10 +45,15 @@ HAVE_MMU = hasattr(tricolor, "mmu")  # the core's exact MMU of a list of interva
 
 MMU_WINDOWS_MS = (1, 10, 100)
 
-# Columns that are estimates until the latency layer lands (see above).
-PROVISIONAL = frozenset() if LAYER else frozenset(
+# Columns the core does not count at all (shown as '-').
+NOT_MEASURED = frozenset({"barrier_slow", "shaded"})
+# Columns that are estimates until the latency layer lands (see above), and
+# the unmeasured ones.
+PROVISIONAL = NOT_MEASURED if LAYER else frozenset(
     {"delay_max_ms", "delay_p99_ms", "delay_ms", "mmu_1ms", "mmu_10ms", "mmu_100ms",
-     "limit_wait_ms", "barrier_slow", "shaded"})
+     "limit_wait_ms"}) | NOT_MEASURED
+
+DELAY_KINDS = ("pause", "assist", "slice", "sweep", "limit_wait")
 
 Event = Tuple[int, int, str]  # (start_ns, end_ns, kind), monotonic ns
 
@@ -52,14 +62,10 @@ def delay_kind(name: str) -> Optional[str]:
     """The mutator-delay kind of a trace event name, None for GC work that
     runs beside the program (background mark and sweep, whole cycles)."""
     n = name.lower()
-    if "pause" in n:
+    if "pause" in n:  # "pause" (and "STW pause" in traces of older versions)
         return "pause"
-    if not LAYER:
-        return None
-    for word, kind in (("assist", "assist"), ("slice", "slice"), ("limit", "limit_wait"),
-                       ("lazy", "sweep")):
-        if word in n:
-            return kind
+    if LAYER and n in DELAY_KINDS:  # the core names each event by its kind
+        return n
     return None
 
 
@@ -135,13 +141,14 @@ def window(heap: tricolor.Heap, s0: Any, s1: Any, t0_ns: int, t1_ns: int,
     out["shaded"] = getattr(s1, "barrier_shaded", None)
     if LAYER:
         out.update(_layer_columns(heap, s0, s1, inside))
+        counted = inside  # every delay kind
     else:
         out["delay_ms"] = out["stw_ms"] + out["assist_ms"]
         out["delay_max_ms"] = out["pause_max_ms"]
         out["delay_p99_ms"] = out["pause_p99_ms"]
-        pauses_only = [e for e in inside if e[2] == "pause"]
-        for w, u in zip(MMU_WINDOWS_MS, mmu_values(pauses_only, MMU_WINDOWS_MS, t0_ns, t1_ns)):
-            out[f"mmu_{w}ms"] = u
+        counted = [e for e in inside if e[2] == "pause"]
+    for w, u in zip(MMU_WINDOWS_MS, mmu_values(counted, MMU_WINDOWS_MS, t0_ns, t1_ns)):
+        out[f"mmu_{w}ms"] = u
     return out
 
 
@@ -160,12 +167,10 @@ def _layer_columns(heap: tricolor.Heap, s0: Any, s1: Any, inside: List[Event]) -
     bounds, counts = hist_delta(s1.mutator_delay_hist, s0.mutator_delay_hist)
     out: Dict[str, Any] = {
         "delay_ms": (s1.delay_total_ns - s0.delay_total_ns) / 1e6,
-        "delay_max_ms": s1.delay_max_ns / 1e6,
-        "delay_p99_ms": _ms(hist_quantile(bounds, counts, 99)),
+        "delay_max_ms": max((b - a for a, b, _k in inside), default=0) / 1e6,
+        "delay_p99_ms": _ms(hist_quantile(bounds, counts, 99)) or 0.0,
         "limit_wait_ms": sum(b - a for a, b, k in inside if k == "limit_wait") / 1e6,
     }
-    for row in heap.mmu([w / 1000 for w in MMU_WINDOWS_MS]):
-        out[f"mmu_{round(row['window'] * 1000)}ms"] = row["mmu"]
     return out
 
 

@@ -20,6 +20,7 @@ import sys
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TextIO
 
+from . import metrics
 from .questions import Column
 from .session import Progress
 
@@ -137,9 +138,14 @@ def report(doc: Dict[str, Any], columns: Sequence[Column], notes: Sequence[str],
     print_table(headers(cols, prov), cells(rows, cols), title, out)
     for n in notes:
         print(n, file=out)
-    if prov:
-        print(f"* provisional until the latency layer (issue 13) lands: {', '.join(prov)} "
-              "(delays and MMU from stop-the-world pauses only; '-': the core does not count it yet)", file=out)
+    unmeasured = [k for k in prov if k in metrics.NOT_MEASURED]
+    estimated = [k for k in prov if k not in metrics.NOT_MEASURED]
+    if estimated:
+        print(f"* provisional until the latency layer (issue 13) lands: {', '.join(estimated)} "
+              "(delays and MMU from stop-the-world pauses only)", file=out)
+    if unmeasured:
+        print(f"* not measured: {', '.join(unmeasured)} ('-': the core does not count write-barrier work)",
+              file=out)
     if cfg.get("interrupted"):
         print(f"interrupted: the table holds the {len(rows)} configuration(s) that finished", file=out)
     m = doc["machine"]

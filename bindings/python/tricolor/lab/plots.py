@@ -236,15 +236,21 @@ def timeline(ax: Any, run: Run, title: str) -> None:
     _legend(ax)
 
 
-def pause_hist(ax: Any, named: Sequence[Tuple[str, List[float]]]) -> None:
-    """Histogram of pause lengths (ms), log bins, one step line per series."""
+def delay_times(run: Run) -> List[float]:
+    """The length (ms) of every mutator-delay interval in the trace (pauses,
+    assists, incremental slices, lazy sweeps, limit waits)."""
+    return [(b - a) / 1e6 for a, b, _k in run.events]
+
+
+def pause_hist(ax: Any, named: Sequence[Tuple[str, List[float]]], what: str = "pause") -> None:
+    """Histogram of pause (or delay) lengths (ms), log bins, one step line per series."""
     every = [p for _, ps in named for p in ps if p > 0]
     if every:
         lo, hi = math.log10(min(every)), math.log10(max(every))
         bins = [10 ** (lo + (hi - lo + 1e-9) * i / 20) for i in range(21)]
         for name, ps in named:
             ax.hist([p for p in ps if p > 0], bins=bins, histtype="step", label=name)
-    ax.set(xscale="log", xlabel="pause (ms)", ylabel="pauses (count)", title="pause histogram")
+    ax.set(xscale="log", xlabel=f"{what} (ms)", ylabel=f"{what}s (count)", title=f"{what} histogram")
     ticks(ax, True, False)
     from matplotlib import ticker
     ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
@@ -264,20 +270,22 @@ def mmu_plot(ax: Any, named: Sequence[Tuple[str, Run]]) -> None:
 
 
 def bench_figure(label: str, run: Run) -> Any:
-    fig, (a1, a2, a3) = _figure(3, label, width=4.6)
+    fig, (a1, a2, a3, a4) = _figure(4, label, width=4.6)
     timeline(a1, run, "heap over time")
     pause_hist(a2, [("pauses", [ms for _, ms in pause_times(run)])])
-    mmu_plot(a3, [("this run", run)])
+    pause_hist(a3, [("delays", delay_times(run))], "delay")
+    mmu_plot(a4, [("this run", run)])
     return fig
 
 
 def compare_figure(named: Sequence[Tuple[str, Run]]) -> Any:
-    fig, (a1, a2, a3) = _figure(3, "compare", width=4.6)
+    fig, (a1, a2, a3, a4) = _figure(4, "compare", width=4.6)
     for name, run in named:
         a1.plot([s.t for s in run.samples], [s.heap_alloc / 2**20 for s in run.samples], label=name)
     a1.set(xlabel="time (s)", ylabel="heap_alloc (MiB)", title="heap over time")
     ticks(a1)
     _legend(a1)
     pause_hist(a2, [(name, [ms for _, ms in pause_times(run)]) for name, run in named])
-    mmu_plot(a3, named)
+    pause_hist(a3, [(name, delay_times(run)) for name, run in named], "delay")
+    mmu_plot(a4, named)
     return fig

@@ -160,7 +160,7 @@ def _values(result: Dict[str, Any], window: Dict[str, Any], samples: List[Sample
     window_s = (t1 - t0) / 1e9
     out: Dict[str, Any] = {
         "wall_s": (t1 - born) / 1e9, "window_s": window_s,
-        "mutator_s": max(0.0, window_s - (window["stw_ms"] + window["assist_ms"]) / 1e3),
+        "mutator_s": max(0.0, window_s - window["delay_ms"] / 1e3),  # delay: pauses, assists, slices, sweeps, waits
         "cycles": s1.num_gc - s0.num_gc, "cycles_total": s1.num_gc,
         "gc_cpu": s1.gc_cpu_fraction,
         "peak_alloc_mib": max(s.heap_alloc for s in samples) / MiB,
