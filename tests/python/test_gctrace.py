@@ -152,11 +152,13 @@ def test_stop_the_world_cpu_figures_are_measured_apart(capsys):
     """The cpu part's first and last figures are the thread CPU time of the start
     pause and of the termination pause, each measured on its own (they used to be
     one total split in half, so the two were always equal). Both pauses do
-    different work (termination flushes caches and readies the sweep), so over
-    twenty cycles they differ in some line; under "stw" both are 0 (the pause's
-    CPU is the mark's and the sweep's)."""
+    different work (termination flushes caches and readies the sweep, which
+    grows with the spans in use), so over twenty cycles of a 50,000-object heap
+    they differ in some line (with 2,000 objects both often rounded to the same
+    microsecond in every line, and the test failed under load); under "stw"
+    both are 0 (the pause's CPU is the mark's and the sweep's)."""
     with tricolor.Heap(collector="concurrent", gctrace=True) as heap:
-        keep = [heap.new(2, data=64) for _ in range(2000)]
+        keep = [heap.new(2, data=64) for _ in range(50_000)]
         for _ in range(20):
             heap.collect()
     pairs = [(m.group(7), m.group(11)) for m in map(GCTRACE.match, gc_lines(capsys.readouterr().err))]
