@@ -110,6 +110,7 @@ static inline bool shade_new(tc_barrier k)
 void barrier_shades(tc_mutator *m, tc_value old, tc_value v)
 {
     tc_barrier kind = m->heap->cfg.barrier;
+    mut_count(&m->barrier_slow);
     if (shade_old(kind) && old.kind == TC_REF)
         shade(m, (uintptr_t)old.u.ref);
     if (shade_new(kind) && v.kind == TC_REF)

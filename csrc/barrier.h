@@ -12,13 +12,24 @@
 #include "heap.h"
 #pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
+/* mut_count — add 1 to a counter of m's that only m's owner writes (a
+ * relaxed load and store: no locked instruction; stats reads it relaxed). */
+static inline void mut_count(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
 /* shade — make p grey unless it is already marked: add it to the mutator's
- * grey buffer (the marker tests and sets the mark bit). */
+ * grey buffer (the marker tests and sets the mark bit). Counted in
+ * barrier_shaded (an object may be counted by two mutators that shade it
+ * before the marker sets its bit: the count is of greyings, an upper bound
+ * on the objects). */
 static inline void shade(tc_mutator *m, uintptr_t p)
 {
     arena *a = arena_of(p);
     if (!a || bit_test(a->markbits, a, p) || bit_test(a->blackbits, a, p))
         return; /* already black: marked, or allocated during this mark */
+    mut_count(&m->barrier_shaded);
     m->gbuf[m->gbuf_n++] = p;
     if (__builtin_expect(m->gbuf_n == MUT_GBUF, 0))
         grey_flush_mutator(m);

@@ -93,6 +93,8 @@ struct tc_mutator {
     uintptr_t gbuf[MUT_GBUF];
     /* counters: written by the owner (or the stopper), read relaxed by stats */
     _Atomic uint64_t mallocs, alloc_bytes, roots_new, roots_del;
+    _Atomic uint64_t barrier_slow;   /* slot stores that took the barrier's slow path (barrier.c) */
+    _Atomic uint64_t barrier_shaded; /* objects the barrier greyed (shade: barrier.h) */
     struct tc_mutator *next;     /* heap->mutators list, under mut_lock */
 };
 

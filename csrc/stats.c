@@ -27,6 +27,17 @@ void stats_record_pause(tc_heap *h, uint64_t start, uint64_t end)
 }
 
 /* stats_totals — sums of the per-mutator counters. */
+/* stats_barrier — the barrier's counters summed over the mutators. */
+static void stats_barrier(tc_heap *h, tc_stats *out)
+{
+    pthread_mutex_lock(&h->mut_lock);
+    for (tc_mutator *m = h->mutators; m; m = m->next) {
+        out->barrier_slow += atomic_load_explicit(&m->barrier_slow, memory_order_relaxed);
+        out->barrier_shaded += atomic_load_explicit(&m->barrier_shaded, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&h->mut_lock);
+}
+
 void stats_totals(tc_heap *h, uint64_t *mallocs, uint64_t *alloc_bytes, int64_t *roots)
 {
     uint64_t ma = 0, by = 0;
@@ -83,6 +94,7 @@ tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
     out->delay_total_ns = atomic_load_explicit(&h->ev.delay_total, memory_order_relaxed);
     out->delay_max_ns = atomic_load_explicit(&h->ev.delay_max, memory_order_relaxed);
     out->events_dropped = atomic_load_explicit(&h->ev.dropped, memory_order_relaxed);
+    stats_barrier(h, out);
     hist_read(&h->ev.pause_hist, out->pause_hist);
     hist_read(&h->ev.delay_hist, out->mutator_delay_hist);
     out->npauses = (uint32_t)n;
@@ -183,6 +195,12 @@ static const tc_stats_field fields[] = {
     F(events_dropped, TC_FIELD_U64, "GC events the bounded event ring (option events_ring) lost "
       "before mmu() or a trace read them: mmu's curve has a gap. The histograms and totals never "
       "lose any. Unit: events. Go: none."),
+    F(barrier_slow, TC_FIELD_U64, "Slot stores that went through the write barrier's slow path "
+      "(stores while a mark ran, or under the manual collector between gc_start and the sweep), all "
+      "cycles. Unit: stores. Go: none (the runtime's write-barrier buffer flushes come closest)."),
+    F(barrier_shaded, TC_FIELD_U64, "Objects the write barrier greyed (a store's old or new "
+      "value, a handle made or released) that were still white, all cycles; two threads greying "
+      "one object at once count twice. Unit: objects. Go: none."),
     F(pause_hist, TC_FIELD_HIST, "Stop-the-world pauses as a log-bucketed histogram: "
       "{bounds_ns: [b0, b1, ...], counts: [c0, ...]}, counts[i] counts pauses in [b[i], b[i+1]) "
       "(8 buckets per power of two, the last bound +inf as 2^64-1). Unit: nanoseconds (bounds), "

@@ -361,6 +361,7 @@ typedef struct tc_stats {
     /* latency (events.c) */
     uint64_t pause_end_ns[TC_PAUSE_RING]; /* monotonic end of each pause in pauses_ns, same order */
     uint64_t delay_total_ns, delay_max_ns, events_dropped;
+    uint64_t barrier_slow, barrier_shaded; /* write barrier: slow-path stores, objects greyed (all cycles) */
     uint64_t pause_hist[TC_HIST_BUCKETS];        /* counts; bounds from tc_hist_bounds */
     uint64_t mutator_delay_hist[TC_HIST_BUCKETS];
     const char *phase;     /* "off", "mark", "sweep" */

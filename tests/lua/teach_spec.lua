@@ -102,6 +102,28 @@ describe("teaching mode: the calls", function()
       end)
    end
 
+   it("counts the barrier's slow stores and the objects it greys", function()
+      for barrier, shades in pairs { hybrid = 1, dijkstra = 0, yuasa = 1 } do
+         local h = tricolor.heap { collector = "manual", barrier = barrier }
+         local r = h:new(1)
+         r[1] = h:new(0)
+         H.drop_handles() -- r[1]'s object is reachable through r only
+         local s0 = h:stats()
+         r[1] = nil       -- no mark running: the fast path
+         r[1] = h:new(0)
+         H.drop_handles()
+         h:gc_start()
+         local s1 = h:stats()
+         assert.are.same({ 0, 0 }, { s1.barrier_slow - s0.barrier_slow, s1.barrier_shaded - s0.barrier_shaded })
+         r[1] = nil
+         local s2 = h:stats()
+         assert.are.same({ 1, shades },
+            { s2.barrier_slow - s1.barrier_slow, s2.barrier_shaded - s1.barrier_shaded }, barrier)
+         h:gc_finish()
+         h:close()
+      end
+   end)
+
    it("a manual cycle answers as the SPEC says", function()
       local h = tricolor.heap { collector = "manual" }
       local a = h:new(1)

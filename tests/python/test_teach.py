@@ -15,6 +15,32 @@ from conftest import COLLECTORS
 BARRIERS = ("hybrid", "dijkstra", "yuasa")
 
 
+@pytest.mark.parametrize("barrier, shades", [("hybrid", 1), ("dijkstra", 0), ("yuasa", 1)])
+def test_the_barrier_counts_its_slow_stores_and_the_objects_it_greys(barrier, shades):
+    """Stats.barrier_slow / barrier_shaded, placed by hand: overwriting the only
+    reference to a white object during the mark is one slow store, and it greys
+    the object under the deletion barriers (hybrid, yuasa) but not under
+    Dijkstra; storing None over None greys nothing; outside a mark nothing counts."""
+    h = tricolor.Heap(collector="manual", barrier=barrier)
+    r, x = h.new(1), h.new(0)
+    r[0] = x
+    del x  # x is reachable through r only, and white once the mark starts
+    s0 = h.stats()
+    r[0] = None  # no mark running: the fast path
+    r[0] = h.new(0)
+    h.gc_start()
+    s1 = h.stats()
+    assert (s1.barrier_slow - s0.barrier_slow, s1.barrier_shaded - s0.barrier_shaded) == (0, 0)
+    r[0] = None
+    s2 = h.stats()
+    assert (s2.barrier_slow - s1.barrier_slow, s2.barrier_shaded - s1.barrier_shaded) == (1, shades)
+    r[0] = None
+    s3 = h.stats()
+    assert (s3.barrier_slow - s2.barrier_slow, s3.barrier_shaded - s2.barrier_shaded) == (1, 0)
+    h.gc_finish()
+    h.close()
+
+
 def reachable(snap):
     """Ids reachable from the snapshot's roots (a finalizer root roots its referents)."""
     succ = {}

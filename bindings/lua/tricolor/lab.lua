@@ -206,8 +206,14 @@ lab.LAYER = LAYER
 
 -- Columns the core does not count (write-barrier work), and, without the
 -- latency layer, the ones estimated from pauses.
-lab.NOT_MEASURED = lab.array { "barrier_slow", "shaded" }
-lab.PROVISIONAL = LAYER and lab.array { "barrier_slow", "shaded" }
+local HAVE_BARRIER_COUNTS = (function()
+   local h = tricolor.heap { collector = "stw" }
+   local yes = h:stats().barrier_slow ~= nil
+   h:close()
+   return yes
+end)()
+lab.NOT_MEASURED = HAVE_BARRIER_COUNTS and lab.array {} or lab.array { "barrier_slow", "shaded" }
+lab.PROVISIONAL = LAYER and lab.NOT_MEASURED
    or lab.array { "barrier_slow", "delay_max_ms", "delay_ms", "delay_p99_ms", "limit_wait_ms",
       "mmu_100ms", "mmu_10ms", "mmu_1ms", "shaded" }
 
@@ -294,7 +300,8 @@ local function window(heap, s0, s1, t0, t1, events)
       pause_p50_ms = #pauses > 0 and ms(lab.percentile(pauses, 50)) or 0.0,
       pause_p99_ms = #pauses > 0 and ms(lab.percentile(pauses, 99)) or 0.0,
       assist_ms = ms(s1.assist_ns - s0.assist_ns), limit_wait_ms = lab.null,
-      barrier_slow = s1.barrier_slow or lab.null, shaded = s1.barrier_shaded or lab.null,
+      barrier_slow = HAVE_BARRIER_COUNTS and s1.barrier_slow - s0.barrier_slow or lab.null,
+      shaded = HAVE_BARRIER_COUNTS and s1.barrier_shaded - s0.barrier_shaded or lab.null,
    }
    if LAYER then
       local dmax, waits = max, 0

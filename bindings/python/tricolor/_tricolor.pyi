@@ -159,6 +159,8 @@ class Stats:
     delay_total_ns: int
     delay_max_ns: int
     events_dropped: int
+    barrier_slow: int
+    barrier_shaded: int
     pause_hist: _Histogram
     mutator_delay_hist: _Histogram
     def as_dict(self) -> dict[str, int | float | str | list[int] | _Histogram]: ...

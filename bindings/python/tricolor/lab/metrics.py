@@ -26,9 +26,12 @@ file holds every interval with its kind as its name ("pause", "assist",
 ``delay_total_ns``, ``delay_p99_ms`` comes from the growth of
 ``mutator_delay_hist``, ``delay_max_ms`` is the longest delay interval of
 the window, the MMU is ``tricolor.mmu`` of the window's delay intervals over
-the window, and ``limit_wait_ms`` adds the window's limit waits. Only
-``barrier_slow`` and ``shaded`` stay unmeasured (``NOT_MEASURED``): the core
-does not count write-barrier work.
+the window, and ``limit_wait_ms`` adds the window's limit waits.
+
+``barrier_slow`` and ``shaded`` are the window's growth of the stats fields
+``barrier_slow`` (slot stores through the barrier's slow path) and
+``barrier_shaded`` (objects the barrier greyed); a core without them leaves
+the columns unmeasured (``NOT_MEASURED``, None).
 """
 from __future__ import annotations
 
@@ -45,8 +48,9 @@ HAVE_MMU = hasattr(tricolor, "mmu")  # the core's exact MMU of a list of interva
 
 MMU_WINDOWS_MS = (1, 10, 100)
 
+HAVE_BARRIER_COUNTS = hasattr(tricolor.Stats, "barrier_slow")
 # Columns the core does not count at all (shown as '-').
-NOT_MEASURED = frozenset({"barrier_slow", "shaded"})
+NOT_MEASURED = frozenset() if HAVE_BARRIER_COUNTS else frozenset({"barrier_slow", "shaded"})
 # Columns that are estimates until the latency layer lands (see above), and
 # the unmeasured ones.
 PROVISIONAL = NOT_MEASURED if LAYER else frozenset(
@@ -137,8 +141,8 @@ def window(heap: tricolor.Heap, s0: Any, s1: Any, t0_ns: int, t1_ns: int,
     out = _pause_columns(pauses)
     out["assist_ms"] = (s1.assist_ns - s0.assist_ns) / 1e6
     out["limit_wait_ms"] = None
-    out["barrier_slow"] = getattr(s1, "barrier_slow", None)
-    out["shaded"] = getattr(s1, "barrier_shaded", None)
+    for col, field in (("barrier_slow", "barrier_slow"), ("shaded", "barrier_shaded")):
+        out[col] = getattr(s1, field) - getattr(s0, field) if HAVE_BARRIER_COUNTS else None
     if LAYER:
         out.update(_layer_columns(heap, s0, s1, inside))
         counted = inside  # every delay kind
