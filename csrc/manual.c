@@ -214,6 +214,8 @@ static tc_color colour_of(tc_heap *h, uintptr_t p, int phase, const uintptr_t *g
     return TC_WHITE;
 }
 
+static _Thread_local uint64_t look_t0; /* when this thread's look_begin began to stop the world */
+
 /* look_begin — hold the heap and stop the world; obj (if any) checked. */
 static tc_status look_begin(tc_heap *h, const char *what, tc_root *r, uintptr_t *p, void **tok)
 {
@@ -233,15 +235,20 @@ static tc_status look_begin(tc_heap *h, const char *what, tc_root *r, uintptr_t 
         hold_end(h, *tok);
         return st;
     }
+    look_t0 = plat_now_ns();
     world_stop(h, NULL);
     if (h->incr_ctx) /* an incremental cycle's marker between slices: its work into the grey set */
         mark_flush(h->incr_ctx);
     return TC_OK;
 }
 
+/* look_end — start the world again; the pause is one the program's other
+ * threads wait out, so it counts as mutator delay (not as a GC pause: the
+ * program asked for it, as for the why-alive calls: inspect.c). */
 static void look_end(tc_heap *h, void *tok)
 {
     world_start(h);
+    ev_record(h, EV_PAUSE, look_t0, plat_now_ns(), 0);
     hold_end(h, tok);
 }
 

@@ -534,9 +534,11 @@ tc_status tc_obj_free(tc_heap *h, tc_root *r)
     } else if ((st = live_obj(r, &p)) != TC_OK) {
         /* another thread freed it meanwhile */
     } else {
+        uint64_t t0 = plat_now_ns();
         world_stop(h, NULL);
         st = free_now(h, p);
         world_start(h);
+        ev_record(h, EV_PAUSE, t0, plat_now_ns(), 0); /* a pause the program waits out: delay, MMU, trace */
     }
     collector_unquiesce(h, tok);
     tc_mutator *m;

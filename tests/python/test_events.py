@@ -285,3 +285,31 @@ def test_process_exit_with_tracing_on_writes_the_trace(tmp_path):
     """)
     assert r.returncode == 3, r.stderr
     assert "pause" in {e["name"] for e in check_trace(path)}
+
+
+def delay_intervals(s):
+    return sum(s.mutator_delay_hist["counts"])
+
+
+@pytest.mark.parametrize("call", ["free", "color", "snapshot", "path_to"])
+def test_a_pause_the_program_asked_for_is_mutator_delay(call):
+    """unsafe.free, color, snapshot and the why-alive calls stop the world; the
+    program's other threads wait that out, so each is one mutator-delay interval
+    (not a GC pause: pause_total_ns does not move). unsafe.free, color and
+    snapshot counted nothing before."""
+    with tricolor.Heap(collector="manual") as h:
+        a = h.new(1)
+        a[0] = h.new(0)
+        s0 = h.stats()
+        if call == "free":
+            tricolor.unsafe.free(a[0])
+        elif call == "color":
+            h.color(a)
+        elif call == "snapshot":
+            h.snapshot()
+        else:
+            h.path_to(a[0])
+        s1 = h.stats()
+        assert delay_intervals(s1) == delay_intervals(s0) + 1
+        assert s1.delay_total_ns > s0.delay_total_ns
+        assert s1.pause_total_ns == s0.pause_total_ns
