@@ -496,7 +496,7 @@ Q.barrier = {
 
 Q.limit = {
    workload = "churn", needs_live = true,
-   defaults = { churn = { live_mib = 32, turnover = 3.0 } }, quick_defaults = { churn = { live_mib = 4, turnover = 1.5 } },
+   defaults = { churn = { live_mib = 32, turnover = 2.0 } }, quick_defaults = { churn = { live_mib = 4, turnover = 1.5 } },
    factors = { 2.0, 1.5, 1.25, 1.1, 1.0, 0.9 }, quick_factors = { 2.0, 1.1, 0.9 },
    plan = function(self, ctx)
       local probe = ctx.run({ label = "calibration", keys = {}, heap = { collector = ctx.opts.collector },

@@ -209,7 +209,7 @@ def paired(rows: List[Dict[str, Any]], metric: str, base_name: str) -> List[str]
 class Limit(Question):
     name = "limit"
     doc = "memory limits from 2x live down to 0.9x live, gogc off and on: peak memory, GC CPU, the 50% guard"
-    defaults = {"churn": {"live_mib": 32, "turnover": 3.0}}
+    defaults = {"churn": {"live_mib": 32, "turnover": 2.0}}
     quick_defaults = {"churn": {"live_mib": 4, "turnover": 1.5}}
     needs_live = True
     factors = [2.0, 1.5, 1.25, 1.1, 1.0, 0.9]
