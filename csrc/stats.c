@@ -65,6 +65,7 @@ tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
     uint64_t mallocs, total;
     int64_t roots;
     stats_totals(h, &mallocs, &total, &roots);
+    stats_barrier(h, out); /* mut_lock, held alone: it ranks above lock and stats_lock */
     pthread_mutex_lock(&h->lock);
     uint64_t frees = h->frees, freed_bytes = h->freed_bytes;
     out->heap_sys = h->sys_bytes;
@@ -94,7 +95,6 @@ tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
     out->delay_total_ns = atomic_load_explicit(&h->ev.delay_total, memory_order_relaxed);
     out->delay_max_ns = atomic_load_explicit(&h->ev.delay_max, memory_order_relaxed);
     out->events_dropped = atomic_load_explicit(&h->ev.dropped, memory_order_relaxed);
-    stats_barrier(h, out);
     hist_read(&h->ev.pause_hist, out->pause_hist);
     hist_read(&h->ev.delay_hist, out->mutator_delay_hist);
     out->npauses = (uint32_t)n;
