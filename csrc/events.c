@@ -205,6 +205,13 @@ static void record(tc_heap *h, ev_kind k, uint64_t start, uint64_t end, uint64_t
         trace_event_add(h, &e);
 }
 
+void ev_record_net(tc_heap *h, ev_kind k, uint64_t start, uint64_t end, uint64_t net)
+{
+    if ((unsigned)k < TC_GC_KIND_COUNT)
+        delay_count(h, net);
+    record(h, k, start, end, 0);
+}
+
 void ev_record(tc_heap *h, ev_kind k, uint64_t start, uint64_t end, uint64_t bytes)
 {
     if ((unsigned)k < TC_GC_KIND_COUNT)

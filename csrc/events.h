@@ -89,6 +89,9 @@ void ev_name_thread(struct tc_heap *h, const char *name); /* name this thread's 
  * but ev lock held). Delay kinds go to the histogram and the totals too;
  * pauses come through ev_pause instead. */
 void ev_record(struct tc_heap *h, ev_kind k, uint64_t start, uint64_t end, uint64_t bytes);
+/* ev_record_net — as ev_record, but the interval counts `net` ns of mutator
+ * delay (an interval with pauses inside, which are events of their own). */
+void ev_record_net(struct tc_heap *h, ev_kind k, uint64_t start, uint64_t end, uint64_t net);
 /* ev_pause — a stop-the-world pause (stats_lock held: delay_total moves with pause_total). */
 void ev_pause(struct tc_heap *h, uint64_t start, uint64_t end);
 /* ev_collect — copy the retained events (oldest first) into a malloc'd array;

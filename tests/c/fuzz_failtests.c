@@ -138,6 +138,33 @@ static int checkmark_never_passes_unchecked(void)
     return 0;
 }
 
+/* A refused allocation on an incremental heap (no collector thread) runs
+ * the whole cycle on the allocating thread before it tries again: beyond
+ * the cycle's own pauses, that time is mutator delay (issue 13), as the
+ * same wait is with the collector thread (a limit wait). */
+static int refused_allocation_cycle_is_mutator_delay(void)
+{
+    tc_heap *h = heap(TC_COLLECTOR_INCREMENTAL, false);
+    T_CHECK(h, "no heap");
+    tc_root *keep = chain(h), *big = NULL;
+    T_CHECK(keep, "setup");
+    tc_stats s0, s1;
+    tc_heap_stats(h, &s0);
+    plat_failpoint_arm(1, false); /* the large object's pages are refused once */
+    tc_status st = tc_obj_new(h, 0, 8u << 20, NULL, &big);
+    plat_failpoint_arm(0, false);
+    tc_heap_stats(h, &s1);
+    T_CHECK(st == TC_OK, "the retry after the cycle failed: %s", tc_errmsg());
+    T_CHECK(s1.num_gc == s0.num_gc + 1, "the refusal ran %llu cycles", (unsigned long long)(s1.num_gc - s0.num_gc));
+    uint64_t delay = s1.delay_total_ns - s0.delay_total_ns, paused = s1.pause_total_ns - s0.pause_total_ns;
+    T_CHECK(delay > paused, "delay %llu ns, of which pauses %llu ns: the cycle's mark and sweep on this thread "
+            "are not counted", (unsigned long long)delay, (unsigned long long)paused);
+    tc_root_release(h, big);
+    tc_root_release(h, keep);
+    tc_heap_destroy(h);
+    return 0;
+}
+
 /* A mutator whose grey buffer cannot be flushed (no memory for a work
  * buffer) must not spin for ever, and the mark must stay correct: FAN
  * objects moved behind a black object during mark are kept. */
@@ -256,6 +283,7 @@ int fail_tests(const char *only)
         {"checkmark_never_passes_unchecked", checkmark_never_passes_unchecked, true},
         {"stw_mark_without_memory_keeps_every_object", stw_mark_without_memory_keeps_every_object, false},
         {"grey_buffer_without_memory_does_not_hang", grey_buffer_without_memory_does_not_hang, false},
+        {"refused_allocation_cycle_is_mutator_delay", refused_allocation_cycle_is_mutator_delay, false},
         {"weak_release_when_the_thread_cannot_register", weak_release_when_the_thread_cannot_register, false},
         {"collector_thread_failure_message_reaches_the_caller", collector_thread_failure_message_reaches_the_caller,
          false},
