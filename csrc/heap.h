@@ -341,6 +341,9 @@ void alloc_flush_cache(tc_mutator *m);     /* world stopped or owner */
 tc_status roots_new(tc_mutator *m, tc_obj *o, tc_root **out);
 void roots_release(tc_mutator *m, tc_root *r);
 void roots_free_all(tc_heap *h);
+/* a root for roots_each: its object, its handle slot (NULL for locals and finalizer roots), its kind */
+typedef bool (*roots_visit)(void *arg, uintptr_t obj, const tc_root *slot, tc_root_kind kind);
+bool roots_each(tc_heap *h, roots_visit visit, void *arg); /* world stopped; false: a visit said stop */
 
 enum { PHASE_OFF = 0, PHASE_MARK = 1, PHASE_SWEEP = 2 };
 

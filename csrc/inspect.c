@@ -302,44 +302,39 @@ static bool push_root(iroot **v, size_t *n, size_t *cap, uintptr_t p, tc_root_ki
     return true;
 }
 
+/* the roots collect_roots has gathered */
+typedef struct rbag {
+    iwalk *w;
+    iroot *v;
+    size_t n, cap;
+} rbag;
+
+/* collect_one — a root for the search, unless it is the handle passed in
+ * or not an object; a handle whose finalizer is queued is told apart. */
+static bool collect_one(void *arg, uintptr_t p, const tc_root *slot, tc_root_kind kind)
+{
+    rbag *b = arg;
+    iwalk *w = b->w;
+    if ((slot && slot == w->skip) || node_of(w, p) == NONE)
+        return true;
+    uintptr_t at = (uintptr_t)slot;
+    if (slot && bsearch(&at, w->fq, w->nfq, sizeof *w->fq, cmp_uptr))
+        kind = TC_ROOT_FINALIZER_QUEUE;
+    return push_root(&b->v, &b->n, &b->cap, p, kind);
+}
+
 /* collect_roots — every root (world stopped), in the order a search must
  * take them: handles and queued finalizers, locals, then the finalizer
  * roots (whose referents are one step further from the virtual root). */
 static tc_status collect_roots(iwalk *w, iroot **out, size_t *nout)
 {
-    tc_heap *h = w->h;
-    iroot *v = NULL;
-    size_t n = 0, cap = 0;
-    bool ok = true;
-    plat_lock(&h->roots_lock);
-    root_chunk *first = h->root_chunks;
-    pthread_mutex_unlock(&h->roots_lock);
-    for (root_chunk *k = first; k && ok; k = k->next)
-        for (size_t i = 0; i < ROOT_CHUNK && ok; i++) {
-            uintptr_t p = atomic_load_explicit(&k->slot[i], memory_order_relaxed);
-            if (!p || (p & 3) || (tc_root *)&k->slot[i] == w->skip || node_of(w, p) == NONE)
-                continue; /* free, freed, the handle passed in, or not an object */
-            uintptr_t at = (uintptr_t)&k->slot[i];
-            bool fq = bsearch(&at, w->fq, w->nfq, sizeof *w->fq, cmp_uptr) != NULL;
-            ok = push_root(&v, &n, &cap, p, fq ? TC_ROOT_FINALIZER_QUEUE : TC_ROOT_HANDLE);
-        }
-    pthread_mutex_lock(&h->mut_lock);
-    for (tc_mutator *m = h->mutators; m && ok; m = m->next)
-        for (size_t i = 0; i < m->nlocals && ok; i++)
-            if (m->locals[i] && node_of(w, (uintptr_t)m->locals[i]) != NONE)
-                ok = push_root(&v, &n, &cap, (uintptr_t)m->locals[i], TC_ROOT_LOCAL);
-    pthread_mutex_unlock(&h->mut_lock);
-    plat_lock(&h->special_lock);
-    for (special *sp = h->specials; sp && ok; sp = sp->all_next)
-        if (sp->kind == SP_FINALIZER && node_of(w, sp->obj) != NONE)
-            ok = push_root(&v, &n, &cap, sp->obj, TC_ROOT_FINALIZER);
-    pthread_mutex_unlock(&h->special_lock);
-    if (!ok) {
-        free(v);
+    rbag b = {.w = w};
+    if (!roots_each(w->h, collect_one, &b)) {
+        free(b.v);
         return inspect_nomem();
     }
-    *out = v;
-    *nout = n;
+    *out = b.v;
+    *nout = b.n;
     return TC_OK;
 }
 

@@ -345,33 +345,14 @@ static bool snap_root(snapb *b, uintptr_t p, tc_root_kind kind)
     return true;
 }
 
-/* snap_roots — handles, locals, objects with a finalizer (world stopped). */
-static bool snap_roots(snapb *b)
+static bool snap_visit(void *b, uintptr_t p, const tc_root *slot, tc_root_kind kind)
 {
-    tc_heap *h = b->h;
-    bool ok = true;
-    plat_lock(&h->roots_lock);
-    root_chunk *first = h->root_chunks;
-    pthread_mutex_unlock(&h->roots_lock);
-    for (root_chunk *k = first; k && ok; k = k->next)
-        for (size_t i = 0; i < ROOT_CHUNK && ok; i++) {
-            uintptr_t p = atomic_load_explicit(&k->slot[i], memory_order_relaxed);
-            if (p && !(p & 3))
-                ok = snap_root(b, p, TC_ROOT_HANDLE);
-        }
-    pthread_mutex_lock(&h->mut_lock);
-    for (tc_mutator *m = h->mutators; m && ok; m = m->next)
-        for (size_t i = 0; i < m->nlocals && ok; i++)
-            if (m->locals[i])
-                ok = snap_root(b, (uintptr_t)m->locals[i], TC_ROOT_LOCAL);
-    pthread_mutex_unlock(&h->mut_lock);
-    plat_lock(&h->special_lock);
-    for (special *sp = h->specials; sp && ok; sp = sp->all_next)
-        if (sp->kind == SP_FINALIZER)
-            ok = snap_root(b, sp->obj, TC_ROOT_FINALIZER);
-    pthread_mutex_unlock(&h->special_lock);
-    return ok;
+    (void)slot;
+    return snap_root(b, p, kind);
 }
+
+/* snap_roots — handles, locals, objects with a finalizer (world stopped). */
+static bool snap_roots(snapb *b) { return roots_each(b->h, snap_visit, b); }
 
 void tc_snapshot_free(tc_snapshot *s)
 {

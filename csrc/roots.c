@@ -187,3 +187,34 @@ void tc_root_release(tc_heap *h, tc_root *r)
 
 /* roots_debug_visited — the test hook of check.h. */
 uint64_t roots_debug_visited(tc_heap *h) { return atomic_load(&h->roots_visited); }
+
+/* roots_each — visit every root, the world stopped: each live handle (with
+ * its slot, so a caller can tell one handle apart), each mutator's locals,
+ * each object with a finalizer, in that order; stops at the first visit
+ * that returns false, and returns false then. The handle-slot encoding
+ * (free `|1`, freed `|2`) is read here, not by the callers. */
+bool roots_each(tc_heap *h, roots_visit visit, void *arg)
+{
+    bool ok = true;
+    plat_lock(&h->roots_lock);
+    root_chunk *first = h->root_chunks;
+    pthread_mutex_unlock(&h->roots_lock);
+    for (root_chunk *k = first; k && ok; k = k->next)
+        for (size_t i = 0; i < ROOT_CHUNK && ok; i++) {
+            uintptr_t p = atomic_load_explicit(&k->slot[i], memory_order_relaxed);
+            if (p && !(p & 3))
+                ok = visit(arg, p, (const tc_root *)&k->slot[i], TC_ROOT_HANDLE);
+        }
+    pthread_mutex_lock(&h->mut_lock);
+    for (tc_mutator *m = h->mutators; m && ok; m = m->next)
+        for (size_t i = 0; i < m->nlocals && ok; i++)
+            if (m->locals[i])
+                ok = visit(arg, (uintptr_t)m->locals[i], NULL, TC_ROOT_LOCAL);
+    pthread_mutex_unlock(&h->mut_lock);
+    plat_lock(&h->special_lock);
+    for (special *sp = h->specials; sp && ok; sp = sp->all_next)
+        if (sp->kind == SP_FINALIZER)
+            ok = visit(arg, sp->obj, NULL, TC_ROOT_FINALIZER);
+    pthread_mutex_unlock(&h->special_lock);
+    return ok;
+}
