@@ -26,19 +26,9 @@ void stats_record_pause(tc_heap *h, uint64_t start, uint64_t end)
     ev_pause(h, start, end); /* under stats_lock with pause_total (events.c: delay >= pause) */
 }
 
-/* stats_totals — sums of the per-mutator counters. */
-/* stats_barrier — the barrier's counters summed over the mutators. */
-static void stats_barrier(tc_heap *h, tc_stats *out)
-{
-    pthread_mutex_lock(&h->mut_lock);
-    for (tc_mutator *m = h->mutators; m; m = m->next) {
-        out->barrier_slow += atomic_load_explicit(&m->barrier_slow, memory_order_relaxed);
-        out->barrier_shaded += atomic_load_explicit(&m->barrier_shaded, memory_order_relaxed);
-    }
-    pthread_mutex_unlock(&h->mut_lock);
-}
-
-void stats_totals(tc_heap *h, uint64_t *mallocs, uint64_t *alloc_bytes, int64_t *roots)
+/* sum_mutators — the per-mutator counters, summed in one walk under
+ * mut_lock; the write barrier's too when `out` is not NULL. */
+static void sum_mutators(tc_heap *h, uint64_t *mallocs, uint64_t *alloc_bytes, int64_t *roots, tc_stats *out)
 {
     uint64_t ma = 0, by = 0;
     int64_t r = 0;
@@ -48,11 +38,21 @@ void stats_totals(tc_heap *h, uint64_t *mallocs, uint64_t *alloc_bytes, int64_t 
         by += atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed);
         r += (int64_t)(atomic_load_explicit(&m->roots_new, memory_order_relaxed) -
                        atomic_load_explicit(&m->roots_del, memory_order_relaxed));
+        if (out) {
+            out->barrier_slow += atomic_load_explicit(&m->barrier_slow, memory_order_relaxed);
+            out->barrier_shaded += atomic_load_explicit(&m->barrier_shaded, memory_order_relaxed);
+        }
     }
     pthread_mutex_unlock(&h->mut_lock);
     *mallocs = ma;
     *alloc_bytes = by;
     *roots = r + atomic_load(&h->roots_global);
+}
+
+/* stats_totals — sums of the per-mutator counters. */
+void stats_totals(tc_heap *h, uint64_t *mallocs, uint64_t *alloc_bytes, int64_t *roots)
+{
+    sum_mutators(h, mallocs, alloc_bytes, roots, NULL);
 }
 
 static const char *const phase_names[] = {"off", "mark", "sweep"};
@@ -64,8 +64,7 @@ tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
     memset(out, 0, sizeof *out);
     uint64_t mallocs, total;
     int64_t roots;
-    stats_totals(h, &mallocs, &total, &roots);
-    stats_barrier(h, out); /* mut_lock, held alone: it ranks above lock and stats_lock */
+    sum_mutators(h, &mallocs, &total, &roots, out); /* mut_lock, held alone: it ranks above lock and stats_lock */
     pthread_mutex_lock(&h->lock);
     uint64_t frees = h->frees, freed_bytes = h->freed_bytes;
     out->heap_sys = h->sys_bytes;
