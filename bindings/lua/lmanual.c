@@ -26,7 +26,7 @@ int lmanual_gc_start(lua_State *L)
 {
     lheap *lh = settled(L, "gc_start");
     tc_status st = tc_heap_gc_start(lt_open_heap(L, 1, "gc_start"));
-    lt_print_trace(lh->h);
+    lt_print_trace(lh);
     if (st != TC_OK)
         return lt_core_error(L, "gc_start");
     return 0;
@@ -38,7 +38,7 @@ int lmanual_gc_step(lua_State *L)
     lua_Integer n = luaL_optinteger(L, 2, 1);
     uint64_t marked = 0;
     tc_status st = tc_heap_gc_step(lt_open_heap(L, 1, "gc_step"), (int64_t)n, &marked);
-    lt_print_trace(lh->h);
+    lt_print_trace(lh);
     if (st != TC_OK)
         return lt_core_error(L, "gc_step");
     lt_push_u64(L, marked);
@@ -50,7 +50,7 @@ int lmanual_gc_finish(lua_State *L)
     lheap *lh = lt_check_heap(L, 1, "gc_finish");
     uint64_t freed = 0;
     tc_status st = tc_heap_gc_finish(lt_open_heap(L, 1, "gc_finish"), &freed);
-    lt_print_trace(lh->h);
+    lt_print_trace(lh);
     if (st != TC_OK)
         return lt_core_error(L, "gc_finish");
     lt_push_u64(L, freed);
@@ -64,9 +64,12 @@ int lmanual_color(lua_State *L)
     lt_open_heap(L, 1, "color");
     lobj *o = lt_heap_obj(L, 2, lh, "color");
     tc_color c = TC_WHITE;
-    if (tc_obj_color(lh->h, o->root, &c) != TC_OK)
+    tc_status st = tc_obj_color(lh->h, o->root, &c);
+    lt_print_trace(lh);
+    if (st != TC_OK)
         return lt_core_error(L, "color");
     lua_pushstring(L, tc_color_name(c));
+    run_due(L, 1, lh);
     return 1;
 }
 
@@ -129,7 +132,9 @@ int lmanual_snapshot(lua_State *L)
 {
     lheap *lh = settled(L, "snapshot");
     tc_snapshot *s = NULL;
-    if (tc_heap_snapshot(lt_open_heap(L, 1, "snapshot"), &s) != TC_OK)
+    tc_status st = tc_heap_snapshot(lt_open_heap(L, 1, "snapshot"), &s);
+    lt_print_trace(lh);
+    if (st != TC_OK)
         return lt_core_error(L, "snapshot");
     lua_pushcfunction(L, build_snapshot);
     lua_pushlightuserdata(L, s);

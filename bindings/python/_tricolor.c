@@ -166,8 +166,9 @@ tricolor_exec(PyObject *module)
     st->str_nslots = PyUnicode_InternFromString("nslots");
     if (st->str_data == NULL || st->str_nslots == NULL)
         return -1;
-    if (add_type(module, &st->heap_type, pytc_heap_type_new(module)) < 0 ||
-        add_type(module, &st->obj_type, pytc_obj_type_new(module)) < 0 ||
+    if (add_type(module, &st->heap_type,
+                 (PyTypeObject *)PyType_FromModuleAndSpec(module, &pytc_heap_spec, NULL)) < 0 ||
+        add_type(module, &st->obj_type, (PyTypeObject *)PyType_FromModuleAndSpec(module, &pytc_obj_spec, NULL)) < 0 ||
         add_type(module, &st->stats_type, pytc_stats_type_new(module, st)) < 0 ||
         add_type(module, &st->weakref_type, pytc_weakref_type_new(module)) < 0 ||
         (st->payload_type = pytc_payload_type_new(module)) == NULL || pytc_unsafe_add(module) < 0 ||
