@@ -48,7 +48,7 @@ static int build_answer(lua_State *L)
         }
         lhandle_push_closed(L, 2, a->lh);
         if (!a->lh->h)
-            return lt_fail(L, "tricolor: %s: the heap is closed", a->fn);
+            return lt_fail(L, "tricolor: %s: %s", a->fn, bc_use_msg(BC_HEAP_CLOSED));
         lhandle_reserve(L, a->lh, a->fn);
         a->next = i + 1;
         lhandle_adopt(L, 2, -1, a->v[i].obj);

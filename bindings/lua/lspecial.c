@@ -294,7 +294,7 @@ static int weak_get(lua_State *L)
     lweak *w = check_weak(L, 1, "get");
     lheap *lh = w->lh;
     if (!lh->h)
-        return lt_fail(L, "tricolor: get: the heap is closed");
+        return lt_fail(L, "tricolor: get: %s", bc_use_msg(BC_HEAP_CLOSED));
     if (!w->w)
         return lt_fail(L, "tricolor: get: the weak reference was closed");
     lua_getiuservalue(L, 1, 1); /* 2: the heap */
