@@ -9,7 +9,9 @@
  * core's copy. gc_start and snapshot first let go of the handles Lua has
  * collected (lhandle_settle), so that a dead handle is not shown, or
  * marked, as a root; settling runs no Lua code, and every call re-checks
- * the heap (lt_open_heap) after anything that could have closed it.
+ * the heap (lt_open_heap) after anything that could have closed it. Every
+ * call ends at a safe point (gctrace, then due callbacks), as in Python:
+ * bindings/common/bc_drain.h.
  */
 #include "ltricolor.h"
 
@@ -29,6 +31,7 @@ int lmanual_gc_start(lua_State *L)
     lt_print_trace(lh);
     if (st != TC_OK)
         return lt_core_error(L, "gc_start");
+    run_due(L, 1, lh);
     return 0;
 }
 
@@ -42,6 +45,7 @@ int lmanual_gc_step(lua_State *L)
     if (st != TC_OK)
         return lt_core_error(L, "gc_step");
     lt_push_u64(L, marked);
+    run_due(L, 1, lh);
     return 1;
 }
 
