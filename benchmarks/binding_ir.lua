@@ -1,8 +1,7 @@
 -- binding_ir.lua — one operation of benchmarks/binding.lua, N times, for an
 -- instruction count under callgrind: counts repeat on a shared, noisy machine
--- where times do not (exactly for the slot ops; heap:new varies by a few
--- percent with the collector thread's schedule). benchmarks/binding_ir.sh
--- runs it with N and with 0 and prints (Ir(N) - Ir(0)) / (N * UNROLL): the
+-- where times do not (exactly for the slot ops; heap:new within ~2%).
+-- benchmarks/binding_ir.sh runs it with N and with 0 and prints (Ir(N) - Ir(0)) / (N * UNROLL): the
 -- instructions of one statement, loop overhead included, as binding.lua's
 -- <op> metric.
 --
@@ -10,6 +9,9 @@
 --   OP: new, store, load, store_ref, load_ref, len
 --   SYSTEM: tricolor, table, or floor (benchmarks/lua_floor.c: a userdata
 --   whose C metamethods do nothing, the least a C binding can pay)
+-- The heap's collector is stw (IR_COLLECTOR to change it): with a concurrent
+-- collector the count of heap:new includes however long the mutator spun
+-- beside the collector thread, which valgrind serialises, and varies.
 local OP, SYSTEM, N = arg[1], arg[2], tonumber(arg[3])
 local UNROLL = 10
 local OPS = {
@@ -34,7 +36,7 @@ if SYSTEM == "floor" then
     return
 end
 local tricolor = require("tricolor")
-local heap = tricolor.heap()
+local heap = tricolor.heap { collector = os.getenv("IR_COLLECTOR") or "stw" }
 local tobj, tref = heap:new(3), heap:new(3)
 tobj[1], tobj[2] = 42, tref
 local tab, tabref = { 42, nil, nil }, { nil, nil, nil }
