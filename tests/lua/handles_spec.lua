@@ -48,6 +48,32 @@ H.each_collector("one handle per object", function() end, function(collector)
       assert.is_true(rawequal(first, a[1]))
    end)
 
+   it("numbers, booleans and nil cross a slot without a Lua allocation or a root", function()
+      local a = heap:new(4)
+      local roots = heap:stats().roots
+      local values = { 42, -7, 2.5, true, false }
+      local got = {}
+      for i = -1, #values do got[i] = false end -- no table growth below
+      collectgarbage("stop")
+      local before = collectgarbage("count")
+      for _ = 1, 200 do
+         for i = 1, #values do
+            a[1] = values[i]
+            got[i] = a[1]
+         end
+         a[2] = nil
+         got[0] = a[2]
+         got[-1] = #a
+      end
+      local after = collectgarbage("count")
+      collectgarbage("restart")
+      assert.equal(before, after)
+      assert.equal(roots, heap:stats().roots)
+      assert.same(values, { got[1], got[2], got[3], got[4], got[5] })
+      assert.is_nil(got[0])
+      assert.equal(4, got[-1])
+   end)
+
    it("handles work as table keys", function()
       local list = heap:new(10)
       for i = 1, 10 do list[i] = heap:new(0) end
