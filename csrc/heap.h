@@ -347,22 +347,6 @@ bool roots_each(tc_heap *h, roots_visit visit, void *arg); /* world stopped; fal
 
 enum { PHASE_OFF = 0, PHASE_MARK = 1, PHASE_SWEEP = 2 };
 
-/* collector.c */
-tc_status collector_cycle(tc_heap *h, tc_mutator *m, bool forced); /* a whole cycle, on return swept */
-void collector_maybe_trigger(tc_mutator *m, uint64_t bytes);
-void collector_update_trigger(tc_heap *h);
-tc_status collector_start_thread(tc_heap *h);
-void collector_stop_thread(tc_heap *h);
-void collector_hold(tc_heap *h);    /* wait for the running cycle; keep new ones from starting */
-void collector_release(tc_heap *h);
-tc_status collector_verify(tc_heap *h); /* verify with no cycle running, world stopped */
-void *collector_quiesce(tc_heap *h); /* hold mark_lock + gc_lock with no cycle running (not from a heap call) */
-void collector_unquiesce(tc_heap *h, void *tok);
-/* the manual driver's steps (manual.c drives them; mark_lock + gc_lock held) */
-tc_status collector_manual_start(tc_heap *h);
-bool collector_manual_terminate(tc_heap *h, uint64_t *marked);
-void collector_manual_finish(tc_heap *h);
-
 /* mark.c */
 typedef struct markctx markctx;
 markctx *mark_new(tc_heap *h, bool concurrent, bool check);
@@ -405,7 +389,7 @@ bool sweep_done(tc_heap *h);
 /* stats.c */
 void stats_record_pause(tc_heap *h, uint64_t start, uint64_t end); /* stats_lock held */
 void stats_totals(tc_heap *h, uint64_t *mallocs, uint64_t *alloc_bytes, int64_t *roots);
-void out_push(tc_heap *h, char *line);
+uint64_t stats_heap_alloc(tc_heap *h); /* total_alloc - freed_bytes, clamped at 0 */
 
 /* trace.c */
 void trace_emit(tc_heap *h, const char *name, char ph, uint64_t ts, uint64_t dur, uint64_t value);
@@ -436,5 +420,6 @@ tc_status check_each_span(tc_heap *h, tc_status (*fn)(void *ud, span *s, int c),
 tc_status check_pause_start(tc_heap *h);        /* world stopped, all swept: lists, caches, zero mark bits */
 tc_status check_pause_term(tc_heap *h);         /* world stopped, mark drained: no grey, no black->white */
 #pragma GCC visibility pop
+#include "collector.h"
 #include "mutator.h"
 #endif
