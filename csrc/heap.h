@@ -209,13 +209,13 @@ struct tc_heap {
     _Atomic uint64_t mark_epoch;   /* concurrent marks started: regions shared in an earlier one are free */
     struct mark_sess sess[TC_MARK_SESSIONS];
     _Atomic int mark_hungry;       /* markers waiting for work: busy ones donate (mark.c) */
-    _Atomic int assists_holding;   /* assists that may hold grey work of their own (collector.c) */
+    _Atomic int assists_holding;   /* assists that may hold grey work of their own (assist.c) */
     _Atomic uint64_t assist_marked;/* bytes marked by assists, all cycles */
     _Atomic uint64_t mark_regions_shared; /* regions an owner shared on request, all cycles (mark.c) */
     _Atomic bool debug_assists_only;/* test hook: the collector thread leaves marking to assists */
-    _Atomic bool debug_stall_sweep;/* test hook: the collector thread does not sweep (collector.c) */
+    _Atomic bool debug_stall_sweep;/* test hook: the collector thread does not sweep (cycle.c) */
     _Atomic uint64_t avg_obj_bytes;/* live bytes / live objects at the last sweep: markers count objects */
-    struct markctx *incr_ctx;      /* the incremental collector's marker, under mark_lock */
+    struct markctx *incr_ctx;      /* the running cycle's marker (cycle.h), under mark_lock */
     struct mpar *par;              /* mark worker threads (concurrent, mark_workers > 1) */
     pthread_mutex_t mark_lock;     /* one incremental mark slice at a time */
 
@@ -231,7 +231,7 @@ struct tc_heap {
     bool thread_started;
     pthread_mutex_t ctl_lock;
     pthread_cond_t ctl_cond;       /* the collector thread waits here for requests */
-    pthread_cond_t done_cond;      /* callers wait here for cycles to finish (or start: collector.c) */
+    pthread_cond_t done_cond;      /* callers wait here for cycles to finish (or start: assist.c) */
     bool requested, forced_requested, stopping, cycle_running;
     int holds;                     /* callers keeping new cycles from starting (verify) */
     uint64_t cycles_done;          /* cycles finished, sweep included; under ctl_lock */
@@ -400,10 +400,6 @@ void special_push_finalizer_roots(markctx *c);   /* mark phase: referents of fin
 void special_sweep(tc_heap *h, span *s);         /* before a span's bits are swept (special_lock taken) */
 void special_free_all(tc_heap *h);
 tc_status roots_new_global(tc_heap *h, tc_obj *o, tc_root **out); /* roots.c, no mutator */
-
-/* scavenge (span.c) */
-uint64_t pages_scavenge(tc_heap *h, uint64_t want); /* lock held: release up to `want` free bytes */
-void scavenge_background(tc_heap *h);             /* after a cycle: give back what the goal does not need */
 
 /* fork.c (heap.c calls these for every live heap, registry lock held) */
 void fork_heap_prepare(tc_heap *h);
