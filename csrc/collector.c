@@ -75,8 +75,9 @@ bool collector_over_trigger(tc_heap *h)
 static tc_status run_here(tc_heap *h, tc_mutator *m, bool forced)
 {
     bool stw = cycle_stw(h);
-    cycle_drive d = {.self = stw ? m : NULL, .forced = forced, .stw = stw, .whole = true, .pause = true,
-                     .mark = -1, .sweep = -1, .mark_ev = EV_MARK, .sweep_ev = EV_BG_SWEEP};
+    cycle_drive d = {.self = stw ? m : NULL, .forced = forced, .stw = stw, .whole = true,
+                     .locks = CYCLE_LOCKS_BOTH, .pause = true, .mark = -1, .sweep = -1,
+                     .mark_ev = EV_MARK, .sweep_ev = EV_BG_SWEEP};
     return cycle_run(h, &d);
 }
 
@@ -98,14 +99,14 @@ static void incremental_step(tc_mutator *m)
         return;
     if (pthread_mutex_trylock(&h->mark_lock) != 0)
         return; /* another mutator is doing this slice */
+    slice.locks = CYCLE_LOCKS_MARK;
     if (s == CYCLE_MARK && h->incr_ctx && !cycle_step(h, &slice)) {
         pthread_mutex_unlock(&h->mark_lock);
         return;
     }
     mutator_park(m);
     pthread_mutex_lock(&h->gc_lock);
-    cycle_drive due = {.self = m, .stw = h->cfg.gcstoptheworld, .pause = true, .mark = 0,
-                       .mark_ev = CYCLE_NO_EV, .sweep_ev = CYCLE_NO_EV};
+    cycle_drive due = {.self = m, .stw = h->cfg.gcstoptheworld, .locks = CYCLE_LOCKS_BOTH, .pause = true, .mark = 0};
     s = cycle_state(h);
     if (s == CYCLE_MARK ? h->incr_ctx != NULL : s == CYCLE_SWEPT || (s == CYCLE_OFF && collector_over_trigger(h)))
         cycle_step(h, &due); /* the termination (if no work is left), the end, or the start */

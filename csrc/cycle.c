@@ -406,17 +406,23 @@ static bool step_sweep(tc_heap *h, cycle_drive *d)
     return sweep_done(h);
 }
 
+/* cycle_step — the state is read afresh: a driver's earlier look may be
+ * stale (another mutator may have swept the last span, ended the cycle or
+ * started the next). A step the drive's locks do not cover is not run: no
+ * cycle started, no mark work done, or (the end) nothing left to sweep. */
 bool cycle_step(tc_heap *h, cycle_drive *d)
 {
+    TC_ASSERT(!d->pause || d->locks == CYCLE_LOCKS_BOTH);
     switch (cycle_state(h)) {
     case CYCLE_OFF:
-        return step_start(h, d);
+        return d->pause && step_start(h, d);
     case CYCLE_MARK:
-        return step_mark(h, d);
+        return d->locks >= CYCLE_LOCKS_MARK && step_mark(h, d);
     case CYCLE_SWEEP:
         return step_sweep(h, d);
     case CYCLE_SWEPT:
-        cycle_end(h);
+        if (d->pause)
+            cycle_end(h);
         return true;
     }
     return false;
@@ -445,7 +451,7 @@ tc_status cycle_run(tc_heap *h, cycle_drive *d)
  * held), as every whole-heap call does before it looks at the heap. */
 void cycle_finish(tc_heap *h)
 {
-    cycle_drive d = {.pause = true, .mark = -1, .sweep = -1, .mark_ev = CYCLE_NO_EV, .sweep_ev = CYCLE_NO_EV};
+    cycle_drive d = {.locks = CYCLE_LOCKS_BOTH, .pause = true, .mark = -1, .sweep = -1};
     while (cycle_busy(h))
         cycle_step(h, &d);
 }

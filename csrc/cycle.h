@@ -13,9 +13,12 @@
  *  - under mark_lock, phase MARK of a cycle that is not stw means the
  *    cycle's marker h->incr_ctx exists; it is freed by the step that ends
  *    the mark (the termination pause), so in SWEEP and OFF it is NULL;
- *  - a step that may stop the world (start, termination, end) runs with
- *    mark_lock and gc_lock held, by a thread that is parked (d->self) or is
- *    no mutator; a mark step holds mark_lock; a sweep step needs no lock;
+ *  - only a step with d->pause stops the world or moves the phase (start,
+ *    termination, end); it runs with mark_lock and gc_lock held, by a
+ *    thread that is parked (d->self) or is no mutator. A mark step runs
+ *    only under mark_lock (the phase cannot leave MARK under it, nor enter
+ *    it); a sweep step needs no lock. The state is read inside the step,
+ *    so a driver's earlier look that went stale costs nothing unsafe;
  *  - each step's work is bounded by what the drive asks (objects scanned,
  *    spans swept), and the pauses in it are O(1) in heap size, except the
  *    stw cycle's one pause (that is what the stw collector is).
@@ -31,7 +34,12 @@
 
 typedef enum { CYCLE_OFF, CYCLE_MARK, CYCLE_SWEEP, CYCLE_SWEPT } cycle_state_t;
 
-#define CYCLE_NO_EV EV_KIND_COUNT /* cycle_drive.mark_ev / sweep_ev: record no event */
+/* the heap locks a stepping thread holds, in their order */
+typedef enum { CYCLE_LOCKS_NONE, CYCLE_LOCKS_MARK, CYCLE_LOCKS_BOTH } cycle_locks; /* BOTH: mark_lock, gc_lock */
+
+/* cycle_drive.mark_ev / sweep_ev: record no event. EV_PAUSE (0, so a drive
+ * that names no event records none): only pause_end records pauses. */
+#define CYCLE_NO_EV EV_PAUSE
 
 /* cycle_drive — how much one cycle_step does, and for whom (the driver's
  * choice; the step reads it and writes only the two out fields). */
@@ -42,11 +50,13 @@ typedef struct cycle_drive {
     bool whole;        /* the whole cycle on this thread: mark with the workers (h->par), fall back to a
                         * stw cycle without memory for a marker, honour the assists-only and
                         * stall-sweep test hooks */
-    bool pause;        /* gc_lock held too: a mark step that finds no work left runs the termination */
+    cycle_locks locks; /* the locks the stepping thread holds (a mark step needs mark_lock) */
+    bool pause;        /* (CYCLE_LOCKS_BOTH) the step may stop the world and move the phase: start,
+                        * termination, end; without it a step only marks or sweeps */
     int64_t mark;      /* objects a mark step scans: -1 until drained, 0 only looks for work */
     int sweep;         /* spans a sweep step sweeps: -1 all, waiting out sweeps in progress */
-    ev_kind mark_ev;   /* the event a mark step records (EV_MARK, EV_SLICE) or CYCLE_NO_EV */
-    ev_kind sweep_ev;  /* the event a sweep step records (EV_BG_SWEEP, EV_SWEEP) or CYCLE_NO_EV */
+    ev_kind mark_ev;   /* the event a mark step records (EV_MARK, EV_SLICE), or none */
+    ev_kind sweep_ev;  /* the event a sweep step records (EV_BG_SWEEP, EV_SWEEP), or none */
     bool assist;       /* a mark step is the stepping mutator's assist (assist_ns, assist_marked) */
     uint64_t marked;   /* out: objects marked by the mark steps, a termination's re-scan included */
     tc_status status;  /* out: why a start failed (no memory for a marker), else TC_OK */

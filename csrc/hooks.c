@@ -24,7 +24,7 @@ tc_status collector_debug_start(tc_heap *h)
     pthread_mutex_lock(&h->mark_lock);
     pthread_mutex_lock(&h->gc_lock);
     cycle_finish(h);
-    cycle_drive d = {.forced = true, .pause = true};
+    cycle_drive d = {.forced = true, .locks = CYCLE_LOCKS_BOTH, .pause = true};
     tc_status st = cycle_step(h, &d) ? TC_OK : d.status;
     pthread_mutex_unlock(&h->gc_lock);
     pthread_mutex_unlock(&h->mark_lock);
@@ -69,7 +69,7 @@ void collector_debug_last_error(tc_heap *h, char *buf, size_t cap)
 bool collector_debug_mark(tc_heap *h, int64_t budget)
 {
     pthread_mutex_lock(&h->mark_lock);
-    cycle_drive d = {.mark = budget, .mark_ev = CYCLE_NO_EV, .sweep_ev = CYCLE_NO_EV};
+    cycle_drive d = {.locks = CYCLE_LOCKS_MARK, .mark = budget};
     bool done = !h->incr_ctx || cycle_step(h, &d); /* phase MARK: a mark step, no termination */
     pthread_mutex_unlock(&h->mark_lock);
     return done;

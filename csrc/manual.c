@@ -95,7 +95,7 @@ static void hold_end(tc_heap *h, void *tok)
  * stw whatever gcstoptheworld says: the program steps it). */
 static tc_status manual_start(tc_heap *h)
 {
-    cycle_drive d = {.forced = true, .pause = true};
+    cycle_drive d = {.forced = true, .locks = CYCLE_LOCKS_BOTH, .pause = true};
     return cycle_step(h, &d) ? TC_OK : d.status;
 }
 
@@ -121,8 +121,8 @@ tc_status tc_heap_gc_start(tc_heap *h)
  * marked (the Dijkstra barrier's re-scan at the termination included). */
 static uint64_t step(tc_heap *h, int64_t n)
 {
-    cycle_drive mark = {.mark = n, .mark_ev = CYCLE_NO_EV, .sweep_ev = CYCLE_NO_EV};
-    cycle_drive term = {.pause = true, .mark = 0, .mark_ev = CYCLE_NO_EV, .sweep_ev = CYCLE_NO_EV};
+    cycle_drive mark = {.locks = CYCLE_LOCKS_BOTH, .mark = n};
+    cycle_drive term = {.locks = CYCLE_LOCKS_BOTH, .pause = true, .mark = 0};
     uint64_t marked = 0;
     for (;;) {
         mark.marked = term.marked = 0;

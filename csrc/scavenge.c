@@ -1,7 +1,7 @@
 /*
  * scavenge.c — giving free pages back to the OS: the policy (how much to
  * keep after a cycle, scavenge_background; everything on
- * tc_heap_scavenge) and the mechanism (pages_scavenge: madvise free page
+ * tc_heap_scavenge) and the mechanism (release_pages: madvise free page
  * runs, largest first). scavenge.h states the invariants.
  *
  * Why after a cycle: the sweep has just put every page the cycle freed on
@@ -16,6 +16,27 @@
 
 #define SCAVENGE_SLACK ((uint64_t)16 << 20) /* keep this much free memory beyond the goals */
 #define SCAVENGE_WINDOW 8                    /* cycles whose goals the scavenger remembers */
+
+/* release_pages — the mechanism: give free pages back to the OS
+ * (madvise), largest runs first, until `want` bytes were released or no
+ * free page is left unreleased. Released pages read as zero when reused.
+ * Lock held. */
+static uint64_t release_pages(tc_heap *h, uint64_t want)
+{
+    uint64_t done = 0;
+    for (int b = TC_FREE_BUCKETS - 1; b > 0 && done < want; b--)
+        for (span *s = h->freelist[b]; s && done < want; s = s->next) {
+            if (s->released == s->npages)
+                continue;
+            plat_decommit((void *)s->base, (size_t)s->npages << TC_PAGE_SHIFT);
+            uint64_t bytes = (uint64_t)(s->npages - s->released) << TC_PAGE_SHIFT;
+            s->released = s->npages;
+            s->needzero = 0;
+            h->released_bytes += bytes;
+            done += bytes;
+        }
+    return done;
+}
 
 /* scavenge_background — after a cycle: release free pages the heap will not
  * need soon: beyond 125% of the largest goal of the last SCAVENGE_WINDOW
@@ -39,31 +60,11 @@ void scavenge_background(tc_heap *h)
     uint64_t t = 0, got = 0;
     if (in_use > keep) {
         t = plat_now_ns();
-        got = pages_scavenge(h, in_use - keep);
+        got = release_pages(h, in_use - keep);
     }
     pthread_mutex_unlock(&h->lock);
     if (t)
         ev_record(h, EV_SCAVENGE, t, plat_now_ns(), got);
-}
-
-/* pages_scavenge — give free pages back to the OS (madvise), largest runs
- * first, until `want` bytes were released or no free page is left
- * unreleased. Released pages read as zero when reused. Lock held. */
-uint64_t pages_scavenge(tc_heap *h, uint64_t want)
-{
-    uint64_t done = 0;
-    for (int b = TC_FREE_BUCKETS - 1; b > 0 && done < want; b--)
-        for (span *s = h->freelist[b]; s && done < want; s = s->next) {
-            if (s->released == s->npages)
-                continue;
-            plat_decommit((void *)s->base, (size_t)s->npages << TC_PAGE_SHIFT);
-            uint64_t bytes = (uint64_t)(s->npages - s->released) << TC_PAGE_SHIFT;
-            s->released = s->npages;
-            s->needzero = 0;
-            h->released_bytes += bytes;
-            done += bytes;
-        }
-    return done;
 }
 
 tc_status tc_heap_scavenge(tc_heap *h, uint64_t *released)
@@ -72,7 +73,7 @@ tc_status tc_heap_scavenge(tc_heap *h, uint64_t *released)
         return tc_fail(TC_ERR_CLOSED, "the heap is closed");
     void *tok = collector_quiesce(h); /* every span swept: all free pages are on the free lists */
     pthread_mutex_lock(&h->lock);
-    uint64_t n = pages_scavenge(h, UINT64_MAX);
+    uint64_t n = release_pages(h, UINT64_MAX);
     pthread_mutex_unlock(&h->lock);
     collector_unquiesce(h, tok);
     if (released)

@@ -9,9 +9,10 @@
  *    cleared: the kernel zeroes it);
  *  - released_bytes = the sum of span.released over free spans, in bytes,
  *    under `lock`; sys_bytes - released_bytes is what the heap holds;
- *  - after a cycle the heap keeps at least 125% of the largest of the last
- *    SCAVENGE_WINDOW goals plus SCAVENGE_SLACK (never more than 95% of a
- *    memory limit), so a wobbling goal does not fault pages back each cycle.
+ *  - after a cycle the scavenger releases only what the heap holds beyond
+ *    125% of the largest of the last SCAVENGE_WINDOW goals plus
+ *    SCAVENGE_SLACK (or beyond 95% of a memory limit, if that is lower), so
+ *    a wobbling goal does not fault pages back in each cycle.
  */
 #ifndef TC_SCAVENGE_H
 #define TC_SCAVENGE_H
@@ -20,7 +21,6 @@
 #include "tricolor.h"
 #pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
-uint64_t pages_scavenge(struct tc_heap *h, uint64_t want); /* lock held: release up to `want` free bytes */
 void scavenge_background(struct tc_heap *h);              /* after a cycle: give back what the goal does not need */
 #pragma GCC visibility pop
 #endif
