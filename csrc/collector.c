@@ -128,6 +128,8 @@ static void run_thread_cycle(tc_heap *h, bool forced)
     pthread_mutex_unlock(&h->mark_lock);
 }
 
+/* collector_main — the collector thread: wait for a request (and no hold),
+ * run one whole cycle, say it is idle; until the heap stops it. */
 static void *collector_main(void *arg)
 {
     tc_heap *h = arg;
@@ -179,8 +181,9 @@ void collector_stop_thread(tc_heap *h)
     h->par = NULL;
 }
 
-/* collector_request — ask the collector thread for a cycle; with `wait`, block (the
- * caller is parked) until a cycle that started after the request is done. */
+/* collector_request — ask the collector thread for a cycle; with `wait`,
+ * block (the caller is parked) until a cycle that started after the
+ * request is done. */
 tc_status collector_request(tc_heap *h, bool forced, bool wait)
 {
     pthread_mutex_lock(&h->ctl_lock);

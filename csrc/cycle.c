@@ -299,7 +299,7 @@ static void cycle_end(tc_heap *h)
     pthread_mutex_lock(&h->ctl_lock);
     h->cycles_done++;
     h->last_status = h->cyc_status;
-    if (h->cyc_status != TC_OK) /* kept until the next failure: request() reads it only with one */
+    if (h->cyc_status != TC_OK) /* kept until the next failure: collector_request reads it only with one */
         memcpy(h->last_errmsg, h->cyc_errmsg, sizeof h->last_errmsg);
     h->last_freed = freed;
     pthread_cond_broadcast(&h->done_cond);
