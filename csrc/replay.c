@@ -64,8 +64,20 @@ static tc_status bad(size_t off, const char *what)
     return tc_fail(TC_ERR_VALUE, "corrupt replay log at byte offset %zu: %s", off, what);
 }
 
-/* get_u — a varint at *pos before end; false if it runs past end or is too long. */
-static bool get_u(const uint8_t *d, size_t *pos, size_t end, uint64_t *out)
+/* get_u — a varint at *pos before end; false if it runs past end or is too
+ * long. Most are one byte (small ids, slot numbers): that path is inline. */
+static bool get_u_long(const uint8_t *d, size_t *pos, size_t end, uint64_t *out);
+
+static inline bool get_u(const uint8_t *d, size_t *pos, size_t end, uint64_t *out)
+{
+    if (__builtin_expect(*pos < end && d[*pos] < 0x80, 1)) {
+        *out = d[(*pos)++];
+        return true;
+    }
+    return get_u_long(d, pos, end, out);
+}
+
+static bool get_u_long(const uint8_t *d, size_t *pos, size_t end, uint64_t *out)
 {
     uint64_t x = 0;
     for (unsigned shift = 0; shift < 64; shift += 7) {
@@ -88,8 +100,10 @@ static const uint8_t nargs[REC_OP_COUNT] = {
 };
 
 /* decode_tail — the bytes after the varints of a REC_SET or REC_COLLECT. */
-static bool decode_tail(const uint8_t *d, size_t *pos, size_t end, rrec *r)
+static inline bool decode_tail(const uint8_t *d, size_t *pos, size_t end, rrec *r)
 {
+    if (r->op != REC_COLLECT && r->op != REC_SET)
+        return true;
     if (r->op == REC_COLLECT && (r->b & REC_COLLECT_HASH)) {
         if (end - *pos < 8)
             return false;
@@ -114,9 +128,10 @@ static bool decode_tail(const uint8_t *d, size_t *pos, size_t end, rrec *r)
 }
 
 /* decode — the record at *pos (inside a block ending at end). */
-static tc_status decode(const uint8_t *d, size_t *pos, size_t end, rrec *r)
+static inline tc_status decode(const uint8_t *d, size_t *pos, size_t end, rrec *r)
 {
-    memset(r, 0, sizeof *r);
+    r->kind = 0;
+    r->a = r->b = r->c = r->d = r->bits = 0;
     r->off = *pos;
     r->op = d[(*pos)++];
     if (r->op == 0 || r->op >= REC_OP_COUNT) {
