@@ -114,10 +114,10 @@ static bool hash_obj(tc_obj *o, const idmap *ids, idmap *seen, tc_obj ***stack, 
         uint64_t x = (uint64_t)v.kind << 56;
         if (v.kind == TC_REF) {
             x ^= id_of(ids, v.u.ref);
-            uint64_t dummy;
-            if (!idmap_get(seen, (uint64_t)(uintptr_t)v.u.ref, &dummy)) {
-                if (!idmap_put(seen, (uint64_t)(uintptr_t)v.u.ref, 1))
-                    return false;
+            bool fresh;
+            if (!idmap_slot(seen, (uint64_t)(uintptr_t)v.u.ref, &fresh))
+                return false;
+            if (fresh) {
                 if (*n == *cap) {
                     size_t nc = *cap ? *cap * 2 : 256;
                     tc_obj **ns = plat_realloc(*stack, nc * sizeof *ns);
@@ -296,9 +296,12 @@ void rec_new(tc_heap *h, tc_obj *o, tc_root *r, size_t nslots, size_t size)
     rec_log *L = lock_log(h);
     if (!L)
         return;
-    uint64_t oid = old_id(&L->objs, o);
-    if (!oid && !idmap_put(&L->objs, (uint64_t)(uintptr_t)o, oid = ++L->next_obj))
+    bool fresh;
+    uint64_t *slot = idmap_slot(&L->objs, (uint64_t)(uintptr_t)o, &fresh), oid = 0;
+    if (!slot)
         nomem(L);
+    else if (!(oid = *slot))
+        oid = *slot = ++L->next_obj;
     uint64_t rid = new_id(L, &L->roots, &L->root_ids, r);
     L->buf[L->n++] = REC_NEW;
     put_u(L, oid);
@@ -357,14 +360,15 @@ void rec_get(tc_heap *h, tc_root *r, int64_t i, tc_root *nr)
     rec_log *L = lock_log(h);
     if (!L)
         return;
-    uint64_t rid = old_id(&L->roots, r);
-    if (!rid) {
+    uint64_t rid = old_id(&L->roots, r), oid = old_id(&L->objs, tc_root_obj(nr));
+    if (!rid || !oid) {
         foreign(L);
     } else {
         L->buf[L->n++] = REC_GET;
         put_u(L, rid);
         put_u(L, (uint64_t)i);
         put_u(L, new_id(L, &L->roots, &L->root_ids, nr));
+        put_u(L, oid);
     }
     unlock_log(h, L, true);
 }
@@ -404,9 +408,15 @@ void rec_ready(tc_heap *h, tc_token token, tc_root *nr)
     rec_log *L = lock_log(h);
     if (!L)
         return;
-    L->buf[L->n++] = REC_READY;
-    put_u(L, token);
-    put_u(L, new_id(L, &L->roots, &L->root_ids, nr));
+    uint64_t oid = old_id(&L->objs, tc_root_obj(nr));
+    if (!oid) {
+        foreign(L);
+    } else {
+        L->buf[L->n++] = REC_READY;
+        put_u(L, token);
+        put_u(L, new_id(L, &L->roots, &L->root_ids, nr));
+        put_u(L, oid);
+    }
     unlock_log(h, L, true);
 }
 
@@ -426,13 +436,14 @@ void rec_weak(tc_heap *h, enum rec_op op, tc_weak *w, tc_root *r)
             put_u(L, rid);
         }
     } else if (op == REC_WEAK_GET) {
-        uint64_t wid = old_id(&L->weaks, w);
-        if (!wid) {
+        uint64_t wid = old_id(&L->weaks, w), oid = r ? old_id(&L->objs, tc_root_obj(r)) : 0;
+        if (!wid || (r && !oid)) {
             foreign(L);
         } else {
             L->buf[L->n++] = REC_WEAK_GET;
             put_u(L, wid);
             put_u(L, r ? new_id(L, &L->roots, &L->root_ids, r) : 0);
+            put_u(L, oid);
         }
     } else {
         uint64_t wid = drop_id(L, &L->weaks, &L->weak_ids, w);
@@ -452,9 +463,9 @@ static uint64_t log_hash(rec_log *L)
     uint64_t *ids = plat_malloc((L->roots.used + 1) * sizeof *ids), hash = 0;
     if (roots && ids) {
         for (size_t i = 0; i < L->roots.cap; i++) {
-            if (L->roots.keys[i]) {
-                roots[n] = (tc_root *)(uintptr_t)L->roots.keys[i];
-                ids[n++] = L->roots.vals[i];
+            if (L->roots.e[i].key) {
+                roots[n] = (tc_root *)(uintptr_t)L->roots.e[i].key;
+                ids[n++] = L->roots.e[i].val;
             }
         }
         if (rec_graph_hash(roots, ids, n, &L->objs, &hash) != TC_OK)
@@ -571,9 +582,16 @@ tc_status tc_record_start(tc_heap *h, const char *path)
     bool busy = atomic_load(&h->rec) != NULL;
     pthread_mutex_unlock(&h->rec_lock);
     rec_log *L = NULL;
+    tc_stats s;
     if (busy)
         st = tc_fail(TC_ERR_STATE, "a recording is already running (record_stop ends it)");
-    else if ((st = log_open(path, &L)) == TC_OK) {
+    else if ((st = tc_heap_stats(h, &s)) == TC_OK && s.heap_objects)
+        /* A replay starts on an empty heap: the log could not name these
+         * objects, and the first operation on one would make it unreplayable. */
+        st = tc_fail(TC_ERR_STATE, "record_start needs a heap with no objects, and this one has %" PRIu64
+                     ": start recording before the program's first allocation (collect() first if they are "
+                     "garbage)", (uint64_t)s.heap_objects);
+    else if (st == TC_OK && (st = log_open(path, &L)) == TC_OK) {
         pthread_mutex_lock(&h->rec_lock);
         if (atomic_load(&h->rec)) { /* another thread started one meanwhile */
             st = tc_fail(TC_ERR_STATE, "a recording is already running (record_stop ends it)");

@@ -30,7 +30,7 @@
 #pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 #define REC_MAGIC "TCREPLAY"   /* 8 bytes, no NUL in the file */
-#define REC_VERSION 1u         /* the format version this build writes and reads */
+#define REC_VERSION 2u         /* the format version this build writes and reads (docs/replay.md) */
 #define REC_HEADER 16          /* magic, u32 version, u32 flags */
 #define REC_BLOCK 65536        /* most payload bytes in one block */
 #define REC_OP_MAX 48          /* most bytes one record takes (NEW: 1 + 4 varints of 10) */
@@ -39,14 +39,14 @@
 enum rec_op {
     REC_NEW = 1,      /* obj root nslots size */
     REC_SET,          /* root slot kind [value] */
-    REC_GET,          /* root slot new_root */
+    REC_GET,          /* root slot new_root obj: a load that made a handle, and its object */
     REC_RELEASE,      /* root */
     REC_COLLECT,      /* heap_objects flags [hash: 8 bytes LE] */
     REC_FINALIZER,    /* root token (0: cleared) */
     REC_CLEANUP,      /* root token */
-    REC_READY,        /* token new_root: the host took a due finalizer */
+    REC_READY,        /* token new_root obj: the host took a due finalizer */
     REC_WEAK_NEW,     /* weak root */
-    REC_WEAK_GET,     /* weak new_root (0: nothing) */
+    REC_WEAK_GET,     /* weak new_root obj (0 0: nothing) */
     REC_WEAK_RELEASE, /* weak */
     REC_FREE,         /* root: unsafe free */
     REC_FOREIGN,      /* an operation used a handle made outside the recording */

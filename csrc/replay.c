@@ -94,9 +94,9 @@ static bool get_u_long(const uint8_t *d, size_t *pos, size_t end, uint64_t *out)
 }
 
 static const uint8_t nargs[REC_OP_COUNT] = {
-    [REC_NEW] = 4, [REC_SET] = 2, [REC_GET] = 3, [REC_RELEASE] = 1, [REC_COLLECT] = 2,
-    [REC_FINALIZER] = 2, [REC_CLEANUP] = 2, [REC_READY] = 2, [REC_WEAK_NEW] = 2,
-    [REC_WEAK_GET] = 2, [REC_WEAK_RELEASE] = 1, [REC_FREE] = 1, [REC_FOREIGN] = 0, [REC_END] = 1,
+    [REC_NEW] = 4, [REC_SET] = 2, [REC_GET] = 4, [REC_RELEASE] = 1, [REC_COLLECT] = 2,
+    [REC_FINALIZER] = 2, [REC_CLEANUP] = 2, [REC_READY] = 3, [REC_WEAK_NEW] = 2,
+    [REC_WEAK_GET] = 3, [REC_WEAK_RELEASE] = 1, [REC_FREE] = 1, [REC_FOREIGN] = 0, [REC_END] = 1,
 };
 
 /* decode_tail — the bytes after the varints of a REC_SET or REC_COLLECT. */
@@ -156,21 +156,32 @@ typedef struct ids {
     size_t cap;    /* bytes allocated at live */
 } ids;
 
+/* grow_to — make room for index id in an array of `size`-byte elements at
+ * *p with *cap of them, doubling; the new elements zeroed. */
+static bool grow_to(void **p, size_t *cap, uint64_t id, size_t size)
+{
+    if (id < *cap)
+        return true;
+    size_t nc = *cap ? *cap : 1024;
+    while (nc <= id)
+        nc *= 2;
+    uint8_t *np = plat_realloc(*p, nc * size);
+    if (!np)
+        return false;
+    memset(np + *cap * size, 0, (nc - *cap) * size);
+    *p = np;
+    *cap = nc;
+    return true;
+}
+
 /* ids_make — may `id` be created now? It must be free and at most one past the largest so far. */
 static bool ids_make(ids *s, uint64_t id)
 {
     if (id == 0 || id > s->max + 1 || (id <= s->max && s->live[id]))
         return false;
     if (id == s->max + 1) {
-        if (id >= s->cap) { /* grow by doubling: ids come one at a time */
-            size_t cap = s->cap ? s->cap * 2 : 1024;
-            uint8_t *nl = plat_realloc(s->live, cap);
-            if (!nl)
-                return false;
-            s->live = nl;
-            s->cap = cap;
-        }
-        s->live[id] = 0;
+        if (!grow_to((void **)&s->live, &s->cap, id, 1))
+            return false;
         s->max = id;
     }
     s->live[id] = 1;
@@ -179,67 +190,182 @@ static bool ids_make(ids *s, uint64_t id)
 
 static bool ids_live(const ids *s, uint64_t id) { return id && id <= s->max && s->live[id]; }
 
+/* What pass 1 knows of an object id: its shape, how many live handles hold
+ * it, and whether unsafe.free freed it. Every reference a store names must
+ * be held by a live handle (the host stores what it holds): so the replay's
+ * object for that id is alive, never a freed or collected one. */
+typedef struct vobj {
+    uint64_t handles; /* live handles on it */
+    uint32_t nslots;
+    uint32_t gen;     /* +1 each time a NEW reuses the id */
+    bool freed;
+} vobj;
+
+/* A handle: the object id it holds (0: not live) and that id's generation
+ * then. A handle on an object freed by unsafe.free stays live (only its
+ * release is valid), and the freed object's memory, so its id, may be
+ * reused while it lives: the generation tells it from the new object. */
+typedef struct vhandle {
+    uint64_t obj;
+    uint32_t gen;
+} vhandle;
+
 typedef struct vstate {
-    ids roots, weaks;
+    vhandle *hobj;   /* by handle id */
+    uint64_t max_root;
+    size_t hcap;
+    vobj *objs;      /* by object id, 1..max_obj */
+    size_t ocap;
+    ids weaks;
     uint64_t max_obj, records;
     bool ended, hashed;
 } vstate;
 
+/* handle_obj — the object id handle id holds, 0 if it is not live. */
+static uint64_t handle_obj(const vstate *v, uint64_t id)
+{
+    return id && id <= v->max_root ? v->hobj[id].obj : 0;
+}
+
+/* handle_make — handle id, free and at most one past the largest so far,
+ * now holds object o (made by an earlier record). */
+static const char *handle_make(vstate *v, uint64_t id, uint64_t o)
+{
+    if (id == 0 || id > v->max_root + 1 || handle_obj(v, id))
+        return "a handle id that is live or out of sequence";
+    if (o == 0 || o > v->max_obj)
+        return "a handle on an object id no record made";
+    if (id > v->max_root) {
+        if (!grow_to((void **)&v->hobj, &v->hcap, id, sizeof *v->hobj))
+            return "out of memory validating the log";
+        v->max_root = id;
+    }
+    v->hobj[id] = (vhandle){o, v->objs[o].gen};
+    v->objs[o].handles++;
+    return NULL;
+}
+
+/* handle_use — the object of live handle id, into *o; why not otherwise. */
+static const char *handle_use(const vstate *v, uint64_t id, uint64_t *o)
+{
+    if (!(*o = handle_obj(v, id)))
+        return "an operation on a handle that is not live";
+    if (v->objs[*o].freed || v->hobj[id].gen != v->objs[*o].gen)
+        return "an operation on an object freed by unsafe.free";
+    return NULL;
+}
+
+static const char *check_new(vstate *v, const rrec *r)
+{
+    if (r->a == 0 || r->a > v->max_obj + 1)
+        return "an object id out of sequence";
+    uint32_t gen = 0;
+    if (r->a <= v->max_obj) { /* its address was reused: the old object is dead or freed */
+        if (v->objs[r->a].handles && !v->objs[r->a].freed)
+            return "an object id reused while a handle still holds its object";
+        gen = v->objs[r->a].gen + 1;
+    }
+    if (r->c > OBJ_MAX_FIELD || r->d > OBJ_MAX_FIELD)
+        return "an object larger than an object can be";
+    if (r->a > v->max_obj) {
+        if (!grow_to((void **)&v->objs, &v->ocap, r->a, sizeof *v->objs))
+            return "out of memory validating the log";
+        v->max_obj = r->a;
+    }
+    v->objs[r->a] = (vobj){.nslots = (uint32_t)r->c, .gen = gen};
+    return handle_make(v, r->b, r->a);
+}
+
 static const char *check_set(vstate *v, const rrec *r)
 {
-    if (!ids_live(&v->roots, r->a))
-        return "a store into a handle that is not live";
+    uint64_t o;
+    const char *why = handle_use(v, r->a, &o);
+    if (why)
+        return why;
+    if (r->b >= v->objs[o].nslots)
+        return "a slot index out of range for its object";
     if (r->kind > REC_K_REF)
         return "an unknown value kind";
-    if (r->kind == REC_K_REF && (r->bits == 0 || r->bits > v->max_obj))
-        return "a reference to an object id no record made";
+    if (r->kind == REC_K_REF) {
+        if (r->bits == 0 || r->bits > v->max_obj || !v->objs[r->bits].handles)
+            return "a reference to an object id that no live handle holds (never made, or released)";
+        if (v->objs[r->bits].freed)
+            return "a reference to an object freed by unsafe.free";
+    }
     return NULL;
+}
+
+static const char *check_get(vstate *v, const rrec *r)
+{
+    uint64_t o;
+    const char *why = handle_use(v, r->a, &o);
+    if (why)
+        return why;
+    if (r->b >= v->objs[o].nslots)
+        return "a slot index out of range for its object";
+    return handle_make(v, r->c, r->d);
+}
+
+static const char *check_release(vstate *v, uint64_t id)
+{
+    uint64_t o = handle_obj(v, id);
+    if (!o)
+        return "a release of a handle that is not live";
+    if (v->hobj[id].gen == v->objs[o].gen)
+        v->objs[o].handles--;
+    v->hobj[id].obj = 0;
+    return NULL;
+}
+
+static const char *check_weak(vstate *v, const rrec *r)
+{
+    uint64_t o;
+    const char *why = NULL;
+    switch (r->op) {
+    case REC_WEAK_NEW:
+        if ((why = handle_use(v, r->b, &o)) != NULL)
+            return why;
+        return ids_make(&v->weaks, r->a) ? NULL : "a weak reference id that is live or out of sequence";
+    case REC_WEAK_GET:
+        if (!ids_live(&v->weaks, r->a))
+            return "a get of a weak reference that is not live";
+        if (r->b == 0)
+            return r->c == 0 ? NULL : "a weak get that returned nothing names an object";
+        return handle_make(v, r->b, r->c);
+    default: /* REC_WEAK_RELEASE */
+        if (!ids_live(&v->weaks, r->a))
+            return "a release of a weak reference that is not live";
+        v->weaks.live[r->a] = 0;
+        return NULL;
+    }
 }
 
 /* check — the reason record r cannot follow the records before it, or NULL. */
 static const char *check(vstate *v, const rrec *r)
 {
+    uint64_t o;
+    const char *why;
     switch (r->op) {
-    case REC_NEW:
-        if (r->a == 0 || r->a > v->max_obj + 1)
-            return "an object id out of sequence";
-        if (r->c > OBJ_MAX_FIELD || r->d > OBJ_MAX_FIELD)
-            return "an object larger than an object can be";
-        v->max_obj = r->a > v->max_obj ? r->a : v->max_obj;
-        return ids_make(&v->roots, r->b) ? NULL : "a handle id that is live or out of sequence";
+    case REC_NEW: return check_new(v, r);
     case REC_SET: return check_set(v, r);
-    case REC_GET:
-        if (!ids_live(&v->roots, r->a))
-            return "a load from a handle that is not live";
-        return ids_make(&v->roots, r->c) ? NULL : "a handle id that is live or out of sequence";
-    case REC_RELEASE:
-        if (!ids_live(&v->roots, r->a))
-            return "a release of a handle that is not live";
-        v->roots.live[r->a] = 0;
-        return NULL;
+    case REC_GET: return check_get(v, r);
+    case REC_RELEASE: return check_release(v, r->a);
     case REC_COLLECT:
         v->hashed |= (r->b & REC_COLLECT_HASH) != 0;
         return r->b & ~(uint64_t)REC_COLLECT_HASH ? "unknown collection flags" : NULL;
     case REC_FINALIZER:
-    case REC_CLEANUP:
-    case REC_FREE: return ids_live(&v->roots, r->a) ? NULL : "an operation on a handle that is not live";
-    case REC_READY: return r->a && ids_make(&v->roots, r->b) ? NULL : "a finalizer handle id that is live or out of sequence";
+    case REC_CLEANUP: return handle_use(v, r->a, &o);
+    case REC_FREE:
+        if ((why = handle_use(v, r->a, &o)) == NULL)
+            v->objs[o].freed = true; /* every handle on it reads freed now (special.c) */
+        return why;
+    case REC_READY: return r->a ? handle_make(v, r->b, r->c) : "a finalizer with token 0";
     case REC_WEAK_NEW:
-        if (!ids_live(&v->roots, r->b))
-            return "a weak reference to a handle that is not live";
-        return ids_make(&v->weaks, r->a) ? NULL : "a weak reference id that is live or out of sequence";
     case REC_WEAK_GET:
-        if (!ids_live(&v->weaks, r->a))
-            return "a get of a weak reference that is not live";
-        return r->b == 0 || ids_make(&v->roots, r->b) ? NULL : "a handle id that is live or out of sequence";
-    case REC_WEAK_RELEASE:
-        if (!ids_live(&v->weaks, r->a))
-            return "a release of a weak reference that is not live";
-        v->weaks.live[r->a] = 0;
-        return NULL;
+    case REC_WEAK_RELEASE: return check_weak(v, r);
     case REC_FOREIGN:
-        return "the recording used a handle or object made before record_start (or by an inspection call), "
-               "which a replay cannot rebuild: start recording on a fresh heap";
+        return "the recording used a handle or object made outside it (by an inspection call), "
+               "which a replay cannot rebuild";
     case REC_END: return r->a == v->records ? NULL : "the end record's count differs from the records before it";
     }
     return "an unknown record type";
@@ -309,10 +435,11 @@ static tc_status validate(rlog *g, uint32_t *version)
         off = end;
     }
     g->max_obj = v.max_obj;
-    g->max_root = v.roots.max;
+    g->max_root = v.max_root;
     g->max_weak = v.weaks.max;
     g->hashed = v.hashed;
-    free(v.roots.live);
+    free(v.hobj);
+    free(v.objs);
     free(v.weaks.live);
     return st;
 }
@@ -472,6 +599,17 @@ static tc_status collect(rdrive *d, const rrec *r)
     return st;
 }
 
+/* same_obj — the handle a GET, READY or WEAK_GET made holds the object the
+ * log names. Pass 1 let later stores name that object id because a live
+ * handle holds it: this is what makes objs[id] a live object here. */
+static tc_status same_obj(rdrive *d, uint64_t root, uint64_t obj)
+{
+    if (tc_root_obj(d->roots[root]) == d->objs[obj])
+        return TC_OK;
+    return tc_fail(TC_ERR_STATE, "the heap cannot follow the log: the handle holds another object than object id "
+                   "%" PRIu64 " of the recording", obj);
+}
+
 static tc_status weak_get(rdrive *d, const rrec *r)
 {
     if (!r->b) /* the recording found nothing: neither may the program here */
@@ -482,7 +620,7 @@ static tc_status weak_get(rdrive *d, const rrec *r)
         return diverged(r, "the recording got a weak reference's target, which this heap already cleared "
                            "(the program depended on its collector's timing)");
     d->roots[r->b] = root;
-    return st;
+    return st == TC_OK ? same_obj(d, r->b, r->c) : st;
 }
 
 static tc_status new_obj(rdrive *d, const rrec *r)
@@ -508,7 +646,9 @@ static tc_status step(rdrive *d, const rrec *r)
     case REC_SET: return tc_slot_set(d->h, d->roots[r->a], (int64_t)r->b, set_value(d, r));
     case REC_GET: {
         tc_status st = tc_slot_get(d->h, d->roots[r->a], (int64_t)r->b, &v, &d->roots[r->c]);
-        return st == TC_OK && !d->roots[r->c] ? diverged(r, "the slot holds no reference here") : st;
+        if (st == TC_OK && !d->roots[r->c])
+            return diverged(r, "the slot holds no reference here");
+        return st == TC_OK ? same_obj(d, r->c, r->d) : st;
     }
     case REC_RELEASE:
         tc_root_release(d->h, d->roots[r->a]);
@@ -517,7 +657,10 @@ static tc_status step(rdrive *d, const rrec *r)
     case REC_COLLECT: return collect(d, r);
     case REC_FINALIZER: return finalizer(d, r);
     case REC_CLEANUP: return tc_add_cleanup(d->h, d->roots[r->a], r->b);
-    case REC_READY: return take_finalizer(d, r);
+    case REC_READY: {
+        tc_status st = take_finalizer(d, r);
+        return st == TC_OK ? same_obj(d, r->b, r->c) : st;
+    }
     case REC_WEAK_NEW: return tc_weak_new(d->h, d->roots[r->b], &d->weaks[r->a]);
     case REC_WEAK_GET: return weak_get(d, r);
     case REC_WEAK_RELEASE:
@@ -540,11 +683,11 @@ static void drive_end(rdrive *d, const rlog *g)
         tc_weak_release(d->h, d->weaks[i]);
     (void)drain_ready(d);
     for (size_t i = 0; i < d->pending.cap; i++)
-        if (d->pending.keys[i])
-            tc_root_release(d->h, (tc_root *)(uintptr_t)d->pending.vals[i]);
+        if (d->pending.e[i].key)
+            tc_root_release(d->h, (tc_root *)(uintptr_t)d->pending.e[i].val);
     for (size_t i = 0; i < d->fin_weak.cap; i++)
-        if (d->fin_weak.keys[i])
-            tc_weak_release(d->h, (tc_weak *)(uintptr_t)d->fin_weak.vals[i]);
+        if (d->fin_weak.e[i].key)
+            tc_weak_release(d->h, (tc_weak *)(uintptr_t)d->fin_weak.e[i].val);
 out:
     free(d->roots);
     free(d->objs);
