@@ -86,11 +86,14 @@ void rec_fork_child(tc_heap *h);
 /* shared by the writer and the reader */
 uint32_t rec_crc32(const uint8_t *p, size_t n);
 /* rec_graph_hash — an order-free hash of the graph reachable from the n
- * handles roots[] (with ids root_ids[]): each object's id (from `ids`, by
- * address), slot count, payload size and slot values, references as ids.
- * Reads slots the way read_slot does. *out = 0 with TC_ERR_NOMEM. */
-tc_status rec_graph_hash(tc_root *const *roots, const uint64_t *root_ids, size_t n, const idmap *ids,
+ * handles roots[] (with ids root_ids[]): each object's id (id_of(ids, o)),
+ * slot count, payload size and slot values, references as ids. Reads
+ * slots the way read_slot does. *out = 0 with TC_ERR_NOMEM. */
+typedef uint64_t (*rec_id_fn)(const void *ids, const tc_obj *o);
+tc_status rec_graph_hash(tc_root *const *roots, const uint64_t *root_ids, size_t n, rec_id_fn id_of, const void *ids,
                          uint64_t *out);
+/* rec_idmap_id — a rec_id_fn over an idmap (address -> id): the replay's. */
+uint64_t rec_idmap_id(const void *ids, const tc_obj *o);
 
 #pragma GCC visibility pop
 

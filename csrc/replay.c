@@ -52,6 +52,7 @@ typedef struct rlog {
     size_t size;
     uint64_t max_obj, max_root, max_weak;
     bool hashed; /* some REC_COLLECT carries a graph hash: the replay keeps obj_ids */
+    bool plain;  /* only NEW, SET, GET, RELEASE, COLLECT: drive_raw may replay it */
 } rlog;
 
 static uint32_t get_u32le(const uint8_t *p)
@@ -127,24 +128,64 @@ static inline bool decode_tail(const uint8_t *d, size_t *pos, size_t end, rrec *
     return true;
 }
 
-/* decode — the record at *pos (inside a block ending at end). */
-static inline tc_status decode(const uint8_t *d, size_t *pos, size_t end, rrec *r)
+/* decode_error — why the record at off could not be decoded. */
+static tc_status decode_error(size_t off, uint8_t op)
 {
-    r->kind = 0;
-    r->a = r->b = r->c = r->d = r->bits = 0;
-    r->off = *pos;
-    r->op = d[(*pos)++];
-    if (r->op == 0 || r->op >= REC_OP_COUNT) {
+    if (op == 0 || op >= REC_OP_COUNT) {
         char msg[64];
-        snprintf(msg, sizeof msg, "unknown record type 0x%02x", r->op);
-        return bad(r->off, msg);
+        snprintf(msg, sizeof msg, "unknown record type 0x%02x", op);
+        return bad(off, msg);
     }
-    uint64_t *v[4] = {&r->a, &r->b, &r->c, &r->d};
-    for (int i = 0; i < nargs[r->op]; i++)
-        if (!get_u(d, pos, end, v[i]))
-            return bad(r->off, "a record runs past the end of its block");
-    if (!decode_tail(d, pos, end, r))
-        return bad(r->off, "a record runs past the end of its block");
+    return bad(off, "a record runs past the end of its block");
+}
+
+static inline uint64_t unzig(uint64_t last, uint64_t z)
+{
+    return last + ((z >> 1) ^ (uint64_t)-(int64_t)(z & 1));
+}
+
+/* delta_obj — object ids are written as differences from the last NEW's
+ * (record.c put_obj): make them ids again; *last follows the NEWs. */
+static inline void delta_obj(rrec *r, uint64_t *last)
+{
+    switch (r->op) {
+    case REC_NEW: *last = r->a = unzig(*last, r->a); break;
+    case REC_SET: if (r->kind == REC_K_REF) r->bits = unzig(*last, r->bits); break;
+    case REC_GET: r->d = unzig(*last, r->d); break;
+    case REC_READY: r->c = unzig(*last, r->c); break;
+    case REC_WEAK_GET: if (r->b) r->c = unzig(*last, r->c); break;
+    }
+}
+
+/* decode — the record at *pos (inside a block ending at end); *last is the
+ * object id of the last NEW decoded (0 at the start). Both passes decode
+ * every record, so this is the replay's innermost loop: the fields go to
+ * locals first, and one-byte varints take no call. */
+static inline __attribute__((always_inline)) tc_status decode(const uint8_t *d, size_t *pos, size_t end, rrec *r,
+                                                              uint64_t *last)
+{
+    size_t p = *pos;
+    uint8_t op = d[p++];
+    uint64_t f[4] = {0, 0, 0, 0};
+    bool ok = op != 0 && op < REC_OP_COUNT;
+    for (unsigned i = 0, n = ok ? nargs[op] : 0; i < n && ok; i++) {
+        if (__builtin_expect(p < end && d[p] < 0x80, 1))
+            f[i] = d[p++];
+        else
+            ok = get_u_long(d, &p, end, &f[i]);
+    }
+    r->off = *pos;
+    r->op = op;
+    r->a = f[0];
+    r->b = f[1];
+    r->c = f[2];
+    r->d = f[3];
+    r->kind = 0;
+    r->bits = 0;
+    if (!ok || !decode_tail(d, &p, end, r))
+        return decode_error(r->off, op);
+    delta_obj(r, last);
+    *pos = p;
     return TC_OK;
 }
 
@@ -219,6 +260,7 @@ typedef struct vstate {
     ids weaks;
     uint64_t max_obj, records;
     bool ended, hashed;
+    bool special; /* a finalizer, cleanup, weak reference or unsafe.free record */
 } vstate;
 
 /* handle_obj — the object id handle id holds, 0 if it is not live. */
@@ -354,15 +396,16 @@ static const char *check(vstate *v, const rrec *r)
         v->hashed |= (r->b & REC_COLLECT_HASH) != 0;
         return r->b & ~(uint64_t)REC_COLLECT_HASH ? "unknown collection flags" : NULL;
     case REC_FINALIZER:
-    case REC_CLEANUP: return handle_use(v, r->a, &o);
+    case REC_CLEANUP: v->special = true; return handle_use(v, r->a, &o);
     case REC_FREE:
+        v->special = true;
         if ((why = handle_use(v, r->a, &o)) == NULL)
             v->objs[o].freed = true; /* every handle on it reads freed now (special.c) */
         return why;
-    case REC_READY: return r->a ? handle_make(v, r->b, r->c) : "a finalizer with token 0";
+    case REC_READY: v->special = true; return r->a ? handle_make(v, r->b, r->c) : "a finalizer with token 0";
     case REC_WEAK_NEW:
     case REC_WEAK_GET:
-    case REC_WEAK_RELEASE: return check_weak(v, r);
+    case REC_WEAK_RELEASE: v->special = true; return check_weak(v, r);
     case REC_FOREIGN:
         return "the recording used a handle or object made outside it (by an inspection call), "
                "which a replay cannot rebuild";
@@ -411,6 +454,7 @@ static tc_status validate(rlog *g, uint32_t *version)
     tc_status st = check_header(g, version);
     vstate v = {0};
     size_t off = REC_HEADER;
+    uint64_t last = 0;
     while (st == TC_OK && !v.ended) {
         uint32_t len = 0;
         if (off == g->size) {
@@ -424,7 +468,7 @@ static tc_status validate(rlog *g, uint32_t *version)
         while (st == TC_OK && pos < end) {
             rrec r;
             const char *why;
-            if ((st = decode(g->data, &pos, end, &r)) != TC_OK)
+            if ((st = decode(g->data, &pos, end, &r, &last)) != TC_OK)
                 break;
             if ((why = check(&v, &r)) != NULL)
                 st = bad(r.off, why);
@@ -438,6 +482,7 @@ static tc_status validate(rlog *g, uint32_t *version)
     g->max_root = v.max_root;
     g->max_weak = v.weaks.max;
     g->hashed = v.hashed;
+    g->plain = !v.special;
     free(v.hobj);
     free(v.objs);
     free(v.weaks.live);
@@ -449,6 +494,7 @@ static tc_status validate(rlog *g, uint32_t *version)
 typedef struct rdrive {
     tc_heap *h;
     tc_root **roots;  /* by handle id */
+    tc_obj **locals;  /* drive_raw: by handle id, instead of roots */
     tc_obj **objs;    /* by object id */
     tc_weak **weaks;  /* by weak id */
     idmap obj_ids;    /* this heap's object address -> id (for the hash) */
@@ -578,15 +624,17 @@ static tc_status collect(rdrive *d, const rrec *r)
         uint64_t *ids = plat_malloc((d->max_root + 1) * sizeof *ids), hash = 0;
         size_t n = 0;
         for (uint64_t i = 1; rs && ids && i <= d->max_root; i++)
-            if (d->roots[i]) {
-                rs[n] = d->roots[i];
+            if (d->locals ? d->locals[i] != NULL : d->roots[i] != NULL) {
+                /* a local is one word holding the object's address: the
+                 * representation of a root (tricolor.h, tc_root_obj) */
+                rs[n] = d->locals ? (tc_root *)(void *)&d->locals[i] : d->roots[i];
                 ids[n++] = i;
             }
         tc_mutator *m; /* inside a heap call: another thread may close the heap */
         if (!rs || !ids)
             st = tc_fail(TC_ERR_NOMEM, "out of memory for the replay's graph hash");
         else if ((st = mutator_enter(d->h, &m)) == TC_OK) {
-            st = rec_graph_hash(rs, ids, n, &d->obj_ids, &hash);
+            st = rec_graph_hash(rs, ids, n, rec_idmap_id, &d->obj_ids, &hash);
             mutator_leave(m);
         }
         free(rs);
@@ -697,21 +745,100 @@ out:
     idmap_free(&d->pending);
 }
 
+/* stopped — the error of record r, naming its byte offset. */
+static tc_status stopped(rdrive *d, const rrec *r, tc_status st)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", tc_errmsg());
+    return tc_fail(st, "replay stopped at byte offset %zu (record %" PRIu64 "): %s", r->off, d->rep->records, msg);
+}
+
+/* raw_step — record r of a plain log inside the raw section m, handles as
+ * locals. Pass 1 checked every slot index against its object's slot count
+ * and that every stored reference is held by a live handle, i.e. a local
+ * here (same_obj's argument): the unchecked tc_store is safe. */
+static inline tc_status raw_step(rdrive *d, tc_mutator *m, const rrec *r)
+{
+    tc_obj *o;
+    tc_value v;
+    switch (r->op) {
+    case REC_NEW:
+        if (!(o = tc_alloc(m, r->c, r->d)))
+            return atomic_load(&d->h->closed) ? TC_ERR_CLOSED : TC_ERR_NOMEM; /* tc_alloc said why */
+        d->locals[r->b] = d->objs[r->a] = o;
+        d->rep->objects++;
+        if (d->hashed && !idmap_put(&d->obj_ids, (uint64_t)(uintptr_t)o, r->a))
+            return tc_fail(TC_ERR_NOMEM, "out of memory for the replay's object table");
+        return TC_OK;
+    case REC_SET: tc_store(m, d->locals[r->a], r->b, set_value(d, r)); return TC_OK;
+    case REC_GET:
+        v = tc_load(d->locals[r->a], r->b);
+        if (v.kind != TC_REF || v.u.ref != d->objs[r->d])
+            return tc_fail(TC_ERR_STATE, "the heap cannot follow the log: the slot holds another object than "
+                           "object id %" PRIu64 " of the recording", r->d);
+        d->locals[r->c] = v.u.ref;
+        return TC_OK;
+    case REC_RELEASE: d->locals[r->a] = NULL; return TC_OK;
+    }
+    return TC_OK; /* REC_END */
+}
+
+/* drive_raw — pass 2 for a plain log (rlog.plain): the whole replay is one
+ * raw section (tc_enter), each handle id a local root, so a record costs an
+ * allocation, a store with its barrier or a pointer copy, instead of a
+ * checked call that enters the heap and makes or releases a root. Locals are
+ * roots like handles (scanned with the world stopped at the start of mark,
+ * and by Dijkstra's termination re-scan: barrier.c), so every collection
+ * finds the same live graph. A forced collection leaves the section (one
+ * may not wait for a cycle inside it); the locals stay (they live as long
+ * as the thread's mutator). tc_safepoint after each record: a pause waits
+ * for this thread no longer than one record. */
+static tc_status drive_raw(rdrive *d, const rlog *g)
+{
+    tc_mutator *m = tc_enter(d->h);
+    if (!m)
+        return TC_ERR_CLOSED;
+    if (!(d->locals = tc_locals(m, d->max_root + 1))) {
+        tc_leave(m);
+        return tc_fail(TC_ERR_NOMEM, "too many live handles in the log for a replay's local roots");
+    }
+    tc_status st = TC_OK;
+    uint64_t last = 0;
+    for (size_t off = REC_HEADER; off < g->size && st == TC_OK;) {
+        size_t pos = off + 8, end = pos + get_u32le(g->data + off);
+        for (rrec r; pos < end; d->rep->records++) {
+            if ((st = decode(g->data, &pos, end, &r, &last)) != TC_OK)
+                break;
+            if (r.op == REC_COLLECT) {
+                tc_leave(m);
+                if ((st = collect(d, &r)) != TC_OK || !(m = tc_enter(d->h)))
+                    return stopped(d, &r, st != TC_OK ? st : TC_ERR_CLOSED); /* m is left */
+            } else if ((st = raw_step(d, m, &r)) != TC_OK) {
+                st = stopped(d, &r, st);
+                break;
+            }
+            tc_safepoint(m);
+        }
+        off = end;
+    }
+    tc_locals_pop(m, d->max_root + 1);
+    d->locals = NULL;
+    tc_leave(m);
+    return st;
+}
+
 /* drive — pass 2: every record of the validated log, in order. */
 static tc_status drive(rdrive *d, const rlog *g)
 {
     size_t off = REC_HEADER;
+    uint64_t last = 0;
     while (off < g->size) {
         size_t pos = off + 8, end = pos + get_u32le(g->data + off);
         while (pos < end) {
             rrec r;
-            tc_status st = decode(g->data, &pos, end, &r);
-            if (st == TC_OK && (st = step(d, &r)) != TC_OK) {
-                char msg[256];
-                snprintf(msg, sizeof msg, "%s", tc_errmsg());
-                return tc_fail(st, "replay stopped at byte offset %zu (record %" PRIu64 "): %s", r.off,
-                               d->rep->records, msg);
-            }
+            tc_status st = decode(g->data, &pos, end, &r, &last);
+            if (st == TC_OK && (st = step(d, &r)) != TC_OK)
+                return stopped(d, &r, st);
             d->rep->records++;
         }
         off = end;
@@ -782,7 +909,7 @@ tc_status tc_replay(tc_heap *h, const char *path, tc_replay_report *out)
     if (!d.roots || !d.objs || !d.weaks)
         st = tc_fail(TC_ERR_NOMEM, "out of memory for the replay's tables");
     else
-        st = drive(&d, &g);
+        st = g.plain ? drive_raw(&d, &g) : drive(&d, &g);
     rep.elapsed_ns = now_ns() - t0;
     drive_end(&d, &g);
     free(g.data);

@@ -133,8 +133,10 @@ static void put_le32(unsigned char *p, uint32_t x)
         p[i] = (unsigned char)(x >> (8 * i));
 }
 
-/* write_crafted — header, one block of `body` (small values: one byte each)
- * plus an end record counting `nrec` records, with the right checksum. */
+/* write_crafted — header, one block of `body` (small values: one byte each;
+ * object ids as the zigzag difference from the last NEW's: NEW 1 then NEW 2
+ * are both 2, a reference back to 1 after them is 1) plus an end record
+ * counting `nrec` records, with the right checksum. */
 static void write_crafted(const char *path, const unsigned char *body, size_t n, unsigned nrec)
 {
     unsigned char buf[256];
@@ -162,17 +164,17 @@ TEST(replay_crafted_logs_are_refused)
         const char *why;
     } cases[] = {
         /* NEW 1 h1; NEW 2 h2; RELEASE h1; COLLECT 1 0; SET h2[0] = ref 1 */
-        {{1, 1, 1, 1, 0, 1, 2, 2, 1, 0, 4, 1, 5, 1, 0, 2, 2, 0, 5, 1}, 20, 24 + 15, 5, "no live handle"},
+        {{1, 2, 1, 1, 0, 1, 2, 2, 1, 0, 4, 1, 5, 1, 0, 2, 2, 0, 5, 1}, 20, 24 + 15, 5, "no live handle"},
         /* NEW 1 h1; SET h1[0] = ref 9 */
-        {{1, 1, 1, 1, 0, 2, 1, 0, 5, 9}, 10, 24 + 5, 2, "no live handle"},
+        {{1, 2, 1, 1, 0, 2, 1, 0, 5, 16}, 10, 24 + 5, 2, "no live handle"},
         /* NEW 1 h1 (2 slots); SET h1[2] = int 4 */
-        {{1, 1, 1, 2, 0, 2, 1, 2, 3, 8}, 10, 24 + 5, 2, "slot index out of range"},
+        {{1, 2, 1, 2, 0, 2, 1, 2, 3, 8}, 10, 24 + 5, 2, "slot index out of range"},
         /* NEW 1 h1; FREE h1; SET h1[0] = int 4 */
-        {{1, 1, 1, 1, 0, 12, 1, 2, 1, 0, 3, 8}, 12, 24 + 7, 3, "freed by unsafe.free"},
+        {{1, 2, 1, 1, 0, 12, 1, 2, 1, 0, 3, 8}, 12, 24 + 7, 3, "freed by unsafe.free"},
         /* NEW 1 h1; NEW 2 h2; FREE h1; SET h2[0] = ref 1 */
-        {{1, 1, 1, 1, 0, 1, 2, 2, 1, 0, 12, 1, 2, 2, 0, 5, 1}, 17, 24 + 12, 4, "freed by unsafe.free"},
+        {{1, 2, 1, 1, 0, 1, 2, 2, 1, 0, 12, 1, 2, 2, 0, 5, 1}, 17, 24 + 12, 4, "freed by unsafe.free"},
         /* NEW 1 h1; GET h1[5] -> h2 (object 1) */
-        {{1, 1, 1, 1, 0, 3, 1, 5, 2, 1}, 10, 24 + 5, 2, "slot index out of range"},
+        {{1, 2, 1, 1, 0, 3, 1, 5, 2, 0}, 10, 24 + 5, 2, "slot index out of range"},
     };
     char path[] = "/tmp/tc_replay_crafted_XXXXXX";
     int fd = mkstemp(path);
@@ -192,7 +194,7 @@ TEST(replay_crafted_logs_are_refused)
     CHECK_OK(tc_heap_stats(h, &s));
     CHECK(s.mallocs == 0); /* nothing was replayed */
     /* the same helper's valid log replays: NEW 1 h1; NEW 2 h2; SET h1[0] = ref 2 */
-    static const unsigned char ok[] = {1, 1, 1, 1, 0, 1, 2, 2, 1, 0, 2, 1, 0, 5, 2};
+    static const unsigned char ok[] = {1, 2, 1, 1, 0, 1, 2, 2, 1, 0, 2, 1, 0, 5, 0};
     write_crafted(path, ok, sizeof ok, 3);
     CHECK_OK(tc_replay(h, path, &r));
     CHECK(r.objects == 2 && r.records == 4);

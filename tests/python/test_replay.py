@@ -94,6 +94,57 @@ def test_replay_is_exact_under_other_pacing(recording, config):
     assert rep["mismatches"] == 0 and rep["checked"] == 8, rep
 
 
+def plain_program(heap):
+    """Only new, stores, loads, releases and collects (no finalizer, weak
+    reference or free): the replay drives it as one raw section with locals
+    for handles (replay.c drive_raw). Trees built both ways, as GCBench."""
+    def tree(depth):
+        node = heap.new(2, 8)
+        if depth:
+            node[0] = tree(depth - 1)
+            node[1] = tree(depth - 1)
+        return node
+    keep = tree(6)
+    for i in range(60):
+        t = tree(i % 5)
+        t[0] = keep[0] if i % 2 else 1.5
+        if i % 7 == 0:
+            keep[1] = t
+            left = keep[0][0]  # loads that make handles
+            left[1] = i
+        if i % 15 == 0:
+            heap.collect()
+    heap.collect()
+
+
+@pytest.fixture(scope="module")
+def plain_recording(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("replay") / "plain.tclog")
+    heap = tricolor.Heap(collector="concurrent", gogc=10)
+    heap.record_start(path)
+    plain_program(heap)
+    heap.record_stop()
+    heap.close()
+    return path
+
+
+@pytest.mark.parametrize("collector", COLLECTORS)
+@pytest.mark.parametrize("barrier", BARRIERS)
+def test_plain_log_replays_exactly_under_every_collector_and_barrier(plain_recording, collector, barrier):
+    rep = replay(plain_recording, collector=collector, barrier=barrier, gogc=5)
+    assert rep["collects"] == 5 and rep["checked"] == 5
+    assert rep["mismatches"] == 0, rep
+
+
+def test_plain_log_with_a_lying_load_is_caught_by_the_raw_replay(tmp_path):
+    """drive_raw's own check: a GET whose object id is not what the slot holds."""
+    path = str(tmp_path / "lie.tclog")
+    offsets = crafted(path, [[NEW, O(1), 1, 2, 0], [NEW, O(2), 2, 1, 0], [NEW, O(3), 3, 1, 0], [SET, 1, 0, REF, O(2)],
+                             [GET, 1, 0, 4, O(3)]])
+    with pytest.raises(tricolor.HeapError, match=f"byte offset {offsets[4]}.*another object"):
+        replay(path)
+
+
 def test_a_changed_graph_is_a_mismatch(recording, tmp_path):
     """The check can fail: a log whose recorded heap_objects differs from
     what the replay finds (checksum fixed up) is reported at that record."""
@@ -248,17 +299,27 @@ def uvarint(x):
     return bytes(out)
 
 
+class O(int):
+    """An object id field: written as the zigzag difference from the last
+    NEW's object id (format 2)."""
+
+
 def crafted(path, records):
-    """A log of the given records (each a list: opcode, then varint fields or
-    raw bytes) with the right header, checksum and end record. Returns the
-    byte offset of each record."""
+    """A log of the given records (each a list: opcode, then varint fields,
+    O(object id) fields or raw bytes) with the right header, checksum and
+    end record. Returns the byte offset of each record."""
     import zlib
-    body, offsets = bytearray(), []
+    body, offsets, last = bytearray(), [], 0
     for rec in records:
         offsets.append(16 + 8 + len(body))
         body.append(rec[0])
         for f in rec[1:]:
-            body += f if isinstance(f, bytes) else uvarint(f)
+            if isinstance(f, O):
+                delta = f - last
+                body += uvarint(((delta << 1) ^ (delta >> 63)) & (2**64 - 1))
+                last = f if rec[0] == NEW else last
+            else:
+                body += f if isinstance(f, bytes) else uvarint(f)
     body += bytes([14]) + uvarint(len(records))
     head = b"TCREPLAY" + (2).to_bytes(4, "little") + bytes(4)
     block = len(body).to_bytes(4, "little") + zlib.crc32(body).to_bytes(4, "little")
@@ -282,12 +343,12 @@ REF, INT = b"\x05", b"\x03"
 @pytest.mark.parametrize("collector", COLLECTORS)
 def test_crafted_log_is_refused_before_anything_is_replayed(tmp_path, case, why, collector):
     body = {
-        "released": [[NEW, 1, 1, 1, 0], [NEW, 2, 2, 1, 0], [RELEASE, 1], [COLLECT, 1, 0], [SET, 2, 0, REF, 1]],
-        "never_made": [[NEW, 1, 1, 1, 0], [SET, 1, 0, REF, 7]],
-        "slot_out_of_range": [[NEW, 1, 1, 2, 0], [SET, 1, 2, INT, 4]],
-        "store_into_freed": [[NEW, 1, 1, 1, 0], [FREE, 1], [SET, 1, 0, INT, 4]],
-        "ref_to_freed": [[NEW, 1, 1, 1, 0], [NEW, 2, 2, 1, 0], [FREE, 1], [SET, 2, 0, REF, 1]],
-        "id_reused_while_held": [[NEW, 1, 1, 1, 0], [NEW, 1, 2, 1, 0]],
+        "released": [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 1, 0], [RELEASE, 1], [COLLECT, 1, 0], [SET, 2, 0, REF, O(1)]],
+        "never_made": [[NEW, O(1), 1, 1, 0], [SET, 1, 0, REF, O(7)]],
+        "slot_out_of_range": [[NEW, O(1), 1, 2, 0], [SET, 1, 2, INT, 4]],
+        "store_into_freed": [[NEW, O(1), 1, 1, 0], [FREE, 1], [SET, 1, 0, INT, 4]],
+        "ref_to_freed": [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 1, 0], [FREE, 1], [SET, 2, 0, REF, O(1)]],
+        "id_reused_while_held": [[NEW, O(1), 1, 1, 0], [NEW, O(1), 2, 1, 0]],
     }[case]
     path = str(tmp_path / f"{case}.tclog")
     offsets = crafted(path, body)
@@ -302,8 +363,9 @@ def test_crafted_load_naming_another_object_stops_at_its_offset(tmp_path):
     """A GET names the object its new handle holds; one that lies is caught
     when the replay meets it (the log itself is consistent), by offset."""
     path = str(tmp_path / "lie.tclog")
-    offsets = crafted(path, [[NEW, 1, 1, 1, 0], [NEW, 2, 2, 1, 0], [SET, 1, 0, REF, 2],
-                             [GET, 1, 0, 3, 1], [SET, 2, 0, REF, 1]])
+    # the weak reference makes it a log for the checked drive (not drive_raw)
+    offsets = crafted(path, [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 1, 0], [SET, 1, 0, REF, O(2)],
+                             [GET, 1, 0, 3, O(1)], [SET, 2, 0, REF, O(1)], [9, 1, 1], [11, 1]])
     heap = tricolor.Heap()
     with pytest.raises(tricolor.HeapError, match=f"byte offset {offsets[3]}.*another object"):
         heap._replay(path)
@@ -314,7 +376,7 @@ def test_crafted_load_naming_another_object_stops_at_its_offset(tmp_path):
 def test_crafted_valid_log_replays(tmp_path):
     """The crafting helper itself makes logs the replay accepts."""
     path = str(tmp_path / "ok.tclog")
-    crafted(path, [[NEW, 1, 1, 1, 0], [NEW, 2, 2, 1, 0], [SET, 1, 0, REF, 2], [GET, 1, 0, 3, 2],
+    crafted(path, [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 1, 0], [SET, 1, 0, REF, O(2)], [GET, 1, 0, 3, O(2)],
                    [RELEASE, 2], [COLLECT, 2, 0], [SET, 3, 0, INT, 9]])
     rep = replay(path)
     assert rep["objects"] == 2 and rep["collects"] == 1 and rep["mismatches"] == 0
