@@ -52,11 +52,13 @@ struct rec_log {
     char *path;
     size_t n;               /* payload bytes in buf */
     uint64_t records;       /* records written, the END record's count */
-    idmap roots, weaks;     /* address -> id */
+    idmap roots;            /* handle slot address -> id | ROOT_LIVE (root_new_id) */
+    idmap weaks;            /* weak address -> id */
     shadow *sh;             /* object address -> id: one table per arena (obj_slot) */
     size_t nsh;
     shadow *last_sh;        /* the table of the last lookup */
-    idpool root_ids, weak_ids;
+    idpool weak_ids;
+    uint64_t next_root;     /* the largest handle id so far */
     uint64_t next_obj;
     uint64_t last_obj;      /* the object id of the last NEW: object ids are written relative to it */
     pthread_t thread;       /* the first recording thread */
@@ -280,6 +282,51 @@ static void nomem(rec_log *L)
     L->failed = TC_ERR_NOMEM;
 }
 
+/* Handle ids. A handle's id belongs to its slot in the handle table for the
+ * whole recording: a slot is reused only after its handle's release, which
+ * is when the format lets an id be reused, so release clears ROOT_LIVE in
+ * place instead of deleting the entry and returning the id to a pool (that
+ * deletion and pool were a tenth of a recording). The map has one entry per
+ * slot ever recorded: the peak number of live handles plus the free slots
+ * each thread caches. */
+#define ROOT_LIVE (UINT64_C(1) << 63)
+
+static uint64_t root_new_id(rec_log *L, const tc_root *r)
+{
+    bool fresh;
+    uint64_t *v = idmap_slot(&L->roots, (uint64_t)(uintptr_t)r, &fresh);
+    if (!v) {
+        nomem(L);
+        return 0;
+    }
+    if (fresh)
+        *v = ++L->next_root;
+    *v |= ROOT_LIVE;
+    return *v & ~ROOT_LIVE;
+}
+
+/* root_id — the id of live recorded handle r, 0 if it is none (made
+ * outside the recording). */
+static uint64_t root_id(const rec_log *L, const tc_root *r)
+{
+    uint64_t v = 0;
+    idmap_get(&L->roots, (uint64_t)(uintptr_t)r, &v);
+    return v & ROOT_LIVE ? v & ~ROOT_LIVE : 0;
+}
+
+static uint64_t root_drop(rec_log *L, const tc_root *r)
+{
+    bool fresh;
+    uint64_t *v = idmap_slot(&L->roots, (uint64_t)(uintptr_t)r, &fresh), id = 0;
+    if (v && (*v & ROOT_LIVE)) {
+        id = *v & ~ROOT_LIVE;
+        *v = id;
+    } else if (v && fresh) {
+        idmap_del(&L->roots, (uint64_t)(uintptr_t)r); /* a handle the log never had */
+    }
+    return id;
+}
+
 /* new_id — a fresh (or released) id for address a in map m. */
 static uint64_t new_id(rec_log *L, idmap *m, idpool *p, const void *a)
 {
@@ -363,7 +410,7 @@ void rec_new(tc_heap *h, tc_obj *o, tc_root *r, size_t nslots, size_t size)
         nomem(L);
     else if (!oid)
         oid = *slot = (uint32_t)++L->next_obj;
-    uint64_t rid = new_id(L, &L->roots, &L->root_ids, r);
+    uint64_t rid = root_new_id(L, r);
     L->buf[L->n++] = REC_NEW;
     put_obj(L, oid);
     L->last_obj = oid;
@@ -405,7 +452,7 @@ void rec_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
     rec_log *L = lock_log(h);
     if (!L)
         return;
-    uint64_t rid = old_id(&L->roots, r);
+    uint64_t rid = root_id(L, r);
     size_t mark = L->n;
     L->buf[L->n++] = REC_SET;
     put_u(L, rid);
@@ -422,14 +469,14 @@ void rec_get(tc_heap *h, tc_root *r, int64_t i, tc_root *nr)
     rec_log *L = lock_log(h);
     if (!L)
         return;
-    uint64_t rid = old_id(&L->roots, r), oid = obj_id(L, tc_root_obj(nr));
+    uint64_t rid = root_id(L, r), oid = obj_id(L, tc_root_obj(nr));
     if (!rid || !oid) {
         foreign(L);
     } else {
         L->buf[L->n++] = REC_GET;
         put_u(L, rid);
         put_u(L, (uint64_t)i);
-        put_u(L, new_id(L, &L->roots, &L->root_ids, nr));
+        put_u(L, root_new_id(L, nr));
         put_obj(L, oid);
     }
     unlock_log(h, L, true);
@@ -440,7 +487,7 @@ void rec_release(tc_heap *h, tc_root *r)
     rec_log *L = lock_log(h);
     if (!L)
         return;
-    uint64_t rid = drop_id(L, &L->roots, &L->root_ids, r);
+    uint64_t rid = root_drop(L, r);
     if (rid) { /* a handle made before the recording: nothing to replay */
         L->buf[L->n++] = REC_RELEASE;
         put_u(L, rid);
@@ -453,7 +500,7 @@ void rec_special(tc_heap *h, enum rec_op op, tc_root *r, tc_token token)
     rec_log *L = lock_log(h);
     if (!L)
         return;
-    uint64_t rid = old_id(&L->roots, r);
+    uint64_t rid = root_id(L, r);
     if (!rid) {
         foreign(L);
     } else {
@@ -476,7 +523,7 @@ void rec_ready(tc_heap *h, tc_token token, tc_root *nr)
     } else {
         L->buf[L->n++] = REC_READY;
         put_u(L, token);
-        put_u(L, new_id(L, &L->roots, &L->root_ids, nr));
+        put_u(L, root_new_id(L, nr));
         put_obj(L, oid);
     }
     unlock_log(h, L, true);
@@ -489,7 +536,7 @@ void rec_weak(tc_heap *h, enum rec_op op, tc_weak *w, tc_root *r)
         return;
     bool wrote = true;
     if (op == REC_WEAK_NEW) {
-        uint64_t rid = old_id(&L->roots, r);
+        uint64_t rid = root_id(L, r);
         if (!rid) {
             foreign(L);
         } else {
@@ -504,7 +551,7 @@ void rec_weak(tc_heap *h, enum rec_op op, tc_weak *w, tc_root *r)
         } else {
             L->buf[L->n++] = REC_WEAK_GET;
             put_u(L, wid);
-            put_u(L, r ? new_id(L, &L->roots, &L->root_ids, r) : 0);
+            put_u(L, r ? root_new_id(L, r) : 0);
             if (r)
                 put_obj(L, oid);
             else
@@ -528,9 +575,9 @@ static uint64_t log_hash(rec_log *L)
     uint64_t *ids = plat_malloc((L->roots.used + 1) * sizeof *ids), hash = 0;
     if (roots && ids) {
         for (size_t i = 0; i < L->roots.cap; i++) {
-            if (L->roots.e[i].key) {
+            if (L->roots.e[i].key && (L->roots.e[i].val & ROOT_LIVE)) {
                 roots[n] = (tc_root *)(uintptr_t)L->roots.e[i].key;
-                ids[n++] = L->roots.e[i].val;
+                ids[n++] = L->roots.e[i].val & ~ROOT_LIVE;
             }
         }
         if (rec_graph_hash(roots, ids, n, shadow_id, L, &hash) != TC_OK)
@@ -576,7 +623,7 @@ static void log_free(rec_log *L)
     free(L->sh);
     idmap_free(&L->roots);
     idmap_free(&L->weaks);
-    free(L->root_ids.free);
+
     free(L->weak_ids.free);
     free(L->path);
     free(L);
