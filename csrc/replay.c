@@ -157,6 +157,64 @@ static inline void delta_obj(rrec *r, uint64_t *last)
     }
 }
 
+/* FAST_ROOM — bytes a record may need at most, and then some: 4 varints
+ * of at most 10 bytes (get_u_long reads no more), a kind and 8 bytes. */
+#define FAST_ROOM 64
+
+/* fast_u — a varint that cannot run past the block (FAST_ROOM checked). */
+static inline __attribute__((always_inline)) bool fast_u(const uint8_t *d, size_t *p, uint64_t *out)
+{
+    if (__builtin_expect(d[*p] < 0x80, 1)) {
+        *out = d[(*p)++];
+        return true;
+    }
+    return get_u_long(d, p, SIZE_MAX, out);
+}
+
+/* decode_fast — decode for the three records most programs are made of
+ * (NEW, SET of a non-float, RELEASE) at least FAST_ROOM bytes before the
+ * block's end: no bounds check per byte, no field table. False (nothing
+ * consumed) for anything else, which decode then takes the general way. */
+static inline __attribute__((always_inline)) bool decode_fast(const uint8_t *d, size_t *pos, rrec *r,
+                                                              uint64_t *last)
+{
+    size_t p = *pos + 1;
+    uint8_t op = d[*pos];
+    r->kind = 0;
+    r->bits = 0;
+    r->c = r->d = 0;
+    switch (op) {
+    case REC_NEW:
+        if (!fast_u(d, &p, &r->a) || !fast_u(d, &p, &r->b) || !fast_u(d, &p, &r->c) || !fast_u(d, &p, &r->d))
+            return false;
+        *last = r->a = unzig(*last, r->a);
+        break;
+    case REC_SET:
+        if (!fast_u(d, &p, &r->a) || !fast_u(d, &p, &r->b))
+            return false;
+        r->kind = d[p++];
+        if (r->kind == REC_K_INT || r->kind == REC_K_REF) {
+            if (!fast_u(d, &p, &r->bits))
+                return false;
+            if (r->kind == REC_K_REF)
+                r->bits = unzig(*last, r->bits);
+        } else if (r->kind == REC_K_FLOAT) {
+            return false;
+        }
+        break;
+    case REC_RELEASE:
+        if (!fast_u(d, &p, &r->a))
+            return false;
+        r->b = 0;
+        break;
+    default: return false;
+    }
+    r->op = op;
+    r->off = *pos;
+    *pos = p;
+    return true;
+}
+
 /* decode — the record at *pos (inside a block ending at end); *last is the
  * object id of the last NEW decoded (0 at the start). Both passes decode
  * every record, so this is the replay's innermost loop: the fields go to
@@ -164,6 +222,12 @@ static inline void delta_obj(rrec *r, uint64_t *last)
 static inline __attribute__((always_inline)) tc_status decode(const uint8_t *d, size_t *pos, size_t end, rrec *r,
                                                               uint64_t *last)
 {
+    if (__builtin_expect(end - *pos >= FAST_ROOM, 1)) {
+        uint64_t keep = *last;
+        if (decode_fast(d, pos, r, last))
+            return TC_OK;
+        *last = keep; /* a NEW that failed after its id: decode it again below */
+    }
     size_t p = *pos;
     uint8_t op = d[p++];
     uint64_t f[4] = {0, 0, 0, 0};
@@ -264,21 +328,21 @@ typedef struct vstate {
 } vstate;
 
 /* handle_obj — the object id handle id holds, 0 if it is not live. */
-static uint64_t handle_obj(const vstate *v, uint64_t id)
+static inline uint64_t handle_obj(const vstate *v, uint64_t id)
 {
     return id && id <= v->max_root ? v->hobj[id].obj : 0;
 }
 
 /* handle_make — handle id, free and at most one past the largest so far,
  * now holds object o (made by an earlier record). */
-static const char *handle_make(vstate *v, uint64_t id, uint64_t o)
+static inline const char *handle_make(vstate *v, uint64_t id, uint64_t o)
 {
     if (id == 0 || id > v->max_root + 1 || handle_obj(v, id))
         return "a handle id that is live or out of sequence";
     if (o == 0 || o > v->max_obj)
         return "a handle on an object id no record made";
     if (id > v->max_root) {
-        if (!grow_to((void **)&v->hobj, &v->hcap, id, sizeof *v->hobj))
+        if (id >= v->hcap && !grow_to((void **)&v->hobj, &v->hcap, id, sizeof *v->hobj))
             return "out of memory validating the log";
         v->max_root = id;
     }
@@ -288,7 +352,7 @@ static const char *handle_make(vstate *v, uint64_t id, uint64_t o)
 }
 
 /* handle_use — the object of live handle id, into *o; why not otherwise. */
-static const char *handle_use(const vstate *v, uint64_t id, uint64_t *o)
+static inline const char *handle_use(const vstate *v, uint64_t id, uint64_t *o)
 {
     if (!(*o = handle_obj(v, id)))
         return "an operation on a handle that is not live";
@@ -310,7 +374,7 @@ static const char *check_new(vstate *v, const rrec *r)
     if (r->c > OBJ_MAX_FIELD || r->d > OBJ_MAX_FIELD)
         return "an object larger than an object can be";
     if (r->a > v->max_obj) {
-        if (!grow_to((void **)&v->objs, &v->ocap, r->a, sizeof *v->objs))
+        if (r->a >= v->ocap && !grow_to((void **)&v->objs, &v->ocap, r->a, sizeof *v->objs))
             return "out of memory validating the log";
         v->max_obj = r->a;
     }
@@ -860,6 +924,10 @@ static tc_status read_all(const char *path, rlog *g)
     if (!f)
         return tc_fail(TC_ERR_IO, "cannot open the replay log \"%s\": %s", path, strerror(errno));
     size_t cap = 1 << 16, n = 0;
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1; /* the whole file in one read, no regrowth */
+    if (size > 0 && (unsigned long)size < SIZE_MAX - 1)
+        cap = (size_t)size + 1; /* +1: the read that finds the end */
+    rewind(f);
     uint8_t *buf = plat_malloc(cap);
     for (size_t got; buf; n += got) {
         if (n == cap) {
