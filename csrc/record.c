@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "barrier.h"
@@ -252,14 +253,36 @@ static bool pool_give(idpool *p, uint64_t id)
     return true;
 }
 
-/* lock_log — the running recording with rec_lock held, or NULL (unlocked)
+/* The hooks' lock, rec_spin: a test-and-set lock, because a hook holds it
+ * for a few stores (callgrind: pthread_mutex_lock and _unlock were a third
+ * of what recording added per record; this is one exchange and one plain
+ * store). A waiter yields the CPU: the holder may be writing a block. */
+void rec_hooks_lock(tc_heap *h)
+{
+    while (atomic_exchange_explicit(&h->rec_spin, 1, memory_order_acquire))
+        while (atomic_load_explicit(&h->rec_spin, memory_order_relaxed))
+            sched_yield();
+}
+
+void rec_hooks_unlock(tc_heap *h) { atomic_store_explicit(&h->rec_spin, 0, memory_order_release); }
+
+/* set_log — h->rec = L (under rec_lock and rec_spin: record.h); the old one. */
+static rec_log *set_log(tc_heap *h, rec_log *L)
+{
+    rec_hooks_lock(h);
+    rec_log *old = atomic_exchange(&h->rec, L);
+    rec_hooks_unlock(h);
+    return old;
+}
+
+/* lock_log — the running recording with rec_spin held, or NULL (unlocked)
  * when none runs or it failed. */
 static rec_log *lock_log(tc_heap *h)
 {
-    pthread_mutex_lock(&h->rec_lock);
+    rec_hooks_lock(h);
     rec_log *L = atomic_load_explicit(&h->rec, memory_order_relaxed);
     if (!L || L->failed) {
-        pthread_mutex_unlock(&h->rec_lock);
+        rec_hooks_unlock(h);
         return NULL;
     }
     if (!pthread_equal(L->thread, pthread_self()))
@@ -274,7 +297,7 @@ static void unlock_log(tc_heap *h, rec_log *L, bool wrote)
         L->records++;
     if (L->n >= REC_BLOCK)
         flush_block(L);
-    pthread_mutex_unlock(&h->rec_lock);
+    rec_hooks_unlock(h);
 }
 
 static void nomem(rec_log *L)
@@ -710,7 +733,7 @@ tc_status tc_record_start(tc_heap *h, const char *path)
         if (atomic_load(&h->rec)) { /* another thread started one meanwhile */
             st = tc_fail(TC_ERR_STATE, "a recording is already running (record_stop ends it)");
         } else {
-            atomic_store(&h->rec, L);
+            set_log(h, L);
             L = NULL;
         }
         pthread_mutex_unlock(&h->rec_lock);
@@ -728,7 +751,7 @@ tc_status tc_record_stop(tc_heap *h)
     if (st != TC_OK)
         return st;
     pthread_mutex_lock(&h->rec_lock);
-    rec_log *L = atomic_exchange(&h->rec, NULL);
+    rec_log *L = set_log(h, NULL);
     pthread_mutex_unlock(&h->rec_lock);
     mutator_leave(m);
     if (!L)
@@ -748,7 +771,7 @@ void rec_fork_child(tc_heap *h)
 void rec_close(tc_heap *h)
 {
     pthread_mutex_lock(&h->rec_lock);
-    rec_log *L = atomic_exchange(&h->rec, NULL);
+    rec_log *L = set_log(h, NULL);
     pthread_mutex_unlock(&h->rec_lock);
     if (L)
         (void)log_finish(L);

@@ -4,16 +4,20 @@
  * its constants are here, shared by the writer and the reader.
  *
  * Invariants:
- *  - h->rec is set and cleared only under h->rec_lock. A hook reads it once
- *    without the lock, relaxed, to skip (the only cost when no recording
- *    runs), then takes rec_lock and reads it again before writing.
+ *  - h->rec is set and cleared only under h->rec_lock and then h->rec_spin
+ *    (the hooks' lock, rec_hooks_lock: taken in that order, by start, stop,
+ *    close and fork's prepare). A hook reads h->rec once without a lock,
+ *    relaxed, to skip (the only cost when no recording runs), then takes
+ *    rec_spin alone and reads it again before writing: so a log is never
+ *    freed under a hook, and the child of a fork never inherits a half
+ *    written record.
  *  - Every hook runs inside a heap call of the calling thread (between
  *    mutator_enter and mutator_leave): tc_heap_close waits for every call
  *    before its teardown frees the recorder (rec_close), so no hook ever
  *    sees a freed recorder. Hooks never allocate heap objects or reach a
- *    safepoint while they hold rec_lock, so a thread waiting for rec_lock
+ *    safepoint while they hold rec_spin, so a thread waiting for rec_spin
  *    inside its heap call delays a stop-the-world pause only by one write.
- *  - Records reach the log in the order their threads take rec_lock: for a
+ *  - Records reach the log in the order their threads take rec_spin: for a
  *    single-threaded program that is program order; for several threads it
  *    is a global order that a replay follows on one thread (racing stores
  *    may have taken effect in the other order: docs/replay.md).
@@ -79,9 +83,12 @@ void rec_weak(tc_heap *h, enum rec_op op, tc_weak *w, tc_root *r);
 void rec_collect(tc_heap *h);
 /* rec_close — from tc_heap_close's teardown: finish and free the log. */
 void rec_close(tc_heap *h);
-/* rec_fork_child — in a forked child (rec_lock held): drop the recording
- * without writing to the parent's file. */
+/* rec_fork_child — in a forked child (rec_lock and rec_spin held): drop the
+ * recording without writing to the parent's file. */
 void rec_fork_child(tc_heap *h);
+/* rec_hooks_lock / _unlock — rec_spin, for fork.c's prepare (after rec_lock). */
+void rec_hooks_lock(tc_heap *h);
+void rec_hooks_unlock(tc_heap *h);
 
 /* shared by the writer and the reader */
 uint32_t rec_crc32(const uint8_t *p, size_t n);

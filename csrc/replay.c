@@ -300,18 +300,23 @@ static bool ids_live(const ids *s, uint64_t id) { return id && id <= s->max && s
  * be held by a live handle (the host stores what it holds): so the replay's
  * object for that id is alive, never a freed or collected one. */
 typedef struct vobj {
-    uint64_t handles; /* live handles on it */
+    uint32_t handles; /* live handles on it */
     uint32_t nslots;
-    uint32_t gen;     /* +1 each time a NEW reuses the id */
-    bool freed;
 } vobj;
+
+/* What only a log with unsafe.free needs, by object id, allocated at the
+ * first FREE (vobj stays 8 bytes: validation walks it at every record). */
+typedef struct vfree {
+    uint32_t gen; /* +1 each time a NEW reuses the id after a free */
+    bool freed;
+} vfree;
 
 /* A handle: the object id it holds (0: not live) and that id's generation
  * then. A handle on an object freed by unsafe.free stays live (only its
  * release is valid), and the freed object's memory, so its id, may be
  * reused while it lives: the generation tells it from the new object. */
 typedef struct vhandle {
-    uint64_t obj;
+    uint32_t obj;
     uint32_t gen;
 } vhandle;
 
@@ -321,6 +326,8 @@ typedef struct vstate {
     size_t hcap;
     vobj *objs;      /* by object id, 1..max_obj */
     size_t ocap;
+    vfree *fr;       /* by object id, NULL until the first FREE; fcap entries */
+    size_t fcap;
     ids weaks;
     uint64_t max_obj, records;
     bool ended, hashed;
@@ -333,6 +340,9 @@ static inline uint64_t handle_obj(const vstate *v, uint64_t id)
     return id && id <= v->max_root ? v->hobj[id].obj : 0;
 }
 
+static inline uint32_t vobj_gen(const vstate *v, uint64_t o) { return v->fr ? v->fr[o].gen : 0; }
+static inline bool vobj_freed(const vstate *v, uint64_t o) { return v->fr && v->fr[o].freed; }
+
 /* handle_make — handle id, free and at most one past the largest so far,
  * now holds object o (made by an earlier record). */
 static inline const char *handle_make(vstate *v, uint64_t id, uint64_t o)
@@ -341,12 +351,14 @@ static inline const char *handle_make(vstate *v, uint64_t id, uint64_t o)
         return "a handle id that is live or out of sequence";
     if (o == 0 || o > v->max_obj)
         return "a handle on an object id no record made";
+    if (v->objs[o].handles == UINT32_MAX)
+        return "more handles on one object than a replay counts";
     if (id > v->max_root) {
         if (id >= v->hcap && !grow_to((void **)&v->hobj, &v->hcap, id, sizeof *v->hobj))
             return "out of memory validating the log";
         v->max_root = id;
     }
-    v->hobj[id] = (vhandle){o, v->objs[o].gen};
+    v->hobj[id] = (vhandle){(uint32_t)o, vobj_gen(v, o)};
     v->objs[o].handles++;
     return NULL;
 }
@@ -356,20 +368,20 @@ static inline const char *handle_use(const vstate *v, uint64_t id, uint64_t *o)
 {
     if (!(*o = handle_obj(v, id)))
         return "an operation on a handle that is not live";
-    if (v->objs[*o].freed || v->hobj[id].gen != v->objs[*o].gen)
+    if (vobj_freed(v, *o) || v->hobj[id].gen != vobj_gen(v, *o))
         return "an operation on an object freed by unsafe.free";
     return NULL;
 }
 
 static const char *check_new(vstate *v, const rrec *r)
 {
-    if (r->a == 0 || r->a > v->max_obj + 1)
+    if (r->a == 0 || r->a > v->max_obj + 1 || r->a > UINT32_MAX)
         return "an object id out of sequence";
-    uint32_t gen = 0;
     if (r->a <= v->max_obj) { /* its address was reused: the old object is dead or freed */
-        if (v->objs[r->a].handles && !v->objs[r->a].freed)
+        if (v->objs[r->a].handles && !vobj_freed(v, r->a))
             return "an object id reused while a handle still holds its object";
-        gen = v->objs[r->a].gen + 1;
+        if (v->fr) /* the freed object's handles keep the old generation */
+            v->fr[r->a] = (vfree){v->fr[r->a].gen + 1, false};
     }
     if (r->c > OBJ_MAX_FIELD || r->d > OBJ_MAX_FIELD)
         return "an object larger than an object can be";
@@ -378,7 +390,9 @@ static const char *check_new(vstate *v, const rrec *r)
             return "out of memory validating the log";
         v->max_obj = r->a;
     }
-    v->objs[r->a] = (vobj){.nslots = (uint32_t)r->c, .gen = gen};
+    if (v->fr && r->a >= v->fcap && !grow_to((void **)&v->fr, &v->fcap, r->a, sizeof *v->fr))
+        return "out of memory validating the log";
+    v->objs[r->a] = (vobj){.nslots = (uint32_t)r->c};
     return handle_make(v, r->b, r->a);
 }
 
@@ -395,7 +409,7 @@ static const char *check_set(vstate *v, const rrec *r)
     if (r->kind == REC_K_REF) {
         if (r->bits == 0 || r->bits > v->max_obj || !v->objs[r->bits].handles)
             return "a reference to an object id that no live handle holds (never made, or released)";
-        if (v->objs[r->bits].freed)
+        if (vobj_freed(v, r->bits))
             return "a reference to an object freed by unsafe.free";
     }
     return NULL;
@@ -417,7 +431,7 @@ static const char *check_release(vstate *v, uint64_t id)
     uint64_t o = handle_obj(v, id);
     if (!o)
         return "a release of a handle that is not live";
-    if (v->hobj[id].gen == v->objs[o].gen)
+    if (v->hobj[id].gen == vobj_gen(v, o))
         v->objs[o].handles--;
     v->hobj[id].obj = 0;
     return NULL;
@@ -463,9 +477,12 @@ static const char *check(vstate *v, const rrec *r)
     case REC_CLEANUP: v->special = true; return handle_use(v, r->a, &o);
     case REC_FREE:
         v->special = true;
-        if ((why = handle_use(v, r->a, &o)) == NULL)
-            v->objs[o].freed = true; /* every handle on it reads freed now (special.c) */
-        return why;
+        if ((why = handle_use(v, r->a, &o)) != NULL)
+            return why;
+        if (!v->fr && !grow_to((void **)&v->fr, &v->fcap, v->max_obj, sizeof *v->fr))
+            return "out of memory validating the log";
+        v->fr[o].freed = true; /* every handle on it reads freed now (special.c) */
+        return NULL;
     case REC_READY: v->special = true; return r->a ? handle_make(v, r->b, r->c) : "a finalizer with token 0";
     case REC_WEAK_NEW:
     case REC_WEAK_GET:
@@ -549,6 +566,7 @@ static tc_status validate(rlog *g, uint32_t *version)
     g->plain = !v.special;
     free(v.hobj);
     free(v.objs);
+    free(v.fr);
     free(v.weaks.live);
     return st;
 }
