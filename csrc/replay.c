@@ -899,7 +899,8 @@ static tc_status drive_raw(rdrive *d, const rlog *g)
                 st = stopped(d, &r, st);
                 break;
             }
-            tc_safepoint(m);
+            if (atomic_load_explicit(&d->h->stw, memory_order_relaxed)) /* tc_safepoint's test, inline */
+                tc_safepoint(m);
         }
         off = end;
     }
