@@ -78,6 +78,7 @@ struct tc_mutator {
     _Atomic int depth;           /* nesting of heap calls: written by the owner (plain loads and
                                   * stores, no read-modify-write), read by a closing thread */
     pthread_t owner;             /* the thread using it, valid if `owned` */
+    uint32_t tid;                /* the owner's ev_tid(): its track in traces (set with owner) */
     bool owned;                  /* protected by heap->mut_lock */
     span *cache[SC_MAX_CLASSES]; /* current span per size class (owner; the world-stopper flushes) */
     tc_obj **locals;             /* the local root stack (tc_locals) */
@@ -134,6 +135,7 @@ typedef struct trace_event {
     uint64_t ts_ns, dur_ns;
     uint64_t value;     /* counter value / cycle number */
     uint64_t bytes;     /* 'X': bytes marked/swept/scavenged (0: unknown) */
+    uint64_t objects;   /* 'X': objects marked/swept/finalized (0: unknown) */
     uint64_t tid;       /* ev_tid(); 0: the heap's GC track (pauses, cycles, phases) */
 } trace_event;
 
@@ -410,6 +412,7 @@ void out_push(tc_heap *h, char *line);
 
 /* trace.c */
 void trace_emit(tc_heap *h, const char *name, char ph, uint64_t ts, uint64_t dur, uint64_t value);
+void trace_thread(tc_heap *h, uint32_t tid); /* a track for this mutator thread, events or not */
 void trace_free(tc_heap *h);          /* at close: a running trace is written, then dropped */
 
 /* special.c */
