@@ -5,8 +5,9 @@
  *
  * Cost. With no recording running each hooked call pays one relaxed load
  * and a branch predicted not taken (rec_on). While recording, a record is
- * a few varints appended to a 64 KiB block buffer under rec_lock, plus one
- * hash-map lookup per handle or object named; a full block is checksummed
+ * a few varints appended to a 64 KiB block buffer under rec_spin (the
+ * hooks' test-and-set lock), plus one hash-map lookup per handle named and
+ * one shadow-table load per object named; a full block is checksummed
  * (CRC-32) and written with one fwrite. A forced collection also walks the
  * graph reachable from the recorded handles to hash it (single-threaded
  * recordings only: with several threads another one may be changing the
@@ -14,9 +15,11 @@
  *
  * Identity. The log names objects, handles and weak references by small
  * ids, never by address, so a replay on another heap maps them to its own
- * objects. Maps (idmap.h) take an address to its id; an object's id is
- * reused by the next object allocated at its address (the old one is dead:
- * nothing can name it again), a handle's or weak's after its release.
+ * objects. An object's id is kept at its address in a shadow table
+ * (obj_slot) and reused by the next object allocated there (the old one is
+ * dead: nothing can name it again); a handle's id stays with its slot of
+ * the handle table (root_new_id), reused when the slot is, after the
+ * release; a weak reference's id comes from a map (idmap.h) and a pool.
  */
 #include <errno.h>
 #include <inttypes.h>
