@@ -360,8 +360,12 @@ static tc_status drive_raw(rdrive *d, const rlog *g)
                 break;
             if (r.op == REC_COLLECT) {
                 tc_leave(m);
-                if ((st = collect(d, &r)) != TC_OK || !(m = tc_enter(d->h)))
-                    return stopped(d, &r, st != TC_OK ? st : TC_ERR_CLOSED); /* m is left */
+                if ((st = collect(d, &r)) != TC_OK)
+                    st = stopped(d, &r, st);
+                if (!(m = tc_enter(d->h))) /* closed: its mutators, locals and all, are gone */
+                    return st != TC_OK ? st : stopped(d, &r, TC_ERR_CLOSED);
+                if (st != TC_OK)
+                    break; /* below: the locals are popped, or they would root the objects for good */
             } else if ((st = raw_step(d, m, &r)) != TC_OK) {
                 st = stopped(d, &r, st);
                 break;
