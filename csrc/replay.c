@@ -332,6 +332,12 @@ static inline tc_status raw_step(rdrive *d, tc_mutator *m, const rrec *r)
     return TC_OK; /* REC_END */
 }
 
+/* The most handle ids a log may have for drive_raw: locals are scanned with
+ * the world stopped (handles concurrently), so with more of them the
+ * replay's pauses would grow with the log's handle count, which the
+ * program's did not: such a log is replayed with handles (drive). */
+#define REPLAY_RAW_LOCALS 4096
+
 /* drive_raw — pass 2 for a plain log (rlog.plain): the whole replay is one
  * raw section (tc_enter), each handle id a local root, so a record costs an
  * allocation, a store with its barrier or a pointer copy, instead of a
@@ -430,7 +436,7 @@ tc_status tc_replay(tc_heap *h, const char *path, tc_replay_report *out)
     if (!d.roots || !d.objs || !d.weaks)
         st = tc_fail(TC_ERR_NOMEM, "out of memory for the replay's tables");
     else
-        st = g.plain ? drive_raw(&d, &g) : drive(&d, &g);
+        st = g.plain && g.max_root <= REPLAY_RAW_LOCALS ? drive_raw(&d, &g) : drive(&d, &g);
     rep.elapsed_ns = now_ns() - t0;
     drive_end(&d, &g);
     free(g.data);

@@ -136,6 +136,26 @@ def test_plain_log_replays_exactly_under_every_collector_and_barrier(plain_recor
     assert rep["mismatches"] == 0, rep
 
 
+def test_plain_log_with_many_handles_replays_exactly(tmp_path):
+    """More live handles than drive_raw takes as locals (4096: a pause would
+    scan them all): the replay drives it with handles, exactly."""
+    path = str(tmp_path / "many.tclog")
+    heap = tricolor.Heap(gogc=None)
+    heap.record_start(path)
+    held = [heap.new(1) for _ in range(5000)]
+    for a, b in zip(held, held[1:]):
+        a[0] = b
+    heap.collect()
+    del held[1000:]
+    heap.collect()
+    heap.record_stop()
+    heap.close()
+    del held
+    for collector in COLLECTORS:
+        rep = replay(path, collector=collector)
+        assert rep["collects"] == 2 and rep["checked"] == 2 and rep["mismatches"] == 0, (collector, rep)
+
+
 def test_plain_log_with_a_lying_load_is_caught_by_the_raw_replay(tmp_path):
     """drive_raw's own check: a GET whose object id is not what the slot holds."""
     path = str(tmp_path / "lie.tclog")
