@@ -305,6 +305,7 @@ struct tc_heap {
     /* record.c: the running replay log, NULL when none (set and cleared
      * under rec_lock; hooks read it relaxed to skip, record.h) */
     pthread_mutex_t rec_lock;
+    _Atomic unsigned rec_spin;     /* the hooks' lock (record.h) */
     _Atomic(struct rec_log *) rec;
 
     struct tc_heap *next_live;     /* the process's list of live heaps */
