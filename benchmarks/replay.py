@@ -8,8 +8,10 @@ Each repetition runs, each on a fresh default heap:
     replay            heap._replay of that recording: the same heap
                       operations driven by the core, no interpreter
 
-and prints one RESULT line per system (benchmarks/bench.h): `time` in
-seconds. The driver's targets: python-recording / python <= 1.3 (recording
+and prints two RESULT lines per system (benchmarks/bench.h): `time`, wall
+clock in seconds, and `cpu`, the process's CPU time over the same span (all
+its threads: the collector's too), which other work on a shared machine
+disturbs less than the wall clock. The driver's targets: python-recording / python <= 1.3 (recording
 costs at most 30%), replay / python <= 0.2 (replay at least 5x faster).
 
 Usage: PYTHONPATH=bindings/python python3 benchmarks/replay.py [REPS] [quick]
@@ -30,21 +32,35 @@ def gcbench(heap, params):
     workloads.gcbench(heap, dict(params))
 
 
-def once(params, log):
-    t0 = time.perf_counter()
+def timed(fn):
+    """(wall seconds, process CPU seconds, fn's result)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - t0, time.process_time() - c0, out
+
+
+def plain_run(params):
     with tricolor.Heap() as heap:
         gcbench(heap, params)
-    plain = time.perf_counter() - t0
-    t0 = time.perf_counter()
+
+
+def recorded_run(params, log):
     with tricolor.Heap() as heap:
         heap.record_start(log)
         gcbench(heap, params)
         heap.record_stop()
-    recording = time.perf_counter() - t0
-    t0 = time.perf_counter()
+
+
+def replay_run(log):
     with tricolor.Heap() as heap:
-        rep = heap._replay(log)
-    replay = time.perf_counter() - t0
+        return heap._replay(log)
+
+
+def once(params, log):
+    plain = timed(lambda: plain_run(params))
+    recording = timed(lambda: recorded_run(params, log))
+    replay = timed(lambda: replay_run(log))
+    rep = replay[2]
     if rep["mismatches"]:
         raise SystemExit(f"replay: the replay was not exact: {rep}")
     return plain, recording, replay, rep, os.path.getsize(log)
@@ -60,7 +76,8 @@ def main():
         for _ in range(reps):
             plain, recording, replay, rep, size = once(params, log)
             for system, t in (("python", plain), ("python-recording", recording), ("replay", replay)):
-                print(f"RESULT {WORKLOAD} {system} time {t:.6g} s", flush=True)
+                print(f"RESULT {WORKLOAD} {system} time {t[0]:.6g} s", flush=True)
+                print(f"RESULT {WORKLOAD} {system} cpu {t[1]:.6g} s", flush=True)
         print(f"INFO log_bytes {size}")
         print(f"INFO log_records {rep['records']}")
 

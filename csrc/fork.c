@@ -71,6 +71,7 @@ void fork_heap_prepare(tc_heap *h)
     pthread_mutex_lock(&h->out_lock);
     pthread_mutex_lock(&h->trace_lock);
     pthread_mutex_lock(&h->rec_lock);
+    rec_hooks_lock(h);
     pthread_mutex_lock(&h->world_lock);
     pthread_mutex_lock(&h->ev.lock);
     mark_par_fork_lock(h->par);
@@ -82,6 +83,7 @@ static void unlock_all(tc_heap *h)
     mark_par_fork_unlock(h->par);
     pthread_mutex_unlock(&h->ev.lock);
     pthread_mutex_unlock(&h->world_lock);
+    rec_hooks_unlock(h);
     pthread_mutex_unlock(&h->rec_lock);
     pthread_mutex_unlock(&h->trace_lock);
     pthread_mutex_unlock(&h->out_lock);

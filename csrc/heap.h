@@ -211,13 +211,13 @@ struct tc_heap {
     _Atomic uint64_t mark_epoch;   /* concurrent marks started: regions shared in an earlier one are free */
     struct mark_sess sess[TC_MARK_SESSIONS];
     _Atomic int mark_hungry;       /* markers waiting for work: busy ones donate (mark.c) */
-    _Atomic int assists_holding;   /* assists that may hold grey work of their own (collector.c) */
+    _Atomic int assists_holding;   /* assists that may hold grey work of their own (assist.c) */
     _Atomic uint64_t assist_marked;/* bytes marked by assists, all cycles */
     _Atomic uint64_t mark_regions_shared; /* regions an owner shared on request, all cycles (mark.c) */
     _Atomic bool debug_assists_only;/* test hook: the collector thread leaves marking to assists */
-    _Atomic bool debug_stall_sweep;/* test hook: the collector thread does not sweep (collector.c) */
+    _Atomic bool debug_stall_sweep;/* test hook: the collector thread does not sweep (cycle.c) */
     _Atomic uint64_t avg_obj_bytes;/* live bytes / live objects at the last sweep: markers count objects */
-    struct markctx *incr_ctx;      /* the incremental collector's marker, under mark_lock */
+    struct markctx *incr_ctx;      /* the running cycle's marker (cycle.h), under mark_lock */
     struct mpar *par;              /* mark worker threads (concurrent, mark_workers > 1) */
     pthread_mutex_t mark_lock;     /* one incremental mark slice at a time */
 
@@ -233,7 +233,7 @@ struct tc_heap {
     bool thread_started;
     pthread_mutex_t ctl_lock;
     pthread_cond_t ctl_cond;       /* the collector thread waits here for requests */
-    pthread_cond_t done_cond;      /* callers wait here for cycles to finish (or start: collector.c) */
+    pthread_cond_t done_cond;      /* callers wait here for cycles to finish (or start: assist.c) */
     bool requested, forced_requested, stopping, cycle_running;
     int holds;                     /* callers keeping new cycles from starting (verify) */
     uint64_t cycles_done;          /* cycles finished, sweep included; under ctl_lock */
@@ -305,6 +305,7 @@ struct tc_heap {
     /* record.c: the running replay log, NULL when none (set and cleared
      * under rec_lock; hooks read it relaxed to skip, record.h) */
     pthread_mutex_t rec_lock;
+    _Atomic unsigned rec_spin;     /* the hooks' lock (record.h) */
     _Atomic(struct rec_log *) rec;
 
     struct tc_heap *next_live;     /* the process's list of live heaps */
@@ -349,22 +350,6 @@ bool roots_each(tc_heap *h, roots_visit visit, void *arg); /* world stopped; fal
 
 enum { PHASE_OFF = 0, PHASE_MARK = 1, PHASE_SWEEP = 2 };
 
-/* collector.c */
-tc_status collector_cycle(tc_heap *h, tc_mutator *m, bool forced); /* a whole cycle, on return swept */
-void collector_maybe_trigger(tc_mutator *m, uint64_t bytes);
-void collector_update_trigger(tc_heap *h);
-tc_status collector_start_thread(tc_heap *h);
-void collector_stop_thread(tc_heap *h);
-void collector_hold(tc_heap *h);    /* wait for the running cycle; keep new ones from starting */
-void collector_release(tc_heap *h);
-tc_status collector_verify(tc_heap *h); /* verify with no cycle running, world stopped */
-void *collector_quiesce(tc_heap *h); /* hold mark_lock + gc_lock with no cycle running (not from a heap call) */
-void collector_unquiesce(tc_heap *h, void *tok);
-/* the manual driver's steps (manual.c drives them; mark_lock + gc_lock held) */
-tc_status collector_manual_start(tc_heap *h);
-bool collector_manual_terminate(tc_heap *h, uint64_t *marked);
-void collector_manual_finish(tc_heap *h);
-
 /* mark.c */
 typedef struct markctx markctx;
 markctx *mark_new(tc_heap *h, bool concurrent, bool check);
@@ -407,7 +392,7 @@ bool sweep_done(tc_heap *h);
 /* stats.c */
 void stats_record_pause(tc_heap *h, uint64_t start, uint64_t end); /* stats_lock held */
 void stats_totals(tc_heap *h, uint64_t *mallocs, uint64_t *alloc_bytes, int64_t *roots);
-void out_push(tc_heap *h, char *line);
+uint64_t stats_heap_alloc(tc_heap *h); /* total_alloc - freed_bytes, clamped at 0 */
 
 /* trace.c */
 void trace_emit(tc_heap *h, const char *name, char ph, uint64_t ts, uint64_t dur, uint64_t value);
@@ -419,10 +404,6 @@ void special_push_finalizer_roots(markctx *c);   /* mark phase: referents of fin
 void special_sweep(tc_heap *h, span *s);         /* before a span's bits are swept (special_lock taken) */
 void special_free_all(tc_heap *h);
 tc_status roots_new_global(tc_heap *h, tc_obj *o, tc_root **out); /* roots.c, no mutator */
-
-/* scavenge (span.c) */
-uint64_t pages_scavenge(tc_heap *h, uint64_t want); /* lock held: release up to `want` free bytes */
-void scavenge_background(tc_heap *h);             /* after a cycle: give back what the goal does not need */
 
 /* fork.c (heap.c calls these for every live heap, registry lock held) */
 void fork_heap_prepare(tc_heap *h);
@@ -439,5 +420,6 @@ tc_status check_each_span(tc_heap *h, tc_status (*fn)(void *ud, span *s, int c),
 tc_status check_pause_start(tc_heap *h);        /* world stopped, all swept: lists, caches, zero mark bits */
 tc_status check_pause_term(tc_heap *h);         /* world stopped, mark drained: no grey, no black->white */
 #pragma GCC visibility pop
+#include "collector.h"
 #include "mutator.h"
 #endif

@@ -20,11 +20,11 @@ bool idmap_get(const idmap *m, uint64_t key, uint64_t *val)
     if (!m->cap || !key)
         return false;
     for (size_t i = home(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
-        if (m->keys[i] == key) {
-            *val = m->vals[i];
+        if (m->e[i].key == key) {
+            *val = m->e[i].val;
             return true;
         }
-        if (!m->keys[i])
+        if (!m->e[i].key)
             return false;
     }
 }
@@ -33,72 +33,76 @@ bool idmap_get(const idmap *m, uint64_t key, uint64_t *val)
 static bool grow(idmap *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 16;
-    uint64_t *k = plat_calloc(cap, sizeof *k), *v = plat_calloc(cap, sizeof *v);
-    if (!k || !v) {
-        free(k);
-        free(v);
+    idmap_entry *e = plat_calloc(cap, sizeof *e);
+    if (!e)
         return false;
-    }
     for (size_t j = 0; j < m->cap; j++) {
-        if (!m->keys[j])
+        if (!m->e[j].key)
             continue;
-        size_t i = home(m->keys[j], cap);
-        while (k[i])
+        size_t i = home(m->e[j].key, cap);
+        while (e[i].key)
             i = (i + 1) & (cap - 1);
-        k[i] = m->keys[j];
-        v[i] = m->vals[j];
+        e[i] = m->e[j];
     }
-    free(m->keys);
-    free(m->vals);
-    m->keys = k;
-    m->vals = v;
+    free(m->e);
+    m->e = e;
     m->cap = cap;
     return true;
 }
 
-bool idmap_put(idmap *m, uint64_t key, uint64_t val)
+uint64_t *idmap_slot(idmap *m, uint64_t key, bool *fresh)
 {
     if ((m->used + 1) * 4 > m->cap * 3 && !grow(m))
-        return false;
+        return NULL;
     size_t i = home(key, m->cap);
-    while (m->keys[i] && m->keys[i] != key)
+    while (m->e[i].key && m->e[i].key != key)
         i = (i + 1) & (m->cap - 1);
-    if (!m->keys[i])
+    *fresh = !m->e[i].key;
+    if (*fresh) {
         m->used++;
-    m->keys[i] = key;
-    m->vals[i] = val;
+        m->e[i].key = key;
+        m->e[i].val = 0;
+    }
+    return &m->e[i].val;
+}
+
+bool idmap_put(idmap *m, uint64_t key, uint64_t val)
+{
+    bool fresh;
+    uint64_t *v = idmap_slot(m, key, &fresh);
+    if (!v)
+        return false;
+    *v = val;
     return true;
 }
 
 /* idmap_del — remove key, then shift later entries of its run back so that
- * no key is separated from its home bucket by an empty one. */
+ * no key is separated from its home entry by an empty one. */
 void idmap_del(idmap *m, uint64_t key)
 {
     if (!m->cap || !key)
         return;
     size_t mask = m->cap - 1, i = home(key, m->cap);
-    while (m->keys[i] != key) {
-        if (!m->keys[i])
+    while (m->e[i].key != key) {
+        if (!m->e[i].key)
             return;
         i = (i + 1) & mask;
     }
     m->used--;
-    for (size_t j = (i + 1) & mask; m->keys[j]; j = (j + 1) & mask) {
-        size_t h = home(m->keys[j], m->cap);
+    for (size_t j = (i + 1) & mask; m->e[j].key; j = (j + 1) & mask) {
+        size_t h = home(m->e[j].key, m->cap);
         /* j's key may move to i when i lies cyclically in [h, j) */
         if (((j - h) & mask) >= ((j - i) & mask)) {
-            m->keys[i] = m->keys[j];
-            m->vals[i] = m->vals[j];
+            m->e[i] = m->e[j];
             i = j;
         }
     }
-    m->keys[i] = 0;
+    m->e[i].key = 0;
 }
 
 void idmap_free(idmap *m)
 {
-    free(m->keys);
-    free(m->vals);
-    m->keys = m->vals = NULL;
+    free(m->e);
+    m->e = NULL;
     m->cap = m->used = 0;
 }

@@ -5,9 +5,13 @@
  * weak reference. Not thread-safe: each map has one owner (record.c's under
  * rec_lock, replay.c's on the replaying thread).
  *
+ * Layout: a key and its value share one 16-byte entry, so a probe touches
+ * one cache line (the recorder's object map outgrows the caches: with keys
+ * and values in two arrays every lookup missed twice).
+ *
  * Invariants: cap is 0 or a power of two; used < cap * 3 / 4 after every
- * put; no key is 0 (0 marks an empty bucket); every key sits in the run of
- * full buckets that starts at its home bucket (what backward shift keeps).
+ * put; no key is 0 (0 marks an empty entry); every key sits in the run of
+ * full entries that starts at its home entry (what backward shift keeps).
  */
 #ifndef TC_IDMAP_H
 #define TC_IDMAP_H
@@ -18,14 +22,22 @@
 
 #pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
+typedef struct idmap_entry {
+    uint64_t key, val;
+} idmap_entry;
+
 typedef struct idmap {
-    uint64_t *keys, *vals; /* cap entries each */
+    idmap_entry *e; /* cap entries */
     size_t cap, used;
 } idmap;
 
 bool idmap_get(const idmap *m, uint64_t key, uint64_t *val);
 /* idmap_put — insert or overwrite; false (map unchanged) when out of memory. */
 bool idmap_put(idmap *m, uint64_t key, uint64_t val);
+/* idmap_slot — the value of key, inserted as 0 if absent (*fresh says
+ * which): one probe where a get then a put took two. NULL when out of
+ * memory (map unchanged). The pointer is valid until the next put or del. */
+uint64_t *idmap_slot(idmap *m, uint64_t key, bool *fresh);
 void idmap_del(idmap *m, uint64_t key);
 void idmap_free(idmap *m);
 

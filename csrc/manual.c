@@ -2,14 +2,13 @@
  * manual.c — the manual collector: the program drives the cycle, one step
  * at a time, and looks at the colours in between (teaching mode).
  *
- * The cycle is collector.c's, not a copy: gc_start is the incremental
- * driver's start (collector_manual_start: the start pause, every handle and
- * finalizer root pushed as grey work), gc_step(n) is mark_drain(n) on the
- * incremental marker h->incr_ctx, and the first gc_step that finds no grey
- * work left runs the termination pause (collector_manual_terminate: the
- * Dijkstra barrier's root re-scan, then phase SWEEP). gc_finish is what
- * every whole-heap call does to an incremental cycle (finish_incremental:
- * drain, terminate, sweep everything, cycle_end). Nothing else starts a
+ * The cycle is cycle.c's, not a copy: each call is a cycle_step. gc_start
+ * is the start step (the start pause, every handle and finalizer root
+ * pushed as grey work), gc_step(n) a mark step of n objects on the cycle's
+ * marker h->incr_ctx, and the first gc_step that finds no grey work left
+ * runs the termination step (the Dijkstra barrier's root re-scan, then
+ * phase SWEEP). gc_finish is what every whole-heap call does to a running
+ * cycle (cycle_finish: drain, terminate, sweep everything, the end). Nothing else starts a
  * cycle on a manual heap: collector_maybe_trigger does nothing for it and
  * an allocation that fails does not collect (alloc.c).
  *
@@ -92,6 +91,14 @@ static void hold_end(tc_heap *h, void *tok)
 
 /* ---- driving ------------------------------------------------------------------ */
 
+/* manual_start — a forced cycle's start pause and roots (phase OFF, not
+ * stw whatever gcstoptheworld says: the program steps it). */
+static tc_status manual_start(tc_heap *h)
+{
+    cycle_drive d = {.forced = true, .locks = CYCLE_LOCKS_BOTH, .pause = true};
+    return cycle_step(h, &d) ? TC_OK : d.status;
+}
+
 tc_status tc_heap_gc_start(tc_heap *h)
 {
     void *tok;
@@ -103,29 +110,33 @@ tc_status tc_heap_gc_start(tc_heap *h)
         st = tc_fail(TC_ERR_CLOSED, "the heap is closed");
     else if (phase != PHASE_OFF)
         st = tc_fail(TC_ERR_STATE, "a cycle is running (phase %s): gc_finish() it first", tc_phase_name(phase));
-    else if ((st = collector_manual_start(h)) == TC_OK)
+    else if ((st = manual_start(h)) == TC_OK)
         mark_flush(h->incr_ctx); /* the roots' grey work to the global queue (the top) */
     hold_end(h, tok);
     return st;
 }
 
-/* step — up to n objects marked on the held heap (phase MARK); terminate
- * the mark when no grey work is left. Returns the objects marked. */
+/* step — up to n objects marked on the held heap (phase MARK); the
+ * termination when a step finds no grey work left. Returns the objects
+ * marked (the Dijkstra barrier's re-scan at the termination included). */
 static uint64_t step(tc_heap *h, int64_t n)
 {
+    cycle_drive mark = {.locks = CYCLE_LOCKS_BOTH, .mark = n};
+    cycle_drive term = {.locks = CYCLE_LOCKS_BOTH, .pause = true, .mark = 0};
     uint64_t marked = 0;
-    markctx *c = h->incr_ctx;
     for (;;) {
-        uint64_t before = mark_count(c);
-        bool empty = mark_drain(c, n);
-        marked += mark_count(c) - before;
+        mark.marked = term.marked = 0;
+        bool empty = cycle_step(h, &mark);
+        marked += mark.marked;
         if (marked || !empty)
             break;
-        if (collector_manual_terminate(h, &marked)) /* phase SWEEP, c freed */
+        bool done = cycle_step(h, &term);
+        marked += term.marked;
+        if (done) /* phase SWEEP, the marker freed */
             return marked;
         /* the termination found grey work (another thread's barrier): mark on */
     }
-    mark_flush(c);
+    mark_flush(h->incr_ctx);
     return marked;
 }
 
@@ -156,7 +167,7 @@ tc_status tc_heap_gc_finish(tc_heap *h, uint64_t *freed)
     if (atomic_load(&h->closed)) {
         st = tc_fail(TC_ERR_CLOSED, "the heap is closed");
     } else if (atomic_load(&h->phase) != PHASE_OFF) {
-        collector_manual_finish(h);
+        cycle_finish(h);
         pthread_mutex_lock(&h->ctl_lock);
         *freed = h->last_freed;
         st = h->last_status;

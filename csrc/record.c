@@ -5,8 +5,9 @@
  *
  * Cost. With no recording running each hooked call pays one relaxed load
  * and a branch predicted not taken (rec_on). While recording, a record is
- * a few varints appended to a 64 KiB block buffer under rec_lock, plus one
- * hash-map lookup per handle or object named; a full block is checksummed
+ * a few varints appended to a 64 KiB block buffer under rec_spin (the
+ * hooks' test-and-set lock), plus one hash-map lookup per handle named and
+ * one shadow-table load per object named; a full block is checksummed
  * (CRC-32) and written with one fwrite. A forced collection also walks the
  * graph reachable from the recorded handles to hash it (single-threaded
  * recordings only: with several threads another one may be changing the
@@ -14,15 +15,18 @@
  *
  * Identity. The log names objects, handles and weak references by small
  * ids, never by address, so a replay on another heap maps them to its own
- * objects. Maps (idmap.h) take an address to its id; an object's id is
- * reused by the next object allocated at its address (the old one is dead:
- * nothing can name it again), a handle's or weak's after its release.
+ * objects. An object's id is kept at its address in a shadow table
+ * (obj_slot) and reused by the next object allocated there (the old one is
+ * dead: nothing can name it again); a handle's id stays with its slot of
+ * the handle table (root_new_id), reused when the slot is, after the
+ * release; a weak reference's id comes from a map (idmap.h) and a pool.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "barrier.h"
@@ -35,14 +39,32 @@ typedef struct idpool {
     size_t nfree, cap;
 } idpool;
 
+/* A shadow table: the object ids of one arena, one u32 per 8-byte granule
+ * (an object's id at the granule where it starts), a lazily-mapped mapping
+ * of half the arena's reservation whose pages cost nothing until touched.
+ * It replaced a hash map from address to id: allocation goes up through a
+ * span, so consecutive objects' ids sit side by side here, where the map
+ * missed the cache at every NEW (perf: a fifth of a recording). */
+typedef struct shadow {
+    uintptr_t base;
+    size_t size;   /* the arena's reservation */
+    uint32_t *ids;
+} shadow;
+
 struct rec_log {
     FILE *f;
     char *path;
     size_t n;               /* payload bytes in buf */
     uint64_t records;       /* records written, the END record's count */
-    idmap objs, roots, weaks; /* address -> id */
-    idpool root_ids, weak_ids;
+    idmap roots;            /* handle slot address -> id | ROOT_LIVE (root_new_id) */
+    idmap weaks;            /* weak address -> id */
+    shadow *sh;             /* object address -> id: one table per arena (obj_slot) */
+    size_t nsh;
+    shadow *last_sh;        /* the table of the last lookup */
+    idpool weak_ids;
+    uint64_t next_root;     /* the largest handle id so far */
     uint64_t next_obj;
+    uint64_t last_obj;      /* the object id of the last NEW: object ids are written relative to it */
     pthread_t thread;       /* the first recording thread */
     bool multi;             /* another thread recorded too */
     tc_status failed;       /* the first failure (TC_ERR_IO, TC_ERR_NOMEM), then nothing is written */
@@ -50,9 +72,12 @@ struct rec_log {
     uint8_t buf[REC_BLOCK + REC_OP_MAX];
 };
 
-/* ---- CRC-32 (IEEE 802.3, reflected), shared with replay.c ---- */
+/* ---- CRC-32 (IEEE 802.3, reflected), shared with replay.c ----
+ * Slicing-by-8 (eight 256-entry tables, eight bytes per step): the
+ * byte-at-a-time loop cost about a fifth of a replay and a tenth of a
+ * recording (callgrind, docs/replay.md "Speed"). Same checksum. */
 
-static uint32_t crc_table[256];
+static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
@@ -61,16 +86,26 @@ static void crc_init(void)
         uint32_t c = i;
         for (int k = 0; k < 8; k++)
             c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-        crc_table[i] = c;
+        crc_table[0][i] = c;
     }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            crc_table[t][i] = crc_table[0][crc_table[t - 1][i] & 0xff] ^ (crc_table[t - 1][i] >> 8);
 }
 
 uint32_t rec_crc32(const uint8_t *p, size_t n)
 {
     pthread_once(&crc_once, crc_init);
     uint32_t c = 0xffffffffu;
+    for (; n >= 8; n -= 8, p += 8) {
+        uint32_t lo = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+        uint32_t hi = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+        c = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^ crc_table[5][(lo >> 16) & 0xff] ^
+            crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
+            crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
+    }
     while (n--)
-        c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+        c = crc_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
     return c ^ 0xffffffffu;
 }
 
@@ -84,7 +119,7 @@ static inline uint64_t mix(uint64_t h, uint64_t x)
     return h ^ (h >> 29);
 }
 
-static uint64_t id_of(const idmap *ids, const tc_obj *o)
+uint64_t rec_idmap_id(const void *ids, const tc_obj *o)
 {
     uint64_t id = 0;
     idmap_get(ids, (uint64_t)(uintptr_t)o, &id);
@@ -92,7 +127,7 @@ static uint64_t id_of(const idmap *ids, const tc_obj *o)
 }
 
 /* hash_obj — one object's term; pushes its unvisited referents. */
-static bool hash_obj(tc_obj *o, const idmap *ids, idmap *seen, tc_obj ***stack, size_t *n, size_t *cap,
+static bool hash_obj(tc_obj *o, rec_id_fn id_of, const void *ids, idmap *seen, tc_obj ***stack, size_t *n, size_t *cap,
                      uint64_t *term)
 {
     uint64_t h = mix(mix(id_of(ids, o), obj_nslots(o)), obj_size(o));
@@ -101,10 +136,10 @@ static bool hash_obj(tc_obj *o, const idmap *ids, idmap *seen, tc_obj ***stack, 
         uint64_t x = (uint64_t)v.kind << 56;
         if (v.kind == TC_REF) {
             x ^= id_of(ids, v.u.ref);
-            uint64_t dummy;
-            if (!idmap_get(seen, (uint64_t)(uintptr_t)v.u.ref, &dummy)) {
-                if (!idmap_put(seen, (uint64_t)(uintptr_t)v.u.ref, 1))
-                    return false;
+            bool fresh;
+            if (!idmap_slot(seen, (uint64_t)(uintptr_t)v.u.ref, &fresh))
+                return false;
+            if (fresh) {
                 if (*n == *cap) {
                     size_t nc = *cap ? *cap * 2 : 256;
                     tc_obj **ns = plat_realloc(*stack, nc * sizeof *ns);
@@ -126,7 +161,8 @@ static bool hash_obj(tc_obj *o, const idmap *ids, idmap *seen, tc_obj ***stack, 
     return true;
 }
 
-tc_status rec_graph_hash(tc_root *const *roots, const uint64_t *root_ids, size_t n, const idmap *ids, uint64_t *out)
+tc_status rec_graph_hash(tc_root *const *roots, const uint64_t *root_ids, size_t n, rec_id_fn id_of, const void *ids,
+                         uint64_t *out)
 {
     idmap seen = {0};
     tc_obj **stack = NULL;
@@ -145,7 +181,7 @@ tc_status rec_graph_hash(tc_root *const *roots, const uint64_t *root_ids, size_t
             continue;
         ok = idmap_put(&seen, (uint64_t)(uintptr_t)o, 1);
         for (tc_obj *cur = o; ok; cur = stack[--sn]) {
-            if (!(ok = hash_obj(cur, ids, &seen, &stack, &sn, &scap, &term)))
+            if (!(ok = hash_obj(cur, id_of, ids, &seen, &stack, &sn, &scap, &term)))
                 break;
             sum += term;
             if (!sn)
@@ -167,6 +203,15 @@ static void put_u(rec_log *L, uint64_t x)
         x >>= 7;
     }
     L->buf[L->n++] = (uint8_t)x;
+}
+
+/* put_obj — an object id as the zigzag difference from the last NEW's:
+ * a program mostly names objects it just made, so it is one byte where the
+ * id itself would take three (docs/replay.md, format 2). */
+static void put_obj(rec_log *L, uint64_t id)
+{
+    int64_t delta = (int64_t)(id - L->last_obj);
+    put_u(L, ((uint64_t)delta << 1) ^ (uint64_t)(delta >> 63));
 }
 
 static void put_u32le(uint8_t *p, uint32_t x)
@@ -211,14 +256,36 @@ static bool pool_give(idpool *p, uint64_t id)
     return true;
 }
 
-/* lock_log — the running recording with rec_lock held, or NULL (unlocked)
+/* The hooks' lock, rec_spin: a test-and-set lock, because a hook holds it
+ * for a few stores (callgrind: pthread_mutex_lock and _unlock were a third
+ * of what recording added per record; this is one exchange and one plain
+ * store). A waiter yields the CPU: the holder may be writing a block. */
+void rec_hooks_lock(tc_heap *h)
+{
+    while (atomic_exchange_explicit(&h->rec_spin, 1, memory_order_acquire))
+        while (atomic_load_explicit(&h->rec_spin, memory_order_relaxed))
+            sched_yield();
+}
+
+void rec_hooks_unlock(tc_heap *h) { atomic_store_explicit(&h->rec_spin, 0, memory_order_release); }
+
+/* set_log — h->rec = L (under rec_lock and rec_spin: record.h); the old one. */
+static rec_log *set_log(tc_heap *h, rec_log *L)
+{
+    rec_hooks_lock(h);
+    rec_log *old = atomic_exchange(&h->rec, L);
+    rec_hooks_unlock(h);
+    return old;
+}
+
+/* lock_log — the running recording with rec_spin held, or NULL (unlocked)
  * when none runs or it failed. */
 static rec_log *lock_log(tc_heap *h)
 {
-    pthread_mutex_lock(&h->rec_lock);
+    rec_hooks_lock(h);
     rec_log *L = atomic_load_explicit(&h->rec, memory_order_relaxed);
     if (!L || L->failed) {
-        pthread_mutex_unlock(&h->rec_lock);
+        rec_hooks_unlock(h);
         return NULL;
     }
     if (!pthread_equal(L->thread, pthread_self()))
@@ -233,12 +300,57 @@ static void unlock_log(tc_heap *h, rec_log *L, bool wrote)
         L->records++;
     if (L->n >= REC_BLOCK)
         flush_block(L);
-    pthread_mutex_unlock(&h->rec_lock);
+    rec_hooks_unlock(h);
 }
 
 static void nomem(rec_log *L)
 {
     L->failed = TC_ERR_NOMEM;
+}
+
+/* Handle ids. A handle's id belongs to its slot in the handle table for the
+ * whole recording: a slot is reused only after its handle's release, which
+ * is when the format lets an id be reused, so release clears ROOT_LIVE in
+ * place instead of deleting the entry and returning the id to a pool (that
+ * deletion and pool were a tenth of a recording). The map has one entry per
+ * slot ever recorded: the peak number of live handles plus the free slots
+ * each thread caches. */
+#define ROOT_LIVE (UINT64_C(1) << 63)
+
+static uint64_t root_new_id(rec_log *L, const tc_root *r)
+{
+    bool fresh;
+    uint64_t *v = idmap_slot(&L->roots, (uint64_t)(uintptr_t)r, &fresh);
+    if (!v) {
+        nomem(L);
+        return 0;
+    }
+    if (fresh)
+        *v = ++L->next_root;
+    *v |= ROOT_LIVE;
+    return *v & ~ROOT_LIVE;
+}
+
+/* root_id — the id of live recorded handle r, 0 if it is none (made
+ * outside the recording). */
+static uint64_t root_id(const rec_log *L, const tc_root *r)
+{
+    uint64_t v = 0;
+    idmap_get(&L->roots, (uint64_t)(uintptr_t)r, &v);
+    return v & ROOT_LIVE ? v & ~ROOT_LIVE : 0;
+}
+
+static uint64_t root_drop(rec_log *L, const tc_root *r)
+{
+    bool fresh;
+    uint64_t *v = idmap_slot(&L->roots, (uint64_t)(uintptr_t)r, &fresh), id = 0;
+    if (v && (*v & ROOT_LIVE)) {
+        id = *v & ~ROOT_LIVE;
+        *v = id;
+    } else if (v && fresh) {
+        idmap_del(&L->roots, (uint64_t)(uintptr_t)r); /* a handle the log never had */
+    }
+    return id;
 }
 
 /* new_id — a fresh (or released) id for address a in map m. */
@@ -278,17 +390,56 @@ static bool foreign(rec_log *L)
     return true;
 }
 
+/* obj_slot — where the id of the object at o is kept (0: none yet); NULL
+ * if o is in no arena or its arena's table cannot be mapped. */
+static uint32_t *obj_slot(rec_log *L, const tc_obj *o)
+{
+    uintptr_t p = (uintptr_t)o;
+    shadow *s = L->last_sh;
+    if (__builtin_expect(s && p - s->base < s->size, 1))
+        return &s->ids[(p - s->base) >> 3];
+    for (size_t i = 0; i < L->nsh; i++)
+        if (p - L->sh[i].base < L->sh[i].size) {
+            L->last_sh = &L->sh[i];
+            return &L->sh[i].ids[(p - L->sh[i].base) >> 3];
+        }
+    arena *a = arena_of(p);
+    shadow *ns = a ? plat_realloc(L->sh, (L->nsh + 1) * sizeof *ns) : NULL;
+    if (!ns)
+        return NULL;
+    L->sh = ns;
+    uint32_t *ids = plat_map_lazy((a->size >> 3) * sizeof *ids);
+    if (!ids)
+        return NULL;
+    L->sh[L->nsh] = (shadow){a->base, a->size, ids};
+    L->last_sh = &L->sh[L->nsh++];
+    return &ids[(p - a->base) >> 3];
+}
+
+/* obj_id — the id of the object at o, 0 if the log has none for it. */
+static uint64_t obj_id(rec_log *L, const tc_obj *o)
+{
+    uint32_t *slot = obj_slot(L, o);
+    return slot ? *slot : 0;
+}
+
+static uint64_t shadow_id(const void *L, const tc_obj *o) { return obj_id((rec_log *)L, o); }
+
 void rec_new(tc_heap *h, tc_obj *o, tc_root *r, size_t nslots, size_t size)
 {
     rec_log *L = lock_log(h);
     if (!L)
         return;
-    uint64_t oid = old_id(&L->objs, o);
-    if (!oid && !idmap_put(&L->objs, (uint64_t)(uintptr_t)o, oid = ++L->next_obj))
+    uint32_t *slot = obj_slot(L, o);
+    uint64_t oid = slot ? *slot : 0;
+    if (!slot || (!oid && L->next_obj == UINT32_MAX)) /* the table's ids are 32 bits */
         nomem(L);
-    uint64_t rid = new_id(L, &L->roots, &L->root_ids, r);
+    else if (!oid)
+        oid = *slot = (uint32_t)++L->next_obj;
+    uint64_t rid = root_new_id(L, r);
     L->buf[L->n++] = REC_NEW;
-    put_u(L, oid);
+    put_obj(L, oid);
+    L->last_obj = oid;
     put_u(L, rid);
     put_u(L, nslots);
     put_u(L, size);
@@ -311,11 +462,11 @@ static bool put_value(rec_log *L, tc_value v)
         L->n += 8;
         return true;
     case TC_REF: {
-        uint64_t id = old_id(&L->objs, v.u.ref);
+        uint64_t id = obj_id(L, v.u.ref);
         if (!id)
             return false;
         L->buf[L->n++] = REC_K_REF;
-        put_u(L, id);
+        put_obj(L, id);
         return true;
     }
     }
@@ -327,7 +478,7 @@ void rec_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
     rec_log *L = lock_log(h);
     if (!L)
         return;
-    uint64_t rid = old_id(&L->roots, r);
+    uint64_t rid = root_id(L, r);
     size_t mark = L->n;
     L->buf[L->n++] = REC_SET;
     put_u(L, rid);
@@ -344,14 +495,15 @@ void rec_get(tc_heap *h, tc_root *r, int64_t i, tc_root *nr)
     rec_log *L = lock_log(h);
     if (!L)
         return;
-    uint64_t rid = old_id(&L->roots, r);
-    if (!rid) {
+    uint64_t rid = root_id(L, r), oid = obj_id(L, tc_root_obj(nr));
+    if (!rid || !oid) {
         foreign(L);
     } else {
         L->buf[L->n++] = REC_GET;
         put_u(L, rid);
         put_u(L, (uint64_t)i);
-        put_u(L, new_id(L, &L->roots, &L->root_ids, nr));
+        put_u(L, root_new_id(L, nr));
+        put_obj(L, oid);
     }
     unlock_log(h, L, true);
 }
@@ -361,7 +513,7 @@ void rec_release(tc_heap *h, tc_root *r)
     rec_log *L = lock_log(h);
     if (!L)
         return;
-    uint64_t rid = drop_id(L, &L->roots, &L->root_ids, r);
+    uint64_t rid = root_drop(L, r);
     if (rid) { /* a handle made before the recording: nothing to replay */
         L->buf[L->n++] = REC_RELEASE;
         put_u(L, rid);
@@ -374,7 +526,7 @@ void rec_special(tc_heap *h, enum rec_op op, tc_root *r, tc_token token)
     rec_log *L = lock_log(h);
     if (!L)
         return;
-    uint64_t rid = old_id(&L->roots, r);
+    uint64_t rid = root_id(L, r);
     if (!rid) {
         foreign(L);
     } else {
@@ -391,9 +543,15 @@ void rec_ready(tc_heap *h, tc_token token, tc_root *nr)
     rec_log *L = lock_log(h);
     if (!L)
         return;
-    L->buf[L->n++] = REC_READY;
-    put_u(L, token);
-    put_u(L, new_id(L, &L->roots, &L->root_ids, nr));
+    uint64_t oid = obj_id(L, tc_root_obj(nr));
+    if (!oid) {
+        foreign(L);
+    } else {
+        L->buf[L->n++] = REC_READY;
+        put_u(L, token);
+        put_u(L, root_new_id(L, nr));
+        put_obj(L, oid);
+    }
     unlock_log(h, L, true);
 }
 
@@ -404,7 +562,7 @@ void rec_weak(tc_heap *h, enum rec_op op, tc_weak *w, tc_root *r)
         return;
     bool wrote = true;
     if (op == REC_WEAK_NEW) {
-        uint64_t rid = old_id(&L->roots, r);
+        uint64_t rid = root_id(L, r);
         if (!rid) {
             foreign(L);
         } else {
@@ -413,13 +571,17 @@ void rec_weak(tc_heap *h, enum rec_op op, tc_weak *w, tc_root *r)
             put_u(L, rid);
         }
     } else if (op == REC_WEAK_GET) {
-        uint64_t wid = old_id(&L->weaks, w);
-        if (!wid) {
+        uint64_t wid = old_id(&L->weaks, w), oid = r ? obj_id(L, tc_root_obj(r)) : 0;
+        if (!wid || (r && !oid)) {
             foreign(L);
         } else {
             L->buf[L->n++] = REC_WEAK_GET;
             put_u(L, wid);
-            put_u(L, r ? new_id(L, &L->roots, &L->root_ids, r) : 0);
+            put_u(L, r ? root_new_id(L, r) : 0);
+            if (r)
+                put_obj(L, oid);
+            else
+                put_u(L, 0);
         }
     } else {
         uint64_t wid = drop_id(L, &L->weaks, &L->weak_ids, w);
@@ -439,12 +601,12 @@ static uint64_t log_hash(rec_log *L)
     uint64_t *ids = plat_malloc((L->roots.used + 1) * sizeof *ids), hash = 0;
     if (roots && ids) {
         for (size_t i = 0; i < L->roots.cap; i++) {
-            if (L->roots.keys[i]) {
-                roots[n] = (tc_root *)(uintptr_t)L->roots.keys[i];
-                ids[n++] = L->roots.vals[i];
+            if (L->roots.e[i].key && (L->roots.e[i].val & ROOT_LIVE)) {
+                roots[n] = (tc_root *)(uintptr_t)L->roots.e[i].key;
+                ids[n++] = L->roots.e[i].val & ~ROOT_LIVE;
             }
         }
-        if (rec_graph_hash(roots, ids, n, &L->objs, &hash) != TC_OK)
+        if (rec_graph_hash(roots, ids, n, shadow_id, L, &hash) != TC_OK)
             nomem(L);
     } else {
         nomem(L);
@@ -482,10 +644,12 @@ static void log_free(rec_log *L)
 {
     if (L->f)
         fclose(L->f);
-    idmap_free(&L->objs);
+    for (size_t i = 0; i < L->nsh; i++)
+        plat_unmap(L->sh[i].ids, (L->sh[i].size >> 3) * sizeof *L->sh[i].ids);
+    free(L->sh);
     idmap_free(&L->roots);
     idmap_free(&L->weaks);
-    free(L->root_ids.free);
+
     free(L->weak_ids.free);
     free(L->path);
     free(L);
@@ -558,14 +722,21 @@ tc_status tc_record_start(tc_heap *h, const char *path)
     bool busy = atomic_load(&h->rec) != NULL;
     pthread_mutex_unlock(&h->rec_lock);
     rec_log *L = NULL;
+    tc_stats s;
     if (busy)
         st = tc_fail(TC_ERR_STATE, "a recording is already running (record_stop ends it)");
-    else if ((st = log_open(path, &L)) == TC_OK) {
+    else if ((st = tc_heap_stats(h, &s)) == TC_OK && s.heap_objects)
+        /* A replay starts on an empty heap: the log could not name these
+         * objects, and the first operation on one would make it unreplayable. */
+        st = tc_fail(TC_ERR_STATE, "record_start needs a heap with no objects, and this one has %" PRIu64
+                     ": start recording before the program's first allocation (collect() first if they are "
+                     "garbage)", (uint64_t)s.heap_objects);
+    else if (st == TC_OK && (st = log_open(path, &L)) == TC_OK) {
         pthread_mutex_lock(&h->rec_lock);
         if (atomic_load(&h->rec)) { /* another thread started one meanwhile */
             st = tc_fail(TC_ERR_STATE, "a recording is already running (record_stop ends it)");
         } else {
-            atomic_store(&h->rec, L);
+            set_log(h, L);
             L = NULL;
         }
         pthread_mutex_unlock(&h->rec_lock);
@@ -583,7 +754,7 @@ tc_status tc_record_stop(tc_heap *h)
     if (st != TC_OK)
         return st;
     pthread_mutex_lock(&h->rec_lock);
-    rec_log *L = atomic_exchange(&h->rec, NULL);
+    rec_log *L = set_log(h, NULL);
     pthread_mutex_unlock(&h->rec_lock);
     mutator_leave(m);
     if (!L)
@@ -603,7 +774,7 @@ void rec_fork_child(tc_heap *h)
 void rec_close(tc_heap *h)
 {
     pthread_mutex_lock(&h->rec_lock);
-    rec_log *L = atomic_exchange(&h->rec, NULL);
+    rec_log *L = set_log(h, NULL);
     pthread_mutex_unlock(&h->rec_lock);
     if (L)
         (void)log_finish(L);

@@ -4,16 +4,20 @@
  * its constants are here, shared by the writer and the reader.
  *
  * Invariants:
- *  - h->rec is set and cleared only under h->rec_lock. A hook reads it once
- *    without the lock, relaxed, to skip (the only cost when no recording
- *    runs), then takes rec_lock and reads it again before writing.
+ *  - h->rec is set and cleared only under h->rec_lock and then h->rec_spin
+ *    (the hooks' lock, rec_hooks_lock: taken in that order, by start, stop,
+ *    close and fork's prepare). A hook reads h->rec once without a lock,
+ *    relaxed, to skip (the only cost when no recording runs), then takes
+ *    rec_spin alone and reads it again before writing: so a log is never
+ *    freed under a hook, and the child of a fork never inherits a half
+ *    written record.
  *  - Every hook runs inside a heap call of the calling thread (between
  *    mutator_enter and mutator_leave): tc_heap_close waits for every call
  *    before its teardown frees the recorder (rec_close), so no hook ever
  *    sees a freed recorder. Hooks never allocate heap objects or reach a
- *    safepoint while they hold rec_lock, so a thread waiting for rec_lock
+ *    safepoint while they hold rec_spin, so a thread waiting for rec_spin
  *    inside its heap call delays a stop-the-world pause only by one write.
- *  - Records reach the log in the order their threads take rec_lock: for a
+ *  - Records reach the log in the order their threads take rec_spin: for a
  *    single-threaded program that is program order; for several threads it
  *    is a global order that a replay follows on one thread (racing stores
  *    may have taken effect in the other order: docs/replay.md).
@@ -30,7 +34,7 @@
 #pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 #define REC_MAGIC "TCREPLAY"   /* 8 bytes, no NUL in the file */
-#define REC_VERSION 1u         /* the format version this build writes and reads */
+#define REC_VERSION 2u         /* the format version this build writes and reads (docs/replay.md) */
 #define REC_HEADER 16          /* magic, u32 version, u32 flags */
 #define REC_BLOCK 65536        /* most payload bytes in one block */
 #define REC_OP_MAX 48          /* most bytes one record takes (NEW: 1 + 4 varints of 10) */
@@ -39,14 +43,14 @@
 enum rec_op {
     REC_NEW = 1,      /* obj root nslots size */
     REC_SET,          /* root slot kind [value] */
-    REC_GET,          /* root slot new_root */
+    REC_GET,          /* root slot new_root obj: a load that made a handle, and its object */
     REC_RELEASE,      /* root */
     REC_COLLECT,      /* heap_objects flags [hash: 8 bytes LE] */
     REC_FINALIZER,    /* root token (0: cleared) */
     REC_CLEANUP,      /* root token */
-    REC_READY,        /* token new_root: the host took a due finalizer */
+    REC_READY,        /* token new_root obj: the host took a due finalizer */
     REC_WEAK_NEW,     /* weak root */
-    REC_WEAK_GET,     /* weak new_root (0: nothing) */
+    REC_WEAK_GET,     /* weak new_root obj (0 0: nothing) */
     REC_WEAK_RELEASE, /* weak */
     REC_FREE,         /* root: unsafe free */
     REC_FOREIGN,      /* an operation used a handle made outside the recording */
@@ -79,18 +83,24 @@ void rec_weak(tc_heap *h, enum rec_op op, tc_weak *w, tc_root *r);
 void rec_collect(tc_heap *h);
 /* rec_close — from tc_heap_close's teardown: finish and free the log. */
 void rec_close(tc_heap *h);
-/* rec_fork_child — in a forked child (rec_lock held): drop the recording
- * without writing to the parent's file. */
+/* rec_fork_child — in a forked child (rec_lock and rec_spin held): drop the
+ * recording without writing to the parent's file. */
 void rec_fork_child(tc_heap *h);
+/* rec_hooks_lock / _unlock — rec_spin, for fork.c's prepare (after rec_lock). */
+void rec_hooks_lock(tc_heap *h);
+void rec_hooks_unlock(tc_heap *h);
 
 /* shared by the writer and the reader */
 uint32_t rec_crc32(const uint8_t *p, size_t n);
 /* rec_graph_hash — an order-free hash of the graph reachable from the n
- * handles roots[] (with ids root_ids[]): each object's id (from `ids`, by
- * address), slot count, payload size and slot values, references as ids.
- * Reads slots the way read_slot does. *out = 0 with TC_ERR_NOMEM. */
-tc_status rec_graph_hash(tc_root *const *roots, const uint64_t *root_ids, size_t n, const idmap *ids,
+ * handles roots[] (with ids root_ids[]): each object's id (id_of(ids, o)),
+ * slot count, payload size and slot values, references as ids. Reads
+ * slots the way read_slot does. *out = 0 with TC_ERR_NOMEM. */
+typedef uint64_t (*rec_id_fn)(const void *ids, const tc_obj *o);
+tc_status rec_graph_hash(tc_root *const *roots, const uint64_t *root_ids, size_t n, rec_id_fn id_of, const void *ids,
                          uint64_t *out);
+/* rec_idmap_id — a rec_id_fn over an idmap (address -> id): the replay's. */
+uint64_t rec_idmap_id(const void *ids, const tc_obj *o);
 
 #pragma GCC visibility pop
 

@@ -2,15 +2,14 @@
  * replay.c — tc_replay: drive a heap with the operations of a replay log
  * (record.c writes it; docs/replay.md is the format).
  *
- * Two passes over the log, read whole into memory. The first validates
- * everything before the heap is touched: header and version, each block's
- * length and CRC-32, each record's shape, and the ids (a handle or weak
- * reference is used only while live, created only while free; an object
- * id only after a NEW gave it), ending with the END record as the last
- * bytes. Any failure is TC_ERR_VALUE naming its byte offset; nothing is
- * replayed. The second pass makes the calls, on this thread, with the
- * checked API: each id maps to this heap's handle, object or weak
- * reference through arrays sized by the first pass.
+ * Two passes over the log, read whole into memory. The first
+ * (replay_check.c) validates everything before the heap is touched; any
+ * failure is TC_ERR_VALUE naming its byte offset and nothing is replayed.
+ * The second, here, makes the calls on this thread: a plain log (only NEW,
+ * SET, GET, RELEASE, COLLECT) in one raw section with locals for handles
+ * (drive_raw), any other with the checked API (drive). Each id maps to
+ * this heap's handle, object or weak reference through arrays sized by the
+ * first pass.
  *
  * What cannot be replayed call for call. Finalizers run when a cycle finds
  * their object unreachable, and this heap's cycles come at other times
@@ -37,276 +36,14 @@
 
 #include "barrier.h"
 #include "idmap.h"
-#include "record.h"
-
-/* one decoded record */
-typedef struct rrec {
-    uint8_t op, kind;
-    uint64_t a, b, c, d; /* the varints, in order */
-    uint64_t bits;       /* REC_SET: int (zigzag) or float bits; REC_COLLECT: the hash */
-    size_t off;          /* byte offset of the opcode */
-} rrec;
-
-typedef struct rlog {
-    uint8_t *data;
-    size_t size;
-    uint64_t max_obj, max_root, max_weak;
-    bool hashed; /* some REC_COLLECT carries a graph hash: the replay keeps obj_ids */
-} rlog;
-
-static uint32_t get_u32le(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static tc_status bad(size_t off, const char *what)
-{
-    return tc_fail(TC_ERR_VALUE, "corrupt replay log at byte offset %zu: %s", off, what);
-}
-
-/* get_u — a varint at *pos before end; false if it runs past end or is too long. */
-static bool get_u(const uint8_t *d, size_t *pos, size_t end, uint64_t *out)
-{
-    uint64_t x = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (*pos >= end)
-            return false;
-        uint8_t b = d[(*pos)++];
-        x |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = x;
-            return true;
-        }
-    }
-    return false;
-}
-
-static const uint8_t nargs[REC_OP_COUNT] = {
-    [REC_NEW] = 4, [REC_SET] = 2, [REC_GET] = 3, [REC_RELEASE] = 1, [REC_COLLECT] = 2,
-    [REC_FINALIZER] = 2, [REC_CLEANUP] = 2, [REC_READY] = 2, [REC_WEAK_NEW] = 2,
-    [REC_WEAK_GET] = 2, [REC_WEAK_RELEASE] = 1, [REC_FREE] = 1, [REC_FOREIGN] = 0, [REC_END] = 1,
-};
-
-/* decode_tail — the bytes after the varints of a REC_SET or REC_COLLECT. */
-static bool decode_tail(const uint8_t *d, size_t *pos, size_t end, rrec *r)
-{
-    if (r->op == REC_COLLECT && (r->b & REC_COLLECT_HASH)) {
-        if (end - *pos < 8)
-            return false;
-        r->bits = 0;
-        for (int i = 0; i < 8; i++)
-            r->bits |= (uint64_t)d[*pos + i] << (8 * i);
-        *pos += 8;
-    } else if (r->op == REC_SET) {
-        if (*pos >= end)
-            return false;
-        r->kind = d[(*pos)++];
-        if (r->kind == REC_K_INT || r->kind == REC_K_REF)
-            return get_u(d, pos, end, &r->bits);
-        if (r->kind == REC_K_FLOAT) {
-            if (end - *pos < 8)
-                return false;
-            memcpy(&r->bits, d + *pos, 8);
-            *pos += 8;
-        }
-    }
-    return true;
-}
-
-/* decode — the record at *pos (inside a block ending at end). */
-static tc_status decode(const uint8_t *d, size_t *pos, size_t end, rrec *r)
-{
-    memset(r, 0, sizeof *r);
-    r->off = *pos;
-    r->op = d[(*pos)++];
-    if (r->op == 0 || r->op >= REC_OP_COUNT) {
-        char msg[64];
-        snprintf(msg, sizeof msg, "unknown record type 0x%02x", r->op);
-        return bad(r->off, msg);
-    }
-    uint64_t *v[4] = {&r->a, &r->b, &r->c, &r->d};
-    for (int i = 0; i < nargs[r->op]; i++)
-        if (!get_u(d, pos, end, v[i]))
-            return bad(r->off, "a record runs past the end of its block");
-    if (!decode_tail(d, pos, end, r))
-        return bad(r->off, "a record runs past the end of its block");
-    return TC_OK;
-}
-
-/* ---- pass 1: validation ---- */
-
-typedef struct ids {
-    uint8_t *live; /* live[id] for id <= max */
-    uint64_t max;
-    size_t cap;    /* bytes allocated at live */
-} ids;
-
-/* ids_make — may `id` be created now? It must be free and at most one past the largest so far. */
-static bool ids_make(ids *s, uint64_t id)
-{
-    if (id == 0 || id > s->max + 1 || (id <= s->max && s->live[id]))
-        return false;
-    if (id == s->max + 1) {
-        if (id >= s->cap) { /* grow by doubling: ids come one at a time */
-            size_t cap = s->cap ? s->cap * 2 : 1024;
-            uint8_t *nl = plat_realloc(s->live, cap);
-            if (!nl)
-                return false;
-            s->live = nl;
-            s->cap = cap;
-        }
-        s->live[id] = 0;
-        s->max = id;
-    }
-    s->live[id] = 1;
-    return true;
-}
-
-static bool ids_live(const ids *s, uint64_t id) { return id && id <= s->max && s->live[id]; }
-
-typedef struct vstate {
-    ids roots, weaks;
-    uint64_t max_obj, records;
-    bool ended, hashed;
-} vstate;
-
-static const char *check_set(vstate *v, const rrec *r)
-{
-    if (!ids_live(&v->roots, r->a))
-        return "a store into a handle that is not live";
-    if (r->kind > REC_K_REF)
-        return "an unknown value kind";
-    if (r->kind == REC_K_REF && (r->bits == 0 || r->bits > v->max_obj))
-        return "a reference to an object id no record made";
-    return NULL;
-}
-
-/* check — the reason record r cannot follow the records before it, or NULL. */
-static const char *check(vstate *v, const rrec *r)
-{
-    switch (r->op) {
-    case REC_NEW:
-        if (r->a == 0 || r->a > v->max_obj + 1)
-            return "an object id out of sequence";
-        if (r->c > OBJ_MAX_FIELD || r->d > OBJ_MAX_FIELD)
-            return "an object larger than an object can be";
-        v->max_obj = r->a > v->max_obj ? r->a : v->max_obj;
-        return ids_make(&v->roots, r->b) ? NULL : "a handle id that is live or out of sequence";
-    case REC_SET: return check_set(v, r);
-    case REC_GET:
-        if (!ids_live(&v->roots, r->a))
-            return "a load from a handle that is not live";
-        return ids_make(&v->roots, r->c) ? NULL : "a handle id that is live or out of sequence";
-    case REC_RELEASE:
-        if (!ids_live(&v->roots, r->a))
-            return "a release of a handle that is not live";
-        v->roots.live[r->a] = 0;
-        return NULL;
-    case REC_COLLECT:
-        v->hashed |= (r->b & REC_COLLECT_HASH) != 0;
-        return r->b & ~(uint64_t)REC_COLLECT_HASH ? "unknown collection flags" : NULL;
-    case REC_FINALIZER:
-    case REC_CLEANUP:
-    case REC_FREE: return ids_live(&v->roots, r->a) ? NULL : "an operation on a handle that is not live";
-    case REC_READY: return r->a && ids_make(&v->roots, r->b) ? NULL : "a finalizer handle id that is live or out of sequence";
-    case REC_WEAK_NEW:
-        if (!ids_live(&v->roots, r->b))
-            return "a weak reference to a handle that is not live";
-        return ids_make(&v->weaks, r->a) ? NULL : "a weak reference id that is live or out of sequence";
-    case REC_WEAK_GET:
-        if (!ids_live(&v->weaks, r->a))
-            return "a get of a weak reference that is not live";
-        return r->b == 0 || ids_make(&v->roots, r->b) ? NULL : "a handle id that is live or out of sequence";
-    case REC_WEAK_RELEASE:
-        if (!ids_live(&v->weaks, r->a))
-            return "a release of a weak reference that is not live";
-        v->weaks.live[r->a] = 0;
-        return NULL;
-    case REC_FOREIGN:
-        return "the recording used a handle or object made before record_start (or by an inspection call), "
-               "which a replay cannot rebuild: start recording on a fresh heap";
-    case REC_END: return r->a == v->records ? NULL : "the end record's count differs from the records before it";
-    }
-    return "an unknown record type";
-}
-
-/* check_header — magic and version. */
-static tc_status check_header(const rlog *g, uint32_t *version)
-{
-    if (g->size < REC_HEADER)
-        return tc_fail(TC_ERR_VALUE, "truncated replay log: the file ends at byte offset %zu, inside the %d-byte header",
-                       g->size, REC_HEADER);
-    if (memcmp(g->data, REC_MAGIC, 8) != 0)
-        return bad(0, "not a tricolor replay log (bad magic)");
-    *version = get_u32le(g->data + 8);
-    if (*version != REC_VERSION)
-        return tc_fail(TC_ERR_VALUE, "the replay log is format version %u; this build reads version %u only",
-                       *version, REC_VERSION);
-    if (get_u32le(g->data + 12) != 0)
-        return bad(12, "unknown header flags");
-    return TC_OK;
-}
-
-/* check_block — the block at off: its length fits the file, its checksum matches. */
-static tc_status check_block(const rlog *g, size_t off, uint32_t *len)
-{
-    if (g->size - off < 8)
-        return tc_fail(TC_ERR_VALUE, "truncated replay log: the file ends at byte offset %zu, inside the block header "
-                       "at byte offset %zu", g->size, off);
-    *len = get_u32le(g->data + off);
-    if (*len == 0 || *len > REC_BLOCK + REC_OP_MAX)
-        return bad(off, "a block length out of range");
-    if (g->size - off - 8 < *len)
-        return tc_fail(TC_ERR_VALUE, "truncated replay log: the block at byte offset %zu needs %u bytes, the file "
-                       "ends at byte offset %zu", off, *len, g->size);
-    if (rec_crc32(g->data + off + 8, *len) != get_u32le(g->data + off + 4))
-        return bad(off, "the block's checksum does not match (the bytes after it were changed)");
-    return TC_OK;
-}
-
-/* validate — pass 1 over the whole log (see the top of the file). */
-static tc_status validate(rlog *g, uint32_t *version)
-{
-    tc_status st = check_header(g, version);
-    vstate v = {0};
-    size_t off = REC_HEADER;
-    while (st == TC_OK && !v.ended) {
-        uint32_t len = 0;
-        if (off == g->size) {
-            st = tc_fail(TC_ERR_VALUE, "truncated replay log: the file ends at byte offset %zu without its end "
-                         "record (was record_stop called?)", off);
-            break;
-        }
-        if ((st = check_block(g, off, &len)) != TC_OK)
-            break;
-        size_t pos = off + 8, end = pos + len;
-        while (st == TC_OK && pos < end) {
-            rrec r;
-            const char *why;
-            if ((st = decode(g->data, &pos, end, &r)) != TC_OK)
-                break;
-            if ((why = check(&v, &r)) != NULL)
-                st = bad(r.off, why);
-            else if (r.op == REC_END && (v.ended = true) && (pos != end || end != g->size))
-                st = bad(pos, "bytes after the end record");
-            v.records++;
-        }
-        off = end;
-    }
-    g->max_obj = v.max_obj;
-    g->max_root = v.roots.max;
-    g->max_weak = v.weaks.max;
-    g->hashed = v.hashed;
-    free(v.roots.live);
-    free(v.weaks.live);
-    return st;
-}
+#include "replay.h"
 
 /* ---- pass 2: driving the heap ---- */
 
 typedef struct rdrive {
     tc_heap *h;
     tc_root **roots;  /* by handle id */
+    tc_obj **locals;  /* drive_raw: by handle id, instead of roots */
     tc_obj **objs;    /* by object id */
     tc_weak **weaks;  /* by weak id */
     idmap obj_ids;    /* this heap's object address -> id (for the hash) */
@@ -436,15 +173,17 @@ static tc_status collect(rdrive *d, const rrec *r)
         uint64_t *ids = plat_malloc((d->max_root + 1) * sizeof *ids), hash = 0;
         size_t n = 0;
         for (uint64_t i = 1; rs && ids && i <= d->max_root; i++)
-            if (d->roots[i]) {
-                rs[n] = d->roots[i];
+            if (d->locals ? d->locals[i] != NULL : d->roots[i] != NULL) {
+                /* a local is one word holding the object's address: the
+                 * representation of a root (tricolor.h, tc_root_obj) */
+                rs[n] = d->locals ? (tc_root *)(void *)&d->locals[i] : d->roots[i];
                 ids[n++] = i;
             }
         tc_mutator *m; /* inside a heap call: another thread may close the heap */
         if (!rs || !ids)
             st = tc_fail(TC_ERR_NOMEM, "out of memory for the replay's graph hash");
         else if ((st = mutator_enter(d->h, &m)) == TC_OK) {
-            st = rec_graph_hash(rs, ids, n, &d->obj_ids, &hash);
+            st = rec_graph_hash(rs, ids, n, rec_idmap_id, &d->obj_ids, &hash);
             mutator_leave(m);
         }
         free(rs);
@@ -457,6 +196,17 @@ static tc_status collect(rdrive *d, const rrec *r)
     return st;
 }
 
+/* same_obj — the handle a GET, READY or WEAK_GET made holds the object the
+ * log names. Pass 1 let later stores name that object id because a live
+ * handle holds it: this is what makes objs[id] a live object here. */
+static tc_status same_obj(rdrive *d, uint64_t root, uint64_t obj)
+{
+    if (tc_root_obj(d->roots[root]) == d->objs[obj])
+        return TC_OK;
+    return tc_fail(TC_ERR_STATE, "the heap cannot follow the log: the handle holds another object than object id "
+                   "%" PRIu64 " of the recording", obj);
+}
+
 static tc_status weak_get(rdrive *d, const rrec *r)
 {
     if (!r->b) /* the recording found nothing: neither may the program here */
@@ -467,7 +217,7 @@ static tc_status weak_get(rdrive *d, const rrec *r)
         return diverged(r, "the recording got a weak reference's target, which this heap already cleared "
                            "(the program depended on its collector's timing)");
     d->roots[r->b] = root;
-    return st;
+    return st == TC_OK ? same_obj(d, r->b, r->c) : st;
 }
 
 static tc_status new_obj(rdrive *d, const rrec *r)
@@ -493,7 +243,9 @@ static tc_status step(rdrive *d, const rrec *r)
     case REC_SET: return tc_slot_set(d->h, d->roots[r->a], (int64_t)r->b, set_value(d, r));
     case REC_GET: {
         tc_status st = tc_slot_get(d->h, d->roots[r->a], (int64_t)r->b, &v, &d->roots[r->c]);
-        return st == TC_OK && !d->roots[r->c] ? diverged(r, "the slot holds no reference here") : st;
+        if (st == TC_OK && !d->roots[r->c])
+            return diverged(r, "the slot holds no reference here");
+        return st == TC_OK ? same_obj(d, r->c, r->d) : st;
     }
     case REC_RELEASE:
         tc_root_release(d->h, d->roots[r->a]);
@@ -502,7 +254,10 @@ static tc_status step(rdrive *d, const rrec *r)
     case REC_COLLECT: return collect(d, r);
     case REC_FINALIZER: return finalizer(d, r);
     case REC_CLEANUP: return tc_add_cleanup(d->h, d->roots[r->a], r->b);
-    case REC_READY: return take_finalizer(d, r);
+    case REC_READY: {
+        tc_status st = take_finalizer(d, r);
+        return st == TC_OK ? same_obj(d, r->b, r->c) : st;
+    }
     case REC_WEAK_NEW: return tc_weak_new(d->h, d->roots[r->b], &d->weaks[r->a]);
     case REC_WEAK_GET: return weak_get(d, r);
     case REC_WEAK_RELEASE:
@@ -525,11 +280,11 @@ static void drive_end(rdrive *d, const rlog *g)
         tc_weak_release(d->h, d->weaks[i]);
     (void)drain_ready(d);
     for (size_t i = 0; i < d->pending.cap; i++)
-        if (d->pending.keys[i])
-            tc_root_release(d->h, (tc_root *)(uintptr_t)d->pending.vals[i]);
+        if (d->pending.e[i].key)
+            tc_root_release(d->h, (tc_root *)(uintptr_t)d->pending.e[i].val);
     for (size_t i = 0; i < d->fin_weak.cap; i++)
-        if (d->fin_weak.keys[i])
-            tc_weak_release(d->h, (tc_weak *)(uintptr_t)d->fin_weak.vals[i]);
+        if (d->fin_weak.e[i].key)
+            tc_weak_release(d->h, (tc_weak *)(uintptr_t)d->fin_weak.e[i].val);
 out:
     free(d->roots);
     free(d->objs);
@@ -539,21 +294,111 @@ out:
     idmap_free(&d->pending);
 }
 
+/* stopped — the error of record r, naming its byte offset. */
+static tc_status stopped(rdrive *d, const rrec *r, tc_status st)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", tc_errmsg());
+    return tc_fail(st, "replay stopped at byte offset %zu (record %" PRIu64 "): %s", r->off, d->rep->records, msg);
+}
+
+/* raw_step — record r of a plain log inside the raw section m, handles as
+ * locals. Pass 1 checked every slot index against its object's slot count
+ * and that every stored reference is held by a live handle, i.e. a local
+ * here (same_obj's argument): the unchecked tc_store is safe. */
+static inline tc_status raw_step(rdrive *d, tc_mutator *m, const rrec *r)
+{
+    tc_obj *o;
+    tc_value v;
+    switch (r->op) {
+    case REC_NEW:
+        if (!(o = tc_alloc(m, r->c, r->d)))
+            return atomic_load(&d->h->closed) ? TC_ERR_CLOSED : TC_ERR_NOMEM; /* tc_alloc said why */
+        d->locals[r->b] = d->objs[r->a] = o;
+        d->rep->objects++;
+        if (d->hashed && !idmap_put(&d->obj_ids, (uint64_t)(uintptr_t)o, r->a))
+            return tc_fail(TC_ERR_NOMEM, "out of memory for the replay's object table");
+        return TC_OK;
+    case REC_SET: tc_store(m, d->locals[r->a], r->b, set_value(d, r)); return TC_OK;
+    case REC_GET:
+        v = tc_load(d->locals[r->a], r->b);
+        if (v.kind != TC_REF || v.u.ref != d->objs[r->d])
+            return tc_fail(TC_ERR_STATE, "the heap cannot follow the log: the slot holds another object than "
+                           "object id %" PRIu64 " of the recording", r->d);
+        d->locals[r->c] = v.u.ref;
+        return TC_OK;
+    case REC_RELEASE: d->locals[r->a] = NULL; return TC_OK;
+    }
+    return TC_OK; /* REC_END */
+}
+
+/* The most handle ids a log may have for drive_raw: locals are scanned with
+ * the world stopped (handles concurrently), so with more of them the
+ * replay's pauses would grow with the log's handle count, which the
+ * program's did not: such a log is replayed with handles (drive). */
+#define REPLAY_RAW_LOCALS 4096
+
+/* drive_raw — pass 2 for a plain log (rlog.plain): the whole replay is one
+ * raw section (tc_enter), each handle id a local root, so a record costs an
+ * allocation, a store with its barrier or a pointer copy, instead of a
+ * checked call that enters the heap and makes or releases a root. Locals are
+ * roots like handles (scanned with the world stopped at the start of mark,
+ * and by Dijkstra's termination re-scan: barrier.c), so every collection
+ * finds the same live graph. A forced collection leaves the section (one
+ * may not wait for a cycle inside it); the locals stay (they live as long
+ * as the thread's mutator). tc_safepoint after each record: a pause waits
+ * for this thread no longer than one record. */
+static tc_status drive_raw(rdrive *d, const rlog *g)
+{
+    tc_mutator *m = tc_enter(d->h);
+    if (!m)
+        return TC_ERR_CLOSED;
+    if (!(d->locals = tc_locals(m, d->max_root + 1))) {
+        tc_leave(m);
+        return tc_fail(TC_ERR_NOMEM, "too many live handles in the log for a replay's local roots");
+    }
+    tc_status st = TC_OK;
+    uint64_t last = 0;
+    for (size_t off = REC_HEADER; off < g->size && st == TC_OK;) {
+        size_t pos = off + 8, end = pos + get_u32le(g->data + off);
+        for (rrec r; pos < end; d->rep->records++) {
+            if ((st = decode(g->data, &pos, end, &r, &last)) != TC_OK)
+                break;
+            if (r.op == REC_COLLECT) {
+                tc_leave(m);
+                if ((st = collect(d, &r)) != TC_OK)
+                    st = stopped(d, &r, st);
+                if (!(m = tc_enter(d->h))) /* closed: its mutators, locals and all, are gone */
+                    return st != TC_OK ? st : stopped(d, &r, TC_ERR_CLOSED);
+                if (st != TC_OK)
+                    break; /* below: the locals are popped, or they would root the objects for good */
+            } else if ((st = raw_step(d, m, &r)) != TC_OK) {
+                st = stopped(d, &r, st);
+                break;
+            }
+            if (atomic_load_explicit(&d->h->stw, memory_order_relaxed)) /* tc_safepoint's test, inline */
+                tc_safepoint(m);
+        }
+        off = end;
+    }
+    tc_locals_pop(m, d->max_root + 1);
+    d->locals = NULL;
+    tc_leave(m);
+    return st;
+}
+
 /* drive — pass 2: every record of the validated log, in order. */
 static tc_status drive(rdrive *d, const rlog *g)
 {
     size_t off = REC_HEADER;
+    uint64_t last = 0;
     while (off < g->size) {
         size_t pos = off + 8, end = pos + get_u32le(g->data + off);
         while (pos < end) {
             rrec r;
-            tc_status st = decode(g->data, &pos, end, &r);
-            if (st == TC_OK && (st = step(d, &r)) != TC_OK) {
-                char msg[256];
-                snprintf(msg, sizeof msg, "%s", tc_errmsg());
-                return tc_fail(st, "replay stopped at byte offset %zu (record %" PRIu64 "): %s", r.off,
-                               d->rep->records, msg);
-            }
+            tc_status st = decode(g->data, &pos, end, &r, &last);
+            if (st == TC_OK && (st = step(d, &r)) != TC_OK)
+                return stopped(d, &r, st);
             d->rep->records++;
         }
         off = end;
@@ -568,39 +413,6 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* read_all — the file at path, whole. */
-static tc_status read_all(const char *path, rlog *g)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return tc_fail(TC_ERR_IO, "cannot open the replay log \"%s\": %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = plat_malloc(cap);
-    for (size_t got; buf; n += got) {
-        if (n == cap) {
-            uint8_t *nb = plat_realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-        }
-        if ((got = fread(buf + n, 1, cap - n, f)) == 0)
-            break;
-    }
-    bool err = ferror(f);
-    fclose(f);
-    if (!buf || err) {
-        free(buf);
-        return err ? tc_fail(TC_ERR_IO, "cannot read the replay log \"%s\"", path)
-                   : tc_fail(TC_ERR_NOMEM, "out of memory reading the replay log \"%s\"", path);
-    }
-    g->data = buf;
-    g->size = n;
-    return TC_OK;
-}
-
 tc_status tc_replay(tc_heap *h, const char *path, tc_replay_report *out)
 {
     if (!path || !out)
@@ -609,9 +421,9 @@ tc_status tc_replay(tc_heap *h, const char *path, tc_replay_report *out)
         return tc_fail(TC_ERR_CLOSED, "the heap is closed");
     rlog g = {0};
     tc_replay_report rep = {.first_mismatch = -1};
-    tc_status st = read_all(path, &g);
+    tc_status st = replay_read(path, &g);
     if (st == TC_OK)
-        st = validate(&g, &rep.version);
+        st = replay_validate(&g, &rep.version);
     if (st != TC_OK) {
         free(g.data);
         return st;
@@ -624,7 +436,7 @@ tc_status tc_replay(tc_heap *h, const char *path, tc_replay_report *out)
     if (!d.roots || !d.objs || !d.weaks)
         st = tc_fail(TC_ERR_NOMEM, "out of memory for the replay's tables");
     else
-        st = drive(&d, &g);
+        st = g.plain && g.max_root <= REPLAY_RAW_LOCALS ? drive_raw(&d, &g) : drive(&d, &g);
     rep.elapsed_ns = now_ns() - t0;
     drive_end(&d, &g);
     free(g.data);

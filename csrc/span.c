@@ -323,26 +323,6 @@ void pages_free(tc_heap *h, span *s)
     free_insert(h, a, s);
 }
 
-/* pages_scavenge — give free pages back to the OS (madvise), largest runs
- * first, until `want` bytes were released or no free page is left
- * unreleased. Released pages read as zero when reused. Lock held. */
-uint64_t pages_scavenge(tc_heap *h, uint64_t want)
-{
-    uint64_t done = 0;
-    for (int b = TC_FREE_BUCKETS - 1; b > 0 && done < want; b--)
-        for (span *s = h->freelist[b]; s && done < want; s = s->next) {
-            if (s->released == s->npages)
-                continue;
-            plat_decommit((void *)s->base, (size_t)s->npages << TC_PAGE_SHIFT);
-            uint64_t bytes = (uint64_t)(s->npages - s->released) << TC_PAGE_SHIFT;
-            s->released = s->npages;
-            s->needzero = 0;
-            h->released_bytes += bytes;
-            done += bytes;
-        }
-    return done;
-}
-
 /* pages_release_all — unmap every arena and side table (heap close). */
 void pages_release_all(tc_heap *h)
 {

@@ -1,6 +1,6 @@
 /*
- * stats.c — counters, the pause ring, the gctrace line queue, and the
- * stats field table both bindings build their Stats objects from.
+ * stats.c — counters, the pause ring, and the stats field table both
+ * bindings build their Stats objects from (the gctrace queue: gctrace.c).
  *
  * Allocation and handle counters live in each mutator (written by its
  * owner, read relaxed here) so the fast paths share no cache line; cycle
@@ -53,6 +53,20 @@ static void sum_mutators(tc_heap *h, uint64_t *mallocs, uint64_t *alloc_bytes, i
 void stats_totals(tc_heap *h, uint64_t *mallocs, uint64_t *alloc_bytes, int64_t *roots)
 {
     sum_mutators(h, mallocs, alloc_bytes, roots, NULL);
+}
+
+/* stats_heap_alloc — bytes allocated and not freed (heap_alloc), from the
+ * mutators' counters and the sweep's; 0 rather than a wrapped value if a
+ * free was counted before its allocation was summed. */
+uint64_t stats_heap_alloc(tc_heap *h)
+{
+    uint64_t mallocs, total;
+    int64_t roots;
+    sum_mutators(h, &mallocs, &total, &roots, NULL);
+    pthread_mutex_lock(&h->lock);
+    uint64_t freed = h->freed_bytes;
+    pthread_mutex_unlock(&h->lock);
+    return total > freed ? total - freed : 0;
 }
 
 static const char *const phase_names[] = {"off", "mark", "sweep"};
@@ -213,45 +227,4 @@ const tc_stats_field *tc_stats_fields(size_t *count)
 {
     *count = sizeof fields / sizeof fields[0];
     return fields;
-}
-
-/* ---- gctrace line queue ---- */
-
-void out_push(tc_heap *h, char *line)
-{
-    pthread_mutex_lock(&h->out_lock);
-    if (h->out_count == OUT_MAX_LINES) { /* drop the oldest */
-        free(h->out_lines[h->out_head]);
-        h->out_head = (h->out_head + 1) % OUT_MAX_LINES;
-        h->out_count--;
-    }
-    h->out_lines[(h->out_head + h->out_count) % OUT_MAX_LINES] = line;
-    h->out_count++;
-    atomic_store_explicit(&h->out_pending, h->out_count, memory_order_release);
-    pthread_mutex_unlock(&h->out_lock);
-}
-
-bool tc_heap_has_output(const tc_heap *h)
-{
-    return atomic_load_explicit(&((tc_heap *)h)->out_pending, memory_order_acquire) != 0;
-}
-
-void tc_heap_drain_output(tc_heap *h, tc_line_sink sink, void *ud)
-{
-    while (tc_heap_has_output(h)) {
-        pthread_mutex_lock(&h->out_lock);
-        char *line = NULL;
-        if (h->out_count) {
-            line = h->out_lines[h->out_head];
-            h->out_head = (h->out_head + 1) % OUT_MAX_LINES;
-            h->out_count--;
-        }
-        atomic_store_explicit(&h->out_pending, h->out_count, memory_order_release);
-        pthread_mutex_unlock(&h->out_lock);
-        if (!line)
-            return;
-        if (sink)
-            sink(ud, line);
-        free(line);
-    }
 }

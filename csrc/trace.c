@@ -90,18 +90,13 @@ void trace_counters(tc_heap *h, bool force)
                    !atomic_compare_exchange_strong(&h->ev.counter_ns, &last, now)))
         return; /* sampled lately, or another thread samples now */
     atomic_store_explicit(&h->ev.counter_ns, now, memory_order_relaxed);
-    uint64_t mallocs, total;
-    int64_t roots;
-    stats_totals(h, &mallocs, &total, &roots);
-    pthread_mutex_lock(&h->lock);
-    uint64_t freed = h->freed_bytes;
-    pthread_mutex_unlock(&h->lock);
+    uint64_t alloc = stats_heap_alloc(h);
     pthread_mutex_lock(&h->stats_lock);
     uint64_t live = h->heap_live;
     pthread_mutex_unlock(&h->stats_lock);
     uint64_t goal = atomic_load(&h->goal);
     int64_t limit = atomic_load(&h->memory_limit);
-    trace_emit(h, "heap_alloc", 'C', now, 0, total > freed ? total - freed : 0);
+    trace_emit(h, "heap_alloc", 'C', now, 0, alloc);
     trace_emit(h, "heap_goal", 'C', now, 0, goal == UINT64_MAX ? 0 : goal);
     trace_emit(h, "heap_live", 'C', now, 0, live);
     if (limit > 0)

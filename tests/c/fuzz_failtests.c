@@ -9,6 +9,7 @@
  * checkmark whose memory runs out must say so rather than pass.
  */
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -272,6 +273,47 @@ static int collector_thread_failure_message_reaches_the_caller(void)
     return 0;
 }
 
+/* A replay whose forced collection runs out of memory stops with that
+ * error and leaves nothing rooted: a plain log replays with locals for
+ * handles (replay.c drive_raw), and they must be popped on every way out,
+ * or the heap keeps the replayed objects forever. Whichever allocation
+ * fails, a failed replay leaves a heap that collects to 0 objects. */
+static int failed_replay_leaves_nothing_rooted(void)
+{
+    char path[] = "/tmp/tc_failtest_replay_XXXXXX";
+    int fd = mkstemp(path);
+    T_CHECK(fd >= 0, "mkstemp");
+    close(fd);
+    tc_heap *h = heap(TC_COLLECTOR_STW, false);
+    tc_root *a, *b;
+    T_CHECK(h && tc_record_start(h, path) == TC_OK, "record_start: %s", tc_errmsg());
+    T_CHECK(tc_obj_new(h, 1, 0, NULL, &a) == TC_OK && tc_obj_new(h, 1, 0, NULL, &b) == TC_OK, "new");
+    T_CHECK(tc_slot_set(h, a, 0, tc_ref(tc_root_obj(b))) == TC_OK, "set");
+    tc_root_release(h, b);
+    T_CHECK(tc_heap_collect(h) == TC_OK, "collect");
+    T_CHECK(tc_record_stop(h) == TC_OK, "record_stop: %s", tc_errmsg());
+    tc_root_release(h, a);
+    tc_heap_destroy(h);
+    int in_collect = 0;
+    for (uint64_t n = 1; n <= 40; n++) {
+        h = heap(TC_COLLECTOR_STW, false);
+        T_CHECK(h, "heap");
+        tc_replay_report rep;
+        plat_failpoint_arm(n, false);
+        tc_status st = tc_replay(h, path, &rep);
+        plat_failpoint_arm(0, false);
+        in_collect += st != TC_OK && strstr(tc_errmsg(), "replay stopped") != NULL;
+        tc_stats s;
+        T_CHECK(tc_heap_collect(h) == TC_OK && tc_heap_stats(h, &s) == TC_OK, "collect: %s", tc_errmsg());
+        T_CHECK(s.heap_objects == 0, "n=%llu: replay returned %s and left %llu objects rooted",
+                (unsigned long long)n, tc_status_str(st), (unsigned long long)s.heap_objects);
+        tc_heap_destroy(h);
+    }
+    unlink(path);
+    T_CHECK(in_collect > 0, "no allocation failed inside the replay's drive: the test tests nothing");
+    return 0;
+}
+
 int fail_tests(const char *only);
 int fail_tests(const char *only)
 {
@@ -287,6 +329,7 @@ int fail_tests(const char *only)
         {"weak_release_when_the_thread_cannot_register", weak_release_when_the_thread_cannot_register, false},
         {"collector_thread_failure_message_reaches_the_caller", collector_thread_failure_message_reaches_the_caller,
          false},
+        {"failed_replay_leaves_nothing_rooted", failed_replay_leaves_nothing_rooted, false},
     };
     int failed = 0;
     for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {

@@ -55,7 +55,7 @@ describe("record and replay", function()
             local h2 = tricolor.heap { collector = collector, barrier = barrier }
             local rep = h2:replay(path)
             h2:close()
-            assert.equal(1, rep.version)
+            assert.equal(2, rep.version)
             assert.is_true(rep.collects >= 6)
             assert.equal(rep.collects, rep.checked)
             assert.equal(0, rep.mismatches, collector .. "/" .. barrier)

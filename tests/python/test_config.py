@@ -180,7 +180,7 @@ def test_trace_debug_env_is_applied_and_arguments_win(monkeypatch):
 # ---- TRICOLOR_GOGC and TRICOLOR_MEMORY_LIMIT (SPEC: Environment) -----------------
 # Go's syntax (runtime/extern.go): GOGC is "off" or an integer percent (negative:
 # off); GOMEMLIMIT is "off" or an integer byte count with an optional unit B, KiB,
-# MiB, GiB or TiB. The core parses them once for both bindings (errors.c).
+# MiB, GiB or TiB. The core parses them once for both bindings (config.c).
 
 @pytest.mark.parametrize("text, gogc", [
     ("off", None), ("0", 0), ("50", 50), ("400", 400), ("-1", None), ("", 100)])

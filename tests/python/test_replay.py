@@ -80,7 +80,7 @@ def replay(path, **config):
 @pytest.mark.parametrize("barrier", BARRIERS)
 def test_replay_is_exact_under_every_collector_and_barrier(recording, collector, barrier):
     rep = replay(recording, collector=collector, barrier=barrier)
-    assert rep["version"] == 1
+    assert rep["version"] == 2
     assert rep["collects"] == 8 and rep["checked"] == 8
     assert rep["mismatches"] == 0, rep
     assert rep["first_mismatch"] == -1
@@ -92,6 +92,77 @@ def test_replay_is_exact_under_every_collector_and_barrier(recording, collector,
 def test_replay_is_exact_under_other_pacing(recording, config):
     rep = replay(recording, **config)
     assert rep["mismatches"] == 0 and rep["checked"] == 8, rep
+
+
+def plain_program(heap):
+    """Only new, stores, loads, releases and collects (no finalizer, weak
+    reference or free): the replay drives it as one raw section with locals
+    for handles (replay.c drive_raw). Trees built both ways, as GCBench."""
+    def tree(depth):
+        node = heap.new(2, 8)
+        if depth:
+            node[0] = tree(depth - 1)
+            node[1] = tree(depth - 1)
+        return node
+    keep = tree(6)
+    for i in range(60):
+        t = tree(i % 5)
+        t[0] = keep[0] if i % 2 else 1.5
+        if i % 7 == 0:
+            keep[1] = t
+            left = keep[0][0]  # loads that make handles
+            left[1] = i
+        if i % 15 == 0:
+            heap.collect()
+    heap.collect()
+
+
+@pytest.fixture(scope="module")
+def plain_recording(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("replay") / "plain.tclog")
+    heap = tricolor.Heap(collector="concurrent", gogc=10)
+    heap.record_start(path)
+    plain_program(heap)
+    heap.record_stop()
+    heap.close()
+    return path
+
+
+@pytest.mark.parametrize("collector", COLLECTORS)
+@pytest.mark.parametrize("barrier", BARRIERS)
+def test_plain_log_replays_exactly_under_every_collector_and_barrier(plain_recording, collector, barrier):
+    rep = replay(plain_recording, collector=collector, barrier=barrier, gogc=5)
+    assert rep["collects"] == 5 and rep["checked"] == 5
+    assert rep["mismatches"] == 0, rep
+
+
+def test_plain_log_with_many_handles_replays_exactly(tmp_path):
+    """More live handles than drive_raw takes as locals (4096: a pause would
+    scan them all): the replay drives it with handles, exactly."""
+    path = str(tmp_path / "many.tclog")
+    heap = tricolor.Heap(gogc=None)
+    heap.record_start(path)
+    held = [heap.new(1) for _ in range(5000)]
+    for a, b in zip(held, held[1:]):
+        a[0] = b
+    heap.collect()
+    del held[1000:]
+    heap.collect()
+    heap.record_stop()
+    heap.close()
+    del held
+    for collector in COLLECTORS:
+        rep = replay(path, collector=collector)
+        assert rep["collects"] == 2 and rep["checked"] == 2 and rep["mismatches"] == 0, (collector, rep)
+
+
+def test_plain_log_with_a_lying_load_is_caught_by_the_raw_replay(tmp_path):
+    """drive_raw's own check: a GET whose object id is not what the slot holds."""
+    path = str(tmp_path / "lie.tclog")
+    offsets = crafted(path, [[NEW, O(1), 1, 2, 0], [NEW, O(2), 2, 1, 0], [NEW, O(3), 3, 1, 0], [SET, 1, 0, REF, O(2)],
+                             [GET, 1, 0, 4, O(3)]])
+    with pytest.raises(tricolor.HeapError, match=f"byte offset {offsets[4]}.*another object"):
+        replay(path)
 
 
 def test_a_changed_graph_is_a_mismatch(recording, tmp_path):
@@ -174,7 +245,7 @@ def test_bad_log_other_version_names_both(tmp_path):
     data[8:12] = (7).to_bytes(4, "little")
     path = str(tmp_path / "v7.tclog")
     open(path, "wb").write(data)
-    with pytest.raises(ValueError, match=r"version 7.*version 1"):
+    with pytest.raises(ValueError, match=r"version 7.*version 2"):
         replay(path)
 
 
@@ -205,17 +276,130 @@ def test_record_start_errors(tmp_path):
         heap.record_stop()
 
 
-def test_objects_from_before_the_recording_are_refused_at_replay(tmp_path):
+def test_record_start_refuses_a_heap_with_objects(tmp_path):
+    """A replay starts on an empty heap, so a log cannot name objects made
+    before it: record_start refuses, naming the count, and works once they
+    are gone."""
     path = str(tmp_path / "late.tclog")
-    heap = tricolor.Heap()
+    heap = tricolor.Heap(gogc=None)
     old = heap.new(1)
+    with pytest.raises(tricolor.HeapError, match="no objects.*has 1"):
+        heap.record_start(path)
+    del old
+    heap.collect()
     heap.record_start(path)
-    new = heap.new(1)
-    new[0] = old
+    heap.new(1)
     heap.record_stop()
     heap.close()
-    with pytest.raises(ValueError, match="record_start"):
+    assert replay(path)["objects"] == 1
+
+
+def test_a_handle_from_an_inspection_call_is_refused_at_replay(tmp_path):
+    path = str(tmp_path / "foreign.tclog")
+    heap = tricolor.Heap()
+    heap.record_start(path)
+    a = heap.new(1)
+    (_, same), = heap.roots()  # a second handle on a's object, made outside the log
+    same[0] = 5
+    heap.record_stop()
+    heap.close()
+    del a
+    with pytest.raises(ValueError, match="byte offset.*inspection call"):
         replay(path)
+
+
+# ---- crafted logs: valid checksums, impossible contents ----------------------
+
+def uvarint(x):
+    out = bytearray()
+    while x >= 0x80:
+        out.append(x & 0x7F | 0x80)
+        x >>= 7
+    out.append(x)
+    return bytes(out)
+
+
+class O(int):
+    """An object id field: written as the zigzag difference from the last
+    NEW's object id (format 2)."""
+
+
+def crafted(path, records):
+    """A log of the given records (each a list: opcode, then varint fields,
+    O(object id) fields or raw bytes) with the right header, checksum and
+    end record. Returns the byte offset of each record."""
+    import zlib
+    body, offsets, last = bytearray(), [], 0
+    for rec in records:
+        offsets.append(16 + 8 + len(body))
+        body.append(rec[0])
+        for f in rec[1:]:
+            if isinstance(f, O):
+                delta = f - last
+                body += uvarint(((delta << 1) ^ (delta >> 63)) & (2**64 - 1))
+                last = f if rec[0] == NEW else last
+            else:
+                body += f if isinstance(f, bytes) else uvarint(f)
+    body += bytes([14]) + uvarint(len(records))
+    head = b"TCREPLAY" + (2).to_bytes(4, "little") + bytes(4)
+    block = len(body).to_bytes(4, "little") + zlib.crc32(body).to_bytes(4, "little")
+    open(path, "wb").write(head + block + bytes(body))
+    return offsets
+
+
+NEW, SET, GET, RELEASE, COLLECT, FREE = 1, 2, 3, 4, 5, 12
+REF, INT = b"\x05", b"\x03"
+
+
+@pytest.mark.parametrize("case, why", [
+    # object 1 made (handle 1), its handle released: a collection frees it
+    ("released", "no live handle"),
+    ("never_made", "no live handle"),
+    ("slot_out_of_range", "slot index out of range"),
+    ("store_into_freed", "freed by unsafe.free"),
+    ("ref_to_freed", "freed by unsafe.free"),
+    ("id_reused_while_held", "reused while a handle"),
+])
+@pytest.mark.parametrize("collector", COLLECTORS)
+def test_crafted_log_is_refused_before_anything_is_replayed(tmp_path, case, why, collector):
+    body = {
+        "released": [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 1, 0], [RELEASE, 1], [COLLECT, 1, 0], [SET, 2, 0, REF, O(1)]],
+        "never_made": [[NEW, O(1), 1, 1, 0], [SET, 1, 0, REF, O(7)]],
+        "slot_out_of_range": [[NEW, O(1), 1, 2, 0], [SET, 1, 2, INT, 4]],
+        "store_into_freed": [[NEW, O(1), 1, 1, 0], [FREE, 1], [SET, 1, 0, INT, 4]],
+        "ref_to_freed": [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 1, 0], [FREE, 1], [SET, 2, 0, REF, O(1)]],
+        "id_reused_while_held": [[NEW, O(1), 1, 1, 0], [NEW, O(1), 2, 1, 0]],
+    }[case]
+    path = str(tmp_path / f"{case}.tclog")
+    offsets = crafted(path, body)
+    heap = tricolor.Heap(collector=collector)
+    with pytest.raises(ValueError, match=f"byte offset {offsets[-1]}: .*{why}"):
+        heap._replay(path)
+    assert heap.stats().mallocs == 0  # nothing was replayed
+    heap.close()
+
+
+def test_crafted_load_naming_another_object_stops_at_its_offset(tmp_path):
+    """A GET names the object its new handle holds; one that lies is caught
+    when the replay meets it (the log itself is consistent), by offset."""
+    path = str(tmp_path / "lie.tclog")
+    # the weak reference makes it a log for the checked drive (not drive_raw)
+    offsets = crafted(path, [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 1, 0], [SET, 1, 0, REF, O(2)],
+                             [GET, 1, 0, 3, O(1)], [SET, 2, 0, REF, O(1)], [9, 1, 1], [11, 1]])
+    heap = tricolor.Heap()
+    with pytest.raises(tricolor.HeapError, match=f"byte offset {offsets[3]}.*another object"):
+        heap._replay(path)
+    assert heap.new(1)[0] is None  # the heap stays usable
+    heap.close()
+
+
+def test_crafted_valid_log_replays(tmp_path):
+    """The crafting helper itself makes logs the replay accepts."""
+    path = str(tmp_path / "ok.tclog")
+    crafted(path, [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 1, 0], [SET, 1, 0, REF, O(2)], [GET, 1, 0, 3, O(2)],
+                   [RELEASE, 2], [COLLECT, 2, 0], [SET, 3, 0, INT, 9]])
+    rep = replay(path)
+    assert rep["objects"] == 2 and rep["collects"] == 1 and rep["mismatches"] == 0
 
 
 def test_finalizer_that_closes_the_heap_while_recording(tmp_path):

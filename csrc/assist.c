@@ -1,0 +1,223 @@
+/*
+ * assist.c — mark assists and the pacing of a concurrent heap's mutators:
+ * what an allocating mutator does in its slow path so that the heap does
+ * not run past its goal while the collector thread marks and sweeps.
+ *
+ * Assists (Go's gcAssistAlloc). A mutator allocating during mark while the
+ * heap is past its goal owes mark work in proportion to what it allocated
+ * (pacer.c), and pays it by marking with its own marker (mark.c says how
+ * markers share the mark bits), in slices of ASSIST_SLICE candidates with a
+ * look for a pause between them. With no work in sight it waits parked for
+ * the background marker's progress. At most ASSIST_MAX_NS per outermost
+ * heap call (one host operation; a long raw section counts as one call), so
+ * no single operation stalls long, except at 95% of a memory limit, where
+ * it works or waits until the mark ends (recorded as a limit wait, not an
+ * assist). While an assist may hold grey work of its own it counts in
+ * assists_holding, so the collector does not try to end the mark meanwhile.
+ * (The incremental collector's slices are its assists too: cycle.c counts
+ * them.)
+ *
+ * A mutator at the goal. Invariant: a mutator of a concurrent heap does not allocate past the goal
+ * (which a memory limit lowers to 0.9 x limit - overhead: pacer.c) while no
+ * mark runs. Assists hold allocation back only during MARK; in OFF (cycle
+ * asked for, not started) and in SWEEP (the last cycle not ended, so no new
+ * one can start) nothing did, and a collector thread the OS did not
+ * schedule let a raw section allocate on without limit. So the slow path
+ * (assist_pace), with the heap at its goal:
+ *   SWEEP  sweeps what is left itself (as Go's gcStart does before a new
+ *          cycle), then waits for the thread to end the cycle;
+ *   OFF    past the trigger, asks for a cycle (as before), then waits until
+ *          the thread has started it;
+ *   MARK   assists (as before).
+ * Before the goal it only asks: the thread has the runway to start marking.
+ *
+ * No deadlock. The waiter is parked (a pause goes on without it; its
+ * barrier buffer is flushed), has released the host's lock (block hooks)
+ * and holds no heap lock; starting and ending a cycle need nothing from it
+ * (the thread marks and sweeps by itself; the assists-only test hook leaves
+ * marking to assists only in MARK, when nobody waits here). Each wait ends
+ * with a change that is broadcast on done_cond under ctl_lock: the cycle
+ * started (cycle.c: start_pause), a cycle ended (cycles_done, cycle_end), the thread
+ * went idle (cycle_running), the heap closes (close_begin: stopping) or the
+ * thread exits. The predicate is read under ctl_lock, and each of these
+ * writes its change before it takes ctl_lock to broadcast, so no wake-up is
+ * lost. A collector_hold (an inspect, free, scavenge or verify session, a
+ * fork) delays the start; its holder never allocates inside its session,
+ * so it never waits for the waiter. A forked child with no collector
+ * thread takes the other path (collector_maybe_trigger) and waits for
+ * nothing. Under the CPU cap near a memory limit (no_start_before) the
+ * trigger is not passed, so nobody waits for a start the cap delays.
+ *
+ * No livelock: each wait returns after one of those changes, and the
+ * mutator then allocates at least until its next slow path.
+ */
+#include <sched.h>
+
+#include "assist.h"
+#include "heap.h"
+#include "platform.h"
+
+#define ASSIST_MAX_NS 500000 /* the most one heap call (a host operation) spends in assists */
+#define ASSIST_SLICE 128     /* candidates an assist marks between looks at the clock and for a pause */
+#define ASSIST_JOIN_NS 20000 /* the longest an assist spins for the mark bits (mark.c) before waiting parked */
+
+/* assist_release — an assist gives back the grey work it holds (c may be
+ * NULL) and stops counting in assists_holding. */
+static void assist_release(tc_heap *h, markctx *c)
+{
+    if (c) {
+        atomic_fetch_add(&h->assist_marked, mark_bytes(c));
+        mark_flush(c);
+    }
+    atomic_fetch_sub(&h->assists_holding, 1);
+}
+
+/* near_limit — at 95% of a memory limit (the heap's estimate, or what it
+ * holds, free pages too), the heap must not run away while the marker is
+ * starved of CPU: an assist works until the cycle finishes, however long. */
+static bool near_limit(tc_heap *h, uint64_t heap_now)
+{
+    int64_t limit = atomic_load(&h->memory_limit);
+    if (limit <= 0)
+        return false;
+    pthread_mutex_lock(&h->lock);
+    uint64_t in_use = h->sys_bytes - h->released_bytes; /* what the heap holds, free pages too */
+    pthread_mutex_unlock(&h->lock);
+    return heap_now >= (uint64_t)limit / 20 * 19 || in_use >= (uint64_t)limit / 20 * 19;
+}
+
+/* wait_hungry — an assist with no work in sight says it is hungry (a busy
+ * marker donates) and, parked, waits for the background marker's progress,
+ * the end of the mark, or the clock reaching `until`. */
+static void wait_hungry(tc_mutator *m, uint64_t until)
+{
+    tc_heap *h = m->heap;
+    uint64_t before = atomic_load(&h->mark_progress);
+    mutator_park(m);
+    void *tok;
+    block_begin(h, &tok);
+    atomic_fetch_add(&h->mark_hungry, 1);
+    for (unsigned i = 0; atomic_load(&h->phase) == PHASE_MARK && !atomic_load(&h->closed) && grey_empty(h) &&
+                         atomic_load(&h->mark_progress) == before && (until == UINT64_MAX || plat_now_ns() < until);
+         i++)
+        if ((i & 63) == 63)
+            sched_yield();
+        else
+            plat_cpu_relax();
+    atomic_fetch_sub(&h->mark_hungry, 1);
+    block_end(h, tok);
+    mutator_unpark(m);
+}
+
+/* assist — pay the mark debt of `bytes` allocated during mark past the goal
+ * (the essay at the top): mark, or wait for the marker, within the budget. */
+static void assist(tc_mutator *m, uint64_t bytes)
+{
+    tc_heap *h = m->heap;
+    uint64_t heap_now = collector_alloc_estimate(h), goal = atomic_load(&h->goal);
+    if (heap_now < goal || atomic_load(&h->no_start_before))
+        return; /* on schedule, or capped near the memory limit */
+    pthread_mutex_lock(&h->stats_lock);
+    uint64_t expected = h->pacer.live, done0 = atomic_load(&h->mark_progress);
+    uint64_t debt = pacer_assist_debt(&h->pacer, bytes, heap_now, expected > done0 ? expected - done0 : 1);
+    pthread_mutex_unlock(&h->stats_lock);
+    if (!debt)
+        return;
+    bool at_limit = near_limit(h, heap_now);
+    if (!at_limit && m->call_assist_ns >= ASSIST_MAX_NS)
+        return; /* this heap call (one host operation) has paid its share */
+    uint64_t budget = ASSIST_MAX_NS - (m->call_assist_ns < ASSIST_MAX_NS ? m->call_assist_ns : ASSIST_MAX_NS);
+    if (!m->assist_ctx)
+        m->assist_ctx = mark_new(h, true, false); /* NULL: no memory, only wait */
+    markctx *c = m->assist_ctx;
+    uint64_t t0 = plat_now_ns(), now = t0;
+    /* while this assist may hold grey work in c, it counts in assists_holding:
+     * the collector does not try to end the mark meanwhile (mark.c) */
+    atomic_fetch_add(&h->assists_holding, 1);
+    while (atomic_load(&h->phase) == PHASE_MARK && !atomic_load(&h->closed) &&
+           (at_limit || (atomic_load(&h->mark_progress) < done0 + debt && now - t0 < budget))) {
+        if (atomic_load_explicit(&h->stw, memory_order_relaxed)) { /* a pause wants this thread */
+            assist_release(h, c);
+            tc_safepoint(m);
+            atomic_fetch_add(&h->assists_holding, 1);
+        } else if (!c || mark_drain_assist(c, ASSIST_SLICE, ASSIST_JOIN_NS) != MARK_MORE) { /* no work to do now */
+            assist_release(h, c);
+            wait_hungry(m, at_limit ? UINT64_MAX : t0 + budget);
+            atomic_fetch_add(&h->assists_holding, 1);
+        }
+        now = plat_now_ns();
+    }
+    assist_release(h, c);
+    uint64_t t1 = plat_now_ns(), spent = t1 - t0;
+    m->call_assist_ns += spent;
+    atomic_fetch_add(&h->assist_ns, spent);
+    ev_record(h, at_limit ? EV_LIMIT_WAIT : EV_ASSIST, t0, t1, atomic_load(&h->mark_progress) - done0);
+}
+
+/* wait_phase — wait, parked and with the host's lock released, while the
+ * phase is still `from`, no cycle ended since `seen` (cycles_done), a cycle
+ * is asked for or running, and the heap is open. Returns the phase now. */
+static int wait_phase(tc_mutator *m, int from, uint64_t seen)
+{
+    tc_heap *h = m->heap;
+    void *tok;
+    mutator_park(m);
+    block_begin(h, &tok);
+    pthread_mutex_lock(&h->ctl_lock);
+    while (atomic_load(&h->phase) == from && h->cycles_done == seen && !h->stopping &&
+           (h->requested || h->cycle_running))
+        pthread_cond_wait(&h->done_cond, &h->ctl_lock);
+    pthread_mutex_unlock(&h->ctl_lock);
+    block_end(h, tok);
+    mutator_unpark(m);
+    return atomic_load(&h->phase);
+}
+
+/* start_cycle — phase OFF, past the trigger: ask the thread for a cycle
+ * unless one is asked for or about to start, and at the goal wait until it
+ * started (or a whole one ended). A thread that ended its cycle but has not
+ * yet cleared cycle_running (cycles_started == cycles_done) is asked again:
+ * it would otherwise go idle and the wait would end with no cycle coming. */
+static int start_cycle(tc_mutator *m)
+{
+    tc_heap *h = m->heap;
+    bool at_goal = collector_alloc_estimate(h) >= atomic_load(&h->goal);
+    pthread_mutex_lock(&h->ctl_lock);
+    uint64_t seen = h->cycles_done;
+    bool ask = !h->requested && (!h->cycle_running || h->cycles_started == h->cycles_done);
+    pthread_mutex_unlock(&h->ctl_lock);
+    if (ask)
+        collector_request(h, false, false);
+    return at_goal ? wait_phase(m, PHASE_OFF, seen) : atomic_load(&h->phase);
+}
+
+/* finish_cycle — phase SWEEP, at the goal: sweep the rest (looking for a
+ * pause between spans: the sweep is proportional to the heap, a pause must
+ * not wait for it), then wait for the thread to end the cycle. Returns the
+ * phase now (OFF: the caller tests the trigger against the new goal). */
+static int finish_cycle(tc_mutator *m)
+{
+    tc_heap *h = m->heap;
+    while (!atomic_load(&h->closed) && sweep_step(h))
+        tc_safepoint(m);
+    pthread_mutex_lock(&h->ctl_lock);
+    uint64_t seen = h->cycles_done;
+    pthread_mutex_unlock(&h->ctl_lock);
+    return wait_phase(m, PHASE_SWEEP, seen);
+}
+
+/* assist_pace — the slow path's pacing on a concurrent heap with its
+ * collector thread (the essay at the top). */
+void assist_pace(tc_mutator *m, uint64_t bytes)
+{
+    tc_heap *h = m->heap;
+    int phase = atomic_load_explicit(&h->phase, memory_order_relaxed);
+    if (phase == PHASE_SWEEP && collector_alloc_estimate(h) >= atomic_load(&h->goal))
+        phase = finish_cycle(m);
+    /* twice: a wait may end because the cycle that was ending when it
+     * began has ended, with no new one asked for yet */
+    for (int i = 0; i < 2 && phase == PHASE_OFF && collector_over_trigger(h); i++)
+        phase = start_cycle(m);
+    if (phase == PHASE_MARK)
+        assist(m, bytes);
+}

@@ -1,0 +1,457 @@
+/*
+ * cycle.c — the collection cycle: one state machine (cycle_step) that every
+ * driver steps (cycle.h lists them; collector.c says how each one drives).
+ *
+ * The cycle is Go's (runtime/mgc.go), with the heap's `phase`:
+ *
+ *   OFF    mutators allocate; the trigger (collector.c) decides when to start.
+ *   start  (stop the world, tiny) every span is already swept; scan the
+ *          local roots, turn the write barrier on, allocate black from now:
+ *          phase = MARK. Then, with the world running, the handle table and
+ *          the finalizer roots become grey work. Nothing in the pause
+ *          depends on heap size or handle count.
+ *   MARK   (concurrent) markers scan the handle table and drain grey work;
+ *          mutators shade through the barrier (barrier.c).
+ *   term.  (stop the world, tiny) if any grey work is left (a mutator
+ *          flushed some as it stopped), start the world and go back to
+ *          MARK; with the Dijkstra barrier, first re-scan every root and
+ *          drain (that cost is the point of the option). Otherwise:
+ *          checkmark if asked, barrier off, flush the allocation caches,
+ *          every span becomes unswept: phase = SWEEP.
+ *   SWEEP  (concurrent) the background sweeper and allocating mutators
+ *          sweep span by span (sweep.c); when all are swept (SWEPT): the
+ *          end, phase = OFF, statistics, pacing, gctrace line, scavenger.
+ *
+ * cycle_step is Lua's singlestep: one switch over that state, each case one
+ * bounded unit of work that may advance it. The stw cycle is a start that
+ * runs the whole cycle inside one pause (stw_cycle) and leaves the state OFF.
+ *
+ * Accounting. Each pause is recorded once, by pause_end (its GC event and
+ * the pause ring). A mark step adds its CPU time to cyc_cpu_mark (under
+ * mark_lock), an unbounded sweep step (the locks held) to cyc_cpu_sweep; a
+ * sweep slice by an allocating mutator runs without a lock and counts as
+ * the mutator's time. The events a mark or sweep step records are the
+ * driver's (cycle_drive): EV_MARK / EV_BG_SWEEP for the collector, EV_SLICE
+ * / EV_SWEEP for incremental slices, none for finishing a cycle.
+ *
+ * Locks: mark_lock (one marker steps the cycle's marker) before gc_lock
+ * (the pauses and the phase transitions) before ctl_lock (requests, cycle
+ * counts). A mutator parks before it blocks on any of them.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "gctrace.h"
+#include "heap.h"
+#include "platform.h"
+#include "scavenge.h"
+
+bool cycle_stw(tc_heap *h) { return h->cfg.collector == TC_COLLECTOR_STW || h->cfg.gcstoptheworld; }
+
+cycle_state_t cycle_state(tc_heap *h)
+{
+    int phase = atomic_load(&h->phase);
+    if (phase == PHASE_MARK)
+        return CYCLE_MARK;
+    if (phase == PHASE_SWEEP)
+        return sweep_done(h) ? CYCLE_SWEPT : CYCLE_SWEEP;
+    return CYCLE_OFF;
+}
+
+/* pause_end — record the pause that began at `since`; returns its length. */
+static uint64_t pause_end(tc_heap *h, uint64_t since)
+{
+    uint64_t now = plat_now_ns();
+    pthread_mutex_lock(&h->stats_lock);
+    stats_record_pause(h, since, now); /* and its GC event */
+    pthread_mutex_unlock(&h->stats_lock);
+    return now - since;
+}
+
+/* cycle_status — the cycle's result, with this thread's message for it
+ * (cycle_end hands both to whoever waits for the cycle). */
+static void cycle_status(tc_heap *h, tc_status st)
+{
+    h->cyc_status = st;
+    snprintf(h->cyc_errmsg, sizeof h->cyc_errmsg, "%s", st == TC_OK ? "" : tc_errmsg());
+}
+
+/* checkmark — verify this cycle's mark (world stopped, after mark) and
+ * count the outcome for the tests (collector_debug_checkmarks; a failure's
+ * message is kept at once, before the sweep reuses the lost object). */
+static void checkmark(tc_heap *h)
+{
+    tc_status st = check_marks(h);
+    atomic_fetch_add(&h->checkmarks[st == TC_OK ? 0 : st == TC_ERR_CORRUPT ? 1 : 2], 1);
+    cycle_status(h, st);
+    if (st != TC_OK) {
+        pthread_mutex_lock(&h->ctl_lock);
+        memcpy(h->last_errmsg, h->cyc_errmsg, sizeof h->last_errmsg);
+        pthread_mutex_unlock(&h->ctl_lock);
+    }
+}
+
+/* flush_all — every mutator's cache and unreported allocation (world stopped). */
+static void flush_all(tc_heap *h)
+{
+    pthread_mutex_lock(&h->mut_lock);
+    pthread_mutex_lock(&h->lock);
+    for (tc_mutator *m = h->mutators; m; m = m->next) {
+        alloc_flush_cache(m);
+        m->reported = atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->mut_lock);
+}
+
+/* cycle_begin — what every cycle does first, before its world stops: the
+ * cycle's status, figures and event cycle number. */
+static void cycle_begin(tc_heap *h, bool forced)
+{
+    h->cyc_forced = forced;
+    cycle_status(h, TC_OK);
+    h->cyc_assist0 = atomic_load(&h->assist_ns);
+    h->cyc_heap0 = stats_heap_alloc(h);
+    atomic_store(&h->ev.cycle, h->num_gc + 1);
+    h->cyc_t0 = plat_now_ns();
+}
+
+/* start_pause — the start pause (every span swept): phase MARK, then the
+ * handle table and finalizer roots as grey work with the world running. */
+static void start_pause(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
+{
+    uint64_t cpu = plat_thread_cpu_ns();
+    cycle_begin(h, forced);
+    h->cyc_cpu_mark = h->cyc_cpu_sweep = 0;
+    h->cyc_t3 = 0;
+    world_stop(h, self);
+    TC_CHECK(check_pause_start(h));
+    h->cyc_t1 = plat_now_ns();
+    atomic_store(&h->marked_bytes, 0);
+    atomic_store(&h->mark_progress, 0);
+    atomic_store(&h->barrier_on, 1);
+    atomic_store(&h->grey_overflow, 0);
+    atomic_fetch_add(&h->mark_epoch, 1); /* no marker runs: regions shared last cycle are free */
+    atomic_store(&h->phase, PHASE_MARK);
+    mark_push_locals(ctx);
+    world_start(h);
+    h->cyc_t2 = plat_now_ns();
+    pause_end(h, h->cyc_t0);
+    h->cyc_cpu_stw_start = plat_thread_cpu_ns() - cpu;
+    h->cyc_cpu_stw_end = h->cyc_term_ns = 0;
+    pthread_mutex_lock(&h->ctl_lock); /* wake mutators waiting at the goal (assist.c: wait_phase) */
+    pthread_cond_broadcast(&h->done_cond);
+    pthread_mutex_unlock(&h->ctl_lock);
+    cpu = plat_thread_cpu_ns();
+    mark_push_handles(ctx);
+    special_push_finalizer_roots(ctx);
+    h->cyc_cpu_mark += plat_thread_cpu_ns() - cpu;
+}
+
+/* stw_cycle — the whole cycle in one pause (phase OFF, left OFF). */
+static void stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
+{
+    uint64_t cpu0 = plat_thread_cpu_ns();
+    cycle_begin(h, forced);
+    h->cyc_heap1 = h->cyc_heap0;
+    world_stop(h, self);
+    h->cyc_t1 = h->cyc_t2 = h->cyc_t3 = plat_now_ns();
+    flush_all(h);
+    TC_CHECK(check_pause_start(h));
+    atomic_store(&h->phase, PHASE_MARK);
+    atomic_store(&h->marked_bytes, 0);
+    if (!mark_heap(h, false)) { /* nothing marked: keep everything this cycle */
+        mark_keep_all(h);
+        cycle_status(h, tc_fail(TC_ERR_NOMEM, "no memory to mark: this cycle kept every object"));
+    } else {
+        TC_CHECK(check_pause_term(h));
+        if (h->cfg.checkmark)
+            checkmark(h);
+    }
+    h->cyc_t4 = plat_now_ns();
+    uint64_t cpu1 = plat_thread_cpu_ns();
+    atomic_store(&h->phase, PHASE_SWEEP);
+    sweep_all(h);
+    atomic_store_explicit(&h->flushed_bytes, 0, memory_order_relaxed);
+    h->cyc_cpu_stw_start = h->cyc_cpu_stw_end = 0; /* one pause: its CPU is the mark's and the sweep's */
+    h->cyc_cpu_mark = cpu1 - cpu0;
+    h->cyc_cpu_sweep = plat_thread_cpu_ns() - cpu1;
+    world_start(h);
+    h->cyc_mark_end = h->cyc_t0 + pause_end(h, h->cyc_t0);
+    h->cyc_term_ns = h->cyc_mark_end - h->cyc_t2; /* gctrace: the pause after the world stopped */
+}
+
+/* term_end — a termination pause is over (world started): its figures. */
+static void term_end(tc_heap *h, uint64_t t, uint64_t cpu)
+{
+    h->cyc_term_ns += pause_end(h, t);
+    h->cyc_mark_end = plat_now_ns();
+    h->cyc_cpu_stw_end += plat_thread_cpu_ns() - cpu;
+}
+
+/* term_sweep — the mark is complete (world stopped): checkmark, barrier
+ * off, caches flushed, the live estimate and trigger, every span unswept. */
+static void term_sweep(tc_heap *h, markctx *ctx)
+{
+    TC_CHECK(check_pause_term(h));
+    h->cyc_t4 = plat_now_ns();
+    if (h->cfg.checkmark)
+        checkmark(h);
+    atomic_store(&h->barrier_on, 0);
+    atomic_store(&h->phase, PHASE_SWEEP);
+    flush_all(h);
+    atomic_store_explicit(&h->flushed_bytes, 0, memory_order_relaxed);
+    uint64_t now_alloc = stats_heap_alloc(h);
+    h->cyc_heap1 = now_alloc;
+    /* live estimate until the sweep counts exactly: marked + allocated black */
+    pthread_mutex_lock(&h->stats_lock);
+    h->heap_live = atomic_load(&h->marked_bytes) + mark_bytes(ctx) +
+                   (now_alloc > h->cyc_heap0 ? now_alloc - h->cyc_heap0 : 0);
+    collector_update_trigger(h);
+    pthread_mutex_unlock(&h->stats_lock);
+    sweep_begin(h);
+}
+
+/* try_terminate — the termination pause (ctx drained). false: grey work
+ * was left, marking goes on. */
+static bool try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
+{
+    uint64_t cpu = plat_thread_cpu_ns();
+    uint64_t t = plat_now_ns();
+    if (!h->cyc_t3)
+        h->cyc_t3 = t;
+    world_stop(h, self);
+    if (h->cfg.barrier == TC_BARRIER_DIJKSTRA) {
+        mark_push_handles(ctx);
+        mark_push_locals(ctx);
+        special_push_finalizer_roots(ctx);
+        mark_drain(ctx, -1);
+    }
+    bool dropped = atomic_exchange(&h->grey_overflow, 0); /* no memory for grey work: mark.c */
+    if (dropped)
+        mark_rescan_locals(ctx);
+    if (dropped || !mark_drain(ctx, 0)) {
+        world_start(h);
+        term_end(h, t, cpu);
+        if (dropped)
+            mark_rescan(ctx); /* with the world running again: it is O(heap) */
+        return false;
+    }
+    term_sweep(h, ctx);
+    world_start(h);
+    term_end(h, t, cpu);
+    return true;
+}
+
+/* end_figures — the end's statistics and pacing (stats_lock held): returns
+ * the cycle's CPU time. */
+static uint64_t end_figures(tc_heap *h, uint64_t live, uint64_t alloc_now, uint64_t in_use)
+{
+    h->heap_live = h->heap_marked = live;
+    pacer_cycle_done(&h->pacer, live, h->cyc_heap1 > h->cyc_heap0 ? h->cyc_heap1 - h->cyc_heap0 : 0,
+                     atomic_load(&h->marked_bytes), in_use > alloc_now ? in_use - alloc_now : 0);
+    h->num_gc++;
+    if (h->cyc_forced)
+        h->num_forced_gc++;
+    h->mark_ns += (h->cyc_t4 > h->cyc_t2 ? h->cyc_t4 - h->cyc_t2 : 0);
+    h->sweep_ns += h->cyc_t5 - h->cyc_t4;
+    h->mark_cpu_ns += h->cyc_cpu_mark;
+    h->sweep_cpu_ns += h->cyc_cpu_sweep;
+    uint64_t cyc_cpu = h->cyc_cpu_mark + h->cyc_cpu_sweep + h->cyc_cpu_stw_start + h->cyc_cpu_stw_end;
+    h->gc_cpu_ns += cyc_cpu;
+    h->cyc_assist = atomic_load(&h->assist_ns) - h->cyc_assist0;
+    collector_update_trigger(h);
+    /* near a memory limit, cycles could run back to back: cap GC CPU at 50% of
+     * the machine over the time since the last cycle ended, by not starting
+     * the next cycle before the mutator had its share */
+    uint64_t window = h->cyc_t5 - (h->last_cycle_end ? h->last_cycle_end : h->start_ns);
+    uint64_t capacity = window * (uint64_t)plat_ncpu();
+    uint64_t nsb = 0;
+    if (h->pacer.limit_bound && cyc_cpu * 2 > capacity + capacity / 5) /* > 60%: clearly over the cap */
+        nsb = h->cyc_t5 + (cyc_cpu * 2 - capacity) / (uint64_t)plat_ncpu();
+    atomic_store(&h->no_start_before, nsb);
+    h->last_cycle_end = h->cyc_t5;
+    return cyc_cpu;
+}
+
+/* cycle_end — after the sweep: counters, trigger, output; phase OFF, and
+ * whoever waits for the cycle is woken. The one place a cycle ends. */
+static void cycle_end(tc_heap *h)
+{
+    h->cyc_t5 = plat_now_ns();
+    pthread_mutex_lock(&h->lock);
+    uint64_t live = h->sweep_live_bytes, live_objects = h->sweep_live_objects, freed = h->sweep_freed_objects;
+    pthread_mutex_unlock(&h->lock);
+    if (live_objects)
+        atomic_store(&h->avg_obj_bytes, live / live_objects);
+    uint64_t alloc_now = stats_heap_alloc(h);
+    pthread_mutex_lock(&h->lock);
+    uint64_t sys = h->sys_bytes + h->gc_sys_bytes, rel = h->released_bytes;
+    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_lock(&h->stats_lock);
+    end_figures(h, live, alloc_now, sys - rel);
+    atomic_store(&h->phase, PHASE_OFF);
+    pthread_mutex_unlock(&h->stats_lock);
+    scavenge_background(h);
+    gctrace_cycle(h);
+    pthread_mutex_lock(&h->ctl_lock);
+    h->cycles_done++;
+    h->last_status = h->cyc_status;
+    if (h->cyc_status != TC_OK) /* kept until the next failure: collector_request reads it only with one */
+        memcpy(h->last_errmsg, h->cyc_errmsg, sizeof h->last_errmsg);
+    h->last_freed = freed;
+    pthread_cond_broadcast(&h->done_cond);
+    pthread_mutex_unlock(&h->ctl_lock);
+}
+
+/* ---- the steps: one per state ---- */
+
+/* step_start — OFF: start a cycle (or run a stw one whole). */
+static bool step_start(tc_heap *h, cycle_drive *d)
+{
+    markctx *ctx = d->stw ? NULL : mark_new(h, true, false);
+    if (!ctx && !d->stw && !d->whole) {
+        d->status = tc_fail(TC_ERR_NOMEM, "no memory for a marker");
+        return false;
+    }
+    if (!ctx) { /* stw, or the whole cycle here without memory for a marker */
+        stw_cycle(h, d->self, d->forced);
+        cycle_end(h);
+        return true;
+    }
+    h->incr_ctx = ctx;
+    start_pause(h, d->self, ctx, d->forced);
+    return true;
+}
+
+/* wait_for_assists — the test hook collector_debug_assists_only: hand the
+ * roots to the global queue and let allocating mutators' assists mark it
+ * all (the hook can be turned off meanwhile). */
+static void wait_for_assists(tc_heap *h, markctx *ctx)
+{
+    mark_flush(ctx);
+    while (atomic_load(&h->debug_assists_only) && !mark_quiet(h))
+        nanosleep(&(struct timespec){0, 50000}, NULL);
+}
+
+/* mark_work — a mark step's drain of up to d->mark objects; true if no
+ * grey work is left. A whole-cycle driver drains until every marker is
+ * idle and goes to the termination, which looks again inside its pause. */
+static bool mark_work(tc_heap *h, cycle_drive *d, markctx *ctx)
+{
+    if (d->whole && h->cfg.collector == TC_COLLECTOR_CONCURRENT && atomic_load(&h->debug_assists_only)) {
+        wait_for_assists(h, ctx); /* the assists' work, not this thread's: no event */
+        return true;
+    }
+    uint64_t cpu = plat_thread_cpu_ns(), t0 = plat_now_ns(), b0 = mark_bytes(ctx), n0 = mark_count(ctx);
+    bool drained = true;
+    if (d->whole)
+        mark_drain_parallel(h->par, ctx);
+    else
+        drained = mark_drain(ctx, d->mark);
+    h->cyc_cpu_mark += plat_thread_cpu_ns() - cpu;
+    uint64_t t1 = plat_now_ns(), bytes = mark_bytes(ctx) - b0;
+    d->marked += mark_count(ctx) - n0;
+    if (d->assist) { /* the allocating mutator marks: that is its assist, as with the concurrent collector */
+        atomic_fetch_add(&h->assist_ns, t1 - t0);
+        atomic_fetch_add(&h->assist_marked, bytes);
+    }
+    if (d->mark_ev != CYCLE_NO_EV)
+        ev_record(h, d->mark_ev, t0, t1, bytes);
+    return drained;
+}
+
+/* step_mark — MARK: mark work, then (d->pause) the termination pause if
+ * no work was left. */
+static bool step_mark(tc_heap *h, cycle_drive *d)
+{
+    markctx *ctx = h->incr_ctx;
+    if (!ctx) /* none: a closing heap freed it (heap.c); cycle_busy stops here */
+        return false;
+    bool drained = d->mark ? mark_work(h, d, ctx) : mark_drain(ctx, 0);
+    if (!drained || !d->pause)
+        return drained;
+    uint64_t before = mark_count(ctx);
+    bool done = try_terminate(h, d->self, ctx);
+    d->marked += mark_count(ctx) - before; /* the Dijkstra barrier's re-scan */
+    if (done) {
+        mark_free(ctx);
+        h->incr_ctx = NULL;
+    }
+    return done;
+}
+
+/* step_sweep — SWEEP: up to d->sweep spans (-1: all, and wait out sweeps
+ * in progress); true once every span is swept. */
+static bool step_sweep(tc_heap *h, cycle_drive *d)
+{
+    if (d->sweep < 0) {
+        while (d->whole && atomic_load(&h->debug_stall_sweep) && !atomic_load(&h->closed)) /* test hook */
+            nanosleep(&(struct timespec){0, 50000}, NULL);
+        uint64_t cpu = plat_thread_cpu_ns(), t = plat_now_ns();
+        sweep_finish(h);
+        if (d->sweep_ev != CYCLE_NO_EV)
+            ev_record(h, d->sweep_ev, t, plat_now_ns(), 0);
+        h->cyc_cpu_sweep += plat_thread_cpu_ns() - cpu;
+        return true;
+    }
+    uint64_t t0 = plat_now_ns();
+    int i = 0;
+    while (i < d->sweep && sweep_step(h))
+        i++;
+    if (i && d->sweep_ev != CYCLE_NO_EV)
+        ev_record(h, d->sweep_ev, t0, plat_now_ns(), 0);
+    return sweep_done(h);
+}
+
+/* cycle_step — the state is read afresh: a driver's earlier look may be
+ * stale (another mutator may have swept the last span, ended the cycle or
+ * started the next). A step the drive's locks do not cover is not run: no
+ * cycle started, no mark work done, or (the end) nothing left to sweep. */
+bool cycle_step(tc_heap *h, cycle_drive *d)
+{
+    TC_ASSERT(!d->pause || d->locks == CYCLE_LOCKS_BOTH);
+    switch (cycle_state(h)) {
+    case CYCLE_OFF:
+        return d->pause && step_start(h, d);
+    case CYCLE_MARK:
+        return d->locks >= CYCLE_LOCKS_MARK && step_mark(h, d);
+    case CYCLE_SWEEP:
+        return step_sweep(h, d);
+    case CYCLE_SWEPT:
+        if (d->pause)
+            cycle_end(h);
+        return true;
+    }
+    return false;
+}
+
+/* cycle_busy — a cycle runs that a step can move on (a mark without its
+ * marker is a closed heap's: nothing to do). */
+static bool cycle_busy(tc_heap *h)
+{
+    cycle_state_t s = cycle_state(h);
+    return s != CYCLE_OFF && (s != CYCLE_MARK || h->incr_ctx);
+}
+
+/* cycle_run — a whole cycle from OFF to OFF on this thread (mark_lock and
+ * gc_lock held); the cycle's status. */
+tc_status cycle_run(tc_heap *h, cycle_drive *d)
+{
+    if (!cycle_step(h, d))
+        return d->status;
+    while (cycle_busy(h))
+        cycle_step(h, d);
+    return h->cyc_status;
+}
+
+/* cycle_finish — bring a running cycle to its end (mark_lock and gc_lock
+ * held), as every whole-heap call does before it looks at the heap. */
+void cycle_finish(tc_heap *h)
+{
+    cycle_drive d = {.locks = CYCLE_LOCKS_BOTH, .pause = true, .mark = -1, .sweep = -1};
+    while (cycle_busy(h))
+        cycle_step(h, &d);
+}
