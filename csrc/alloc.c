@@ -157,7 +157,7 @@ static inline void zero_object(void *p, size_t bytes)
  * owner writes these words now, so plain stores do; the release store
  * orders the alloc bit before the object can be published. Mutators never
  * write mark bits: those are the markers' (shared between mark sessions,
- * mark.c), and black bits are a separate bitmap, so allocating black needs
+ * share.c), and black bits are a separate bitmap, so allocating black needs
  * no locked instruction either. */
 static inline void set_span_bits(tc_mutator *m, span *s, uintptr_t p)
 {

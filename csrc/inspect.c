@@ -4,7 +4,7 @@
  * would die with it), all over the object graph as the marker sees it.
  *
  * The graph. Vertices are the allocated objects; an edge is a slot tagged
- * TC_REF. The roots are what mark.c starts from, each with a kind:
+ * TC_REF. The roots are what markroots.c starts from, each with a kind:
  *
  *   handle           a live handle-table slot (mark_push_handles): a host
  *                    handle, a C program's tc_root, a root these calls

@@ -11,7 +11,7 @@
  * Invariants: a live slot holds the address of an allocated object of this
  * heap; a slot is on at most one free list; live slots = sum over mutators
  * of (roots_new - roots_del).
- * Scanning (mark_push_handles, mark.c) reads every slot of every chunk
+ * Scanning (mark_push_handles, markroots.c) reads every slot of every chunk
  * concurrently with mutators that create and release handles: each slot is
  * one atomic word, and barrier.c says why a slot that changes while the
  * table is scanned loses no object (hybrid and Yuasa shade on handle
