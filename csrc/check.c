@@ -124,10 +124,10 @@ static tc_status check_roots(tc_heap *h, int64_t *live)
     for (root_chunk *c = h->root_chunks; c; c = c->next)
         for (size_t i = 0; i < ROOT_CHUNK; i++) {
             uintptr_t v = atomic_load(&c->slot[i]);
-            if (!v || (v & 1))
+            if (!root_val_used(v))
                 continue;
             (*live)++;
-            if (!(v & 2) && !valid_object(h, v, &why))
+            if (!root_val_freed(v) && !valid_object(h, v, &why))
                 return tc_fail(TC_ERR_CORRUPT, "handle %#" PRIxPTR " %s", v, why);
         }
     tc_status st = TC_OK;

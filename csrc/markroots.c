@@ -25,6 +25,8 @@
 #include <string.h>
 
 #include "markctx.h"
+#include "roots.h"
+#include "special.h"
 #include "plant.h"
 #include "platform.h"
 
@@ -79,10 +81,10 @@ void mark_push_handles(markctx *c)
                                                                         memory_order_relaxed))
         for (size_t i = 0; i < ROOT_CHUNK - (size_t)planted(PLANT_ROOTS_SKIP_LAST); i++) {
             uintptr_t v = atomic_load_explicit(&k->slot[i], memory_order_acquire);
-            if (!v || (v & 3)) /* a free link (1), a freed object (2) */
+            if (!root_val_live(v)) /* never used, a free link, a freed object */
                 continue;
             if (freed && obj_freed((const tc_obj *)v)) /* a released slot keeps its new value */
-                atomic_compare_exchange_strong(&k->slot[i], &v, v | 2);
+                root_mark_freed(&k->slot[i], v);
             else
                 push_root(c, v);
         }
