@@ -406,24 +406,31 @@ tc_status tc_heap_verify(tc_heap *h)
 
 _Thread_local const char *check_failed_at;
 
-/* rank_offset — struct tc_heap's mutexes in the order they may be taken:
- * rank = index + 1. */
+/* rank_offset — struct tc_heap's own mutexes in the order they may be
+ * taken: rank = index + 1 (heap.h's table). Rank 0 is the registry lock,
+ * before every heap's locks; RANK_WORKERS is the mark workers' lock, in
+ * a struct of its own (workers.c registers it with check_lock_add). */
 static const size_t rank_offset[] = {
-    offsetof(tc_heap, mark_lock), offsetof(tc_heap, gc_lock),      offsetof(tc_heap, ctl_lock),
-    offsetof(tc_heap, mut_lock),  offsetof(tc_heap, lock),         offsetof(tc_heap, special_lock),
-    offsetof(tc_heap, roots_lock), offsetof(tc_heap, grey_lock),   offsetof(tc_heap, stats_lock),
-    offsetof(tc_heap, out_lock),  offsetof(tc_heap, trace_lock),   offsetof(tc_heap, world_lock),
+    offsetof(tc_heap, mark_lock),  offsetof(tc_heap, gc_lock),    offsetof(tc_heap, ctl_lock),
+    offsetof(tc_heap, mut_lock),   offsetof(tc_heap, lock),       offsetof(tc_heap, special_lock),
+    offsetof(tc_heap, roots_lock), offsetof(tc_heap, grey_lock),  offsetof(tc_heap, stats_lock),
+    offsetof(tc_heap, out_lock),   offsetof(tc_heap, trace_lock), offsetof(tc_heap, rec_lock),
+    offsetof(tc_heap, world_lock), offsetof(tc_heap, ev.lock),
 };
 #define NRANKS (sizeof rank_offset / sizeof rank_offset[0])
+#define RANK_REGISTRY 0
+#define RANK_WORKERS ((int)NRANKS + 1)
 
-/* The registry: mutex address -> its heap, open addressing with tombstones
- * (a key is written once by tc_heap_new before the heap is published, read
+/* The registry: mutex address -> its heap and rank, open addressing with
+ * tombstones (a key is written once, by tc_heap_new before the heap is
+ * published or by mark_par_new before its threads start, and read
  * lock-free by every lock call). */
 #define LOCKTAB_BITS 13
 #define LOCKTAB_DEAD ((uintptr_t)1)
 static struct {
     _Atomic uintptr_t key;
     _Atomic(tc_heap *) heap;
+    _Atomic int rank;
 } locktab[1u << LOCKTAB_BITS];
 
 static size_t locktab_hash(uintptr_t k)
@@ -431,17 +438,18 @@ static size_t locktab_hash(uintptr_t k)
     return (size_t)(((uint64_t)k * 0x9E3779B97F4A7C15ull) >> (64 - LOCKTAB_BITS));
 }
 
-static void locktab_put(uintptr_t k, tc_heap *h)
+static void locktab_put(uintptr_t k, tc_heap *h, int rank)
 {
     size_t mask = (1u << LOCKTAB_BITS) - 1;
     for (size_t i = locktab_hash(k), n = 0; n <= mask; i = (i + 1) & mask, n++) {
         uintptr_t cur = atomic_load(&locktab[i].key);
         if ((cur == 0 || cur == LOCKTAB_DEAD) && atomic_compare_exchange_strong(&locktab[i].key, &cur, k)) {
             atomic_store(&locktab[i].heap, h);
+            atomic_store(&locktab[i].rank, rank);
             return;
         }
     }
-    /* full (more than 600 live heaps): this lock goes unchecked */
+    /* full (more than 500 live heaps): this lock goes unchecked */
 }
 
 static size_t locktab_find(uintptr_t k)
@@ -457,23 +465,30 @@ static size_t locktab_find(uintptr_t k)
     return (size_t)-1;
 }
 
+static void locktab_drop(uintptr_t k)
+{
+    size_t i = locktab_find(k);
+    if (i != (size_t)-1)
+        atomic_store(&locktab[i].key, LOCKTAB_DEAD);
+}
+
 void check_locks_register(tc_heap *h)
 {
     for (size_t r = 0; r < NRANKS; r++)
-        locktab_put((uintptr_t)h + rank_offset[r], h);
+        locktab_put((uintptr_t)h + rank_offset[r], h, (int)r + 1);
 }
 
 void check_locks_forget(tc_heap *h)
 {
-    for (size_t r = 0; r < NRANKS; r++) {
-        size_t i = locktab_find((uintptr_t)h + rank_offset[r]);
-        if (i != (size_t)-1)
-            atomic_store(&locktab[i].key, LOCKTAB_DEAD);
-    }
+    for (size_t r = 0; r < NRANKS; r++)
+        locktab_drop((uintptr_t)h + rank_offset[r]);
 }
 
-/* The locks this thread holds (registered ones only). A fork holds every
- * heap's twelve; past HELD_MAX they go uncounted (`lost`). */
+void check_lock_add(tc_heap *h, pthread_mutex_t *m) { locktab_put((uintptr_t)m, h, RANK_WORKERS); }
+void check_lock_remove(pthread_mutex_t *m) { locktab_drop((uintptr_t)m); }
+
+/* The locks this thread holds (ranked ones only). A fork holds every
+ * heap's fifteen; past HELD_MAX they go uncounted (`lost`). */
 #define HELD_MAX 64
 static _Thread_local struct held {
     pthread_mutex_t *m;
@@ -482,25 +497,29 @@ static _Thread_local struct held {
 } held[HELD_MAX];
 static _Thread_local int nheld, lost;
 
-/* lock_rank — m's heap and rank, or 0 for a mutex that is no heap's. */
+/* lock_rank — m's heap and rank: RANK_REGISTRY (heap NULL) for the
+ * registry lock, -1 for a mutex that is in no table (a condition's
+ * helper, a test's own). */
 static int lock_rank(pthread_mutex_t *m, tc_heap **h)
 {
+    if (m == &heap_registry_lock) {
+        *h = NULL;
+        return RANK_REGISTRY;
+    }
     size_t i = locktab_find((uintptr_t)m);
     if (i == (size_t)-1)
-        return 0;
+        return -1;
     *h = atomic_load(&locktab[i].heap);
-    size_t off = (uintptr_t)m - (uintptr_t)*h;
-    for (size_t r = 0; r < NRANKS; r++)
-        if (rank_offset[r] == off)
-            return (int)r + 1;
-    return 0;
+    return atomic_load(&locktab[i].rank);
 }
 
-/* check_order — trap unless every lock of h this thread holds ranks below `rank`. */
+/* check_order — trap unless every lock this thread holds ranks below
+ * `rank`: within one heap for a heap's lock, any lock at all for the
+ * registry lock (it comes before every heap's). */
 static void check_order(tc_heap *h, int rank)
 {
     for (int i = 0; i < nheld; i++)
-        TC_ASSERT(held[i].h != h || held[i].rank < rank); /* out of order (heap.h's table), or taken twice */
+        TC_ASSERT(h ? held[i].h != h || held[i].rank < rank : false); /* out of order (heap.h's table), or taken twice */
 }
 
 static void held_push(pthread_mutex_t *m, tc_heap *h, int rank)
@@ -519,10 +538,10 @@ static int take(pthread_mutex_t *m, int (*lock)(pthread_mutex_t *))
 {
     tc_heap *h = NULL;
     int rank = lock_rank(m, &h);
-    if (rank)
+    if (rank >= 0)
         check_order(h, rank);
     int rc = lock(m);
-    if (rank && rc == 0)
+    if (rank >= 0 && rc == 0)
         held_push(m, h, rank);
     return rc;
 }
@@ -538,7 +557,7 @@ int check_lock_drop(pthread_mutex_t *m)
             return (pthread_mutex_unlock)(m);
         }
     if (lost)
-        lost -= lock_rank(m, &(tc_heap *){NULL}) != 0;
+        lost -= lock_rank(m, &(tc_heap *){NULL}) >= 0;
     return (pthread_mutex_unlock)(m);
 }
 #endif

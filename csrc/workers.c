@@ -147,6 +147,7 @@ mpar *mark_par_new(tc_heap *h, int nw)
     wstart *ws = (wstart *)(par + 1);
     par->h = h;
     pthread_mutex_init(&par->lock, NULL);
+    check_lock_add(h, &par->lock); /* rank 15: heap.h's table */
     pthread_cond_init(&par->cond, NULL);
     int started = 1;
     for (int i = 1; i < nw; i++) {
@@ -174,6 +175,7 @@ void mark_par_free(mpar *par)
     pthread_mutex_unlock(&par->lock);
     for (int i = 1; i < par->nw; i++)
         pthread_join(par->threads[i], NULL);
+    check_lock_remove(&par->lock);
     pthread_mutex_destroy(&par->lock);
     pthread_cond_destroy(&par->cond);
     free(par);
@@ -194,9 +196,15 @@ void mark_par_fork_unlock(mpar *par)
 }
 
 /* mark_par_forget — in a fork's child, where the worker threads do not
- * exist: free the struct without joining them. */
+ * exist: free the struct without joining them. The forking thread holds
+ * the workers' lock (fork.c's prepare took it) and releases it first, so
+ * that its held locks (the debug build's lock-order check) stay true. */
 void mark_par_forget(mpar *par)
 {
+    if (!par)
+        return;
+    pthread_mutex_unlock(&par->lock);
+    check_lock_remove(&par->lock);
     free(par);
 }
 

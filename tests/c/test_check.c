@@ -123,6 +123,36 @@ static void lock_twice(tc_heap *h)
     plat_lock(&h->roots_lock); /* a self-deadlock: trapped before it blocks */
 }
 
+/* the locks the table gained (issue 11): rec_lock (12) before ev.lock (14) */
+static void rec_then_events(tc_heap *h)
+{
+    pthread_mutex_lock(&h->rec_lock);
+    pthread_mutex_lock(&h->ev.lock);
+    pthread_mutex_unlock(&h->ev.lock);
+    pthread_mutex_unlock(&h->rec_lock);
+}
+
+static void events_then_rec(tc_heap *h)
+{
+    pthread_mutex_lock(&h->ev.lock);
+    pthread_mutex_lock(&h->rec_lock); /* rec_lock ranks above ev.lock: a trap */
+}
+
+/* the registry lock (rank 0) comes before every heap's locks */
+static void registry_then_gc(tc_heap *h)
+{
+    pthread_mutex_lock(&heap_registry_lock);
+    pthread_mutex_lock(&h->gc_lock);
+    pthread_mutex_unlock(&h->gc_lock);
+    pthread_mutex_unlock(&heap_registry_lock);
+}
+
+static void world_then_registry(tc_heap *h)
+{
+    pthread_mutex_lock(&h->world_lock);
+    pthread_mutex_lock(&heap_registry_lock); /* a trap */
+}
+
 TEST(debug_lock_order_traps_out_of_order)
 {
     tc_heap *h = new_heap_gogc(100);
@@ -131,6 +161,54 @@ TEST(debug_lock_order_traps_out_of_order)
     ws = in_child(h, stats_then_lock);
     CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGILL);
     ws = in_child(h, lock_twice);
+    CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGILL);
+    ws = in_child(h, rec_then_events);
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    ws = in_child(h, events_then_rec);
+    CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGILL);
+    ws = in_child(h, registry_then_gc);
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    ws = in_child(h, world_then_registry);
+    CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGILL);
+    tc_heap_destroy(h);
+}
+
+/* a heap with mark workers: their lock (rank 15) is checked too */
+static void workers_then_lock(tc_heap *h)
+{
+    if (!h->par) /* the child's collector thread has its own, made at the fork */
+        _exit(3);
+    pthread_mutex_lock(&h->gc_lock); /* h->par is the collector thread's, made and freed under gc_lock */
+    mark_par_fork_lock(h->par);
+    pthread_mutex_lock(&h->lock);    /* a trap: lock ranks above the workers' */
+}
+
+static void lock_then_workers(tc_heap *h)
+{
+    if (!h->par)
+        _exit(3);
+    pthread_mutex_lock(&h->gc_lock);
+    pthread_mutex_lock(&h->lock);
+    mark_par_fork_lock(h->par);
+    mark_par_fork_unlock(h->par);
+    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->gc_lock);
+}
+
+TEST(debug_lock_order_checks_the_mark_workers_lock)
+{
+    if (tc_test_collector != TC_COLLECTOR_CONCURRENT)
+        return; /* only the collector thread has mark workers */
+    tc_config c;
+    tc_config_init(&c);
+    c.collector = TC_COLLECTOR_CONCURRENT;
+    c.mark_workers = 2;
+    tc_heap *h;
+    CHECK_OK(tc_heap_new(&c, &h));
+    CHECK(h->par != NULL); /* made with the collector thread */
+    int ws = in_child(h, lock_then_workers);
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    ws = in_child(h, workers_then_lock);
     CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGILL);
     tc_heap_destroy(h);
 }
