@@ -19,10 +19,13 @@
  * membership, no grey work) and check_pause_term (mark termination: no grey
  * work anywhere, no black object pointing at a white one). Debug builds run
  * them at every pause (TC_CHECK, debug.h); release builds never do, since
- * they are proportional to the heap.
+ * they are proportional to the heap. check_mid_mark holds the strong
+ * tri-color invariant mid-mark (dijkstra and hybrid: a black object points
+ * at a white one only if that one is grey); debug builds run it whenever
+ * a look (manual.c: colour, snapshot) stops the world mid-mark.
  *
  * In a debug build this file also keeps the lock order (heap.h's table):
- * each thread's held heap locks, checked on every acquisition.
+ * each thread's held ranked locks, checked on every acquisition.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -351,7 +354,9 @@ tc_status check_pause_start(tc_heap *h)
     return check_lists(h, true);
 }
 
-/* no_white_child — no marked object of s points at an unmarked one. */
+/* no_white_child — no marked object of s points at an unmarked one; with
+ * ud (the mid-mark check) an unmarked child may be grey instead: its check
+ * bit set by note_grey. */
 static tc_status no_white_child(void *ud, span *s, int c)
 {
     arena *a = arena_of(s->base);
@@ -367,12 +372,64 @@ static tc_status no_white_child(void *ud, span *s, int c)
             arena *qa = arena_of(q);
             if ((atomic_load_explicit(&obj_tags(o)[i], memory_order_relaxed) & TAG_KIND) != TC_REF || !q || !qa)
                 continue;
-            if (!bit_test(qa->markbits, qa, q) && !bit_test(qa->blackbits, qa, q))
-                return tc_fail(TC_ERR_CORRUPT, "black object %#" PRIxPTR " slot %u points at white %#" PRIxPTR,
-                               p, i, q);
+            if (!bit_test(qa->markbits, qa, q) && !bit_test(qa->blackbits, qa, q) &&
+                !(ud && bit_test(qa->checkbits, qa, q)))
+                return tc_fail(TC_ERR_CORRUPT, "black object %#" PRIxPTR " slot %u points at white %#" PRIxPTR
+                               "%s", p, i, q, ud ? " mid-mark, and it is not grey" : "");
         }
     }
     return TC_OK;
+}
+
+/* note_grey — a grey candidate's check bit (mid-mark: the scratch set). */
+static void note_grey(void *ud, uintptr_t p)
+{
+    arena *a = arena_of(p);
+    if (a && a->heap == ud && a->checkbits) {
+        uint64_t bit;
+        _Atomic uint64_t *w = bit_word(a->checkbits, a, p, &bit);
+        atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
+    }
+}
+
+/* clear_check_bits — every arena's check bitmap back to zero. */
+static void clear_check_bits(tc_heap *h)
+{
+    for (int i = 0; i < h->narenas; i++) {
+        arena *a = h->arenas[i];
+        size_t words = (atomic_load(&a->frontier) << TC_PAGE_SHIFT) >> 9;
+        for (size_t w = 0; a->checkbits && w < words; w++)
+            atomic_store_explicit(&a->checkbits[w], 0, memory_order_relaxed);
+    }
+}
+
+/* check_mid_mark — during mark, the world stopped (or no other thread in
+ * the heap), mark_lock and gc_lock held or the cycle stepped by hand, and
+ * every marker's work flushed to the global queue: under the dijkstra and
+ * hybrid barriers (which shade every value stored), no black object points
+ * at a white one that is not grey — the strong tri-color invariant for
+ * heap objects, barrier.c. Yuasa keeps only the weak invariant (a black
+ * object may point at a white one that a grey path still reaches), and
+ * "none" loses objects on purpose: neither is checked. The grey set is
+ * noted in the check bitmaps, which are zero again on return. */
+tc_status check_mid_mark(tc_heap *h)
+{
+    if (atomic_load(&h->phase) != PHASE_MARK ||
+        (h->cfg.barrier != TC_BARRIER_DIJKSTRA && h->cfg.barrier != TC_BARRIER_HYBRID))
+        return TC_OK;
+    if (!mark_check_bitmap(h))
+        return tc_fail(TC_ERR_NOMEM, "check_mid_mark: no memory for the check bitmap");
+    pthread_mutex_lock(&h->mut_lock);
+    for (tc_mutator *m = h->mutators; m; m = m->next) /* world stopped: empty (check_pause_* say so) */
+        for (uint32_t i = 0; i < m->gbuf_n; i++)
+            note_grey(h, m->gbuf[i]);
+    pthread_mutex_unlock(&h->mut_lock);
+    grey_each(h, note_grey, h);
+    pthread_mutex_lock(&h->lock);
+    tc_status st = check_each_span(h, no_white_child, h);
+    pthread_mutex_unlock(&h->lock);
+    clear_check_bits(h);
+    return st;
 }
 
 /* check_pause_term — mark termination, world stopped, marking drained: no

@@ -15,7 +15,11 @@
 #include "plant.h"
 #include "platform.h"
 
-static bool ensure_checkbits(tc_heap *h)
+/* mark_check_bitmap — make sure every arena has its check bitmap: the
+ * checkmark's bits, and the mid-mark checker's scratch (check.c). Zero
+ * whenever no check runs; mapped lazily, so it costs address space until
+ * first used. */
+bool mark_check_bitmap(tc_heap *h)
 {
     for (int i = 0; i < h->narenas; i++) {
         arena *a = h->arenas[i];
@@ -30,7 +34,7 @@ static bool ensure_checkbits(tc_heap *h)
  * memory for the marker (or the check bitmap): then nothing was marked. */
 bool mark_heap(tc_heap *h, bool check)
 {
-    if (check && !ensure_checkbits(h))
+    if (check && !mark_check_bitmap(h))
         return false;
     markctx *c = mark_new(h, false, check);
     if (!c)

@@ -101,6 +101,17 @@ void grey_flush_mutator(tc_mutator *m)
     }
 }
 
+/* grey_each — fn(ud, p) for every candidate p on the global queue, under
+ * grey_lock (the checkers: the world stopped, every marker flushed). */
+void grey_each(tc_heap *h, void (*fn)(void *ud, uintptr_t p), void *ud)
+{
+    plat_lock(&h->grey_lock);
+    for (wbuf *b = h->grey; b; b = b->next)
+        for (size_t i = 0; i < b->n; i++)
+            fn(ud, b->e[i]);
+    pthread_mutex_unlock(&h->grey_lock);
+}
+
 void grey_free_all(tc_heap *h)
 {
     plat_lock(&h->grey_lock);

@@ -79,6 +79,7 @@ void mark_debug_pair(markctx *c, int64_t slice); /* test hook: c's work by two m
 void grey_put(tc_heap *h, const uintptr_t *e, size_t n);
 void grey_flush_mutator(tc_mutator *m);
 bool grey_empty(tc_heap *h);
+void grey_each(tc_heap *h, void (*fn)(void *ud, uintptr_t p), void *ud); /* under grey_lock: the checkers */
 void grey_free_all(tc_heap *h);
 
 /* markroots.c: roots, and the rescan after an overflow */
@@ -90,6 +91,7 @@ void mark_rescan(markctx *c);         /* unmarked handles, finalizer roots, chil
 
 /* checkmark.c: the stop-the-world mark */
 bool mark_heap(tc_heap *h, bool check); /* stw: roots + drain; false: no memory, nothing marked */
+bool mark_check_bitmap(tc_heap *h);     /* every arena has its check bitmap (zero outside a check); false: no memory */
 void mark_keep_all(tc_heap *h);         /* stw: every allocated object counts as marked */
 
 /* workers.c: parallel mark workers */
