@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "barrier.h"
 #include "record.h"
 
