@@ -89,7 +89,7 @@ struct tc_heap {
         tc_config cfg;            /* fixed at creation, but gogc/memory_limit below */
         _Atomic int64_t gogc, memory_limit; /* tc_heap_set_*: atomic stores */
         uint64_t start_ns;
-        tc_block_begin block_begin; /* tc_heap_set_blocking (before any thread blocks) */
+        tc_block_begin block_begin; /* tc_heap_set_block_hooks: plain stores, set before the threads that block */
         tc_block_end block_end;
         void *block_ud;
     };
@@ -174,8 +174,9 @@ struct tc_heap {
     struct {
         pthread_mutex_t mark_lock;     /* one incremental mark slice (or quiesce) at a time */
         struct markctx *incr_ctx;      /* the incremental collector's marker, under mark_lock */
-        struct mpar *par;              /* mark worker threads (mark_workers > 1): the collector thread
-                                        * makes and frees them, under gc_lock */
+        struct mpar *par;              /* mark worker threads (mark_workers > 1): made with the collector
+                                        * thread (collector_start_thread), freed when it stops or, in a
+                                        * fork's child, forgotten (fork.c); read by the collector thread */
         _Atomic int barrier_on;        /* the write barrier is on: set and cleared with the world stopped */
         _Atomic uint64_t marked_bytes; /* bytes marked this cycle: each marker adds when it finishes */
         _Atomic uint64_t mark_progress;/* bytes marked this cycle, published as marking goes (assists wait on it) */
@@ -201,8 +202,8 @@ struct tc_heap {
         pthread_mutex_t ctl_lock;
         pthread_cond_t ctl_cond;       /* the collector thread waits here for requests */
         pthread_cond_t done_cond;      /* callers wait here for cycles to finish (or start: collector.c) */
-        pthread_t thread;              /* the collector thread: tc_heap_new, before it is published */
-        bool thread_started;           /* tc_heap_new; read-only after */
+        pthread_t thread;              /* the collector thread: collector_start_thread (tc_heap_new, a fork's child) */
+        bool thread_started;           /* collector_start/stop_thread and fork.c's child, no other thread running */
         bool requested, forced_requested, stopping, cycle_running; /* under ctl_lock */
         int holds;                     /* callers keeping new cycles from starting (verify); under ctl_lock */
         uint64_t cycles_done;          /* cycles finished, sweep included; under ctl_lock */
