@@ -193,12 +193,12 @@ static void delay_count(tc_heap *h, uint64_t ns)
         ;
 }
 
-static void record(tc_heap *h, ev_kind k, uint64_t start, uint64_t end, uint64_t bytes)
+static void record(tc_heap *h, ev_kind k, uint64_t start, uint64_t end, uint64_t bytes, uint64_t objects)
 {
     if (end < start)
         end = start;
     ev e = {(int64_t)start, (int64_t)end, atomic_load_explicit(&h->ev.cycle, memory_order_relaxed), bytes,
-            ev_tid(), (uint32_t)k};
+            objects, ev_tid(), (uint32_t)k};
     if (h->ev.cap)
         store(h, &e);
     if (atomic_load_explicit(&h->ev.tracing, memory_order_relaxed))
@@ -209,14 +209,19 @@ void ev_record_net(tc_heap *h, ev_kind k, uint64_t start, uint64_t end, uint64_t
 {
     if ((unsigned)k < TC_GC_KIND_COUNT)
         delay_count(h, net);
-    record(h, k, start, end, 0);
+    record(h, k, start, end, 0, 0);
+}
+
+void ev_record_objs(tc_heap *h, ev_kind k, uint64_t start, uint64_t end, uint64_t bytes, uint64_t objects)
+{
+    if ((unsigned)k < TC_GC_KIND_COUNT)
+        delay_count(h, end > start ? end - start : 0);
+    record(h, k, start, end, bytes, objects);
 }
 
 void ev_record(tc_heap *h, ev_kind k, uint64_t start, uint64_t end, uint64_t bytes)
 {
-    if ((unsigned)k < TC_GC_KIND_COUNT)
-        delay_count(h, end > start ? end - start : 0);
-    record(h, k, start, end, bytes);
+    ev_record_objs(h, k, start, end, bytes, 0);
 }
 
 void ev_pause(tc_heap *h, uint64_t start, uint64_t end)
@@ -224,7 +229,7 @@ void ev_pause(tc_heap *h, uint64_t start, uint64_t end)
     uint64_t ns = end > start ? end - start : 0;
     hist_record(&h->ev.pause_hist, ns);
     delay_count(h, ns);
-    record(h, EV_PAUSE, start, end, 0);
+    record(h, EV_PAUSE, start, end, 0, 0);
 }
 
 ev *ev_collect(tc_heap *h, size_t *n)
@@ -259,7 +264,7 @@ void tc_heap_note_callback(tc_heap *h, tc_ready_kind kind, int64_t start_ns, int
 {
     if (!h || atomic_load(&h->closed) || start_ns < 0 || end_ns < start_ns)
         return;
-    ev_record(h, kind == TC_READY_CLEANUP ? EV_CLEANUP : EV_FINALIZER, (uint64_t)start_ns, (uint64_t)end_ns, 0);
+    ev_record_objs(h, kind == TC_READY_CLEANUP ? EV_CLEANUP : EV_FINALIZER, (uint64_t)start_ns, (uint64_t)end_ns, 0, 1);
 }
 
 /* delay_intervals — the delay-kind events among e[0..n) as tc_intervals. */

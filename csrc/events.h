@@ -44,6 +44,7 @@ typedef struct ev {
     int64_t start, end; /* monotonic ns, start <= end */
     uint64_t cycle;     /* the cycle it belongs to (num_gc + 1 while one runs) */
     uint64_t bytes;     /* bytes marked / swept / scavenged, when known; else 0 */
+    uint64_t objects;   /* objects marked / swept / finalized, when known; else 0 */
     uint32_t tid;       /* ev_tid() of the thread */
     uint32_t kind;      /* ev_kind */
 } ev;
@@ -89,6 +90,8 @@ void ev_name_thread(struct tc_heap *h, const char *name); /* name this thread's 
  * but ev lock held). Delay kinds go to the histogram and the totals too;
  * pauses come through ev_pause instead. */
 void ev_record(struct tc_heap *h, ev_kind k, uint64_t start, uint64_t end, uint64_t bytes);
+/* ev_record_objs — the same, with the objects the interval marked, swept or finalized. */
+void ev_record_objs(struct tc_heap *h, ev_kind k, uint64_t start, uint64_t end, uint64_t bytes, uint64_t objects);
 /* ev_record_net — as ev_record, but the interval counts `net` ns of mutator
  * delay (an interval with pauses inside, which are events of their own). */
 void ev_record_net(struct tc_heap *h, ev_kind k, uint64_t start, uint64_t end, uint64_t net);

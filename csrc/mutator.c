@@ -193,6 +193,7 @@ static tc_mutator *mutator_get_slow(tc_heap *h)
         if (m) {
             m->owner = self;
             m->owned = true;
+            m->tid = ev_tid();
         }
     }
     pthread_mutex_unlock(&h->mut_lock);
@@ -200,6 +201,8 @@ static tc_mutator *mutator_get_slow(tc_heap *h)
         free(reg);
         return NULL;
     }
+    if (fresh)
+        trace_thread(h, m->tid);
     if (fresh) {
         /* forget registrations of heaps destroyed since (a long-lived thread
          * that makes and drops many heaps must not leak a record per heap) */

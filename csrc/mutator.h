@@ -26,6 +26,7 @@ struct tc_mutator {
     _Atomic int depth;           /* nesting of heap calls: written by the owner (plain loads and
                                   * stores, no read-modify-write), read by a closing thread */
     pthread_t owner;             /* the thread using it, valid if `owned` */
+    uint32_t tid;                /* the owner's ev_tid(): its track in traces (set with owner) */
     bool owned;                  /* protected by heap->mut_lock */
     span *cache[SC_MAX_CLASSES]; /* current span per size class (owner; the world-stopper flushes) */
     tc_obj **locals;             /* the local root stack (tc_locals) */

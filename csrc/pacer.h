@@ -2,10 +2,12 @@
  * pacer.h — when to start a cycle and how hard mutators must help: pure
  * math, no threads, no heap, so tests can simulate it cycle by cycle.
  *
- * Invariants: heap_min <= goal for gogc > 0; live < trigger <= goal when a
- * goal exists (trigger stays within [0.7, 0.95] of the runway from live to
- * goal); goal == PACER_NONE means no cycle is due (gogc off, no limit),
- * else goal <= PACER_GOAL_MAX: the math saturates instead of wrapping.
+ * Invariants: heap_min * gogc / 100 <= goal for gogc >= 0 unless the memory
+ * limit binds; trigger <= goal; when goal > live, live < trigger and the
+ * trigger stays within [0.7, 0.95] of the runway from live to goal; when
+ * goal <= live (gogc = 0), trigger == goal: a cycle is due at once.
+ * goal == PACER_NONE means no cycle is due (gogc off, no limit), else goal
+ * <= PACER_GOAL_MAX: the math saturates instead of wrapping.
  */
 #ifndef TC_PACER_H
 #define TC_PACER_H

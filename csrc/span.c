@@ -19,7 +19,7 @@
 arena *_Atomic tc_arena_table[1u << 16];
 
 #define SPAN_SLAB 64
-#define ARENA_PROBES 32 /* free 4 GiB slots tried near the kernel's choice when it shares one with another arena */
+#define ARENA_PROBES 32 /* free 4 GiB slots tried (nearest the kernel's choice first) when it shares one with another arena */
 
 /* the side tables of an arena of `size` bytes */
 static size_t spanmap_bytes(size_t size) { return (size >> TC_PAGE_SHIFT) * sizeof(span *); }
@@ -148,10 +148,16 @@ static bool arena_place(arena *a, size_t size)
         return true;
     plat_unreserve(base, size);
     size_t home = (uintptr_t)base >> TC_ARENA_SHIFT;
-    for (int k = 1; k <= ARENA_PROBES; k++) {
-        size_t slot = k & 1 ? home - (size_t)(k + 1) / 2 : home + (size_t)k / 2; /* below first: free space grows down */
+    /* Slots the table already holds (other heaps' arenas, which cluster
+     * where the kernel maps) are stepped over without counting: only
+     * reservations the OS refuses use up the ARENA_PROBES tries, so any
+     * number of live heaps finds room while the address space has it. */
+    int tries = 0;
+    for (size_t k = 1; tries < ARENA_PROBES && k < (2u << 16); k++) {
+        size_t slot = k & 1 ? home - (k + 1) / 2 : home + k / 2; /* below first: free space grows down */
         if (slot == 0 || slot >= (1u << 16) || atomic_load_explicit(&tc_arena_table[slot], memory_order_relaxed))
             continue;
+        tries++;
         if (!(base = plat_reserve_at((uintptr_t)slot << TC_ARENA_SHIFT, size)))
             continue;
         a->base = (uintptr_t)base; /* at a slot's start, <= 4 GiB: it covers that slot only */

@@ -13,7 +13,9 @@
  *
  * Invariants of a written file (tests/python/test_trace_files.py checks them):
  *  - one pid per heap (its uid) with process_name metadata; every tid used
- *    has thread_name metadata;
+ *    has thread_name metadata, and every mutator thread registered with the
+ *    heap while the trace ran has a named track, even one that only waited
+ *    out pauses (trace_thread);
  *  - on one track (pid, tid) no two complete ('X') events overlap partially:
  *    events are sorted by (start, longer first) and each goes on the first
  *    lane of its thread where it nests inside the open events or follows
@@ -52,7 +54,7 @@ static void trace_push(tc_heap *h, const trace_event *e) /* trace_lock held */
 
 void trace_emit(tc_heap *h, const char *name, char ph, uint64_t ts, uint64_t dur, uint64_t value)
 {
-    trace_event e = {name, ph, ts, dur, value, 0, 0};
+    trace_event e = {name, ph, ts, dur, value, 0, 0, 0};
     pthread_mutex_lock(&h->trace_lock);
     trace_push(h, &e);
     pthread_mutex_unlock(&h->trace_lock);
@@ -61,7 +63,20 @@ void trace_emit(tc_heap *h, const char *name, char ph, uint64_t ts, uint64_t dur
 void trace_event_add(tc_heap *h, const ev *x)
 {
     trace_event e = {ev_kind_name((ev_kind)x->kind), 'X', (uint64_t)x->start, (uint64_t)(x->end - x->start),
-                     x->cycle, x->bytes, x->kind == EV_PAUSE ? 0 : x->tid};
+                     x->cycle, x->bytes, x->objects, x->kind == EV_PAUSE ? 0 : x->tid};
+    pthread_mutex_lock(&h->trace_lock);
+    trace_push(h, &e);
+    pthread_mutex_unlock(&h->trace_lock);
+}
+
+/* trace_thread — a mutator's track: a thread that only waits out pauses
+ * has no events of its own, and still gets its named track ('M' marks it;
+ * write_file names it and writes no event for it). */
+void trace_thread(tc_heap *h, uint32_t tid)
+{
+    if (!atomic_load_explicit(&h->ev.tracing, memory_order_relaxed) || !tid)
+        return;
+    trace_event e = {"thread", 'M', plat_now_ns(), 0, 0, 0, 0, tid};
     pthread_mutex_lock(&h->trace_lock);
     trace_push(h, &e);
     pthread_mutex_unlock(&h->trace_lock);
@@ -160,8 +175,9 @@ static void write_event(FILE *f, const tc_heap *h, const trace_event *e)
     fprintf(f, ",\n{\"name\":\"%s\",\"ph\":\"%c\",\"ts\":%.3f,\"pid\":%llu,\"tid\":%llu", e->name, e->ph, ts,
             (unsigned long long)h->uid, (unsigned long long)e->tid);
     if (e->ph == 'X')
-        fprintf(f, ",\"dur\":%.3f,\"cat\":\"gc\",\"args\":{\"cycle\":%llu,\"bytes\":%llu}}",
-                (double)e->dur_ns / 1000.0, (unsigned long long)e->value, (unsigned long long)e->bytes);
+        fprintf(f, ",\"dur\":%.3f,\"cat\":\"gc\",\"args\":{\"cycle\":%llu,\"bytes\":%llu,\"objects\":%llu}}",
+                (double)e->dur_ns / 1000.0, (unsigned long long)e->value, (unsigned long long)e->bytes,
+                (unsigned long long)e->objects);
     else if (e->ph == 'C')
         fprintf(f, ",\"args\":{\"bytes\":%llu}}", (unsigned long long)e->value);
     else
@@ -202,7 +218,8 @@ static tc_status write_file(tc_heap *h, const char *path, trace_event *ev, size_
         if (ev[i].tid != 0 && (i == 0 || ev[i].tid != ev[i - 1].tid))
             write_name(f, h, ev[i].tid);
     for (size_t i = 0; i < n; i++)
-        write_event(f, h, &ev[i]);
+        if (ev[i].ph != 'M') /* a track marker: named above, nothing to draw */
+            write_event(f, h, &ev[i]);
     fprintf(f, "\n]}\n");
     tc_status st = TC_OK;
     if (fclose(f) != 0 || (!direct && rename(tmp, path) != 0)) {
@@ -266,6 +283,26 @@ static void at_exit(void) { heap_each_live(at_exit_heap); }
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 static void exit_register(void) { atexit(at_exit); }
 
+/* trace_mutators — a track for every thread registered with h now (those
+ * that register later call trace_thread themselves). The tids are copied out
+ * of mut_lock first: trace_lock is never taken under it. */
+static void trace_mutators(tc_heap *h)
+{
+    size_t n = 0, cap = 0;
+    uint32_t *tids = NULL;
+    pthread_mutex_lock(&h->mut_lock);
+    for (tc_mutator *m = h->mutators; m; m = m->next)
+        cap++;
+    tids = cap ? plat_malloc(cap * sizeof *tids) : NULL;
+    for (tc_mutator *m = h->mutators; tids && m; m = m->next)
+        if (m->owned)
+            tids[n++] = m->tid;
+    pthread_mutex_unlock(&h->mut_lock);
+    for (size_t i = 0; i < n; i++)
+        trace_thread(h, tids[i]);
+    free(tids);
+}
+
 tc_status tc_trace_start(tc_heap *h, const char *path)
 {
     if (atomic_load(&h->closed))
@@ -294,6 +331,7 @@ tc_status tc_trace_start(tc_heap *h, const char *path)
     pthread_mutex_unlock(&h->trace_lock);
     if (st == TC_OK) {
         trace_emit(h, "trace_start", 'i', plat_now_ns(), 0, 0);
+        trace_mutators(h);
         trace_counters(h, true);
     }
     return st;

@@ -20,11 +20,13 @@ typedef struct trace_event {
     uint64_t ts_ns, dur_ns;
     uint64_t value;     /* counter value / cycle number */
     uint64_t bytes;     /* 'X': bytes marked/swept/scavenged (0: unknown) */
+    uint64_t objects;   /* 'X': objects marked/swept/finalized (0: unknown) */
     uint64_t tid;       /* ev_tid(); 0: the heap's GC track (pauses, cycles, phases) */
 } trace_event;
 
 /* trace.c */
 void trace_emit(tc_heap *h, const char *name, char ph, uint64_t ts, uint64_t dur, uint64_t value);
+void trace_thread(tc_heap *h, uint32_t tid); /* a track for this mutator thread, events or not */
 void trace_free(tc_heap *h);          /* at close: a running trace is written, then dropped */
 #pragma GCC visibility pop
 #endif

@@ -254,3 +254,30 @@ TEST(scavenger_returns_a_dead_gigabyte)
     CHECK_OK(tc_heap_verify(h));
     tc_heap_destroy(h);
 }
+
+/* Many live heaps at once: each reserves an arena of its own, and arena
+ * placement must find free 4 GiB slots however many heaps hold the ones
+ * near where the kernel maps (it used to give up after 32 heaps: "the OS
+ * refused memory" with gigabytes free). */
+TEST(many_live_heaps_each_get_an_arena)
+{
+    enum { N = 48 };
+    tc_heap *hs[N] = {0};
+    int made = 0;
+    bool ok = true;
+    for (; made < N && ok; made++) {
+        tc_config c;
+        tc_config_init(&c);
+        c.collector = TC_COLLECTOR_STW; /* no collector thread per heap */
+        if (tc_heap_new(&c, &hs[made]) != TC_OK)
+            break;
+        tc_mutator *m = tc_enter(hs[made]);
+        ok = m && tc_alloc(m, 2, 64) != NULL;
+        if (m)
+            tc_leave(m);
+    }
+    for (int i = 0; i < made; i++)
+        tc_heap_destroy(hs[i]);
+    CHECK(ok);
+    CHECK(made == N);
+}

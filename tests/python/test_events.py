@@ -225,7 +225,35 @@ def test_trace_has_finalizer_events(tmp_path):
         heap.run_finalizers()
         heap.trace_stop()
     assert ran
-    assert "finalizer" in {e["name"] for e in check_trace(path)}
+    events = check_trace(path)
+    fin = [e for e in events if e["name"] == "finalizer"]
+    assert fin and all(e["args"]["objects"] == 1 for e in fin)
+    # every GC interval says its cycle, bytes and objects (0 where not known)
+    assert all({"cycle", "bytes", "objects"} <= set(e["args"]) for e in events if e["ph"] == "X")
+
+
+def test_a_thread_that_only_waits_out_pauses_has_its_own_track(tmp_path):
+    import threading
+    path = tmp_path / "gc.json"
+    entered, done = threading.Event(), threading.Event()
+    with tricolor.Heap(collector="stw") as heap:
+        def idle():  # registers with the heap, then does nothing while traced
+            keep = heap.new(1)
+            entered.set()
+            done.wait()
+            del keep
+        t = threading.Thread(target=idle)
+        t.start()
+        entered.wait()
+        heap.trace_start(path)
+        heap.collect()
+        heap.trace_stop()
+        done.set()
+        t.join()
+    events = check_trace(path)
+    tracks = {e["args"]["name"] for e in events if e["name"] == "thread_name"}
+    # under stw nothing runs on a program thread's own track: the idle thread's is there all the same
+    assert any(n.startswith("mutator thread") for n in tracks)
 
 
 def test_two_heaps_have_distinct_pids(tmp_path):
