@@ -58,8 +58,9 @@
  *    its last plain store there; fetch_or users read the entry with acquire;
  *  - a session's tag is cleared (release) only after its last plain store,
  *    and a region is claimed (CAS) only when its entry is free;
- *  - a deferred candidate stays on c's deferred list until it is marked
- *    by its redo, or handed to the global queue by mode_leave: none is lost.
+ *  - a deferred candidate stays on c's deferred list until redo_deferred
+ *    puts it back on c's stack or mode_leave hands it to the global queue:
+ *    none is lost.
  */
 #include <sched.h>
 #include <stdlib.h>
