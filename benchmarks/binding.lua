@@ -4,6 +4,7 @@
 --     local o = heap:new(3)   vs  local o = {nil, nil, nil}
 --     obj[1] = x              vs  t[1] = x
 --     x = obj[1]              vs  x = t[1]
+--     x = #obj                vs  x = #t      ("len")
 --
 -- Each is timed with x an integer (42; "store", "load") and with x a
 -- reference (another tricolor object / another table; "store_ref",
@@ -31,6 +32,7 @@ local OPS = {
     { "load", "x = obj[1]", "x = t[1]" },
     { "store_ref", "obj[1] = r", "t[1] = r" },
     { "load_ref", "r = obj[2]", "r = t[2]" },
+    { "len", "x = #obj", "x = #t" },
 }
 
 -- compile: a function(n) that runs `stmt` UNROLL times per iteration of an

@@ -3,7 +3,10 @@
 -- Lua user sees of each (issue 12).
 --
 --   system "lua-tricolor"     a node is heap:new(2, 8) (two slots, 8 payload
---                             bytes, as gcbench.c); the heap has every default
+--                             bytes, as gcbench.c); the heap has every default;
+--                             Lua's collector incremental, as for "lua-table"
+--                             (the lua5.4 interpreter starts in generational
+--                             mode: lua.c switches to it)
 --   system "lua-table"        a node is {left, right, i, j}, under Lua's
 --                             incremental collector (its defaults)
 --   system "lua-table-gen"    the same under Lua's generational collector
@@ -36,6 +39,7 @@ local ok_clk, clk = pcall(require, "gclabclock")
 local tricolor, heap
 local new_node, set, get, new_array, array_get
 if system == "lua-tricolor" then
+   collectgarbage("incremental")
    tricolor = require "tricolor"
    heap = tricolor.heap()
    function new_node() return heap:new(2, 8) end

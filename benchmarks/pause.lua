@@ -122,7 +122,14 @@ end
 local deadline = start + math.floor(seconds * 1e9)
 local t = start
 local i = 0
+-- the worst operation's own account: process CPU time over it (far below
+-- its wall time: the thread waited, for a core or a lock, rather than
+-- worked) and Lua's memory before and after (a drop: Lua's collector
+-- finished a cycle inside it, sweeping the handles it found dead)
+local worst_cpu, worst_kb0, worst_kb1 = 0, 0, 0
+local clock, luamem = os.clock, collectgarbage
 while (nops > 0 and i < nops) or (nops <= 0 and t < deadline) do
+  local c0, kb0 = clock(), luamem("count")
   local a = now()
   local n = top[(rnd() >> 1) % K + 1]
   for _ = 1, WALK do n = n[(rnd() >> 63) + 1] end
@@ -130,6 +137,7 @@ while (nops > 0 and i < nops) or (nops <= 0 and t < deadline) do
   populate(sub, SUB_LEVELS - 1)
   n[(rnd() >> 63) + 1] = sub
   t = now()
+  if t - a > max then worst_cpu, worst_kb0, worst_kb1 = clock() - c0, kb0, luamem("count") end
   hist_add(t - a)
   i = i + 1
 end
@@ -152,6 +160,9 @@ result("op_p50", quantile(0.50) / 1e3, "us")
 result("op_p99", quantile(0.99) / 1e3, "us")
 result("op_p999", quantile(0.999) / 1e3, "us")
 result("op_max", max / 1e3, "us")
+result("op_max_cpu", worst_cpu * 1e6, "us")
+result("op_max_lua_mem_before", worst_kb0 / 1024, "MiB")
+result("op_max_lua_mem_after", worst_kb1 / 1024, "MiB")
 result("peak_rss", peak_rss(), "MiB")
 if heap then
   local s = heap:stats()
