@@ -57,8 +57,11 @@
 #include <string.h>
 
 #include "barrier.h"
+#include "mark.h"
 #include "platform.h"
 #include "record.h"
+#include "roots.h"
+#include "special.h"
 
 static span *span_of_obj(uintptr_t p)
 {

@@ -21,6 +21,8 @@
 #include <string.h>
 
 #include "heap.h"
+#include "special.h"
+#include "sweep.h"
 
 /* sweep_bits — the bitmap work for one span; returns live objects. Built
  * twice, with and without the popcnt instruction, picked at load time. */
