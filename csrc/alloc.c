@@ -80,6 +80,7 @@ static span *refill(tc_mutator *m, int c)
      * (garbage that dies whole subtrees at a time leaves spans full or
      * empty, and one refill used to sweep a whole class) */
     uint64_t swept_t0 = 0, swept_t1 = 0; /* the lazy sweep's GC event, recorded outside the lock */
+    sweep_tally swept_from = sweep_tally_now();
     for (int k = 0; k < REFILL_SWEEP_MAX && !h->partial[c] && (s = sweep_take(h, c)) != NULL; k++) {
         uint64_t free_before = h->spans_inuse;
         pthread_mutex_unlock(&h->lock);
@@ -99,7 +100,7 @@ static span *refill(tc_mutator *m, int c)
         if (!s) {
             pthread_mutex_unlock(&h->lock);
             if (swept_t0)
-                ev_record(h, EV_SWEEP, swept_t0, swept_t1, 0);
+                sweep_event(h, EV_SWEEP, swept_t0, swept_t1, swept_from);
             return NULL;
         }
         span_init_class(s, c);
@@ -111,7 +112,7 @@ static span *refill(tc_mutator *m, int c)
     m->ncached++;
     pthread_mutex_unlock(&h->lock);
     if (swept_t0)
-        ev_record(h, EV_SWEEP, swept_t0, swept_t1, 0);
+        sweep_event(h, EV_SWEEP, swept_t0, swept_t1, swept_from);
     return s;
 }
 

@@ -31,5 +31,12 @@ bool sweep_span(tc_heap *h, span *s);  /* lock NOT held: sweep a claimed span an
 bool sweep_step(tc_heap *h);           /* sweep one span; false if none was left */
 void sweep_finish(tc_heap *h);         /* sweep until done and no sweep is in progress */
 bool sweep_done(tc_heap *h);
+/* sweep_tally — what this thread's sweeping has freed so far (running
+ * totals, thread-local): a sweep event's objects and bytes are the
+ * difference across it, whatever other threads sweep meanwhile. */
+typedef struct sweep_tally { uint64_t objects, bytes; } sweep_tally;
+sweep_tally sweep_tally_now(void);
+/* sweep_event — record a sweep interval of kind k with what this thread freed since `since`. */
+void sweep_event(tc_heap *h, int k, uint64_t t0, uint64_t t1, sweep_tally since);
 #pragma GCC visibility pop
 #endif

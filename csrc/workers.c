@@ -120,7 +120,7 @@ static void *worker_main(void *arg)
             c->par = par;
             uint64_t t0 = plat_now_ns();
             worker_round(c);
-            ev_record(par->h, EV_MARK, t0, plat_now_ns(), mark_bytes(c));
+            ev_record_objs(par->h, EV_MARK, t0, plat_now_ns(), mark_bytes(c), mark_count(c));
             mark_free(c);
         } else { /* no memory for a stack: sit this round out */
             atomic_fetch_add(&par->idle, 1);
