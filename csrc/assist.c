@@ -5,7 +5,7 @@
  *
  * Assists (Go's gcAssistAlloc). A mutator allocating during mark while the
  * heap is past its goal owes mark work in proportion to what it allocated
- * (pacer.c), and pays it by marking with its own marker (mark.c says how
+ * (pacer.c), and pays it by marking with its own marker (share.c says how
  * markers share the mark bits), in slices of ASSIST_SLICE candidates with a
  * look for a pause between them. With no work in sight it waits parked for
  * the background marker's progress. At most ASSIST_MAX_NS per outermost
@@ -59,7 +59,7 @@
 
 #define ASSIST_MAX_NS 500000 /* the most one heap call (a host operation) spends in assists */
 #define ASSIST_SLICE 128     /* candidates an assist marks between looks at the clock and for a pause */
-#define ASSIST_JOIN_NS 20000 /* the longest an assist spins for the mark bits (mark.c) before waiting parked */
+#define ASSIST_JOIN_NS 20000 /* the longest an assist spins for the mark bits (share.c) before waiting parked */
 
 /* assist_release — an assist gives back the grey work it holds (c may be
  * NULL) and stops counting in assists_holding; returns the objects c
@@ -136,7 +136,7 @@ static void assist(tc_mutator *m, uint64_t bytes)
     markctx *c = m->assist_ctx;
     uint64_t t0 = plat_now_ns(), now = t0, marked = 0;
     /* while this assist may hold grey work in c, it counts in assists_holding:
-     * the collector does not try to end the mark meanwhile (mark.c) */
+     * the mark is not quiet meanwhile (mark_quiet, workers.c) */
     atomic_fetch_add(&h->assists_holding, 1);
     while (atomic_load(&h->phase) == PHASE_MARK && !atomic_load(&h->closed) &&
            (at_limit || (atomic_load(&h->mark_progress) < done0 + debt && now - t0 < budget))) {

@@ -229,7 +229,7 @@ static bool try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
         special_push_finalizer_roots(ctx);
         mark_drain(ctx, -1);
     }
-    bool dropped = atomic_exchange(&h->grey_overflow, 0); /* no memory for grey work: mark.c */
+    bool dropped = atomic_exchange(&h->grey_overflow, 0); /* no memory for grey work: markroots.c */
     if (dropped)
         mark_rescan_locals(ctx);
     if (dropped || !mark_drain(ctx, 0)) {
