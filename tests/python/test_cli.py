@@ -107,6 +107,19 @@ def test_compare_prints_one_table():
     assert "unavailable" in out
 
 
+def test_compare_max_pause_is_the_windows_and_never_exceeds_max_delay():
+    # the table's max pause is the measured window's, like p50/p99, max delay and MMU:
+    # a pause while the heap was built (whole-run pause_max_ns) must not sit beside a
+    # window's max delay that is shorter than it (every pause is a delay)
+    r = run_cli("compare", "churn", "-p", "live_mib=0.5", "-p", "turnover=4", "--json",
+                "--config", "collector=stw", "--config", "collector=incremental", "--config", "collector=concurrent")
+    assert r.returncode == 0, r.stderr
+    for row in json.loads(r.stdout):
+        assert row["pause_max_window_ns"] is not None
+        assert row["pause_max_window_ns"] <= row["pause_max_ns"]
+        assert row["pause_max_window_ns"] <= row["delay_max_ns"]
+
+
 def test_option_parsers():
     assert cli.parse_size("64M") == 64 << 20
     assert cli.parse_size("1GiB") == 1 << 30
