@@ -164,15 +164,6 @@ static void publish_large(tc_mutator *m, tc_obj *o)
 }
 
 
-/* pause_total — the heap's stop-the-world time so far. */
-static uint64_t pause_total(tc_heap *h)
-{
-    pthread_mutex_lock(&h->stats_lock);
-    uint64_t ns = h->pause_total_ns;
-    pthread_mutex_unlock(&h->stats_lock);
-    return ns;
-}
-
 /* retry_cycle — the cycle an allocation the heap refused waits for. With
  * the collector thread that wait is the thread's limit wait (GC event).
  * The incremental collector runs the whole cycle here: its pauses are
@@ -182,13 +173,13 @@ static uint64_t pause_total(tc_heap *h)
 static tc_status retry_cycle(tc_mutator *m)
 {
     tc_heap *h = m->heap;
-    uint64_t t0 = plat_now_ns(), paused0 = pause_total(h);
+    uint64_t t0 = plat_now_ns(), paused0 = stats_pause_total(h);
     tc_status st = collector_cycle(h, m, false);
     uint64_t t1 = plat_now_ns();
     if (h->thread_started) {
         ev_record(h, EV_LIMIT_WAIT, t0, t1, 0);
     } else if (h->cfg.collector == TC_COLLECTOR_INCREMENTAL && !h->cfg.gcstoptheworld) {
-        uint64_t paused = pause_total(h) - paused0;
+        uint64_t paused = stats_pause_total(h) - paused0;
         ev_record_net(h, EV_LIMIT_WAIT, t0, t1, t1 - t0 > paused ? t1 - t0 - paused : 0);
     }
     return st;

@@ -108,9 +108,15 @@ static void incremental_step(tc_mutator *m)
     pthread_mutex_lock(&h->gc_lock);
     cycle_drive due = {.self = m, .stw = h->cfg.gcstoptheworld, .locks = CYCLE_LOCKS_BOTH, .pause = true, .mark = 0};
     s = cycle_state(h);
-    if (s == CYCLE_MARK ? h->incr_ctx != NULL : s == CYCLE_SWEPT || (s == CYCLE_OFF && collector_over_trigger(h)))
+    bool step = s == CYCLE_MARK ? h->incr_ctx != NULL : s == CYCLE_SWEPT || (s == CYCLE_OFF && collector_over_trigger(h));
+    uint64_t t0 = step ? plat_now_ns() : 0;
+    pause_mark p0 = step ? stats_pause_mark(h) : (pause_mark){0};
+    if (step)
         cycle_step(h, &due); /* the termination (if no work is left), the end, or the start */
     pthread_mutex_unlock(&h->gc_lock);
+    if (step) /* this thread was the GC's for the whole step: beside its pause, the start's
+               * handle scan, the end's figures and scavenging are a slice */
+        stats_record_around_pauses(h, EV_SLICE, t0, plat_now_ns(), p0);
     pthread_mutex_unlock(&h->mark_lock);
     mutator_unpark(m);
 }

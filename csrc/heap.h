@@ -309,6 +309,10 @@ enum { PHASE_OFF = 0, PHASE_MARK = 1, PHASE_SWEEP = 2 };
 void stats_record_pause(tc_heap *h, uint64_t start, uint64_t end); /* stats_lock held */
 void stats_totals(tc_heap *h, uint64_t *mallocs, uint64_t *alloc_bytes, int64_t *roots);
 uint64_t stats_heap_alloc(tc_heap *h); /* total_alloc - freed_bytes, clamped at 0 */
+uint64_t stats_pause_total(tc_heap *h); /* pause_total_ns (takes stats_lock) */
+typedef struct pause_mark { uint64_t count, total, last_start, last_end; } pause_mark;
+pause_mark stats_pause_mark(tc_heap *h); /* takes stats_lock */
+void stats_record_around_pauses(tc_heap *h, int k, uint64_t t0, uint64_t t1, pause_mark since);
 
 /* fork.c (heap.c calls these for every live heap, registry lock held) */
 void fork_heap_prepare(tc_heap *h);

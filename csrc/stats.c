@@ -14,6 +14,41 @@
 #include "heap.h"
 #include "platform.h"
 
+/* stats_pause_total — the heap's stop-the-world time so far. */
+uint64_t stats_pause_total(tc_heap *h) { return stats_pause_mark(h).total; }
+
+/* stats_pause_mark — the pauses so far: count, total, the last one's bounds. */
+pause_mark stats_pause_mark(tc_heap *h)
+{
+    pthread_mutex_lock(&h->stats_lock);
+    uint64_t n = h->npauses_total;
+    pause_mark p = {n, h->pause_total_ns, n ? h->pause_ends[(n - 1) % TC_PAUSE_RING] - h->pauses[(n - 1) % TC_PAUSE_RING] : 0,
+                    n ? h->pause_ends[(n - 1) % TC_PAUSE_RING] : 0};
+    pthread_mutex_unlock(&h->stats_lock);
+    return p;
+}
+
+/* stats_record_around_pauses — a GC step [t0, t1] on a program thread as
+ * delay of kind k beside the pauses inside it (events of their own): with
+ * one pause, the pieces before and after it, so that no two delay
+ * intervals overlap and delay_total is the sum of the intervals; with
+ * more, one interval counted net of them. */
+void stats_record_around_pauses(tc_heap *h, int k, uint64_t t0, uint64_t t1, pause_mark since)
+{
+    pause_mark now = stats_pause_mark(h);
+    if (now.count == since.count) {
+        ev_record(h, (ev_kind)k, t0, t1, 0);
+    } else if (now.count == since.count + 1 && t0 <= now.last_start && now.last_end <= t1) {
+        if (now.last_start > t0)
+            ev_record(h, (ev_kind)k, t0, now.last_start, 0);
+        if (t1 > now.last_end)
+            ev_record(h, (ev_kind)k, now.last_end, t1, 0);
+    } else {
+        uint64_t paused = now.total - since.total;
+        ev_record_net(h, (ev_kind)k, t0, t1, t1 - t0 > paused ? t1 - t0 - paused : 0);
+    }
+}
+
 void stats_record_pause(tc_heap *h, uint64_t start, uint64_t end)
 {
     uint64_t ns = end - start;

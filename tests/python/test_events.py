@@ -238,6 +238,27 @@ def test_trace_has_finalizer_events(tmp_path):
     assert all({"cycle", "bytes", "objects"} <= set(e["args"]) for e in events if e["ph"] == "X")
 
 
+def test_incremental_start_and_end_steps_are_delay_on_the_programs_thread(tmp_path):
+    # an allocating thread that starts or ends an incremental cycle does the
+    # start's handle scan, the end's figures and scavenging itself: that time
+    # is a slice (delay) on the program's track, right beside its pause
+    path = tmp_path / "gc.json"
+    with tricolor.Heap(collector="incremental", gogc=50) as heap:
+        held = [heap.new(0) for _ in range(20_000)]  # handles the start must scan
+        heap.trace_start(path)
+        churn(heap, 150_000)
+        heap.trace_stop()
+        del held
+    events = check_trace(path)
+    pauses = [e for e in events if e["ph"] == "X" and e["name"] == "pause"]
+    slices = [e for e in events if e["ph"] == "X" and e["name"] == "slice"]
+    assert pauses
+    def beside(s, p):  # a slice that ends where the pause starts or starts where it ends (µs, 3 decimals)
+        return abs(s["ts"] + s["dur"] - p["ts"]) <= 0.002 or abs(s["ts"] - (p["ts"] + p["dur"])) <= 0.002
+    for p in pauses:  # no collect() here: every pause is inside an allocation's step
+        assert any(beside(s, p) for s in slices), p
+
+
 def test_a_thread_that_only_waits_out_pauses_has_its_own_track(tmp_path):
     import threading
     path = tmp_path / "gc.json"
