@@ -63,7 +63,7 @@ $(BUILD)/obj/%.o: csrc/%.c $(CHDR)
 
 $(BUILD)/libtricolor.a: $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CSRC))
 	@mkdir -p $(dir $@)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^ # from scratch: a removed source leaves no stale member
 
 include $(wildcard mk/*.mk)
 

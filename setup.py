@@ -1,5 +1,6 @@
 """Build the tricolor package: bindings/python/tricolor plus the extension made of
-bindings/python/*.c and the whole C core.
+bindings/python/*.c, bindings/common/*.c (what the Python and Lua bindings
+share) and the whole C core.
 
 The project metadata is in pyproject.toml; this file declares the package
 layout, the extension, whose source list is a glob over bindings/python/*.c
@@ -37,14 +38,15 @@ def read_version():
 
 core_sources = sorted(glob.glob(rel("csrc", "*.c")))
 core_headers = sorted(glob.glob(rel("csrc", "*.h")) + glob.glob(rel("csrc", "include", "*.h")))
-binding_sources = sorted(glob.glob(rel("bindings", "python", "*.c")))
-binding_headers = sorted(glob.glob(rel("bindings", "python", "*.h")))
+# bindings/common: plain C both bindings share (callback drain, tunables, bounds)
+binding_sources = sorted(glob.glob(rel("bindings", "python", "*.c")) + glob.glob(rel("bindings", "common", "*.c")))
+binding_headers = sorted(glob.glob(rel("bindings", "python", "*.h")) + glob.glob(rel("bindings", "common", "*.h")))
 
 extension = Extension(
     "tricolor._tricolor",
     sources=binding_sources + core_sources,
     depends=core_headers + binding_headers + [rel("setup.py")],  # flags changed: rebuild
-    include_dirs=[rel("csrc", "include"), rel("csrc"), rel("bindings", "python")],
+    include_dirs=[rel("csrc", "include"), rel("csrc"), rel("bindings", "python"), rel("bindings", "common")],
     # TC_EMBEDDED and -fvisibility=hidden: the core lives inside the module, so
     # only PyInit__tricolor leaves the shared object (tests/python/
     # test_package.py checks it), and calls between core files need no PLT hop.

@@ -9,21 +9,11 @@
  * (which may start a collection: the pacer's only check), then takes a swept
  * span with free slots from the class's partial list, or fresh pages.
  *
- * Invariants:
- *  - a span with `cached` set is in exactly one mutator's cache and only its
- *    owner writes its alloc bits (or the world-stopper, after flushing);
- *  - every cached or full span is on h->full[c]; every span on h->partial[c]
- *    has a free slot and is in no cache;
- *  - an allocated slot has its alloc bit set from the moment it is handed out;
- *  - during mark, an object is allocated black: its black bit is set before
- *    its address is returned, and the sweep keeps alloc & (mark | black)
- *    (its slots are nil, and later stores into it go through the barrier);
- *  - a mutator allocates only from swept spans: during the sweep phase a
- *    refill sweeps unswept spans of its class itself (lazy sweeping).
+ * Invariants: alloc.h's (the fast path is there, inline).
  */
 #include <string.h>
 
-#include "heap.h"
+#include "alloc.h"
 #include "plant.h"
 #include "platform.h"
 
@@ -90,6 +80,7 @@ static span *refill(tc_mutator *m, int c)
      * (garbage that dies whole subtrees at a time leaves spans full or
      * empty, and one refill used to sweep a whole class) */
     uint64_t swept_t0 = 0, swept_t1 = 0; /* the lazy sweep's GC event, recorded outside the lock */
+    sweep_tally swept_from = sweep_tally_now();
     for (int k = 0; k < REFILL_SWEEP_MAX && !h->partial[c] && (s = sweep_take(h, c)) != NULL; k++) {
         uint64_t free_before = h->spans_inuse;
         pthread_mutex_unlock(&h->lock);
@@ -109,7 +100,7 @@ static span *refill(tc_mutator *m, int c)
         if (!s) {
             pthread_mutex_unlock(&h->lock);
             if (swept_t0)
-                ev_record(h, EV_SWEEP, swept_t0, swept_t1, 0);
+                sweep_event(h, EV_SWEEP, swept_t0, swept_t1, swept_from);
             return NULL;
         }
         span_init_class(s, c);
@@ -121,67 +112,8 @@ static span *refill(tc_mutator *m, int c)
     m->ncached++;
     pthread_mutex_unlock(&h->lock);
     if (swept_t0)
-        ev_record(h, EV_SWEEP, swept_t0, swept_t1, 0);
+        sweep_event(h, EV_SWEEP, swept_t0, swept_t1, swept_from);
     return s;
-}
-
-static inline void count_alloc(tc_mutator *m, size_t bytes)
-{
-    atomic_store_explicit(&m->mallocs, atomic_load_explicit(&m->mallocs, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-    atomic_store_explicit(&m->alloc_bytes,
-                          atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed) + bytes,
-                          memory_order_relaxed);
-}
-
-/* zero_object — clear a reused slot. Small sizes are cleared with inline
- * stores (a libc memset call costs more than the clearing). */
-static inline void zero_object(void *p, size_t bytes)
-{
-    uint64_t *w = p;
-    switch ((bytes + 7) >> 3) {
-    case 8: w[7] = 0; /* fall through */
-    case 7: w[6] = 0; /* fall through */
-    case 6: w[5] = 0; /* fall through */
-    case 5: w[4] = 0; /* fall through */
-    case 4: w[3] = 0; /* fall through */
-    case 3: w[2] = 0; /* fall through */
-    case 2: w[1] = 0; /* fall through */
-    case 1: w[0] = 0; break;
-    default: memset(p, 0, bytes);
-    }
-}
-
-/* set_span_bits — record a new object at p in span s: its alloc bit, and
- * during mark its black bit (allocate black: the sweep keeps it). Only s's
- * owner writes these words now, so plain stores do; the release store
- * orders the alloc bit before the object can be published. Mutators never
- * write mark bits: those are the markers' (shared between mark sessions,
- * mark.c), and black bits are a separate bitmap, so allocating black needs
- * no locked instruction either. */
-static inline void set_span_bits(tc_mutator *m, span *s, uintptr_t p)
-{
-    size_t off = (p - s->base) >> 3;
-    uint64_t bit = (uint64_t)1 << (off & 63);
-    _Atomic uint64_t *w = s->abits + (off >> 6);
-    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_release);
-    if (__builtin_expect(atomic_load_explicit(&m->heap->phase, memory_order_relaxed) == PHASE_MARK, 0) &&
-        !planted(PLANT_ALLOC_WHITE)) {
-        w = s->bbits + (off >> 6);
-        atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_relaxed);
-    }
-}
-
-static inline tc_obj *finish_object(tc_mutator *m, span *s, uintptr_t p, size_t nslots, size_t size, size_t bytes)
-{
-    if (s->needzero)
-        zero_object((void *)p, bytes);
-    objhdr *hd = (objhdr *)p;
-    hd->nslots = (uint32_t)nslots;
-    hd->size = (uint32_t)size;
-    set_span_bits(m, s, p); /* publishes the initialised object to a validating marker */
-    count_alloc(m, s->elemsize);
-    return (tc_obj *)p;
 }
 
 static tc_obj *alloc_small(tc_mutator *m, size_t nslots, size_t size, size_t bytes)
@@ -194,7 +126,7 @@ static tc_obj *alloc_small(tc_mutator *m, size_t nslots, size_t size, size_t byt
         if (!s || !span_next_free(s, &i))
             return NULL;
     }
-    return finish_object(m, s, s->base + (size_t)i * s->elemsize, nslots, size, bytes);
+    return alloc_finish(m, s, s->base + (size_t)i * s->elemsize, nslots, size, bytes);
 }
 
 static tc_obj *alloc_large(tc_mutator *m, size_t bytes)
@@ -228,7 +160,7 @@ static tc_obj *alloc_large(tc_mutator *m, size_t bytes)
 static void publish_large(tc_mutator *m, tc_obj *o)
 {
     span *s = span_of(arena_of((uintptr_t)o), (uintptr_t)o);
-    set_span_bits(m, s, (uintptr_t)o);
+    alloc_set_bits(m, s, (uintptr_t)o);
 }
 
 
@@ -265,7 +197,7 @@ static tc_status retry_cycle(tc_mutator *m)
 /* alloc_object_slow — every case the fast path does not take: a new span
  * for the cache (which may start a collection), large objects, and a
  * refusal, after which it collects once and tries again. */
-__attribute__((noinline)) static tc_obj *alloc_object_slow(tc_mutator *m, size_t nslots, size_t size)
+__attribute__((noinline)) tc_obj *alloc_object_slow(tc_mutator *m, size_t nslots, size_t size)
 {
     size_t bytes = obj_bytes(nslots, size);
     if (bytes > TC_ARENA_SIZE - TC_PAGE_SIZE) {
@@ -280,7 +212,7 @@ __attribute__((noinline)) static tc_obj *alloc_object_slow(tc_mutator *m, size_t
             obj_hdr(o)->nslots = (uint32_t)nslots;
             obj_hdr(o)->size = (uint32_t)size;
             publish_large(m, o);
-            count_alloc(m, (bytes + TC_PAGE_SIZE - 1) & ~(TC_PAGE_SIZE - 1));
+            alloc_count(m, (bytes + TC_PAGE_SIZE - 1) & ~(TC_PAGE_SIZE - 1));
         }
         if (!o && attempt == 0 && m->heap->cfg.collector == TC_COLLECTOR_MANUAL)
             break; /* only the program starts a manual heap's cycles (manual.c) */
@@ -293,26 +225,6 @@ __attribute__((noinline)) static tc_obj *alloc_object_slow(tc_mutator *m, size_t
         tc_fail(TC_ERR_NOMEM, "cannot allocate %zu bytes: the OS refused memory or the heap passed its "
                 "hard limit", bytes);
     return o;
-}
-
-/* alloc_object — a zeroed object with the given shape, or NULL with
- * tc_fail(TC_ERR_NOMEM), or TC_ERR_CLOSED if the heap was closed while the
- * allocation waited (a pause, a cycle). The caller (inside a heap call) checked that both
- * fields fit 32 bits. The fast path takes the next free slot of the cached
- * span: no lock, no atomic read-modify-write outside mark. */
-tc_obj *alloc_object(tc_mutator *m, size_t nslots, size_t size)
-{
-    size_t bytes = obj_bytes(nslots, size);
-    if (__builtin_expect(bytes <= SC_MAX_SIZE && nslots <= SC_MAX_SIZE, 1)) { /* no overflow in bytes */
-        span *s = m->cache[sizeclass_of(bytes)];
-        uint64_t c;
-        if (__builtin_expect(s && (c = s->alloccache) != 0, 1)) {
-            uint32_t i = s->cachebase + (uint32_t)__builtin_ctzll(c);
-            s->alloccache = c & (c - 1);
-            return finish_object(m, s, s->base + (size_t)i * s->elemsize, nslots, size, bytes);
-        }
-    }
-    return alloc_object_slow(m, nslots, size);
 }
 
 /* alloc_flush_cache — give back m's cached spans (world stopped or owner). */

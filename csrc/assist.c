@@ -5,7 +5,7 @@
  *
  * Assists (Go's gcAssistAlloc). A mutator allocating during mark while the
  * heap is past its goal owes mark work in proportion to what it allocated
- * (pacer.c), and pays it by marking with its own marker (mark.c says how
+ * (pacer.c), and pays it by marking with its own marker (share.c says how
  * markers share the mark bits), in slices of ASSIST_SLICE candidates with a
  * look for a pause between them. With no work in sight it waits parked for
  * the background marker's progress. At most ASSIST_MAX_NS per outermost
@@ -59,17 +59,21 @@
 
 #define ASSIST_MAX_NS 500000 /* the most one heap call (a host operation) spends in assists */
 #define ASSIST_SLICE 128     /* candidates an assist marks between looks at the clock and for a pause */
-#define ASSIST_JOIN_NS 20000 /* the longest an assist spins for the mark bits (mark.c) before waiting parked */
+#define ASSIST_JOIN_NS 20000 /* the longest an assist spins for the mark bits (share.c) before waiting parked */
 
 /* assist_release — an assist gives back the grey work it holds (c may be
- * NULL) and stops counting in assists_holding. */
-static void assist_release(tc_heap *h, markctx *c)
+ * NULL) and stops counting in assists_holding; returns the objects c
+ * marked since the last release (its event's count). */
+static uint64_t assist_release(tc_heap *h, markctx *c)
 {
+    uint64_t marked = 0;
     if (c) {
+        marked = mark_count(c);
         atomic_fetch_add(&h->assist_marked, mark_bytes(c));
         mark_flush(c);
     }
     atomic_fetch_sub(&h->assists_holding, 1);
+    return marked;
 }
 
 /* near_limit — at 95% of a memory limit (the heap's estimate, or what it
@@ -130,28 +134,28 @@ static void assist(tc_mutator *m, uint64_t bytes)
     if (!m->assist_ctx)
         m->assist_ctx = mark_new(h, true, false); /* NULL: no memory, only wait */
     markctx *c = m->assist_ctx;
-    uint64_t t0 = plat_now_ns(), now = t0;
+    uint64_t t0 = plat_now_ns(), now = t0, marked = 0;
     /* while this assist may hold grey work in c, it counts in assists_holding:
-     * the collector does not try to end the mark meanwhile (mark.c) */
+     * the mark is not quiet meanwhile (mark_quiet, workers.c) */
     atomic_fetch_add(&h->assists_holding, 1);
     while (atomic_load(&h->phase) == PHASE_MARK && !atomic_load(&h->closed) &&
            (at_limit || (atomic_load(&h->mark_progress) < done0 + debt && now - t0 < budget))) {
         if (atomic_load_explicit(&h->stw, memory_order_relaxed)) { /* a pause wants this thread */
-            assist_release(h, c);
+            marked += assist_release(h, c);
             tc_safepoint(m);
             atomic_fetch_add(&h->assists_holding, 1);
         } else if (!c || mark_drain_assist(c, ASSIST_SLICE, ASSIST_JOIN_NS) != MARK_MORE) { /* no work to do now */
-            assist_release(h, c);
+            marked += assist_release(h, c);
             wait_hungry(m, at_limit ? UINT64_MAX : t0 + budget);
             atomic_fetch_add(&h->assists_holding, 1);
         }
         now = plat_now_ns();
     }
-    assist_release(h, c);
+    marked += assist_release(h, c);
     uint64_t t1 = plat_now_ns(), spent = t1 - t0;
     m->call_assist_ns += spent;
     atomic_fetch_add(&h->assist_ns, spent);
-    ev_record(h, at_limit ? EV_LIMIT_WAIT : EV_ASSIST, t0, t1, atomic_load(&h->mark_progress) - done0);
+    ev_record_objs(h, at_limit ? EV_LIMIT_WAIT : EV_ASSIST, t0, t1, atomic_load(&h->mark_progress) - done0, marked);
 }
 
 /* wait_phase — wait, parked and with the host's lock released, while the

@@ -19,10 +19,13 @@
  * membership, no grey work) and check_pause_term (mark termination: no grey
  * work anywhere, no black object pointing at a white one). Debug builds run
  * them at every pause (TC_CHECK, debug.h); release builds never do, since
- * they are proportional to the heap.
+ * they are proportional to the heap. check_mid_mark holds the strong
+ * tri-color invariant mid-mark (dijkstra and hybrid: a black object points
+ * at a white one only if that one is grey); debug builds run it whenever
+ * a look (manual.c: colour, snapshot) stops the world mid-mark.
  *
  * In a debug build this file also keeps the lock order (heap.h's table):
- * each thread's held heap locks, checked on every acquisition.
+ * each thread's held ranked locks, checked on every acquisition.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -124,10 +127,10 @@ static tc_status check_roots(tc_heap *h, int64_t *live)
     for (root_chunk *c = h->root_chunks; c; c = c->next)
         for (size_t i = 0; i < ROOT_CHUNK; i++) {
             uintptr_t v = atomic_load(&c->slot[i]);
-            if (!v || (v & 1))
+            if (!root_val_used(v))
                 continue;
             (*live)++;
-            if (!(v & 2) && !valid_object(h, v, &why))
+            if (!root_val_freed(v) && !valid_object(h, v, &why))
                 return tc_fail(TC_ERR_CORRUPT, "handle %#" PRIxPTR " %s", v, why);
         }
     tc_status st = TC_OK;
@@ -351,7 +354,9 @@ tc_status check_pause_start(tc_heap *h)
     return check_lists(h, true);
 }
 
-/* no_white_child — no marked object of s points at an unmarked one. */
+/* no_white_child — no marked object of s points at an unmarked one; with
+ * ud (the mid-mark check) an unmarked child may be grey instead: its check
+ * bit set by note_grey. */
 static tc_status no_white_child(void *ud, span *s, int c)
 {
     arena *a = arena_of(s->base);
@@ -367,12 +372,64 @@ static tc_status no_white_child(void *ud, span *s, int c)
             arena *qa = arena_of(q);
             if ((atomic_load_explicit(&obj_tags(o)[i], memory_order_relaxed) & TAG_KIND) != TC_REF || !q || !qa)
                 continue;
-            if (!bit_test(qa->markbits, qa, q) && !bit_test(qa->blackbits, qa, q))
-                return tc_fail(TC_ERR_CORRUPT, "black object %#" PRIxPTR " slot %u points at white %#" PRIxPTR,
-                               p, i, q);
+            if (!bit_test(qa->markbits, qa, q) && !bit_test(qa->blackbits, qa, q) &&
+                !(ud && bit_test(qa->checkbits, qa, q)))
+                return tc_fail(TC_ERR_CORRUPT, "black object %#" PRIxPTR " slot %u points at white %#" PRIxPTR
+                               "%s", p, i, q, ud ? " mid-mark, and it is not grey" : "");
         }
     }
     return TC_OK;
+}
+
+/* note_grey — a grey candidate's check bit (mid-mark: the scratch set). */
+static void note_grey(void *ud, uintptr_t p)
+{
+    arena *a = arena_of(p);
+    if (a && a->heap == ud && a->checkbits) {
+        uint64_t bit;
+        _Atomic uint64_t *w = bit_word(a->checkbits, a, p, &bit);
+        atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
+    }
+}
+
+/* clear_check_bits — every arena's check bitmap back to zero. */
+static void clear_check_bits(tc_heap *h)
+{
+    for (int i = 0; i < h->narenas; i++) {
+        arena *a = h->arenas[i];
+        size_t words = (atomic_load(&a->frontier) << TC_PAGE_SHIFT) >> 9;
+        for (size_t w = 0; a->checkbits && w < words; w++)
+            atomic_store_explicit(&a->checkbits[w], 0, memory_order_relaxed);
+    }
+}
+
+/* check_mid_mark — during mark, the world stopped (or no other thread in
+ * the heap), mark_lock and gc_lock held or the cycle stepped by hand, and
+ * every marker's work flushed to the global queue: under the dijkstra and
+ * hybrid barriers (which shade every value stored), no black object points
+ * at a white one that is not grey — the strong tri-color invariant for
+ * heap objects, barrier.c. Yuasa keeps only the weak invariant (a black
+ * object may point at a white one that a grey path still reaches), and
+ * "none" loses objects on purpose: neither is checked. The grey set is
+ * noted in the check bitmaps, which are zero again on return. */
+tc_status check_mid_mark(tc_heap *h)
+{
+    if (atomic_load(&h->phase) != PHASE_MARK ||
+        (h->cfg.barrier != TC_BARRIER_DIJKSTRA && h->cfg.barrier != TC_BARRIER_HYBRID))
+        return TC_OK;
+    if (!mark_check_bitmap(h))
+        return tc_fail(TC_ERR_NOMEM, "check_mid_mark: no memory for the check bitmap");
+    pthread_mutex_lock(&h->mut_lock);
+    for (tc_mutator *m = h->mutators; m; m = m->next) /* world stopped: empty (check_pause_* say so) */
+        for (uint32_t i = 0; i < m->gbuf_n; i++)
+            note_grey(h, m->gbuf[i]);
+    pthread_mutex_unlock(&h->mut_lock);
+    grey_each(h, note_grey, h);
+    pthread_mutex_lock(&h->lock);
+    tc_status st = check_each_span(h, no_white_child, h);
+    pthread_mutex_unlock(&h->lock);
+    clear_check_bits(h);
+    return st;
 }
 
 /* check_pause_term — mark termination, world stopped, marking drained: no
@@ -406,24 +463,31 @@ tc_status tc_heap_verify(tc_heap *h)
 
 _Thread_local const char *check_failed_at;
 
-/* rank_offset — struct tc_heap's mutexes in the order they may be taken:
- * rank = index + 1. */
+/* rank_offset — struct tc_heap's own mutexes in the order they may be
+ * taken: rank = index + 1 (heap.h's table). Rank 0 is the registry lock,
+ * before every heap's locks; RANK_WORKERS is the mark workers' lock, in
+ * a struct of its own (workers.c registers it with check_lock_add). */
 static const size_t rank_offset[] = {
-    offsetof(tc_heap, mark_lock), offsetof(tc_heap, gc_lock),      offsetof(tc_heap, ctl_lock),
-    offsetof(tc_heap, mut_lock),  offsetof(tc_heap, lock),         offsetof(tc_heap, special_lock),
-    offsetof(tc_heap, roots_lock), offsetof(tc_heap, grey_lock),   offsetof(tc_heap, stats_lock),
-    offsetof(tc_heap, out_lock),  offsetof(tc_heap, trace_lock),   offsetof(tc_heap, world_lock),
+    offsetof(tc_heap, mark_lock),  offsetof(tc_heap, gc_lock),    offsetof(tc_heap, ctl_lock),
+    offsetof(tc_heap, mut_lock),   offsetof(tc_heap, lock),       offsetof(tc_heap, special_lock),
+    offsetof(tc_heap, roots_lock), offsetof(tc_heap, grey_lock),  offsetof(tc_heap, stats_lock),
+    offsetof(tc_heap, out_lock),   offsetof(tc_heap, trace_lock), offsetof(tc_heap, rec_lock),
+    offsetof(tc_heap, world_lock), offsetof(tc_heap, ev.lock),
 };
 #define NRANKS (sizeof rank_offset / sizeof rank_offset[0])
+#define RANK_REGISTRY 0
+#define RANK_WORKERS ((int)NRANKS + 1)
 
-/* The registry: mutex address -> its heap, open addressing with tombstones
- * (a key is written once by tc_heap_new before the heap is published, read
+/* The registry: mutex address -> its heap and rank, open addressing with
+ * tombstones (a key is written once, by tc_heap_new before the heap is
+ * published or by mark_par_new before its threads start, and read
  * lock-free by every lock call). */
 #define LOCKTAB_BITS 13
 #define LOCKTAB_DEAD ((uintptr_t)1)
 static struct {
     _Atomic uintptr_t key;
     _Atomic(tc_heap *) heap;
+    _Atomic int rank;
 } locktab[1u << LOCKTAB_BITS];
 
 static size_t locktab_hash(uintptr_t k)
@@ -431,17 +495,18 @@ static size_t locktab_hash(uintptr_t k)
     return (size_t)(((uint64_t)k * 0x9E3779B97F4A7C15ull) >> (64 - LOCKTAB_BITS));
 }
 
-static void locktab_put(uintptr_t k, tc_heap *h)
+static void locktab_put(uintptr_t k, tc_heap *h, int rank)
 {
     size_t mask = (1u << LOCKTAB_BITS) - 1;
     for (size_t i = locktab_hash(k), n = 0; n <= mask; i = (i + 1) & mask, n++) {
         uintptr_t cur = atomic_load(&locktab[i].key);
         if ((cur == 0 || cur == LOCKTAB_DEAD) && atomic_compare_exchange_strong(&locktab[i].key, &cur, k)) {
             atomic_store(&locktab[i].heap, h);
+            atomic_store(&locktab[i].rank, rank);
             return;
         }
     }
-    /* full (more than 600 live heaps): this lock goes unchecked */
+    /* full (more than 500 live heaps): this lock goes unchecked */
 }
 
 static size_t locktab_find(uintptr_t k)
@@ -457,23 +522,30 @@ static size_t locktab_find(uintptr_t k)
     return (size_t)-1;
 }
 
+static void locktab_drop(uintptr_t k)
+{
+    size_t i = locktab_find(k);
+    if (i != (size_t)-1)
+        atomic_store(&locktab[i].key, LOCKTAB_DEAD);
+}
+
 void check_locks_register(tc_heap *h)
 {
     for (size_t r = 0; r < NRANKS; r++)
-        locktab_put((uintptr_t)h + rank_offset[r], h);
+        locktab_put((uintptr_t)h + rank_offset[r], h, (int)r + 1);
 }
 
 void check_locks_forget(tc_heap *h)
 {
-    for (size_t r = 0; r < NRANKS; r++) {
-        size_t i = locktab_find((uintptr_t)h + rank_offset[r]);
-        if (i != (size_t)-1)
-            atomic_store(&locktab[i].key, LOCKTAB_DEAD);
-    }
+    for (size_t r = 0; r < NRANKS; r++)
+        locktab_drop((uintptr_t)h + rank_offset[r]);
 }
 
-/* The locks this thread holds (registered ones only). A fork holds every
- * heap's twelve; past HELD_MAX they go uncounted (`lost`). */
+void check_lock_add(tc_heap *h, pthread_mutex_t *m) { locktab_put((uintptr_t)m, h, RANK_WORKERS); }
+void check_lock_remove(pthread_mutex_t *m) { locktab_drop((uintptr_t)m); }
+
+/* The locks this thread holds (ranked ones only). A fork holds every
+ * heap's fifteen; past HELD_MAX they go uncounted (`lost`). */
 #define HELD_MAX 64
 static _Thread_local struct held {
     pthread_mutex_t *m;
@@ -482,25 +554,29 @@ static _Thread_local struct held {
 } held[HELD_MAX];
 static _Thread_local int nheld, lost;
 
-/* lock_rank — m's heap and rank, or 0 for a mutex that is no heap's. */
+/* lock_rank — m's heap and rank: RANK_REGISTRY (heap NULL) for the
+ * registry lock, -1 for a mutex that is in no table (a condition's
+ * helper, a test's own). */
 static int lock_rank(pthread_mutex_t *m, tc_heap **h)
 {
+    if (m == &heap_registry_lock) {
+        *h = NULL;
+        return RANK_REGISTRY;
+    }
     size_t i = locktab_find((uintptr_t)m);
     if (i == (size_t)-1)
-        return 0;
+        return -1;
     *h = atomic_load(&locktab[i].heap);
-    size_t off = (uintptr_t)m - (uintptr_t)*h;
-    for (size_t r = 0; r < NRANKS; r++)
-        if (rank_offset[r] == off)
-            return (int)r + 1;
-    return 0;
+    return atomic_load(&locktab[i].rank);
 }
 
-/* check_order — trap unless every lock of h this thread holds ranks below `rank`. */
+/* check_order — trap unless every lock this thread holds ranks below
+ * `rank`: within one heap for a heap's lock, any lock at all for the
+ * registry lock (it comes before every heap's). */
 static void check_order(tc_heap *h, int rank)
 {
     for (int i = 0; i < nheld; i++)
-        TC_ASSERT(held[i].h != h || held[i].rank < rank); /* out of order (heap.h's table), or taken twice */
+        TC_ASSERT(h ? held[i].h != h || held[i].rank < rank : false); /* out of order (heap.h's table), or taken twice */
 }
 
 static void held_push(pthread_mutex_t *m, tc_heap *h, int rank)
@@ -519,10 +595,10 @@ static int take(pthread_mutex_t *m, int (*lock)(pthread_mutex_t *))
 {
     tc_heap *h = NULL;
     int rank = lock_rank(m, &h);
-    if (rank)
+    if (rank >= 0)
         check_order(h, rank);
     int rc = lock(m);
-    if (rank && rc == 0)
+    if (rank >= 0 && rc == 0)
         held_push(m, h, rank);
     return rc;
 }
@@ -538,7 +614,7 @@ int check_lock_drop(pthread_mutex_t *m)
             return (pthread_mutex_unlock)(m);
         }
     if (lost)
-        lost -= lock_rank(m, &(tc_heap *){NULL}) != 0;
+        lost -= lock_rank(m, &(tc_heap *){NULL}) >= 0;
     return (pthread_mutex_unlock)(m);
 }
 #endif

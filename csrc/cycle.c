@@ -229,7 +229,7 @@ static bool try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
         special_push_finalizer_roots(ctx);
         mark_drain(ctx, -1);
     }
-    bool dropped = atomic_exchange(&h->grey_overflow, 0); /* no memory for grey work: mark.c */
+    bool dropped = atomic_exchange(&h->grey_overflow, 0); /* no memory for grey work: markroots.c */
     if (dropped)
         mark_rescan_locals(ctx);
     if (dropped || !mark_drain(ctx, 0)) {
@@ -352,14 +352,14 @@ static bool mark_work(tc_heap *h, cycle_drive *d, markctx *ctx)
     else
         drained = mark_drain(ctx, d->mark);
     h->cyc_cpu_mark += plat_thread_cpu_ns() - cpu;
-    uint64_t t1 = plat_now_ns(), bytes = mark_bytes(ctx) - b0;
-    d->marked += mark_count(ctx) - n0;
+    uint64_t t1 = plat_now_ns(), bytes = mark_bytes(ctx) - b0, objects = mark_count(ctx) - n0;
+    d->marked += objects;
     if (d->assist) { /* the allocating mutator marks: that is its assist, as with the concurrent collector */
         atomic_fetch_add(&h->assist_ns, t1 - t0);
         atomic_fetch_add(&h->assist_marked, bytes);
     }
     if (d->mark_ev != CYCLE_NO_EV)
-        ev_record(h, d->mark_ev, t0, t1, bytes);
+        ev_record_objs(h, d->mark_ev, t0, t1, bytes, objects);
     return drained;
 }
 
@@ -391,18 +391,20 @@ static bool step_sweep(tc_heap *h, cycle_drive *d)
         while (d->whole && atomic_load(&h->debug_stall_sweep) && !atomic_load(&h->closed)) /* test hook */
             nanosleep(&(struct timespec){0, 50000}, NULL);
         uint64_t cpu = plat_thread_cpu_ns(), t = plat_now_ns();
+        sweep_tally from = sweep_tally_now();
         sweep_finish(h);
         if (d->sweep_ev != CYCLE_NO_EV)
-            ev_record(h, d->sweep_ev, t, plat_now_ns(), 0);
+            sweep_event(h, d->sweep_ev, t, plat_now_ns(), from);
         h->cyc_cpu_sweep += plat_thread_cpu_ns() - cpu;
         return true;
     }
     uint64_t t0 = plat_now_ns();
+    sweep_tally from = sweep_tally_now();
     int i = 0;
     while (i < d->sweep && sweep_step(h))
         i++;
     if (i && d->sweep_ev != CYCLE_NO_EV)
-        ev_record(h, d->sweep_ev, t0, plat_now_ns(), 0);
+        sweep_event(h, d->sweep_ev, t0, plat_now_ns(), from);
     return sweep_done(h);
 }
 

@@ -13,16 +13,18 @@
  * are proportional to the heap.
  *
  * The lock-order check: in a debug build pthread_mutex_lock, _trylock and
- * _unlock are routed through check.c, which knows the rank of each of the
- * twelve mutexes of every live heap (registered by tc_heap_new; the table
- * is in heap.h) and keeps the locks each thread holds. Taking a heap's lock
- * while holding one of the same heap with an equal or higher rank traps,
- * whether or not the two threads would actually have deadlocked this time.
- * Other mutexes (the heap registry, the mark workers' lock) pass through
+ * _unlock are routed through check.c, which knows the rank of every mutex
+ * of csrc (heap.h's table): the registry lock (rank 0), the fourteen of
+ * every live heap (registered by tc_heap_new) and each heap's mark workers'
+ * lock (registered by mark_par_new), and keeps the locks each thread
+ * holds. Taking a heap's lock while holding one of the same heap with an
+ * equal or higher rank traps, and so does taking the registry lock while
+ * holding any lock, whether or not two threads would actually have
+ * deadlocked this time. A mutex in no table (a test's own) passes through
  * unchecked. Release builds call pthread directly: no cost.
  *
- * Invariants: a thread's held-lock list holds exactly the registered heap
- * locks it has taken and not yet released (condition waits release and
+ * Invariants: a thread's held-lock list holds exactly the ranked locks it
+ * has taken and not yet released (condition waits release and
  * retake a lock inside pthread, which leaves the list unchanged).
  */
 #ifndef TC_DEBUG_H
@@ -47,6 +49,8 @@ extern _Thread_local const char *check_failed_at; /* the last failed assertion (
 
 void check_locks_register(struct tc_heap *h); /* after its mutexes are initialised */
 void check_locks_forget(struct tc_heap *h);   /* before they are destroyed */
+void check_lock_add(struct tc_heap *h, pthread_mutex_t *m); /* the mark workers' lock of h (rank 15) */
+void check_lock_remove(pthread_mutex_t *m);   /* before it is destroyed */
 int check_lock_take(pthread_mutex_t *m);
 int check_lock_try(pthread_mutex_t *m);
 int check_lock_drop(pthread_mutex_t *m);
@@ -58,6 +62,8 @@ int check_lock_drop(pthread_mutex_t *m);
 #define TC_CHECK(call) ((void)0)
 #define check_locks_register(h) ((void)0)
 #define check_locks_forget(h) ((void)0)
+#define check_lock_add(h, m) ((void)0)
+#define check_lock_remove(m) ((void)0)
 #endif
 #pragma GCC visibility pop
 #endif

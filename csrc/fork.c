@@ -47,6 +47,8 @@
 #include <string.h>
 
 #include "heap.h"
+#include "alloc.h"
+#include "mark.h"
 #include "platform.h"
 #include "record.h"
 

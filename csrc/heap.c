@@ -93,11 +93,12 @@ static tc_status check_config(const tc_config *c)
     if (c->memory_limit == 0 || c->memory_limit < -1)
         return tc_fail(TC_ERR_VALUE, "memory_limit must be a positive number of bytes (or off), not %lld",
                        (long long)c->memory_limit);
-    if (c->mark_workers < 1 || c->mark_workers > 256)
-        return tc_fail(TC_ERR_VALUE, "mark_workers must be between 1 and 256, not %d", c->mark_workers);
-    if (c->events_ring < 0 || c->events_ring > ((int64_t)1 << 24))
-        return tc_fail(TC_ERR_VALUE, "events_ring must be between 0 and 16777216 events, not %lld",
-                       (long long)c->events_ring);
+    if (c->mark_workers < 1 || c->mark_workers > TC_MARK_WORKERS_MAX)
+        return tc_fail(TC_ERR_VALUE, "mark_workers must be between 1 and %d, not %d", TC_MARK_WORKERS_MAX,
+                       c->mark_workers);
+    if (c->events_ring < 0 || c->events_ring > TC_EVENTS_RING_MAX)
+        return tc_fail(TC_ERR_VALUE, "events_ring must be between 0 and %lld events, not %lld",
+                       (long long)TC_EVENTS_RING_MAX, (long long)c->events_ring);
     return TC_OK;
 }
 

@@ -4,7 +4,7 @@
  * would die with it), all over the object graph as the marker sees it.
  *
  * The graph. Vertices are the allocated objects; an edge is a slot tagged
- * TC_REF. The roots are what mark.c starts from, each with a kind:
+ * TC_REF. The roots are what markroots.c starts from, each with a kind:
  *
  *   handle           a live handle-table slot (mark_push_handles): a host
  *                    handle, a C program's tc_root, a root these calls
@@ -357,7 +357,7 @@ static tc_status obj_arg(tc_heap *h, tc_root *r, uintptr_t *p)
     if (!r)
         return tc_fail(TC_ERR_VALUE, "obj must be a handle, not NULL");
     uintptr_t v = (uintptr_t)tc_root_obj(r);
-    if ((v & 2) || (v && !(v & 7) && arena_of(v) && tc_root_freed(r)))
+    if (root_val_freed(v) || (v && !(v & 7) && arena_of(v) && tc_root_freed(r)))
         return tc_fail(TC_ERR_FREED, "the object was freed with unsafe.free");
     arena *a = v && !(v & 7) ? arena_of(v) : NULL;
     if (!a || a->heap != h)

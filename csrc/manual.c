@@ -250,6 +250,7 @@ static tc_status look_begin(tc_heap *h, const char *what, tc_root *r, uintptr_t 
     world_stop(h, NULL);
     if (h->incr_ctx) /* an incremental cycle's marker between slices: its work into the grey set */
         mark_flush(h->incr_ctx);
+    TC_CHECK(check_mid_mark(h)); /* debug builds: a look mid-mark checks the strong invariant (check.c) */
     return TC_OK;
 }
 

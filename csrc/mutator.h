@@ -1,7 +1,9 @@
 /*
  * mutator.h — the inline fast paths of a heap call: entering (the thread's
  * mutator is in front of its TLS cache, no pause is requested, the heap is
- * open) and leaving. Everything else is mutator.c's. Included by heap.h.
+ * open) and leaving; struct tc_mutator and mutator.c's calls (thread
+ * registration, the stop-the-world handshake). Included by heap.h, after
+ * struct tc_heap.
  *
  * Invariants: `active` and `depth` are written only by the owning thread
  * (depth with plain loads and stores: a closing thread reads it); a
@@ -14,6 +16,51 @@
 #include "plant.h"
 #include "platform.h"
 #pragma GCC visibility push(hidden) /* internal to the core: heap.h */
+
+#define MUT_FLUSH_BYTES (64u << 10) /* allocation a mutator reports at once */
+#define MUT_MAX_LOCALS ((size_t)1 << 20) /* local roots per mutator (8 MiB, mapped lazily) */
+
+struct tc_mutator {
+    struct tc_heap *heap;
+    _Atomic int active;          /* 1 while inside a heap call; written by the owner */
+    _Atomic int depth;           /* nesting of heap calls: written by the owner (plain loads and
+                                  * stores, no read-modify-write), read by a closing thread */
+    pthread_t owner;             /* the thread using it, valid if `owned` */
+    uint32_t tid;                /* the owner's ev_tid(): its track in traces (set with owner) */
+    bool owned;                  /* protected by heap->mut_lock */
+    span *cache[SC_MAX_CLASSES]; /* current span per size class (owner; the world-stopper flushes) */
+    tc_obj **locals;             /* the local root stack (tc_locals) */
+    size_t nlocals, cap_locals;
+    uintptr_t rfree;             /* local free list of root slots (roots.h's encoding; owner) */
+    uint32_t nrfree;
+    uint64_t reported;           /* alloc_bytes already reported to the heap (owner, or the stopper) */
+    uint64_t call_assist_ns;     /* assist time in the current outermost heap call (owner) */
+    _Atomic(struct ev_local *) evl; /* GC events of this thread, made by the owner (events.c) */
+    struct markctx *assist_ctx;  /* this mutator's marker for assists, made on first use (owner) */
+    uint32_t ncached;            /* spans in `cache` (owner, or the stopper) */
+    uint32_t gbuf_n;             /* shaded addresses in gbuf (owner); flushed on leave/park */
+    uintptr_t gbuf[MUT_GBUF];
+    /* counters: written by the owner (or the stopper), read relaxed by stats */
+    _Atomic uint64_t mallocs, alloc_bytes, roots_new, roots_del;
+    _Atomic uint64_t barrier_slow;   /* slot stores that took the barrier's slow path (barrier.c) */
+    _Atomic uint64_t barrier_shaded; /* objects the barrier greyed (shade: barrier.h) */
+    struct tc_mutator *next;     /* heap->mutators list, under mut_lock */
+};
+
+/* mutator.c: thread registration and the stop-the-world handshake */
+tc_mutator *mutator_get(tc_heap *h);       /* this thread's mutator, registering it */
+tc_status mutator_enter_slow(tc_heap *h, tc_mutator **out);
+void mutator_wake_stopper(tc_mutator *m);
+void mutator_park(tc_mutator *m);          /* stop counting as active (before blocking) */
+void mutator_unpark(tc_mutator *m);        /* count as active again, waiting out a pause */
+void world_stop(tc_heap *h, tc_mutator *self);
+void world_start(tc_heap *h);
+void mutators_free(tc_heap *h);
+tc_mutator *mutator_self(tc_heap *h);      /* this thread's mutator, or NULL (never registers) */
+bool mutator_inside(tc_heap *h);           /* is this thread inside a heap call of h? */
+void mutators_drain(tc_heap *h);           /* wait until no other thread is inside a heap call of h */
+void block_begin(tc_heap *h, void **tok);
+void block_end(tc_heap *h, void *tok);
 
 #define TLS_WAYS 4
 /* initial-exec: read on every heap call; the general dynamic model costs a

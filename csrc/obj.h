@@ -37,7 +37,7 @@
  *    further checked against the heap's allocation bits (object.c) before
  *    it becomes a root, for a raw store that ignored the lock.
  *  - the marker loads the tag, then the word, and validates every candidate
- *    address against the arena's bitmaps (mark.c): a torn pair only costs it
+ *    address against the arena's bitmaps (markctx.h: try_mark): a torn pair only costs it
  *    a useless candidate, and the barrier shaded what the store deleted or
  *    inserted before the store.
  *  - slot_read, the owner's view (tc_load): no other thread stores meanwhile.

@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "barrier.h"
 #include "record.h"
 
@@ -160,7 +161,7 @@ static inline tc_status check_value(tc_heap *h, tc_value v)
         return TC_OK;
     case TC_REF: {
         uintptr_t p = (uintptr_t)v.u.ref;
-        if (p & 2)
+        if (root_val_freed(p)) /* a tc_root_obj of a handle with the freed bit (roots.h) */
             return freed();
         arena *a = p ? arena_of(p) : NULL;
         if (!a || a->heap != h)

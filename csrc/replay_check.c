@@ -204,14 +204,21 @@ static const char *check_new(vstate *v, const rrec *r)
     return handle_make(v, r->b, r->a);
 }
 
-static const char *check_set(vstate *v, const rrec *r)
+/* slot_use — record r names slot r->b of the object handle r->a holds: both must exist. */
+static const char *slot_use(vstate *v, const rrec *r)
 {
     uint64_t o;
     const char *why = handle_use(v, r->a, &o);
     if (why)
         return why;
-    if (r->b >= v->objs[o].nslots)
-        return "a slot index out of range for its object";
+    return r->b >= v->objs[o].nslots ? "a slot index out of range for its object" : NULL;
+}
+
+static const char *check_set(vstate *v, const rrec *r)
+{
+    const char *why = slot_use(v, r);
+    if (why)
+        return why;
     if (r->kind > REC_K_REF)
         return "an unknown value kind";
     if (r->kind == REC_K_REF) {
@@ -225,13 +232,8 @@ static const char *check_set(vstate *v, const rrec *r)
 
 static const char *check_get(vstate *v, const rrec *r)
 {
-    uint64_t o;
-    const char *why = handle_use(v, r->a, &o);
-    if (why)
-        return why;
-    if (r->b >= v->objs[o].nslots)
-        return "a slot index out of range for its object";
-    return handle_make(v, r->c, r->d);
+    const char *why = slot_use(v, r);
+    return why ? why : handle_make(v, r->c, r->d);
 }
 
 static const char *check_release(vstate *v, uint64_t id)

@@ -2,18 +2,16 @@
  * roots.c — the handle table: every live host handle owns one root slot.
  *
  * Slots live in chunks of ROOT_CHUNK words that never move (so a tc_root*
- * is a stable address). A slot holds an object address (live), or
- * `next_free | 1` (free: a link in a free list; 1 alone ends the list).
- * Creating and releasing are O(1): each mutator keeps a private free list
- * and trades batches of ROOT_BATCH slots with the global list under
- * roots_lock, so the common case takes no lock.
+ * is a stable address); roots.h gives the slot encoding (live, free link,
+ * freed) and the only helpers that read or write it. Creating and
+ * releasing are O(1): each mutator keeps a private free list and trades
+ * batches of ROOT_BATCH slots with the global list under roots_lock, so
+ * the common case takes no lock.
  *
- * Invariants: a live slot holds the address of an allocated object of this
- * heap; a slot is on at most one free list; live slots = sum over mutators
- * of (roots_new - roots_del).
- * Scanning (mark_push_handles, mark.c) reads every slot of every chunk
- * concurrently with mutators that create and release handles: each slot is
- * one atomic word, and barrier.c says why a slot that changes while the
+ * Invariants: roots.h's. Handle scanning (mark_push_handles, markroots.c)
+ * does NOT stop the world: it reads every slot of every chunk concurrently
+ * with mutators that create and release handles: each slot is one atomic
+ * word, and barrier.c says why a slot that changes while the
  * table is scanned loses no object (hybrid and Yuasa shade on handle
  * release, hybrid on creation too; Dijkstra re-scans at termination).
  */
@@ -21,12 +19,25 @@
 #include <stdlib.h>
 
 #include "barrier.h"
+#include "roots.h"
 #include "record.h"
 #include "check.h"
 
-static inline uintptr_t slot_link(_Atomic uintptr_t *slot)
+/* chunk_add — a new chunk whose slots all go on the (empty) global free
+ * list; false if there is no memory for it. roots_lock held. */
+static bool chunk_add(tc_heap *h)
 {
-    return atomic_load_explicit(slot, memory_order_relaxed) & ~(uintptr_t)1;
+    root_chunk *c = plat_malloc(sizeof *c);
+    if (!c)
+        return false;
+    for (size_t i = 0; i < ROOT_CHUNK; i++) {
+        uintptr_t next = i + 1 < ROOT_CHUNK ? (uintptr_t)&c->slot[i + 1] : 0;
+        atomic_store_explicit(&c->slot[i], root_free_link(next), memory_order_relaxed);
+    }
+    h->root_free = (uintptr_t)&c->slot[0];
+    c->next = h->root_chunks;
+    h->root_chunks = c;
+    return true;
 }
 
 /* take_batch — move up to ROOT_BATCH free slots from the global list (a new
@@ -35,29 +46,19 @@ static bool take_batch(tc_mutator *m)
 {
     tc_heap *h = m->heap;
     plat_lock(&h->roots_lock);
-    if (!h->root_free) {
-        root_chunk *c = plat_malloc(sizeof *c);
-        if (!c) {
-            pthread_mutex_unlock(&h->roots_lock);
-            return false;
-        }
-        c->next = h->root_chunks;
-        h->root_chunks = c;
-        for (size_t i = 0; i < ROOT_CHUNK; i++) {
-            uintptr_t next = i + 1 < ROOT_CHUNK ? (uintptr_t)&c->slot[i + 1] : 0;
-            atomic_store_explicit(&c->slot[i], next | 1, memory_order_relaxed);
-        }
-        h->root_free = (uintptr_t)&c->slot[0];
+    if (!h->root_free && !chunk_add(h)) {
+        pthread_mutex_unlock(&h->roots_lock);
+        return false;
     }
     uintptr_t head = h->root_free, tail = head;
     uint32_t n = 1;
-    while (n < ROOT_BATCH && slot_link((_Atomic uintptr_t *)tail)) {
-        tail = slot_link((_Atomic uintptr_t *)tail);
+    while (n < ROOT_BATCH && root_next_free(tail)) {
+        tail = root_next_free(tail);
         n++;
     }
-    h->root_free = slot_link((_Atomic uintptr_t *)tail);
+    h->root_free = root_next_free(tail);
     pthread_mutex_unlock(&h->roots_lock);
-    atomic_store_explicit((_Atomic uintptr_t *)tail, m->rfree | 1, memory_order_relaxed);
+    atomic_store_explicit((_Atomic uintptr_t *)tail, root_free_link(m->rfree), memory_order_relaxed);
     m->rfree = head;
     m->nrfree += n;
     return true;
@@ -69,11 +70,11 @@ static void give_batch(tc_mutator *m)
     tc_heap *h = m->heap;
     uintptr_t head = m->rfree, tail = head;
     for (uint32_t n = 1; n < ROOT_BATCH; n++)
-        tail = slot_link((_Atomic uintptr_t *)tail);
-    m->rfree = slot_link((_Atomic uintptr_t *)tail);
+        tail = root_next_free(tail);
+    m->rfree = root_next_free(tail);
     m->nrfree -= ROOT_BATCH;
     plat_lock(&h->roots_lock);
-    atomic_store_explicit((_Atomic uintptr_t *)tail, h->root_free | 1, memory_order_relaxed);
+    atomic_store_explicit((_Atomic uintptr_t *)tail, root_free_link(h->root_free), memory_order_relaxed);
     h->root_free = head;
     pthread_mutex_unlock(&h->roots_lock);
 }
@@ -89,7 +90,7 @@ tc_status roots_new(tc_mutator *m, tc_obj *o, tc_root **out)
     if (__builtin_expect(!m->rfree, 0) && !take_batch(m))
         return tc_fail(TC_ERR_NOMEM, "cannot grow the handle table");
     _Atomic uintptr_t *slot = (_Atomic uintptr_t *)m->rfree;
-    m->rfree = slot_link(slot);
+    m->rfree = root_next_free((uintptr_t)slot);
     m->nrfree--;
     if (__builtin_expect(barrier_on(m->heap), 0))
         barrier_root_new(m, o);
@@ -102,10 +103,10 @@ tc_status roots_new(tc_mutator *m, tc_obj *o, tc_root **out)
 /* roots_release — free root r (m active). */
 void roots_release(tc_mutator *m, tc_root *r)
 {
-    _Atomic uintptr_t *slot = (_Atomic uintptr_t *)r;
+    _Atomic uintptr_t *slot = root_slot(r);
     if (__builtin_expect(barrier_on(m->heap), 0))
         barrier_root_release(m, (tc_obj *)atomic_load_explicit(slot, memory_order_relaxed));
-    atomic_store_explicit(slot, m->rfree | 1, memory_order_release);
+    atomic_store_explicit(slot, root_free_link(m->rfree), memory_order_release);
     m->rfree = (uintptr_t)slot;
     m->nrfree++;
     bump(&m->roots_del);
@@ -118,22 +119,12 @@ void roots_release(tc_mutator *m, tc_root *r)
 tc_status roots_new_global(tc_heap *h, tc_obj *o, tc_root **out)
 {
     plat_lock(&h->roots_lock);
-    if (!h->root_free) {
-        root_chunk *c = plat_malloc(sizeof *c);
-        if (!c) {
-            pthread_mutex_unlock(&h->roots_lock);
-            return tc_fail(TC_ERR_NOMEM, "cannot grow the handle table");
-        }
-        c->next = h->root_chunks;
-        for (size_t i = 0; i < ROOT_CHUNK; i++) {
-            uintptr_t next = i + 1 < ROOT_CHUNK ? (uintptr_t)&c->slot[i + 1] : 0;
-            atomic_store_explicit(&c->slot[i], next | 1, memory_order_relaxed);
-        }
-        h->root_free = (uintptr_t)&c->slot[0];
-        h->root_chunks = c;
+    if (!h->root_free && !chunk_add(h)) {
+        pthread_mutex_unlock(&h->roots_lock);
+        return tc_fail(TC_ERR_NOMEM, "cannot grow the handle table");
     }
     _Atomic uintptr_t *slot = (_Atomic uintptr_t *)h->root_free;
-    h->root_free = slot_link(slot);
+    h->root_free = root_next_free((uintptr_t)slot);
     atomic_store_explicit(slot, (uintptr_t)o, memory_order_release);
     pthread_mutex_unlock(&h->roots_lock);
     atomic_fetch_add(&h->roots_global, 1);
@@ -160,7 +151,7 @@ tc_status tc_root_new(tc_heap *h, tc_obj *o, tc_root **out)
     if (st != TC_OK)
         return st;
     arena *a = o && !((uintptr_t)o & 7) ? arena_of((uintptr_t)o) : NULL;
-    if (o && ((uintptr_t)o & 2))
+    if (o && root_val_freed((uintptr_t)o))
         st = tc_fail(TC_ERR_FREED, "the object was freed with unsafe.free");
     else if (!a || a->heap != h)
         st = tc_fail(TC_ERR_CROSS_HEAP, "the object does not belong to this heap");
@@ -202,7 +193,7 @@ bool roots_each(tc_heap *h, roots_visit visit, void *arg)
     for (root_chunk *k = first; k && ok; k = k->next)
         for (size_t i = 0; i < ROOT_CHUNK && ok; i++) {
             uintptr_t p = atomic_load_explicit(&k->slot[i], memory_order_relaxed);
-            if (p && !(p & 3))
+            if (root_val_live(p))
                 ok = visit(arg, p, (const tc_root *)&k->slot[i], TC_ROOT_HANDLE);
         }
     pthread_mutex_lock(&h->mut_lock);

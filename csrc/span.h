@@ -99,7 +99,7 @@ typedef struct arena {
     _Atomic uint64_t *allocbits; /* same shape: allocated object starts */
     _Atomic uint64_t *blackbits; /* same shape: allocated during this mark (only mutators write it) */
     _Atomic uint64_t *checkbits; /* same shape, for checkmark (lazily mapped) */
-    _Atomic uint32_t *owners;    /* per 2^TC_REGION_SHIFT bytes: the mark session that owns its mark bits (mark.c) */
+    _Atomic uint32_t *owners;    /* per 2^TC_REGION_SHIFT bytes: the mark session that owns its mark bits (share.c) */
 } arena;
 
 /* The process-wide arena table: address >> 32 -> the arena that covers

@@ -73,8 +73,11 @@
 #include <string.h>
 
 #include "barrier.h"
+#include "mark.h"
 #include "platform.h"
 #include "record.h"
+#include "roots.h"
+#include "special.h"
 
 static span *span_of_obj(uintptr_t p)
 {
@@ -499,7 +502,7 @@ void tc_obj_unpin(tc_heap *h, tc_root *r)
 /* free_now — free object p (world stopped, no cycle running: every span is
  * swept and no marker runs). O(specials of its span): no handle is visited
  * (the top says how its handles learn). */
-static tc_status free_now(tc_heap *h, uintptr_t p)
+static tc_status free_now(tc_heap *h, uintptr_t p, tc_token *finalizer)
 {
     span *s = span_of_obj(p);
     plat_lock(&h->special_lock);
@@ -518,6 +521,8 @@ static tc_status free_now(tc_heap *h, uintptr_t p)
             continue;
         if (sp->kind == SP_CLEANUP) /* the object is reclaimed now: its cleanups are due */
             ready_push(h, sp, TC_READY_CLEANUP, NULL);
+        else if (sp->kind == SP_FINALIZER) /* the host forgets its callback */
+            *finalizer = sp->token;
         special_unlink(h, s, sp); /* a finalizer does not run for a freed object */
     }
     pthread_mutex_unlock(&h->special_lock);
@@ -536,8 +541,15 @@ static tc_status free_now(tc_heap *h, uintptr_t p)
 
 tc_status tc_obj_free(tc_heap *h, tc_root *r)
 {
+    tc_token unused;
+    return tc_obj_free_token(h, r, &unused);
+}
+
+tc_status tc_obj_free_token(tc_heap *h, tc_root *r, tc_token *finalizer)
+{
     uintptr_t p = 0;
     tc_status st;
+    *finalizer = 0;
     if (atomic_load(&h->closed)) /* first: after close the handle table is gone */
         return tc_fail(TC_ERR_CLOSED, "the heap is closed");
     if ((st = live_obj(r, &p)) != TC_OK)
@@ -550,7 +562,7 @@ tc_status tc_obj_free(tc_heap *h, tc_root *r)
     } else {
         uint64_t t0 = plat_now_ns();
         world_stop(h, NULL);
-        st = free_now(h, p);
+        st = free_now(h, p, finalizer);
         world_start(h);
         ev_record(h, EV_PAUSE, t0, plat_now_ns(), 0); /* a pause the program waits out: delay, MMU, trace */
     }

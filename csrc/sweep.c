@@ -21,6 +21,8 @@
 #include <string.h>
 
 #include "heap.h"
+#include "special.h"
+#include "sweep.h"
 
 /* sweep_bits — the bitmap work for one span; returns live objects. Built
  * twice, with and without the popcnt instruction, picked at load time. */
@@ -66,9 +68,20 @@ static void file_span(tc_heap *h, span *s, uint32_t live)
     }
 }
 
+static _Thread_local sweep_tally tally; /* this thread's sweeping, all heaps (sweep_tally_now) */
+
+sweep_tally sweep_tally_now(void) { return tally; }
+
+void sweep_event(tc_heap *h, int k, uint64_t t0, uint64_t t1, sweep_tally since)
+{
+    ev_record_objs(h, (ev_kind)k, t0, t1, tally.bytes - since.bytes, tally.objects - since.objects);
+}
+
 static void account(tc_heap *h, span *s, uint64_t freed, uint32_t live)
 {
     uint64_t esize = s->sizeclass ? s->elemsize : (uint64_t)s->npages << TC_PAGE_SHIFT;
+    tally.objects += freed;
+    tally.bytes += freed * esize;
     h->frees += freed;
     h->freed_bytes += freed * esize;
     h->sweep_live_bytes += (uint64_t)live * esize;

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "heap.h"
+#include "trace.h"
 #include "platform.h"
 
 #define TRACE_LANES 8            /* tracks per thread for events that would overlap partially */

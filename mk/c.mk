@@ -11,12 +11,21 @@ test-c: $(BUILD)/test_c
 
 # The core exports only its public API: every symbol the archive defines
 # with default visibility is a TC_API function of tricolor.h (the internal
-# headers declare the rest hidden: #pragma GCC visibility, heap.h).
+# headers declare the rest hidden: #pragma GCC visibility, heap.h). Then
+# the two modules, binding, bindings/common and core in one shared object
+# each: only their init function leaves it (nm -D).
 test-exports: $(BUILD)/libtricolor.a
 	@bad=$$(readelf -sW $< | awk '$$5=="GLOBAL" && $$6=="DEFAULT" && $$7!="UND" {print $$8}' | sort -u | \
 	  while read s; do grep -q "TC_API.*[ *]$$s(" csrc/include/tricolor.h || echo $$s; done); \
 	if [ -n "$$bad" ]; then echo "test-exports: exported but not TC_API:" $$bad; exit 1; fi; \
 	echo "test-exports: the core exports only TC_API functions"
+	@$(MAKE) --no-print-directory py-build lua-build
+	@for m in bindings/python/tricolor/_tricolor*.so:PyInit__tricolor $(BUILD)/lua/tricolor.so:luaopen_tricolor; do \
+	  f=$${m%%:*}; want=$${m##*:}; \
+	  got=$$(nm -D --defined-only $$f | awk '$$2 ~ /^[TDRBGS]$$/ {print $$3}' | sort -u | tr '\n' ' '); \
+	  test "$$got" = "$$want " || { echo "test-exports: $$f exports '$$got', want only $$want"; exit 1; }; \
+	done; \
+	echo "test-exports: the modules export only PyInit__tricolor and luaopen_tricolor (bindings/common included)"
 
 # The planted-bug build: the core without any barrier shade. Only the
 # barrier test runs against it, and it must see checkmark fire.

@@ -19,8 +19,10 @@ BUSTED       ?= /usr/bin/busted
 LUA_CFLAGS   ?= $(if $(LUA_INCDIR),-I$(LUA_INCDIR),$(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4))
 LUA_ROCKSPEC := $(firstword $(wildcard tricolor-*.rockspec))
 LUA_MODULE   := $(BUILD)/lua/tricolor.so
-LUA_SRC      := $(wildcard bindings/lua/*.c)
-LUA_HDR      := $(wildcard bindings/lua/*.h)
+# bindings/common: the plain C the Python and Lua bindings share
+LUA_SRC      := $(wildcard bindings/lua/*.c bindings/common/*.c)
+LUA_HDR      := $(wildcard bindings/lua/*.h bindings/common/*.h)
+LUA_COMMON   := -Ibindings/common
 LUA_DEBS     := lua5.4 liblua5.4-dev luarocks lua-busted lua-dkjson zip unzip
 
 .PHONY: lua-build lua-setup lua-rockspec-check test-lua test-lua-asan
@@ -36,7 +38,7 @@ $(BUILD)/%/tc_testposix.so: tests/lua/tc_testposix.c
 
 $(LUA_MODULE): $(LUA_SRC) $(LUA_HDR) csrc/include/tricolor.h $(BUILD)/libtricolor.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LUA_CFLAGS) -shared -Wl,--exclude-libs,ALL -o $@ $(LUA_SRC) $(BUILD)/libtricolor.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LUA_CFLAGS) $(LUA_COMMON) -shared -Wl,--exclude-libs,ALL -o $@ $(LUA_SRC) $(BUILD)/libtricolor.a $(LDLIBS)
 
 # lua-setup — install what is missing (Debian packages) on a fresh machine.
 lua-setup:
@@ -83,7 +85,7 @@ LUA_SANITIZE    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 
 $(LUA_ASAN_MODULE): $(LUA_SRC) $(LUA_HDR) $(CSRC) $(CHDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -DTC_EMBEDDED -fvisibility=hidden -O1 -g $(LUA_SANITIZE) $(LUA_CFLAGS) -shared -o $@ $(LUA_SRC) $(CSRC) $(LDLIBS)
+	$(CC) $(CFLAGS_BASE) -DTC_EMBEDDED -fvisibility=hidden -O1 -g $(LUA_SANITIZE) $(LUA_CFLAGS) $(LUA_COMMON) -shared -o $@ $(LUA_SRC) $(CSRC) $(LDLIBS)
 
 test-lua-asan: lua-setup $(LUA_ASAN_MODULE) $(BUILD)/lua-asan/tc_testposix.so
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \

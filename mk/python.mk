@@ -1,8 +1,9 @@
 # mk/python.mk — the Python binding: build in place, test, demo.
 # Included by the top-level Makefile (which defines PYTHON, CSRC and CHDR).
 
-PY_EXT_SRC := $(wildcard bindings/python/*.c)
-PY_EXT_HDR := $(wildcard bindings/python/*.h)
+# bindings/common: the plain C both bindings share (setup.py globs it too)
+PY_EXT_SRC := $(wildcard bindings/python/*.c bindings/common/*.c)
+PY_EXT_HDR := $(wildcard bindings/python/*.h bindings/common/*.h)
 PY_STAMP   := $(BUILD)/python-ext.stamp
 
 .PHONY: py-build test-python demo-python test-stubs
@@ -55,7 +56,7 @@ test-python-asan: lua-build
 	cp bindings/python/tricolor/*.py bindings/python/tricolor/*.pyi bindings/python/tricolor/py.typed $(PY_ASAN_DIR)/tricolor/
 	cp -r bindings/python/tricolor/lab $(PY_ASAN_DIR)/tricolor/
 	$(CC) -shared -fPIC -std=c11 -D_GNU_SOURCE -O1 -g -pthread -fsanitize=address,undefined \
-	    -fno-omit-frame-pointer -fvisibility=hidden -DTC_EMBEDDED -Icsrc/include -Icsrc -Ibindings/python $(PY_INCLUDES) \
+	    -fno-omit-frame-pointer -fvisibility=hidden -DTC_EMBEDDED -Icsrc/include -Icsrc -Ibindings/python -Ibindings/common $(PY_INCLUDES) \
 	    $(PY_EXT_SRC) $(CSRC) -lm -o $(PY_ASAN_DIR)/tricolor/_tricolor$(PY_EXT_SUFFIX)
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \

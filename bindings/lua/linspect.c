@@ -48,7 +48,7 @@ static int build_answer(lua_State *L)
         }
         lhandle_push_closed(L, 2, a->lh);
         if (!a->lh->h)
-            return lt_fail(L, "tricolor: %s: the heap is closed", a->fn);
+            return lt_fail(L, "tricolor: %s: %s", a->fn, bc_use_msg(BC_HEAP_CLOSED));
         lhandle_reserve(L, a->lh, a->fn);
         a->next = i + 1;
         lhandle_adopt(L, 2, -1, a->v[i].obj);
@@ -65,7 +65,7 @@ static int build_answer(lua_State *L)
 static int push_answer(lua_State *L, tc_status st, lanswer *a)
 {
     lheap *lh = a->lh;
-    lt_print_trace(lh->h);
+    lt_print_trace(lh);
     if (st != TC_OK)
         return lt_core_error(L, a->fn);
     lt_push_upvalues(L, 0, 1);
@@ -110,7 +110,7 @@ static int inspect_obj(lua_State *L, const char *fn, int shape,
     lanswer a = {lh, fn, NULL, 0, 0, shape};
     tc_status st = call(h, o->root, &a.v, &a.n);
     if (st == TC_OK && shape == ANS_PATH && a.n == 0) {
-        lt_print_trace(lh->h);
+        lt_print_trace(lh);
         lua_pushnil(L);
         run_due(L, 1, lh);
         return 1;
@@ -130,7 +130,7 @@ int linspect_retained(lua_State *L)
     lobj *o = lt_heap_obj(L, 2, lh, "retained");
     uint64_t bytes = 0, objects = 0;
     tc_status st = tc_obj_retained(h, o->root, &bytes, &objects);
-    lt_print_trace(lh->h);
+    lt_print_trace(lh);
     if (st != TC_OK)
         return lt_core_error(L, "retained");
     lt_push_u64(L, bytes);

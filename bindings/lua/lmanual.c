@@ -9,7 +9,9 @@
  * core's copy. gc_start and snapshot first let go of the handles Lua has
  * collected (lhandle_settle), so that a dead handle is not shown, or
  * marked, as a root; settling runs no Lua code, and every call re-checks
- * the heap (lt_open_heap) after anything that could have closed it.
+ * the heap (lt_open_heap) after anything that could have closed it. Every
+ * call ends at a safe point (gctrace, then due callbacks), as in Python:
+ * bindings/common/bc_drain.h.
  */
 #include "ltricolor.h"
 
@@ -26,9 +28,10 @@ int lmanual_gc_start(lua_State *L)
 {
     lheap *lh = settled(L, "gc_start");
     tc_status st = tc_heap_gc_start(lt_open_heap(L, 1, "gc_start"));
-    lt_print_trace(lh->h);
+    lt_print_trace(lh);
     if (st != TC_OK)
         return lt_core_error(L, "gc_start");
+    run_due(L, 1, lh);
     return 0;
 }
 
@@ -38,10 +41,11 @@ int lmanual_gc_step(lua_State *L)
     lua_Integer n = luaL_optinteger(L, 2, 1);
     uint64_t marked = 0;
     tc_status st = tc_heap_gc_step(lt_open_heap(L, 1, "gc_step"), (int64_t)n, &marked);
-    lt_print_trace(lh->h);
+    lt_print_trace(lh);
     if (st != TC_OK)
         return lt_core_error(L, "gc_step");
     lt_push_u64(L, marked);
+    run_due(L, 1, lh);
     return 1;
 }
 
@@ -50,7 +54,7 @@ int lmanual_gc_finish(lua_State *L)
     lheap *lh = lt_check_heap(L, 1, "gc_finish");
     uint64_t freed = 0;
     tc_status st = tc_heap_gc_finish(lt_open_heap(L, 1, "gc_finish"), &freed);
-    lt_print_trace(lh->h);
+    lt_print_trace(lh);
     if (st != TC_OK)
         return lt_core_error(L, "gc_finish");
     lt_push_u64(L, freed);
@@ -64,9 +68,12 @@ int lmanual_color(lua_State *L)
     lt_open_heap(L, 1, "color");
     lobj *o = lt_heap_obj(L, 2, lh, "color");
     tc_color c = TC_WHITE;
-    if (tc_obj_color(lh->h, o->root, &c) != TC_OK)
+    tc_status st = tc_obj_color(lh->h, o->root, &c);
+    lt_print_trace(lh);
+    if (st != TC_OK)
         return lt_core_error(L, "color");
     lua_pushstring(L, tc_color_name(c));
+    run_due(L, 1, lh);
     return 1;
 }
 
@@ -129,7 +136,9 @@ int lmanual_snapshot(lua_State *L)
 {
     lheap *lh = settled(L, "snapshot");
     tc_snapshot *s = NULL;
-    if (tc_heap_snapshot(lt_open_heap(L, 1, "snapshot"), &s) != TC_OK)
+    tc_status st = tc_heap_snapshot(lt_open_heap(L, 1, "snapshot"), &s);
+    lt_print_trace(lh);
+    if (st != TC_OK)
         return lt_core_error(L, "snapshot");
     lua_pushcfunction(L, build_snapshot);
     lua_pushlightuserdata(L, s);

@@ -8,11 +8,12 @@
  * the heap's registry table (heap user value 2), keyed by token (a per-heap
  * counter), and runs the due ones on the Lua thread at safe points: after
  * every heap method and in heap:run_finalizers() (run_due). An entry leaves
- * the registry when its callback runs, when it is replaced or cleared, and
- * all at once when the heap is closed (the core drops pending callbacks
- * then). A per-heap `draining` flag makes a drain inside a callback a
- * no-op, so a finalizer may call any heap method, collect() and close()
- * included.
+ * the registry when its callback runs, when it is replaced or cleared, when
+ * unsafe.free frees its object, and all at once when the heap is closed
+ * (the core drops pending callbacks then). The tokens, the drain loop and
+ * its re-entrancy flag are bindings/common's (bc_drain.h), shared with the
+ * Python binding: a drain inside a callback is a no-op, so a finalizer may
+ * call any heap method, collect() and close() included.
  *
  * A finalizer's argument and w:get()'s result are handles like any other
  * (lhandle_adopt): the object's one handle.
@@ -20,8 +21,8 @@
  * Invariants: a finalizer's handle exists, closed, with room reserved in
  * the handle registry, before tc_take_ready hands out its root, so no
  * error can leak a root; likewise w:get(). The drain runs in one protected
- * call, so a memory error of the binding itself cannot leave `draining`
- * set. A heap finalized while weak references live keeps its shell until
+ * call between bc_drain_enter and bc_drain_leave, so a memory error of the
+ * binding itself cannot leave the heap marked as draining. A heap finalized while weak references live keeps its shell until
  * the last weak reference's __gc destroys it (tc_weak_release needs it).
  */
 #include "ltricolor.h"
@@ -84,56 +85,70 @@ static void run_one(lua_State *L, tc_ready_kind kind, tc_token token, int arg)
         report(L, kind == TC_READY_FINALIZER ? "finalizer" : "cleanup");
 }
 
-/* drain_loop — the body of run_due, run protected (arg 1: the heap): take
- * each due callback and run it, until none is due or a callback closed the
- * heap. Returns how many ran. A closed handle (index 3) and room in the
- * handle registry are ready before each tc_take_ready, so the root a
- * finalizer comes with is owned at once (lhandle_adopt: by that handle, or
- * released if the object has a handle already). */
+/* The drain loop's host steps (bc_drain_ops), on the stack drain_loop
+ * keeps: 1 the heap, 2 the registry, 3 a closed handle (made before each
+ * tc_take_ready, with room in the handle registry, so the root a finalizer
+ * comes with is owned at once: lhandle_adopt gives it to that handle, or
+ * releases it if the object has a handle already). `ud` is the lua_State. */
+static tc_heap *drain_heap(void *ud)
+{
+    return ((lheap *)lua_touserdata((lua_State *)ud, 1))->h;
+}
+
+static void drain_prepare(void *ud)
+{
+    lua_State *L = (lua_State *)ud;
+    lheap *lh = (lheap *)lua_touserdata(L, 1);
+    if (lua_gettop(L) < 3)
+        lhandle_push_closed(L, 1, lh); /* 3; allocates: a __gc may close the heap */
+    if (lh->h)
+        lhandle_reserve(L, lh, "finalizer");
+}
+
+static void drain_run(void *ud, tc_ready_kind kind, tc_token token, tc_root *root)
+{
+    lua_State *L = (lua_State *)ud;
+    if (root)
+        lhandle_adopt(L, 1, 3, root); /* 4 */
+    run_one(L, kind, token, 4);
+    /* a handle that took its root is the finalizer's now */
+    lua_settop(L, ((lobj *)lua_touserdata(L, 3))->root ? 2 : 3);
+}
+
+static void drain_forget(void *ud, tc_token token)
+{
+    lua_State *L = (lua_State *)ud;
+    lua_pushnil(L);
+    lua_rawseti(L, 2, (lua_Integer)token);
+}
+
+static const bc_drain_ops drain_ops = {drain_heap, drain_prepare, drain_run, drain_forget};
+
+/* drain_loop — the body of run_due, run protected (arg 1: the heap): the
+ * shared loop over the steps above. Returns how many callbacks ran. */
 static int drain_loop(lua_State *L)
 {
-    lheap *lh = (lheap *)lua_touserdata(L, 1);
-    lua_Integer n = 0;
     push_callbacks(L, 1); /* 2 */
-    while (lh->h) {
-        if (lua_gettop(L) < 3)
-            lhandle_push_closed(L, 1, lh); /* 3; allocates */
-        tc_token token;
-        tc_root *root = NULL;
-        if (!lh->h) /* the allocation ran a __gc that closed the heap */
-            break;
-        lhandle_reserve(L, lh, "finalizer");
-        tc_ready_kind kind = tc_take_ready(lh->h, &token, &root);
-        if (kind == TC_READY_NONE)
-            break;
-        if (root)
-            lhandle_adopt(L, 1, 3, root); /* 4 */
-        int64_t t0 = tc_now_ns();
-        run_one(L, kind, token, 4);
-        if (lh->h) /* the callback may have closed it */
-            tc_heap_note_callback(lh->h, kind, t0, tc_now_ns()); /* a trace event */
-        /* a handle that took its root is the finalizer's now */
-        lua_settop(L, ((lobj *)lua_touserdata(L, 3))->root ? 2 : 3);
-        n++;
-    }
-    lua_pushinteger(L, n);
+    lua_pushinteger(L, (lua_Integer)bc_drain_loop(&drain_ops, L));
     return 1;
 }
 
 /* lspecial_run_due — run every due callback of the heap at `heapidx` (an
- * open heap, not draining): on this Lua thread, outside every core lock,
- * each once. Returns how many ran. Only a memory error of the binding
- * itself escapes (after the flag is reset); callback errors are warnings.
- * run_due (ltricolor.h) is the cheap test in front of it. */
+ * open heap): on this Lua thread, outside every core lock, each once;
+ * nothing while a drain of it runs already (bc_drain_enter). Returns how
+ * many ran. Only a memory error of the binding itself escapes (after the
+ * drain was left); callback errors are warnings. run_due (ltricolor.h) is
+ * the cheap test in front of it. */
 lua_Integer lspecial_run_due(lua_State *L, int heapidx, lheap *lh)
 {
     heapidx = lua_absindex(L, heapidx);
+    if (!bc_drain_enter(&lh->cb))
+        return 0;
     lt_push_upvalues(L, 0, heapidx);
     lua_pushcclosure(L, drain_loop, UV_COUNT);
     lua_pushvalue(L, heapidx);
-    lh->draining = 1;
     int st = lua_pcall(L, 1, 1, 0);
-    lh->draining = 0;
+    bc_drain_leave(&lh->cb);
     if (st != LUA_OK)
         lua_error(L);
     lua_Integer n = lua_tointeger(L, -1);
@@ -160,9 +175,10 @@ static tc_token new_token(lua_State *L, int heapidx, lheap *lh)
 {
     push_callbacks(L, heapidx);
     lua_insert(L, -2);
-    lua_rawseti(L, -2, ++lh->token);
+    tc_token token = bc_token_next(&lh->cb);
+    lua_rawseti(L, -2, (lua_Integer)token);
     lua_pop(L, 1);
-    return (tc_token)lh->token;
+    return token;
 }
 
 /* recheck_obj — after new_token's allocation (which may have run a __gc
@@ -234,7 +250,7 @@ int lspecial_run_finalizers(lua_State *L)
 {
     lheap *lh = lt_check_heap(L, 1, "run_finalizers");
     lt_open_heap(L, 1, "run_finalizers");
-    lua_pushinteger(L, lh->draining ? 0 : lspecial_run_due(L, 1, lh));
+    lua_pushinteger(L, lspecial_run_due(L, 1, lh)); /* 0 inside a callback */
     return 1;
 }
 
@@ -278,7 +294,7 @@ static int weak_get(lua_State *L)
     lweak *w = check_weak(L, 1, "get");
     lheap *lh = w->lh;
     if (!lh->h)
-        return lt_fail(L, "tricolor: get: the heap is closed");
+        return lt_fail(L, "tricolor: get: %s", bc_use_msg(BC_HEAP_CLOSED));
     if (!w->w)
         return lt_fail(L, "tricolor: get: the weak reference was closed");
     lua_getiuservalue(L, 1, 1); /* 2: the heap */

@@ -75,10 +75,7 @@ lobj *lt_check_obj(lua_State *L, int idx, const char *fn)
  * after the caller's last Lua allocation (see the invariants). */
 tc_heap *lt_open_heap(lua_State *L, int idx, const char *fn)
 {
-    lheap *lh = lt_check_heap(L, idx, fn);
-    if (!lh->h)
-        lt_fail(L, "tricolor: %s: the heap is closed", fn);
-    return lh->h;
+    return lt_heap_now(L, lt_check_heap(L, idx, fn), fn);
 }
 
 /* live_obj — the heap of a handle that can be used; raises if the heap was
@@ -86,12 +83,9 @@ tc_heap *lt_open_heap(lua_State *L, int idx, const char *fn)
  * the object freed with tricolor.unsafe.free. */
 tc_heap *lt_live_obj(lua_State *L, const lobj *o, const char *fn)
 {
-    if (!o->lh->h)
-        lt_fail(L, "tricolor: %s: the heap is closed", fn);
-    if (!o->root)
-        lt_fail(L, "tricolor: %s: the handle was closed", fn);
-    if (tc_root_freed(o->root))
-        lt_fail(L, "tricolor: %s: the object was freed with tricolor.unsafe.free", fn);
+    bc_use u = bc_obj_use(o->lh->h != NULL, o->root);
+    if (u != BC_USABLE)
+        lt_fail(L, "tricolor: %s: %s", fn, bc_use_msg(u));
     return o->lh->h;
 }
 
@@ -100,7 +94,7 @@ tc_heap *lt_live_obj(lua_State *L, const lobj *o, const char *fn)
 tc_heap *lt_heap_now(lua_State *L, const lheap *lh, const char *fn)
 {
     if (!lh->h)
-        lt_fail(L, "tricolor: %s: the heap is closed", fn);
+        lt_fail(L, "tricolor: %s: %s", fn, bc_use_msg(BC_HEAP_CLOSED));
     return lh->h;
 }
 
@@ -187,9 +181,13 @@ static void stderr_sink(void *ud, const char *line)
     fputc('\n', stderr);
 }
 
-/* print_trace — print the gctrace lines the core queued; after every call that may
- * run a collection. */
-void lt_print_trace(tc_heap *h) { tc_heap_drain_output(h, stderr_sink, NULL); }
+/* lt_heap_init — a new heap userdata's block: no core heap yet, no handle,
+ * no callback token; gctrace lines to the C stderr. */
+void lt_heap_init(lheap *lh)
+{
+    memset(lh, 0, sizeof *lh);
+    bc_host_init(&lh->cb, stderr_sink);
+}
 
 /* ---- tricolor.heap{...} ------------------------------------------------------ */
 
@@ -214,6 +212,17 @@ static const char *name_opt(lua_State *L, const char *name)
     return s;
 }
 
+/* range_opt — an integer option (value at -1) with the core's bounds and
+ * the core's message for a value outside them (bindings/common). */
+static int64_t range_opt(lua_State *L, const bc_range *r)
+{
+    char msg[160];
+    lua_Integer n = get_int(L, -1, "heap", r->name);
+    if (!bc_range_check(r, (int64_t)n, msg, sizeof msg))
+        lt_fail(L, "tricolor: heap: %s", msg);
+    return (int64_t)n;
+}
+
 /* apply_option — apply the option whose key is at -2 and value at -1. */
 static void apply_option(lua_State *L, tc_config *c)
 {
@@ -226,23 +235,17 @@ static void apply_option(lua_State *L, tc_config *c)
     } else if (strcmp(k, "barrier") == 0) {
         st = tc_barrier_parse(name_opt(L, k), &c->barrier);
     } else if (strcmp(k, "gogc") == 0) {
-        c->gogc = get_limit(L, -1, "heap", k, 0, TC_GOGC_MAX);
+        c->gogc = get_limit(L, -1, "heap", k, bc_tunable_gogc.min, bc_tunable_gogc.max);
     } else if (strcmp(k, "memory_limit") == 0) {
-        c->memory_limit = get_limit(L, -1, "heap", k, 1, LUA_MAXINTEGER);
+        c->memory_limit = get_limit(L, -1, "heap", k, bc_tunable_memory_limit.min, bc_tunable_memory_limit.max);
     } else if (strcmp(k, "mark_workers") == 0) {
-        lua_Integer n = get_int(L, -1, "heap", k);
-        if (n < 1 || n > 1024)
-            lt_fail(L, "tricolor: heap: 'mark_workers' must be an integer in [1, 1024] (got %I)", n);
-        c->mark_workers = (int)n;
+        c->mark_workers = (int)range_opt(L, &bc_range_mark_workers);
     } else if (strcmp(k, "gctrace") == 0) {
         c->gctrace = bool_opt(L, k);
     } else if (strcmp(k, "checkmark") == 0) {
         c->checkmark = bool_opt(L, k);
     } else if (strcmp(k, "events_ring") == 0) {
-        lua_Integer n = get_int(L, -1, "heap", k);
-        if (n < 0 || n > ((lua_Integer)1 << 24))
-            lt_fail(L, "tricolor: heap: 'events_ring' must be an integer in [0, 16777216] (got %I)", n);
-        c->events_ring = (int64_t)n;
+        c->events_ring = range_opt(L, &bc_range_events_ring);
     } else {
         lt_fail(L, "tricolor: heap: unknown option '%s'", k);
     }
@@ -308,12 +311,12 @@ static int heap_new(lua_State *L)
         st = tc_obj_new(h, (size_t)n, size, data, &r);
     }
     if (st != TC_OK) {
-        lt_print_trace(h);
+        lt_print_trace(lh);
         return lt_fail(L, "tricolor: new: cannot allocate an object with nslots=%I and data=%I bytes: %s", n,
                     (lua_Integer)size, tc_errmsg());
     }
     lhandle_push_new(L, 1, 4, r);
-    lt_print_trace(h);
+    lt_print_trace(lh);
     run_due(L, 1, lh);
     return 1;
 }
@@ -333,7 +336,7 @@ static int heap_collect(lua_State *L)
     tc_heap *h = lt_open_heap(L, 1, "collect");
     uint64_t freed = 0;
     tc_status st = tc_heap_collect_n(h, &freed);
-    lt_print_trace(h);
+    lt_print_trace(lh);
     if (st != TC_OK)
         return lt_core_error(L, "collect");
     run_due(L, 1, lh);
@@ -407,7 +410,9 @@ static int heap_stats(lua_State *L)
     lhandle_settle(L, 1, lh);
     tc_heap *h = lt_open_heap(L, 1, "stats"); /* also if a finalizer closed it */
     tc_stats s;
-    if (tc_heap_stats(h, &s) != TC_OK)
+    tc_status st = tc_heap_stats(h, &s);
+    lt_print_trace(lh);
+    if (st != TC_OK)
         return lt_core_error(L, "stats");
     size_t n;
     const tc_stats_field *f = tc_stats_fields(&n);
@@ -421,9 +426,12 @@ static int heap_stats(lua_State *L)
 
 static int heap_verify(lua_State *L)
 {
-    if (tc_heap_verify(lt_open_heap(L, 1, "verify")) != TC_OK)
+    tc_status st = tc_heap_verify(lt_open_heap(L, 1, "verify"));
+    lheap *lh = (lheap *)lua_touserdata(L, 1);
+    lt_print_trace(lh);
+    if (st != TC_OK)
         return lt_core_error(L, "verify");
-    run_due(L, 1, (lheap *)lua_touserdata(L, 1));
+    run_due(L, 1, lh);
     return 0;
 }
 
@@ -500,7 +508,7 @@ static int heap_close(lua_State *L)
     if (h) {
         lh->h = NULL;
         lhandle_close_all(lh);
-        lt_print_trace(h);
+        bc_trace_flush(&lh->cb, h);
         lua_pushnil(L);
         lua_setiuservalue(L, 1, HEAP_UV_CALLBACKS);
         tc_heap_close(h);
@@ -520,29 +528,11 @@ static int heap_gc(lua_State *L)
     return 0;
 }
 
-/* The heap's assignable fields: false (off) or an integer >= min. */
-typedef struct tunable {
-    const char *name, *field; /* "gogc", "heap.gogc" */
-    lua_Integer min, max;
-    int64_t (*get)(const tc_heap *);
-    tc_status (*set)(tc_heap *, int64_t);
-} tunable;
-
-static const tunable tunables[] = {
-    {"gogc", "heap.gogc", 0, TC_GOGC_MAX, tc_heap_gogc, tc_heap_set_gogc},
-    {"memory_limit", "heap.memory_limit", 1, LUA_MAXINTEGER, tc_heap_memory_limit, tc_heap_set_memory_limit},
-};
-
-/* find_tunable — the tunable named by the key at idx, or NULL. */
-static const tunable *find_tunable(lua_State *L, int idx)
+/* find_tunable — the tunable named by the key at idx, or NULL (the table
+ * is bindings/common's, shared with the Python binding). */
+static const bc_tunable *find_tunable(lua_State *L, int idx)
 {
-    if (lua_type(L, idx) != LUA_TSTRING)
-        return NULL;
-    const char *k = lua_tostring(L, idx);
-    for (size_t i = 0; i < sizeof tunables / sizeof tunables[0]; i++)
-        if (strcmp(k, tunables[i].name) == 0)
-            return &tunables[i];
-    return NULL;
+    return lua_type(L, idx) == LUA_TSTRING ? bc_tunable_find(lua_tostring(L, idx)) : NULL;
 }
 
 /* heap_field — heap.gogc and heap.memory_limit: the __index of a heap's
@@ -551,7 +541,7 @@ static int heap_field(lua_State *L)
 {
     lua_pushvalue(L, lua_upvalueindex(UV_HEAP));
     lua_replace(L, 1); /* self: the heap, not its methods table */
-    const tunable *t = find_tunable(L, 2);
+    const bc_tunable *t = find_tunable(L, 2);
     if (t) {
         push_limit(L, t->get(lt_open_heap(L, 1, t->field)));
         return 1;
@@ -564,11 +554,15 @@ static int heap_field(lua_State *L)
 /* heap_newindex — heap.gogc = v, heap.memory_limit = v (false: off). */
 static int heap_newindex(lua_State *L)
 {
-    const tunable *t = find_tunable(L, 2);
+    const bc_tunable *t = find_tunable(L, 2);
     if (t) {
         int64_t v = get_limit(L, 3, t->field, t->name, t->min, t->max);
-        if (t->set(lt_open_heap(L, 1, t->field), v) != TC_OK)
+        tc_status st = t->set(lt_open_heap(L, 1, t->field), v);
+        lheap *lh = (lheap *)lua_touserdata(L, 1);
+        lt_print_trace(lh);
+        if (st != TC_OK)
             return lt_core_error(L, t->field);
+        run_due(L, 1, lh);
         return 0;
     }
     if (lua_type(L, 2) == LUA_TSTRING)
@@ -699,7 +693,7 @@ static int l_heap(lua_State *L)
         }
     }
     lheap *lh = (lheap *)lua_newuserdatauv(L, sizeof *lh, HEAP_NUV);
-    memset(lh, 0, sizeof *lh);
+    lt_heap_init(lh);
     int ud = lua_gettop(L);
     push_heap_metatable(L, ud, heap_methods);
     lua_setmetatable(L, ud);
@@ -904,25 +898,26 @@ static int unsafe_address(lua_State *L)
     return 1;
 }
 
-/* unsafe_free — tricolor.unsafe.free(obj): free the object now. Its
- * finalizer is cleared first (a freed object is never finalized; its
- * registry entry goes). The handle (the object's one handle) gives its root
- * back and is LOBJ_FREED: it raises on every use; so does any handle a read
- * of a stale reference makes later. */
+/* unsafe_free — tricolor.unsafe.free(obj): free the object now. A freed
+ * object is never finalized: the core hands back the token of the
+ * finalizer it dropped, whose registry entry goes (nothing is dropped when
+ * the free fails). The handle (the object's one handle) gives its root back
+ * and is LOBJ_FREED: it raises on every use; so does any handle a read of a
+ * stale reference makes later. The object's cleanups are due at once: the
+ * safe point at the end runs them, as in Python. */
 static int unsafe_free(lua_State *L)
 {
     lobj *o = lt_check_obj(L, 1, "free");
-    tc_heap *h = lt_live_obj(L, o, "free");
     lua_settop(L, 1);
-    lua_getiuservalue(L, 1, 1); /* 2: the heap */
-    tc_token old = 0;
-    if (tc_set_finalizer(h, o->root, 0, &old) != TC_OK)
+    lua_getiuservalue(L, 1, 1); /* 2: the heap (allocates nothing: it exists) */
+    tc_heap *h = lt_live_obj(L, o, "free");
+    tc_token finalizer = 0;
+    if (tc_obj_free_token(h, o->root, &finalizer) != TC_OK)
         return lt_core_error(L, "free");
-    lspecial_forget_token(L, 2, old);
-    if (tc_obj_free(h, o->root) != TC_OK)
-        return lt_core_error(L, "free");
+    lspecial_forget_token(L, 2, finalizer);
     lhandle_forget(o->lh, o);
     o->root = LOBJ_FREED;
+    run_due(L, 2, o->lh);
     return 0;
 }
 

@@ -59,6 +59,8 @@
 #include <lua.h>
 
 #include "tricolor.h"
+#include "bc_config.h"
+#include "bc_drain.h"
 
 /* Everything declared below stays inside tricolor.so: the module exports
  * only luaopen_tricolor (tests/lua/package_spec.lua). */
@@ -96,8 +98,8 @@ typedef struct lheap {
                           * __gc, or by the last weak reference released after it */
     int finalized;       /* the heap userdata's __gc ran */
     size_t nweak;        /* weak userdata that still own a tc_weak */
-    lua_Integer token;   /* the last callback token handed out (tokens start at 1) */
-    int draining;        /* run_due is running callbacks: nested drains do nothing */
+    bc_host cb;          /* callback tokens, the drain flag and the gctrace sink
+                          * (bindings/common: shared with the Python binding) */
     /* handles (lhandle.c) */
     lentry *ents;        /* the registry (malloc'd): ents[0..n) entries, ents[0..old)
                           * survived the last pass */
@@ -168,7 +170,11 @@ tc_heap *lt_live_obj(lua_State *L, const lobj *o, const char *fn);
 lobj *lt_heap_obj(lua_State *L, int idx, lheap *lh, const char *fn);
 void lt_push_upvalues(lua_State *L, int base, int heap);
 void lt_push_u64(lua_State *L, uint64_t v);
-void lt_print_trace(tc_heap *h);
+void lt_heap_init(lheap *lh);
+
+/* lt_print_trace — print the gctrace lines the core queued, after every
+ * call bindings/common/bc_drain.h lists (nothing once the heap is closed). */
+static inline void lt_print_trace(const lheap *lh) { bc_trace_flush(&lh->cb, lh->h); }
 
 /* ---- lhandle.c ---- */
 lobj *lhandle_push_closed(lua_State *L, int heapidx, lheap *lh);
@@ -210,7 +216,7 @@ int lspecial_weakref(lua_State *L);
  * cleanups, if any (one atomic load when there are none). */
 static inline void run_due(lua_State *L, int heapidx, lheap *lh)
 {
-    if (lh->h && !lh->draining && tc_has_ready(lh->h))
+    if (bc_due(&lh->cb, lh->h))
         lspecial_run_due(L, heapidx, lh);
 }
 

@@ -1,9 +1,14 @@
 /*
- * _tricolor.h — what the two files of the extension `tricolor._tricolor`
- * share: the module state, the Heap and Obj structs and the few helpers both
- * call. Internal: nothing here is Python API.
+ * _tricolor.h — what the files of the extension `tricolor._tricolor`
+ * share: the module state, the Heap and Obj structs and the few helpers
+ * they call. Internal: nothing here is Python API. What the Lua binding
+ * needs too (callback tokens, the drain loop, tunables, bounds, the
+ * closed / freed words) is in bindings/common/, once.
  *
- *   _tricolor.c          the module, errors, value conversion, Heap, Obj, Stats
+ *   _tricolor.c          the module: state, the status table, exceptions, init
+ *   _tricolor_heap.c     Heap: arguments, construction, methods, properties
+ *   _tricolor_obj.c      Obj: slot values, load / store, the handle type
+ *   _tricolor_stats.c    Stats: the snapshot type, one getter per core field
  *   _tricolor_special.c  finalizers, cleanups, weak references (WeakRef) and
  *                        tricolor.unsafe (address, buffer, free)
  *   _tricolor_latency.c  tricolor.mmu (MMU / BMU of GC intervals)
@@ -33,6 +38,8 @@
 #include <stdint.h>
 
 #include "tricolor.h"
+#include "bc_config.h"
+#include "bc_drain.h"
 
 typedef struct tricolor_state {
     PyTypeObject *heap_type;
@@ -62,9 +69,8 @@ typedef struct HeapObject {
     tc_collector collector;
     tc_barrier barrier;
     bool closed;          /* see the invariants above */
-    bool draining;        /* a thread is running this heap's due callbacks */
+    bc_host cb;           /* tokens, the drain flag, the gctrace sink (bindings/common) */
     PyObject *callbacks;  /* dict {token: (id, fn)} finalizers, {token: (id, fn, arg)} cleanups */
-    uint64_t next_token;  /* the next token to hand out; starts at 1 (0 means none) */
     Py_ssize_t exports;   /* live unsafe.buffer views (see the invariants) */
 } HeapObject;
 
@@ -81,20 +87,75 @@ typedef struct ObjObject {
 
 PyObject *pytc_raise_status(tricolor_state *st, tc_status s);
 PyObject *pytc_raise_closed(tricolor_state *st);
+
+/* ---- in _tricolor_heap.c ---- */
+
+extern PyType_Spec pytc_heap_spec; /* tricolor.Heap */
+
+/* pytc_heap_drain — print the gctrace lines queued by the call that just ran
+ * (bc_drain.h lists the calls). */
+static inline void pytc_heap_drain(HeapObject *heap)
+{
+    bc_trace_flush(&heap->cb, heap->closed ? NULL : heap->heap);
+}
+
+/* pytc_heap_check_open — 0, or -1 with HeapClosedError. */
+static inline int pytc_heap_check_open(HeapObject *heap)
+{
+    if (!heap->closed)
+        return 0;
+    pytc_raise_closed(heap->st);
+    return -1;
+}
+
+/* ---- in _tricolor_obj.c ---- */
+
+extern PyType_Spec pytc_obj_spec; /* tricolor.Obj */
 PyObject *pytc_obj_wrap(HeapObject *heap, tc_root *root);
-/* pytc_heap_drain — print the gctrace lines queued by the call that just ran. */
-void pytc_heap_drain(HeapObject *heap);
 /* pytc_obj_check_usable — 0 if the handle may be used: its heap is open
  * (else HeapClosedError) and its object was not freed (else FreedObjectError). */
 int pytc_obj_check_usable(ObjObject *o);
+
+/* pytc_obj_new — a new Obj owning `root`, whose sizes the caller knows (the
+ * allocation fast path: inline, one PyObject_New). On failure the root is
+ * released. The id is read before the allocation: an allocation may run
+ * Python code (a finalizer) that closes the heap, and then the root is gone. */
+static inline PyObject *pytc_obj_new(HeapObject *heap, tc_root *root, size_t nslots, size_t size)
+{
+    uint64_t id = tc_obj_id(tc_root_obj(root));
+    ObjObject *o = PyObject_New(ObjObject, heap->st->obj_type);
+    if (o == NULL) {
+        tc_root_release(heap->heap, root);
+        return NULL;
+    }
+    Py_INCREF(heap);
+    o->heap = heap;
+    o->root = root;
+    o->id = id;
+    o->nslots = nslots;
+    o->size = size;
+    return (PyObject *)o;
+}
+
+/* ---- in _tricolor_stats.c ---- */
+
+PyTypeObject *pytc_stats_type_new(PyObject *module, tricolor_state *st);
+PyObject *pytc_stats_new(tricolor_state *st, const tc_stats *s);
 
 /* ---- in _tricolor_special.c ---- */
 
 /* pytc_safepoint — run the heap's due finalizers and cleanups now, on the
  * calling thread, unless the heap is closed or already draining; an
  * exception set by the caller is kept. Returns `result`, for
- * `return pytc_safepoint(self, value)`. */
-PyObject *pytc_safepoint(HeapObject *heap, PyObject *result);
+ * `return pytc_safepoint(self, value)`. The test is inline (one atomic load
+ * when nothing is due: heap.new's path); the drain is not. */
+PyObject *pytc_safepoint_slow(HeapObject *heap, PyObject *result);
+static inline PyObject *pytc_safepoint(HeapObject *heap, PyObject *result)
+{
+    if (heap->closed || !bc_due(&heap->cb, heap->heap))
+        return result;
+    return pytc_safepoint_slow(heap, result);
+}
 
 PyObject *pytc_heap_set_finalizer(HeapObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *pytc_heap_add_cleanup(HeapObject *self, PyObject *const *args, Py_ssize_t nargs);

@@ -10,16 +10,18 @@
  *     token -> (id, fn)        a finalizer of the object with that id
  *     token -> (id, fn, arg)   a cleanup
  *
- * Tokens come from a per-heap counter (never 0, never reused). An entry is
- * removed when its callback runs, when set_finalizer replaces or clears it,
- * when unsafe.free frees its object, and all of them when the heap closes.
+ * Tokens come from bindings/common (bc_token_next: never 0, never reused).
+ * An entry is removed when its callback runs, when set_finalizer replaces or
+ * clears it, when unsafe.free frees its object (the core hands back that
+ * finalizer's token: tc_obj_free_token), and all of them when the heap closes.
  *
  * Where callbacks run: at safe points on the calling Python thread, never on
  * the collector's thread. A safe point is the end of every Heap call that may
  * run or finish a collection (new, collect, stats, verify, scavenge, the
  * tunable setters, set_finalizer, add_cleanup, weakref, WeakRef.get,
- * unsafe.free) and run_finalizers(). One thread at a time drains a heap
- * (HeapObject.draining): a safe point reached from inside a callback —
+ * unsafe.free) and run_finalizers(). The loop and the rule that one thread
+ * at a time drains a heap are bindings/common/bc_drain.c's, shared with the
+ * Lua binding: a safe point reached from inside a callback —
  * heap.collect() in a finalizer, say — does not drain again, and the outer
  * loop picks up what that collection made due. A callback that closes the
  * heap ends the loop (take_ready on a closed heap has nothing). An exception
@@ -91,10 +93,7 @@ check_args(const char *what, Py_ssize_t nargs, Py_ssize_t want)
 static int
 heap_open(HeapObject *heap)
 {
-    if (!heap->closed)
-        return 0;
-    pytc_raise_closed(heap->st);
-    return -1;
+    return pytc_heap_check_open(heap);
 }
 
 /* ---- the callback registry --------------------------------------------------- */
@@ -104,7 +103,7 @@ heap_open(HeapObject *heap)
 static tc_token
 callback_put(HeapObject *heap, PyObject *entry)
 {
-    tc_token token = heap->next_token++;
+    tc_token token = bc_token_next(&heap->cb);
     PyObject *key = PyLong_FromUnsignedLongLong(token);
     int rc = key ? PyDict_SetItem(heap->callbacks, key, entry) : -1;
     Py_XDECREF(key);
@@ -169,39 +168,46 @@ run_one(HeapObject *heap, tc_ready_kind k, tc_token token, tc_root *root)
     Py_DECREF(entry);
 }
 
+/* The drain loop's host steps (bc_drain_ops); `ud` is the HeapObject. */
+static tc_heap *
+drain_heap(void *ud)
+{
+    HeapObject *heap = ud;
+    return heap->closed ? NULL : heap->heap;
+}
+
+static void
+drain_run(void *ud, tc_ready_kind k, tc_token token, tc_root *root)
+{
+    run_one(ud, k, token, root);
+}
+
+static void
+drain_forget(void *ud, tc_token token)
+{
+    Py_XDECREF(callback_pop(ud, token));
+}
+
+static const bc_drain_ops drain_ops = {drain_heap, NULL, drain_run, drain_forget};
+
 /* run_ready — drain the heap's due callbacks on this thread; how many ran.
  * A no-op while another drain of this heap runs (on this thread: a nested
  * safe point; on another: it will see what is left). */
 static Py_ssize_t
 run_ready(HeapObject *heap)
 {
-    Py_ssize_t n = 0;
-    if (heap->draining || heap->closed)
+    if (heap->closed || !bc_drain_enter(&heap->cb))
         return 0;
     Py_INCREF(heap); /* a callback may drop the caller's last reference */
-    heap->draining = true;
-    while (!heap->closed) {
-        tc_token token = 0;
-        tc_root *root = NULL;
-        tc_ready_kind k = tc_take_ready(heap->heap, &token, &root);
-        if (k == TC_READY_NONE)
-            break;
-        int64_t t0 = tc_now_ns();
-        run_one(heap, k, token, root);
-        if (!heap->closed) /* the callback may have closed it */
-            tc_heap_note_callback(heap->heap, k, t0, tc_now_ns()); /* a trace event */
-        n++;
-    }
-    heap->draining = false;
+    size_t n = bc_drain_loop(&drain_ops, heap);
+    bc_drain_leave(&heap->cb);
     Py_DECREF(heap);
-    return n;
+    return (Py_ssize_t)n;
 }
 
 PyObject *
-pytc_safepoint(HeapObject *heap, PyObject *result)
+pytc_safepoint_slow(HeapObject *heap, PyObject *result)
 {
-    if (heap->draining || heap->closed || !tc_has_ready(heap->heap))
-        return result;
 #if PY_VERSION_HEX >= 0x030C0000
     PyObject *exc = PyErr_GetRaisedException();
     run_ready(heap);
@@ -504,30 +510,12 @@ unsafe_buffer(PyObject *module, PyObject *arg)
     return view;
 }
 
-/* forget_object — after obj (id) was freed: drop its finalizer's entry (the
- * core dropped the record: there is no object left to pass). Its cleanups
- * need nothing here: the core queued them, and the safe point at the end of
- * free() runs them. */
-static void
-forget_object(HeapObject *heap, uint64_t id)
-{
-    PyObject *keys = PyList_New(0), *key, *entry;
-    Py_ssize_t pos = 0;
-    while (keys != NULL && PyDict_Next(heap->callbacks, &pos, &key, &entry))
-        if (PyTuple_GET_SIZE(entry) == 2 && PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(entry, 0)) == id &&
-            PyList_Append(keys, key) < 0)
-            Py_CLEAR(keys);
-    if (keys == NULL) {
-        PyErr_WriteUnraisable(NULL);
-        return;
-    }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++)
-        Py_XDECREF(callback_pop(heap, PyLong_AsUnsignedLongLong(PyList_GET_ITEM(keys, i))));
-    Py_DECREF(keys);
-}
-
 /* unsafe_free — free(obj): free the object now. Refused (BufferError) while
- * an unsafe.buffer view of it exists. */
+ * an unsafe.buffer view of it exists. The core hands back the token of the
+ * finalizer it dropped (there is no object left to pass), whose entry goes:
+ * one dict deletion, and nothing is forgotten when the free is refused. The
+ * object's cleanups need nothing here: the core queued them, and the safe
+ * point at the end of free() runs them. */
 static PyObject *
 unsafe_free(PyObject *module, PyObject *arg)
 {
@@ -535,14 +523,16 @@ unsafe_free(PyObject *module, PyObject *arg)
     if (o == NULL || heap_open(o->heap) < 0)
         return NULL;
     HeapObject *heap = o->heap; /* kept alive by o, which the caller holds */
-    tc_status s = tc_obj_free(heap->heap, o->root);
+    tc_token finalizer = 0;
+    tc_status s = tc_obj_free_token(heap->heap, o->root, &finalizer);
     if (s == TC_ERR_STATE) {
         PyErr_SetString(PyExc_BufferError, tc_errmsg());
         return NULL;
     }
     if (s != TC_OK)
         return pytc_safepoint(heap, pytc_raise_status(heap->st, s));
-    forget_object(heap, o->id);
+    if (finalizer != 0)
+        Py_XDECREF(callback_pop(heap, finalizer));
     return pytc_safepoint(heap, Py_NewRef(Py_None));
 }
 

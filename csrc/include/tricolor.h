@@ -132,13 +132,17 @@ typedef enum tc_barrier { TC_BARRIER_HYBRID = 0, TC_BARRIER_DIJKSTRA, TC_BARRIER
  * a goal of 1.7e19 bytes, 5e14 wrapped to 0) and is far beyond any useful
  * setting (use -1, off, for "never by growth"). */
 #define TC_GOGC_MAX INT64_C(1000000)
+/* TC_MARK_WORKERS_MAX, TC_EVENTS_RING_MAX — the largest mark_workers and
+ * events_ring tc_heap_new accepts (the bindings check the same bounds). */
+#define TC_MARK_WORKERS_MAX 256
+#define TC_EVENTS_RING_MAX (INT64_C(1) << 24)
 
 typedef struct tc_config {
     tc_collector collector;
     tc_barrier barrier;
     int64_t gogc;          /* percent in [0, TC_GOGC_MAX], or -1: no proportional trigger */
     int64_t memory_limit;  /* soft limit in bytes > 0, or -1: none */
-    int mark_workers;      /* >= 1 */
+    int mark_workers;      /* in [1, TC_MARK_WORKERS_MAX] */
     bool gctrace;          /* queue one gctrace line per cycle (tc_heap_drain_output) */
     bool checkmark;        /* verify every mark with a stop-the-world re-mark */
     bool gcstoptheworld;   /* run every cycle with the world stopped */
@@ -322,6 +326,10 @@ TC_API void tc_weak_release(tc_heap *h, tc_weak *w);
  * object's memory is taken back by the next cycle that finds no reference
  * to it, once that cycle's root scan has marked every handle to it freed. */
 TC_API tc_status tc_obj_free(tc_heap *h, tc_root *obj);
+/* tc_obj_free_token — tc_obj_free that also gives the token of the finalizer
+ * the free dropped in *finalizer (0 if it had none), so the host forgets
+ * that one callback; on failure nothing changed and *finalizer is 0. */
+TC_API tc_status tc_obj_free_token(tc_heap *h, tc_root *obj, tc_token *finalizer);
 /* tc_obj_payload — the payload's address and size, for a host buffer view;
  * pin the object for as long as the view exists (tc_obj_free is refused). */
 TC_API tc_status tc_obj_payload(tc_heap *h, tc_root *obj, void **ptr, size_t *size);

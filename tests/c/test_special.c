@@ -372,3 +372,35 @@ TEST(weak_release_then_sweep_frees_the_span)
     CHECK_OK(tc_heap_verify(h));
     tc_heap_destroy(h);
 }
+
+/* tc_obj_free_token hands the host the token of the finalizer a free
+ * dropped (the bindings forget that one callback: bindings/common), and a
+ * refused free (a pinned object) drops nothing: the finalizer still runs
+ * once the object is garbage. */
+TEST(unsafe_free_token_names_the_dropped_finalizer)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    tc_root *a, *b;
+    tc_token fin = 99, old = 0;
+    CHECK_OK(tc_obj_new(h, 0, 8, NULL, &a));
+    CHECK_OK(tc_obj_new(h, 0, 0, NULL, &b));
+    CHECK_OK(tc_set_finalizer(h, a, 7, &old));
+    CHECK_OK(tc_obj_pin(h, a));
+    CHECK(tc_obj_free_token(h, a, &fin) == TC_ERR_STATE && fin == 0); /* refused: nothing changed */
+    tc_obj_unpin(h, a);
+    CHECK_OK(tc_obj_free_token(h, b, &fin));
+    CHECK(fin == 0); /* b had no finalizer */
+    tc_root_release(h, a);
+    CHECK_OK(tc_heap_collect(h));
+    int counts[10] = {0};
+    CHECK(run_ready(h, counts, 10, NULL) == 1 && counts[7] == 1); /* a's finalizer was kept */
+    CHECK_OK(tc_obj_new(h, 0, 0, NULL, &a));
+    CHECK_OK(tc_set_finalizer(h, a, 8, &old));
+    CHECK_OK(tc_obj_free_token(h, a, &fin));
+    CHECK(fin == 8);
+    CHECK_OK(tc_heap_collect(h));
+    CHECK(run_ready(h, counts, 10, NULL) == 0 && counts[8] == 0); /* dropped: never due */
+    tc_root_release(h, a);
+    tc_root_release(h, b);
+    tc_heap_destroy(h);
+}

@@ -232,7 +232,7 @@ TEST(stress_yuasa) { stress(TC_BARRIER_YUASA, failed_); }
  *
  * A mutator that allocates fast while a tree is marked runs past the goal,
  * and (concurrent collector) pays its assists by marking, sharing the mark
- * bits with the collector thread and its workers (mark.c). It swaps
+ * bits with the collector thread and its workers (share.c). It swaps
  * subtrees as it goes, so the barrier is busy. First the collector thread
  * leaves all marking to the assists (a test hook: otherwise whether an
  * assist finds work is a matter of timing), then both mark side by side.

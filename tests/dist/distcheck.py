@@ -44,7 +44,8 @@ LUAROCKS = ["luarocks", "--lua-version", "5.4"]
 SDIST_MUST_HOLD = [
     "LICENSE", "README.md", "Makefile", "pyproject.toml", "setup.py", "MANIFEST.in",
     "csrc/include/tricolor.h", "csrc/heap.c", "bindings/lua/ltricolor.c", "bindings/lua/tricolor/lab.lua",
-    "bindings/python/_tricolor.c", "bindings/python/tricolor/_tricolor.pyi",
+    "bindings/python/_tricolor.c", "bindings/common/bc_drain.c", "bindings/common/bc_config.h",
+    "bindings/python/tricolor/_tricolor.pyi",
     "bindings/python/tricolor/py.typed", "mk/c.mk", "mk/python.mk", "mk/lua.mk", "mk/dist.mk",
     "tests/c/runner.c", "tests/python/conftest.py", "tests/lua/helpers.lua",
     "tests/dist/distcheck.py", "docs/spec.md", "docs/python.md", "docs/lua.md", "docs/design.md",

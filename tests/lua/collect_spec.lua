@@ -311,6 +311,24 @@ describe("gctrace", function()
       for _, line in ipairs(lines) do assert.truthy(H.match_gctrace(line), line) end
    end)
 
+   -- bindings/common/bc_drain.h: the calls that print queued gctrace lines
+   -- are the same in both bindings (tests/python/test_gctrace.py has the
+   -- same scenario); Lua's verify, stats and the tunable setters did not.
+   it("a cycle verify finishes prints its gctrace line before verify returns", function()
+      local out, ok = H.lua_child([[
+         local heap = require("tricolor").heap { collector = "manual", gctrace = true }
+         local keep = heap:new(1)
+         heap:gc_start()
+         heap:verify() -- finishes the running cycle first
+         io.stderr:write("verified\n")
+         os.exit(0) -- no close: nothing else prints
+      ]])
+      assert.is_true(ok, out)
+      local before = out:match("^(.-)verified\n")
+      assert.truthy(before, out)
+      assert.equal(1, #H.gc_lines(before), out)
+   end)
+
    it("lines go to stderr, not stdout", function()
       local out, ok = H.lua_child([[
          local heap = require("tricolor").heap { gctrace = true }

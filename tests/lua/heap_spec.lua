@@ -86,6 +86,20 @@ describe("tricolor.heap options", function()
       H.raises({ "heap", "options" }, tricolor.heap, "stw")
    end)
 
+   -- bindings/common/bc_config.c: one bound per option, the core's, and one
+   -- message, the core's, in both bindings (tests/python/test_config.py:
+   -- the same scenario). Lua accepted mark_workers up to 1024, Python any >= 1.
+   it("integer option bounds are the core's, with its message", function()
+      for _, case in ipairs({ { "mark_workers", 1, 256, "" }, { "events_ring", 0, 1 << 24, " events" } }) do
+         local name, lo, hi, unit = table.unpack(case)
+         for _, bad in ipairs({ lo - 1, hi + 1 }) do
+            local err = H.error_of(tricolor.heap, { [name] = bad })
+            assert.equal(("tricolor: heap: %s must be between %d and %d%s, not %d"):format(name, lo, hi, unit, bad), err)
+         end
+      end
+      local heap <close> = tricolor.heap { collector = "stw", mark_workers = 256 } -- the bound itself
+   end)
+
    it("tunables are settable while running", function()
       local heap <close> = tricolor.heap()
       heap.gogc = 50

@@ -35,7 +35,12 @@ describe("tricolor.lab", function()
       local r = lab.run { question = "pauses", quick = true, sizes = { 1, 2 } }
       assert.are.equal(6, #r.rows)
       for _, row in ipairs(r.rows) do
-         assert.is_true(row.mmu_1ms <= row.mmu_10ms and row.mmu_10ms <= row.mmu_100ms)
+         -- MMU is not monotone in the window (GC at both ends of a 15 ms run:
+         -- MMU(10 ms) = 0.75 > MMU(15 ms) = 0.67; BMU is the monotone one), so
+         -- only its range is checked, as tests/python/test_lab.py does
+         for _, k in ipairs({ "mmu_1ms", "mmu_10ms", "mmu_100ms" }) do
+            assert.is_true(row[k] >= 0 and row[k] <= 1)
+         end
          assert.is_true(row.pause_p99_ms <= row.pause_max_ms)
          assert.is_true(row.live_mib >= 0.9 * row.size_mib)
       end

@@ -84,6 +84,34 @@ H.each_collector("unsafe", function(h) heap = h end, function(collector)
       assert.equal(0, ran)
    end)
 
+   -- bindings/common/bc_drain.c: both bindings agree that a finalizer whose
+   -- object was freed while it waited in the ready queue never runs (Lua ran
+   -- it with a freed handle, Python dropped it; the same test is in
+   -- tests/python/test_unsafe.py).
+   it("an object freed while its finalizer waits in the queue is never finalized", function()
+      local ran, freed = {}, 0
+      local function fin(o)
+         ran[#ran + 1] = o:id()
+         for _, r in ipairs(heap:roots()) do
+            if r[1] == "finalizer_queue" and r[2] ~= o then
+               unsafe.free(r[2])
+               freed = freed + 1
+            end
+         end
+      end
+      do
+         local x, y = heap:new(0), heap:new(0)
+         heap:set_finalizer(x, fin)
+         heap:set_finalizer(y, fin)
+      end
+      H.reclaim(heap)
+      heap:run_finalizers()
+      assert.equal(1, freed)
+      assert.equal(1, #ran) -- the freed one's finalizer did not run
+      assert.equal(0, H.callbacks(heap))
+      heap:verify()
+   end)
+
    it("free after close raises closed", function()
       local o = heap:new(0)
       heap:close()

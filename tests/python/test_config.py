@@ -92,6 +92,20 @@ def test_bad_argument_values_are_value_errors_naming_the_argument(kwargs, word):
     assert word in str(info.value)
 
 
+@pytest.mark.parametrize("name, lo, hi, unit", [("mark_workers", 1, 256, ""),
+                                                ("events_ring", 0, 1 << 24, " events")])
+def test_integer_option_bounds_are_the_cores_with_its_message(name, lo, hi, unit):
+    """bindings/common/bc_config.c: one bound per option, the core's, and one
+    message, the core's, in both bindings (tests/lua/heap_spec.lua: the same
+    scenario). Python accepted any mark_workers >= 1, Lua up to 1024."""
+    for bad in (lo - 1, hi + 1):
+        with pytest.raises(ValueError, match=f"^{name} must be between {lo} and {hi}{unit}, not {bad}$"):
+            tricolor.Heap(**{name: bad})
+    if name == "mark_workers":  # the bound itself is accepted (no threads under stw)
+        with tricolor.Heap(collector="stw", **{name: hi}):
+            pass
+
+
 @pytest.mark.parametrize("kwargs, word", [
     ({"collector": 1}, "collector"),
     ({"collector": None}, "collector"),

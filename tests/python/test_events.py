@@ -209,6 +209,12 @@ def test_trace_has_thread_tracks_without_partial_overlap(tmp_path, collector):
     if collector == "incremental":  # the program's thread does the slices: its own track
         assert "slice" in names and "sweep" in names
         assert any(n.startswith("mutator thread") for n in thread_names)
+    # marking and sweeping say how many objects they marked or freed (churn leaves garbage)
+    def objects(*kinds):
+        return sum(e["args"]["objects"] for e in events if e["ph"] == "X" and e["name"] in kinds)
+    if collector != "stw":  # stw marks and sweeps inside its one pause
+        assert objects("mark", "slice", "assist") > 0
+        assert objects("sweep", "background sweep") > 0
     # the pauses sit on the heap's GC track; the program's own work on its thread's track
     tid_of = {e["name"]: e["tid"] for e in events if e["ph"] == "X"}
     assert tid_of["pause"] % 1_000_000 == 0

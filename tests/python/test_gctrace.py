@@ -142,6 +142,20 @@ def test_trace_path_must_be_a_path(heap):
         heap.trace_start(42)
 
 
+def test_a_cycle_verify_finishes_prints_its_gctrace_line_before_verify_returns(capsys):
+    """bindings/common/bc_drain.h: the calls that print queued gctrace lines
+    are the same in both bindings (tests/lua/collect_spec.lua has the same
+    scenario)."""
+    with tricolor.Heap(collector="manual", gctrace=True) as heap:
+        keep = heap.new(1)
+        heap.gc_start()
+        capsys.readouterr()
+        heap.verify()  # finishes the running cycle first
+        err = capsys.readouterr().err
+        assert len([l for l in err.splitlines() if l.startswith("gc ")]) == 1, err
+        del keep
+
+
 def test_verify_is_quiet_with_gctrace(capsys):
     with tricolor.Heap(gctrace=True) as heap:
         heap.verify()

@@ -191,6 +191,67 @@ def test_free_clears_weak_refs_drops_the_finalizer_and_runs_cleanups(heap):
     assert heap.stats().finalizers_pending == 0
 
 
+def test_free_refused_keeps_the_finalizer(heap):
+    """A free the core refuses (a buffer view pins the object) changes
+    nothing: the finalizer stays set and runs once the object is garbage
+    (bindings/common: the token is forgotten only for a free that happened)."""
+    ran = []
+    a = heap.new(0, data=8)
+    heap.set_finalizer(a, lambda o: ran.append(o.id))
+    oid = a.id
+    view = unsafe.buffer(a)
+    with pytest.raises(BufferError):
+        unsafe.free(a)
+    view.release()
+    del view, a
+    gc.collect()
+    for _ in range(3):
+        heap.collect()
+    assert ran == [oid]
+
+
+def test_free_forgets_one_finalizer_among_many(heap):
+    """unsafe.free forgets the freed object's finalizer by its token (the
+    core hands it back), not by a walk over every registered callback: the
+    others stay and run."""
+    ran = []
+    keep = [heap.new(0) for _ in range(50)]
+    for k in keep:
+        heap.set_finalizer(k, lambda o: ran.append(o.id))
+    del k
+    ids = sorted(k.id for k in keep[1:])
+    unsafe.free(keep[0])
+    del keep
+    for _ in range(3):
+        heap.collect()
+    assert sorted(ran) == ids
+
+
+def test_an_object_freed_while_its_finalizer_waits_in_the_queue_is_never_finalized(heap):
+    """Both bindings agree (bindings/common/bc_drain.c; the same test is in
+    tests/lua/unsafe_spec.lua): a finalizer whose object was freed while it
+    waited in the ready queue never runs."""
+    ran, freed = [], []
+
+    def fin(o):
+        ran.append(o.id)
+        for kind, r in heap.roots():
+            if kind == "finalizer_queue" and r != o:
+                unsafe.free(r)
+                freed.append(r.id)
+
+    x, y = heap.new(0), heap.new(0)
+    heap.set_finalizer(x, fin)
+    heap.set_finalizer(y, fin)
+    del x, y
+    for _ in range(3):
+        heap.collect()
+    heap.run_finalizers()
+    assert len(freed) == 1 and len(ran) == 1 and ran[0] != freed[0]
+    assert heap.stats().finalizers_pending == 0
+    heap.verify()
+
+
 def test_free_on_a_closed_heap(heap):
     a = heap.new(0)
     heap.close()

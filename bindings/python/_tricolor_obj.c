@@ -1,0 +1,408 @@
+/*
+ * _tricolor_obj.c — tricolor.Obj, the handle type of the extension
+ * `tricolor._tricolor`: slot values to and from Python, slot load and store
+ * (the hot paths), len / iter / hash / == / repr, data, size, id, heap.
+ *
+ * An Obj owns one tc_root (tc_root_release in dealloc) and a strong
+ * reference to its Heap, and caches its object's id, nslots and size (see
+ * _tricolor.c for why it is not a GC type). pytc_obj_new, the constructor
+ * heap.new() uses, is inline in _tricolor.h.
+ *
+ * Invariants: a handle reads its root only while its heap is open
+ * (HeapObject.closed, checked first); a slot read without a heap call
+ * (obj_load's fast path) is safe for the reasons given there.
+ */
+#include "_tricolor.h"
+
+/* ---- values ---------------------------------------------------------------- */
+
+/* int_value — a Python int as a slot value. Ints that do not fit in 64 bits
+ * are refused here; the core refuses the rest of [-2^62, 2^62)'s outside. */
+static int
+int_value(PyObject *v, tc_value *out)
+{
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow) {
+        PyErr_SetString(PyExc_OverflowError,
+                        "integer out of range: slots hold integers in [-2**62, 2**62)");
+        return -1;
+    }
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    *out = tc_int((int64_t)x);
+    return 0;
+}
+
+/* ref_value — an Obj as a slot value of `heap`: CrossHeapError if it belongs
+ * to another heap (checked here, since the other heap may be closed and its
+ * roots gone). */
+static int
+ref_value(HeapObject *heap, ObjObject *o, tc_value *out)
+{
+    if (o->heap != heap) {
+        PyErr_SetString(heap->st->cross_heap_error,
+                        "cannot store a reference to an object of another heap");
+        return -1;
+    }
+    if (heap->closed) {
+        pytc_raise_closed(heap->st);
+        return -1;
+    }
+    *out = tc_ref(tc_root_obj(o->root));
+    return 0;
+}
+
+/* value_from_py — convert `v` for a slot of `heap`. The exact types come
+ * first: they are the fast path. bool is tested before int (it is one). */
+static int
+value_from_py(HeapObject *heap, PyObject *v, tc_value *out)
+{
+    if (v == Py_None) {
+        *out = tc_nil();
+        return 0;
+    }
+    if (PyLong_CheckExact(v))
+        return int_value(v, out);
+    if (Py_IS_TYPE(v, heap->st->obj_type))
+        return ref_value(heap, (ObjObject *)v, out);
+    if (PyFloat_CheckExact(v)) {
+        *out = tc_float(PyFloat_AS_DOUBLE(v));
+        return 0;
+    }
+    if (PyBool_Check(v)) {
+        *out = tc_bool(v == Py_True);
+        return 0;
+    }
+    if (PyLong_Check(v))
+        return int_value(v, out);
+    if (PyFloat_Check(v)) {
+        *out = tc_float(PyFloat_AsDouble(v));
+        return 0;
+    }
+    PyErr_Format(PyExc_TypeError,
+                 "a slot holds None, bool, int, float or tricolor.Obj, not %.100s",
+                 Py_TYPE(v)->tp_name);
+    return -1;
+}
+
+/* value_to_py — a slot value as a Python object; a reference becomes a new Obj
+ * that takes over `ref_root`. */
+static PyObject *
+value_to_py(HeapObject *heap, tc_value v, tc_root *ref_root)
+{
+    switch (v.kind) {
+    case TC_NIL:
+        Py_RETURN_NONE;
+    case TC_BOOL:
+        return PyBool_FromLong(v.u.b);
+    case TC_INT:
+        return PyLong_FromLongLong(v.u.i);
+    case TC_FLOAT:
+        return PyFloat_FromDouble(v.u.d);
+    case TC_REF:
+        return pytc_obj_wrap(heap, ref_root);
+    }
+    if (ref_root)
+        tc_root_release(heap->heap, ref_root);
+    PyErr_SetString(heap->st->corruption_error, "a slot holds a value of unknown kind");
+    return NULL;
+}
+
+/* ---- Obj ------------------------------------------------------------------- */
+
+/* pytc_obj_wrap — pytc_obj_new for a root whose object's sizes the caller does
+ * not know (a finalizer's object, a weak reference's target, a slot's
+ * reference). A root of a freed object (a reference the caller's bug left
+ * to it) has no shape left: 0 and 0, and every use raises FreedObjectError. */
+PyObject *
+pytc_obj_wrap(HeapObject *heap, tc_root *root)
+{
+    if (tc_root_freed(root))
+        return pytc_obj_new(heap, root, 0, 0);
+    tc_obj *o = tc_root_obj(root);
+    return pytc_obj_new(heap, root, tc_obj_nslots_raw(o), tc_obj_size_raw(o));
+}
+
+/* obj_dealloc — dropping the last reference removes the root (a no-op on a
+ * closed heap). Obj is a heap type: it owns a reference to its type. */
+static void
+obj_dealloc(ObjObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    HeapObject *heap = self->heap;
+    tc_root_release(heap->heap, self->root);
+    PyObject_Free(self);
+    Py_DECREF(heap);
+    Py_DECREF(tp);
+}
+
+/* pytc_obj_check_usable — for the calls that answer from the handle's cache
+ * (len, size, heap, iter): HeapClosedError on a closed heap, FreedObjectError
+ * for a freed object (bc_use_msg: the same words as the Lua binding). */
+int
+pytc_obj_check_usable(ObjObject *self)
+{
+    bc_use u = bc_obj_use(!self->heap->closed, self->root);
+    if (u == BC_USABLE)
+        return 0;
+    PyErr_SetString(u == BC_HEAP_CLOSED ? self->heap->st->heap_closed_error : self->heap->st->freed_error,
+                    bc_use_msg(u));
+    return -1;
+}
+
+/* obj_index — a subscript as a slot index, negative ones counted from the
+ * end like a list's. The core checks the range (after normalisation). */
+static int
+obj_index(ObjObject *self, PyObject *key, int64_t *out)
+{
+    Py_ssize_t i;
+    if (PyLong_CheckExact(key)) {
+        i = PyLong_AsSsize_t(key);
+        if (i == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+        }
+    } else if (PyIndex_Check(key)) {
+        i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+    } else {
+        PyErr_Format(PyExc_TypeError, "tricolor.Obj indices must be integers, not %.100s",
+                     Py_TYPE(key)->tp_name);
+        return -1;
+    }
+    if (i == -1 && PyErr_Occurred())
+        return -1;
+    if (i < 0)
+        i += (Py_ssize_t)self->nslots;
+    *out = (int64_t)i;
+    return 0;
+}
+
+/* obj_load — read slot i (already normalised).
+ *
+ * Fast path: a slot that holds no reference is read with tc_load() straight
+ * from the rooted object, without a heap call. That is safe because the object
+ * is rooted by this handle (never freed or moved while we hold it), the heap
+ * is open (checked), the index is in range (checked against the cached
+ * nslots), and no other Python thread can store into the slot meanwhile (we
+ * hold the GIL); the collector threads only read slots. A reference needs a
+ * new root created inside a heap call, so it (and every error) takes the
+ * checked tc_slot_get(). A freed object (unsafe.free) has no slots any more:
+ * its root carries the freed bit, and the checked call reports it. */
+static PyObject *
+obj_load(ObjObject *self, int64_t i)
+{
+    HeapObject *heap = self->heap;
+    tc_value v;
+    if (!heap->closed && (uint64_t)i < self->nslots && !tc_root_freed(self->root)) {
+        v = tc_load(tc_root_obj(self->root), (size_t)i);
+        if (v.kind != TC_REF)
+            return value_to_py(heap, v, NULL);
+    }
+    tc_root *ref_root = NULL;
+    tc_status s = tc_slot_get(heap->heap, self->root, i, &v, &ref_root);
+    if (s != TC_OK)
+        return pytc_raise_status(heap->st, s);
+    return value_to_py(heap, v, ref_root);
+}
+
+static PyObject *
+obj_subscript(ObjObject *self, PyObject *key)
+{
+    int64_t i;
+    if (obj_index(self, key, &i) < 0)
+        return NULL;
+    return obj_load(self, i);
+}
+
+static PyObject *
+obj_item(ObjObject *self, Py_ssize_t i)
+{
+    return obj_load(self, (int64_t)i);
+}
+
+/* obj_ass_subscript — obj[i] = v. Deleting a slot is refused: slots are fixed
+ * (assign None to clear one). */
+static int
+obj_ass_subscript(ObjObject *self, PyObject *key, PyObject *value)
+{
+    HeapObject *heap = self->heap;
+    int64_t i;
+    tc_value v;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "tricolor.Obj slots cannot be deleted (assign None)");
+        return -1;
+    }
+    if (obj_index(self, key, &i) < 0 || value_from_py(heap, value, &v) < 0)
+        return -1;
+    tc_status s = tc_slot_set(heap->heap, self->root, i, v);
+    if (s != TC_OK) {
+        pytc_raise_status(heap->st, s);
+        return -1;
+    }
+    return 0;
+}
+
+static Py_ssize_t
+obj_length(ObjObject *self)
+{
+    if (pytc_obj_check_usable(self) < 0)
+        return -1;
+    return (Py_ssize_t)self->nslots;
+}
+
+/* obj_bool — a handle is always true, even with 0 slots: it stands for an
+ * object, like a non-NULL pointer (`if obj:` must not depend on nslots). */
+static int
+obj_bool(ObjObject *self)
+{
+    (void)self;
+    return 1;
+}
+
+/* obj_iter — iteration reads the slots one by one, live, like a list's
+ * iterator (the sequence protocol over obj_item). */
+static PyObject *
+obj_iter(ObjObject *self)
+{
+    if (pytc_obj_check_usable(self) < 0)
+        return NULL;
+    return PySeqIter_New((PyObject *)self);
+}
+
+/* obj_hash — the hash of the id, so hash(obj) == hash(obj.id). */
+static Py_hash_t
+obj_hash(ObjObject *self)
+{
+    if (sizeof(Py_hash_t) == 8) {
+        const uint64_t modulus = (UINT64_C(1) << 61) - 1; /* CPython's int hash modulus */
+        Py_hash_t h = (Py_hash_t)(self->id % modulus);
+        return h == -1 ? -2 : h;
+    }
+    PyObject *id = PyLong_FromUnsignedLongLong(self->id);
+    if (id == NULL)
+        return -1;
+    Py_hash_t h = PyObject_Hash(id);
+    Py_DECREF(id);
+    return h;
+}
+
+/* obj_richcompare — equal iff the same object of the same heap. A handle
+ * keeps its object alive, so two live handles with one id name one object. */
+static PyObject *
+obj_richcompare(PyObject *a, PyObject *b, int op)
+{
+    if ((op != Py_EQ && op != Py_NE) || !Py_IS_TYPE(b, Py_TYPE(a)))
+        Py_RETURN_NOTIMPLEMENTED;
+    ObjObject *x = (ObjObject *)a, *y = (ObjObject *)b;
+    bool eq = x->heap == y->heap && x->id == y->id;
+    return PyBool_FromLong(eq == (op == Py_EQ));
+}
+
+static PyObject *
+obj_repr(ObjObject *self)
+{
+    return PyUnicode_FromFormat("<tricolor.Obj id=%llu nslots=%zu size=%zu>",
+                                (unsigned long long)self->id, self->nslots, self->size);
+}
+
+static PyObject *
+obj_get_data(ObjObject *self, void *closure)
+{
+    HeapObject *heap = self->heap;
+    PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)self->size);
+    if (b == NULL)
+        return NULL;
+    tc_status s = tc_obj_data_get(heap->heap, self->root, PyBytes_AS_STRING(b), self->size);
+    if (s != TC_OK) {
+        Py_DECREF(b);
+        return pytc_raise_status(heap->st, s);
+    }
+    return b;
+}
+
+/* obj_set_data — obj.data = bytes-like of exactly obj.size bytes. */
+static int
+obj_set_data(ObjObject *self, PyObject *value, void *closure)
+{
+    HeapObject *heap = self->heap;
+    Py_buffer view;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "tricolor.Obj.data cannot be deleted");
+        return -1;
+    }
+    if (PyObject_GetBuffer(value, &view, PyBUF_SIMPLE) < 0) {
+        PyErr_Format(PyExc_TypeError, "data must be a bytes-like object, not %.100s",
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    tc_status s = tc_obj_data_set(heap->heap, self->root, view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    if (s != TC_OK) {
+        pytc_raise_status(heap->st, s);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+obj_get_size(ObjObject *self, void *closure)
+{
+    if (pytc_obj_check_usable(self) < 0)
+        return NULL;
+    return PyLong_FromSize_t(self->size);
+}
+
+static PyObject *
+obj_get_id(ObjObject *self, void *closure)
+{
+    return PyLong_FromUnsignedLongLong(self->id);
+}
+
+static PyObject *
+obj_get_heap(ObjObject *self, void *closure)
+{
+    if (pytc_obj_check_usable(self) < 0)
+        return NULL;
+    return Py_NewRef((PyObject *)self->heap);
+}
+
+static PyGetSetDef obj_getset[] = {
+    {"data", (getter)obj_get_data, (setter)obj_set_data,
+     "The payload, as a new bytes copy. Assign a bytes-like object of the same length to overwrite it.",
+     NULL},
+    {"size", (getter)obj_get_size, NULL, "The payload size in bytes (fixed at allocation).", NULL},
+    {"id", (getter)obj_get_id, NULL,
+     "A stable int for the object's lifetime, unique among the live objects of its heap.", NULL},
+    {"heap", (getter)obj_get_heap, NULL, "The tricolor.Heap the object belongs to.", NULL},
+    {NULL},
+};
+
+PyDoc_STRVAR(obj_doc,
+"A handle to an object of a tricolor.Heap (made by Heap.new or read from a slot).\n\n"
+"obj[i] / obj[i] = v read and write slot i (negative i counts from the end);\n"
+"len(obj) is the number of slots. Every live handle is a GC root.");
+
+static PyType_Slot obj_slots[] = {
+    {Py_tp_dealloc, obj_dealloc},
+    {Py_tp_repr, obj_repr},
+    {Py_tp_hash, obj_hash},
+    {Py_tp_richcompare, obj_richcompare},
+    {Py_tp_iter, obj_iter},
+    {Py_tp_getset, obj_getset},
+    {Py_tp_doc, (void *)obj_doc},
+    {Py_mp_subscript, obj_subscript},
+    {Py_mp_ass_subscript, obj_ass_subscript},
+    {Py_mp_length, obj_length},
+    {Py_sq_length, obj_length},
+    {Py_sq_item, obj_item},
+    {Py_nb_bool, obj_bool},
+    {0, NULL},
+};
+
+PyType_Spec pytc_obj_spec = {
+    .name = "tricolor.Obj",
+    .basicsize = sizeof(ObjObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = obj_slots,
+};

@@ -1,0 +1,117 @@
+/*
+ * alloc.h — allocation: the inline fast path (alloc_object) and the slow
+ * paths and caches of alloc.c. Included by heap.h after struct tc_heap
+ * (the fast path reads the mutator's cache and the heap's phase).
+ *
+ * The fast path takes the next free slot of the mutator's cached span for
+ * the size class: one ctz on the span's `alloccache` word, no lock, no
+ * atomic read-modify-write (Go's nextFreeFast); everything else (an empty
+ * cache, a large object, a refusal) is alloc_object_slow, never inlined.
+ *
+ * Invariants:
+ *  - a span with `cached` set is in exactly one mutator's cache and only its
+ *    owner writes its alloc bits (or the world-stopper, after flushing);
+ *  - every cached or full span is on h->full[c]; every span on h->partial[c]
+ *    has a free slot and is in no cache;
+ *  - an allocated slot has its alloc bit set from the moment it is handed out;
+ *  - during mark, an object is allocated black: its black bit is set before
+ *    its address is returned, and the sweep keeps alloc & (mark | black)
+ *    (its slots are nil, and later stores into it go through the barrier);
+ *  - a mutator allocates only from swept spans: during the sweep phase a
+ *    refill sweeps unswept spans of its class itself (lazy sweeping).
+ */
+#ifndef TC_ALLOC_H
+#define TC_ALLOC_H
+#include <string.h>
+
+#include "heap.h"
+#include "plant.h"
+#pragma GCC visibility push(hidden) /* internal to the core: heap.h */
+
+/* alloc.c */
+tc_obj *alloc_object_slow(tc_mutator *m, size_t nslots, size_t size); /* NULL + tc_fail on error */
+void alloc_flush_cache(tc_mutator *m);     /* world stopped or owner */
+
+/* alloc_count — one allocation of `bytes` in m's counters (owner: plain
+ * load and store, read relaxed by stats). */
+static inline void alloc_count(tc_mutator *m, size_t bytes)
+{
+    atomic_store_explicit(&m->mallocs, atomic_load_explicit(&m->mallocs, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&m->alloc_bytes,
+                          atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed) + bytes,
+                          memory_order_relaxed);
+}
+
+/* alloc_zero — clear a reused slot. Small sizes are cleared with inline
+ * stores (a libc memset call costs more than the clearing). */
+static inline void alloc_zero(void *p, size_t bytes)
+{
+    uint64_t *w = p;
+    switch ((bytes + 7) >> 3) {
+    case 8: w[7] = 0; /* fall through */
+    case 7: w[6] = 0; /* fall through */
+    case 6: w[5] = 0; /* fall through */
+    case 5: w[4] = 0; /* fall through */
+    case 4: w[3] = 0; /* fall through */
+    case 3: w[2] = 0; /* fall through */
+    case 2: w[1] = 0; /* fall through */
+    case 1: w[0] = 0; break;
+    default: memset(p, 0, bytes);
+    }
+}
+
+/* alloc_set_bits — record a new object at p in span s: its alloc bit, and
+ * during mark its black bit (allocate black: the sweep keeps it). Only s's
+ * owner writes these words now, so plain stores do; the release store
+ * orders the alloc bit before the object can be published. Mutators never
+ * write mark bits: those are the markers' (shared between mark sessions,
+ * share.c), and black bits are a separate bitmap, so allocating black needs
+ * no locked instruction either. */
+static inline void alloc_set_bits(tc_mutator *m, span *s, uintptr_t p)
+{
+    size_t off = (p - s->base) >> 3;
+    uint64_t bit = (uint64_t)1 << (off & 63);
+    _Atomic uint64_t *w = s->abits + (off >> 6);
+    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_release);
+    if (__builtin_expect(atomic_load_explicit(&m->heap->phase, memory_order_relaxed) == PHASE_MARK, 0) &&
+        !planted(PLANT_ALLOC_WHITE)) {
+        w = s->bbits + (off >> 6);
+        atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_relaxed);
+    }
+}
+
+/* alloc_finish — the header, bits and counts of a new object at p in s. */
+static inline tc_obj *alloc_finish(tc_mutator *m, span *s, uintptr_t p, size_t nslots, size_t size, size_t bytes)
+{
+    if (s->needzero)
+        alloc_zero((void *)p, bytes);
+    objhdr *hd = (objhdr *)p;
+    hd->nslots = (uint32_t)nslots;
+    hd->size = (uint32_t)size;
+    alloc_set_bits(m, s, p); /* publishes the initialised object to a validating marker */
+    alloc_count(m, s->elemsize);
+    return (tc_obj *)p;
+}
+
+/* alloc_object — a zeroed object with the given shape, or NULL with
+ * tc_fail(TC_ERR_NOMEM), or TC_ERR_CLOSED if the heap was closed while the
+ * allocation waited (a pause, a cycle). The caller (inside a heap call) checked that both
+ * fields fit 32 bits. The fast path takes the next free slot of the cached
+ * span: no lock, no atomic read-modify-write outside mark. */
+static inline tc_obj *alloc_object(tc_mutator *m, size_t nslots, size_t size)
+{
+    size_t bytes = obj_bytes(nslots, size);
+    if (__builtin_expect(bytes <= SC_MAX_SIZE && nslots <= SC_MAX_SIZE, 1)) { /* no overflow in bytes */
+        span *s = m->cache[sizeclass_of(bytes)];
+        uint64_t c;
+        if (__builtin_expect(s && (c = s->alloccache) != 0, 1)) {
+            uint32_t i = s->cachebase + (uint32_t)__builtin_ctzll(c);
+            s->alloccache = c & (c - 1);
+            return alloc_finish(m, s, s->base + (size_t)i * s->elemsize, nslots, size, bytes);
+        }
+    }
+    return alloc_object_slow(m, nslots, size);
+}
+#pragma GCC visibility pop
+#endif

@@ -1,0 +1,284 @@
+/*
+ * drain.c — the marking loop: tri-color marking with explicit grey work,
+ * never recursion, and the marker's life (mark_new, mark_flush, mark_free).
+ *
+ * Colours: an object is black once its mark bit is set and it was scanned
+ * (or was allocated black during mark: its slots are all nil), grey while it
+ * waits for that as a *candidate* address on a mark stack, in the prefetch
+ * ring or in the global grey queue, white otherwise. A candidate is
+ * tested-and-marked when it leaves the ring, and dropped if it was already
+ * marked; scanning only filters out references whose mark bit is already
+ * set, it never marks.
+ *
+ * Marking is memory-latency bound, so the drain loop keeps PREFETCH_DEPTH
+ * objects in flight: an address popped from the stack is prefetched (the
+ * object and its mark-bit word) and only tested and scanned PREFETCH_DEPTH
+ * pops later, when its cache lines have arrived. Scanning skips references
+ * whose mark bit is already set (a plain read, often cached: neighbours
+ * share bitmap words), so prefetch slots go to objects that need them.
+ *
+ * Concurrent marking (the concurrent and incremental collectors) differs in
+ * one way: every candidate is validated as an
+ * allocated object start of this heap before it is marked — a slot read
+ * while a mutator overwrites it can pair a stale REF tag with a fresh
+ * non-reference word (obj.h), and such a word must not be followed.
+ *
+ * The other marking files: greyq.c (the global grey queue and the mark
+ * stacks), share.c (who may write which mark bits: sessions and regions,
+ * with the argument that no mark is lost), markroots.c (roots, and the
+ * rescan after an overflow), checkmark.c (the stop-the-world mark, and the
+ * checkmark's), workers.c (parallel mark workers). markctx.h holds the
+ * marker's state and the inline fast paths.
+ *
+ * Invariants:
+ *  - an object is marked once: try_mark tests and sets its bit, and only
+ *    the marker that set it scans it;
+ *  - a concurrent marker drains only between mode_enter and mode_leave (a
+ *    session is open the whole time: share.c);
+ *  - the bytes a marker counts reach h->marked_bytes exactly once, in
+ *    mark_flush; mark_progress gets them as they are marked (publish).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "markctx.h"
+#include "plant.h"
+#include "platform.h"
+
+markctx *mark_new(tc_heap *h, bool concurrent, bool check)
+{
+    markctx *c = plat_calloc_lines(sizeof *c);
+    if (!c)
+        return NULL;
+    c->h = h;
+    c->concurrent = concurrent;
+    c->check = check;
+    c->avg_bytes = atomic_load_explicit(&h->avg_obj_bytes, memory_order_relaxed);
+    if (!stack_grow(c)) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* publish — add the bytes marked since the last report to mark_progress. */
+static void publish(markctx *c)
+{
+    c->marked_bytes = c->marked_objects * c->avg_bytes;
+    atomic_fetch_add_explicit(&c->h->mark_progress, c->marked_bytes - c->published, memory_order_relaxed);
+    c->published = c->marked_bytes;
+}
+
+/* mark_flush — give unfinished work back to the global queue and count
+ * what c marked into h->marked_bytes; c stays usable (an assist's marker
+ * between assists), with one stack chunk. */
+void mark_flush(markctx *c)
+{
+    defer_flush(c);
+    if (c->count) {
+        uintptr_t tmp[PREFETCH_DEPTH];
+        for (unsigned i = 0; i < c->count; i++)
+            tmp[i] = c->ring[(c->head + i) % PREFETCH_DEPTH];
+        grey_put(c->h, tmp, c->count);
+        c->count = 0;
+    }
+    for (;;) {
+        stack_chunk *k = c->top;
+        if (c->n)
+            grey_put(c->h, k->e, c->n);
+        if (!k->prev)
+            break;
+        c->top = k->prev;
+        c->n = STACK_CHUNK;
+        free(k);
+    }
+    c->n = 0;
+    if (c->concurrent)
+        publish(c);
+    atomic_fetch_add(&c->h->marked_bytes, c->marked_objects * c->avg_bytes);
+    c->marked_objects = c->marked_bytes = c->published = 0;
+    c->avg_bytes = atomic_load_explicit(&c->h->avg_obj_bytes, memory_order_relaxed);
+}
+
+/* mark_free — give unfinished work back to the global queue, free c. */
+void mark_free(markctx *c)
+{
+    if (!c)
+        return;
+    mark_flush(c);
+    free(c->defer);
+    free(c->top);
+    free(c->spare);
+    free(c);
+}
+
+/* donate — half of this marker's stack to the global queue, for a hungry
+ * marker: the oldest entries when the stack is short (a tree's big subtrees
+ * near its root), else one buffer from the top. */
+static void donate(markctx *c)
+{
+    stack_chunk *k = c->top;
+    size_t n = c->n;
+    if (n >= 2 * WBUF_N) {
+        grey_put(c->h, k->e + n - WBUF_N, WBUF_N);
+        c->n = n - WBUF_N;
+    } else if (n >= 2) {
+        size_t give = n / 2;
+        grey_put(c->h, k->e, give);
+        memmove(k->e, k->e + give, (n - give) * sizeof *k->e);
+        c->n = n - give;
+    }
+}
+
+/* poll — every POLL_EVERY candidates of a concurrent marker. */
+static __attribute__((noinline)) void poll(markctx *c)
+{
+    tc_heap *h = c->h;
+    uint64_t s = atomic_load_explicit(&h->mark_share, memory_order_relaxed);
+    if (c->mode == MODE_EXCL && s > (SHARE_ONE | SHARE_EXCL)) { /* someone waits: claim from now on */
+        atomic_fetch_sub_explicit(&h->mark_share, SHARE_EXCL, memory_order_acq_rel);
+        c->mode = MODE_CLAIMS;
+    } else if (c->mode == MODE_CLAIMS) {
+        sess_serve(c);
+        if (s == SHARE_ONE && !c->ndefer && /* alone again: the bits are ours */
+            atomic_compare_exchange_strong_explicit(&h->mark_share, &s, SHARE_ONE | SHARE_EXCL,
+                                                    memory_order_acq_rel, memory_order_relaxed))
+            c->mode = MODE_EXCL;
+    }
+    if (c->ndefer && owners_changed(c))
+        redo_deferred(c);
+    if (atomic_load_explicit(&h->mark_hungry, memory_order_relaxed) && grey_empty(h))
+        donate(c);
+}
+
+/* drain — the marking loop, specialised for stop-the-world (no validation,
+ * no byte count: the sweep counts) and concurrent marking. A candidate's
+ * mark word is computed once, when it is prefetched. */
+static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budget, bool concurrent)
+{
+    for (;;) {
+        uintptr_t p;
+        while (c->count < PREFETCH_DEPTH && pop(c, &p)) {
+            arena *a = arena_of(p);
+            unsigned slot = (c->head + c->count++) % PREFETCH_DEPTH;
+            c->ring[slot] = p;
+            c->ring_a[slot] = a;
+            if (__builtin_expect(a != NULL, 1)) {
+                __builtin_prefetch((const void *)p);
+                c->ring_w[slot] = bit_word(c->check ? a->checkbits : a->markbits, a, p, &c->ring_bit[slot]);
+                __builtin_prefetch((const void *)c->ring_w[slot]);
+            } else {
+                c->ring_w[slot] = NULL;
+            }
+        }
+        if (!c->count) {
+            /* only work that waits for other sessions to share left: an
+             * unbounded drain (a mark worker) serves its own askers and
+             * waits a little, looking again whenever some region was
+             * shared or some session ended; then (and in bounded drains:
+             * assists, slices) mode_leave gives it to the global queue */
+            if (concurrent && c->ndefer && budget < 0 && c->defer_spins < DEFER_SPINS) {
+                c->defer_spins++;
+                sess_serve(c);
+                if (owners_changed(c))
+                    redo_deferred(c);
+                else
+                    plat_cpu_relax();
+                continue;
+            }
+            c->defer_spins = 0;
+            return true;
+        }
+        if (budget == 0)
+            return false;
+        unsigned slot = c->head;
+        p = c->ring[slot];
+        c->head = (c->head + 1) % PREFETCH_DEPTH;
+        c->count--;
+        if (concurrent && !(++c->tick & (POLL_EVERY - 1)))
+            poll(c);
+        if (!try_mark(c, p, c->ring_a[slot], c->ring_w[slot], c->ring_bit[slot], concurrent))
+            continue;
+        c->marked_objects++;
+        if (concurrent && !(c->marked_objects & (PROGRESS_EVERY - 1))) /* let assists see the work done */
+            publish(c);
+        scan(c, p);
+        if (budget > 0)
+            budget--;
+    }
+}
+
+/* mark_drain — test-and-mark-and-scan candidates until no work is left
+ * (true) or `budget` objects were scanned (false; budget < 0: no limit). */
+bool mark_drain(markctx *c, int64_t budget)
+{
+    if (!c->concurrent)
+        return drain(c, budget, false);
+    return mark_drain_assist(c, budget, 0) == MARK_EMPTY; /* wait_ns 0: never MARK_BUSY */
+}
+
+/* mark_drain_assist — mark_drain for a mutator's assist: MARK_BUSY if
+ * another marker held the bits for longer than wait_ns, or (wait_ns > 0)
+ * every session slot open to assists is taken (wait_ns 0: neither). */
+mark_result mark_drain_assist(markctx *c, int64_t budget, uint64_t wait_ns)
+{
+    if (!mode_enter(c, wait_ns))
+        return MARK_BUSY;
+    bool done = drain(c, budget, true);
+    mode_leave(c);
+    publish(c);
+    return done ? MARK_EMPTY : MARK_MORE;
+}
+
+/* mark_bytes — bytes this marker has marked so far (not yet added to
+ * h->marked_bytes, which mark_free does). */
+uint64_t mark_bytes(const markctx *c) { return c->marked_objects * c->avg_bytes; }
+/* mark_count — objects this marker has marked since mark_flush last counted them. */
+uint64_t mark_count(const markctx *c) { return c->marked_objects; }
+tc_heap *mark_owner(const markctx *c) { return c->h; }
+
+/* mark_blacken — mark and scan p now (test hook: make one object black). */
+void mark_blacken(markctx *c, uintptr_t p)
+{
+    arena *a = arena_of(p);
+    uint64_t bit = 0;
+    _Atomic uint64_t *w = a ? bit_word(a->markbits, a, p, &bit) : NULL;
+    mode_enter(c, 0);
+    if (try_mark(c, p, a, w, bit, true))
+        scan(c, p);
+    mode_leave(c);
+}
+
+/* mark_debug_pair — test hook: c's work marked by two markers that take
+ * turns on this thread, `slice` objects at a time, both claiming regions as
+ * two threads marking at once do (the first gives half its stack to the
+ * second after each turn), so that asking, deferring and sharing happen in
+ * an order a test can rely on. */
+void mark_debug_pair(markctx *c, int64_t slice)
+{
+    tc_heap *h = c->h;
+    markctx *m[2] = {mark_new(h, true, false), mark_new(h, true, false)};
+    if (m[0] && m[1]) {
+        mark_flush(c); /* its work to the global queue */
+        for (int i = 0; i < 2; i++) {
+            sess_open(m[i], false);
+            atomic_fetch_add(&h->mark_share, SHARE_ONE);
+            m[i]->mode = MODE_CLAIMS;
+        }
+        for (;;) {
+            bool d0 = drain(m[0], slice, true);
+            donate(m[0]);
+            bool d1 = drain(m[1], slice, true);
+            sess_serve(m[0]);
+            sess_serve(m[1]);
+            if (d0 && d1 && !m[0]->ndefer && !m[1]->ndefer && grey_empty(h))
+                break;
+            redo_deferred(m[0]);
+            redo_deferred(m[1]);
+        }
+        mode_leave(m[0]);
+        mode_leave(m[1]);
+    }
+    mark_free(m[0]);
+    mark_free(m[1]);
+}
