@@ -30,7 +30,15 @@
  *  - a span is swept (its alloc bits hold exactly the live objects, its
  *    mark bits are zero) whenever it is on a partial/full list or in a
  *    cache; unswept spans are only on the unswept lists.
- * Locking: the page heap and span lists are protected by heap->lock; a
+ * Locking: the page heap, the span map and span lists are written under
+ * heap->lock. span_of reads the map plainly, also without that lock, where
+ * another edge orders the read after the entry's last write and before its
+ * next: in the allocating thread (publish_large), in a pause (check.c,
+ * manual.c), and under special_lock for an object with a special (its span
+ * is freed only by a sweep that takes special_lock or acquires the 0 of
+ * has_specials that the last special's unlink stored: special.c's top).
+ * Coalescing rewrites a free span's end pages, so a reader without such an
+ * edge races even when the entry it wants is stale. A
  * span's alloc bits are written by the mutator whose cache holds the span,
  * or by whoever took the span off a list to sweep it. Bitmap words are
  * atomic because a concurrent marker reads them.
@@ -75,7 +83,7 @@ typedef struct span {
     _Atomic uint64_t *abits, *bbits; /* this span's first word of the arena's alloc / black bits */
     struct span *next, *prev; /* in a class list or a free list */
     struct special *specials; /* finalizers, cleanups, weak refs, pins of its objects (special_lock) */
-    _Atomic uint8_t has_specials; /* specials != NULL: written under special_lock, read without it by the sweep */
+    _Atomic uint8_t has_specials; /* specials != NULL: written under special_lock (0 with release), read without it by the sweep (acquire: special.c) */
     _Atomic uint64_t sweepgen; /* == heap's sweepgen once swept this cycle (special.c) */
 } span;
 

@@ -50,6 +50,22 @@
  * target is unmarked (it is dead: the sweep is about to clear the reference),
  * and a get during mark shades the target (golang/go#69210).
  *
+ * The lock-free skip. special_sweep reads a span's has_specials without
+ * special_lock and, seeing 0, sweeps (and may free: pages_free rewrites the
+ * span map and recycles the span struct) without taking the lock. Whoever
+ * unlinked the span's last special held special_lock, had read the span
+ * map to find the span (span_of_obj) and wrote s->specials; only the 0 it
+ * stores orders those before the sweep's writes. So that store is a
+ * release and the sweep's load an acquire (with both relaxed, fuzz_tsan
+ * seed 4 saw tc_weak_release's span_of race with pages_free; test_special.c
+ * weak_release_then_sweep_frees_the_span replays it). If the sweep frees
+ * the span, the 0 it read is that last unlinker's: earlier unlinkers handed
+ * special_lock on to it, and no special was added since, for specials are
+ * only added to objects a mutator holds, which were live at mark
+ * termination and keep their span this sweep. A stale 0 (from before such
+ * an add) thus skips only specials of kept objects; a stale 1 takes the
+ * lock and finds the list empty.
+ *
  * Nothing here calls the host: due callbacks wait in the ready queue until the
  * host takes them (tc_take_ready) on a thread of its choosing.
  */
@@ -111,8 +127,8 @@ static void special_unlink(tc_heap *h, span *s, special *sp)
             *pp = sp->next;
             break;
         }
-    if (!s->specials)
-        atomic_store_explicit(&s->has_specials, 0, memory_order_relaxed);
+    if (!s->specials) /* release: the top ("The lock-free skip") */
+        atomic_store_explicit(&s->has_specials, 0, memory_order_release);
     if (sp->all_prev)
         sp->all_prev->all_next = sp->all_next;
     else
@@ -168,14 +184,12 @@ void special_push_finalizer_roots(markctx *c)
 
 /* special_sweep — decide the fate of the specials of span s, which the
  * caller has claimed for sweeping (its bits not yet swept). Most spans
- * have none: has_specials is looked at without special_lock. A stale 0
- * only skips a special added meanwhile, and specials are only added to
- * objects a mutator holds, which this sweep keeps; a stale 1 takes the
- * lock and finds the list empty. */
+ * have none: has_specials is looked at without special_lock (the top says
+ * why a 0 seen there is safe to act on). */
 void special_sweep(tc_heap *h, span *s)
 {
     uint64_t gen = atomic_load(&h->sweepgen);
-    if (!atomic_load_explicit(&s->has_specials, memory_order_relaxed)) {
+    if (!atomic_load_explicit(&s->has_specials, memory_order_acquire)) { /* the top: the lock-free skip */
         atomic_store(&s->sweepgen, gen);
         return;
     }

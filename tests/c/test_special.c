@@ -1,6 +1,7 @@
 /* test_special.c — finalizers, cleanups, weak references and unsafe free,
  * with precise roots, under every collector (Go's semantics). */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,6 +306,69 @@ TEST(unsafe_free_then_use)
     tc_stats s;
     CHECK_OK(tc_heap_stats(h, &s));
     CHECK(s.heap_objects == 1 && s.roots == 1);
+    CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}
+
+/* The sweep skips special_lock for a span whose has_specials it reads as 0.
+ * A thread that released the span's last weak reference read the span map
+ * (to find the span) before storing that 0; the sweep then frees the span
+ * and rewrites the map. That 0 must carry the release's reads to the sweep
+ * (release / acquire), or TSan sees the map entry raced (fuzz_tsan, seed 4).
+ * The releasing thread and the sweeping one are paced by relaxed flags only,
+ * so no other happens-before edge hides a missing one. */
+typedef struct weak_dropper {
+    tc_heap *h;
+    tc_weak **w;
+    int n;
+    atomic_int released, swept;
+} weak_dropper;
+
+static void *weak_drop_all(void *arg)
+{
+    weak_dropper *d = arg;
+    for (int i = 0; i < d->n; i++)
+        tc_weak_release(d->h, d->w[i]);
+    atomic_store_explicit(&d->released, 1, memory_order_relaxed);
+    while (!atomic_load_explicit(&d->swept, memory_order_relaxed)) /* stay: no exit edge before the sweep */
+        sched_yield();
+    return NULL;
+}
+
+TEST(weak_release_then_sweep_frees_the_span)
+{
+    if (tc_test_collector != TC_COLLECTOR_STW)
+        return; /* drives its own manual heap: once */
+    enum { N = 2000 };
+    static tc_weak *w[N];
+    tc_config c;
+    tc_config_init(&c);
+    c.collector = TC_COLLECTOR_MANUAL;
+    tc_heap *h = NULL;
+    CHECK_OK(tc_heap_new(&c, &h));
+    for (int i = 0; i < N; i++) { /* 4 KiB apiece: two to a page, every span emptied */
+        tc_root *r;
+        CHECK_OK(tc_obj_new(h, 0, 4000, NULL, &r));
+        CHECK_OK(tc_weak_new(h, r, &w[i]));
+        tc_root_release(h, r);
+    }
+    uint64_t marked = 0, freed = 0;
+    CHECK_OK(tc_heap_gc_start(h));
+    do /* no roots: the mark ends at once, every span left unswept */
+        CHECK_OK(tc_heap_gc_step(h, 1 << 20, &marked));
+    while (marked);
+    weak_dropper d = {.h = h, .w = w, .n = N};
+    pthread_t t;
+    pthread_create(&t, NULL, weak_drop_all, &d);
+    while (!atomic_load_explicit(&d.released, memory_order_relaxed))
+        sched_yield();
+    CHECK_OK(tc_heap_gc_finish(h, &freed)); /* sweeps spans whose specials the thread unlinked */
+    atomic_store_explicit(&d.swept, 1, memory_order_relaxed);
+    pthread_join(t, NULL);
+    CHECK(freed == N);
+    tc_stats s;
+    CHECK_OK(tc_heap_stats(h, &s));
+    CHECK(s.heap_objects == 0 && s.weak_refs == 0);
     CHECK_OK(tc_heap_verify(h));
     tc_heap_destroy(h);
 }
