@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "platform.h"
+#include "span.h"
 #include "tc_test.h"
 
 static uint64_t rss_bytes(void)
@@ -319,6 +321,28 @@ TEST(scavenger_returns_a_dead_gigabyte)
     CHECK_OK(tc_obj_new(h, 0, SIZE, NULL, &holder));
     CHECK_OK(tc_heap_verify(h));
     tc_heap_destroy(h);
+}
+
+/* plat_reserve_at is a probe: at any address it returns that address or
+ * NULL, and never crashes the process. Under ThreadSanitizer an address in
+ * its shadow or in a gap between its application ranges made the runtime
+ * map at 0 instead and die ("mmap at bad address"): arena placement probes
+ * 4 GiB slots below the kernel's choice, and with enough live heaps it
+ * reached the gap below TSan's high application range. */
+TEST(reserve_at_any_address_returns_it_or_null)
+{
+    static const uintptr_t addrs[] = {
+        (uintptr_t)0x7e7f00000000ull, /* TSan: the gap below its high application range */
+        (uintptr_t)0x200000000000ull, /* TSan: between its shadow and its meta shadow */
+        (uintptr_t)0x050000000000ull, /* TSan: its shadow */
+        (uintptr_t)0x560000000000ull, /* TSan: its middle application range */
+    };
+    for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) {
+        void *p = plat_reserve_at(addrs[i], TC_ARENA_SIZE);
+        CHECK(p == NULL || (uintptr_t)p == addrs[i]);
+        if (p)
+            plat_unreserve(p, TC_ARENA_SIZE);
+    }
 }
 
 /* Many live heaps at once: each reserves an arena of its own, and arena
