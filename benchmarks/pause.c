@@ -463,7 +463,7 @@ int main(int argc, char **argv)
     result(wl, sys, "pause_max_build", pause_max_build / 1e3, "us");
     result(wl, sys, "pause_max_run", (double)g_st.pause_max_ns / 1e3, "us");
     result(wl, sys, "roots", (double)g_st.roots, "count");
-    double gc_cpu_s = (cur.gc_cpu - first.gc_cpu) / 1e9;
+    double gc_cpu_s = gc_cpu > 0 ? (cur.gc_cpu - first.gc_cpu) / 1e9 : 0;
     result(wl, sys, "sweep_cpu_s", (double)(g_st.sweep_cpu_ns - sweep0) / 1e9, "s");
     printf("INFO pause_max_ns_stats %llu assist_marked_mib %.1f mark_regions_shared %llu\n",
            (unsigned long long)g_st.pause_max_ns, (double)g_st.assist_marked / 1048576.0,

@@ -1,9 +1,10 @@
 // Command gclab-go runs two of gclab's workloads on Go's own collector, for the
 // side-by-side curves of issues 3 and 4 (see benchmarks/README-gclab.md):
 //
-//	gclab-go gcbench [WORKLOAD SYSTEM]
+//	gclab-go gcbench [WORKLOAD SYSTEM [STRETCH LONGLIVED MINDEPTH MAXDEPTH ARRAYSIZE]]
 //	                        GCBench as benchmarks/gcbench.c (run it with GOGC=N);
-//	                        the RESULT names default to gcbench-gogc go-gogcN
+//	                        the RESULT names default to gcbench-gogc go-gogcN,
+//	                        the sizes to gcbench.c's (18 16 4 16 500000)
 //	gclab-go pause SIZE_MIB SECONDS [OPS [WORKLOAD]]
 //	                        the pause workload as benchmarks/pause.c (OPS > 0:
 //	                        stop after OPS operations instead of SECONDS)
@@ -77,8 +78,8 @@ func gcCPUSeconds(ms *runtime.MemStats) float64 {
 	return ms.GCCPUFraction * float64(runtime.GOMAXPROCS(0)) * span
 }
 
-func gcbench(wl, sys string) {
-	const stretch, longLived, minD, maxD, arraySize = 18, 16, 4, 16, 500000
+func gcbench(wl, sys string, size []int) {
+	stretch, longLived, minD, maxD, arraySize := size[0], size[1], size[2], size[3], size[4]
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	gc0 := ms.NumGC
@@ -286,7 +287,18 @@ func main() {
 		if len(os.Args) > 3 {
 			wl, sys = os.Args[2], os.Args[3]
 		}
-		gcbench(wl, sys)
+		size := []int{18, 16, 4, 16, 500000}
+		for i := range size {
+			if len(os.Args) > 4+i {
+				v, err := strconv.Atoi(os.Args[4+i])
+				if err != nil || v <= 0 {
+					fmt.Fprintln(os.Stderr, "bad size", os.Args[4+i])
+					os.Exit(2)
+				}
+				size[i] = v
+			}
+		}
+		gcbench(wl, sys, size)
 	case "pause":
 		size, _ := strconv.Atoi(os.Args[2])
 		secs, _ := strconv.ParseFloat(os.Args[3], 64)
