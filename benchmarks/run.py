@@ -462,7 +462,7 @@ def report(run, header, elapsed):
     targets = check_targets(run)
     if targets:
         print()
-        print("targets (issue 2; inspect: issue 15):")
+        print("targets (issues 2, 12, 13, 15; tightened by issue 16):")
         for text, _, _ in targets:
             print("  " + text)
     for note in sorted(set(run.skips)):
