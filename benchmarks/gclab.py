@@ -479,10 +479,11 @@ def spacetime(pacing: dict) -> None:
             say(f"GC CPU-s at equal peak RSS, {title}, tricolor / {peer}: worst {c['ratio']:.2f}x at "
                 f"{c['heap']:.0f} MiB ({c['tricolor']:.3f} vs {c['peer']:.3f} s; {c['points']} points over "
                 f"{c['lo']:.0f}-{c['hi']:.0f} MiB) (goal <= 1.0x) {status}")
-            for k in ("ratio", "heap", "tricolor", "peer", "points", "lo", "hi"):
+            units = {"ratio": "x", "heap": "MiB", "tricolor": "s", "peer": "s", "points": "count", "lo": "MiB",
+                     "hi": "MiB"}
+            for k, unit in units.items():
                 records.append({"workload": "_spacetime", "system": f"tricolor/{peer}", "metric": f"{name}_{k}",
-                                "value": c[k], "unit": {"ratio": "x", "points": "count"}.get(k, "MiB" if k in
-                                                                                              ("heap", "lo", "hi") else "s")})
+                                "value": c[k], "unit": unit})
             records.append({"workload": "_spacetime", "system": f"tricolor/{peer}", "metric": name,
                             "value": status, "unit": "status"})
     png = BIN / "spacetime-quick.png" if QUICK else ROOT / "benchmarks" / "spacetime.png"

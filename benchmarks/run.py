@@ -333,6 +333,8 @@ def bench_gclab(run, reps, quick):
         if os.path.getmtime(out) >= t0:  # never a previous run's records
             with open(out) as f:
                 run.gclab = json.load(f)
+            run.failures += [f"gclab {r['workload']} {r['system']}: {r['value']}" for r in run.gclab
+                             if r.get("unit") == "status" and str(r.get("value", "")).startswith("FAILED")]
     except (OSError, ValueError) as e:
         run.failures.append(f"gclab: no records in {out}: {e}")
 

@@ -15,6 +15,8 @@ BARRIERS = ("hybrid", "dijkstra", "yuasa")
 PY_OPS = (("new", "new 3-slot object", 1.3), ("store", "store int", 2.0), ("store_ref", "store reference", 2.0),
           ("load", "load int", 2.0), ("load_ref", "load reference", 2.0))
 MARK_GOALS = (("list", 6.0), ("tree", 10.0), ("graph", 40.0))
+NO_PAUSE = "not measured (gclab.py's pause table did not run)"
+NO_SWEEP = "not measured (gclab.py's gogc sweep did not run)"
 
 
 def size_key(name: str) -> int:
@@ -78,8 +80,8 @@ def gcbench_rows(f: Figures) -> list[dict]:
 def memory_rows(f: Figures) -> list[dict]:
     sizes = f.pause_sizes()
     if not sizes:
-        return [row("2 heap_sys at the pause workload vs Go", "-", "-", None, "<= 1.0x", None, "gclab not run"),
-                row("2 peak RSS / live at the pause workload", "-", "-", None, "<= 2.2x", None, "gclab not run")]
+        return [row("2 heap_sys at the pause workload vs Go", "-", "-", None, "<= 1.0x", None, NO_PAUSE),
+                row("2 peak RSS / live at the pause workload", "-", "-", None, "<= 2.2x", None, NO_PAUSE)]
     wl = f"pause-{sizes[-1]}"
     tc = "tricolor-concurrent-hybrid"
     hs, go_hs = f.gl(wl, tc, "heap_sys_max"), f.gl(wl, "go", "heap_sys_max")
@@ -112,7 +114,7 @@ def mark_rows(f: Figures, workloads: list[str]) -> list[dict]:
 def pause_rows(f: Figures) -> list[dict]:
     sizes = f.pause_sizes()
     if not sizes:
-        return [row("4 max / p99 pause per barrier", "-", "-", None, "<= 100 / 50 us", None, "gclab not run")]
+        return [row("4 max / p99 pause per barrier", "-", "-", None, "<= 100 / 50 us", None, NO_PAUSE)]
     wl = f"pause-{sizes[-1]}"
     go_max, go_p99 = f.gl(wl, "go", "pause_max"), f.gl(wl, "go", "pause_p99")
     out = []
@@ -156,7 +158,7 @@ def spacetime_rows(f: Figures) -> list[dict]:
             g = lambda k: f.gl("_spacetime", f"tricolor/{peer}", f"{name}_{k}")  # noqa: E731
             r = g("ratio")
             ok = None if st not in ("OK", "MISS") else st == "OK"
-            note = ("no overlap of peak heaps" if st == "n/a" else "gclab not run" if st is None else
+            note = ("no overlap of peak heaps" if st == "n/a" else NO_SWEEP if st is None else
                     f"worst of {fmt(g('points'), '', 3)} points over {fmt(g('lo'), '')}-{fmt(g('hi'), 'MiB')}")
             out.append(row(f"6 GC CPU-s at equal peak heap, {title} vs {peer}", fmt(g("tricolor"), "s"),
                            f"{peer} {fmt(g('peer'), 's')} @ {fmt(g('heap'), 'MiB')}", r,
