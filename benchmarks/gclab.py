@@ -169,7 +169,8 @@ UNITS = {"pause_max": "us", "pause_p99": "us", "pauses": "count", "op_p50": "us"
          "pause_p99_worst": "us", "op_max_worst": "us", "full": "ns/object", "mark_phase": "ns/object",
          "gaps_1ms": "count", "invol_csw": "count", "gc_cpu_s": "s", "sweep_cpu_s": "s",
          "pause_max_run": "us", "pause_max_build": "us", "roots": "count", "pauses_pooled": "count",
-         "pause_p99_pooled": "us", "pause_max_pooled": "us"}
+         "pause_p99_pooled": "us", "pause_max_pooled": "us", "collections": "count", "heap_sys": "MiB",
+         "page_faults": "faults"}
 
 
 def record(workload: str, system: str, res: dict[str, float]) -> None:
