@@ -445,12 +445,12 @@ def compare_curves(mine: list, peer: list) -> dict | None:
     both cover: both are piecewise linear (in log heap), so their ratio is
     checked at every measured point of either inside the overlap and at its
     ends; returns the worst (largest) tricolor / peer ratio and where, or None
-    when the peak heaps do not overlap."""
+    when the peak heaps do not overlap (see disjoint())."""
     if not mine or not peer:
         return None
     lo, hi = max(mine[0][0], peer[0][0]), min(mine[-1][0], peer[-1][0])
     if lo > hi:
-        return None
+        return disjoint(mine, peer)
     xs = sorted({lo, hi} | {p[0] for p in mine + peer if lo <= p[0] <= hi})
     worst = None
     for x in xs:
@@ -460,6 +460,23 @@ def compare_curves(mine: list, peer: list) -> dict | None:
             worst = {"ratio": r, "heap": x, "tricolor": a, "peer": b}
     worst.update(points=len(xs), lo=lo, hi=hi)
     return worst
+
+
+def disjoint(mine: list, peer: list) -> dict | None:
+    """Curves with no peak heap in common: a GC's CPU does not grow with its
+    heap, so a peer all at smaller heaps that spends less GC CPU at its largest
+    heap than tricolor at its smallest beats tricolor at every heap (worst
+    ratio: those two points), and a peer all at larger heaps that spends more
+    at its smallest than tricolor at its largest loses at every heap. Anything
+    else cannot be told without extrapolating: None."""
+    near_mine, near_peer = (mine[0], peer[-1]) if peer[-1][0] < mine[0][0] else (mine[-1], peer[0])
+    smaller = peer[-1][0] < mine[0][0]
+    if (smaller and near_peer[1] < near_mine[1]) or (not smaller and near_peer[1] > near_mine[1]):
+        r = near_mine[1] / near_peer[1] if near_peer[1] > 0 else math.inf
+        return {"ratio": r, "heap": near_mine[0], "tricolor": near_mine[1], "peer": near_peer[1], "points": 2,
+                "lo": near_peer[0] if smaller else near_mine[0], "hi": near_mine[0] if smaller else near_peer[0],
+                "disjoint": 1}
+    return None
 
 
 def spacetime(pacing: dict) -> None:
@@ -479,11 +496,13 @@ def spacetime(pacing: dict) -> None:
                                 "value": "n/a", "unit": "status"})
                 continue
             status = "OK" if c["ratio"] <= 1.0 else "MISS"
+            how = (f"no common peak RSS: {peer}'s nearest point at {c['lo' if c['hi'] == c['heap'] else 'hi']:.0f} MiB"
+                   if c.get("disjoint") else f"{c['points']} points over {c['lo']:.0f}-{c['hi']:.0f} MiB")
             say(f"GC CPU-s at equal peak RSS, {title}, tricolor / {peer}: worst {c['ratio']:.2f}x at "
-                f"{c['heap']:.0f} MiB ({c['tricolor']:.3f} vs {c['peer']:.3f} s; {c['points']} points over "
-                f"{c['lo']:.0f}-{c['hi']:.0f} MiB) (goal <= 1.0x) {status}")
+                f"{c['heap']:.0f} MiB ({c['tricolor']:.3f} vs {c['peer']:.3f} s; {how}) (goal <= 1.0x) {status}")
             units = {"ratio": "x", "heap": "MiB", "tricolor": "s", "peer": "s", "points": "count", "lo": "MiB",
-                     "hi": "MiB"}
+                     "hi": "MiB", "disjoint": "bool"}
+            c.setdefault("disjoint", 0)
             for k, unit in units.items():
                 records.append({"workload": "_spacetime", "system": f"tricolor/{peer}", "metric": f"{name}_{k}",
                                 "value": c[k], "unit": unit})

@@ -158,7 +158,11 @@ def spacetime_rows(f: Figures) -> list[dict]:
             g = lambda k: f.gl("_spacetime", f"tricolor/{peer}", f"{name}_{k}")  # noqa: E731
             r = g("ratio")
             ok = None if st not in ("OK", "MISS") else st == "OK"
-            note = ("no overlap of peak heaps" if st == "n/a" else NO_SWEEP if st is None else
+            note = ("no common peak heap, and neither curve beats the other outright" if st == "n/a"
+                    else NO_SWEEP if st is None else
+                    f"no common peak heap: {peer}'s nearest point, at "
+                    f"{fmt(g('lo') if g('hi') == g('heap') else g('hi'), 'MiB')}, spends "
+                    f"{'less' if (r or 0) > 1 else 'more'} GC CPU than tricolor's nearest" if g("disjoint") else
                     f"worst of {fmt(g('points'), '', 3)} points over {fmt(g('lo'), '')}-{fmt(g('hi'), 'MiB')}")
             out.append(row(f"6 GC CPU-s at equal peak heap, {title} vs {peer}", fmt(g("tricolor"), "s"),
                            f"{peer} {fmt(g('peer'), 's')} @ {fmt(g('heap'), 'MiB')}", r,
