@@ -479,7 +479,7 @@ def report(run, header, elapsed):
 
 def summary(run, header):
     """Issue 16's table, printed last: [row dict] (see summary16.py)."""
-    rs = summary16.rows(run.median, run.gclab, [k[0] for k in run.order])
+    rs = summary16.rows(run.median, run.gclab, [k[0] for k in run.order], run.info)
     print()
     print(f"issue 16 summary — {header['date']} — commit {header['commit']} — {header['nproc']} x "
           f"{header['cpu_model']} — load {header['loadavg_start']} -> {header['loadavg_end']}"

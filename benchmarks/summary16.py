@@ -46,8 +46,9 @@ class Figures:
     """run.py's medians (workload, system, metric) and gclab.py's records
     (workload, system, metric) -> value, one lookup for both."""
 
-    def __init__(self, median, gclab: list[dict]):
+    def __init__(self, median, gclab: list[dict], info: dict | None = None):
         self.median = median
+        self.info = info or {}  # run.py's INFO lines, "<workload>.<key>" -> value
         self.g = {(r["workload"], r["system"], r["metric"]): r["value"] for r in gclab
                   if isinstance(r.get("value"), (int, float))}
         self.gs = {(r["workload"], r["system"], r["metric"]): r["value"] for r in gclab}
@@ -72,8 +73,10 @@ def gcbench_rows(f: Figures) -> list[dict]:
     for peer, goal in (("bdwgc", 0.8), ("malloc", 1.2)):
         p = f.median(("gcbench", peer, "time"))
         r = ratio(t, p)
+        go = f.median(("gcbench", "go", "time"))
         out.append(row(f"1 GCBench wall time vs {peer}", fmt(t, "s"), f"{peer} {fmt(p, 's')}", r,
-                       f"<= {goal}x", None if r is None else r <= goal, "medians of interleaved runs"))
+                       f"<= {goal}x", None if r is None else r <= goal,
+                       f"medians of interleaved runs; go {fmt(go, 's')}"))
     return out
 
 
@@ -106,6 +109,8 @@ def mark_rows(f: Figures, workloads: list[str]) -> list[dict]:
         r = ratio(t, b)
         ok = None if t is None or b is None else t <= goal and t <= b
         note = ", ".join(f"{p} {fmt(f.median((wl, p, 'full_mark')), 'ns')}" for p in ("walk-prefetch", "walk"))
+        note += (f"; tricolor collector {f.info.get('mark.tricolor_collector', '?')}, mark_workers "
+                 f"{f.info.get('mark.tricolor_mark_workers', '?')}")
         out.append(row(f"3 full mark {wl[5:]} ns/object", fmt(t, "ns"), f"bdwgc {fmt(b, 'ns')}", r,
                        f"<= {goal:g} ns and <= bdwgc", ok, note))
     return out
@@ -183,9 +188,9 @@ def python_rows(f: Figures) -> list[dict]:
     return out
 
 
-def rows(median, gclab: list[dict], workloads: list[str]) -> list[dict]:
+def rows(median, gclab: list[dict], workloads: list[str], info: dict | None = None) -> list[dict]:
     """Every row of issue 16's table, in its order."""
-    f = Figures(median, gclab)
+    f = Figures(median, gclab, info)
     return (gcbench_rows(f) + memory_rows(f) + mark_rows(f, workloads) + pause_rows(f) + op_rows(f)
             + spacetime_rows(f) + python_rows(f))
 
