@@ -290,67 +290,68 @@ def knob_name(sysname: str, gogc: int) -> str:
     return f"{sysname}-gogc{gogc}"
 
 
+SWEEP_WL = {"gcbench": "gcbench-gogc", "pause": "pause-gogc-64M"}
+
+
+def sweep_programs(ok: dict[str, bool], gogc: int, div: int) -> list[tuple[str, str, list[str], dict]]:
+    """(kind, system, command, env) of one point of each curve: tricolor and
+    Go at `gogc`, bdwgc at free-space divisor `div`; only what was built."""
+    wl, b = SWEEP_WL["pause"], BIN
+    progs = [
+        ("gcbench", "tricolor", "pacing", [str(b / "pacing"), "gcbench", f"gogc={gogc}"], {}),
+        ("gcbench", "go", "go", [str(b / "gclab-go"), "gcbench"], {"GOGC": str(gogc)}),
+        ("gcbench", "bdwgc", "gcbench_bdwgc", [str(b / "gcbench_bdwgc")], {"BENCH_BDWGC_DIVISOR": str(div)}),
+        ("pause", "tricolor", "pause_tricolor", [str(b / "pause_tricolor"), "size=64", f"ops={PACING_OPS}",
+                                                 f"gogc={gogc}", f"workload={wl}", f"system=tricolor-gogc{gogc}"], {}),
+        ("pause", "go", "go", [str(b / "gclab-go"), "pause", "64", "0", str(PACING_OPS), wl], {"GOGC": str(gogc)}),
+        ("pause", "bdwgc", "pause_bdwgc", [str(b / "pause_bdwgc"), "size=64", f"ops={PACING_OPS}", f"divisor={div}",
+                                           f"workload={wl}", f"system=bdwgc-div{div}"], {}),
+    ]
+    return [(kind, system, cmd, env) for kind, system, need, cmd, env in progs if ok.get(need)]
+
+
 def bench_pacing(ok: dict[str, bool]) -> dict[str, dict]:
+    """The gogc curves (GCBench and the pause workload, tricolor, Go and
+    bdwgc, their samples interleaved), then the mark-worker rows."""
     out: dict[str, dict] = {"gcbench": {}, "pause": {}, "mark": {}}
     say(f"\n== pacing: gogc {GOGCS} (bdwgc: divisor {BDWGC_DIVISORS}), medians of {REPS} ==")
     for gogc, div in zip(GOGCS, BDWGC_DIVISORS):
         for rep in range(REPS):  # interleave tricolor, Go and bdwgc sample by sample
-            if ok.get("pacing"):
-                r = run([str(BIN / "pacing"), "gcbench", f"gogc={gogc}"], "gcbench-gogc", f"tricolor-gogc{gogc}")
+            for kind, system, cmd, env in sweep_programs(ok, gogc, div):
+                r = run(cmd, SWEEP_WL[kind], knob_name(system, gogc), env)
                 if r:
-                    out["gcbench"].setdefault(("tricolor", gogc), []).append(r)
-            if ok.get("go"):
-                r = run([str(BIN / "gclab-go"), "gcbench"], "gcbench-gogc", f"go-gogc{gogc}", {"GOGC": str(gogc)})
-                if r:
-                    out["gcbench"].setdefault(("go", gogc), []).append(r)
-            if ok.get("gcbench_bdwgc"):
-                r = run([str(BIN / "gcbench_bdwgc")], "gcbench-gogc", f"bdwgc-div{div}",
-                        {"BENCH_BDWGC_DIVISOR": str(div)})
-                if r:
-                    out["gcbench"].setdefault(("bdwgc", gogc), []).append(r)
-            wl = "pause-gogc-64M"
-            if ok.get("pause_tricolor"):
-                r = run([str(BIN / "pause_tricolor"), "size=64", f"ops={PACING_OPS}", f"gogc={gogc}",
-                         f"workload={wl}", f"system=tricolor-gogc{gogc}"], wl, f"tricolor-gogc{gogc}")
-                if r:
-                    out["pause"].setdefault(("tricolor", gogc), []).append(r)
-            if ok.get("go"):
-                r = run([str(BIN / "gclab-go"), "pause", "64", "0", str(PACING_OPS), wl], wl, f"go-gogc{gogc}",
-                        {"GOGC": str(gogc)})
-                if r:
-                    out["pause"].setdefault(("go", gogc), []).append(r)
-            if ok.get("pause_bdwgc"):
-                r = run([str(BIN / "pause_bdwgc"), "size=64", f"ops={PACING_OPS}", f"divisor={div}",
-                         f"workload={wl}", f"system=bdwgc-div{div}"], wl, f"bdwgc-div{div}")
-                if r:
-                    out["pause"].setdefault(("bdwgc", gogc), []).append(r)
+                    out[kind].setdefault((system, gogc), []).append(r)
         say(f"  gogc {gogc} done")
-    for kind in ("gcbench", "pause"):
-        wl = "gcbench-gogc" if kind == "gcbench" else "pause-gogc-64M"
+    for kind, wl in SWEEP_WL.items():
         for (sysname, gogc), samples in out[kind].items():
             res = {k: med(samples, k) for k in samples[0] if not k.startswith("_")}
             record(wl, knob_name(sysname, gogc), {k: v for k, v in res.items() if v is not None})
             out[kind][(sysname, gogc)] = res
     if ok.get("pacing"):
-        say(f"\n== mark workers 1 vs 2: {MARK_N >> 20}M nodes, {REPS} processes x 3 collections each ==")
-        for shape in ("list", "tree", "graph"):
-            wl = f"mark-workers-{shape}-{MARK_N >> 20}M"
-            samples: dict[int, list[float]] = {1: [], 2: []}
-            phase: dict[int, list[float]] = {1: [], 2: []}
-            for rep in range(REPS):
-                for w in (1, 2):
-                    r = run([str(BIN / "pacing"), "mark", f"shape={shape}", f"n={MARK_N}", f"workers={w}",
-                             "reps=3"], wl, f"tricolor-w{w}", timeout=600)
-                    if r:
-                        samples[w] += r["_samples_full"]
-                        phase[w] += r["_samples_mark_phase"]
-            for w in (1, 2):
-                if samples[w]:
-                    res = {"full": statistics.median(samples[w]), "mark_phase": statistics.median(phase[w])}
-                    record(wl, f"tricolor-w{w}", res)
-                    out["mark"][(shape, w)] = res
-            say(f"  {shape} done")
+        bench_mark_workers(out["mark"])
     return out
+
+
+def bench_mark_workers(out: dict) -> None:
+    """Forced collections with 1 and 2 mark workers, per shape, into `out`."""
+    say(f"\n== mark workers 1 vs 2: {MARK_N >> 20}M nodes, {REPS} processes x 3 collections each ==")
+    for shape in ("list", "tree", "graph"):
+        wl = f"mark-workers-{shape}-{MARK_N >> 20}M"
+        samples: dict[int, list[float]] = {1: [], 2: []}
+        phase: dict[int, list[float]] = {1: [], 2: []}
+        for rep in range(REPS):
+            for w in (1, 2):
+                r = run([str(BIN / "pacing"), "mark", f"shape={shape}", f"n={MARK_N}", f"workers={w}",
+                         "reps=3"], wl, f"tricolor-w{w}", timeout=600)
+                if r:
+                    samples[w] += r["_samples_full"]
+                    phase[w] += r["_samples_mark_phase"]
+        for w in (1, 2):
+            if samples[w]:
+                res = {"full": statistics.median(samples[w]), "mark_phase": statistics.median(phase[w])}
+                record(wl, f"tricolor-w{w}", res)
+                out[(shape, w)] = res
+        say(f"  {shape} done")
 
 
 # ---- reporting ----------------------------------------------------------------
