@@ -14,10 +14,23 @@
  *          mutators shade through the barrier (barrier.c).
  *   term.  (stop the world, tiny) if any grey work is left (a mutator
  *          flushed some as it stopped), start the world and go back to
- *          MARK; with the Dijkstra barrier, first re-scan every root and
- *          drain (that cost is the point of the option). Otherwise:
+ *          MARK; with the Dijkstra barrier, first re-scan every root (that
+ *          cost, proportional to the handles, is the point of the option)
+ *          and drain what it finds for at most TERM_DRAIN_NS. Otherwise:
  *          checkmark if asked, barrier off, flush the allocation caches,
  *          every span becomes unswept: phase = SWEEP.
+ *
+ * The Dijkstra termination's drain is bounded, not the whole closure of
+ * what the re-scan finds (a handle made during mark to a white object
+ * heading a large white structure, or the stack an assist flushed as the
+ * world stopped, would make it grow with the heap). With work left after
+ * TERM_DRAIN_NS the attempt fails like any other: the world restarts, the
+ * markers drain the rest concurrently, and the next attempt re-scans every
+ * root (the roots may have changed meanwhile, so nothing found before
+ * counts). It still ends: an attempt stops early only after a drain of
+ * TERM_DRAIN_CHUNK objects it marked inside its pause, no object turns
+ * white again during mark (new objects are black), so at most
+ * (white objects / TERM_DRAIN_CHUNK) attempts fail that way.
  *   SWEEP  (concurrent) the background sweeper and allocating mutators
  *          sweep span by span (sweep.c); when all are swept (SWEPT): the
  *          end, phase = OFF, statistics, pacing, gctrace line, scavenger.
@@ -47,6 +60,9 @@
 #include "heap.h"
 #include "platform.h"
 #include "scavenge.h"
+
+#define TERM_DRAIN_NS 20000  /* the most the Dijkstra termination drains inside its pause */
+#define TERM_DRAIN_CHUNK 64  /* objects it marks between looks at the clock */
 
 bool cycle_stw(tc_heap *h) { return h->cfg.collector == TC_COLLECTOR_STW || h->cfg.gcstoptheworld; }
 
@@ -214,6 +230,22 @@ static void term_sweep(tc_heap *h, markctx *ctx)
     sweep_begin(h);
 }
 
+/* dijkstra_rescan — the Dijkstra barrier's termination work (world
+ * stopped): every root, then a drain of what that finds for at most
+ * TERM_DRAIN_NS; false if grey work is left (see the top: the attempt
+ * fails and marking goes on with the world running). */
+static bool dijkstra_rescan(markctx *ctx)
+{
+    mark_push_handles(ctx);
+    mark_push_locals(ctx);
+    special_push_finalizer_roots(ctx);
+    uint64_t until = plat_now_ns() + TERM_DRAIN_NS;
+    while (!mark_drain(ctx, TERM_DRAIN_CHUNK)) /* false: it marked TERM_DRAIN_CHUNK objects */
+        if (plat_now_ns() >= until)
+            return false;
+    return true;
+}
+
 /* try_terminate — the termination pause (ctx drained). false: grey work
  * was left, marking goes on. */
 static bool try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
@@ -223,16 +255,11 @@ static bool try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
     if (!h->cyc_t3)
         h->cyc_t3 = t;
     world_stop(h, self);
-    if (h->cfg.barrier == TC_BARRIER_DIJKSTRA) {
-        mark_push_handles(ctx);
-        mark_push_locals(ctx);
-        special_push_finalizer_roots(ctx);
-        mark_drain(ctx, -1);
-    }
+    bool left = h->cfg.barrier == TC_BARRIER_DIJKSTRA && !dijkstra_rescan(ctx);
     bool dropped = atomic_exchange(&h->grey_overflow, 0); /* no memory for grey work: markroots.c */
     if (dropped)
         mark_rescan_locals(ctx);
-    if (dropped || !mark_drain(ctx, 0)) {
+    if (left || dropped || !mark_drain(ctx, 0)) {
         world_start(h);
         term_end(h, t, cpu);
         if (dropped)
