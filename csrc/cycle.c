@@ -263,9 +263,7 @@ static void term_sweep(tc_heap *h, markctx *ctx)
  * fails and marking goes on with the world running). */
 static bool dijkstra_rescan(markctx *ctx)
 {
-    mark_push_handles(ctx);
-    mark_push_locals(ctx);
-    special_push_finalizer_roots(ctx);
+    mark_rescan_roots(ctx);
     uint64_t until = plat_now_ns() + TERM_DRAIN_NS;
     while (!mark_drain(ctx, TERM_DRAIN_CHUNK)) /* false: it marked TERM_DRAIN_CHUNK objects */
         if (plat_now_ns() >= until)

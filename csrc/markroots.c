@@ -129,6 +129,21 @@ void mark_rescan_locals(markctx *c)
     c->rescan = false;
 }
 
+/* mark_rescan_roots — the Dijkstra termination's re-scan (world stopped,
+ * every marker stopped and flushed): every root not marked yet. A marked
+ * root needs nothing: its marker scanned it when it set the bit (drain.c),
+ * so its referents are marked or grey. Pushing only the unmarked ones keeps
+ * the termination's drain to what the re-scan really found; a marked root
+ * costs its mark-bit load here instead of a push and a pop. */
+void mark_rescan_roots(markctx *c)
+{
+    c->rescan = true;
+    mark_push_handles(c);
+    mark_push_locals(c);
+    special_push_finalizer_roots(c);
+    c->rescan = false;
+}
+
 void mark_rescan(markctx *c)
 {
     tc_heap *h = c->h;
