@@ -47,8 +47,9 @@
  *          plus each one's live locals.
  *   term.  the look for grey work: O(1). Dijkstra: the re-scan, one word
  *          per handle-table slot (4,096 a chunk) plus the locals and one
- *          per special, the pops of the roots it pushed (proportional to
- *          the handles, as above), and the bounded drain. Then checkmark,
+ *          per special, and a mark-bit load per live root (proportional to
+ *          the handles, as above; only unmarked roots are pushed:
+ *          markroots.c), then the bounded drain. Then checkmark,
  *          only when asked (a verification mode: O(heap)); flush_all, one
  *          word per mutator plus one per span it caches (at most one per
  *          size class: an idle thread that allocated before keeps up to
