@@ -34,7 +34,7 @@ typedef struct span_slab {
 static span *span_new(tc_heap *h)
 {
     if (!h->span_pool) {
-        span_slab *sl = plat_calloc(1, sizeof *sl);
+        span_slab *sl = plat_calloc_lines(sizeof *sl); /* spans are cache-line aligned (span.h) */
         if (!sl)
             return NULL;
         sl->next = h->span_slabs;
