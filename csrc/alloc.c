@@ -4,10 +4,12 @@
  * Each mutator caches one span per size class and takes free slots from it
  * with no lock and no atomic read-modify-write: the span's `alloccache` holds
  * the free slots of one 64-slot word of its alloc bits, and a count-trailing-
- * zeros finds the next one (Go's nextFreeFast). When the cached span is
- * exhausted, the mutator reports what it allocated since its last report
- * (which may start a collection: the pacer's only check), then takes a swept
- * span with free slots from the class's partial list, or fresh pages.
+ * zeros finds the next one (Go's nextFreeFast). Loading a group clears its
+ * free slots (group_zero), so the fast path never clears. When the cached
+ * span is exhausted, the mutator reports what it allocated since its last
+ * report (which may start a collection: the pacer's only check), then takes
+ * a swept span with free slots from the class's partial list, or fresh
+ * pages.
  *
  * Invariants: alloc.h's (the fast path is there, inline).
  */
