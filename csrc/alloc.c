@@ -4,10 +4,12 @@
  * Each mutator caches one span per size class and takes free slots from it
  * with no lock and no atomic read-modify-write: the span's `alloccache` holds
  * the free slots of one 64-slot word of its alloc bits, and a count-trailing-
- * zeros finds the next one (Go's nextFreeFast). When the cached span is
- * exhausted, the mutator reports what it allocated since its last report
- * (which may start a collection: the pacer's only check), then takes a swept
- * span with free slots from the class's partial list, or fresh pages.
+ * zeros finds the next one (Go's nextFreeFast). Loading a group clears its
+ * free slots (group_zero), so the fast path never clears. When the cached
+ * span is exhausted, the mutator reports what it allocated since its last
+ * report (which may start a collection: the pacer's only check), then takes
+ * a swept span with free slots from the class's partial list, or fresh
+ * pages.
  *
  * Invariants: alloc.h's (the fast path is there, inline).
  */
@@ -19,8 +21,30 @@
 
 #define REFILL_SWEEP_MAX 16 /* spans a refill sweeps at most (Go's sweepone budget is similar) */
 
+/* group_zero — clear the free slots of s's current group (those set in
+ * `alloccache`) if its pages may hold old data, so that the fast path hands
+ * them out without clearing (alloc.h). One memset per run of free slots: a
+ * whole group (64 slots) for a span fresh from the page heap. Owner only:
+ * a free slot has no alloc bit, so no marker reads it, and the clearing is
+ * ordered before the slot's alloc bit as the header is (release). */
+static void group_zero(span *s)
+{
+    if (!s->needzero)
+        return;
+    uint64_t c = s->alloccache;
+    unsigned char *base = (unsigned char *)s->base + (size_t)s->cachebase * s->elemsize;
+    while (c) {
+        unsigned first = (unsigned)__builtin_ctzll(c);
+        uint64_t gaps = ~(c >> first); /* its lowest set bit ends the run */
+        unsigned len = gaps ? (unsigned)__builtin_ctzll(gaps) : 64 - first;
+        memset(base + (size_t)first * s->elemsize, 0, (size_t)len * s->elemsize);
+        c = first + len >= 64 ? 0 : c & (~(uint64_t)0 << (first + len));
+    }
+}
+
 /* span_next_free — the index of a free slot of s, consuming it from the
- * cache; false if the span has none left. */
+ * cache; false if the span has none left. A new group is cleared as it is
+ * loaded (group_zero). */
 static inline bool span_next_free(span *s, uint32_t *out)
 {
     for (;;) {
@@ -37,6 +61,7 @@ static inline bool span_next_free(span *s, uint32_t *out)
         if (s->cachebase >= s->nelems)
             return false;
         s->alloccache = span_free_slots(s, s->cachebase);
+        group_zero(s);
     }
 }
 
@@ -111,6 +136,7 @@ static span *refill(tc_mutator *m, int c)
     m->cache[c] = s;
     m->ncached++;
     pthread_mutex_unlock(&h->lock);
+    group_zero(s); /* the group the sweep or span_init_class loaded; s is ours now */
     if (swept_t0)
         sweep_event(h, EV_SWEEP, swept_t0, swept_t1, swept_from);
     return s;
@@ -126,7 +152,7 @@ static tc_obj *alloc_small(tc_mutator *m, size_t nslots, size_t size, size_t byt
         if (!s || !span_next_free(s, &i))
             return NULL;
     }
-    return alloc_finish(m, s, s->base + (size_t)i * s->elemsize, nslots, size, bytes);
+    return alloc_finish(m, s, s->base + (size_t)i * s->elemsize, nslots, size); /* cleared with its group */
 }
 
 static tc_obj *alloc_large(tc_mutator *m, size_t bytes)

@@ -5,8 +5,12 @@
  *
  * The fast path takes the next free slot of the mutator's cached span for
  * the size class: one ctz on the span's `alloccache` word, no lock, no
- * atomic read-modify-write (Go's nextFreeFast); everything else (an empty
- * cache, a large object, a refusal) is alloc_object_slow, never inlined.
+ * atomic read-modify-write (Go's nextFreeFast), no clearing (the slow path
+ * cleared the whole group of slots when it loaded `alloccache`: one memset
+ * per 64 slots, and it brings their cache lines in ahead of the
+ * allocations, as bdwgc clears a block when it builds its free list);
+ * everything else (an empty cache, a large object, a refusal) is
+ * alloc_object_slow, never inlined.
  *
  * Invariants:
  *  - a span with `cached` set is in exactly one mutator's cache and only its
@@ -14,6 +18,9 @@
  *  - every cached or full span is on h->full[c]; every span on h->partial[c]
  *    has a free slot and is in no cache;
  *  - an allocated slot has its alloc bit set from the moment it is handed out;
+ *  - in a cached span, every slot whose bit is set in `alloccache` is free
+ *    and all zero (alloc.c's group_zero, when the owner loaded the word), so
+ *    the fast path writes only the header; nothing else writes a free slot;
  *  - during mark, an object is allocated black: its black bit is set before
  *    its address is returned, and the sweep keeps alloc & (mark | black)
  *    (its slots are nil, and later stores into it go through the barrier);
@@ -43,24 +50,6 @@ static inline void alloc_count(tc_mutator *m, size_t bytes)
                           memory_order_relaxed);
 }
 
-/* alloc_zero — clear a reused slot. Small sizes are cleared with inline
- * stores (a libc memset call costs more than the clearing). */
-static inline void alloc_zero(void *p, size_t bytes)
-{
-    uint64_t *w = p;
-    switch ((bytes + 7) >> 3) {
-    case 8: w[7] = 0; /* fall through */
-    case 7: w[6] = 0; /* fall through */
-    case 6: w[5] = 0; /* fall through */
-    case 5: w[4] = 0; /* fall through */
-    case 4: w[3] = 0; /* fall through */
-    case 3: w[2] = 0; /* fall through */
-    case 2: w[1] = 0; /* fall through */
-    case 1: w[0] = 0; break;
-    default: memset(p, 0, bytes);
-    }
-}
-
 /* alloc_set_bits — record a new object at p in span s: its alloc bit, and
  * during mark its black bit (allocate black: the sweep keeps it). Only s's
  * owner writes these words now, so plain stores do; the release store
@@ -70,7 +59,7 @@ static inline void alloc_zero(void *p, size_t bytes)
  * no locked instruction either. */
 static inline void alloc_set_bits(tc_mutator *m, span *s, uintptr_t p)
 {
-    size_t off = (p - s->base) >> 3;
+    size_t off = (p - s->base) >> 3; /* s->base is 512-byte aligned: abits' bit 0 is its first word */
     uint64_t bit = (uint64_t)1 << (off & 63);
     _Atomic uint64_t *w = s->abits + (off >> 6);
     atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_release);
@@ -81,34 +70,39 @@ static inline void alloc_set_bits(tc_mutator *m, span *s, uintptr_t p)
     }
 }
 
-/* alloc_finish — the header, bits and counts of a new object at p in s. */
-static inline tc_obj *alloc_finish(tc_mutator *m, span *s, uintptr_t p, size_t nslots, size_t size, size_t bytes)
+/* alloc_finish — the header, bits and counts of a new object at p in s,
+ * whose bytes are already zero (fresh pages, or cleared with its group).
+ * The header goes first: alloc_set_bits publishes it to a validating
+ * marker. */
+static inline __attribute__((always_inline)) tc_obj *alloc_finish(tc_mutator *m, span *s, uintptr_t p,
+                                                                  size_t nslots, size_t size)
 {
-    if (s->needzero)
-        alloc_zero((void *)p, bytes);
-    objhdr *hd = (objhdr *)p;
-    hd->nslots = (uint32_t)nslots;
-    hd->size = (uint32_t)size;
-    alloc_set_bits(m, s, p); /* publishes the initialised object to a validating marker */
+    *(objhdr *)p = (objhdr){.nslots = (uint32_t)nslots, .size = (uint32_t)size};
+    alloc_set_bits(m, s, p);
     alloc_count(m, s->elemsize);
     return (tc_obj *)p;
 }
 
 /* alloc_object — a zeroed object with the given shape, or NULL with
  * tc_fail(TC_ERR_NOMEM), or TC_ERR_CLOSED if the heap was closed while the
- * allocation waited (a pause, a cycle). The caller (inside a heap call) checked that both
- * fields fit 32 bits. The fast path takes the next free slot of the cached
- * span: no lock, no atomic read-modify-write outside mark. */
-static inline tc_obj *alloc_object(tc_mutator *m, size_t nslots, size_t size)
+ * allocation waited (a pause, a cycle). The caller (inside a heap call)
+ * checked that both fields fit 32 bits, so `bytes` cannot overflow.
+ *
+ * The fast path takes the next free slot of the cached span, already
+ * zero: no lock, no atomic read-modify-write, no call and no stack frame
+ * (every other case is the tail call alloc_object_slow: an empty cache, a
+ * large object, a refusal). It is always inlined, so that each entry point
+ * (tc_alloc, tc_obj_new) carries its own copy rather than a call. */
+static inline __attribute__((always_inline)) tc_obj *alloc_object(tc_mutator *m, size_t nslots, size_t size)
 {
     size_t bytes = obj_bytes(nslots, size);
-    if (__builtin_expect(bytes <= SC_MAX_SIZE && nslots <= SC_MAX_SIZE, 1)) { /* no overflow in bytes */
+    if (__builtin_expect(bytes <= SC_MAX_SIZE, 1)) {
         span *s = m->cache[sizeclass_of(bytes)];
         uint64_t c;
         if (__builtin_expect(s && (c = s->alloccache) != 0, 1)) {
-            uint32_t i = s->cachebase + (uint32_t)__builtin_ctzll(c);
             s->alloccache = c & (c - 1);
-            return alloc_finish(m, s, s->base + (size_t)i * s->elemsize, nslots, size, bytes);
+            uintptr_t p = s->base + (size_t)(s->cachebase + (uint32_t)__builtin_ctzll(c)) * s->elemsize;
+            return alloc_finish(m, s, p, nslots, size);
         }
     }
     return alloc_object_slow(m, nslots, size);

@@ -109,8 +109,9 @@ static inline bool shade_new(tc_barrier k)
     return k == TC_BARRIER_DIJKSTRA && !planted(PLANT_DIJKSTRA_NO_INSERTION) && !planted(PLANT_NO_BARRIER);
 }
 
-/* barrier_shades — the shades of a store of v over old (see the top). */
-void barrier_shades(tc_mutator *m, tc_value old, tc_value v)
+/* shades — the shades of a store of v over old (see the top); inline in
+ * both slow paths, so a raw store during mark makes one call, not two. */
+static inline void shades(tc_mutator *m, tc_value old, tc_value v)
 {
     tc_barrier kind = m->heap->cfg.barrier;
     mut_count(&m->barrier_slow);
@@ -120,9 +121,11 @@ void barrier_shades(tc_mutator *m, tc_value old, tc_value v)
         shade(m, (uintptr_t)v.u.ref);
 }
 
+void barrier_shades(tc_mutator *m, tc_value old, tc_value v) { shades(m, old, v); }
+
 void barrier_store_slow(tc_mutator *m, tc_obj *o, size_t i, tc_value v)
 {
-    barrier_shades(m, slot_read(o, i), v);
+    shades(m, slot_read(o, i), v);
     slot_write_raw(o, i, v);
 }
 

@@ -27,8 +27,11 @@ static inline void mut_count(_Atomic uint64_t *c)
 static inline void shade(tc_mutator *m, uintptr_t p)
 {
     arena *a = arena_of(p);
-    if (!a || bit_test(a->markbits, a, p) || bit_test(a->blackbits, a, p))
-        return; /* already black: marked, or allocated during this mark */
+    /* black bit first: a value stored during mark is most often an object
+     * this mutator just allocated (its black word is in this core's cache),
+     * while mark words are the markers' and live in the other core's */
+    if (!a || bit_test(a->blackbits, a, p) || bit_test(a->markbits, a, p))
+        return; /* already black: allocated during this mark, or marked */
     mut_count(&m->barrier_shaded);
     m->gbuf[m->gbuf_n++] = p;
     if (__builtin_expect(m->gbuf_n == MUT_GBUF, 0))

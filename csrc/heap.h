@@ -177,7 +177,6 @@ struct tc_heap {
         struct mpar *par;              /* mark worker threads (mark_workers > 1): made with the collector
                                         * thread (collector_start_thread), freed when it stops or, in a
                                         * fork's child, forgotten (fork.c); read by the collector thread */
-        _Atomic int barrier_on;        /* the write barrier is on: set and cleared with the world stopped */
         _Atomic uint64_t marked_bytes; /* bytes marked this cycle: each marker adds when it finishes */
         _Atomic uint64_t mark_progress;/* bytes marked this cycle, published as marking goes (assists wait on it) */
         _Atomic uint64_t mark_share;   /* markers marking now (n << 1 | EXCL): share.c */
@@ -218,6 +217,10 @@ struct tc_heap {
     struct {
         pthread_mutex_t gc_lock;       /* one collection at a time; held for a whole cycle */
         _Atomic int phase;             /* PHASE_*: the cycle, under gc_lock, with the world stopped */
+        _Atomic int barrier_on;        /* the write barrier is on: set and cleared with the world stopped.
+                                        * Beside `phase`, not with the markers' counters: every slot store
+                                        * and allocation reads these two, and a line the markers write as
+                                        * they go would be fetched from their core on each store */
         uint64_t cyc_t0, cyc_t1, cyc_t2, cyc_t3, cyc_t4, cyc_t5; /* start req/stopped/started, term req/stopped, end */
         uint64_t cyc_heap0, cyc_heap1, cyc_cpu_mark, cyc_cpu_sweep;
         uint64_t cyc_cpu_stw_start, cyc_cpu_stw_end; /* thread CPU ns of the start pause and of the termination pause(s) */

@@ -240,9 +240,11 @@ tc_status tc_obj_data_set(tc_heap *h, tc_root *r, const void *src, size_t len)
 
 tc_obj *tc_alloc(tc_mutator *m, size_t nslots, size_t size)
 {
-    /* alloc_object's fast path takes only small shapes; check the rest */
-    if (__builtin_expect((nslots | size) > SC_MAX_SIZE, 0) && check_shape(nslots, size) != TC_OK)
+    /* one compare: either field past 32 bits sets a bit of the OR past 32 bits */
+    if (__builtin_expect((nslots | size) > OBJ_MAX_FIELD, 0)) {
+        (void)check_shape(nslots, size); /* says which field, and fails */
         return NULL;
+    }
     return alloc_object(m, nslots, size);
 }
 

@@ -34,7 +34,7 @@ typedef struct span_slab {
 static span *span_new(tc_heap *h)
 {
     if (!h->span_pool) {
-        span_slab *sl = plat_calloc(1, sizeof *sl);
+        span_slab *sl = plat_calloc_lines(sizeof *sl); /* spans are cache-line aligned (span.h) */
         if (!sl)
             return NULL;
         sl->next = h->span_slabs;
@@ -362,12 +362,27 @@ void span_init_class(span *s, int c)
 }
 
 /* span_free_slots — the free slots among first..first+63 as a bit mask,
- * gathered from the arena's alloc bits (stride elemsize/8 bits). */
+ * gathered from the arena's alloc bits (stride elemsize/8 bits). Alloc bits
+ * are set only at object starts, so when every bit from the first slot's
+ * start to the last slot's is clear (a fresh span: most refills), all n
+ * slots are free, and a few word loads say so without the gather. */
 uint64_t span_free_slots(const span *s, uint32_t first)
 {
     const arena *a = arena_of(s->base);
     size_t stride = s->elemsize >> 3, bi = ((s->base - a->base) >> 3) + (size_t)first * stride;
     uint32_t n = s->nelems - first < 64 ? s->nelems - first : 64;
+    size_t last = bi + (size_t)(n - 1) * stride;
+    uint64_t used = 0;
+    for (size_t w = bi >> 6; w <= last >> 6; w++) {
+        uint64_t x = atomic_load_explicit(&a->allocbits[w], memory_order_relaxed);
+        if (w == bi >> 6)
+            x &= ~(uint64_t)0 << (bi & 63);
+        if (w == last >> 6)
+            x &= ~(uint64_t)0 >> (63 - (last & 63));
+        used |= x;
+    }
+    if (!used)
+        return n == 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
     uint64_t free = 0;
     for (uint32_t k = 0; k < n; k++, bi += stride)
         if (!((atomic_load_explicit(&a->allocbits[bi >> 6], memory_order_relaxed) >> (bi & 63)) & 1))

@@ -68,7 +68,9 @@ struct tc_heap;
 enum span_state { SPAN_FREE = 0, SPAN_INUSE = 1 };
 
 typedef struct span {
-    uintptr_t base;        /* first byte */
+    _Alignas(64) uintptr_t base; /* first byte. A span starts a cache line: the fields the allocation
+                                  * fast path reads and writes (through alloccache) share no line with
+                                  * another span the sweeper or another mutator writes */
     uint32_t npages;
     uint8_t state;         /* enum span_state */
     uint8_t sizeclass;     /* 0 = one large object */
