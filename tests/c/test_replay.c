@@ -5,6 +5,8 @@
  * bad log may make the reader touch memory it should not. Scenario names
  * follow tests/python/test_replay.py. */
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,6 +278,60 @@ TEST(record_two_threads_into_one_log)
     CHECK(rep.objects == 2 * REC_THREAD_OBJS);
     CHECK(rep.records == 2 * (3 * REC_THREAD_OBJS - 1) + 1 + 1); /* + COLLECT + END */
     CHECK(rep.collects == 1 && rep.mismatches == 0);
+    tc_heap_destroy(h2);
+    unlink(path);
+}
+
+/* The owner path's handover (record.c): the thread that started the
+ * recording writes without rec_spin until a second thread records; that
+ * thread revokes the path while the owner may be inside a record. Here the
+ * owner keeps recording while the second thread joins halfway through its
+ * loop. Under TSan this is the race test of the handover; the replay
+ * proves each record was written whole and in one order. */
+static _Atomic int owner_halfway;
+
+static void *late_thread(void *arg)
+{
+    while (!atomic_load(&owner_halfway))
+        sched_yield();
+    return record_thread(arg);
+}
+
+TEST(record_owner_hands_over_to_a_second_thread)
+{
+    char path[] = "/tmp/tc_replay_owner_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    tc_heap *h = fresh();
+    CHECK_OK(tc_record_start(h, path));
+    atomic_store(&owner_halfway, 0);
+    pthread_t t;
+    void *rt = "not run";
+    CHECK(pthread_create(&t, NULL, late_thread, h) == 0);
+    tc_root *prev = NULL;
+    for (int i = 0; i < 2 * REC_THREAD_OBJS; i++) { /* record_thread's records, twice as many */
+        tc_root *r;
+        CHECK_OK(tc_obj_new(h, 1, 0, NULL, &r));
+        if (prev) {
+            CHECK_OK(tc_slot_set(h, r, 0, tc_ref(tc_root_obj(prev))));
+            tc_root_release(h, prev);
+        }
+        prev = r;
+        if (i == REC_THREAD_OBJS / 2)
+            atomic_store(&owner_halfway, 1);
+    }
+    tc_root_release(h, prev);
+    pthread_join(t, &rt);
+    CHECK(rt == NULL);
+    CHECK_OK(tc_record_stop(h));
+    tc_heap_destroy(h);
+    tc_heap *h2 = fresh();
+    tc_replay_report rep;
+    CHECK_OK(tc_replay(h2, path, &rep));
+    CHECK(rep.objects == 3 * REC_THREAD_OBJS);
+    CHECK(rep.records == (3 * 2 * REC_THREAD_OBJS - 1) + (3 * REC_THREAD_OBJS - 1) + 1); /* + END */
+    CHECK(rep.mismatches == 0);
     tc_heap_destroy(h2);
     unlink(path);
 }
