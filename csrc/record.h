@@ -94,6 +94,8 @@ void rec_hooks_unlock(tc_heap *h);
 
 /* shared by the writer and the reader */
 uint32_t rec_crc32(const uint8_t *p, size_t n);
+/* rec_crc32_tables — the same checksum without the PCLMULQDQ folding (for tests). */
+uint32_t rec_crc32_tables(const uint8_t *p, size_t n);
 /* rec_graph_hash — an order-free hash of the graph reachable from the n
  * handles roots[] (with ids root_ids[]): each object's id (id_of(ids, o)),
  * slot count, payload size and slot values, references as ids. Reads
