@@ -253,14 +253,27 @@ static void *record_thread(void *arg)
     return NULL;
 }
 
+/* recording_heap — a fresh heap recording into a new temporary file,
+ * whose name goes to path (a mkstemp template); NULL on failure. */
+static tc_heap *recording_heap(char *path)
+{
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return NULL;
+    close(fd);
+    tc_heap *h = fresh();
+    if (h && tc_record_start(h, path) != TC_OK) {
+        tc_heap_destroy(h);
+        h = NULL;
+    }
+    return h;
+}
+
 TEST(record_two_threads_into_one_log)
 {
     char path[] = "/tmp/tc_replay_threads_XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    close(fd);
-    tc_heap *h = fresh();
-    CHECK_OK(tc_record_start(h, path));
+    tc_heap *h = recording_heap(path);
+    CHECK(h != NULL);
     pthread_t t1, t2;
     void *r1 = "not run", *r2 = "not run";
     CHECK(pthread_create(&t1, NULL, record_thread, h) == 0);
@@ -300,11 +313,8 @@ static void *late_thread(void *arg)
 TEST(record_owner_hands_over_to_a_second_thread)
 {
     char path[] = "/tmp/tc_replay_owner_XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    close(fd);
-    tc_heap *h = fresh();
-    CHECK_OK(tc_record_start(h, path));
+    tc_heap *h = recording_heap(path);
+    CHECK(h != NULL);
     atomic_store(&owner_halfway, 0);
     pthread_t t;
     void *rt = "not run";
