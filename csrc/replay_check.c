@@ -344,9 +344,10 @@ static inline uint64_t quick_slot(const vstate *v, uint64_t id, uint64_t slot)
 
 static inline bool quick_new(vstate *v, const uint8_t *d, size_t *p, uint64_t *last)
 {
-    uint64_t a, b, c, e;
-    if (!quick_get(d, p, &a) || !quick_get(d, p, &b) || !quick_get(d, p, &c) || !quick_get(d, p, &e))
+    uint64_t f[4];
+    if (!fields(d, p, 4, f))
         return false;
+    uint64_t a = f[0], b = f[1], c = f[2], e = f[3];
     uint64_t o = unzig(*last, a);
     if (o == 0 || o > v->max_obj + 1 || o >= v->ocap || o > UINT32_MAX || c > OBJ_MAX_FIELD || e > OBJ_MAX_FIELD)
         return false;
@@ -364,8 +365,8 @@ static inline bool quick_new(vstate *v, const uint8_t *d, size_t *p, uint64_t *l
 
 static inline bool quick_set(vstate *v, const uint8_t *d, size_t *p, uint64_t last)
 {
-    uint64_t a, b, t;
-    if (!quick_get(d, p, &a) || !quick_get(d, p, &b) || !quick_slot(v, a, b))
+    uint64_t f[2], t;
+    if (!fields(d, p, 2, f) || !quick_slot(v, f[0], f[1]))
         return false;
     uint8_t kind = d[(*p)++];
     if (kind == REC_K_INT)
@@ -380,14 +381,13 @@ static inline bool quick_set(vstate *v, const uint8_t *d, size_t *p, uint64_t la
 
 static inline bool quick_get_rec(vstate *v, const uint8_t *d, size_t *p, uint64_t last)
 {
-    uint64_t a, b, c, e;
-    if (!quick_get(d, p, &a) || !quick_get(d, p, &b) || !quick_get(d, p, &c) || !quick_get(d, p, &e) ||
-        !quick_slot(v, a, b))
+    uint64_t f[4];
+    if (!fields(d, p, 4, f) || !quick_slot(v, f[0], f[1]))
         return false;
-    uint64_t o = unzig(last, e);
-    if (o == 0 || o > v->max_obj || !quick_new_handle(v, c, v->objs[o].handles))
+    uint64_t o = unzig(last, f[3]);
+    if (o == 0 || o > v->max_obj || !quick_new_handle(v, f[2], v->objs[o].handles))
         return false;
-    quick_make_handle(v, c, o);
+    quick_make_handle(v, f[2], o);
     return true;
 }
 
@@ -422,6 +422,21 @@ static inline bool quick(vstate *v, const uint8_t *d, size_t *pos, uint64_t *las
     if (ok)
         *pos = p;
     return ok;
+}
+
+/* quick_run — quick over the records from pos while they start before
+ * `stop` (FAST_ROOM before the block's end) and quick takes them; the
+ * position of the first it does not take. A copy of the state in locals:
+ * check() takes v's address, which kept every field in memory. */
+static size_t quick_run(vstate *v, const uint8_t *d, size_t pos, size_t stop, uint64_t *last)
+{
+    vstate l = *v;
+    uint64_t at = *last;
+    while (pos < stop && quick(&l, d, &pos, &at))
+        l.records++;
+    *v = l;
+    *last = at;
+    return pos;
 }
 
 /* check_header — magic and version. */
@@ -478,10 +493,8 @@ tc_status replay_validate(rlog *g, uint32_t *version)
         while (st == TC_OK && pos < end) {
             rrec r;
             const char *why;
-            if (end - pos >= FAST_ROOM && !v.fr && quick(&v, g->data, &pos, &last)) {
-                v.records++;
-                continue;
-            }
+            if (end - pos >= FAST_ROOM && !v.fr && (pos = quick_run(&v, g->data, pos, end - FAST_ROOM + 1, &last)) >= end)
+                break;
             if ((st = decode(g->data, &pos, end, &r, &last)) != TC_OK)
                 break;
             if ((why = check(&v, &r)) != NULL)

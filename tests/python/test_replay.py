@@ -156,6 +156,31 @@ def test_plain_log_with_many_handles_replays_exactly(tmp_path):
         assert rep["collects"] == 2 and rep["checked"] == 2 and rep["mismatches"] == 0, (collector, rep)
 
 
+def test_plain_log_with_wide_fields_replays_exactly(tmp_path):
+    """Fields of more than one varint byte (handle ids, slots and object-id
+    differences past 127, large and negative ints) amid one-byte ones: the
+    fast paths of both passes (replay_check.c quick, replay.c raw_run) take
+    one-byte fields by the word and the others byte by byte."""
+    path = str(tmp_path / "wide.tclog")
+    heap = tricolor.Heap(gogc=None)
+    heap.record_start(path)
+    held = [heap.new(2) for _ in range(600)]  # handle ids and object ids past 127
+    wide = heap.new(300, 5000)                # slots past 127, a payload past 127 bytes
+    for i, obj in enumerate(held):
+        obj[0] = held[(i * 389) % len(held)]  # far-apart objects: wide differences
+        obj[1] = (-1) ** i * ((i + 1) << (i % 52))  # ints of many widths, both signs
+        wide[(i * 7) % 300] = obj
+    heap.collect()
+    del held[100:]
+    heap.collect()
+    heap.record_stop()
+    heap.close()
+    del held, wide
+    for collector in COLLECTORS:
+        rep = replay(path, collector=collector)
+        assert rep["collects"] == 2 and rep["checked"] == 2 and rep["mismatches"] == 0, (collector, rep)
+
+
 def test_plain_log_with_a_lying_load_is_caught_by_the_raw_replay(tmp_path):
     """drive_raw's own check: a GET whose object id is not what the slot holds."""
     path = str(tmp_path / "lie.tclog")
