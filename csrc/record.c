@@ -521,6 +521,11 @@ static void nomem(rec_log *L)
 
 static uint64_t root_new_id(rec_log *L, const tc_root *r)
 {
+    idmap_entry *e = idmap_find(&L->roots, (uint64_t)(uintptr_t)r);
+    if (e) { /* the slot's id, live again */
+        e->val |= ROOT_LIVE;
+        return e->val & ~ROOT_LIVE;
+    }
     bool fresh;
     uint64_t *v = idmap_slot(&L->roots, (uint64_t)(uintptr_t)r, &fresh);
     if (!v) {
@@ -537,21 +542,18 @@ static uint64_t root_new_id(rec_log *L, const tc_root *r)
  * outside the recording). */
 static uint64_t root_id(const rec_log *L, const tc_root *r)
 {
-    uint64_t v = 0;
-    idmap_get(&L->roots, (uint64_t)(uintptr_t)r, &v);
+    idmap_entry *e = idmap_find(&L->roots, (uint64_t)(uintptr_t)r);
+    uint64_t v = e ? e->val : 0;
     return v & ROOT_LIVE ? v & ~ROOT_LIVE : 0;
 }
 
 static uint64_t root_drop(rec_log *L, const tc_root *r)
 {
-    bool fresh;
-    uint64_t *v = idmap_slot(&L->roots, (uint64_t)(uintptr_t)r, &fresh), id = 0;
-    if (v && (*v & ROOT_LIVE)) {
-        id = *v & ~ROOT_LIVE;
-        *v = id;
-    } else if (v && fresh) {
-        idmap_del(&L->roots, (uint64_t)(uintptr_t)r); /* a handle the log never had */
-    }
+    idmap_entry *e = idmap_find(&L->roots, (uint64_t)(uintptr_t)r);
+    if (!e) /* a handle the log never had */
+        return 0;
+    uint64_t id = e->val & ROOT_LIVE ? e->val & ~ROOT_LIVE : 0;
+    e->val &= ~ROOT_LIVE;
     return id;
 }
 
