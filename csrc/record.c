@@ -60,6 +60,9 @@
  *     reads h->rec after the handshake, never before.
  *  5. The order of the records in the log is the order of these exclusive
  *     windows: one total order, which a replay follows (record.h).
+ * The planted bug REC_NO_REVOKE_WAIT (plant.h) drops the wait of step 2;
+ * `make test-tsan` checks that TSan then reports the race in
+ * record_owner_hands_over_to_a_second_thread (tests/c/test_replay.c).
  * A thread's mutator is the front of its TLS cache inside a heap call
  * (mutator_enter's fast path looks there); when it is not, the hook takes
  * rec_spin, and as a non-owner revokes: correct, only slower. rec_owner is
@@ -411,7 +414,8 @@ static void owner_revoke(tc_heap *h)
         return;
     atomic_store_explicit(&h->rec_owner, NULL, memory_order_seq_cst);
     plat_heavy_fence();
-    while (atomic_load_explicit(&own->rec_busy, memory_order_acquire))
+    while (!planted(PLANT_REC_NO_REVOKE_WAIT) &&
+           atomic_load_explicit(&own->rec_busy, memory_order_acquire))
         sched_yield(); /* the owner finishes its record without waiting for anything */
 }
 
