@@ -493,8 +493,8 @@ tc_status replay_validate(rlog *g, uint32_t *version)
         while (st == TC_OK && pos < end) {
             rrec r;
             const char *why;
-            if (end - pos >= FAST_ROOM && !v.fr && (pos = quick_run(&v, g->data, pos, end - FAST_ROOM + 1, &last)) >= end)
-                break;
+            if (end - pos >= FAST_ROOM && !v.fr) /* then one record the general way, at least */
+                pos = quick_run(&v, g->data, pos, end - FAST_ROOM + 1, &last);
             if ((st = decode(g->data, &pos, end, &r, &last)) != TC_OK)
                 break;
             if ((why = check(&v, &r)) != NULL)
