@@ -30,7 +30,10 @@
  * termination re-scans all roots with the world stopped; after that re-scan
  * and the drain, every object reachable from a root is black. This re-scan
  * is proportional to the number of handles: it is what this option exists
- * to show.
+ * to show. The drain of what it finds is not allowed to grow: it is bounded
+ * in time, and a termination that leaves grey work fails and is tried again
+ * later, re-scanning every root (cycle.c says why that ends). Only the
+ * attempt whose drain empties every grey set ends the mark.
  *
  * yuasa keeps the weak tri-color invariant via snapshot-at-the-beginning:
  * every object reachable when mark started is marked. An object reachable at

@@ -14,13 +14,54 @@
  *          mutators shade through the barrier (barrier.c).
  *   term.  (stop the world, tiny) if any grey work is left (a mutator
  *          flushed some as it stopped), start the world and go back to
- *          MARK; with the Dijkstra barrier, first re-scan every root and
- *          drain (that cost is the point of the option). Otherwise:
+ *          MARK; with the Dijkstra barrier, first re-scan every root (that
+ *          cost, proportional to the handles, is the point of the option)
+ *          and drain what it finds for at most TERM_DRAIN_NS. Otherwise:
  *          checkmark if asked, barrier off, flush the allocation caches,
  *          every span becomes unswept: phase = SWEEP.
  *   SWEEP  (concurrent) the background sweeper and allocating mutators
  *          sweep span by span (sweep.c); when all are swept (SWEPT): the
  *          end, phase = OFF, statistics, pacing, gctrace line, scavenger.
+ *
+ * The Dijkstra termination's drain is bounded, not the whole closure of
+ * what the re-scan finds (a handle made during mark to a white object
+ * heading a large white structure, or the stack an assist flushed as the
+ * world stopped, would make it grow with the heap). With work left after
+ * TERM_DRAIN_NS the attempt fails like any other: the world restarts, the
+ * markers drain the rest concurrently, and the next attempt re-scans every
+ * root (the roots may have changed meanwhile, so nothing found before
+ * counts). It still ends: an attempt stops early only after a drain of
+ * TERM_DRAIN_CHUNK objects it marked inside its pause, no object turns
+ * white again during mark (new objects are black), so at most
+ * (white objects / TERM_DRAIN_CHUNK) attempts fail that way.
+ *
+ * What each pause costs (the world is stopped from world_stop to
+ * world_start; the pause is recorded from just before world_stop, so the
+ * wait for running mutators to reach a safepoint counts):
+ *   both   world_stop: one `active` flag per registered mutator, and the
+ *          longest stretch a running mutator goes without a safepoint
+ *          (allocation polls at each cache refill: a span's worth of
+ *          objects, e.g. 204 of 40 bytes, between two; assists poll every
+ *          128 candidates).
+ *   start  O(1) stores, and the locals: one word per registered mutator
+ *          plus each one's live locals.
+ *   term.  the look for grey work: O(1). Dijkstra: the re-scan, one word
+ *          per handle-table slot (4,096 a chunk) plus the locals and one
+ *          per special, and a mark-bit load per live root (proportional to
+ *          the handles, as above; only unmarked roots are pushed:
+ *          markroots.c), then the bounded drain. Then checkmark,
+ *          only when asked (a verification mode: O(heap)); flush_all, one
+ *          word per mutator plus one per span it caches (at most one per
+ *          size class: an idle thread that allocated before keeps up to
+ *          that many; the one term that grows with idle threads, which Go
+ *          avoids by flushing its mcaches after the world restarts, and
+ *          which is left for the sweep's owners to move); the heap figures
+ *          (one counter per mutator), the pacer (O(1)), and sweep_begin
+ *          (two list heads per size class).
+ * Measured on the 1 GiB pause workload (issue 16), a pause the scheduler
+ * did not preempt spent 5-30 us waiting for the mutator's safepoint and
+ * under 30 us inside; the long ones (ms) were a mutator the OS had
+ * descheduled inside its heap call.
  *
  * cycle_step is Lua's singlestep: one switch over that state, each case one
  * bounded unit of work that may advance it. The stw cycle is a start that
@@ -47,6 +88,9 @@
 #include "heap.h"
 #include "platform.h"
 #include "scavenge.h"
+
+#define TERM_DRAIN_NS 20000  /* the most the Dijkstra termination drains inside its pause */
+#define TERM_DRAIN_CHUNK 64  /* objects it marks between looks at the clock */
 
 bool cycle_stw(tc_heap *h) { return h->cfg.collector == TC_COLLECTOR_STW || h->cfg.gcstoptheworld; }
 
@@ -214,6 +258,20 @@ static void term_sweep(tc_heap *h, markctx *ctx)
     sweep_begin(h);
 }
 
+/* dijkstra_rescan — the Dijkstra barrier's termination work (world
+ * stopped): every root, then a drain of what that finds for at most
+ * TERM_DRAIN_NS; false if grey work is left (see the top: the attempt
+ * fails and marking goes on with the world running). */
+static bool dijkstra_rescan(markctx *ctx)
+{
+    mark_rescan_roots(ctx);
+    uint64_t until = plat_now_ns() + TERM_DRAIN_NS;
+    while (!mark_drain(ctx, TERM_DRAIN_CHUNK)) /* false: it marked TERM_DRAIN_CHUNK objects */
+        if (plat_now_ns() >= until)
+            return false;
+    return true;
+}
+
 /* try_terminate — the termination pause (ctx drained). false: grey work
  * was left, marking goes on. */
 static bool try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
@@ -223,16 +281,11 @@ static bool try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
     if (!h->cyc_t3)
         h->cyc_t3 = t;
     world_stop(h, self);
-    if (h->cfg.barrier == TC_BARRIER_DIJKSTRA) {
-        mark_push_handles(ctx);
-        mark_push_locals(ctx);
-        special_push_finalizer_roots(ctx);
-        mark_drain(ctx, -1);
-    }
+    bool left = h->cfg.barrier == TC_BARRIER_DIJKSTRA && !dijkstra_rescan(ctx);
     bool dropped = atomic_exchange(&h->grey_overflow, 0); /* no memory for grey work: markroots.c */
     if (dropped)
         mark_rescan_locals(ctx);
-    if (dropped || !mark_drain(ctx, 0)) {
+    if (left || dropped || !mark_drain(ctx, 0)) {
         world_start(h);
         term_end(h, t, cpu);
         if (dropped)

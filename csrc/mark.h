@@ -87,6 +87,7 @@ void mark_push_handles(markctx *c);   /* concurrent with mutators: no pause */
 void mark_push_locals(markctx *c);    /* world stopped */
 void mark_push_children(markctx *c, uintptr_t p); /* push p's referents, do not mark p */
 void mark_rescan_locals(markctx *c);  /* world stopped: unmarked locals (after grey_overflow) */
+void mark_rescan_roots(markctx *c);   /* world stopped, no marker running: every unmarked root (Dijkstra) */
 void mark_rescan(markctx *c);         /* unmarked handles, finalizer roots, children of marked objects */
 
 /* checkmark.c: the stop-the-world mark */

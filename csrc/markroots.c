@@ -66,6 +66,20 @@ void mark_push_children(markctx *c, uintptr_t p)
         scan(c, p);
 }
 
+#define RESCAN_AHEAD 16 /* handle slots a re-scan reads ahead, to fetch their mark-bit words */
+
+/* prefetch_mark — a re-scan tests the mark bit of slot word v
+ * RESCAN_AHEAD slots later: start loading that bitmap word now (the words
+ * of random objects miss the cache, and one miss at a time would make the
+ * Dijkstra termination's re-scan a memory round trip per handle). */
+static inline void prefetch_mark(const markctx *c, uintptr_t v)
+{
+    arena *a = root_val_live(v) ? arena_of(v) : NULL;
+    uint64_t bit;
+    if (a)
+        __builtin_prefetch((const void *)bit_word(c->check ? a->checkbits : a->markbits, a, v, &bit));
+}
+
 /* mark_push_handles — every live handle; safe while mutators create and
  * release handles (barrier.c says why). A handle to an object freed with
  * tc_obj_free gets the freed bit here and marks nothing (special.c): only
@@ -80,6 +94,8 @@ void mark_push_handles(markctx *c)
     for (root_chunk *k = first; k; k = k->next, atomic_fetch_add_explicit(&h->roots_visited, ROOT_CHUNK,
                                                                         memory_order_relaxed))
         for (size_t i = 0; i < ROOT_CHUNK - (size_t)planted(PLANT_ROOTS_SKIP_LAST); i++) {
+            if (c->rescan && i + RESCAN_AHEAD < ROOT_CHUNK)
+                prefetch_mark(c, atomic_load_explicit(&k->slot[i + RESCAN_AHEAD], memory_order_relaxed));
             uintptr_t v = atomic_load_explicit(&k->slot[i], memory_order_acquire);
             if (!root_val_live(v)) /* never used, a free link, a freed object */
                 continue;
@@ -126,6 +142,21 @@ void mark_rescan_locals(markctx *c)
 {
     c->rescan = true;
     mark_push_locals(c);
+    c->rescan = false;
+}
+
+/* mark_rescan_roots — the Dijkstra termination's re-scan (world stopped,
+ * every marker stopped and flushed): every root not marked yet. A marked
+ * root needs nothing: its marker scanned it when it set the bit (drain.c),
+ * so its referents are marked or grey. Pushing only the unmarked ones keeps
+ * the termination's drain to what the re-scan really found; a marked root
+ * costs its mark-bit load here instead of a push and a pop. */
+void mark_rescan_roots(markctx *c)
+{
+    c->rescan = true;
+    mark_push_handles(c);
+    mark_push_locals(c);
+    special_push_finalizer_roots(c);
     c->rescan = false;
 }
 
