@@ -295,6 +295,8 @@ struct tc_heap {
         pthread_mutex_t rec_lock;
         _Atomic unsigned rec_spin;     /* the hooks' lock (record.h): a leaf, after rec_lock */
         _Atomic(struct rec_log *) rec;
+        _Atomic(tc_mutator *) rec_owner; /* the mutator whose hooks skip rec_spin, or NULL (record.c):
+                                          * set by start under rec_spin, cleared by a revoke under it */
     };
 };
 

@@ -7,26 +7,12 @@
 #include "idmap.h"
 #include "platform.h"
 
-static inline size_t home(uint64_t key, size_t cap)
-{
-    key ^= key >> 33;
-    key *= UINT64_C(0xff51afd7ed558ccd);
-    key ^= key >> 33;
-    return (size_t)key & (cap - 1);
-}
-
 bool idmap_get(const idmap *m, uint64_t key, uint64_t *val)
 {
-    if (!m->cap || !key)
-        return false;
-    for (size_t i = home(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
-        if (m->e[i].key == key) {
-            *val = m->e[i].val;
-            return true;
-        }
-        if (!m->e[i].key)
-            return false;
-    }
+    idmap_entry *e = idmap_find(m, key);
+    if (e)
+        *val = e->val;
+    return e != NULL;
 }
 
 /* grow — double the table (16 at first) and reinsert every entry. */
@@ -39,7 +25,7 @@ static bool grow(idmap *m)
     for (size_t j = 0; j < m->cap; j++) {
         if (!m->e[j].key)
             continue;
-        size_t i = home(m->e[j].key, cap);
+        size_t i = idmap_home(m->e[j].key, cap);
         while (e[i].key)
             i = (i + 1) & (cap - 1);
         e[i] = m->e[j];
@@ -54,7 +40,7 @@ uint64_t *idmap_slot(idmap *m, uint64_t key, bool *fresh)
 {
     if ((m->used + 1) * 4 > m->cap * 3 && !grow(m))
         return NULL;
-    size_t i = home(key, m->cap);
+    size_t i = idmap_home(key, m->cap);
     while (m->e[i].key && m->e[i].key != key)
         i = (i + 1) & (m->cap - 1);
     *fresh = !m->e[i].key;
@@ -82,7 +68,7 @@ void idmap_del(idmap *m, uint64_t key)
 {
     if (!m->cap || !key)
         return;
-    size_t mask = m->cap - 1, i = home(key, m->cap);
+    size_t mask = m->cap - 1, i = idmap_home(key, m->cap);
     while (m->e[i].key != key) {
         if (!m->e[i].key)
             return;
@@ -90,7 +76,7 @@ void idmap_del(idmap *m, uint64_t key)
     }
     m->used--;
     for (size_t j = (i + 1) & mask; m->e[j].key; j = (j + 1) & mask) {
-        size_t h = home(m->e[j].key, m->cap);
+        size_t h = idmap_home(m->e[j].key, m->cap);
         /* j's key may move to i when i lies cyclically in [h, j) */
         if (((j - h) & mask) >= ((j - i) & mask)) {
             m->e[i] = m->e[j];

@@ -25,6 +25,8 @@ struct tc_mutator {
     _Atomic int active;          /* 1 while inside a heap call; written by the owner */
     _Atomic int depth;           /* nesting of heap calls: written by the owner (plain loads and
                                   * stores, no read-modify-write), read by a closing thread */
+    _Atomic int rec_busy;        /* 1 while the owner writes a replay record without rec_spin
+                                  * (record.c's owner path): written by the owner, read by a revoker */
     pthread_t owner;             /* the thread using it, valid if `owned` */
     uint32_t tid;                /* the owner's ev_tid(): its track in traces (set with owner) */
     bool owned;                  /* protected by heap->mut_lock */

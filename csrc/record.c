@@ -5,8 +5,9 @@
  *
  * Cost. With no recording running each hooked call pays one relaxed load
  * and a branch predicted not taken (rec_on). While recording, a record is
- * a few varints appended to a 64 KiB block buffer under rec_spin (the
- * hooks' test-and-set lock), plus one hash-map lookup per handle named and
+ * a few varints appended to a 64 KiB block buffer, held either by the owner
+ * path (below: two plain stores, no atomic read-modify-write) or by
+ * rec_spin (the hooks' test-and-set lock), plus one hash-map lookup per handle named and
  * one shadow-table load per object named; a full block is checksummed
  * (CRC-32) and written with one fwrite. A forced collection also walks the
  * graph reachable from the recorded handles to hash it (single-threaded
@@ -20,6 +21,53 @@
  * dead: nothing can name it again); a handle's id stays with its slot of
  * the handle table (root_new_id), reused when the slot is, after the
  * release; a weak reference's id comes from a map (idmap.h) and a pool.
+ *
+ * The owner path. One atomic exchange per record (taking rec_spin) was the
+ * largest part of what recording cost a single-threaded program (perf:
+ * lock_log, a tenth of a recorded GCBench through Python), so the mutator
+ * that started the recording (h->rec_owner) writes its records without
+ * rec_spin for as long as no other thread records; the first record of
+ * another thread revokes that, for the rest of the recording, and every
+ * record is then written under rec_spin. Who may write the buffer:
+ *   owner (owner_begin):   m->rec_busy = 1; light fence;
+ *                          if (rec_owner == m) { write; m->rec_busy = 0 (release) }
+ *                          else { m->rec_busy = 0; take rec_spin }
+ *   anyone (lock_log_slow): take rec_spin; if (rec_owner != me) owner_revoke;
+ *                          write; drop rec_spin
+ *   owner_revoke:          rec_owner = NULL; heavy fence;
+ *                          wait while old_owner->rec_busy (acquire)
+ * The argument that no two writers overlap:
+ *  1. Two writers under rec_spin exclude each other by the lock, and the
+ *     owner writes on one thread: its two paths never overlap each other.
+ *  2. A writer under rec_spin that is not the owner ran owner_revoke (or
+ *     found rec_owner NULL: a revoke ran under rec_spin before it, and
+ *     only set_log, under rec_spin, sets an owner again). Revoke and
+ *     owner_begin are Dekker's handshake, made asymmetric as mutator.c's
+ *     is (the light fence is a compiler barrier when the heavy one is a
+ *     membarrier(2), seq_cst fences otherwise): either the owner's load
+ *     of rec_owner comes after the revoke's store and it takes rec_spin
+ *     (so 1 applies), or its rec_busy = 1 comes before the revoke's load,
+ *     which then waits for that record's rec_busy = 0. Its release pairs
+ *     with the revoke's acquire, so everything the owner wrote happens
+ *     before what the revoker writes next. A revoke that reads rec_busy 0
+ *     reads the release ending the owner's last record (or the initial 0).
+ *  3. The owner never waits while rec_busy = 1 (no lock, no safepoint, no
+ *     heap allocation inside a record), so a revoke waits at most for one
+ *     record, and a stop-the-world pause never waits for a revoker that
+ *     waits for a parked owner.
+ *  4. Stop and close revoke before they clear h->rec (set_log), so the log
+ *     the owner read inside its window is not freed under it; the owner
+ *     reads h->rec after the handshake, never before.
+ *  5. The order of the records in the log is the order of these exclusive
+ *     windows: one total order, which a replay follows (record.h).
+ * The planted bug REC_NO_REVOKE_WAIT (plant.h) drops the wait of step 2;
+ * `make test-tsan` checks that TSan then reports the race in
+ * record_owner_hands_over_to_a_second_thread (tests/c/test_replay.c).
+ * A thread's mutator is the front of its TLS cache inside a heap call
+ * (mutator_enter's fast path looks there); when it is not, the hook takes
+ * rec_spin, and as a non-owner revokes: correct, only slower. rec_owner is
+ * a mutator, not a thread: a thread that adopts the mutator of one that
+ * exited (mutator.c, under mut_lock) inherits the path, in order.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -71,43 +119,6 @@ struct rec_log {
     int err;                /* errno of an I/O failure */
     uint8_t buf[REC_BLOCK + REC_OP_MAX];
 };
-
-/* ---- CRC-32 (IEEE 802.3, reflected), shared with replay.c ----
- * Slicing-by-8 (eight 256-entry tables, eight bytes per step): the
- * byte-at-a-time loop cost about a fifth of a replay and a tenth of a
- * recording (callgrind, docs/replay.md "Speed"). Same checksum. */
-
-static uint32_t crc_table[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-        crc_table[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; i++)
-        for (int t = 1; t < 8; t++)
-            crc_table[t][i] = crc_table[0][crc_table[t - 1][i] & 0xff] ^ (crc_table[t - 1][i] >> 8);
-}
-
-uint32_t rec_crc32(const uint8_t *p, size_t n)
-{
-    pthread_once(&crc_once, crc_init);
-    uint32_t c = 0xffffffffu;
-    for (; n >= 8; n -= 8, p += 8) {
-        uint32_t lo = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-        uint32_t hi = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
-        c = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^ crc_table[5][(lo >> 16) & 0xff] ^
-            crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
-            crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
-    }
-    while (n--)
-        c = crc_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
-    return c ^ 0xffffffffu;
-}
 
 /* ---- the graph hash, shared with replay.c ---- */
 
@@ -258,49 +269,120 @@ static bool pool_give(idpool *p, uint64_t id)
 
 /* The hooks' lock, rec_spin: a test-and-set lock, because a hook holds it
  * for a few stores (callgrind: pthread_mutex_lock and _unlock were a third
- * of what recording added per record; this is one exchange and one plain
- * store). A waiter yields the CPU: the holder may be writing a block. */
-void rec_hooks_lock(tc_heap *h)
+ * of what recording added per record). A waiter yields the CPU: the holder
+ * may be writing a block. The owner's hooks skip it (the file comment). */
+static void spin_lock(tc_heap *h)
 {
     while (atomic_exchange_explicit(&h->rec_spin, 1, memory_order_acquire))
         while (atomic_load_explicit(&h->rec_spin, memory_order_relaxed))
             sched_yield();
 }
 
-void rec_hooks_unlock(tc_heap *h) { atomic_store_explicit(&h->rec_spin, 0, memory_order_release); }
+static void spin_unlock(tc_heap *h) { atomic_store_explicit(&h->rec_spin, 0, memory_order_release); }
 
-/* set_log — h->rec = L (under rec_lock and rec_spin: record.h); the old one. */
-static rec_log *set_log(tc_heap *h, rec_log *L)
+/* owner_revoke — end the owner path (rec_spin held): rec_owner = NULL, then wait
+ * until the old owner is out of any record it began without the lock
+ * (Dekker with owner_begin: the file comment, steps 2 and 3). */
+static void owner_revoke(tc_heap *h)
 {
-    rec_hooks_lock(h);
+    tc_mutator *own = atomic_load_explicit(&h->rec_owner, memory_order_relaxed);
+    if (!own)
+        return;
+    atomic_store_explicit(&h->rec_owner, NULL, memory_order_seq_cst);
+    plat_heavy_fence();
+    while (!planted(PLANT_REC_NO_REVOKE_WAIT) &&
+           atomic_load_explicit(&own->rec_busy, memory_order_acquire))
+        sched_yield(); /* the owner finishes its record without waiting for anything */
+}
+
+/* fork.c's prepare takes these after stopping the world: no mutator is
+ * inside a heap call then, so the owner is in no record either, and a child
+ * drops the recording (rec_fork_child); the owner path needs no revoke. */
+void rec_hooks_lock(tc_heap *h) { spin_lock(h); }
+void rec_hooks_unlock(tc_heap *h) { spin_unlock(h); }
+
+/* set_log — h->rec = L and its owner (under rec_lock and rec_spin:
+ * record.h); the old log, its owner path revoked. */
+static rec_log *set_log(tc_heap *h, rec_log *L, tc_mutator *owner)
+{
+    spin_lock(h);
+    owner_revoke(h);
     rec_log *old = atomic_exchange(&h->rec, L);
-    rec_hooks_unlock(h);
+    atomic_store_explicit(&h->rec_owner, owner, memory_order_release);
+    spin_unlock(h);
     return old;
 }
 
-/* lock_log — the running recording with rec_spin held, or NULL (unlocked)
- * when none runs or it failed. */
-static rec_log *lock_log(tc_heap *h)
+/* owner_begin — the owner path: if the calling thread's mutator m (the
+ * front of its TLS cache, as mutator_enter left it) owns the recording,
+ * announce a record (rec_busy) and return the log, rec_spin untouched;
+ * else NULL (lock_log then takes the lock). */
+static inline rec_log *owner_begin(tc_heap *h, tc_mutator *m)
 {
-    rec_hooks_lock(h);
+    atomic_store_explicit(&m->rec_busy, 1, memory_order_relaxed);
+    light_fence(); /* orders rec_busy = 1 before the load of rec_owner: revoke's Dekker */
+    if (atomic_load_explicit(&h->rec_owner, memory_order_acquire) == m) {
+        rec_log *L = atomic_load_explicit(&h->rec, memory_order_relaxed);
+        if (L)
+            return L;
+    }
+    atomic_store_explicit(&m->rec_busy, 0, memory_order_release);
+    return NULL;
+}
+
+/* lock_log_slow — the running recording with rec_spin held, or NULL
+ * (unlocked) when none runs or it failed; a thread that is not the owner
+ * revokes the owner path first. */
+static rec_log *lock_log_slow(tc_heap *h)
+{
+    tc_mutator *me = NULL;
+    for (int i = 0; i < TLS_WAYS && !me; i++)
+        if (tc_tls_cache[i].heap == h && tc_tls_cache[i].uid == h->uid)
+            me = tc_tls_cache[i].m;
+    spin_lock(h);
     rec_log *L = atomic_load_explicit(&h->rec, memory_order_relaxed);
     if (!L || L->failed) {
-        rec_hooks_unlock(h);
+        spin_unlock(h);
         return NULL;
     }
+    if (atomic_load_explicit(&h->rec_owner, memory_order_relaxed) != me)
+        owner_revoke(h);
     if (!pthread_equal(L->thread, pthread_self()))
         L->multi = true;
     return L;
 }
 
-/* unlock_log — end a record (if `op` wrote one) and drop rec_lock. */
-static void unlock_log(tc_heap *h, rec_log *L, bool wrote)
+/* lock_log — the running recording, held for one record (*own says how:
+ * the owner path, else rec_spin), or NULL when none runs or it failed. */
+static inline rec_log *lock_log(tc_heap *h, tc_mutator **own)
+{
+    tls_entry *e = &tc_tls_cache[0];
+    *own = NULL;
+    if (__builtin_expect(e->heap == h && e->uid == h->uid, 1)) {
+        rec_log *L = owner_begin(h, e->m);
+        if (L && !L->failed) {
+            *own = e->m;
+            return L;
+        }
+        if (L) { /* failed: nothing more is written */
+            atomic_store_explicit(&e->m->rec_busy, 0, memory_order_release);
+            return NULL;
+        }
+    }
+    return lock_log_slow(h);
+}
+
+/* unlock_log — end a record (if the hook wrote one) and let go of the log. */
+static inline void unlock_log(tc_heap *h, rec_log *L, tc_mutator *own, bool wrote)
 {
     if (wrote)
         L->records++;
     if (L->n >= REC_BLOCK)
         flush_block(L);
-    rec_hooks_unlock(h);
+    if (own)
+        atomic_store_explicit(&own->rec_busy, 0, memory_order_release);
+    else
+        spin_unlock(h);
 }
 
 static void nomem(rec_log *L)
@@ -319,6 +401,11 @@ static void nomem(rec_log *L)
 
 static uint64_t root_new_id(rec_log *L, const tc_root *r)
 {
+    idmap_entry *e = idmap_find(&L->roots, (uint64_t)(uintptr_t)r);
+    if (e) { /* the slot's id, live again */
+        e->val |= ROOT_LIVE;
+        return e->val & ~ROOT_LIVE;
+    }
     bool fresh;
     uint64_t *v = idmap_slot(&L->roots, (uint64_t)(uintptr_t)r, &fresh);
     if (!v) {
@@ -335,21 +422,18 @@ static uint64_t root_new_id(rec_log *L, const tc_root *r)
  * outside the recording). */
 static uint64_t root_id(const rec_log *L, const tc_root *r)
 {
-    uint64_t v = 0;
-    idmap_get(&L->roots, (uint64_t)(uintptr_t)r, &v);
+    idmap_entry *e = idmap_find(&L->roots, (uint64_t)(uintptr_t)r);
+    uint64_t v = e ? e->val : 0;
     return v & ROOT_LIVE ? v & ~ROOT_LIVE : 0;
 }
 
 static uint64_t root_drop(rec_log *L, const tc_root *r)
 {
-    bool fresh;
-    uint64_t *v = idmap_slot(&L->roots, (uint64_t)(uintptr_t)r, &fresh), id = 0;
-    if (v && (*v & ROOT_LIVE)) {
-        id = *v & ~ROOT_LIVE;
-        *v = id;
-    } else if (v && fresh) {
-        idmap_del(&L->roots, (uint64_t)(uintptr_t)r); /* a handle the log never had */
-    }
+    idmap_entry *e = idmap_find(&L->roots, (uint64_t)(uintptr_t)r);
+    if (!e) /* a handle the log never had */
+        return 0;
+    uint64_t id = e->val & ROOT_LIVE ? e->val & ~ROOT_LIVE : 0;
+    e->val &= ~ROOT_LIVE;
     return id;
 }
 
@@ -427,7 +511,8 @@ static uint64_t shadow_id(const void *L, const tc_obj *o) { return obj_id((rec_l
 
 void rec_new(tc_heap *h, tc_obj *o, tc_root *r, size_t nslots, size_t size)
 {
-    rec_log *L = lock_log(h);
+    tc_mutator *own;
+    rec_log *L = lock_log(h, &own);
     if (!L)
         return;
     uint32_t *slot = obj_slot(L, o);
@@ -443,7 +528,7 @@ void rec_new(tc_heap *h, tc_obj *o, tc_root *r, size_t nslots, size_t size)
     put_u(L, rid);
     put_u(L, nslots);
     put_u(L, size);
-    unlock_log(h, L, true);
+    unlock_log(h, L, own, true);
 }
 
 /* put_value — a REC_SET value; false if it names an object the log does not know. */
@@ -475,7 +560,8 @@ static bool put_value(rec_log *L, tc_value v)
 
 void rec_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
 {
-    rec_log *L = lock_log(h);
+    tc_mutator *own;
+    rec_log *L = lock_log(h, &own);
     if (!L)
         return;
     uint64_t rid = root_id(L, r);
@@ -487,12 +573,13 @@ void rec_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
         L->n = mark;
         foreign(L);
     }
-    unlock_log(h, L, true);
+    unlock_log(h, L, own, true);
 }
 
 void rec_get(tc_heap *h, tc_root *r, int64_t i, tc_root *nr)
 {
-    rec_log *L = lock_log(h);
+    tc_mutator *own;
+    rec_log *L = lock_log(h, &own);
     if (!L)
         return;
     uint64_t rid = root_id(L, r), oid = obj_id(L, tc_root_obj(nr));
@@ -505,12 +592,13 @@ void rec_get(tc_heap *h, tc_root *r, int64_t i, tc_root *nr)
         put_u(L, root_new_id(L, nr));
         put_obj(L, oid);
     }
-    unlock_log(h, L, true);
+    unlock_log(h, L, own, true);
 }
 
 void rec_release(tc_heap *h, tc_root *r)
 {
-    rec_log *L = lock_log(h);
+    tc_mutator *own;
+    rec_log *L = lock_log(h, &own);
     if (!L)
         return;
     uint64_t rid = root_drop(L, r);
@@ -518,12 +606,13 @@ void rec_release(tc_heap *h, tc_root *r)
         L->buf[L->n++] = REC_RELEASE;
         put_u(L, rid);
     }
-    unlock_log(h, L, rid != 0);
+    unlock_log(h, L, own, rid != 0);
 }
 
 void rec_special(tc_heap *h, enum rec_op op, tc_root *r, tc_token token)
 {
-    rec_log *L = lock_log(h);
+    tc_mutator *own;
+    rec_log *L = lock_log(h, &own);
     if (!L)
         return;
     uint64_t rid = root_id(L, r);
@@ -535,12 +624,13 @@ void rec_special(tc_heap *h, enum rec_op op, tc_root *r, tc_token token)
         if (op != REC_FREE)
             put_u(L, token);
     }
-    unlock_log(h, L, true);
+    unlock_log(h, L, own, true);
 }
 
 void rec_ready(tc_heap *h, tc_token token, tc_root *nr)
 {
-    rec_log *L = lock_log(h);
+    tc_mutator *own;
+    rec_log *L = lock_log(h, &own);
     if (!L)
         return;
     uint64_t oid = obj_id(L, tc_root_obj(nr));
@@ -552,12 +642,13 @@ void rec_ready(tc_heap *h, tc_token token, tc_root *nr)
         put_u(L, root_new_id(L, nr));
         put_obj(L, oid);
     }
-    unlock_log(h, L, true);
+    unlock_log(h, L, own, true);
 }
 
 void rec_weak(tc_heap *h, enum rec_op op, tc_weak *w, tc_root *r)
 {
-    rec_log *L = lock_log(h);
+    tc_mutator *own;
+    rec_log *L = lock_log(h, &own);
     if (!L)
         return;
     bool wrote = true;
@@ -590,7 +681,7 @@ void rec_weak(tc_heap *h, enum rec_op op, tc_weak *w, tc_root *r)
             put_u(L, wid);
         }
     }
-    unlock_log(h, L, wrote);
+    unlock_log(h, L, own, wrote);
 }
 
 /* log_hash — the hash of the graph the recorded handles reach (rec_lock held). */
@@ -623,7 +714,8 @@ void rec_collect(tc_heap *h)
     if (mutator_enter(h, &m) != TC_OK)
         return;
     if (tc_heap_stats(h, &s) == TC_OK) {
-        rec_log *L = lock_log(h);
+        tc_mutator *own;
+        rec_log *L = lock_log(h, &own);
         if (L) {
             bool hashed = !L->multi;
             uint64_t hash = hashed ? log_hash(L) : 0;
@@ -632,7 +724,7 @@ void rec_collect(tc_heap *h)
             put_u(L, hashed ? REC_COLLECT_HASH : 0);
             for (int i = 0; hashed && i < 8; i++)
                 L->buf[L->n++] = (uint8_t)(hash >> (8 * i));
-            unlock_log(h, L, true);
+            unlock_log(h, L, own, true);
         }
     }
     mutator_leave(m);
@@ -736,7 +828,7 @@ tc_status tc_record_start(tc_heap *h, const char *path)
         if (atomic_load(&h->rec)) { /* another thread started one meanwhile */
             st = tc_fail(TC_ERR_STATE, "a recording is already running (record_stop ends it)");
         } else {
-            set_log(h, L);
+            set_log(h, L, m); /* this thread's hooks take the owner path */
             L = NULL;
         }
         pthread_mutex_unlock(&h->rec_lock);
@@ -754,7 +846,7 @@ tc_status tc_record_stop(tc_heap *h)
     if (st != TC_OK)
         return st;
     pthread_mutex_lock(&h->rec_lock);
-    rec_log *L = set_log(h, NULL);
+    rec_log *L = set_log(h, NULL, NULL);
     pthread_mutex_unlock(&h->rec_lock);
     mutator_leave(m);
     if (!L)
@@ -765,6 +857,7 @@ tc_status tc_record_stop(tc_heap *h)
 void rec_fork_child(tc_heap *h)
 {
     rec_log *L = atomic_exchange(&h->rec, NULL);
+    atomic_store(&h->rec_owner, NULL); /* that mutator may be another thread's, gone in the child */
     if (!L)
         return;
     close(fileno(L->f)); /* first: fclose must not flush the parent's buffered bytes */
@@ -774,7 +867,7 @@ void rec_fork_child(tc_heap *h)
 void rec_close(tc_heap *h)
 {
     pthread_mutex_lock(&h->rec_lock);
-    rec_log *L = set_log(h, NULL);
+    rec_log *L = set_log(h, NULL, NULL);
     pthread_mutex_unlock(&h->rec_lock);
     if (L)
         (void)log_finish(L);

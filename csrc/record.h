@@ -6,18 +6,20 @@
  * Invariants:
  *  - h->rec is set and cleared only under h->rec_lock and then h->rec_spin
  *    (the hooks' lock, rec_hooks_lock: taken in that order, by start, stop,
- *    close and fork's prepare). A hook reads h->rec once without a lock,
- *    relaxed, to skip (the only cost when no recording runs), then takes
- *    rec_spin alone and reads it again before writing: so a log is never
- *    freed under a hook, and the child of a fork never inherits a half
- *    written record.
+ *    close and fork's prepare), and cleared only after the owner path is
+ *    revoked. A hook reads h->rec once without a lock, relaxed, to skip
+ *    (the only cost when no recording runs), then either takes rec_spin
+ *    alone or, on the thread that owns the recording (h->rec_owner), the
+ *    owner path (record.c's file comment has the argument), and reads it
+ *    again before writing: so a log is never freed under a hook. Fork's
+ *    prepare stops the world first, so no record is half written then.
  *  - Every hook runs inside a heap call of the calling thread (between
  *    mutator_enter and mutator_leave): tc_heap_close waits for every call
  *    before its teardown frees the recorder (rec_close), so no hook ever
  *    sees a freed recorder. Hooks never allocate heap objects or reach a
- *    safepoint while they hold rec_spin, so a thread waiting for rec_spin
+ *    safepoint while they hold the log (rec_spin or the owner path), so a thread waiting for it
  *    inside its heap call delays a stop-the-world pause only by one write.
- *  - Records reach the log in the order their threads take rec_spin: for a
+ *  - Records reach the log in the order their writers hold it: for a
  *    single-threaded program that is program order; for several threads it
  *    is a global order that a replay follows on one thread (racing stores
  *    may have taken effect in the other order: docs/replay.md).
@@ -92,6 +94,8 @@ void rec_hooks_unlock(tc_heap *h);
 
 /* shared by the writer and the reader */
 uint32_t rec_crc32(const uint8_t *p, size_t n);
+/* rec_crc32_tables — the same checksum without the PCLMULQDQ folding (for tests). */
+uint32_t rec_crc32_tables(const uint8_t *p, size_t n);
 /* rec_graph_hash — an order-free hash of the graph reachable from the n
  * handles roots[] (with ids root_ids[]): each object's id (id_of(ids, o)),
  * slot count, payload size and slot values, references as ids. Reads

@@ -115,7 +115,37 @@ static inline __attribute__((always_inline)) bool fast_u(const uint8_t *d, size_
         *out = d[(*p)++];
         return true;
     }
-    return replay_get_u_long(d, p, SIZE_MAX, out);
+    size_t q = *p; /* copies: the call takes addresses, which would keep the caller's in memory */
+    uint64_t x;
+    bool ok = replay_get_u_long(d, &q, SIZE_MAX, &x);
+    *p = q;
+    *out = x;
+    return ok;
+}
+
+/* fields — n (at most 7) varints at *p, FAST_ROOM checked, into f[]; the
+ * common case, all one byte, is one 8-byte load and a mask test instead
+ * of a test and a branch per byte (callgrind: the per-byte path was a third
+ * of the instructions of both passes' fast paths). */
+static inline __attribute__((always_inline)) bool fields(const uint8_t *d, size_t *p, unsigned n, uint64_t *f)
+{
+    const uint8_t *b = d + *p;
+    uint64_t w = (uint64_t)b[0] | (uint64_t)b[1] << 8 | (uint64_t)b[2] << 16 | (uint64_t)b[3] << 24 |
+                 (uint64_t)b[4] << 32 | (uint64_t)b[5] << 40 | (uint64_t)b[6] << 48 | (uint64_t)b[7] << 56;
+    uint64_t high = UINT64_C(0x8080808080808080) & ((UINT64_C(1) << (8 * n)) - 1);
+    if (__builtin_expect(!(w & high), 1)) {
+        for (unsigned i = 0; i < n; i++)
+            f[i] = (w >> (8 * i)) & 0xff;
+        *p += n;
+        return true;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t x;
+        if (!fast_u(d, p, &x))
+            return false;
+        f[i] = x;
+    }
+    return true;
 }
 
 /* decode_fast — decode for the three records most programs are made of

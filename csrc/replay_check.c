@@ -305,6 +305,140 @@ static const char *check(vstate *v, const rrec *r)
     return "an unknown record type";
 }
 
+/* ---- the fast path: pass 1's common records, decoded and checked at once ----
+ * Most of a log is NEW, SET of a non-float, GET and RELEASE, in a log with
+ * no unsafe.free (so no generations). Decoding them into an rrec and then
+ * switching again in check() was half of a replay's validation (perf), so
+ * quick() does both for them, with the state in locals, well inside a
+ * block (decode_fast's FAST_ROOM). It accepts exactly what check() would,
+ * and only when it accepts does it change anything: for whatever it does
+ * not accept (another record, an error, a table to grow) it consumes
+ * nothing and the general path decodes the record again, so every error
+ * still names its byte offset the one way. */
+
+/* quick_get — a varint that cannot run past the block (FAST_ROOM). */
+#define quick_get(d, p, out) fast_u(d, p, out)
+
+/* quick_new_handle — may handle id `id` be made now on object o (which
+ * holds `handles` already)? handle_make's conditions, without its growth. */
+static inline bool quick_new_handle(const vstate *v, uint64_t id, uint32_t handles)
+{
+    return id && id <= v->max_root + 1 && id < v->hcap && !(id <= v->max_root && v->hobj[id].obj) &&
+           handles != UINT32_MAX;
+}
+
+static inline void quick_make_handle(vstate *v, uint64_t id, uint64_t o)
+{
+    if (id > v->max_root)
+        v->max_root = id;
+    v->hobj[id] = (vhandle){(uint32_t)o, 0};
+    v->objs[o].handles++;
+}
+
+/* quick_slot — the object of live handle id if slot `slot` is in range, else 0. */
+static inline uint64_t quick_slot(const vstate *v, uint64_t id, uint64_t slot)
+{
+    uint64_t o = id && id <= v->max_root ? v->hobj[id].obj : 0;
+    return o && slot < v->objs[o].nslots ? o : 0;
+}
+
+static inline bool quick_new(vstate *v, const uint8_t *d, size_t *p, uint64_t *last)
+{
+    uint64_t f[4];
+    if (!fields(d, p, 4, f))
+        return false;
+    uint64_t a = f[0], b = f[1], c = f[2], e = f[3];
+    uint64_t o = unzig(*last, a);
+    if (o == 0 || o > v->max_obj + 1 || o >= v->ocap || o > UINT32_MAX || c > OBJ_MAX_FIELD || e > OBJ_MAX_FIELD)
+        return false;
+    if (o <= v->max_obj && v->objs[o].handles) /* reused while held: check_new says so */
+        return false;
+    if (!quick_new_handle(v, b, 0))
+        return false;
+    if (o > v->max_obj)
+        v->max_obj = o;
+    v->objs[o] = (vobj){.nslots = (uint32_t)c};
+    quick_make_handle(v, b, o);
+    *last = o;
+    return true;
+}
+
+static inline bool quick_set(vstate *v, const uint8_t *d, size_t *p, uint64_t last)
+{
+    uint64_t f[2], t;
+    if (!fields(d, p, 2, f) || !quick_slot(v, f[0], f[1]))
+        return false;
+    uint8_t kind = d[(*p)++];
+    if (kind == REC_K_INT)
+        return quick_get(d, p, &t);
+    if (kind != REC_K_REF)
+        return kind < REC_K_INT; /* nil, false, true; a float or an unknown kind: the general path */
+    if (!quick_get(d, p, &t))
+        return false;
+    t = unzig(last, t);
+    return t && t <= v->max_obj && v->objs[t].handles;
+}
+
+static inline bool quick_get_rec(vstate *v, const uint8_t *d, size_t *p, uint64_t last)
+{
+    uint64_t f[4];
+    if (!fields(d, p, 4, f) || !quick_slot(v, f[0], f[1]))
+        return false;
+    uint64_t o = unzig(last, f[3]);
+    if (o == 0 || o > v->max_obj || !quick_new_handle(v, f[2], v->objs[o].handles))
+        return false;
+    quick_make_handle(v, f[2], o);
+    return true;
+}
+
+static inline bool quick_release(vstate *v, const uint8_t *d, size_t *p)
+{
+    uint64_t a;
+    if (!quick_get(d, p, &a) || !a || a > v->max_root)
+        return false;
+    uint32_t o = v->hobj[a].obj;
+    if (!o)
+        return false;
+    v->objs[o].handles--;
+    v->hobj[a].obj = 0;
+    return true;
+}
+
+/* quick — the record at *pos through the fast path: true if it was one of
+ * its records and check() would accept it (then *pos is past it). Only for
+ * a log with no FREE so far (v->fr NULL) and FAST_ROOM bytes before the
+ * block's end. */
+static inline bool quick(vstate *v, const uint8_t *d, size_t *pos, uint64_t *last)
+{
+    size_t p = *pos + 1;
+    bool ok;
+    switch (d[*pos]) {
+    case REC_NEW: ok = quick_new(v, d, &p, last); break;
+    case REC_SET: ok = quick_set(v, d, &p, *last); break;
+    case REC_GET: ok = quick_get_rec(v, d, &p, *last); break;
+    case REC_RELEASE: ok = quick_release(v, d, &p); break;
+    default: return false;
+    }
+    if (ok)
+        *pos = p;
+    return ok;
+}
+
+/* quick_run — quick over the records from pos while they start before
+ * `stop` (FAST_ROOM before the block's end) and quick takes them; the
+ * position of the first it does not take. A copy of the state in locals:
+ * check() takes v's address, which kept every field in memory. */
+static size_t quick_run(vstate *v, const uint8_t *d, size_t pos, size_t stop, uint64_t *last)
+{
+    vstate l = *v;
+    uint64_t at = *last;
+    while (pos < stop && quick(&l, d, &pos, &at))
+        l.records++;
+    *v = l;
+    *last = at;
+    return pos;
+}
+
 /* check_header — magic and version. */
 static tc_status check_header(const rlog *g, uint32_t *version)
 {
@@ -359,6 +493,8 @@ tc_status replay_validate(rlog *g, uint32_t *version)
         while (st == TC_OK && pos < end) {
             rrec r;
             const char *why;
+            if (end - pos >= FAST_ROOM && !v.fr) /* then one record the general way, at least */
+                pos = quick_run(&v, g->data, pos, end - FAST_ROOM + 1, &last);
             if ((st = decode(g->data, &pos, end, &r, &last)) != TC_OK)
                 break;
             if ((why = check(&v, &r)) != NULL)

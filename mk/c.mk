@@ -59,8 +59,18 @@ $(BUILD)/test_c_asan: $(SAN_SRC) $(CHDR) $(TEST_C_HDR)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_BASE) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Itests/c $(SAN_SRC) $(LDLIBS) -o $@
 
-test-tsan: $(BUILD)/test_c_tsan
+test-tsan: $(BUILD)/test_c_tsan $(BUILD)/test_replay_planted_tsan
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ./$(BUILD)/test_c_tsan
+	@if TSAN_OPTIONS="halt_on_error=1" ./$(BUILD)/test_replay_planted_tsan record_owner >/dev/null 2>&1; then \
+	  echo "test-tsan: planted REC_NO_REVOKE_WAIT went unseen by record_owner_hands_over_to_a_second_thread"; exit 1; \
+	else echo "test-tsan: planted REC_NO_REVOKE_WAIT caught (TSan reported the race)"; fi
+
+# The recorder's owner path with its planted bug (plant.h): a revoke that does
+# not wait for the owner's record. The handover test must make TSan report it.
+$(BUILD)/test_replay_planted_tsan: $(CSRC) $(CHDR) tests/c/test_replay.c tests/c/runner.c $(TEST_C_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_BASE) -O1 -g -fsanitize=thread -DTC_NO_MEMBARRIER -DTC_PLANT=PLANT_REC_NO_REVOKE_WAIT -Itests/c \
+	  $(CSRC) tests/c/runner.c tests/c/test_replay.c $(LDLIBS) -o $@
 
 # The ASan run also takes the strict-commit path (arenas PROT_NONE, each
 # step committed with mprotect: platform.c); the other runs map read-write.

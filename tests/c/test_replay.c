@@ -5,6 +5,8 @@
  * bad log may make the reader touch memory it should not. Scenario names
  * follow tests/python/test_replay.py. */
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,14 +253,27 @@ static void *record_thread(void *arg)
     return NULL;
 }
 
+/* recording_heap — a fresh heap recording into a new temporary file,
+ * whose name goes to path (a mkstemp template); NULL on failure. */
+static tc_heap *recording_heap(char *path)
+{
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return NULL;
+    close(fd);
+    tc_heap *h = fresh();
+    if (h && tc_record_start(h, path) != TC_OK) {
+        tc_heap_destroy(h);
+        h = NULL;
+    }
+    return h;
+}
+
 TEST(record_two_threads_into_one_log)
 {
     char path[] = "/tmp/tc_replay_threads_XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    close(fd);
-    tc_heap *h = fresh();
-    CHECK_OK(tc_record_start(h, path));
+    tc_heap *h = recording_heap(path);
+    CHECK(h != NULL);
     pthread_t t1, t2;
     void *r1 = "not run", *r2 = "not run";
     CHECK(pthread_create(&t1, NULL, record_thread, h) == 0);
@@ -278,4 +293,83 @@ TEST(record_two_threads_into_one_log)
     CHECK(rep.collects == 1 && rep.mismatches == 0);
     tc_heap_destroy(h2);
     unlink(path);
+}
+
+/* The owner path's handover (record.c): the thread that started the
+ * recording writes without rec_spin until a second thread records; that
+ * thread revokes the path while the owner may be inside a record. Here the
+ * owner keeps recording while the second thread joins halfway through its
+ * loop. Under TSan this is the race test of the handover; the replay
+ * proves each record was written whole and in one order. */
+static _Atomic int owner_halfway;
+
+static void *late_thread(void *arg)
+{
+    while (!atomic_load(&owner_halfway))
+        sched_yield();
+    return record_thread(arg);
+}
+
+TEST(record_owner_hands_over_to_a_second_thread)
+{
+    char path[] = "/tmp/tc_replay_owner_XXXXXX";
+    tc_heap *h = recording_heap(path);
+    CHECK(h != NULL);
+    atomic_store(&owner_halfway, 0);
+    pthread_t t;
+    void *rt = "not run";
+    CHECK(pthread_create(&t, NULL, late_thread, h) == 0);
+    tc_root *prev = NULL;
+    for (int i = 0; i < 2 * REC_THREAD_OBJS; i++) { /* record_thread's records, twice as many */
+        tc_root *r;
+        CHECK_OK(tc_obj_new(h, 1, 0, NULL, &r));
+        if (prev) {
+            CHECK_OK(tc_slot_set(h, r, 0, tc_ref(tc_root_obj(prev))));
+            tc_root_release(h, prev);
+        }
+        prev = r;
+        if (i == REC_THREAD_OBJS / 2)
+            atomic_store(&owner_halfway, 1);
+    }
+    tc_root_release(h, prev);
+    pthread_join(t, &rt);
+    CHECK(rt == NULL);
+    CHECK_OK(tc_record_stop(h));
+    tc_heap_destroy(h);
+    tc_heap *h2 = fresh();
+    tc_replay_report rep;
+    CHECK_OK(tc_replay(h2, path, &rep));
+    CHECK(rep.objects == 3 * REC_THREAD_OBJS);
+    CHECK(rep.records == (3 * 2 * REC_THREAD_OBJS - 1) + (3 * REC_THREAD_OBJS - 1) + 1); /* + END */
+    CHECK(rep.mismatches == 0);
+    tc_heap_destroy(h2);
+    unlink(path);
+}
+
+/* The log's CRC-32 both ways (record.c: folding with PCLMULQDQ where the
+ * CPU has it, slicing-by-8 tables everywhere) against crc32_ieee, bit by
+ * bit: every length around the folding's 64-byte start and 16-byte steps,
+ * at every alignment, and long blocks. */
+uint32_t rec_crc32(const uint8_t *p, size_t n);
+uint32_t rec_crc32_tables(const uint8_t *p, size_t n);
+
+TEST(replay_crc32_matches_the_reference)
+{
+    enum { N = 70000 };
+    unsigned char *b = malloc(N);
+    CHECK(b != NULL);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < N; i++)
+        b[i] = (unsigned char)((x = x * 1103515245u + 12345u) >> 16);
+    CHECK(rec_crc32((const uint8_t *)"123456789", 9) == 0xcbf43926u); /* the standard check value */
+    for (size_t n = 0; n < 300; n++)
+        for (size_t off = 0; off < 16; off++) {
+            uint32_t want = crc32_ieee(b + off, n);
+            CHECK(rec_crc32(b + off, n) == want && rec_crc32_tables(b + off, n) == want);
+        }
+    for (size_t n = 60000; n < N - 16; n += 1237) {
+        uint32_t want = crc32_ieee(b + 3, n);
+        CHECK(rec_crc32(b + 3, n) == want && rec_crc32_tables(b + 3, n) == want);
+    }
+    free(b);
 }

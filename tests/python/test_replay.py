@@ -156,6 +156,31 @@ def test_plain_log_with_many_handles_replays_exactly(tmp_path):
         assert rep["collects"] == 2 and rep["checked"] == 2 and rep["mismatches"] == 0, (collector, rep)
 
 
+def test_plain_log_with_wide_fields_replays_exactly(tmp_path):
+    """Fields of more than one varint byte (handle ids, slots and object-id
+    differences past 127, large and negative ints) amid one-byte ones: the
+    fast paths of both passes (replay_check.c quick, replay.c raw_run) take
+    one-byte fields by the word and the others byte by byte."""
+    path = str(tmp_path / "wide.tclog")
+    heap = tricolor.Heap(gogc=None)
+    heap.record_start(path)
+    held = [heap.new(2) for _ in range(600)]  # handle ids and object ids past 127
+    wide = heap.new(300, 5000)                # slots past 127, a payload past 127 bytes
+    for i, obj in enumerate(held):
+        obj[0] = held[(i * 389) % len(held)]  # far-apart objects: wide differences
+        obj[1] = (-1) ** i * ((i + 1) << (i % 52))  # ints of many widths, both signs
+        wide[(i * 7) % 300] = obj
+    heap.collect()
+    del held[100:]
+    heap.collect()
+    heap.record_stop()
+    heap.close()
+    del held, wide
+    for collector in COLLECTORS:
+        rep = replay(path, collector=collector)
+        assert rep["collects"] == 2 and rep["checked"] == 2 and rep["mismatches"] == 0, (collector, rep)
+
+
 def test_plain_log_with_a_lying_load_is_caught_by_the_raw_replay(tmp_path):
     """drive_raw's own check: a GET whose object id is not what the slot holds."""
     path = str(tmp_path / "lie.tclog")
@@ -359,9 +384,18 @@ REF, INT = b"\x05", b"\x03"
     ("store_into_freed", "freed by unsafe.free"),
     ("ref_to_freed", "freed by unsafe.free"),
     ("id_reused_while_held", "reused while a handle"),
+    ("release_not_live", "release of a handle that is not live"),
+    ("set_on_released_handle", "handle that is not live"),
+    ("handle_out_of_sequence", "live or out of sequence"),
+    ("object_out_of_sequence", "object id out of sequence"),
+    ("get_names_unmade_object", "object id no record made"),
+    ("get_slot_out_of_range", "slot index out of range"),
 ])
 @pytest.mark.parametrize("collector", COLLECTORS)
-def test_crafted_log_is_refused_before_anything_is_replayed(tmp_path, case, why, collector):
+@pytest.mark.parametrize("padded", [False, True])
+def test_crafted_log_is_refused_before_anything_is_replayed(tmp_path, case, why, collector, padded):
+    """Padded: valid records follow the bad one, so it lies well inside its
+    block, where validation takes its fast path (replay_check.c, quick)."""
     body = {
         "released": [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 1, 0], [RELEASE, 1], [COLLECT, 1, 0], [SET, 2, 0, REF, O(1)]],
         "never_made": [[NEW, O(1), 1, 1, 0], [SET, 1, 0, REF, O(7)]],
@@ -369,11 +403,20 @@ def test_crafted_log_is_refused_before_anything_is_replayed(tmp_path, case, why,
         "store_into_freed": [[NEW, O(1), 1, 1, 0], [FREE, 1], [SET, 1, 0, INT, 4]],
         "ref_to_freed": [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 1, 0], [FREE, 1], [SET, 2, 0, REF, O(1)]],
         "id_reused_while_held": [[NEW, O(1), 1, 1, 0], [NEW, O(1), 2, 1, 0]],
+        "release_not_live": [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 1, 0], [RELEASE, 1], [RELEASE, 1]],
+        "set_on_released_handle": [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 1, 0], [RELEASE, 1], [SET, 1, 0, INT, 4]],
+        "handle_out_of_sequence": [[NEW, O(1), 1, 1, 0], [NEW, O(2), 5, 1, 0]],
+        "object_out_of_sequence": [[NEW, O(1), 1, 1, 0], [NEW, O(5), 2, 1, 0]],
+        "get_names_unmade_object": [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 1, 0], [GET, 1, 0, 3, O(9)]],
+        "get_slot_out_of_range": [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 1, 0], [GET, 2, 1, 3, O(1)]],
     }[case]
+    bad = len(body) - 1
+    if padded:  # never reached: the validation stops at the bad record
+        body = body + [[NEW, O(100 + i), 100 + i, 1, 0] for i in range(20)]
     path = str(tmp_path / f"{case}.tclog")
     offsets = crafted(path, body)
     heap = tricolor.Heap(collector=collector)
-    with pytest.raises(ValueError, match=f"byte offset {offsets[-1]}: .*{why}"):
+    with pytest.raises(ValueError, match=f"byte offset {offsets[bad]}: .*{why}"):
         heap._replay(path)
     assert heap.stats().mallocs == 0  # nothing was replayed
     heap.close()
