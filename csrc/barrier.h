@@ -27,7 +27,7 @@ static inline void mut_count(_Atomic uint64_t *c)
 static inline void shade(tc_mutator *m, uintptr_t p)
 {
     arena *a = arena_of(p);
-    if (!a || bit_test(a->markbits, a, p) || bit_test(a->blackbits, a, p))
+    if (!a || mark_test(a, p) || bit_test(a->blackbits, a, p))
         return; /* already black: marked, or allocated during this mark */
     mut_count(&m->barrier_shaded);
     m->gbuf[m->gbuf_n++] = p;

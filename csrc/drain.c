@@ -74,6 +74,7 @@ static void publish(markctx *c)
  * between assists), with one stack chunk. */
 void mark_flush(markctx *c)
 {
+    TC_ASSERT(c->gcount == 0); /* drain empties the grey ring before it returns */
     defer_flush(c);
     if (c->count) {
         uintptr_t tmp[PREFETCH_DEPTH];
@@ -151,25 +152,105 @@ static __attribute__((noinline)) void poll(markctx *c)
         donate(c);
 }
 
+/* ring_put — candidate p into the prefetch ring: its mark word (and, in
+ * the same line, its alloc word: span.h) is computed and prefetched now and
+ * tested PREFETCH_DEPTH candidates later. */
+static inline __attribute__((always_inline)) void ring_put(markctx *c, uintptr_t p)
+{
+    arena *a = arena_of(p);
+    unsigned slot = (c->head + c->count++) % PREFETCH_DEPTH;
+    c->ring[slot] = p;
+    c->ring_a[slot] = a;
+    if (__builtin_expect(a != NULL, 1)) {
+        _Atomic uint64_t *w = c->check ? bit_word(a->checkbits, a, p, &c->ring_bit[slot])
+                                       : mark_word(a, p, &c->ring_bit[slot]);
+        c->ring_w[slot] = w;
+        __builtin_prefetch((const void *)w, 1);
+    } else {
+        c->ring_w[slot] = NULL;
+    }
+}
+
+/* grey_scan — scan the oldest object of the grey ring (marked by c). */
+static inline __attribute__((always_inline)) void grey_scan(markctx *c)
+{
+    uintptr_t p = c->grey[c->ghead];
+    c->ghead = (c->ghead + 1) % GREY_DEPTH;
+    c->gcount--;
+    scan(c, p);
+}
+
+/* take — test-and-mark candidate p (its arena, mark word and bit known)
+ * and count it; true if this marker marked it (it must now be scanned). */
+static inline __attribute__((always_inline)) bool take(markctx *c, uintptr_t p, arena *a, _Atomic uint64_t *w,
+                                                       uint64_t bit, int64_t *budget, bool concurrent)
+{
+    if (concurrent && !(++c->tick & (POLL_EVERY - 1)))
+        poll(c);
+    if (!try_mark(c, p, a, w, bit, concurrent))
+        return false;
+    c->marked_objects++;
+    if (concurrent && !(c->marked_objects & (PROGRESS_EVERY - 1))) /* let assists see the work done */
+        publish(c);
+    if (*budget > 0)
+        (*budget)--;
+    return true;
+}
+
+/* chain — scan p, marked by c while nothing else was in flight or waiting;
+ * while each scan leaves exactly one candidate and nothing else (a list:
+ * one dependency chain, which no prefetch can run ahead of), test, mark
+ * and scan that candidate at once instead of passing it through both rings
+ * (its mark word is near the last one's: lists are mostly allocated in
+ * order). */
+static inline __attribute__((always_inline)) void chain(markctx *c, uintptr_t p, int64_t *budget, bool concurrent)
+{
+    for (;;) {
+        scan(c, p);
+        if (c->n != 1 || c->top->prev || *budget == 0)
+            return;
+        p = c->top->e[0];
+        arena *a = arena_of(p);
+        uint64_t bit = 0;
+        _Atomic uint64_t *w = NULL;
+        if (__builtin_expect(a != NULL, 1))
+            w = c->check ? bit_word(a->checkbits, a, p, &bit) : mark_word(a, p, &bit);
+        c->n = 0;
+        if (!take(c, p, a, w, bit, budget, concurrent))
+            return;
+    }
+}
+
 /* drain — the marking loop, specialised for stop-the-world (no validation,
- * no byte count: the sweep counts) and concurrent marking. A candidate's
- * mark word is computed once, when it is prefetched. */
+ * no byte count: the sweep counts) and concurrent marking. A candidate
+ * passes two rings: in the first its mark word is in flight, and when it
+ * leaves it is tested and marked; a candidate it marks enters the second,
+ * where its object's lines are in flight, and is scanned when it leaves.
+ * The second ring is filled first and emptied before drain returns. */
 static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budget, bool concurrent)
 {
     for (;;) {
         uintptr_t p;
-        while (c->count < PREFETCH_DEPTH && pop(c, &p)) {
-            arena *a = arena_of(p);
-            unsigned slot = (c->head + c->count++) % PREFETCH_DEPTH;
-            c->ring[slot] = p;
-            c->ring_a[slot] = a;
-            if (__builtin_expect(a != NULL, 1)) {
-                __builtin_prefetch((const void *)p);
-                c->ring_w[slot] = bit_word(c->check ? a->checkbits : a->markbits, a, p, &c->ring_bit[slot]);
-                __builtin_prefetch((const void *)c->ring_w[slot]);
-            } else {
-                c->ring_w[slot] = NULL;
+        while (c->count < PREFETCH_DEPTH && pop(c, &p))
+            ring_put(c, p);
+        if (c->count && c->gcount < GREY_DEPTH && budget != 0) {
+            unsigned slot = c->head;
+            p = c->ring[slot];
+            c->head = (c->head + 1) % PREFETCH_DEPTH;
+            c->count--;
+            if (!take(c, p, c->ring_a[slot], c->ring_w[slot], c->ring_bit[slot], &budget, concurrent))
+                continue;
+            if (!c->count && !c->gcount && !c->n) { /* nothing else in flight or waiting */
+                chain(c, p, &budget, concurrent);
+                continue;
             }
+            __builtin_prefetch((const void *)p);
+            c->grey[(c->ghead + c->gcount++) % GREY_DEPTH] = p;
+            continue;
+        }
+        if (c->gcount) {
+            grey_scan(c);
+            continue;
         }
         if (!c->count) {
             /* only work that waits for other sessions to share left: an
@@ -189,22 +270,7 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
             c->defer_spins = 0;
             return true;
         }
-        if (budget == 0)
-            return false;
-        unsigned slot = c->head;
-        p = c->ring[slot];
-        c->head = (c->head + 1) % PREFETCH_DEPTH;
-        c->count--;
-        if (concurrent && !(++c->tick & (POLL_EVERY - 1)))
-            poll(c);
-        if (!try_mark(c, p, c->ring_a[slot], c->ring_w[slot], c->ring_bit[slot], concurrent))
-            continue;
-        c->marked_objects++;
-        if (concurrent && !(c->marked_objects & (PROGRESS_EVERY - 1))) /* let assists see the work done */
-            publish(c);
-        scan(c, p);
-        if (budget > 0)
-            budget--;
+        return false; /* budget == 0: candidates left in the ring and on the stack */
     }
 }
 
@@ -242,7 +308,7 @@ void mark_blacken(markctx *c, uintptr_t p)
 {
     arena *a = arena_of(p);
     uint64_t bit = 0;
-    _Atomic uint64_t *w = a ? bit_word(a->markbits, a, p, &bit) : NULL;
+    _Atomic uint64_t *w = a ? mark_word(a, p, &bit) : NULL;
     mode_enter(c, 0);
     if (try_mark(c, p, a, w, bit, true))
         scan(c, p);
