@@ -5,17 +5,30 @@
  * Colours: an object is black once its mark bit is set and it was scanned
  * (or was allocated black during mark: its slots are all nil), grey while it
  * waits for that as a *candidate* address on a mark stack, in the prefetch
- * ring or in the global grey queue, white otherwise. A candidate is
- * tested-and-marked when it leaves the ring, and dropped if it was already
- * marked; scanning only filters out references whose mark bit is already
- * set, it never marks.
+ * ring or in the global grey queue, or as a marked object in its marker's
+ * grey ring, white otherwise. A candidate is tested-and-marked when it
+ * leaves the prefetch ring, and dropped if it was already marked; scanning
+ * never marks and pushes every reference it finds.
  *
- * Marking is memory-latency bound, so the drain loop keeps PREFETCH_DEPTH
- * objects in flight: an address popped from the stack is prefetched (the
- * object and its mark-bit word) and only tested and scanned PREFETCH_DEPTH
- * pops later, when its cache lines have arrived. Scanning skips references
- * whose mark bit is already set (a plain read, often cached: neighbours
- * share bitmap words), so prefetch slots go to objects that need them.
+ * Marking is memory-latency bound, so the loop keeps two kinds of miss in
+ * flight (issue 16). An address popped from the stack enters the prefetch
+ * ring (PREFETCH_DEPTH candidates), its mark word prefetched — the line that
+ * also holds its alloc word (span.h), which validates it; when it leaves,
+ * it is tested and marked, and if this marker marked it, it enters the grey
+ * ring (GREY_DEPTH objects), its object prefetched, and is scanned when it
+ * leaves that. So neither the bitmap line nor the object is a demand miss
+ * on the common path. Scanning used to skip referents already marked; in a
+ * random graph that test was itself a miss per reference, so now they take
+ * a prefetch-ring slot and are dropped when they leave it. The grey ring
+ * holds marked objects, which no candidate queue can take back (a marker
+ * taking one would find its bit set and drop it): drain empties it before
+ * it returns (a budget counts objects as they are marked, so the scans
+ * after it ran out are of objects it counted).
+ *
+ * A list is one dependency chain that no prefetch can run ahead of: when a
+ * marked object is the only work in flight or waiting, chain scans it at
+ * once and, while each scan leaves exactly one candidate, tests, marks and
+ * scans that one too, without passing it through the rings.
  *
  * Concurrent marking (the concurrent and incremental collectors) differs in
  * one way: every candidate is validated as an
@@ -32,7 +45,8 @@
  *
  * Invariants:
  *  - an object is marked once: try_mark tests and sets its bit, and only
- *    the marker that set it scans it;
+ *    the marker that set it scans it (from its grey ring, or in chain);
+ *  - the grey ring is empty whenever drain returns (markctx.h);
  *  - a concurrent marker drains only between mode_enter and mode_leave (a
  *    session is open the whole time: share.c);
  *  - the bytes a marker counts reach h->marked_bytes exactly once, in
@@ -233,19 +247,21 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
         uintptr_t p;
         while (c->count < PREFETCH_DEPTH && pop(c, &p))
             ring_put(c, p);
-        if (c->count && c->gcount < GREY_DEPTH && budget != 0) {
+        if (c->count && budget != 0) { /* here the grey ring always has room */
             unsigned slot = c->head;
             p = c->ring[slot];
             c->head = (c->head + 1) % PREFETCH_DEPTH;
             c->count--;
-            if (!take(c, p, c->ring_a[slot], c->ring_w[slot], c->ring_bit[slot], &budget, concurrent))
-                continue;
-            if (!c->count && !c->gcount && !c->n) { /* nothing else in flight or waiting */
-                chain(c, p, &budget, concurrent);
-                continue;
+            if (take(c, p, c->ring_a[slot], c->ring_w[slot], c->ring_bit[slot], &budget, concurrent)) {
+                if (!c->count && !c->gcount && !c->n) { /* nothing else in flight or waiting */
+                    chain(c, p, &budget, concurrent);
+                    continue;
+                }
+                __builtin_prefetch((const void *)p);
+                c->grey[(c->ghead + c->gcount++) % GREY_DEPTH] = p;
             }
-            __builtin_prefetch((const void *)p);
-            c->grey[(c->ghead + c->gcount++) % GREY_DEPTH] = p;
+            if (c->gcount == GREY_DEPTH) /* full: scan its oldest, in the same round */
+                grey_scan(c);
             continue;
         }
         if (c->gcount) {

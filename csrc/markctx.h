@@ -34,8 +34,12 @@
 #pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 #define STACK_CHUNK (1u << 16) /* entries per mark-stack chunk */
+#ifndef PREFETCH_DEPTH
 #define PREFETCH_DEPTH 16      /* candidates whose mark words are in flight (a power of two) */
+#endif
+#ifndef GREY_DEPTH
 #define GREY_DEPTH 16          /* marked objects whose lines are in flight (a power of two) */
+#endif
 #define PROGRESS_EVERY 256     /* objects between progress reports (a power of two) */
 #define POLL_EVERY 64          /* candidates between looks at mark_share and mark_hungry (a power of two) */
 
