@@ -166,13 +166,12 @@ static __attribute__((noinline)) void poll(markctx *c)
         donate(c);
 }
 
-/* ring_put — candidate p into the prefetch ring: its mark word (and, in
- * the same line, its alloc word: span.h) is computed and prefetched now and
- * tested PREFETCH_DEPTH candidates later. */
-static inline __attribute__((always_inline)) void ring_put(markctx *c, uintptr_t p)
+/* ring_put — candidate p into slot `slot` of the prefetch ring: its mark
+ * word (and, in the same line, its alloc word: span.h) is computed and
+ * prefetched now and tested PREFETCH_DEPTH candidates later. */
+static inline __attribute__((always_inline)) void ring_put(markctx *c, uintptr_t p, unsigned slot)
 {
     arena *a = arena_of(p);
-    unsigned slot = (c->head + c->count++) % PREFETCH_DEPTH;
     c->ring[slot] = p;
     c->ring_a[slot] = a;
     if (__builtin_expect(a != NULL, 1)) {
@@ -183,15 +182,6 @@ static inline __attribute__((always_inline)) void ring_put(markctx *c, uintptr_t
     } else {
         c->ring_w[slot] = NULL;
     }
-}
-
-/* grey_scan — scan the oldest object of the grey ring (marked by c). */
-static inline __attribute__((always_inline)) void grey_scan(markctx *c)
-{
-    uintptr_t p = c->grey[c->ghead];
-    c->ghead = (c->ghead + 1) % GREY_DEPTH;
-    c->gcount--;
-    scan(c, p);
 }
 
 /* take — test-and-mark candidate p (its arena, mark word and bit known)
@@ -217,14 +207,16 @@ static inline __attribute__((always_inline)) bool take(markctx *c, uintptr_t p, 
  * and scan that candidate at once instead of passing it through both rings
  * (its mark word is near the last one's: lists are mostly allocated in
  * order). */
-static inline __attribute__((always_inline)) void chain(markctx *c, uintptr_t p, int64_t *budget, bool concurrent)
+static inline __attribute__((always_inline)) void chain(markctx *c, uintptr_t p, arena *a, int64_t *budget,
+                                                        bool concurrent)
 {
     for (;;) {
         scan(c, p);
         if (c->n != 1 || c->top->prev || *budget == 0)
             return;
         p = c->top->e[0];
-        arena *a = arena_of(p);
+        if (p - a->base >= a->size) /* not in the last one's arena (which is not NULL: it held a marked object) */
+            a = arena_of(p);
         uint64_t bit = 0;
         _Atomic uint64_t *w = NULL;
         if (__builtin_expect(a != NULL, 1))
@@ -240,54 +232,67 @@ static inline __attribute__((always_inline)) void chain(markctx *c, uintptr_t p,
  * passes two rings: in the first its mark word is in flight, and when it
  * leaves it is tested and marked; a candidate it marks enters the second,
  * where its object's lines are in flight, and is scanned when it leaves.
- * The second ring is filled first and emptied before drain returns. */
+ * The second ring is filled first and emptied before drain returns. The
+ * rings' positions live in locals while the loop runs (the acquire loads
+ * of tags and alloc words would make the compiler reload c's copies) and
+ * in c between drains: nothing the loop calls reads them. */
 static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budget, bool concurrent)
 {
+    unsigned head = c->head, count = c->count, ghead = c->ghead, gcount = c->gcount;
+    bool done;
     for (;;) {
         uintptr_t p;
-        while (c->count < PREFETCH_DEPTH && pop(c, &p))
-            ring_put(c, p);
-        if (c->count && budget != 0) { /* here the grey ring always has room */
-            unsigned slot = c->head;
+        while (count < PREFETCH_DEPTH && pop(c, &p, count || gcount))
+            ring_put(c, p, (head + count++) % PREFETCH_DEPTH);
+        if (count && budget != 0) { /* here the grey ring always has room */
+            unsigned slot = head;
+            head = (head + 1) % PREFETCH_DEPTH;
+            count--;
             p = c->ring[slot];
-            c->head = (c->head + 1) % PREFETCH_DEPTH;
-            c->count--;
             if (take(c, p, c->ring_a[slot], c->ring_w[slot], c->ring_bit[slot], &budget, concurrent)) {
-                if (!c->count && !c->gcount && !c->n) { /* nothing else in flight or waiting */
-                    chain(c, p, &budget, concurrent);
+                if (!count && !gcount && !c->n) { /* nothing else in flight or waiting */
+                    chain(c, p, c->ring_a[slot], &budget, concurrent);
                     continue;
                 }
                 __builtin_prefetch((const void *)p);
-                c->grey[(c->ghead + c->gcount++) % GREY_DEPTH] = p;
+                c->grey[(ghead + gcount++) % GREY_DEPTH] = p;
             }
-            if (c->gcount == GREY_DEPTH) /* full: scan its oldest, in the same round */
-                grey_scan(c);
-            continue;
-        }
-        if (c->gcount) {
-            grey_scan(c);
-            continue;
-        }
-        if (!c->count) {
-            /* only work that waits for other sessions to share left: an
-             * unbounded drain (a mark worker) serves its own askers and
-             * waits a little, looking again whenever some region was
-             * shared or some session ended; then (and in bounded drains:
-             * assists, slices) mode_leave gives it to the global queue */
-            if (concurrent && c->ndefer && budget < 0 && c->defer_spins < DEFER_SPINS) {
-                c->defer_spins++;
-                sess_serve(c);
-                if (owners_changed(c))
-                    redo_deferred(c);
-                else
-                    plat_cpu_relax();
+            if (gcount < GREY_DEPTH)
                 continue;
+            /* full: scan its oldest, in the same round */
+        } else if (!gcount) {
+            if (!count) {
+                /* only work that waits for other sessions to share left: an
+                 * unbounded drain (a mark worker) serves its own askers and
+                 * waits a little, looking again whenever some region was
+                 * shared or some session ended; then (and in bounded drains:
+                 * assists, slices) mode_leave gives it to the global queue */
+                if (concurrent && c->ndefer && budget < 0 && c->defer_spins < DEFER_SPINS) {
+                    c->defer_spins++;
+                    sess_serve(c);
+                    if (owners_changed(c))
+                        redo_deferred(c);
+                    else
+                        plat_cpu_relax();
+                    continue;
+                }
+                c->defer_spins = 0;
+                done = true;
+            } else {
+                done = false; /* budget == 0: candidates left in the ring and on the stack */
             }
-            c->defer_spins = 0;
-            return true;
+            break;
         }
-        return false; /* budget == 0: candidates left in the ring and on the stack */
+        p = c->grey[ghead];
+        ghead = (ghead + 1) % GREY_DEPTH;
+        gcount--;
+        scan(c, p);
     }
+    c->head = head;
+    c->count = count;
+    c->ghead = ghead;
+    c->gcount = gcount;
+    return done;
 }
 
 /* mark_drain — test-and-mark-and-scan candidates until no work is left

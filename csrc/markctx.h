@@ -101,7 +101,9 @@ static inline void push(markctx *c, uintptr_t p)
     c->top->e[c->n++] = p;
 }
 
-static inline bool pop(markctx *c, uintptr_t *p)
+/* pop — the top candidate; refilled from the global queue only when
+ * nothing is in flight (!inflight: both of drain's rings are empty) */
+static inline bool pop(markctx *c, uintptr_t *p, bool inflight)
 {
     if (__builtin_expect(c->n == 0, 0)) {
         stack_chunk *k = c->top;
@@ -109,7 +111,7 @@ static inline bool pop(markctx *c, uintptr_t *p)
             /* refill from the global queue — but only once the objects in
              * flight are done too: a list would otherwise ask the shared
              * queue once per node */
-            if (c->count || c->gcount)
+            if (inflight)
                 return false;
             size_t n = grey_take(c->h, k->e);
             if (!n)
