@@ -227,6 +227,27 @@ static inline __attribute__((always_inline)) void chain(markctx *c, uintptr_t p,
     }
 }
 
+/* wait_deferred — nothing in flight or on the stack: true to look again.
+ * Only work that waits for other sessions to share may be left: an
+ * unbounded drain (a mark worker) serves its own askers and waits a little,
+ * looking again whenever some region was shared or some session ended;
+ * then (and in bounded drains: assists, slices) mode_leave gives it to the
+ * global queue. */
+static bool wait_deferred(markctx *c, int64_t budget)
+{
+    if (c->ndefer && budget < 0 && c->defer_spins < DEFER_SPINS) {
+        c->defer_spins++;
+        sess_serve(c);
+        if (owners_changed(c))
+            redo_deferred(c);
+        else
+            plat_cpu_relax();
+        return true;
+    }
+    c->defer_spins = 0;
+    return false;
+}
+
 /* drain — the marking loop, specialised for stop-the-world (no validation,
  * no byte count: the sweep counts) and concurrent marking. A candidate
  * passes two rings: in the first its mark word is in flight, and when it
@@ -261,26 +282,9 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
                 continue;
             /* full: scan its oldest, in the same round */
         } else if (!gcount) {
-            if (!count) {
-                /* only work that waits for other sessions to share left: an
-                 * unbounded drain (a mark worker) serves its own askers and
-                 * waits a little, looking again whenever some region was
-                 * shared or some session ended; then (and in bounded drains:
-                 * assists, slices) mode_leave gives it to the global queue */
-                if (concurrent && c->ndefer && budget < 0 && c->defer_spins < DEFER_SPINS) {
-                    c->defer_spins++;
-                    sess_serve(c);
-                    if (owners_changed(c))
-                        redo_deferred(c);
-                    else
-                        plat_cpu_relax();
-                    continue;
-                }
-                c->defer_spins = 0;
-                done = true;
-            } else {
-                done = false; /* budget == 0: candidates left in the ring and on the stack */
-            }
+            if (!count && concurrent && wait_deferred(c, budget))
+                continue;
+            done = !count; /* else budget == 0: candidates left in the ring and on the stack */
             break;
         }
         p = c->grey[ghead];
