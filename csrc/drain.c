@@ -61,6 +61,7 @@
 
 markctx *mark_new(tc_heap *h, bool concurrent, bool check)
 {
+    TC_ASSERT(!(concurrent && check)); /* a checkmark stops the world; try_mark's pair_alloc needs mark words */
     markctx *c = plat_calloc_lines(sizeof *c);
     if (!c)
         return NULL;

@@ -26,7 +26,10 @@
  *  - c's first stack chunk always exists (mark_new fails without it), so a
  *    push that cannot grow the stack still has somewhere to go: grey_put;
  *  - c writes mark bits with a plain store only when c->mode is MODE_EXCL,
- *    or the region's owner-table entry is c->tag (share.c says why).
+ *    or the region's owner-table entry is c->tag (share.c says why);
+ *  - a concurrent marker marks mark bits, never check bits (a checkmark
+ *    stops the world), so the word beside its mark word is the alloc word
+ *    that validates the candidate (try_mark).
  */
 #ifndef TC_MARKCTX_H
 #define TC_MARKCTX_H
