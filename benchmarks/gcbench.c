@@ -20,7 +20,10 @@
  * Usage: gcbench_<system> [stretch longlived mindepth maxdepth arraysize]
  * Prints RESULT lines (see bench.h): seconds for steps 1-4 (heap creation
  * and teardown excluded), collections run, the peak resident set, minor page
- * faults, and for tricolor the bytes its scavenger returned to the OS.
+ * faults, for tricolor and bdwgc the heap's size at the end (heap_sys: it
+ * never shrinks, released pages included) and the collector's CPU seconds
+ * (gc_cpu_s), and for tricolor the bytes its scavenger returned to the OS.
+ * bdwgc's space-time knob: BENCH_BDWGC_DIVISOR=N (GC_set_free_space_divisor).
  */
 #include "bench.h"
 
@@ -43,6 +46,7 @@ enum { L_LONG, L_ARRAY, L_TEMP, L_FRAMES };
 static tc_heap *g_heap;
 static tc_mutator *g_mut;
 static tc_obj **g_loc;
+static uint64_t g_heap_made; /* when: gc_cpu_fraction runs from there */
 
 /* node_new — a leaf: two nil slots, 8 zeroed payload bytes (i, j). */
 static inline node *node_new(void)
@@ -82,6 +86,23 @@ static inline node *node_new(void)
 static inline void node_set_left(node *n, node *c) { n->left = c; }
 static inline void node_set_right(node *n, node *c) { n->right = c; }
 static inline void tree_drop(node *n) { (void)n; }
+
+/* on_event — the process CPU time of whole collections (START..END): the
+ * world is stopped, so all of it is the collector's, parallel markers too. */
+static uint64_t g_coll_start, g_gc_cpu_ns;
+static uint64_t cpu_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+static void on_event(GC_EventType e)
+{
+    if (e == GC_EVENT_START)
+        g_coll_start = cpu_now_ns();
+    else if (e == GC_EVENT_END && g_coll_start)
+        g_gc_cpu_ns += cpu_now_ns() - g_coll_start;
+}
 
 static double *array_new(size_t n)
 {
@@ -242,6 +263,7 @@ static void tc_setup(int max_frames)
 {
     tc_config c;
     tc_config_init(&c);
+    g_heap_made = bench_now_ns();
     g_heap = bench_tc_heap(&c);
     g_mut = tc_enter(g_heap);
     if (!g_mut)
@@ -278,7 +300,12 @@ int main(int argc, char **argv)
     tc_setup(stretch > max_depth ? stretch : max_depth);
 #elif defined(BENCH_BDWGC)
     GC_INIT();
+    const char *div = getenv("BENCH_BDWGC_DIVISOR");
+    if (div && atol(div) > 0)
+        GC_set_free_space_divisor((GC_word)atol(div));
+    GC_set_on_collection_event(on_event);
     printf("INFO bdwgc_version %u.%u.%u\n", GC_VERSION_MAJOR, GC_VERSION_MINOR, GC_VERSION_MICRO);
+    printf("INFO bdwgc_divisor %lu\n", (unsigned long)GC_get_free_space_divisor());
 #endif
     uint64_t gc0 = collections();
     uint64_t t0 = bench_now_ns();
@@ -294,8 +321,16 @@ int main(int argc, char **argv)
     bench_result("gcbench", SYSTEM, "page_faults", (double)ru.ru_minflt, "faults");
 #if defined(BENCH_TRICOLOR)
     tc_stats st;
-    if (tc_heap_stats(g_heap, &st) == TC_OK)
+    if (tc_heap_stats(g_heap, &st) == TC_OK) {
         bench_result("gcbench", SYSTEM, "heap_released", (double)st.heap_released / 1048576.0, "MiB");
+        bench_result("gcbench", SYSTEM, "heap_sys", (double)st.heap_sys / 1048576.0, "MiB");
+        bench_result("gcbench", SYSTEM, "gc_cpu_s", st.gc_cpu_fraction * (double)(t1 - g_heap_made) / 1e9, "s");
+    }
+#elif defined(BENCH_BDWGC)
+    /* with the unmapped pages, as Go's HeapSys and tricolor's heap_sys count released ones */
+    bench_result("gcbench", SYSTEM, "heap_sys", (double)(GC_get_heap_size() + GC_get_unmapped_bytes()) / 1048576.0,
+                 "MiB");
+    bench_result("gcbench", SYSTEM, "gc_cpu_s", (double)g_gc_cpu_ns / 1e9, "s");
 #endif
 
 #if defined(BENCH_TRICOLOR)

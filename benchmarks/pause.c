@@ -21,17 +21,24 @@
  * Usage: pause_<sys> [key=value ...]
  *     size=MiB (64)  seconds=S (10)  ops=N (0: run for `seconds`; else stop
  *     after N operations and report the total time)  seed=N
+ *     min_pauses=N (0: with `seconds`, go on past it until N pauses were
+ *               seen, for a p99 over enough pauses; at most max_seconds= (300))
  *     preempt=1 (also report op_max_unpreempted, ops_preempted: see below)
  *     tricolor: collector= barrier= gogc= (100; -1 off) workers= (1) checkmark= (0)
  *               handles=N (0: live tc_roots to random stable nodes, held all run)
- *     bdwgc:    incremental=1
+ *     bdwgc:    incremental=1 divisor=N (GC_set_free_space_divisor; bdwgc's 3 if absent)
  *     workload= system= (the RESULT line's names)
  *
  * Prints RESULT lines (bench.h): pause_max, pause_p99, pauses, op_p50,
- * op_p99, op_p999, op_max, ops, gc_cpu, num_gc, assist, live, peak_rss,
- * build, time. Pauses are every stop-the-world pause of the timed run (the
- * ring of 256 is read every 5 ms and the new entries are found by their sum;
- * `ring_overflow` says if any were missed).
+ * op_p99, op_p999, op_max, ops, gc_cpu, gc_cpu_s, num_gc, assist, live,
+ * peak_rss, heap_sys_max, build, time; tricolor also pause_max_run (the
+ * heap's own pause_max_ns at the end: every pause since the heap was made,
+ * building and the forced collection included), pause_max_build (the same
+ * before the forced collection) and roots (live handles). Pauses are every
+ * stop-the-world pause of the timed run (the ring of 256 is read every 5 ms
+ * and the new entries are found by their sum; `ring_overflow` says if any
+ * were missed); `PAUSES us...` lists them all, so that a driver can pool
+ * the pauses of several runs for one percentile.
  */
 #include <sys/resource.h>
 
@@ -204,18 +211,33 @@ static long g_k;
 #define NODE_FREE(n) ((void)(n))
 static uint64_t g_coll_start, g_stw_start, g_gc_ns, g_nstw;
 
+/* cpu_now_ns — this process's CPU time, every thread's (bdwgc's parallel
+ * markers too; the world is stopped while it collects, so all of it is the
+ * collector's). */
+static uint64_t cpu_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* bdwgc_heap_sys — the heap's size with the pages bdwgc unmapped (returned to
+ * the OS), as Go's HeapSys and tricolor's heap_sys count released pages. */
+static uint64_t bdwgc_heap_sys(void) { return GC_get_heap_size() + GC_get_unmapped_bytes(); }
+
 /* on_event — bdwgc's collection events. A pause is a PRE_STOP_WORLD ..
  * POST_START_WORLD span (the library stops the world also with one thread);
- * GC CPU is the sum of whole collections' START..END in stop-the-world mode.
+ * GC CPU is the process CPU time of whole collections' START..END spans in
+ * stop-the-world mode.
  * In incremental mode the marking steps run inside allocations outside any
  * event span, so their cost is only visible in the operation latency. */
 static void on_event(GC_EventType e)
 {
     uint64_t t = bench_now_ns();
     if (e == GC_EVENT_START)
-        g_coll_start = t;
+        g_coll_start = cpu_now_ns();
     else if (e == GC_EVENT_END && g_coll_start) {
-        g_gc_ns += t - g_coll_start;
+        g_gc_ns += cpu_now_ns() - g_coll_start;
         g_coll_start = 0;
     } else if (e == GC_EVENT_PRE_STOP_WORLD)
         g_stw_start = t;
@@ -265,8 +287,11 @@ static void heap_build(int argc, char **argv, long k)
     GC_INIT();
     if (opt_long(argc, argv, "incremental", 0))
         GC_enable_incremental();
-    printf("INFO bdwgc incremental=%d version=%d.%d\n", GC_is_incremental_mode(), GC_VERSION_MAJOR,
-           GC_VERSION_MINOR);
+    long divisor = opt_long(argc, argv, "divisor", 0); /* the space-time knob of the gogc sweep */
+    if (divisor > 0)
+        GC_set_free_space_divisor((GC_word)divisor);
+    printf("INFO bdwgc incremental=%d divisor=%lu version=%d.%d\n", GC_is_incremental_mode(),
+           (unsigned long)GC_get_free_space_divisor(), GC_VERSION_MAJOR, GC_VERSION_MINOR);
 #else
     (void)argc, (void)argv;
 #endif
@@ -311,6 +336,8 @@ int main(int argc, char **argv)
     const char *sec_env = getenv("PAUSE_SECONDS");
     double seconds = atof(opt_str(argc, argv, "seconds", sec_env && *sec_env ? sec_env : "10"));
     long nops = opt_long(argc, argv, "ops", 0);
+    size_t min_pauses = (size_t)opt_long(argc, argv, "min_pauses", 0);
+    double max_seconds = atof(opt_str(argc, argv, "max_seconds", "300"));
     g_rng.s ^= (uint64_t)opt_long(argc, argv, "seed", 1) * 0x2545F4914F6CDD1Du;
     long k = (long)((double)size_mib * 1048576.0 / (NODE_BYTES * TREE_NODES) + 0.5);
     if (k < 1)
@@ -333,11 +360,15 @@ int main(int argc, char **argv)
     heap_build(argc, argv, k);
     long nhandles = opt_long(argc, argv, "handles", 0);
     tc_root **handles = handles_take(nhandles);
+    if (tc_heap_stats(g_heap, &g_st) != TC_OK)
+        bench_die("tc_heap_stats", tc_errmsg());
+    double pause_max_build = (double)g_st.pause_max_ns;
     if (tc_heap_collect(g_heap) != TC_OK)
         bench_die("tc_heap_collect", tc_errmsg());
     gcsnap first, prev, cur;
     sample(NULL, &first);
     double live = (double)g_st.heap_live;
+    uint64_t sweep0 = g_st.sweep_cpu_ns;
     prev = first;
     int overflow = 0;
 #elif defined(PAUSE_BDWGC)
@@ -349,6 +380,7 @@ int main(int argc, char **argv)
     g_npauses = 0;
     g_gc_ns = 0;
     GC_word gc0 = GC_get_gc_no();
+    uint64_t sys_max = bdwgc_heap_sys(), next_sample = 0;
 #else
     heap_build(argc, argv, k);
     double live = (double)k * TREE_NODES * sizeof(node);
@@ -375,10 +407,11 @@ int main(int argc, char **argv)
     static tc_stats d0, d1;
 #endif
     uint64_t deadline = start + (uint64_t)(seconds * 1e9), now = start;
+    uint64_t hard_deadline = start + (uint64_t)(max_seconds * 1e9);
 #if defined(PAUSE_TRICOLOR)
     uint64_t next_sample = start + 5000000;
 #endif
-    for (long i = 0; nops ? i < nops : now < deadline; i++) {
+    for (long i = 0; nops ? i < nops : now < deadline || (g_npauses < min_pauses && now < hard_deadline); i++) {
 #if defined(PAUSE_TRICOLOR)
         if (diag)
             tc_heap_stats(g_heap, &d0);
@@ -412,6 +445,12 @@ int main(int argc, char **argv)
             next_sample = bench_now_ns() + 5000000;
             now = bench_now_ns();
         }
+#elif defined(PAUSE_BDWGC)
+        if (now >= next_sample) { /* the heap's largest size, as tricolor's heap_sys_max */
+            if (bdwgc_heap_sys() > sys_max)
+                sys_max = bdwgc_heap_sys();
+            next_sample = now + 5000000;
+        }
 #endif
     }
     uint64_t end = bench_now_ns();
@@ -425,23 +464,36 @@ int main(int argc, char **argv)
     double num_gc = (double)(cur.num_gc - first.num_gc);
     double assist = (double)(cur.assist - first.assist);
     result(wl, sys, "ring_overflow", overflow, "bool");
+    result(wl, sys, "pause_max_build", pause_max_build / 1e3, "us");
+    result(wl, sys, "pause_max_run", (double)g_st.pause_max_ns / 1e3, "us");
+    result(wl, sys, "roots", (double)g_st.roots, "count");
+    double gc_cpu_s = gc_cpu > 0 ? (cur.gc_cpu - first.gc_cpu) / 1e9 : 0;
+    result(wl, sys, "sweep_cpu_s", (double)(g_st.sweep_cpu_ns - sweep0) / 1e9, "s");
     printf("INFO pause_max_ns_stats %llu assist_marked_mib %.1f mark_regions_shared %llu\n",
            (unsigned long long)g_st.pause_max_ns, (double)g_st.assist_marked / 1048576.0,
            (unsigned long long)g_st.mark_regions_shared);
 #elif defined(PAUSE_BDWGC)
     double gc_cpu = GC_is_incremental_mode() ? -1 : (double)g_gc_ns / wall; /* -1: not observable */
+    double gc_cpu_s = (double)g_gc_ns / 1e9;
+    if (bdwgc_heap_sys() > sys_max)
+        sys_max = bdwgc_heap_sys();
+    result(wl, sys, "heap_sys_max", (double)sys_max / 1048576.0, "MiB");
     double num_gc = (double)(GC_get_gc_no() - gc0);
     double assist = 0;
     printf("INFO bdwgc_full_gc_ms %lu stw_spans %llu\n", GC_get_full_gc_total_time(),
            (unsigned long long)g_nstw);
 #else
-    double gc_cpu = 0, num_gc = 0, assist = 0;
+    double gc_cpu = 0, gc_cpu_s = 0, num_gc = 0, assist = 0;
 #endif
 #if !defined(PAUSE_MALLOC)
     qsort(g_pauses, g_npauses, sizeof *g_pauses, cmp_u64);
     result(wl, sys, "pauses", (double)g_npauses, "count");
     result(wl, sys, "pause_max", g_npauses ? (double)g_pauses[g_npauses - 1] / 1e3 : 0, "us");
     result(wl, sys, "pause_p99", (double)quantile_sorted(g_pauses, g_npauses, 0.99) / 1e3, "us");
+    printf("PAUSES");
+    for (size_t i = 0; i < g_npauses; i++)
+        printf(" %.3f", (double)g_pauses[i] / 1e3);
+    printf("\n");
 #endif
     result(wl, sys, "ops", (double)lat.count, "count");
     result(wl, sys, "time", wall / 1e9, "s");
@@ -455,12 +507,14 @@ int main(int argc, char **argv)
         result(wl, sys, "ops_preempted", (double)npreempted, "count");
     }
 #if !defined(PAUSE_MALLOC)
-    if (gc_cpu >= 0)
+    if (gc_cpu >= 0) {
         result(wl, sys, "gc_cpu", gc_cpu, "fraction");
+        result(wl, sys, "gc_cpu_s", gc_cpu_s, "s");
+    }
     result(wl, sys, "num_gc", num_gc, "count");
     result(wl, sys, "assist", assist / 1e6, "ms");
 #else
-    (void)gc_cpu, (void)num_gc, (void)assist;
+    (void)gc_cpu, (void)gc_cpu_s, (void)num_gc, (void)assist;
 #endif
     result(wl, sys, "peak_rss", peak_rss_mib(), "MiB");
 #if defined(PAUSE_TRICOLOR)

@@ -72,16 +72,18 @@ void *plat_reserve(size_t size, size_t align)
     return (void *)a;
 }
 
-/* plat_reserve_at — as plat_reserve, but exactly at addr, or NULL. Never
- * replaces a mapping (MAP_FIXED_NOREPLACE; a kernel that ignores the flag
- * treats addr as a hint, and a mapping elsewhere is given back). */
+/* plat_reserve_at — as plat_reserve, but exactly at addr, or NULL. addr is
+ * a hint, not MAP_FIXED(_NOREPLACE): the kernel maps there when the range
+ * is free and elsewhere when not, and a mapping elsewhere is given back, so
+ * nothing is ever replaced. Why not MAP_FIXED_NOREPLACE: a sanitizer's
+ * mmap interceptor rewrites an address outside the ranges it can shadow to
+ * 0 unless MAP_FIXED is set, and with NOREPLACE the kernel then maps at 0
+ * (root may) and the runtime dies; a hint it rewrites just lands elsewhere
+ * and is refused here (test_memory: reserve_at_any_address_returns_it_or_null). */
 void *plat_reserve_at(uintptr_t addr, size_t size)
 {
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0
-#endif
     char *p = mmap((void *)addr, size, reserve_writable ? PROT_READ | PROT_WRITE : PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
     if ((uintptr_t)p != addr) {

@@ -4,7 +4,12 @@
 #
 #   make bench                     everything, medians of BENCH_REPS (5)
 #   make bench-quick               a smoke run with small sizes
-#   BENCH_ONLY=mark make bench     one workload (gcbench, mark, binding, gcbench-binding, inspect)
+#   BENCH_ONLY=mark make bench     one workload (gcbench, mark, binding, gcbench-binding,
+#                                  inspect, replay, gclab)
+#
+# run.py runs benchmarks/gclab.py (the pause and pacing tables, mk/gclab.mk)
+# as its last workload and ends with issue 16's summary table: every row
+# with its peer from the same run.
 #
 # The peers (bdwgc, malloc, the ideal walks, Python lists, Lua tables) need no
 # core: when build/libtricolor.a or a binding does not build, the tricolor
@@ -20,10 +25,9 @@ BENCH_TC     := $(BENCH_BIN)/gcbench_tricolor $(BENCH_BIN)/mark_tricolor $(BENCH
 
 .PHONY: bench bench-quick bench-setup bench-build bench-build-tricolor bench-build-bindings bench-profile
 
-bench: bench-setup
+bench: gclab-setup
 	@$(MAKE) --no-print-directory bench-build
 	$(PYTHON) benchmarks/run.py
-	@$(MAKE) --no-print-directory bench-gclab
 
 bench-quick:
 	@BENCH_QUICK=1 $(MAKE) --no-print-directory bench
@@ -57,8 +61,17 @@ bench-build: $(BENCH_PEERS)
 	  echo "bench: build/libtricolor.a did not build: tricolor C rows will be skipped"; \
 	fi
 	@$(MAKE) --no-print-directory bench-build-bindings
+	@$(MAKE) --no-print-directory $(BENCH_BIN)/gcbench_go || { rm -f $(BENCH_BIN)/gcbench_go; \
+	  echo "bench: the Go GCBench did not build: its rows will be skipped"; }
 
 bench-build-tricolor: $(BENCH_TC)
+
+# gcbench_go — GCBench on Go's collector (benchmarks/go, gclab-go's
+# `gcbench` mode), the gcbench table's Go peer.
+$(BENCH_BIN)/gcbench_go: benchmarks/go/main.go benchmarks/go/go.mod
+	@mkdir -p $(dir $@)
+	cd benchmarks/go && GOCACHE=$(abspath $(BUILD))/gclab/gocache GOFLAGS=-mod=mod CGO_ENABLED=0 \
+	  go build -o $(abspath $@) .
 
 bench-build-bindings:
 	@$(MAKE) --no-print-directory py-build || \

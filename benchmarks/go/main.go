@@ -1,14 +1,20 @@
 // Command gclab-go runs two of gclab's workloads on Go's own collector, for the
 // side-by-side curves of issues 3 and 4 (see benchmarks/README-gclab.md):
 //
-//	gclab-go gcbench        GCBench as benchmarks/gcbench.c (run it with GOGC=N)
+//	gclab-go gcbench [WORKLOAD SYSTEM [STRETCH LONGLIVED MINDEPTH MAXDEPTH ARRAYSIZE]]
+//	                        GCBench as benchmarks/gcbench.c (run it with GOGC=N);
+//	                        the RESULT names default to gcbench-gogc go-gogcN,
+//	                        the sizes to gcbench.c's (18 16 4 16 500000)
 //	gclab-go pause SIZE_MIB SECONDS [OPS [WORKLOAD]]
 //	                        the pause workload as benchmarks/pause.c (OPS > 0:
 //	                        stop after OPS operations instead of SECONDS)
 //
 // Output: RESULT <workload> <system> <metric> <value> <unit> lines (bench.h).
 // gc_cpu is MemStats.GCCPUFraction times GOMAXPROCS: GC CPU time over wall
-// time, the unit of tricolor's gc_cpu_fraction.
+// time, the unit of tricolor's gc_cpu_fraction; gc_cpu_s is the same in
+// seconds (GCCPUFraction covers the STW pauses times GOMAXPROCS, assists and
+// the dedicated and fractional mark workers, not the idle-time ones).
+// heap_sys_max is the largest MemStats.HeapSys seen.
 package main
 
 import (
@@ -57,9 +63,23 @@ func makeTree(d int) *node {
 
 var sink *node
 
-func gcbench() {
-	const stretch, longLived, minD, maxD, arraySize = 18, 16, 4, 16, 500000
-	sys := gogcName()
+// procStart approximates the runtime's start, from which GCCPUFraction runs.
+var procStart = time.Now()
+
+// gcCPUSeconds — the GC CPU time since the program started, from
+// GCCPUFraction: the runtime updates it at the end of each cycle, as a
+// fraction of GOMAXPROCS x the wall time from its start to that moment
+// (LastGC), so that is the span it is multiplied by.
+func gcCPUSeconds(ms *runtime.MemStats) float64 {
+	if ms.LastGC == 0 {
+		return 0
+	}
+	span := time.Unix(0, int64(ms.LastGC)).Sub(procStart).Seconds()
+	return ms.GCCPUFraction * float64(runtime.GOMAXPROCS(0)) * span
+}
+
+func gcbench(wl, sys string, size []int) {
+	stretch, longLived, minD, maxD, arraySize := size[0], size[1], size[2], size[3], size[4]
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	gc0 := ms.NumGC
@@ -94,11 +114,16 @@ func gcbench() {
 	}
 	wall := time.Since(t0)
 	runtime.ReadMemStats(&ms)
-	result("gcbench-gogc", sys, "time", wall.Seconds(), "s")
-	result("gcbench-gogc", sys, "gc_cpu", ms.GCCPUFraction*float64(runtime.GOMAXPROCS(0)), "fraction")
-	result("gcbench-gogc", sys, "num_gc", float64(ms.NumGC-gc0), "count")
-	result("gcbench-gogc", sys, "heap_sys_max", float64(sysMax)/1048576, "MiB")
-	result("gcbench-gogc", sys, "peak_rss", peakRSS(), "MiB")
+	if ms.HeapSys > sysMax {
+		sysMax = ms.HeapSys
+	}
+	result(wl, sys, "time", wall.Seconds(), "s")
+	result(wl, sys, "gc_cpu", ms.GCCPUFraction*float64(runtime.GOMAXPROCS(0)), "fraction")
+	result(wl, sys, "gc_cpu_s", gcCPUSeconds(&ms), "s")
+	// the names of gcbench.c's RESULT lines (the pause workload's are num_gc, heap_sys_max)
+	result(wl, sys, "collections", float64(ms.NumGC-gc0), "count")
+	result(wl, sys, "heap_sys", float64(sysMax)/1048576, "MiB")
+	result(wl, sys, "peak_rss", peakRSS(), "MiB")
 	runtime.KeepAlive(long)
 	runtime.KeepAlive(array)
 }
@@ -154,6 +179,7 @@ func pause(sizeMiB int, seconds float64, nops int, wl string) {
 	result(wl, sys, "build", time.Since(t0).Seconds(), "s")
 	result(wl, sys, "live", float64(ms.HeapAlloc)/1048576, "MiB")
 	gc0, pauseTotal0 := ms.NumGC, ms.PauseTotalNs
+	cpu0, sysMax := gcCPUSeconds(&ms), ms.HeapSys
 	var pauses []uint64
 	lastGC := ms.NumGC
 	rs := uint64(0x9E3779B97F4A7C15) ^ 0x2545F4914F6CDD1D
@@ -189,6 +215,9 @@ func pause(sizeMiB int, seconds float64, nops int, wl string) {
 		lat = append(lat, int64(now.Sub(a)))
 		if now.After(nextSample) {
 			runtime.ReadMemStats(&ms) // itself a short stop-the-world
+			if ms.HeapSys > sysMax {
+				sysMax = ms.HeapSys
+			}
 			for g := lastGC; g < ms.NumGC && ms.NumGC-g <= 256; g++ {
 				pauses = append(pauses, ms.PauseNs[(g+255)%256])
 			}
@@ -199,6 +228,9 @@ func pause(sizeMiB int, seconds float64, nops int, wl string) {
 	}
 	wall := time.Since(start)
 	runtime.ReadMemStats(&ms)
+	if ms.HeapSys > sysMax {
+		sysMax = ms.HeapSys
+	}
 	for g := lastGC; g < ms.NumGC && ms.NumGC-g <= 256; g++ {
 		pauses = append(pauses, ms.PauseNs[(g+255)%256])
 	}
@@ -235,7 +267,9 @@ func pause(sizeMiB int, seconds float64, nops int, wl string) {
 	result(wl, sys, "op_p999", q(lat, 0.999)/1e3, "us")
 	result(wl, sys, "op_max", q(lat, 1)/1e3, "us")
 	result(wl, sys, "gc_cpu", ms.GCCPUFraction*float64(runtime.GOMAXPROCS(0)), "fraction")
+	result(wl, sys, "gc_cpu_s", gcCPUSeconds(&ms)-cpu0, "s") // the measured window's
 	result(wl, sys, "num_gc", float64(ms.NumGC-gc0), "count")
+	result(wl, sys, "heap_sys_max", float64(sysMax)/1048576, "MiB")
 	result(wl, sys, "peak_rss", peakRSS(), "MiB")
 	runtime.KeepAlive(top)
 }
@@ -248,7 +282,22 @@ func main() {
 	fmt.Printf("INFO go %s GOMAXPROCS=%d\n", runtime.Version(), runtime.GOMAXPROCS(0))
 	switch os.Args[1] {
 	case "gcbench":
-		gcbench()
+		wl, sys := "gcbench-gogc", gogcName()
+		if len(os.Args) > 3 {
+			wl, sys = os.Args[2], os.Args[3]
+		}
+		size := []int{18, 16, 4, 16, 500000}
+		for i := range size {
+			if len(os.Args) > 4+i {
+				v, err := strconv.Atoi(os.Args[4+i])
+				if err != nil || v <= 0 {
+					fmt.Fprintln(os.Stderr, "bad size", os.Args[4+i])
+					os.Exit(2)
+				}
+				size[i] = v
+			}
+		}
+		gcbench(wl, sys, size)
 	case "pause":
 		size, _ := strconv.Atoi(os.Args[2])
 		secs, _ := strconv.ParseFloat(os.Args[3], 64)
