@@ -59,9 +59,9 @@ static inline void alloc_count(tc_mutator *m, size_t bytes)
  * no locked instruction either. */
 static inline void alloc_set_bits(tc_mutator *m, span *s, uintptr_t p)
 {
-    size_t off = (p - s->base) >> 3; /* s->base is 512-byte aligned: abits' bit 0 is its first word */
+    size_t off = (p - s->base) >> 3; /* s->base is 512-byte aligned: pbits' bit 0 is its first word */
     uint64_t bit = (uint64_t)1 << (off & 63);
-    _Atomic uint64_t *w = s->abits + (off >> 6);
+    _Atomic uint64_t *w = &s->pbits[off >> 6].alloc;
     atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_release);
     if (__builtin_expect(atomic_load_explicit(&m->heap->phase, memory_order_relaxed) == PHASE_MARK, 0) &&
         !planted(PLANT_ALLOC_WHITE)) {

@@ -30,7 +30,7 @@ static inline void shade(tc_mutator *m, uintptr_t p)
     /* black bit first: a value stored during mark is most often an object
      * this mutator just allocated (its black word is in this core's cache),
      * while mark words are the markers' and live in the other core's */
-    if (!a || bit_test(a->blackbits, a, p) || bit_test(a->markbits, a, p))
+    if (!a || bit_test(a->blackbits, a, p) || mark_test(a, p))
         return; /* already black: allocated during this mark, or marked */
     mut_count(&m->barrier_shaded);
     m->gbuf[m->gbuf_n++] = p;

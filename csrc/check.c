@@ -55,7 +55,7 @@ static bool valid_object(tc_heap *h, uintptr_t p, const char **why)
         *why = "points inside an object";
         return false;
     }
-    if (!bit_test(a->allocbits, a, p)) {
+    if (!alloc_test(a, p)) {
         *why = "points at a free slot";
         return false;
     }
@@ -104,7 +104,7 @@ static tc_status check_span(tc_heap *h, span *s, int c, recount *rc)
     uint64_t seen = 0;
     for (uint32_t k = 0; k < s->nelems; k++) {
         uintptr_t p = s->base + (size_t)k * s->elemsize;
-        if (!bit_test(a->allocbits, a, p))
+        if (!alloc_test(a, p))
             continue;
         seen++;
         tc_status st = check_object(h, s, p, rc);
@@ -114,7 +114,7 @@ static tc_status check_span(tc_heap *h, span *s, int c, recount *rc)
     /* alloc bits only at object starts */
     uint64_t bits = 0;
     for (size_t w = span_first_word(a, s); w < span_first_word(a, s) + span_words(s); w++)
-        bits += (uint64_t)__builtin_popcountll(atomic_load_explicit(&a->allocbits[w], memory_order_relaxed));
+        bits += (uint64_t)__builtin_popcountll(atomic_load_explicit(&a->bits[w].alloc, memory_order_relaxed));
     if (bits != seen)
         return tc_fail(TC_ERR_CORRUPT, "span %#" PRIxPTR " has alloc bits off its object starts", s->base);
     return TC_OK;
@@ -236,7 +236,7 @@ tc_status check_marks(tc_heap *h)
         size_t words = (atomic_load(&a->frontier) << TC_PAGE_SHIFT) >> 9;
         for (size_t w = 0; w < words; w++) {
             uint64_t missed = atomic_load_explicit(&a->checkbits[w], memory_order_relaxed) &
-                              ~(atomic_load_explicit(&a->markbits[w], memory_order_relaxed) |
+                              ~(atomic_load_explicit(&a->bits[w].mark, memory_order_relaxed) |
                                 atomic_load_explicit(&a->blackbits[w], memory_order_relaxed));
             if (missed && st == TC_OK) {
                 uintptr_t p = a->base + ((w * 64 + (size_t)__builtin_ctzll(missed)) << 3);
@@ -257,7 +257,7 @@ static bool span_unmarked(const span *s)
 {
     arena *a = arena_of(s->base);
     for (size_t w = span_first_word(a, s); w < span_first_word(a, s) + span_words(s); w++)
-        if (atomic_load_explicit(&a->markbits[w], memory_order_relaxed) |
+        if (atomic_load_explicit(&a->bits[w].mark, memory_order_relaxed) |
             atomic_load_explicit(&a->blackbits[w], memory_order_relaxed))
             return false;
     return true;
@@ -362,7 +362,7 @@ static tc_status no_white_child(void *ud, span *s, int c)
     arena *a = arena_of(s->base);
     for (uint32_t k = 0; k < s->nelems; k++) {
         uintptr_t p = s->base + (size_t)k * s->elemsize;
-        if (!bit_test(a->allocbits, a, p) || !(bit_test(a->markbits, a, p) || bit_test(a->blackbits, a, p)))
+        if (!alloc_test(a, p) || !(mark_test(a, p) || bit_test(a->blackbits, a, p)))
             continue;
         const tc_obj *o = (const tc_obj *)p;
         if (obj_freed(o))
@@ -372,7 +372,7 @@ static tc_status no_white_child(void *ud, span *s, int c)
             arena *qa = arena_of(q);
             if ((atomic_load_explicit(&obj_tags(o)[i], memory_order_relaxed) & TAG_KIND) != TC_REF || !q || !qa)
                 continue;
-            if (!bit_test(qa->markbits, qa, q) && !bit_test(qa->blackbits, qa, q) &&
+            if (!mark_test(qa, q) && !bit_test(qa->blackbits, qa, q) &&
                 !(ud && bit_test(qa->checkbits, qa, q)))
                 return tc_fail(TC_ERR_CORRUPT, "black object %#" PRIxPTR " slot %u points at white %#" PRIxPTR
                                "%s", p, i, q, ud ? " mid-mark, and it is not grey" : "");

@@ -62,7 +62,7 @@ void mark_keep_all(tc_heap *h)
         arena *a = h->arenas[i];
         size_t words = (atomic_load(&a->frontier) << TC_PAGE_SHIFT) >> 9;
         for (size_t w = 0; w < words; w++)
-            atomic_fetch_or_explicit(&a->markbits[w], atomic_load_explicit(&a->allocbits[w], memory_order_relaxed),
+            atomic_fetch_or_explicit(&a->bits[w].mark, atomic_load_explicit(&a->bits[w].alloc, memory_order_relaxed),
                                      memory_order_relaxed);
     }
 }

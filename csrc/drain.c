@@ -5,17 +5,30 @@
  * Colours: an object is black once its mark bit is set and it was scanned
  * (or was allocated black during mark: its slots are all nil), grey while it
  * waits for that as a *candidate* address on a mark stack, in the prefetch
- * ring or in the global grey queue, white otherwise. A candidate is
- * tested-and-marked when it leaves the ring, and dropped if it was already
- * marked; scanning only filters out references whose mark bit is already
- * set, it never marks.
+ * ring or in the global grey queue, or as a marked object in its marker's
+ * grey ring, white otherwise. A candidate is tested-and-marked when it
+ * leaves the prefetch ring, and dropped if it was already marked; scanning
+ * never marks and pushes every reference it finds.
  *
- * Marking is memory-latency bound, so the drain loop keeps PREFETCH_DEPTH
- * objects in flight: an address popped from the stack is prefetched (the
- * object and its mark-bit word) and only tested and scanned PREFETCH_DEPTH
- * pops later, when its cache lines have arrived. Scanning skips references
- * whose mark bit is already set (a plain read, often cached: neighbours
- * share bitmap words), so prefetch slots go to objects that need them.
+ * Marking is memory-latency bound, so the loop keeps two kinds of miss in
+ * flight (issue 16). An address popped from the stack enters the prefetch
+ * ring (PREFETCH_DEPTH candidates), its mark word prefetched — the line that
+ * also holds its alloc word (span.h), which validates it; when it leaves,
+ * it is tested and marked, and if this marker marked it, it enters the grey
+ * ring (GREY_DEPTH objects), its object prefetched, and is scanned when it
+ * leaves that. So neither the bitmap line nor the object is a demand miss
+ * on the common path. Scanning used to skip referents already marked; in a
+ * random graph that test was itself a miss per reference, so now they take
+ * a prefetch-ring slot and are dropped when they leave it. The grey ring
+ * holds marked objects, which no candidate queue can take back (a marker
+ * taking one would find its bit set and drop it): drain empties it before
+ * it returns (a budget counts objects as they are marked, so the scans
+ * after it ran out are of objects it counted).
+ *
+ * A list is one dependency chain that no prefetch can run ahead of: when a
+ * marked object is the only work in flight or waiting, chain scans it at
+ * once and, while each scan leaves exactly one candidate, tests, marks and
+ * scans that one too, without passing it through the rings.
  *
  * Concurrent marking (the concurrent and incremental collectors) differs in
  * one way: every candidate is validated as an
@@ -32,7 +45,8 @@
  *
  * Invariants:
  *  - an object is marked once: try_mark tests and sets its bit, and only
- *    the marker that set it scans it;
+ *    the marker that set it scans it (from its grey ring, or in chain);
+ *  - the grey ring is empty whenever drain returns (markctx.h);
  *  - a concurrent marker drains only between mode_enter and mode_leave (a
  *    session is open the whole time: share.c);
  *  - the bytes a marker counts reach h->marked_bytes exactly once, in
@@ -47,6 +61,7 @@
 
 markctx *mark_new(tc_heap *h, bool concurrent, bool check)
 {
+    TC_ASSERT(!(concurrent && check)); /* a checkmark stops the world; try_mark's pair_alloc needs mark words */
     markctx *c = plat_calloc_lines(sizeof *c);
     if (!c)
         return NULL;
@@ -74,6 +89,7 @@ static void publish(markctx *c)
  * between assists), with one stack chunk. */
 void mark_flush(markctx *c)
 {
+    TC_ASSERT(c->gcount == 0); /* drain empties the grey ring before it returns */
     defer_flush(c);
     if (c->count) {
         uintptr_t tmp[PREFETCH_DEPTH];
@@ -151,61 +167,137 @@ static __attribute__((noinline)) void poll(markctx *c)
         donate(c);
 }
 
-/* drain — the marking loop, specialised for stop-the-world (no validation,
- * no byte count: the sweep counts) and concurrent marking. A candidate's
- * mark word is computed once, when it is prefetched. */
-static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budget, bool concurrent)
+/* ring_put — candidate p into slot `slot` of the prefetch ring: its mark
+ * word (and, in the same line, its alloc word: span.h) is computed and
+ * prefetched now and tested PREFETCH_DEPTH candidates later. */
+static inline __attribute__((always_inline)) void ring_put(markctx *c, uintptr_t p, unsigned slot)
+{
+    arena *a = arena_of(p);
+    c->ring[slot] = p;
+    c->ring_a[slot] = a;
+    if (__builtin_expect(a != NULL, 1)) {
+        _Atomic uint64_t *w = c->check ? bit_word(a->checkbits, a, p, &c->ring_bit[slot])
+                                       : mark_word(a, p, &c->ring_bit[slot]);
+        c->ring_w[slot] = w;
+        __builtin_prefetch((const void *)w, 1);
+    } else {
+        c->ring_w[slot] = NULL;
+    }
+}
+
+/* take — test-and-mark candidate p (its arena, mark word and bit known)
+ * and count it; true if this marker marked it (it must now be scanned). */
+static inline __attribute__((always_inline)) bool take(markctx *c, uintptr_t p, arena *a, _Atomic uint64_t *w,
+                                                       uint64_t bit, int64_t *budget, bool concurrent)
+{
+    if (concurrent && !(++c->tick & (POLL_EVERY - 1)))
+        poll(c);
+    if (!try_mark(c, p, a, w, bit, concurrent))
+        return false;
+    c->marked_objects++;
+    if (concurrent && !(c->marked_objects & (PROGRESS_EVERY - 1))) /* let assists see the work done */
+        publish(c);
+    if (*budget > 0)
+        (*budget)--;
+    return true;
+}
+
+/* chain — scan p, marked by c while nothing else was in flight or waiting;
+ * while each scan leaves exactly one candidate and nothing else (a list:
+ * one dependency chain, which no prefetch can run ahead of), test, mark
+ * and scan that candidate at once instead of passing it through both rings
+ * (its mark word is near the last one's: lists are mostly allocated in
+ * order). */
+static inline __attribute__((always_inline)) void chain(markctx *c, uintptr_t p, arena *a, int64_t *budget,
+                                                        bool concurrent)
 {
     for (;;) {
-        uintptr_t p;
-        while (c->count < PREFETCH_DEPTH && pop(c, &p)) {
-            arena *a = arena_of(p);
-            unsigned slot = (c->head + c->count++) % PREFETCH_DEPTH;
-            c->ring[slot] = p;
-            c->ring_a[slot] = a;
-            if (__builtin_expect(a != NULL, 1)) {
-                __builtin_prefetch((const void *)p);
-                c->ring_w[slot] = bit_word(c->check ? a->checkbits : a->markbits, a, p, &c->ring_bit[slot]);
-                __builtin_prefetch((const void *)c->ring_w[slot]);
-            } else {
-                c->ring_w[slot] = NULL;
-            }
-        }
-        if (!c->count) {
-            /* only work that waits for other sessions to share left: an
-             * unbounded drain (a mark worker) serves its own askers and
-             * waits a little, looking again whenever some region was
-             * shared or some session ended; then (and in bounded drains:
-             * assists, slices) mode_leave gives it to the global queue */
-            if (concurrent && c->ndefer && budget < 0 && c->defer_spins < DEFER_SPINS) {
-                c->defer_spins++;
-                sess_serve(c);
-                if (owners_changed(c))
-                    redo_deferred(c);
-                else
-                    plat_cpu_relax();
-                continue;
-            }
-            c->defer_spins = 0;
-            return true;
-        }
-        if (budget == 0)
-            return false;
-        unsigned slot = c->head;
-        p = c->ring[slot];
-        c->head = (c->head + 1) % PREFETCH_DEPTH;
-        c->count--;
-        if (concurrent && !(++c->tick & (POLL_EVERY - 1)))
-            poll(c);
-        if (!try_mark(c, p, c->ring_a[slot], c->ring_w[slot], c->ring_bit[slot], concurrent))
-            continue;
-        c->marked_objects++;
-        if (concurrent && !(c->marked_objects & (PROGRESS_EVERY - 1))) /* let assists see the work done */
-            publish(c);
         scan(c, p);
-        if (budget > 0)
-            budget--;
+        if (c->n != 1 || c->top->prev || *budget == 0)
+            return;
+        p = c->top->e[0];
+        if (p - a->base >= a->size) /* not in the last one's arena (which is not NULL: it held a marked object) */
+            a = arena_of(p);
+        uint64_t bit = 0;
+        _Atomic uint64_t *w = NULL;
+        if (__builtin_expect(a != NULL, 1))
+            w = c->check ? bit_word(a->checkbits, a, p, &bit) : mark_word(a, p, &bit);
+        c->n = 0;
+        if (!take(c, p, a, w, bit, budget, concurrent))
+            return;
     }
+}
+
+/* wait_deferred — nothing in flight or on the stack: true to look again.
+ * Only work that waits for other sessions to share may be left: an
+ * unbounded drain (a mark worker) serves its own askers and waits a little,
+ * looking again whenever some region was shared or some session ended;
+ * then (and in bounded drains: assists, slices) mode_leave gives it to the
+ * global queue. */
+static bool wait_deferred(markctx *c, int64_t budget)
+{
+    if (c->ndefer && budget < 0 && c->defer_spins < DEFER_SPINS) {
+        c->defer_spins++;
+        sess_serve(c);
+        if (owners_changed(c))
+            redo_deferred(c);
+        else
+            plat_cpu_relax();
+        return true;
+    }
+    c->defer_spins = 0;
+    return false;
+}
+
+/* drain — the marking loop, specialised for stop-the-world (no validation,
+ * no byte count: the sweep counts) and concurrent marking. A candidate
+ * passes two rings: in the first its mark word is in flight, and when it
+ * leaves it is tested and marked; a candidate it marks enters the second,
+ * where its object's lines are in flight, and is scanned when it leaves.
+ * The second ring is filled first and emptied before drain returns. The
+ * rings' positions live in locals while the loop runs (the acquire loads
+ * of tags and alloc words would make the compiler reload c's copies) and
+ * in c between drains: nothing the loop calls reads them. */
+static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budget, bool concurrent)
+{
+    unsigned head = c->head, count = c->count, ghead = c->ghead, gcount = c->gcount;
+    bool done;
+    for (;;) {
+        uintptr_t p;
+        while (count < PREFETCH_DEPTH && pop(c, &p, count || gcount))
+            ring_put(c, p, (head + count++) % PREFETCH_DEPTH);
+        if (count && budget != 0) { /* here the grey ring always has room */
+            unsigned slot = head;
+            head = (head + 1) % PREFETCH_DEPTH;
+            count--;
+            p = c->ring[slot];
+            if (take(c, p, c->ring_a[slot], c->ring_w[slot], c->ring_bit[slot], &budget, concurrent)) {
+                if (!count && !gcount && !c->n) { /* nothing else in flight or waiting */
+                    chain(c, p, c->ring_a[slot], &budget, concurrent);
+                    continue;
+                }
+                __builtin_prefetch((const void *)p);
+                c->grey[(ghead + gcount++) % GREY_DEPTH] = p;
+            }
+            if (gcount < GREY_DEPTH)
+                continue;
+            /* full: scan its oldest, in the same round */
+        } else if (!gcount) {
+            if (!count && concurrent && wait_deferred(c, budget))
+                continue;
+            done = !count; /* else budget == 0: candidates left in the ring and on the stack */
+            break;
+        }
+        p = c->grey[ghead];
+        ghead = (ghead + 1) % GREY_DEPTH;
+        gcount--;
+        scan(c, p);
+    }
+    c->head = head;
+    c->count = count;
+    c->ghead = ghead;
+    c->gcount = gcount;
+    return done;
 }
 
 /* mark_drain — test-and-mark-and-scan candidates until no work is left
@@ -242,7 +334,7 @@ void mark_blacken(markctx *c, uintptr_t p)
 {
     arena *a = arena_of(p);
     uint64_t bit = 0;
-    _Atomic uint64_t *w = a ? bit_word(a->markbits, a, p, &bit) : NULL;
+    _Atomic uint64_t *w = a ? mark_word(a, p, &bit) : NULL;
     mode_enter(c, 0);
     if (try_mark(c, p, a, w, bit, true))
         scan(c, p);

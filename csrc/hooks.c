@@ -56,7 +56,7 @@ int collector_debug_color(tc_obj *o)
     arena *a = arena_of((uintptr_t)o);
     if (!a)
         return -1;
-    return bit_test(a->markbits, a, (uintptr_t)o) ? 1 : bit_test(a->blackbits, a, (uintptr_t)o) ? 2 : 0;
+    return mark_test(a, (uintptr_t)o) ? 1 : bit_test(a->blackbits, a, (uintptr_t)o) ? 2 : 0;
 }
 
 void collector_debug_last_error(tc_heap *h, char *buf, size_t cap)

@@ -203,7 +203,7 @@ static uint32_t node_of(iwalk *w, uintptr_t p)
     } else if (off) {
         return NONE;
     }
-    if (!bit_test(a->allocbits, a, p) || obj_freed((const tc_obj *)p))
+    if (!alloc_test(a, p) || obj_freed((const tc_obj *)p))
         return NONE;
     return ia->first[pg] + (uint32_t)k;
 }
@@ -651,7 +651,7 @@ static bool snap_span(isnap *g, iwalk *w, size_t i)
     for (uint32_t k = 0; k < s->nelems; k++) {
         uintptr_t p = s->base + k * e;
         g->off[w->spans[i].first + k] = (uint32_t)g->nsucc;
-        if (!bit_test(a->allocbits, a, p))
+        if (!alloc_test(a, p))
             continue;
         const tc_obj *o = (const tc_obj *)p;
         for (uint32_t j = 0; j < obj_nslots(o); j++) {

@@ -218,7 +218,7 @@ static tc_color colour_of(tc_heap *h, uintptr_t p, int phase, const uintptr_t *g
     arena *a = arena_of(p);
     if (phase == PHASE_SWEEP && atomic_load(&span_of(a, p)->sweepgen) == atomic_load(&h->sweepgen))
         return TC_BLACK; /* swept already, and still allocated: it survived */
-    if (bit_test(a->markbits, a, p) || bit_test(a->blackbits, a, p))
+    if (mark_test(a, p) || bit_test(a->blackbits, a, p))
         return TC_BLACK;
     if (phase == PHASE_MARK && ngrey && bsearch(&p, grey, ngrey, sizeof *grey, cmp_addr))
         return TC_GREY;
@@ -326,7 +326,7 @@ static bool snap_list(snapb *b, span *k)
         size_t e = sp->sizeclass ? sp->elemsize : (size_t)sp->npages << TC_PAGE_SHIFT;
         for (uint32_t i = 0; i < sp->nelems; i++) {
             uintptr_t p = sp->base + i * e;
-            if (bit_test(a->allocbits, a, p) && !obj_freed((const tc_obj *)p) && !snap_object(b, p))
+            if (alloc_test(a, p) && !obj_freed((const tc_obj *)p) && !snap_object(b, p))
                 return false;
         }
     }

@@ -9,7 +9,8 @@
  * (or its black bit was set: allocated during mark, its slots all nil),
  * grey while its address waits as a candidate (on a mark stack, in a
  * prefetch ring, on a deferred list, in the global grey queue or in a
- * mutator's grey buffer), white otherwise.
+ * mutator's grey buffer) or, marked, in its marker's grey ring (drain.c),
+ * white otherwise.
  *
  * Invariants:
  *  - tri-color, with the barrier's help (barrier.c): during mark no black

@@ -4,8 +4,10 @@
  * rest of the core sees markctx as opaque through mark.h.
  *
  * A marker is a markctx: its mark stack (chunks of STACK_CHUNK candidate
- * addresses, never recursion), its prefetch ring (PREFETCH_DEPTH candidates
- * in flight, drain.c), its mark session (share.c) and its counts. The
+ * addresses, never recursion), its two prefetch rings (drain.c: PREFETCH_DEPTH
+ * candidates whose mark words are in flight, and GREY_DEPTH objects marked
+ * and waiting for their own lines before they are scanned), its mark
+ * session (share.c) and its counts. The
  * inline fast paths the drain loop is built from live here so that every
  * file that marks compiles them into its own loop: push and pop (the
  * stack), try_mark (the mark bit, share.c's plain-store rule) and scan.
@@ -17,10 +19,17 @@
  *    list, the global grey queue (greyq.c) — or it was tested-and-marked;
  *    nothing else drops it (no memory: grey_put sets grey_overflow, and
  *    markroots.c's rescan finds it again);
+ *  - an object c marked is in c's grey ring until c scans it, and the grey
+ *    ring is empty whenever drain returns (it holds marked objects, which a
+ *    candidate queue could not take back: their mark bits are set), so
+ *    mark_flush and other markers never see it;
  *  - c's first stack chunk always exists (mark_new fails without it), so a
  *    push that cannot grow the stack still has somewhere to go: grey_put;
  *  - c writes mark bits with a plain store only when c->mode is MODE_EXCL,
- *    or the region's owner-table entry is c->tag (share.c says why).
+ *    or the region's owner-table entry is c->tag (share.c says why);
+ *  - a concurrent marker marks mark bits, never check bits (a checkmark
+ *    stops the world), so the word beside its mark word is the alloc word
+ *    that validates the candidate (try_mark).
  */
 #ifndef TC_MARKCTX_H
 #define TC_MARKCTX_H
@@ -28,7 +37,12 @@
 #pragma GCC visibility push(hidden) /* internal to the core: heap.h */
 
 #define STACK_CHUNK (1u << 16) /* entries per mark-stack chunk */
-#define PREFETCH_DEPTH 16      /* objects in flight (a power of two) */
+#ifndef PREFETCH_DEPTH
+#define PREFETCH_DEPTH 16      /* candidates whose mark words are in flight (a power of two) */
+#endif
+#ifndef GREY_DEPTH
+#define GREY_DEPTH 16          /* marked objects whose lines are in flight (a power of two) */
+#endif
 #define PROGRESS_EVERY 256     /* objects between progress reports (a power of two) */
 #define POLL_EVERY 64          /* candidates between looks at mark_share and mark_hungry (a power of two) */
 
@@ -70,6 +84,8 @@ struct markctx {
     arena *ring_a[PREFETCH_DEPTH];            /* their arenas */
     uint64_t ring_bit[PREFETCH_DEPTH];
     unsigned head, count;
+    uintptr_t grey[GREY_DEPTH];               /* marked, prefetched, to be scanned */
+    unsigned ghead, gcount;
     uint64_t marked_objects, marked_bytes;
     uint64_t published;  /* marked_bytes already added to h->mark_progress */
     uint64_t avg_bytes;  /* bytes per object, from the last sweep: marked_bytes is an estimate */
@@ -88,7 +104,9 @@ static inline void push(markctx *c, uintptr_t p)
     c->top->e[c->n++] = p;
 }
 
-static inline bool pop(markctx *c, uintptr_t *p)
+/* pop — the top candidate; refilled from the global queue only when
+ * nothing is in flight (!inflight: both of drain's rings are empty) */
+static inline bool pop(markctx *c, uintptr_t *p, bool inflight)
 {
     if (__builtin_expect(c->n == 0, 0)) {
         stack_chunk *k = c->top;
@@ -96,7 +114,7 @@ static inline bool pop(markctx *c, uintptr_t *p)
             /* refill from the global queue — but only once the objects in
              * flight are done too: a list would otherwise ask the shared
              * queue once per node */
-            if (c->count)
+            if (inflight)
                 return false;
             size_t n = grey_take(c->h, k->e);
             if (!n)
@@ -115,13 +133,18 @@ static inline bool pop(markctx *c, uintptr_t *p)
 
 /* try_mark — set the mark bit of candidate p (its word w and bit already
  * computed); false if it was set, p is no object of this heap, or it was
- * deferred. Concurrently, a plain store only in a region this session owns. */
+ * deferred. Concurrently, a plain store only in a region this session owns.
+ * A concurrent candidate is validated by its alloc bit, the word beside w
+ * in the same cache line (span.h): an 8-aligned address in one of this
+ * heap's arenas whose alloc bit is set is an object start, and the acquire
+ * load sees its header (written before the bit, released: alloc.h). */
 static inline __attribute__((always_inline)) bool try_mark(markctx *c, uintptr_t p, arena *a, _Atomic uint64_t *w,
                                                            uint64_t bit, bool concurrent)
 {
     if (!w)
         return false;
-    if (concurrent && (a->heap != c->h || !is_object(a, p)))
+    if (concurrent && ((p & 7) || a->heap != c->h ||
+                       !(atomic_load_explicit(pair_alloc(w), memory_order_acquire) & bit)))
         return false;
     uint64_t old = atomic_load_explicit(w, memory_order_relaxed);
     if (old & bit)
@@ -138,25 +161,35 @@ static inline __attribute__((always_inline)) bool try_mark(markctx *c, uintptr_t
     return true;
 }
 
-/* scan — push every reference held by object p. */
-static inline void scan(markctx *c, uintptr_t p)
+/* scan — push every reference held by object p. Nothing is filtered here:
+ * whether a referent is marked already is decided when it leaves the
+ * prefetch ring, whose mark word was prefetched (testing it here was a
+ * cache miss per reference in a random graph, issue 16). The stack's top
+ * and fill are kept in locals across the slot loop: each tag is an acquire
+ * load (obj.h: the tag before the word), after which the compiler would
+ * otherwise reload every field of c. */
+static inline __attribute__((always_inline)) void scan(markctx *c, uintptr_t p)
 {
     const tc_obj *o = (const tc_obj *)p;
     uint32_t n = obj_nslots(o);
     _Atomic uint64_t *w = obj_words(o);
     _Atomic uint8_t *t = obj_tags(o);
+    uintptr_t *e = c->top->e;
+    size_t sn = c->n;
     for (uint32_t i = 0; i < n; i++) {
         if ((atomic_load_explicit(&t[i], memory_order_acquire) & TAG_KIND) != TC_REF)
             continue;
         uintptr_t q = atomic_load_explicit(&w[i], memory_order_relaxed);
-        /* skip what is already marked: in a graph about half the references
-         * lead to marked objects, and each would take a prefetch slot (a
-         * stale read only means one useless push; the owner tests again) */
-        arena *a = arena_of(q);
-        if (a && !c->check && bit_test(a->markbits, a, q))
+        if (__builtin_expect(sn == STACK_CHUNK, 0)) {
+            c->n = sn;
+            push(c, q);
+            e = c->top->e;
+            sn = c->n;
             continue;
-        push(c, q);
+        }
+        e[sn++] = q;
     }
+    c->n = sn;
 }
 
 /* share.c: mark sessions and region ownership */

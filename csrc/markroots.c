@@ -34,7 +34,7 @@
 static bool marked(const markctx *c, uintptr_t p)
 {
     arena *a = arena_of(p);
-    return a && bit_test(c->check ? a->checkbits : a->markbits, a, p);
+    return a && (c->check ? bit_test(a->checkbits, a, p) : mark_test(a, p));
 }
 
 /* push_root — a root, unless mark_rescan runs and it is marked already. */
@@ -77,7 +77,7 @@ static inline void prefetch_mark(const markctx *c, uintptr_t v)
     arena *a = root_val_live(v) ? arena_of(v) : NULL;
     uint64_t bit;
     if (a)
-        __builtin_prefetch((const void *)bit_word(c->check ? a->checkbits : a->markbits, a, v, &bit));
+        __builtin_prefetch(c->check ? (const void *)bit_word(a->checkbits, a, v, &bit) : (const void *)mark_word(a, v, &bit));
 }
 
 /* mark_push_handles — every live handle; safe while mutators create and
@@ -122,13 +122,12 @@ void mark_push_locals(markctx *c)
  * markers (an object's header is written before its alloc bit, released). */
 static void rescan_arena(markctx *c, arena *a)
 {
-    _Atomic uint64_t *done = c->check ? a->checkbits : a->markbits;
     size_t words = (atomic_load_explicit(&a->frontier, memory_order_acquire) << TC_PAGE_SHIFT) >> 9;
     for (size_t w = 0; w < words; w++) {
-        uint64_t live = atomic_load_explicit(&done[w], memory_order_relaxed);
+        uint64_t live = atomic_load_explicit(c->check ? &a->checkbits[w] : &a->bits[w].mark, memory_order_relaxed);
         if (!c->check)
             live |= atomic_load_explicit(&a->blackbits[w], memory_order_relaxed);
-        for (uint64_t bits = live & atomic_load_explicit(&a->allocbits[w], memory_order_acquire); bits;
+        for (uint64_t bits = live & atomic_load_explicit(&a->bits[w].alloc, memory_order_acquire); bits;
              bits &= bits - 1)
             rescan_children(c, a->base + ((w * 64 + (size_t)__builtin_ctzll(bits)) << 3));
     }

@@ -85,11 +85,10 @@ static void free_insert(tc_heap *h, arena *a, span *s)
 static bool arena_tables(arena *a)
 {
     a->spans = plat_map_lazy(spanmap_bytes(a->size));
-    a->markbits = plat_map_lazy(bitmap_bytes(a->size));
-    a->allocbits = plat_map_lazy(bitmap_bytes(a->size));
+    a->bits = plat_map_lazy(2 * bitmap_bytes(a->size)); /* alloc and mark words, interleaved (span.h) */
     a->blackbits = plat_map_lazy(bitmap_bytes(a->size));
     a->owners = plat_map_lazy(owners_bytes(a->size));
-    return a->spans && a->markbits && a->allocbits && a->blackbits && a->owners;
+    return a->spans && a->bits && a->blackbits && a->owners;
 }
 
 /* arena_unmap — give back a's reservation and side tables (not a itself). */
@@ -98,8 +97,7 @@ static void arena_unmap(arena *a)
     if (a->base)
         plat_unreserve((void *)a->base, a->size);
     plat_unmap(a->spans, spanmap_bytes(a->size));
-    plat_unmap((void *)a->markbits, bitmap_bytes(a->size));
-    plat_unmap((void *)a->allocbits, bitmap_bytes(a->size));
+    plat_unmap((void *)a->bits, 2 * bitmap_bytes(a->size));
     plat_unmap((void *)a->blackbits, bitmap_bytes(a->size));
     plat_unmap((void *)a->checkbits, bitmap_bytes(a->size));
     plat_unmap((void *)a->owners, owners_bytes(a->size));
@@ -346,7 +344,7 @@ void pages_release_all(tc_heap *h)
 void span_set_bitmaps(span *s)
 {
     arena *a = arena_of(s->base);
-    s->abits = a->allocbits + span_first_word(a, s);
+    s->pbits = a->bits + span_first_word(a, s);
     s->bbits = a->blackbits + span_first_word(a, s);
 }
 
@@ -374,7 +372,7 @@ uint64_t span_free_slots(const span *s, uint32_t first)
     size_t last = bi + (size_t)(n - 1) * stride;
     uint64_t used = 0;
     for (size_t w = bi >> 6; w <= last >> 6; w++) {
-        uint64_t x = atomic_load_explicit(&a->allocbits[w], memory_order_relaxed);
+        uint64_t x = atomic_load_explicit(&a->bits[w].alloc, memory_order_relaxed);
         if (w == bi >> 6)
             x &= ~(uint64_t)0 << (bi & 63);
         if (w == last >> 6)
@@ -385,7 +383,7 @@ uint64_t span_free_slots(const span *s, uint32_t first)
         return n == 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
     uint64_t free = 0;
     for (uint32_t k = 0; k < n; k++, bi += stride)
-        if (!((atomic_load_explicit(&a->allocbits[bi >> 6], memory_order_relaxed) >> (bi & 63)) & 1))
+        if (!((atomic_load_explicit(&a->bits[bi >> 6].alloc, memory_order_relaxed) >> (bi & 63)) & 1))
             free |= (uint64_t)1 << k;
     return free;
 }

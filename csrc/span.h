@@ -16,11 +16,20 @@
  * (p - arena_base) / 8.
  *
  * A span is a run of 8 KiB pages: free, or in use holding objects of one size
- * class (or one large object). Alloc bits live beside the mark bits, in an
- * arena-wide bitmap with the same shape (bit of address p = allocated object
- * starts at p), so that sweeping a span is `alloc &= mark; mark = 0` over
- * its stretch of words, and a concurrent marker can check that an address
- * is an allocated object start with one load.
+ * class (or one large object). Alloc bits live beside the mark bits with the
+ * same shape (bit of address p = allocated object starts at p): the arena's
+ * `bits` array interleaves them, one alloc word and then the mark word of
+ * the same 512 bytes of heap (a bmpair), so that the one cache line a
+ * concurrent marker fetches for a candidate answers both "is this an
+ * allocated object start" and "is it marked" (issue 16: with two arrays
+ * the alloc word was a second miss per candidate, 15% of the mark loop),
+ * and sweeping a span is `alloc &= mark; mark = 0` over its stretch of
+ * pairs. Black and check bits are arrays of their own, one word per 512
+ * bytes (the check bits are mapped only when a check runs). bit_word and
+ * bit_test take those single bitmaps; alloc_word, mark_word, alloc_test and
+ * mark_test the pairs. The price: a mutator setting alloc bits in a span
+ * the marker is marking writes the line the marker writes (different
+ * words, so only the line moves; no bit is lost).
  *
  * Invariants (checked by check.c):
  *  - every page of an in-use span maps to that span; the first and last page
@@ -82,12 +91,21 @@ typedef struct span {
     uint32_t nalloc;       /* allocated slots, as of the last sweep */
     uint32_t cachebase;    /* alloc cache: first slot index of `alloccache` */
     uint64_t alloccache;   /* free slots among cachebase..cachebase+63 (never past nelems) */
-    _Atomic uint64_t *abits, *bbits; /* this span's first word of the arena's alloc / black bits */
+    struct bmpair *pbits;  /* this span's first pair of the arena's alloc / mark words */
+    _Atomic uint64_t *bbits; /* this span's first word of the arena's black bits */
     struct span *next, *prev; /* in a class list or a free list */
     struct special *specials; /* finalizers, cleanups, weak refs, pins of its objects (special_lock) */
     _Atomic uint8_t has_specials; /* specials != NULL: written under special_lock (0 with release), read without it by the sweep (acquire: special.c) */
     _Atomic uint64_t sweepgen; /* == heap's sweepgen once swept this cycle (special.c) */
 } span;
+
+/* bmpair — the alloc and mark words of the same 64 possible object starts
+ * (512 bytes of heap): one 16-byte pair, four to a cache line. */
+typedef struct bmpair {
+    _Atomic uint64_t alloc; /* allocated object starts (mutators, sweep: span.h's locking) */
+    _Atomic uint64_t mark;  /* marked objects (markers: share.c; sweep clears) */
+} bmpair;
+_Static_assert(sizeof(bmpair) == 16 && offsetof(bmpair, mark) == 8, "four pairs to a cache line");
 
 typedef struct arena {
     uintptr_t base;        /* TC_ARENA_ALIGN aligned */
@@ -97,9 +115,8 @@ typedef struct arena {
     size_t committed;      /* bytes from base readable and writable */
     _Atomic size_t frontier; /* pages handed out from the bottom so far (written under heap->lock) */
     span **spans;          /* page index -> span, npages entries (under heap->lock) */
-    _Atomic uint64_t *markbits;  /* one bit per 8 bytes */
-    _Atomic uint64_t *allocbits; /* same shape: allocated object starts */
-    _Atomic uint64_t *blackbits; /* same shape: allocated during this mark (only mutators write it) */
+    bmpair *bits;                /* one alloc and one mark bit per 8 bytes, interleaved by words */
+    _Atomic uint64_t *blackbits; /* same shape, one word per pair: allocated during this mark (only mutators write it) */
     _Atomic uint64_t *checkbits; /* same shape, for checkmark (lazily mapped) */
     _Atomic uint32_t *owners;    /* per 2^TC_REGION_SHIFT bytes: the mark session that owns its mark bits (share.c) */
 } arena;
@@ -122,12 +139,35 @@ static inline span *span_of(arena *a, uintptr_t p)
     return a->spans[(p - a->base) >> TC_PAGE_SHIFT];
 }
 
-/* bit_word — the word and bit of address p in one of a's bitmaps. */
-static inline _Atomic uint64_t *bit_word(_Atomic uint64_t *bitmap, const arena *a, uintptr_t p, uint64_t *bit)
+/* bit_index — the word index and bit of address p in a's bitmaps. */
+static inline size_t bit_index(const arena *a, uintptr_t p, uint64_t *bit)
 {
     size_t idx = (p - a->base) >> 3;
     *bit = (uint64_t)1 << (idx & 63);
-    return bitmap + (idx >> 6);
+    return idx >> 6;
+}
+
+/* bit_word — the word and bit of address p in one of a's single bitmaps
+ * (black or check bits; alloc and mark bits: alloc_word, mark_word). */
+static inline _Atomic uint64_t *bit_word(_Atomic uint64_t *bitmap, const arena *a, uintptr_t p, uint64_t *bit)
+{
+    return bitmap + bit_index(a, p, bit);
+}
+
+static inline _Atomic uint64_t *alloc_word(const arena *a, uintptr_t p, uint64_t *bit)
+{
+    return &a->bits[bit_index(a, p, bit)].alloc;
+}
+
+static inline _Atomic uint64_t *mark_word(const arena *a, uintptr_t p, uint64_t *bit)
+{
+    return &a->bits[bit_index(a, p, bit)].mark;
+}
+
+/* pair_alloc — the alloc word beside mark word w (w = mark_word(...)). */
+static inline _Atomic uint64_t *pair_alloc(_Atomic uint64_t *w)
+{
+    return &((bmpair *)(void *)((char *)w - offsetof(bmpair, mark)))->alloc;
 }
 
 static inline bool bit_test(_Atomic uint64_t *bitmap, const arena *a, uintptr_t p)
@@ -136,12 +176,24 @@ static inline bool bit_test(_Atomic uint64_t *bitmap, const arena *a, uintptr_t 
     return (atomic_load_explicit(bit_word(bitmap, a, p, &bit), memory_order_relaxed) & bit) != 0;
 }
 
-/* bit_test_acquire — as bit_test, and what was written before the bit was
- * set with release order (an object's header before its alloc bit) is seen */
-static inline bool bit_test_acquire(_Atomic uint64_t *bitmap, const arena *a, uintptr_t p)
+static inline bool mark_test(const arena *a, uintptr_t p)
 {
     uint64_t bit;
-    return (atomic_load_explicit(bit_word(bitmap, a, p, &bit), memory_order_acquire) & bit) != 0;
+    return (atomic_load_explicit(mark_word(a, p, &bit), memory_order_relaxed) & bit) != 0;
+}
+
+static inline bool alloc_test(const arena *a, uintptr_t p)
+{
+    uint64_t bit;
+    return (atomic_load_explicit(alloc_word(a, p, &bit), memory_order_relaxed) & bit) != 0;
+}
+
+/* alloc_test_acquire — as alloc_test, and what was written before the bit
+ * was set with release order (an object's header) is seen */
+static inline bool alloc_test_acquire(const arena *a, uintptr_t p)
+{
+    uint64_t bit;
+    return (atomic_load_explicit(alloc_word(a, p, &bit), memory_order_acquire) & bit) != 0;
 }
 
 /* bitmap words covering a span (spans start on pages: word aligned) */
@@ -155,7 +207,7 @@ static inline bool is_object(const arena *a, uintptr_t p)
     if ((p & 7) || ((p - a->base) >> TC_PAGE_SHIFT) >= atomic_load_explicit(&((arena *)a)->frontier,
                                                                          memory_order_acquire))
         return false;
-    return bit_test_acquire(a->allocbits, a, p);
+    return alloc_test_acquire(a, p);
 }
 
 /* Doubly-linked span lists (free buckets, class lists): heap->lock held. */

@@ -88,7 +88,7 @@ static span *span_of_obj(uintptr_t p)
 static bool obj_live_bits(uintptr_t p)
 {
     arena *a = arena_of(p);
-    return bit_test(a->markbits, a, p) || bit_test(a->blackbits, a, p);
+    return mark_test(a, p) || bit_test(a->blackbits, a, p);
 }
 
 /* special_add — a new special for object p (special_lock held); NULL if
@@ -208,7 +208,7 @@ void special_sweep(tc_heap *h, span *s)
         if (!sp->dead || sp->kind != SP_FINALIZER)
             continue;
         uint64_t bit;
-        _Atomic uint64_t *w = bit_word(a->markbits, a, sp->obj, &bit);
+        _Atomic uint64_t *w = mark_word(a, sp->obj, &bit);
         atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_relaxed);
         for (special *o = s->specials; o; o = o->next) /* it lives on this cycle */
             if (o->obj == sp->obj)
@@ -229,7 +229,7 @@ void special_sweep(tc_heap *h, span *s)
              * them freed) and nothing marked it: take it back, uncounted
              * (tc_obj_free counted it). The sweeper owns the span's bits. */
             uint64_t bit;
-            _Atomic uint64_t *w = bit_word(a->allocbits, a, sp->obj, &bit);
+            _Atomic uint64_t *w = alloc_word(a, sp->obj, &bit);
             atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) & ~bit, memory_order_relaxed);
             atomic_fetch_sub(&h->freed_pending, 1);
             special_unlink(h, s, sp);

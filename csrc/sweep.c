@@ -36,15 +36,15 @@ static uint32_t sweep_bits(tc_heap *h, span *s, uint64_t *freed_out)
     size_t first = span_first_word(a, s), n = s->sizeclass ? span_words(s) : 1;
     uint64_t live = 0, freed = 0;
     for (size_t w = first; w < first + n; w++) {
-        uint64_t al = atomic_load_explicit(&a->allocbits[w], memory_order_relaxed);
-        uint64_t mk = atomic_load_explicit(&a->markbits[w], memory_order_relaxed) |
+        uint64_t al = atomic_load_explicit(&a->bits[w].alloc, memory_order_relaxed);
+        uint64_t mk = atomic_load_explicit(&a->bits[w].mark, memory_order_relaxed) |
                       atomic_load_explicit(&a->blackbits[w], memory_order_relaxed);
         if (!al && !mk)
             continue;
         freed += (uint64_t)__builtin_popcountll(al & ~mk);
         live += (uint64_t)__builtin_popcountll(al & mk);
-        atomic_store_explicit(&a->allocbits[w], al & mk, memory_order_relaxed);
-        atomic_store_explicit(&a->markbits[w], 0, memory_order_relaxed);
+        atomic_store_explicit(&a->bits[w].alloc, al & mk, memory_order_relaxed);
+        atomic_store_explicit(&a->bits[w].mark, 0, memory_order_relaxed);
         atomic_store_explicit(&a->blackbits[w], 0, memory_order_relaxed);
     }
     *freed_out = freed;

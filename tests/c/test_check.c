@@ -18,9 +18,8 @@
 static void flip(tc_obj *o, int which)
 {
     arena *a = arena_of((uintptr_t)o);
-    _Atomic uint64_t *map = which ? a->blackbits : a->markbits;
     uint64_t bit;
-    _Atomic uint64_t *w = bit_word(map, a, (uintptr_t)o, &bit);
+    _Atomic uint64_t *w = which ? bit_word(a->blackbits, a, (uintptr_t)o, &bit) : mark_word(a, (uintptr_t)o, &bit);
     atomic_fetch_xor(w, bit);
 }
 
