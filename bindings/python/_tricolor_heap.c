@@ -93,6 +93,11 @@ range_arg(const bc_range *r, PyObject *v, int64_t *out)
 static int
 size_arg(PyObject *v, const char *name, size_t *out)
 {
+    long small;
+    if (pytc_small_int(v, &small) && small >= 0) {
+        *out = (size_t)small;
+        return 0;
+    }
     if (!PyLong_Check(v) || PyBool_Check(v)) {
         PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", name, Py_TYPE(v)->tp_name);
         return -1;
