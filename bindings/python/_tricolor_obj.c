@@ -241,6 +241,9 @@ static PyObject *
 obj_subscript(ObjObject *self, PyObject *key)
 {
     int64_t i;
+    long k;
+    if (pytc_small_int(key, &k))
+        return obj_load(self, k < 0 ? (int64_t)k + (int64_t)self->nslots : (int64_t)k);
     if (obj_index(self, key, &i) < 0)
         return NULL;
     return obj_load(self, i);
@@ -264,7 +267,16 @@ obj_ass_subscript(ObjObject *self, PyObject *key, PyObject *value)
         PyErr_SetString(PyExc_TypeError, "tricolor.Obj slots cannot be deleted (assign None)");
         return -1;
     }
-    if (obj_index(self, key, &i) < 0 || value_from_py(heap, value, &v) < 0)
+    long k, x;
+    if (!pytc_small_int(key, &k)) {
+        if (obj_index(self, key, &i) < 0)
+            return -1;
+    } else {
+        i = k < 0 ? (int64_t)k + (int64_t)self->nslots : (int64_t)k;
+    }
+    if (pytc_small_int(value, &x)) /* the fast path: obj[k] = x */
+        v = tc_int((int64_t)x);
+    else if (value_from_py(heap, value, &v) < 0)
         return -1;
     tc_status s = tc_slot_set(heap->heap, self->root, i, v);
     if (s != TC_OK) {
