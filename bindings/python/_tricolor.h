@@ -126,10 +126,12 @@ PyObject *pytc_raise_closed(tricolor_state *st);
 extern PyType_Spec pytc_heap_spec; /* tricolor.Heap */
 
 /* pytc_heap_drain — print the gctrace lines queued by the call that just ran
- * (bc_drain.h lists the calls). */
+ * (bc_drain.h lists the calls). The test is inline: nothing is queued on
+ * almost every call (heap.new's path). */
 static inline void pytc_heap_drain(HeapObject *heap)
 {
-    bc_trace_flush(&heap->cb, heap->closed ? NULL : heap->heap);
+    if (!heap->closed && tc_heap_has_output(heap->heap))
+        bc_trace_flush(&heap->cb, heap->heap);
 }
 
 /* pytc_heap_check_open — 0, or -1 with HeapClosedError. */

@@ -395,10 +395,10 @@ heap_alloc(HeapObject *self, size_t nslots, size_t size, const void *data)
     return pytc_safepoint(self, pytc_obj_new(self, root, nslots, size));
 }
 
-/* heap_new_obj — heap.new(nslots, data=None): `data` is None (no payload), an
+/* heap_new_full — heap.new(nslots, data=None): `data` is None (no payload), an
  * int (that many zeroed bytes) or a bytes-like object (copied). */
-static PyObject *
-heap_new_obj(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static __attribute__((noinline)) PyObject *
+heap_new_full(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *nslots_arg, *data;
     size_t nslots, size;
@@ -421,6 +421,18 @@ heap_new_obj(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
     PyObject *o = heap_alloc(self, nslots, (size_t)view.len, view.buf);
     PyBuffer_Release(&view);
     return o;
+}
+
+/* heap_new_obj — heap.new(): heap.new(n) with a one-digit n is allocated
+ * here, the rest parsed by heap_new_full (out of line, so that this frame
+ * stays small). */
+static PyObject *
+heap_new_obj(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    long small;
+    if (nargs == 1 && kwnames == NULL && pytc_small_int(args[0], &small) && small >= 0)
+        return heap_alloc(self, (size_t)small, 0, NULL);
+    return heap_new_full(self, args, nargs, kwnames);
 }
 
 /* heap_collect — a whole forced cycle (the core releases the GIL through the
