@@ -13,6 +13,7 @@
 #include "alloc.h"
 #include "barrier.h"
 #include "record.h"
+#include "roots_fast.h"
 
 #define READ_RETRIES 64 /* reads of a slot whose reference is no object before giving up */
 
