@@ -71,6 +71,7 @@
 #include "heap.h"
 #include "inspect.h"
 #include "platform.h"
+#include "roots_fast.h"
 
 #define NONE UINT32_MAX
 #define MAX_NODES (UINT32_MAX - 1) /* numbers are uint32: past this, TC_ERR_NOMEM */

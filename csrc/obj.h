@@ -178,6 +178,13 @@ static inline uint8_t slot_lock(tc_obj *o, size_t i)
     return slot_lock_slow(o, i);
 }
 
+/* slot_write_locked — a checked store without a barrier (the barrier is
+ * off: barrier.h's barrier_store_checked for when it is not). */
+static inline void slot_write_locked(tc_obj *o, size_t i, tc_value v)
+{
+    slot_publish(o, i, slot_lock(o, i), v);
+}
+
 /* slot_read_locked — slot i as one store wrote it, for a thread that may
  * race stores into it: hold the slot as a store does, read the word, put
  * the tag back (by compare-and-swap: a raw store that ignored the lock and

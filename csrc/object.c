@@ -13,6 +13,7 @@
 #include "alloc.h"
 #include "barrier.h"
 #include "record.h"
+#include "roots_fast.h"
 
 #define READ_RETRIES 64 /* reads of a slot whose reference is no object before giving up */
 
@@ -33,19 +34,24 @@ uint8_t slot_lock_slow(tc_obj *o, size_t i)
     }
 }
 
+/* ref_ok — may the reference v read from a slot be rooted: is it an
+ * allocated object of h? (Only a racing raw store can leave one that is not.) */
+static inline bool ref_ok(tc_heap *h, tc_obj *p)
+{
+    arena *a = arena_of((uintptr_t)p);
+    return a != NULL && a->heap == h && is_object(a, (uintptr_t)p);
+}
+
 /* read_slot — slot i of o as one store wrote it (obj.h: slot_read_locked),
  * for a thread that does not own the object: another may store into it
  * meanwhile. A reference is also checked to be an allocated object of h
- * before the caller makes a root for it; a pair that fails the check (only
- * a racing raw store can leave one) is read again, then reported, never
- * rooted. */
+ * before the caller makes a root for it (ref_ok); a pair that fails the
+ * check is read again, then reported, never rooted. */
 static tc_status read_slot(tc_heap *h, tc_obj *o, size_t i, tc_value *out)
 {
     for (unsigned tries = 1;; tries++) {
         tc_value v = slot_read_locked(o, i);
-        arena *a;
-        if (v.kind != TC_REF ||
-            ((a = arena_of((uintptr_t)v.u.ref)) != NULL && a->heap == h && is_object(a, (uintptr_t)v.u.ref))) {
+        if (v.kind != TC_REF || ref_ok(h, v.u.ref)) {
             *out = v;
             return TC_OK;
         }
@@ -108,17 +114,18 @@ static inline tc_status check_slot(tc_root *r, int64_t i)
     return check_index(tc_root_obj(r), i);
 }
 
-tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root **ref_root)
+/* slot_get_in — tc_slot_get's body, m active. Out of line: the errors and
+ * the recording are rare, and keeping them here leaves tc_slot_get's fast
+ * path a leaf-like frame (no callee-saved registers to spill). */
+static __attribute__((noinline)) tc_status slot_get_in(tc_mutator *m, tc_root *r, int64_t i, tc_value *out,
+                                                       tc_root **ref_root)
 {
-    tc_mutator *m;
-    tc_status st = mutator_enter(h, &m);
-    if (st != TC_OK)
-        return st;
-    tc_obj *o = tc_root_obj(r);
+    tc_heap *h = m->heap;
+    tc_status st;
     if ((st = check_slot(r, i)) == TC_OK) {
         tc_value v;
         tc_root *nr = NULL;
-        if ((st = read_slot(h, o, (size_t)i, &v)) == TC_OK && v.kind == TC_REF)
+        if ((st = read_slot(h, tc_root_obj(r), (size_t)i, &v)) == TC_OK && v.kind == TC_REF)
             st = roots_new(m, v.u.ref, &nr);
         if (st == TC_OK) {
             *out = v;
@@ -127,6 +134,31 @@ tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root 
             if (ref_root)
                 *ref_root = nr;
         }
+    }
+    return st;
+}
+
+/* tc_slot_get — fast path: an index in range of a live object, and a slot
+ * that holds no reference or one that checks out (ref_ok) and is rooted here
+ * unrecorded; anything else (errors, a retry, recording) in slot_get_in. */
+tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root **ref_root)
+{
+    tc_mutator *m;
+    tc_status st = mutator_enter(h, &m);
+    if (st != TC_OK)
+        return st;
+    tc_obj *o = tc_root_obj(r);
+    tc_value v;
+    tc_root *nr = NULL;
+    if (__builtin_expect(tc_root_freed(r) || (uint64_t)i >= obj_nslots(o), 0))
+        st = slot_get_in(m, r, i, out, ref_root);
+    else if ((v = slot_read_locked(o, (size_t)i)).kind != TC_REF ||
+             (ref_root && ref_ok(h, v.u.ref) && !rec_on(h) && (st = roots_new(m, v.u.ref, &nr)) == TC_OK)) {
+        *out = v;
+        if (ref_root)
+            *ref_root = nr;
+    } else if (st == TC_OK) {
+        st = slot_get_in(m, r, i, out, ref_root);
     }
     mutator_leave(m);
     return st;
@@ -176,14 +208,12 @@ static inline tc_status check_value(tc_heap *h, tc_value v)
     return tc_fail(TC_ERR_TYPE, "unknown value kind %d", (int)v.kind);
 }
 
-tc_status tc_slot_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
+/* slot_set_in — tc_slot_set's checks and store, m active (out of line, as
+ * slot_get_in). */
+static __attribute__((noinline)) tc_status slot_set_in(tc_mutator *m, tc_root *r, int64_t i, tc_value v)
 {
-    tc_status st = check_value(h, v);
-    if (st != TC_OK)
-        return st;
-    tc_mutator *m;
-    if ((st = mutator_enter(h, &m)) != TC_OK)
-        return st;
+    tc_heap *h = m->heap;
+    tc_status st;
     tc_obj *o = tc_root_obj(r);
     if (__builtin_expect(tc_root_freed(r), 0))
         st = freed();
@@ -192,6 +222,32 @@ tc_status tc_slot_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
         if (rec_on(h))
             rec_set(h, r, i, v);
     }
+    return st;
+}
+
+/* plain_value — a value check_value accepts without looking at the heap: nil,
+ * a bool, a float, an int in range. */
+static inline bool plain_value(tc_value v)
+{
+    return v.kind == TC_NIL || v.kind == TC_BOOL || v.kind == TC_FLOAT ||
+           (v.kind == TC_INT && v.u.i >= TC_INT_MIN && v.u.i <= TC_INT_MAX);
+}
+
+/* tc_slot_set — fast path: a plain value into an index in range of a live
+ * object, the barrier off and no recording; the rest in slot_set_in. */
+tc_status tc_slot_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
+{
+    tc_status st;
+    if (!plain_value(v) && (st = check_value(h, v)) != TC_OK)
+        return st;
+    tc_mutator *m;
+    if ((st = mutator_enter(h, &m)) != TC_OK)
+        return st;
+    tc_obj *o = tc_root_obj(r);
+    if (__builtin_expect(!tc_root_freed(r) && (uint64_t)i < obj_nslots(o) && !barrier_on(h) && !rec_on(h), 1))
+        slot_write_locked(o, (size_t)i, v);
+    else
+        st = slot_set_in(m, r, i, v);
     mutator_leave(m);
     return st;
 }

@@ -18,8 +18,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
-#include "barrier.h"
-#include "roots.h"
+#include "roots_fast.h"
 #include "record.h"
 #include "check.h"
 
@@ -40,9 +39,9 @@ static bool chunk_add(tc_heap *h)
     return true;
 }
 
-/* take_batch — move up to ROOT_BATCH free slots from the global list (a new
+/* roots_take_batch — move up to ROOT_BATCH free slots from the global list (a new
  * chunk if it is empty) to m's list. */
-static bool take_batch(tc_mutator *m)
+bool roots_take_batch(tc_mutator *m)
 {
     tc_heap *h = m->heap;
     plat_lock(&h->roots_lock);
@@ -64,8 +63,8 @@ static bool take_batch(tc_mutator *m)
     return true;
 }
 
-/* give_batch — return ROOT_BATCH slots of m's list to the global list. */
-static void give_batch(tc_mutator *m)
+/* roots_give_batch — return ROOT_BATCH slots of m's list to the global list. */
+void roots_give_batch(tc_mutator *m)
 {
     tc_heap *h = m->heap;
     uintptr_t head = m->rfree, tail = head;
@@ -77,41 +76,6 @@ static void give_batch(tc_mutator *m)
     atomic_store_explicit((_Atomic uintptr_t *)tail, root_free_link(h->root_free), memory_order_relaxed);
     h->root_free = head;
     pthread_mutex_unlock(&h->roots_lock);
-}
-
-static inline void bump(_Atomic uint64_t *c)
-{
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
-}
-
-/* roots_new — a root for o (m active). */
-tc_status roots_new(tc_mutator *m, tc_obj *o, tc_root **out)
-{
-    if (__builtin_expect(!m->rfree, 0) && !take_batch(m))
-        return tc_fail(TC_ERR_NOMEM, "cannot grow the handle table");
-    _Atomic uintptr_t *slot = (_Atomic uintptr_t *)m->rfree;
-    m->rfree = root_next_free((uintptr_t)slot);
-    m->nrfree--;
-    if (__builtin_expect(barrier_on(m->heap), 0))
-        barrier_root_new(m, o);
-    atomic_store_explicit(slot, (uintptr_t)o, memory_order_release);
-    bump(&m->roots_new);
-    *out = (tc_root *)slot;
-    return TC_OK;
-}
-
-/* roots_release — free root r (m active). */
-void roots_release(tc_mutator *m, tc_root *r)
-{
-    _Atomic uintptr_t *slot = root_slot(r);
-    if (__builtin_expect(barrier_on(m->heap), 0))
-        barrier_root_release(m, (tc_obj *)atomic_load_explicit(slot, memory_order_relaxed));
-    atomic_store_explicit(slot, root_free_link(m->rfree), memory_order_release);
-    m->rfree = (uintptr_t)slot;
-    m->nrfree++;
-    bump(&m->roots_del);
-    if (m->nrfree >= 2 * ROOT_BATCH)
-        give_batch(m);
 }
 
 /* roots_new_global — a root made outside any mutator (the sweeper queuing a

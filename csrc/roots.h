@@ -78,9 +78,7 @@ static inline void root_mark_freed(_Atomic uintptr_t *slot, uintptr_t v)
     atomic_compare_exchange_strong(slot, &v, v | ROOT_FREED_BIT);
 }
 
-/* roots.c */
-tc_status roots_new(tc_mutator *m, tc_obj *o, tc_root **out); /* m active */
-void roots_release(tc_mutator *m, tc_root *r);                /* m active */
+/* roots.c (roots_new and roots_release, inline, are in roots_fast.h) */
 tc_status roots_new_global(tc_heap *h, tc_obj *o, tc_root **out); /* no mutator (a queued finalizer's root) */
 void roots_free_all(tc_heap *h);                              /* at close */
 /* a root for roots_each: its object, its handle slot (NULL for locals and finalizer roots), its kind */

@@ -74,6 +74,7 @@
 
 #include "barrier.h"
 #include "mark.h"
+#include "roots_fast.h"
 #include "platform.h"
 #include "record.h"
 #include "roots.h"

@@ -201,7 +201,8 @@ tricolor_clear(PyObject *module)
 {
     tricolor_state *st = module_state(module);
     Py_CLEAR(st->heap_type);
-    Py_CLEAR(st->obj_type);
+    Py_CLEAR(st->obj_type); /* first: a handle dropped from now on is freed, not kept */
+    pytc_obj_free_list_clear(st);
     Py_CLEAR(st->stats_type);
     Py_CLEAR(st->weakref_type);
     Py_CLEAR(st->payload_type);

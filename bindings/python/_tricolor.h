@@ -60,7 +60,17 @@ typedef struct tricolor_state {
     const tc_stats_field *fields; /* tc_stats_fields(), static in the core */
     size_t nfields;
     PyGetSetDef *stats_getset;    /* one getter per field; PyMem, freed in m_free */
+    /* Obj free list: dead handles kept for reuse (their memory only: no root,
+     * no heap, no type reference), linked through ObjObject.heap; at most
+     * PYTC_OBJ_FREE_MAX. Read and written with the GIL held; emptied by
+     * m_clear, after which handles are freed, not kept. Saves pymalloc's
+     * free and malloc on every slot read of a reference (a new handle, and
+     * the handle it replaces dropped). */
+    struct ObjObject *obj_free;
+    int nobj_free;
 } tricolor_state;
+
+#define PYTC_OBJ_FREE_MAX 64
 
 typedef struct HeapObject {
     PyObject_HEAD
@@ -83,6 +93,29 @@ typedef struct ObjObject {
     size_t size;         /* cached: fixed at allocation */
 } ObjObject;
 
+/* pytc_small_int — is `v` an exact int of one machine digit (|v| < 2**30)?
+ * Then *out is its value. The fast path of slot indices, int values and
+ * sizes: it reads the digit in place, where the API calls would check the
+ * type again, loop over digits and test for an error. Anything else (big
+ * ints, int subclasses, bools) answers false and takes the checked path. */
+static inline bool pytc_small_int(PyObject *v, long *out)
+{
+    if (!PyLong_CheckExact(v))
+        return false;
+#if PY_VERSION_HEX >= 0x030C0000
+    if (!PyUnstable_Long_IsCompact((PyLongObject *)v))
+        return false;
+    *out = (long)PyUnstable_Long_CompactValue((PyLongObject *)v);
+    return true;
+#else
+    Py_ssize_t n = Py_SIZE(v);
+    if (n < -1 || n > 1)
+        return false;
+    *out = (long)n * (long)((PyLongObject *)v)->ob_digit[0];
+    return true;
+#endif
+}
+
 /* ---- in _tricolor.c ---- */
 
 PyObject *pytc_raise_status(tricolor_state *st, tc_status s);
@@ -93,10 +126,12 @@ PyObject *pytc_raise_closed(tricolor_state *st);
 extern PyType_Spec pytc_heap_spec; /* tricolor.Heap */
 
 /* pytc_heap_drain — print the gctrace lines queued by the call that just ran
- * (bc_drain.h lists the calls). */
+ * (bc_drain.h lists the calls). The test is inline: nothing is queued on
+ * almost every call (heap.new's path). */
 static inline void pytc_heap_drain(HeapObject *heap)
 {
-    bc_trace_flush(&heap->cb, heap->closed ? NULL : heap->heap);
+    if (!heap->closed && tc_heap_has_output(heap->heap))
+        bc_trace_flush(&heap->cb, heap->heap);
 }
 
 /* pytc_heap_check_open — 0, or -1 with HeapClosedError. */
@@ -115,16 +150,24 @@ PyObject *pytc_obj_wrap(HeapObject *heap, tc_root *root);
 /* pytc_obj_check_usable — 0 if the handle may be used: its heap is open
  * (else HeapClosedError) and its object was not freed (else FreedObjectError). */
 int pytc_obj_check_usable(ObjObject *o);
+/* pytc_obj_free_list_clear — free the handles kept for reuse (m_clear). */
+void pytc_obj_free_list_clear(tricolor_state *st);
 
 /* pytc_obj_new — a new Obj owning `root`, whose sizes the caller knows (the
- * allocation fast path: inline, one PyObject_New). On failure the root is
- * released. The id is read before the allocation: an allocation may run
- * Python code (a finalizer) that closes the heap, and then the root is gone. */
+ * allocation fast path: inline, from the free list or one PyObject_New). On
+ * failure the root is released. The id is read before the allocation: an
+ * allocation may run Python code (a finalizer) that closes the heap, and
+ * then the root is gone. */
 static inline PyObject *pytc_obj_new(HeapObject *heap, tc_root *root, size_t nslots, size_t size)
 {
     uint64_t id = tc_obj_id(tc_root_obj(root));
-    ObjObject *o = PyObject_New(ObjObject, heap->st->obj_type);
-    if (o == NULL) {
+    tricolor_state *st = heap->st;
+    ObjObject *o = st->obj_free;
+    if (o != NULL) {
+        st->obj_free = (ObjObject *)o->heap;
+        st->nobj_free--;
+        PyObject_Init((PyObject *)o, st->obj_type);
+    } else if ((o = PyObject_New(ObjObject, st->obj_type)) == NULL) {
         tc_root_release(heap->heap, root);
         return NULL;
     }

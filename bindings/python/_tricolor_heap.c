@@ -93,6 +93,11 @@ range_arg(const bc_range *r, PyObject *v, int64_t *out)
 static int
 size_arg(PyObject *v, const char *name, size_t *out)
 {
+    long small;
+    if (pytc_small_int(v, &small) && small >= 0) {
+        *out = (size_t)small;
+        return 0;
+    }
     if (!PyLong_Check(v) || PyBool_Check(v)) {
         PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", name, Py_TYPE(v)->tp_name);
         return -1;
@@ -390,10 +395,10 @@ heap_alloc(HeapObject *self, size_t nslots, size_t size, const void *data)
     return pytc_safepoint(self, pytc_obj_new(self, root, nslots, size));
 }
 
-/* heap_new_obj — heap.new(nslots, data=None): `data` is None (no payload), an
+/* heap_new_full — heap.new(nslots, data=None): `data` is None (no payload), an
  * int (that many zeroed bytes) or a bytes-like object (copied). */
-static PyObject *
-heap_new_obj(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static __attribute__((noinline)) PyObject *
+heap_new_full(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *nslots_arg, *data;
     size_t nslots, size;
@@ -416,6 +421,18 @@ heap_new_obj(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
     PyObject *o = heap_alloc(self, nslots, (size_t)view.len, view.buf);
     PyBuffer_Release(&view);
     return o;
+}
+
+/* heap_new_obj — heap.new(): heap.new(n) with a one-digit n is allocated
+ * here, the rest parsed by heap_new_full (out of line, so that this frame
+ * stays small). */
+static PyObject *
+heap_new_obj(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    long small;
+    if (nargs == 1 && kwnames == NULL && pytc_small_int(args[0], &small) && small >= 0)
+        return heap_alloc(self, (size_t)small, 0, NULL);
+    return heap_new_full(self, args, nargs, kwnames);
 }
 
 /* heap_collect — a whole forced cycle (the core releases the GIL through the

@@ -21,6 +21,11 @@
 static int
 int_value(PyObject *v, tc_value *out)
 {
+    long small;
+    if (pytc_small_int(v, &small)) {
+        *out = tc_int((int64_t)small);
+        return 0;
+    }
     int overflow;
     long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
     if (overflow) {
@@ -125,16 +130,37 @@ pytc_obj_wrap(HeapObject *heap, tc_root *root)
 }
 
 /* obj_dealloc — dropping the last reference removes the root (a no-op on a
- * closed heap). Obj is a heap type: it owns a reference to its type. */
+ * closed heap). Obj is a heap type: it owns a reference to its type. The
+ * memory goes on the free list (tricolor_state.obj_free) while it has room
+ * and the module is not being cleared (obj_type still set). */
 static void
 obj_dealloc(ObjObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     HeapObject *heap = self->heap;
+    tricolor_state *st = heap->st;
     tc_root_release(heap->heap, self->root);
-    PyObject_Free(self);
+    if (st->nobj_free < PYTC_OBJ_FREE_MAX && st->obj_type == tp) {
+        self->heap = (HeapObject *)st->obj_free;
+        st->obj_free = self;
+        st->nobj_free++;
+    } else {
+        PyObject_Free(self);
+    }
     Py_DECREF(heap);
     Py_DECREF(tp);
+}
+
+/* pytc_obj_free_list_clear — free the kept handles (module clear). */
+void
+pytc_obj_free_list_clear(tricolor_state *st)
+{
+    while (st->obj_free != NULL) {
+        ObjObject *o = st->obj_free;
+        st->obj_free = (ObjObject *)o->heap;
+        PyObject_Free(o);
+    }
+    st->nobj_free = 0;
 }
 
 /* pytc_obj_check_usable — for the calls that answer from the handle's cache
@@ -157,6 +183,11 @@ static int
 obj_index(ObjObject *self, PyObject *key, int64_t *out)
 {
     Py_ssize_t i;
+    long small;
+    if (pytc_small_int(key, &small)) {
+        *out = small < 0 ? (int64_t)small + (int64_t)self->nslots : (int64_t)small;
+        return 0;
+    }
     if (PyLong_CheckExact(key)) {
         i = PyLong_AsSsize_t(key);
         if (i == -1 && PyErr_Occurred()) {
@@ -210,6 +241,9 @@ static PyObject *
 obj_subscript(ObjObject *self, PyObject *key)
 {
     int64_t i;
+    long k;
+    if (pytc_small_int(key, &k))
+        return obj_load(self, k < 0 ? (int64_t)k + (int64_t)self->nslots : (int64_t)k);
     if (obj_index(self, key, &i) < 0)
         return NULL;
     return obj_load(self, i);
@@ -233,7 +267,16 @@ obj_ass_subscript(ObjObject *self, PyObject *key, PyObject *value)
         PyErr_SetString(PyExc_TypeError, "tricolor.Obj slots cannot be deleted (assign None)");
         return -1;
     }
-    if (obj_index(self, key, &i) < 0 || value_from_py(heap, value, &v) < 0)
+    long k, x;
+    if (!pytc_small_int(key, &k)) {
+        if (obj_index(self, key, &i) < 0)
+            return -1;
+    } else {
+        i = k < 0 ? (int64_t)k + (int64_t)self->nslots : (int64_t)k;
+    }
+    if (pytc_small_int(value, &x)) /* the fast path: obj[k] = x */
+        v = tc_int((int64_t)x);
+    else if (value_from_py(heap, value, &v) < 0)
         return -1;
     tc_status s = tc_slot_set(heap->heap, self->root, i, v);
     if (s != TC_OK) {

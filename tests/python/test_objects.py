@@ -132,7 +132,8 @@ def test_negative_indexes_count_from_the_end(heap):
     assert obj[0] == 10
 
 
-@pytest.mark.parametrize("index", [3, 4, -4, 2**70, -(2**70)])
+# 2**30 and -(2**30) either side of the one-digit ints the binding reads in place
+@pytest.mark.parametrize("index", [3, 4, -4, 2**70, -(2**70), 2**30 - 1, 2**30, -(2**30), -(2**30) - 1])
 def test_index_out_of_range(heap, index):
     obj = heap.new(3)
     with pytest.raises(IndexError):
@@ -254,3 +255,51 @@ def test_repr(heap):
 def test_int_limits_are_exported():
     assert tricolor.INT_MAX == INT_MAX
     assert tricolor.INT_MIN == INT_MIN
+
+
+# The binding reads ints of one machine digit (|v| < 2**30 on CPython) in
+# place, and anything else through the API: both sides of that edge (for
+# indices: test_index_out_of_range).
+@pytest.mark.parametrize("value", [2**30 - 1, 2**30, 2**31, -(2**30) + 1, -(2**30), -(2**30) - 1, 2**60])
+def test_ints_either_side_of_one_digit_round_trip(heap, value):
+    obj = heap.new(1)
+    obj[0] = value
+    assert obj[0] == value and type(obj[0]) is int
+
+
+def test_bool_nslots_refused_and_bool_index_is_an_int(heap):
+    with pytest.raises(TypeError):
+        heap.new(True)
+    obj = heap.new(2)
+    obj[True] = 5
+    assert obj[1] == 5 and obj[False] is None
+
+
+def test_a_reused_handle_belongs_to_its_new_heap():
+    """Dropped handles are kept for reuse (the binding's free list): a handle
+    made after one of another heap was dropped is wholly the new heap's."""
+    a, b = tricolor.Heap(), tricolor.Heap()
+    try:
+        for _ in range(3):
+            drop = [a.new(1) for _ in range(100)]
+            del drop
+            objs = [b.new(2) for _ in range(100)]
+            assert all(o.heap is b and len(o) == 2 for o in objs)
+            objs[0][0] = objs[1]
+            with pytest.raises(tricolor.CrossHeapError):
+                a.new(1)[0] = objs[0]
+        assert a.stats().roots == 0, "the dropped handles released their roots"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_dropped_handle_roots_nothing(heap):
+    """A handle kept for reuse has released its root: its object is collected."""
+    keep = heap.new(1)
+    gone = heap.new(1)
+    wr = heap.weakref(gone)
+    del gone
+    heap.collect()
+    heap.collect()
+    assert wr.get() is None and keep[0] is None
