@@ -177,17 +177,11 @@ pytc_obj_check_usable(ObjObject *self)
     return -1;
 }
 
-/* obj_index — a subscript as a slot index, negative ones counted from the
- * end like a list's. The core checks the range (after normalisation). */
+/* obj_index_slow — obj_index for a key that is not a one-digit int. */
 static int
-obj_index(ObjObject *self, PyObject *key, int64_t *out)
+obj_index_slow(ObjObject *self, PyObject *key, int64_t *out)
 {
     Py_ssize_t i;
-    long small;
-    if (pytc_small_int(key, &small)) {
-        *out = small < 0 ? (int64_t)small + (int64_t)self->nslots : (int64_t)small;
-        return 0;
-    }
     if (PyLong_CheckExact(key)) {
         i = PyLong_AsSsize_t(key);
         if (i == -1 && PyErr_Occurred()) {
@@ -206,6 +200,19 @@ obj_index(ObjObject *self, PyObject *key, int64_t *out)
     if (i < 0)
         i += (Py_ssize_t)self->nslots;
     *out = (int64_t)i;
+    return 0;
+}
+
+/* obj_index — a subscript as a slot index, negative ones counted from the
+ * end like a list's. The core checks the range (after normalisation). A
+ * one-digit int (the common key) is read in place, inline. */
+static inline int
+obj_index(ObjObject *self, PyObject *key, int64_t *out)
+{
+    long k;
+    if (!pytc_small_int(key, &k))
+        return obj_index_slow(self, key, out);
+    *out = k < 0 ? (int64_t)k + (int64_t)self->nslots : (int64_t)k;
     return 0;
 }
 
@@ -241,9 +248,6 @@ static PyObject *
 obj_subscript(ObjObject *self, PyObject *key)
 {
     int64_t i;
-    long k;
-    if (pytc_small_int(key, &k))
-        return obj_load(self, k < 0 ? (int64_t)k + (int64_t)self->nslots : (int64_t)k);
     if (obj_index(self, key, &i) < 0)
         return NULL;
     return obj_load(self, i);
@@ -267,13 +271,9 @@ obj_ass_subscript(ObjObject *self, PyObject *key, PyObject *value)
         PyErr_SetString(PyExc_TypeError, "tricolor.Obj slots cannot be deleted (assign None)");
         return -1;
     }
-    long k, x;
-    if (!pytc_small_int(key, &k)) {
-        if (obj_index(self, key, &i) < 0)
-            return -1;
-    } else {
-        i = k < 0 ? (int64_t)k + (int64_t)self->nslots : (int64_t)k;
-    }
+    long x;
+    if (obj_index(self, key, &i) < 0)
+        return -1;
     if (pytc_small_int(value, &x)) /* the fast path: obj[k] = x */
         v = tc_int((int64_t)x);
     else if (value_from_py(heap, value, &v) < 0)
