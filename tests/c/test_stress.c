@@ -366,23 +366,38 @@ TEST(assists_mark_beside_two_workers) { assists_mark(2, failed_); }
  * shares them. Whatever the slice, checkmark finds nothing white, the
  * shared regions are counted, and every node survives with its id. */
 
-TEST(two_markers_share_regions_and_lose_nothing)
+/* pair_nodes — a heap for the two-marker tests (incremental, driven by the
+ * test hooks; gogc off, so no collection runs before the roots are made;
+ * checkmark on) and n unlinked nodes with ids 0..n-1, allocated in index
+ * order by *mp, which is left entered. */
+static tc_obj **pair_nodes(int64_t n, tc_heap **hp, tc_mutator **mp)
 {
-    enum { N = 1 << 15 };
-    if (tc_test_collector != TC_COLLECTOR_INCREMENTAL)
-        return; /* it drives its own incremental heap: run it once */
     tc_config c;
     tc_config_init(&c);
     c.collector = TC_COLLECTOR_INCREMENTAL; /* the hooks step its cycle */
     c.gogc = -1;
     c.checkmark = true;
+    if (tc_heap_new(&c, hp) != TC_OK)
+        return NULL;
+    *mp = tc_enter(*hp);
+    tc_obj **v = malloc((size_t)n * sizeof *v);
+    for (int64_t i = 0; v && i < n; i++)
+        if (!(v[i] = anode(*mp, i))) {
+            free(v);
+            return NULL;
+        }
+    return v;
+}
+
+TEST(two_markers_share_regions_and_lose_nothing)
+{
+    enum { N = 1 << 15 };
+    if (tc_test_collector != TC_COLLECTOR_INCREMENTAL)
+        return; /* it drives its own incremental heap: run it once */
     tc_heap *h;
-    CHECK_OK(tc_heap_new(&c, &h));
-    tc_mutator *m = tc_enter(h);
-    tc_obj **v = malloc(N * sizeof *v);
+    tc_mutator *m;
+    tc_obj **v = pair_nodes(N, &h, &m);
     CHECK(v != NULL);
-    for (int64_t i = 0; i < N; i++) /* no collection runs (gogc off): no roots needed yet */
-        CHECK((v[i] = anode(m, i)) != NULL);
     for (size_t k = 0; k < N; k++)
         for (size_t j = 0; j < 2; j++)
             tc_store(m, v[k], j, 2 * k + 1 + j < N ? tc_ref(v[2 * k + 1 + j]) : tc_nil());
@@ -425,18 +440,10 @@ TEST(two_markers_mark_a_list_and_a_graph_in_slices)
     if (tc_test_collector != TC_COLLECTOR_INCREMENTAL)
         return; /* it drives its own incremental heap: run it once */
     for (int shape = 0; shape < 2; shape++) {
-        tc_config c;
-        tc_config_init(&c);
-        c.collector = TC_COLLECTOR_INCREMENTAL;
-        c.gogc = -1;
-        c.checkmark = true;
         tc_heap *h;
-        CHECK_OK(tc_heap_new(&c, &h));
-        tc_mutator *m = tc_enter(h);
-        tc_obj **v = malloc(N * sizeof *v);
+        tc_mutator *m;
+        tc_obj **v = pair_nodes(N, &h, &m);
         CHECK(v != NULL);
-        for (int64_t i = 0; i < N; i++)
-            CHECK((v[i] = anode(m, i)) != NULL);
         uint64_t rng = 12345;
         for (size_t k = 0; k < N; k++) {
             tc_store(m, v[k], 0, k + 1 < N ? tc_ref(v[k + 1]) : tc_nil());
