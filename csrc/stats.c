@@ -149,7 +149,7 @@ tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
     uint64_t elapsed = plat_now_ns() - h->start_ns;
     /* GC CPU: the collector's (and its mark workers') plus the concurrent
      * assists' (the mutators' own threads: Go counts its assists too) */
-    uint64_t gc_cpu = h->gc_cpu_ns + atomic_load(&h->assist_cpu_ns);
+    uint64_t assist_cpu = atomic_load(&h->assist_cpu_ns), gc_cpu = h->gc_cpu_ns + assist_cpu;
     double f = elapsed ? (double)gc_cpu / (double)elapsed : 0.0;
     out->gc_cpu_fraction = f < 0 ? 0 : f > 1 ? 1 : f;
     out->assist_ns = atomic_load(&h->assist_ns);
@@ -158,7 +158,7 @@ tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
     out->weak_refs = atomic_load(&h->nweak);
     out->mark_ns = h->mark_ns;
     out->sweep_ns = h->sweep_ns;
-    out->mark_cpu_ns = h->mark_cpu_ns;
+    out->mark_cpu_ns = h->mark_cpu_ns + assist_cpu;
     out->sweep_cpu_ns = h->sweep_cpu_ns;
     out->phase = phase_names[atomic_load(&h->phase)];
     out->collector = tc_collector_name(h->cfg.collector);
@@ -221,8 +221,8 @@ static const tc_stats_field fields[] = {
       "Unit: nanoseconds. Go: none (the GC trace's mark phases)."),
     F(sweep_ns, TC_FIELD_U64, "Wall time from mark termination to the end of the sweep, all "
       "cycles. Unit: nanoseconds. Go: none."),
-    F(mark_cpu_ns, TC_FIELD_U64, "CPU time of marking (the collector thread, its mark workers "
-      "and incremental slices; not the concurrent assists), all cycles. Unit: "
+    F(mark_cpu_ns, TC_FIELD_U64, "CPU time of marking (the collector thread, its mark workers, "
+      "incremental slices and mark assists), all cycles; unlike gc_cpu_fraction never capped. Unit: "
       "nanoseconds. Go: /cpu/classes/gc/mark/dedicated:cpu-seconds."),
     F(sweep_cpu_ns, TC_FIELD_U64, "CPU time of the collector's sweeps, all cycles. Unit: "
       "nanoseconds. Go: none (Go counts sweeping as program time)."),
