@@ -33,6 +33,18 @@
  * in the peak that buys no allocation between cycles, so at equal peak heap
  * less of it means fewer cycles (docs/design.md, "Where the memory goes").
  *
+ * Live at termination. Until the sweep counts the marked objects exactly,
+ * live is estimated as the markers' bytes plus the bytes allocated (black)
+ * during the mark. The two overlap: a marker that reaches a black object
+ * through an object it had not scanned yet marks and counts it again (its
+ * test is the mark bit; black bits are the mutators' bitmap), so the plain
+ * sum counted those objects twice (the pause workload: about half of the
+ * allocation during each mark, +15% on heap_live and heap_goal from
+ * termination to the sweep's end). The overlap cannot be counted without a
+ * look at the black bit per marked object, so the pacer learns its share
+ * from each cycle's exact count (markers' bytes + black bytes - live) and
+ * takes it off the next estimate.
+ *
  * Assists. During mark, a mutator that allocates owes mark work in
  * proportion: debt = bytes * work_left / heap_left, where heap_left is what
  * remains to the goal. When the heap is at or past the goal, every byte costs
@@ -112,12 +124,21 @@ void pacer_cycle_done(pacer *p, uint64_t live, uint64_t alloc_during_mark, uint6
 {
     p->live = live;
     p->overhead = overhead;
+    if (alloc_during_mark > 0) {
+        double r = ((double)scan_work + (double)alloc_during_mark - (double)live) / (double)alloc_during_mark;
+        p->remarked = r < 0 ? 0 : r > 1 ? 1 : r;
+    }
     if (scan_work > 0) {
         double cm = (double)alloc_during_mark / (double)scan_work;
         p->cons_mark = p->have_cons_mark ? CONS_MARK_WEIGHT * cm + (1 - CONS_MARK_WEIGHT) * p->cons_mark : cm;
         p->have_cons_mark = true;
     }
     recompute(p);
+}
+
+uint64_t pacer_live_estimate(const pacer *p, uint64_t marked, uint64_t alloc_during_mark)
+{
+    return marked + (uint64_t)((double)alloc_during_mark * (1.0 - p->remarked));
 }
 
 uint64_t pacer_assist_debt(const pacer *p, uint64_t bytes, uint64_t heap_now, uint64_t work_left)
