@@ -16,22 +16,16 @@
  * bad estimate can neither start cycles back to back nor too late; past the
  * goal, assists take over.
  *
- * Floating garbage. What the mutator allocates during the mark is allocated
- * black, and with a deletion barrier everything live when the mark started
- * is kept: so the bytes the next goal is computed from (`live`, the bytes
- * marked) are the true live heap plus the whole runway the mark used. When
- * the mark is slow against allocation (cons/mark * live > 30% of the way),
- * Go's 70% floor lets the runway settle at 30% of the way: marked = live /
- * 0.7 at gogc 100, and the heap peaks at 2.86x what the program holds (the
- * 1 GiB pause workload: 3.0x). So the runway is also held to
- * RUNWAY_MAX_LIVE of the marked bytes: the trigger is at least
- * goal - RUNWAY_MAX_LIVE * live (never past the 95% ceiling), marked settles
- * at <= live / (1 - RUNWAY_MAX_LIVE) and the peak at ~2.35x at gogc 100.
- * Assists make up the difference: a mark that cannot finish in that runway on
- * the collector's own CPU is finished by the allocating mutators (the same
- * mark work, moved onto the allocation path). Floating garbage is dead weight
- * in the peak that buys no allocation between cycles, so at equal peak heap
- * less of it means fewer cycles (docs/design.md, "Where the memory goes").
+ * Floating garbage. What the mutator allocates during the mark is black,
+ * and with a deletion barrier everything live when the mark started is
+ * kept, so `live` (the bytes marked) is the true live heap plus the runway
+ * the mark used. When the mark is slow against allocation (cons/mark * live
+ * > 30% of the way), the 70% floor lets the runway settle at 30% of the way:
+ * marked = live / (1 - 0.3 * gogc/100), and at gogc 100 the heap peaks at
+ * ~2.86x what the program holds (the pause workload, docs/design.md "Where
+ * the memory goes"). A later floor was measured and not kept: it moves the
+ * rest of the mark onto allocating mutators (assists), which cost more GC
+ * CPU and mutator time than the heap it saved.
  *
  * Live at termination. Until the sweep counts the marked objects exactly,
  * live is estimated as the markers' bytes plus the bytes allocated (black)
@@ -54,7 +48,6 @@
 
 #define TRIGGER_MIN 0.70
 #define TRIGGER_MAX 0.95
-#define RUNWAY_MAX_LIVE 0.15 /* the runway, as a fraction of the marked bytes: the floating garbage it leaves */
 #define CONS_MARK_WEIGHT 0.5 /* weight of the newest cycle in the average */
 #define LIMIT_HEADROOM 0.90  /* aim under a memory limit: room for fragmentation and commit steps */
 
@@ -97,9 +90,6 @@ static void recompute(pacer *p)
     double runway = p->have_cons_mark ? p->cons_mark * (double)p->live : span * (1.0 - TRIGGER_MIN);
     double t = (double)goal - runway;
     double lo = (double)p->live + span * TRIGGER_MIN, hi = (double)p->live + span * TRIGGER_MAX;
-    double short_runway = (double)goal - RUNWAY_MAX_LIVE * (double)p->live; /* floating garbage (the top) */
-    if (lo < short_runway)
-        lo = short_runway < hi ? short_runway : hi;
     if (t < lo)
         t = lo;
     if (t > hi)

@@ -4,8 +4,7 @@
  *
  * Invariants: heap_min * gogc / 100 <= goal for gogc >= 0 unless the memory
  * limit binds; trigger <= goal; when goal > live, live < trigger and the
- * trigger stays within [0.7, 0.95] of the runway from live to goal and
- * leaves at most 0.15 * live (or 5% of the way, if more) before the goal; when
+ * trigger stays within [0.7, 0.95] of the runway from live to goal; when
  * goal <= live (gogc = 0), trigger == goal: a cycle is due at once.
  * goal == PACER_NONE means no cycle is due (gogc off, no limit), else goal
  * <= PACER_GOAL_MAX: the math saturates instead of wrapping.

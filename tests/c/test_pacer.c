@@ -115,36 +115,3 @@ TEST(pacer_assist_debt_grows_as_the_goal_nears)
     CHECK(early < late && late <= past && past <= work);
     CHECK(pacer_assist_debt(&p, 4096, p.trigger, 0) == 0);
 }
-
-/* A mark too slow for its runway (the pause workload at 1 GiB: the mutator
- * allocates faster than one collector thread marks): the mutator allocates
- * until the goal, assists finish the mark there, and everything allocated
- * meanwhile is black, so the next cycle's marked bytes are the true live
- * heap plus the runway (floating garbage). Iterated, marked settles at
- * live / (1 - runway share): with Go's 70% floor alone that was 1.43x and the
- * heap peaked at 2.86x the live heap at gogc 100; the runway cap holds the
- * share to 15% of the marked bytes. */
-TEST(pacer_slow_mark_keeps_floating_garbage_short)
-{
-    if (tc_test_collector != TC_COLLECTOR_STW)
-        return;
-    static const int64_t gogcs[] = {50, 100, 200};
-    static const double most[] = {1.5 * 1.18, 2.0 * 1.18, 3.0 * 1.18}; /* (1 + gogc/100) / (1 - 0.15), rounded up */
-    const double live = (double)((uint64_t)1 << 30);
-    for (int g = 0; g < 3; g++) {
-        pacer p;
-        pacer_init(&p, gogcs[g], -1);
-        uint64_t marked = (uint64_t)live;
-        for (int k = 0; k < 40; k++) {
-            pacer_cycle_done(&p, marked, (uint64_t)live, (uint64_t)live, 0); /* cons/mark 1: far too slow */
-            CHECK(p.trigger <= p.goal && p.trigger > p.live);
-            uint64_t runway = p.goal - p.trigger;
-            CHECK((double)runway <= 0.15 * (double)p.live + 1 || runway <= (p.goal - p.live) / 20 + 1);
-            marked = (uint64_t)live + runway; /* the next mark keeps the runway's allocation */
-        }
-        double peak = (double)p.goal / live;
-        if (peak > most[g])
-            fprintf(stderr, "  gogc %lld: goal %.2fx the live heap\n", (long long)gogcs[g], peak);
-        CHECK(peak <= most[g]);
-    }
-}
