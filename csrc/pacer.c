@@ -37,7 +37,9 @@
  * termination to the sweep's end). The overlap cannot be counted without a
  * look at the black bit per marked object, so the pacer learns its share
  * from each cycle's exact count (markers' bytes + black bytes - live) and
- * takes it off the next estimate.
+ * takes it off the next estimate. A cycle that allocated under 1/32 of live
+ * during its mark teaches nothing: the markers' bytes are objects times an
+ * average size, and their rounding would then be most of the "share".
  *
  * Assists. During mark, a mutator that allocates owes mark work in
  * proportion: debt = bytes * work_left / heap_left, where heap_left is what
@@ -114,7 +116,7 @@ void pacer_cycle_done(pacer *p, uint64_t live, uint64_t alloc_during_mark, uint6
 {
     p->live = live;
     p->overhead = overhead;
-    if (alloc_during_mark > 0) {
+    if (alloc_during_mark > 0 && alloc_during_mark >= live / 32) { /* smaller: scan_work's rounding is the share */
         double r = ((double)scan_work + (double)alloc_during_mark - (double)live) / (double)alloc_during_mark;
         p->remarked = r < 0 ? 0 : r > 1 ? 1 : r;
     }
