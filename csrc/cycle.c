@@ -251,8 +251,8 @@ static void term_sweep(tc_heap *h, markctx *ctx)
     h->cyc_heap1 = now_alloc;
     /* live estimate until the sweep counts exactly: marked + allocated black */
     pthread_mutex_lock(&h->stats_lock);
-    h->heap_live = atomic_load(&h->marked_bytes) + mark_bytes(ctx) +
-                   (now_alloc > h->cyc_heap0 ? now_alloc - h->cyc_heap0 : 0);
+    h->heap_live = pacer_live_estimate(&h->pacer, atomic_load(&h->marked_bytes) + mark_bytes(ctx),
+                                       now_alloc > h->cyc_heap0 ? now_alloc - h->cyc_heap0 : 0);
     collector_update_trigger(h);
     pthread_mutex_unlock(&h->stats_lock);
     sweep_begin(h);

@@ -16,6 +16,31 @@
  * bad estimate can neither start cycles back to back nor too late; past the
  * goal, assists take over.
  *
+ * Floating garbage. What the mutator allocates during the mark is black,
+ * and with a deletion barrier everything live when the mark started is
+ * kept, so `live` (the bytes marked) is the true live heap plus the runway
+ * the mark used. When the mark is slow against allocation (cons/mark * live
+ * > 30% of the way), the 70% floor lets the runway settle at 30% of the way:
+ * marked = live / (1 - 0.3 * gogc/100), and at gogc 100 the heap peaks at
+ * ~2.86x what the program holds (the pause workload, docs/design.md "Where
+ * the memory goes"). A later floor was measured and not kept: it moves the
+ * rest of the mark onto allocating mutators (assists), which cost more GC
+ * CPU and mutator time than the heap it saved.
+ *
+ * Live at termination. Until the sweep counts the marked objects exactly,
+ * live is estimated as the markers' bytes plus the bytes allocated (black)
+ * during the mark. The two overlap: a marker that reaches a black object
+ * through an object it had not scanned yet marks and counts it again (its
+ * test is the mark bit; black bits are the mutators' bitmap), so the plain
+ * sum counted those objects twice (the pause workload: about half of the
+ * allocation during each mark, +15% on heap_live and heap_goal from
+ * termination to the sweep's end). The overlap cannot be counted without a
+ * look at the black bit per marked object, so the pacer learns its share
+ * from each cycle's exact count (markers' bytes + black bytes - live) and
+ * takes it off the next estimate. A cycle that allocated under 1/32 of live
+ * during its mark teaches nothing: the markers' bytes are objects times an
+ * average size, and their rounding would then be most of the "share".
+ *
  * Assists. During mark, a mutator that allocates owes mark work in
  * proportion: debt = bytes * work_left / heap_left, where heap_left is what
  * remains to the goal. When the heap is at or past the goal, every byte costs
@@ -91,12 +116,21 @@ void pacer_cycle_done(pacer *p, uint64_t live, uint64_t alloc_during_mark, uint6
 {
     p->live = live;
     p->overhead = overhead;
+    if (alloc_during_mark > 0 && alloc_during_mark >= live / 32) { /* smaller: scan_work's rounding is the share */
+        double r = ((double)scan_work + (double)alloc_during_mark - (double)live) / (double)alloc_during_mark;
+        p->remarked = r < 0 ? 0 : r > 1 ? 1 : r;
+    }
     if (scan_work > 0) {
         double cm = (double)alloc_during_mark / (double)scan_work;
         p->cons_mark = p->have_cons_mark ? CONS_MARK_WEIGHT * cm + (1 - CONS_MARK_WEIGHT) * p->cons_mark : cm;
         p->have_cons_mark = true;
     }
     recompute(p);
+}
+
+uint64_t pacer_live_estimate(const pacer *p, uint64_t marked, uint64_t alloc_during_mark)
+{
+    return marked + (uint64_t)((double)alloc_during_mark * (1.0 - p->remarked));
 }
 
 uint64_t pacer_assist_debt(const pacer *p, uint64_t bytes, uint64_t heap_now, uint64_t work_left)

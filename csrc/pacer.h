@@ -28,6 +28,7 @@ typedef struct pacer {
     bool have_cons_mark;
     uint64_t goal, trigger;
     bool limit_bound;      /* the memory limit, not gogc, sets the goal */
+    double remarked;       /* share of the last mark's black allocation its markers marked again (0..1) */
 } pacer;
 
 void pacer_init(pacer *p, int64_t gogc, int64_t limit);
@@ -37,6 +38,11 @@ void pacer_tune(pacer *p, int64_t gogc, int64_t limit);
  * it, bytes allocated while it marked, its mark work (bytes scanned), and the
  * heap's overhead beyond live objects. Updates cons/mark, goal, trigger. */
 void pacer_cycle_done(pacer *p, uint64_t live, uint64_t alloc_during_mark, uint64_t scan_work, uint64_t overhead);
+/* pacer_live_estimate — the live bytes at mark termination, before the
+ * sweep counts them: `marked` (the markers' bytes) plus `alloc_during_mark`
+ * (allocated black), less the share of the latter the last cycle's markers
+ * had marked too (pacer.c says why they do). */
+uint64_t pacer_live_estimate(const pacer *p, uint64_t marked, uint64_t alloc_during_mark);
 /* pacer_assist_debt — during mark: how many bytes of mark work a mutator
  * owes for `bytes` allocated, given the work left and the heap left to the
  * goal (heap_now). 0 when marking is on schedule. */

@@ -115,3 +115,21 @@ TEST(pacer_assist_debt_grows_as_the_goal_nears)
     CHECK(early < late && late <= past && past <= work);
     CHECK(pacer_assist_debt(&p, 4096, p.trigger, 0) == 0);
 }
+
+/* The termination estimate takes off the share of the black allocation the
+ * last cycle's markers marked again (pacer.c, "Live at termination"), learnt
+ * from cycles whose mark allocated enough for the share to mean something:
+ * a quiet cycle's rounding of scan_work must not teach it. */
+TEST(pacer_live_estimate_learns_the_remarked_share)
+{
+    if (tc_test_collector != TC_COLLECTOR_STW)
+        return;
+    const uint64_t M = (uint64_t)1 << 20;
+    pacer p;
+    pacer_init(&p, 100, -1);
+    CHECK(pacer_live_estimate(&p, 80 * M, 40 * M) == 120 * M); /* nothing learnt: the plain sum */
+    pacer_cycle_done(&p, 100 * M, 40 * M, 80 * M, 0);          /* 20 of the 40 were marked twice */
+    CHECK(pacer_live_estimate(&p, 80 * M, 40 * M) == 100 * M);
+    pacer_cycle_done(&p, 100 * M, 1 * M, 101 * M, 0); /* a quiet mark, scan_work 1% high: no lesson */
+    CHECK(pacer_live_estimate(&p, 80 * M, 40 * M) == 100 * M);
+}
