@@ -107,6 +107,18 @@ def test_gogc_rows_and_gos_curve():
         assert not go and any("go" in w for w in doc["machine"]["warnings"])
 
 
+def test_go_curve_counts_the_idle_mark_workers():
+    # Go's GCCPUFraction leaves its idle-priority mark workers out; the lab adds
+    # gctrace's idle cpu field of every cycle so Go's curve is like for like.
+    from tricolor.lab import golang
+    trace = ("gc 1 @0.010s 2%: 0.01+1.0+0.02 ms clock, 0.04+0.50/2.00/3.00+0.08 ms cpu, 4->4->1 MB, 4 MB goal, 2 P\n"
+             "not a trace line\n"
+             "gc 2 @0.050s 3%: 0.01+1.0+0.02 ms clock, 0.04+0.50/2.00/5.00+0.08 ms cpu, 4->5->1 MB, 4 MB goal, 2 P\n")
+    row = golang.add_idle({"wall_s": 0.5, "gc_cpu": 0.1}, trace)
+    assert row["gc_cpu_noidle"] == 0.1
+    assert abs(row["gc_cpu"] - (0.1 + 0.008 / 0.5)) < 1e-12
+
+
 def test_gogc_without_go_says_so():
     path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
                            if not os.path.exists(os.path.join(p, "go")))

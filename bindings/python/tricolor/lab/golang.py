@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -76,6 +77,26 @@ def runner(gogc: Optional[int]) -> Callable[[Any], Dict[str, Any]]:
         exe = build()
         args = [str(int(cfg.params[k])) for k in PARAMS]
         env = dict(os.environ, GOGC="off" if gogc is None else str(gogc))
+        env["GODEBUG"] = ",".join(x for x in (env.get("GODEBUG"), "gctrace=1") if x)
         out = subprocess.run([exe, *args], capture_output=True, text=True, env=env, check=True)
-        return json.loads(out.stdout)
+        return add_idle(json.loads(out.stdout), out.stderr)
     return execute
+
+
+GCTRACE_CPU = re.compile(r"^gc \d+ .* ms clock, [\d.]+\+[\d.]+/[\d.]+/([\d.]+)\+[\d.]+ ms cpu")
+
+
+def add_idle(row: Dict[str, Any], gctrace: str) -> Dict[str, Any]:
+    """Go's GCCPUFraction, which gcbench.go prints, leaves out the
+    idle-priority mark workers (marking on an otherwise idle P); with one
+    mutator goroutine on a small machine they do most of Go's marking, while
+    tricolor's gc_cpu counts its collector thread, workers and assists whole.
+    So the curve is like for like: add the idle workers' CPU of every cycle
+    (the third of gctrace's assist/background/idle cpu fields) over the
+    run's wall time. Go's own figure stays as gc_cpu_noidle."""
+    idle_s = sum(float(m[1]) for m in map(GCTRACE_CPU.match, gctrace.splitlines()) if m) / 1e3
+    wall = row.get("wall_s") or 0.0
+    row["gc_cpu_noidle"] = row.get("gc_cpu")
+    if wall > 0 and row.get("gc_cpu") is not None:
+        row["gc_cpu"] = row["gc_cpu"] + idle_s / wall
+    return row
