@@ -146,6 +146,10 @@ static tc_status check_roots(tc_heap *h, int64_t *live)
 static tc_status check_free_spans(tc_heap *h)
 {
     for (int b = 0; b < TC_FREE_BUCKETS; b++)
+        if (!h->freelist[b] != !(h->freemask[b >> 6] >> (b & 63) & 1))
+            return tc_fail(TC_ERR_CORRUPT, "free bucket %d is %sempty but its freemask bit says otherwise", b,
+                           h->freelist[b] ? "not " : "");
+    for (int b = 0; b < TC_FREE_BUCKETS; b++)
         for (span *s = h->freelist[b]; s; s = s->next) {
             arena *a = arena_of(s->base);
             size_t first = (s->base - a->base) >> TC_PAGE_SHIFT, end = first + s->npages;
