@@ -389,7 +389,12 @@ void span_set_bitmaps(span *s)
     s->bbits = a->blackbits + span_first_word(a, s);
 }
 
-/* span_init_class — make an in-use span hold objects of class c. */
+/* span_init_class — make a span fresh from pages_alloc hold objects of
+ * class c. Its first group is all free without a look at the bitmap: a
+ * free span has no alloc bit (span.h; its sweep cleared them, or the
+ * arena's bitmap was never written there; check.c verifies), and not
+ * reading it spares a page of the bitmap that nothing has written yet a
+ * read fault on the zero page before the first allocation's write fault. */
 void span_init_class(span *s, int c)
 {
     s->sizeclass = (uint8_t)c;
@@ -397,7 +402,8 @@ void span_init_class(span *s, int c)
     s->nelems = sc_nelems[c];
     s->nalloc = 0;
     span_set_bitmaps(s);
-    span_refill_cache(s);
+    s->cachebase = 0;
+    s->alloccache = s->nelems >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << s->nelems) - 1;
 }
 
 /* span_free_slots — the free slots among first..first+63 as a bit mask,
