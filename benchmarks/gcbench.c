@@ -22,7 +22,11 @@
  * and teardown excluded), collections run, the peak resident set, minor page
  * faults, for tricolor and bdwgc the heap's size at the end (heap_sys: it
  * never shrinks, released pages included) and the collector's CPU seconds
- * (gc_cpu_s), and for tricolor the bytes its scavenger returned to the OS.
+ * (gc_cpu_s), for tricolor the bytes its scavenger returned to the OS, and
+ * the main thread's own CPU seconds over steps 1-4 (main_cpu_s: tricolor's
+ * mutator, which the collector thread's work is not in; bdwgc's main thread
+ * also marks; on a loaded machine it moves far less than `time`, so an A/B
+ * of two builds can read it where wall time is noise).
  * bdwgc's space-time knob: BENCH_BDWGC_DIVISOR=N (GC_set_free_space_divisor).
  */
 #include "bench.h"
@@ -286,6 +290,14 @@ static uint64_t collections(void) { return GC_get_gc_no(); }
 static uint64_t collections(void) { return 0; }
 #endif
 
+/* thread_cpu_ns — the calling thread's CPU time. */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 int main(int argc, char **argv)
 {
     int stretch = (int)bench_arg_long(argc, argv, 1, 18);
@@ -308,9 +320,9 @@ int main(int argc, char **argv)
     printf("INFO bdwgc_divisor %lu\n", (unsigned long)GC_get_free_space_divisor());
 #endif
     uint64_t gc0 = collections();
-    uint64_t t0 = bench_now_ns();
+    uint64_t c0 = thread_cpu_ns(), t0 = bench_now_ns();
     node *ll = gcbench(stretch, long_lived, min_depth, max_depth, array_size);
-    uint64_t t1 = bench_now_ns();
+    uint64_t t1 = bench_now_ns(), c1 = thread_cpu_ns();
     uint64_t ngc = collections() - gc0;
 
     bench_result("gcbench", SYSTEM, "time", (double)(t1 - t0) / 1e9, "s");
@@ -319,6 +331,7 @@ int main(int argc, char **argv)
     struct rusage ru; /* minor faults: pages touched for the first time, or again after release */
     getrusage(RUSAGE_SELF, &ru);
     bench_result("gcbench", SYSTEM, "page_faults", (double)ru.ru_minflt, "faults");
+    bench_result("gcbench", SYSTEM, "main_cpu_s", (double)(c1 - c0) / 1e9, "s");
 #if defined(BENCH_TRICOLOR)
     tc_stats st;
     if (tc_heap_stats(g_heap, &st) == TC_OK) {

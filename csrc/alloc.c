@@ -152,7 +152,7 @@ static tc_obj *alloc_small(tc_mutator *m, size_t nslots, size_t size, size_t byt
         if (!s || !span_next_free(s, &i))
             return NULL;
     }
-    return alloc_finish(m, s, s->base + (size_t)i * s->elemsize, nslots, size); /* cleared with its group */
+    return alloc_finish(m, s, s->base + (size_t)i * s->elemsize, nslots, size, s->elemsize); /* cleared with its group */
 }
 
 static tc_obj *alloc_large(tc_mutator *m, size_t bytes)

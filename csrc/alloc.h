@@ -70,18 +70,22 @@ static inline void alloc_set_bits(tc_mutator *m, span *s, uintptr_t p)
     }
 }
 
-/* alloc_finish — the header, bits and counts of a new object at p in s,
- * whose bytes are already zero (fresh pages, or cleared with its group).
- * The header goes first: alloc_set_bits publishes it to a validating
- * marker. */
+/* alloc_finish — the header, bits and counts of a new object at p in s
+ * (slots of elemsize bytes), whose bytes are already zero (fresh pages, or
+ * cleared with its group). The header goes first: alloc_set_bits publishes
+ * it to a validating marker. elemsize is the caller's copy of
+ * s->elemsize: read once, before the stores, which the compiler may not
+ * move a load of it across. */
 static inline __attribute__((always_inline)) tc_obj *alloc_finish(tc_mutator *m, span *s, uintptr_t p,
-                                                                  size_t nslots, size_t size)
+                                                                  size_t nslots, size_t size, uint32_t elemsize)
 {
     *(objhdr *)p = (objhdr){.nslots = (uint32_t)nslots, .size = (uint32_t)size};
     alloc_set_bits(m, s, p);
-    alloc_count(m, s->elemsize);
+    alloc_count(m, elemsize);
     return (tc_obj *)p;
 }
+
+#define ALLOC_INLINE_MAX 1024 /* bytes: larger objects take alloc_object_slow (its own lock-free cache path) */
 
 /* alloc_object — a zeroed object with the given shape, or NULL with
  * tc_fail(TC_ERR_NOMEM), or TC_ERR_CLOSED if the heap was closed while the
@@ -90,22 +94,27 @@ static inline __attribute__((always_inline)) tc_obj *alloc_finish(tc_mutator *m,
  *
  * The fast path takes the next free slot of the cached span, already
  * zero: no lock, no atomic read-modify-write, no call and no stack frame
- * (every other case is the tail call alloc_object_slow: an empty cache, a
- * large object, a refusal). It is always inlined, so that each entry point
- * (tc_alloc, tc_obj_new) carries its own copy rather than a call. */
+ * (every other case is the tail call alloc_object_slow: an empty cache, an
+ * object above ALLOC_INLINE_MAX, a refusal). One compare picks the small
+ * classes' table (sizeclass_of's common case; the slow path serves the
+ * rest of the classes from the same cache without a lock). It is always
+ * inlined, so that each entry point (tc_alloc, tc_obj_new) carries its own
+ * copy rather than a call. */
 static inline __attribute__((always_inline)) tc_obj *alloc_object(tc_mutator *m, size_t nslots, size_t size)
 {
     size_t bytes = obj_bytes(nslots, size);
-    if (__builtin_expect(bytes <= SC_MAX_SIZE, 1)) {
-        span *s = m->cache[sizeclass_of(bytes)];
+    if (__builtin_expect(bytes <= ALLOC_INLINE_MAX, 1)) {
+        span *s = m->cache[sc_lookup_small[(bytes + 7) >> 3]];
         uint64_t c;
         if (__builtin_expect(s && (c = s->alloccache) != 0, 1)) {
+            uint32_t elemsize = s->elemsize;
             s->alloccache = c & (c - 1);
-            uintptr_t p = s->base + (size_t)(s->cachebase + (uint32_t)__builtin_ctzll(c)) * s->elemsize;
-            return alloc_finish(m, s, p, nslots, size);
+            uintptr_t p = s->base + (size_t)(s->cachebase + (uint32_t)__builtin_ctzll(c)) * elemsize;
+            return alloc_finish(m, s, p, nslots, size, elemsize);
         }
     }
     return alloc_object_slow(m, nslots, size);
 }
+
 #pragma GCC visibility pop
 #endif

@@ -146,6 +146,10 @@ static tc_status check_roots(tc_heap *h, int64_t *live)
 static tc_status check_free_spans(tc_heap *h)
 {
     for (int b = 0; b < TC_FREE_BUCKETS; b++)
+        if (!h->freelist[b] != !(h->freemask[b >> 6] >> (b & 63) & 1))
+            return tc_fail(TC_ERR_CORRUPT, "free bucket %d is %sempty but its freemask bit says otherwise", b,
+                           h->freelist[b] ? "not " : "");
+    for (int b = 0; b < TC_FREE_BUCKETS; b++)
         for (span *s = h->freelist[b]; s; s = s->next) {
             arena *a = arena_of(s->base);
             size_t first = (s->base - a->base) >> TC_PAGE_SHIFT, end = first + s->npages;
@@ -156,6 +160,9 @@ static tc_status check_free_spans(tc_heap *h)
                 (end < a->frontier && a->spans[end] && a->spans[end]->state == SPAN_FREE &&
                  a->spans[end]->base == s->base + ((size_t)s->npages << TC_PAGE_SHIFT)))
                 return tc_fail(TC_ERR_CORRUPT, "free span %#" PRIxPTR " touches another free span", s->base);
+            for (size_t w = span_first_word(a, s); w < span_first_word(a, s) + span_words(s); w++)
+                if (atomic_load_explicit(&a->bits[w].alloc, memory_order_relaxed))
+                    return tc_fail(TC_ERR_CORRUPT, "free span %#" PRIxPTR " has an alloc bit", s->base);
         }
     return TC_OK;
 }

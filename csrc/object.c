@@ -294,13 +294,20 @@ tc_status tc_obj_data_set(tc_heap *h, tc_root *r, const void *src, size_t len)
 
 /* ---- raw section calls ---- */
 
+/* alloc_checked — tc_alloc of a shape with a field of ALLOC_INLINE_MAX or
+ * more: check_shape says which field does not fit, if one does not. Out of
+ * line, so that tc_alloc's fast path stays frameless (a tail call). */
+static __attribute__((noinline)) tc_obj *alloc_checked(tc_mutator *m, size_t nslots, size_t size)
+{
+    return check_shape(nslots, size) == TC_OK ? alloc_object(m, nslots, size) : NULL;
+}
+
 tc_obj *tc_alloc(tc_mutator *m, size_t nslots, size_t size)
 {
-    /* one compare: either field past 32 bits sets a bit of the OR past 32 bits */
-    if (__builtin_expect((nslots | size) > OBJ_MAX_FIELD, 0)) {
-        (void)check_shape(nslots, size); /* says which field, and fails */
-        return NULL;
-    }
+    /* one compare: both fields below ALLOC_INLINE_MAX (the common case)
+     * means the shape fits and the object may take the inline path */
+    if (__builtin_expect((nslots | size) >= ALLOC_INLINE_MAX, 0))
+        return alloc_checked(m, nslots, size);
     return alloc_object(m, nslots, size);
 }
 

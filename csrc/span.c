@@ -4,7 +4,12 @@
  * Owns: the process-wide arena table, each heap's arenas and its free page
  * runs. Free runs live in buckets by exact page count (the last bucket holds
  * every larger run, searched first-fit); freeing coalesces with both
- * neighbours through the span map, so free spans never touch.
+ * neighbours through the span map, so free spans never touch. A bit per
+ * bucket (freemask) says which buckets hold a run, so a request finds the
+ * first bucket that fits with a count-trailing-zeros instead of walking up
+ * to 127 empty list heads (a one-page refill of a heap whose free runs are
+ * all large used to, on every refill: GCBench). Only free_push and
+ * free_remove change the buckets; each keeps its bit equal to "not empty".
  * Span structs come from a per-heap pool and are never handed back to
  * malloc while the heap lives: a stale span-map entry always points at a
  * span struct, which validation (range + state check) can read safely.
@@ -61,6 +66,25 @@ static void span_dispose(tc_heap *h, span *s)
 
 static int bucket_of(size_t npages) { return npages < TC_FREE_BUCKETS ? (int)npages : TC_FREE_BUCKETS - 1; }
 
+_Static_assert(TC_FREE_BUCKETS % 64 == 0, "freemask: whole words");
+
+/* free_push, free_remove — a free run into / out of its bucket, keeping
+ * the bucket's freemask bit (the top) equal to "bucket not empty". */
+static void free_push(tc_heap *h, span *s)
+{
+    int b = bucket_of(s->npages);
+    span_list_push(&h->freelist[b], s);
+    h->freemask[b >> 6] |= (uint64_t)1 << (b & 63);
+}
+
+static void free_remove(tc_heap *h, span *s)
+{
+    int b = bucket_of(s->npages);
+    span_list_remove(&h->freelist[b], s);
+    if (!h->freelist[b])
+        h->freemask[b >> 6] &= ~((uint64_t)1 << (b & 63));
+}
+
 static void map_range(arena *a, span *s, bool ends_only)
 {
     size_t first = (s->base - a->base) >> TC_PAGE_SHIFT;
@@ -78,7 +102,7 @@ static void free_insert(tc_heap *h, arena *a, span *s)
 {
     s->state = SPAN_FREE;
     map_range(a, s, true);
-    span_list_push(&h->freelist[bucket_of(s->npages)], s);
+    free_push(h, s);
 }
 
 /* arena_tables — map the side tables of a, sized for a->size. */
@@ -240,12 +264,28 @@ static span *arena_grow(tc_heap *h, size_t npages)
     return s;
 }
 
+/* first_bucket — the first non-empty bucket >= b, or TC_FREE_BUCKETS. */
+static int first_bucket(const tc_heap *h, int b)
+{
+    for (int w = b >> 6; w < TC_FREE_BUCKETS / 64; w++) {
+        uint64_t x = h->freemask[w];
+        if (w == b >> 6)
+            x &= ~(uint64_t)0 << (b & 63);
+        if (x)
+            return w * 64 + __builtin_ctzll(x);
+    }
+    return TC_FREE_BUCKETS;
+}
+
+/* take_free — a free run of at least npages: the head of the first
+ * non-empty exact bucket that fits (every run there fits), else first-fit
+ * in the last bucket. */
 static span *take_free(tc_heap *h, size_t npages)
 {
-    for (int b = bucket_of(npages); b < TC_FREE_BUCKETS; b++)
+    for (int b = first_bucket(h, bucket_of(npages)); b < TC_FREE_BUCKETS; b = first_bucket(h, b + 1))
         for (span *s = h->freelist[b]; s; s = s->next)
             if (s->npages >= npages) {
-                span_list_remove(&h->freelist[b], s);
+                free_remove(h, s);
                 return s;
             }
     return NULL;
@@ -300,7 +340,7 @@ void pages_free(tc_heap *h, span *s)
     if (first > 0) {
         span *l = a->spans[first - 1];
         if (l && l->state == SPAN_FREE && l->npages && l->base + ((size_t)l->npages << TC_PAGE_SHIFT) == s->base) {
-            span_list_remove(&h->freelist[bucket_of(l->npages)], l);
+            free_remove(h, l);
             l->npages += s->npages;
             l->released += s->released;
             span_dispose(h, s);
@@ -312,7 +352,7 @@ void pages_free(tc_heap *h, span *s)
     if (end < a->frontier) {
         span *r = a->spans[end];
         if (r && r->state == SPAN_FREE && r->npages && r->base == s->base + ((size_t)s->npages << TC_PAGE_SHIFT)) {
-            span_list_remove(&h->freelist[bucket_of(r->npages)], r);
+            free_remove(h, r);
             s->npages += r->npages;
             s->released += r->released;
             span_dispose(h, r);
@@ -332,6 +372,7 @@ void pages_release_all(tc_heap *h)
         h->arenas[i] = NULL;
     }
     h->narenas = 0;
+    memset(h->freemask, 0, sizeof h->freemask); /* the caller empties the buckets */
     while (h->span_slabs) {
         span_slab *sl = h->span_slabs;
         h->span_slabs = sl->next;
@@ -348,7 +389,12 @@ void span_set_bitmaps(span *s)
     s->bbits = a->blackbits + span_first_word(a, s);
 }
 
-/* span_init_class — make an in-use span hold objects of class c. */
+/* span_init_class — make a span fresh from pages_alloc hold objects of
+ * class c. Its first group is all free without a look at the bitmap: a
+ * free span has no alloc bit (span.h; its sweep cleared them, or the
+ * arena's bitmap was never written there; check.c verifies), and not
+ * reading it spares a page of the bitmap that nothing has written yet a
+ * read fault on the zero page before the first allocation's write fault. */
 void span_init_class(span *s, int c)
 {
     s->sizeclass = (uint8_t)c;
@@ -356,7 +402,8 @@ void span_init_class(span *s, int c)
     s->nelems = sc_nelems[c];
     s->nalloc = 0;
     span_set_bitmaps(s);
-    span_refill_cache(s);
+    s->cachebase = 0;
+    s->alloccache = s->nelems >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << s->nelems) - 1;
 }
 
 /* span_free_slots — the free slots among first..first+63 as a bit mask,

@@ -90,3 +90,83 @@ TEST(reused_slots_are_zero_and_survivors_untouched)
     CHECK_OK(tc_heap_verify(h));
     tc_heap_destroy(h);
 }
+
+/* Objects up to 1 KiB whose fields are both below 1024 take the inline
+ * path, every other shape a call further in (alloc.h's ALLOC_INLINE_MAX,
+ * object.c's tc_alloc): at each edge of that split the object has its
+ * shape, reads zero, overlaps no other, and a field past 32 bits is an
+ * error that leaves the heap usable. */
+TEST(shapes_at_the_inline_path_edges_are_whole_objects)
+{
+    static const size_t edge[][2] = {
+        {0, 1015}, {0, 1016}, {0, 1017}, {0, 1023}, {0, 1024}, {0, 1025}, {112, 0}, {112, 8}, {113, 0},
+        {1023, 0}, {1024, 0}, {2, 1023}, {2, 1024}, {3000, 5}, {0, 32700}, {0, 40000}, {2, 8}};
+    enum { NEDGE = sizeof edge / sizeof edge[0], ROUNDS = 3 };
+    tc_heap *h = new_heap_gogc(-1);
+    CHECK(h);
+    tc_mutator *m = tc_enter(h);
+    CHECK(m);
+    tc_obj **loc = tc_locals(m, 1);
+    CHECK(loc);
+    loc[0] = tc_alloc(m, NEDGE * ROUNDS, 0);
+    CHECK(loc[0]);
+    for (int r = 0; r < ROUNDS; r++)
+        for (size_t e = 0; e < NEDGE; e++) {
+            tc_obj *o = tc_alloc(m, edge[e][0], edge[e][1]);
+            CHECK(o);
+            CHECK(is_clean(o, edge[e][0], edge[e][1]));
+            dirty(m, o, edge[e][0], edge[e][1]);
+            tc_store(m, loc[0], (size_t)r * NEDGE + e, tc_ref(o));
+        }
+    CHECK(tc_alloc(m, (size_t)1 << 32, 0) == NULL && strstr(tc_errmsg(), "nslots"));
+    CHECK(tc_alloc(m, 0, (size_t)1 << 32) == NULL && strstr(tc_errmsg(), "size"));
+    for (int r = 0; r < ROUNDS; r++)
+        for (size_t e = 0; e < NEDGE; e++) {
+            tc_value v = tc_load(loc[0], (size_t)r * NEDGE + e);
+            CHECK(v.kind == TC_REF && is_dirty(v.u.ref, edge[e][0], edge[e][1]));
+        }
+    tc_locals_pop(m, 1);
+    tc_leave(m);
+    CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}
+
+/* The page heap finds a free run in the first non-empty bucket that fits
+ * (span.c's freemask): runs of 9 and 11 pages and one of 300, freed
+ * between kept objects so that they cannot coalesce, are where the next
+ * objects of 9, 10 and 11 pages and of 200 pages go, exact sizes first, and
+ * the verifier finds each bucket's bit equal to "not empty". */
+TEST(free_runs_are_found_by_size_before_new_pages)
+{
+    enum { NRUN = 3 };
+    static const size_t pages[NRUN] = {9, 11, 300};
+    tc_heap *h = new_heap_gogc(-1);
+    CHECK(h);
+    tc_mutator *m = tc_enter(h);
+    CHECK(m);
+    tc_obj **loc = tc_locals(m, NRUN + 1);
+    CHECK(loc);
+    uintptr_t at[NRUN];
+    for (int i = 0; i < NRUN; i++) {
+        tc_obj *o = tc_alloc(m, 0, pages[i] * 8192 - 64); /* header and all: pages[i] pages */
+        CHECK(o);
+        at[i] = (uintptr_t)o;
+        loc[i] = tc_alloc(m, 0, 40000); /* a kept neighbour: no two freed runs touch */
+        CHECK(loc[i]);
+    }
+    tc_leave(m);
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_heap_verify(h));
+    m = tc_enter(h);
+    CHECK(m);
+    tc_obj *nine = tc_alloc(m, 0, 9 * 8192 - 64);
+    loc[NRUN] = nine;
+    tc_obj *eleven = tc_alloc(m, 0, 11 * 8192 - 64);
+    CHECK((uintptr_t)nine == at[0] && (uintptr_t)eleven == at[1]);
+    tc_obj *ten = tc_alloc(m, 0, 10 * 8192 - 64), *big = tc_alloc(m, 0, 200 * 8192 - 64);
+    CHECK((uintptr_t)big == at[2] || (uintptr_t)ten == at[2]); /* the only run left that fits either */
+    tc_locals_pop(m, NRUN + 1);
+    tc_leave(m);
+    CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}
