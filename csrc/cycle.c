@@ -40,9 +40,12 @@
  * wait for running mutators to reach a safepoint counts):
  *   both   world_stop: one `active` flag per registered mutator, and the
  *          longest stretch a running mutator goes without a safepoint
- *          (allocation polls at each cache refill: a span's worth of
- *          objects, e.g. 204 of 40 bytes, between two; assists poll every
- *          128 candidates).
+ *          (allocation polls at every group of 64 slots of its cached span,
+ *          so at most 64 allocations between two: tests/c/test_pause.c
+ *          counts them; it polled only at a refill before, a span's worth,
+ *          204 objects of 40 bytes or 512 of 16; assists poll every 128
+ *          candidates; a large object's clearing, proportional to its size,
+ *          has no poll inside).
  *   start  O(1) stores, and the locals: one word per registered mutator
  *          plus each one's live locals.
  *   term.  the look for grey work: O(1). Dijkstra: the re-scan, one word
