@@ -402,7 +402,9 @@ int main(int argc, char **argv)
 #if defined(PAUSE_TRICOLOR)
     /* diag=1: read the stats around every operation and explain each one
      * slower than diag_us= (1000) microseconds: assist time, pause time,
-     * cycles inside it, and the thread's own CPU time and context switches
+     * cycles inside it, the GC delay (every GC interval it had: assists,
+     * pauses, lazy sweeping, waits), the objects swept free and the heap's
+     * growth meanwhile, and the thread's own CPU time and context switches
      * over it (CPU time well below the wall time with an involuntary switch:
      * the OS ran something else, the machine's stall, not the heap's); slows
      * every operation by a stats call, so not for the reported numbers. */
@@ -445,10 +447,12 @@ int main(int argc, char **argv)
             tc_heap_stats(g_heap, &d1);
             double cpu = (double)(cpu1.tv_sec - cpu0.tv_sec) * 1e6 + (double)(cpu1.tv_nsec - cpu0.tv_nsec) / 1e3;
             printf("INFO slow_op %.0f us: cpu %.0f us, switches %ld involuntary %ld voluntary, assist %.0f us, "
-                   "pauses %.0f us, gcs %llu, phase %s->%s\n",
+                   "pauses %.0f us, gc delay %.0f us, frees %llu, heap_sys +%.0f KiB, gcs %llu, phase %s->%s\n",
                    (double)(now - a) / 1e3, cpu, dr1.ru_nivcsw - dr0.ru_nivcsw, dr1.ru_nvcsw - dr0.ru_nvcsw,
                    (double)(d1.assist_ns - d0.assist_ns) / 1e3, (double)(d1.pause_total_ns - d0.pause_total_ns) / 1e3,
-                   (unsigned long long)(d1.num_gc - d0.num_gc), d0.phase, d1.phase);
+                   (double)(d1.delay_total_ns - d0.delay_total_ns) / 1e3, (unsigned long long)(d1.frees - d0.frees),
+                   ((double)d1.heap_sys - (double)d0.heap_sys) / 1024.0, (unsigned long long)(d1.num_gc - d0.num_gc),
+                   d0.phase, d1.phase);
         }
 #endif
 #if defined(PAUSE_TRICOLOR)
