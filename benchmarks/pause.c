@@ -196,6 +196,19 @@ static int sample(gcsnap *prev, gcsnap *out)
     return sum != want;
 }
 
+/* build_pauses — which pause of the building was the long one: every
+ * pause the ring still holds (the newest TC_PAUSE_RING), as the ms since
+ * the heap was made at which it ended and its length, and the cycles so
+ * far (the building's cycles each pause once to start and once or more to
+ * end; a gctrace=1 run says more of each). */
+static void build_pauses(uint64_t t0)
+{
+    printf("INFO build_pauses gcs %llu (end ms: us)", (unsigned long long)g_st.num_gc);
+    for (uint32_t i = 0; i < g_st.npauses; i++)
+        printf(" %.1f:%.1f", (double)(g_st.pause_end_ns[i] - t0) / 1e6, (double)g_st.pauses_ns[i] / 1e3);
+    printf("\n");
+}
+
 #else
 /* ---- bdwgc and malloc ------------------------------------------------------ */
 typedef struct node {
@@ -363,6 +376,7 @@ int main(int argc, char **argv)
     if (tc_heap_stats(g_heap, &g_st) != TC_OK)
         bench_die("tc_heap_stats", tc_errmsg());
     double pause_max_build = (double)g_st.pause_max_ns;
+    build_pauses(t0);
     if (tc_heap_collect(g_heap) != TC_OK)
         bench_die("tc_heap_collect", tc_errmsg());
     gcsnap first, prev, cur;
