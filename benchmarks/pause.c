@@ -198,6 +198,19 @@ static int sample(gcsnap *prev, gcsnap *out)
     return sum != want;
 }
 
+/* build_pauses — which pause of the building was the long one: every
+ * pause the ring still holds (the newest TC_PAUSE_RING), as the ms since
+ * the heap was made at which it ended and its length, and the cycles so
+ * far (the building's cycles each pause once to start and once or more to
+ * end; a gctrace=1 run says more of each). */
+static void build_pauses(uint64_t t0)
+{
+    printf("INFO build_pauses gcs %llu (end ms: us)", (unsigned long long)g_st.num_gc);
+    for (uint32_t i = 0; i < g_st.npauses; i++)
+        printf(" %.1f:%.1f", (double)(g_st.pause_end_ns[i] - t0) / 1e6, (double)g_st.pauses_ns[i] / 1e3);
+    printf("\n");
+}
+
 #else
 /* ---- bdwgc and malloc ------------------------------------------------------ */
 typedef struct node {
@@ -365,6 +378,7 @@ int main(int argc, char **argv)
     if (tc_heap_stats(g_heap, &g_st) != TC_OK)
         bench_die("tc_heap_stats", tc_errmsg());
     double pause_max_build = (double)g_st.pause_max_ns;
+    build_pauses(t0);
     if (tc_heap_collect(g_heap) != TC_OK)
         bench_die("tc_heap_collect", tc_errmsg());
     gcsnap first, prev, cur;
@@ -403,10 +417,18 @@ int main(int argc, char **argv)
     struct rusage ru0, ru1;
 #if defined(PAUSE_TRICOLOR)
     /* diag=1: read the stats around every operation and explain each one
-     * slower than 1 ms (assist time, pause time, cycles inside it); slows
+     * slower than diag_us= (1000) microseconds: assist time, pause time,
+     * cycles inside it, the GC delay (every GC interval it had: assists,
+     * pauses, lazy sweeping, waits), the objects swept free and the heap's
+     * growth meanwhile, and the thread's own CPU time and context switches
+     * over it (CPU time well below the wall time with an involuntary switch:
+     * the OS ran something else, the machine's stall, not the heap's); slows
      * every operation by a stats call, so not for the reported numbers. */
     int diag = (int)opt_long(argc, argv, "diag", 0);
+    uint64_t diag_ns = (uint64_t)opt_long(argc, argv, "diag_us", 1000) * 1000;
     static tc_stats d0, d1;
+    struct timespec cpu0 = {0}, cpu1 = {0};
+    struct rusage dr0, dr1;
 #endif
     uint64_t deadline = start + (uint64_t)(seconds * 1e9), now = start;
     uint64_t hard_deadline = start + (uint64_t)(max_seconds * 1e9);
@@ -415,8 +437,11 @@ int main(int argc, char **argv)
 #endif
     for (long i = 0; nops ? i < nops : now < deadline || (g_npauses < min_pauses && now < hard_deadline); i++) {
 #if defined(PAUSE_TRICOLOR)
-        if (diag)
+        if (diag) {
             tc_heap_stats(g_heap, &d0);
+            getrusage(RUSAGE_THREAD, &dr0);
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
+        }
 #endif
         if (preempt)
             getrusage(RUSAGE_THREAD, &ru0);
@@ -432,12 +457,18 @@ int main(int argc, char **argv)
                 max_unpreempted = now - a;
         }
 #if defined(PAUSE_TRICOLOR)
-        if (diag && now - a > 1000000) {
+        if (diag && now - a > diag_ns) {
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
+            getrusage(RUSAGE_THREAD, &dr1);
             tc_heap_stats(g_heap, &d1);
-            printf("INFO slow_op %.0f us: assist %.0f us, pauses %.0f us, gcs %llu, phase %s->%s\n",
-                   (double)(now - a) / 1e3, (double)(d1.assist_ns - d0.assist_ns) / 1e3,
-                   (double)(d1.pause_total_ns - d0.pause_total_ns) / 1e3,
-                   (unsigned long long)(d1.num_gc - d0.num_gc), d0.phase, d1.phase);
+            double cpu = (double)(cpu1.tv_sec - cpu0.tv_sec) * 1e6 + (double)(cpu1.tv_nsec - cpu0.tv_nsec) / 1e3;
+            printf("INFO slow_op %.0f us: cpu %.0f us, switches %ld involuntary %ld voluntary, assist %.0f us, "
+                   "pauses %.0f us, gc delay %.0f us, frees %llu, heap_sys +%.0f KiB, gcs %llu, phase %s->%s\n",
+                   (double)(now - a) / 1e3, cpu, dr1.ru_nivcsw - dr0.ru_nivcsw, dr1.ru_nvcsw - dr0.ru_nvcsw,
+                   (double)(d1.assist_ns - d0.assist_ns) / 1e3, (double)(d1.pause_total_ns - d0.pause_total_ns) / 1e3,
+                   (double)(d1.delay_total_ns - d0.delay_total_ns) / 1e3, (unsigned long long)(d1.frees - d0.frees),
+                   ((double)d1.heap_sys - (double)d0.heap_sys) / 1024.0, (unsigned long long)(d1.num_gc - d0.num_gc),
+                   d0.phase, d1.phase);
         }
 #endif
 #if defined(PAUSE_TRICOLOR)

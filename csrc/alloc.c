@@ -145,6 +145,10 @@ static span *refill(tc_mutator *m, int c)
 static tc_obj *alloc_small(tc_mutator *m, size_t nslots, size_t size, size_t bytes)
 {
     int c = sizeclass_of(bytes);
+    /* a look for a pause at every group of 64 slots, not only at a refill
+     * (a span's worth: 512 small objects), bounds what a pause waits for
+     * (cycle.c); before the cache is read, which the stopper may flush */
+    tc_safepoint(m);
     span *s = m->cache[c];
     uint32_t i;
     if (!s || !span_next_free(s, &i)) {

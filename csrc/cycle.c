@@ -36,13 +36,18 @@
  * (white objects / TERM_DRAIN_CHUNK) attempts fail that way.
  *
  * What each pause costs (the world is stopped from world_stop to
- * world_start; the pause is recorded from just before world_stop, so the
- * wait for running mutators to reach a safepoint counts):
+ * world_start; the pause is recorded from the moment world_stop requests
+ * it, so the wait for running mutators to reach a safepoint counts, and
+ * the fairness wait before the request, with the world running, does
+ * not):
  *   both   world_stop: one `active` flag per registered mutator, and the
  *          longest stretch a running mutator goes without a safepoint
- *          (allocation polls at each cache refill: a span's worth of
- *          objects, e.g. 204 of 40 bytes, between two; assists poll every
- *          128 candidates).
+ *          (allocation polls at every group of 64 slots of its cached span,
+ *          so at most 64 allocations between two: tests/c/test_pause.c
+ *          counts them; it polled only at a refill before, a span's worth,
+ *          204 objects of 40 bytes or 512 of 16; assists poll every 128
+ *          candidates; a large object's clearing, proportional to its size,
+ *          has no poll inside).
  *   start  O(1) stores, and the locals: one word per registered mutator
  *          plus each one's live locals.
  *   term.  the look for grey work: O(1). Dijkstra: the re-scan, one word
@@ -170,7 +175,7 @@ static void start_pause(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
     cycle_begin(h, forced);
     h->cyc_cpu_mark = h->cyc_cpu_sweep = 0;
     h->cyc_t3 = 0;
-    world_stop(h, self);
+    h->cyc_t0 = world_stop(h, self); /* the pause starts when it is requested */
     TC_CHECK(check_pause_start(h));
     h->cyc_t1 = plat_now_ns();
     atomic_store(&h->marked_bytes, 0);
@@ -200,7 +205,7 @@ static void stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
     uint64_t cpu0 = plat_thread_cpu_ns();
     cycle_begin(h, forced);
     h->cyc_heap1 = h->cyc_heap0;
-    world_stop(h, self);
+    h->cyc_t0 = world_stop(h, self);
     h->cyc_t1 = h->cyc_t2 = h->cyc_t3 = plat_now_ns();
     flush_all(h);
     TC_CHECK(check_pause_start(h));
@@ -277,10 +282,9 @@ static bool dijkstra_rescan(markctx *ctx)
 static bool try_terminate(tc_heap *h, tc_mutator *self, markctx *ctx)
 {
     uint64_t cpu = plat_thread_cpu_ns();
-    uint64_t t = plat_now_ns();
     if (!h->cyc_t3)
-        h->cyc_t3 = t;
-    world_stop(h, self);
+        h->cyc_t3 = plat_now_ns();
+    uint64_t t = world_stop(h, self);
     bool left = h->cfg.barrier == TC_BARRIER_DIJKSTRA && !dijkstra_rescan(ctx);
     bool dropped = atomic_exchange(&h->grey_overflow, 0); /* no memory for grey work: markroots.c */
     if (dropped)

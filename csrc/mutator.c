@@ -285,13 +285,18 @@ tc_status mutator_enter_slow(tc_heap *h, tc_mutator **out)
 }
 
 /* world_stop — request a pause and wait until every other mutator is out of
- * its heap call. The caller holds gc_lock. */
-void world_stop(tc_heap *h, tc_mutator *self)
+ * its heap call. The caller holds gc_lock. Returns the time the pause was
+ * requested, its start: the fairness wait before it runs with the world
+ * running (nobody is stopped), so it is no part of the pause. */
+uint64_t world_stop(tc_heap *h, tc_mutator *self)
 {
     /* fairness: mutators released by the last pause get to leave their wait
-     * before the next one (back-to-back forced cycles starved them) */
+     * before the next one (back-to-back forced cycles starved them); a
+     * sleeping waiter takes a wake-up (tens of us on a virtual machine), and
+     * a Dijkstra termination that failed retries at once */
     for (unsigned i = 0; i < FAIR_YIELDS && atomic_load(&h->world_waiters) > 0; i++)
         sched_yield();
+    uint64_t since = plat_now_ns();
     atomic_store_explicit(&h->stw, 1, memory_order_seq_cst);
     plat_heavy_fence();
     /* the list is only ever pushed at its head and freed with the heap, so
@@ -328,6 +333,7 @@ void world_stop(tc_heap *h, tc_mutator *self)
         }
     }
     atomic_thread_fence(memory_order_acquire);
+    return since;
 }
 
 void world_start(tc_heap *h)

@@ -55,7 +55,7 @@ tc_status mutator_enter_slow(tc_heap *h, tc_mutator **out);
 void mutator_wake_stopper(tc_mutator *m);
 void mutator_park(tc_mutator *m);          /* stop counting as active (before blocking) */
 void mutator_unpark(tc_mutator *m);        /* count as active again, waiting out a pause */
-void world_stop(tc_heap *h, tc_mutator *self);
+uint64_t world_stop(tc_heap *h, tc_mutator *self); /* the pause's start: when it was requested */
 void world_start(tc_heap *h);
 void mutators_free(tc_heap *h);
 tc_mutator *mutator_self(tc_heap *h);      /* this thread's mutator, or NULL (never registers) */

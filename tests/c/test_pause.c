@@ -1,0 +1,94 @@
+/* test_pause.c — what a stop-the-world pause waits for, counted in work,
+ * never timed. A pause waits for every running mutator to reach a
+ * safepoint (mutator.c), so the work a mutator may do between two looks
+ * for a pause bounds every pause of every barrier (cycle.c). */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+#include "check.h"
+#include "heap.h"
+#include "tc_test.h"
+
+#define GROUP 64 /* the slots of one alloc-bit word: alloc.c looks for a pause at each */
+
+typedef struct alloc_run {
+    tc_heap *h;
+    atomic_bool done;
+    atomic_bool started;
+    _Atomic uint64_t clear; /* allocations that returned with no pause pending */
+    uint64_t worst; /* the most allocations that returned while one pause was pending */
+    uint64_t episodes;
+} alloc_run;
+
+/* allocator — one raw section that only allocates 16-byte objects (512 a
+ * span: a span's worth between two looks would be eight groups), counting
+ * the allocations that return while a pause is requested. The mutator
+ * parks at its next look, so the count of one pending pause is the work
+ * that pause waited for. */
+static void *allocator(void *arg)
+{
+    alloc_run *r = arg;
+    tc_mutator *m = tc_enter(r->h);
+    if (!m)
+        return NULL;
+    uint64_t pending = 0;
+    int phase = -1;
+    atomic_store(&r->started, true);
+    while (!atomic_load(&r->done)) {
+        if (!tc_alloc(m, 0, 8))
+            break;
+        bool stw = atomic_load(&r->h->stw);
+        /* the next pause may be requested before this thread, woken from
+         * the last one, looks again: every pause changes the phase (the
+         * start to mark, the termination to sweep), so a new phase with a
+         * pause still pending is a new pause */
+        int now = collector_debug_phase(r->h);
+        if (pending && (!stw || now != phase)) {
+            r->episodes++;
+            if (pending > r->worst)
+                r->worst = pending;
+            pending = 0;
+        }
+        if (stw && !pending++)
+            phase = now;
+        if (!stw)
+            atomic_store_explicit(&r->clear, atomic_load_explicit(&r->clear, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
+    }
+    tc_leave(m);
+    return NULL;
+}
+
+/* A mutator that only allocates inside one long raw section reaches a
+ * safepoint within one group of 64 allocations, not one span's worth (512
+ * here): the stop of every forced collection waits for at most that. */
+TEST(pause_waits_for_at_most_one_group_of_allocations)
+{
+    tc_heap *h = new_heap_gogc(-1); /* only the forced collections below stop the world */
+    CHECK(h);
+    alloc_run r = {.h = h};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, allocator, &r) == 0);
+    while (!atomic_load(&r.started))
+        sched_yield();
+    tc_status st = TC_OK;
+    for (int i = 0; i < 60 && st == TC_OK; i++) {
+        st = tc_heap_collect(h);
+        /* one collection's pauses apart from the next's: the allocator
+         * allocated with none pending in between (the phase tells a
+         * collection's own pauses apart: above) */
+        uint64_t seen = atomic_load(&r.clear);
+        while (st == TC_OK && atomic_load(&r.clear) <= seen)
+            sched_yield();
+    }
+    atomic_store(&r.done, true);
+    pthread_join(t, NULL);
+    tc_heap_destroy(h);
+    CHECK_OK(st);
+    if (r.worst > GROUP)
+        fprintf(stderr, "  %llu allocations returned while one pause waited (%llu pauses seen)\n",
+                (unsigned long long)r.worst, (unsigned long long)r.episodes);
+    CHECK(r.episodes >= 10); /* the pauses did wait for the allocator */
+    CHECK(r.worst <= GROUP);
+}
