@@ -29,6 +29,7 @@
 
 #include <stdbool.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #if defined(BENCH_TRICOLOR) + defined(BENCH_BDWGC) + defined(BENCH_IDEAL) != 1
 #error "define exactly one of BENCH_TRICOLOR, BENCH_BDWGC, BENCH_IDEAL"
@@ -96,6 +97,15 @@ static uint64_t cpu_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* minor_faults — this process's minor page faults so far (a first touch of
+ * a page during a timed collection would show here). */
+static long minor_faults(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
 }
 
 /* huge_pages — BENCH_HUGEPAGE=1 (an experiment, issue 16): back every
@@ -324,6 +334,7 @@ static void run(const char *workload, enum shape sh, node **v, size_t n, long re
 
     if (tc_heap_collect(g_heap) != TC_OK) /* warm-up */
         bench_die("tc_heap_collect failed", tc_errmsg());
+    long faults = minor_faults();
     for (long r = 0; r < reps; r++) {
         tc_stats a, b;
         collect_stats(&a);
@@ -343,6 +354,7 @@ static void run(const char *workload, enum shape sh, node **v, size_t n, long re
             bench_result(workload, bench_tc_system(), "mark_phase", (double)(b.mark_ns - a.mark_ns) / (double)n,
                          "ns/object");
     }
+    printf("INFO timed_minor_faults %ld\n", minor_faults() - faults);
     tc_root_release(g_heap, root);
     tc_heap_destroy(g_heap);
 }
