@@ -183,6 +183,8 @@ static int sample(gcsnap *prev, gcsnap *out)
     out->num_gc = g_st.num_gc;
     out->assist = g_st.assist_ns;
     out->gc_cpu = g_st.gc_cpu_fraction * (double)(out->at - g_heap_start);
+    if (out->gc_cpu < (double)(g_st.mark_cpu_ns + g_st.sweep_cpu_ns)) /* the fraction is capped at 1 */
+        out->gc_cpu = (double)(g_st.mark_cpu_ns + g_st.sweep_cpu_ns);
     if (g_st.heap_sys > g_sys_max)
         g_sys_max = g_st.heap_sys;
     if (!prev)

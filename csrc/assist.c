@@ -134,7 +134,7 @@ static void assist(tc_mutator *m, uint64_t bytes)
     if (!m->assist_ctx)
         m->assist_ctx = mark_new(h, true, false); /* NULL: no memory, only wait */
     markctx *c = m->assist_ctx;
-    uint64_t t0 = plat_now_ns(), now = t0, marked = 0;
+    uint64_t t0 = plat_now_ns(), now = t0, marked = 0, cpu0 = plat_thread_cpu_ns();
     /* while this assist may hold grey work in c, it counts in assists_holding:
      * the mark is not quiet meanwhile (mark_quiet, workers.c) */
     atomic_fetch_add(&h->assists_holding, 1);
@@ -155,6 +155,7 @@ static void assist(tc_mutator *m, uint64_t bytes)
     uint64_t t1 = plat_now_ns(), spent = t1 - t0;
     m->call_assist_ns += spent;
     atomic_fetch_add(&h->assist_ns, spent);
+    atomic_fetch_add(&h->assist_cpu_ns, plat_thread_cpu_ns() - cpu0); /* GC CPU: stats.c */
     ev_record_objs(h, at_limit ? EV_LIMIT_WAIT : EV_ASSIST, t0, t1, atomic_load(&h->mark_progress) - done0, marked);
 }
 

@@ -400,11 +400,12 @@ static bool mark_work(tc_heap *h, cycle_drive *d, markctx *ctx)
     }
     uint64_t cpu = plat_thread_cpu_ns(), t0 = plat_now_ns(), b0 = mark_bytes(ctx), n0 = mark_count(ctx);
     bool drained = true;
+    uint64_t helpers = 0; /* the mark workers' CPU: this thread's clock does not see it */
     if (d->whole)
-        mark_drain_parallel(h->par, ctx);
+        helpers = mark_drain_parallel(h->par, ctx);
     else
         drained = mark_drain(ctx, d->mark);
-    h->cyc_cpu_mark += plat_thread_cpu_ns() - cpu;
+    h->cyc_cpu_mark += plat_thread_cpu_ns() - cpu + helpers;
     uint64_t t1 = plat_now_ns(), bytes = mark_bytes(ctx) - b0, objects = mark_count(ctx) - n0;
     d->marked += objects;
     if (d->assist) { /* the allocating mutator marks: that is its assist, as with the concurrent collector */

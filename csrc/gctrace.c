@@ -67,7 +67,8 @@ static void queue_gctrace(tc_heap *h)
     fmt_ms(cb, sizeof cb, h->cyc_cpu_mark);
     fmt_ms(cc, sizeof cc, h->cyc_cpu_stw_end);
     uint64_t elapsed = h->cyc_t5 - h->start_ns;
-    unsigned pct = elapsed ? (unsigned)(h->gc_cpu_ns * 100 / elapsed) : 0;
+    uint64_t gc_cpu = h->gc_cpu_ns + atomic_load(&h->assist_cpu_ns); /* as gc_cpu_fraction: stats.c */
+    unsigned pct = elapsed ? (unsigned)(gc_cpu * 100 / elapsed) : 0;
     char *line = plat_malloc(400);
     if (!line)
         return;

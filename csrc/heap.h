@@ -242,6 +242,7 @@ struct tc_heap {
         _Atomic uint64_t goal;
         _Atomic uint64_t no_start_before; /* CPU cap near the memory limit: no cycle before this time (ns) */
         _Atomic uint64_t assist_ns;    /* mutator time spent in assists: assists add (atomic) */
+        _Atomic uint64_t assist_cpu_ns; /* their thread CPU (concurrent assists: assist.c adds; stats.c counts it as GC CPU) */
         _Atomic uint64_t heap_live;    /* bytes live after the last cycle (estimate from termination to sweep
                                         * end). Written under gc_lock by two writers: the cycle (with
                                         * stats_lock) and tc_obj_free (quiesced, with `lock`); atomic, so

@@ -100,7 +100,7 @@ void mark_keep_all(tc_heap *h);         /* stw: every allocated object counts as
 bool mark_quiet(tc_heap *h); /* no marker holds work and the global queue is empty */
 mpar *mark_par_new(tc_heap *h, int nworkers);   /* helper mark workers; NULL for one */
 void mark_par_free(mpar *par);
-void mark_drain_parallel(mpar *par, markctx *c); /* a round with every worker (par NULL: alone) */
+uint64_t mark_drain_parallel(mpar *par, markctx *c); /* a round with every worker (par NULL: alone); the helpers' CPU ns */
 void mark_par_fork_lock(mpar *par);    /* fork.c: take / release the workers' lock around fork */
 void mark_par_fork_unlock(mpar *par);
 void mark_par_forget(mpar *par);       /* in a fork's child: free without joining (no threads) */

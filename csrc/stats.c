@@ -147,7 +147,10 @@ tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
     hist_read(&h->ev.delay_hist, out->mutator_delay_hist);
     out->npauses = (uint32_t)n;
     uint64_t elapsed = plat_now_ns() - h->start_ns;
-    double f = elapsed ? (double)h->gc_cpu_ns / (double)elapsed : 0.0;
+    /* GC CPU: the collector's (and its mark workers') plus the concurrent
+     * assists' (the mutators' own threads: Go counts its assists too) */
+    uint64_t assist_cpu = atomic_load(&h->assist_cpu_ns), gc_cpu = h->gc_cpu_ns + assist_cpu;
+    double f = elapsed ? (double)gc_cpu / (double)elapsed : 0.0;
     out->gc_cpu_fraction = f < 0 ? 0 : f > 1 ? 1 : f;
     out->assist_ns = atomic_load(&h->assist_ns);
     out->roots = roots < 0 ? 0 : (uint64_t)roots;
@@ -155,7 +158,7 @@ tc_status tc_heap_stats(tc_heap *h, tc_stats *out)
     out->weak_refs = atomic_load(&h->nweak);
     out->mark_ns = h->mark_ns;
     out->sweep_ns = h->sweep_ns;
-    out->mark_cpu_ns = h->mark_cpu_ns;
+    out->mark_cpu_ns = h->mark_cpu_ns + assist_cpu;
     out->sweep_cpu_ns = h->sweep_cpu_ns;
     out->phase = phase_names[atomic_load(&h->phase)];
     out->collector = tc_collector_name(h->cfg.collector);
@@ -197,8 +200,8 @@ static const tc_stats_field fields[] = {
       "(the top of the /sched/pauses/total/gc:seconds histogram)."),
     F(pauses_ns, TC_FIELD_PAUSES, "The last (at most 256) stop-the-world pauses, oldest first. "
       "Unit: nanoseconds. Go: MemStats.PauseNs (a ring indexed by NumGC instead)."),
-    F(gc_cpu_fraction, TC_FIELD_DOUBLE, "The collector's CPU time over the wall time since the "
-      "heap was made, at most 1. Unit: fraction. Go: MemStats.GCCPUFraction (which divides by "
+    F(gc_cpu_fraction, TC_FIELD_DOUBLE, "GC CPU time (the collector thread, its mark workers, "
+      "the mark assists' thread CPU) over the wall time since the heap was made, at most 1. Unit: fraction. Go: MemStats.GCCPUFraction (which divides by "
       "GOMAXPROCS too)."),
     F(assist_ns, TC_FIELD_U64, "Time program threads spent marking (mark assists, incremental "
       "slices). Unit: nanoseconds. Go: /cpu/classes/gc/mark/assist:cpu-seconds."),
@@ -218,8 +221,8 @@ static const tc_stats_field fields[] = {
       "Unit: nanoseconds. Go: none (the GC trace's mark phases)."),
     F(sweep_ns, TC_FIELD_U64, "Wall time from mark termination to the end of the sweep, all "
       "cycles. Unit: nanoseconds. Go: none."),
-    F(mark_cpu_ns, TC_FIELD_U64, "CPU time of marking (the collector's markers and "
-      "incremental slices), all cycles. Unit: "
+    F(mark_cpu_ns, TC_FIELD_U64, "CPU time of marking (the collector thread, its mark workers, "
+      "incremental slices and mark assists), all cycles; unlike gc_cpu_fraction never capped. Unit: "
       "nanoseconds. Go: /cpu/classes/gc/mark/dedicated:cpu-seconds."),
     F(sweep_cpu_ns, TC_FIELD_U64, "CPU time of the collector's sweeps, all cycles. Unit: "
       "nanoseconds. Go: none (Go counts sweeping as program time)."),

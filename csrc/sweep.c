@@ -16,6 +16,20 @@
  * again, so no span is swept twice and no allocation happens in an unswept
  * span. A new mark phase starts only once every span is swept
  * (sweep_finish), so stale mark bits never survive into the next cycle.
+ *
+ * The background sweeper's whole sweep (sweep_finish, sweep_all) claims
+ * up to SWEEP_BATCH spans under one hold of heap->lock, sweeps their bits
+ * with no lock, and files them all under a second hold: two lock round
+ * trips per batch instead of two per span. That lock is the one every
+ * allocating mutator's refill takes, so on a heap of a few MiB (thousands
+ * of 8 KiB spans per cycle) the per-span round trips, and the spinning in
+ * plat_lock while a mutator held it, were a large part of the sweep's CPU.
+ * The batch changes no invariant: its spans are owned (counted in
+ * `sweepers`) from the claim to the filing like a single span's, so
+ * sweep_done still waits for them; a mutator that finds its class's
+ * unswept lists empty meanwhile allocates from the page heap, as it would
+ * had the sweeper taken one span; the batch is small (SWEEP_BATCH spans,
+ * a few microseconds of bit work) so it holds few spans away from them.
  */
 #include <sched.h>
 #include <string.h>
@@ -23,6 +37,8 @@
 #include "heap.h"
 #include "special.h"
 #include "sweep.h"
+
+#define SWEEP_BATCH 16 /* spans the background sweeper claims per hold of heap->lock (see the top) */
 
 /* sweep_bits — the bitmap work for one span; returns live objects. Built
  * twice, with and without the popcnt instruction, picked at load time. */
@@ -89,11 +105,13 @@ static void account(tc_heap *h, span *s, uint64_t freed, uint32_t live)
     h->sweep_freed_objects += freed;
 }
 
+static bool sweep_batch(tc_heap *h);
+
 /* sweep_all — sweep every span now (world stopped, caches flushed). */
 void sweep_all(tc_heap *h)
 {
     sweep_begin(h);
-    while (sweep_step(h)) {
+    while (sweep_batch(h)) {
     }
 }
 
@@ -150,6 +168,50 @@ bool sweep_span(tc_heap *h, span *s)
     return live && live < s->nelems;
 }
 
+/* take_batch — sweep_take(h, 0) up to SWEEP_BATCH times in one walk over
+ * the lists (lock held): large spans first, then class by class. */
+static int take_batch(tc_heap *h, span **b)
+{
+    int n = 0;
+    while (n < SWEEP_BATCH && (b[n] = span_list_pop(&h->unswept_large)) != NULL)
+        n++;
+    for (int k = 1; n < SWEEP_BATCH && k < sc_count; k++) {
+        while (n < SWEEP_BATCH && (b[n] = span_list_pop(&h->unswept_p[k])) != NULL)
+            n++;
+        while (n < SWEEP_BATCH && (b[n] = span_list_pop(&h->unswept_f[k])) != NULL)
+            n++;
+    }
+    h->sweepers += n;
+    return n;
+}
+
+/* sweep_batch — claim up to SWEEP_BATCH unswept spans (any class) under
+ * one hold of the lock, sweep them unlocked, file them under one more;
+ * false if none was left. */
+static bool sweep_batch(tc_heap *h)
+{
+    span *b[SWEEP_BATCH];
+    uint64_t freed[SWEEP_BATCH];
+    uint32_t live[SWEEP_BATCH];
+    plat_lock(&h->lock);
+    int n = take_batch(h, b);
+    pthread_mutex_unlock(&h->lock);
+    for (int i = 0; i < n; i++) {
+        special_sweep(h, b[i]);
+        live[i] = sweep_bits(h, b[i], &freed[i]);
+    }
+    if (!n)
+        return false;
+    plat_lock(&h->lock);
+    for (int i = 0; i < n; i++) {
+        account(h, b[i], freed[i], live[i]);
+        file_span(h, b[i], live[i]);
+    }
+    h->sweepers -= n;
+    pthread_mutex_unlock(&h->lock);
+    return true;
+}
+
 bool sweep_step(tc_heap *h)
 {
     plat_lock(&h->lock);
@@ -174,7 +236,7 @@ bool sweep_done(tc_heap *h)
 /* sweep_finish — sweep what is left and wait out sweeps in progress. */
 void sweep_finish(tc_heap *h)
 {
-    while (sweep_step(h)) {
+    while (sweep_batch(h)) {
     }
     while (!sweep_done(h))
         sched_yield();

@@ -19,7 +19,13 @@
  *  - mark_drain_parallel returns only after every helper finished the
  *    round (finished == nw - 1): no worker holds grey work between rounds;
  *  - the caller's thread is worker 0; helpers are threads 1..nw-1, joined
- *    by mark_par_free (never in a fork's child: mark_par_forget).
+ *    by mark_par_free (never in a fork's child: mark_par_forget);
+ *  - each helper adds its round's thread CPU time to par->cpu_ns before it
+ *    counts itself finished (under par->lock), and mark_drain_parallel
+ *    reads and resets it after every helper finished: the round's helper
+ *    CPU, which the caller adds to the cycle's mark CPU (the collector
+ *    thread's own clock does not see it; without it gc_cpu_fraction and
+ *    mark_cpu_ns left out every helper's marking).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +47,7 @@ struct mpar {
     bool stop;
     _Atomic int idle;              /* workers without work this round */
     _Atomic bool done;             /* this round is over */
+    uint64_t cpu_ns;               /* helpers' thread CPU this round: under lock */
     pthread_t threads[MAX_WORKERS];
 };
 
@@ -115,6 +122,7 @@ static void *worker_main(void *arg)
             break;
         seen = par->round;
         pthread_mutex_unlock(&par->lock);
+        uint64_t cpu0 = plat_thread_cpu_ns();
         markctx *c = mark_new(par->h, true, false);
         if (c) {
             c->par = par;
@@ -125,7 +133,9 @@ static void *worker_main(void *arg)
         } else { /* no memory for a stack: sit this round out */
             atomic_fetch_add(&par->idle, 1);
         }
+        uint64_t cpu = plat_thread_cpu_ns() - cpu0;
         pthread_mutex_lock(&par->lock);
+        par->cpu_ns += cpu;
         par->finished++;
         pthread_cond_broadcast(&par->cond);
     }
@@ -211,8 +221,9 @@ void mark_par_forget(mpar *par)
 /* mark_drain_parallel — one round: every worker drains until all the work
  * that is there is done (c is worker 0, the caller's thread). Alone (par
  * NULL), the caller still waits while assists mark: they donate what they
- * find when it is hungry, and give the rest back when they stop. */
-void mark_drain_parallel(mpar *par, markctx *c)
+ * find when it is hungry, and give the rest back when they stop. Returns
+ * the helpers' CPU time of the round (ns; 0 alone). */
+uint64_t mark_drain_parallel(mpar *par, markctx *c)
 {
     tc_heap *h = c->h;
     if (!par) {
@@ -222,7 +233,7 @@ void mark_drain_parallel(mpar *par, markctx *c)
             bool more = idle_wait(h, NULL, 0, NULL);
             atomic_fetch_sub(&h->mark_hungry, 1);
             if (!more)
-                return;
+                return 0;
         }
     }
     pthread_mutex_lock(&par->lock);
@@ -238,5 +249,8 @@ void mark_drain_parallel(mpar *par, markctx *c)
     pthread_mutex_lock(&par->lock);
     while (par->finished < par->nw - 1)
         pthread_cond_wait(&par->cond, &par->lock);
+    uint64_t cpu = par->cpu_ns;
+    par->cpu_ns = 0;
     pthread_mutex_unlock(&par->lock);
+    return cpu;
 }

@@ -13,7 +13,10 @@
 // gc_cpu is MemStats.GCCPUFraction times GOMAXPROCS: GC CPU time over wall
 // time, the unit of tricolor's gc_cpu_fraction; gc_cpu_s is the same in
 // seconds (GCCPUFraction covers the STW pauses times GOMAXPROCS, assists and
-// the dedicated and fractional mark workers, not the idle-time ones).
+// the dedicated and fractional mark workers, not the idle-time ones: Go
+// 1.19 has no runtime/metrics CPU classes, so gclab.py runs this program
+// with GODEBUG=gctrace=1 and adds the idle workers' time from the trace
+// lines of cycles gc_first onwards).
 // heap_sys_max is the largest MemStats.HeapSys seen.
 package main
 
@@ -120,6 +123,7 @@ func gcbench(wl, sys string, size []int) {
 	result(wl, sys, "time", wall.Seconds(), "s")
 	result(wl, sys, "gc_cpu", ms.GCCPUFraction*float64(runtime.GOMAXPROCS(0)), "fraction")
 	result(wl, sys, "gc_cpu_s", gcCPUSeconds(&ms), "s")
+	result(wl, sys, "gc_first", float64(gc0+1), "count") // the window's first cycle: gclab.py's gctrace sum
 	// the names of gcbench.c's RESULT lines (the pause workload's are num_gc, heap_sys_max)
 	result(wl, sys, "collections", float64(ms.NumGC-gc0), "count")
 	result(wl, sys, "heap_sys", float64(sysMax)/1048576, "MiB")
@@ -268,6 +272,7 @@ func pause(sizeMiB int, seconds float64, nops int, wl string) {
 	result(wl, sys, "op_max", q(lat, 1)/1e3, "us")
 	result(wl, sys, "gc_cpu", ms.GCCPUFraction*float64(runtime.GOMAXPROCS(0)), "fraction")
 	result(wl, sys, "gc_cpu_s", gcCPUSeconds(&ms)-cpu0, "s") // the measured window's
+	result(wl, sys, "gc_first", float64(gc0+1), "count")     // the window's first cycle: gclab.py's gctrace sum
 	result(wl, sys, "num_gc", float64(ms.NumGC-gc0), "count")
 	result(wl, sys, "heap_sys_max", float64(sysMax)/1048576, "MiB")
 	result(wl, sys, "peak_rss", peakRSS(), "MiB")

@@ -51,6 +51,20 @@ def test_disjoint_curves_are_judged_only_when_one_wins_outright():
     assert gclab.compare_curves(mine, []) is None
 
 
+def test_go_gc_cpu_adds_the_idle_workers_of_the_window_only():
+    # GCCPUFraction leaves out Go's idle mark workers: the gctrace lines of the
+    # window's cycles (gc_first on) add them; cycle 1 is before the window
+    trace = ("gc 1 @0.010s 5%: 0.01+1.0+0.01 ms clock, 0.02+0.1/0.5/9.0+0.02 ms cpu, 4->4->2 MB, 5 MB goal, 2 P\n"
+             "gc 2 @0.020s 5%: 0.01+1.0+0.01 ms clock, 0.02+0.1/0.5/3.0+0.02 ms cpu, 4->4->2 MB, 5 MB goal, 2 P\n"
+             "gc 3 @0.030s 5%: 0.01+1.0+0.01 ms clock, 0.02+0.1/0.5/1.5+0.02 ms cpu, 4->4->2 MB, 5 MB goal, 2 P\n"
+             "RESULT lines go to stdout, not here\n")
+    got = {"gc_cpu_s": [0.002], "gc_first": [2.0], "time": [0.1]}
+    gclab.go_add_idle(got, trace)
+    assert math.isclose(got["gc_cpu_idle_s"][-1], 0.0045)
+    assert got["gc_cpu_noidle_s"] == [0.002]
+    assert math.isclose(got["gc_cpu_s"][-1], 0.0065) and math.isclose(got["gc_cpu"][-1], 0.065)
+
+
 def test_pooled_p99_is_nearest_rank_over_every_run():
     runs = [{"_pauses": [float(i) for i in range(1, 51)], "pause_max_run": 70.0},
             {"_pauses": [float(i) for i in range(51, 101)], "pause_max_run": 900.0}]
