@@ -28,6 +28,8 @@
 #include "bench.h"
 
 #include <stdbool.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 
 #if defined(BENCH_TRICOLOR) + defined(BENCH_BDWGC) + defined(BENCH_IDEAL) != 1
 #error "define exactly one of BENCH_TRICOLOR, BENCH_BDWGC, BENCH_IDEAL"
@@ -84,6 +86,66 @@ static size_t g_next;
 static inline node *node_new(void) { return &g_base[g_next++]; }
 static inline void node_set(node *n, int i, node *c) { n->s[i] = c; }
 #endif
+
+/* ---- clocks and huge pages ---------------------------------------------- */
+
+/* cpu_now_ns — this process's CPU time, every thread (a concurrent
+ * collector's marking runs on its own thread): load on the machine inflates
+ * wall time by the time the marker waited for a CPU, CPU time much less. */
+static uint64_t cpu_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* minor_faults — this process's minor page faults so far (a first touch of
+ * a page during a timed collection would show here). */
+static long minor_faults(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+/* huge_pages — BENCH_HUGEPAGE=1 (an experiment, issue 16): back every
+ * private writable mapping of 4 MiB or more (the heap's arenas and bitmaps,
+ * bdwgc's heap, the ideal walks' array) with transparent huge pages, now
+ * that the shape is built: MADV_HUGEPAGE, then MADV_COLLAPSE (Linux 6.1)
+ * to collapse the pages already there. Prints the huge pages obtained. */
+static void huge_pages(void)
+{
+    const char *want = getenv("BENCH_HUGEPAGE");
+    if (!want || strcmp(want, "1"))
+        return;
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    int failed = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        uintptr_t lo, hi;
+        char perm[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perm) != 3 || strncmp(perm, "rw-p", 4) || hi - lo < (4u << 20))
+            continue;
+        uintptr_t a = (lo + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1), b = hi & ~(uintptr_t)((2u << 20) - 1);
+        if (b <= a)
+            continue;
+        if (madvise((void *)a, b - a, MADV_HUGEPAGE) || madvise((void *)a, b - a, MADV_COLLAPSE))
+            failed++;
+    }
+    if (f)
+        fclose(f);
+    long kib = -1;
+    f = fopen("/proc/self/smaps_rollup", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "AnonHugePages: %ld kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    printf("INFO hugepage_mib %ld\nINFO hugepage_failures %d\n", kib / 1024, failed);
+}
 
 /* ---- building the shapes ------------------------------------------------- */
 
@@ -225,12 +287,13 @@ static void time_walk(const char *workload, const char *system, walk_fn walk, no
     if (walk(root, n) != n)
         bench_die(system, "did not visit every node");
     for (long r = 0; r < reps; r++) {
-        uint64_t t0 = bench_now_ns();
+        uint64_t c0 = cpu_now_ns(), t0 = bench_now_ns();
         size_t seen = walk(root, n);
-        uint64_t t1 = bench_now_ns();
+        uint64_t t1 = bench_now_ns(), c1 = cpu_now_ns();
         if (seen != n)
             bench_die(system, "did not visit every node");
         bench_result(workload, system, "full_mark", (double)(t1 - t0) / (double)n, "ns/object");
+        bench_result(workload, system, "full_mark_cpu", (double)(c1 - c0) / (double)n, "ns/object");
     }
 }
 #endif
@@ -267,24 +330,31 @@ static void run(const char *workload, enum shape sh, node **v, size_t n, long re
         bench_die("tc_root_new failed", tc_errmsg());
     tc_locals_pop(g_mut, 1);
     tc_leave(g_mut);
+    huge_pages();
 
     if (tc_heap_collect(g_heap) != TC_OK) /* warm-up */
         bench_die("tc_heap_collect failed", tc_errmsg());
+    long faults = minor_faults();
     for (long r = 0; r < reps; r++) {
         tc_stats a, b;
         collect_stats(&a);
-        uint64_t t0 = bench_now_ns();
+        uint64_t c0 = cpu_now_ns(), t0 = bench_now_ns();
         if (tc_heap_collect(g_heap) != TC_OK)
             bench_die("tc_heap_collect failed", tc_errmsg());
-        uint64_t t1 = bench_now_ns();
+        uint64_t t1 = bench_now_ns(), c1 = cpu_now_ns();
         collect_stats(&b);
         if (b.heap_objects < n)
             bench_die("tricolor", "the collection freed live objects");
         bench_result(workload, bench_tc_system(), "full_mark", (double)(t1 - t0) / (double)n, "ns/object");
+        bench_result(workload, bench_tc_system(), "full_mark_cpu", (double)(c1 - c0) / (double)n, "ns/object");
+        if (b.mark_cpu_ns > a.mark_cpu_ns)
+            bench_result(workload, bench_tc_system(), "mark_cpu", (double)(b.mark_cpu_ns - a.mark_cpu_ns) / (double)n,
+                         "ns/object");
         if (b.mark_ns > a.mark_ns)
             bench_result(workload, bench_tc_system(), "mark_phase", (double)(b.mark_ns - a.mark_ns) / (double)n,
                          "ns/object");
     }
+    printf("INFO timed_minor_faults %ld\n", minor_faults() - faults);
     tc_root_release(g_heap, root);
     tc_heap_destroy(g_heap);
 }
@@ -303,12 +373,14 @@ static void run(const char *workload, enum shape sh, node **v, size_t n, long re
     g_root = wire(sh, v, n);
     memset(v, 0, n * sizeof *v); /* v is malloc'd, so not a root anyway */
     GC_enable();
+    huge_pages();
     GC_gcollect(); /* warm-up */
     for (long r = 0; r < reps; r++) {
-        uint64_t t0 = bench_now_ns();
+        uint64_t c0 = cpu_now_ns(), t0 = bench_now_ns();
         GC_gcollect();
-        uint64_t t1 = bench_now_ns();
+        uint64_t t1 = bench_now_ns(), c1 = cpu_now_ns();
         bench_result(workload, "bdwgc", "full_mark", (double)(t1 - t0) / (double)n, "ns/object");
+        bench_result(workload, "bdwgc", "full_mark_cpu", (double)(c1 - c0) / (double)n, "ns/object");
     }
     if (GC_get_heap_size() - GC_get_free_bytes() < n * sizeof(node))
         bench_die("bdwgc", "the collection freed live objects");
@@ -327,6 +399,7 @@ static void run(const char *workload, enum shape sh, node **v, size_t n, long re
         bench_die("out of memory", "ideal walk");
     alloc_chain(v, n, keep_root);
     node *root = wire(sh, v, n);
+    huge_pages();
     printf("INFO prefetch_depth %d\n", PREFETCH_DEPTH);
     time_walk(workload, "walk", walk_plain, root, n, reps);
     time_walk(workload, "walk-prefetch", walk_prefetch, root, n, reps);

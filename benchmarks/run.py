@@ -14,6 +14,7 @@ Environment:
                         GCLAB_QUICK follows BENCH_QUICK)
     BENCH_INSPECT_SIZE  objects for `inspect` (default 1M; K and M = 2^10, 2^20)
     BENCH_MARK_SIZES    node counts for `mark`, e.g. "4M,16M" (K and M = 2^10, 2^20)
+    BENCH_MARK_PROCS    processes per mark row and system (3), their samples pooled
     BENCH_MARK_SHAPES   e.g. "list,tree,graph"
     BENCH_TIMEOUT       seconds before one benchmark process is given up
                         (default: 60 for a GCBench run, 600 for mark, 300 for binding)
@@ -265,17 +266,23 @@ def bench_gcbench_binding(run, reps, quick):
 
 
 def bench_mark(run, reps, quick):
-    """One process per (size, shape, system), each doing a warm-up and `reps`
-    timed collections of the same live heap."""
+    """BENCH_MARK_PROCS (3) processes per (size, shape, system), the systems
+    interleaved, each doing a warm-up and ceil(reps / procs) timed
+    collections of the same live heap: one process's samples share its
+    moment (another process on the CPUs) and its memory, so the median is
+    taken over several (see benchmarks/README.md, "mark")."""
     sizes = os.environ.get("BENCH_MARK_SIZES") or ("256K,1M" if quick else "4M,16M")
     shapes = os.environ.get("BENCH_MARK_SHAPES") or "list,tree,graph"
+    procs = env_int("BENCH_MARK_PROCS", 3)
+    per = max(1, -(-reps // procs))
     for size in sizes.split(","):
         n = parse_size(size)
         for shape in shapes.split(","):
-            for system in ["tricolor"] + extra_systems(run) + ["bdwgc", "ideal"]:
-                exe, env, prefix = program("mark", system)
-                run.run(f"mark {shape} {size} {system}", [exe, shape.strip(), str(n), str(reps)],
-                        env=env, timeout=600, info_prefix=prefix)
+            for p in range(procs):
+                for system in ["tricolor"] + extra_systems(run) + ["bdwgc", "ideal"]:
+                    exe, env, prefix = program("mark", system)
+                    run.run(f"mark {shape} {size} {system} {p + 1}/{procs}", [exe, shape.strip(), str(n), str(per)],
+                            env=env, timeout=600, info_prefix=prefix)
 
 
 def bench_binding(run, reps, quick):

@@ -118,6 +118,10 @@ def mark_rows(f: Figures, workloads: list[str]) -> list[dict]:
         r = ratio(t, b)
         ok = None if t is None or b is None else t <= goal and t <= b
         note = ", ".join(f"{p} {fmt(f.median((wl, p, 'full_mark')), 'ns')}" for p in ("walk-prefetch", "walk"))
+        tc, bc = f.median((wl, "tricolor", "full_mark_cpu")), f.median((wl, "bdwgc", "full_mark_cpu"))
+        note += f"; CPU time tricolor {fmt(tc, 'ns')}, bdwgc {fmt(bc, 'ns')}"  # wall >> CPU: it waited for a CPU
+        w1 = f.gl(f"mark-workers-{wl[5:].replace(':', '-')}", "tricolor-w1", "full")
+        note += f"; mark_workers table w1 {fmt(w1, 'ns')}" if w1 is not None else ""
         note += (f"; tricolor collector {f.info.get('mark.tricolor_collector', '?')}, mark_workers "
                  f"{f.info.get('mark.tricolor_mark_workers', '?')}")
         out.append(row(f"3 full mark {wl[5:]} ns/object", fmt(t, "ns"), f"bdwgc {fmt(b, 'ns')}", r,

@@ -131,21 +131,13 @@ static inline bool pop(markctx *c, uintptr_t *p, bool inflight)
     return true;
 }
 
-/* try_mark — set the mark bit of candidate p (its word w and bit already
- * computed); false if it was set, p is no object of this heap, or it was
- * deferred. Concurrently, a plain store only in a region this session owns.
- * A concurrent candidate is validated by its alloc bit, the word beside w
- * in the same cache line (span.h): an 8-aligned address in one of this
- * heap's arenas whose alloc bit is set is an object start, and the acquire
- * load sees its header (written before the bit, released: alloc.h). */
-static inline __attribute__((always_inline)) bool try_mark(markctx *c, uintptr_t p, arena *a, _Atomic uint64_t *w,
-                                                           uint64_t bit, bool concurrent)
+/* mark_valid — set the mark bit of candidate p, known to be an allocated
+ * object start of this heap (or marked stop-the-world); false if it was set
+ * or it was deferred. Concurrently, a plain store only in a region this
+ * session owns (share.c). */
+static inline __attribute__((always_inline)) bool mark_valid(markctx *c, uintptr_t p, arena *a, _Atomic uint64_t *w,
+                                                             uint64_t bit, bool concurrent)
 {
-    if (!w)
-        return false;
-    if (concurrent && ((p & 7) || a->heap != c->h ||
-                       !(atomic_load_explicit(pair_alloc(w), memory_order_acquire) & bit)))
-        return false;
     uint64_t old = atomic_load_explicit(w, memory_order_relaxed);
     if (old & bit)
         return false;
@@ -159,6 +151,29 @@ static inline __attribute__((always_inline)) bool try_mark(markctx *c, uintptr_t
     }
     atomic_store_explicit(w, old | bit, memory_order_relaxed);
     return true;
+}
+
+/* obj_start — concurrently, is p (in arena a, of this heap) an allocated
+ * object start? Its alloc bit is in the word beside its mark word w, in the
+ * same cache line (span.h): an 8-aligned address whose alloc bit is set is
+ * an object start, and the acquire load sees its header (written before the
+ * bit, released: alloc.h). */
+static inline bool obj_start(uintptr_t p, _Atomic uint64_t *w, uint64_t bit)
+{
+    return !(p & 7) && (atomic_load_explicit(pair_alloc(w), memory_order_acquire) & bit);
+}
+
+/* try_mark — set the mark bit of candidate p (its word w and bit already
+ * computed); false if it was set, p is no object of this heap, or it was
+ * deferred. A concurrent candidate is validated first (obj_start). */
+static inline __attribute__((always_inline)) bool try_mark(markctx *c, uintptr_t p, arena *a, _Atomic uint64_t *w,
+                                                           uint64_t bit, bool concurrent)
+{
+    if (!w)
+        return false;
+    if (concurrent && (a->heap != c->h || !obj_start(p, w, bit)))
+        return false;
+    return mark_valid(c, p, a, w, bit, concurrent);
 }
 
 /* scan — push every reference held by object p. Nothing is filtered here:
