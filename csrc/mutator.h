@@ -119,6 +119,8 @@ static inline __attribute__((always_inline)) tc_mutator *mutator_try_enter(tc_he
     if (__builtin_expect(e->heap != h || e->uid != h->uid, 0))
         return NULL;
     tc_mutator *m = e->m;
+    if (m == NULL) /* never: an entry for h is made with its mutator (mutator.c) */
+        __builtin_unreachable();
     *back_out = false;
     if (depth_add(m, 1) == 0) {
         m->call_assist_ns = 0;

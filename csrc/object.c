@@ -317,13 +317,20 @@ static inline __attribute__((always_inline)) tc_status slot_set_fast(tc_heap *h,
     return TC_OK;
 }
 
-/* tc_slot_set — fast path: a plain value (slot_set_fast); the rest in
- * slot_set_slow. */
-tc_status tc_slot_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
+/* tc_slot_set — fast path: an int in range (slot_set_fast, in a copy of its
+ * own); the other plain values in slot_set_other, the rest in slot_set_slow. */
+static __attribute__((noinline)) tc_status slot_set_other(tc_heap *h, tc_root *r, int64_t i, tc_value v)
 {
     if (__builtin_expect(!plain_value(v), 0))
         return slot_set_slow(NULL, h, r, i, v);
     return slot_set_fast(h, r, i, v);
+}
+
+tc_status tc_slot_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
+{
+    if (v.kind == TC_INT && v.u.i >= TC_INT_MIN && v.u.i <= TC_INT_MAX)
+        return slot_set_fast(h, r, i, tc_int(v.u.i)); /* its own copy: the word and the tag fold */
+    return slot_set_other(h, r, i, v);
 }
 
 /* tc_slot_set_root — tc_slot_set of a reference to the object of `val`, a
@@ -331,7 +338,9 @@ tc_status tc_slot_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
  * allocated object of h), only the freed test. */
 tc_status tc_slot_set_root(tc_heap *h, tc_root *r, int64_t i, tc_root *val)
 {
-    tc_value v = tc_ref(tc_root_obj(val));
+    tc_value v;
+    v.kind = TC_REF; /* a live root's object is never NULL */
+    v.u.ref = tc_root_obj(val);
     if (__builtin_expect(tc_root_freed(val), 0))
         return slot_set_slow(NULL, h, r, i, v);
     return slot_set_fast(h, r, i, v);
