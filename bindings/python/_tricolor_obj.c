@@ -227,21 +227,31 @@ obj_index(ObjObject *self, PyObject *key, int64_t *out)
  * new root created inside a heap call, so it (and every error) takes the
  * checked tc_slot_get(). A freed object (unsafe.free) has no slots any more:
  * its root carries the freed bit, and the checked call reports it. */
-static PyObject *
-obj_load(ObjObject *self, int64_t i)
+static __attribute__((noinline)) PyObject *
+obj_load_checked(HeapObject *heap, ObjObject *self, int64_t i)
 {
-    HeapObject *heap = self->heap;
     tc_value v;
-    if (!heap->closed && (uint64_t)i < self->nslots && !tc_root_freed(self->root)) {
-        v = tc_load(tc_root_obj(self->root), (size_t)i);
-        if (v.kind != TC_REF)
-            return value_to_py(heap, v, NULL);
-    }
     tc_root *ref_root = NULL;
     tc_status s = tc_slot_get(heap->heap, self->root, i, &v, &ref_root);
     if (s != TC_OK)
         return pytc_raise_status(heap->st, s);
+    if (v.kind == TC_REF && ref_root != NULL)
+        return pytc_obj_wrap(heap, ref_root);
     return value_to_py(heap, v, ref_root);
+}
+
+static PyObject *
+obj_load(ObjObject *self, int64_t i)
+{
+    HeapObject *heap = self->heap;
+    if (__builtin_expect(!heap->closed && (uint64_t)i < self->nslots && !tc_root_freed(self->root), 1)) {
+        tc_value v = tc_load(tc_root_obj(self->root), (size_t)i);
+        if (v.kind == TC_INT)
+            return PyLong_FromLongLong(v.u.i);
+        if (v.kind != TC_REF)
+            return value_to_py(heap, v, NULL);
+    }
+    return obj_load_checked(heap, self, i);
 }
 
 static PyObject *
