@@ -85,8 +85,8 @@ TEST(slot_set_root_keeps_a_list_through_cycles)
     tc_root *head, *n;
     CHECK_OK(tc_obj_new(h, 1, 8, NULL, &head));
     enum { N = 20000 };
-    for (int i = 0; i < N; i++) {
-        CHECK_OK(tc_obj_new(h, 1, 8, &i, &n));
+    for (int64_t i = 0; i < N; i++) {
+        CHECK_OK(tc_obj_new(h, 1, 8, &i, &n)); /* the payload: i, 8 bytes */
         tc_value v;
         tc_root *next = NULL;
         CHECK_OK(tc_slot_get(h, head, 0, &v, &next));
@@ -104,8 +104,8 @@ TEST(slot_set_root_keeps_a_list_through_cycles)
     CHECK_OK(tc_heap_stats(h, &s));
     CHECK(s.heap_objects == N + 1 && s.roots == 1 && s.num_gc > 1);
     tc_obj *o = tc_load(tc_root_obj(head), 0).u.ref;
-    for (int i = N - 1; i >= 0; i--) {
-        int x;
+    for (int64_t i = N - 1; i >= 0; i--) {
+        int64_t x;
         CHECK(o);
         memcpy(&x, tc_payload(o), sizeof x);
         CHECK(x == i);
