@@ -460,3 +460,12 @@ tc_obj **tc_locals(tc_mutator *m, size_t n)
 }
 
 void tc_locals_pop(tc_mutator *m, size_t n) { m->nlocals = n > m->nlocals ? 0 : m->nlocals - n; }
+
+/* mutator_leave_flush — mutator_leave with shaded addresses to flush: the
+ * flush, then the end of the outermost call (out of line: mutator.h). */
+void mutator_leave_flush(tc_mutator *m)
+{
+    grey_flush_mutator(m);
+    atomic_store_explicit(&m->depth, 0, memory_order_release); /* a closer may tear down from here */
+    set_inactive(m);
+}

@@ -105,42 +105,74 @@ static inline int depth_add(tc_mutator *m, int d)
     return old;
 }
 
+/* mutator_try_enter — mutator_enter's fast path alone, with no call in it,
+ * for fast paths that want none (object.c, roots.c: a call on a branch that
+ * rejoins costs the whole function its callee-saved registers). NULL with
+ * nothing changed if h is not in front of the TLS cache; else this thread's
+ * mutator, inside a heap call of h, with *back_out set if a pause is
+ * requested or h is closed: then the caller may not use the heap, and
+ * calls mutator_back_out (out of line, from its slow path) before going
+ * through mutator_enter. */
+static inline __attribute__((always_inline)) tc_mutator *mutator_try_enter(tc_heap *h, bool *back_out)
+{
+    tls_entry *e = &tc_tls_cache[0];
+    if (__builtin_expect(e->heap != h || e->uid != h->uid, 0))
+        return NULL;
+    tc_mutator *m = e->m;
+    if (m == NULL) /* never: an entry for h is made with its mutator (mutator.c) */
+        __builtin_unreachable();
+    *back_out = false;
+    if (depth_add(m, 1) == 0) {
+        m->call_assist_ns = 0;
+        atomic_store_explicit(&m->active, 1, memory_order_relaxed);
+        light_fence();
+        *back_out = (atomic_load_explicit(&h->stw, memory_order_acquire) |
+                     atomic_load_explicit(&h->closed, memory_order_acquire)) != 0;
+    }
+    return m;
+}
+
+/* mutator_back_out — undo a mutator_try_enter that said back out. */
+static inline void mutator_back_out(tc_mutator *m)
+{
+    depth_add(m, -1);
+    set_inactive(m);
+}
+
 /* mutator_enter — start a heap call on this thread. Always inline: every
  * checked call begins with it, and out of line (gcc's choice in files with
  * many calls) the call and its frame cost a slot load or store ~15% more
  * instructions (benchmarks/binding_ir_py.sh). */
 static inline __attribute__((always_inline)) tc_status mutator_enter(tc_heap *h, tc_mutator **out)
 {
-    tls_entry *e = &tc_tls_cache[0];
-    if (__builtin_expect(e->heap != h || e->uid != h->uid, 0))
-        return mutator_enter_slow(h, out);
-    tc_mutator *m = e->m;
-    if (depth_add(m, 1) == 0) {
-        m->call_assist_ns = 0;
-        atomic_store_explicit(&m->active, 1, memory_order_relaxed);
-        light_fence();
-        if (__builtin_expect(atomic_load_explicit(&h->stw, memory_order_acquire) |
-                                 atomic_load_explicit(&h->closed, memory_order_acquire), 0)) {
-            depth_add(m, -1);
-            set_inactive(m);
-            return mutator_enter_slow(h, out);
-        }
+    bool back_out;
+    tc_mutator *m = mutator_try_enter(h, &back_out);
+    if (__builtin_expect(m != NULL && !back_out, 1)) {
+        *out = m;
+        return TC_OK;
     }
-    *out = m;
-    return TC_OK;
+    if (m != NULL)
+        mutator_back_out(m);
+    return mutator_enter_slow(h, out);
 }
 
+/* mutator_leave — end a heap call. The flush of shaded addresses is out of
+ * line (mutator_leave_flush, mutator.c) and ends the call itself, so the
+ * only call left inline is set_inactive's last one. */
+void mutator_leave_flush(tc_mutator *m);
 static inline __attribute__((always_inline)) void mutator_leave(tc_mutator *m)
 {
     int d = atomic_load_explicit(&m->depth, memory_order_relaxed);
-    if (d == 1) {
-        if (__builtin_expect(m->gbuf_n != 0, 0) && !planted(PLANT_GBUF_NO_FLUSH))
-            grey_flush_mutator(m);
-        atomic_store_explicit(&m->depth, 0, memory_order_release); /* a closer may tear down from here */
-        set_inactive(m);
-    } else {
+    if (d != 1) {
         atomic_store_explicit(&m->depth, d - 1, memory_order_relaxed);
+        return;
     }
+    if (__builtin_expect(m->gbuf_n != 0, 0) && !planted(PLANT_GBUF_NO_FLUSH)) {
+        mutator_leave_flush(m);
+        return;
+    }
+    atomic_store_explicit(&m->depth, 0, memory_order_release); /* a closer may tear down from here */
+    set_inactive(m);
 }
 #pragma GCC visibility pop
 #endif

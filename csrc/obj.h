@@ -144,13 +144,20 @@ static inline tc_value slot_read(const tc_obj *o, size_t i)
     return word_value(tag & TAG_KIND, w);
 }
 
-/* slot_publish — the second half of a store: the word, then the tag of
- * the new kind (BUSY cleared). `old` is the tag before BUSY was set. */
-static inline void slot_publish(tc_obj *o, size_t i, uint8_t old, tc_value v)
+/* slot_publish_at — the second half of a store into the slot whose word
+ * and tag are at w and t: the word, then the tag of the new kind (BUSY
+ * cleared). `old` is the tag before BUSY was set. */
+static inline void slot_publish_at(_Atomic uint64_t *w, _Atomic uint8_t *t, uint8_t old, tc_value v)
 {
     atomic_thread_fence(memory_order_release); /* BUSY before the word */
-    atomic_store_explicit(&obj_words(o)[i], value_word(v), memory_order_relaxed);
-    atomic_store_explicit(&obj_tags(o)[i], next_tag(old, v.kind), memory_order_release);
+    atomic_store_explicit(w, value_word(v), memory_order_relaxed);
+    atomic_store_explicit(t, next_tag(old, v.kind), memory_order_release);
+}
+
+/* slot_publish — slot_publish_at for slot i of o. */
+static inline void slot_publish(tc_obj *o, size_t i, uint8_t old, tc_value v)
+{
+    slot_publish_at(&obj_words(o)[i], &obj_tags(o)[i], old, v);
 }
 
 /* slot_write_raw — store without a barrier (the barrier is the caller's),
@@ -163,17 +170,28 @@ static inline void slot_write_raw(tc_obj *o, size_t i, tc_value v)
     slot_publish(o, i, old, v);
 }
 
+/* slot_try_lock — slot_lock without the wait, for the slot whose tag is at
+ * t: true with *old the tag before if the slot was free and is now ours
+ * (BUSY set by compare-and-swap), false with nothing changed if a store
+ * holds it or the CAS lost a race. For fast paths with no call in them
+ * (object.c): they take their slow path on false, which waits in slot_lock. */
+static inline bool slot_try_lock(_Atomic uint8_t *t, uint8_t *old)
+{
+    uint8_t v = atomic_load_explicit(t, memory_order_relaxed);
+    *old = v;
+    return __builtin_expect(!(v & TAG_BUSY), 1) &&
+           atomic_compare_exchange_strong_explicit(t, &v, (uint8_t)(v | TAG_BUSY), memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
 /* slot_lock — take slot i for a store (BUSY, by compare-and-swap): stores
  * of several threads into one slot take turns. Returns the tag before;
  * slot_publish releases. Held for two stores, never across a wait. */
 uint8_t slot_lock_slow(tc_obj *o, size_t i);
 static inline uint8_t slot_lock(tc_obj *o, size_t i)
 {
-    _Atomic uint8_t *t = &obj_tags(o)[i];
-    uint8_t old = atomic_load_explicit(t, memory_order_relaxed);
-    if (__builtin_expect(!(old & TAG_BUSY), 1) &&
-        atomic_compare_exchange_strong_explicit(t, &old, (uint8_t)(old | TAG_BUSY), memory_order_acquire,
-                                                memory_order_relaxed))
+    uint8_t old;
+    if (slot_try_lock(&obj_tags(o)[i], &old))
         return old;
     return slot_lock_slow(o, i);
 }
@@ -185,15 +203,25 @@ static inline void slot_write_locked(tc_obj *o, size_t i, tc_value v)
     slot_publish(o, i, slot_lock(o, i), v);
 }
 
+/* slot_read_unlock — the word at w of a slot the caller holds (its tag at
+ * t was `old` before), and the tag put back (by compare-and-swap: a raw
+ * store that ignored the lock and wrote meanwhile keeps what it wrote). */
+static inline uint64_t slot_read_unlock(_Atomic uint64_t *w, _Atomic uint8_t *t, uint8_t old)
+{
+    uint8_t busy = (uint8_t)(old | TAG_BUSY);
+    uint64_t word = atomic_load_explicit(w, memory_order_relaxed);
+    atomic_compare_exchange_strong_explicit(t, &busy, old, memory_order_release, memory_order_relaxed);
+    return word;
+}
+
 /* slot_read_locked — slot i as one store wrote it, for a thread that may
  * race stores into it: hold the slot as a store does, read the word, put
  * the tag back (by compare-and-swap: a raw store that ignored the lock and
  * wrote meanwhile keeps what it wrote). */
 static inline tc_value slot_read_locked(tc_obj *o, size_t i)
 {
-    uint8_t t = slot_lock(o, i), busy = (uint8_t)(t | TAG_BUSY);
-    uint64_t w = atomic_load_explicit(&obj_words(o)[i], memory_order_relaxed);
-    atomic_compare_exchange_strong_explicit(&obj_tags(o)[i], &busy, t, memory_order_release, memory_order_relaxed);
+    uint8_t t = slot_lock(o, i);
+    uint64_t w = slot_read_unlock(&obj_words(o)[i], &obj_tags(o)[i], t);
     return word_value(t & TAG_KIND, w);
 }
 #pragma GCC visibility pop

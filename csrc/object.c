@@ -138,30 +138,61 @@ static __attribute__((noinline)) tc_status slot_get_in(tc_mutator *m, tc_root *r
     return st;
 }
 
-/* tc_slot_get — fast path: an index in range of a live object, and a slot
- * that holds no reference or one that checks out (ref_ok) and is rooted here
- * unrecorded; anything else (errors, a retry, recording) in slot_get_in. */
-tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root **ref_root)
+/* slot_get_slow — tc_slot_get but for its fast path: backing out of the
+ * fast path's entry if it says so (m not NULL), entering through
+ * mutator_enter, then slot_get_in. */
+static __attribute__((noinline)) tc_status slot_get_slow(tc_mutator *m, tc_heap *h, tc_root *r, int64_t i,
+                                                         tc_value *out, tc_root **ref_root)
 {
-    tc_mutator *m;
+    if (m)
+        mutator_back_out(m);
     tc_status st = mutator_enter(h, &m);
     if (st != TC_OK)
         return st;
-    tc_obj *o = tc_root_obj(r);
-    tc_value v;
-    tc_root *nr = NULL;
-    if (__builtin_expect(tc_root_freed(r) || (uint64_t)i >= obj_nslots(o), 0))
-        st = slot_get_in(m, r, i, out, ref_root);
-    else if ((v = slot_read_locked(o, (size_t)i)).kind != TC_REF ||
-             (ref_root && ref_ok(h, v.u.ref) && !rec_on(h) && (st = roots_new(m, v.u.ref, &nr)) == TC_OK)) {
-        *out = v;
-        if (ref_root)
-            *ref_root = nr;
-    } else if (st == TC_OK) {
-        st = slot_get_in(m, r, i, out, ref_root);
-    }
+    st = slot_get_in(m, r, i, out, ref_root);
     mutator_leave(m);
     return st;
+}
+
+/* slot_get_entered — slot_get_in inside the fast path's heap call. */
+static __attribute__((noinline)) tc_status slot_get_entered(tc_mutator *m, tc_root *r, int64_t i, tc_value *out,
+                                                            tc_root **ref_root)
+{
+    tc_status st = slot_get_in(m, r, i, out, ref_root);
+    mutator_leave(m);
+    return st;
+}
+
+/* tc_slot_get — fast path: an index in range of a live object, its slot
+ * free, and a value that is no reference or one that checks out (ref_ok) and
+ * is rooted from m's own list, unrecorded, the barrier off. Every other case
+ * is a tail call, so the fast path keeps no callee-saved register. */
+tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root **ref_root)
+{
+    bool back_out;
+    tc_mutator *m = mutator_try_enter(h, &back_out);
+    if (__builtin_expect(m == NULL || back_out, 0))
+        return slot_get_slow(m, h, r, i, out, ref_root);
+    tc_obj *o = tc_root_obj(r);
+    uint8_t t;
+    tc_root *nr = NULL;
+    /* a freed object reads nslots 0 (obj.h): the index test sends it to
+     * slot_get_in, which says freed */
+    if (__builtin_expect(root_val_freed((uintptr_t)o) || (uint64_t)i >= obj_nslots(o), 0))
+        return slot_get_entered(m, r, i, out, ref_root);
+    _Atomic uint64_t *w = &obj_words(o)[i];
+    _Atomic uint8_t *tp = &obj_tags(o)[i];
+    if (__builtin_expect(!slot_try_lock(tp, &t), 0))
+        return slot_get_entered(m, r, i, out, ref_root);
+    tc_value v = word_value(t & TAG_KIND, slot_read_unlock(w, tp, t));
+    if (v.kind == TC_REF &&
+        (!ref_root || !ref_ok(h, v.u.ref) || rec_on(h) || (nr = roots_try_new(m, v.u.ref)) == NULL))
+        return slot_get_entered(m, r, i, out, ref_root);
+    *out = v;
+    if (ref_root)
+        *ref_root = nr;
+    mutator_leave(m);
+    return TC_OK;
 }
 
 /* tc_slot_peek — tc_slot_get for an identity: no root, and no check that a
@@ -233,23 +264,86 @@ static inline bool plain_value(tc_value v)
            (v.kind == TC_INT && v.u.i >= TC_INT_MIN && v.u.i <= TC_INT_MAX);
 }
 
-/* tc_slot_set — fast path: a plain value into an index in range of a live
- * object, the barrier off and no recording; the rest in slot_set_in. */
-tc_status tc_slot_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
+/* slot_set_slow — tc_slot_set but for its fast path: backing out of the
+ * fast path's entry if it says so (m not NULL), the value checked, entering
+ * through mutator_enter, then slot_set_in (the barrier, the recording, the
+ * errors). */
+static __attribute__((noinline)) tc_status slot_set_slow(tc_mutator *m, tc_heap *h, tc_root *r, int64_t i,
+                                                         tc_value v)
 {
     tc_status st;
+    if (m)
+        mutator_back_out(m);
     if (!plain_value(v) && (st = check_value(h, v)) != TC_OK)
         return st;
-    tc_mutator *m;
     if ((st = mutator_enter(h, &m)) != TC_OK)
         return st;
-    tc_obj *o = tc_root_obj(r);
-    if (__builtin_expect(!tc_root_freed(r) && (uint64_t)i < obj_nslots(o) && !barrier_on(h) && !rec_on(h), 1))
-        slot_write_locked(o, (size_t)i, v);
-    else
-        st = slot_set_in(m, r, i, v);
+    st = slot_set_in(m, r, i, v);
     mutator_leave(m);
     return st;
+}
+
+/* slot_set_entered — slot_set_in inside the fast path's heap call (the value
+ * is checked). */
+static __attribute__((noinline)) tc_status slot_set_entered(tc_mutator *m, tc_root *r, int64_t i, tc_value v)
+{
+    tc_status st = slot_set_in(m, r, i, v);
+    mutator_leave(m);
+    return st;
+}
+
+/* slot_set_fast — store the checked value v into slot i of r's object: in
+ * line if that takes no call (an index in range of a live object, the slot
+ * free, the barrier off, no recording), every other case a tail call. */
+static inline __attribute__((always_inline)) tc_status slot_set_fast(tc_heap *h, tc_root *r, int64_t i, tc_value v)
+{
+    bool back_out;
+    tc_mutator *m = mutator_try_enter(h, &back_out);
+    if (__builtin_expect(m == NULL || back_out, 0))
+        return slot_set_slow(m, h, r, i, v);
+    tc_obj *o = tc_root_obj(r);
+    uint8_t old;
+    /* a freed object reads nslots 0 (obj.h): the index test sends it to
+     * slot_set_in, which says freed */
+    if (__builtin_expect(root_val_freed((uintptr_t)o) || (uint64_t)i >= obj_nslots(o) || barrier_on(h) || rec_on(h),
+                         0))
+        return slot_set_entered(m, r, i, v);
+    _Atomic uint64_t *w = &obj_words(o)[i];
+    _Atomic uint8_t *t = &obj_tags(o)[i];
+    if (__builtin_expect(!slot_try_lock(t, &old), 0))
+        return slot_set_entered(m, r, i, v);
+    slot_publish_at(w, t, old, v);
+    mutator_leave(m);
+    return TC_OK;
+}
+
+/* tc_slot_set — fast path: an int in range (slot_set_fast, in a copy of its
+ * own); the other plain values in slot_set_other, the rest in slot_set_slow. */
+static __attribute__((noinline)) tc_status slot_set_other(tc_heap *h, tc_root *r, int64_t i, tc_value v)
+{
+    if (__builtin_expect(!plain_value(v), 0))
+        return slot_set_slow(NULL, h, r, i, v);
+    return slot_set_fast(h, r, i, v);
+}
+
+tc_status tc_slot_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
+{
+    if (v.kind == TC_INT && v.u.i >= TC_INT_MIN && v.u.i <= TC_INT_MAX)
+        return slot_set_fast(h, r, i, tc_int(v.u.i)); /* its own copy: the word and the tag fold */
+    return slot_set_other(h, r, i, v);
+}
+
+/* tc_slot_set_root — tc_slot_set of a reference to the object of `val`, a
+ * live root of h: the value needs no arena lookup (a root of h holds an
+ * allocated object of h), only the freed test. */
+tc_status tc_slot_set_root(tc_heap *h, tc_root *r, int64_t i, tc_root *val)
+{
+    tc_value v;
+    v.kind = TC_REF; /* a live root's object is never NULL */
+    v.u.ref = tc_root_obj(val);
+    if (__builtin_expect(tc_root_freed(val), 0))
+        return slot_set_slow(NULL, h, r, i, v);
+    return slot_set_fast(h, r, i, v);
 }
 
 /* with_obj — the common shape of the small read-only calls. */

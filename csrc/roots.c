@@ -129,14 +129,40 @@ tc_status tc_root_new(tc_heap *h, tc_obj *o, tc_root **out)
     return st;
 }
 
-void tc_root_release(tc_heap *h, tc_root *r)
+/* root_release_slow — tc_root_release but for its fast path: `m` is what
+ * mutator_try_enter returned, `entered` whether the call may go on in it
+ * (else it backs out, if m is not NULL, and enters through mutator_enter). */
+static __attribute__((noinline)) void root_release_slow(tc_mutator *m, bool entered, tc_heap *h, tc_root *r)
 {
-    tc_mutator *m;
-    if (!r || mutator_enter(h, &m) != TC_OK)
-        return;
+    if (!entered) {
+        if (m)
+            mutator_back_out(m);
+        if (mutator_enter(h, &m) != TC_OK)
+            return;
+    }
     if (rec_on(h))
         rec_release(h, r);
     roots_release(m, r);
+    mutator_leave(m);
+}
+
+/* tc_root_release — fast path: unrecorded, onto m's own list with no call
+ * (roots_try_release); every other case a tail call, so that the fast path
+ * keeps no callee-saved register (every dropped handle comes here). */
+void tc_root_release(tc_heap *h, tc_root *r)
+{
+    if (!r)
+        return;
+    bool back_out;
+    tc_mutator *m = mutator_try_enter(h, &back_out);
+    if (__builtin_expect(m == NULL || back_out, 0)) {
+        root_release_slow(m, false, h, r);
+        return;
+    }
+    if (__builtin_expect(rec_on(h) || !roots_try_release(m, r), 0)) {
+        root_release_slow(m, true, h, r);
+        return;
+    }
     mutator_leave(m);
 }
 

@@ -33,6 +33,36 @@ static inline tc_status roots_new(tc_mutator *m, tc_obj *o, tc_root **out)
     return TC_OK;
 }
 
+/* roots_try_new — roots_new with no call in it: a root for o from m's own
+ * list, or NULL with nothing changed when that would need a call (the list
+ * is empty, or the barrier is on and shades o). m active. */
+static inline tc_root *roots_try_new(tc_mutator *m, tc_obj *o)
+{
+    if (__builtin_expect(!m->rfree || barrier_on(m->heap), 0))
+        return NULL;
+    _Atomic uintptr_t *slot = (_Atomic uintptr_t *)m->rfree;
+    m->rfree = root_next_free((uintptr_t)slot);
+    m->nrfree--;
+    atomic_store_explicit(slot, (uintptr_t)o, memory_order_release);
+    mut_count(&m->roots_new);
+    return (tc_root *)slot;
+}
+
+/* roots_try_release — roots_release with no call in it: false with nothing
+ * changed when it would need one (the barrier is on, or m's list is full
+ * and gives a batch back). m active. */
+static inline bool roots_try_release(tc_mutator *m, tc_root *r)
+{
+    if (__builtin_expect(barrier_on(m->heap) || m->nrfree + 1 >= 2 * ROOT_BATCH, 0))
+        return false;
+    _Atomic uintptr_t *slot = root_slot(r);
+    atomic_store_explicit(slot, root_free_link(m->rfree), memory_order_release);
+    m->rfree = (uintptr_t)slot;
+    m->nrfree++;
+    mut_count(&m->roots_del);
+    return true;
+}
+
 /* roots_release — free root r (m active). */
 static inline void roots_release(tc_mutator *m, tc_root *r)
 {

@@ -227,21 +227,31 @@ obj_index(ObjObject *self, PyObject *key, int64_t *out)
  * new root created inside a heap call, so it (and every error) takes the
  * checked tc_slot_get(). A freed object (unsafe.free) has no slots any more:
  * its root carries the freed bit, and the checked call reports it. */
-static PyObject *
-obj_load(ObjObject *self, int64_t i)
+static __attribute__((noinline)) PyObject *
+obj_load_checked(HeapObject *heap, ObjObject *self, int64_t i)
 {
-    HeapObject *heap = self->heap;
     tc_value v;
-    if (!heap->closed && (uint64_t)i < self->nslots && !tc_root_freed(self->root)) {
-        v = tc_load(tc_root_obj(self->root), (size_t)i);
-        if (v.kind != TC_REF)
-            return value_to_py(heap, v, NULL);
-    }
     tc_root *ref_root = NULL;
     tc_status s = tc_slot_get(heap->heap, self->root, i, &v, &ref_root);
     if (s != TC_OK)
         return pytc_raise_status(heap->st, s);
+    if (v.kind == TC_REF && ref_root != NULL)
+        return pytc_obj_wrap(heap, ref_root);
     return value_to_py(heap, v, ref_root);
+}
+
+static PyObject *
+obj_load(ObjObject *self, int64_t i)
+{
+    HeapObject *heap = self->heap;
+    if (__builtin_expect(!heap->closed && (uint64_t)i < self->nslots && !tc_root_freed(self->root), 1)) {
+        tc_value v = tc_load(tc_root_obj(self->root), (size_t)i);
+        if (v.kind == TC_INT)
+            return PyLong_FromLongLong(v.u.i);
+        if (v.kind != TC_REF)
+            return value_to_py(heap, v, NULL);
+    }
+    return obj_load_checked(heap, self, i);
 }
 
 static PyObject *
@@ -259,10 +269,18 @@ obj_item(ObjObject *self, Py_ssize_t i)
     return obj_load(self, (int64_t)i);
 }
 
-/* obj_ass_subscript — obj[i] = v. Deleting a slot is refused: slots are fixed
- * (assign None to clear one). */
-static int
-obj_ass_subscript(ObjObject *self, PyObject *key, PyObject *value)
+/* obj_store_failed — raise for the status s of a store; -1. */
+static __attribute__((noinline)) int
+obj_store_failed(ObjObject *self, tc_status s)
+{
+    pytc_raise_status(self->heap->st, s);
+    return -1;
+}
+
+/* obj_ass_subscript_slow — obj_ass_subscript but for its fast path. Deleting
+ * a slot is refused: slots are fixed (assign None to clear one). */
+static __attribute__((noinline)) int
+obj_ass_subscript_slow(ObjObject *self, PyObject *key, PyObject *value)
 {
     HeapObject *heap = self->heap;
     int64_t i;
@@ -271,19 +289,32 @@ obj_ass_subscript(ObjObject *self, PyObject *key, PyObject *value)
         PyErr_SetString(PyExc_TypeError, "tricolor.Obj slots cannot be deleted (assign None)");
         return -1;
     }
-    long x;
-    if (obj_index(self, key, &i) < 0)
-        return -1;
-    if (pytc_small_int(value, &x)) /* the fast path: obj[k] = x */
-        v = tc_int((int64_t)x);
-    else if (value_from_py(heap, value, &v) < 0)
+    if (obj_index(self, key, &i) < 0 || value_from_py(heap, value, &v) < 0)
         return -1;
     tc_status s = tc_slot_set(heap->heap, self->root, i, v);
-    if (s != TC_OK) {
-        pytc_raise_status(heap->st, s);
-        return -1;
-    }
-    return 0;
+    return s == TC_OK ? 0 : obj_store_failed(self, s);
+}
+
+/* obj_ass_subscript — obj[i] = v. The fast paths, a one-digit int index
+ * (pytc_small_int) and a one-digit int or a handle of this heap, keep no
+ * frame: the rest is in obj_ass_subscript_slow, the errors in
+ * obj_store_failed. */
+static int
+obj_ass_subscript(ObjObject *self, PyObject *key, PyObject *value)
+{
+    long k, x;
+    if (__builtin_expect(value == NULL || !pytc_small_int(key, &k), 0))
+        return obj_ass_subscript_slow(self, key, value);
+    int64_t i = k < 0 ? (int64_t)k + (int64_t)self->nslots : (int64_t)k;
+    HeapObject *heap = self->heap;
+    tc_status s;
+    if (pytc_small_int(value, &x))
+        s = tc_slot_set(heap->heap, self->root, i, tc_int((int64_t)x));
+    else if (Py_IS_TYPE(value, heap->st->obj_type) && ((ObjObject *)value)->heap == heap && !heap->closed)
+        s = tc_slot_set_root(heap->heap, self->root, i, ((ObjObject *)value)->root); /* open: its root is live */
+    else
+        return obj_ass_subscript_slow(self, key, value);
+    return __builtin_expect(s == TC_OK, 1) ? 0 : obj_store_failed(self, s);
 }
 
 static Py_ssize_t

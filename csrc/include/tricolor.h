@@ -247,6 +247,10 @@ TC_API tc_status tc_slot_peek(tc_heap *h, tc_root *obj, int64_t i, tc_value *out
  * of this heap (TC_ERR_CROSS_HEAP otherwise); a TC_INT value must be in range
  * (TC_ERR_OVERFLOW). */
 TC_API tc_status tc_slot_set(tc_heap *h, tc_root *obj, int64_t i, tc_value v);
+/* tc_slot_set_root — tc_slot_set of a reference to the object of `val`, a
+ * live root of this heap (the host's check: a root of another heap is a bug,
+ * as it is for `obj`); cheaper, the object needing no lookup. */
+TC_API tc_status tc_slot_set_root(tc_heap *h, tc_root *obj, int64_t i, tc_root *val);
 
 TC_API tc_status tc_obj_nslots(tc_heap *h, tc_root *obj, size_t *out);
 TC_API tc_status tc_obj_size(tc_heap *h, tc_root *obj, size_t *out);

@@ -130,3 +130,45 @@ TEST(manual_config_rules)
     tc_heap_close(h);
     tc_heap_destroy(h);
 }
+
+/* slot_set_root_takes_the_barrier_during_mark — a store by tc_slot_set_root
+ * while a cycle marks takes the write barrier (its fast path is for the
+ * barrier off only): under hybrid and Yuasa the reference it overwrites is
+ * shaded, and the store is counted in barrier_slow. */
+TEST(slot_set_root_takes_the_barrier_during_mark)
+{
+    if (tc_test_collector != TC_COLLECTOR_STW)
+        return; /* drives its own manual heaps: once */
+    tc_barrier kinds[] = {TC_BARRIER_HYBRID, TC_BARRIER_YUASA};
+    for (int k = 0; k < 2; k++) {
+        tc_heap *h = manual_heap(kinds[k]);
+        CHECK(h);
+        tc_root *head, *p, *other;
+        CHECK_OK(tc_obj_new(h, 1, 0, NULL, &head));
+        CHECK_OK(tc_obj_new(h, 0, 8, NULL, &p));
+        CHECK_OK(tc_obj_new(h, 0, 8, NULL, &other));
+        CHECK_OK(tc_slot_set_root(h, head, 0, p));
+        uint64_t pid = tc_obj_id(tc_root_obj(p));
+        tc_root_release(h, p); /* p is white at the start: head's slot is its only way */
+        CHECK_OK(tc_heap_gc_start(h));
+        tc_stats s0, s1;
+        CHECK_OK(tc_heap_stats(h, &s0));
+        CHECK_OK(tc_slot_set_root(h, head, 0, other));
+        CHECK_OK(tc_heap_stats(h, &s1));
+        CHECK(s1.barrier_slow == s0.barrier_slow + 1);
+        tc_snapshot *snap;
+        CHECK_OK(tc_heap_snapshot(h, &snap));
+        int color = -1;
+        for (size_t i = 0; i < snap->nobjects; i++)
+            if (snap->objects[i] == pid)
+                color = snap->colors[i];
+        CHECK(color == TC_GREY || color == TC_BLACK); /* shaded by the deletion barrier */
+        tc_snapshot_free(snap);
+        uint64_t freed;
+        CHECK_OK(tc_heap_gc_finish(h, &freed));
+        CHECK(freed == 0); /* p survives this cycle (the snapshot's promise) */
+        tc_root_release(h, head);
+        tc_root_release(h, other);
+        tc_heap_destroy(h);
+    }
+}
