@@ -156,6 +156,38 @@ def test_plain_log_with_many_handles_replays_exactly(tmp_path):
         assert rep["collects"] == 2 and rep["checked"] == 2 and rep["mismatches"] == 0, (collector, rep)
 
 
+def test_churn_before_the_first_collect_then_a_weak_ref_replays_exactly(tmp_path):
+    """The replay starts with locals for handles and no address -> id map
+    (replay.c): it builds the map at the first collection with a graph hash,
+    where ids whose objects died share addresses with live ones (the latest
+    NEW of an address must win), and moves to handles at the first weak
+    reference, with live locals to carry over. Both exactly, under every
+    collector. Recorded without cycles, replayed with gogc 5: the replay
+    reuses addresses the recording did not, so ids share them (a map where
+    the first id of an address wins, not the latest NEW, fails here)."""
+    path = str(tmp_path / "churn.tclog")
+    heap = tricolor.Heap(collector="stw", gogc=None)
+    heap.record_start(path)
+    keep = [heap.new(2) for _ in range(50)]
+    for i in range(20000):
+        o = heap.new(2, 8 * (i % 3))
+        o[0] = keep[i % 50]
+        keep[(i * 7) % 50][1] = o
+        if i % 3 == 0:
+            keep[i % 50] = o
+    heap.collect()
+    w = heap.weakref(keep[0])
+    for i in range(2000):
+        keep[i % 50][0] = heap.new(1)
+    assert w.get() is not None
+    heap.collect()
+    heap.record_stop()
+    heap.close()
+    for collector in COLLECTORS:
+        rep = replay(path, collector=collector, gogc=5)
+        assert rep["collects"] == 2 and rep["checked"] == 2 and rep["mismatches"] == 0, (collector, rep)
+
+
 def test_plain_log_with_wide_fields_replays_exactly(tmp_path):
     """Fields of more than one varint byte (handle ids, slots and object-id
     differences past 127, large and negative ints) amid one-byte ones: the
