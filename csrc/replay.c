@@ -525,7 +525,7 @@ static bool needs_handles(uint8_t op) { return op >= REC_FINALIZER && op <= REC_
 /* fit — after the checks accepted record r: the tables as large as the
  * checks' (so the fast path needs no bound check), the mode the record
  * needs (raw mode replays only NEW, SET, GET, RELEASE and COLLECT, with at
- * most REPLAY_RAW_LOCALS handle ids), and v.hlim for the fast path. */
+ * most REPLAY_RAW_LOCALS handle ids), and v.hlim and v.olim for the fast path. */
 static tc_status fit(rdrive *d, const rrec *r)
 {
     vstate *v = &d->v;
@@ -539,6 +539,7 @@ static tc_status fit(rdrive *d, const rrec *r)
         return tc_fail(TC_ERR_NOMEM, "out of memory for the replay's tables");
     size_t cap = d->m ? d->lcap : d->rcap;
     v->hlim = v->hcap < cap ? v->hcap : cap;
+    v->olim = v->ocap < (uint64_t)UINT32_MAX + 1 ? v->ocap : (uint64_t)UINT32_MAX + 1;
     return TC_OK;
 }
 

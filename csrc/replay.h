@@ -282,6 +282,7 @@ typedef struct vstate {
     ids weaks;
     uint64_t max_obj, records;
     uint64_t hlim;   /* quick_*: handle ids below this only (<= hcap; the drive's table may be shorter) */
+    uint64_t olim;   /* quick_new: object ids below this only (min(ocap, 2^32)) */
     bool ended, hashed;
     bool special; /* a finalizer, cleanup, weak reference or unsafe.free record */
 } vstate;
@@ -323,8 +324,9 @@ void replay_vfree(vstate *v);
  * holds `handles` already? handle_make's conditions, without its growth. */
 static inline bool quick_new_handle(const vstate *v, uint64_t id, uint32_t handles)
 {
-    return id && id <= v->max_root + 1 && id < v->hlim && !(id <= v->max_root && v->hobj[id].obj) &&
-           handles != UINT32_MAX;
+    /* id - 1 <= max_root: 1 <= id <= max_root + 1; hobj[id] above max_root
+     * was never written (handle_make raises max_root first), so it reads 0 */
+    return id - 1 <= v->max_root && id < v->hlim && !v->hobj[id].obj && handles != UINT32_MAX;
 }
 
 static inline void quick_make_handle(vstate *v, uint64_t id, uint64_t o)
@@ -345,8 +347,9 @@ static inline uint64_t quick_slot(const vstate *v, uint64_t id, uint64_t slot)
 /* quick_new — NEW of object o on handle id with nslots and size: check_new's conditions. */
 static inline bool quick_new(vstate *v, uint64_t o, uint64_t id, uint64_t nslots, uint64_t size)
 {
-    if (o == 0 || o > v->max_obj + 1 || o >= v->ocap || o > UINT32_MAX || nslots > OBJ_MAX_FIELD ||
-        size > OBJ_MAX_FIELD)
+    /* o - 1 > max_obj: o is 0 or past max_obj + 1; olim is at most 2^32;
+     * OBJ_MAX_FIELD is all ones, so one test takes both fields */
+    if (o - 1 > v->max_obj || o >= v->olim || (nslots | size) > OBJ_MAX_FIELD)
         return false;
     if (o <= v->max_obj && v->objs[o].handles) /* reused while held: check_new says so */
         return false;
