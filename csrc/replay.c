@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alloc.h"
 #include "barrier.h"
 #include "idmap.h"
 #include "replay.h"
@@ -353,7 +354,8 @@ static tc_status stopped(rdrive *d, const rrec *r, tc_status st)
 /* raw_new — NEW in raw mode: object id o, handle id, nslots, size. */
 static inline tc_status raw_new(rdrive *d, uint64_t o, uint64_t id, uint64_t nslots, uint64_t size)
 {
-    tc_obj *x = tc_alloc(d->m, nslots, size);
+    /* alloc_object, tc_alloc's inline body: the checks passed both fields (<= OBJ_MAX_FIELD) */
+    tc_obj *x = alloc_object(d->m, nslots, size);
     if (!x)
         return atomic_load(&d->h->closed) ? TC_ERR_CLOSED : TC_ERR_NOMEM; /* tc_alloc said why */
     d->locals[id] = x;
@@ -368,7 +370,7 @@ static inline tc_status raw_new(rdrive *d, uint64_t o, uint64_t id, uint64_t nsl
  * must hold object id o (the checks could not know: same_obj's argument). */
 static inline tc_status raw_get(rdrive *d, uint64_t a, uint64_t slot, uint64_t c, uint64_t o)
 {
-    tc_value v = tc_load(d->locals[a], slot);
+    tc_value v = slot_read(d->locals[a], slot); /* tc_load's body */
     if (v.kind != TC_REF || v.u.ref != d->objs[o].o)
         return tc_fail(TC_ERR_STATE, "the heap cannot follow the log: the slot holds another object than "
                        "object id %" PRIu64 " of the recording", o);
@@ -454,7 +456,7 @@ static size_t raw_run(rdrive *d, size_t pos, size_t stop, uint64_t *last, tc_sta
         } else if (op == REC_SET) {
             if (!fields(b, &p, 2, f) || !quick_slot(&v, f[0], f[1]) || !raw_value(&v, b, &p, d->objs, at, &val))
                 break;
-            tc_store(d->m, d->locals[f[0]], f[1], val);
+            barrier_store(d->m, d->locals[f[0]], f[1], val); /* tc_store's body, inline */
         } else if (op == REC_RELEASE) {
             if (!fields(b, &p, 1, f) || !quick_release(&v, f[0]))
                 break;
