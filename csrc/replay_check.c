@@ -69,7 +69,7 @@ tc_status replay_decode_error(size_t off, uint8_t op)
     return replay_bad(off, "a record runs past the end of its block");
 }
 
-/* ---- pass 1: validation ---- */
+/* ---- the record checks ---- */
 
 /* grow_to — make room for index id in an array of `size`-byte elements at
  * *p with *cap of them, doubling; the new elements zeroed. */
