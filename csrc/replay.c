@@ -2,14 +2,23 @@
  * replay.c — tc_replay: drive a heap with the operations of a replay log
  * (record.c writes it; docs/replay.md is the format).
  *
- * Two passes over the log, read whole into memory. The first
- * (replay_check.c) validates everything before the heap is touched; any
- * failure is TC_ERR_VALUE naming its byte offset and nothing is replayed.
- * The second, here, makes the calls on this thread: a plain log (only NEW,
- * SET, GET, RELEASE, COLLECT) in one raw section with locals for handles
- * (drive_raw), any other with the checked API (drive). Each id maps to
- * this heap's handle, object or weak reference through arrays sized by the
- * first pass.
+ * First the frame (replay_check.c, replay_frame): header, every block's
+ * length and checksum, the end record last; any failure is TC_ERR_VALUE
+ * naming its byte offset and nothing is replayed. Then one pass, a block
+ * at a time: each record is decoded, checked (replay_check, or the fast
+ * path's quick_* for the common records) and only then run on this
+ * thread, so a crafted record is refused before it runs, naming its
+ * offset; the replay then drops all it holds (drive_end) and returns no
+ * report. Checking the whole log first decoded every record twice: that
+ * was 41% of a replay's instructions.
+ *
+ * Two modes. Raw (the start): one raw section, each handle id a local
+ * root, for NEW, SET, GET, RELEASE and COLLECT. Checked: the checked API,
+ * from the first record that needs it (a finalizer, cleanup, weak or free
+ * record, a handle id past REPLAY_RAW_LOCALS) to the end: to_checked
+ * makes a root for each live local first. Each id maps to this heap's
+ * handle, object or weak reference through arrays that grow with the
+ * checks' tables (fit), so the fast path indexes them unchecked.
  *
  * What cannot be replayed call for call. Finalizers run when a cycle finds
  * their object unreachable, and this heap's cycles come at other times
@@ -34,23 +43,41 @@
 #include <string.h>
 #include <time.h>
 
+#include "alloc.h"
 #include "barrier.h"
 #include "idmap.h"
 #include "replay.h"
 
-/* ---- pass 2: driving the heap ---- */
+/* ---- driving the heap ---- */
 
+/* an object id's object here, and when its NEW ran (the NEWs before it):
+ * several ids may name one address, the latest NEW's is the live one */
+typedef struct robj {
+    tc_obj *o;
+    uint64_t born;
+} robj;
+
+/* The replay's state; one owner, the replaying thread. The tables grow as
+ * the checks' do (fit): objs to v.ocap, and the handle table of the mode to
+ * at least v.hlim, so the fast path indexes them without a bound check. */
 typedef struct rdrive {
     tc_heap *h;
-    tc_root **roots;  /* by handle id */
-    tc_obj **locals;  /* drive_raw: by handle id, instead of roots */
-    tc_obj **objs;    /* by object id */
-    tc_weak **weaks;  /* by weak id */
-    idmap obj_ids;    /* this heap's object address -> id (for the hash) */
+    rlog *g;
+    vstate v;         /* the checks' state (replay_check.c) */
+    tc_mutator *m;    /* raw mode: the open raw section; NULL: the checked calls */
+    tc_obj **locals;  /* raw mode: by handle id, lcap of them on m's local stack */
+    size_t lcap;
+    tc_root **roots;  /* checked mode: by handle id, rcap of them */
+    size_t rcap;
+    robj *objs;       /* by object id, ocap of them */
+    size_t ocap;
+    tc_weak **weaks;  /* by weak id, wcap of them */
+    size_t wcap;
+    uint64_t born;    /* NEWs replayed */
+    idmap obj_ids;    /* this heap's object address -> id (for the hash), once hashed */
     idmap fin_weak;   /* finalizer token -> private tc_weak* to its object */
     idmap pending;    /* finalizer token -> handle from this heap's ready queue, not yet asked for */
-    uint64_t max_root;
-    bool hashed;      /* keep obj_ids (the log has graph hashes to check) */
+    bool hashed;      /* obj_ids is kept: a collection with a graph hash was met */
     tc_replay_report *rep;
 } rdrive;
 
@@ -71,7 +98,7 @@ static tc_value set_value(rdrive *d, const rrec *r)
         memcpy(&x, &r->bits, sizeof x);
         return tc_float(x);
     }
-    case REC_K_REF: return tc_ref(d->objs[r->bits]);
+    case REC_K_REF: return tc_ref(d->objs[r->bits].o);
     }
     return tc_nil();
 }
@@ -159,7 +186,29 @@ static tc_status finalizer(rdrive *d, const rrec *r)
     return TC_OK;
 }
 
-/* handles_array — roots[] of every live handle id, for the graph hash. */
+/* keep_obj_ids — from the first collection with a graph hash on, obj_ids
+ * maps each object's address to its id (the hash names objects by id):
+ * made now from objs, where for an address several ids name, the latest
+ * NEW's is the live object's; NEWs then add to it. (A log without hashes,
+ * GCBench's, never pays for the map.) */
+static bool keep_obj_ids(rdrive *d)
+{
+    for (uint64_t i = 1; i <= d->v.max_obj && i < d->ocap; i++) {
+        bool fresh;
+        uint64_t *id;
+        if (!d->objs[i].o)
+            continue;
+        if (!(id = idmap_slot(&d->obj_ids, (uint64_t)(uintptr_t)d->objs[i].o, &fresh)))
+            return false;
+        if (fresh || d->objs[*id].born < d->objs[i].born)
+            *id = i;
+    }
+    d->hashed = true;
+    return true;
+}
+
+/* collect — REC_COLLECT: a forced cycle, then heap_objects and the graph
+ * hash compared with the recording's. */
 static tc_status collect(rdrive *d, const rrec *r)
 {
     tc_status st = tc_heap_collect(d->h);
@@ -168,11 +217,14 @@ static tc_status collect(rdrive *d, const rrec *r)
         return st;
     d->rep->collects++;
     bool same = s.heap_objects == r->a;
+    if ((r->b & REC_COLLECT_HASH) && !d->hashed && !keep_obj_ids(d))
+        return tc_fail(TC_ERR_NOMEM, "out of memory for the replay's object table");
     if (r->b & REC_COLLECT_HASH) {
-        tc_root **rs = plat_malloc((d->max_root + 1) * sizeof *rs);
-        uint64_t *ids = plat_malloc((d->max_root + 1) * sizeof *ids), hash = 0;
+        uint64_t max_root = d->v.max_root;
+        tc_root **rs = plat_malloc((max_root + 1) * sizeof *rs);
+        uint64_t *ids = plat_malloc((max_root + 1) * sizeof *ids), hash = 0;
         size_t n = 0;
-        for (uint64_t i = 1; rs && ids && i <= d->max_root; i++)
+        for (uint64_t i = 1; rs && ids && i <= max_root; i++)
             if (d->locals ? d->locals[i] != NULL : d->roots[i] != NULL) {
                 /* a local is one word holding the object's address: the
                  * representation of a root (tricolor.h, tc_root_obj) */
@@ -197,11 +249,11 @@ static tc_status collect(rdrive *d, const rrec *r)
 }
 
 /* same_obj — the handle a GET, READY or WEAK_GET made holds the object the
- * log names. Pass 1 let later stores name that object id because a live
+ * log names. The checks let later stores name that object id because a live
  * handle holds it: this is what makes objs[id] a live object here. */
 static tc_status same_obj(rdrive *d, uint64_t root, uint64_t obj)
 {
-    if (tc_root_obj(d->roots[root]) == d->objs[obj])
+    if (tc_root_obj(d->roots[root]) == d->objs[obj].o)
         return TC_OK;
     return tc_fail(TC_ERR_STATE, "the heap cannot follow the log: the handle holds another object than object id "
                    "%" PRIu64 " of the recording", obj);
@@ -227,7 +279,7 @@ static tc_status new_obj(rdrive *d, const rrec *r)
     if (st != TC_OK)
         return st;
     d->roots[r->b] = root;
-    d->objs[r->a] = tc_root_obj(root);
+    d->objs[r->a] = (robj){tc_root_obj(root), ++d->born};
     d->rep->objects++;
     if (d->hashed && !idmap_put(&d->obj_ids, (uint64_t)(uintptr_t)tc_root_obj(root), r->a))
         return tc_fail(TC_ERR_NOMEM, "out of memory for the replay's object table");
@@ -266,17 +318,22 @@ static tc_status step(rdrive *d, const rrec *r)
         return TC_OK;
     case REC_FREE: return tc_obj_free(d->h, d->roots[r->a]);
     }
-    return TC_OK; /* REC_END; REC_FOREIGN never passes validation */
+    return TC_OK; /* REC_END; REC_FOREIGN never passes the checks */
 }
 
-/* drive_end — release what the replay still holds. */
-static void drive_end(rdrive *d, const rlog *g)
+/* drive_end — leave the raw section and release what the replay still holds. */
+static void drive_end(rdrive *d)
 {
+    if (d->m) { /* the locals are popped on every way out, or they would root the objects for good */
+        tc_locals_pop(d->m, d->lcap);
+        tc_leave(d->m);
+        d->m = NULL;
+    }
     if (atomic_load(&d->h->closed)) /* a finalizer closed it: everything is gone */
         goto out;
-    for (uint64_t i = 1; d->roots && i <= g->max_root; i++)
+    for (uint64_t i = 1; i < d->rcap && i <= d->v.max_root; i++)
         tc_root_release(d->h, d->roots[i]);
-    for (uint64_t i = 1; d->weaks && i <= g->max_weak; i++)
+    for (uint64_t i = 1; i < d->wcap && i <= d->v.weaks.max; i++)
         tc_weak_release(d->h, d->weaks[i]);
     (void)drain_ready(d);
     for (size_t i = 0; i < d->pending.cap; i++)
@@ -292,6 +349,7 @@ out:
     idmap_free(&d->obj_ids);
     idmap_free(&d->fin_weak);
     idmap_free(&d->pending);
+    replay_vfree(&d->v);
 }
 
 /* stopped — the error of record r, naming its byte offset. */
@@ -299,52 +357,80 @@ static tc_status stopped(rdrive *d, const rrec *r, tc_status st)
 {
     char msg[256];
     snprintf(msg, sizeof msg, "%s", tc_errmsg());
-    return tc_fail(st, "replay stopped at byte offset %zu (record %" PRIu64 "): %s", r->off, d->rep->records, msg);
+    return tc_fail(st, "replay stopped at byte offset %zu (record %" PRIu64 "): %s", r->off, d->v.records, msg);
 }
 
-/* raw_step — record r of a plain log inside the raw section m, handles as
- * locals. Pass 1 checked every slot index against its object's slot count
- * and that every stored reference is held by a live handle, i.e. a local
- * here (same_obj's argument): the unchecked tc_store is safe. */
-static inline tc_status raw_step(rdrive *d, tc_mutator *m, const rrec *r)
+/* raw_new — NEW in raw mode: object id o, handle id, nslots, size. */
+static inline tc_status raw_new(rdrive *d, uint64_t o, uint64_t id, uint64_t nslots, uint64_t size)
 {
-    tc_obj *o;
-    tc_value v;
-    switch (r->op) {
-    case REC_NEW:
-        if (!(o = tc_alloc(m, r->c, r->d)))
-            return atomic_load(&d->h->closed) ? TC_ERR_CLOSED : TC_ERR_NOMEM; /* tc_alloc said why */
-        d->locals[r->b] = d->objs[r->a] = o;
-        d->rep->objects++;
-        if (d->hashed && !idmap_put(&d->obj_ids, (uint64_t)(uintptr_t)o, r->a))
-            return tc_fail(TC_ERR_NOMEM, "out of memory for the replay's object table");
-        return TC_OK;
-    case REC_SET: tc_store(m, d->locals[r->a], r->b, set_value(d, r)); return TC_OK;
-    case REC_GET:
-        v = tc_load(d->locals[r->a], r->b);
-        if (v.kind != TC_REF || v.u.ref != d->objs[r->d])
-            return tc_fail(TC_ERR_STATE, "the heap cannot follow the log: the slot holds another object than "
-                           "object id %" PRIu64 " of the recording", r->d);
-        d->locals[r->c] = v.u.ref;
-        return TC_OK;
-    case REC_RELEASE: d->locals[r->a] = NULL; return TC_OK;
-    }
-    return TC_OK; /* REC_END */
+    /* alloc_object, tc_alloc's inline body: the checks passed both fields (<= OBJ_MAX_FIELD) */
+    tc_obj *x = alloc_object(d->m, nslots, size);
+    if (!x)
+        return atomic_load(&d->h->closed) ? TC_ERR_CLOSED : TC_ERR_NOMEM; /* tc_alloc said why */
+    d->locals[id] = x;
+    d->objs[o] = (robj){x, ++d->born};
+    d->rep->objects++;
+    if (d->hashed && !idmap_put(&d->obj_ids, (uint64_t)(uintptr_t)x, o))
+        return tc_fail(TC_ERR_NOMEM, "out of memory for the replay's object table");
+    return TC_OK;
 }
 
-/* raw_value — the value of a SET of a non-float at *p (after its slot):
- * false, nothing consumed, for a float or an unknown kind. */
-static inline bool raw_value(const uint8_t *b, size_t *p, tc_obj **objs, uint64_t last, tc_value *v)
+/* raw_get — GET in raw mode: slot `slot` of handle a into handle c, which
+ * must hold object id o (the checks could not know: same_obj's argument). */
+static inline tc_status raw_get(rdrive *d, uint64_t a, uint64_t slot, uint64_t c, uint64_t o)
+{
+    tc_value v = slot_read(d->locals[a], slot); /* tc_load's body */
+    if (v.kind != TC_REF || v.u.ref != d->objs[o].o)
+        return tc_fail(TC_ERR_STATE, "the heap cannot follow the log: the slot holds another object than "
+                       "object id %" PRIu64 " of the recording", o);
+    d->locals[c] = v.u.ref;
+    return TC_OK;
+}
+
+/* raw_step — record r (checked) inside the raw section, handles as
+ * locals. The checks passed every slot index against its object's slot
+ * count and every stored reference as held by a live handle, i.e. a local
+ * here: the unchecked tc_store is safe. */
+static tc_status raw_step(rdrive *d, const rrec *r)
+{
+    switch (r->op) {
+    case REC_NEW: return raw_new(d, r->a, r->b, r->c, r->d);
+    case REC_SET: tc_store(d->m, d->locals[r->a], r->b, set_value(d, r)); return TC_OK;
+    case REC_GET: return raw_get(d, r->a, r->b, r->c, r->d);
+    case REC_RELEASE: d->locals[r->a] = NULL; return TC_OK;
+    case REC_COLLECT: {
+        tc_leave(d->m); /* one may not wait for a cycle inside a section; the locals stay */
+        tc_status st = collect(d, r);
+        if (!(d->m = tc_enter(d->h))) { /* closed: its mutators, locals and all, are gone */
+            d->locals = NULL;
+            d->lcap = 0;
+            return st != TC_OK ? st : TC_ERR_CLOSED;
+        }
+        return st;
+    }
+    }
+    return TC_OK; /* REC_END; the others switch to the checked calls first (fit) */
+}
+
+/* raw_value — the value of a checked SET of a non-float at *p (after its
+ * slot): false, nothing consumed, for a float, an unknown kind or a
+ * reference the checks refuse. */
+static inline bool raw_value(const vstate *v, const uint8_t *b, size_t *p, const robj *objs, uint64_t last,
+                             tc_value *out)
 {
     uint8_t kind = b[*p];
     uint64_t z;
     size_t q = *p + 1;
     if (kind <= REC_K_TRUE) {
-        *v = kind == REC_K_NIL ? tc_nil() : tc_bool(kind == REC_K_TRUE);
-    } else if (kind == REC_K_INT || kind == REC_K_REF) {
+        *out = kind == REC_K_NIL ? tc_nil() : tc_bool(kind == REC_K_TRUE);
+    } else if (kind == REC_K_INT) {
         if (!fast_u(b, &q, &z))
             return false;
-        *v = kind == REC_K_INT ? tc_int((int64_t)(z >> 1) ^ -(int64_t)(z & 1)) : tc_ref(objs[unzig(last, z)]);
+        *out = tc_int((int64_t)(z >> 1) ^ -(int64_t)(z & 1));
+    } else if (kind == REC_K_REF) {
+        if (!fast_u(b, &q, &z) || !quick_ref(v, z = unzig(last, z)))
+            return false;
+        *out = tc_ref(objs[z].o);
     } else {
         return false;
     }
@@ -352,136 +438,183 @@ static inline bool raw_value(const uint8_t *b, size_t *p, tc_obj **objs, uint64_
     return true;
 }
 
-/* raw_run — drive_raw's fast path: decode and run at once the NEW, SET of
- * a non-float and RELEASE records from pos on while they start before stop
- * (FAST_ROOM before the block's end), with the tables in locals (decoding
- * into an rrec, a second switch, and the tables reloaded after every heap
- * call were most of drive_raw's own time: callgrind). Returns the position
- * of the first record it did not run: another kind of record (the general
- * way takes it), or the one that failed, with *st set. */
-static size_t raw_run(rdrive *d, tc_mutator *m, const uint8_t *b, size_t pos, size_t stop, uint64_t *last,
-                      tc_status *st)
+/* raw_run — the fast path in raw mode: decode, check (replay.h's quick_*)
+ * and run at once the NEW, SET of a non-float, GET and RELEASE records from
+ * pos on while they start before stop (FAST_ROOM before the block's end),
+ * with the state in locals. Returns the position of the first record it did
+ * not run: one the general way takes (another kind, one the checks refuse,
+ * a table to grow), or the one that failed, with *st set. */
+static size_t raw_run(rdrive *d, size_t pos, size_t stop, uint64_t *last, tc_status *st)
 {
-    tc_obj **locals = d->locals, **objs = d->objs;
+    const uint8_t *b = d->g->data;
+    vstate v = d->v; /* copies: the calls below would keep d's fields in memory */
     tc_heap *h = d->h;
-    uint64_t at = *last, n = 0, made = 0;
+    uint64_t at = *last;
     *st = TC_OK;
     while (pos < stop) {
         size_t p = pos + 1;
-        uint64_t f[4];
-        tc_value v;
+        uint64_t f[4], o;
+        tc_value val;
         uint8_t op = b[pos];
-        if (op == REC_NEW && fields(b, &p, 4, f)) {
-            tc_obj *o = tc_alloc(m, f[2], f[3]);
-            if (!o) {
-                *st = atomic_load(&h->closed) ? TC_ERR_CLOSED : TC_ERR_NOMEM; /* tc_alloc said why */
+        if (op == REC_NEW) {
+            if (!fields(b, &p, 4, f) || !quick_new(&v, o = unzig(at, f[0]), f[1], f[2], f[3]))
                 break;
-            }
-            at = unzig(at, f[0]);
-            locals[f[1]] = objs[at] = o;
-            made++;
-            if (d->hashed && !idmap_put(&d->obj_ids, (uint64_t)(uintptr_t)o, at)) {
-                *st = tc_fail(TC_ERR_NOMEM, "out of memory for the replay's object table");
+            if ((*st = raw_new(d, o, f[1], f[2], f[3])) != TC_OK)
                 break;
-            }
-        } else if (op == REC_SET && fields(b, &p, 2, f) && raw_value(b, &p, objs, at, &v)) {
-            tc_store(m, locals[f[0]], f[1], v);
-        } else if (op == REC_RELEASE && fields(b, &p, 1, f)) {
-            locals[f[0]] = NULL;
+            at = o;
+        } else if (op == REC_SET) {
+            if (!fields(b, &p, 2, f) || !quick_slot(&v, f[0], f[1]) || !raw_value(&v, b, &p, d->objs, at, &val))
+                break;
+            barrier_store(d->m, d->locals[f[0]], f[1], val); /* tc_store's body, inline */
+        } else if (op == REC_RELEASE) {
+            if (!fields(b, &p, 1, f) || !quick_release(&v, f[0]))
+                break;
+            d->locals[f[0]] = NULL;
+        } else if (op == REC_GET) {
+            if (!fields(b, &p, 4, f) || !quick_get(&v, f, o = unzig(at, f[3])))
+                break;
+            if ((*st = raw_get(d, f[0], f[1], f[2], o)) != TC_OK)
+                break;
         } else {
             break;
         }
         pos = p;
-        n++;
+        v.records++;
         if (atomic_load_explicit(&h->stw, memory_order_relaxed)) /* tc_safepoint's test, inline */
-            tc_safepoint(m);
+            tc_safepoint(d->m);
     }
-    d->rep->records += n;
-    d->rep->objects += made;
+    d->v = v;
     *last = at;
     return pos;
 }
 
-/* The most handle ids a log may have for drive_raw: locals are scanned with
+/* The most handle ids a log may have in raw mode: locals are scanned with
  * the world stopped (handles concurrently), so with more of them the
  * replay's pauses would grow with the log's handle count, which the
- * program's did not: such a log is replayed with handles (drive). */
+ * program's did not: from the first larger id on, handles (fit). */
 #define REPLAY_RAW_LOCALS 4096
 
-/* drive_raw — pass 2 for a plain log (rlog.plain): the whole replay is one
- * raw section (tc_enter), each handle id a local root, so a record costs an
- * allocation, a store with its barrier or a pointer copy, instead of a
- * checked call that enters the heap and makes or releases a root. Locals are
- * roots like handles (scanned with the world stopped at the start of mark,
- * and by Dijkstra's termination re-scan: barrier.c), so every collection
- * finds the same live graph. A forced collection leaves the section (one
- * may not wait for a cycle inside it); the locals stay (they live as long
- * as the thread's mutator). tc_safepoint after each record: a pause waits
- * for this thread no longer than one record. */
-static tc_status drive_raw(rdrive *d, const rlog *g)
+/* grow_locals — locals for every handle id below v.hcap (at most
+ * REPLAY_RAW_LOCALS + 1): more of the mutator's local stack, which never
+ * moves; false if it cannot grow in place. */
+static bool grow_locals(rdrive *d)
 {
-    tc_mutator *m = tc_enter(d->h);
-    if (!m)
-        return TC_ERR_CLOSED;
-    if (!(d->locals = tc_locals(m, d->max_root + 1))) {
-        tc_leave(m);
-        return tc_fail(TC_ERR_NOMEM, "too many live handles in the log for a replay's local roots");
-    }
+    size_t want = d->v.hcap < REPLAY_RAW_LOCALS + 1 ? d->v.hcap : REPLAY_RAW_LOCALS + 1;
+    if (d->lcap >= want)
+        return true;
+    tc_obj **l = tc_locals(d->m, want - d->lcap);
+    if (l && d->locals && l != d->locals + d->lcap) /* another push between: cannot be one array */
+        tc_locals_pop(d->m, want - d->lcap);
+    if (!l || (d->locals && l != d->locals + d->lcap))
+        return false;
+    if (!d->locals)
+        d->locals = l;
+    d->lcap = want;
+    return true;
+}
+
+/* to_checked — leave raw mode for good: a root for each local, then the
+ * section is left. Called before the record that needs it runs. */
+static tc_status to_checked(rdrive *d)
+{
     tc_status st = TC_OK;
-    uint64_t last = 0;
-    for (size_t off = REC_HEADER; off < g->size && st == TC_OK;) {
-        size_t pos = off + 8, end = pos + get_u32le(g->data + off);
-        for (rrec r; pos < end; d->rep->records++) {
-            if (end - pos >= FAST_ROOM) { /* then one record the general way, at least */
-                pos = raw_run(d, m, g->data, pos, end - FAST_ROOM + 1, &last, &st);
-                if (st != TC_OK) {
-                    r.off = pos;
-                    st = stopped(d, &r, st);
-                    break;
-                }
-            }
-            if ((st = decode(g->data, &pos, end, &r, &last)) != TC_OK) {
-                break;
-            } else if (r.op == REC_COLLECT) {
-                tc_leave(m);
-                if ((st = collect(d, &r)) != TC_OK)
-                    st = stopped(d, &r, st);
-                if (!(m = tc_enter(d->h))) /* closed: its mutators, locals and all, are gone */
-                    return st != TC_OK ? st : stopped(d, &r, TC_ERR_CLOSED);
-                if (st != TC_OK)
-                    break; /* below: the locals are popped, or they would root the objects for good */
-            } else if ((st = raw_step(d, m, &r)) != TC_OK) {
-                st = stopped(d, &r, st);
-                break;
-            }
-            if (atomic_load_explicit(&d->h->stw, memory_order_relaxed)) /* tc_safepoint's test, inline */
-                tc_safepoint(m);
-        }
-        off = end;
-    }
-    tc_locals_pop(m, d->max_root + 1);
+    if (d->rcap < d->v.hcap && !replay_grow_to((void **)&d->roots, &d->rcap, d->v.hcap - 1, sizeof *d->roots))
+        st = tc_fail(TC_ERR_NOMEM, "out of memory for the replay's tables");
+    for (size_t i = 1; st == TC_OK && i < d->lcap; i++)
+        if (d->locals[i])
+            st = tc_root_new(d->h, d->locals[i], &d->roots[i]);
+    tc_locals_pop(d->m, d->lcap);
+    tc_leave(d->m);
+    d->m = NULL;
     d->locals = NULL;
-    tc_leave(m);
+    d->lcap = 0;
     return st;
 }
 
-/* drive — pass 2: every record of the validated log, in order. */
-static tc_status drive(rdrive *d, const rlog *g)
+static bool needs_handles(uint8_t op) { return op >= REC_FINALIZER && op <= REC_FREE; }
+
+/* fit — after the checks accepted record r: the tables as large as the
+ * checks' (so the fast path needs no bound check), the mode the record
+ * needs (raw mode replays only NEW, SET, GET, RELEASE and COLLECT, with at
+ * most REPLAY_RAW_LOCALS handle ids), and v.hlim and v.olim for the fast path. */
+static tc_status fit(rdrive *d, const rrec *r)
 {
-    size_t off = REC_HEADER;
-    uint64_t last = 0;
-    while (off < g->size) {
-        size_t pos = off + 8, end = pos + get_u32le(g->data + off);
-        while (pos < end) {
-            rrec r;
-            tc_status st = decode(g->data, &pos, end, &r, &last);
-            if (st == TC_OK && (st = step(d, &r)) != TC_OK)
-                return stopped(d, &r, st);
-            d->rep->records++;
-        }
-        off = end;
-    }
+    vstate *v = &d->v;
+    tc_status st;
+    if ((d->ocap < v->ocap && !replay_grow_to((void **)&d->objs, &d->ocap, v->ocap - 1, sizeof *d->objs)) ||
+        (v->weaks.max >= d->wcap && !replay_grow_to((void **)&d->weaks, &d->wcap, v->weaks.max, sizeof *d->weaks)))
+        return tc_fail(TC_ERR_NOMEM, "out of memory for the replay's tables");
+    if (d->m && (needs_handles(r->op) || v->max_root > REPLAY_RAW_LOCALS || !grow_locals(d)) && (st = to_checked(d)) != TC_OK)
+        return st;
+    if (!d->m && d->rcap < v->hcap && !replay_grow_to((void **)&d->roots, &d->rcap, v->hcap - 1, sizeof *d->roots))
+        return tc_fail(TC_ERR_NOMEM, "out of memory for the replay's tables");
+    size_t cap = d->m ? d->lcap : d->rcap;
+    v->hlim = v->hcap < cap ? v->hcap : cap;
+    v->olim = v->ocap < (uint64_t)UINT32_MAX + 1 ? v->ocap : (uint64_t)UINT32_MAX + 1;
     return TC_OK;
+}
+
+/* one_record — the record at *pos (before end) the general way: decode,
+ * check, fit, run. */
+static tc_status one_record(rdrive *d, size_t *pos, size_t end, uint64_t *last)
+{
+    rrec r;
+    const char *why;
+    size_t base = d->g->base;
+    tc_status st = decode(d->g->data, pos, end, &r, last);
+    r.off += base; /* a file offset from here on */
+    if (st != TC_OK)
+        return replay_decode_error(r.off, r.op);
+    if ((why = replay_check(&d->v, &r)) != NULL)
+        return replay_bad(r.off, why);
+    if (r.op == REC_END && (d->v.ended = true) && (*pos != end || base + end != d->g->size))
+        return replay_bad(base + *pos, "bytes after the end record");
+    if ((st = fit(d, &r)) != TC_OK || (st = d->m ? raw_step(d, &r) : step(d, &r)) != TC_OK)
+        return stopped(d, &r, st);
+    d->v.records++;
+    return TC_OK;
+}
+
+/* drive — every record of the framed log, in order, each checked before it
+ * runs (see the top of the file). Raw mode while the log allows it: the
+ * replay is one raw section (tc_enter), each handle id a local root, so a
+ * record costs an allocation, a store with its barrier or a pointer copy,
+ * instead of a checked call that enters the heap and makes or releases a
+ * root. Locals are roots like handles (scanned with the world stopped at
+ * the start of mark, and by Dijkstra's termination re-scan: barrier.c), so
+ * every collection finds the same live graph. tc_safepoint after each
+ * record: a pause waits for this thread no longer than one record. */
+static tc_status drive(rdrive *d)
+{
+    rlog *g = d->g;
+    uint64_t last = 0;
+    tc_status st = TC_OK;
+    if (!(d->m = tc_enter(d->h)))
+        return TC_ERR_CLOSED;
+    for (size_t off = REC_HEADER; off < g->size && st == TC_OK && !d->v.ended;) {
+        uint32_t len;
+        if ((st = replay_block(g, off, &len)) != TC_OK) /* again: the file may have changed since replay_frame */
+            return st;
+        size_t pos = 8, end = pos + len; /* in g->data */
+        while (pos < end && st == TC_OK && !d->v.ended) {
+            if (d->m && end - pos >= FAST_ROOM) { /* then one record the general way, at least */
+                rrec r = {.off = 0};
+                pos = raw_run(d, pos, end - FAST_ROOM + 1, &last, &st);
+                if (st != TC_OK) {
+                    r.off = g->base + pos;
+                    return stopped(d, &r, st);
+                }
+            }
+            if (pos < end)
+                st = one_record(d, &pos, end, &last);
+            if (d->m && atomic_load_explicit(&d->h->stw, memory_order_relaxed)) /* tc_safepoint's test */
+                tc_safepoint(d->m);
+        }
+        off += 8 + (size_t)len;
+    }
+    if (st == TC_OK && !d->v.ended) /* replay_frame saw the end record: only a bug gets here */
+        st = replay_bad(g->size, "the log ends without its end record");
+    return st;
 }
 
 static uint64_t now_ns(void)
@@ -497,27 +630,22 @@ tc_status tc_replay(tc_heap *h, const char *path, tc_replay_report *out)
         return tc_fail(TC_ERR_VALUE, "replay needs a path and a report");
     if (atomic_load(&h->closed))
         return tc_fail(TC_ERR_CLOSED, "the heap is closed");
-    rlog g = {0};
+    rlog g;
     tc_replay_report rep = {.first_mismatch = -1};
-    tc_status st = replay_read(path, &g);
-    if (st == TC_OK)
-        st = replay_validate(&g, &rep.version);
-    if (st != TC_OK) {
-        free(g.data);
+    tc_status st = replay_open(path, &g);
+    if (st != TC_OK)
+        return st;
+    if ((st = replay_frame(&g, &rep.version)) != TC_OK) {
+        replay_close(&g);
         return st;
     }
-    rdrive d = {.h = h, .rep = &rep, .max_root = g.max_root, .hashed = g.hashed};
-    d.roots = plat_calloc(g.max_root + 1, sizeof *d.roots);
-    d.objs = plat_calloc(g.max_obj + 1, sizeof *d.objs);
-    d.weaks = plat_calloc(g.max_weak + 1, sizeof *d.weaks);
+    rdrive d = {.h = h, .g = &g, .rep = &rep};
     uint64_t t0 = now_ns();
-    if (!d.roots || !d.objs || !d.weaks)
-        st = tc_fail(TC_ERR_NOMEM, "out of memory for the replay's tables");
-    else
-        st = g.plain && g.max_root <= REPLAY_RAW_LOCALS ? drive_raw(&d, &g) : drive(&d, &g);
+    st = drive(&d);
     rep.elapsed_ns = now_ns() - t0;
-    drive_end(&d, &g);
-    free(g.data);
+    rep.records = d.v.records;
+    drive_end(&d);
+    replay_close(&g);
     if (st == TC_OK)
         *out = rep;
     return st;

@@ -1,11 +1,12 @@
 /*
- * replay.h — the replay log's reader, shared by replay_check.c (reading
- * and validating a log: pass 1) and replay.c (driving a heap with it: pass
- * 2). Both passes decode every record, so decode is inline here.
+ * replay.h — the replay log's reader, shared by replay_check.c (the log's
+ * frame and each record's checks) and replay.c (decoding each record,
+ * checking it, and driving a heap with it, in one pass). Decode and the
+ * checks' fast path are inline here: they are the replay's innermost loop.
  *
  * Invariant: decode reads no byte at or past `end` (the end of the record's
- * block, which check_block checked lies inside the file), whatever the
- * bytes; decode_fast runs only with FAST_ROOM bytes before `end`.
+ * block, which replay_block checked lies inside the file and the buffer),
+ * whatever the bytes; decode_fast runs only with FAST_ROOM bytes before `end`.
  */
 #ifndef TC_REPLAY_H
 #define TC_REPLAY_H
@@ -22,12 +23,15 @@ typedef struct rrec {
     size_t off;          /* byte offset of the opcode */
 } rrec;
 
+/* The log file, read one block at a time (the decoder's data is one
+ * block, an L2-sized buffer refilled in place: reading the whole file
+ * into fresh memory cost a page fault per 4 KiB, a tenth of a replay). */
 typedef struct rlog {
-    uint8_t *data;
-    size_t size;
-    uint64_t max_obj, max_root, max_weak;
-    bool hashed; /* some REC_COLLECT carries a graph hash: the replay keeps obj_ids */
-    bool plain;  /* only NEW, SET, GET, RELEASE, COLLECT: drive_raw may replay it */
+    int fd;
+    const char *path;
+    size_t size;   /* the file's size when opened */
+    uint8_t *data; /* the block at file offset base: its 8-byte header, then its payload */
+    size_t base;
 } rlog;
 
 
@@ -193,9 +197,11 @@ static inline __attribute__((always_inline)) bool decode_fast(const uint8_t *d, 
 }
 
 /* decode — the record at *pos (inside a block ending at end); *last is the
- * object id of the last NEW decoded (0 at the start). Both passes decode
- * every record, so this is the replay's innermost loop: the fields go to
- * locals first, and one-byte varints take no call. */
+ * object id of the last NEW decoded (0 at the start). TC_ERR_VALUE, with
+ * no message, if it runs past end or has no known opcode: r->off (in the
+ * buffer) and r->op are set for replay_decode_error, which the caller
+ * gives the file offset. The fields go to locals first, and one-byte
+ * varints take no call. */
 static inline __attribute__((always_inline)) tc_status decode(const uint8_t *d, size_t *pos, size_t end, rrec *r,
                                                               uint64_t *last)
 {
@@ -224,19 +230,165 @@ static inline __attribute__((always_inline)) tc_status decode(const uint8_t *d, 
     r->kind = 0;
     r->bits = 0;
     if (!ok || !decode_tail(d, &p, end, r))
-        return replay_decode_error(r->off, op);
+        return TC_ERR_VALUE; /* r->off and r->op say where: replay_decode_error */
     delta_obj(r, last);
     *pos = p;
     return TC_OK;
 }
 
 
-/* replay_read — the file at path, whole, into g->data and g->size. */
-tc_status replay_read(const char *path, rlog *g);
-/* replay_validate — pass 1 over the whole log g (replay_check.c): on
- * success the tables' sizes and flags in g are set and *version is the
- * log's; any failure is TC_ERR_VALUE naming a byte offset. */
-tc_status replay_validate(rlog *g, uint32_t *version);
+/* ---- what the checks know (replay_check.c), record by record ---- */
+
+typedef struct ids {
+    uint8_t *live; /* live[id] for id <= max */
+    uint64_t max;
+    size_t cap;    /* bytes allocated at live */
+} ids;
+
+/* What the checks know of an object id: its shape, how many live handles
+ * hold it, and whether unsafe.free freed it. Every reference a store names
+ * must be held by a live handle (the host stores what it holds): so the
+ * replay's object for that id is alive, never a freed or collected one. */
+typedef struct vobj {
+    uint32_t handles; /* live handles on it */
+    uint32_t nslots;
+} vobj;
+
+/* What only a log with unsafe.free needs, by object id, allocated at the
+ * first FREE (vobj stays 8 bytes: the checks touch it at every record). */
+typedef struct vfree {
+    uint32_t gen; /* +1 each time a NEW reuses the id after a free */
+    bool freed;
+} vfree;
+
+/* A handle: the object id it holds (0: not live) and that id's generation
+ * then. A handle on an object freed by unsafe.free stays live (only its
+ * release is valid), and the freed object's memory, so its id, may be
+ * reused while it lives: the generation tells it from the new object. */
+typedef struct vhandle {
+    uint32_t obj;
+    uint32_t gen;
+} vhandle;
+
+/* The checks' state; one owner, the replaying thread. */
+typedef struct vstate {
+    vhandle *hobj;   /* by handle id */
+    uint64_t max_root;
+    size_t hcap;
+    vobj *objs;      /* by object id, 1..max_obj */
+    size_t ocap;
+    vfree *fr;       /* by object id, NULL until the first FREE; fcap entries */
+    size_t fcap;
+    ids weaks;
+    uint64_t max_obj, records;
+    uint64_t hlim;   /* quick_*: handle ids below this only (<= hcap; the drive's table may be shorter) */
+    uint64_t olim;   /* quick_new: object ids below this only (min(ocap, 2^32)) */
+    bool ended, hashed;
+    bool special; /* a finalizer, cleanup, weak reference or unsafe.free record */
+} vstate;
+
+/* replay_open — open the log at path (g->size its size), a block's buffer;
+ * replay_close frees them. */
+tc_status replay_open(const char *path, rlog *g);
+void replay_close(rlog *g);
+/* replay_block — the block at file offset off into g->data (g->base =
+ * off): its length in range, inside the file, its CRC-32 right; *len its
+ * payload's length. TC_ERR_VALUE naming the offset otherwise. */
+tc_status replay_block(rlog *g, size_t off, uint32_t *len);
+/* replay_frame — before the heap is touched: header and version (*version
+ * is the log's), every block's length and CRC-32, the last block's records
+ * ending with END as the file's last bytes. TC_ERR_VALUE naming a byte
+ * offset otherwise. */
+tc_status replay_frame(rlog *g, uint32_t *version);
+/* replay_check — why record r cannot follow the records before it (v's
+ * state, which it advances when it accepts), or NULL. */
+const char *replay_check(vstate *v, const rrec *r);
+/* replay_bad — TC_ERR_VALUE: the log is corrupt at byte offset off. */
+tc_status replay_bad(size_t off, const char *what);
+/* replay_grow_to — room for index id in an array of `size`-byte elements
+ * at *p with *cap of them (doubling, from 1024), the new ones zeroed. */
+bool replay_grow_to(void **p, size_t *cap, uint64_t id, size_t size);
+void replay_vfree(vstate *v);
+
+/* ---- the fast path: the common records checked at once ----
+ * Most of a log is NEW, SET of a non-float, GET and RELEASE, in a log with
+ * no unsafe.free (so no generations). replay.c decodes these with
+ * fields() and checks them here, with the state in locals, well inside a
+ * block (FAST_ROOM). They accept exactly what replay_check would, and only
+ * when they accept do they change anything: for whatever they do not
+ * accept (another record, an error, a table to grow) the general path
+ * decodes the record again, so every error names its byte offset the one
+ * way. */
+
+/* quick_new_handle — may handle id `id` be made now on an object that
+ * holds `handles` already? handle_make's conditions, without its growth. */
+static inline bool quick_new_handle(const vstate *v, uint64_t id, uint32_t handles)
+{
+    /* id - 1 <= max_root: 1 <= id <= max_root + 1; hobj[id] above max_root
+     * was never written (handle_make raises max_root first), so it reads 0 */
+    return id - 1 <= v->max_root && id < v->hlim && !v->hobj[id].obj && handles != UINT32_MAX;
+}
+
+static inline void quick_make_handle(vstate *v, uint64_t id, uint64_t o)
+{
+    if (id > v->max_root)
+        v->max_root = id;
+    v->hobj[id] = (vhandle){(uint32_t)o, 0};
+    v->objs[o].handles++;
+}
+
+/* quick_slot — the object of live handle id if slot `slot` is in range, else 0. */
+static inline uint64_t quick_slot(const vstate *v, uint64_t id, uint64_t slot)
+{
+    uint64_t o = id && id <= v->max_root ? v->hobj[id].obj : 0;
+    return o && slot < v->objs[o].nslots ? o : 0;
+}
+
+/* quick_new — NEW of object o on handle id with nslots and size: check_new's conditions. */
+static inline bool quick_new(vstate *v, uint64_t o, uint64_t id, uint64_t nslots, uint64_t size)
+{
+    /* o - 1 > max_obj: o is 0 or past max_obj + 1; olim is at most 2^32;
+     * OBJ_MAX_FIELD is all ones, so one test takes both fields */
+    if (o - 1 > v->max_obj || o >= v->olim || (nslots | size) > OBJ_MAX_FIELD)
+        return false;
+    if (o <= v->max_obj && v->objs[o].handles) /* reused while held: check_new says so */
+        return false;
+    if (!quick_new_handle(v, id, 0))
+        return false;
+    if (o > v->max_obj)
+        v->max_obj = o;
+    v->objs[o] = (vobj){.nslots = (uint32_t)nslots};
+    quick_make_handle(v, id, o);
+    return true;
+}
+
+/* quick_ref — may a store name object id t? (check_set's reference test) */
+static inline bool quick_ref(const vstate *v, uint64_t t)
+{
+    return t && t <= v->max_obj && v->objs[t].handles;
+}
+
+/* quick_get — GET of slot f[1] of handle f[0] into new handle f[2] holding object o. */
+static inline bool quick_get(vstate *v, const uint64_t *f, uint64_t o)
+{
+    if (!quick_slot(v, f[0], f[1]) || o == 0 || o > v->max_obj || !quick_new_handle(v, f[2], v->objs[o].handles))
+        return false;
+    quick_make_handle(v, f[2], o);
+    return true;
+}
+
+/* quick_release — RELEASE of handle a. */
+static inline bool quick_release(vstate *v, uint64_t a)
+{
+    if (!a || a > v->max_root)
+        return false;
+    uint32_t o = v->hobj[a].obj;
+    if (!o)
+        return false;
+    v->objs[o].handles--;
+    v->hobj[a].obj = 0;
+    return true;
+}
 
 #pragma GCC visibility pop
 

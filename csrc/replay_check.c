@@ -1,28 +1,36 @@
 /*
- * replay_check.c — pass 1 of a replay (replay.c is pass 2): read the log
- * whole and validate all of it before the heap is touched.
+ * replay_check.c — the checks of a replay log (replay.c drives the heap).
  *
- * It checks the header and version, each block's length and CRC-32, each
- * record's shape, and the ids: a handle or weak reference is used only
- * while live and created only while free, an object id only after a NEW
- * gave it, ending with the END record as the last bytes. It also follows
- * which object each handle holds (a NEW's, or the one a GET, READY or
- * WEAK_GET names), so that it can refuse what no recording writes and a
- * crafted log could: a store of a reference no live handle holds (the
- * object may be freed by then), a slot index out of range, an operation
- * on an object unsafe.free freed. Any failure is TC_ERR_VALUE naming its
- * byte offset; nothing is replayed. replay.c checks at run time the one
- * thing this cannot know: that a load returns the object the log names.
+ * Two parts. replay_frame, before the heap is touched: the header and
+ * version, every block's length and CRC-32, and the last block's records,
+ * which must end with the END record as the file's last bytes; so a log
+ * with any byte changed or cut is refused before the first operation.
+ * replay_check, record by record as replay.c replays them (its fast path,
+ * replay.h's quick_*, accepts exactly what this does for the common
+ * records): each record's shape and ids follow the records before it: a
+ * handle or weak reference is used only while live and created only while
+ * free, an object id only after a NEW gave it, the END record counts the
+ * records before it. It also follows which object each handle holds (a
+ * NEW's, or the one a GET, READY or WEAK_GET names), so that it can refuse
+ * what no recording writes and a crafted log (valid checksums, impossible
+ * contents) could: a store of a reference no live handle holds (the object
+ * may be freed by then), a slot index out of range, an operation on an
+ * object unsafe.free freed. Any failure is TC_ERR_VALUE naming its byte
+ * offset. replay.c checks at run time the one thing this cannot know: that
+ * a load returns the object the log names.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "replay.h"
 
-static tc_status bad(size_t off, const char *what)
+tc_status replay_bad(size_t off, const char *what)
 {
     return tc_fail(TC_ERR_VALUE, "corrupt replay log at byte offset %zu: %s", off, what);
 }
@@ -56,22 +64,16 @@ tc_status replay_decode_error(size_t off, uint8_t op)
     if (op == 0 || op >= REC_OP_COUNT) {
         char msg[64];
         snprintf(msg, sizeof msg, "unknown record type 0x%02x", op);
-        return bad(off, msg);
+        return replay_bad(off, msg);
     }
-    return bad(off, "a record runs past the end of its block");
+    return replay_bad(off, "a record runs past the end of its block");
 }
 
-/* ---- pass 1: validation ---- */
-
-typedef struct ids {
-    uint8_t *live; /* live[id] for id <= max */
-    uint64_t max;
-    size_t cap;    /* bytes allocated at live */
-} ids;
+/* ---- the record checks ---- */
 
 /* grow_to — make room for index id in an array of `size`-byte elements at
  * *p with *cap of them, doubling; the new elements zeroed. */
-static bool grow_to(void **p, size_t *cap, uint64_t id, size_t size)
+bool replay_grow_to(void **p, size_t *cap, uint64_t id, size_t size)
 {
     if (id < *cap)
         return true;
@@ -93,7 +95,7 @@ static bool ids_make(ids *s, uint64_t id)
     if (id == 0 || id > s->max + 1 || (id <= s->max && s->live[id]))
         return false;
     if (id == s->max + 1) {
-        if (!grow_to((void **)&s->live, &s->cap, id, 1))
+        if (!replay_grow_to((void **)&s->live, &s->cap, id, 1))
             return false;
         s->max = id;
     }
@@ -102,45 +104,6 @@ static bool ids_make(ids *s, uint64_t id)
 }
 
 static bool ids_live(const ids *s, uint64_t id) { return id && id <= s->max && s->live[id]; }
-
-/* What pass 1 knows of an object id: its shape, how many live handles hold
- * it, and whether unsafe.free freed it. Every reference a store names must
- * be held by a live handle (the host stores what it holds): so the replay's
- * object for that id is alive, never a freed or collected one. */
-typedef struct vobj {
-    uint32_t handles; /* live handles on it */
-    uint32_t nslots;
-} vobj;
-
-/* What only a log with unsafe.free needs, by object id, allocated at the
- * first FREE (vobj stays 8 bytes: validation walks it at every record). */
-typedef struct vfree {
-    uint32_t gen; /* +1 each time a NEW reuses the id after a free */
-    bool freed;
-} vfree;
-
-/* A handle: the object id it holds (0: not live) and that id's generation
- * then. A handle on an object freed by unsafe.free stays live (only its
- * release is valid), and the freed object's memory, so its id, may be
- * reused while it lives: the generation tells it from the new object. */
-typedef struct vhandle {
-    uint32_t obj;
-    uint32_t gen;
-} vhandle;
-
-typedef struct vstate {
-    vhandle *hobj;   /* by handle id */
-    uint64_t max_root;
-    size_t hcap;
-    vobj *objs;      /* by object id, 1..max_obj */
-    size_t ocap;
-    vfree *fr;       /* by object id, NULL until the first FREE; fcap entries */
-    size_t fcap;
-    ids weaks;
-    uint64_t max_obj, records;
-    bool ended, hashed;
-    bool special; /* a finalizer, cleanup, weak reference or unsafe.free record */
-} vstate;
 
 /* handle_obj — the object id handle id holds, 0 if it is not live. */
 static inline uint64_t handle_obj(const vstate *v, uint64_t id)
@@ -162,7 +125,7 @@ static inline const char *handle_make(vstate *v, uint64_t id, uint64_t o)
     if (v->objs[o].handles == UINT32_MAX)
         return "more handles on one object than a replay counts";
     if (id > v->max_root) {
-        if (id >= v->hcap && !grow_to((void **)&v->hobj, &v->hcap, id, sizeof *v->hobj))
+        if (id >= v->hcap && !replay_grow_to((void **)&v->hobj, &v->hcap, id, sizeof *v->hobj))
             return "out of memory validating the log";
         v->max_root = id;
     }
@@ -194,11 +157,11 @@ static const char *check_new(vstate *v, const rrec *r)
     if (r->c > OBJ_MAX_FIELD || r->d > OBJ_MAX_FIELD)
         return "an object larger than an object can be";
     if (r->a > v->max_obj) {
-        if (r->a >= v->ocap && !grow_to((void **)&v->objs, &v->ocap, r->a, sizeof *v->objs))
+        if (r->a >= v->ocap && !replay_grow_to((void **)&v->objs, &v->ocap, r->a, sizeof *v->objs))
             return "out of memory validating the log";
         v->max_obj = r->a;
     }
-    if (v->fr && r->a >= v->fcap && !grow_to((void **)&v->fr, &v->fcap, r->a, sizeof *v->fr))
+    if (v->fr && r->a >= v->fcap && !replay_grow_to((void **)&v->fr, &v->fcap, r->a, sizeof *v->fr))
         return "out of memory validating the log";
     v->objs[r->a] = (vobj){.nslots = (uint32_t)r->c};
     return handle_make(v, r->b, r->a);
@@ -270,8 +233,8 @@ static const char *check_weak(vstate *v, const rrec *r)
     }
 }
 
-/* check — the reason record r cannot follow the records before it, or NULL. */
-static const char *check(vstate *v, const rrec *r)
+/* replay_check — the reason record r cannot follow the records before it, or NULL. */
+const char *replay_check(vstate *v, const rrec *r)
 {
     uint64_t o;
     const char *why;
@@ -289,7 +252,7 @@ static const char *check(vstate *v, const rrec *r)
         v->special = true;
         if ((why = handle_use(v, r->a, &o)) != NULL)
             return why;
-        if (!v->fr && !grow_to((void **)&v->fr, &v->fcap, v->max_obj, sizeof *v->fr))
+        if (!v->fr && !replay_grow_to((void **)&v->fr, &v->fcap, v->max_obj, sizeof *v->fr))
             return "out of memory validating the log";
         v->fr[o].freed = true; /* every handle on it reads freed now (special.c) */
         return NULL;
@@ -305,252 +268,143 @@ static const char *check(vstate *v, const rrec *r)
     return "an unknown record type";
 }
 
-/* ---- the fast path: pass 1's common records, decoded and checked at once ----
- * Most of a log is NEW, SET of a non-float, GET and RELEASE, in a log with
- * no unsafe.free (so no generations). Decoding them into an rrec and then
- * switching again in check() was half of a replay's validation (perf), so
- * quick() does both for them, with the state in locals, well inside a
- * block (decode_fast's FAST_ROOM). It accepts exactly what check() would,
- * and only when it accepts does it change anything: for whatever it does
- * not accept (another record, an error, a table to grow) it consumes
- * nothing and the general path decodes the record again, so every error
- * still names its byte offset the one way. */
-
-/* quick_get — a varint that cannot run past the block (FAST_ROOM). */
-#define quick_get(d, p, out) fast_u(d, p, out)
-
-/* quick_new_handle — may handle id `id` be made now on object o (which
- * holds `handles` already)? handle_make's conditions, without its growth. */
-static inline bool quick_new_handle(const vstate *v, uint64_t id, uint32_t handles)
+/* read_at — up to n bytes of the log at file offset off into buf: how
+ * many (fewer only at the end of the file); -1 on a read error. */
+static ssize_t read_at(const rlog *g, uint8_t *buf, size_t n, size_t off)
 {
-    return id && id <= v->max_root + 1 && id < v->hcap && !(id <= v->max_root && v->hobj[id].obj) &&
-           handles != UINT32_MAX;
-}
-
-static inline void quick_make_handle(vstate *v, uint64_t id, uint64_t o)
-{
-    if (id > v->max_root)
-        v->max_root = id;
-    v->hobj[id] = (vhandle){(uint32_t)o, 0};
-    v->objs[o].handles++;
-}
-
-/* quick_slot — the object of live handle id if slot `slot` is in range, else 0. */
-static inline uint64_t quick_slot(const vstate *v, uint64_t id, uint64_t slot)
-{
-    uint64_t o = id && id <= v->max_root ? v->hobj[id].obj : 0;
-    return o && slot < v->objs[o].nslots ? o : 0;
-}
-
-static inline bool quick_new(vstate *v, const uint8_t *d, size_t *p, uint64_t *last)
-{
-    uint64_t f[4];
-    if (!fields(d, p, 4, f))
-        return false;
-    uint64_t a = f[0], b = f[1], c = f[2], e = f[3];
-    uint64_t o = unzig(*last, a);
-    if (o == 0 || o > v->max_obj + 1 || o >= v->ocap || o > UINT32_MAX || c > OBJ_MAX_FIELD || e > OBJ_MAX_FIELD)
-        return false;
-    if (o <= v->max_obj && v->objs[o].handles) /* reused while held: check_new says so */
-        return false;
-    if (!quick_new_handle(v, b, 0))
-        return false;
-    if (o > v->max_obj)
-        v->max_obj = o;
-    v->objs[o] = (vobj){.nslots = (uint32_t)c};
-    quick_make_handle(v, b, o);
-    *last = o;
-    return true;
-}
-
-static inline bool quick_set(vstate *v, const uint8_t *d, size_t *p, uint64_t last)
-{
-    uint64_t f[2], t;
-    if (!fields(d, p, 2, f) || !quick_slot(v, f[0], f[1]))
-        return false;
-    uint8_t kind = d[(*p)++];
-    if (kind == REC_K_INT)
-        return quick_get(d, p, &t);
-    if (kind != REC_K_REF)
-        return kind < REC_K_INT; /* nil, false, true; a float or an unknown kind: the general path */
-    if (!quick_get(d, p, &t))
-        return false;
-    t = unzig(last, t);
-    return t && t <= v->max_obj && v->objs[t].handles;
-}
-
-static inline bool quick_get_rec(vstate *v, const uint8_t *d, size_t *p, uint64_t last)
-{
-    uint64_t f[4];
-    if (!fields(d, p, 4, f) || !quick_slot(v, f[0], f[1]))
-        return false;
-    uint64_t o = unzig(last, f[3]);
-    if (o == 0 || o > v->max_obj || !quick_new_handle(v, f[2], v->objs[o].handles))
-        return false;
-    quick_make_handle(v, f[2], o);
-    return true;
-}
-
-static inline bool quick_release(vstate *v, const uint8_t *d, size_t *p)
-{
-    uint64_t a;
-    if (!quick_get(d, p, &a) || !a || a > v->max_root)
-        return false;
-    uint32_t o = v->hobj[a].obj;
-    if (!o)
-        return false;
-    v->objs[o].handles--;
-    v->hobj[a].obj = 0;
-    return true;
-}
-
-/* quick — the record at *pos through the fast path: true if it was one of
- * its records and check() would accept it (then *pos is past it). Only for
- * a log with no FREE so far (v->fr NULL) and FAST_ROOM bytes before the
- * block's end. */
-static inline bool quick(vstate *v, const uint8_t *d, size_t *pos, uint64_t *last)
-{
-    size_t p = *pos + 1;
-    bool ok;
-    switch (d[*pos]) {
-    case REC_NEW: ok = quick_new(v, d, &p, last); break;
-    case REC_SET: ok = quick_set(v, d, &p, *last); break;
-    case REC_GET: ok = quick_get_rec(v, d, &p, *last); break;
-    case REC_RELEASE: ok = quick_release(v, d, &p); break;
-    default: return false;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = pread(g->fd, buf + got, n - got, (off_t)(off + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -1;
+        if (k == 0)
+            break;
+        got += (size_t)k;
     }
-    if (ok)
-        *pos = p;
-    return ok;
+    return (ssize_t)got;
 }
 
-/* quick_run — quick over the records from pos while they start before
- * `stop` (FAST_ROOM before the block's end) and quick takes them; the
- * position of the first it does not take. A copy of the state in locals:
- * check() takes v's address, which kept every field in memory. */
-static size_t quick_run(vstate *v, const uint8_t *d, size_t pos, size_t stop, uint64_t *last)
+static tc_status read_error(const rlog *g)
 {
-    vstate l = *v;
-    uint64_t at = *last;
-    while (pos < stop && quick(&l, d, &pos, &at))
-        l.records++;
-    *v = l;
-    *last = at;
-    return pos;
+    return tc_fail(TC_ERR_IO, "cannot read the replay log \"%s\": %s", g->path, strerror(errno));
 }
 
 /* check_header — magic and version. */
-static tc_status check_header(const rlog *g, uint32_t *version)
+static tc_status check_header(rlog *g, uint32_t *version)
 {
-    if (g->size < REC_HEADER)
-        return tc_fail(TC_ERR_VALUE, "truncated replay log: the file ends at byte offset %zu, inside the %d-byte header",
-                       g->size, REC_HEADER);
+    ssize_t n = read_at(g, g->data, REC_HEADER, 0);
+    if (n < 0)
+        return read_error(g);
+    if ((size_t)n < REC_HEADER || g->size < REC_HEADER)
+        return tc_fail(TC_ERR_VALUE, "truncated replay log: the file ends at byte offset %zd, inside the %d-byte header",
+                       n, REC_HEADER);
     if (memcmp(g->data, REC_MAGIC, 8) != 0)
-        return bad(0, "not a tricolor replay log (bad magic)");
+        return replay_bad(0, "not a tricolor replay log (bad magic)");
     *version = get_u32le(g->data + 8);
     if (*version != REC_VERSION)
         return tc_fail(TC_ERR_VALUE, "the replay log is format version %u; this build reads version %u only",
                        *version, REC_VERSION);
     if (get_u32le(g->data + 12) != 0)
-        return bad(12, "unknown header flags");
+        return replay_bad(12, "unknown header flags");
     return TC_OK;
 }
 
-/* check_block — the block at off: its length fits the file, its checksum matches. */
-static tc_status check_block(const rlog *g, size_t off, uint32_t *len)
+/* replay_block — see replay.h. */
+tc_status replay_block(rlog *g, size_t off, uint32_t *len)
 {
-    if (g->size - off < 8)
+    size_t want = g->size - off < 8 + REC_BLOCK + REC_OP_MAX ? g->size - off : 8 + REC_BLOCK + REC_OP_MAX;
+    ssize_t n = read_at(g, g->data, want, off);
+    if (n < 0)
+        return read_error(g);
+    g->base = off;
+    if ((size_t)n < 8)
         return tc_fail(TC_ERR_VALUE, "truncated replay log: the file ends at byte offset %zu, inside the block header "
-                       "at byte offset %zu", g->size, off);
-    *len = get_u32le(g->data + off);
+                       "at byte offset %zu", off + (size_t)n, off);
+    *len = get_u32le(g->data);
     if (*len == 0 || *len > REC_BLOCK + REC_OP_MAX)
-        return bad(off, "a block length out of range");
-    if (g->size - off - 8 < *len)
+        return replay_bad(off, "a block length out of range");
+    if ((size_t)n - 8 < *len)
         return tc_fail(TC_ERR_VALUE, "truncated replay log: the block at byte offset %zu needs %u bytes, the file "
-                       "ends at byte offset %zu", off, *len, g->size);
-    if (rec_crc32(g->data + off + 8, *len) != get_u32le(g->data + off + 4))
-        return bad(off, "the block's checksum does not match (the bytes after it were changed)");
+                       "ends at byte offset %zu", off, *len, off + (size_t)n);
+    if (rec_crc32(g->data + 8, *len) != get_u32le(g->data + 4))
+        return replay_bad(off, "the block's checksum does not match (the bytes after it were changed)");
     return TC_OK;
 }
 
-/* validate — pass 1 over the whole log (see the top of the file). */
-tc_status replay_validate(rlog *g, uint32_t *version)
+/* last_block — the records of the block in g->data (the file's last)
+ * decode, the last of them is the END record, and it ends the file. */
+static tc_status last_block(const rlog *g, uint32_t len)
+{
+    size_t pos = 8, end = pos + len;
+    uint64_t last = 0; /* the ids' values do not matter here, only the records' lengths */
+    rrec r = {0};
+    while (pos < end) {
+        if (decode(g->data, &pos, end, &r, &last) != TC_OK)
+            return replay_decode_error(g->base + r.off, r.op);
+        if (r.op == REC_END && pos != end)
+            return replay_bad(g->base + pos, "bytes after the end record");
+    }
+    if (r.op != REC_END)
+        return tc_fail(TC_ERR_VALUE, "truncated replay log: the file ends at byte offset %zu without its end "
+                       "record (was record_stop called?)", g->size);
+    return TC_OK;
+}
+
+/* replay_frame — see the top of the file: header, blocks, checksums, end. */
+tc_status replay_frame(rlog *g, uint32_t *version)
 {
     tc_status st = check_header(g, version);
-    vstate v = {0};
     size_t off = REC_HEADER;
-    uint64_t last = 0;
-    while (st == TC_OK && !v.ended) {
-        uint32_t len = 0;
-        if (off == g->size) {
-            st = tc_fail(TC_ERR_VALUE, "truncated replay log: the file ends at byte offset %zu without its end "
-                         "record (was record_stop called?)", off);
-            break;
-        }
-        if ((st = check_block(g, off, &len)) != TC_OK)
-            break;
-        size_t pos = off + 8, end = pos + len;
-        while (st == TC_OK && pos < end) {
-            rrec r;
-            const char *why;
-            if (end - pos >= FAST_ROOM && !v.fr) /* then one record the general way, at least */
-                pos = quick_run(&v, g->data, pos, end - FAST_ROOM + 1, &last);
-            if ((st = decode(g->data, &pos, end, &r, &last)) != TC_OK)
-                break;
-            if ((why = check(&v, &r)) != NULL)
-                st = bad(r.off, why);
-            else if (r.op == REC_END && (v.ended = true) && (pos != end || end != g->size))
-                st = bad(pos, "bytes after the end record");
-            v.records++;
-        }
-        off = end;
+    uint32_t len = 0;
+    while (st == TC_OK && off < g->size) {
+        if ((st = replay_block(g, off, &len)) != TC_OK)
+            return st;
+        off += 8 + (size_t)len;
     }
-    g->max_obj = v.max_obj;
-    g->max_root = v.max_root;
-    g->max_weak = v.weaks.max;
-    g->hashed = v.hashed;
-    g->plain = !v.special;
-    free(v.hobj);
-    free(v.objs);
-    free(v.fr);
-    free(v.weaks.live);
-    return st;
+    if (st != TC_OK)
+        return st;
+    if (!len)
+        return tc_fail(TC_ERR_VALUE, "truncated replay log: the file ends at byte offset %zu without its end "
+                       "record (was record_stop called?)", g->size);
+    return last_block(g, len); /* replay_block left the last block in g->data */
 }
 
-/* replay_read — the file at path, whole. */
-tc_status replay_read(const char *path, rlog *g)
+void replay_vfree(vstate *v)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    free(v->hobj);
+    free(v->objs);
+    free(v->fr);
+    free(v->weaks.live);
+    *v = (vstate){0};
+}
+
+/* replay_open — see replay.h. */
+tc_status replay_open(const char *path, rlog *g)
+{
+    struct stat sb;
+    *g = (rlog){.fd = open(path, O_RDONLY | O_CLOEXEC), .path = path};
+    if (g->fd < 0)
         return tc_fail(TC_ERR_IO, "cannot open the replay log \"%s\": %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1; /* the whole file in one read, no regrowth */
-    if (size > 0 && (unsigned long)size < SIZE_MAX - 1)
-        cap = (size_t)size + 1; /* +1: the read that finds the end */
-    rewind(f);
-    uint8_t *buf = plat_malloc(cap);
-    for (size_t got; buf; n += got) {
-        if (n == cap) {
-            uint8_t *nb = plat_realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-        }
-        if ((got = fread(buf + n, 1, cap - n, f)) == 0)
-            break;
+    if (fstat(g->fd, &sb) != 0) {
+        tc_status st = read_error(g);
+        replay_close(g);
+        return st;
     }
-    bool err = ferror(f);
-    fclose(f);
-    if (!buf || err) {
-        free(buf);
-        return err ? tc_fail(TC_ERR_IO, "cannot read the replay log \"%s\"", path)
-                   : tc_fail(TC_ERR_NOMEM, "out of memory reading the replay log \"%s\"", path);
+    g->size = sb.st_size > 0 ? (size_t)sb.st_size : 0;
+    if (!(g->data = plat_malloc(8 + REC_BLOCK + REC_OP_MAX))) {
+        replay_close(g);
+        return tc_fail(TC_ERR_NOMEM, "out of memory reading the replay log \"%s\"", path);
     }
-    g->data = buf;
-    g->size = n;
     return TC_OK;
 }
 
+void replay_close(rlog *g)
+{
+    if (g->fd >= 0)
+        close(g->fd);
+    free(g->data);
+    g->fd = -1;
+    g->data = NULL;
+}

@@ -156,6 +156,38 @@ def test_plain_log_with_many_handles_replays_exactly(tmp_path):
         assert rep["collects"] == 2 and rep["checked"] == 2 and rep["mismatches"] == 0, (collector, rep)
 
 
+def test_churn_before_the_first_collect_then_a_weak_ref_replays_exactly(tmp_path):
+    """The replay starts with locals for handles and no address -> id map
+    (replay.c): it builds the map at the first collection with a graph hash,
+    where ids whose objects died share addresses with live ones (the latest
+    NEW of an address must win), and moves to handles at the first weak
+    reference, with live locals to carry over. Both exactly, under every
+    collector. Recorded without cycles, replayed with gogc 5: the replay
+    reuses addresses the recording did not, so ids share them (a map where
+    the first id of an address wins, not the latest NEW, fails here)."""
+    path = str(tmp_path / "churn.tclog")
+    heap = tricolor.Heap(collector="stw", gogc=None)
+    heap.record_start(path)
+    keep = [heap.new(2) for _ in range(50)]
+    for i in range(20000):
+        o = heap.new(2, 8 * (i % 3))
+        o[0] = keep[i % 50]
+        keep[(i * 7) % 50][1] = o
+        if i % 3 == 0:
+            keep[i % 50] = o
+    heap.collect()
+    w = heap.weakref(keep[0])
+    for i in range(2000):
+        keep[i % 50][0] = heap.new(1)
+    assert w.get() is not None
+    heap.collect()
+    heap.record_stop()
+    heap.close()
+    for collector in COLLECTORS:
+        rep = replay(path, collector=collector, gogc=5)
+        assert rep["collects"] == 2 and rep["checked"] == 2 and rep["mismatches"] == 0, (collector, rep)
+
+
 def test_plain_log_with_wide_fields_replays_exactly(tmp_path):
     """Fields of more than one varint byte (handle ids, slots and object-id
     differences past 127, large and negative ints) amid one-byte ones: the
@@ -349,14 +381,18 @@ class O(int):
     NEW's object id (format 2)."""
 
 
-def crafted(path, records):
+def crafted(path, records, per_block=None):
     """A log of the given records (each a list: opcode, then varint fields,
-    O(object id) fields or raw bytes) with the right header, checksum and
-    end record. Returns the byte offset of each record."""
+    O(object id) fields or raw bytes) with the right header, checksums and
+    end record, per_block records to a block (all in one by default).
+    Returns the byte offset of each record."""
     import zlib
-    body, offsets, last = bytearray(), [], 0
-    for rec in records:
-        offsets.append(16 + 8 + len(body))
+    blocks, body, offsets, last = bytearray(), bytearray(), [], 0
+    for n, rec in enumerate(records):
+        if per_block and n and n % per_block == 0:
+            blocks += len(body).to_bytes(4, "little") + zlib.crc32(body).to_bytes(4, "little") + body
+            body = bytearray()
+        offsets.append(16 + len(blocks) + 8 + len(body))
         body.append(rec[0])
         for f in rec[1:]:
             if isinstance(f, O):
@@ -368,7 +404,7 @@ def crafted(path, records):
     body += bytes([14]) + uvarint(len(records))
     head = b"TCREPLAY" + (2).to_bytes(4, "little") + bytes(4)
     block = len(body).to_bytes(4, "little") + zlib.crc32(body).to_bytes(4, "little")
-    open(path, "wb").write(head + block + bytes(body))
+    open(path, "wb").write(head + bytes(blocks) + block + bytes(body))
     return offsets
 
 
@@ -393,9 +429,13 @@ REF, INT = b"\x05", b"\x03"
 ])
 @pytest.mark.parametrize("collector", COLLECTORS)
 @pytest.mark.parametrize("padded", [False, True])
-def test_crafted_log_is_refused_before_anything_is_replayed(tmp_path, case, why, collector, padded):
-    """Padded: valid records follow the bad one, so it lies well inside its
-    block, where validation takes its fast path (replay_check.c, quick)."""
+def test_crafted_log_is_refused_at_its_record(tmp_path, case, why, collector, padded):
+    """A log with valid checksums and impossible contents is checked record
+    by record as it replays (replay.c): the bad record is refused naming its
+    offset, before it runs, no report comes back, and the records before it
+    leave nothing rooted. Padded: valid records follow the bad one, so it
+    lies well inside its block, where the checks take their fast path
+    (replay.h, quick_*)."""
     body = {
         "released": [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 1, 0], [RELEASE, 1], [COLLECT, 1, 0], [SET, 2, 0, REF, O(1)]],
         "never_made": [[NEW, O(1), 1, 1, 0], [SET, 1, 0, REF, O(7)]],
@@ -418,8 +458,65 @@ def test_crafted_log_is_refused_before_anything_is_replayed(tmp_path, case, why,
     heap = tricolor.Heap(collector=collector)
     with pytest.raises(ValueError, match=f"byte offset {offsets[bad]}: .*{why}"):
         heap._replay(path)
-    assert heap.stats().mallocs == 0  # nothing was replayed
+    heap.collect()
+    assert heap.stats().heap_objects == 0  # the replay's handles were all dropped
+    assert heap.new(1)[0] is None  # the heap stays usable
     heap.close()
+
+
+@pytest.mark.parametrize("collector", COLLECTORS)
+def test_crafted_error_in_a_late_block_stops_there(tmp_path, collector):
+    """A bad record in the third block of a crafted log: the records of the
+    blocks before it replay, the bad one is refused naming its byte offset,
+    no report comes back and nothing stays rooted."""
+    body = [[NEW, O(1), 1, 1, 0]]
+    for i in range(2, 1002):  # object i on handle 2, a store into it, its handle released
+        body += [[NEW, O(i), 2, 1, 0], [SET, 2, 0, INT, 4], [SET, 1, 0, REF, O(i)], [RELEASE, 2]]
+    bad = len(body)
+    body += [[SET, 1, 0, REF, O(500)]]  # object 500: released long ago
+    body += [[NEW, O(2000 + i), 2 + i, 1, 0] for i in range(20)]
+    path = str(tmp_path / "late.tclog")
+    offsets = crafted(path, body, per_block=1000)
+    assert offsets[bad] > 3 * 4000  # in the fourth or a later block
+    heap = tricolor.Heap(collector=collector)
+    with pytest.raises(ValueError, match=f"byte offset {offsets[bad]}: .*no live handle"):
+        heap._replay(path)
+    assert heap.stats().mallocs >= 1001  # the blocks before it did replay
+    heap.collect()
+    assert heap.stats().heap_objects == 0
+    heap.close()
+
+
+def test_corrupt_or_cut_late_block_replays_nothing(tmp_path):
+    """Checksums and the end record are checked for the whole file before
+    the first operation: a byte changed in the last block of a many-block
+    log, or the log cut at a block boundary, replays nothing."""
+    path = str(tmp_path / "long.tclog")
+    heap = tricolor.Heap()
+    heap.record_start(path)
+    keep = heap.new(1)
+    for i in range(40000):
+        o = heap.new(1)
+        o[0] = i
+        keep[0] = o
+    heap.record_stop()
+    heap.close()
+    good = open(path, "rb").read()
+    assert replay(path)["mismatches"] == 0
+    blocks, off = [], 16
+    while off < len(good):
+        blocks.append(off)
+        off += 8 + int.from_bytes(good[off:off + 4], "little")
+    assert len(blocks) >= 3
+    bad = str(tmp_path / "bad.tclog")
+    for data, what in ((good[:-3] + bytes([good[-3] ^ 0x10]) + good[-2:], "checksum"),
+                       (good[:blocks[-1]], "without its end record")):
+        open(bad, "wb").write(data)
+        heap = tricolor.Heap()
+        with pytest.raises(ValueError, match=f"byte offset.*{what}|{what}.*byte offset"):
+            heap._replay(bad)
+        assert heap.stats().mallocs == 0  # nothing was replayed
+        heap.close()
 
 
 def test_crafted_load_naming_another_object_stops_at_its_offset(tmp_path):
