@@ -26,6 +26,21 @@ static tc_heap *fresh(void)
     return tc_heap_new(&c, &h) == TC_OK ? h : NULL;
 }
 
+/* stop_and_read — ends h's recording, destroys h and returns the log's
+ * bytes (at most 64 KiB; *n of them), NULL when the recording failed. */
+static unsigned char *stop_and_read(tc_heap *h, const char *path, size_t *n)
+{
+    if (tc_record_stop(h) != TC_OK)
+        return NULL;
+    tc_heap_destroy(h);
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf = malloc(1 << 16);
+    *n = f && buf ? fread(buf, 1, 1 << 16, f) : 0;
+    if (f)
+        fclose(f);
+    return buf;
+}
+
 /* record_small — a short program with every kind of record; the log's bytes. */
 static unsigned char *record_small(const char *path, size_t *n)
 {
@@ -47,15 +62,7 @@ static unsigned char *record_small(const char *path, size_t *n)
     tc_root_release(h, got);
     tc_weak_release(h, w);
     tc_heap_collect(h);
-    if (tc_record_stop(h) != TC_OK)
-        return NULL;
-    tc_heap_destroy(h);
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf = malloc(1 << 16);
-    *n = f && buf ? fread(buf, 1, 1 << 16, f) : 0;
-    if (f)
-        fclose(f);
-    return buf;
+    return stop_and_read(h, path, n);
 }
 
 static void write_file(const char *path, const unsigned char *p, size_t n)
@@ -234,15 +241,7 @@ static unsigned char *record_plain(const char *path, size_t *n)
         return NULL;
     tc_weak_release(h, w);
     tc_heap_collect(h);
-    if (tc_record_stop(h) != TC_OK)
-        return NULL;
-    tc_heap_destroy(h);
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf = malloc(1 << 16);
-    *n = f && buf ? fread(buf, 1, 1 << 16, f) : 0;
-    if (f)
-        fclose(f);
-    return buf;
+    return stop_and_read(h, path, n);
 }
 
 
