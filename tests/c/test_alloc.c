@@ -42,6 +42,30 @@ static bool is_dirty(tc_obj *o, size_t nslots, size_t size)
     return true;
 }
 
+/* holder — a heap with no automatic cycle, entered, whose one local is an
+ * object of n slots that keeps what a test stores in it; NULL on failure. */
+static tc_obj **holder(size_t n, tc_heap **hp, tc_mutator **mp)
+{
+    tc_heap *h = *hp = new_heap_gogc(-1);
+    tc_mutator *m = *mp = h ? tc_enter(h) : NULL;
+    tc_obj **loc = m ? tc_locals(m, 1) : NULL;
+    if (loc && !(loc[0] = tc_alloc(m, n, 0)))
+        loc = NULL;
+    return loc;
+}
+
+/* holder_close — leaves the holder's heap and destroys it; what the
+ * verifier said of it just before. */
+static tc_status holder_close(tc_heap *h, tc_mutator *m)
+{
+    tc_locals_pop(m, 1);
+    tc_leave(m);
+    tc_status st = tc_heap_verify(h);
+    if (st == TC_OK)
+        tc_heap_destroy(h); /* a failed heap is left for the message */
+    return st;
+}
+
 /* Slots are cleared a group at a time when a mutator loads the group, not
  * one by one as they are handed out (alloc.h). Reused slots must read as
  * zero, in groups that are all free (spans swept empty) and in groups with
@@ -49,14 +73,10 @@ static bool is_dirty(tc_obj *o, size_t nslots, size_t size)
  * clearing must not touch a survivor. */
 TEST(reused_slots_are_zero_and_survivors_untouched)
 {
-    tc_heap *h = new_heap_gogc(-1);
-    CHECK(h);
-    tc_mutator *m = tc_enter(h);
-    CHECK(m);
-    tc_obj **loc = tc_locals(m, 1);
+    tc_heap *h;
+    tc_mutator *m;
+    tc_obj **loc = holder(NSHAPES * (PER / KEEP_EVERY + 1), &h, &m); /* the survivors */
     CHECK(loc);
-    loc[0] = tc_alloc(m, NSHAPES * (PER / KEEP_EVERY + 1), 0); /* the survivors */
-    CHECK(loc[0]);
     size_t kept = 0;
     for (int s = 0; s < NSHAPES; s++)
         for (int i = 0; i < PER; i++) {
@@ -85,10 +105,7 @@ TEST(reused_slots_are_zero_and_survivors_untouched)
             tc_value v = tc_load(loc[0], kept++);
             CHECK(v.kind == TC_REF && is_dirty(v.u.ref, shapes[s][0], shapes[s][1]));
         }
-    tc_locals_pop(m, 1);
-    tc_leave(m);
-    CHECK_OK(tc_heap_verify(h));
-    tc_heap_destroy(h);
+    CHECK_OK(holder_close(h, m));
 }
 
 /* Objects up to 1 KiB whose fields are both below 1024 take the inline
@@ -102,14 +119,10 @@ TEST(shapes_at_the_inline_path_edges_are_whole_objects)
         {0, 1015}, {0, 1016}, {0, 1017}, {0, 1023}, {0, 1024}, {0, 1025}, {112, 0}, {112, 8}, {113, 0},
         {1023, 0}, {1024, 0}, {2, 1023}, {2, 1024}, {3000, 5}, {0, 32700}, {0, 40000}, {2, 8}};
     enum { NEDGE = sizeof edge / sizeof edge[0], ROUNDS = 3 };
-    tc_heap *h = new_heap_gogc(-1);
-    CHECK(h);
-    tc_mutator *m = tc_enter(h);
-    CHECK(m);
-    tc_obj **loc = tc_locals(m, 1);
+    tc_heap *h;
+    tc_mutator *m;
+    tc_obj **loc = holder(NEDGE * ROUNDS, &h, &m);
     CHECK(loc);
-    loc[0] = tc_alloc(m, NEDGE * ROUNDS, 0);
-    CHECK(loc[0]);
     for (int r = 0; r < ROUNDS; r++)
         for (size_t e = 0; e < NEDGE; e++) {
             tc_obj *o = tc_alloc(m, edge[e][0], edge[e][1]);
@@ -125,10 +138,7 @@ TEST(shapes_at_the_inline_path_edges_are_whole_objects)
             tc_value v = tc_load(loc[0], (size_t)r * NEDGE + e);
             CHECK(v.kind == TC_REF && is_dirty(v.u.ref, edge[e][0], edge[e][1]));
         }
-    tc_locals_pop(m, 1);
-    tc_leave(m);
-    CHECK_OK(tc_heap_verify(h));
-    tc_heap_destroy(h);
+    CHECK_OK(holder_close(h, m));
 }
 
 /* The page heap finds a free run in the first non-empty bucket that fits
