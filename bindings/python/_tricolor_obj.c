@@ -206,13 +206,21 @@ obj_index_slow(ObjObject *self, PyObject *key, int64_t *out)
 /* obj_index — a subscript as a slot index, negative ones counted from the
  * end like a list's. The core checks the range (after normalisation). A
  * one-digit int (the common key) is read in place, inline. */
+/* obj_small_index — a one-digit int subscript as a slot index, negative
+ * ones counted from the end like a list's (the core checks the range). */
+static inline int64_t
+obj_small_index(const ObjObject *self, long k)
+{
+    return k < 0 ? (int64_t)k + (int64_t)self->nslots : (int64_t)k;
+}
+
 static inline int
 obj_index(ObjObject *self, PyObject *key, int64_t *out)
 {
     long k;
     if (!pytc_small_int(key, &k))
         return obj_index_slow(self, key, out);
-    *out = k < 0 ? (int64_t)k + (int64_t)self->nslots : (int64_t)k;
+    *out = obj_small_index(self, k);
     return 0;
 }
 
@@ -305,7 +313,7 @@ obj_ass_subscript(ObjObject *self, PyObject *key, PyObject *value)
     long k, x;
     if (__builtin_expect(value == NULL || !pytc_small_int(key, &k), 0))
         return obj_ass_subscript_slow(self, key, value);
-    int64_t i = k < 0 ? (int64_t)k + (int64_t)self->nslots : (int64_t)k;
+    int64_t i = obj_small_index(self, k);
     HeapObject *heap = self->heap;
     tc_status s;
     if (pytc_small_int(value, &x))
