@@ -356,34 +356,48 @@ span *pages_alloc(tc_heap *h, size_t npages)
     return s;
 }
 
-/* pages_free — return an in-use span's pages, merging with free neighbours. */
+/* free_left, free_right — the free run that ends just before s / starts
+ * just after it, or NULL (the span map's entries at a free run's ends). */
+static span *free_left(const arena *a, const span *s)
+{
+    size_t first = (s->base - a->base) >> TC_PAGE_SHIFT;
+    span *l = first > 0 ? a->spans[first - 1] : NULL;
+    return l && l->state == SPAN_FREE && l->npages && l->base + ((size_t)l->npages << TC_PAGE_SHIFT) == s->base
+               ? l
+               : NULL;
+}
+
+static span *free_right(const arena *a, const span *s)
+{
+    size_t end = ((s->base - a->base) >> TC_PAGE_SHIFT) + s->npages;
+    span *r = end < a->frontier ? a->spans[end] : NULL;
+    return r && r->state == SPAN_FREE && r->npages && r->base == s->base + ((size_t)s->npages << TC_PAGE_SHIFT)
+               ? r
+               : NULL;
+}
+
+/* pages_free — return an in-use span's pages, merging with every free run it
+ * touches. */
 void pages_free(tc_heap *h, span *s)
 {
     arena *a = arena_of(s->base);
-    size_t first = (s->base - a->base) >> TC_PAGE_SHIFT;
     h->spans_inuse--;
     s->state = SPAN_FREE;
     s->needzero = 1;
-    if (first > 0) {
-        span *l = a->spans[first - 1];
-        if (l && l->state == SPAN_FREE && l->npages && l->base + ((size_t)l->npages << TC_PAGE_SHIFT) == s->base) {
-            free_remove(h, l);
-            l->npages += s->npages;
-            l->released += s->released;
-            span_dispose(h, s);
-            s = l;
-            s->needzero = 1;
-        }
+    span *n; /* loops: past a released neighbour may lie a run that holds pages (the top) */
+    while ((n = free_left(a, s))) {
+        free_remove(h, n);
+        n->npages += s->npages;
+        n->released += s->released;
+        span_dispose(h, s);
+        s = n;
+        s->needzero = 1;
     }
-    size_t end = ((s->base - a->base) >> TC_PAGE_SHIFT) + s->npages;
-    if (end < a->frontier) {
-        span *r = a->spans[end];
-        if (r && r->state == SPAN_FREE && r->npages && r->base == s->base + ((size_t)s->npages << TC_PAGE_SHIFT)) {
-            free_remove(h, r);
-            s->npages += r->npages;
-            s->released += r->released;
-            span_dispose(h, r);
-        }
+    while ((n = free_right(a, s))) {
+        free_remove(h, n);
+        s->npages += n->npages;
+        s->released += n->released;
+        span_dispose(h, n);
     }
     free_insert(h, a, s);
 }
@@ -458,14 +472,10 @@ uint64_t pages_scav_put(tc_heap *h, span *s)
     h->released_bytes += bytes;
     s->released = s->npages;
     s->needzero = 0; /* the kernel zeroes released pages */
-    size_t first = (s->base - a->base) >> TC_PAGE_SHIFT, end = first + s->npages;
-    span *l = first > 0 ? a->spans[first - 1] : NULL;
-    if (l && l->state == SPAN_FREE && l->npages && l->released == l->npages &&
-        l->base + ((size_t)l->npages << TC_PAGE_SHIFT) == s->base)
+    span *l = free_left(a, s), *r = free_right(a, s);
+    if (l && l->released == l->npages) /* a released run touches only runs that hold pages: one step each side */
         s = scav_merge(h, s, l, true);
-    span *r = end < a->frontier ? a->spans[end] : NULL;
-    if (r && r->state == SPAN_FREE && r->npages && r->released == r->npages &&
-        r->base == s->base + ((size_t)s->npages << TC_PAGE_SHIFT))
+    if (r && r->released == r->npages)
         s = scav_merge(h, s, r, false);
     s->state = SPAN_FREE;
     map_range(a, s, true);

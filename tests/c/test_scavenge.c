@@ -148,3 +148,51 @@ TEST(scavenger_beside_an_allocator_keeps_the_page_heap_consistent)
     CHECK_OK(tc_heap_verify(h));
     tc_heap_destroy(h);
 }
+
+/* free_beside — the hook: while a piece is in flight, take a one-page run
+ * and give it back (a sweep freeing an empty span does the same). The page
+ * heap holds a one-page run only beside the piece (the setup below), so the
+ * freed page touches the piece: it must not merge into it (SPAN_SCAV; the
+ * planted PLANT_SCAV_STAYS_FREE leaves the piece FREE, and the merge takes
+ * it off a list it is not on). */
+static void free_beside(tc_heap *h)
+{
+    pthread_mutex_lock(&h->lock);
+    span *x = pages_alloc(h, 1);
+    if (x)
+        pages_free(h, x);
+    pthread_mutex_unlock(&h->lock);
+    atomic_fetch_add(&g_releases, 1);
+}
+
+/* G | A (129 pages, freed) | B: the scavenger takes A's last 128 pages and
+ * leaves its first page free beside them; the hook frees a page there. */
+TEST(a_page_freed_beside_a_piece_in_flight_stays_apart)
+{
+    if (tc_test_collector != TC_COLLECTOR_CONCURRENT)
+        return;
+    tc_heap *h = new_heap_gogc(-1);
+    CHECK(h);
+    CHECK_OK(tc_heap_scavenge(h, NULL)); /* nothing unreleased but what follows */
+    pthread_mutex_lock(&h->lock);
+    span *g = pages_alloc(h, 1), *a = pages_alloc(h, 129), *b = pages_alloc(h, 1);
+    bool laid = g && a && b && a->base == g->base + TC_PAGE_SIZE && b->base == a->base + 129 * TC_PAGE_SIZE;
+    if (a)
+        pages_free(h, a);
+    pthread_mutex_unlock(&h->lock);
+    CHECK(laid);
+    atomic_store(&g_releases, 0);
+    atomic_store(&scavenge_test_unlocked, free_beside);
+    uint64_t released = 0;
+    CHECK_OK(tc_heap_scavenge(h, &released));
+    atomic_store(&scavenge_test_unlocked, NULL);
+    CHECK(atomic_load(&g_releases) >= 2); /* the 128-page tail, then the page beside it */
+    CHECK(released == (uint64_t)129 * TC_PAGE_SIZE);
+    CHECK_OK(tc_heap_verify(h));
+    pthread_mutex_lock(&h->lock);
+    pages_free(h, g);
+    pages_free(h, b);
+    pthread_mutex_unlock(&h->lock);
+    CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}
