@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "heap.h"
+#include "plant.h"
 #include "platform.h"
 
 arena *_Atomic tc_arena_table[1u << 16];
@@ -444,7 +445,7 @@ span *pages_scav_take(tc_heap *h, int *bucket, size_t maxpages)
         free_insert(h, a, s); /* at its list's head: the next take finds it first */
         s = piece;
     }
-    s->state = SPAN_SCAV;
+    s->state = planted(PLANT_SCAV_STAYS_FREE) ? SPAN_FREE : SPAN_SCAV;
     map_range(a, s, true);
     return s;
 }
