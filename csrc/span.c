@@ -459,6 +459,7 @@ static span *scav_merge(tc_heap *h, span *s, span *n, bool left)
         s->base = n->base;
     s->npages += n->npages;
     s->released = s->npages;
+    s->needzero |= n->needzero; /* n's count may say "all" of a page never released (split in proportion) */
     span_dispose(h, n);
     return s;
 }
