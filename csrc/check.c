@@ -143,6 +143,10 @@ static tc_status check_roots(tc_heap *h, int64_t *live)
     return st;
 }
 
+/* all_released — a free run whose pages are all given back: it may touch
+ * a run that holds pages, never another of its kind (span.c). */
+static bool all_released(const span *s) { return s->released == s->npages; }
+
 static tc_status check_free_spans(tc_heap *h)
 {
     for (int b = 0; b < TC_FREE_BUCKETS; b++)
@@ -155,11 +159,12 @@ static tc_status check_free_spans(tc_heap *h)
             size_t first = (s->base - a->base) >> TC_PAGE_SHIFT, end = first + s->npages;
             if (s->state != SPAN_FREE || a->spans[first] != s || a->spans[end - 1] != s)
                 return tc_fail(TC_ERR_CORRUPT, "free span %#" PRIxPTR " is not mapped as free", s->base);
-            if ((first > 0 && a->spans[first - 1] && a->spans[first - 1]->state == SPAN_FREE &&
-                 a->spans[first - 1]->base + ((size_t)a->spans[first - 1]->npages << TC_PAGE_SHIFT) == s->base) ||
-                (end < a->frontier && a->spans[end] && a->spans[end]->state == SPAN_FREE &&
-                 a->spans[end]->base == s->base + ((size_t)s->npages << TC_PAGE_SHIFT)))
-                return tc_fail(TC_ERR_CORRUPT, "free span %#" PRIxPTR " touches another free span", s->base);
+            span *l = first > 0 ? a->spans[first - 1] : NULL, *r = end < a->frontier ? a->spans[end] : NULL;
+            if ((l && l->state == SPAN_FREE && l->base + ((size_t)l->npages << TC_PAGE_SHIFT) == s->base &&
+                 all_released(l) == all_released(s)) ||
+                (r && r->state == SPAN_FREE && r->base == s->base + ((size_t)s->npages << TC_PAGE_SHIFT) &&
+                 all_released(r) == all_released(s)))
+                return tc_fail(TC_ERR_CORRUPT, "free span %#" PRIxPTR " touches another free span of its kind", s->base);
             for (size_t w = span_first_word(a, s); w < span_first_word(a, s) + span_words(s); w++)
                 if (atomic_load_explicit(&a->bits[w].alloc, memory_order_relaxed))
                     return tc_fail(TC_ERR_CORRUPT, "free span %#" PRIxPTR " has an alloc bit", s->base);

@@ -130,6 +130,7 @@ struct tc_heap {
         arena *arenas[TC_MAX_ARENAS]; /* added under lock (span.c); never removed until close */
         int narenas;
         span *freelist[TC_FREE_BUCKETS]; /* free spans by size: span.c, under lock */
+        span *freetail[TC_FREE_BUCKETS]; /* each free list's last span (released runs go there): span.c, lock */
         uint64_t freemask[TC_FREE_BUCKETS / 64]; /* bit b: freelist[b] is not empty (span.c, lock) */
         span *partial[SC_MAX_CLASSES]; /* in use, with free slots, swept: sweep and refill, under lock */
         span *full[SC_MAX_CLASSES];    /* in use, no free slot (or in a cache): under lock */
