@@ -127,6 +127,9 @@ static tc_status check_roots(tc_heap *h, int64_t *live)
     for (root_chunk *c = h->root_chunks; c; c = c->next)
         for (size_t i = 0; i < ROOT_CHUNK; i++) {
             uintptr_t v = atomic_load(&c->slot[i]);
+            if ((i >= atomic_load(&c->used)) != !v) /* never used: past `used` and only there (roots.h) */
+                return tc_fail(TC_ERR_CORRUPT, "handle slot %zu of a chunk using %u reads %#" PRIxPTR, i,
+                               (unsigned)atomic_load(&c->used), v);
             if (!root_val_used(v))
                 continue;
             (*live)++;

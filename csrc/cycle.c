@@ -51,7 +51,8 @@
  *   start  O(1) stores, and the locals: one word per registered mutator
  *          plus each one's live locals.
  *   term.  the look for grey work: O(1). Dijkstra: the re-scan, one word
- *          per handle-table slot (4,096 a chunk) plus the locals and one
+ *          per handle-table slot ever handed out (roots.h: the most
+ *          handles held at once, in batches of 64) plus the locals and one
  *          per special, and a mark-bit load per live root (proportional to
  *          the handles, as above; only unmarked roots are pushed:
  *          markroots.c), then the bounded drain. Then checkmark,
