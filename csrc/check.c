@@ -325,6 +325,8 @@ static tc_status check_caches(tc_heap *h, uint64_t cached_on_lists)
         }
         if (n != m->ncached)
             return tc_fail(TC_ERR_CORRUPT, "a mutator caches %u spans but counts %u", n, m->ncached);
+        if (n && !m->in_flushq) /* the next pause's flush_all would miss its spans (cycle.c) */
+            return tc_fail(TC_ERR_CORRUPT, "a mutator caches %u spans but is not on the flush queue", n);
         if (m->gbuf_n)
             return tc_fail(TC_ERR_CORRUPT, "a mutator holds %u shaded addresses at a pause", m->gbuf_n);
         entries += n;

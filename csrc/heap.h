@@ -128,6 +128,8 @@ struct tc_heap {
     struct {
         pthread_mutex_t lock;
         arena *arenas[TC_MAX_ARENAS]; /* added under lock (span.c); never removed until close */
+        tc_mutator *flushq;           /* the mutators that allocated since the last flush (cycle.c), under lock */
+        _Atomic uint64_t flush_visited; /* mutators the flushes gave back (test hook): the stopper, atomic */
         int narenas;
         span *freelist[TC_FREE_BUCKETS]; /* free spans by size: span.c, under lock */
         uint64_t freemask[TC_FREE_BUCKETS / 64]; /* bit b: freelist[b] is not empty (span.c, lock) */

@@ -410,6 +410,7 @@ void mutators_drain(tc_heap *h)
 
 void mutators_free(tc_heap *h)
 {
+    h->flushq = NULL; /* it lists some of them */
     while (h->mutators) {
         tc_mutator *m = h->mutators;
         h->mutators = m->next;
