@@ -119,14 +119,33 @@ cycle_state_t cycle_state(tc_heap *h)
     return CYCLE_OFF;
 }
 
-/* pause_end — record the pause that began at `since`; returns its length. */
+/* pause_end — record the pause that began at `since`; returns its length.
+ * Its two sides, the wait for the mutators to stop (a mutator that runs
+ * long between safepoints, or that the OS or the hypervisor did not run)
+ * and the stretch with the world stopped (this file's own work), keep a
+ * maximum each. */
 static uint64_t pause_end(tc_heap *h, uint64_t since)
 {
-    uint64_t now = plat_now_ns();
+    uint64_t now = plat_now_ns(), stopped = h->world_stopped_at;
     pthread_mutex_lock(&h->stats_lock);
     stats_record_pause(h, since, now); /* and its GC event */
+    if (stopped >= since && stopped <= now) {
+        if (stopped - since > h->pause_wait_max_ns)
+            h->pause_wait_max_ns = stopped - since;
+        if (now - stopped > h->pause_inside_max_ns)
+            h->pause_inside_max_ns = now - stopped;
+    }
     pthread_mutex_unlock(&h->stats_lock);
     return now - since;
+}
+
+/* cycle_debug_pause_split — the test and benchmark hook of check.h. */
+void cycle_debug_pause_split(tc_heap *h, uint64_t *wait_max_ns, uint64_t *inside_max_ns)
+{
+    pthread_mutex_lock(&h->stats_lock);
+    *wait_max_ns = h->pause_wait_max_ns;
+    *inside_max_ns = h->pause_inside_max_ns;
+    pthread_mutex_unlock(&h->stats_lock);
 }
 
 /* cycle_status — the cycle's result, with this thread's message for it

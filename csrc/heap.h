@@ -253,6 +253,10 @@ struct tc_heap {
         uint64_t heap_marked;
         uint64_t num_gc, num_forced_gc;
         uint64_t pause_total_ns, pause_max_ns; /* stats_record_pause, under stats_lock */
+        /* the longest wait for mutators to stop, and the longest stretch with the world stopped, over
+         * the cycle's pauses (cycle.c pause_end, under stats_lock; check.h's hook): which side a long
+         * pause was on. world_stopped_at: when world_stop saw every mutator out (the stopper, gc_lock) */
+        uint64_t pause_wait_max_ns, pause_inside_max_ns, world_stopped_at;
         uint64_t pauses[TC_PAUSE_RING];
         uint64_t pause_ends[TC_PAUSE_RING]; /* monotonic end of each pause in `pauses` */
         uint64_t npauses_total;

@@ -183,3 +183,29 @@ TEST(pause_flush_visits_only_mutators_that_allocated)
     CHECK(v1 - v0 >= IDLE_THREADS); /* the first one gave back every cache */
     CHECK(v2 - v1 <= 1);            /* the second: at most the collecting thread's own */
 }
+
+/* The two sides of the pauses (cycle_debug_pause_split): each is a part
+ * of some pause, so neither exceeds the longest pause, and the stopped
+ * stretch of a collection is never empty (the clock is read on both sides
+ * of the collector's work). */
+TEST(pause_split_sides_are_parts_of_pauses)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    CHECK(h);
+    tc_root *r;
+    CHECK_OK(tc_obj_new(h, 1, 8, NULL, &r));
+    tc_status st = TC_OK;
+    for (int i = 0; i < 3 && st == TC_OK; i++)
+        st = tc_heap_collect(h);
+    uint64_t wait, inside;
+    cycle_debug_pause_split(h, &wait, &inside);
+    tc_stats s;
+    tc_status st2 = tc_heap_stats(h, &s);
+    tc_root_release(h, r);
+    tc_heap_destroy(h);
+    CHECK_OK(st);
+    CHECK_OK(st2);
+    CHECK(inside > 0);
+    CHECK(wait <= s.pause_max_ns);
+    CHECK(inside <= s.pause_max_ns);
+}
