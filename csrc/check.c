@@ -463,6 +463,25 @@ tc_status check_pause_term(tc_heap *h)
     return st;
 }
 
+/* check_alloc_flushed — right after flush_all, world stopped: the flushed
+ * total is the sum of every mutator's alloc_bytes (cycle.c's flush queue
+ * invariant), read here without the pause's walk counter. */
+tc_status check_alloc_flushed(tc_heap *h)
+{
+    uint64_t sum = 0;
+    pthread_mutex_lock(&h->mut_lock);
+    pthread_mutex_lock(&h->lock);
+    for (tc_mutator *m = h->mutators; m; m = m->next)
+        sum += atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed);
+    uint64_t flushed = h->alloc_flushed;
+    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->mut_lock);
+    if (sum != flushed)
+        return tc_fail(TC_ERR_CORRUPT, "the mutators allocated %" PRIu64 " bytes but the flushes counted %" PRIu64,
+                       sum, flushed);
+    return TC_OK;
+}
+
 tc_status tc_heap_verify(tc_heap *h)
 {
     if (atomic_load(&h->closed))

@@ -129,7 +129,9 @@ struct tc_heap {
         pthread_mutex_t lock;
         arena *arenas[TC_MAX_ARENAS]; /* added under lock (span.c); never removed until close */
         tc_mutator *flushq;           /* the mutators that allocated since the last flush (cycle.c), under lock */
-        _Atomic uint64_t flush_visited; /* mutators the flushes gave back (test hook): the stopper, atomic */
+        uint64_t alloc_flushed;       /* sum of the mutators' flushed_alloc (cycle.c: flush_all), under lock */
+        _Atomic uint64_t flush_visited; /* mutator records read inside pauses (test hook: flush_all, stats.c's
+                                         * sums): the stopper, atomic */
         int narenas;
         span *freelist[TC_FREE_BUCKETS]; /* free spans by size: span.c, under lock */
         uint64_t freemask[TC_FREE_BUCKETS / 64]; /* bit b: freelist[b] is not empty (span.c, lock) */
@@ -338,6 +340,7 @@ tc_status check_marks(tc_heap *h);              /* world stopped, after mark */
 tc_status check_each_span(tc_heap *h, tc_status (*fn)(void *ud, span *s, int c), void *ud); /* in-use spans */
 tc_status check_pause_start(tc_heap *h);        /* world stopped, all swept: lists, caches, zero mark bits */
 tc_status check_pause_term(tc_heap *h);         /* world stopped, mark drained: no grey, no black->white */
+tc_status check_alloc_flushed(tc_heap *h);      /* after flush_all: its total is every mutator's alloc_bytes */
 tc_status check_mid_mark(tc_heap *h);           /* world stopped mid-mark, markers flushed: black->white only to grey */
 #pragma GCC visibility pop
 #include "collector.h"

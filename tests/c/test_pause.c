@@ -148,11 +148,12 @@ static void *idler(void *arg)
 }
 
 /* The termination pause gives back the allocation caches of the mutators
- * that allocated since the last one, not one look per registered mutator:
- * 32 threads that allocated once and then idle cost the first collection
- * their caches and the next one nothing (the pause budget: nothing inside
- * the window grows with idle threads). Counted in mutators the pauses
- * visited (cycle_debug_flushed), never timed. */
+ * that allocated since the last one and sums the heap's figures, without
+ * one look per registered mutator: 32 threads that allocated once and then
+ * idle cost the first collection their caches and the next one nothing
+ * (the pause budget: nothing inside the window grows with idle threads).
+ * Counted in mutator records read inside pauses (cycle_debug_flushed),
+ * never timed. */
 TEST(pause_flush_visits_only_mutators_that_allocated)
 {
     tc_heap *h = new_heap_gogc(-1);
