@@ -11,7 +11,7 @@
  *   HYBRID_NO_INSERTION  hybrid: the new value is not shaded (barrier.c; harmless: barrier.c says why)
  *   DIJKSTRA_NO_INSERTION dijkstra: the new value is not shaded (barrier.c)
  *   YUASA_NO_DELETION    yuasa: the old value of a slot is not shaded (barrier.c)
- *   ROOTS_SKIP_LAST      the handle-table scan skips each chunk's last slot (markroots.c)
+ *   ROOTS_SKIP_LAST      the handle-table scan skips each chunk's last used slot (markroots.c)
  *   ALLOC_WHITE          objects allocated during mark are not black (alloc.c; harmless with dijkstra)
  *   GBUF_NO_FLUSH        a mutator leaves a heap call with grey work in its buffer (mutator.h)
  *   SCAV_STAYS_FREE      a piece the scavenger releases unlocked stays SPAN_FREE (span.c; caught by
