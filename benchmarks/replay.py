@@ -15,8 +15,7 @@ disturbs less than the wall clock. The driver's targets: python-recording / pyth
 costs at most 30%), replay / python <= 0.2 (replay at least 5x faster).
 
 Fair rounds. A first round is run and not reported: the process's first
-GCBench paid for Python's and the heap's first growth, which made the
-python row's spread 45% in a full run. Each round then runs the three in
+GCBench pays for Python's and the allocator's first growth. Each round then runs the three in
 another order (rotated), so none always follows the same one. Each
 recording writes a new file, and the previous log is deleted outside the
 timed spans: rewriting one path truncated a 20 MB file first, and on an
