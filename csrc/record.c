@@ -7,7 +7,8 @@
  * and a branch predicted not taken (rec_on). While recording, a record is
  * a few varints appended to a 64 KiB block buffer, held either by the owner
  * path (below: two plain stores, no atomic read-modify-write) or by
- * rec_spin (the hooks' test-and-set lock), plus one hash-map lookup per handle named and
+ * rec_spin (the hooks' test-and-set lock), plus one hash-map lookup per handle named (most
+ * answered by a direct-mapped hint in front of it: root_find) and
  * one shadow-table load per object named; a full block is checksummed
  * (CRC-32) and written with one fwrite. A forced collection also walks the
  * graph reachable from the recorded handles to hash it (single-threaded
@@ -99,6 +100,8 @@ typedef struct shadow {
     uint32_t *ids;
 } shadow;
 
+#define REC_ROOT_HINTS 1024 /* a power of two; handle slots are 8 bytes apart */
+
 struct rec_log {
     FILE *f;
     char *path;
@@ -117,6 +120,10 @@ struct rec_log {
     bool multi;             /* another thread recorded too */
     tc_status failed;       /* the first failure (TC_ERR_IO, TC_ERR_NOMEM), then nothing is written */
     int err;                /* errno of an I/O failure */
+    struct root_hint {      /* by handle-slot address: where its entry in `roots` was (root_find) */
+        uint64_t key;
+        size_t at;
+    } hints[REC_ROOT_HINTS];
     uint8_t buf[REC_BLOCK + REC_OP_MAX];
 };
 
@@ -409,9 +416,27 @@ static void nomem(rec_log *L)
  * each thread caches. */
 #define ROOT_LIVE (UINT64_C(1) << 63)
 
+/* root_find — r's entry in the handle-id map, or NULL. A direct-mapped
+ * table of hints in front of the map remembers where each recent handle's
+ * entry was: a program names the few handles it just made or used (the
+ * map's hash and probe were ~22 instructions of each NEW, SET and RELEASE,
+ * callgrind). A hint is only a guess, checked against the entry's key, so
+ * one left stale by the map's growth just misses. */
+static inline idmap_entry *root_find(rec_log *L, const tc_root *r)
+{
+    uint64_t key = (uint64_t)(uintptr_t)r;
+    struct root_hint *hint = &L->hints[(key >> 3) & (REC_ROOT_HINTS - 1)];
+    if (__builtin_expect(hint->key == key && hint->at < L->roots.cap && L->roots.e[hint->at].key == key, 1))
+        return &L->roots.e[hint->at];
+    idmap_entry *e = idmap_find(&L->roots, key);
+    if (e)
+        *hint = (struct root_hint){key, (size_t)(e - L->roots.e)};
+    return e;
+}
+
 static inline uint64_t root_new_id(rec_log *L, const tc_root *r)
 {
-    idmap_entry *e = idmap_find(&L->roots, (uint64_t)(uintptr_t)r);
+    idmap_entry *e = root_find(L, r);
     if (e) { /* the slot's id, live again */
         e->val |= ROOT_LIVE;
         return e->val & ~ROOT_LIVE;
@@ -430,16 +455,16 @@ static inline uint64_t root_new_id(rec_log *L, const tc_root *r)
 
 /* root_id — the id of live recorded handle r, 0 if it is none (made
  * outside the recording). */
-static inline uint64_t root_id(const rec_log *L, const tc_root *r)
+static inline uint64_t root_id(rec_log *L, const tc_root *r)
 {
-    idmap_entry *e = idmap_find(&L->roots, (uint64_t)(uintptr_t)r);
+    idmap_entry *e = root_find(L, r);
     uint64_t v = e ? e->val : 0;
     return v & ROOT_LIVE ? v & ~ROOT_LIVE : 0;
 }
 
 static uint64_t root_drop(rec_log *L, const tc_root *r)
 {
-    idmap_entry *e = idmap_find(&L->roots, (uint64_t)(uintptr_t)r);
+    idmap_entry *e = root_find(L, r);
     if (!e) /* a handle the log never had */
         return 0;
     uint64_t id = e->val & ROOT_LIVE ? e->val & ~ROOT_LIVE : 0;
