@@ -209,6 +209,12 @@ static node *g_temp;
 #define TEMP g_temp
 #endif
 
+/* phase_note — with BENCH_PHASES=1, one INFO line at the end of a step:
+ * the heap's size and the collections so far (where the peak heap is set,
+ * issue 16's space-time row); off, one load of a flag. */
+static int g_phases = -1;
+static void phase_note(const char *step);
+
 /* time_construction — NumIters(depth) top-down trees, then as many bottom-up. */
 static void time_construction(int depth, int stretch)
 {
@@ -244,8 +250,11 @@ static node *gcbench(int stretch, int long_lived, int min_depth, int max_depth, 
     for (size_t i = 0; i < array_size / 2; i++)
         array[i] = 1.0 / (double)i;
 
-    for (int d = min_depth; d <= max_depth; d += 2)
+    phase_note("stretch+long_lived");
+    for (int d = min_depth; d <= max_depth; d += 2) {
         time_construction(d, stretch);
+        phase_note("depth");
+    }
 
 #if defined(BENCH_TRICOLOR)
     array = tc_payload(g_loc[L_ARRAY]);
@@ -289,6 +298,31 @@ static uint64_t collections(void) { return GC_get_gc_no(); }
 #else
 static uint64_t collections(void) { return 0; }
 #endif
+
+#if defined(BENCH_TRICOLOR)
+static void trace_line(void *ud, const char *line)
+{
+    (void)ud;
+    fprintf(stderr, "%s\n", line);
+}
+#endif
+static void phase_note(const char *step)
+{
+    if (g_phases < 0)
+        g_phases = getenv("BENCH_PHASES") && atoi(getenv("BENCH_PHASES")) > 0;
+    if (!g_phases)
+        return;
+    double sys_mib = 0;
+#if defined(BENCH_TRICOLOR)
+    tc_stats st;
+    if (tc_heap_stats(g_heap, &st) == TC_OK)
+        sys_mib = (double)st.heap_sys / 1048576.0;
+    tc_heap_drain_output(g_heap, trace_line, NULL); /* with TRICOLOR_DEBUG=gctrace=1 */
+#elif defined(BENCH_BDWGC)
+    sys_mib = (double)(GC_get_heap_size() + GC_get_unmapped_bytes()) / 1048576.0;
+#endif
+    printf("INFO phase %s heap_sys_mib %.1f collections %llu\n", step, sys_mib, (unsigned long long)collections());
+}
 
 /* thread_cpu_ns — the calling thread's CPU time. */
 static uint64_t thread_cpu_ns(void)
@@ -338,12 +372,14 @@ int main(int argc, char **argv)
         bench_result("gcbench", SYSTEM, "heap_released", (double)st.heap_released / 1048576.0, "MiB");
         bench_result("gcbench", SYSTEM, "heap_sys", (double)st.heap_sys / 1048576.0, "MiB");
         bench_result("gcbench", SYSTEM, "gc_cpu_s", st.gc_cpu_fraction * (double)(t1 - g_heap_made) / 1e9, "s");
+        bench_result("gcbench", SYSTEM, "alloc_mib", (double)st.total_alloc / 1048576.0, "MiB");
     }
 #elif defined(BENCH_BDWGC)
     /* with the unmapped pages, as Go's HeapSys and tricolor's heap_sys count released ones */
     bench_result("gcbench", SYSTEM, "heap_sys", (double)(GC_get_heap_size() + GC_get_unmapped_bytes()) / 1048576.0,
                  "MiB");
     bench_result("gcbench", SYSTEM, "gc_cpu_s", (double)g_gc_cpu_ns / 1e9, "s");
+    bench_result("gcbench", SYSTEM, "alloc_mib", (double)GC_get_total_bytes() / 1048576.0, "MiB");
 #endif
 
 #if defined(BENCH_TRICOLOR)

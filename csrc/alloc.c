@@ -42,6 +42,24 @@ static void group_zero(span *s)
     }
 }
 
+/* next_group — the free slots of s's group at s->cachebase (< nelems). A
+ * span fresh from the page heap has nalloc 0 while it is cached
+ * (span_init_class; refill caches no other span with nalloc 0: a swept
+ * span on a partial list holds its live count, at least 1, and a flushed
+ * one waits on the full list for its sweep), and the only alloc bits in it
+ * are its owner's, all below cachebase: its next group is all free without
+ * a look at the bitmap (GCBench: 225K group loads, ~115 instructions each,
+ * all of them in fresh spans). */
+static uint64_t next_group(const span *s)
+{
+    if (s->nalloc)
+        return span_free_slots(s, s->cachebase);
+    uint32_t n = s->nelems - s->cachebase;
+    uint64_t all = n >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
+    TC_ASSERT(all == span_free_slots(s, s->cachebase));
+    return all;
+}
+
 /* span_next_free — the index of a free slot of s, consuming it from the
  * cache; false if the span has none left. A new group is cleared as it is
  * loaded (group_zero). */
@@ -60,7 +78,7 @@ static inline bool span_next_free(span *s, uint32_t *out)
         s->cachebase += 64;
         if (s->cachebase >= s->nelems)
             return false;
-        s->alloccache = span_free_slots(s, s->cachebase);
+        s->alloccache = next_group(s);
         group_zero(s);
     }
 }

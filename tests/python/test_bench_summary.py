@@ -65,6 +65,22 @@ def test_go_gc_cpu_adds_the_idle_workers_of_the_window_only():
     assert math.isclose(got["gc_cpu_s"][-1], 0.0065) and math.isclose(got["gc_cpu"][-1], 0.065)
 
 
+def test_the_main_gcbench_table_counts_go_idle_workers_too():
+    # run.py's gcbench row for Go printed GCCPUFraction's figure alone while the
+    # gogc curves added the idle workers: now both count them (go_with_idle)
+    import run
+    out = ("INFO go go1.19\nRESULT gcbench go time 0.1 s\nRESULT gcbench go gc_first 2 count\n"
+           "RESULT gcbench go gc_cpu 0.02 fraction\nRESULT gcbench go gc_cpu_s 0.002 s\n")
+    trace = ("gc 1 @0.010s 5%: 0.01+1.0+0.01 ms clock, 0.02+0.1/0.5/9.0+0.02 ms cpu, 4->4->2 MB, 5 MB goal, 2 P\n"
+             "gc 2 @0.020s 5%: 0.01+1.0+0.01 ms clock, 0.02+0.1/0.5/3.0+0.02 ms cpu, 4->4->2 MB, 5 MB goal, 2 P\n")
+    rows = {ln.split()[3]: float(ln.split()[4]) for ln in run.go_with_idle(out, trace).splitlines()
+            if ln.startswith("RESULT")}
+    assert math.isclose(rows["gc_cpu_s"], 0.005) and math.isclose(rows["gc_cpu"], 0.05)
+    assert rows["gc_cpu_noidle_s"] == 0.002 and math.isclose(rows["gc_cpu_idle_s"], 0.003)
+    assert rows["time"] == 0.1
+    assert run.go_with_idle(out, "").count("gc_cpu_s 0.002") == 1  # no trace: as printed
+
+
 def test_pooled_p99_is_nearest_rank_over_every_run():
     runs = [{"_pauses": [float(i) for i in range(1, 51)], "pause_max_run": 70.0},
             {"_pauses": [float(i) for i in range(51, 101)], "pause_max_run": 900.0}]
