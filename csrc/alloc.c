@@ -221,7 +221,7 @@ static tc_status retry_cycle(tc_mutator *m)
 __attribute__((noinline)) tc_obj *alloc_object_slow(tc_mutator *m, size_t nslots, size_t size)
 {
     size_t bytes = obj_bytes(nslots, size);
-    if (bytes > TC_ARENA_SIZE - TC_PAGE_SIZE) {
+    if (bytes > ALLOC_MAX_BYTES) {
         tc_fail(TC_ERR_NOMEM, "object of %zu bytes is larger than the largest span (4 GiB)", bytes);
         return NULL;
     }
