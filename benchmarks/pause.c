@@ -69,6 +69,10 @@ static __attribute__((unused)) void pause_push(uint64_t ns)
 #if defined(PAUSE_TRICOLOR)
 /* ---- tricolor ------------------------------------------------------------ */
 #include <tricolor.h>
+/* csrc/check.h's hook (the static library links it): the longest wait for
+ * the mutators to stop and the longest stretch with the world stopped,
+ * over the run's pauses, building included: which side a long pause was on */
+void cycle_debug_pause_split(tc_heap *h, uint64_t *wait_max_ns, uint64_t *inside_max_ns);
 static tc_heap *g_heap;
 static tc_root *g_top;
 static tc_mutator *g_mut;
@@ -462,6 +466,13 @@ int main(int argc, char **argv)
             getrusage(RUSAGE_THREAD, &dr1);
             tc_heap_stats(g_heap, &d1);
             double cpu = (double)(cpu1.tv_sec - cpu0.tv_sec) * 1e6 + (double)(cpu1.tv_nsec - cpu0.tv_nsec) / 1e3;
+            /* user vs system time and page faults: a spin (user) or the
+             * kernel's work for the thread (faults on reused or fresh pages) */
+            double usr = (double)(dr1.ru_utime.tv_sec - dr0.ru_utime.tv_sec) * 1e6 + (double)(dr1.ru_utime.tv_usec - dr0.ru_utime.tv_usec);
+            double sys_us = (double)(dr1.ru_stime.tv_sec - dr0.ru_stime.tv_sec) * 1e6 + (double)(dr1.ru_stime.tv_usec - dr0.ru_stime.tv_usec);
+            printf("INFO slow_op_kernel user %.0f us, system %.0f us, minor faults %ld, from %.6f to %.6f s "
+                   "(CLOCK_MONOTONIC: perf record -k CLOCK_MONOTONIC)\n", usr, sys_us, dr1.ru_minflt - dr0.ru_minflt,
+                   (double)a / 1e9, (double)now / 1e9);
             printf("INFO slow_op %.0f us: cpu %.0f us, switches %ld involuntary %ld voluntary, assist %.0f us, "
                    "pauses %.0f us, gc delay %.0f us, frees %llu, heap_sys +%.0f KiB, gcs %llu, phase %s->%s\n",
                    (double)(now - a) / 1e3, cpu, dr1.ru_nivcsw - dr0.ru_nivcsw, dr1.ru_nvcsw - dr0.ru_nvcsw,
@@ -505,6 +516,10 @@ int main(int argc, char **argv)
     printf("INFO pause_max_ns_stats %llu assist_marked_mib %.1f mark_regions_shared %llu\n",
            (unsigned long long)g_st.pause_max_ns, (double)g_st.assist_marked / 1048576.0,
            (unsigned long long)g_st.mark_regions_shared);
+    uint64_t split_wait, split_inside;
+    cycle_debug_pause_split(g_heap, &split_wait, &split_inside);
+    printf("INFO pause_split wait_for_mutators_max %.1f us world_stopped_max %.1f us\n", (double)split_wait / 1e3,
+           (double)split_inside / 1e3);
 #elif defined(PAUSE_BDWGC)
     double gc_cpu = GC_is_incremental_mode() ? -1 : (double)g_gc_ns / wall; /* -1: not observable */
     double gc_cpu_s = (double)g_gc_ns / 1e9;

@@ -84,6 +84,17 @@ static bool report_alloc(tc_mutator *m)
     return !atomic_load_explicit(&h->closed, memory_order_acquire);
 }
 
+/* flushq_add — m is about to cache a span or count a large object: the
+ * next pause's flush_all must visit it (cycle.c). heap->lock held. */
+static inline void flushq_add(tc_heap *h, tc_mutator *m)
+{
+    if (!m->in_flushq) {
+        m->in_flushq = true;
+        m->flush_next = h->flushq;
+        h->flushq = m;
+    }
+}
+
 /* refill — give mutator m a span of class c with a free slot. */
 static span *refill(tc_mutator *m, int c)
 {
@@ -135,6 +146,7 @@ static span *refill(tc_mutator *m, int c)
     s->cached = 1;
     m->cache[c] = s;
     m->ncached++;
+    flushq_add(h, m);
     pthread_mutex_unlock(&h->lock);
     group_zero(s); /* the group the sweep or span_init_class loaded; s is ours now */
     if (swept_t0)
@@ -204,6 +216,7 @@ static tc_obj *alloc_large(tc_mutator *m, size_t bytes)
     /* swept as of now: a cycle that ended during the clear must not sweep it */
     atomic_store(&s->sweepgen, atomic_load(&h->sweepgen));
     span_list_push(&h->large, s);
+    flushq_add(h, m);
     pthread_mutex_unlock(&h->lock);
     return (tc_obj *)s->base; /* the caller writes the header, then publishes it */
 }

@@ -127,6 +127,9 @@ static tc_status check_roots(tc_heap *h, int64_t *live)
     for (root_chunk *c = h->root_chunks; c; c = c->next)
         for (size_t i = 0; i < ROOT_CHUNK; i++) {
             uintptr_t v = atomic_load(&c->slot[i]);
+            if ((i >= atomic_load(&c->used)) != !v) /* never used: past `used` and only there (roots.h) */
+                return tc_fail(TC_ERR_CORRUPT, "handle slot %zu of a chunk using %u reads %#" PRIxPTR, i,
+                               (unsigned)atomic_load(&c->used), v);
             if (!root_val_used(v))
                 continue;
             (*live)++;
@@ -143,6 +146,10 @@ static tc_status check_roots(tc_heap *h, int64_t *live)
     return st;
 }
 
+/* all_released — a free run whose pages are all given back: it may touch
+ * a run that holds pages, never another of its kind (span.c). */
+static bool all_released(const span *s) { return s->released == s->npages; }
+
 static tc_status check_free_spans(tc_heap *h)
 {
     for (int b = 0; b < TC_FREE_BUCKETS; b++)
@@ -155,11 +162,12 @@ static tc_status check_free_spans(tc_heap *h)
             size_t first = (s->base - a->base) >> TC_PAGE_SHIFT, end = first + s->npages;
             if (s->state != SPAN_FREE || a->spans[first] != s || a->spans[end - 1] != s)
                 return tc_fail(TC_ERR_CORRUPT, "free span %#" PRIxPTR " is not mapped as free", s->base);
-            if ((first > 0 && a->spans[first - 1] && a->spans[first - 1]->state == SPAN_FREE &&
-                 a->spans[first - 1]->base + ((size_t)a->spans[first - 1]->npages << TC_PAGE_SHIFT) == s->base) ||
-                (end < a->frontier && a->spans[end] && a->spans[end]->state == SPAN_FREE &&
-                 a->spans[end]->base == s->base + ((size_t)s->npages << TC_PAGE_SHIFT)))
-                return tc_fail(TC_ERR_CORRUPT, "free span %#" PRIxPTR " touches another free span", s->base);
+            span *l = first > 0 ? a->spans[first - 1] : NULL, *r = end < a->frontier ? a->spans[end] : NULL;
+            if ((l && l->state == SPAN_FREE && l->base + ((size_t)l->npages << TC_PAGE_SHIFT) == s->base &&
+                 all_released(l) == all_released(s)) ||
+                (r && r->state == SPAN_FREE && r->base == s->base + ((size_t)s->npages << TC_PAGE_SHIFT) &&
+                 all_released(r) == all_released(s)))
+                return tc_fail(TC_ERR_CORRUPT, "free span %#" PRIxPTR " touches another free span of its kind", s->base);
             for (size_t w = span_first_word(a, s); w < span_first_word(a, s) + span_words(s); w++)
                 if (atomic_load_explicit(&a->bits[w].alloc, memory_order_relaxed))
                     return tc_fail(TC_ERR_CORRUPT, "free span %#" PRIxPTR " has an alloc bit", s->base);
@@ -322,6 +330,8 @@ static tc_status check_caches(tc_heap *h, uint64_t cached_on_lists)
         }
         if (n != m->ncached)
             return tc_fail(TC_ERR_CORRUPT, "a mutator caches %u spans but counts %u", n, m->ncached);
+        if (n && !m->in_flushq) /* the next pause's flush_all would miss its spans (cycle.c) */
+            return tc_fail(TC_ERR_CORRUPT, "a mutator caches %u spans but is not on the flush queue", n);
         if (m->gbuf_n)
             return tc_fail(TC_ERR_CORRUPT, "a mutator holds %u shaded addresses at a pause", m->gbuf_n);
         entries += n;
@@ -456,6 +466,25 @@ tc_status check_pause_term(tc_heap *h)
     st = check_each_span(h, no_white_child, NULL);
     pthread_mutex_unlock(&h->lock);
     return st;
+}
+
+/* check_alloc_flushed — right after flush_all, world stopped: the flushed
+ * total is the sum of every mutator's alloc_bytes (cycle.c's flush queue
+ * invariant), read here without the pause's walk counter. */
+tc_status check_alloc_flushed(tc_heap *h)
+{
+    uint64_t sum = 0;
+    pthread_mutex_lock(&h->mut_lock);
+    pthread_mutex_lock(&h->lock);
+    for (tc_mutator *m = h->mutators; m; m = m->next)
+        sum += atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed);
+    uint64_t flushed = h->alloc_flushed;
+    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->mut_lock);
+    if (sum != flushed)
+        return tc_fail(TC_ERR_CORRUPT, "the mutators allocated %" PRIu64 " bytes but the flushes counted %" PRIu64,
+                       sum, flushed);
+    return TC_OK;
 }
 
 tc_status tc_heap_verify(tc_heap *h)

@@ -23,6 +23,11 @@ void collector_debug_mark_pair(tc_heap *h, int64_t slice); /* drain with two mar
 void collector_debug_hold(tc_heap *h, bool on);
 void collector_debug_stall_sweep(tc_heap *h, bool on);
 uint64_t roots_debug_visited(tc_heap *h);                /* handle-table slots walked so far */
+uint64_t cycle_debug_flushed(tc_heap *h);                /* mutator records read inside pauses so far */
+/* the longest wait for mutators to stop and the longest stretch with the
+ * world stopped over the cycles' pauses so far (benchmarks/pause.c prints
+ * them: which side a long pause was on) */
+void cycle_debug_pause_split(tc_heap *h, uint64_t *wait_max_ns, uint64_t *inside_max_ns);
 /* checkmarks of all cycles so far: out[0] passed, out[1] found a reachable
  * object left white, out[2] could not run (no memory). Counted before the
  * sweep, so a test sees a failure before the lost object is reused. */

@@ -51,18 +51,32 @@
  *   start  O(1) stores, and the locals: one word per registered mutator
  *          plus each one's live locals.
  *   term.  the look for grey work: O(1). Dijkstra: the re-scan, one word
- *          per handle-table slot (4,096 a chunk) plus the locals and one
+ *          per handle-table slot ever handed out (roots.h: the most
+ *          handles held at once, in batches of 64) plus the locals and one
  *          per special, and a mark-bit load per live root (proportional to
  *          the handles, as above; only unmarked roots are pushed:
  *          markroots.c), then the bounded drain. Then checkmark,
  *          only when asked (a verification mode: O(heap)); flush_all, one
- *          word per mutator plus one per span it caches (at most one per
- *          size class: an idle thread that allocated before keeps up to
- *          that many; the one term that grows with idle threads, which Go
- *          avoids by flushing its mcaches after the world restarts, and
- *          which is left for the sweep's owners to move); the heap figures
- *          (one counter per mutator), the pacer (O(1)), and sweep_begin
+ *          look per mutator that allocated since the last flush plus one
+ *          per span it caches (at most one per size class): a thread idle
+ *          since then costs nothing (heap->flushq, below); the heap figure
+ *          (flush_all's running total, below: none per idle mutator), the
+ *          pacer (O(1)), and sweep_begin
  *          (two list heads per size class).
+ *
+ * The flush queue. heap->flushq lists, under heap->lock, every mutator
+ * that cached a span or allocated a large object since the last flush_all
+ * (alloc.c adds it under that lock, at the refill or the large allocation,
+ * before it can allocate from the span or count the object). Invariant: a
+ * mutator not on the queue caches no span and has allocated nothing since
+ * flush_all last took it off (reported == flushed_alloc == alloc_bytes),
+ * because the only ways to allocate are from a cached span or a large
+ * object, and flush_all empties both before it takes a mutator off. So
+ * flush_all walks the queue, not every registered mutator, and leaves
+ * nothing behind (check_caches verifies that every mutator caching a span
+ * is queued); and heap->alloc_flushed, which flush_all keeps as the sum of
+ * every mutator's flushed_alloc, equals the sum of their alloc_bytes right
+ * after it: the termination's heap_alloc without a walk of every mutator.
  * Measured on the 1 GiB pause workload (issue 16), a pause the scheduler
  * did not preempt spent 5-30 us waiting for the mutator's safepoint and
  * under 30 us inside; the long ones (ms) were a mutator the OS had
@@ -109,14 +123,33 @@ cycle_state_t cycle_state(tc_heap *h)
     return CYCLE_OFF;
 }
 
-/* pause_end — record the pause that began at `since`; returns its length. */
+/* pause_end — record the pause that began at `since`; returns its length.
+ * Its two sides, the wait for the mutators to stop (a mutator that runs
+ * long between safepoints, or that the OS or the hypervisor did not run)
+ * and the stretch with the world stopped (this file's own work), keep a
+ * maximum each. */
 static uint64_t pause_end(tc_heap *h, uint64_t since)
 {
-    uint64_t now = plat_now_ns();
+    uint64_t now = plat_now_ns(), stopped = h->world_stopped_at;
     pthread_mutex_lock(&h->stats_lock);
     stats_record_pause(h, since, now); /* and its GC event */
+    if (stopped >= since && stopped <= now) {
+        if (stopped - since > h->pause_wait_max_ns)
+            h->pause_wait_max_ns = stopped - since;
+        if (now - stopped > h->pause_inside_max_ns)
+            h->pause_inside_max_ns = now - stopped;
+    }
     pthread_mutex_unlock(&h->stats_lock);
     return now - since;
+}
+
+/* cycle_debug_pause_split — the test and benchmark hook of check.h. */
+void cycle_debug_pause_split(tc_heap *h, uint64_t *wait_max_ns, uint64_t *inside_max_ns)
+{
+    pthread_mutex_lock(&h->stats_lock);
+    *wait_max_ns = h->pause_wait_max_ns;
+    *inside_max_ns = h->pause_inside_max_ns;
+    pthread_mutex_unlock(&h->stats_lock);
 }
 
 /* cycle_status — the cycle's result, with this thread's message for it
@@ -142,18 +175,34 @@ static void checkmark(tc_heap *h)
     }
 }
 
-/* flush_all — every mutator's cache and unreported allocation (world stopped). */
-static void flush_all(tc_heap *h)
+/* flush_all — give back the caches and unreported allocation of the
+ * mutators that allocated since the last flush (world stopped), and return
+ * heap_alloc (stats_heap_alloc's figure) from the flushed totals. Every
+ * other mutator caches no span and allocated nothing since (see the top),
+ * so the pause costs one look per mutator that allocated, none per idle
+ * one, for the caches and for the heap figure alike. */
+static uint64_t flush_all(tc_heap *h)
 {
-    pthread_mutex_lock(&h->mut_lock);
     pthread_mutex_lock(&h->lock);
-    for (tc_mutator *m = h->mutators; m; m = m->next) {
+    for (tc_mutator *m = h->flushq, *next; m; m = next) {
+        next = m->flush_next;
+        atomic_fetch_add_explicit(&h->flush_visited, 1, memory_order_relaxed);
         alloc_flush_cache(m);
-        m->reported = atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed);
+        uint64_t total = atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed);
+        m->reported = total;
+        h->alloc_flushed += total - m->flushed_alloc;
+        m->flushed_alloc = total;
+        m->flush_next = NULL;
+        m->in_flushq = false;
     }
+    h->flushq = NULL;
+    uint64_t heap_alloc = h->alloc_flushed > h->freed_bytes ? h->alloc_flushed - h->freed_bytes : 0;
     pthread_mutex_unlock(&h->lock);
-    pthread_mutex_unlock(&h->mut_lock);
+    return heap_alloc;
 }
+
+/* cycle_debug_flushed — the test hook of check.h. */
+uint64_t cycle_debug_flushed(tc_heap *h) { return atomic_load(&h->flush_visited); }
 
 /* cycle_begin — what every cycle does first, before its world stops: the
  * cycle's status, figures and event cycle number. */
@@ -250,9 +299,9 @@ static void term_sweep(tc_heap *h, markctx *ctx)
         checkmark(h);
     atomic_store(&h->barrier_on, 0);
     atomic_store(&h->phase, PHASE_SWEEP);
-    flush_all(h);
+    uint64_t now_alloc = flush_all(h); /* stats_heap_alloc's figure, without a walk of every mutator */
+    TC_CHECK(check_alloc_flushed(h)); /* debug builds: the flush queue's invariant (the top) */
     atomic_store_explicit(&h->flushed_bytes, 0, memory_order_relaxed);
-    uint64_t now_alloc = stats_heap_alloc(h);
     h->cyc_heap1 = now_alloc;
     /* live estimate until the sweep counts exactly: marked + allocated black */
     pthread_mutex_lock(&h->stats_lock);

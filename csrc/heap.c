@@ -195,6 +195,7 @@ static void close_teardown(tc_heap *h)
     special_free_all(h);
     pages_release_all(h);
     memset(h->freelist, 0, sizeof h->freelist);
+    memset(h->freetail, 0, sizeof h->freetail);
     memset(h->partial, 0, sizeof h->partial);
     memset(h->full, 0, sizeof h->full);
     h->large = NULL;

@@ -128,8 +128,13 @@ struct tc_heap {
     struct {
         pthread_mutex_t lock;
         arena *arenas[TC_MAX_ARENAS]; /* added under lock (span.c); never removed until close */
+        tc_mutator *flushq;           /* the mutators that allocated since the last flush (cycle.c), under lock */
+        uint64_t alloc_flushed;       /* sum of the mutators' flushed_alloc (cycle.c: flush_all), under lock */
+        _Atomic uint64_t flush_visited; /* mutator records read inside pauses (test hook: flush_all, stats.c's
+                                         * sums): the stopper, atomic */
         int narenas;
         span *freelist[TC_FREE_BUCKETS]; /* free spans by size: span.c, under lock */
+        span *freetail[TC_FREE_BUCKETS]; /* each free list's last span (released runs go there): span.c, lock */
         uint64_t freemask[TC_FREE_BUCKETS / 64]; /* bit b: freelist[b] is not empty (span.c, lock) */
         span *partial[SC_MAX_CLASSES]; /* in use, with free slots, swept: sweep and refill, under lock */
         span *full[SC_MAX_CLASSES];    /* in use, no free slot (or in a cache): under lock */
@@ -252,6 +257,10 @@ struct tc_heap {
         uint64_t heap_marked;
         uint64_t num_gc, num_forced_gc;
         uint64_t pause_total_ns, pause_max_ns; /* stats_record_pause, under stats_lock */
+        /* the longest wait for mutators to stop, and the longest stretch with the world stopped, over
+         * the cycle's pauses (cycle.c pause_end, under stats_lock; check.h's hook): which side a long
+         * pause was on. world_stopped_at: when world_stop saw every mutator out (the stopper, gc_lock) */
+        uint64_t pause_wait_max_ns, pause_inside_max_ns, world_stopped_at;
         uint64_t pauses[TC_PAUSE_RING];
         uint64_t pause_ends[TC_PAUSE_RING]; /* monotonic end of each pause in `pauses` */
         uint64_t npauses_total;
@@ -333,6 +342,7 @@ tc_status check_marks(tc_heap *h);              /* world stopped, after mark */
 tc_status check_each_span(tc_heap *h, tc_status (*fn)(void *ud, span *s, int c), void *ud); /* in-use spans */
 tc_status check_pause_start(tc_heap *h);        /* world stopped, all swept: lists, caches, zero mark bits */
 tc_status check_pause_term(tc_heap *h);         /* world stopped, mark drained: no grey, no black->white */
+tc_status check_alloc_flushed(tc_heap *h);      /* after flush_all: its total is every mutator's alloc_bytes */
 tc_status check_mid_mark(tc_heap *h);           /* world stopped mid-mark, markers flushed: black->white only to grey */
 #pragma GCC visibility pop
 #include "collector.h"

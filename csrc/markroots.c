@@ -91,10 +91,15 @@ void mark_push_handles(markctx *c)
     plat_lock(&h->roots_lock);
     root_chunk *first = h->root_chunks;
     pthread_mutex_unlock(&h->roots_lock);
-    for (root_chunk *k = first; k; k = k->next, atomic_fetch_add_explicit(&h->roots_visited, ROOT_CHUNK,
-                                                                        memory_order_relaxed))
-        for (size_t i = 0; i < ROOT_CHUNK - (size_t)planted(PLANT_ROOTS_SKIP_LAST); i++) {
-            if (c->rescan && i + RESCAN_AHEAD < ROOT_CHUNK)
+    for (root_chunk *k = first; k; k = k->next) {
+        /* only the slots ever handed out (roots.h): a slot taken after this
+         * load is one made during the walk, which barrier.c covers */
+        size_t used = atomic_load_explicit(&k->used, memory_order_acquire);
+        atomic_fetch_add_explicit(&h->roots_visited, used, memory_order_relaxed);
+        if (planted(PLANT_ROOTS_SKIP_LAST) && used)
+            used--;
+        for (size_t i = 0; i < used; i++) {
+            if (c->rescan && i + RESCAN_AHEAD < used)
                 prefetch_mark(c, atomic_load_explicit(&k->slot[i + RESCAN_AHEAD], memory_order_relaxed));
             uintptr_t v = atomic_load_explicit(&k->slot[i], memory_order_acquire);
             if (!root_val_live(v)) /* never used, a free link, a freed object */
@@ -104,6 +109,7 @@ void mark_push_handles(markctx *c)
             else
                 push_root(c, v);
         }
+    }
 }
 
 /* mark_push_locals — every mutator's local roots (world stopped). */

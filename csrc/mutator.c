@@ -333,6 +333,7 @@ uint64_t world_stop(tc_heap *h, tc_mutator *self)
         }
     }
     atomic_thread_fence(memory_order_acquire);
+    h->world_stopped_at = plat_now_ns(); /* the wait ends here, the stopped stretch begins (cycle.c) */
     return since;
 }
 
@@ -410,6 +411,7 @@ void mutators_drain(tc_heap *h)
 
 void mutators_free(tc_heap *h)
 {
+    h->flushq = NULL; /* it lists some of them */
     while (h->mutators) {
         tc_mutator *m = h->mutators;
         h->mutators = m->next;

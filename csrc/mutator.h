@@ -47,6 +47,9 @@ struct tc_mutator {
     _Atomic uint64_t barrier_slow;   /* slot stores that took the barrier's slow path (barrier.c) */
     _Atomic uint64_t barrier_shaded; /* objects the barrier greyed (shade: barrier.h) */
     struct tc_mutator *next;     /* heap->mutators list, under mut_lock */
+    struct tc_mutator *flush_next; /* heap->flushq, under heap->lock (cycle.c: flush_all) */
+    bool in_flushq;              /* on heap->flushq (heap->lock) */
+    uint64_t flushed_alloc;      /* alloc_bytes at its last flush_all (heap->lock, world stopped) */
 };
 
 /* mutator.c: thread registration and the stop-the-world handshake */

@@ -11,9 +11,11 @@
  *   HYBRID_NO_INSERTION  hybrid: the new value is not shaded (barrier.c; harmless: barrier.c says why)
  *   DIJKSTRA_NO_INSERTION dijkstra: the new value is not shaded (barrier.c)
  *   YUASA_NO_DELETION    yuasa: the old value of a slot is not shaded (barrier.c)
- *   ROOTS_SKIP_LAST      the handle-table scan skips each chunk's last slot (markroots.c)
+ *   ROOTS_SKIP_LAST      the handle-table scan skips each chunk's last used slot (markroots.c)
  *   ALLOC_WHITE          objects allocated during mark are not black (alloc.c; harmless with dijkstra)
  *   GBUF_NO_FLUSH        a mutator leaves a heap call with grey work in its buffer (mutator.h)
+ *   SCAV_STAYS_FREE      a piece the scavenger releases unlocked stays SPAN_FREE (span.c; caught by
+ *                        a_page_freed_beside_a_piece_in_flight_stays_apart, test_scavenge.c)
  *   REC_NO_REVOKE_WAIT   a revoke of the recorder's owner path does not wait for the owner's
  *                        record (record.c; caught by TSan in test_replay.c, not by the fuzzer)
  */
@@ -32,6 +34,7 @@
 #define PLANT_ALLOC_WHITE 7
 #define PLANT_GBUF_NO_FLUSH 8
 #define PLANT_REC_NO_REVOKE_WAIT 9
+#define PLANT_SCAV_STAYS_FREE 10
 
 #ifndef TC_PLANT
 #define TC_PLANT PLANT_NONE

@@ -7,7 +7,8 @@
  * and a branch predicted not taken (rec_on). While recording, a record is
  * a few varints appended to a 64 KiB block buffer, held either by the owner
  * path (below: two plain stores, no atomic read-modify-write) or by
- * rec_spin (the hooks' test-and-set lock), plus one hash-map lookup per handle named and
+ * rec_spin (the hooks' test-and-set lock), plus one hash-map lookup per handle named (most
+ * answered by a direct-mapped hint in front of it: root_find) and
  * one shadow-table load per object named; a full block is checksummed
  * (CRC-32) and written with one fwrite. A forced collection also walks the
  * graph reachable from the recorded handles to hash it (single-threaded
@@ -99,6 +100,8 @@ typedef struct shadow {
     uint32_t *ids;
 } shadow;
 
+#define REC_ROOT_HINTS 1024 /* a power of two; handle slots are 8 bytes apart */
+
 struct rec_log {
     FILE *f;
     char *path;
@@ -117,6 +120,10 @@ struct rec_log {
     bool multi;             /* another thread recorded too */
     tc_status failed;       /* the first failure (TC_ERR_IO, TC_ERR_NOMEM), then nothing is written */
     int err;                /* errno of an I/O failure */
+    struct root_hint {      /* by handle-slot address: where its entry in `roots` was (root_find) */
+        uint64_t key;
+        size_t at;
+    } hints[REC_ROOT_HINTS];
     uint8_t buf[REC_BLOCK + REC_OP_MAX];
 };
 
@@ -207,23 +214,33 @@ tc_status rec_graph_hash(tc_root *const *roots, const uint64_t *root_ids, size_t
 
 /* ---- writing ---- */
 
-static void put_u(rec_log *L, uint64_t x)
+/* The hot hooks (rec_new, rec_set, rec_release) write through a cursor p
+ * into L->buf and store L->n once: a byte store through L->buf may alias
+ * L->n (uint8_t is a character type), so appending at L->n made the
+ * compiler load and store L->n around every byte (callgrind: a fifth of
+ * what recording added per record). */
+static inline uint8_t *cur_u(uint8_t *p, uint64_t x)
 {
     while (x >= 0x80) {
-        L->buf[L->n++] = (uint8_t)(x | 0x80);
+        *p++ = (uint8_t)(x | 0x80);
         x >>= 7;
     }
-    L->buf[L->n++] = (uint8_t)x;
+    *p++ = (uint8_t)x;
+    return p;
 }
 
-/* put_obj — an object id as the zigzag difference from the last NEW's:
+/* cur_obj — an object id as the zigzag difference from the last NEW's:
  * a program mostly names objects it just made, so it is one byte where the
  * id itself would take three (docs/replay.md, format 2). */
-static void put_obj(rec_log *L, uint64_t id)
+static inline uint8_t *cur_obj(uint8_t *p, uint64_t id, uint64_t last)
 {
-    int64_t delta = (int64_t)(id - L->last_obj);
-    put_u(L, ((uint64_t)delta << 1) ^ (uint64_t)(delta >> 63));
+    int64_t delta = (int64_t)(id - last);
+    return cur_u(p, ((uint64_t)delta << 1) ^ (uint64_t)(delta >> 63));
 }
+
+static void put_u(rec_log *L, uint64_t x) { L->n = (size_t)(cur_u(L->buf + L->n, x) - L->buf); }
+
+static void put_obj(rec_log *L, uint64_t id) { L->n = (size_t)(cur_obj(L->buf + L->n, id, L->last_obj) - L->buf); }
 
 static void put_u32le(uint8_t *p, uint32_t x)
 {
@@ -399,9 +416,27 @@ static void nomem(rec_log *L)
  * each thread caches. */
 #define ROOT_LIVE (UINT64_C(1) << 63)
 
-static uint64_t root_new_id(rec_log *L, const tc_root *r)
+/* root_find — r's entry in the handle-id map, or NULL. A direct-mapped
+ * table of hints in front of the map remembers where each recent handle's
+ * entry was: a program names the few handles it just made or used (the
+ * map's hash and probe were ~22 instructions of each NEW, SET and RELEASE,
+ * callgrind). A hint is only a guess, checked against the entry's key, so
+ * one left stale by the map's growth just misses. */
+static inline idmap_entry *root_find(rec_log *L, const tc_root *r)
 {
-    idmap_entry *e = idmap_find(&L->roots, (uint64_t)(uintptr_t)r);
+    uint64_t key = (uint64_t)(uintptr_t)r;
+    struct root_hint *hint = &L->hints[(key >> 3) & (REC_ROOT_HINTS - 1)];
+    if (__builtin_expect(hint->key == key && hint->at < L->roots.cap && L->roots.e[hint->at].key == key, 1))
+        return &L->roots.e[hint->at];
+    idmap_entry *e = idmap_find(&L->roots, key);
+    if (e)
+        *hint = (struct root_hint){key, (size_t)(e - L->roots.e)};
+    return e;
+}
+
+static inline uint64_t root_new_id(rec_log *L, const tc_root *r)
+{
+    idmap_entry *e = root_find(L, r);
     if (e) { /* the slot's id, live again */
         e->val |= ROOT_LIVE;
         return e->val & ~ROOT_LIVE;
@@ -420,16 +455,16 @@ static uint64_t root_new_id(rec_log *L, const tc_root *r)
 
 /* root_id — the id of live recorded handle r, 0 if it is none (made
  * outside the recording). */
-static uint64_t root_id(const rec_log *L, const tc_root *r)
+static inline uint64_t root_id(rec_log *L, const tc_root *r)
 {
-    idmap_entry *e = idmap_find(&L->roots, (uint64_t)(uintptr_t)r);
+    idmap_entry *e = root_find(L, r);
     uint64_t v = e ? e->val : 0;
     return v & ROOT_LIVE ? v & ~ROOT_LIVE : 0;
 }
 
 static uint64_t root_drop(rec_log *L, const tc_root *r)
 {
-    idmap_entry *e = idmap_find(&L->roots, (uint64_t)(uintptr_t)r);
+    idmap_entry *e = root_find(L, r);
     if (!e) /* a handle the log never had */
         return 0;
     uint64_t id = e->val & ROOT_LIVE ? e->val & ~ROOT_LIVE : 0;
@@ -474,14 +509,9 @@ static bool foreign(rec_log *L)
     return true;
 }
 
-/* obj_slot — where the id of the object at o is kept (0: none yet); NULL
- * if o is in no arena or its arena's table cannot be mapped. */
-static uint32_t *obj_slot(rec_log *L, const tc_obj *o)
+/* obj_slot_miss — obj_slot when o is not in the arena of the last lookup. */
+static __attribute__((noinline)) uint32_t *obj_slot_miss(rec_log *L, uintptr_t p)
 {
-    uintptr_t p = (uintptr_t)o;
-    shadow *s = L->last_sh;
-    if (__builtin_expect(s && p - s->base < s->size, 1))
-        return &s->ids[(p - s->base) >> 3];
     for (size_t i = 0; i < L->nsh; i++)
         if (p - L->sh[i].base < L->sh[i].size) {
             L->last_sh = &L->sh[i];
@@ -498,6 +528,19 @@ static uint32_t *obj_slot(rec_log *L, const tc_obj *o)
     L->sh[L->nsh] = (shadow){a->base, a->size, ids};
     L->last_sh = &L->sh[L->nsh++];
     return &ids[(p - a->base) >> 3];
+}
+
+/* obj_slot — where the id of the object at o is kept (0: none yet); NULL
+ * if o is in no arena or its arena's table cannot be mapped. In line: a
+ * NEW and a SET of a reference each name one object (callgrind: the call
+ * was a tenth of obj_slot's cost). */
+static inline uint32_t *obj_slot(rec_log *L, const tc_obj *o)
+{
+    uintptr_t p = (uintptr_t)o;
+    shadow *s = L->last_sh;
+    if (__builtin_expect(s && p - s->base < s->size, 1))
+        return &s->ids[(p - s->base) >> 3];
+    return obj_slot_miss(L, p);
 }
 
 /* obj_id — the id of the object at o, 0 if the log has none for it. */
@@ -522,40 +565,38 @@ void rec_new(tc_heap *h, tc_obj *o, tc_root *r, size_t nslots, size_t size)
     else if (!oid)
         oid = *slot = (uint32_t)++L->next_obj;
     uint64_t rid = root_new_id(L, r);
-    L->buf[L->n++] = REC_NEW;
-    put_obj(L, oid);
+    uint8_t *p = L->buf + L->n;
+    *p++ = REC_NEW;
+    p = cur_obj(p, oid, L->last_obj);
     L->last_obj = oid;
-    put_u(L, rid);
-    put_u(L, nslots);
-    put_u(L, size);
+    p = cur_u(cur_u(cur_u(p, rid), nslots), size);
+    L->n = (size_t)(p - L->buf);
     unlock_log(h, L, own, true);
 }
 
-/* put_value — a REC_SET value; false if it names an object the log does not know. */
-static bool put_value(rec_log *L, tc_value v)
+/* cur_value — a REC_SET value at p: the end, or NULL if it names an
+ * object the log does not know. */
+static inline uint8_t *cur_value(rec_log *L, uint8_t *p, tc_value v)
 {
     switch (v.kind) {
-    case TC_NIL: L->buf[L->n++] = REC_K_NIL; return true;
-    case TC_BOOL: L->buf[L->n++] = v.u.b ? REC_K_TRUE : REC_K_FALSE; return true;
+    case TC_NIL: *p++ = REC_K_NIL; return p;
+    case TC_BOOL: *p++ = v.u.b ? REC_K_TRUE : REC_K_FALSE; return p;
     case TC_INT:
-        L->buf[L->n++] = REC_K_INT;
-        put_u(L, ((uint64_t)v.u.i << 1) ^ (uint64_t)(v.u.i >> 63)); /* zigzag */
-        return true;
+        *p++ = REC_K_INT;
+        return cur_u(p, ((uint64_t)v.u.i << 1) ^ (uint64_t)(v.u.i >> 63)); /* zigzag */
     case TC_FLOAT:
-        L->buf[L->n++] = REC_K_FLOAT;
-        memcpy(L->buf + L->n, &v.u.d, 8); /* little-endian hosts only (docs/replay.md) */
-        L->n += 8;
-        return true;
+        *p++ = REC_K_FLOAT;
+        memcpy(p, &v.u.d, 8); /* little-endian hosts only (docs/replay.md) */
+        return p + 8;
     case TC_REF: {
         uint64_t id = obj_id(L, v.u.ref);
         if (!id)
-            return false;
-        L->buf[L->n++] = REC_K_REF;
-        put_obj(L, id);
-        return true;
+            return NULL;
+        *p++ = REC_K_REF;
+        return cur_obj(p, id, L->last_obj);
     }
     }
-    return false;
+    return NULL;
 }
 
 void rec_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
@@ -565,14 +606,13 @@ void rec_set(tc_heap *h, tc_root *r, int64_t i, tc_value v)
     if (!L)
         return;
     uint64_t rid = root_id(L, r);
-    size_t mark = L->n;
-    L->buf[L->n++] = REC_SET;
-    put_u(L, rid);
-    put_u(L, (uint64_t)i);
-    if (!rid || !put_value(L, v)) {
-        L->n = mark;
+    uint8_t *p = L->buf + L->n;
+    *p = REC_SET;
+    p = rid ? cur_value(L, cur_u(cur_u(p + 1, rid), (uint64_t)i), v) : NULL;
+    if (p)
+        L->n = (size_t)(p - L->buf);
+    else
         foreign(L);
-    }
     unlock_log(h, L, own, true);
 }
 
@@ -603,8 +643,9 @@ void rec_release(tc_heap *h, tc_root *r)
         return;
     uint64_t rid = root_drop(L, r);
     if (rid) { /* a handle made before the recording: nothing to replay */
-        L->buf[L->n++] = REC_RELEASE;
-        put_u(L, rid);
+        uint8_t *p = L->buf + L->n;
+        *p = REC_RELEASE;
+        L->n = (size_t)(cur_u(p + 1, rid) - L->buf);
     }
     unlock_log(h, L, own, rid != 0);
 }

@@ -280,7 +280,6 @@ static tc_status new_obj(rdrive *d, const rrec *r)
         return st;
     d->roots[r->b] = root;
     d->objs[r->a] = (robj){tc_root_obj(root), ++d->born};
-    d->rep->objects++;
     if (d->hashed && !idmap_put(&d->obj_ids, (uint64_t)(uintptr_t)tc_root_obj(root), r->a))
         return tc_fail(TC_ERR_NOMEM, "out of memory for the replay's object table");
     return TC_OK;
@@ -360,20 +359,34 @@ static tc_status stopped(rdrive *d, const rrec *r, tc_status st)
     return tc_fail(st, "replay stopped at byte offset %zu (record %" PRIu64 "): %s", r->off, d->v.records, msg);
 }
 
+/* raw_tables — raw_run's copies of d's fields that no record it runs
+ * changes (fit and collect do, between its calls): kept in registers,
+ * where d's would be loaded again after each allocation, whose header
+ * stores may alias them. born goes back to d at the end. */
+typedef struct raw_tables {
+    tc_mutator *m;
+    tc_obj **locals;
+    robj *objs;
+    uint64_t born;
+    bool hashed;
+} raw_tables;
+
 /* raw_new — NEW in raw mode: object id o, handle id, nslots, size. */
-static inline tc_status raw_new(rdrive *d, uint64_t o, uint64_t id, uint64_t nslots, uint64_t size)
+static inline __attribute__((always_inline)) tc_status raw_new(rdrive *d, raw_tables *t, uint64_t o, uint64_t id,
+                                                               uint64_t nslots, uint64_t size)
 {
     /* alloc_object, tc_alloc's inline body: the checks passed both fields (<= OBJ_MAX_FIELD) */
-    tc_obj *x = alloc_object(d->m, nslots, size);
+    tc_obj *x = alloc_object(t->m, nslots, size);
     if (!x)
         return atomic_load(&d->h->closed) ? TC_ERR_CLOSED : TC_ERR_NOMEM; /* tc_alloc said why */
-    d->locals[id] = x;
-    d->objs[o] = (robj){x, ++d->born};
-    d->rep->objects++;
-    if (d->hashed && !idmap_put(&d->obj_ids, (uint64_t)(uintptr_t)x, o))
+    t->locals[id] = x;
+    t->objs[o] = (robj){x, ++t->born};
+    if (t->hashed && !idmap_put(&d->obj_ids, (uint64_t)(uintptr_t)x, o))
         return tc_fail(TC_ERR_NOMEM, "out of memory for the replay's object table");
     return TC_OK;
 }
+
+static raw_tables raw_tables_of(const rdrive *d) { return (raw_tables){d->m, d->locals, d->objs, d->born, d->hashed}; }
 
 /* raw_get — GET in raw mode: slot `slot` of handle a into handle c, which
  * must hold object id o (the checks could not know: same_obj's argument). */
@@ -394,7 +407,12 @@ static inline tc_status raw_get(rdrive *d, uint64_t a, uint64_t slot, uint64_t c
 static tc_status raw_step(rdrive *d, const rrec *r)
 {
     switch (r->op) {
-    case REC_NEW: return raw_new(d, r->a, r->b, r->c, r->d);
+    case REC_NEW: {
+        raw_tables t = raw_tables_of(d);
+        tc_status st = raw_new(d, &t, r->a, r->b, r->c, r->d);
+        d->born = t.born;
+        return st;
+    }
     case REC_SET: tc_store(d->m, d->locals[r->a], r->b, set_value(d, r)); return TC_OK;
     case REC_GET: return raw_get(d, r->a, r->b, r->c, r->d);
     case REC_RELEASE: d->locals[r->a] = NULL; return TC_OK;
@@ -448,6 +466,7 @@ static size_t raw_run(rdrive *d, size_t pos, size_t stop, uint64_t *last, tc_sta
 {
     const uint8_t *b = d->g->data;
     vstate v = d->v; /* copies: the calls below would keep d's fields in memory */
+    raw_tables t = raw_tables_of(d);
     tc_heap *h = d->h;
     uint64_t at = *last;
     *st = TC_OK;
@@ -459,17 +478,17 @@ static size_t raw_run(rdrive *d, size_t pos, size_t stop, uint64_t *last, tc_sta
         if (op == REC_NEW) {
             if (!fields(b, &p, 4, f) || !quick_new(&v, o = unzig(at, f[0]), f[1], f[2], f[3]))
                 break;
-            if ((*st = raw_new(d, o, f[1], f[2], f[3])) != TC_OK)
+            if ((*st = raw_new(d, &t, o, f[1], f[2], f[3])) != TC_OK)
                 break;
             at = o;
         } else if (op == REC_SET) {
-            if (!fields(b, &p, 2, f) || !quick_slot(&v, f[0], f[1]) || !raw_value(&v, b, &p, d->objs, at, &val))
+            if (!fields(b, &p, 2, f) || !quick_slot(&v, f[0], f[1]) || !raw_value(&v, b, &p, t.objs, at, &val))
                 break;
-            barrier_store(d->m, d->locals[f[0]], f[1], val); /* tc_store's body, inline */
+            barrier_store(t.m, t.locals[f[0]], f[1], val); /* tc_store's body, inline */
         } else if (op == REC_RELEASE) {
             if (!fields(b, &p, 1, f) || !quick_release(&v, f[0]))
                 break;
-            d->locals[f[0]] = NULL;
+            t.locals[f[0]] = NULL;
         } else if (op == REC_GET) {
             if (!fields(b, &p, 4, f) || !quick_get(&v, f, o = unzig(at, f[3])))
                 break;
@@ -481,9 +500,10 @@ static size_t raw_run(rdrive *d, size_t pos, size_t stop, uint64_t *last, tc_sta
         pos = p;
         v.records++;
         if (atomic_load_explicit(&h->stw, memory_order_relaxed)) /* tc_safepoint's test, inline */
-            tc_safepoint(d->m);
+            tc_safepoint(t.m);
     }
     d->v = v;
+    d->born = t.born;
     *last = at;
     return pos;
 }
@@ -644,6 +664,7 @@ tc_status tc_replay(tc_heap *h, const char *path, tc_replay_report *out)
     st = drive(&d);
     rep.elapsed_ns = now_ns() - t0;
     rep.records = d.v.records;
+    rep.objects = d.born; /* each NEW made one */
     drive_end(&d);
     replay_close(&g);
     if (st == TC_OK)

@@ -22,41 +22,51 @@
 #include "record.h"
 #include "check.h"
 
-/* chunk_add — a new chunk whose slots all go on the (empty) global free
- * list; false if there is no memory for it. roots_lock held. */
-static bool chunk_add(tc_heap *h)
+/* chunk_carve — up to `want` never-used slots of the newest chunk (a new
+ * chunk if it has none left), linked as a free list ending in 0; returns
+ * its head and sets *tail and *n, or 0 if there is no memory for a chunk.
+ * The chunk's `used` mark covers them before anyone can hold them (see
+ * roots.h). roots_lock held. */
+static uintptr_t chunk_carve(tc_heap *h, uint32_t want, uintptr_t *tail, uint32_t *n)
 {
-    root_chunk *c = plat_malloc(sizeof *c);
-    if (!c)
-        return false;
-    for (size_t i = 0; i < ROOT_CHUNK; i++) {
-        uintptr_t next = i + 1 < ROOT_CHUNK ? (uintptr_t)&c->slot[i + 1] : 0;
+    root_chunk *c = h->root_chunks;
+    if (!c || atomic_load_explicit(&c->used, memory_order_relaxed) == ROOT_CHUNK) {
+        if (!(c = plat_calloc(1, sizeof *c)))
+            return 0;
+        c->next = h->root_chunks;
+        h->root_chunks = c;
+    }
+    uint32_t used = atomic_load_explicit(&c->used, memory_order_relaxed);
+    *n = want < ROOT_CHUNK - used ? want : ROOT_CHUNK - used;
+    for (uint32_t i = used; i < used + *n; i++) {
+        uintptr_t next = i + 1 < used + *n ? (uintptr_t)&c->slot[i + 1] : 0;
         atomic_store_explicit(&c->slot[i], root_free_link(next), memory_order_relaxed);
     }
-    h->root_free = (uintptr_t)&c->slot[0];
-    c->next = h->root_chunks;
-    h->root_chunks = c;
-    return true;
+    atomic_store_explicit(&c->used, used + *n, memory_order_release);
+    *tail = (uintptr_t)&c->slot[used + *n - 1];
+    return (uintptr_t)&c->slot[used];
 }
 
-/* roots_take_batch — move up to ROOT_BATCH free slots from the global list (a new
- * chunk if it is empty) to m's list. */
+/* roots_take_batch — move up to ROOT_BATCH free slots from the global list
+ * (or never-used ones, when it is empty) to m's list. */
 bool roots_take_batch(tc_mutator *m)
 {
     tc_heap *h = m->heap;
     plat_lock(&h->roots_lock);
-    if (!h->root_free && !chunk_add(h)) {
-        pthread_mutex_unlock(&h->roots_lock);
-        return false;
-    }
     uintptr_t head = h->root_free, tail = head;
     uint32_t n = 1;
-    while (n < ROOT_BATCH && root_next_free(tail)) {
-        tail = root_next_free(tail);
-        n++;
+    if (!head) {
+        head = chunk_carve(h, ROOT_BATCH, &tail, &n);
+    } else {
+        while (n < ROOT_BATCH && root_next_free(tail)) {
+            tail = root_next_free(tail);
+            n++;
+        }
+        h->root_free = root_next_free(tail);
     }
-    h->root_free = root_next_free(tail);
     pthread_mutex_unlock(&h->roots_lock);
+    if (!head)
+        return false;
     atomic_store_explicit((_Atomic uintptr_t *)tail, root_free_link(m->rfree), memory_order_relaxed);
     m->rfree = head;
     m->nrfree += n;
@@ -83,7 +93,9 @@ void roots_give_batch(tc_mutator *m)
 tc_status roots_new_global(tc_heap *h, tc_obj *o, tc_root **out)
 {
     plat_lock(&h->roots_lock);
-    if (!h->root_free && !chunk_add(h)) {
+    uintptr_t tail;
+    uint32_t n;
+    if (!h->root_free && !(h->root_free = chunk_carve(h, 1, &tail, &n))) {
         pthread_mutex_unlock(&h->roots_lock);
         return tc_fail(TC_ERR_NOMEM, "cannot grow the handle table");
     }

@@ -5,9 +5,8 @@
  * The slot encoding, read and written only through the helpers below:
  *
  *   value                 meaning
- *   0                     never used (the tail of a fresh chunk's free list
- *                         is 0 | 1; a zero word only appears in a chunk
- *                         being built)
+ *   0                     never used: every slot at or past its chunk's
+ *                         `used` mark, and only those
  *   next | 1              free: a link in a free list (next 0: end of list)
  *   obj                   live: the address of an allocated object (8-byte
  *                         aligned, so bits 0-2 are clear)
@@ -20,6 +19,12 @@
  *  - slots live in chunks of ROOT_CHUNK words that never move or shrink
  *    until the heap closes (a tc_root* is a stable address), and the chunk
  *    list only grows at its head, under roots_lock;
+ *  - a chunk hands out its slots in address order and counts them in
+ *    `used` (only grows, under roots_lock, released after the slots'
+ *    words are written): a slot that ever held a handle lies below `used`,
+ *    so a walk of the handles reads slots [0, used) and no more (the
+ *    Dijkstra termination re-scans them inside its pause: one handle costs
+ *    a batch of slots there, not a 4,096-slot chunk);
  *  - a live slot holds the address of an allocated object of this heap,
  *    possibly with the freed bit; a slot is on at most one free list;
  *  - live handle slots = sum over mutators of (roots_new - roots_del) +
@@ -45,6 +50,7 @@
 
 typedef struct root_chunk {
     struct root_chunk *next;          /* the heap's chunk list (roots_lock) */
+    _Atomic uint32_t used;            /* slots ever handed out, a prefix (roots_lock; read acquire) */
     _Atomic uintptr_t slot[ROOT_CHUNK]; /* the encoding above */
 } root_chunk;
 

@@ -10,6 +10,14 @@
  * to 127 empty list heads (a one-page refill of a heap whose free runs are
  * all large used to, on every refill: GCBench). Only free_push and
  * free_remove change the buckets; each keeps its bit equal to "not empty".
+ * Free runs never touch, with one exception the scavenger makes: a run
+ * whose pages are all released (s->released == s->npages) may touch runs
+ * that still hold pages, because `released` is a count, not a map, and
+ * merging would lose which pages are already given back (the scavenger
+ * would release them again). pages_free merges with every free neighbour
+ * as before (its run then holds some of both, counted in proportion).
+ * Released runs go to the tail of their list (free_push_tail), so a
+ * request takes runs that still hold pages first and faults nothing back.
  * Span structs come from a per-heap pool and are never handed back to
  * malloc while the heap lives: a stale span-map entry always points at a
  * span struct, which validation (range + state check) can read safely.
@@ -19,6 +27,7 @@
 #include <string.h>
 
 #include "heap.h"
+#include "plant.h"
 #include "platform.h"
 
 arena *_Atomic tc_arena_table[1u << 16];
@@ -68,18 +77,37 @@ static int bucket_of(size_t npages) { return npages < TC_FREE_BUCKETS ? (int)npa
 
 _Static_assert(TC_FREE_BUCKETS % 64 == 0, "freemask: whole words");
 
-/* free_push, free_remove — a free run into / out of its bucket, keeping
- * the bucket's freemask bit (the top) equal to "bucket not empty". */
+/* free_push, free_push_tail, free_remove — a free run into (at the head
+ * or the tail) / out of its bucket, keeping the bucket's freemask bit (the
+ * top) equal to "bucket not empty" and freetail at the list's last run. */
 static void free_push(tc_heap *h, span *s)
 {
     int b = bucket_of(s->npages);
+    if (!h->freelist[b])
+        h->freetail[b] = s;
     span_list_push(&h->freelist[b], s);
     h->freemask[b >> 6] |= (uint64_t)1 << (b & 63);
+}
+
+static void free_push_tail(tc_heap *h, span *s)
+{
+    int b = bucket_of(s->npages);
+    span *t = h->freetail[b];
+    if (!t) {
+        free_push(h, s);
+        return;
+    }
+    s->next = NULL;
+    s->prev = t;
+    t->next = s;
+    h->freetail[b] = s;
 }
 
 static void free_remove(tc_heap *h, span *s)
 {
     int b = bucket_of(s->npages);
+    if (h->freetail[b] == s)
+        h->freetail[b] = s->prev;
     span_list_remove(&h->freelist[b], s);
     if (!h->freelist[b])
         h->freemask[b >> 6] &= ~((uint64_t)1 << (b & 63));
@@ -329,36 +357,132 @@ span *pages_alloc(tc_heap *h, size_t npages)
     return s;
 }
 
-/* pages_free — return an in-use span's pages, merging with free neighbours. */
+/* free_left, free_right — the free run that ends just before s / starts
+ * just after it, or NULL (the span map's entries at a free run's ends). */
+static span *free_left(const arena *a, const span *s)
+{
+    size_t first = (s->base - a->base) >> TC_PAGE_SHIFT;
+    span *l = first > 0 ? a->spans[first - 1] : NULL;
+    return l && l->state == SPAN_FREE && l->npages && l->base + ((size_t)l->npages << TC_PAGE_SHIFT) == s->base
+               ? l
+               : NULL;
+}
+
+static span *free_right(const arena *a, const span *s)
+{
+    size_t end = ((s->base - a->base) >> TC_PAGE_SHIFT) + s->npages;
+    span *r = end < a->frontier ? a->spans[end] : NULL;
+    return r && r->state == SPAN_FREE && r->npages && r->base == s->base + ((size_t)s->npages << TC_PAGE_SHIFT)
+               ? r
+               : NULL;
+}
+
+/* pages_free — return an in-use span's pages, merging with every free run it
+ * touches. */
 void pages_free(tc_heap *h, span *s)
 {
     arena *a = arena_of(s->base);
-    size_t first = (s->base - a->base) >> TC_PAGE_SHIFT;
     h->spans_inuse--;
     s->state = SPAN_FREE;
     s->needzero = 1;
-    if (first > 0) {
-        span *l = a->spans[first - 1];
-        if (l && l->state == SPAN_FREE && l->npages && l->base + ((size_t)l->npages << TC_PAGE_SHIFT) == s->base) {
-            free_remove(h, l);
-            l->npages += s->npages;
-            l->released += s->released;
-            span_dispose(h, s);
-            s = l;
-            s->needzero = 1;
-        }
+    span *n; /* loops: past a released neighbour may lie a run that holds pages (the top) */
+    while ((n = free_left(a, s))) {
+        free_remove(h, n);
+        n->npages += s->npages;
+        n->released += s->released;
+        span_dispose(h, s);
+        s = n;
+        s->needzero = 1;
     }
-    size_t end = ((s->base - a->base) >> TC_PAGE_SHIFT) + s->npages;
-    if (end < a->frontier) {
-        span *r = a->spans[end];
-        if (r && r->state == SPAN_FREE && r->npages && r->base == s->base + ((size_t)s->npages << TC_PAGE_SHIFT)) {
-            free_remove(h, r);
-            s->npages += r->npages;
-            s->released += r->released;
-            span_dispose(h, r);
-        }
+    while ((n = free_right(a, s))) {
+        free_remove(h, n);
+        s->npages += n->npages;
+        s->released += n->released;
+        span_dispose(h, n);
     }
     free_insert(h, a, s);
+}
+
+/* scav_candidate — the first run at or below bucket *bucket (largest
+ * first) that holds pages not yet released; *bucket moves down past the
+ * buckets that have none. NULL when no free page is left unreleased. */
+static span *scav_candidate(tc_heap *h, int *bucket)
+{
+    for (; *bucket > 0; (*bucket)--) {
+        if (!(h->freemask[*bucket >> 6] >> (*bucket & 63) & 1))
+            continue;
+        for (span *s = h->freelist[*bucket]; s; s = s->next)
+            if (s->released < s->npages)
+                return s;
+    }
+    return NULL;
+}
+
+/* pages_scav_take — take off its free list up to maxpages of the largest
+ * run that holds unreleased pages (its tail, if the run is larger: the
+ * rest stays free for allocators meanwhile). The piece is SPAN_SCAV, its
+ * end pages mapped to it, so no neighbour merges with it while the
+ * scavenger releases it without the lock. NULL when nothing is left. */
+span *pages_scav_take(tc_heap *h, int *bucket, size_t maxpages)
+{
+    span *s = scav_candidate(h, bucket);
+    if (!s)
+        return NULL;
+    arena *a = arena_of(s->base);
+    free_remove(h, s);
+    if (s->npages > maxpages) {
+        span *piece = span_new(h);
+        if (!piece) {
+            free_insert(h, a, s);
+            return NULL;
+        }
+        piece->npages = (uint32_t)maxpages;
+        piece->base = s->base + ((size_t)(s->npages - maxpages) << TC_PAGE_SHIFT);
+        piece->needzero = s->needzero;
+        piece->released = (uint32_t)((uint64_t)s->released * maxpages / s->npages);
+        s->released -= piece->released;
+        s->npages -= (uint32_t)maxpages;
+        free_insert(h, a, s); /* at its list's head: the next take finds it first */
+        s = piece;
+    }
+    s->state = planted(PLANT_SCAV_STAYS_FREE) ? SPAN_FREE : SPAN_SCAV;
+    map_range(a, s, true);
+    return s;
+}
+
+/* scav_merge — merge the fully released piece s with a fully released free
+ * neighbour (left or right), which leaves its list; s survives. */
+static span *scav_merge(tc_heap *h, span *s, span *n, bool left)
+{
+    free_remove(h, n);
+    if (left)
+        s->base = n->base;
+    s->npages += n->npages;
+    s->released = s->npages;
+    s->needzero |= n->needzero; /* n's count may say "all" of a page never released (split in proportion) */
+    span_dispose(h, n);
+    return s;
+}
+
+/* pages_scav_put — return a piece pages_scav_take gave and whose pages are
+ * now released: count them, merge it with released free neighbours only
+ * (see the top), and put it at its list's tail. The bytes newly released. */
+uint64_t pages_scav_put(tc_heap *h, span *s)
+{
+    arena *a = arena_of(s->base);
+    uint64_t bytes = (uint64_t)(s->npages - s->released) << TC_PAGE_SHIFT;
+    h->released_bytes += bytes;
+    s->released = s->npages;
+    s->needzero = 0; /* the kernel zeroes released pages */
+    span *l = free_left(a, s), *r = free_right(a, s);
+    if (l && l->released == l->npages) /* a released run touches only runs that hold pages: one step each side */
+        s = scav_merge(h, s, l, true);
+    if (r && r->released == r->npages)
+        s = scav_merge(h, s, r, false);
+    s->state = SPAN_FREE;
+    map_range(a, s, true);
+    free_push_tail(h, s);
+    return bytes;
 }
 
 /* pages_release_all — unmap every arena and side table (heap close). */

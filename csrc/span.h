@@ -74,7 +74,9 @@
 
 struct tc_heap;
 
-enum span_state { SPAN_FREE = 0, SPAN_INUSE = 1 };
+/* SPAN_SCAV: a free run the scavenger took off its free list to release
+ * without the heap lock (scavenge.c); no neighbour merges with it. */
+enum span_state { SPAN_FREE = 0, SPAN_INUSE = 1, SPAN_SCAV = 2 };
 
 typedef struct span {
     _Alignas(64) uintptr_t base; /* first byte. A span starts a cache line: the fields the allocation
@@ -243,6 +245,8 @@ static inline span *span_list_pop(span **head)
 span *pages_alloc(struct tc_heap *h, size_t npages);
 void pages_free(struct tc_heap *h, span *s);
 void pages_release_all(struct tc_heap *h);
+span *pages_scav_take(struct tc_heap *h, int *bucket, size_t maxpages);
+uint64_t pages_scav_put(struct tc_heap *h, span *piece);
 /* span_init_class — turn a fresh in-use span into one of size class c. */
 void span_init_class(span *s, int c);
 void span_refill_cache(span *s);

@@ -65,10 +65,10 @@ void stats_record_pause(tc_heap *h, uint64_t start, uint64_t end)
  * mut_lock; the write barrier's too when `out` is not NULL. */
 static void sum_mutators(tc_heap *h, uint64_t *mallocs, uint64_t *alloc_bytes, int64_t *roots, tc_stats *out)
 {
-    uint64_t ma = 0, by = 0;
+    uint64_t ma = 0, by = 0, n = 0;
     int64_t r = 0;
     pthread_mutex_lock(&h->mut_lock);
-    for (tc_mutator *m = h->mutators; m; m = m->next) {
+    for (tc_mutator *m = h->mutators; m; m = m->next, n++) {
         ma += atomic_load_explicit(&m->mallocs, memory_order_relaxed);
         by += atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed);
         r += (int64_t)(atomic_load_explicit(&m->roots_new, memory_order_relaxed) -
@@ -79,6 +79,8 @@ static void sum_mutators(tc_heap *h, uint64_t *mallocs, uint64_t *alloc_bytes, i
         }
     }
     pthread_mutex_unlock(&h->mut_lock);
+    if (atomic_load_explicit(&h->stw, memory_order_relaxed)) /* a walk inside a pause (cycle.c's test hook) */
+        atomic_fetch_add_explicit(&h->flush_visited, n, memory_order_relaxed);
     *mallocs = ma;
     *alloc_bytes = by;
     *roots = r + atomic_load(&h->roots_global);

@@ -33,8 +33,17 @@ $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c $
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_NO_BARRIER -Itests/c $(CSRC) tests/c/runner.c tests/c/test_barrier.c $(LDLIBS) -o $@
 
-test-planted: $(BUILD)/test_planted
+test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav
 	./$(BUILD)/test_planted barrier
+	@if ./$(BUILD)/test_planted_scav beside_a_piece >/dev/null 2>&1; then \
+	  echo "test-planted: planted SCAV_STAYS_FREE went unseen by a_page_freed_beside_a_piece_in_flight_stays_apart"; exit 1; \
+	else echo "test-planted: planted SCAV_STAYS_FREE caught"; fi
+
+# The scavenger's piece in flight left SPAN_FREE (plant.h): a page freed
+# beside it merges into it, and the test must fail.
+$(BUILD)/test_planted_scav: $(CSRC) $(CHDR) tests/c/test_scavenge.c tests/c/runner.c $(TEST_C_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_SCAV_STAYS_FREE -Itests/c $(CSRC) tests/c/runner.c tests/c/test_scavenge.c $(LDLIBS) -o $@
 
 # The debug build (TC_DEBUG, csrc/debug.h): TC_ASSERT traps, every heap
 # lock is taken through the lock-order check, and check.c's checkers run at
