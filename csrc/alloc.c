@@ -189,6 +189,25 @@ static tc_obj *alloc_small(tc_mutator *m, size_t nslots, size_t size, size_t byt
     return alloc_finish(m, s, s->base + (size_t)i * s->elemsize, nslots, size, s->elemsize); /* cleared with its group */
 }
 
+#define ALLOC_CLEAR_CHUNK ((size_t)256 << 10) /* bytes a large clear does between two looks for a pause */
+
+/* clear_large — zero a large object's reused pages, looking for a pause
+ * after each chunk: the clear is proportional to the object (a 1 GiB one
+ * took a whole pause's wait), and a pause must not wait for it. Meanwhile
+ * the span is in no list and its object unpublished (no alloc bit): no
+ * marker, sweeper or checker the pause lets run can see it. */
+static void clear_large(tc_mutator *m, uintptr_t base, size_t bytes)
+{
+    int one = 1;
+    if (atomic_compare_exchange_strong(&m->heap->debug_clear_hold, &one, 2)) /* test hook */
+        while (!atomic_load(&m->heap->stw))
+            plat_cpu_relax();
+    for (size_t off = 0; off < bytes; off += ALLOC_CLEAR_CHUNK) {
+        memset((void *)(base + off), 0, bytes - off < ALLOC_CLEAR_CHUNK ? bytes - off : ALLOC_CLEAR_CHUNK);
+        tc_safepoint(m);
+    }
+}
+
 static tc_obj *alloc_large(tc_mutator *m, size_t bytes)
 {
     tc_heap *h = m->heap;
@@ -206,13 +225,17 @@ static tc_obj *alloc_large(tc_mutator *m, size_t bytes)
     s->nelems = 1;
     s->nalloc = 1;
     span_set_bitmaps(s);
-    atomic_store(&s->sweepgen, atomic_load(&h->sweepgen));
     bool zero = s->needzero;
+    if (zero) { /* cleared first, out of every list, looking for pauses (clear_large) */
+        pthread_mutex_unlock(&h->lock);
+        clear_large(m, s->base, bytes);
+        plat_lock(&h->lock);
+    }
+    /* swept as of now: a cycle that ended during the clear must not sweep it */
+    atomic_store(&s->sweepgen, atomic_load(&h->sweepgen));
     span_list_push(&h->large, s);
     flushq_add(h, m);
     pthread_mutex_unlock(&h->lock);
-    if (zero)
-        memset((void *)s->base, 0, bytes);
     return (tc_obj *)s->base; /* the caller writes the header, then publishes it */
 }
 
@@ -252,7 +275,7 @@ static tc_status retry_cycle(tc_mutator *m)
 __attribute__((noinline)) tc_obj *alloc_object_slow(tc_mutator *m, size_t nslots, size_t size)
 {
     size_t bytes = obj_bytes(nslots, size);
-    if (bytes > TC_ARENA_SIZE - TC_PAGE_SIZE) {
+    if (bytes > ALLOC_MAX_BYTES) {
         tc_fail(TC_ERR_NOMEM, "object of %zu bytes is larger than the largest span (4 GiB)", bytes);
         return NULL;
     }

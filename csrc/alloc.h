@@ -86,6 +86,7 @@ static inline __attribute__((always_inline)) tc_obj *alloc_finish(tc_mutator *m,
 }
 
 #define ALLOC_INLINE_MAX 1024 /* bytes: larger objects take alloc_object_slow (its own lock-free cache path) */
+#define ALLOC_MAX_BYTES (TC_ARENA_SIZE - TC_PAGE_SIZE) /* the largest object (obj_bytes): one span in one arena */
 
 /* alloc_object — a zeroed object with the given shape, or NULL with
  * tc_fail(TC_ERR_NOMEM), or TC_ERR_CLOSED if the heap was closed while the

@@ -51,8 +51,9 @@
  * fork) delays the start; its holder never allocates inside its session,
  * so it never waits for the waiter. A forked child with no collector
  * thread takes the other path (collector_maybe_trigger) and waits for
- * nothing. Under the CPU cap near a memory limit (no_start_before) the
- * trigger is not passed, so nobody waits for a start the cap delays.
+ * nothing. The CPU cap near a memory limit (no_start_before) holds a
+ * start back only below the goal (collector_over_trigger), so a waiter at
+ * the goal never waits for a start the cap delays.
  *
  * No livelock: each wait returns after one of those changes, and the
  * mutator then allocates at least until its next slow path.
@@ -125,15 +126,15 @@ static void assist(tc_mutator *m, uint64_t bytes)
 {
     tc_heap *h = m->heap;
     uint64_t heap_now = collector_alloc_estimate(h), goal = atomic_load(&h->goal);
-    if (heap_now < goal || atomic_load(&h->no_start_before))
-        return; /* on schedule, or capped near the memory limit */
+    if (heap_now < goal)
+        return; /* on schedule */
     pthread_mutex_lock(&h->stats_lock);
     uint64_t expected = h->pacer.live, done0 = atomic_load(&h->mark_progress);
     uint64_t debt = pacer_assist_debt(&h->pacer, bytes, heap_now, expected > done0 ? expected - done0 : 1);
     pthread_mutex_unlock(&h->stats_lock);
-    if (!debt)
-        return;
     bool at_limit = near_limit(h, heap_now);
+    if (!at_limit && (!debt || atomic_load(&h->no_start_before)))
+        return; /* nothing owed, or the CPU cap near the memory limit (below 95% of it) */
     if (!at_limit && m->call_assist_ns >= ASSIST_MAX_NS)
         return; /* this heap call (one host operation) has paid its share */
     uint64_t budget = ASSIST_MAX_NS - (m->call_assist_ns < ASSIST_MAX_NS ? m->call_assist_ns : ASSIST_MAX_NS);

@@ -31,7 +31,7 @@
  * heap reaches the trigger, or the goal itself under the stw collector
  * (and gcstoptheworld), whose cycle costs nothing until it starts. Near a
  * memory limit the start may wait for the CPU cap (no_start_before, set
- * at each cycle's end: cycle.c).
+ * at each cycle's end: cycle.c), up to the goal and no further.
  */
 #include <stdio.h>
 #include <string.h>
@@ -63,10 +63,13 @@ uint64_t collector_alloc_estimate(tc_heap *h)
 
 bool collector_over_trigger(tc_heap *h)
 {
-    if (collector_alloc_estimate(h) < atomic_load_explicit(&h->trigger, memory_order_relaxed))
+    uint64_t est = collector_alloc_estimate(h);
+    if (est < atomic_load_explicit(&h->trigger, memory_order_relaxed))
         return false;
+    /* the CPU cap near a memory limit puts a start off from the trigger up
+     * to the goal, never past it: the limit still bounds the heap */
     uint64_t nsb = atomic_load_explicit(&h->no_start_before, memory_order_relaxed);
-    return !nsb || plat_now_ns() >= nsb; /* the CPU cap near a memory limit */
+    return !nsb || est >= atomic_load_explicit(&h->goal, memory_order_relaxed) || plat_now_ns() >= nsb;
 }
 
 /* run_here — a whole cycle on this thread (mark_lock and gc_lock held,

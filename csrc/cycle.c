@@ -46,8 +46,8 @@
  *          so at most 64 allocations between two: tests/c/test_pause.c
  *          counts them; it polled only at a refill before, a span's worth,
  *          204 objects of 40 bytes or 512 of 16; assists poll every 128
- *          candidates; a large object's clearing, proportional to its size,
- *          has no poll inside).
+ *          candidates; a large object's clearing polls every 256 KiB:
+ *          alloc.c, clear_large).
  *   start  O(1) stores, and the locals: one word per registered mutator
  *          plus each one's live locals.
  *   term.  the look for grey work: O(1). Dijkstra: the re-scan, one word

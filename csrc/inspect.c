@@ -391,8 +391,7 @@ static tc_status sess_begin(isess *s, tc_heap *h, tc_root *r, uintptr_t *p)
         collector_unquiesce(h, s->tok);
         return st;
     }
-    world_stop(h, NULL);
-    s->t0 = plat_now_ns();
+    s->t0 = world_stop(h, NULL); /* from the request, as cycle.c's pauses (the wait for the stop counts) */
     s->stopped = true;
     return TC_OK;
 }

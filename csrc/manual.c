@@ -246,8 +246,7 @@ static tc_status look_begin(tc_heap *h, const char *what, tc_root *r, uintptr_t 
         hold_end(h, *tok);
         return st;
     }
-    look_t0 = plat_now_ns();
-    world_stop(h, NULL);
+    look_t0 = world_stop(h, NULL); /* from the request, as cycle.c's pauses */
     if (h->incr_ctx) /* an incremental cycle's marker between slices: its work into the grey set */
         mark_flush(h->incr_ctx);
     TC_CHECK(check_mid_mark(h)); /* debug builds: a look mid-mark checks the strong invariant (check.c) */

@@ -344,12 +344,16 @@ static inline uint64_t quick_slot(const vstate *v, uint64_t id, uint64_t slot)
     return o && slot < v->objs[o].nslots ? o : 0;
 }
 
+/* fields up to 2^26 - 1 make at most 640 MiB, an object the heap allocates */
+#define REPLAY_QUICK_FIELD 0x3ffffffu
+
 /* quick_new — NEW of object o on handle id with nslots and size: check_new's conditions. */
 static inline bool quick_new(vstate *v, uint64_t o, uint64_t id, uint64_t nslots, uint64_t size)
 {
     /* o - 1 > max_obj: o is 0 or past max_obj + 1; olim is at most 2^32;
-     * OBJ_MAX_FIELD is all ones, so one test takes both fields */
-    if (o - 1 > v->max_obj || o >= v->olim || (nslots | size) > OBJ_MAX_FIELD)
+     * REPLAY_QUICK_FIELD is all ones, so one test takes both fields; a
+     * larger shape goes to check_new, which tests it against ALLOC_MAX_BYTES */
+    if (o - 1 > v->max_obj || o >= v->olim || (nslots | size) > REPLAY_QUICK_FIELD)
         return false;
     if (o <= v->max_obj && v->objs[o].handles) /* reused while held: check_new says so */
         return false;

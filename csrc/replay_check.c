@@ -154,8 +154,8 @@ static const char *check_new(vstate *v, const rrec *r)
         if (v->fr) /* the freed object's handles keep the old generation */
             v->fr[r->a] = (vfree){v->fr[r->a].gen + 1, false};
     }
-    if (r->c > OBJ_MAX_FIELD || r->d > OBJ_MAX_FIELD)
-        return "an object larger than an object can be";
+    if (r->c > OBJ_MAX_FIELD || r->d > OBJ_MAX_FIELD || obj_bytes(r->c, r->d) > ALLOC_MAX_BYTES)
+        return "an object larger than the heap allocates"; /* tc_alloc would refuse it: not asked */
     if (r->a > v->max_obj) {
         if (r->a >= v->ocap && !replay_grow_to((void **)&v->objs, &v->ocap, r->a, sizeof *v->objs))
             return "out of memory validating the log";

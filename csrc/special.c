@@ -561,8 +561,7 @@ tc_status tc_obj_free_token(tc_heap *h, tc_root *r, tc_token *finalizer)
     } else if ((st = live_obj(r, &p)) != TC_OK) {
         /* another thread freed it meanwhile */
     } else {
-        uint64_t t0 = plat_now_ns();
-        world_stop(h, NULL);
+        uint64_t t0 = world_stop(h, NULL); /* from the request, as cycle.c's pauses */
         st = free_now(h, p, finalizer);
         world_start(h);
         ev_record(h, EV_PAUSE, t0, plat_now_ns(), 0); /* a pause the program waits out: delay, MMU, trace */

@@ -85,6 +85,9 @@
  * pass always outruns the registry's growth. */
 #define SWEEP_MIN (4u * DRIVE_EVERY)
 
+/* REGISTRY_MIN — the registry's first and smallest capacity (entries). */
+#define REGISTRY_MIN 256u
+
 const uintptr_t lobj_freed_word = 2; /* the core's freed bit, and no address */
 
 /* ---- making handles --------------------------------------------------------- */
@@ -115,7 +118,7 @@ void lhandle_reserve(lua_State *L, lheap *lh, const char *fn)
 {
     if (lh->n < lh->cap || !lh->h)
         return;
-    size_t cap = lh->cap ? 2 * lh->cap : 256;
+    size_t cap = lh->cap ? 2 * lh->cap : REGISTRY_MIN;
     lentry *e = realloc(lh->ents, cap * sizeof *e);
     if (!e)
         lt_fail(L, "tricolor: %s: not enough memory for a handle", fn);
@@ -220,6 +223,16 @@ void lhandle_forget(lheap *lh, lobj *o)
     }
 }
 
+/* lhandle_registry — heap:_registry(), a test hook: the registry's entries
+ * and capacity. */
+int lhandle_registry(lua_State *L)
+{
+    lheap *lh = lt_check_heap(L, 1, "_registry");
+    lua_pushinteger(L, (lua_Integer)lh->n);
+    lua_pushinteger(L, (lua_Integer)lh->cap);
+    return 2;
+}
+
 /* lhandle_close_all — the heap is closing: its roots go with it, and so
  * does the registry. */
 void lhandle_close_all(lheap *lh)
@@ -276,6 +289,23 @@ static void pass_start(lheap *lh, int full)
     lh->sweep_r = lh->sweep_w = full ? 0 : lh->old;
 }
 
+/* shrink — at a pass's end, a registry a quarter full or less goes down to
+ * twice its entries (REGISTRY_MIN at least): its memory follows the roots
+ * held, not the most ever held. Amortised: the copy is no larger than the
+ * pass that emptied it. The room lhandle_reserve made survives (cap > n
+ * after); a failed realloc keeps the old block. */
+static void shrink(lheap *lh)
+{
+    if (lh->cap <= REGISTRY_MIN || lh->n > lh->cap / 4)
+        return;
+    size_t cap = 2 * lh->n > REGISTRY_MIN ? 2 * lh->n : REGISTRY_MIN;
+    lentry *e = realloc(lh->ents, cap * sizeof *e);
+    if (e) {
+        lh->ents = e;
+        lh->cap = cap;
+    }
+}
+
 /* sweep_step — go on with the pass for at most `budget` entries (SIZE_MAX:
  * to its end): release the roots of handles Lua has collected, move the
  * live entries down (they are old after the pass). Allocates nothing, so no
@@ -298,6 +328,7 @@ static void sweep_step(lua_State *L, lheap *lh, int cache, size_t budget)
     if (lh->sweep_r == lh->n) {
         lh->n = lh->old = lh->sweep_w;
         lh->sweeping = SWEEP_NONE;
+        shrink(lh);
     }
 }
 

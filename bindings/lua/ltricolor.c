@@ -614,6 +614,7 @@ static const luaL_Reg heap_methods[] = {
     {"color", lmanual_color},
     {"snapshot", lmanual_snapshot},
     {"close", heap_close},
+    {"_registry", lhandle_registry},
     {NULL, NULL},
 };
 

@@ -185,6 +185,7 @@ void lhandle_drive(lua_State *L, int heapidx, lheap *lh);
 void lhandle_settle(lua_State *L, int heapidx, lheap *lh);
 void lhandle_forget(lheap *lh, lobj *o);
 void lhandle_close_all(lheap *lh);
+int lhandle_registry(lua_State *L);
 void lhandle_new_cache(lua_State *L);
 extern const luaL_Reg lhandle_methods[], lhandle_meta[], lhandle_meta_index[];
 

@@ -93,6 +93,68 @@ TEST(pause_waits_for_at_most_one_group_of_allocations)
     CHECK(r.worst <= GROUP);
 }
 
+typedef struct clear_run {
+    tc_heap *h;
+    size_t bytes;
+    atomic_bool returned; /* the large allocation returned */
+    tc_obj *got;
+} clear_run;
+
+/* large_allocator — one large allocation in a raw section, then a look for
+ * a pause (so that the stop below is acknowledged either way). */
+static void *large_allocator(void *arg)
+{
+    clear_run *r = arg;
+    tc_mutator *m = tc_enter(r->h);
+    if (!m)
+        return NULL;
+    r->got = tc_alloc(m, 0, r->bytes);
+    atomic_store(&r->returned, true);
+    tc_safepoint(m);
+    tc_leave(m);
+    return NULL;
+}
+
+/* A large object on recycled pages is cleared before it is returned; the
+ * clear is proportional to the object (1 GiB: a second or so), so it looks
+ * for a pause as it goes: a world stop requested as the clear begins (the
+ * test hook holds the clear until then) is acknowledged before the clear
+ * ends, with the allocation not yet returned. Before, the clear was one
+ * memset and the stop waited for all of it. */
+TEST(large_clear_stops_for_a_pause)
+{
+    if (tc_test_collector != TC_COLLECTOR_CONCURRENT)
+        return; /* the clear is the same under every collector */
+    tc_heap *h = new_heap_gogc(-1);
+    CHECK(h);
+    enum { BYTES = 64 << 20 };
+    tc_root *r;
+    CHECK_OK(tc_obj_new(h, 0, BYTES, NULL, &r)); /* its pages, freed, need clearing when reused */
+    tc_root_release(h, r);
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_heap_collect(h));
+    atomic_store(&h->debug_clear_hold, 1);
+    clear_run run = {.h = h, .bytes = BYTES};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, large_allocator, &run) == 0);
+    while (atomic_load(&h->debug_clear_hold) != 2 && !atomic_load(&run.returned))
+        sched_yield();
+    bool cleared_here = atomic_load(&h->debug_clear_hold) == 2; /* the reused pages were cleared */
+    bool returned_before_stop = true;
+    if (cleared_here) {
+        pthread_mutex_lock(&h->gc_lock);
+        world_stop(h, NULL);
+        returned_before_stop = atomic_load(&run.returned);
+        world_start(h);
+        pthread_mutex_unlock(&h->gc_lock);
+    }
+    pthread_join(t, NULL);
+    CHECK(cleared_here);
+    CHECK(!returned_before_stop);
+    CHECK(run.got != NULL);
+    tc_heap_destroy(h);
+}
+
 /* A collection with one handle walks the handle slots that were ever
  * handed out, not a whole 4,096-slot chunk: the Dijkstra termination
  * re-scans the handles inside its pause, so an empty chunk's tail would be

@@ -89,6 +89,23 @@ def test_bench_reports_a_refused_configuration():
     assert "collector" in r.stderr
 
 
+def test_bench_and_compare_refuse_the_manual_collector():
+    """collector="manual" runs a cycle only when the program calls gc_start;
+    the built-in workloads never do, so a bench of one would measure a heap
+    that never collects: a clear error naming the collectors that fit, not
+    a table of zeros (bench: status 2; compare: that row unavailable)."""
+    r = run_cli("bench", "churn", "--collector", "manual", "-p", "live_mib=0.05", "-p", "turnover=2")
+    assert r.returncode == 2, r.stdout
+    assert "manual" in r.stderr and "concurrent" in r.stderr and "gc_start" in r.stderr
+    r = run_cli("compare", "churn", "-p", "live_mib=0.05", "-p", "turnover=2",
+                "--config", "collector=stw", "--config", "collector=manual")
+    assert r.returncode == 0, r.stderr
+    row = [line for line in r.stdout.splitlines() if "collector=manual" in line]
+    assert len(row) == 1 and "unavailable" in row[0] and "gc_start" in row[0], r.stdout
+    r = run_cli("demo", "--collector", "manual")
+    assert r.returncode == 2 and "gc_start" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
 def test_bench_rejects_an_unknown_workload():
     r = run_cli("bench", "nope")
     assert r.returncode != 0 and "nope" in r.stderr

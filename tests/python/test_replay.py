@@ -426,6 +426,8 @@ REF, INT = b"\x05", b"\x03"
     ("object_out_of_sequence", "object id out of sequence"),
     ("get_names_unmade_object", "object id no record made"),
     ("get_slot_out_of_range", "slot index out of range"),
+    ("new_more_slots_than_the_heap_allocates", "larger than the heap allocates"),
+    ("new_more_bytes_than_the_heap_allocates", "larger than the heap allocates"),
 ])
 @pytest.mark.parametrize("collector", COLLECTORS)
 @pytest.mark.parametrize("padded", [False, True])
@@ -449,6 +451,10 @@ def test_crafted_log_is_refused_at_its_record(tmp_path, case, why, collector, pa
         "object_out_of_sequence": [[NEW, O(1), 1, 1, 0], [NEW, O(5), 2, 1, 0]],
         "get_names_unmade_object": [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 1, 0], [GET, 1, 0, 3, O(9)]],
         "get_slot_out_of_range": [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 1, 0], [GET, 2, 1, 3, O(1)]],
+        # tc_alloc refuses an object past its largest span (4 GiB - a page):
+        # replay must not ask the allocator for one (2^32 - 1 slots is 36 GiB)
+        "new_more_slots_than_the_heap_allocates": [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 2**32 - 1, 0]],
+        "new_more_bytes_than_the_heap_allocates": [[NEW, O(1), 1, 1, 0], [NEW, O(2), 2, 2**28, 2**32 - 1]],
     }[case]
     bad = len(body) - 1
     if padded:  # never reached: the validation stops at the bad record

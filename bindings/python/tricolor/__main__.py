@@ -127,11 +127,21 @@ def workload_of(name: str) -> workloads.Workload:
     return workloads.WORKLOADS.get(name) or workloads.resolve(name)
 
 
+def refuse_manual(config: Dict[str, Any]) -> None:
+    """ValueError for collector="manual": it runs a cycle only when the
+    program calls gc_start, which no workload does, so the run would
+    measure a heap that never collects."""
+    if config.get("collector") == "manual":
+        raise ValueError('collector "manual" runs a cycle only when the program calls gc_start, which the '
+                         'workloads never do: use "concurrent", "incremental" or "stw"')
+
+
 def run(name: str, config: Dict[str, Any], params: Dict[str, Any], *, trace: Optional[str] = None,
         log: Any = None) -> Tuple[Dict[str, Any], Run]:
     """Run workload `name` on a new heap made with `config`; return the
     measurements as a dict (the --json output of bench) and the lab's Run
     (for the plots). A bad parameter is a LabInputError."""
+    refuse_manual(config)
     wl = workload_of(name)
     full = wl.with_defaults(params)
     if log is not None:
@@ -240,6 +250,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = heap_config(args)
     config["gctrace"] = True
     try:
+        refuse_manual(config)
         settings = describe_heap(config)
     except (ValueError, TypeError) as e:
         print(f"tricolor demo: {e}", file=sys.stderr)
