@@ -251,6 +251,16 @@ TC_API tc_status tc_slot_set(tc_heap *h, tc_root *obj, int64_t i, tc_value v);
  * live root of this heap (the host's check: a root of another heap is a bug,
  * as it is for `obj`); cheaper, the object needing no lookup. */
 TC_API tc_status tc_slot_set_root(tc_heap *h, tc_root *obj, int64_t i, tc_root *val);
+/* tc_slot_get_owned, tc_slot_set_owned — tc_slot_get and tc_slot_set for a
+ * host thread that owns the stores into obj's object: the caller knows h is
+ * open and that no other thread stores into that object while the call runs
+ * (the host's lock: Python's GIL, which no store releases; not for
+ * free-threaded Python). Then a plain value is
+ * read, and stored over a plain value, with no heap call; a reference read
+ * is rooted in one. Same results and errors as the checked calls (every
+ * other case is one of them). */
+TC_API tc_status tc_slot_get_owned(tc_heap *h, tc_root *obj, int64_t i, tc_value *out, tc_root **ref_root);
+TC_API tc_status tc_slot_set_owned(tc_heap *h, tc_root *obj, int64_t i, tc_value v);
 
 TC_API tc_status tc_obj_nslots(tc_heap *h, tc_root *obj, size_t *out);
 TC_API tc_status tc_obj_size(tc_heap *h, tc_root *obj, size_t *out);
