@@ -125,7 +125,9 @@ static __attribute__((noinline)) tc_status slot_get_in(tc_mutator *m, tc_root *r
     if ((st = check_slot(r, i)) == TC_OK) {
         tc_value v;
         tc_root *nr = NULL;
-        if ((st = read_slot(h, tc_root_obj(r), (size_t)i, &v)) == TC_OK && v.kind == TC_REF)
+        /* no root when the caller asks for none (ref_root NULL): one made
+         * and dropped here would be a handle nobody can release */
+        if ((st = read_slot(h, tc_root_obj(r), (size_t)i, &v)) == TC_OK && v.kind == TC_REF && ref_root)
             st = roots_new(m, v.u.ref, &nr);
         if (st == TC_OK) {
             *out = v;

@@ -228,7 +228,8 @@ TC_API tc_status tc_obj_new(tc_heap *h, size_t nslots, size_t size, const void *
 
 /* tc_slot_get — read slot `i` (0-based) of `obj`. A reference comes back as a
  * TC_REF value together with a new root in *ref_root (the caller owns it);
- * other kinds leave *ref_root NULL. */
+ * other kinds leave *ref_root NULL. With ref_root NULL, no root is made
+ * (the value only, as tc_slot_peek but checked like a read). */
 TC_API tc_status tc_slot_get(tc_heap *h, tc_root *obj, int64_t i, tc_value *out, tc_root **ref_root);
 
 /* tc_slot_peek — tc_slot_get without the root: a reference comes back as a
