@@ -125,7 +125,9 @@ static __attribute__((noinline)) tc_status slot_get_in(tc_mutator *m, tc_root *r
     if ((st = check_slot(r, i)) == TC_OK) {
         tc_value v;
         tc_root *nr = NULL;
-        if ((st = read_slot(h, tc_root_obj(r), (size_t)i, &v)) == TC_OK && v.kind == TC_REF)
+        /* no root when the caller asks for none (ref_root NULL): one made
+         * and dropped here would be a handle nobody can release */
+        if ((st = read_slot(h, tc_root_obj(r), (size_t)i, &v)) == TC_OK && v.kind == TC_REF && ref_root)
             st = roots_new(m, v.u.ref, &nr);
         if (st == TC_OK) {
             *out = v;
@@ -191,6 +193,40 @@ tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root 
     *out = v;
     if (ref_root)
         *ref_root = nr;
+    mutator_leave(m);
+    return TC_OK;
+}
+
+/* tc_slot_get_owned — tc_slot_get for the host thread that owns r's
+ * object's stores (tricolor.h says what it may assume). A slot that holds
+ * no reference is read as tc_load reads it, with no heap call: the object is
+ * rooted by r (never freed or moved while r lives), the index is in range
+ * (checked), and no other thread stores into it meanwhile (the owner's
+ * promise), while collector threads only read slots. A reference is rooted
+ * inside a heap call, as tc_slot_get's fast path does (the barrier off, m's
+ * own list, unrecorded, the reference checked by ref_ok): no store can have
+ * changed the slot between the read and the entry. Every other case is
+ * tc_slot_get itself, which reads the slot again. */
+tc_status tc_slot_get_owned(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root **ref_root)
+{
+    tc_obj *o = tc_root_obj(r);
+    if (__builtin_expect(root_val_freed((uintptr_t)o) || (uint64_t)i >= obj_nslots(o) || !ref_root, 0))
+        return tc_slot_get(h, r, i, out, ref_root);
+    tc_value v = slot_read(o, (size_t)i);
+    if (v.kind != TC_REF) {
+        *out = v;
+        *ref_root = NULL;
+        return TC_OK;
+    }
+    bool back_out;
+    tc_mutator *m = mutator_try_enter(h, &back_out);
+    if (__builtin_expect(m == NULL || back_out, 0))
+        return slot_get_slow(m, h, r, i, out, ref_root);
+    tc_root *nr;
+    if (__builtin_expect(!ref_ok(h, v.u.ref) || rec_on(h) || (nr = roots_try_new(m, v.u.ref)) == NULL, 0))
+        return slot_get_entered(m, r, i, out, ref_root);
+    *out = v;
+    *ref_root = nr;
     mutator_leave(m);
     return TC_OK;
 }
@@ -344,6 +380,54 @@ tc_status tc_slot_set_root(tc_heap *h, tc_root *r, int64_t i, tc_root *val)
     if (__builtin_expect(tc_root_freed(val), 0))
         return slot_set_slow(NULL, h, r, i, v);
     return slot_set_fast(h, r, i, v);
+}
+
+/* tc_slot_set_owned — tc_slot_set for the host thread that owns r's
+ * object's stores (tricolor.h): a plain value over a plain value, the
+ * barrier off and nothing recorded, is stored with no heap call. Such a
+ * store needs no barrier under any of them (neither value is a reference),
+ * a marker that reads the slot meanwhile sees no reference in either kind,
+ * and the slot is taken by compare-and-swap as a checked store takes it, so
+ * a checked store on another thread takes turns with it. The barrier test
+ * outside a heap call may race the start of a mark: the store then misses
+ * only barrier_slow's count, not a shade (it needs none). Every other case
+ * is tc_slot_set. */
+/* slot_set_owned_ref — tc_slot_set_owned's slot held a reference: put the
+ * tag back (nothing written) and store through tc_slot_set. */
+static __attribute__((noinline)) tc_status slot_set_owned_ref(tc_heap *h, tc_root *r, int64_t i, tc_value v,
+                                                              _Atomic uint64_t *w, _Atomic uint8_t *t, uint8_t old)
+{
+    (void)slot_read_unlock(w, t, old);
+    return tc_slot_set(h, r, i, v);
+}
+
+/* slot_set_owned_fast — tc_slot_set_owned's body for a plain value v (in
+ * line: an int's kind and word then fold, as in tc_slot_set). */
+static inline __attribute__((always_inline)) tc_status slot_set_owned_fast(tc_heap *h, tc_root *r, int64_t i,
+                                                                           tc_value v)
+{
+    tc_obj *o = tc_root_obj(r);
+    uint8_t old;
+    if (__builtin_expect(root_val_freed((uintptr_t)o) || (uint64_t)i >= obj_nslots(o) || barrier_on(h) || rec_on(h),
+                         0))
+        return tc_slot_set(h, r, i, v);
+    _Atomic uint64_t *w = &obj_words(o)[i];
+    _Atomic uint8_t *t = &obj_tags(o)[i];
+    if (__builtin_expect(!slot_try_lock(t, &old), 0))
+        return tc_slot_set(h, r, i, v);
+    if (__builtin_expect((old & TAG_KIND) == TC_REF, 0))
+        return slot_set_owned_ref(h, r, i, v, w, t, old); /* the deletion shade is tc_slot_set's */
+    slot_publish_at(w, t, old, v);
+    return TC_OK;
+}
+
+tc_status tc_slot_set_owned(tc_heap *h, tc_root *r, int64_t i, tc_value v)
+{
+    if (v.kind == TC_INT && v.u.i >= TC_INT_MIN && v.u.i <= TC_INT_MAX)
+        return slot_set_owned_fast(h, r, i, tc_int(v.u.i));
+    if (!plain_value(v))
+        return tc_slot_set(h, r, i, v);
+    return slot_set_owned_fast(h, r, i, v);
 }
 
 /* with_obj — the common shape of the small read-only calls. */

@@ -153,6 +153,23 @@ int pytc_obj_check_usable(ObjObject *o);
 /* pytc_obj_free_list_clear — free the handles kept for reuse (m_clear). */
 void pytc_obj_free_list_clear(tricolor_state *st);
 
+/* pytc_obj_reinit — PyObject_Init for a handle from the free list, in line:
+ * the type (a heap type: a reference to it) and a refcount of 1. What
+ * PyObject_Init adds out of line is _Py_NewReference's tracemalloc hook
+ * (a reused block keeps the traceback of its first allocation, as for any
+ * block reused without it) and, in a Py_TRACE_REFS build, the object list:
+ * that build takes PyObject_Init itself. */
+static inline void pytc_obj_reinit(ObjObject *o, PyTypeObject *tp)
+{
+#ifdef Py_TRACE_REFS
+    PyObject_Init((PyObject *)o, tp);
+#else
+    Py_SET_TYPE(o, tp);
+    Py_INCREF(tp);
+    Py_SET_REFCNT(o, 1);
+#endif
+}
+
 /* pytc_obj_new — a new Obj owning `root`, whose sizes the caller knows (the
  * allocation fast path: inline, from the free list or one PyObject_New). On
  * failure the root is released. The id is read before the allocation: an
@@ -166,7 +183,7 @@ static inline PyObject *pytc_obj_new(HeapObject *heap, tc_root *root, size_t nsl
     if (o != NULL) {
         st->obj_free = (ObjObject *)o->heap;
         st->nobj_free--;
-        PyObject_Init((PyObject *)o, st->obj_type);
+        pytc_obj_reinit(o, st->obj_type);
     } else if ((o = PyObject_New(ObjObject, st->obj_type)) == NULL) {
         tc_root_release(heap->heap, root);
         return NULL;

@@ -224,42 +224,29 @@ obj_index(ObjObject *self, PyObject *key, int64_t *out)
     return 0;
 }
 
-/* obj_load — read slot i (already normalised).
- *
- * Fast path: a slot that holds no reference is read with tc_load() straight
- * from the rooted object, without a heap call. That is safe because the object
- * is rooted by this handle (never freed or moved while we hold it), the heap
- * is open (checked), the index is in range (checked against the cached
- * nslots), and no other Python thread can store into the slot meanwhile (we
- * hold the GIL); the collector threads only read slots. A reference needs a
- * new root created inside a heap call, so it (and every error) takes the
- * checked tc_slot_get(). A freed object (unsafe.free) has no slots any more:
- * its root carries the freed bit, and the checked call reports it. */
-static __attribute__((noinline)) PyObject *
-obj_load_checked(HeapObject *heap, ObjObject *self, int64_t i)
-{
-    tc_value v;
-    tc_root *ref_root = NULL;
-    tc_status s = tc_slot_get(heap->heap, self->root, i, &v, &ref_root);
-    if (s != TC_OK)
-        return pytc_raise_status(heap->st, s);
-    if (v.kind == TC_REF && ref_root != NULL)
-        return pytc_obj_wrap(heap, ref_root);
-    return value_to_py(heap, v, ref_root);
-}
-
+/* obj_load — read slot i (already normalised). The heap is checked open
+ * here, first (the handle's root may not be read after close); then
+ * tc_slot_get_owned, whose promise the GIL keeps: no other Python thread
+ * stores into the object while we hold it, and no store releases it. A
+ * slot that holds no reference is read with no heap call; a reference is
+ * rooted in one and becomes a new handle (pytc_obj_wrap); a freed object
+ * (unsafe.free), a bad index and every other error come back as a status. */
 static PyObject *
 obj_load(ObjObject *self, int64_t i)
 {
     HeapObject *heap = self->heap;
-    if (__builtin_expect(!heap->closed && (uint64_t)i < self->nslots && !tc_root_freed(self->root), 1)) {
-        tc_value v = tc_load(tc_root_obj(self->root), (size_t)i);
-        if (v.kind == TC_INT)
-            return PyLong_FromLongLong(v.u.i);
-        if (v.kind != TC_REF)
-            return value_to_py(heap, v, NULL);
-    }
-    return obj_load_checked(heap, self, i);
+    if (__builtin_expect(heap->closed, 0))
+        return pytc_raise_closed(heap->st);
+    tc_value v;
+    tc_root *ref_root;
+    tc_status s = tc_slot_get_owned(heap->heap, self->root, i, &v, &ref_root);
+    if (__builtin_expect(s != TC_OK, 0))
+        return pytc_raise_status(heap->st, s);
+    if (v.kind == TC_INT)
+        return PyLong_FromLongLong(v.u.i);
+    if (v.kind == TC_REF && ref_root != NULL)
+        return pytc_obj_wrap(heap, ref_root);
+    return value_to_py(heap, v, ref_root);
 }
 
 static PyObject *
@@ -299,12 +286,15 @@ obj_ass_subscript_slow(ObjObject *self, PyObject *key, PyObject *value)
     }
     if (obj_index(self, key, &i) < 0 || value_from_py(heap, value, &v) < 0)
         return -1;
+    if (pytc_heap_check_open(heap) < 0) /* explicit: the root is not read after close */
+        return -1;
     tc_status s = tc_slot_set(heap->heap, self->root, i, v);
     return s == TC_OK ? 0 : obj_store_failed(self, s);
 }
 
 /* obj_ass_subscript — obj[i] = v. The fast paths, a one-digit int index
- * (pytc_small_int) and a one-digit int or a handle of this heap, keep no
+ * (pytc_small_int), the heap open (checked first: a closed heap's handle
+ * table may be gone) and a one-digit int or a handle of this heap, keep no
  * frame: the rest is in obj_ass_subscript_slow, the errors in
  * obj_store_failed. */
 static int
@@ -316,9 +306,11 @@ obj_ass_subscript(ObjObject *self, PyObject *key, PyObject *value)
     int64_t i = obj_small_index(self, k);
     HeapObject *heap = self->heap;
     tc_status s;
+    if (__builtin_expect(heap->closed, 0)) /* before the root is read: the table may be gone */
+        return obj_ass_subscript_slow(self, key, value);
     if (pytc_small_int(value, &x))
-        s = tc_slot_set(heap->heap, self->root, i, tc_int((int64_t)x));
-    else if (Py_IS_TYPE(value, heap->st->obj_type) && ((ObjObject *)value)->heap == heap && !heap->closed)
+        s = tc_slot_set_owned(heap->heap, self->root, i, tc_int((int64_t)x)); /* the GIL: obj_load */
+    else if (Py_IS_TYPE(value, heap->st->obj_type) && ((ObjObject *)value)->heap == heap)
         s = tc_slot_set_root(heap->heap, self->root, i, ((ObjObject *)value)->root); /* open: its root is live */
     else
         return obj_ass_subscript_slow(self, key, value);

@@ -228,7 +228,8 @@ TC_API tc_status tc_obj_new(tc_heap *h, size_t nslots, size_t size, const void *
 
 /* tc_slot_get — read slot `i` (0-based) of `obj`. A reference comes back as a
  * TC_REF value together with a new root in *ref_root (the caller owns it);
- * other kinds leave *ref_root NULL. */
+ * other kinds leave *ref_root NULL. With ref_root NULL, no root is made
+ * (the value only, as tc_slot_peek but checked like a read). */
 TC_API tc_status tc_slot_get(tc_heap *h, tc_root *obj, int64_t i, tc_value *out, tc_root **ref_root);
 
 /* tc_slot_peek — tc_slot_get without the root: a reference comes back as a
@@ -251,6 +252,16 @@ TC_API tc_status tc_slot_set(tc_heap *h, tc_root *obj, int64_t i, tc_value v);
  * live root of this heap (the host's check: a root of another heap is a bug,
  * as it is for `obj`); cheaper, the object needing no lookup. */
 TC_API tc_status tc_slot_set_root(tc_heap *h, tc_root *obj, int64_t i, tc_root *val);
+/* tc_slot_get_owned, tc_slot_set_owned — tc_slot_get and tc_slot_set for a
+ * host thread that owns the stores into obj's object: the caller knows h is
+ * open and that no other thread stores into that object while the call runs
+ * (the host's lock: Python's GIL, which no store releases; not for
+ * free-threaded Python). Then a plain value is
+ * read, and stored over a plain value, with no heap call; a reference read
+ * is rooted in one. Same results and errors as the checked calls (every
+ * other case is one of them). */
+TC_API tc_status tc_slot_get_owned(tc_heap *h, tc_root *obj, int64_t i, tc_value *out, tc_root **ref_root);
+TC_API tc_status tc_slot_set_owned(tc_heap *h, tc_root *obj, int64_t i, tc_value v);
 
 TC_API tc_status tc_obj_nslots(tc_heap *h, tc_root *obj, size_t *out);
 TC_API tc_status tc_obj_size(tc_heap *h, tc_root *obj, size_t *out);

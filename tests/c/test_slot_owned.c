@@ -1,0 +1,128 @@
+/* test_slot_owned.c — tc_slot_get_owned / tc_slot_set_owned give the
+ * checked calls' results in every case: the no-call paths (a plain value
+ * read; an int or other plain value stored over one), the reference read
+ * rooted in a heap call, and each case they hand back to tc_slot_get /
+ * tc_slot_set (a reference over which a plain value is stored, a
+ * reference value, an index out of range, a freed object, an int out of
+ * range, no root asked for). The Python binding's side (the GIL, the closed
+ * test, a mark, a recording) is tests/python/test_slot_paths.py. */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "tc_test.h"
+
+static uint64_t roots_of(tc_heap *h)
+{
+    tc_stats s;
+    return tc_heap_stats(h, &s) == TC_OK ? s.roots : UINT64_MAX;
+}
+
+/* slot_get_without_a_root_makes_none — tc_slot_get with ref_root NULL (the
+ * caller wants the value only) of a slot that holds a reference: the value,
+ * and no root. It made one and dropped it: a handle nobody could release,
+ * which kept its object alive for the heap's life (stats.roots one higher). */
+TEST(slot_get_without_a_root_makes_none)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    CHECK(h);
+    tc_root *a, *b;
+    CHECK_OK(tc_obj_new(h, 1, 0, NULL, &a));
+    CHECK_OK(tc_obj_new(h, 0, 8, NULL, &b));
+    CHECK_OK(tc_slot_set_root(h, a, 0, b));
+    uint64_t roots = roots_of(h);
+    tc_value v;
+    CHECK_OK(tc_slot_get(h, a, 0, &v, NULL));
+    CHECK(v.kind == TC_REF && v.u.ref == tc_root_obj(b));
+    CHECK(roots_of(h) == roots);
+    tc_root_release(h, a);
+    tc_root_release(h, b);
+    CHECK(roots_of(h) == 0);
+    tc_heap_destroy(h);
+}
+
+TEST(owned_calls_read_and_store_as_the_checked_ones)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    CHECK(h);
+    tc_root *a, *b, *r = NULL;
+    CHECK_OK(tc_obj_new(h, 3, 0, NULL, &a));
+    CHECK_OK(tc_obj_new(h, 0, 8, NULL, &b));
+    tc_value v;
+    CHECK_OK(tc_slot_get_owned(h, a, 0, &v, &r));
+    CHECK(v.kind == TC_NIL && r == NULL);
+    CHECK_OK(tc_slot_set_owned(h, a, 0, tc_int(TC_INT_MIN)));
+    CHECK_OK(tc_slot_set_owned(h, a, 1, tc_float(-2.5)));
+    CHECK_OK(tc_slot_set_owned(h, a, 2, tc_ref(tc_root_obj(b)))); /* a reference: tc_slot_set */
+    CHECK_OK(tc_slot_get_owned(h, a, 0, &v, &r));
+    CHECK(v.kind == TC_INT && v.u.i == TC_INT_MIN && r == NULL);
+    CHECK_OK(tc_slot_get_owned(h, a, -2 + 3, &v, &r));
+    CHECK(v.kind == TC_FLOAT && v.u.d == -2.5 && r == NULL);
+    uint64_t roots = roots_of(h);
+    CHECK_OK(tc_slot_get_owned(h, a, 2, &v, &r)); /* a reference: a new root */
+    CHECK(v.kind == TC_REF && v.u.ref == tc_root_obj(b) && r && r != b && tc_root_obj(r) == tc_root_obj(b));
+    CHECK(roots_of(h) == roots + 1);
+    tc_root_release(h, r);
+    CHECK(roots_of(h) == roots);
+    CHECK_OK(tc_slot_get_owned(h, a, 2, &v, NULL)); /* no root asked for: tc_slot_get */
+    CHECK(v.kind == TC_REF && roots_of(h) == roots);
+    CHECK_OK(tc_slot_set_owned(h, a, 2, tc_int(5))); /* over a reference: tc_slot_set */
+    CHECK_OK(tc_slot_get_owned(h, a, 2, &v, &r));
+    CHECK(v.kind == TC_INT && v.u.i == 5 && r == NULL);
+    CHECK(tc_slot_set_owned(h, a, 3, tc_int(1)) == TC_ERR_INDEX);
+    CHECK(tc_slot_set_owned(h, a, -1, tc_int(1)) == TC_ERR_INDEX);
+    CHECK(tc_slot_get_owned(h, a, 3, &v, &r) == TC_ERR_INDEX);
+    CHECK(tc_slot_get_owned(h, a, -1, &v, &r) == TC_ERR_INDEX);
+    CHECK(tc_slot_set_owned(h, a, 0, tc_int(TC_INT_MAX + 1)) == TC_ERR_OVERFLOW);
+    CHECK_OK(tc_slot_get_owned(h, a, 0, &v, &r));
+    CHECK(v.kind == TC_INT && v.u.i == TC_INT_MIN); /* the failed stores left it */
+    CHECK_OK(tc_obj_free(h, a));
+    CHECK(tc_slot_set_owned(h, a, 0, tc_int(1)) == TC_ERR_FREED);
+    CHECK(tc_slot_get_owned(h, a, 0, &v, &r) == TC_ERR_FREED);
+    tc_root_release(h, a);
+    tc_root_release(h, b);
+    CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}
+
+typedef struct {
+    tc_heap *h;
+    tc_root *a;
+    _Atomic int go;
+} race;
+
+static void *checked_stores(void *arg)
+{
+    race *x = arg;
+    while (!atomic_load(&x->go))
+        ;
+    for (int k = 0; k < 20000; k++)
+        if (tc_slot_set(x->h, x->a, 0, tc_int(-k)) != TC_OK)
+            return (void *)1;
+    return NULL;
+}
+
+/* An owned store takes the slot by compare-and-swap as a checked store does,
+ * so a checked store on another thread takes turns with it: the slot always
+ * holds one store's kind and word (an int; the verifier checks the tag). */
+TEST(owned_int_stores_take_turns_with_checked_ones)
+{
+    race x = {.h = new_heap_gogc(-1)};
+    CHECK(x.h);
+    CHECK_OK(tc_obj_new(x.h, 1, 0, NULL, &x.a));
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, checked_stores, &x) == 0);
+    atomic_store(&x.go, 1);
+    bool ok = true;
+    for (int k = 0; k < 20000; k++)
+        ok &= tc_slot_set_owned(x.h, x.a, 0, tc_int(k)) == TC_OK;
+    void *res;
+    pthread_join(t, &res);
+    CHECK(ok && res == NULL);
+    tc_value v;
+    tc_root *r;
+    CHECK_OK(tc_slot_get(x.h, x.a, 0, &v, &r));
+    CHECK(v.kind == TC_INT && (v.u.i == 19999 || v.u.i == -19999));
+    tc_root_release(x.h, x.a);
+    CHECK_OK(tc_heap_verify(x.h));
+    tc_heap_destroy(x.h);
+}
