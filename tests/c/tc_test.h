@@ -54,4 +54,12 @@ static inline tc_heap *new_heap_gogc(int64_t gogc)
     tc_heap *h = NULL;
     return tc_heap_new(&c, &h) == TC_OK ? h : NULL;
 }
+
+/* roots_count — the heap's live roots (stats.roots), UINT64_MAX when the
+ * stats call fails, so a check on it fails too. */
+static inline uint64_t roots_count(tc_heap *h)
+{
+    tc_stats s;
+    return tc_heap_stats(h, &s) == TC_OK ? s.roots : UINT64_MAX;
+}
 #endif

@@ -49,12 +49,6 @@ static int count_kind(tc_heap *h, const tc_link *v, size_t n, tc_root_kind k, in
     return c;
 }
 
-static uint64_t roots_count(tc_heap *h)
-{
-    tc_stats s;
-    return tc_heap_stats(h, &s) == TC_OK ? s.roots : UINT64_MAX;
-}
-
 /* ---- the calls on small graphs ------------------------------------------------------ */
 
 TEST(inspect_path_to_is_the_shortest_chain_and_none_when_only_the_handle_holds)

@@ -11,12 +11,6 @@
 
 #include "tc_test.h"
 
-static uint64_t roots_of(tc_heap *h)
-{
-    tc_stats s;
-    return tc_heap_stats(h, &s) == TC_OK ? s.roots : UINT64_MAX;
-}
-
 /* slot_get_without_a_root_makes_none — tc_slot_get with ref_root NULL (the
  * caller wants the value only) of a slot that holds a reference: the value,
  * and no root. It made one and dropped it: a handle nobody could release,
@@ -29,14 +23,14 @@ TEST(slot_get_without_a_root_makes_none)
     CHECK_OK(tc_obj_new(h, 1, 0, NULL, &a));
     CHECK_OK(tc_obj_new(h, 0, 8, NULL, &b));
     CHECK_OK(tc_slot_set_root(h, a, 0, b));
-    uint64_t roots = roots_of(h);
+    uint64_t roots = roots_count(h);
     tc_value v;
     CHECK_OK(tc_slot_get(h, a, 0, &v, NULL));
     CHECK(v.kind == TC_REF && v.u.ref == tc_root_obj(b));
-    CHECK(roots_of(h) == roots);
+    CHECK(roots_count(h) == roots);
     tc_root_release(h, a);
     tc_root_release(h, b);
-    CHECK(roots_of(h) == 0);
+    CHECK(roots_count(h) == 0);
     tc_heap_destroy(h);
 }
 
@@ -57,14 +51,14 @@ TEST(owned_calls_read_and_store_as_the_checked_ones)
     CHECK(v.kind == TC_INT && v.u.i == TC_INT_MIN && r == NULL);
     CHECK_OK(tc_slot_get_owned(h, a, -2 + 3, &v, &r));
     CHECK(v.kind == TC_FLOAT && v.u.d == -2.5 && r == NULL);
-    uint64_t roots = roots_of(h);
+    uint64_t roots = roots_count(h);
     CHECK_OK(tc_slot_get_owned(h, a, 2, &v, &r)); /* a reference: a new root */
     CHECK(v.kind == TC_REF && v.u.ref == tc_root_obj(b) && r && r != b && tc_root_obj(r) == tc_root_obj(b));
-    CHECK(roots_of(h) == roots + 1);
+    CHECK(roots_count(h) == roots + 1);
     tc_root_release(h, r);
-    CHECK(roots_of(h) == roots);
+    CHECK(roots_count(h) == roots);
     CHECK_OK(tc_slot_get_owned(h, a, 2, &v, NULL)); /* no root asked for: tc_slot_get */
-    CHECK(v.kind == TC_REF && roots_of(h) == roots);
+    CHECK(v.kind == TC_REF && roots_count(h) == roots);
     CHECK_OK(tc_slot_set_owned(h, a, 2, tc_int(5))); /* over a reference: tc_slot_set */
     CHECK_OK(tc_slot_get_owned(h, a, 2, &v, &r));
     CHECK(v.kind == TC_INT && v.u.i == 5 && r == NULL);
