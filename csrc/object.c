@@ -42,6 +42,15 @@ static inline bool ref_ok(tc_heap *h, tc_obj *p)
     return a != NULL && a->heap == h && is_object(a, (uintptr_t)p);
 }
 
+/* slot_in — may a fast path touch slot i of the object a root holds: the
+ * object is not freed and i is in range (a freed object reads nslots 0,
+ * obj.h). Every fast path below falls back to its checked call, which
+ * says which error, when this is false. */
+static inline bool slot_in(tc_obj *o, int64_t i)
+{
+    return !root_val_freed((uintptr_t)o) && (uint64_t)i < obj_nslots(o);
+}
+
 /* read_slot — slot i of o as one store wrote it (obj.h: slot_read_locked),
  * for a thread that does not own the object: another may store into it
  * meanwhile. A reference is also checked to be an allocated object of h
@@ -180,7 +189,7 @@ tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root 
     tc_root *nr = NULL;
     /* a freed object reads nslots 0 (obj.h): the index test sends it to
      * slot_get_in, which says freed */
-    if (__builtin_expect(root_val_freed((uintptr_t)o) || (uint64_t)i >= obj_nslots(o), 0))
+    if (__builtin_expect(!slot_in(o, i), 0))
         return slot_get_entered(m, r, i, out, ref_root);
     _Atomic uint64_t *w = &obj_words(o)[i];
     _Atomic uint8_t *tp = &obj_tags(o)[i];
@@ -210,7 +219,7 @@ tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root 
 tc_status tc_slot_get_owned(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root **ref_root)
 {
     tc_obj *o = tc_root_obj(r);
-    if (__builtin_expect(root_val_freed((uintptr_t)o) || (uint64_t)i >= obj_nslots(o) || !ref_root, 0))
+    if (__builtin_expect(!slot_in(o, i) || !ref_root, 0))
         return tc_slot_get(h, r, i, out, ref_root);
     tc_value v = slot_read(o, (size_t)i);
     if (v.kind != TC_REF) {
@@ -341,8 +350,7 @@ static inline __attribute__((always_inline)) tc_status slot_set_fast(tc_heap *h,
     uint8_t old;
     /* a freed object reads nslots 0 (obj.h): the index test sends it to
      * slot_set_in, which says freed */
-    if (__builtin_expect(root_val_freed((uintptr_t)o) || (uint64_t)i >= obj_nslots(o) || barrier_on(h) || rec_on(h),
-                         0))
+    if (__builtin_expect(!slot_in(o, i) || barrier_on(h) || rec_on(h), 0))
         return slot_set_entered(m, r, i, v);
     _Atomic uint64_t *w = &obj_words(o)[i];
     _Atomic uint8_t *t = &obj_tags(o)[i];
@@ -408,8 +416,7 @@ static inline __attribute__((always_inline)) tc_status slot_set_owned_fast(tc_he
 {
     tc_obj *o = tc_root_obj(r);
     uint8_t old;
-    if (__builtin_expect(root_val_freed((uintptr_t)o) || (uint64_t)i >= obj_nslots(o) || barrier_on(h) || rec_on(h),
-                         0))
+    if (__builtin_expect(!slot_in(o, i) || barrier_on(h) || rec_on(h), 0))
         return tc_slot_set(h, r, i, v);
     _Atomic uint64_t *w = &obj_words(o)[i];
     _Atomic uint8_t *t = &obj_tags(o)[i];
