@@ -38,7 +38,9 @@ demo-python: py-build
 
 # test-python-asan: the same tests with the extension (binding and core) built
 # with AddressSanitizer and UBSan, loaded into the ordinary interpreter with
-# LD_PRELOAD (leak checking off: CPython itself keeps memory until exit).
+# LD_PRELOAD (leak checking off: CPython itself keeps memory until exit);
+# an ASan report of any process, the CLI children included, fails it
+# (tests/san/reports.sh).
 PY_ASAN_DIR := $(BUILD)/python-asan
 PY_ASAN_TESTS ?= tests/python
 PY_EXT_SUFFIX = $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
@@ -55,9 +57,9 @@ test-python-asan: lua-build
 	rm -rf $(PY_ASAN_DIR) && mkdir -p $(PY_ASAN_DIR)/tricolor
 	cp bindings/python/tricolor/*.py bindings/python/tricolor/*.pyi bindings/python/tricolor/py.typed $(PY_ASAN_DIR)/tricolor/
 	cp -r bindings/python/tricolor/lab $(PY_ASAN_DIR)/tricolor/
-	$(CC) -shared -fPIC -std=c11 -D_GNU_SOURCE -O1 -g -pthread -fsanitize=address,undefined \
+	$(CC) -shared -fPIC -std=c11 -D_GNU_SOURCE -O1 -g -pthread -fsanitize=address,undefined -fno-sanitize=object-size \
 	    -fno-omit-frame-pointer -fvisibility=hidden -DTC_EMBEDDED -Icsrc/include -Icsrc -Ibindings/python -Ibindings/common $(PY_INCLUDES) \
 	    $(PY_EXT_SRC) $(CSRC) -lm -o $(PY_ASAN_DIR)/tricolor/_tricolor$(PY_EXT_SUFFIX)
-	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	    LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 tests/san/reports.sh $(BUILD)/san/python \
+	    env LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	    PYTHONPATH=$(PY_ASAN_DIR) $(PYTHON) -m pytest -q -p no:cacheprovider $(PY_ASAN_TESTS)
