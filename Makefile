@@ -44,6 +44,7 @@ test: setup
 	$(MAKE) test-debug
 	$(MAKE) test-exports
 	$(MAKE) test-python
+	$(MAKE) test-python-versions
 	$(MAKE) test-lua
 	$(MAKE) test-asan
 	$(MAKE) test-tsan

@@ -227,9 +227,11 @@ static tc_obj *alloc_large(tc_mutator *m, size_t bytes)
     span_set_bitmaps(s);
     bool zero = s->needzero;
     if (zero) { /* cleared first, out of every list, looking for pauses (clear_large) */
+        m->clearing = s;
         pthread_mutex_unlock(&h->lock);
         clear_large(m, s->base, bytes);
         plat_lock(&h->lock);
+        m->clearing = NULL;
     }
     /* swept as of now: a cycle that ended during the clear must not sweep it */
     atomic_store(&s->sweepgen, atomic_load(&h->sweepgen));

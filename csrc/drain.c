@@ -224,6 +224,55 @@ static inline unsigned chain_room(const markctx *c, int64_t budget, bool concurr
     return budget >= 0 && (uint64_t)budget < room ? (unsigned)budget : room;
 }
 
+/* chain_refs — the references object o holds, written to e (the empty chunk
+ * on top of the stack), and how many; SIZE_MAX, with nothing written, for
+ * an object whose references could fill the chunk (scan's slow path). */
+static inline __attribute__((always_inline)) size_t chain_refs(const tc_obj *o, uintptr_t *e)
+{
+    uint32_t ns = obj_nslots(o);
+    _Atomic uint64_t *sw = obj_words(o);
+    _Atomic uint8_t *st = obj_tags(o);
+    size_t sn = 0;
+    if (ns == 2) { /* a list's or a tree's node: no loop */
+        uint8_t t0 = atomic_load_explicit(&st[0], memory_order_acquire);
+        uint8_t t1 = atomic_load_explicit(&st[1], memory_order_acquire);
+        if ((t0 & TAG_KIND) == TC_REF)
+            e[sn++] = atomic_load_explicit(&sw[0], memory_order_relaxed);
+        if ((t1 & TAG_KIND) == TC_REF)
+            e[sn++] = atomic_load_explicit(&sw[1], memory_order_relaxed);
+        return sn;
+    }
+    if (__builtin_expect(ns >= STACK_CHUNK, 0))
+        return SIZE_MAX;
+    for (uint32_t i = 0; i < ns; i++)
+        if ((atomic_load_explicit(&st[i], memory_order_acquire) & TAG_KIND) == TC_REF)
+            e[sn++] = atomic_load_explicit(&sw[i], memory_order_relaxed);
+    return sn;
+}
+
+/* chain_take — chain's step when take's bookkeeping is due: the `done`
+ * objects marked so far counted (chain_sync), then p (its mark word w, bit)
+ * through take itself. True if chain goes on from p's one candidate, which
+ * is on the empty chunk on top; false when it left: the budget ran out
+ * before p (p stays on the stack), take refused p, or the poll brought work
+ * back (p scanned onto the stack). */
+static bool chain_take(markctx *c, uintptr_t p, arena *a, _Atomic uint64_t *w, uint64_t bit, unsigned done,
+                       int64_t *budget, bool concurrent)
+{
+    chain_sync(c, done, budget, concurrent);
+    if (*budget == 0) {
+        c->n = 1; /* p stays on the stack */
+        return false;
+    }
+    if (!take(c, p, a, w, bit, budget, concurrent))
+        return false;
+    if (c->n || c->top->prev || *budget == 0) { /* poll brought work back, or the budget ran out */
+        scan(c, p);
+        return false;
+    }
+    return true;
+}
+
 /* chain — scan p, marked by c while nothing else was in flight or waiting;
  * while each scan leaves exactly one candidate and nothing else (a list:
  * one dependency chain, which no prefetch can run ahead of), test, mark
@@ -247,26 +296,10 @@ static inline __attribute__((always_inline)) void chain(markctx *c, uintptr_t p,
     tc_heap *h = c->h;
     unsigned room0 = chain_room(c, *budget, concurrent), room = room0;
     for (;;) {
-        const tc_obj *o = (const tc_obj *)p;
-        uint32_t ns = obj_nslots(o);
-        _Atomic uint64_t *sw = obj_words(o);
-        _Atomic uint8_t *st = obj_tags(o);
-        size_t sn = 0;
-        if (ns == 2) { /* a list's or a tree's node: no loop */
-            uint8_t t0 = atomic_load_explicit(&st[0], memory_order_acquire);
-            uint8_t t1 = atomic_load_explicit(&st[1], memory_order_acquire);
-            if ((t0 & TAG_KIND) == TC_REF)
-                e[sn++] = atomic_load_explicit(&sw[0], memory_order_relaxed);
-            if ((t1 & TAG_KIND) == TC_REF)
-                e[sn++] = atomic_load_explicit(&sw[1], memory_order_relaxed);
-        } else {
-            if (__builtin_expect(ns >= STACK_CHUNK, 0)) { /* could fill the chunk: scan's slow path */
-                scan(c, p);
-                break;
-            }
-            for (uint32_t i = 0; i < ns; i++)
-                if ((atomic_load_explicit(&st[i], memory_order_acquire) & TAG_KIND) == TC_REF)
-                    e[sn++] = atomic_load_explicit(&sw[i], memory_order_relaxed);
+        size_t sn = chain_refs((const tc_obj *)p, e);
+        if (__builtin_expect(sn == SIZE_MAX, 0)) { /* could fill the chunk: scan's slow path */
+            scan(c, p);
+            break;
         }
         p = e[0];
         if (sn != 1) {
@@ -281,17 +314,8 @@ static inline __attribute__((always_inline)) void chain(markctx *c, uintptr_t p,
         uint64_t bit;
         _Atomic uint64_t *w = !concurrent && c->check ? bit_word(a->checkbits, a, p, &bit) : mark_word(a, p, &bit);
         if (__builtin_expect(room == 0, 0)) { /* take's bookkeeping is due: through take itself */
-            chain_sync(c, room0, budget, concurrent);
-            if (*budget == 0) {
-                c->n = 1; /* p stays on the stack */
+            if (!chain_take(c, p, a, w, bit, room0, budget, concurrent))
                 return;
-            }
-            if (!take(c, p, a, w, bit, budget, concurrent))
-                return;
-            if (c->n || c->top->prev || *budget == 0) { /* poll brought work back, or the budget ran out */
-                scan(c, p);
-                return;
-            }
             e = c->top->e;
             room0 = room = chain_room(c, *budget, concurrent);
             continue;

@@ -79,14 +79,16 @@ test-lua: lua-setup
 	$(MAKE) --no-print-directory lua-rockspec-check
 
 # test-lua-asan — the stock lua5.4 is not instrumented, so the sanitizer
-# runtimes are preloaded; child interpreters the specs start inherit them.
+# runtimes are preloaded; child interpreters the specs start inherit them,
+# and a report of any of them fails the run (tests/san/reports.sh).
 LUA_ASAN_MODULE := $(BUILD)/lua-asan/tricolor.so
-LUA_SANITIZE    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LUA_SANITIZE    := -fsanitize=address,undefined -fno-sanitize=object-size -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 $(LUA_ASAN_MODULE): $(LUA_SRC) $(LUA_HDR) $(CSRC) $(CHDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -DTC_EMBEDDED -fvisibility=hidden -O1 -g $(LUA_SANITIZE) $(LUA_CFLAGS) $(LUA_COMMON) -shared -o $@ $(LUA_SRC) $(CSRC) $(LDLIBS)
 
 test-lua-asan: lua-setup $(LUA_ASAN_MODULE) $(BUILD)/lua-asan/tc_testposix.so
-	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
-	ASAN_OPTIONS=detect_leaks=1 LUA_CPATH='$(BUILD)/lua-asan/?.so;;' $(LUA) $(BUSTED) tests/lua
+	ASAN_OPTIONS=detect_leaks=1 tests/san/reports.sh $(BUILD)/san/lua \
+	  env LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	  LUA_CPATH='$(BUILD)/lua-asan/?.so;;' $(LUA) $(BUSTED) tests/lua

@@ -120,3 +120,48 @@ TEST(owned_int_stores_take_turns_with_checked_ones)
     CHECK_OK(tc_heap_verify(x.h));
     tc_heap_destroy(x.h);
 }
+
+/* owned_calls_refuse_a_freed_object_through_any_root — tc_obj_free marks
+ * the root it was given; another root of the object learns it from the
+ * header (nslots 0, size OBJ_FREED_SIZE), and after a cycle from its own
+ * freed bit, when the object's memory may be another object's. Through
+ * either, the owned calls say freed and touch no slot (the ASan run checks
+ * that no freed or reused memory is read), and hostile indices on a live
+ * object are index errors (the 32-bit nslots compared with all 64 bits). */
+TEST(owned_calls_refuse_a_freed_object_through_any_root)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    CHECK(h);
+    tc_root *a, *a2, *r = NULL;
+    CHECK_OK(tc_obj_new(h, 2, 0, NULL, &a));
+    CHECK_OK(tc_slot_set_owned(h, a, 1, tc_int(7)));
+    const int64_t hostile[] = {INT64_MIN, -1, 2, (int64_t)UINT32_MAX, (int64_t)1 << 32, ((int64_t)1 << 32) + 1,
+                               INT64_MAX};
+    tc_value v;
+    for (size_t k = 0; k < sizeof hostile / sizeof hostile[0]; k++) {
+        CHECK(tc_slot_get_owned(h, a, hostile[k], &v, &r) == TC_ERR_INDEX);
+        CHECK(tc_slot_set_owned(h, a, hostile[k], tc_int(1)) == TC_ERR_INDEX);
+    }
+    CHECK_OK(tc_root_new(h, tc_root_obj(a), &a2));
+    CHECK_OK(tc_obj_free(h, a));
+    CHECK(((uintptr_t)tc_root_obj(a2) & 2) == 0); /* a2 knows it from the header only */
+    CHECK(tc_slot_get_owned(h, a2, 1, &v, &r) == TC_ERR_FREED);
+    CHECK(tc_slot_set_owned(h, a2, 1, tc_int(1)) == TC_ERR_FREED);
+    CHECK(tc_slot_get_owned(h, a2, 0, &v, NULL) == TC_ERR_FREED);
+    for (int round = 0; round < 2; round++) {
+        CHECK_OK(tc_heap_collect(h)); /* the cycle marks a2; the memory may be reused */
+        CHECK(((uintptr_t)tc_root_obj(a2) & 2) != 0);
+        for (int k = 0; k < 1000; k++) {
+            tc_root *t;
+            CHECK_OK(tc_obj_new(h, 2, 0, NULL, &t));
+            CHECK_OK(tc_slot_set_owned(h, t, 1, tc_int(k)));
+            tc_root_release(h, t);
+        }
+        CHECK(tc_slot_get_owned(h, a2, 1, &v, &r) == TC_ERR_FREED);
+        CHECK(tc_slot_set_owned(h, a2, 1, tc_int(1)) == TC_ERR_FREED);
+    }
+    tc_root_release(h, a);
+    tc_root_release(h, a2);
+    CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}
