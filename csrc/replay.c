@@ -433,7 +433,7 @@ static tc_status raw_step(rdrive *d, const rrec *r)
 /* raw_value — the value of a checked SET of a non-float at *p (after its
  * slot): false, nothing consumed, for a float, an unknown kind or a
  * reference the checks refuse. */
-static inline bool raw_value(const vstate *v, const uint8_t *b, size_t *p, const robj *objs, uint64_t last,
+static inline bool raw_value(const vquick *v, const uint8_t *b, size_t *p, const robj *objs, uint64_t last,
                              tc_value *out)
 {
     uint8_t kind = b[*p];
@@ -465,10 +465,10 @@ static inline bool raw_value(const vstate *v, const uint8_t *b, size_t *p, const
 static size_t raw_run(rdrive *d, size_t pos, size_t stop, uint64_t *last, tc_status *st)
 {
     const uint8_t *b = d->g->data;
-    vstate v = d->v; /* copies: the calls below would keep d's fields in memory */
+    vquick v = vquick_of(&d->v); /* the few words the checks need, in registers */
     raw_tables t = raw_tables_of(d);
-    tc_heap *h = d->h;
-    uint64_t at = *last;
+    const _Atomic int *stw = &d->h->stw;
+    uint64_t at = *last, n = 0;
     *st = TC_OK;
     while (pos < stop) {
         size_t p = pos + 1;
@@ -490,7 +490,7 @@ static size_t raw_run(rdrive *d, size_t pos, size_t stop, uint64_t *last, tc_sta
                 break;
             t.locals[f[0]] = NULL;
         } else if (op == REC_GET) {
-            if (!fields(b, &p, 4, f) || !quick_get(&v, f, o = unzig(at, f[3])))
+            if (!fields(b, &p, 4, f) || !quick_get(&v, f[0], f[1], f[2], o = unzig(at, f[3])))
                 break;
             if ((*st = raw_get(d, f[0], f[1], f[2], o)) != TC_OK)
                 break;
@@ -498,11 +498,12 @@ static size_t raw_run(rdrive *d, size_t pos, size_t stop, uint64_t *last, tc_sta
             break;
         }
         pos = p;
-        v.records++;
-        if (atomic_load_explicit(&h->stw, memory_order_relaxed)) /* tc_safepoint's test, inline */
+        n++;
+        if (atomic_load_explicit(stw, memory_order_relaxed)) /* tc_safepoint's test, inline */
             tc_safepoint(t.m);
     }
-    d->v = v;
+    d->v.max_obj = v.max_obj; /* the only field of the checks' state the fast path raises */
+    d->v.records += n;
     d->born = t.born;
     *last = at;
     return pos;

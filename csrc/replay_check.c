@@ -52,6 +52,14 @@ bool replay_get_u_long(const uint8_t *d, size_t *pos, size_t end, uint64_t *out)
     return false;
 }
 
+bool replay_fields_wide(const uint8_t *d, size_t *p, unsigned n, uint64_t *f)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (!replay_get_u_long(d, p, SIZE_MAX, &f[i])) /* FAST_ROOM: at most 4 x 10 bytes ahead */
+            return false;
+    return true;
+}
+
 const uint8_t replay_nargs[REC_OP_COUNT] = {
     [REC_NEW] = 4, [REC_SET] = 2, [REC_GET] = 4, [REC_RELEASE] = 1, [REC_COLLECT] = 2,
     [REC_FINALIZER] = 2, [REC_CLEANUP] = 2, [REC_READY] = 3, [REC_WEAK_NEW] = 2,
