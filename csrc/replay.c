@@ -456,12 +456,20 @@ static inline bool raw_value(const vquick *v, const uint8_t *b, size_t *p, const
     return true;
 }
 
+/* REPLAY_POLL_BYTES — raw_run tests for a pause once per this many bytes
+ * of log: at most that many records (a fast record takes at least two
+ * bytes, and none of them waits or allocates more than the fast path's
+ * objects), well under a microsecond of work each, instead of a test per
+ * record (four instructions of about eighty). */
+#define REPLAY_POLL_BYTES 64
+
 /* raw_run — the fast path in raw mode: decode, check (replay.h's quick_*)
  * and run at once the NEW, SET of a non-float, GET and RELEASE records from
  * pos on while they start before stop (FAST_ROOM before the block's end),
- * with the state in locals. Returns the position of the first record it did
- * not run: one the general way takes (another kind, one the checks refuse,
- * a table to grow), or the one that failed, with *st set. */
+ * with the state in locals, reaching a safepoint every REPLAY_POLL_BYTES.
+ * Returns the position of the first record it did not run: one the general
+ * way takes (another kind, one the checks refuse, a table to grow), or the
+ * one that failed, with *st set. */
 static size_t raw_run(rdrive *d, size_t pos, size_t stop, uint64_t *last, tc_status *st)
 {
     const uint8_t *b = d->g->data;
@@ -471,37 +479,42 @@ static size_t raw_run(rdrive *d, size_t pos, size_t stop, uint64_t *last, tc_sta
     uint64_t at = *last, n = 0;
     *st = TC_OK;
     while (pos < stop) {
-        size_t p = pos + 1;
-        uint64_t f[4], o;
-        tc_value val;
-        uint8_t op = b[pos];
-        if (op == REC_NEW) {
-            if (!fields(b, &p, 4, f) || !quick_new(&v, o = unzig(at, f[0]), f[1], f[2], f[3]))
-                break;
-            if ((*st = raw_new(d, &t, o, f[1], f[2], f[3])) != TC_OK)
-                break;
-            at = o;
-        } else if (op == REC_SET) {
-            if (!fields(b, &p, 2, f) || !quick_slot(&v, f[0], f[1]) || !raw_value(&v, b, &p, t.objs, at, &val))
-                break;
-            barrier_store(t.m, t.locals[f[0]], f[1], val); /* tc_store's body, inline */
-        } else if (op == REC_RELEASE) {
-            if (!fields(b, &p, 1, f) || !quick_release(&v, f[0]))
-                break;
-            t.locals[f[0]] = NULL;
-        } else if (op == REC_GET) {
-            if (!fields(b, &p, 4, f) || !quick_get(&v, f[0], f[1], f[2], o = unzig(at, f[3])))
-                break;
-            if ((*st = raw_get(d, f[0], f[1], f[2], o)) != TC_OK)
-                break;
-        } else {
-            break;
-        }
-        pos = p;
-        n++;
+        size_t poll = stop - pos > REPLAY_POLL_BYTES ? pos + REPLAY_POLL_BYTES : stop;
+        do {
+            size_t p = pos + 1;
+            uint64_t f[4], o;
+            tc_value val;
+            uint8_t op = b[pos];
+            if (op == REC_NEW) {
+                if (!fields(b, &p, 4, f) || !quick_new(&v, o = unzig(at, f[0]), f[1], f[2], f[3]))
+                    goto out;
+                if ((*st = raw_new(d, &t, o, f[1], f[2], f[3])) != TC_OK)
+                    goto out;
+                at = o;
+            } else if (op == REC_SET) {
+                if (!fields(b, &p, 2, f) || !quick_slot(&v, f[0], f[1]) ||
+                    !raw_value(&v, b, &p, t.objs, at, &val))
+                    goto out;
+                barrier_store(t.m, t.locals[f[0]], f[1], val); /* tc_store's body, inline */
+            } else if (op == REC_RELEASE) {
+                if (!fields(b, &p, 1, f) || !quick_release(&v, f[0]))
+                    goto out;
+                t.locals[f[0]] = NULL;
+            } else if (op == REC_GET) {
+                if (!fields(b, &p, 4, f) || !quick_get(&v, f[0], f[1], f[2], o = unzig(at, f[3])))
+                    goto out;
+                if ((*st = raw_get(d, f[0], f[1], f[2], o)) != TC_OK)
+                    goto out;
+            } else {
+                goto out;
+            }
+            pos = p;
+            n++;
+        } while (pos < poll);
         if (atomic_load_explicit(stw, memory_order_relaxed)) /* tc_safepoint's test, inline */
             tc_safepoint(t.m);
     }
+out:
     d->v.max_obj = v.max_obj; /* the only field of the checks' state the fast path raises */
     d->v.records += n;
     d->born = t.born;
@@ -604,7 +617,8 @@ static tc_status one_record(rdrive *d, size_t *pos, size_t end, uint64_t *last)
  * root. Locals are roots like handles (scanned with the world stopped at
  * the start of mark, and by Dijkstra's termination re-scan: barrier.c), so
  * every collection finds the same live graph. tc_safepoint after each
- * record: a pause waits for this thread no longer than one record. */
+ * record the general way, and every REPLAY_POLL_BYTES of the fast path's:
+ * a pause waits for this thread no longer than that. */
 static tc_status drive(rdrive *d)
 {
     rlog *g = d->g;
