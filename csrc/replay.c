@@ -342,9 +342,9 @@ static void drive_end(rdrive *d)
         if (d->fin_weak.e[i].key)
             tc_weak_release(d->h, (tc_weak *)(uintptr_t)d->fin_weak.e[i].val);
 out:
-    free(d->roots);
-    free(d->objs);
-    free(d->weaks);
+    replay_table_free(d->roots, d->rcap, sizeof *d->roots);
+    replay_table_free(d->objs, d->ocap, sizeof *d->objs);
+    replay_table_free(d->weaks, d->wcap, sizeof *d->weaks);
     idmap_free(&d->obj_ids);
     idmap_free(&d->fin_weak);
     idmap_free(&d->pending);
@@ -675,6 +675,7 @@ tc_status tc_replay(tc_heap *h, const char *path, tc_replay_report *out)
         return st;
     }
     rdrive d = {.h = h, .g = &g, .rep = &rep};
+    replay_presize(&d.v, g.size);
     uint64_t t0 = now_ns();
     st = drive(&d);
     rep.elapsed_ns = now_ns() - t0;

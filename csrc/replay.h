@@ -324,9 +324,18 @@ tc_status replay_frame(rlog *g, uint32_t *version);
 const char *replay_check(vstate *v, const rrec *r);
 /* replay_bad — TC_ERR_VALUE: the log is corrupt at byte offset off. */
 tc_status replay_bad(size_t off, const char *what);
-/* replay_grow_to — room for index id in an array of `size`-byte elements
- * at *p with *cap of them (doubling, from 1024), the new ones zeroed. */
+/* replay_grow_to — room for index id in a table of `size`-byte elements
+ * at *p with *cap of them (doubling, from 1024), the new ones zeroed;
+ * replay_table_free frees one. */
 bool replay_grow_to(void **p, size_t *cap, uint64_t id, size_t size);
+void replay_table_free(void *p, size_t cap, size_t size);
+/* replay_presize — best effort, before the first record: the checks'
+ * object and handle tables (and so the drive's, which follow them: fit)
+ * as large as a log of log_bytes can need, at most REPLAY_PRESIZE_MAX
+ * entries, so that they never grow (lazily mapped: what no id reaches
+ * costs no memory). A larger log grows them as it goes. */
+#define REPLAY_PRESIZE_MAX ((uint64_t)1 << 24)
+void replay_presize(vstate *v, size_t log_bytes);
 void replay_vfree(vstate *v);
 
 /* ---- the fast path: the common records checked at once ----
