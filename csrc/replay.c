@@ -432,23 +432,25 @@ static tc_status raw_step(rdrive *d, const rrec *r)
 
 /* raw_value — the value of a checked SET of a non-float at *p (after its
  * slot): false, nothing consumed, for a float, an unknown kind or a
- * reference the checks refuse. */
+ * reference the checks refuse. References first: most stores are. */
 static inline bool raw_value(const vquick *v, const uint8_t *b, size_t *p, const robj *objs, uint64_t last,
                              tc_value *out)
 {
     uint8_t kind = b[*p];
     uint64_t z;
     size_t q = *p + 1;
-    if (kind <= REC_K_TRUE) {
-        *out = kind == REC_K_NIL ? tc_nil() : tc_bool(kind == REC_K_TRUE);
+    if (kind == REC_K_REF) {
+        if (!fast_u(b, &q, &z) || !quick_ref(v, z = unzig(last, z)))
+            return false;
+        /* a held id's NEW ran, so its object is never NULL: no tc_ref test */
+        out->kind = TC_REF;
+        out->u.ref = objs[z].o;
     } else if (kind == REC_K_INT) {
         if (!fast_u(b, &q, &z))
             return false;
         *out = tc_int((int64_t)(z >> 1) ^ -(int64_t)(z & 1));
-    } else if (kind == REC_K_REF) {
-        if (!fast_u(b, &q, &z) || !quick_ref(v, z = unzig(last, z)))
-            return false;
-        *out = tc_ref(objs[z].o);
+    } else if (kind <= REC_K_TRUE) {
+        *out = kind == REC_K_NIL ? tc_nil() : tc_bool(kind == REC_K_TRUE);
     } else {
         return false;
     }
