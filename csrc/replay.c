@@ -530,12 +530,18 @@ out:
  * program's did not: from the first larger id on, handles (fit). */
 #define REPLAY_RAW_LOCALS 4096
 
-/* grow_locals — locals for every handle id below v.hcap (at most
- * REPLAY_RAW_LOCALS + 1): more of the mutator's local stack, which never
- * moves; false if it cannot grow in place. */
+/* grow_locals — locals for every handle id up to v.max_root (at most
+ * REPLAY_RAW_LOCALS), 1024 at first and doubling, the way the checks'
+ * table grew before it was presized (the locals are scanned in the pause
+ * that starts a mark: as many as the log needs, not as the table holds):
+ * more of the mutator's local stack, which never moves; false if it
+ * cannot grow in place. */
 static bool grow_locals(rdrive *d)
 {
-    size_t want = d->v.hcap < REPLAY_RAW_LOCALS + 1 ? d->v.hcap : REPLAY_RAW_LOCALS + 1;
+    size_t want = 1024;
+    while (want <= d->v.max_root)
+        want *= 2;
+    want = want < REPLAY_RAW_LOCALS + 1 ? want : REPLAY_RAW_LOCALS + 1;
     if (d->lcap >= want)
         return true;
     tc_obj **l = tc_locals(d->m, want - d->lcap);
