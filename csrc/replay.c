@@ -465,18 +465,20 @@ static inline bool raw_value(const vquick *v, const uint8_t *b, size_t *p, const
  * record (four instructions of about eighty). */
 #define REPLAY_POLL_BYTES 64
 
-/* raw_run — the fast path in raw mode: decode, check (replay.h's quick_*)
+/* raw_loop — the fast path in raw mode: decode, check (replay.h's quick_*)
  * and run at once the NEW, SET of a non-float, GET and RELEASE records from
  * pos on while they start before stop (FAST_ROOM before the block's end),
  * with the state in locals, reaching a safepoint every REPLAY_POLL_BYTES.
  * Returns the position of the first record it did not run: one the general
  * way takes (another kind, one the checks refuse, a table to grow), or the
  * one that failed, with *st set. */
-static size_t raw_run(rdrive *d, size_t pos, size_t stop, uint64_t *last, tc_status *st)
+static inline __attribute__((always_inline)) size_t raw_loop(rdrive *d, size_t pos, size_t stop, uint64_t *last,
+                                                             tc_status *st, bool hashed)
 {
     const uint8_t *b = d->g->data;
     vquick v = vquick_of(&d->v); /* the few words the checks need, in registers */
     raw_tables t = raw_tables_of(d);
+    t.hashed = hashed; /* a constant: the loop is compiled once for each */
     const _Atomic int *stw = &d->h->stw;
     uint64_t at = *last, n = 0;
     *st = TC_OK;
@@ -522,6 +524,13 @@ out:
     d->born = t.born;
     *last = at;
     return pos;
+}
+
+/* raw_run — raw_loop, compiled apart for a log without graph hashes so far
+ * (GCBench's: no object-id map to keep at each NEW) and one with them. */
+static size_t raw_run(rdrive *d, size_t pos, size_t stop, uint64_t *last, tc_status *st)
+{
+    return d->hashed ? raw_loop(d, pos, stop, last, st, true) : raw_loop(d, pos, stop, last, st, false);
 }
 
 /* The most handle ids a log may have in raw mode: locals are scanned with
