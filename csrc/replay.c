@@ -458,11 +458,12 @@ static inline bool raw_value(const vquick *v, const uint8_t *b, size_t *p, const
     return true;
 }
 
-/* REPLAY_POLL_BYTES — raw_run tests for a pause once per this many bytes
- * of log: at most that many records (a fast record takes at least two
- * bytes, and none of them waits or allocates more than the fast path's
- * objects), well under a microsecond of work each, instead of a test per
- * record (four instructions of about eighty). */
+/* REPLAY_POLL_BYTES — raw_loop tests for a pause once per this many bytes
+ * of log, instead of after each record (the test was four instructions of
+ * about ninety): at most 33 records (a fast record takes at least two
+ * bytes), each a fast-path allocation, store, load or release, well under
+ * a microsecond; an allocation's slow path reaches safepoints of its own
+ * (alloc.c). */
 #define REPLAY_POLL_BYTES 64
 
 /* raw_loop — the fast path in raw mode: decode, check (replay.h's quick_*)
