@@ -342,9 +342,9 @@ static void drive_end(rdrive *d)
         if (d->fin_weak.e[i].key)
             tc_weak_release(d->h, (tc_weak *)(uintptr_t)d->fin_weak.e[i].val);
 out:
-    free(d->roots);
-    free(d->objs);
-    free(d->weaks);
+    replay_table_free(d->roots, d->rcap, sizeof *d->roots);
+    replay_table_free(d->objs, d->ocap, sizeof *d->objs);
+    replay_table_free(d->weaks, d->wcap, sizeof *d->weaks);
     idmap_free(&d->obj_ids);
     idmap_free(&d->fin_weak);
     idmap_free(&d->pending);
@@ -432,23 +432,25 @@ static tc_status raw_step(rdrive *d, const rrec *r)
 
 /* raw_value — the value of a checked SET of a non-float at *p (after its
  * slot): false, nothing consumed, for a float, an unknown kind or a
- * reference the checks refuse. */
-static inline bool raw_value(const vstate *v, const uint8_t *b, size_t *p, const robj *objs, uint64_t last,
+ * reference the checks refuse. References first: most stores are. */
+static inline bool raw_value(const vquick *v, const uint8_t *b, size_t *p, const robj *objs, uint64_t last,
                              tc_value *out)
 {
     uint8_t kind = b[*p];
     uint64_t z;
     size_t q = *p + 1;
-    if (kind <= REC_K_TRUE) {
-        *out = kind == REC_K_NIL ? tc_nil() : tc_bool(kind == REC_K_TRUE);
+    if (kind == REC_K_REF) {
+        if (!fast_u(b, &q, &z) || !quick_ref(v, z = unzig(last, z)))
+            return false;
+        /* a held id's NEW ran, so its object is never NULL: no tc_ref test */
+        out->kind = TC_REF;
+        out->u.ref = objs[z].o;
     } else if (kind == REC_K_INT) {
         if (!fast_u(b, &q, &z))
             return false;
         *out = tc_int((int64_t)(z >> 1) ^ -(int64_t)(z & 1));
-    } else if (kind == REC_K_REF) {
-        if (!fast_u(b, &q, &z) || !quick_ref(v, z = unzig(last, z)))
-            return false;
-        *out = tc_ref(objs[z].o);
+    } else if (kind <= REC_K_TRUE) {
+        *out = kind == REC_K_NIL ? tc_nil() : tc_bool(kind == REC_K_TRUE);
     } else {
         return false;
     }
@@ -456,56 +458,80 @@ static inline bool raw_value(const vstate *v, const uint8_t *b, size_t *p, const
     return true;
 }
 
-/* raw_run — the fast path in raw mode: decode, check (replay.h's quick_*)
+/* REPLAY_POLL_BYTES — raw_loop tests for a pause once per this many bytes
+ * of log, instead of after each record (the test was four instructions of
+ * about ninety): at most 33 records (a fast record takes at least two
+ * bytes), each a fast-path allocation, store, load or release, well under
+ * a microsecond; an allocation's slow path reaches safepoints of its own
+ * (alloc.c). */
+#define REPLAY_POLL_BYTES 64
+
+/* raw_loop — the fast path in raw mode: decode, check (replay.h's quick_*)
  * and run at once the NEW, SET of a non-float, GET and RELEASE records from
  * pos on while they start before stop (FAST_ROOM before the block's end),
- * with the state in locals. Returns the position of the first record it did
- * not run: one the general way takes (another kind, one the checks refuse,
- * a table to grow), or the one that failed, with *st set. */
-static size_t raw_run(rdrive *d, size_t pos, size_t stop, uint64_t *last, tc_status *st)
+ * with the state in locals, reaching a safepoint every REPLAY_POLL_BYTES.
+ * Returns the position of the first record it did not run: one the general
+ * way takes (another kind, one the checks refuse, a table to grow), or the
+ * one that failed, with *st set. */
+static inline __attribute__((always_inline)) size_t raw_loop(rdrive *d, size_t pos, size_t stop, uint64_t *last,
+                                                             tc_status *st, bool hashed)
 {
     const uint8_t *b = d->g->data;
-    vstate v = d->v; /* copies: the calls below would keep d's fields in memory */
+    vquick v = vquick_of(&d->v); /* the few words the checks need, in registers */
     raw_tables t = raw_tables_of(d);
-    tc_heap *h = d->h;
-    uint64_t at = *last;
+    t.hashed = hashed; /* a constant: the loop is compiled once for each */
+    const _Atomic int *stw = &d->h->stw;
+    uint64_t at = *last, n = 0;
     *st = TC_OK;
     while (pos < stop) {
-        size_t p = pos + 1;
-        uint64_t f[4], o;
-        tc_value val;
-        uint8_t op = b[pos];
-        if (op == REC_NEW) {
-            if (!fields(b, &p, 4, f) || !quick_new(&v, o = unzig(at, f[0]), f[1], f[2], f[3]))
-                break;
-            if ((*st = raw_new(d, &t, o, f[1], f[2], f[3])) != TC_OK)
-                break;
-            at = o;
-        } else if (op == REC_SET) {
-            if (!fields(b, &p, 2, f) || !quick_slot(&v, f[0], f[1]) || !raw_value(&v, b, &p, t.objs, at, &val))
-                break;
-            barrier_store(t.m, t.locals[f[0]], f[1], val); /* tc_store's body, inline */
-        } else if (op == REC_RELEASE) {
-            if (!fields(b, &p, 1, f) || !quick_release(&v, f[0]))
-                break;
-            t.locals[f[0]] = NULL;
-        } else if (op == REC_GET) {
-            if (!fields(b, &p, 4, f) || !quick_get(&v, f, o = unzig(at, f[3])))
-                break;
-            if ((*st = raw_get(d, f[0], f[1], f[2], o)) != TC_OK)
-                break;
-        } else {
-            break;
-        }
-        pos = p;
-        v.records++;
-        if (atomic_load_explicit(&h->stw, memory_order_relaxed)) /* tc_safepoint's test, inline */
+        size_t poll = stop - pos > REPLAY_POLL_BYTES ? pos + REPLAY_POLL_BYTES : stop;
+        do {
+            size_t p = pos + 1;
+            uint64_t f[4], o;
+            tc_value val;
+            uint8_t op = b[pos];
+            if (op == REC_NEW) {
+                if (!fields(b, &p, 4, f) || !quick_new(&v, o = unzig(at, f[0]), f[1], f[2], f[3]))
+                    goto out;
+                if ((*st = raw_new(d, &t, o, f[1], f[2], f[3])) != TC_OK)
+                    goto out;
+                at = o;
+            } else if (op == REC_SET) {
+                if (!fields(b, &p, 2, f) || !quick_slot(&v, f[0], f[1]) ||
+                    !raw_value(&v, b, &p, t.objs, at, &val))
+                    goto out;
+                barrier_store(t.m, t.locals[f[0]], f[1], val); /* tc_store's body, inline */
+            } else if (op == REC_RELEASE) {
+                if (!fields(b, &p, 1, f) || !quick_release(&v, f[0]))
+                    goto out;
+                t.locals[f[0]] = NULL;
+            } else if (op == REC_GET) {
+                if (!fields(b, &p, 4, f) || !quick_get(&v, f[0], f[1], f[2], o = unzig(at, f[3])))
+                    goto out;
+                if ((*st = raw_get(d, f[0], f[1], f[2], o)) != TC_OK)
+                    goto out;
+            } else {
+                goto out;
+            }
+            pos = p;
+            n++;
+        } while (pos < poll);
+        if (atomic_load_explicit(stw, memory_order_relaxed)) /* tc_safepoint's test, inline */
             tc_safepoint(t.m);
     }
-    d->v = v;
+out:
+    d->v.max_obj = v.max_obj; /* the only field of the checks' state the fast path raises */
+    d->v.records += n;
     d->born = t.born;
     *last = at;
     return pos;
+}
+
+/* raw_run — raw_loop, compiled apart for a log without graph hashes so far
+ * (GCBench's: no object-id map to keep at each NEW) and one with them. */
+static size_t raw_run(rdrive *d, size_t pos, size_t stop, uint64_t *last, tc_status *st)
+{
+    return d->hashed ? raw_loop(d, pos, stop, last, st, true) : raw_loop(d, pos, stop, last, st, false);
 }
 
 /* The most handle ids a log may have in raw mode: locals are scanned with
@@ -514,12 +540,18 @@ static size_t raw_run(rdrive *d, size_t pos, size_t stop, uint64_t *last, tc_sta
  * program's did not: from the first larger id on, handles (fit). */
 #define REPLAY_RAW_LOCALS 4096
 
-/* grow_locals — locals for every handle id below v.hcap (at most
- * REPLAY_RAW_LOCALS + 1): more of the mutator's local stack, which never
- * moves; false if it cannot grow in place. */
+/* grow_locals — locals for every handle id up to v.max_root (at most
+ * REPLAY_RAW_LOCALS), 1024 at first and doubling, the way the checks'
+ * table grew before it was presized (the locals are scanned in the pause
+ * that starts a mark: as many as the log needs, not as the table holds):
+ * more of the mutator's local stack, which never moves; false if it
+ * cannot grow in place. */
 static bool grow_locals(rdrive *d)
 {
-    size_t want = d->v.hcap < REPLAY_RAW_LOCALS + 1 ? d->v.hcap : REPLAY_RAW_LOCALS + 1;
+    size_t want = 1024;
+    while (want <= d->v.max_root)
+        want *= 2;
+    want = want < REPLAY_RAW_LOCALS + 1 ? want : REPLAY_RAW_LOCALS + 1;
     if (d->lcap >= want)
         return true;
     tc_obj **l = tc_locals(d->m, want - d->lcap);
@@ -603,7 +635,8 @@ static tc_status one_record(rdrive *d, size_t *pos, size_t end, uint64_t *last)
  * root. Locals are roots like handles (scanned with the world stopped at
  * the start of mark, and by Dijkstra's termination re-scan: barrier.c), so
  * every collection finds the same live graph. tc_safepoint after each
- * record: a pause waits for this thread no longer than one record. */
+ * record the general way, and every REPLAY_POLL_BYTES of the fast path's:
+ * a pause waits for this thread no longer than that. */
 static tc_status drive(rdrive *d)
 {
     rlog *g = d->g;
@@ -660,6 +693,7 @@ tc_status tc_replay(tc_heap *h, const char *path, tc_replay_report *out)
         return st;
     }
     rdrive d = {.h = h, .g = &g, .rep = &rep};
+    replay_presize(&d.v, g.size);
     uint64_t t0 = now_ns();
     st = drive(&d);
     rep.elapsed_ns = now_ns() - t0;

@@ -127,10 +127,18 @@ static inline __attribute__((always_inline)) bool fast_u(const uint8_t *d, size_
     return ok;
 }
 
-/* fields — n (at most 7) varints at *p, FAST_ROOM checked, into f[]; the
+/* replay_fields_wide — fields()'s way when a varint is longer than a
+ * byte: n (at most 4) of them at *p, FAST_ROOM checked, into f[]. Not
+ * inline: its array stays out of the callers' registers. */
+bool replay_fields_wide(const uint8_t *d, size_t *p, unsigned n, uint64_t *f);
+
+/* fields — n (at most 4) varints at *p, FAST_ROOM checked, into f[]; the
  * common case, all one byte, is one 8-byte load and a mask test instead
  * of a test and a branch per byte (callgrind: the per-byte path was a third
- * of the instructions of both passes' fast paths). */
+ * of the instructions of both passes' fast paths). Each f[i] is assigned
+ * by a constant index, the wide case through a copy, so that the caller's
+ * f[] can live in registers (a loop over f[] kept it on the stack: a store
+ * and a load per field). */
 static inline __attribute__((always_inline)) bool fields(const uint8_t *d, size_t *p, unsigned n, uint64_t *f)
 {
     const uint8_t *b = d + *p;
@@ -138,17 +146,28 @@ static inline __attribute__((always_inline)) bool fields(const uint8_t *d, size_
                  (uint64_t)b[4] << 32 | (uint64_t)b[5] << 40 | (uint64_t)b[6] << 48 | (uint64_t)b[7] << 56;
     uint64_t high = UINT64_C(0x8080808080808080) & ((UINT64_C(1) << (8 * n)) - 1);
     if (__builtin_expect(!(w & high), 1)) {
-        for (unsigned i = 0; i < n; i++)
-            f[i] = (w >> (8 * i)) & 0xff;
+        f[0] = w & 0xff;
+        if (n > 1)
+            f[1] = (w >> 8) & 0xff;
+        if (n > 2)
+            f[2] = (w >> 16) & 0xff;
+        if (n > 3)
+            f[3] = (w >> 24) & 0xff;
         *p += n;
         return true;
     }
-    for (unsigned i = 0; i < n; i++) {
-        uint64_t x;
-        if (!fast_u(d, p, &x))
-            return false;
-        f[i] = x;
-    }
+    uint64_t g[4];
+    size_t q = *p; /* a copy: the call takes its address, which would keep the caller's in memory */
+    if (!replay_fields_wide(d, &q, n, g))
+        return false;
+    *p = q;
+    f[0] = g[0];
+    if (n > 1)
+        f[1] = g[1];
+    if (n > 2)
+        f[2] = g[2];
+    if (n > 3)
+        f[3] = g[3];
     return true;
 }
 
@@ -305,9 +324,18 @@ tc_status replay_frame(rlog *g, uint32_t *version);
 const char *replay_check(vstate *v, const rrec *r);
 /* replay_bad — TC_ERR_VALUE: the log is corrupt at byte offset off. */
 tc_status replay_bad(size_t off, const char *what);
-/* replay_grow_to — room for index id in an array of `size`-byte elements
- * at *p with *cap of them (doubling, from 1024), the new ones zeroed. */
+/* replay_grow_to — room for index id in a table of `size`-byte elements
+ * at *p with *cap of them (doubling, from 1024), the new ones zeroed;
+ * replay_table_free frees one. */
 bool replay_grow_to(void **p, size_t *cap, uint64_t id, size_t size);
+void replay_table_free(void *p, size_t cap, size_t size);
+/* replay_presize — best effort, before the first record: the checks'
+ * object and handle tables (and so the drive's, which follow them: fit)
+ * as large as a log of log_bytes can need, at most REPLAY_PRESIZE_MAX
+ * entries, so that they never grow (lazily mapped: what no id reaches
+ * costs no memory). A larger log grows them as it goes. */
+#define REPLAY_PRESIZE_MAX ((uint64_t)1 << 24)
+void replay_presize(vstate *v, size_t log_bytes);
 void replay_vfree(vstate *v);
 
 /* ---- the fast path: the common records checked at once ----
@@ -320,77 +348,98 @@ void replay_vfree(vstate *v);
  * decodes the record again, so every error names its byte offset the one
  * way. */
 
-/* quick_new_handle — may handle id `id` be made now on an object that
- * holds `handles` already? handle_make's conditions, without its growth. */
-static inline bool quick_new_handle(const vstate *v, uint64_t id, uint32_t handles)
+/* vquick — the fast path's view of the checks' tables, a few words that
+ * raw_run keeps in registers (it copied the whole vstate before, and
+ * reloaded most of its fields from the stack at every record). hmax is
+ * min(max_root, hlim - 1): handle ids 1..hmax lie inside the checks' and
+ * the drive's handle tables; a handle id past max_root (a new one) goes
+ * the general way, which raises max_root. */
+typedef struct vquick {
+    vhandle *hobj;
+    vobj *objs;
+    uint64_t hmax, max_obj, olim;
+} vquick;
+
+static inline vquick vquick_of(const vstate *v)
 {
-    /* id - 1 <= max_root: 1 <= id <= max_root + 1; hobj[id] above max_root
-     * was never written (handle_make raises max_root first), so it reads 0 */
-    return id - 1 <= v->max_root && id < v->hlim && !v->hobj[id].obj && handles != UINT32_MAX;
+    uint64_t hmax = v->hlim ? v->hlim - 1 : 0;
+    return (vquick){v->hobj, v->objs, v->max_root < hmax ? v->max_root : hmax, v->max_obj, v->olim};
 }
 
-static inline void quick_make_handle(vstate *v, uint64_t id, uint64_t o)
+/* quick_handle — the object of handle id if it is live (and id <= hmax), else 0. */
+static inline uint64_t quick_handle(const vquick *q, uint64_t id)
 {
-    if (id > v->max_root)
-        v->max_root = id;
-    v->hobj[id] = (vhandle){(uint32_t)o, 0};
-    v->objs[o].handles++;
+    return id - 1 < q->hmax ? q->hobj[id].obj : 0;
+}
+
+/* quick_new_handle — may handle id (<= hmax, not live) be made now on an
+ * object that holds `handles` already? handle_make's conditions. */
+static inline bool quick_new_handle(const vquick *q, uint64_t id, uint32_t handles)
+{
+    return id - 1 < q->hmax && !q->hobj[id].obj && handles != UINT32_MAX;
+}
+
+static inline void quick_make_handle(vquick *q, uint64_t id, uint64_t o)
+{
+    q->hobj[id] = (vhandle){(uint32_t)o, 0};
+    q->objs[o].handles++;
 }
 
 /* quick_slot — the object of live handle id if slot `slot` is in range, else 0. */
-static inline uint64_t quick_slot(const vstate *v, uint64_t id, uint64_t slot)
+static inline uint64_t quick_slot(const vquick *q, uint64_t id, uint64_t slot)
 {
-    uint64_t o = id && id <= v->max_root ? v->hobj[id].obj : 0;
-    return o && slot < v->objs[o].nslots ? o : 0;
+    uint64_t o = quick_handle(q, id);
+    return o && slot < q->objs[o].nslots ? o : 0;
 }
 
 /* fields up to 2^26 - 1 make at most 640 MiB, an object the heap allocates */
 #define REPLAY_QUICK_FIELD 0x3ffffffu
 
 /* quick_new — NEW of object o on handle id with nslots and size: check_new's conditions. */
-static inline bool quick_new(vstate *v, uint64_t o, uint64_t id, uint64_t nslots, uint64_t size)
+static inline bool quick_new(vquick *q, uint64_t o, uint64_t id, uint64_t nslots, uint64_t size)
 {
-    /* o - 1 > max_obj: o is 0 or past max_obj + 1; olim is at most 2^32;
+    /* o - 1 >= max_obj: o is 0 or a new id (only max_obj + 1 may be, below
+     * olim, which is at most 2^32; an id up to max_obj is below both);
      * REPLAY_QUICK_FIELD is all ones, so one test takes both fields; a
      * larger shape goes to check_new, which tests it against ALLOC_MAX_BYTES */
-    if (o - 1 > v->max_obj || o >= v->olim || (nslots | size) > REPLAY_QUICK_FIELD)
+    if (o - 1 >= q->max_obj && (o - 1 != q->max_obj || o >= q->olim))
         return false;
-    if (o <= v->max_obj && v->objs[o].handles) /* reused while held: check_new says so */
+    if ((nslots | size) > REPLAY_QUICK_FIELD)
         return false;
-    if (!quick_new_handle(v, id, 0))
+    if (o <= q->max_obj && q->objs[o].handles) /* reused while held: check_new says so */
         return false;
-    if (o > v->max_obj)
-        v->max_obj = o;
-    v->objs[o] = (vobj){.nslots = (uint32_t)nslots};
-    quick_make_handle(v, id, o);
+    if (!quick_new_handle(q, id, 0))
+        return false;
+    if (o > q->max_obj)
+        q->max_obj = o;
+    q->objs[o] = (vobj){.handles = 0, .nslots = (uint32_t)nslots};
+    quick_make_handle(q, id, o);
     return true;
 }
 
 /* quick_ref — may a store name object id t? (check_set's reference test) */
-static inline bool quick_ref(const vstate *v, uint64_t t)
+static inline bool quick_ref(const vquick *q, uint64_t t)
 {
-    return t && t <= v->max_obj && v->objs[t].handles;
+    return t && t <= q->max_obj && q->objs[t].handles;
 }
 
-/* quick_get — GET of slot f[1] of handle f[0] into new handle f[2] holding object o. */
-static inline bool quick_get(vstate *v, const uint64_t *f, uint64_t o)
+/* quick_get — GET of slot s of handle a into new handle c holding object o. */
+static inline bool quick_get(vquick *q, uint64_t a, uint64_t s, uint64_t c, uint64_t o)
 {
-    if (!quick_slot(v, f[0], f[1]) || o == 0 || o > v->max_obj || !quick_new_handle(v, f[2], v->objs[o].handles))
+    if (!quick_slot(q, a, s) || o == 0 || o > q->max_obj || !quick_new_handle(q, c, q->objs[o].handles))
         return false;
-    quick_make_handle(v, f[2], o);
+    quick_make_handle(q, c, o);
     return true;
 }
 
 /* quick_release — RELEASE of handle a. */
-static inline bool quick_release(vstate *v, uint64_t a)
+static inline bool quick_release(vquick *q, uint64_t a)
 {
-    if (!a || a > v->max_root)
-        return false;
-    uint32_t o = v->hobj[a].obj;
+    uint64_t o = quick_handle(q, a);
     if (!o)
         return false;
-    v->objs[o].handles--;
-    v->hobj[a].obj = 0;
+    q->objs[o].handles--;
+    q->hobj[a].obj = 0;
     return true;
 }
 

@@ -52,6 +52,14 @@ bool replay_get_u_long(const uint8_t *d, size_t *pos, size_t end, uint64_t *out)
     return false;
 }
 
+bool replay_fields_wide(const uint8_t *d, size_t *p, unsigned n, uint64_t *f)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (!replay_get_u_long(d, p, SIZE_MAX, &f[i])) /* FAST_ROOM: at most 4 x 10 bytes ahead */
+            return false;
+    return true;
+}
+
 const uint8_t replay_nargs[REC_OP_COUNT] = {
     [REC_NEW] = 4, [REC_SET] = 2, [REC_GET] = 4, [REC_RELEASE] = 1, [REC_COLLECT] = 2,
     [REC_FINALIZER] = 2, [REC_CLEANUP] = 2, [REC_READY] = 3, [REC_WEAK_NEW] = 2,
@@ -71,8 +79,14 @@ tc_status replay_decode_error(size_t off, uint8_t op)
 
 /* ---- the record checks ---- */
 
-/* grow_to — make room for index id in an array of `size`-byte elements at
- * *p with *cap of them, doubling; the new elements zeroed. */
+/* replay_grow_to — see replay.h. The tables are lazily mapped memory
+ * (plat_map_lazy): zero without a memset, and a page costs nothing until
+ * the replay touches it. With realloc, the replay's tables were 6 MB of
+ * page faults, memset and, once glibc's mmap threshold had risen past
+ * their size (a process that replays twice), memmove: about a tenth of a
+ * replay (perf). tc_replay sizes the hot ones for the whole log at once
+ * (replay_presize), so growing, which maps a larger table and copies, is
+ * for the others. */
 bool replay_grow_to(void **p, size_t *cap, uint64_t id, size_t size)
 {
     if (id < *cap)
@@ -80,13 +94,33 @@ bool replay_grow_to(void **p, size_t *cap, uint64_t id, size_t size)
     size_t nc = *cap ? *cap : 1024;
     while (nc <= id)
         nc *= 2;
-    uint8_t *np = plat_realloc(*p, nc * size);
+    uint8_t *np = plat_map_lazy(nc * size);
     if (!np)
         return false;
-    memset(np + *cap * size, 0, (nc - *cap) * size);
+    if (*p) {
+        memcpy(np, *p, *cap * size);
+        plat_unmap(*p, *cap * size);
+    }
     *p = np;
     *cap = nc;
     return true;
+}
+
+void replay_table_free(void *p, size_t cap, size_t size)
+{
+    if (p)
+        plat_unmap(p, cap * size);
+}
+
+/* replay_presize — see replay.h. A new object id takes a NEW (at least 5
+ * bytes), a new handle id a NEW, GET, READY or WEAK_GET (at least 4): a
+ * log of n bytes has fewer than n / 4 + 2 of either. */
+void replay_presize(vstate *v, size_t log_bytes)
+{
+    uint64_t most = log_bytes / 4 + 2;
+    most = most < REPLAY_PRESIZE_MAX ? most : REPLAY_PRESIZE_MAX;
+    (void)replay_grow_to((void **)&v->objs, &v->ocap, most - 1, sizeof *v->objs);
+    (void)replay_grow_to((void **)&v->hobj, &v->hcap, most - 1, sizeof *v->hobj);
 }
 
 /* ids_make — may `id` be created now? It must be free and at most one past the largest so far. */
@@ -373,10 +407,10 @@ tc_status replay_frame(rlog *g, uint32_t *version)
 
 void replay_vfree(vstate *v)
 {
-    free(v->hobj);
-    free(v->objs);
-    free(v->fr);
-    free(v->weaks.live);
+    replay_table_free(v->hobj, v->hcap, sizeof *v->hobj);
+    replay_table_free(v->objs, v->ocap, sizeof *v->objs);
+    replay_table_free(v->fr, v->fcap, sizeof *v->fr);
+    replay_table_free(v->weaks.live, v->weaks.cap, 1);
     *v = (vstate){0};
 }
 

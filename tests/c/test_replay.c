@@ -470,3 +470,32 @@ TEST(replay_crc32_matches_the_reference)
     }
     free(b);
 }
+
+/* The replay's tables (replay_check.c: lazily mapped, sized for the whole
+ * log before the first record, so only a log past REPLAY_PRESIZE_MAX ids
+ * or a table that is not presized grows them: a larger mapping and a
+ * copy): every entry stored survives each growth and every new entry
+ * reads zero. */
+bool replay_grow_to(void **p, size_t *cap, uint64_t id, size_t size);
+void replay_table_free(void *p, size_t cap, size_t size);
+
+TEST(replay_tables_keep_their_entries_as_they_grow)
+{
+    uint64_t *t = NULL;
+    size_t cap = 0, filled = 0, grew = 0;
+    for (uint64_t id = 0; id < 300000; id = id * 3 + 1) {
+        size_t old = cap;
+        CHECK(replay_grow_to((void **)&t, &cap, id, sizeof *t));
+        CHECK(cap > id && cap >= old);
+        grew += cap > old;
+        for (size_t i = 0; i < filled; i++)
+            CHECK(t[i] == i * 7 + 1);
+        for (size_t i = filled; i < cap; i++)
+            CHECK(t[i] == 0);
+        for (; filled < cap; filled++)
+            t[filled] = filled * 7 + 1;
+    }
+    CHECK(grew == 7); /* 1024, 2048, 4096, 16384, 32768, 131072, 524288 */
+    replay_table_free(t, cap, sizeof *t);
+    replay_table_free(NULL, 0, sizeof *t);
+}
