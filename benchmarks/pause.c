@@ -26,6 +26,8 @@
  *     preempt=1 (also report op_max_unpreempted, ops_preempted: see below)
  *     tricolor: collector= barrier= gogc= (100; -1 off) workers= (1) checkmark= (0)
  *               handles=N (0: live tc_roots to random stable nodes, held all run)
+ *               footprint=1 footprint_ms=N (250): where heap_sys and RSS are at
+ *               the largest heap_sys (benchmarks/footprint.h; not a timing run)
  *     bdwgc:    incremental=1 divisor=N (GC_set_free_space_divisor; bdwgc's 3 if absent)
  *     workload= system= (the RESULT line's names)
  *
@@ -73,6 +75,8 @@ static __attribute__((unused)) void pause_push(uint64_t ns)
  * the mutators to stop and the longest stretch with the world stopped,
  * over the run's pauses, building included: which side a long pause was on */
 void cycle_debug_pause_split(tc_heap *h, uint64_t *wait_max_ns, uint64_t *inside_max_ns);
+#include "footprint.h" /* footprint=1: where heap_sys and RSS are at the largest heap_sys */
+static fp_state g_fp;
 static tc_heap *g_heap;
 static tc_root *g_top;
 static tc_mutator *g_mut;
@@ -189,6 +193,7 @@ static int sample(gcsnap *prev, gcsnap *out)
     out->gc_cpu = g_st.gc_cpu_fraction * (double)(out->at - g_heap_start);
     if (out->gc_cpu < (double)(g_st.mark_cpu_ns + g_st.sweep_cpu_ns)) /* the fraction is capped at 1 */
         out->gc_cpu = (double)(g_st.mark_cpu_ns + g_st.sweep_cpu_ns);
+    fp_sample(&g_fp, g_heap, &g_st, out->at);
     if (g_st.heap_sys > g_sys_max)
         g_sys_max = g_st.heap_sys;
     if (!prev)
@@ -376,6 +381,8 @@ int main(int argc, char **argv)
     uint64_t t0 = bench_now_ns();
 #if defined(PAUSE_TRICOLOR)
     g_heap_start = t0;
+    g_fp.on = opt_long(argc, argv, "footprint", 0) != 0;
+    g_fp.every_ns = (uint64_t)opt_long(argc, argv, "footprint_ms", 250) * 1000000;
     heap_build(argc, argv, k);
     long nhandles = opt_long(argc, argv, "handles", 0);
     tc_root **handles = handles_take(nhandles);
@@ -520,6 +527,7 @@ int main(int argc, char **argv)
     cycle_debug_pause_split(g_heap, &split_wait, &split_inside);
     printf("INFO pause_split wait_for_mutators_max %.1f us world_stopped_max %.1f us\n", (double)split_wait / 1e3,
            (double)split_inside / 1e3);
+    fp_report(&g_fp, live);
 #elif defined(PAUSE_BDWGC)
     double gc_cpu = GC_is_incremental_mode() ? -1 : (double)g_gc_ns / wall; /* -1: not observable */
     double gc_cpu_s = (double)g_gc_ns / 1e9;

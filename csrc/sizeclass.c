@@ -3,9 +3,16 @@
  *
  * Like Go's table, classes step by 8 bytes for the smallest sizes, then by
  * 16, then by about 1/8 of the size, so that rounding an object up to its
- * class wastes at most ~12.5%. Each class gets the fewest 8 KiB pages whose
- * tail waste is at most 1/8 of the span. The table is computed, not typed in,
- * so that the rule is the documentation.
+ * class wastes at most ~12.5%. Each class gets the fewest 8 KiB pages, at
+ * least SPAN_MIN_PAGES, whose tail waste is at most 1/8 of the span. The
+ * table is computed, not typed in, so that the rule is the documentation.
+ *
+ * Why at least 4 pages: every span costs a span struct (128 bytes, two
+ * cache lines: span.h) and its tail. With one-page spans of 40-byte nodes
+ * (issue 16's pause workload) that was 1.6% + 0.4% of the heap: 46 MiB of
+ * structs and 11 MiB of tails in a 2.9 GiB heap, as much RSS as the black
+ * bitmap. At 32 KiB the struct is 1/256 of its span and a 40-byte class
+ * wastes 8 bytes a span (csrc/footprint.c measures both).
  */
 #include "sizeclass.h"
 
@@ -33,9 +40,11 @@ static uint32_t next_size(uint32_t s)
     return s + step;
 }
 
+#define SPAN_MIN_PAGES 4
+
 static uint32_t pages_for(uint32_t size)
 {
-    for (uint32_t np = 1;; np++) {
+    for (uint32_t np = SPAN_MIN_PAGES;; np++) {
         uint32_t bytes = np * TC_PAGE_SIZE;
         if (bytes >= size && (bytes % size) * 8 <= bytes)
             return np;
