@@ -51,7 +51,10 @@
  * alone; the extra insertion shade means that a value stored into a black
  * object is grey at once, so the marker sees new structure early and never
  * needs a root re-scan. Shading on handle creation makes the newest roots
- * grey as well, so termination needs no re-scan of the handle table either.
+ * grey as well, so termination needs no re-scan of the handle table either;
+ * that shade is not load-bearing (yuasa's argument does without it), and
+ * tc_slot_get_owned's root made outside a heap call as a mark starts goes
+ * without it (object.c).
  *
  * Both weak-invariant barriers let termination be a check, not work: with
  * the world stopped, mutator grey buffers are empty (they flush when they

@@ -5,7 +5,8 @@
  * Invariants: barrier_on is set and cleared only with the world stopped,
  * so a mutator sees one value for a whole heap call; while it is on, every
  * slot store and every handle creation/release by a mutator goes through
- * barrier_store_slow / barrier_root_*.
+ * barrier_store_slow / barrier_root_*, but for a handle tc_slot_get_owned
+ * makes outside a heap call as the mark starts (object.c: harmless).
  */
 #ifndef TC_BARRIER_H
 #define TC_BARRIER_H

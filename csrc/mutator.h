@@ -110,6 +110,18 @@ static inline int depth_add(tc_mutator *m, int d)
     return old;
 }
 
+/* mutator_cached — this thread's mutator of h if h is in front of its TLS
+ * cache, else NULL; no entry (mutator_try_enter's lookup). */
+static inline __attribute__((always_inline)) tc_mutator *mutator_cached(tc_heap *h)
+{
+    tls_entry *e = &tc_tls_cache[0];
+    if (__builtin_expect(e->heap != h || e->uid != h->uid, 0))
+        return NULL;
+    if (e->m == NULL) /* never: an entry for h is made with its mutator (mutator.c) */
+        __builtin_unreachable();
+    return e->m;
+}
+
 /* mutator_try_enter — mutator_enter's fast path alone, with no call in it,
  * for fast paths that want none (object.c, roots.c: a call on a branch that
  * rejoins costs the whole function its callee-saved registers). NULL with
@@ -120,12 +132,9 @@ static inline int depth_add(tc_mutator *m, int d)
  * through mutator_enter. */
 static inline __attribute__((always_inline)) tc_mutator *mutator_try_enter(tc_heap *h, bool *back_out)
 {
-    tls_entry *e = &tc_tls_cache[0];
-    if (__builtin_expect(e->heap != h || e->uid != h->uid, 0))
+    tc_mutator *m = mutator_cached(h);
+    if (__builtin_expect(m == NULL, 0))
         return NULL;
-    tc_mutator *m = e->m;
-    if (m == NULL) /* never: an entry for h is made with its mutator (mutator.c) */
-        __builtin_unreachable();
     *back_out = false;
     if (depth_add(m, 1) == 0) {
         m->call_assist_ns = 0;

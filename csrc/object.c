@@ -211,11 +211,44 @@ tc_status tc_slot_get(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root 
  * no reference is read as tc_load reads it, with no heap call: the object is
  * rooted by r (never freed or moved while r lives), the index is in range
  * (checked), and no other thread stores into it meanwhile (the owner's
- * promise), while collector threads only read slots. A reference is rooted
- * inside a heap call, as tc_slot_get's fast path does (the barrier off, m's
- * own list, unrecorded, the reference checked by ref_ok): no store can have
- * changed the slot between the read and the entry. Every other case is
- * tc_slot_get itself, which reads the slot again. */
+ * promise), while collector threads only read slots. A reference is
+ * rooted with no heap call either, from this thread's own list of free
+ * root slots (roots_try_new: the barrier off, nothing recorded); every
+ * other case is tc_slot_get, which reads the slot again and roots in a
+ * heap call (with hybrid's creation shade whenever a mark is seen running).
+ *
+ * Why a root may be made outside a heap call (`active` 0, so a pause does
+ * not wait for it and barrier_on may turn on between its test and the
+ * root's store). The host's lock (the GIL) is held from the slot read to
+ * the root's store, and every slot store, allocation, root release and
+ * close on h is made under that lock (tricolor.h: the owner's promise), so
+ * for the whole call x = r's object holds y = the slot's reference, and r
+ * is live. A mark that runs meanwhile:
+ *  - yuasa: creating a root needs no shade (barrier.c: every object
+ *    reachable at the snapshot is marked; y is reachable through r and x,
+ *    and r's release, a heap call, shades x if a mark runs then);
+ *  - hybrid: its creation shade is not load-bearing (barrier.c: yuasa's
+ *    argument alone keeps it); a root made while barrier_on still read 0
+ *    is a yuasa creation, and the deletion shades all stay (slot stores and
+ *    tc_root_release are heap calls). Both must stay so: a root made outside
+ *    a heap call into a slot the marker already scanned, with the parent's
+ *    root also released outside one, would leave y unmarked;
+ *  - dijkstra: creations are unbarriered; the termination re-scan, with the
+ *    world stopped, may pass the new root's slot before the store, but r is
+ *    live across it (its release would wait for the pause), so x is marked
+ *    and so is y (the strong invariant: y was shaded when stored into x, or
+ *    x is scanned after).
+ * A sweep frees only what the mark left white: y is marked in any mark
+ * that ends during the call. A close cannot run (the host's lock). The
+ * mutator's list (rfree, nrfree) and counters are its owner's, and only a
+ * close touches them otherwise.
+ *
+ * No ref_ok here: a slot whose tag says reference holds an allocated object
+ * of h (obj.h), except while stores race (a raw store that ignored the slot's
+ * lock), and the owner's promise excludes every store but its own; a
+ * reference to an object freed with tc_obj_free stays allocated while a slot
+ * holds it (special.c), and the root gets the freed bit from the next scan,
+ * as one tc_slot_get made would. */
 tc_status tc_slot_get_owned(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc_root **ref_root)
 {
     tc_obj *o = tc_root_obj(r);
@@ -227,16 +260,12 @@ tc_status tc_slot_get_owned(tc_heap *h, tc_root *r, int64_t i, tc_value *out, tc
         *ref_root = NULL;
         return TC_OK;
     }
-    bool back_out;
-    tc_mutator *m = mutator_try_enter(h, &back_out);
-    if (__builtin_expect(m == NULL || back_out, 0))
-        return slot_get_slow(m, h, r, i, out, ref_root);
+    tc_mutator *m = mutator_cached(h);
     tc_root *nr;
-    if (__builtin_expect(!ref_ok(h, v.u.ref) || rec_on(h) || (nr = roots_try_new(m, v.u.ref)) == NULL, 0))
-        return slot_get_entered(m, r, i, out, ref_root);
+    if (__builtin_expect(m == NULL || rec_on(h) || (nr = roots_try_new(m, v.u.ref)) == NULL, 0))
+        return tc_slot_get(h, r, i, out, ref_root);
     *out = v;
     *ref_root = nr;
-    mutator_leave(m);
     return TC_OK;
 }
 

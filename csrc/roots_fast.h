@@ -5,8 +5,10 @@
  * of a reference make one and every dropped handle releases one; the
  * batch trades (one in ROOT_BATCH calls) are out of line.
  *
- * Invariants: roots.h's. Both calls run on m's owner, m active (inside a
- * heap call: barrier_on cannot change meanwhile, barrier.h).
+ * Invariants: roots.h's. The calls run on m's owner, m active (inside a
+ * heap call: barrier_on cannot change meanwhile, barrier.h), but for one:
+ * tc_slot_get_owned's roots_try_new, under the host's lock, where a mark may
+ * start between the test and the store (object.c says why that is safe).
  */
 #ifndef TC_ROOTS_FAST_H
 #define TC_ROOTS_FAST_H
@@ -35,7 +37,8 @@ static inline tc_status roots_new(tc_mutator *m, tc_obj *o, tc_root **out)
 
 /* roots_try_new — roots_new with no call in it: a root for o from m's own
  * list, or NULL with nothing changed when that would need a call (the list
- * is empty, or the barrier is on and shades o). m active. */
+ * is empty, or the barrier is on and shades o). m active, or m's owner
+ * inside tc_slot_get_owned (object.c says why it may be inactive there). */
 static inline tc_root *roots_try_new(tc_mutator *m, tc_obj *o)
 {
     if (__builtin_expect(!m->rfree || barrier_on(m->heap), 0))

@@ -120,8 +120,8 @@ value_to_py(HeapObject *heap, tc_value v, tc_root *ref_root)
  * not know (a finalizer's object, a weak reference's target, a slot's
  * reference). A root of a freed object (a reference the caller's bug left
  * to it) has no shape left: 0 and 0, and every use raises FreedObjectError. */
-PyObject *
-pytc_obj_wrap(HeapObject *heap, tc_root *root)
+static inline __attribute__((always_inline)) PyObject *
+obj_wrap(HeapObject *heap, tc_root *root)
 {
     if (tc_root_freed(root))
         return pytc_obj_new(heap, root, 0, 0);
@@ -129,26 +129,60 @@ pytc_obj_wrap(HeapObject *heap, tc_root *root)
     return pytc_obj_new(heap, root, tc_obj_nslots_raw(o), tc_obj_size_raw(o));
 }
 
+PyObject *
+pytc_obj_wrap(HeapObject *heap, tc_root *root)
+{
+    return obj_wrap(heap, root);
+}
+
+/* obj_keep — put a dead handle's memory on the free list (tricolor_state.obj_free). */
+static inline void
+obj_keep(tricolor_state *st, ObjObject *self)
+{
+    self->heap = (HeapObject *)st->obj_free;
+    st->obj_free = self;
+    st->nobj_free++;
+}
+
+/* obj_dealloc_slow — obj_dealloc but for its fast path: the root goes first,
+ * before a Py_DECREF that may deallocate the heap (and close it). */
+static __attribute__((noinline)) void
+obj_dealloc_slow(ObjObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    HeapObject *heap = self->heap;
+    tricolor_state *st = heap->st;
+    tc_root_release(heap->heap, self->root);
+    if (st->nobj_free < PYTC_OBJ_FREE_MAX && st->obj_type == tp)
+        obj_keep(st, self);
+    else
+        PyObject_Free(self);
+    Py_DECREF(heap);
+    Py_DECREF(tp);
+}
+
 /* obj_dealloc — dropping the last reference removes the root (a no-op on a
  * closed heap). Obj is a heap type: it owns a reference to its type. The
- * memory goes on the free list (tricolor_state.obj_free) while it has room
- * and the module is not being cleared (obj_type still set). */
+ * memory goes on the free list while it has room and the module is not
+ * being cleared (obj_type still set). The fast path, that and the heap
+ * referenced elsewhere too (dropping our reference runs nothing, and the
+ * tc_heap outlives it), ends in tc_root_release as a tail call and keeps no
+ * register; the rest is obj_dealloc_slow. */
 static void
 obj_dealloc(ObjObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     HeapObject *heap = self->heap;
     tricolor_state *st = heap->st;
-    tc_root_release(heap->heap, self->root);
-    if (st->nobj_free < PYTC_OBJ_FREE_MAX && st->obj_type == tp) {
-        self->heap = (HeapObject *)st->obj_free;
-        st->obj_free = self;
-        st->nobj_free++;
-    } else {
-        PyObject_Free(self);
+    if (__builtin_expect(st->nobj_free >= PYTC_OBJ_FREE_MAX || st->obj_type != tp || Py_REFCNT(heap) <= 1, 0)) {
+        obj_dealloc_slow(self);
+        return;
     }
-    Py_DECREF(heap);
-    Py_DECREF(tp);
+    tc_root *root = self->root;
+    obj_keep(st, self);
+    Py_DECREF(tp);   /* not the last: the module holds it (obj_type) */
+    Py_DECREF(heap); /* not the last: tested above */
+    tc_root_release(heap->heap, root);
 }
 
 /* pytc_obj_free_list_clear — free the kept handles (module clear). */
@@ -227,11 +261,14 @@ obj_index(ObjObject *self, PyObject *key, int64_t *out)
 /* obj_load — read slot i (already normalised). The heap is checked open
  * here, first (the handle's root may not be read after close); then
  * tc_slot_get_owned, whose promise the GIL keeps: no other Python thread
- * stores into the object while we hold it, and no store releases it. A
- * slot that holds no reference is read with no heap call; a reference is
- * rooted in one and becomes a new handle (pytc_obj_wrap); a freed object
+ * stores into the object while we hold it, and no store releases it; and
+ * every slot store, allocation and root release of this binding (obj_dealloc,
+ * the weak-reference and finalizer roots) runs with the GIL held, as does
+ * close's first step (HeapObject.closed). A slot that holds no reference is
+ * read with no heap call, and a reference is rooted with none (unless a
+ * mark is running) and becomes a new handle (obj_wrap); a freed object
  * (unsafe.free), a bad index and every other error come back as a status. */
-static PyObject *
+static inline __attribute__((always_inline)) PyObject *
 obj_load(ObjObject *self, int64_t i)
 {
     HeapObject *heap = self->heap;
@@ -245,7 +282,7 @@ obj_load(ObjObject *self, int64_t i)
     if (v.kind == TC_INT)
         return PyLong_FromLongLong(v.u.i);
     if (v.kind == TC_REF && ref_root != NULL)
-        return pytc_obj_wrap(heap, ref_root);
+        return pytc_obj_wrap(heap, ref_root); /* a tail call: this frame keeps no register */
     return value_to_py(heap, v, ref_root);
 }
 

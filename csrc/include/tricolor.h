@@ -256,10 +256,13 @@ TC_API tc_status tc_slot_set_root(tc_heap *h, tc_root *obj, int64_t i, tc_root *
  * host thread that owns the stores into obj's object: the caller knows h is
  * open and that no other thread stores into that object while the call runs
  * (the host's lock: Python's GIL, which no store releases; not for
- * free-threaded Python). Then a plain value is
- * read, and stored over a plain value, with no heap call; a reference read
- * is rooted in one. Same results and errors as the checked calls (every
- * other case is one of them). */
+ * free-threaded Python). Then a plain value is read, and stored over a
+ * plain value, with no heap call. tc_slot_get_owned also roots a reference
+ * with no heap call (unless a mark is seen running), which asks more of the
+ * host: every slot store, allocation, root release and close on h is made
+ * under that lock, which the caller holds (object.c says why a mark loses
+ * nothing then). Same results and errors as the checked calls (every other
+ * case is one of them). */
 TC_API tc_status tc_slot_get_owned(tc_heap *h, tc_root *obj, int64_t i, tc_value *out, tc_root **ref_root);
 TC_API tc_status tc_slot_set_owned(tc_heap *h, tc_root *obj, int64_t i, tc_value v);
 

@@ -172,3 +172,34 @@ TEST(slot_set_root_takes_the_barrier_during_mark)
         tc_heap_destroy(h);
     }
 }
+
+/* A reference read by tc_slot_get_owned is rooted with no heap call unless
+ * a mark is seen running: then it takes tc_slot_get's, and hybrid's
+ * creation shade greys the object (the colours teaching mode shows stay as
+ * they were). p is white at the start, reachable only through head's slot. */
+TEST(owned_reference_read_during_a_mark_takes_the_shade)
+{
+    if (tc_test_collector != TC_COLLECTOR_STW)
+        return; /* drives its own manual heap: once */
+    tc_heap *h = manual_heap(TC_BARRIER_HYBRID);
+    CHECK(h);
+    tc_root *head, *p, *r = NULL;
+    CHECK_OK(tc_obj_new(h, 1, 0, NULL, &head));
+    CHECK_OK(tc_obj_new(h, 0, 8, NULL, &p));
+    CHECK_OK(tc_slot_set_root(h, head, 0, p));
+    tc_root_release(h, p);
+    CHECK_OK(tc_heap_gc_start(h));
+    tc_value v;
+    CHECK_OK(tc_slot_get_owned(h, head, 0, &v, &r));
+    CHECK(v.kind == TC_REF && r != NULL);
+    tc_color c = TC_WHITE;
+    CHECK_OK(tc_obj_color(h, r, &c));
+    CHECK(c == TC_GREY);
+    uint64_t freed;
+    CHECK_OK(tc_heap_gc_finish(h, &freed));
+    CHECK(freed == 0);
+    tc_root_release(h, head);
+    tc_root_release(h, r);
+    CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}

@@ -1,14 +1,17 @@
 /* test_slot_owned.c — tc_slot_get_owned / tc_slot_set_owned give the
  * checked calls' results in every case: the no-call paths (a plain value
- * read; an int or other plain value stored over one), the reference read
- * rooted in a heap call, and each case they hand back to tc_slot_get /
+ * read; an int or other plain value stored over one; a reference read and
+ * rooted, also while marks run: owned_reads_race_marks, and test_manual.c
+ * for a mark seen running), and each case they hand back to tc_slot_get /
  * tc_slot_set (a reference over which a plain value is stored, a
  * reference value, an index out of range, a freed object, an int out of
  * range, no root asked for). The Python binding's side (the GIL, the closed
  * test, a mark, a recording) is tests/python/test_slot_paths.py. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 
+#include "check.h"
 #include "tc_test.h"
 
 /* slot_get_without_a_root_makes_none — tc_slot_get with ref_root NULL (the
@@ -164,4 +167,98 @@ TEST(owned_calls_refuse_a_freed_object_through_any_root)
     tc_root_release(h, a2);
     CHECK_OK(tc_heap_verify(h));
     tc_heap_destroy(h);
+}
+
+/* owned_reads_race_marks — threads that take turns under one lock (the
+ * host's lock, as the GIL) read references with tc_slot_get_owned (rooted
+ * with no heap call: object.c says why a mark that starts meanwhile loses
+ * nothing), store them, drop them and allocate, while the heap's collector
+ * runs cycles with checkmark on (a mark that missed a reachable object
+ * fails the cycle) under each barrier. make test-tsan runs it under TSan:
+ * the roots made outside heap calls race the marker's scan of the table. */
+#define RACE_NODES 64
+#define RACE_THREADS 2
+#define RACE_OPS 20000
+
+typedef struct {
+    tc_heap *h;
+    pthread_mutex_t lock;
+    tc_root *nodes[RACE_NODES]; /* shared, used under lock */
+    _Atomic int failed;
+} owned_race;
+
+static void *owned_race_main(void *arg)
+{
+    owned_race *x = arg;
+    unsigned seed = (unsigned)(uintptr_t)pthread_self();
+    for (int k = 0; k < RACE_OPS && !atomic_load(&x->failed); k++) {
+        pthread_mutex_lock(&x->lock);
+        tc_root *a = x->nodes[rand_r(&seed) % RACE_NODES], *b = x->nodes[rand_r(&seed) % RACE_NODES];
+        tc_value v;
+        tc_root *ref = NULL;
+        int64_t i = rand_r(&seed) % 2;
+        tc_status s = tc_slot_get_owned(x->h, a, i, &v, &ref);
+        if (s == TC_OK && v.kind == TC_REF && ref && tc_obj_nslots_raw(tc_root_obj(ref)) != 2)
+            s = TC_ERR_CORRUPT; /* every object here has 2 slots */
+        /* the handle is now the object's only sure way: the slot it came
+         * from is cleared, and then it is stored elsewhere (perhaps into a
+         * black object) and released, the deletion barrier's case */
+        if (s == TC_OK && ref && rand_r(&seed) % 2)
+            s = tc_slot_set(x->h, a, i, tc_nil());
+        if (s == TC_OK && ref && rand_r(&seed) % 4)
+            s = tc_slot_set_root(x->h, b, rand_r(&seed) % 2, ref);
+        if (s == TC_OK && rand_r(&seed) % 4 == 0) {
+            tc_root *n = NULL;
+            if ((s = tc_obj_new(x->h, 2, 4096, NULL, &n)) == TC_OK) { /* 4 KiB: a cycle every few hundred */
+                s = tc_slot_set_root(x->h, b, rand_r(&seed) % 2, n);
+                tc_root_release(x->h, n);
+            }
+        } else if (s == TC_OK && rand_r(&seed) % 8 == 0) {
+            s = tc_slot_set(x->h, b, rand_r(&seed) % 2, tc_nil());
+        }
+        if (ref)
+            tc_root_release(x->h, ref);
+        pthread_mutex_unlock(&x->lock);
+        if (s != TC_OK)
+            atomic_store(&x->failed, 1);
+    }
+    return NULL;
+}
+
+TEST(owned_reads_race_marks)
+{
+    if (tc_test_collector == TC_COLLECTOR_STW)
+        return; /* a cycle that stops the world has no mark to race */
+    tc_barrier kinds[] = {TC_BARRIER_HYBRID, TC_BARRIER_YUASA, TC_BARRIER_DIJKSTRA};
+    for (int b = 0; b < 3; b++) {
+        owned_race x = {.lock = PTHREAD_MUTEX_INITIALIZER};
+        tc_config cfg;
+        tc_config_init(&cfg);
+        cfg.collector = tc_test_collector;
+        cfg.barrier = kinds[b];
+        cfg.gogc = 5;
+        cfg.checkmark = true;
+        CHECK_OK(tc_heap_new(&cfg, &x.h));
+        for (int i = 0; i < RACE_NODES; i++)
+            CHECK_OK(tc_obj_new(x.h, 2, 16, NULL, &x.nodes[i]));
+        for (int i = 0; i < RACE_NODES; i++)
+            CHECK_OK(tc_slot_set_root(x.h, x.nodes[i], 0, x.nodes[(i + 1) % RACE_NODES]));
+        pthread_t t[RACE_THREADS];
+        for (int i = 0; i < RACE_THREADS; i++)
+            CHECK(pthread_create(&t[i], NULL, owned_race_main, &x) == 0);
+        for (int i = 0; i < RACE_THREADS; i++)
+            pthread_join(t[i], NULL);
+        CHECK(!atomic_load(&x.failed));
+        tc_stats s;
+        CHECK_OK(tc_heap_collect(x.h));
+        CHECK_OK(tc_heap_stats(x.h, &s));
+        CHECK(s.num_gc >= 2 && s.roots == RACE_NODES);
+        uint64_t cm[3];
+        collector_debug_checkmarks(x.h, cm);
+        CHECK(cm[0] >= 2 && cm[1] == 0); /* every mark checked, none missed a reachable object */
+        CHECK_OK(tc_heap_verify(x.h));
+        for (int i = 0; i < RACE_NODES; i++)
+            tc_root_release(x.h, x.nodes[i]);
+        tc_heap_destroy(x.h);
+    }
 }
