@@ -161,13 +161,16 @@ static inline void slot_publish(tc_obj *o, size_t i, uint8_t old, tc_value v)
 }
 
 /* slot_write_raw — store without a barrier (the barrier is the caller's),
- * one writer per slot at a time. */
+ * one writer per slot at a time. Both addresses are taken before the BUSY
+ * store: a byte store may alias the header as far as the compiler knows, so
+ * slot_publish after it would load nslots and size again (tc_store). */
 static inline void slot_write_raw(tc_obj *o, size_t i, tc_value v)
 {
+    _Atomic uint64_t *w = &obj_words(o)[i];
     _Atomic uint8_t *t = &obj_tags(o)[i];
     uint8_t old = atomic_load_explicit(t, memory_order_relaxed) & (uint8_t)~TAG_BUSY;
     atomic_store_explicit(t, old | TAG_BUSY, memory_order_relaxed);
-    slot_publish(o, i, old, v);
+    slot_publish_at(w, t, old, v);
 }
 
 /* slot_try_lock — slot_lock without the wait, for the slot whose tag is at
