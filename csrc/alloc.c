@@ -80,17 +80,17 @@ static inline void set_black(span *s, size_t word, uint64_t mask)
  * nothing for it and clears its black bit (sweep.c). */
 static void group_black(span *s)
 {
-    uint64_t c = s->alloccache, mask = 0;
-    size_t cur = 0;
-    while (c) {
-        size_t off = ((size_t)(s->cachebase + (uint32_t)__builtin_ctzll(c)) * s->elemsize) >> 3;
-        c &= c - 1;
-        if (mask && off >> 6 != cur) {
-            set_black(s, cur, mask);
+    size_t step = s->elemsize >> 3, off = (size_t)s->cachebase * step; /* slot k's first word: off + k * step */
+    size_t cur = off >> 6;
+    uint64_t mask = 0;
+    for (uint64_t c = s->alloccache; c; c >>= 1, off += step) {
+        if (off >> 6 != cur) {
+            if (mask)
+                set_black(s, cur, mask);
             mask = 0;
+            cur = off >> 6;
         }
-        cur = off >> 6;
-        mask |= (uint64_t)1 << (off & 63);
+        mask |= (c & 1) << (off & 63);
     }
     if (mask)
         set_black(s, cur, mask);
