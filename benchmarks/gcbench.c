@@ -26,7 +26,9 @@
  * the main thread's own CPU seconds over steps 1-4 (main_cpu_s: tricolor's
  * mutator, which the collector thread's work is not in; bdwgc's main thread
  * also marks; on a loaded machine it moves far less than `time`, so an A/B
- * of two builds can read it where wall time is noise).
+ * of two builds can read it where wall time is noise), and for tricolor the
+ * main thread's waits for the collector (delay_s) and the mark phases' wall
+ * time (mark_s: the write barrier is on).
  * bdwgc's space-time knob: BENCH_BDWGC_DIVISOR=N (GC_set_free_space_divisor).
  */
 #include "bench.h"
@@ -373,6 +375,10 @@ int main(int argc, char **argv)
         bench_result("gcbench", SYSTEM, "heap_sys", (double)st.heap_sys / 1048576.0, "MiB");
         bench_result("gcbench", SYSTEM, "gc_cpu_s", st.gc_cpu_fraction * (double)(t1 - g_heap_made) / 1e9, "s");
         bench_result("gcbench", SYSTEM, "alloc_mib", (double)st.total_alloc / 1048576.0, "MiB");
+        /* where the wall time that main_cpu_s lacks went: the main thread's waits for the collector
+         * (pauses, assists, the goal), and the wall time of the mark phases (the barrier on) */
+        bench_result("gcbench", SYSTEM, "delay_s", (double)st.delay_total_ns / 1e9, "s");
+        bench_result("gcbench", SYSTEM, "mark_s", (double)st.mark_ns / 1e9, "s");
     }
 #elif defined(BENCH_BDWGC)
     /* with the unmapped pages, as Go's HeapSys and tricolor's heap_sys count released ones */

@@ -60,10 +60,71 @@ static uint64_t next_group(const span *s)
     return all;
 }
 
+/* set_black — OR mask into s's black-bit word `word` (the owner, or the
+ * world-stopper): allocate black, for a group or a large object. The
+ * planted ALLOC_WHITE bug's one site. */
+static inline void set_black(span *s, size_t word, uint64_t mask)
+{
+    if (planted(PLANT_ALLOC_WHITE))
+        return;
+    _Atomic uint64_t *w = s->bbits + word;
+    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | mask, memory_order_relaxed);
+}
+
+/* group_black — during mark, set the black bit of every slot of s's
+ * current group (those set in `alloccache`), so that the fast path hands
+ * them out black without a look at the phase (alloc.h). One store per
+ * black-bit word the group covers (elemsize / 8 of them), by the owner, or
+ * the start pause with the world stopped. A slot blackened but never
+ * handed out before the mark ends has no alloc bit: the sweep keeps
+ * nothing for it and clears its black bit (sweep.c). */
+static void group_black(span *s)
+{
+    size_t step = s->elemsize >> 3, off = (size_t)s->cachebase * step; /* slot k's first word: off + k * step */
+    size_t cur = off >> 6;
+    uint64_t mask = 0;
+    for (uint64_t c = s->alloccache; c; c >>= 1, off += step) {
+        if (off >> 6 != cur) {
+            if (mask)
+                set_black(s, cur, mask);
+            mask = 0;
+            cur = off >> 6;
+        }
+        mask |= (c & 1) << (off & 63);
+    }
+    if (mask)
+        set_black(s, cur, mask);
+}
+
+/* group_loaded — s's owner just loaded a group into `alloccache` (or cached
+ * s): blacken it during mark. The owner is running, so the phase cannot
+ * change before its next safepoint, and a start pause there blackens what
+ * it caches then (alloc_cache_black). */
+static inline void group_loaded(tc_mutator *m, span *s)
+{
+    if (atomic_load_explicit(&m->heap->phase, memory_order_relaxed) == PHASE_MARK)
+        group_black(s);
+}
+
+/* alloc_cache_black — the start pause (world stopped, phase just MARK):
+ * blacken the current group of every cached span. Only mutators on the
+ * flush queue cache spans (cycle.c), and each caches at most one per size
+ * class: one look per mutator that allocated since the last flush, none
+ * per idle one, as flush_all. */
+void alloc_cache_black(tc_heap *h)
+{
+    plat_lock(&h->lock);
+    for (tc_mutator *m = h->flushq; m; m = m->flush_next)
+        for (int c = 1; c < sc_count; c++)
+            if (m->cache[c])
+                group_black(m->cache[c]);
+    pthread_mutex_unlock(&h->lock);
+}
+
 /* span_next_free — the index of a free slot of s, consuming it from the
  * cache; false if the span has none left. A new group is cleared as it is
- * loaded (group_zero). */
-static inline bool span_next_free(span *s, uint32_t *out)
+ * loaded (group_zero), and during mark blackened (group_loaded). */
+static inline bool span_next_free(tc_mutator *m, span *s, uint32_t *out)
 {
     for (;;) {
         uint64_t c = s->alloccache;
@@ -80,6 +141,7 @@ static inline bool span_next_free(span *s, uint32_t *out)
             return false;
         s->alloccache = next_group(s);
         group_zero(s);
+        group_loaded(m, s);
     }
 }
 
@@ -167,6 +229,7 @@ static span *refill(tc_mutator *m, int c)
     flushq_add(h, m);
     pthread_mutex_unlock(&h->lock);
     group_zero(s); /* the group the sweep or span_init_class loaded; s is ours now */
+    group_loaded(m, s);
     if (swept_t0)
         sweep_event(h, EV_SWEEP, swept_t0, swept_t1, swept_from);
     return s;
@@ -181,9 +244,9 @@ static tc_obj *alloc_small(tc_mutator *m, size_t nslots, size_t size, size_t byt
     tc_safepoint(m);
     span *s = m->cache[c];
     uint32_t i;
-    if (!s || !span_next_free(s, &i)) {
+    if (!s || !span_next_free(m, s, &i)) {
         s = refill(m, c);
-        if (!s || !span_next_free(s, &i))
+        if (!s || !span_next_free(m, s, &i))
             return NULL;
     }
     return alloc_finish(m, s, s->base + (size_t)i * s->elemsize, nslots, size, s->elemsize); /* cleared with its group */
@@ -241,12 +304,15 @@ static tc_obj *alloc_large(tc_mutator *m, size_t bytes)
     return (tc_obj *)s->base; /* the caller writes the header, then publishes it */
 }
 
-/* publish_large — the alloc (and black) bit of a large object, after its
- * header is written. */
+/* publish_large — the alloc bit of a large object, after its header is
+ * written, and during mark its black bit (no group: it is its span's one
+ * slot, and no cache holds it). */
 static void publish_large(tc_mutator *m, tc_obj *o)
 {
     span *s = span_of(arena_of((uintptr_t)o), (uintptr_t)o);
-    alloc_set_bits(m, s, (uintptr_t)o);
+    if (atomic_load_explicit(&m->heap->phase, memory_order_relaxed) == PHASE_MARK)
+        set_black(s, 0, 1);
+    alloc_set_bits(s, (uintptr_t)o);
 }
 
 

@@ -21,9 +21,15 @@
  *  - in a cached span, every slot whose bit is set in `alloccache` is free
  *    and all zero (alloc.c's group_zero, when the owner loaded the word), so
  *    the fast path writes only the header; nothing else writes a free slot;
- *  - during mark, an object is allocated black: its black bit is set before
- *    its address is returned, and the sweep keeps alloc & (mark | black)
- *    (its slots are nil, and later stores into it go through the barrier);
+ *  - during mark, an object is allocated black, and the fast path neither
+ *    reads the phase nor writes a black bit: while phase is MARK every slot
+ *    set in a cached span's `alloccache` already has its black bit (the
+ *    start pause blackens the groups cached then, alloc_cache_black; a group
+ *    loaded or a span cached during mark is blackened as it is, alloc.c),
+ *    so a slot handed out is black before its address is returned. The
+ *    sweep keeps alloc & (mark | black): a black slot never handed out has
+ *    no alloc bit and keeps nothing (its slots are nil, and later stores
+ *    into a new object go through the barrier);
  *  - a mutator allocates only from swept spans: during the sweep phase a
  *    refill sweeps unswept spans of its class itself (lazy sweeping).
  */
@@ -38,6 +44,7 @@
 /* alloc.c */
 tc_obj *alloc_object_slow(tc_mutator *m, size_t nslots, size_t size); /* NULL + tc_fail on error */
 void alloc_flush_cache(tc_mutator *m);     /* world stopped or owner */
+void alloc_cache_black(tc_heap *h);        /* the start pause (world stopped, phase MARK) */
 
 /* alloc_count — one allocation of `bytes` in m's counters (owner: plain
  * load and store, read relaxed by stats). */
@@ -50,24 +57,19 @@ static inline void alloc_count(tc_mutator *m, size_t bytes)
                           memory_order_relaxed);
 }
 
-/* alloc_set_bits — record a new object at p in span s: its alloc bit, and
- * during mark its black bit (allocate black: the sweep keeps it). Only s's
- * owner writes these words now, so plain stores do; the release store
+/* alloc_set_bits — record a new object at p in span s: its alloc bit (its
+ * black bit, during mark, was set with its group: see the top). Only s's
+ * owner writes these words now, so a plain store does; the release store
  * orders the alloc bit before the object can be published. Mutators never
  * write mark bits: those are the markers' (shared between mark sessions,
  * share.c), and black bits are a separate bitmap, so allocating black needs
  * no locked instruction either. */
-static inline void alloc_set_bits(tc_mutator *m, span *s, uintptr_t p)
+static inline void alloc_set_bits(span *s, uintptr_t p)
 {
     size_t off = (p - s->base) >> 3; /* s->base is 512-byte aligned: pbits' bit 0 is its first word */
-    uint64_t bit = (uint64_t)1 << (off & 63);
     _Atomic uint64_t *w = &s->pbits[off >> 6].alloc;
-    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_release);
-    if (__builtin_expect(atomic_load_explicit(&m->heap->phase, memory_order_relaxed) == PHASE_MARK, 0) &&
-        !planted(PLANT_ALLOC_WHITE)) {
-        w = s->bbits + (off >> 6);
-        atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit, memory_order_relaxed);
-    }
+    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | (uint64_t)1 << (off & 63),
+                          memory_order_release);
 }
 
 /* alloc_finish — the header, bits and counts of a new object at p in s
@@ -80,7 +82,7 @@ static inline __attribute__((always_inline)) tc_obj *alloc_finish(tc_mutator *m,
                                                                   size_t nslots, size_t size, uint32_t elemsize)
 {
     *(objhdr *)p = (objhdr){.nslots = (uint32_t)nslots, .size = (uint32_t)size};
-    alloc_set_bits(m, s, p);
+    alloc_set_bits(s, p);
     alloc_count(m, elemsize);
     return (tc_obj *)p;
 }

@@ -128,8 +128,10 @@ void barrier_shades(tc_mutator *m, tc_value old, tc_value v) { shades(m, old, v)
 
 void barrier_store_slow(tc_mutator *m, tc_obj *o, size_t i, tc_value v)
 {
-    shades(m, slot_read(o, i), v);
-    slot_write_raw(o, i, v);
+    _Atomic uint64_t *w = &obj_words(o)[i]; /* once: the shades' stores could alias the header (obj.h) */
+    _Atomic uint8_t *t = &obj_tags(o)[i];
+    shades(m, slot_read_at(w, t), v);
+    slot_write_raw_at(w, t, v);
 }
 
 void barrier_root_new(tc_mutator *m, tc_obj *o)

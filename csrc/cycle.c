@@ -48,8 +48,11 @@
  *          204 objects of 40 bytes or 512 of 16; assists poll every 128
  *          candidates; a large object's clearing polls every 256 KiB:
  *          alloc.c, clear_large).
- *   start  O(1) stores, and the locals: one word per registered mutator
- *          plus each one's live locals.
+ *   start  O(1) stores, the locals: one word per registered mutator
+ *          plus each one's live locals, and the cached groups' black bits:
+ *          one look per mutator that allocated since the last flush, at
+ *          most one group per size class it caches (alloc_cache_black,
+ *          flush_all's queue).
  *   term.  the look for grey work: O(1). Dijkstra: the re-scan, one word
  *          per handle-table slot ever handed out (roots.h: the most
  *          handles held at once, in batches of 64) plus the locals and one
@@ -233,6 +236,7 @@ static void start_pause(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
     atomic_store(&h->grey_overflow, 0);
     atomic_fetch_add(&h->mark_epoch, 1); /* no marker runs: regions shared last cycle are free */
     atomic_store(&h->phase, PHASE_MARK);
+    alloc_cache_black(h); /* allocate black from now: the cached groups (alloc.h) */
     mark_push_locals(ctx);
     world_start(h);
     h->cyc_t2 = plat_now_ns();

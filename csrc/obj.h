@@ -135,13 +135,18 @@ static inline uint8_t next_tag(uint8_t old, tc_kind k)
     return (uint8_t)(((old & ~(TAG_KIND | TAG_BUSY)) + TAG_SEQ) | (uint8_t)k);
 }
 
-/* slot_read — the value of slot i, the owner's view (no concurrent store;
- * a concurrent reader uses slot_read_locked). */
+/* slot_read, slot_read_at — the value of slot i (of the slot whose word
+ * and tag are at w and t), the owner's view (no concurrent store; a
+ * concurrent reader uses slot_read_locked). */
+static inline tc_value slot_read_at(const _Atomic uint64_t *w, const _Atomic uint8_t *t)
+{
+    uint8_t tag = atomic_load_explicit((_Atomic uint8_t *)t, memory_order_acquire);
+    return word_value(tag & TAG_KIND, atomic_load_explicit((_Atomic uint64_t *)w, memory_order_relaxed));
+}
+
 static inline tc_value slot_read(const tc_obj *o, size_t i)
 {
-    uint8_t tag = atomic_load_explicit(&obj_tags(o)[i], memory_order_acquire);
-    uint64_t w = atomic_load_explicit(&obj_words(o)[i], memory_order_relaxed);
-    return word_value(tag & TAG_KIND, w);
+    return slot_read_at(&obj_words(o)[i], &obj_tags(o)[i]);
 }
 
 /* slot_publish_at — the second half of a store into the slot whose word
@@ -160,14 +165,22 @@ static inline void slot_publish(tc_obj *o, size_t i, uint8_t old, tc_value v)
     slot_publish_at(&obj_words(o)[i], &obj_tags(o)[i], old, v);
 }
 
-/* slot_write_raw — store without a barrier (the barrier is the caller's),
- * one writer per slot at a time. */
-static inline void slot_write_raw(tc_obj *o, size_t i, tc_value v)
+/* slot_write_raw_at — store v into the slot whose word and tag are at w
+ * and t without a barrier (the barrier is the caller's), one writer per
+ * slot at a time. The addresses come first: after a byte store, which may
+ * alias the header as far as the compiler knows, working them out again
+ * would load nslots and size again (tc_store, barrier_store_slow). */
+static inline void slot_write_raw_at(_Atomic uint64_t *w, _Atomic uint8_t *t, tc_value v)
 {
-    _Atomic uint8_t *t = &obj_tags(o)[i];
     uint8_t old = atomic_load_explicit(t, memory_order_relaxed) & (uint8_t)~TAG_BUSY;
     atomic_store_explicit(t, old | TAG_BUSY, memory_order_relaxed);
-    slot_publish(o, i, old, v);
+    slot_publish_at(w, t, old, v);
+}
+
+/* slot_write_raw — slot_write_raw_at for slot i of o. */
+static inline void slot_write_raw(tc_obj *o, size_t i, tc_value v)
+{
+    slot_write_raw_at(&obj_words(o)[i], &obj_tags(o)[i], v);
 }
 
 /* slot_try_lock — slot_lock without the wait, for the slot whose tag is at

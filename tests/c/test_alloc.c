@@ -1,6 +1,7 @@
 /* test_alloc.c — the allocation paths (alloc.h, alloc.c) on real heaps. */
 #include <string.h>
 
+#include "check.h"
 #include "tc_test.h"
 
 /* The shapes: a GCBench node (34 bytes), one past the inline-cleared size
@@ -178,5 +179,68 @@ TEST(free_runs_are_found_by_size_before_new_pages)
     tc_locals_pop(m, NRUN + 1);
     tc_leave(m);
     CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}
+
+/* During mark a new object is black, and the fast path looks at neither the
+ * phase nor a black bit: the free slots of a cached group are blackened
+ * when the group is loaded during mark, or by the start pause for groups
+ * cached before it (alloc.h). An object from a group cached before the
+ * mark, objects from groups loaded during it, from a span cached during
+ * it, and a large one must all be black; after the sweep the blackened
+ * slots never handed out are free and uncounted, and objects allocated
+ * once the mark is over are not black. */
+TEST(allocated_during_mark_are_black_whatever_group_they_come_from)
+{
+    if (tc_test_collector != TC_COLLECTOR_STW)
+        return; /* drives its own manual heap: once */
+    enum { CHAIN = 300 };
+    tc_config cfg;
+    tc_config_init(&cfg);
+    cfg.collector = TC_COLLECTOR_MANUAL;
+    tc_heap *h = NULL;
+    CHECK_OK(tc_heap_new(&cfg, &h));
+    tc_mutator *m = tc_enter(h);
+    CHECK(m);
+    tc_obj **loc = tc_locals(m, 5);
+    CHECK(loc);
+    CHECK((loc[0] = tc_alloc(m, 2, 8)) != NULL); /* caches a span: 63 free slots left in its group */
+    CHECK(collector_debug_color(loc[0]) == 0);
+    tc_leave(m); /* the cycle's calls run outside a raw section; the locals and the cache stay */
+    CHECK_OK(tc_heap_gc_start(h));
+    CHECK(collector_debug_phase(h) == 1); /* mark */
+    CHECK(tc_enter(h) == m);
+    CHECK((loc[1] = tc_alloc(m, 2, 8)) != NULL); /* the fast path, from the group cached before */
+    CHECK(collector_debug_color(loc[1]) == 2);
+    CHECK((loc[2] = tc_alloc(m, 2, 8)) != NULL); /* groups loaded during the mark */
+    for (int i = 0; i < CHAIN; i++) {
+        tc_obj *n = tc_alloc(m, 2, 8);
+        CHECK(n && collector_debug_color(n) == 2);
+        tc_store(m, n, 0, tc_ref(loc[2]));
+        loc[2] = n;
+    }
+    CHECK((loc[3] = tc_alloc(m, 5, 40)) != NULL); /* a class first cached during the mark */
+    CHECK(collector_debug_color(loc[3]) == 2);
+    CHECK((loc[4] = tc_alloc(m, 0, (size_t)1 << 20)) != NULL); /* large: no group */
+    CHECK(collector_debug_color(loc[4]) == 2);
+    tc_leave(m);
+    for (uint64_t marked = 1; marked;)
+        CHECK_OK(tc_heap_gc_step(h, 64, &marked));
+    uint64_t freed = 0;
+    CHECK_OK(tc_heap_gc_finish(h, &freed));
+    CHECK(freed == 0); /* every object is in a local */
+    tc_stats st;
+    CHECK_OK(tc_heap_stats(h, &st));
+    CHECK(st.heap_objects == 5 + CHAIN); /* slots blackened but never handed out are not objects */
+    CHECK_OK(tc_heap_verify(h));
+    CHECK(tc_enter(h) == m);
+    tc_obj *after = tc_alloc(m, 2, 8);
+    CHECK(after && collector_debug_color(after) == 0);
+    int n = 0;
+    for (tc_obj *o = loc[2]; o; o = tc_load(o, 0).u.ref)
+        n++;
+    CHECK(n == CHAIN + 1);
+    tc_locals_pop(m, 5);
+    tc_leave(m);
     tc_heap_destroy(h);
 }
