@@ -40,7 +40,8 @@
  * it, so the wait for running mutators to reach a safepoint counts, and
  * the fairness wait before the request, with the world running, does
  * not):
- *   both   world_stop: one `active` flag per registered mutator, and the
+ *   both   world_stop: one `active` flag per listed mutator (one that may
+ *          be inside a heap call or hold locals: mutator.c), and the
  *          longest stretch a running mutator goes without a safepoint
  *          (allocation polls at every group of 64 slots of its cached span,
  *          so at most 64 allocations between two: tests/c/test_pause.c
