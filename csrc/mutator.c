@@ -370,7 +370,8 @@ uint64_t world_stop(tc_heap *h, tc_mutator *self)
         atomic_fetch_add_explicit(&h->stop_visited, 1, memory_order_relaxed);
         if (m != self)
             wait_inactive(h, m);
-        if (m == self || m->nlocals) { /* self is inside its call; locals are roots */
+        if (m == self || (m->nlocals && !planted(PLANT_STOP_DROPS_LOCALS))) { /* self is inside its call;
+                                                                               * locals are roots */
             m->enter_next = kept;
             kept = m;
             kept_last = kept_last ? kept_last : m;

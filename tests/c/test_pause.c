@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -329,6 +330,65 @@ TEST(pause_stop_reads_only_listed_mutators)
                 (unsigned long long)(v[1] - v[0]), (unsigned long long)(v[2] - v[1]));
     CHECK(v[1] - v[0] >= IDLE_THREADS); /* the first stop read each of them once */
     CHECK(v[2] - v[1] < IDLE_THREADS);  /* then only the collecting thread's own, once or twice a pause */
+}
+
+typedef struct local_run {
+    tc_heap *h;
+    atomic_int stage; /* 1: the local is set and the thread idles; 2: go on */
+    bool alive;       /* the local still held its object afterwards */
+} local_run;
+
+/* local_holder — leave a heap call with one local holding an object (a
+ * pattern in its payload), idle until told, then look at it again. */
+static void *local_holder(void *arg)
+{
+    local_run *r = arg;
+    tc_mutator *m = tc_enter(r->h);
+    if (!m)
+        return NULL;
+    tc_obj **loc = tc_locals(m, 1);
+    loc[0] = loc ? tc_alloc(m, 0, 8) : NULL;
+    if (loc && loc[0])
+        memset(tc_payload(loc[0]), 0x5a, 8);
+    tc_leave(m);
+    atomic_store(&r->stage, 1);
+    while (atomic_load(&r->stage) != 2)
+        sched_yield();
+    m = tc_enter(r->h);
+    r->alive = loc && loc[0] && ((unsigned char *)tc_payload(loc[0]))[7] == 0x5a;
+    tc_locals_pop(m, 1);
+    tc_leave(m);
+    return NULL;
+}
+
+/* An idle thread that left its heap call holding a local stays listed
+ * (the stop drops only mutators with no locals), so the pauses still scan
+ * that local and its object survives collections while it idles, and the
+ * heap verifies. Planted STOP_DROPS_LOCALS (the drop ignores locals) must
+ * fail here: make test-planted. */
+TEST(pause_keeps_an_idle_threads_locals)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    CHECK(h);
+    local_run r = {.h = h};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, local_holder, &r) == 0);
+    while (atomic_load(&r.stage) != 1)
+        sched_yield();
+    tc_status st = TC_OK;
+    for (int i = 0; i < 3 && st == TC_OK; i++)
+        st = tc_heap_collect(h);
+    tc_status verified = tc_heap_verify(h);
+    tc_root *fill; /* slots the sweep freed are reused: a lost object's payload changes */
+    for (int i = 0; i < 1000 && st == TC_OK; i++)
+        if ((st = tc_obj_new(h, 0, 8, NULL, &fill)) == TC_OK)
+            tc_root_release(h, fill);
+    atomic_store(&r.stage, 2);
+    pthread_join(t, NULL);
+    tc_heap_destroy(h);
+    CHECK_OK(st);
+    CHECK_OK(verified);
+    CHECK(r.alive);
 }
 
 /* The two sides of the pauses (cycle_debug_pause_split): each is a part
