@@ -48,8 +48,10 @@
  *          counts them; it polled only at a refill before, a span's worth,
  *          204 objects of 40 bytes or 512 of 16; assists poll every 128
  *          candidates; a large object's clearing polls every 256 KiB:
- *          alloc.c, clear_large).
- *   start  O(1) stores, and the locals: one word per registered mutator
+ *          alloc.c, clear_large; fresh pages are faulted in parked, so
+ *          no first-touch page fault is inside such a stretch: alloc.c,
+ *          prefault_parked).
+ *   start  O(1) stores, and the locals: one word per listed mutator
  *          plus each one's live locals.
  *   term.  the look for grey work: O(1). Dijkstra: the re-scan, one word
  *          per handle-table slot ever handed out (roots.h: the most
