@@ -175,6 +175,25 @@ static inline void flushq_add(tc_heap *h, tc_mutator *m)
     }
 }
 
+/* prefault_parked — fault in fresh pages (pages_prefault_claim) with m
+ * parked: a page fault cannot look for a pause, and one first touch of a
+ * page the host has never backed took up to 800 us of CPU on the pause
+ * workload's building (perf: the kernel's page allocator under
+ * exc_page_fault, from the fast path's header and alloc-bit stores), so
+ * a pause waited for it. Parked, a pause runs meanwhile: the span the
+ * pages are for is in no list and has no alloc bit, as a large object's
+ * is while it is cleared (clear_large), and its sweepgen is set after. */
+static void prefault_parked(tc_mutator *m, const prefault_range *pf)
+{
+    mutator_park(m);
+    int one = 1;
+    if (atomic_compare_exchange_strong(&m->heap->debug_prefault_hold, &one, 2)) /* test hook */
+        while (atomic_load(&m->heap->debug_prefault_hold) == 2)
+            plat_cpu_relax();
+    pages_prefault(m->heap, pf);
+    mutator_unpark(m);
+}
+
 /* refill — give mutator m a span of class c with a free slot. */
 static span *refill(tc_mutator *m, int c)
 {
@@ -220,7 +239,13 @@ static span *refill(tc_mutator *m, int c)
             return NULL;
         }
         span_init_class(s, c);
-        atomic_store(&s->sweepgen, atomic_load(&h->sweepgen));
+        prefault_range pf;
+        if (pages_prefault_claim(h, s, &pf)) { /* s is in no list meanwhile (prefault_parked) */
+            pthread_mutex_unlock(&h->lock);
+            prefault_parked(m, &pf);
+            plat_lock(&h->lock);
+        }
+        atomic_store(&s->sweepgen, atomic_load(&h->sweepgen)); /* after the wait: as alloc_large's */
     }
     span_list_push(&h->full[c], s);
     s->cached = 1;

@@ -104,6 +104,18 @@ bool plat_commit(void *p, size_t size)
 
 void plat_decommit(void *p, size_t size) { madvise(p, size, MADV_DONTNEED); }
 
+bool plat_prefault(void *p, size_t size)
+{
+#ifdef MADV_POPULATE_WRITE
+    uintptr_t page = 4096, lo = (uintptr_t)p & ~(page - 1), hi = ((uintptr_t)p + size + page - 1) & ~(page - 1);
+    return size && madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) == 0;
+#else
+    (void)p;
+    (void)size;
+    return false;
+#endif
+}
+
 void *plat_map_lazy(size_t size)
 {
     if (plat_fail_alloc())

@@ -49,6 +49,11 @@ void plat_unreserve(void *p, size_t size);
 bool plat_commit(void *p, size_t size);
 /* plat_decommit — give the pages back to the OS; they read as zero later. */
 void plat_decommit(void *p, size_t size);
+/* plat_prefault — fault [p, p+size) (widened to whole OS pages) in,
+ * writable, without changing a byte of it (MADV_POPULATE_WRITE), so that
+ * the first store there takes no page fault; false if the OS cannot (the
+ * range then faults in at its first touch, as before). */
+bool plat_prefault(void *p, size_t size);
 /* plat_map_lazy — a zero-filled read-write mapping whose pages cost nothing
  * until touched (side tables such as the span map and mark bitmaps). */
 void *plat_map_lazy(size_t size);

@@ -36,6 +36,8 @@ arena *_Atomic tc_arena_table[1u << 16];
 #define ARENA_PROBES 32 /* free 4 GiB slots tried (nearest the kernel's choice first) when it shares one with another arena */
 
 /* the side tables of an arena of `size` bytes */
+#define PREFAULT_BYTES ((size_t)256 << 10) /* fresh heap a refill faults in at once, parked (pages_prefault) */
+
 static size_t spanmap_bytes(size_t size) { return (size >> TC_PAGE_SHIFT) * sizeof(span *); }
 static size_t bitmap_bytes(size_t size) { return size / 64; }
 static size_t owners_bytes(size_t size) { return (size >> TC_REGION_SHIFT) * sizeof(uint32_t); }
@@ -45,19 +47,36 @@ typedef struct span_slab {
     span spans[SPAN_SLAB];
 } span_slab;
 
+/* span_slab_add — put a new slab's spans in the pool (heap->lock). */
+static void span_slab_add(tc_heap *h, span_slab *sl)
+{
+    sl->next = h->span_slabs;
+    h->span_slabs = sl;
+    h->gc_sys_bytes += sizeof *sl;
+    for (int i = SPAN_SLAB - 1; i >= 0; i--) {
+        sl->spans[i].next = h->span_pool;
+        h->span_pool = &sl->spans[i];
+    }
+}
+
+/* span_pool_low — fewer than SPAN_SLAB / 4 spans left in the pool
+ * (heap->lock): a refill that prefaults makes the next slab (its first
+ * touch faults too) while it is parked. */
+static bool span_pool_low(const tc_heap *h)
+{
+    const span *s = h->span_pool;
+    for (int i = 0; i < SPAN_SLAB / 4 && s; i++)
+        s = s->next;
+    return !s;
+}
+
 static span *span_new(tc_heap *h)
 {
     if (!h->span_pool) {
         span_slab *sl = plat_calloc_lines(sizeof *sl); /* spans are cache-line aligned (span.h) */
         if (!sl)
             return NULL;
-        sl->next = h->span_slabs;
-        h->span_slabs = sl;
-        h->gc_sys_bytes += sizeof *sl;
-        for (int i = SPAN_SLAB - 1; i >= 0; i--) {
-            sl->spans[i].next = h->span_pool;
-            h->span_pool = &sl->spans[i];
-        }
+        span_slab_add(h, sl);
     }
     span *s = h->span_pool;
     h->span_pool = s->next;
@@ -290,6 +309,55 @@ static span *arena_grow(tc_heap *h, size_t npages)
     s->npages = (uint32_t)npages;
     a->frontier += npages;
     return s;
+}
+
+/* pages_prefault_claim — s was just taken from the page heap: if it
+ * reaches past the stretch of its arena already claimed for prefaulting
+ * (pages past the frontier have never been touched), claim the next
+ * stretch, from s to at least PREFAULT_BYTES on, and say so. Its first
+ * touches would fault each page in (and, on a virtual machine, make the
+ * host back it: single faults took 100-800 us on a loaded host), inside
+ * the caller's heap call, where no pause can stop it; pages_prefault
+ * takes those faults for the caller, parked (alloc.c: refill). */
+bool pages_prefault_claim(tc_heap *h, span *s, prefault_range *r)
+{
+    arena *a = arena_of(s->base);
+    size_t lo = s->base - a->base, end = lo + ((size_t)s->npages << TC_PAGE_SHIFT);
+    if (end <= a->prefaulted)
+        return false;
+    if (lo < a->prefaulted)
+        lo = a->prefaulted;
+    size_t hi = lo + PREFAULT_BYTES > end ? lo + PREFAULT_BYTES : end;
+    if (hi > a->committed)
+        hi = a->committed;
+    a->prefaulted = hi;
+    *r = (prefault_range){.a = a, .lo = lo, .hi = hi, .slab = span_pool_low(h)};
+    return true;
+}
+
+/* pages_prefault — fault in a claimed stretch and its side tables' pages
+ * (alloc and mark bits, black bits, mark-bit owners), and the span map one
+ * stretch further on: pages_alloc writes the next span's entries there
+ * under heap->lock, before its own claim. The contents do not change, so
+ * whoever uses these pages meanwhile is not disturbed. Also the span
+ * pool's next slab, if the claim found the pool low. heap->lock not held. */
+void pages_prefault(tc_heap *h, const prefault_range *r)
+{
+    if (r->slab) { /* the span pool's next slab, made (and its pages touched) here */
+        span_slab *sl = plat_calloc_lines(sizeof(span_slab));
+        if (sl) {
+            plat_lock(&h->lock);
+            span_slab_add(h, sl);
+            pthread_mutex_unlock(&h->lock);
+        }
+    }
+    arena *a = r->a;
+    size_t lo = r->lo, hi = r->hi, map_hi = hi + PREFAULT_BYTES < a->size ? hi + PREFAULT_BYTES : a->size;
+    plat_prefault((void *)(a->base + lo), hi - lo);
+    plat_prefault(a->bits + (lo >> 9), ((hi - lo) >> 9) * sizeof *a->bits);
+    plat_prefault((void *)(a->blackbits + (lo >> 9)), ((hi - lo) >> 9) * sizeof *a->blackbits);
+    plat_prefault((void *)(a->owners + (lo >> TC_REGION_SHIFT)), ((hi - lo) >> TC_REGION_SHIFT) * sizeof *a->owners);
+    plat_prefault(a->spans + (lo >> TC_PAGE_SHIFT), ((map_hi - lo) >> TC_PAGE_SHIFT) * sizeof *a->spans);
 }
 
 /* first_bucket — the first non-empty bucket >= b, or TC_FREE_BUCKETS. */

@@ -116,6 +116,7 @@ typedef struct arena {
     struct tc_heap *heap;
     size_t committed;      /* bytes from base readable and writable */
     _Atomic size_t frontier; /* pages handed out from the bottom so far (written under heap->lock) */
+    size_t prefaulted;     /* bytes from base claimed for pages_prefault (under heap->lock) */
     span **spans;          /* page index -> span, npages entries (under heap->lock) */
     bmpair *bits;                /* one alloc and one mark bit per 8 bytes, interleaved by words */
     _Atomic uint64_t *blackbits; /* same shape, one word per pair: allocated during this mark (only mutators write it) */
@@ -247,6 +248,16 @@ void pages_free(struct tc_heap *h, span *s);
 void pages_release_all(struct tc_heap *h);
 span *pages_scav_take(struct tc_heap *h, int *bucket, size_t maxpages);
 uint64_t pages_scav_put(struct tc_heap *h, span *piece);
+/* Prefaulting (span.c): a stretch of arena fresh from the OS, with the
+ * side-table pages that describe it, claimed under heap->lock and faulted
+ * in by pages_prefault with no lock held. */
+typedef struct prefault_range {
+    arena *a;
+    size_t lo, hi; /* bytes from a->base */
+    bool slab;     /* and a slab of spans for the pool */
+} prefault_range;
+bool pages_prefault_claim(struct tc_heap *h, span *s, prefault_range *r); /* heap->lock held */
+void pages_prefault(struct tc_heap *h, const prefault_range *r);           /* heap->lock not held */
 /* span_init_class — turn a fresh in-use span into one of size class c. */
 void span_init_class(span *s, int c);
 void span_refill_cache(span *s);
