@@ -167,12 +167,22 @@ static __attribute__((noinline)) void poll(markctx *c)
         donate(c);
 }
 
+/* no_arena — what drain's last arena is before it has seen one: no
+ * address is inside it. */
+static arena no_arena;
+
 /* ring_put — candidate p into slot `slot` of the prefetch ring: its mark
  * word (and, in the same line, its alloc word: span.h) is computed and
- * prefetched now and tested PREFETCH_DEPTH candidates later. */
-static inline __attribute__((always_inline)) void ring_put(markctx *c, uintptr_t p, unsigned slot, bool concurrent)
+ * prefetched now and tested PREFETCH_DEPTH candidates later. *last is the
+ * arena of the last candidate that had one: almost every candidate is in
+ * it (a heap of up to 4 GiB is one arena), and then one range check finds
+ * it, where arena_of's table lookup needed a dependent load and two tests. */
+static inline __attribute__((always_inline)) void ring_put(markctx *c, uintptr_t p, unsigned slot, arena **last,
+                                                           bool concurrent)
 {
-    arena *a = arena_of(p);
+    arena *a = *last;
+    if (__builtin_expect(p - a->base >= a->size, 0) && (a = arena_of(p)))
+        *last = a;
     c->ring[slot] = p;
     c->ring_a[slot] = a;
     if (__builtin_expect(a != NULL, 1)) {
@@ -186,17 +196,24 @@ static inline __attribute__((always_inline)) void ring_put(markctx *c, uintptr_t
 }
 
 /* take — test-and-mark candidate p (its arena, mark word and bit known)
- * and count it; true if this marker marked it (it must now be scanned). */
+ * and count it; true if this marker marked it (it must now be scanned).
+ * *tick and *marked are c->tick and c->marked_objects, or drain's copies
+ * of them in locals (after every tag's acquire load the compiler would
+ * reload c's; nothing take calls reads them but publish, which gets the
+ * count stored first). */
 static inline __attribute__((always_inline)) bool take(markctx *c, uintptr_t p, arena *a, _Atomic uint64_t *w,
-                                                       uint64_t bit, int64_t *budget, bool concurrent)
+                                                       uint64_t bit, int64_t *budget, unsigned *tick,
+                                                       uint64_t *marked, bool concurrent)
 {
-    if (concurrent && !(++c->tick & (POLL_EVERY - 1)))
+    if (concurrent && !(++*tick & (POLL_EVERY - 1)))
         poll(c);
     if (!try_mark(c, p, a, w, bit, concurrent))
         return false;
-    c->marked_objects++;
-    if (concurrent && !(c->marked_objects & (PROGRESS_EVERY - 1))) /* let assists see the work done */
+    ++*marked;
+    if (concurrent && !(*marked & (PROGRESS_EVERY - 1))) { /* let assists see the work done */
+        c->marked_objects = *marked;
         publish(c);
+    }
     if (*budget > 0)
         (*budget)--;
     return true;
@@ -230,20 +247,13 @@ static inline unsigned chain_room(const markctx *c, int64_t budget, bool concurr
 static inline __attribute__((always_inline)) size_t chain_refs(const tc_obj *o, uintptr_t *e)
 {
     uint32_t ns = obj_nslots(o);
+    if (ns == 2) /* a list's or a tree's node: no loop */
+        return scan_two(o, e, 0);
+    if (__builtin_expect(ns >= STACK_CHUNK, 0))
+        return SIZE_MAX;
     _Atomic uint64_t *sw = obj_words(o);
     _Atomic uint8_t *st = obj_tags(o);
     size_t sn = 0;
-    if (ns == 2) { /* a list's or a tree's node: no loop */
-        uint8_t t0 = atomic_load_explicit(&st[0], memory_order_acquire);
-        uint8_t t1 = atomic_load_explicit(&st[1], memory_order_acquire);
-        if ((t0 & TAG_KIND) == TC_REF)
-            e[sn++] = atomic_load_explicit(&sw[0], memory_order_relaxed);
-        if ((t1 & TAG_KIND) == TC_REF)
-            e[sn++] = atomic_load_explicit(&sw[1], memory_order_relaxed);
-        return sn;
-    }
-    if (__builtin_expect(ns >= STACK_CHUNK, 0))
-        return SIZE_MAX;
     for (uint32_t i = 0; i < ns; i++)
         if ((atomic_load_explicit(&st[i], memory_order_acquire) & TAG_KIND) == TC_REF)
             e[sn++] = atomic_load_explicit(&sw[i], memory_order_relaxed);
@@ -264,7 +274,7 @@ static bool chain_take(markctx *c, uintptr_t p, arena *a, _Atomic uint64_t *w, u
         c->n = 1; /* p stays on the stack */
         return false;
     }
-    if (!take(c, p, a, w, bit, budget, concurrent))
+    if (!take(c, p, a, w, bit, budget, &c->tick, &c->marked_objects, concurrent))
         return false;
     if (c->n || c->top->prev || *budget == 0) { /* poll brought work back, or the budget ran out */
         scan(c, p);
@@ -354,25 +364,34 @@ static bool wait_deferred(markctx *c, int64_t budget)
  * leaves it is tested and marked; a candidate it marks enters the second,
  * where its object's lines are in flight, and is scanned when it leaves.
  * The second ring is filled first and emptied before drain returns. The
- * rings' positions live in locals while the loop runs (the acquire loads
- * of tags and alloc words would make the compiler reload c's copies) and
- * in c between drains: nothing the loop calls reads them. */
+ * rings' positions, the tick and the marked count live in locals while the
+ * loop runs (the acquire loads of tags and alloc words would make the
+ * compiler reload c's copies) and in c between drains and around chain:
+ * nothing else the loop calls reads them (publish gets the count). */
 static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budget, bool concurrent)
 {
     unsigned head = c->head, count = c->count, ghead = c->ghead, gcount = c->gcount;
+    arena *last = &no_arena;
+    unsigned tick = c->tick;
+    uint64_t marked = c->marked_objects;
     bool done;
     for (;;) {
         uintptr_t p;
         while (count < PREFETCH_DEPTH && pop(c, &p, count || gcount))
-            ring_put(c, p, (head + count++) % PREFETCH_DEPTH, concurrent);
+            ring_put(c, p, (head + count++) % PREFETCH_DEPTH, &last, concurrent);
         if (count && budget != 0) { /* here the grey ring always has room */
             unsigned slot = head;
             head = (head + 1) % PREFETCH_DEPTH;
             count--;
             p = c->ring[slot];
-            if (take(c, p, c->ring_a[slot], c->ring_w[slot], c->ring_bit[slot], &budget, concurrent)) {
+            if (take(c, p, c->ring_a[slot], c->ring_w[slot], c->ring_bit[slot], &budget, &tick, &marked,
+                     concurrent)) {
                 if (!count && !gcount && !c->n) { /* nothing else in flight or waiting */
+                    c->tick = tick;
+                    c->marked_objects = marked;
                     chain(c, p, c->ring_a[slot], &budget, concurrent);
+                    tick = c->tick;
+                    marked = c->marked_objects;
                     continue;
                 }
                 __builtin_prefetch((const void *)p);
@@ -392,6 +411,8 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
         gcount--;
         scan(c, p);
     }
+    c->tick = tick;
+    c->marked_objects = marked;
     c->head = head;
     c->count = count;
     c->ghead = ghead;

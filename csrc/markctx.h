@@ -183,14 +183,33 @@ static inline __attribute__((always_inline)) bool try_mark(markctx *c, uintptr_t
  * and fill are kept in locals across the slot loop: each tag is an acquire
  * load (obj.h: the tag before the word), after which the compiler would
  * otherwise reload every field of c. */
+/* scan_two — the references held by two-slot object o (a list's or a
+ * tree's node: the common shape) into e[sn], e[sn + 1]; the new fill. */
+static inline __attribute__((always_inline)) size_t scan_two(const tc_obj *o, uintptr_t *e, size_t sn)
+{
+    _Atomic uint64_t *w = obj_words(o);
+    _Atomic uint8_t *t = obj_tags(o);
+    uint8_t t0 = atomic_load_explicit(&t[0], memory_order_acquire);
+    uint8_t t1 = atomic_load_explicit(&t[1], memory_order_acquire);
+    if ((t0 & TAG_KIND) == TC_REF)
+        e[sn++] = atomic_load_explicit(&w[0], memory_order_relaxed);
+    if ((t1 & TAG_KIND) == TC_REF)
+        e[sn++] = atomic_load_explicit(&w[1], memory_order_relaxed);
+    return sn;
+}
+
 static inline __attribute__((always_inline)) void scan(markctx *c, uintptr_t p)
 {
     const tc_obj *o = (const tc_obj *)p;
     uint32_t n = obj_nslots(o);
-    _Atomic uint64_t *w = obj_words(o);
-    _Atomic uint8_t *t = obj_tags(o);
     uintptr_t *e = c->top->e;
     size_t sn = c->n;
+    if (n == 2 && sn <= STACK_CHUNK - 2) { /* no slot loop */
+        c->n = scan_two(o, e, sn);
+        return;
+    }
+    _Atomic uint64_t *w = obj_words(o);
+    _Atomic uint8_t *t = obj_tags(o);
     for (uint32_t i = 0; i < n; i++) {
         if ((atomic_load_explicit(&t[i], memory_order_acquire) & TAG_KIND) != TC_REF)
             continue;

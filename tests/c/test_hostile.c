@@ -259,6 +259,63 @@ TEST(hostile_first_allocation_under_an_address_space_cap)
     CHECK(rc == 3 || rc == 0);
 }
 
+/* marking_follows_references_across_arenas — a heap in two arenas: one
+ * object takes all but ~48 MiB of the first (a 4 GiB reservation; its
+ * pages are never touched), so the 1 KiB objects made next fill the rest
+ * and go on in a second arena. A random graph of them (slot 0 chains them
+ * all, slot 1 points at a random one) keeps referring from one arena into
+ * the other, and the marker's arena lookup must follow every reference
+ * (drain.c caches the last arena it saw). Collected with checkmark on,
+ * nothing may be lost. */
+TEST(hostile_marking_follows_references_across_arenas)
+{
+    tc_config c;
+    tc_config_init(&c);
+    c.collector = tc_test_collector;
+    c.gogc = -1; /* only the collections below */
+    c.checkmark = true;
+    tc_heap *h = NULL;
+    CHECK_OK(tc_heap_new(&c, &h));
+    enum { N = 128 * 1024 };
+    tc_obj **v = malloc(N * sizeof *v);
+    tc_mutator *m = tc_enter(h);
+    tc_obj **loc = m ? tc_locals(m, 1) : NULL;
+    CHECK(v && loc);
+    tc_obj *big = tc_alloc(m, 0, (uint32_t)(((uint64_t)4 << 30) - ((uint64_t)48 << 20)));
+    size_t n = 0, beyond = 0;
+    for (; big && n < N && beyond < 4096; n++) { /* chained through slot 0 as they are made: all stay reachable */
+        if (!(v[n] = tc_alloc(m, 2, 1000)))
+            break;
+        if (n)
+            tc_store(m, v[n - 1], 0, tc_ref(v[n]));
+        else
+            loc[0] = v[0];
+        beyond += h->narenas > 1; /* this thread is the only one that adds arenas here */
+    }
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        tc_store(m, v[i], 1, tc_ref(v[x % n]));
+    }
+    tc_root *root = NULL;
+    bool made = n > 0 && tc_root_new(h, loc[0], &root) == TC_OK;
+    tc_locals_pop(m, 1);
+    tc_leave(m);
+    free(v);
+    int arenas = h->narenas;
+    if (!big || arenas < 2)
+        fprintf(stderr, "  big object %s, %zu objects in %d arena(s)\n", big ? "made" : "refused", n, arenas);
+    CHECK(made && arenas >= 2);
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_heap_verify(h));
+    tc_stats st;
+    CHECK_OK(tc_heap_stats(h, &st));
+    CHECK(st.heap_objects >= n);
+    tc_root_release(h, root);
+    tc_heap_destroy(h);
+}
+
 /* ---- tunable extremes (issue 10, point 4) ---------------------------------- */
 
 /* churn — allocate n small objects, keeping every 16th; true if all worked. */
