@@ -761,6 +761,66 @@ TEST(hostile_fork_during_a_large_clear_keeps_its_pages)
     tc_heap_destroy(h);
 }
 
+/* fork_during_a_refills_prefault_keeps_its_span — a refill that takes
+ * fresh pages faults them in parked (alloc.c, prefault_parked), its span in
+ * no list meanwhile, as a large object's clear: a fork then, and the child
+ * has a span in use that no thread of its own will ever list or free. */
+static void *prefault_fork_alloc(void *arg)
+{
+    large_fork *lf = arg;
+    tc_root *r;
+    if (tc_obj_new(lf->h, 2, 8, NULL, &r) == TC_OK)
+        tc_root_release(lf->h, r);
+    atomic_store(&lf->returned, true);
+    return NULL;
+}
+
+static int prefault_fork_child(void *arg)
+{
+    large_fork *lf = arg;
+    tc_heap *h = lf->h;
+    if (tc_heap_collect(h) != TC_OK || tc_heap_collect(h) != TC_OK)
+        return 2;
+    pthread_mutex_lock(&h->lock);
+    uint64_t spans = h->spans_inuse;
+    pthread_mutex_unlock(&h->lock);
+    if (spans != lf->spans_before) {
+        fprintf(stderr, "  child: %llu spans in use (%llu before)\n", (unsigned long long)spans,
+                (unsigned long long)lf->spans_before);
+        return 4;
+    }
+    if (tc_heap_verify(h) != TC_OK)
+        return 5;
+    tc_heap_destroy(h);
+    return 0;
+}
+
+TEST(hostile_fork_during_a_refills_prefault_keeps_its_span)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    CHECK(h);
+    large_fork lf = {.h = h};
+    pthread_mutex_lock(&h->lock);
+    lf.spans_before = h->spans_inuse;
+    pthread_mutex_unlock(&h->lock);
+    atomic_store(&h->debug_prefault_hold, 1); /* the first refill's prefault waits, parked */
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, prefault_fork_alloc, &lf) == 0);
+    while (atomic_load(&h->debug_prefault_hold) != 2 && !atomic_load(&lf.returned))
+        sched_yield();
+    bool held = atomic_load(&h->debug_prefault_hold) == 2;
+    int rc = child_wait(child_spawn(prefault_fork_child, &lf), SANITIZED ? 120 : 60);
+    atomic_store(&h->debug_prefault_hold, 0);
+    pthread_join(t, NULL);
+    CHECK(held);
+    if (rc != 0)
+        fprintf(stderr, "  child exit %d\n", rc);
+    CHECK(rc == 0);
+    CHECK_OK(tc_heap_collect(h));
+    CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}
+
 /* ---- every call after close, after free, from a sink that closes ------------ */
 
 static int sink_lines;
