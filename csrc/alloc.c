@@ -241,9 +241,11 @@ static span *refill(tc_mutator *m, int c)
         span_init_class(s, c);
         prefault_range pf;
         if (pages_prefault_claim(h, s, &pf)) { /* s is in no list meanwhile (prefault_parked) */
+            m->clearing = s;                  /* a fork meanwhile hands it back in the child (fork.c) */
             pthread_mutex_unlock(&h->lock);
             prefault_parked(m, &pf);
             plat_lock(&h->lock);
+            m->clearing = NULL;
         }
         atomic_store(&s->sweepgen, atomic_load(&h->sweepgen)); /* after the wait: as alloc_large's */
     }

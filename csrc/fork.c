@@ -121,9 +121,10 @@ static void reset_conds(tc_heap *h)
 }
 
 /* forget_threads — the other threads' mutators become spares (heap->lock
- * and mut_lock held): whatever they held in the heap is dropped (a large
- * span one was clearing, unpublished and in no list, goes back to the free
- * pages: alloc_large's clear stops for pauses, and so for a fork), but their
+ * and mut_lock held): whatever they held in the heap is dropped (a span
+ * one held unpublished and in no list goes back to the free pages: a large
+ * object's clear and a refill's prefault stop for pauses, and so for a
+ * fork), but their
  * free root slots and counters stay with the mutator (a new thread adopts
  * it). Their hosts' handles stay roots: the child may still use them. */
 static void forget_threads(tc_heap *h)
@@ -132,7 +133,7 @@ static void forget_threads(tc_heap *h)
         if (m == h->fork_self)
             continue;
         alloc_flush_cache(m);
-        if (m->clearing) { /* a large object it was clearing at a safepoint: nobody returns it */
+        if (m->clearing) { /* a span it held in no list at a safepoint (a clear, a prefault): nobody returns it */
             pages_free(h, m->clearing);
             m->clearing = NULL;
         }

@@ -50,8 +50,9 @@ struct tc_mutator {
     struct tc_mutator *flush_next; /* heap->flushq, under heap->lock (cycle.c: flush_all) */
     bool in_flushq;              /* on heap->flushq (heap->lock) */
     uint64_t flushed_alloc;      /* alloc_bytes at its last flush_all (heap->lock, world stopped) */
-    span *clearing;              /* a large span alloc_large clears, in no list (heap->lock): a fork's
-                                  * child, where this thread does not exist, frees it (fork.c) */
+    span *clearing;              /* a span held in no list at a safepoint (heap->lock): a large one
+                                  * alloc_large clears, or a refill's whose pages it prefaults; a
+                                  * fork's child, where this thread does not exist, frees it (fork.c) */
 };
 
 /* mutator.c: thread registration and the stop-the-world handshake */
