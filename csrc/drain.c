@@ -171,28 +171,42 @@ static __attribute__((noinline)) void poll(markctx *c)
  * address is inside it. */
 static arena no_arena;
 
+/* no_pair — the alloc and mark words ring_put gives a candidate that is in
+ * no arena, or (concurrently) in another heap's: no alloc bit, every mark
+ * bit set, so that take drops it (obj_start fails, or mark_valid finds it
+ * marked) with no test of its own. Never written: mark_valid stores only
+ * to a word whose bit was clear. */
+static bmpair no_pair = {.alloc = 0, .mark = UINT64_MAX};
+
 /* ring_put — candidate p into slot `slot` of the prefetch ring: its mark
  * word (and, in the same line, its alloc word: span.h) is computed and
  * prefetched now and tested PREFETCH_DEPTH candidates later. *last is the
  * arena of the last candidate that had one: almost every candidate is in
  * it (a heap of up to 4 GiB is one arena), and then one range check finds
- * it, where arena_of's table lookup needed a dependent load and two tests. */
+ * it, where arena_of's table lookup needed a dependent load and two tests.
+ * A concurrent marker's *last is always this heap's (checked when it
+ * changes, not per candidate); a candidate in no arena, or in another
+ * heap's, gets no_pair. */
 static inline __attribute__((always_inline)) void ring_put(markctx *c, uintptr_t p, unsigned slot, arena **last,
                                                            bool concurrent)
 {
     arena *a = *last;
-    if (__builtin_expect(p - a->base >= a->size, 0) && (a = arena_of(p)))
+    if (__builtin_expect(p - a->base >= a->size, 0)) {
+        a = arena_of(p);
+        if (!a || (concurrent && a->heap != c->h)) {
+            c->ring[slot] = p;
+            c->ring_w[slot] = &no_pair.mark;
+            c->ring_bit[slot] = 1;
+            return;
+        }
         *last = a;
+    }
     c->ring[slot] = p;
     c->ring_a[slot] = a;
-    if (__builtin_expect(a != NULL, 1)) {
-        _Atomic uint64_t *w = !concurrent && c->check ? bit_word(a->checkbits, a, p, &c->ring_bit[slot])
-                                                      : mark_word(a, p, &c->ring_bit[slot]);
-        c->ring_w[slot] = w;
-        __builtin_prefetch((const void *)w, 1);
-    } else {
-        c->ring_w[slot] = NULL;
-    }
+    _Atomic uint64_t *w = !concurrent && c->check ? bit_word(a->checkbits, a, p, &c->ring_bit[slot])
+                                                  : mark_word(a, p, &c->ring_bit[slot]);
+    c->ring_w[slot] = w;
+    __builtin_prefetch((const void *)w, 1);
 }
 
 /* take — test-and-mark candidate p (its arena, mark word and bit known)
@@ -207,8 +221,8 @@ static inline __attribute__((always_inline)) bool take(markctx *c, uintptr_t p, 
 {
     if (concurrent && !(++*tick & (POLL_EVERY - 1)))
         poll(c);
-    if (!try_mark(c, p, a, w, bit, concurrent))
-        return false;
+    if ((concurrent && !obj_start(p, w, bit)) || !mark_valid(c, p, a, w, bit, concurrent))
+        return false; /* marked, deferred, or no object of this heap (no_pair: ring_put) */
     ++*marked;
     if (concurrent && !(*marked & (PROGRESS_EVERY - 1))) { /* let assists see the work done */
         c->marked_objects = *marked;

@@ -80,8 +80,8 @@ struct markctx {
     size_t n;           /* entries used in top */
     stack_chunk *spare; /* one free chunk kept to avoid thrashing at a boundary */
     uintptr_t ring[PREFETCH_DEPTH];           /* candidates in flight */
-    _Atomic uint64_t *ring_w[PREFETCH_DEPTH]; /* their mark words (NULL: not in this heap) */
-    arena *ring_a[PREFETCH_DEPTH];            /* their arenas */
+    _Atomic uint64_t *ring_w[PREFETCH_DEPTH]; /* their mark words (drain.c's no_pair: not in this heap) */
+    arena *ring_a[PREFETCH_DEPTH];            /* their arenas (unset for no_pair) */
     uint64_t ring_bit[PREFETCH_DEPTH];
     unsigned head, count;
     uintptr_t grey[GREY_DEPTH];               /* marked, prefetched, to be scanned */
