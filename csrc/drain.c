@@ -146,10 +146,15 @@ static void donate(markctx *c)
     }
 }
 
-/* poll — every POLL_EVERY candidates of a concurrent marker. */
+/* poll — every POLL_EVERY candidates of a concurrent marker (c's marked
+ * count up to date). It publishes the progress once PROGRESS_EVERY objects
+ * were marked since the last report, so that assists see the work done
+ * (take used to test the count for that on every object it marked). */
 static __attribute__((noinline)) void poll(markctx *c)
 {
     tc_heap *h = c->h;
+    if (c->marked_objects * c->avg_bytes - c->published >= PROGRESS_EVERY * c->avg_bytes)
+        publish(c);
     uint64_t s = atomic_load_explicit(&h->mark_share, memory_order_relaxed);
     if (c->mode == MODE_EXCL && s > (SHARE_ONE | SHARE_EXCL)) { /* someone waits: claim from now on */
         atomic_fetch_sub_explicit(&h->mark_share, SHARE_EXCL, memory_order_acq_rel);
@@ -213,23 +218,20 @@ static inline __attribute__((always_inline)) void ring_put(markctx *c, uintptr_t
  * and count it; true if this marker marked it (it must now be scanned).
  * *tick and *marked are c->tick and c->marked_objects, or drain's copies
  * of them in locals (after every tag's acquire load the compiler would
- * reload c's; nothing take calls reads them but publish, which gets the
- * count stored first). */
+ * reload c's; nothing take calls reads them but poll, which gets the count
+ * stored first). The budget is the caller's: drain stops at a marked count,
+ * chain_take counts it down. */
 static inline __attribute__((always_inline)) bool take(markctx *c, uintptr_t p, arena *a, _Atomic uint64_t *w,
-                                                       uint64_t bit, int64_t *budget, unsigned *tick,
-                                                       uint64_t *marked, bool concurrent)
+                                                       uint64_t bit, unsigned *tick, uint64_t *marked,
+                                                       bool concurrent)
 {
-    if (concurrent && !(++*tick & (POLL_EVERY - 1)))
+    if (concurrent && !(++*tick & (POLL_EVERY - 1))) {
+        c->marked_objects = *marked;
         poll(c);
+    }
     if ((concurrent && !obj_start(p, w, bit)) || !mark_valid(c, p, a, w, bit, concurrent))
         return false; /* marked, deferred, or no object of this heap (no_pair: ring_put) */
     ++*marked;
-    if (concurrent && !(*marked & (PROGRESS_EVERY - 1))) { /* let assists see the work done */
-        c->marked_objects = *marked;
-        publish(c);
-    }
-    if (*budget > 0)
-        (*budget)--;
     return true;
 }
 
@@ -288,8 +290,10 @@ static bool chain_take(markctx *c, uintptr_t p, arena *a, _Atomic uint64_t *w, u
         c->n = 1; /* p stays on the stack */
         return false;
     }
-    if (!take(c, p, a, w, bit, budget, &c->tick, &c->marked_objects, concurrent))
+    if (!take(c, p, a, w, bit, &c->tick, &c->marked_objects, concurrent))
         return false;
+    if (*budget > 0)
+        (*budget)--;
     if (c->n || c->top->prev || *budget == 0) { /* poll brought work back, or the budget ran out */
         scan(c, p);
         return false;
@@ -388,22 +392,23 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
     arena *last = &no_arena;
     unsigned tick = c->tick;
     uint64_t marked = c->marked_objects;
+    uint64_t stop = budget < 0 ? UINT64_MAX : marked + (uint64_t)budget; /* the budget, as a marked count */
     bool done;
     for (;;) {
         uintptr_t p;
         while (count < PREFETCH_DEPTH && pop(c, &p, count || gcount))
             ring_put(c, p, (head + count++) % PREFETCH_DEPTH, &last, concurrent);
-        if (count && budget != 0) { /* here the grey ring always has room */
+        if (count && marked != stop) { /* here the grey ring always has room */
             unsigned slot = head;
             head = (head + 1) % PREFETCH_DEPTH;
             count--;
             p = c->ring[slot];
-            if (take(c, p, c->ring_a[slot], c->ring_w[slot], c->ring_bit[slot], &budget, &tick, &marked,
-                     concurrent)) {
+            if (take(c, p, c->ring_a[slot], c->ring_w[slot], c->ring_bit[slot], &tick, &marked, concurrent)) {
                 if (!count && !gcount && !c->n) { /* nothing else in flight or waiting */
+                    int64_t left = budget < 0 ? -1 : (int64_t)(stop - marked); /* chain keeps stop - marked */
                     c->tick = tick;
                     c->marked_objects = marked;
-                    chain(c, p, c->ring_a[slot], &budget, concurrent);
+                    chain(c, p, c->ring_a[slot], &left, concurrent);
                     tick = c->tick;
                     marked = c->marked_objects;
                     continue;
@@ -417,7 +422,7 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
         } else if (!gcount) {
             if (!count && concurrent && wait_deferred(c, budget))
                 continue;
-            done = !count; /* else budget == 0: candidates left in the ring and on the stack */
+            done = !count; /* else the budget ran out: candidates left in the ring and on the stack */
             break;
         }
         p = c->grey[ghead];
