@@ -529,5 +529,8 @@ void tc_store(tc_mutator *m, tc_obj *o, size_t i, tc_value v) { barrier_store(m,
 
 tc_value tc_load(const tc_obj *o, size_t i) { return slot_read(o, i); }
 void *tc_payload(tc_obj *o) { return obj_payload(o); }
+/* tricolor.h's tc_root_freed and tc_root_shape read the header as two words */
+_Static_assert(offsetof(objhdr, nslots) == 0 && offsetof(objhdr, size) == 4 && sizeof(objhdr) == 8,
+               "tricolor.h reads an object's header as nslots, size");
 size_t tc_obj_nslots_raw(const tc_obj *o) { return obj_nslots(o); }
 size_t tc_obj_size_raw(const tc_obj *o) { return obj_size(o); }

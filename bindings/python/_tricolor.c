@@ -193,6 +193,12 @@ tricolor_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->heap_closed_error);
     Py_VISIT(st->freed_error);
     Py_VISIT(st->corruption_error);
+    /* the type reference each handle on the free list keeps (_tricolor.h):
+     * the module owns them; unvisited, they would make the module and its
+     * types look referenced from outside, a cycle never collected. At most
+     * PYTC_OBJ_FREE_MAX. */
+    for (ObjObject *o = st->obj_free; o != NULL; o = (ObjObject *)o->heap)
+        Py_VISIT(Py_TYPE(o));
     return 0;
 }
 

@@ -60,8 +60,8 @@ typedef struct tricolor_state {
     const tc_stats_field *fields; /* tc_stats_fields(), static in the core */
     size_t nfields;
     PyGetSetDef *stats_getset;    /* one getter per field; PyMem, freed in m_free */
-    /* Obj free list: dead handles kept for reuse (their memory only: no root,
-     * no heap, no type reference), linked through ObjObject.heap; at most
+    /* Obj free list: dead handles kept for reuse (their memory and their
+     * type reference: no root, no heap), linked through ObjObject.heap; at most
      * PYTC_OBJ_FREE_MAX. Read and written with the GIL held; emptied by
      * m_clear, after which handles are freed, not kept. Saves pymalloc's
      * free and malloc on every slot read of a reference (a new handle, and
@@ -153,19 +153,32 @@ int pytc_obj_check_usable(ObjObject *o);
 /* pytc_obj_free_list_clear — free the handles kept for reuse (m_clear). */
 void pytc_obj_free_list_clear(tricolor_state *st);
 
+/* pytc_decref_not_last — Py_DECREF of a reference the caller knows is not
+ * the last (no branch to a deallocation). A Py_REF_DEBUG build (which counts
+ * every reference) takes Py_DECREF itself. */
+static inline void pytc_decref_not_last(PyObject *o)
+{
+#ifdef Py_REF_DEBUG
+    Py_DECREF(o);
+#else
+    Py_SET_REFCNT(o, Py_REFCNT(o) - 1);
+#endif
+}
+
 /* pytc_obj_reinit — PyObject_Init for a handle from the free list, in line:
- * the type (a heap type: a reference to it) and a refcount of 1. What
- * PyObject_Init adds out of line is _Py_NewReference's tracemalloc hook
- * (a reused block keeps the traceback of its first allocation, as for any
- * block reused without it) and, in a Py_TRACE_REFS build, the object list:
- * that build takes PyObject_Init itself. */
+ * a refcount of 1; its type and the reference to it are still there (a kept
+ * handle keeps them: obj_dealloc). What PyObject_Init adds out of line is
+ * _Py_NewReference's tracemalloc hook (a reused block keeps the traceback of
+ * its first allocation, as for any block reused without it) and, in a
+ * Py_TRACE_REFS build, the object list: that build takes PyObject_Init
+ * itself, after giving back the reference it takes again. */
 static inline void pytc_obj_reinit(ObjObject *o, PyTypeObject *tp)
 {
 #ifdef Py_TRACE_REFS
+    pytc_decref_not_last((PyObject *)tp); /* the module holds it (obj_type) */
     PyObject_Init((PyObject *)o, tp);
 #else
-    Py_SET_TYPE(o, tp);
-    Py_INCREF(tp);
+    (void)tp;
     Py_SET_REFCNT(o, 1);
 #endif
 }

@@ -123,10 +123,9 @@ value_to_py(HeapObject *heap, tc_value v, tc_root *ref_root)
 static inline __attribute__((always_inline)) PyObject *
 obj_wrap(HeapObject *heap, tc_root *root)
 {
-    if (tc_root_freed(root))
-        return pytc_obj_new(heap, root, 0, 0);
-    tc_obj *o = tc_root_obj(root);
-    return pytc_obj_new(heap, root, tc_obj_nslots_raw(o), tc_obj_size_raw(o));
+    size_t nslots, size;
+    (void)tc_root_shape(root, &nslots, &size); /* in line: no call to the core */
+    return pytc_obj_new(heap, root, nslots, size);
 }
 
 PyObject *
@@ -145,7 +144,8 @@ obj_keep(tricolor_state *st, ObjObject *self)
 }
 
 /* obj_dealloc_slow — obj_dealloc but for its fast path: the root goes first,
- * before a Py_DECREF that may deallocate the heap (and close it). */
+ * before a Py_DECREF that may deallocate the heap (and close it). A handle
+ * kept keeps its type reference (tricolor_state.obj_free). */
 static __attribute__((noinline)) void
 obj_dealloc_slow(ObjObject *self)
 {
@@ -153,46 +153,52 @@ obj_dealloc_slow(ObjObject *self)
     HeapObject *heap = self->heap;
     tricolor_state *st = heap->st;
     tc_root_release(heap->heap, self->root);
-    if (st->nobj_free < PYTC_OBJ_FREE_MAX && st->obj_type == tp)
+    if (st->nobj_free < PYTC_OBJ_FREE_MAX && st->obj_type == tp) {
         obj_keep(st, self);
-    else
-        PyObject_Free(self);
+        Py_DECREF(heap);
+        return;
+    }
+    PyObject_Free(self);
     Py_DECREF(heap);
     Py_DECREF(tp);
 }
 
 /* obj_dealloc — dropping the last reference removes the root (a no-op on a
- * closed heap). Obj is a heap type: it owns a reference to its type. The
- * memory goes on the free list while it has room and the module is not
- * being cleared (obj_type still set). The fast path, that and the heap
- * referenced elsewhere too (dropping our reference runs nothing, and the
- * tc_heap outlives it), ends in tc_root_release as a tail call and keeps no
- * register; the rest is obj_dealloc_slow. */
+ * closed heap). Obj is a heap type: it owns a reference to its type, which
+ * a handle on the free list keeps (no decrement here, no increment when
+ * pytc_obj_new takes it back). The memory goes on the free list while it
+ * has room and the module is not being cleared (obj_type still set). The
+ * fast path, that and the heap referenced elsewhere too (dropping our
+ * reference runs nothing, and the tc_heap outlives it: a plain decrement,
+ * no branch to a deallocation), ends in tc_root_release as a tail call and
+ * keeps no register; the rest is obj_dealloc_slow. */
 static void
 obj_dealloc(ObjObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
     HeapObject *heap = self->heap;
     tricolor_state *st = heap->st;
-    if (__builtin_expect(st->nobj_free >= PYTC_OBJ_FREE_MAX || st->obj_type != tp || Py_REFCNT(heap) <= 1, 0)) {
+    if (__builtin_expect(st->nobj_free >= PYTC_OBJ_FREE_MAX || st->obj_type != Py_TYPE(self) || Py_REFCNT(heap) <= 1,
+                         0)) {
         obj_dealloc_slow(self);
         return;
     }
     tc_root *root = self->root;
     obj_keep(st, self);
-    Py_DECREF(tp);   /* not the last: the module holds it (obj_type) */
-    Py_DECREF(heap); /* not the last: tested above */
+    pytc_decref_not_last((PyObject *)heap); /* tested above */
     tc_root_release(heap->heap, root);
 }
 
-/* pytc_obj_free_list_clear — free the kept handles (module clear). */
+/* pytc_obj_free_list_clear — free the kept handles and their type
+ * references (module clear). */
 void
 pytc_obj_free_list_clear(tricolor_state *st)
 {
     while (st->obj_free != NULL) {
         ObjObject *o = st->obj_free;
+        PyTypeObject *tp = Py_TYPE(o);
         st->obj_free = (ObjObject *)o->heap;
         PyObject_Free(o);
+        Py_DECREF(tp);
     }
     st->nobj_free = 0;
 }
@@ -282,17 +288,30 @@ obj_load(ObjObject *self, int64_t i)
     if (v.kind == TC_INT)
         return PyLong_FromLongLong(v.u.i);
     if (v.kind == TC_REF && ref_root != NULL)
-        return pytc_obj_wrap(heap, ref_root); /* a tail call: this frame keeps no register */
+        return obj_wrap(heap, ref_root); /* in line: the handle from the free list, no call */
     return value_to_py(heap, v, ref_root);
 }
 
+/* obj_subscript_slow — obj_subscript for a key that is not a one-digit int. */
+static __attribute__((noinline)) PyObject *
+obj_subscript_slow(ObjObject *self, PyObject *key)
+{
+    int64_t i;
+    if (obj_index_slow(self, key, &i) < 0)
+        return NULL;
+    return obj_load(self, i);
+}
+
+/* obj_subscript — obj[key]. A one-digit int key (pytc_small_int) stays in a
+ * register: the other keys, which obj_index_slow returns through memory,
+ * are obj_subscript_slow's. */
 static PyObject *
 obj_subscript(ObjObject *self, PyObject *key)
 {
-    int64_t i;
-    if (obj_index(self, key, &i) < 0)
-        return NULL;
-    return obj_load(self, i);
+    long k;
+    if (__builtin_expect(!pytc_small_int(key, &k), 0))
+        return obj_subscript_slow(self, key);
+    return obj_load(self, obj_small_index(self, k));
 }
 
 static PyObject *

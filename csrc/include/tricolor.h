@@ -363,6 +363,22 @@ static inline bool tc_root_freed(const tc_root *r)
     const uint32_t *hdr = (const uint32_t *)v;
     return (v & 2) != 0 || (hdr[0] == 0 && hdr[1] == 0xffffffffu);
 }
+/* tc_root_shape — the slot count and payload size of the object a root
+ * refers to, read in line from the header's two words (those tc_root_freed
+ * reads: what tc_obj_nslots_raw and tc_obj_size_raw return); 0 and 0, and
+ * false, for a freed object (tc_root_freed). For a host that makes a handle
+ * for every reference it reads. Only for a live root of an open heap. */
+static inline bool tc_root_shape(const tc_root *r, size_t *nslots, size_t *size)
+{
+    if (tc_root_freed(r)) {
+        *nslots = *size = 0;
+        return false;
+    }
+    const uint32_t *hdr = (const uint32_t *)(const void *)tc_root_obj(r);
+    *nslots = hdr[0];
+    *size = hdr[1];
+    return true;
+}
 /* tc_obj_address — the object's address (with the freed bit cleared). */
 static inline uintptr_t tc_obj_address(const tc_obj *o) { return (uintptr_t)o & ~(uintptr_t)7; }
 

@@ -5,8 +5,10 @@
  * for a mark seen running), and each case they hand back to tc_slot_get /
  * tc_slot_set (a reference over which a plain value is stored, a
  * reference value, an index out of range, a freed object, an int out of
- * range, no root asked for). The Python binding's side (the GIL, the closed
- * test, a mark, a recording) is tests/python/test_slot_paths.py. */
+ * range, no root asked for); and tc_root_shape, the in-line shape of a
+ * root's object that the binding's new handles take. The Python binding's
+ * side (the GIL, the closed test, a mark, a recording) is
+ * tests/python/test_slot_paths.py. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -57,6 +59,10 @@ TEST(owned_calls_read_and_store_as_the_checked_ones)
     uint64_t roots = roots_count(h);
     CHECK_OK(tc_slot_get_owned(h, a, 2, &v, &r)); /* a reference: a new root */
     CHECK(v.kind == TC_REF && v.u.ref == tc_root_obj(b) && r && r != b && tc_root_obj(r) == tc_root_obj(b));
+    size_t ns = 0, sz = 0; /* its shape in line, as the raw calls say it (the binding's new handle) */
+    CHECK(tc_root_shape(r, &ns, &sz) && ns == 0 && sz == 8);
+    CHECK(ns == tc_obj_nslots_raw(tc_root_obj(r)) && sz == tc_obj_size_raw(tc_root_obj(r)));
+    CHECK(tc_root_shape(a, &ns, &sz) && ns == 3 && sz == 0);
     CHECK(roots_count(h) == roots + 1);
     tc_root_release(h, r);
     CHECK(roots_count(h) == roots);
@@ -146,14 +152,19 @@ TEST(owned_calls_refuse_a_freed_object_through_any_root)
         CHECK(tc_slot_set_owned(h, a, hostile[k], tc_int(1)) == TC_ERR_INDEX);
     }
     CHECK_OK(tc_root_new(h, tc_root_obj(a), &a2));
+    size_t ns = 9, sz = 9;
+    CHECK(tc_root_shape(a2, &ns, &sz) && ns == 2 && sz == 0);
     CHECK_OK(tc_obj_free(h, a));
     CHECK(((uintptr_t)tc_root_obj(a2) & 2) == 0); /* a2 knows it from the header only */
+    CHECK(!tc_root_shape(a2, &ns, &sz) && ns == 0 && sz == 0); /* not 0 and 2^32-1 */
     CHECK(tc_slot_get_owned(h, a2, 1, &v, &r) == TC_ERR_FREED);
     CHECK(tc_slot_set_owned(h, a2, 1, tc_int(1)) == TC_ERR_FREED);
     CHECK(tc_slot_get_owned(h, a2, 0, &v, NULL) == TC_ERR_FREED);
     for (int round = 0; round < 2; round++) {
         CHECK_OK(tc_heap_collect(h)); /* the cycle marks a2; the memory may be reused */
         CHECK(((uintptr_t)tc_root_obj(a2) & 2) != 0);
+        ns = sz = 9;
+        CHECK(!tc_root_shape(a2, &ns, &sz) && ns == 0 && sz == 0); /* the header is not read */
         for (int k = 0; k < 1000; k++) {
             tc_root *t;
             CHECK_OK(tc_obj_new(h, 2, 0, NULL, &t));

@@ -168,3 +168,33 @@ def test_module_can_be_reloaded_independently():
             raise AssertionError("the other module's classes are distinct")
         except TypeError:
             pass  # an Obj of another module copy is just another type
+
+
+MODULE_DROPPED = """
+import gc, sys, weakref
+import tricolor
+heap = tricolor.Heap()
+obj = heap.new(2)
+obj[1] = heap.new(0)
+for _ in range(100):
+    r = obj[1]  # each load takes a kept handle, each drop keeps one
+del r, obj
+heap.close()
+types, mod = weakref.ref(tricolor.Obj), weakref.ref(sys.modules["tricolor._tricolor"])
+del heap
+for name in [n for n in sys.modules if n == "tricolor" or n.startswith("tricolor.")]:
+    del sys.modules[name]
+del tricolor
+gc.collect()
+print(types() is None, mod() is None)
+"""
+
+
+def test_a_dropped_module_is_collected_with_handles_kept_for_reuse():
+    # The free list's handles keep their type referenced (_tricolor.h): the
+    # module's traverse must visit those references, or the module and its
+    # types, a cycle, look referenced from outside and are never collected
+    # (nor their free list freed) once nothing else uses them.
+    out = subprocess.run([sys.executable, "-c", MODULE_DROPPED], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(tricolor.__file__))))
+    assert out.stdout.split() == ["True", "True"], out.stdout + out.stderr

@@ -11,6 +11,8 @@ over the only reference greys the old object under the deletion barriers), a
 recorded store (it is in the log), an int over a reference (the reference is
 gone: its object is collected), and a reference read (a new handle, a root).
 """
+import sys
+
 import pytest
 
 import tricolor
@@ -132,3 +134,26 @@ def test_reference_loads_are_new_roots(heap):
     assert all(g == got[0] for g in got)
     del got
     assert heap.stats().roots == base
+
+
+def test_reloaded_handles_keep_their_type_referenced(heap):
+    # A handle on the free list keeps its reference to tricolor.Obj (the
+    # load that takes it back adds none, the drop that keeps it drops
+    # none): the type's refcount is the same after any number of loads and
+    # drops, and counts live plus kept handles. A missed or extra reference
+    # drifts it by one per round.
+    obj = heap.new(2)
+    obj[1] = heap.new(3, data=b"abcd")
+    Obj = type(obj)
+    warm = [obj[1] for _ in range(200)]  # fills the free list when dropped
+    del warm
+    base = sys.getrefcount(Obj)
+    for _ in range(1000):
+        r = obj[1]
+        assert len(r) == 3 and r.size == 4 and r.data == b"abcd"
+    del r
+    assert sys.getrefcount(Obj) == base
+    got = [obj[1] for _ in range(500)]  # more than the free list holds: new ones
+    assert sys.getrefcount(Obj) == base + 500 - 64  # 64 came off the list (PYTC_OBJ_FREE_MAX)
+    del got
+    assert sys.getrefcount(Obj) == base
