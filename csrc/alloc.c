@@ -145,6 +145,54 @@ static inline bool span_next_free(tc_mutator *m, span *s, uint32_t *out)
     }
 }
 
+/* alloc_totals — the objects and bytes m has allocated: the per-class
+ * counts of the classes it has used (classes_used, a bit or two on most
+ * heaps), times their sizes, and the large objects. Any thread: relaxed
+ * reads, exact for the owner and for a world-stopper; another thread may
+ * see a count a few allocations old, as it could before. */
+void alloc_totals(const tc_mutator *m, uint64_t *objects, uint64_t *bytes)
+{
+    uint64_t n = atomic_load_explicit(&m->large_objects, memory_order_relaxed);
+    uint64_t b = atomic_load_explicit(&m->large_bytes, memory_order_relaxed);
+    for (int w = 0; w < (SC_MAX_CLASSES + 63) / 64; w++)
+        for (uint64_t used = atomic_load_explicit(&m->classes_used[w], memory_order_relaxed); used;
+             used &= used - 1) {
+            int c = w * 64 + __builtin_ctzll(used);
+            uint64_t k = atomic_load_explicit(&m->nsmall[c], memory_order_relaxed);
+            n += k;
+            b += k * sc_size[c];
+        }
+    *objects = n;
+    *bytes = b;
+}
+
+uint64_t alloc_bytes_total(const tc_mutator *m)
+{
+    uint64_t objects, bytes;
+    alloc_totals(m, &objects, &bytes);
+    return bytes;
+}
+
+/* count_large — one large object of `bytes` (its pages) in m's counters
+ * (owner: plain load and store, read relaxed by stats). */
+static void count_large(tc_mutator *m, uint64_t bytes)
+{
+    atomic_store_explicit(&m->large_objects, atomic_load_explicit(&m->large_objects, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&m->large_bytes, atomic_load_explicit(&m->large_bytes, memory_order_relaxed) + bytes,
+                          memory_order_relaxed);
+}
+
+/* class_used — m is about to cache its first span of class c, maybe:
+ * alloc_totals must read nsmall[c] from now on (owner). */
+static inline void class_used(tc_mutator *m, int c)
+{
+    _Atomic uint64_t *w = &m->classes_used[c >> 6];
+    uint64_t used = atomic_load_explicit(w, memory_order_relaxed), bit = (uint64_t)1 << (c & 63);
+    if (!(used & bit))
+        atomic_store_explicit(w, used | bit, memory_order_relaxed);
+}
+
 /* report_alloc — hand the mutator's unreported allocation to the heap and
  * start a collection if the heap passed its trigger. Either may park the
  * mutator (a pause, an assist, a cycle); false if the heap was closed
@@ -153,7 +201,7 @@ static bool report_alloc(tc_mutator *m)
 {
     tc_heap *h = m->heap;
     tc_safepoint(m); /* a raw section that only allocates still stops for pauses */
-    uint64_t total = atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed), bytes = total - m->reported;
+    uint64_t total = alloc_bytes_total(m), bytes = total - m->reported;
     if (bytes) {
         atomic_fetch_add_explicit(&h->flushed_bytes, bytes, memory_order_relaxed);
         m->reported = total;
@@ -251,6 +299,7 @@ static span *refill(tc_mutator *m, int c)
     }
     span_list_push(&h->full[c], s);
     s->cached = 1;
+    class_used(m, c);
     m->cache[c] = s;
     m->ncached++;
     flushq_add(h, m);
@@ -276,7 +325,7 @@ static tc_obj *alloc_small(tc_mutator *m, size_t nslots, size_t size, size_t byt
         if (!s || !span_next_free(m, s, &i))
             return NULL;
     }
-    return alloc_finish(m, s, s->base + (size_t)i * s->elemsize, nslots, size, s->elemsize); /* cleared with its group */
+    return alloc_finish(m, s, s->base + (size_t)i * s->elemsize, nslots, size, c); /* cleared with its group */
 }
 
 #define ALLOC_CLEAR_CHUNK ((size_t)256 << 10) /* bytes a large clear does between two looks for a pause */
@@ -382,7 +431,7 @@ __attribute__((noinline)) tc_obj *alloc_object_slow(tc_mutator *m, size_t nslots
             obj_hdr(o)->nslots = (uint32_t)nslots;
             obj_hdr(o)->size = (uint32_t)size;
             publish_large(m, o);
-            alloc_count(m, (bytes + TC_PAGE_SIZE - 1) & ~(TC_PAGE_SIZE - 1));
+            count_large(m, (bytes + TC_PAGE_SIZE - 1) & ~(TC_PAGE_SIZE - 1));
         }
         if (!o && attempt == 0 && m->heap->cfg.collector == TC_COLLECTOR_MANUAL)
             break; /* only the program starts a manual heap's cycles (manual.c) */
