@@ -71,6 +71,37 @@ static inline void set_black(span *s, size_t word, uint64_t mask)
     atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | mask, memory_order_relaxed);
 }
 
+/* stride_bits — bit 0 and every step-th bit after it (step >= 1). */
+static inline uint64_t stride_bits(size_t step)
+{
+    uint64_t bits = 0;
+    for (size_t b = 0; b < 64; b += step)
+        bits |= (uint64_t)1 << b;
+    return bits;
+}
+
+/* group_black_run — group_black for a group whose free slots are one
+ * run of n (a span fresh from the page heap: next_group; the start pause
+ * finds it partly handed out), the run's slot k's black bit at
+ * off + k * step: each black-bit word's mask is one shifted
+ * stride pattern, whose top bit says where the next word's first slot
+ * is. One pass per word (GCBench's 40-byte class: 5 words, against 64
+ * passes of the slot loop: 752 -> 229 instructions a group, callgrind). */
+static void group_black_run(span *s, size_t off, size_t step, unsigned n)
+{
+    uint64_t pattern = stride_bits(step);
+    size_t last = off + (size_t)(n - 1) * step; /* the last slot's bit */
+    for (size_t p = off; p <= last;) {
+        size_t lo = p & ~(size_t)63;
+        uint64_t mask = pattern << (p - lo);
+        size_t next = lo + 63 - (size_t)__builtin_clzll(mask) + step; /* the first slot past this word */
+        if (last - lo < 63)
+            mask &= ((uint64_t)2 << (last - lo)) - 1;
+        set_black(s, lo >> 6, mask);
+        p = next;
+    }
+}
+
 /* group_black — during mark, set the black bit of every slot of s's
  * current group (those set in `alloccache`), so that the fast path hands
  * them out black without a look at the phase (alloc.h). One store per
@@ -81,9 +112,17 @@ static inline void set_black(span *s, size_t word, uint64_t mask)
 static void group_black(span *s)
 {
     size_t step = s->elemsize >> 3, off = (size_t)s->cachebase * step; /* slot k's first word: off + k * step */
+    uint64_t c = s->alloccache;
+    if (!c)
+        return;
+    unsigned first = (unsigned)__builtin_ctzll(c), n = 64 - (unsigned)__builtin_clzll(c) - first;
+    if (c >> first == ~(uint64_t)0 >> (64 - n)) { /* one run of slots: a fresh span's group, maybe begun */
+        group_black_run(s, off + first * step, step, n);
+        return;
+    }
     size_t cur = off >> 6;
     uint64_t mask = 0;
-    for (uint64_t c = s->alloccache; c; c >>= 1, off += step) {
+    for (; c; c >>= 1, off += step) {
         if (off >> 6 != cur) {
             if (mask)
                 set_black(s, cur, mask);
