@@ -46,14 +46,17 @@ tc_obj *alloc_object_slow(tc_mutator *m, size_t nslots, size_t size); /* NULL + 
 void alloc_flush_cache(tc_mutator *m);     /* world stopped or owner */
 void alloc_cache_black(tc_heap *h);        /* the start pause (world stopped, phase MARK) */
 
-/* alloc_count — one allocation of `bytes` in m's counters (owner: plain
- * load and store, read relaxed by stats). */
-static inline void alloc_count(tc_mutator *m, size_t bytes)
+void alloc_totals(const tc_mutator *m, uint64_t *objects, uint64_t *bytes); /* any thread: relaxed reads */
+uint64_t alloc_bytes_total(const tc_mutator *m);
+
+/* alloc_count_small — one object of class c in m's counters (owner: plain
+ * load and store, read relaxed by stats). One count per class, not an
+ * object count and a byte count: an object of class c is sc_size[c] bytes,
+ * so alloc_totals multiplies when it is read (at a refill, a pause, a
+ * stats call) and the fast path does one add, not two. */
+static inline void alloc_count_small(tc_mutator *m, size_t c)
 {
-    atomic_store_explicit(&m->mallocs, atomic_load_explicit(&m->mallocs, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-    atomic_store_explicit(&m->alloc_bytes,
-                          atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed) + bytes,
+    atomic_store_explicit(&m->nsmall[c], atomic_load_explicit(&m->nsmall[c], memory_order_relaxed) + 1,
                           memory_order_relaxed);
 }
 
@@ -72,18 +75,16 @@ static inline void alloc_set_bits(span *s, uintptr_t p)
                           memory_order_release);
 }
 
-/* alloc_finish — the header, bits and counts of a new object at p in s
- * (slots of elemsize bytes), whose bytes are already zero (fresh pages, or
- * cleared with its group). The header goes first: alloc_set_bits publishes
- * it to a validating marker. elemsize is the caller's copy of
- * s->elemsize: read once, before the stores, which the compiler may not
- * move a load of it across. */
+/* alloc_finish — the header, bits and count of a new object at p in s,
+ * of class c, whose bytes are already zero (fresh pages, or cleared with
+ * its group). The header goes first: alloc_set_bits publishes it to a
+ * validating marker. */
 static inline __attribute__((always_inline)) tc_obj *alloc_finish(tc_mutator *m, span *s, uintptr_t p,
-                                                                  size_t nslots, size_t size, uint32_t elemsize)
+                                                                  size_t nslots, size_t size, size_t c)
 {
     *(objhdr *)p = (objhdr){.nslots = (uint32_t)nslots, .size = (uint32_t)size};
     alloc_set_bits(s, p);
-    alloc_count(m, elemsize);
+    alloc_count_small(m, c);
     return (tc_obj *)p;
 }
 
@@ -107,13 +108,13 @@ static inline __attribute__((always_inline)) tc_obj *alloc_object(tc_mutator *m,
 {
     size_t bytes = obj_bytes(nslots, size);
     if (__builtin_expect(bytes <= ALLOC_INLINE_MAX, 1)) {
-        span *s = m->cache[sc_lookup_small[(bytes + 7) >> 3]];
+        size_t k = sc_lookup_small[(bytes + 7) >> 3];
+        span *s = m->cache[k];
         uint64_t c;
         if (__builtin_expect(s && (c = s->alloccache) != 0, 1)) {
-            uint32_t elemsize = s->elemsize;
             s->alloccache = c & (c - 1);
-            uintptr_t p = s->base + (size_t)(s->cachebase + (uint32_t)__builtin_ctzll(c)) * elemsize;
-            return alloc_finish(m, s, p, nslots, size, elemsize);
+            uintptr_t p = s->base + (size_t)(s->cachebase + (uint32_t)__builtin_ctzll(c)) * s->elemsize;
+            return alloc_finish(m, s, p, nslots, size, k);
         }
     }
     return alloc_object_slow(m, nslots, size);

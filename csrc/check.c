@@ -469,7 +469,7 @@ tc_status check_pause_term(tc_heap *h)
 }
 
 /* check_alloc_flushed — right after flush_all, world stopped: the flushed
- * total is the sum of every mutator's alloc_bytes (cycle.c's flush queue
+ * total is the sum of every mutator's bytes allocated (cycle.c's flush queue
  * invariant), read here without the pause's walk counter. */
 tc_status check_alloc_flushed(tc_heap *h)
 {
@@ -477,7 +477,7 @@ tc_status check_alloc_flushed(tc_heap *h)
     pthread_mutex_lock(&h->mut_lock);
     pthread_mutex_lock(&h->lock);
     for (tc_mutator *m = h->mutators; m; m = m->next)
-        sum += atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed);
+        sum += alloc_bytes_total(m);
     uint64_t flushed = h->alloc_flushed;
     pthread_mutex_unlock(&h->lock);
     pthread_mutex_unlock(&h->mut_lock);

@@ -74,13 +74,13 @@
  * (alloc.c adds it under that lock, at the refill or the large allocation,
  * before it can allocate from the span or count the object). Invariant: a
  * mutator not on the queue caches no span and has allocated nothing since
- * flush_all last took it off (reported == flushed_alloc == alloc_bytes),
+ * flush_all last took it off (reported == flushed_alloc == alloc_bytes_total),
  * because the only ways to allocate are from a cached span or a large
  * object, and flush_all empties both before it takes a mutator off. So
  * flush_all walks the queue, not every registered mutator, and leaves
  * nothing behind (check_caches verifies that every mutator caching a span
  * is queued); and heap->alloc_flushed, which flush_all keeps as the sum of
- * every mutator's flushed_alloc, equals the sum of their alloc_bytes right
+ * every mutator's flushed_alloc, equals the sum of their alloc_bytes_total right
  * after it: the termination's heap_alloc without a walk of every mutator.
  * Measured on the 1 GiB pause workload (issue 16), a pause the scheduler
  * did not preempt spent 5-30 us waiting for the mutator's safepoint and
@@ -193,7 +193,7 @@ static uint64_t flush_all(tc_heap *h)
         next = m->flush_next;
         atomic_fetch_add_explicit(&h->flush_visited, 1, memory_order_relaxed);
         alloc_flush_cache(m);
-        uint64_t total = atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed);
+        uint64_t total = alloc_bytes_total(m);
         m->reported = total;
         h->alloc_flushed += total - m->flushed_alloc;
         m->flushed_alloc = total;

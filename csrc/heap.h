@@ -343,7 +343,7 @@ tc_status check_marks(tc_heap *h);              /* world stopped, after mark */
 tc_status check_each_span(tc_heap *h, tc_status (*fn)(void *ud, span *s, int c), void *ud); /* in-use spans */
 tc_status check_pause_start(tc_heap *h);        /* world stopped, all swept: lists, caches, zero mark bits */
 tc_status check_pause_term(tc_heap *h);         /* world stopped, mark drained: no grey, no black->white */
-tc_status check_alloc_flushed(tc_heap *h);      /* after flush_all: its total is every mutator's alloc_bytes */
+tc_status check_alloc_flushed(tc_heap *h);      /* after flush_all: its total is every mutator's alloc_bytes_total */
 tc_status check_mid_mark(tc_heap *h);           /* world stopped mid-mark, markers flushed: black->white only to grey */
 #pragma GCC visibility pop
 #include "collector.h"

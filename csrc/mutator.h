@@ -35,7 +35,8 @@ struct tc_mutator {
     size_t nlocals, cap_locals;
     uintptr_t rfree;             /* local free list of root slots (roots.h's encoding; owner) */
     uint32_t nrfree;
-    uint64_t reported;           /* alloc_bytes already reported to the heap (owner, or the stopper) */
+    uint64_t reported;           /* bytes allocated (alloc_totals) already reported to the heap (owner,
+                                  * or the stopper) */
     uint64_t call_assist_ns;     /* assist time in the current outermost heap call (owner) */
     _Atomic(struct ev_local *) evl; /* GC events of this thread, made by the owner (events.c) */
     struct markctx *assist_ctx;  /* this mutator's marker for assists, made on first use (owner) */
@@ -43,13 +44,18 @@ struct tc_mutator {
     uint32_t gbuf_n;             /* shaded addresses in gbuf (owner); flushed on leave/park */
     uintptr_t gbuf[MUT_GBUF];
     /* counters: written by the owner (or the stopper), read relaxed by stats */
-    _Atomic uint64_t mallocs, alloc_bytes, roots_new, roots_del;
+    _Atomic uint64_t nsmall[SC_MAX_CLASSES]; /* small objects allocated, per size class: the fast
+                                              * path's one count (bytes: times sc_size, alloc_totals) */
+    _Atomic uint64_t classes_used[(SC_MAX_CLASSES + 63) / 64]; /* bit c: nsmall[c] may be nonzero (set
+                                              * by the owner's refill, before its first object of c) */
+    _Atomic uint64_t large_objects, large_bytes; /* large objects allocated and their pages' bytes */
+    _Atomic uint64_t roots_new, roots_del;
     _Atomic uint64_t barrier_slow;   /* slot stores that took the barrier's slow path (barrier.c) */
     _Atomic uint64_t barrier_shaded; /* objects the barrier greyed (shade: barrier.h) */
     struct tc_mutator *next;     /* heap->mutators list, under mut_lock */
     struct tc_mutator *flush_next; /* heap->flushq, under heap->lock (cycle.c: flush_all) */
     bool in_flushq;              /* on heap->flushq (heap->lock) */
-    uint64_t flushed_alloc;      /* alloc_bytes at its last flush_all (heap->lock, world stopped) */
+    uint64_t flushed_alloc;      /* bytes allocated at its last flush_all (heap->lock, world stopped) */
     span *clearing;              /* a span held in no list at a safepoint (heap->lock): a large one
                                   * alloc_large clears, or a refill's whose pages it prefaults; a
                                   * fork's child, where this thread does not exist, frees it (fork.c) */

@@ -69,8 +69,10 @@ static void sum_mutators(tc_heap *h, uint64_t *mallocs, uint64_t *alloc_bytes, i
     int64_t r = 0;
     pthread_mutex_lock(&h->mut_lock);
     for (tc_mutator *m = h->mutators; m; m = m->next, n++) {
-        ma += atomic_load_explicit(&m->mallocs, memory_order_relaxed);
-        by += atomic_load_explicit(&m->alloc_bytes, memory_order_relaxed);
+        uint64_t objects, bytes;
+        alloc_totals(m, &objects, &bytes);
+        ma += objects;
+        by += bytes;
         r += (int64_t)(atomic_load_explicit(&m->roots_new, memory_order_relaxed) -
                        atomic_load_explicit(&m->roots_del, memory_order_relaxed));
         if (out) {

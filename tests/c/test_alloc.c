@@ -244,3 +244,48 @@ TEST(allocated_during_mark_are_black_whatever_group_they_come_from)
     tc_leave(m);
     tc_heap_destroy(h);
 }
+
+/* Every small class, allocated black: group_black sets a group's black
+ * bits a word at a time from its slots' stride (alloc.c), so each class
+ * (strides of 1 to 128 words) hands out black objects from the group the
+ * start pause found begun (one object allocated before it), from whole
+ * groups loaded during the mark, and from a span's last, shorter group;
+ * and the slots blackened but never handed out are not objects after. */
+TEST(allocated_during_mark_are_black_in_every_small_class)
+{
+    if (tc_test_collector != TC_COLLECTOR_STW)
+        return; /* drives its own manual heap: once */
+    enum { NSIZE = 1024 / 8, PER = 200 }; /* PER > 64 + 64: a begun group, then whole ones */
+    tc_config cfg;
+    tc_config_init(&cfg);
+    cfg.collector = TC_COLLECTOR_MANUAL;
+    tc_heap *h = NULL;
+    CHECK_OK(tc_heap_new(&cfg, &h));
+    tc_mutator *m = tc_enter(h);
+    CHECK(m);
+    for (size_t k = 0; k < NSIZE; k++) /* before the mark: each class's first group begun */
+        CHECK(tc_alloc(m, 0, k * 8) != NULL);
+    tc_leave(m);
+    CHECK_OK(tc_heap_gc_start(h));
+    CHECK(collector_debug_phase(h) == 1); /* mark */
+    CHECK(tc_enter(h) == m);
+    int white = 0;
+    for (size_t k = 0; k < NSIZE; k++)
+        for (int i = 0; i < PER; i++) {
+            tc_obj *o = tc_alloc(m, 0, k * 8);
+            CHECK(o);
+            white += collector_debug_color(o) != 2;
+        }
+    CHECK(white == 0);
+    tc_leave(m);
+    for (uint64_t marked = 1; marked;)
+        CHECK_OK(tc_heap_gc_step(h, 64, &marked));
+    uint64_t freed = 0;
+    CHECK_OK(tc_heap_gc_finish(h, &freed));
+    CHECK(freed == NSIZE); /* the white ones from before the mark; the black ones live a cycle */
+    tc_stats st;
+    CHECK_OK(tc_heap_stats(h, &st));
+    CHECK(st.heap_objects == (uint64_t)NSIZE * PER && st.mallocs == (uint64_t)NSIZE * (PER + 1));
+    CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}
