@@ -122,6 +122,10 @@ struct tc_heap {
     struct {
         pthread_mutex_t mut_lock;
         tc_mutator *mutators;         /* registration, adoption, release: under mut_lock */
+        _Atomic(tc_mutator *) enterq; /* the listed mutators (mutator.c: every one that may be inside a
+                                       * heap call or hold locals): pushed by their owners, lock-free;
+                                       * filtered by a stopper, world stopped */
+        _Atomic uint64_t stop_visited; /* mutator records read by world_stop and mark_push_locals (test hook) */
     };
 
     /* the page heap and the sweep (lock, rank 5) */

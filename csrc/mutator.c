@@ -19,14 +19,32 @@
  * A mutator parks (active = 0) before it blocks on anything another thread
  * may hold during a pause (gc_lock, the world), so no pause ever waits for a
  * thread that waits for it. The pause cost is bounded by the longest single
- * heap call, not by heap size, handle count or thread count (idle threads
- * are skipped by reading one flag each).
+ * heap call, not by heap size, handle count or thread count.
+ *
+ * Idle threads cost a pause nothing: the stopper reads the `active` words
+ * of the listed mutators only (heap->enterq), not of every registered one.
+ * A mutator lists itself (mutator_list: a lock-free push, then `listed`)
+ * before it sets active = 1, whenever it finds itself unlisted; the inline
+ * entry backs out to do so (mutator.h). world_stop takes the whole list,
+ * waits for each, and drops those that are inactive and hold no locals
+ * (listed = 0), world stopped; the rest it pushes back. Why no mutator
+ * that may be inside a heap call is missed: it pushed itself before its
+ * store of active = 1 and its read of stw, so if it read stw == 0 the
+ * stopper's take (after the heavy fence) sees the push and then its
+ * active word (the Dekker pairing above); a mutator the stopper dropped
+ * was inactive when read, so it sees stw and backs off, and every path
+ * back to active = 1 (unpark, mutator_enter_slow) lists it first. Only
+ * the owner sets `listed` (when it was clear) and only a stopper clears it
+ * (when it was set, world stopped), so a mutator is on the list at most
+ * once. Locals are pushed only inside heap calls, and a dropped mutator
+ * held none, so mark_push_locals walks the same list.
  */
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "heap.h"
 #include "platform.h"
 
@@ -107,10 +125,26 @@ static void wait_world(tc_heap *h, bool hooks)
         block_end(h, tok);
 }
 
+/* mutator_list — put m on heap->enterq if a stopper dropped it (the
+ * top); the owner, before it sets active = 1. */
+static void mutator_list(tc_mutator *m)
+{
+    if (atomic_load_explicit(&m->listed, memory_order_acquire)) /* a stopper's drop: its reads came first */
+        return;
+    tc_heap *h = m->heap;
+    tc_mutator *head = atomic_load_explicit(&h->enterq, memory_order_relaxed);
+    do
+        m->enter_next = head;
+    while (!atomic_compare_exchange_weak_explicit(&h->enterq, &head, m, memory_order_seq_cst,
+                                                  memory_order_relaxed));
+    atomic_store_explicit(&m->listed, true, memory_order_relaxed);
+}
+
 static void unpark(tc_mutator *m, bool hooks)
 {
     tc_heap *h = m->heap;
     for (;;) {
+        mutator_list(m);
         atomic_store_explicit(&m->active, 1, memory_order_relaxed);
         light_fence();
         if (!atomic_load_explicit(&h->stw, memory_order_acquire))
@@ -268,6 +302,7 @@ tc_status mutator_enter_slow(tc_heap *h, tc_mutator **out)
         return tc_fail(TC_ERR_NOMEM, "cannot register this thread with the heap");
     if (depth_add(m, 1) == 0) {
         m->call_assist_ns = 0;
+        mutator_list(m);
         atomic_store_explicit(&m->active, 1, memory_order_relaxed);
         light_fence();
         if (__builtin_expect(atomic_load_explicit(&h->stw, memory_order_acquire), 0)) {
@@ -282,6 +317,33 @@ tc_status mutator_enter_slow(tc_heap *h, tc_mutator **out)
     }
     *out = m;
     return TC_OK;
+}
+
+/* wait_inactive — world_stop's wait for one mutator to leave its heap
+ * call (or park). */
+static void wait_inactive(tc_heap *h, tc_mutator *m)
+{
+    /* an active mutator is inside one short heap call: spin briefly
+     * (it may be finishing on the other core), then sleep on its
+     * `active` word; it wakes us when it leaves (mutator_leave). Spinning
+     * longer would steal the CPU from a preempted mutator. The spin
+     * yields every 64 rounds: when the scheduler has put this thread on
+     * the mutator's CPU (the other cores busy), a plain spin only keeps
+     * the mutator from reaching its safepoint (the pause workload's
+     * pauses took 70-107 us that way, 15-30 us with the yield). */
+    for (unsigned spins = 0; atomic_load_explicit(&m->active, memory_order_acquire); spins++) {
+        if (spins < WORLD_SPINS) {
+            if ((spins & 63) == 63)
+                sched_yield();
+            else
+                plat_cpu_relax();
+        } else {
+            atomic_store(&h->stopper_sleeping, 1);
+            if (atomic_load(&m->active))
+                plat_wait_while(&m->active, 1, 1000000);
+            atomic_store(&h->stopper_sleeping, 0);
+        }
+    }
 }
 
 /* world_stop — request a pause and wait until every other mutator is out of
@@ -299,43 +361,38 @@ uint64_t world_stop(tc_heap *h, tc_mutator *self)
     uint64_t since = plat_now_ns();
     atomic_store_explicit(&h->stw, 1, memory_order_seq_cst);
     plat_heavy_fence();
-    /* the list is only ever pushed at its head and freed with the heap, so
-     * the nodes seen here stay valid without mut_lock; a mutator registered
-     * after this read enters after stw was set and parks. Waiting with
-     * mut_lock held would deadlock with a thread that takes it inside a
-     * heap call (tc_heap_stats inside a raw section). */
-    pthread_mutex_lock(&h->mut_lock);
-    tc_mutator *first = h->mutators;
-    pthread_mutex_unlock(&h->mut_lock);
-    for (tc_mutator *m = first; m; m = m->next) {
-        if (m == self)
-            continue;
-        /* an active mutator is inside one short heap call: spin briefly
-         * (it may be finishing on the other core), then sleep on its
-         * `active` word; it wakes us when it leaves (mutator_leave). Spinning
-         * longer would steal the CPU from a preempted mutator. The spin
-         * yields every 64 rounds: when the scheduler has put this thread on
-         * the mutator's CPU (the other cores busy), a plain spin only keeps
-         * the mutator from reaching its safepoint (the pause workload's
-         * pauses took 70-107 us that way, 15-30 us with the yield). */
-        for (unsigned spins = 0; atomic_load_explicit(&m->active, memory_order_acquire); spins++) {
-            if (spins < WORLD_SPINS) {
-                if ((spins & 63) == 63)
-                    sched_yield();
-                else
-                    plat_cpu_relax();
-            } else {
-                atomic_store(&h->stopper_sleeping, 1);
-                if (atomic_load(&m->active))
-                    plat_wait_while(&m->active, 1, 1000000);
-                atomic_store(&h->stopper_sleeping, 0);
-            }
+    /* the listed mutators (the top); one that lists itself after this
+     * read sees stw and parks. No lock: a thread that waits for one inside
+     * a heap call would deadlock with this wait. */
+    tc_mutator *kept = NULL, *kept_last = NULL;
+    for (tc_mutator *m = atomic_exchange(&h->enterq, NULL), *next; m; m = next) {
+        next = m->enter_next;
+        atomic_fetch_add_explicit(&h->stop_visited, 1, memory_order_relaxed);
+        if (m != self)
+            wait_inactive(h, m);
+        if (m == self || (m->nlocals && !planted(PLANT_STOP_DROPS_LOCALS))) { /* self is inside its call;
+                                                                               * locals are roots */
+            m->enter_next = kept;
+            kept = m;
+            kept_last = kept_last ? kept_last : m;
+        } else {
+            atomic_store_explicit(&m->listed, false, memory_order_release); /* after the read of enter_next */
         }
+    }
+    if (kept) { /* back on the list, before whatever was pushed meanwhile */
+        tc_mutator *head = atomic_load_explicit(&h->enterq, memory_order_relaxed);
+        do
+            kept_last->enter_next = head;
+        while (!atomic_compare_exchange_weak_explicit(&h->enterq, &head, kept, memory_order_release,
+                                                      memory_order_relaxed));
     }
     atomic_thread_fence(memory_order_acquire);
     h->world_stopped_at = plat_now_ns(); /* the wait ends here, the stopped stretch begins (cycle.c) */
     return since;
 }
+
+/* mutator_debug_stop_visited — the test hook of check.h. */
+uint64_t mutator_debug_stop_visited(tc_heap *h) { return atomic_load(&h->stop_visited); }
 
 void world_start(tc_heap *h)
 {
@@ -411,7 +468,8 @@ void mutators_drain(tc_heap *h)
 
 void mutators_free(tc_heap *h)
 {
-    h->flushq = NULL; /* it lists some of them */
+    h->flushq = NULL; /* they list some of them */
+    atomic_store(&h->enterq, NULL);
     while (h->mutators) {
         tc_mutator *m = h->mutators;
         h->mutators = m->next;

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -264,6 +265,37 @@ static void *idler(void *arg)
     return NULL;
 }
 
+/* collect_beside_idlers — two collections of a fresh heap beside
+ * IDLE_THREADS threads that made one heap call each (an allocation) and
+ * idle, registered; v[0..2] are `count` before, between and after. */
+static tc_status collect_beside_idlers(uint64_t (*count)(tc_heap *), uint64_t v[3])
+{
+    tc_heap *h = new_heap_gogc(-1);
+    if (!h)
+        return TC_ERR_NOMEM;
+    idle_run r = {.h = h, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    pthread_t t[IDLE_THREADS];
+    int n = 0;
+    while (n < IDLE_THREADS && pthread_create(&t[n], NULL, idler, &r) == 0)
+        n++;
+    while (atomic_load(&r.ready) < n)
+        sched_yield();
+    v[0] = count(h);
+    tc_status st = tc_heap_collect(h);
+    v[1] = count(h);
+    if (st == TC_OK)
+        st = tc_heap_collect(h);
+    v[2] = count(h);
+    pthread_mutex_lock(&r.mu);
+    r.go = true;
+    pthread_cond_broadcast(&r.cv);
+    pthread_mutex_unlock(&r.mu);
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    tc_heap_destroy(h);
+    return n == IDLE_THREADS ? st : TC_ERR_NOMEM;
+}
+
 /* The termination pause gives back the allocation caches of the mutators
  * that allocated since the last one and sums the heap's figures, without
  * one look per registered mutator: 32 threads that allocated once and then
@@ -273,33 +305,90 @@ static void *idler(void *arg)
  * never timed. */
 TEST(pause_flush_visits_only_mutators_that_allocated)
 {
+    uint64_t v[3];
+    CHECK_OK(collect_beside_idlers(cycle_debug_flushed, v));
+    if (v[2] - v[1] > 1)
+        fprintf(stderr, "  collections visited %llu, then %llu mutators' caches\n",
+                (unsigned long long)(v[1] - v[0]), (unsigned long long)(v[2] - v[1]));
+    CHECK(v[1] - v[0] >= IDLE_THREADS); /* the first one gave back every cache */
+    CHECK(v[2] - v[1] <= 1);            /* the second: at most the collecting thread's own */
+}
+
+/* A pause reads the `active` word and the locals of the mutators that may
+ * be inside a heap call or hold locals, not of every registered one: 32
+ * threads that made one heap call each and then idle are read by the
+ * first collection's first stop (which drops them from the list) and by
+ * no later pause (the pause budget: nothing inside the window grows with
+ * idle threads). Counted in mutator records read by world_stop and
+ * mark_push_locals (mutator_debug_stop_visited), never timed. */
+TEST(pause_stop_reads_only_listed_mutators)
+{
+    uint64_t v[3];
+    CHECK_OK(collect_beside_idlers(mutator_debug_stop_visited, v));
+    if (v[2] - v[1] >= IDLE_THREADS)
+        fprintf(stderr, "  collections read %llu, then %llu mutator records in their pauses\n",
+                (unsigned long long)(v[1] - v[0]), (unsigned long long)(v[2] - v[1]));
+    CHECK(v[1] - v[0] >= IDLE_THREADS); /* the first stop read each of them once */
+    CHECK(v[2] - v[1] < IDLE_THREADS);  /* then only the collecting thread's own, once or twice a pause */
+}
+
+typedef struct local_run {
+    tc_heap *h;
+    atomic_int stage; /* 1: the local is set and the thread idles; 2: go on */
+    bool alive;       /* the local still held its object afterwards */
+} local_run;
+
+/* local_holder — leave a heap call with one local holding an object (a
+ * pattern in its payload), idle until told, then look at it again. */
+static void *local_holder(void *arg)
+{
+    local_run *r = arg;
+    tc_mutator *m = tc_enter(r->h);
+    if (!m)
+        return NULL;
+    tc_obj **loc = tc_locals(m, 1);
+    loc[0] = loc ? tc_alloc(m, 0, 8) : NULL;
+    if (loc && loc[0])
+        memset(tc_payload(loc[0]), 0x5a, 8);
+    tc_leave(m);
+    atomic_store(&r->stage, 1);
+    while (atomic_load(&r->stage) != 2)
+        sched_yield();
+    m = tc_enter(r->h);
+    r->alive = loc && loc[0] && ((unsigned char *)tc_payload(loc[0]))[7] == 0x5a;
+    tc_locals_pop(m, 1);
+    tc_leave(m);
+    return NULL;
+}
+
+/* An idle thread that left its heap call holding a local stays listed
+ * (the stop drops only mutators with no locals), so the pauses still scan
+ * that local and its object survives collections while it idles, and the
+ * heap verifies. Planted STOP_DROPS_LOCALS (the drop ignores locals) must
+ * fail here: make test-planted. */
+TEST(pause_keeps_an_idle_threads_locals)
+{
     tc_heap *h = new_heap_gogc(-1);
     CHECK(h);
-    idle_run r = {.h = h, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-    pthread_t t[IDLE_THREADS];
-    for (int i = 0; i < IDLE_THREADS; i++)
-        CHECK(pthread_create(&t[i], NULL, idler, &r) == 0);
-    while (atomic_load(&r.ready) < IDLE_THREADS)
+    local_run r = {.h = h};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, local_holder, &r) == 0);
+    while (atomic_load(&r.stage) != 1)
         sched_yield();
-    uint64_t v0 = cycle_debug_flushed(h);
-    tc_status st1 = tc_heap_collect(h);
-    uint64_t v1 = cycle_debug_flushed(h);
-    tc_status st2 = tc_heap_collect(h);
-    uint64_t v2 = cycle_debug_flushed(h);
-    pthread_mutex_lock(&r.mu);
-    r.go = true;
-    pthread_cond_broadcast(&r.cv);
-    pthread_mutex_unlock(&r.mu);
-    for (int i = 0; i < IDLE_THREADS; i++)
-        pthread_join(t[i], NULL);
+    tc_status st = TC_OK;
+    for (int i = 0; i < 3 && st == TC_OK; i++)
+        st = tc_heap_collect(h);
+    tc_status verified = tc_heap_verify(h);
+    tc_root *fill; /* slots the sweep freed are reused: a lost object's payload changes */
+    for (int i = 0; i < 1000 && st == TC_OK; i++)
+        if ((st = tc_obj_new(h, 0, 8, NULL, &fill)) == TC_OK)
+            tc_root_release(h, fill);
+    atomic_store(&r.stage, 2);
+    pthread_join(t, NULL);
     tc_heap_destroy(h);
-    CHECK_OK(st1);
-    CHECK_OK(st2);
-    if (v2 - v1 > 1)
-        fprintf(stderr, "  collections visited %llu, then %llu mutators' caches\n", (unsigned long long)(v1 - v0),
-                (unsigned long long)(v2 - v1));
-    CHECK(v1 - v0 >= IDLE_THREADS); /* the first one gave back every cache */
-    CHECK(v2 - v1 <= 1);            /* the second: at most the collecting thread's own */
+    CHECK_OK(st);
+    CHECK_OK(verified);
+    CHECK(r.alive);
 }
 
 /* The two sides of the pauses (cycle_debug_pause_split): each is a part
