@@ -138,6 +138,10 @@ static void mutator_list(tc_mutator *m)
     while (!atomic_compare_exchange_weak_explicit(&h->enterq, &head, m, memory_order_seq_cst,
                                                   memory_order_relaxed));
     atomic_store_explicit(&m->listed, true, memory_order_relaxed);
+    uintptr_t hold = (uintptr_t)m; /* test hook: a stop may take m now, before it is active */
+    if (atomic_compare_exchange_strong(&h->debug_list_hold, &hold, hold | 1))
+        while (atomic_load(&h->debug_list_hold) == (hold | 1))
+            plat_cpu_relax();
 }
 
 static void unpark(tc_mutator *m, bool hooks)
@@ -393,6 +397,16 @@ uint64_t world_stop(tc_heap *h, tc_mutator *self)
 
 /* mutator_debug_stop_visited — the test hook of check.h. */
 uint64_t mutator_debug_stop_visited(tc_heap *h) { return atomic_load(&h->stop_visited); }
+
+/* mutator_debug_on_list — the test hook of check.h: a walk of enterq,
+ * with no stopper taking it meanwhile (the caller's word). */
+bool mutator_debug_on_list(tc_heap *h, tc_mutator *m)
+{
+    for (tc_mutator *it = atomic_load(&h->enterq); it; it = it->enter_next)
+        if (it == m)
+            return true;
+    return false;
+}
 
 void world_start(tc_heap *h)
 {

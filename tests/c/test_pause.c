@@ -334,9 +334,26 @@ TEST(pause_stop_reads_only_listed_mutators)
 
 typedef struct local_run {
     tc_heap *h;
-    atomic_int stage; /* 1: the local is set and the thread idles; 2: go on */
-    bool alive;       /* the local still held its object afterwards */
+    tc_mutator *m;    /* the thread's mutator (relister: set before stage 1) */
+    atomic_int stage; /* the thread's stage: each test's thread function says what each means */
+    bool alive;       /* local_holder: the local still held its object afterwards */
 } local_run;
+
+/* await_stage — spin (yielding) until *stage is v: the handoffs below. */
+static void await_stage(atomic_int *stage, int v)
+{
+    while (atomic_load(stage) != v)
+        sched_yield();
+}
+
+/* run_to_stage_1 — start fn(r) on a thread and wait until it says stage 1. */
+static bool run_to_stage_1(pthread_t *t, void *(*fn)(void *), local_run *r)
+{
+    if (pthread_create(t, NULL, fn, r) != 0)
+        return false;
+    await_stage(&r->stage, 1);
+    return true;
+}
 
 /* local_holder — leave a heap call with one local holding an object (a
  * pattern in its payload), idle until told, then look at it again. */
@@ -352,8 +369,7 @@ static void *local_holder(void *arg)
         memset(tc_payload(loc[0]), 0x5a, 8);
     tc_leave(m);
     atomic_store(&r->stage, 1);
-    while (atomic_load(&r->stage) != 2)
-        sched_yield();
+    await_stage(&r->stage, 2);
     m = tc_enter(r->h);
     r->alive = loc && loc[0] && ((unsigned char *)tc_payload(loc[0]))[7] == 0x5a;
     tc_locals_pop(m, 1);
@@ -372,9 +388,7 @@ TEST(pause_keeps_an_idle_threads_locals)
     CHECK(h);
     local_run r = {.h = h};
     pthread_t t;
-    CHECK(pthread_create(&t, NULL, local_holder, &r) == 0);
-    while (atomic_load(&r.stage) != 1)
-        sched_yield();
+    CHECK(run_to_stage_1(&t, local_holder, &r));
     tc_status st = TC_OK;
     for (int i = 0; i < 3 && st == TC_OK; i++)
         st = tc_heap_collect(h);
@@ -389,6 +403,65 @@ TEST(pause_keeps_an_idle_threads_locals)
     CHECK_OK(st);
     CHECK_OK(verified);
     CHECK(r.alive);
+}
+
+/* relister — make one heap call and idle; then, told to, enter a raw
+ * section (held by debug_list_hold as it lists itself) and stay inside
+ * until told to leave. */
+static void *relister(void *arg)
+{
+    local_run *r = arg;
+    tc_mutator *m = tc_enter(r->h);
+    if (m) {
+        tc_alloc(m, 0, 8);
+        tc_leave(m);
+    }
+    r->m = m;
+    atomic_store(&r->stage, 1);
+    await_stage(&r->stage, 2);
+    m = tc_enter(r->h);
+    atomic_store(&r->stage, 3);
+    await_stage(&r->stage, 4);
+    if (m)
+        tc_leave(m);
+    return NULL;
+}
+
+/* A thread that a stop drops (idle, no locals) lists itself again as it
+ * re-enters; a whole collection that runs after its push and before it
+ * sets `active` takes it off the list and drops it again (it was inactive
+ * when read). It must not then go on into its heap call unlisted: no
+ * later pause would read its `active` word, and one would flush its cache
+ * while it allocates from it (the TSan report of
+ * stats_inside_a_raw_section_while_the_world_stops). So once its call has
+ * begun, the thread is on the list. The interleaving is forced with
+ * debug_list_hold, not timed. */
+TEST(pause_sees_a_thread_dropped_while_it_listed_itself)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    CHECK(h);
+    local_run r = {.h = h};
+    pthread_t t;
+    CHECK(run_to_stage_1(&t, relister, &r));
+    tc_status st1 = tc_heap_collect(h); /* drops the idle thread */
+    bool dropped = r.m && !mutator_debug_on_list(h, r.m);
+    atomic_store(&h->debug_list_hold, (uintptr_t)r.m);
+    atomic_store(&r.stage, 2);
+    while (atomic_load(&h->debug_list_hold) != ((uintptr_t)r.m | 1))
+        sched_yield();
+    tc_status st2 = tc_heap_collect(h); /* takes it off the list, inactive: drops it */
+    atomic_store(&h->debug_list_hold, 0);
+    await_stage(&r.stage, 3);
+    bool listed = mutator_debug_on_list(h, r.m);
+    atomic_store(&r.stage, 4);
+    pthread_join(t, NULL);
+    tc_status verified = tc_heap_verify(h);
+    tc_heap_destroy(h);
+    CHECK_OK(st1);
+    CHECK_OK(st2);
+    CHECK_OK(verified);
+    CHECK(dropped); /* the setup: the first collection dropped it */
+    CHECK(listed);  /* inside its call, on the list for the next pause */
 }
 
 /* The two sides of the pauses (cycle_debug_pause_split): each is a part
