@@ -23,21 +23,48 @@
  *
  * Idle threads cost a pause nothing: the stopper reads the `active` words
  * of the listed mutators only (heap->enterq), not of every registered one.
- * A mutator lists itself (mutator_list: a lock-free push, then `listed`)
- * before it sets active = 1, whenever it finds itself unlisted; the inline
- * entry backs out to do so (mutator.h). world_stop takes the whole list,
- * waits for each, and drops those that are inactive and hold no locals
- * (listed = 0), world stopped; the rest it pushes back. Why no mutator
- * that may be inside a heap call is missed: it pushed itself before its
- * store of active = 1 and its read of stw, so if it read stw == 0 the
- * stopper's take (after the heavy fence) sees the push and then its
- * active word (the Dekker pairing above); a mutator the stopper dropped
- * was inactive when read, so it sees stw and backs off, and every path
- * back to active = 1 (unpark, mutator_enter_slow) lists it first. Only
- * the owner sets `listed` (when it was clear) and only a stopper clears it
- * (when it was set, world stopped), so a mutator is on the list at most
- * once. Locals are pushed only inside heap calls, and a dropped mutator
- * held none, so mark_push_locals walks the same list.
+ * A mutator lists itself (mutator_list: `listed` = 1, then a lock-free
+ * push) before it sets active = 1, whenever it finds itself unlisted; the
+ * inline entry backs out to do so (mutator.h). world_stop takes the whole
+ * list, waits for each, and drops those that are inactive and hold no
+ * locals (listed = 0, after its read of enter_next), world stopped; the
+ * rest it pushes back. Only one stopper runs at a time (gc_lock).
+ *
+ * Invariant L: a mutator with active = 1 that went past its entry check
+ * (below) is on enterq, or in the hands of the stopper that took the list
+ * and reads its `active` word. Proof, for a mutator m and any stopper S:
+ *  1. m's store listed = 1 precedes its push (the CAS releases it), and S
+ *     takes m only through its exchange of enterq (acquire, reading the
+ *     push or an RMW after it), so S's drop (listed = 0) is later in
+ *     `listed`'s order than m's set: a drop is never undone by the owner
+ *     finishing a listing S already read past. (The first version set
+ *     `listed` after the push: S could take m, read it inactive, clear
+ *     `listed`, and m then set it, on no list for good.)
+ *  2. The entry check (unpark, mutator_try_enter): active = 1; light
+ *     fence; read stw (acquire), then `listed`; go on only with stw == 0
+ *     and listed == 1. If S dropped m, S read m's active == 0 after its
+ *     stw = 1 and heavy fence, so by Dekker m's read of stw comes after
+ *     that store: it reads 1 (m backs out) or the 0 of S's world_start,
+ *     which S stored after its drop (release/acquire on stw), so m's read
+ *     of `listed`, sequenced after, sees the drop and m backs out and
+ *     lists itself again. A drop after m's store of active = 1 cannot
+ *     happen: S reads 1 and waits. (The first version checked `listed`
+ *     only before the push: a whole collection between m's push and its
+ *     active = 1 dropped it, and m went on unlisted.)
+ *  3. A stopper S2 whose exchange precedes m's push: m's CAS reads S2's
+ *     exchange or an RMW after it (acquire), so S2's stw = 1 happens
+ *     before m's read of stw, which sees 1, or S2's world_start.
+ * Then no pause runs beside a running mutator, and every access of m's
+ * cache, counters and locals by a stopper (flush_all, mark_push_locals)
+ * has a happens-before edge to m's next access: the release of active =
+ * 0 that S reads (m listed), or S's world_start that m's entry check
+ * acquires (m dropped, 2 and 3). TSan sees both (it does not see the
+ * fences, only these values). Only the owner sets `listed` (when it was
+ * clear) and only a stopper clears it (one it took, world stopped), so a
+ * mutator is on the list at most once. Locals are pushed only inside heap
+ * calls, and a dropped mutator held none, so mark_push_locals walks the
+ * same list. tests/c/test_pause.c forces the interleaving of step 2
+ * (pause_sees_a_thread_dropped_while_it_listed_itself, debug_list_hold).
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -126,24 +153,30 @@ static void wait_world(tc_heap *h, bool hooks)
 }
 
 /* mutator_list — put m on heap->enterq if a stopper dropped it (the
- * top); the owner, before it sets active = 1. */
+ * top); the owner, before it sets active = 1. `listed` is set before the
+ * push (the CAS releases it), so a stopper that takes m off the list reads
+ * it set, and its drop comes after it (step 1 at the top). */
 static void mutator_list(tc_mutator *m)
 {
     if (atomic_load_explicit(&m->listed, memory_order_acquire)) /* a stopper's drop: its reads came first */
         return;
     tc_heap *h = m->heap;
+    atomic_store_explicit(&m->listed, true, memory_order_relaxed);
     tc_mutator *head = atomic_load_explicit(&h->enterq, memory_order_relaxed);
     do
         m->enter_next = head;
     while (!atomic_compare_exchange_weak_explicit(&h->enterq, &head, m, memory_order_seq_cst,
                                                   memory_order_relaxed));
-    atomic_store_explicit(&m->listed, true, memory_order_relaxed);
     uintptr_t hold = (uintptr_t)m; /* test hook: a stop may take m now, before it is active */
     if (atomic_compare_exchange_strong(&h->debug_list_hold, &hold, hold | 1))
         while (atomic_load(&h->debug_list_hold) == (hold | 1))
             plat_cpu_relax();
 }
 
+/* unpark — become active again (m parked or outside its heap call): list
+ * m, set active = 1, and go on only if no pause is requested and m is
+ * still listed (read after stw: step 2 at the top); else park, wait out
+ * the pause if there is one, and try again. */
 static void unpark(tc_mutator *m, bool hooks)
 {
     tc_heap *h = m->heap;
@@ -151,10 +184,12 @@ static void unpark(tc_mutator *m, bool hooks)
         mutator_list(m);
         atomic_store_explicit(&m->active, 1, memory_order_relaxed);
         light_fence();
-        if (!atomic_load_explicit(&h->stw, memory_order_acquire))
+        bool stop = atomic_load_explicit(&h->stw, memory_order_acquire);
+        if (!stop && atomic_load_explicit(&m->listed, memory_order_relaxed))
             return;
         set_inactive(m);
-        wait_world(h, hooks);
+        if (stop)
+            wait_world(h, hooks);
     }
 }
 
@@ -306,13 +341,7 @@ tc_status mutator_enter_slow(tc_heap *h, tc_mutator **out)
         return tc_fail(TC_ERR_NOMEM, "cannot register this thread with the heap");
     if (depth_add(m, 1) == 0) {
         m->call_assist_ns = 0;
-        mutator_list(m);
-        atomic_store_explicit(&m->active, 1, memory_order_relaxed);
-        light_fence();
-        if (__builtin_expect(atomic_load_explicit(&h->stw, memory_order_acquire), 0)) {
-            mutator_park(m);
-            unpark(m, true);
-        }
+        unpark(m, true); /* lists m, waits out a pause */
         if (__builtin_expect(atomic_load_explicit(&h->closed, memory_order_acquire), 0)) {
             mutator_park(m);
             atomic_store_explicit(&m->depth, 0, memory_order_release);

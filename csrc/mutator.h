@@ -9,7 +9,11 @@
  * (depth with plain loads and stores: a closing thread reads it); a
  * thread's depth > 0 exactly while it is inside a heap call (calls nest),
  * and the outermost leave has finished with the heap's memory (flushed its
- * grey buffer) before it stores depth = 0 with release order.
+ * grey buffer) before it stores depth = 0 with release order. A mutator
+ * with active = 1 past its entry check (stw read 0, then `listed` read 1)
+ * is on heap->enterq, where every pause reads its `active` word (mutator.c,
+ * invariant L); `listed` is set only by the owner, cleared only by a
+ * stopper that took it off the list.
  */
 #ifndef TC_MUTATOR_H
 #define TC_MUTATOR_H
@@ -144,9 +148,10 @@ static inline __attribute__((always_inline)) tc_mutator *mutator_try_enter(tc_he
         m->call_assist_ns = 0;
         atomic_store_explicit(&m->active, 1, memory_order_relaxed);
         light_fence();
-        *back_out = (atomic_load_explicit(&h->stw, memory_order_acquire) |
-                     atomic_load_explicit(&h->closed, memory_order_acquire) |
-                     !atomic_load_explicit(&m->listed, memory_order_relaxed)) != 0;
+        bool stop = (atomic_load_explicit(&h->stw, memory_order_acquire) |
+                     atomic_load_explicit(&h->closed, memory_order_acquire)) != 0;
+        /* `listed` after the acquire of stw, sequenced (mutator.c, step 2) */
+        *back_out = stop | !atomic_load_explicit(&m->listed, memory_order_relaxed);
     }
     return m;
 }
