@@ -185,7 +185,8 @@ static void unpark(tc_mutator *m, bool hooks)
         atomic_store_explicit(&m->active, 1, memory_order_relaxed);
         light_fence();
         bool stop = atomic_load_explicit(&h->stw, memory_order_acquire);
-        if (!stop && atomic_load_explicit(&m->listed, memory_order_relaxed))
+        bool listed = atomic_load_explicit(&m->listed, memory_order_relaxed) || planted(PLANT_ENTRY_SKIPS_LISTED);
+        if (!stop && listed)
             return;
         set_inactive(m);
         if (stop)
