@@ -239,7 +239,7 @@ TEST(pause_handle_walk_covers_used_slots_only)
     CHECK(walked < 4096);  /* ...but not a whole chunk's worth */
 }
 
-enum { IDLE_THREADS = 32 };
+enum { IDLE_THREADS = 32, IDLE_THREADS_MAX = 128 };
 
 typedef struct idle_run {
     tc_heap *h;
@@ -265,27 +265,40 @@ static void *idler(void *arg)
     return NULL;
 }
 
-/* collect_beside_idlers — two collections of a fresh heap beside
- * IDLE_THREADS threads that made one heap call each (an allocation) and
- * idle, registered; v[0..2] are `count` before, between and after. */
-static tc_status collect_beside_idlers(uint64_t (*count)(tc_heap *), uint64_t v[3])
+typedef struct idle_counts {
+    uint64_t v[3];      /* `count` before, between and after the two collections */
+    uint64_t pauses[3]; /* tc_stats.npauses at the same points */
+} idle_counts;
+
+/* idle_mark — c's figures at point i. */
+static void idle_mark(tc_heap *h, uint64_t (*count)(tc_heap *), idle_counts *c, int i)
+{
+    tc_stats s;
+    c->v[i] = count(h);
+    c->pauses[i] = tc_heap_stats(h, &s) == TC_OK ? s.npauses : 0;
+}
+
+/* collect_beside_idlers — two collections of a fresh heap beside `want`
+ * (at most IDLE_THREADS_MAX) threads that made one heap call each (an
+ * allocation) and idle, registered; `count` and the pauses at each point. */
+static tc_status collect_beside_idlers(int want, uint64_t (*count)(tc_heap *), idle_counts *c)
 {
     tc_heap *h = new_heap_gogc(-1);
     if (!h)
         return TC_ERR_NOMEM;
     idle_run r = {.h = h, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-    pthread_t t[IDLE_THREADS];
+    pthread_t t[IDLE_THREADS_MAX];
     int n = 0;
-    while (n < IDLE_THREADS && pthread_create(&t[n], NULL, idler, &r) == 0)
+    while (n < want && pthread_create(&t[n], NULL, idler, &r) == 0)
         n++;
     while (atomic_load(&r.ready) < n)
         sched_yield();
-    v[0] = count(h);
+    idle_mark(h, count, c, 0);
     tc_status st = tc_heap_collect(h);
-    v[1] = count(h);
+    idle_mark(h, count, c, 1);
     if (st == TC_OK)
         st = tc_heap_collect(h);
-    v[2] = count(h);
+    idle_mark(h, count, c, 2);
     pthread_mutex_lock(&r.mu);
     r.go = true;
     pthread_cond_broadcast(&r.cv);
@@ -293,7 +306,7 @@ static tc_status collect_beside_idlers(uint64_t (*count)(tc_heap *), uint64_t v[
     for (int i = 0; i < n; i++)
         pthread_join(t[i], NULL);
     tc_heap_destroy(h);
-    return n == IDLE_THREADS ? st : TC_ERR_NOMEM;
+    return n == want ? st : TC_ERR_NOMEM;
 }
 
 /* The termination pause gives back the allocation caches of the mutators
@@ -305,8 +318,9 @@ static tc_status collect_beside_idlers(uint64_t (*count)(tc_heap *), uint64_t v[
  * never timed. */
 TEST(pause_flush_visits_only_mutators_that_allocated)
 {
-    uint64_t v[3];
-    CHECK_OK(collect_beside_idlers(cycle_debug_flushed, v));
+    idle_counts c;
+    CHECK_OK(collect_beside_idlers(IDLE_THREADS, cycle_debug_flushed, &c));
+    uint64_t *v = c.v;
     if (v[2] - v[1] > 1)
         fprintf(stderr, "  collections visited %llu, then %llu mutators' caches\n",
                 (unsigned long long)(v[1] - v[0]), (unsigned long long)(v[2] - v[1]));
@@ -323,13 +337,36 @@ TEST(pause_flush_visits_only_mutators_that_allocated)
  * mark_push_locals (mutator_debug_stop_visited), never timed. */
 TEST(pause_stop_reads_only_listed_mutators)
 {
-    uint64_t v[3];
-    CHECK_OK(collect_beside_idlers(mutator_debug_stop_visited, v));
+    idle_counts c;
+    CHECK_OK(collect_beside_idlers(IDLE_THREADS, mutator_debug_stop_visited, &c));
+    uint64_t *v = c.v;
     if (v[2] - v[1] >= IDLE_THREADS)
         fprintf(stderr, "  collections read %llu, then %llu mutator records in their pauses\n",
                 (unsigned long long)(v[1] - v[0]), (unsigned long long)(v[2] - v[1]));
     CHECK(v[1] - v[0] >= IDLE_THREADS); /* the first stop read each of them once */
     CHECK(v[2] - v[1] < IDLE_THREADS);  /* then only the collecting thread's own, once or twice a pause */
+}
+
+/* The stop's work does not grow with idle threads: beside none and beside
+ * IDLE_THREADS_MAX idle registered threads alike, the second collection
+ * reads at most two mutator records per pause, the one running mutator's
+ * (the collecting thread: in world_stop and in mark_push_locals), while
+ * the first read every idle one once (it dropped them). Counted in records
+ * (mutator_debug_stop_visited) against pauses (tc_stats.npauses), never
+ * timed. */
+TEST(pause_stop_work_does_not_grow_with_idle_threads)
+{
+    for (int n = 0; n <= IDLE_THREADS_MAX; n += IDLE_THREADS_MAX) {
+        idle_counts c;
+        CHECK_OK(collect_beside_idlers(n, mutator_debug_stop_visited, &c));
+        uint64_t reads = c.v[2] - c.v[1], pauses = c.pauses[2] - c.pauses[1];
+        if (reads > 2 * pauses || c.v[1] - c.v[0] < (uint64_t)n)
+            fprintf(stderr, "  %d idle threads: the first collection read %llu records, the second %llu in %llu pauses\n",
+                    n, (unsigned long long)(c.v[1] - c.v[0]), (unsigned long long)reads, (unsigned long long)pauses);
+        CHECK(c.v[1] - c.v[0] >= (uint64_t)n); /* the first stop read each of them once */
+        CHECK(pauses >= 1);
+        CHECK(reads <= 2 * pauses); /* the one running mutator's, twice a pause at most */
+    }
 }
 
 typedef struct local_run {
