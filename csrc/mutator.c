@@ -167,8 +167,10 @@ static void mutator_list(tc_mutator *m)
         m->enter_next = head;
     while (!atomic_compare_exchange_weak_explicit(&h->enterq, &head, m, memory_order_seq_cst,
                                                   memory_order_relaxed));
-    uintptr_t hold = (uintptr_t)m; /* test hook: a stop may take m now, before it is active */
-    if (atomic_compare_exchange_strong(&h->debug_list_hold, &hold, hold | 1))
+    uintptr_t hold = (uintptr_t)m; /* test hook: a stop may take m now, before it is active (a load
+                                    * first: no locked write to the heap's line on every listing) */
+    if (atomic_load_explicit(&h->debug_list_hold, memory_order_relaxed) == hold &&
+        atomic_compare_exchange_strong(&h->debug_list_hold, &hold, hold | 1))
         while (atomic_load(&h->debug_list_hold) == (hold | 1))
             plat_cpu_relax();
 }
