@@ -24,6 +24,8 @@ void collector_debug_hold(tc_heap *h, bool on);
 void collector_debug_stall_sweep(tc_heap *h, bool on);
 uint64_t roots_debug_visited(tc_heap *h);                /* handle-table slots walked so far */
 uint64_t cycle_debug_flushed(tc_heap *h);                /* mutator records read inside pauses so far */
+uint64_t mutator_debug_stop_visited(tc_heap *h);         /* ...by world_stop and mark_push_locals */
+bool mutator_debug_on_list(tc_heap *h, tc_mutator *m);   /* is m on heap->enterq? (no stop running) */
 /* the longest wait for mutators to stop and the longest stretch with the
  * world stopped over the cycles' pauses so far (benchmarks/pause.c prints
  * them: which side a long pause was on) */

@@ -40,7 +40,8 @@
  * it, so the wait for running mutators to reach a safepoint counts, and
  * the fairness wait before the request, with the world running, does
  * not):
- *   both   world_stop: one `active` flag per registered mutator, and the
+ *   both   world_stop: one `active` flag per listed mutator (one that may
+ *          be inside a heap call or hold locals: mutator.c), and the
  *          longest stretch a running mutator goes without a safepoint
  *          (allocation polls at every group of 64 slots of its cached span,
  *          so at most 64 allocations between two: tests/c/test_pause.c
@@ -50,7 +51,7 @@
  *          alloc.c, clear_large; fresh pages are faulted in parked, so
  *          no first-touch page fault is inside such a stretch: alloc.c,
  *          prefault_parked).
- *   start  O(1) stores, the locals: one word per registered mutator plus
+ *   start  O(1) stores, the locals: one word per listed mutator plus
  *          each one's live locals, and the cached groups' black bits:
  *          one look per mutator that allocated since the last flush, at
  *          most one group per size class it caches (alloc_cache_black,

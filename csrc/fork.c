@@ -143,6 +143,13 @@ static void forget_threads(tc_heap *h)
         atomic_store_explicit(&m->depth, 0, memory_order_relaxed);
         atomic_store_explicit(&m->active, 0, memory_order_relaxed);
     }
+    /* the listed mutators: this thread's only (a thread that was listing
+     * itself as the parent forked may have left `listed` behind the list) */
+    for (tc_mutator *m = h->mutators; m; m = m->next)
+        atomic_store_explicit(&m->listed, m == h->fork_self, memory_order_relaxed);
+    if (h->fork_self)
+        h->fork_self->enter_next = NULL;
+    atomic_store(&h->enterq, h->fork_self);
     atomic_store(&h->world_sleepers, 0);
     atomic_store(&h->world_waiters, 0);
     atomic_store(&h->stopper_sleeping, 0);

@@ -122,6 +122,10 @@ struct tc_heap {
     struct {
         pthread_mutex_t mut_lock;
         tc_mutator *mutators;         /* registration, adoption, release: under mut_lock */
+        _Atomic(tc_mutator *) enterq; /* the listed mutators (mutator.c: every one that may be inside a
+                                       * heap call or hold locals): pushed by their owners, lock-free;
+                                       * filtered by a stopper, world stopped */
+        _Atomic uint64_t stop_visited; /* mutator records read by world_stop and mark_push_locals (test hook) */
     };
 
     /* the page heap and the sweep (lock, rank 5) */
@@ -202,6 +206,8 @@ struct tc_heap {
         _Atomic bool debug_stall_sweep;/* test hook: the collector thread does not sweep (cycle.c) */
         _Atomic int debug_clear_hold;  /* test hook: 1 = a large clear says 2, then waits for a pause (alloc.c) */
         _Atomic int debug_prefault_hold; /* test hook: 1 = a refill's prefault says 2, parked, and waits while it stays 2 */
+        _Atomic uintptr_t debug_list_hold; /* test hook: a mutator's address = it says address|1 once it has
+                                            * pushed itself on enterq, and waits while it stays so (mutator.c) */
     };
 
     /* cycle control: requests to the collector thread (ctl_lock, rank 3) */

@@ -112,15 +112,18 @@ void mark_push_handles(markctx *c)
     }
 }
 
-/* mark_push_locals — every mutator's local roots (world stopped). */
+/* mark_push_locals — every mutator's local roots (world stopped): the
+ * listed mutators' (mutator.c: an unlisted one holds none), so idle
+ * threads cost nothing. The list is only pushed at its head meanwhile. */
 void mark_push_locals(markctx *c)
 {
-    pthread_mutex_lock(&c->h->mut_lock);
-    for (tc_mutator *m = c->h->mutators; m; m = m->next)
+    tc_heap *h = c->h;
+    for (tc_mutator *m = atomic_load_explicit(&h->enterq, memory_order_acquire); m; m = m->enter_next) {
+        atomic_fetch_add_explicit(&h->stop_visited, 1, memory_order_relaxed);
         for (size_t i = 0; i < m->nlocals; i++)
             if (m->locals[i])
                 push_root(c, (uintptr_t)m->locals[i]);
-    pthread_mutex_unlock(&c->h->mut_lock);
+    }
 }
 
 /* rescan_arena — the unmarked children of every marked (for the real

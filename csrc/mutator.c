@@ -19,14 +19,59 @@
  * A mutator parks (active = 0) before it blocks on anything another thread
  * may hold during a pause (gc_lock, the world), so no pause ever waits for a
  * thread that waits for it. The pause cost is bounded by the longest single
- * heap call, not by heap size, handle count or thread count (idle threads
- * are skipped by reading one flag each).
+ * heap call, not by heap size, handle count or thread count.
+ *
+ * Idle threads cost a pause nothing: the stopper reads the `active` words
+ * of the listed mutators only (heap->enterq), not of every registered one.
+ * A mutator lists itself (mutator_list: `listed` = 1, then a lock-free
+ * push) before it sets active = 1, whenever it finds itself unlisted; the
+ * inline entry backs out to do so (mutator.h). world_stop takes the whole
+ * list, waits for each, and drops those that are inactive and hold no
+ * locals (listed = 0, after its read of enter_next), world stopped; the
+ * rest it pushes back. Only one stopper runs at a time (gc_lock).
+ *
+ * Invariant L: a mutator with active = 1 that went past its entry check
+ * (below) is on enterq, or in the hands of the stopper that took the list
+ * and reads its `active` word. Proof, for a mutator m and any stopper S:
+ *  1. m's store listed = 1 precedes its push (the CAS releases it), and S
+ *     takes m only through its exchange of enterq (acquire, reading the
+ *     push or an RMW after it), so S's drop (listed = 0) is later in
+ *     `listed`'s order than m's set: a drop is never undone by the owner
+ *     finishing a listing S already read past. (The first version set
+ *     `listed` after the push: S could take m, read it inactive, clear
+ *     `listed`, and m then set it, on no list for good.)
+ *  2. The entry check (unpark, mutator_try_enter): active = 1; light
+ *     fence; read stw (acquire), then `listed`; go on only with stw == 0
+ *     and listed == 1. If S dropped m, S read m's active == 0 after its
+ *     stw = 1 and heavy fence, so by Dekker m's read of stw comes after
+ *     that store: it reads 1 (m backs out) or the 0 of S's world_start,
+ *     which S stored after its drop (release/acquire on stw), so m's read
+ *     of `listed`, sequenced after, sees the drop and m backs out and
+ *     lists itself again. A drop after m's store of active = 1 cannot
+ *     happen: S reads 1 and waits. (The first version checked `listed`
+ *     only before the push: a whole collection between m's push and its
+ *     active = 1 dropped it, and m went on unlisted.)
+ *  3. A stopper S2 whose exchange precedes m's push: m's CAS reads S2's
+ *     exchange or an RMW after it (acquire), so S2's stw = 1 happens
+ *     before m's read of stw, which sees 1, or S2's world_start.
+ * Then no pause runs beside a running mutator, and every access of m's
+ * cache, counters and locals by a stopper (flush_all, mark_push_locals)
+ * has a happens-before edge to m's next access: the release of active =
+ * 0 that S reads (m listed), or S's world_start that m's entry check
+ * acquires (m dropped, 2 and 3). TSan sees both (it does not see the
+ * fences, only these values). Only the owner sets `listed` (when it was
+ * clear) and only a stopper clears it (one it took, world stopped), so a
+ * mutator is on the list at most once. Locals are pushed only inside heap
+ * calls, and a dropped mutator held none, so mark_push_locals walks the
+ * same list. tests/c/test_pause.c forces the interleaving of step 2
+ * (pause_sees_a_thread_dropped_while_it_listed_itself, debug_list_hold).
  */
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "heap.h"
 #include "platform.h"
 
@@ -107,16 +152,47 @@ static void wait_world(tc_heap *h, bool hooks)
         block_end(h, tok);
 }
 
+/* mutator_list — put m on heap->enterq if a stopper dropped it (the
+ * top); the owner, before it sets active = 1. `listed` is set before the
+ * push (the CAS releases it), so a stopper that takes m off the list reads
+ * it set, and its drop comes after it (step 1 at the top). */
+static void mutator_list(tc_mutator *m)
+{
+    if (atomic_load_explicit(&m->listed, memory_order_acquire)) /* a stopper's drop: its reads came first */
+        return;
+    tc_heap *h = m->heap;
+    atomic_store_explicit(&m->listed, true, memory_order_relaxed);
+    tc_mutator *head = atomic_load_explicit(&h->enterq, memory_order_relaxed);
+    do
+        m->enter_next = head;
+    while (!atomic_compare_exchange_weak_explicit(&h->enterq, &head, m, memory_order_seq_cst,
+                                                  memory_order_relaxed));
+    uintptr_t hold = (uintptr_t)m; /* test hook: a stop may take m now, before it is active (a load
+                                    * first: no locked write to the heap's line on every listing) */
+    if (atomic_load_explicit(&h->debug_list_hold, memory_order_relaxed) == hold &&
+        atomic_compare_exchange_strong(&h->debug_list_hold, &hold, hold | 1))
+        while (atomic_load(&h->debug_list_hold) == (hold | 1))
+            plat_cpu_relax();
+}
+
+/* unpark — become active again (m parked or outside its heap call): list
+ * m, set active = 1, and go on only if no pause is requested and m is
+ * still listed (read after stw: step 2 at the top); else park, wait out
+ * the pause if there is one, and try again. */
 static void unpark(tc_mutator *m, bool hooks)
 {
     tc_heap *h = m->heap;
     for (;;) {
+        mutator_list(m);
         atomic_store_explicit(&m->active, 1, memory_order_relaxed);
         light_fence();
-        if (!atomic_load_explicit(&h->stw, memory_order_acquire))
+        bool stop = atomic_load_explicit(&h->stw, memory_order_acquire);
+        bool listed = atomic_load_explicit(&m->listed, memory_order_relaxed) || planted(PLANT_ENTRY_SKIPS_LISTED);
+        if (!stop && listed)
             return;
         set_inactive(m);
-        wait_world(h, hooks);
+        if (stop)
+            wait_world(h, hooks);
     }
 }
 
@@ -268,12 +344,7 @@ tc_status mutator_enter_slow(tc_heap *h, tc_mutator **out)
         return tc_fail(TC_ERR_NOMEM, "cannot register this thread with the heap");
     if (depth_add(m, 1) == 0) {
         m->call_assist_ns = 0;
-        atomic_store_explicit(&m->active, 1, memory_order_relaxed);
-        light_fence();
-        if (__builtin_expect(atomic_load_explicit(&h->stw, memory_order_acquire), 0)) {
-            mutator_park(m);
-            unpark(m, true);
-        }
+        unpark(m, true); /* lists m, waits out a pause */
         if (__builtin_expect(atomic_load_explicit(&h->closed, memory_order_acquire), 0)) {
             mutator_park(m);
             atomic_store_explicit(&m->depth, 0, memory_order_release);
@@ -282,6 +353,33 @@ tc_status mutator_enter_slow(tc_heap *h, tc_mutator **out)
     }
     *out = m;
     return TC_OK;
+}
+
+/* wait_inactive — world_stop's wait for one mutator to leave its heap
+ * call (or park). */
+static void wait_inactive(tc_heap *h, tc_mutator *m)
+{
+    /* an active mutator is inside one short heap call: spin briefly
+     * (it may be finishing on the other core), then sleep on its
+     * `active` word; it wakes us when it leaves (mutator_leave). Spinning
+     * longer would steal the CPU from a preempted mutator. The spin
+     * yields every 64 rounds: when the scheduler has put this thread on
+     * the mutator's CPU (the other cores busy), a plain spin only keeps
+     * the mutator from reaching its safepoint (the pause workload's
+     * pauses took 70-107 us that way, 15-30 us with the yield). */
+    for (unsigned spins = 0; atomic_load_explicit(&m->active, memory_order_acquire); spins++) {
+        if (spins < WORLD_SPINS) {
+            if ((spins & 63) == 63)
+                sched_yield();
+            else
+                plat_cpu_relax();
+        } else {
+            atomic_store(&h->stopper_sleeping, 1);
+            if (atomic_load(&m->active))
+                plat_wait_while(&m->active, 1, 1000000);
+            atomic_store(&h->stopper_sleeping, 0);
+        }
+    }
 }
 
 /* world_stop — request a pause and wait until every other mutator is out of
@@ -299,42 +397,47 @@ uint64_t world_stop(tc_heap *h, tc_mutator *self)
     uint64_t since = plat_now_ns();
     atomic_store_explicit(&h->stw, 1, memory_order_seq_cst);
     plat_heavy_fence();
-    /* the list is only ever pushed at its head and freed with the heap, so
-     * the nodes seen here stay valid without mut_lock; a mutator registered
-     * after this read enters after stw was set and parks. Waiting with
-     * mut_lock held would deadlock with a thread that takes it inside a
-     * heap call (tc_heap_stats inside a raw section). */
-    pthread_mutex_lock(&h->mut_lock);
-    tc_mutator *first = h->mutators;
-    pthread_mutex_unlock(&h->mut_lock);
-    for (tc_mutator *m = first; m; m = m->next) {
-        if (m == self)
-            continue;
-        /* an active mutator is inside one short heap call: spin briefly
-         * (it may be finishing on the other core), then sleep on its
-         * `active` word; it wakes us when it leaves (mutator_leave). Spinning
-         * longer would steal the CPU from a preempted mutator. The spin
-         * yields every 64 rounds: when the scheduler has put this thread on
-         * the mutator's CPU (the other cores busy), a plain spin only keeps
-         * the mutator from reaching its safepoint (the pause workload's
-         * pauses took 70-107 us that way, 15-30 us with the yield). */
-        for (unsigned spins = 0; atomic_load_explicit(&m->active, memory_order_acquire); spins++) {
-            if (spins < WORLD_SPINS) {
-                if ((spins & 63) == 63)
-                    sched_yield();
-                else
-                    plat_cpu_relax();
-            } else {
-                atomic_store(&h->stopper_sleeping, 1);
-                if (atomic_load(&m->active))
-                    plat_wait_while(&m->active, 1, 1000000);
-                atomic_store(&h->stopper_sleeping, 0);
-            }
+    /* the listed mutators (the top); one that lists itself after this
+     * read sees stw and parks. No lock: a thread that waits for one inside
+     * a heap call would deadlock with this wait. */
+    tc_mutator *kept = NULL, *kept_last = NULL;
+    for (tc_mutator *m = atomic_exchange(&h->enterq, NULL), *next; m; m = next) {
+        next = m->enter_next;
+        atomic_fetch_add_explicit(&h->stop_visited, 1, memory_order_relaxed);
+        if (m != self)
+            wait_inactive(h, m);
+        if (m == self || (m->nlocals && !planted(PLANT_STOP_DROPS_LOCALS))) { /* self is inside its call;
+                                                                               * locals are roots */
+            m->enter_next = kept;
+            kept = m;
+            kept_last = kept_last ? kept_last : m;
+        } else {
+            atomic_store_explicit(&m->listed, false, memory_order_release); /* after the read of enter_next */
         }
+    }
+    if (kept) { /* back on the list, before whatever was pushed meanwhile */
+        tc_mutator *head = atomic_load_explicit(&h->enterq, memory_order_relaxed);
+        do
+            kept_last->enter_next = head;
+        while (!atomic_compare_exchange_weak_explicit(&h->enterq, &head, kept, memory_order_release,
+                                                      memory_order_relaxed));
     }
     atomic_thread_fence(memory_order_acquire);
     h->world_stopped_at = plat_now_ns(); /* the wait ends here, the stopped stretch begins (cycle.c) */
     return since;
+}
+
+/* mutator_debug_stop_visited — the test hook of check.h. */
+uint64_t mutator_debug_stop_visited(tc_heap *h) { return atomic_load(&h->stop_visited); }
+
+/* mutator_debug_on_list — the test hook of check.h: a walk of enterq,
+ * with no stopper taking it meanwhile (the caller's word). */
+bool mutator_debug_on_list(tc_heap *h, tc_mutator *m)
+{
+    for (tc_mutator *it = atomic_load(&h->enterq); it; it = it->enter_next)
+        if (it == m)
+            return true;
+    return false;
 }
 
 void world_start(tc_heap *h)
@@ -411,7 +514,8 @@ void mutators_drain(tc_heap *h)
 
 void mutators_free(tc_heap *h)
 {
-    h->flushq = NULL; /* it lists some of them */
+    h->flushq = NULL; /* they list some of them */
+    atomic_store(&h->enterq, NULL);
     while (h->mutators) {
         tc_mutator *m = h->mutators;
         h->mutators = m->next;

@@ -9,7 +9,11 @@
  * (depth with plain loads and stores: a closing thread reads it); a
  * thread's depth > 0 exactly while it is inside a heap call (calls nest),
  * and the outermost leave has finished with the heap's memory (flushed its
- * grey buffer) before it stores depth = 0 with release order.
+ * grey buffer) before it stores depth = 0 with release order. A mutator
+ * with active = 1 past its entry check (stw read 0, then `listed` read 1)
+ * is on heap->enterq, where every pause reads its `active` word (mutator.c,
+ * invariant L); `listed` is set only by the owner, cleared only by a
+ * stopper that took it off the list.
  */
 #ifndef TC_MUTATOR_H
 #define TC_MUTATOR_H
@@ -53,6 +57,9 @@ struct tc_mutator {
     _Atomic uint64_t barrier_slow;   /* slot stores that took the barrier's slow path (barrier.c) */
     _Atomic uint64_t barrier_shaded; /* objects the barrier greyed (shade: barrier.h) */
     struct tc_mutator *next;     /* heap->mutators list, under mut_lock */
+    _Atomic bool listed;         /* on heap->enterq: set by the owner as it pushes itself, cleared by a
+                                  * stopper that drops it (mutator.c: mutator_list) */
+    struct tc_mutator *enter_next; /* heap->enterq */
     struct tc_mutator *flush_next; /* heap->flushq, under heap->lock (cycle.c: flush_all) */
     bool in_flushq;              /* on heap->flushq (heap->lock) */
     uint64_t flushed_alloc;      /* bytes allocated at its last flush_all (heap->lock, world stopped) */
@@ -134,9 +141,9 @@ static inline __attribute__((always_inline)) tc_mutator *mutator_cached(tc_heap 
  * rejoins costs the whole function its callee-saved registers). NULL with
  * nothing changed if h is not in front of the TLS cache; else this thread's
  * mutator, inside a heap call of h, with *back_out set if a pause is
- * requested or h is closed: then the caller may not use the heap, and
- * calls mutator_back_out (out of line, from its slow path) before going
- * through mutator_enter. */
+ * requested, h is closed or the mutator is not listed (mutator.c): then
+ * the caller may not use the heap, and calls mutator_back_out (out of
+ * line, from its slow path) before going through mutator_enter. */
 static inline __attribute__((always_inline)) tc_mutator *mutator_try_enter(tc_heap *h, bool *back_out)
 {
     tc_mutator *m = mutator_cached(h);
@@ -147,8 +154,10 @@ static inline __attribute__((always_inline)) tc_mutator *mutator_try_enter(tc_he
         m->call_assist_ns = 0;
         atomic_store_explicit(&m->active, 1, memory_order_relaxed);
         light_fence();
-        *back_out = (atomic_load_explicit(&h->stw, memory_order_acquire) |
+        bool stop = (atomic_load_explicit(&h->stw, memory_order_acquire) |
                      atomic_load_explicit(&h->closed, memory_order_acquire)) != 0;
+        /* `listed` after the acquire of stw, sequenced (mutator.c, step 2) */
+        *back_out = stop | !atomic_load_explicit(&m->listed, memory_order_relaxed);
     }
     return m;
 }

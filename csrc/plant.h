@@ -18,6 +18,11 @@
  *                        a_page_freed_beside_a_piece_in_flight_stays_apart, test_scavenge.c)
  *   REC_NO_REVOKE_WAIT   a revoke of the recorder's owner path does not wait for the owner's
  *                        record (record.c; caught by TSan in test_replay.c, not by the fuzzer)
+ *   STOP_DROPS_LOCALS    world_stop drops an idle mutator from the list although it holds locals
+ *                        (mutator.c; caught by pause_keeps_an_idle_threads_locals, test_pause.c)
+ *   ENTRY_SKIPS_LISTED   unpark's entry check does not read `listed` after stw (mutator.c,
+ *                        invariant L step 2; caught by
+ *                        pause_sees_a_thread_dropped_while_it_listed_itself, test_pause.c)
  */
 #ifndef TC_PLANT_H
 #define TC_PLANT_H
@@ -35,6 +40,8 @@
 #define PLANT_GBUF_NO_FLUSH 8
 #define PLANT_REC_NO_REVOKE_WAIT 9
 #define PLANT_SCAV_STAYS_FREE 10
+#define PLANT_STOP_DROPS_LOCALS 11
+#define PLANT_ENTRY_SKIPS_LISTED 12
 
 #ifndef TC_PLANT
 #define TC_PLANT PLANT_NONE

@@ -33,11 +33,30 @@ $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c $
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_NO_BARRIER -Itests/c $(CSRC) tests/c/runner.c tests/c/test_barrier.c $(LDLIBS) -o $@
 
-test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav
+test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_planted_locals $(BUILD)/test_planted_listed
 	./$(BUILD)/test_planted barrier
 	@if ./$(BUILD)/test_planted_scav beside_a_piece >/dev/null 2>&1; then \
 	  echo "test-planted: planted SCAV_STAYS_FREE went unseen by a_page_freed_beside_a_piece_in_flight_stays_apart"; exit 1; \
 	else echo "test-planted: planted SCAV_STAYS_FREE caught"; fi
+	@if ./$(BUILD)/test_planted_locals idle_threads_locals >/dev/null 2>&1; then \
+	  echo "test-planted: planted STOP_DROPS_LOCALS went unseen by pause_keeps_an_idle_threads_locals"; exit 1; \
+	else echo "test-planted: planted STOP_DROPS_LOCALS caught"; fi
+	@if ./$(BUILD)/test_planted_listed dropped_while_it_listed >/dev/null 2>&1; then \
+	  echo "test-planted: planted ENTRY_SKIPS_LISTED went unseen by pause_sees_a_thread_dropped_while_it_listed_itself"; exit 1; \
+	else echo "test-planted: planted ENTRY_SKIPS_LISTED caught"; fi
+
+# world_stop dropping an idle mutator that holds locals (plant.h): its
+# local's object is swept, and the test must fail.
+$(BUILD)/test_planted_locals: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runner.c $(TEST_C_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_STOP_DROPS_LOCALS -Itests/c $(CSRC) tests/c/runner.c tests/c/test_pause.c $(LDLIBS) -o $@
+
+# the entry check that does not read `listed` after stw (plant.h): a thread
+# dropped between its push and its active = 1 runs unlisted, and the test
+# must fail.
+$(BUILD)/test_planted_listed: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runner.c $(TEST_C_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_ENTRY_SKIPS_LISTED -Itests/c $(CSRC) tests/c/runner.c tests/c/test_pause.c $(LDLIBS) -o $@
 
 # The scavenger's piece in flight left SPAN_FREE (plant.h): a page freed
 # beside it merges into it, and the test must fail.

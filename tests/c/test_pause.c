@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -238,7 +239,7 @@ TEST(pause_handle_walk_covers_used_slots_only)
     CHECK(walked < 4096);  /* ...but not a whole chunk's worth */
 }
 
-enum { IDLE_THREADS = 32 };
+enum { IDLE_THREADS = 32, IDLE_THREADS_MAX = 128 };
 
 typedef struct idle_run {
     tc_heap *h;
@@ -264,6 +265,50 @@ static void *idler(void *arg)
     return NULL;
 }
 
+typedef struct idle_counts {
+    uint64_t v[3];      /* `count` before, between and after the two collections */
+    uint64_t pauses[3]; /* tc_stats.npauses at the same points */
+} idle_counts;
+
+/* idle_mark — c's figures at point i. */
+static void idle_mark(tc_heap *h, uint64_t (*count)(tc_heap *), idle_counts *c, int i)
+{
+    tc_stats s;
+    c->v[i] = count(h);
+    c->pauses[i] = tc_heap_stats(h, &s) == TC_OK ? s.npauses : 0;
+}
+
+/* collect_beside_idlers — two collections of a fresh heap beside `want`
+ * (at most IDLE_THREADS_MAX) threads that made one heap call each (an
+ * allocation) and idle, registered; `count` and the pauses at each point. */
+static tc_status collect_beside_idlers(int want, uint64_t (*count)(tc_heap *), idle_counts *c)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    if (!h)
+        return TC_ERR_NOMEM;
+    idle_run r = {.h = h, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    pthread_t t[IDLE_THREADS_MAX];
+    int n = 0;
+    while (n < want && pthread_create(&t[n], NULL, idler, &r) == 0)
+        n++;
+    while (atomic_load(&r.ready) < n)
+        sched_yield();
+    idle_mark(h, count, c, 0);
+    tc_status st = tc_heap_collect(h);
+    idle_mark(h, count, c, 1);
+    if (st == TC_OK)
+        st = tc_heap_collect(h);
+    idle_mark(h, count, c, 2);
+    pthread_mutex_lock(&r.mu);
+    r.go = true;
+    pthread_cond_broadcast(&r.cv);
+    pthread_mutex_unlock(&r.mu);
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    tc_heap_destroy(h);
+    return n == want ? st : TC_ERR_NOMEM;
+}
+
 /* The termination pause gives back the allocation caches of the mutators
  * that allocated since the last one and sums the heap's figures, without
  * one look per registered mutator: 32 threads that allocated once and then
@@ -273,33 +318,187 @@ static void *idler(void *arg)
  * never timed. */
 TEST(pause_flush_visits_only_mutators_that_allocated)
 {
+    idle_counts c;
+    CHECK_OK(collect_beside_idlers(IDLE_THREADS, cycle_debug_flushed, &c));
+    uint64_t *v = c.v;
+    if (v[2] - v[1] > 1)
+        fprintf(stderr, "  collections visited %llu, then %llu mutators' caches\n",
+                (unsigned long long)(v[1] - v[0]), (unsigned long long)(v[2] - v[1]));
+    CHECK(v[1] - v[0] >= IDLE_THREADS); /* the first one gave back every cache */
+    CHECK(v[2] - v[1] <= 1);            /* the second: at most the collecting thread's own */
+}
+
+/* A pause reads the `active` word and the locals of the mutators that may
+ * be inside a heap call or hold locals, not of every registered one: 32
+ * threads that made one heap call each and then idle are read by the
+ * first collection's first stop (which drops them from the list) and by
+ * no later pause (the pause budget: nothing inside the window grows with
+ * idle threads). Counted in mutator records read by world_stop and
+ * mark_push_locals (mutator_debug_stop_visited), never timed. */
+TEST(pause_stop_reads_only_listed_mutators)
+{
+    idle_counts c;
+    CHECK_OK(collect_beside_idlers(IDLE_THREADS, mutator_debug_stop_visited, &c));
+    uint64_t *v = c.v;
+    if (v[2] - v[1] >= IDLE_THREADS)
+        fprintf(stderr, "  collections read %llu, then %llu mutator records in their pauses\n",
+                (unsigned long long)(v[1] - v[0]), (unsigned long long)(v[2] - v[1]));
+    CHECK(v[1] - v[0] >= IDLE_THREADS); /* the first stop read each of them once */
+    CHECK(v[2] - v[1] < IDLE_THREADS);  /* then only the collecting thread's own, once or twice a pause */
+}
+
+/* The stop's work does not grow with idle threads: beside none and beside
+ * IDLE_THREADS_MAX idle registered threads alike, the second collection
+ * reads at most two mutator records per pause, the one running mutator's
+ * (the collecting thread: in world_stop and in mark_push_locals), while
+ * the first read every idle one once (it dropped them). Counted in records
+ * (mutator_debug_stop_visited) against pauses (tc_stats.npauses), never
+ * timed. */
+TEST(pause_stop_work_does_not_grow_with_idle_threads)
+{
+    for (int n = 0; n <= IDLE_THREADS_MAX; n += IDLE_THREADS_MAX) {
+        idle_counts c;
+        CHECK_OK(collect_beside_idlers(n, mutator_debug_stop_visited, &c));
+        uint64_t reads = c.v[2] - c.v[1], pauses = c.pauses[2] - c.pauses[1];
+        if (reads > 2 * pauses || c.v[1] - c.v[0] < (uint64_t)n)
+            fprintf(stderr, "  %d idle threads: the first collection read %llu records, the second %llu in %llu pauses\n",
+                    n, (unsigned long long)(c.v[1] - c.v[0]), (unsigned long long)reads, (unsigned long long)pauses);
+        CHECK(c.v[1] - c.v[0] >= (uint64_t)n); /* the first stop read each of them once */
+        CHECK(pauses >= 1);
+        CHECK(reads <= 2 * pauses); /* the one running mutator's, twice a pause at most */
+    }
+}
+
+typedef struct local_run {
+    tc_heap *h;
+    tc_mutator *m;    /* the thread's mutator (relister: set before stage 1) */
+    atomic_int stage; /* the thread's stage: each test's thread function says what each means */
+    bool alive;       /* local_holder: the local still held its object afterwards */
+} local_run;
+
+/* await_stage — spin (yielding) until *stage is v: the handoffs below. */
+static void await_stage(atomic_int *stage, int v)
+{
+    while (atomic_load(stage) != v)
+        sched_yield();
+}
+
+/* run_to_stage_1 — start fn(r) on a thread and wait until it says stage 1. */
+static bool run_to_stage_1(pthread_t *t, void *(*fn)(void *), local_run *r)
+{
+    if (pthread_create(t, NULL, fn, r) != 0)
+        return false;
+    await_stage(&r->stage, 1);
+    return true;
+}
+
+/* local_holder — leave a heap call with one local holding an object (a
+ * pattern in its payload), idle until told, then look at it again. */
+static void *local_holder(void *arg)
+{
+    local_run *r = arg;
+    tc_mutator *m = tc_enter(r->h);
+    if (!m)
+        return NULL;
+    tc_obj **loc = tc_locals(m, 1);
+    loc[0] = loc ? tc_alloc(m, 0, 8) : NULL;
+    if (loc && loc[0])
+        memset(tc_payload(loc[0]), 0x5a, 8);
+    tc_leave(m);
+    atomic_store(&r->stage, 1);
+    await_stage(&r->stage, 2);
+    m = tc_enter(r->h);
+    r->alive = loc && loc[0] && ((unsigned char *)tc_payload(loc[0]))[7] == 0x5a;
+    tc_locals_pop(m, 1);
+    tc_leave(m);
+    return NULL;
+}
+
+/* An idle thread that left its heap call holding a local stays listed
+ * (the stop drops only mutators with no locals), so the pauses still scan
+ * that local and its object survives collections while it idles, and the
+ * heap verifies. Planted STOP_DROPS_LOCALS (the drop ignores locals) must
+ * fail here: make test-planted. */
+TEST(pause_keeps_an_idle_threads_locals)
+{
     tc_heap *h = new_heap_gogc(-1);
     CHECK(h);
-    idle_run r = {.h = h, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-    pthread_t t[IDLE_THREADS];
-    for (int i = 0; i < IDLE_THREADS; i++)
-        CHECK(pthread_create(&t[i], NULL, idler, &r) == 0);
-    while (atomic_load(&r.ready) < IDLE_THREADS)
+    local_run r = {.h = h};
+    pthread_t t;
+    CHECK(run_to_stage_1(&t, local_holder, &r));
+    tc_status st = TC_OK;
+    for (int i = 0; i < 3 && st == TC_OK; i++)
+        st = tc_heap_collect(h);
+    tc_status verified = tc_heap_verify(h);
+    tc_root *fill; /* slots the sweep freed are reused: a lost object's payload changes */
+    for (int i = 0; i < 1000 && st == TC_OK; i++)
+        if ((st = tc_obj_new(h, 0, 8, NULL, &fill)) == TC_OK)
+            tc_root_release(h, fill);
+    atomic_store(&r.stage, 2);
+    pthread_join(t, NULL);
+    tc_heap_destroy(h);
+    CHECK_OK(st);
+    CHECK_OK(verified);
+    CHECK(r.alive);
+}
+
+/* relister — make one heap call and idle; then, told to, enter a raw
+ * section (held by debug_list_hold as it lists itself) and stay inside
+ * until told to leave. */
+static void *relister(void *arg)
+{
+    local_run *r = arg;
+    tc_mutator *m = tc_enter(r->h);
+    if (m) {
+        tc_alloc(m, 0, 8);
+        tc_leave(m);
+    }
+    r->m = m;
+    atomic_store(&r->stage, 1);
+    await_stage(&r->stage, 2);
+    m = tc_enter(r->h);
+    atomic_store(&r->stage, 3);
+    await_stage(&r->stage, 4);
+    if (m)
+        tc_leave(m);
+    return NULL;
+}
+
+/* A thread that a stop drops (idle, no locals) lists itself again as it
+ * re-enters; a whole collection that runs after its push and before it
+ * sets `active` takes it off the list and drops it again (it was inactive
+ * when read). It must not then go on into its heap call unlisted: no
+ * later pause would read its `active` word, and one would flush its cache
+ * while it allocates from it (the TSan report of
+ * stats_inside_a_raw_section_while_the_world_stops). So once its call has
+ * begun, the thread is on the list. The interleaving is forced with
+ * debug_list_hold, not timed. */
+TEST(pause_sees_a_thread_dropped_while_it_listed_itself)
+{
+    tc_heap *h = new_heap_gogc(-1);
+    CHECK(h);
+    local_run r = {.h = h};
+    pthread_t t;
+    CHECK(run_to_stage_1(&t, relister, &r));
+    tc_status st1 = tc_heap_collect(h); /* drops the idle thread */
+    bool dropped = r.m && !mutator_debug_on_list(h, r.m);
+    atomic_store(&h->debug_list_hold, (uintptr_t)r.m);
+    atomic_store(&r.stage, 2);
+    while (atomic_load(&h->debug_list_hold) != ((uintptr_t)r.m | 1))
         sched_yield();
-    uint64_t v0 = cycle_debug_flushed(h);
-    tc_status st1 = tc_heap_collect(h);
-    uint64_t v1 = cycle_debug_flushed(h);
-    tc_status st2 = tc_heap_collect(h);
-    uint64_t v2 = cycle_debug_flushed(h);
-    pthread_mutex_lock(&r.mu);
-    r.go = true;
-    pthread_cond_broadcast(&r.cv);
-    pthread_mutex_unlock(&r.mu);
-    for (int i = 0; i < IDLE_THREADS; i++)
-        pthread_join(t[i], NULL);
+    tc_status st2 = tc_heap_collect(h); /* takes it off the list, inactive: drops it */
+    atomic_store(&h->debug_list_hold, 0);
+    await_stage(&r.stage, 3);
+    bool listed = mutator_debug_on_list(h, r.m);
+    atomic_store(&r.stage, 4);
+    pthread_join(t, NULL);
+    tc_status verified = tc_heap_verify(h);
     tc_heap_destroy(h);
     CHECK_OK(st1);
     CHECK_OK(st2);
-    if (v2 - v1 > 1)
-        fprintf(stderr, "  collections visited %llu, then %llu mutators' caches\n", (unsigned long long)(v1 - v0),
-                (unsigned long long)(v2 - v1));
-    CHECK(v1 - v0 >= IDLE_THREADS); /* the first one gave back every cache */
-    CHECK(v2 - v1 <= 1);            /* the second: at most the collecting thread's own */
+    CHECK_OK(verified);
+    CHECK(dropped); /* the setup: the first collection dropped it */
+    CHECK(listed);  /* inside its call, on the list for the next pause */
 }
 
 /* The two sides of the pauses (cycle_debug_pause_split): each is a part
