@@ -16,6 +16,22 @@
  * process), a seq_cst fence otherwise. Either way, if the stopper sees
  * active == 0 the mutator will see stw == 1 and back off.
  *
+ * The heavy fence is needed only for a mutator the stopper finds inactive
+ * without knowing that it saw the request: a mutator that goes inactive
+ * and then sees stw == 1 (set_inactive's slow half, mutator_wake_stopper)
+ * says so by storing the pause's number, stw_seq, in `stw_ack` (release).
+ * It read stw_seq (acquire) before that stw: the stopper wrote stw_seq
+ * before setting stw, after the last pause's stw = 0, so the 1 it saw is
+ * this pause's, and every later read of stw by that thread returns 1 until
+ * the pause ends (coherence): it re-enters only to back off again. So a
+ * mutator whose stw_ack is this pause's number is stopped, fence or not;
+ * world_stop fences (membarrier: an inter-processor interrupt to every CPU
+ * running a thread of the process, 5-35 us on this VM, inside every pause)
+ * only when some other mutator is out without an acknowledgement (idle
+ * between heap calls), and then reads their `active` words again after
+ * it. A mutator stopped at a safepoint (the pause workload's usual case)
+ * costs no fence.
+ *
  * A mutator parks (active = 0) before it blocks on anything another thread
  * may hold during a pause (gc_lock, the world), so no pause ever waits for a
  * thread that waits for it. The pause cost is bounded by the longest single
@@ -66,6 +82,11 @@ void block_end(tc_heap *h, void *tok)
  * requested; wake the stopper if it sleeps on our `active` word. */
 void mutator_wake_stopper(tc_mutator *m)
 {
+    /* the acknowledgement (the top): the pause's number, then stw again */
+    tc_heap *h = m->heap;
+    uint64_t seq = atomic_load_explicit(&h->stw_seq, memory_order_acquire);
+    if (atomic_load_explicit(&h->stw, memory_order_acquire))
+        atomic_store_explicit(&m->stw_ack, seq, memory_order_release);
     /* Dekker with the stopper's (stopper_sleeping = 1; read active) */
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load(&m->heap->stopper_sleeping))
@@ -284,10 +305,47 @@ tc_status mutator_enter_slow(tc_heap *h, tc_mutator **out)
     return TC_OK;
 }
 
+/* stopped_by_ack — m saw pause `seq` requested after it went inactive
+ * (the top): it is stopped with no fence. */
+static bool stopped_by_ack(const tc_mutator *m, uint64_t seq)
+{
+    return !planted(PLANT_STW_STALE_ACK) ? atomic_load_explicit(&m->stw_ack, memory_order_acquire) == seq
+                                         : atomic_load_explicit(&m->stw_ack, memory_order_acquire) != 0;
+}
+
+/* wait_out — the stopper waits until m is inactive or has acknowledged
+ * pause `seq`; true if it acknowledged. An active mutator is inside one
+ * short heap call: spin briefly (it may be finishing on the other core),
+ * then sleep on its `active` word; it wakes us when it leaves
+ * (mutator_leave). Spinning longer would steal the CPU from a preempted
+ * mutator. The spin yields every 64 rounds: when the scheduler has put
+ * this thread on the mutator's CPU (the other cores busy), a plain spin
+ * only keeps the mutator from reaching its safepoint (the pause
+ * workload's pauses took 70-107 us that way, 15-30 us with the yield). */
+static bool wait_out(tc_heap *h, tc_mutator *m, uint64_t seq)
+{
+    for (unsigned spins = 0; !stopped_by_ack(m, seq) && atomic_load_explicit(&m->active, memory_order_acquire);
+         spins++) {
+        if (spins < WORLD_SPINS) {
+            if ((spins & 63) == 63)
+                sched_yield();
+            else
+                plat_cpu_relax();
+        } else {
+            atomic_store(&h->stopper_sleeping, 1);
+            if (atomic_load(&m->active))
+                plat_wait_while(&m->active, 1, 1000000);
+            atomic_store(&h->stopper_sleeping, 0);
+        }
+    }
+    return stopped_by_ack(m, seq);
+}
+
 /* world_stop — request a pause and wait until every other mutator is out of
  * its heap call. The caller holds gc_lock. Returns the time the pause was
  * requested, its start: the fairness wait before it runs with the world
- * running (nobody is stopped), so it is no part of the pause. */
+ * running (nobody is stopped), so it is no part of the pause. The heavy
+ * fence only if a mutator is out without acknowledging (the top). */
 uint64_t world_stop(tc_heap *h, tc_mutator *self)
 {
     /* fairness: mutators released by the last pause get to leave their wait
@@ -297,8 +355,9 @@ uint64_t world_stop(tc_heap *h, tc_mutator *self)
     for (unsigned i = 0; i < FAIR_YIELDS && atomic_load(&h->world_waiters) > 0; i++)
         sched_yield();
     uint64_t since = plat_now_ns();
+    uint64_t seq = atomic_load_explicit(&h->stw_seq, memory_order_relaxed) + 1; /* gc_lock: ours alone */
+    atomic_store_explicit(&h->stw_seq, seq, memory_order_release);
     atomic_store_explicit(&h->stw, 1, memory_order_seq_cst);
-    plat_heavy_fence();
     /* the list is only ever pushed at its head and freed with the heap, so
      * the nodes seen here stay valid without mut_lock; a mutator registered
      * after this read enters after stw was set and parks. Waiting with
@@ -307,30 +366,16 @@ uint64_t world_stop(tc_heap *h, tc_mutator *self)
     pthread_mutex_lock(&h->mut_lock);
     tc_mutator *first = h->mutators;
     pthread_mutex_unlock(&h->mut_lock);
-    for (tc_mutator *m = first; m; m = m->next) {
-        if (m == self)
-            continue;
-        /* an active mutator is inside one short heap call: spin briefly
-         * (it may be finishing on the other core), then sleep on its
-         * `active` word; it wakes us when it leaves (mutator_leave). Spinning
-         * longer would steal the CPU from a preempted mutator. The spin
-         * yields every 64 rounds: when the scheduler has put this thread on
-         * the mutator's CPU (the other cores busy), a plain spin only keeps
-         * the mutator from reaching its safepoint (the pause workload's
-         * pauses took 70-107 us that way, 15-30 us with the yield). */
-        for (unsigned spins = 0; atomic_load_explicit(&m->active, memory_order_acquire); spins++) {
-            if (spins < WORLD_SPINS) {
-                if ((spins & 63) == 63)
-                    sched_yield();
-                else
-                    plat_cpu_relax();
-            } else {
-                atomic_store(&h->stopper_sleeping, 1);
-                if (atomic_load(&m->active))
-                    plat_wait_while(&m->active, 1, 1000000);
-                atomic_store(&h->stopper_sleeping, 0);
-            }
-        }
+    bool unacked = false;
+    for (tc_mutator *m = first; m; m = m->next)
+        if (m != self && !wait_out(h, m, seq))
+            unacked = true;
+    if (unacked) { /* out without a word: fenced, they are out only if `active` still says so */
+        plat_heavy_fence();
+        atomic_fetch_add_explicit(&h->debug_heavy_fences, 1, memory_order_relaxed);
+        for (tc_mutator *m = first; m; m = m->next)
+            if (m != self)
+                wait_out(h, m, seq);
     }
     atomic_thread_fence(memory_order_acquire);
     h->world_stopped_at = plat_now_ns(); /* the wait ends here, the stopped stretch begins (cycle.c) */

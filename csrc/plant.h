@@ -18,6 +18,9 @@
  *                        a_page_freed_beside_a_piece_in_flight_stays_apart, test_scavenge.c)
  *   REC_NO_REVOKE_WAIT   a revoke of the recorder's owner path does not wait for the owner's
  *                        record (record.c; caught by TSan in test_replay.c, not by the fuzzer)
+ *   STW_STALE_ACK        world_stop takes an older pause's acknowledgement for this one's
+ *                        (mutator.c: stopped_by_ack; caught by
+ *                        a_stale_acknowledgement_does_not_stop_a_running_mutator, test_pause.c)
  */
 #ifndef TC_PLANT_H
 #define TC_PLANT_H
@@ -35,6 +38,7 @@
 #define PLANT_GBUF_NO_FLUSH 8
 #define PLANT_REC_NO_REVOKE_WAIT 9
 #define PLANT_SCAV_STAYS_FREE 10
+#define PLANT_STW_STALE_ACK 11
 
 #ifndef TC_PLANT
 #define TC_PLANT PLANT_NONE

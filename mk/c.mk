@@ -33,11 +33,20 @@ $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c $
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_NO_BARRIER -Itests/c $(CSRC) tests/c/runner.c tests/c/test_barrier.c $(LDLIBS) -o $@
 
-test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav
+test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_planted_ack
 	./$(BUILD)/test_planted barrier
 	@if ./$(BUILD)/test_planted_scav beside_a_piece >/dev/null 2>&1; then \
 	  echo "test-planted: planted SCAV_STAYS_FREE went unseen by a_page_freed_beside_a_piece_in_flight_stays_apart"; exit 1; \
 	else echo "test-planted: planted SCAV_STAYS_FREE caught"; fi
+	@if ./$(BUILD)/test_planted_ack stale_acknowledgement >/dev/null 2>&1; then \
+	  echo "test-planted: planted STW_STALE_ACK went unseen by a_stale_acknowledgement_does_not_stop_a_running_mutator"; exit 1; \
+	else echo "test-planted: planted STW_STALE_ACK caught"; fi
+
+# world_stop taking an older pause's acknowledgement (plant.h): it returns
+# while a mutator is still inside its heap call, and the test must fail.
+$(BUILD)/test_planted_ack: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runner.c $(TEST_C_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_STW_STALE_ACK -Itests/c $(CSRC) tests/c/runner.c tests/c/test_pause.c $(LDLIBS) -o $@
 
 # The scavenger's piece in flight left SPAN_FREE (plant.h): a page freed
 # beside it merges into it, and the test must fail.
