@@ -335,12 +335,13 @@ typedef struct ack_run {
     _Atomic uint64_t rounds;  /* safepoint loop rounds, inside the raw section */
     atomic_bool inside2;      /* in the second part: inside, not looking for pauses */
     atomic_bool left_soon;    /* the second part is about to leave its heap call */
+    atomic_bool stop_returned; /* the last stop returned (a stop that did not wait may end unseen) */
 } ack_run;
 
 /* acker — one raw section: look for a pause in a loop (each pause it sees
  * it acknowledges, parked at tc_safepoint) until told, then stay inside
- * without a look until a pause is requested, and only then, a while later,
- * leave. */
+ * without a look until a pause is requested (or a stop that did not wait
+ * for it returned), and only then, a while later, leave. */
 static void *acker(void *arg)
 {
     ack_run *r = arg;
@@ -352,7 +353,7 @@ static void *acker(void *arg)
         atomic_fetch_add(&r->rounds, 1);
     }
     atomic_store(&r->inside2, true);
-    while (!atomic_load(&r->h->stw))
+    while (!atomic_load(&r->h->stw) && !atomic_load(&r->stop_returned))
         sched_yield();
     nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
     atomic_store(&r->left_soon, true);
@@ -407,6 +408,7 @@ TEST(a_stale_acknowledgement_does_not_stop_a_running_mutator)
     pthread_mutex_lock(&h->gc_lock);
     world_stop(h, NULL);
     bool left = atomic_load(&r.left_soon);
+    atomic_store(&r.stop_returned, true);
     world_start(h);
     pthread_mutex_unlock(&h->gc_lock);
     pthread_join(t, NULL);
