@@ -116,6 +116,9 @@ struct tc_heap {
         _Atomic int world_sleepers;   /* parked mutators asleep on world_cond (they, under world_lock) */
         _Atomic int world_waiters;    /* mutators inside wait_world, spinning or asleep (they, atomic) */
         _Atomic int stopper_sleeping; /* the stopper sleeps on some mutator's `active` word (the stopper) */
+        _Atomic uint64_t stw_seq;     /* the number of the latest pause requested: the stopper (gc_lock
+                                       * held) writes it with release order before it sets `stw` */
+        _Atomic uint64_t debug_heavy_fences; /* world stops that needed plat_heavy_fence (test hook) */
     };
 
     /* the mutators (mut_lock, rank 4) */

@@ -16,6 +16,22 @@
  * process), a seq_cst fence otherwise. Either way, if the stopper sees
  * active == 0 the mutator will see stw == 1 and back off.
  *
+ * The heavy fence is needed only for a mutator the stopper finds inactive
+ * without knowing that it saw the request: a mutator that goes inactive
+ * and then sees stw == 1 (set_inactive's slow half, mutator_wake_stopper)
+ * says so by storing the pause's number, stw_seq, in `stw_ack` (release).
+ * It read stw_seq (acquire) before that stw: the stopper wrote stw_seq
+ * before setting stw, after the last pause's stw = 0, so the 1 it saw is
+ * this pause's, and every later read of stw by that thread returns 1 until
+ * the pause ends (coherence): it re-enters only to back off again. So a
+ * mutator whose stw_ack is this pause's number is stopped, fence or not;
+ * world_stop fences (membarrier: an inter-processor interrupt to every CPU
+ * running a thread of the process, 5-35 us on this VM, inside every pause)
+ * only when some other mutator is out without an acknowledgement (idle
+ * between heap calls), and then reads their `active` words again after
+ * it. A mutator stopped at a safepoint (the pause workload's usual case)
+ * costs no fence.
+ *
  * A mutator parks (active = 0) before it blocks on anything another thread
  * may hold during a pause (gc_lock, the world), so no pause ever waits for a
  * thread that waits for it. The pause cost is bounded by the longest single
@@ -44,7 +60,10 @@
  *     fence; read stw (acquire), then `listed`; go on only with stw == 0
  *     and listed == 1. If S dropped m, S read m's active == 0 after its
  *     stw = 1 and heavy fence, so by Dekker m's read of stw comes after
- *     that store: it reads 1 (m backs out) or the 0 of S's world_start,
+ *     that store, or m acknowledged this pause (stw_ack: m read that 1
+ *     after going out, and coherence keeps later reads from going back):
+ *     either way m's next read of stw reads 1 (m backs out) or the 0 of
+ *     S's world_start,
  *     which S stored after its drop (release/acquire on stw), so m's read
  *     of `listed`, sequenced after, sees the drop and m backs out and
  *     lists itself again. A drop after m's store of active = 1 cannot
@@ -76,6 +95,7 @@
 #include "platform.h"
 
 #define WORLD_SPINS 2000 /* stopper: busy-wait rounds (~10-50 us) before sleeping */
+#define ACK_SPINS 256    /* stopper: rounds it waits for the word of a mutator it saw go out (~1-5 us) */
 #define FAIR_YIELDS 1000 /* at most this many yields for released mutators before a new pause */
 #if defined(__SANITIZE_THREAD__)
 #define WAIT_SPINS 256   /* every atomic is slow under TSan: spinning only steals the CPU */
@@ -111,6 +131,11 @@ void block_end(tc_heap *h, void *tok)
  * requested; wake the stopper if it sleeps on our `active` word. */
 void mutator_wake_stopper(tc_mutator *m)
 {
+    /* the acknowledgement (the top): the pause's number, then stw again */
+    tc_heap *h = m->heap;
+    uint64_t seq = atomic_load_explicit(&h->stw_seq, memory_order_acquire);
+    if (atomic_load_explicit(&h->stw, memory_order_acquire))
+        atomic_store_explicit(&m->stw_ack, seq, memory_order_release);
     /* Dekker with the stopper's (stopper_sleeping = 1; read active) */
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load(&m->heap->stopper_sleeping))
@@ -355,19 +380,27 @@ tc_status mutator_enter_slow(tc_heap *h, tc_mutator **out)
     return TC_OK;
 }
 
-/* wait_inactive — world_stop's wait for one mutator to leave its heap
- * call (or park). */
-static void wait_inactive(tc_heap *h, tc_mutator *m)
+/* stopped_by_ack — m saw pause `seq` requested after it went inactive
+ * (the top): it is stopped with no fence. */
+static bool stopped_by_ack(const tc_mutator *m, uint64_t seq)
 {
-    /* an active mutator is inside one short heap call: spin briefly
-     * (it may be finishing on the other core), then sleep on its
-     * `active` word; it wakes us when it leaves (mutator_leave). Spinning
-     * longer would steal the CPU from a preempted mutator. The spin
-     * yields every 64 rounds: when the scheduler has put this thread on
-     * the mutator's CPU (the other cores busy), a plain spin only keeps
-     * the mutator from reaching its safepoint (the pause workload's
-     * pauses took 70-107 us that way, 15-30 us with the yield). */
-    for (unsigned spins = 0; atomic_load_explicit(&m->active, memory_order_acquire); spins++) {
+    return !planted(PLANT_STW_STALE_ACK) ? atomic_load_explicit(&m->stw_ack, memory_order_acquire) == seq
+                                         : atomic_load_explicit(&m->stw_ack, memory_order_acquire) != 0;
+}
+
+/* wait_out — the stopper waits until m is inactive or has acknowledged
+ * pause `seq`; true if it acknowledged. An active mutator is inside one
+ * short heap call: spin briefly (it may be finishing on the other core),
+ * then sleep on its `active` word; it wakes us when it leaves
+ * (mutator_leave). Spinning longer would steal the CPU from a preempted
+ * mutator. The spin yields every 64 rounds: when the scheduler has put
+ * this thread on the mutator's CPU (the other cores busy), a plain spin
+ * only keeps the mutator from reaching its safepoint (the pause
+ * workload's pauses took 70-107 us that way, 15-30 us with the yield). */
+static bool wait_out(tc_heap *h, tc_mutator *m, uint64_t seq)
+{
+    unsigned spins = 0;
+    for (; !stopped_by_ack(m, seq) && atomic_load_explicit(&m->active, memory_order_acquire); spins++) {
         if (spins < WORLD_SPINS) {
             if ((spins & 63) == 63)
                 sched_yield();
@@ -380,12 +413,19 @@ static void wait_inactive(tc_heap *h, tc_mutator *m)
             atomic_store(&h->stopper_sleeping, 0);
         }
     }
+    /* seen inside its call, it went out during this stop: its word follows
+     * its `active` = 0 by a few instructions (set_inactive), so wait for it
+     * a little rather than fence (an idle mutator is never waited for) */
+    for (unsigned k = 0; spins && k < ACK_SPINS && !stopped_by_ack(m, seq); k++)
+        plat_cpu_relax();
+    return stopped_by_ack(m, seq);
 }
 
 /* world_stop — request a pause and wait until every other mutator is out of
  * its heap call. The caller holds gc_lock. Returns the time the pause was
  * requested, its start: the fairness wait before it runs with the world
- * running (nobody is stopped), so it is no part of the pause. */
+ * running (nobody is stopped), so it is no part of the pause. The heavy
+ * fence only if a mutator is out without acknowledging (the top). */
 uint64_t world_stop(tc_heap *h, tc_mutator *self)
 {
     /* fairness: mutators released by the last pause get to leave their wait
@@ -395,17 +435,31 @@ uint64_t world_stop(tc_heap *h, tc_mutator *self)
     for (unsigned i = 0; i < FAIR_YIELDS && atomic_load(&h->world_waiters) > 0; i++)
         sched_yield();
     uint64_t since = plat_now_ns();
+    uint64_t seq = atomic_load_explicit(&h->stw_seq, memory_order_relaxed) + 1; /* gc_lock: ours alone */
+    atomic_store_explicit(&h->stw_seq, seq, memory_order_release);
     atomic_store_explicit(&h->stw, 1, memory_order_seq_cst);
-    plat_heavy_fence();
     /* the listed mutators (the top); one that lists itself after this
-     * read sees stw and parks. No lock: a thread that waits for one inside
-     * a heap call would deadlock with this wait. */
-    tc_mutator *kept = NULL, *kept_last = NULL;
-    for (tc_mutator *m = atomic_exchange(&h->enterq, NULL), *next; m; m = next) {
-        next = m->enter_next;
+     * exchange sees stw and parks (invariant L, 3). No lock: a thread that
+     * waits for one inside a heap call would deadlock with this wait. */
+    tc_mutator *list = atomic_exchange(&h->enterq, NULL);
+    bool unacked = false;
+    for (tc_mutator *m = list; m; m = m->enter_next) {
         atomic_fetch_add_explicit(&h->stop_visited, 1, memory_order_relaxed);
-        if (m != self)
-            wait_inactive(h, m);
+        if (m != self && !wait_out(h, m, seq))
+            unacked = true;
+    }
+    if (unacked) { /* out without a word: fenced, they are out only if `active` still says so */
+        plat_heavy_fence();
+        atomic_fetch_add_explicit(&h->debug_heavy_fences, 1, memory_order_relaxed);
+        for (tc_mutator *m = list; m; m = m->enter_next)
+            if (m != self)
+                wait_out(h, m, seq);
+    }
+    /* every other one is stopped: acknowledged, or read inactive after the
+     * fence (invariant L, 2); keep or drop each */
+    tc_mutator *kept = NULL, *kept_last = NULL;
+    for (tc_mutator *m = list, *next; m; m = next) {
+        next = m->enter_next;
         if (m == self || (m->nlocals && !planted(PLANT_STOP_DROPS_LOCALS))) { /* self is inside its call;
                                                                                * locals are roots */
             m->enter_next = kept;

@@ -29,6 +29,8 @@ struct tc_mutator {
     _Atomic int active;          /* 1 while inside a heap call; written by the owner */
     _Atomic int depth;           /* nesting of heap calls: written by the owner (plain loads and
                                   * stores, no read-modify-write), read by a closing thread */
+    _Atomic uint64_t stw_ack;    /* the stw_seq of a pause this mutator saw requested after it went
+                                  * inactive (mutator_wake_stopper): written by the owner, release */
     _Atomic int rec_busy;        /* 1 while the owner writes a replay record without rec_spin
                                   * (record.c's owner path): written by the owner, read by a revoker */
     pthread_t owner;             /* the thread using it, valid if `owned` */

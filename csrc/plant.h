@@ -23,6 +23,9 @@
  *   ENTRY_SKIPS_LISTED   unpark's entry check does not read `listed` after stw (mutator.c,
  *                        invariant L step 2; caught by
  *                        pause_sees_a_thread_dropped_while_it_listed_itself, test_pause.c)
+ *   STW_STALE_ACK        world_stop takes an older pause's acknowledgement for this one's
+ *                        (mutator.c: stopped_by_ack; caught by
+ *                        a_stale_acknowledgement_does_not_stop_a_running_mutator, test_pause.c)
  */
 #ifndef TC_PLANT_H
 #define TC_PLANT_H
@@ -42,6 +45,7 @@
 #define PLANT_SCAV_STAYS_FREE 10
 #define PLANT_STOP_DROPS_LOCALS 11
 #define PLANT_ENTRY_SKIPS_LISTED 12
+#define PLANT_STW_STALE_ACK 13
 
 #ifndef TC_PLANT
 #define TC_PLANT PLANT_NONE

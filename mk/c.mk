@@ -33,7 +33,7 @@ $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c $
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_NO_BARRIER -Itests/c $(CSRC) tests/c/runner.c tests/c/test_barrier.c $(LDLIBS) -o $@
 
-test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_planted_locals $(BUILD)/test_planted_listed
+test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_planted_locals $(BUILD)/test_planted_listed $(BUILD)/test_planted_ack
 	./$(BUILD)/test_planted barrier
 	@if ./$(BUILD)/test_planted_scav beside_a_piece >/dev/null 2>&1; then \
 	  echo "test-planted: planted SCAV_STAYS_FREE went unseen by a_page_freed_beside_a_piece_in_flight_stays_apart"; exit 1; \
@@ -44,6 +44,9 @@ test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_pla
 	@if ./$(BUILD)/test_planted_listed dropped_while_it_listed >/dev/null 2>&1; then \
 	  echo "test-planted: planted ENTRY_SKIPS_LISTED went unseen by pause_sees_a_thread_dropped_while_it_listed_itself"; exit 1; \
 	else echo "test-planted: planted ENTRY_SKIPS_LISTED caught"; fi
+	@if ./$(BUILD)/test_planted_ack stale_acknowledgement >/dev/null 2>&1; then \
+	  echo "test-planted: planted STW_STALE_ACK went unseen by a_stale_acknowledgement_does_not_stop_a_running_mutator"; exit 1; \
+	else echo "test-planted: planted STW_STALE_ACK caught"; fi
 
 # world_stop dropping an idle mutator that holds locals (plant.h): its
 # local's object is swept, and the test must fail.
@@ -57,6 +60,12 @@ $(BUILD)/test_planted_locals: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runne
 $(BUILD)/test_planted_listed: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runner.c $(TEST_C_HDR)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_ENTRY_SKIPS_LISTED -Itests/c $(CSRC) tests/c/runner.c tests/c/test_pause.c $(LDLIBS) -o $@
+
+# world_stop taking an older pause's acknowledgement (plant.h): it returns
+# while a mutator is still inside its heap call, and the test must fail.
+$(BUILD)/test_planted_ack: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runner.c $(TEST_C_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_STW_STALE_ACK -Itests/c $(CSRC) tests/c/runner.c tests/c/test_pause.c $(LDLIBS) -o $@
 
 # The scavenger's piece in flight left SPAN_FREE (plant.h): a page freed
 # beside it merges into it, and the test must fail.
