@@ -382,6 +382,24 @@ static int assist_below_goal(tc_heap *h, tc_mutator *m)
            atomic_load(&h->assist_marked) > marked && collector_alloc_estimate(h) < goal;
 }
 
+/* await_start — past the trigger with no mark yet: wait outside a heap call
+ * (at most ~1 s, once per goal) for the collector thread to start the
+ * cycle, so that a thread the OS runs late does not start every mark past
+ * the goal. */
+static tc_mutator *await_start(tc_heap *h, tc_mutator *m, uint64_t *waited_goal)
+{
+    uint64_t goal = atomic_load(&h->goal);
+    if (goal == *waited_goal || atomic_load(&h->phase) != PHASE_OFF ||
+        collector_alloc_estimate(h) < atomic_load(&h->trigger))
+        return m;
+    *waited_goal = goal;
+    tc_leave(m);
+    struct timespec ts = {0, 10000};
+    for (int i = 0; i < 100000 && atomic_load(&h->phase) == PHASE_OFF; i++)
+        nanosleep(&ts, NULL);
+    return tc_enter(h);
+}
+
 /* Issue 16: a mutator pays for what it allocates during the mark from the
  * mark's start, as Go's do (gcAssistAlloc), not only once the heap passed
  * its goal: with the marking left to assists (the test hook), assists mark
@@ -406,7 +424,9 @@ TEST(assists_start_with_the_mark)
     CHECK_OK(tc_heap_stats(h, &s));
     uint64_t gc0 = s.num_gc;
     int below = 0;
+    uint64_t waited_goal = 0;
     for (long i = 1; !below && s.num_gc < gc0 + 3; i++) {
+        m = await_start(h, m, &waited_goal);
         below = assist_below_goal(h, m);
         if (!(i & 4095)) { /* a new heap call: the assist cap is per call */
             tc_leave(m);
