@@ -27,10 +27,10 @@
  * peak RSS 3,214-3,239 MiB). Assists from the mark's start (assist.c) tie
  * the allocation to the mark's progress: the cons/mark learned here falls,
  * the trigger moves to its 95% cap, and the same workload marks 1.03-1.06x
- * live (heap_sys ~2,240 MiB, peak RSS ~2,360). The price is GC CPU: the
- * assists carry most of the mark, ~1.3 s of assist CPU per cycle against
- * ~0.4 s for the background marker on a loaded 2-core machine, and GC CPU
- * per operation rose ~1.4x. A later floor with assists still at the goal
+ * live (heap_sys 2,238-2,391 MiB, peak RSS 2,361-2,522). The price is GC
+ * CPU: the assists carry most of the mark, ~1.3 s of assist CPU per cycle
+ * against ~0.4 s for the background marker on a loaded 2-core machine, and
+ * GC CPU per operation rose ~1.4x. A later floor with assists still at the goal
  * does less (256 MiB live, one run each: heap_sys 690 MiB at 70%, 648 at
  * 85%, 612 at 95%; 553-572 with assists from the start at any floor).
  *
