@@ -146,10 +146,15 @@ static void donate(markctx *c)
     }
 }
 
-/* poll — every POLL_EVERY candidates of a concurrent marker. */
+/* poll — every POLL_EVERY candidates of a concurrent marker (c's marked
+ * count up to date). It publishes the progress once PROGRESS_EVERY objects
+ * were marked since the last report, so that assists see the work done
+ * (take used to test the count for that on every object it marked). */
 static __attribute__((noinline)) void poll(markctx *c)
 {
     tc_heap *h = c->h;
+    if (c->marked_objects * c->avg_bytes - c->published >= PROGRESS_EVERY * c->avg_bytes)
+        publish(c);
     uint64_t s = atomic_load_explicit(&h->mark_share, memory_order_relaxed);
     if (c->mode == MODE_EXCL && s > (SHARE_ONE | SHARE_EXCL)) { /* someone waits: claim from now on */
         atomic_fetch_sub_explicit(&h->mark_share, SHARE_EXCL, memory_order_acq_rel);
@@ -171,51 +176,57 @@ static __attribute__((noinline)) void poll(markctx *c)
  * address is inside it. */
 static arena no_arena;
 
+/* no_pair — the alloc and mark words ring_put gives a candidate that is in
+ * no arena, or (concurrently) in another heap's: no alloc bit, every mark
+ * bit set, so that take drops it (obj_start fails, or mark_valid finds it
+ * marked) with no test of its own. Never written: mark_valid stores only
+ * to a word whose bit was clear. */
+static bmpair no_pair = {.alloc = 0, .mark = UINT64_MAX};
+
 /* ring_put — candidate p into slot `slot` of the prefetch ring: its mark
  * word (and, in the same line, its alloc word: span.h) is computed and
  * prefetched now and tested PREFETCH_DEPTH candidates later. *last is the
  * arena of the last candidate that had one: almost every candidate is in
  * it (a heap of up to 4 GiB is one arena), and then one range check finds
- * it, where arena_of's table lookup needed a dependent load and two tests. */
+ * it, where arena_of's table lookup needed a dependent load and two tests.
+ * A concurrent marker's *last is always this heap's (checked when it
+ * changes, not per candidate); a candidate in no arena, or in another
+ * heap's, gets no_pair. */
 static inline __attribute__((always_inline)) void ring_put(markctx *c, uintptr_t p, unsigned slot, arena **last,
                                                            bool concurrent)
 {
     arena *a = *last;
-    if (__builtin_expect(p - a->base >= a->size, 0) && (a = arena_of(p)))
+    if (__builtin_expect(p - a->base >= a->size, 0)) {
+        a = arena_of(p);
+        if (!a || (concurrent && a->heap != c->h)) {
+            c->ring[slot] = p;
+            c->ring_w[slot] = &no_pair.mark;
+            c->ring_bit[slot] = 1;
+            return;
+        }
         *last = a;
+    }
     c->ring[slot] = p;
     c->ring_a[slot] = a;
-    if (__builtin_expect(a != NULL, 1)) {
-        _Atomic uint64_t *w = !concurrent && c->check ? bit_word(a->checkbits, a, p, &c->ring_bit[slot])
-                                                      : mark_word(a, p, &c->ring_bit[slot]);
-        c->ring_w[slot] = w;
-        __builtin_prefetch((const void *)w, 1);
-    } else {
-        c->ring_w[slot] = NULL;
-    }
+    _Atomic uint64_t *w = !concurrent && c->check ? bit_word(a->checkbits, a, p, &c->ring_bit[slot])
+                                                  : mark_word(a, p, &c->ring_bit[slot]);
+    c->ring_w[slot] = w;
+    __builtin_prefetch((const void *)w, 1);
 }
 
 /* take — test-and-mark candidate p (its arena, mark word and bit known)
- * and count it; true if this marker marked it (it must now be scanned).
- * *tick and *marked are c->tick and c->marked_objects, or drain's copies
- * of them in locals (after every tag's acquire load the compiler would
- * reload c's; nothing take calls reads them but publish, which gets the
- * count stored first). */
+ * and count it in *marked (c->marked_objects, or drain's copy in a local:
+ * after every tag's acquire load the compiler would reload c's); true if
+ * this marker marked it (it must now be scanned). The caller polls every
+ * POLL_EVERY candidates (with c's stack and count up to date: poll may
+ * move work on and off the stack) and keeps the budget: drain stops at a
+ * marked count, chain_take counts it down. */
 static inline __attribute__((always_inline)) bool take(markctx *c, uintptr_t p, arena *a, _Atomic uint64_t *w,
-                                                       uint64_t bit, int64_t *budget, unsigned *tick,
-                                                       uint64_t *marked, bool concurrent)
+                                                       uint64_t bit, uint64_t *marked, bool concurrent)
 {
-    if (concurrent && !(++*tick & (POLL_EVERY - 1)))
-        poll(c);
-    if (!try_mark(c, p, a, w, bit, concurrent))
-        return false;
+    if ((concurrent && !obj_start(p, w, bit)) || !mark_valid(c, p, a, w, bit, concurrent))
+        return false; /* marked, deferred, or no object of this heap (no_pair: ring_put) */
     ++*marked;
-    if (concurrent && !(*marked & (PROGRESS_EVERY - 1))) { /* let assists see the work done */
-        c->marked_objects = *marked;
-        publish(c);
-    }
-    if (*budget > 0)
-        (*budget)--;
     return true;
 }
 
@@ -274,8 +285,12 @@ static bool chain_take(markctx *c, uintptr_t p, arena *a, _Atomic uint64_t *w, u
         c->n = 1; /* p stays on the stack */
         return false;
     }
-    if (!take(c, p, a, w, bit, budget, &c->tick, &c->marked_objects, concurrent))
+    if (concurrent && !(++c->tick & (POLL_EVERY - 1)))
+        poll(c);
+    if (!take(c, p, a, w, bit, &c->marked_objects, concurrent))
         return false;
+    if (*budget > 0)
+        (*budget)--;
     if (c->n || c->top->prev || *budget == 0) { /* poll brought work back, or the budget ran out */
         scan(c, p);
         return false;
@@ -358,40 +373,105 @@ static bool wait_deferred(markctx *c, int64_t budget)
     return false;
 }
 
+/* scan_into — scan for drain, whose stack top (*se: c->top->e) and fill
+ * (*sn) are in locals: a two-slot node without the slot loop, anything
+ * else through scan with c's copies synced around it. */
+static inline __attribute__((always_inline)) void scan_into(markctx *c, uintptr_t p, uintptr_t **se, size_t *sn)
+{
+    if (obj_nslots((const tc_obj *)p) == 2 && *sn <= STACK_CHUNK - 2) {
+        *sn = scan_two((const tc_obj *)p, *se, *sn);
+        return;
+    }
+    c->n = *sn;
+    scan(c, p);
+    *se = c->top->e;
+    *sn = c->n;
+}
+
+/* poll_from, chain_from, wait_from — poll, chain and wait_deferred for
+ * drain, whose stack (*se: c->top->e, *sn: c->n) and counts are in locals:
+ * c's copies synced around the call (chain gets the budget left, as
+ * stop - marked, and keeps that difference). */
+static inline __attribute__((always_inline)) void poll_from(markctx *c, uint64_t marked, uintptr_t **se,
+                                                            size_t *sn)
+{
+    c->n = *sn;
+    c->marked_objects = marked;
+    poll(c);
+    *se = c->top->e;
+    *sn = c->n;
+}
+
+static inline __attribute__((always_inline)) void chain_from(markctx *c, uintptr_t p, arena *a, int64_t left,
+                                                             unsigned *tick, uint64_t *marked, uintptr_t **se,
+                                                             size_t *sn, bool concurrent)
+{
+    c->n = 0;
+    c->tick = *tick;
+    c->marked_objects = *marked;
+    chain(c, p, a, &left, concurrent);
+    *tick = c->tick;
+    *marked = c->marked_objects;
+    *se = c->top->e;
+    *sn = c->n;
+}
+
+static inline __attribute__((always_inline)) bool wait_from(markctx *c, int64_t budget, uintptr_t **se, size_t *sn)
+{
+    c->n = *sn;
+    bool again = wait_deferred(c, budget);
+    *se = c->top->e;
+    *sn = c->n;
+    return again;
+}
+
 /* drain — the marking loop, specialised for stop-the-world (no validation,
  * no byte count: the sweep counts) and concurrent marking. A candidate
  * passes two rings: in the first its mark word is in flight, and when it
  * leaves it is tested and marked; a candidate it marks enters the second,
  * where its object's lines are in flight, and is scanned when it leaves.
  * The second ring is filled first and emptied before drain returns. The
- * rings' positions, the tick and the marked count live in locals while the
- * loop runs (the acquire loads of tags and alloc words would make the
- * compiler reload c's copies) and in c between drains and around chain:
- * nothing else the loop calls reads them (publish gets the count). */
+ * rings' positions, the tick, the marked count and the stack's top chunk
+ * and fill (se, sn) live in locals while the loop runs (the acquire loads
+ * of tags and alloc words would make the compiler reload c's copies: a
+ * struct of them measured 8 instructions more per tree node than plain
+ * locals) and in c between drains and around whatever else reads them:
+ * chain, poll, wait_deferred, a chunk change (pop_refill, scan's slow
+ * path) and publish (which gets the count). */
 static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budget, bool concurrent)
 {
     unsigned head = c->head, count = c->count, ghead = c->ghead, gcount = c->gcount;
     arena *last = &no_arena;
     unsigned tick = c->tick;
     uint64_t marked = c->marked_objects;
+    uint64_t stop = budget < 0 ? UINT64_MAX : marked + (uint64_t)budget; /* the budget, as a marked count */
+    uintptr_t *se = c->top->e;
+    size_t sn = c->n;
     bool done;
     for (;;) {
         uintptr_t p;
-        while (count < PREFETCH_DEPTH && pop(c, &p, count || gcount))
+        while (count < PREFETCH_DEPTH) {
+            if (__builtin_expect(sn == 0, 0)) {
+                c->n = 0;
+                if (!pop_refill(c, count || gcount))
+                    break;
+                se = c->top->e;
+                sn = c->n;
+            }
+            p = se[--sn];
             ring_put(c, p, (head + count++) % PREFETCH_DEPTH, &last, concurrent);
-        if (count && budget != 0) { /* here the grey ring always has room */
+        }
+        if (count && marked != stop) { /* here the grey ring always has room */
             unsigned slot = head;
             head = (head + 1) % PREFETCH_DEPTH;
             count--;
             p = c->ring[slot];
-            if (take(c, p, c->ring_a[slot], c->ring_w[slot], c->ring_bit[slot], &budget, &tick, &marked,
-                     concurrent)) {
-                if (!count && !gcount && !c->n) { /* nothing else in flight or waiting */
-                    c->tick = tick;
-                    c->marked_objects = marked;
-                    chain(c, p, c->ring_a[slot], &budget, concurrent);
-                    tick = c->tick;
-                    marked = c->marked_objects;
+            if (concurrent && !(++tick & (POLL_EVERY - 1)))
+                poll_from(c, marked, &se, &sn);
+            if (take(c, p, c->ring_a[slot], c->ring_w[slot], c->ring_bit[slot], &marked, concurrent)) {
+                if (!count && !gcount && !sn) { /* nothing else in flight or waiting */
+                    chain_from(c, p, c->ring_a[slot], budget < 0 ? -1 : (int64_t)(stop - marked), &tick, &marked,
+                               &se, &sn, concurrent);
                     continue;
                 }
                 __builtin_prefetch((const void *)p);
@@ -401,16 +481,17 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
                 continue;
             /* full: scan its oldest, in the same round */
         } else if (!gcount) {
-            if (!count && concurrent && wait_deferred(c, budget))
+            if (!count && concurrent && wait_from(c, budget, &se, &sn))
                 continue;
-            done = !count; /* else budget == 0: candidates left in the ring and on the stack */
+            done = !count; /* else the budget ran out: candidates left in the ring and on the stack */
             break;
         }
         p = c->grey[ghead];
         ghead = (ghead + 1) % GREY_DEPTH;
         gcount--;
-        scan(c, p);
+        scan_into(c, p, &se, &sn);
     }
+    c->n = sn;
     c->tick = tick;
     c->marked_objects = marked;
     c->head = head;

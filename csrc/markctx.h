@@ -9,8 +9,9 @@
  * and waiting for their own lines before they are scanned), its mark
  * session (share.c) and its counts. The
  * inline fast paths the drain loop is built from live here so that every
- * file that marks compiles them into its own loop: push and pop (the
- * stack), try_mark (the mark bit, share.c's plain-store rule) and scan.
+ * file that marks compiles them into its own loop: push and pop_refill
+ * (the stack; drain pops from its locals), try_mark (the mark bit,
+ * share.c's plain-store rule) and scan.
  *
  * Invariants:
  *  - a markctx is used by one thread at a time (its owner: the collector
@@ -80,8 +81,8 @@ struct markctx {
     size_t n;           /* entries used in top */
     stack_chunk *spare; /* one free chunk kept to avoid thrashing at a boundary */
     uintptr_t ring[PREFETCH_DEPTH];           /* candidates in flight */
-    _Atomic uint64_t *ring_w[PREFETCH_DEPTH]; /* their mark words (NULL: not in this heap) */
-    arena *ring_a[PREFETCH_DEPTH];            /* their arenas */
+    _Atomic uint64_t *ring_w[PREFETCH_DEPTH]; /* their mark words (drain.c's no_pair: not in this heap) */
+    arena *ring_a[PREFETCH_DEPTH];            /* their arenas (unset for no_pair) */
     uint64_t ring_bit[PREFETCH_DEPTH];
     unsigned head, count;
     uintptr_t grey[GREY_DEPTH];               /* marked, prefetched, to be scanned */
@@ -104,30 +105,26 @@ static inline void push(markctx *c, uintptr_t p)
     c->top->e[c->n++] = p;
 }
 
-/* pop — the top candidate; refilled from the global queue only when
- * nothing is in flight (!inflight: both of drain's rings are empty) */
-static inline bool pop(markctx *c, uintptr_t *p, bool inflight)
+/* pop_refill — with c's stack empty (c->n 0), the chunk below the top,
+ * or one buffer from the global queue, but that only when nothing is in
+ * flight (!inflight: both of drain's rings are empty: a list would
+ * otherwise ask the shared queue once per node); false if neither. */
+static inline bool pop_refill(markctx *c, bool inflight)
 {
-    if (__builtin_expect(c->n == 0, 0)) {
-        stack_chunk *k = c->top;
-        if (!k->prev) {
-            /* refill from the global queue — but only once the objects in
-             * flight are done too: a list would otherwise ask the shared
-             * queue once per node */
-            if (inflight)
-                return false;
-            size_t n = grey_take(c->h, k->e);
-            if (!n)
-                return false;
-            c->n = n;
-        } else {
-            c->top = k->prev;
-            c->n = STACK_CHUNK;
-            free(c->spare);
-            c->spare = k;
-        }
+    stack_chunk *k = c->top;
+    if (!k->prev) {
+        if (inflight)
+            return false;
+        size_t n = grey_take(c->h, k->e);
+        if (!n)
+            return false;
+        c->n = n;
+    } else {
+        c->top = k->prev;
+        c->n = STACK_CHUNK;
+        free(c->spare);
+        c->spare = k;
     }
-    *p = c->top->e[--c->n];
     return true;
 }
 

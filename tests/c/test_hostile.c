@@ -316,6 +316,50 @@ TEST(hostile_marking_follows_references_across_arenas)
     tc_heap_destroy(h);
 }
 
+/* marking_drops_candidates_in_another_heaps_arena — a concurrent marker
+ * may read a torn slot (a stale REF tag with a fresh word: obj.h) whose
+ * word is the address of another heap's object, allocated there. It must
+ * be dropped, not marked in the other heap's bitmap: drain.c's ring_put
+ * checks a candidate's heap when its arena changes and never keeps another
+ * heap's arena as its last one, so a second such candidate right after the
+ * first is dropped too. Heap a (manual) gets the addresses of two of heap
+ * b's objects as grey work mid-mark; after a's mark, b's objects carry no
+ * mark bit (b's verify fails on a mark bit left on a swept span) and a
+ * still marks what it should. */
+TEST(hostile_marking_drops_candidates_in_another_heaps_arena)
+{
+    tc_config c;
+    tc_config_init(&c);
+    c.collector = TC_COLLECTOR_MANUAL;
+    tc_heap *a = NULL, *b = new_heap_gogc(-1);
+    CHECK_OK(tc_heap_new(&c, &a));
+    tc_root *ra, *r1, *r2;
+    CHECK_OK(tc_obj_new(a, 1, 0, NULL, &ra));
+    CHECK_OK(tc_obj_new(b, 0, 8, NULL, &r1));
+    CHECK_OK(tc_obj_new(b, 0, 8, NULL, &r2));
+    uintptr_t y[2] = {(uintptr_t)tc_root_obj(r1), (uintptr_t)tc_root_obj(r2)};
+    CHECK(arena_of(y[0])->heap == b && arena_of(y[1])->heap == b);
+    CHECK_OK(tc_heap_gc_start(a));
+    grey_put(a, y, 2); /* two candidates of b's in a row, as torn reads could give */
+    uint64_t marked = 1, total = 0;
+    for (int i = 0; i < 1000 && marked; i++) {
+        CHECK_OK(tc_heap_gc_step(a, 1000, &marked));
+        total += marked;
+    }
+    CHECK(total == 1); /* ra only */
+    CHECK(!mark_test(arena_of(y[0]), y[0]) && !mark_test(arena_of(y[1]), y[1]));
+    uint64_t freed = 1;
+    CHECK_OK(tc_heap_gc_finish(a, &freed));
+    CHECK(freed == 0); /* ra survived */
+    CHECK_OK(tc_heap_verify(b));
+    CHECK_OK(tc_heap_verify(a));
+    tc_root_release(a, ra);
+    tc_root_release(b, r1);
+    tc_root_release(b, r2);
+    tc_heap_destroy(a);
+    tc_heap_destroy(b);
+}
+
 /* ---- tunable extremes (issue 10, point 4) ---------------------------------- */
 
 /* churn — allocate n small objects, keeping every 16th; true if all worked. */
