@@ -179,6 +179,13 @@ static uint64_t g_sys_max; /* the largest heap_sys seen */
 static uint64_t g_heap_start;
 static tc_stats g_st; /* 2 KiB of pauses: not on the stack in the loop */
 
+/* print_line — TRICOLOR_DEBUG=gctrace=1: the heap queues its lines for the
+ * host to print (tc_heap_drain_output); sample() prints them to stderr. */
+static void print_line(void *ud, const char *line)
+{
+    fprintf(ud, "%s\n", line);
+}
+
 /* sample — read the stats; append the pauses since `prev` (the newest ring
  * entries whose sum is the growth of pause_total_ns). Returns 1 if the ring
  * had been overrun. */
@@ -194,6 +201,7 @@ static int sample(gcsnap *prev, gcsnap *out)
     if (out->gc_cpu < (double)(g_st.mark_cpu_ns + g_st.sweep_cpu_ns)) /* the fraction is capped at 1 */
         out->gc_cpu = (double)(g_st.mark_cpu_ns + g_st.sweep_cpu_ns);
     fp_sample(&g_fp, g_heap, &g_st, out->at);
+    tc_heap_drain_output(g_heap, print_line, stderr);
     if (g_st.heap_sys > g_sys_max)
         g_sys_max = g_st.heap_sys;
     if (!prev)
