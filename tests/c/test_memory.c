@@ -149,19 +149,20 @@ TEST(pages_are_reused_before_new_ones)
  * done, it does not sweep and end the cycle (no new one can start before).
  * A mutator allocating in a raw section used to go on allocating far past
  * the goal and the memory limit meanwhile, since assists only run during
- * mark. Two test hooks stand in for the OS not scheduling the thread; in
- * both cases the mutator must stop at the goal and wait, parked with the
+ * mark. Three test hooks stand in for the OS not scheduling the thread; in
+ * each case the mutator must stop at the goal and wait, parked with the
  * host's lock released (the block hooks, which the test watches). */
 
 typedef struct {
     tc_heap *h;
-    _Atomic int in_block; /* the mutator is between the block hooks now */
+    _Atomic int in_block; /* the mutator is between the block hooks now: 1 + the phase they began in */
     _Atomic int done;
 } outrun;
 
 static void *outrun_block_begin(void *ud)
 {
-    atomic_store(&((outrun *)ud)->in_block, 1);
+    outrun *o = ud;
+    atomic_store(&o->in_block, 1 + atomic_load(&o->h->phase));
     return NULL;
 }
 
@@ -219,12 +220,16 @@ static tc_status outrun_begin(outrun *o, void (*stall)(tc_heap *, bool), pthread
 }
 
 /* outrun_waits — poll until the mutator waits in the heap (between the
- * block hooks with the heap in `phase`: nothing else waits there while
- * the thread stalls) or ends (the bug); true if it waits. *s: the stats. */
+ * block hooks it entered with the heap in `phase`, and still in it:
+ * nothing else waits there while the thread stalls) or ends (the bug);
+ * true if it waits. *s: the stats. A wait that began in an earlier phase
+ * does not count: the mutator may not have left it yet as the phase
+ * changed (a wait in mark, seen as the sweep's). */
 static bool outrun_waits(outrun *o, const char *phase, tc_stats *s, tc_status *st)
 {
+    int want = 1 + (!strcmp(phase, "mark") ? PHASE_MARK : !strcmp(phase, "sweep") ? PHASE_SWEEP : PHASE_OFF);
     while ((*st = tc_heap_stats(o->h, s)) == TC_OK && !atomic_load(&o->done)) {
-        if (atomic_load(&o->in_block) && !strcmp(s->phase, phase))
+        if (atomic_load(&o->in_block) == want && !strcmp(s->phase, phase))
             return true;
         nanosleep(&(struct timespec){0, 200000}, NULL);
     }
