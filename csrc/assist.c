@@ -14,10 +14,11 @@
  * limit or past a goal a memory limit set (0.9 x limit - overhead: a
  * raw section otherwise allocated black on from that goal to 95% of the
  * limit while the collector thread was descheduled), where it works or
- * waits until the mark ends (recorded as a limit wait, not an assist). The cap is the worst operation's latency: at 500 us
- * it was the pause workload's slowest operation the OS did not preempt
- * (520-550 us of CPU, all of it in the assist), against 124 us for the same
- * operation under malloc (issue 16 asks <= 1.5x); Go assists in units of
+ * waits until the mark ends (recorded as a limit wait, not an assist).
+ * The cap is the worst operation's latency: at 500 us it was the pause
+ * workload's slowest operation the OS did not preempt (520-550 us of CPU,
+ * all of it in the assist), against 124 us for the same operation under
+ * malloc (issue 16 asks <= 1.5x); Go assists in units of
  * 64 KiB of scan work, tens of us. The brake past the goal stays: every
  * heap call there assists up to the cap, so such a mutator still spends
  * most of its time marking (a 127-node operation allocates in ~5 us). While an assist may hold grey work of its own it counts in
@@ -139,7 +140,7 @@ static void assist(tc_mutator *m, uint64_t bytes)
     pthread_mutex_unlock(&h->stats_lock);
     bool at_limit = limit_goal || near_limit(h, heap_now); /* past a goal the limit set: the limit's wait */
     if (!at_limit && (!debt || atomic_load(&h->no_start_before)))
-        return; /* nothing owed, or the CPU cap near the memory limit (below 95% of it) */
+        return; /* nothing owed, or the CPU cap near the memory limit (below 95% of it, a gogc goal) */
     if (!at_limit && m->call_assist_ns >= ASSIST_MAX_NS)
         return; /* this heap call (one host operation) has paid its share */
     uint64_t budget = ASSIST_MAX_NS - (m->call_assist_ns < ASSIST_MAX_NS ? m->call_assist_ns : ASSIST_MAX_NS);
