@@ -1,7 +1,7 @@
 #!/bin/sh
 # reports.sh DIR CMD [ARG...] — run CMD with every AddressSanitizer (and
-# LeakSanitizer) report of every process it starts written to DIR/report.PID,
-# and fail if any was written, whatever CMD's own status.
+# LeakSanitizer) or ThreadSanitizer report of every process it starts written
+# to DIR/report.PID, and fail if any was written, whatever CMD's own status.
 #
 # A sanitizer report only fails a run if someone sees it: a forked child or a
 # subprocess whose stderr the test captures, whose exit status it ignores or
@@ -20,7 +20,8 @@ rm -rf "$dir" && mkdir -p "$dir" || exit 2
 dir=$(cd "$dir" && pwd)
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$dir/report"
 UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$dir/report:exitcode=86"
-export ASAN_OPTIONS UBSAN_OPTIONS
+TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}log_path=$dir/report"
+export ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS
 "$@"
 rc=$?
 set -- "$dir"/report.*
