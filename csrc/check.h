@@ -18,9 +18,11 @@ void collector_debug_blacken(tc_heap *h, tc_obj *o);      /* mark and scan o now
 tc_status collector_debug_finish(tc_heap *h);             /* finish; TC_ERR_CORRUPT if checkmark fired */
 void collector_debug_assists_only(tc_heap *h, bool on);   /* concurrent: the collector thread leaves marking to assists */
 void collector_debug_mark_pair(tc_heap *h, int64_t slice); /* drain with two markers taking turns, `slice` objects each */
-/* concurrent: as if the OS did not schedule the collector thread, keep it from starting a cycle (hold)
- * or, after mark termination, from sweeping and ending the cycle (stall_sweep) */
+/* concurrent: as if the OS did not schedule the collector thread, keep it from starting a cycle (hold),
+ * after the start pause from marking (stall_mark: its roots go to the global queue, for assists), or,
+ * after mark termination, from sweeping and ending the cycle (stall_sweep) */
 void collector_debug_hold(tc_heap *h, bool on);
+void collector_debug_stall_mark(tc_heap *h, bool on);
 void collector_debug_stall_sweep(tc_heap *h, bool on);
 uint64_t roots_debug_visited(tc_heap *h);                /* handle-table slots walked so far */
 uint64_t cycle_debug_flushed(tc_heap *h);                /* mutator records read inside pauses so far */

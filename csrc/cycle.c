@@ -449,6 +449,19 @@ static void wait_for_assists(tc_heap *h, markctx *ctx)
         nanosleep(&(struct timespec){0, 50000}, NULL);
 }
 
+/* stall_mark — the test hook collector_debug_stall_mark: as if the OS did
+ * not run the collector thread after its start pause. Its roots go to the
+ * global queue (assists can mark them), then it waits until the hook is
+ * off or the heap closes, and marks on as usual. */
+static void stall_mark(tc_heap *h, markctx *ctx)
+{
+    if (!atomic_load(&h->debug_stall_mark))
+        return;
+    mark_flush(ctx);
+    while (atomic_load(&h->debug_stall_mark) && !atomic_load(&h->closed))
+        nanosleep(&(struct timespec){0, 50000}, NULL);
+}
+
 /* mark_work — a mark step's drain of up to d->mark objects; true if no
  * grey work is left. A whole-cycle driver drains until every marker is
  * idle and goes to the termination, which looks again inside its pause. */
@@ -458,6 +471,8 @@ static bool mark_work(tc_heap *h, cycle_drive *d, markctx *ctx)
         wait_for_assists(h, ctx); /* the assists' work, not this thread's: no event */
         return true;
     }
+    if (d->whole && h->cfg.collector == TC_COLLECTOR_CONCURRENT)
+        stall_mark(h, ctx);
     uint64_t cpu = plat_thread_cpu_ns(), t0 = plat_now_ns(), b0 = mark_bytes(ctx), n0 = mark_count(ctx);
     bool drained = true;
     uint64_t helpers = 0; /* the mark workers' CPU: this thread's clock does not see it */

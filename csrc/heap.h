@@ -207,6 +207,7 @@ struct tc_heap {
                                         * markers count objects */
         _Atomic bool debug_assists_only;/* test hook: the collector thread leaves marking to assists */
         _Atomic bool debug_stall_sweep;/* test hook: the collector thread does not sweep (cycle.c) */
+        _Atomic bool debug_stall_mark; /* test hook: the collector thread does not mark (cycle.c) */
         _Atomic int debug_clear_hold;  /* test hook: 1 = a large clear says 2, then waits for a pause (alloc.c) */
         _Atomic int debug_prefault_hold; /* test hook: 1 = a refill's prefault says 2, parked, and waits while it stays 2 */
         _Atomic uintptr_t debug_list_hold; /* test hook: a mutator's address = it says address|1 once it has

@@ -41,6 +41,8 @@ void collector_debug_hold(tc_heap *h, bool on)
         collector_release(h);
 }
 
+void collector_debug_stall_mark(tc_heap *h, bool on) { atomic_store(&h->debug_stall_mark, on); }
+
 void collector_debug_stall_sweep(tc_heap *h, bool on) { atomic_store(&h->debug_stall_sweep, on); }
 
 void collector_debug_checkmarks(tc_heap *h, uint64_t out[3])
