@@ -619,3 +619,106 @@ TEST(a_stale_acknowledgement_does_not_stop_a_running_mutator)
     CHECK(fences <= STOPS / 4); /* 0 of 20 in most runs, 20 before; 1 under ASan and load 14 */
     CHECK(left);
 }
+
+typedef struct relist_run {
+    tc_heap *h;
+    tc_mutator *m;
+    atomic_int stage;          /* the thread's stage (below) */
+    atomic_bool stop_returned; /* the helper's world_stop returned (the world is stopped) */
+    atomic_bool left_soon;     /* stage 5: about to leave its heap call */
+    atomic_bool go_start;      /* the helper may start the world */
+    atomic_bool stop2_returned;
+} relist_run;
+
+/* ack_relister — inside a raw section until told (stage 1); leaves during a
+ * stop (acknowledging it); once that stop returned (world still stopped),
+ * enters again: backs out, lists itself during the pause, waits for the
+ * world (stage 2 before the enter); inside again (stage 3) until a new
+ * pause is requested, then a while later leaves (left_soon). */
+static void *ack_relister(void *arg)
+{
+    relist_run *r = arg;
+    tc_mutator *m = tc_enter(r->h);
+    r->m = m;
+    atomic_store(&r->stage, 1);
+    if (!m)
+        return NULL;
+    while (!atomic_load(&r->h->stw))
+        sched_yield();
+    tc_leave(m); /* stw is 1: set_inactive acknowledges */
+    while (!atomic_load(&r->stop_returned))
+        sched_yield();
+    atomic_store(&r->stage, 2);
+    m = tc_enter(r->h); /* backs out, lists itself (dropped), waits for the world */
+    atomic_store(&r->stage, 3);
+    if (!m)
+        return NULL;
+    while (!atomic_load(&r->h->stw) && !atomic_load(&r->stop2_returned))
+        sched_yield();
+    nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+    atomic_store(&r->left_soon, true);
+    tc_leave(m);
+    return NULL;
+}
+
+/* stopper_once — world_stop on its own thread (the test thread watches),
+ * world_start when told. */
+static void *stopper_once(void *arg)
+{
+    relist_run *r = arg;
+    pthread_mutex_lock(&r->h->gc_lock);
+    world_stop(r->h, NULL);
+    atomic_store(&r->stop_returned, true);
+    while (!atomic_load(&r->go_start))
+        sched_yield();
+    world_start(r->h);
+    pthread_mutex_unlock(&r->h->gc_lock);
+    return NULL;
+}
+
+/* A mutator that a stop drops on its acknowledgement (no fence
+ * needed) and that lists itself again inside that same pause (its push
+ * after the stopper's drop) is on the list once inside, and the next stop
+ * waits for it. Forced by handoffs, never timed. */
+TEST(pause_waits_for_a_thread_dropped_on_its_ack_that_relisted_in_the_pause)
+{
+    if (tc_test_collector != TC_COLLECTOR_CONCURRENT)
+        return;
+    tc_heap *h = new_heap_gogc(-1);
+    CHECK(h);
+    relist_run r = {.h = h};
+    pthread_t t, s;
+    CHECK(pthread_create(&t, NULL, ack_relister, &r) == 0);
+    await_stage(&r.stage, 1);
+    uint64_t f0 = atomic_load(&h->debug_heavy_fences);
+    atomic_store(&h->debug_list_hold, (uintptr_t)r.m); /* its push (only after a drop) says so and waits */
+    CHECK(pthread_create(&s, NULL, stopper_once, &r) == 0);
+    await_stage(&r.stage, 2);
+    /* the thread backs out and pushes itself during the pause: dropped by this stop */
+    while (atomic_load(&h->debug_list_hold) != ((uintptr_t)r.m | 1))
+        sched_yield();
+    bool listed_in_pause = atomic_load(&h->stw) && mutator_debug_on_list(h, r.m);
+    atomic_store(&h->debug_list_hold, 0);
+    bool inside_early = atomic_load(&r.stage) == 3;
+    uint64_t fences = atomic_load(&h->debug_heavy_fences) - f0;
+    atomic_store(&r.go_start, true);
+    pthread_join(s, NULL);
+    await_stage(&r.stage, 3);
+    bool listed_inside = mutator_debug_on_list(h, r.m);
+    pthread_mutex_lock(&h->gc_lock);
+    world_stop(h, NULL);
+    bool left = atomic_load(&r.left_soon);
+    atomic_store(&r.stop2_returned, true);
+    world_start(h);
+    pthread_mutex_unlock(&h->gc_lock);
+    pthread_join(t, NULL);
+    tc_status verified = tc_heap_verify(h);
+    tc_heap_destroy(h);
+    fprintf(stderr, "  first stop fenced %llu times; listed in pause %d\n", (unsigned long long)fences,
+            listed_in_pause);
+    CHECK_OK(verified);
+    CHECK(!inside_early);
+    CHECK(listed_in_pause); /* the setup: dropped on its ack, pushed during the same pause */
+    CHECK(listed_inside);
+    CHECK(left);
+}
