@@ -55,6 +55,18 @@ static inline tc_heap *new_heap_gogc(int64_t gogc)
     return tc_heap_new(&c, &h) == TC_OK ? h : NULL;
 }
 
+/* manual_heap — a heap of the manual collector (the test drives every
+ * cycle step) with barrier b; NULL if it cannot be made. */
+static inline tc_heap *manual_heap(tc_barrier b)
+{
+    tc_config cfg;
+    tc_config_init(&cfg);
+    cfg.collector = TC_COLLECTOR_MANUAL;
+    cfg.barrier = b;
+    tc_heap *h = NULL;
+    return tc_heap_new(&cfg, &h) == TC_OK ? h : NULL;
+}
+
 /* roots_count — the heap's live roots (stats.roots), UINT64_MAX when the
  * stats call fails, so a check on it fails too. */
 static inline uint64_t roots_count(tc_heap *h)

@@ -195,11 +195,8 @@ TEST(allocated_during_mark_are_black_whatever_group_they_come_from)
     if (tc_test_collector != TC_COLLECTOR_STW)
         return; /* drives its own manual heap: once */
     enum { CHAIN = 300 };
-    tc_config cfg;
-    tc_config_init(&cfg);
-    cfg.collector = TC_COLLECTOR_MANUAL;
-    tc_heap *h = NULL;
-    CHECK_OK(tc_heap_new(&cfg, &h));
+    tc_heap *h = manual_heap(TC_BARRIER_HYBRID); /* the default barrier */
+    CHECK(h);
     tc_mutator *m = tc_enter(h);
     CHECK(m);
     tc_obj **loc = tc_locals(m, 5);
@@ -256,11 +253,8 @@ TEST(allocated_during_mark_are_black_in_every_small_class)
     if (tc_test_collector != TC_COLLECTOR_STW)
         return; /* drives its own manual heap: once */
     enum { NSIZE = 1024 / 8, PER = 200 }; /* PER > 64 + 64: a begun group, then whole ones */
-    tc_config cfg;
-    tc_config_init(&cfg);
-    cfg.collector = TC_COLLECTOR_MANUAL;
-    tc_heap *h = NULL;
-    CHECK_OK(tc_heap_new(&cfg, &h));
+    tc_heap *h = manual_heap(TC_BARRIER_HYBRID); /* the default barrier */
+    CHECK(h);
     tc_mutator *m = tc_enter(h);
     CHECK(m);
     for (size_t k = 0; k < NSIZE; k++) /* before the mark: each class's first group begun */

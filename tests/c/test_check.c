@@ -124,16 +124,6 @@ TEST(pause_checks_catch_grey_work_at_a_pause)
     tc_heap_destroy(h);
 }
 
-static tc_heap *manual_heap(tc_barrier b)
-{
-    tc_config cfg;
-    tc_config_init(&cfg);
-    cfg.collector = TC_COLLECTOR_MANUAL;
-    cfg.barrier = b;
-    tc_heap *h = NULL;
-    return tc_heap_new(&cfg, &h) == TC_OK ? h : NULL;
-}
-
 /* raw_ref — slot 0 of o holds a reference to w, or nil (w 0), stored past
  * the write barrier: what a lost shade leaves. */
 static void raw_ref(tc_obj *o, uintptr_t w)

@@ -13,15 +13,6 @@
 
 enum { NOBJ = 3000 };
 
-static tc_heap *manual_heap(void)
-{
-    tc_config c;
-    tc_config_init(&c);
-    c.collector = TC_COLLECTOR_MANUAL;
-    tc_heap *h = NULL;
-    return tc_heap_new(&c, &h) == TC_OK ? h : NULL;
-}
-
 /* sums_hold — the identities footprint.h promises, and per class: its
  * span bytes are its slots (full or free) plus its tails. `quiet`: nothing
  * ran beside the snapshot, so the process's RSS (read after the walk) holds
@@ -66,7 +57,7 @@ TEST(footprint_parts_sum_and_count_the_garbage_a_sweep_frees)
 {
     if (tc_test_collector != TC_COLLECTOR_STW)
         return; /* drives its own manual heap: once */
-    tc_heap *h = manual_heap();
+    tc_heap *h = manual_heap(TC_BARRIER_HYBRID); /* the default barrier */
     CHECK(h);
     tc_root *top;
     CHECK_OK(tc_obj_new(h, NOBJ, 0, NULL, &top));

@@ -50,16 +50,6 @@ static void *churn_main(void *arg)
     return NULL;
 }
 
-static tc_heap *manual_heap(tc_barrier b)
-{
-    tc_config cfg;
-    tc_config_init(&cfg);
-    cfg.collector = TC_COLLECTOR_MANUAL;
-    cfg.barrier = b;
-    tc_heap *h = NULL;
-    return tc_heap_new(&cfg, &h) == TC_OK ? h : NULL;
-}
-
 TEST(manual_steps_while_another_thread_stores)
 {
     if (tc_test_collector != TC_COLLECTOR_STW)
