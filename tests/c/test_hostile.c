@@ -727,6 +727,15 @@ typedef struct large_fork {
     uint64_t spans_before, sys_before; /* no object live, the pages free */
 } large_fork;
 
+/* spans_in_use — the heap's count of spans in use, read under its lock. */
+static uint64_t spans_in_use(tc_heap *h)
+{
+    pthread_mutex_lock(&h->lock);
+    uint64_t n = h->spans_inuse;
+    pthread_mutex_unlock(&h->lock);
+    return n;
+}
+
 static void *large_fork_alloc(void *arg)
 {
     large_fork *lf = arg;
@@ -746,9 +755,7 @@ static int large_fork_child(void *arg)
     tc_heap *h = lf->h;
     if (tc_heap_collect(h) != TC_OK || tc_heap_collect(h) != TC_OK)
         return 2;
-    pthread_mutex_lock(&h->lock);
-    uint64_t spans = h->spans_inuse;
-    pthread_mutex_unlock(&h->lock);
+    uint64_t spans = spans_in_use(h);
     tc_root *r;
     tc_stats s;
     if (tc_obj_new(h, 0, LARGE_FORK_BYTES, NULL, &r) != TC_OK || tc_heap_stats(h, &s) != TC_OK)
@@ -785,9 +792,7 @@ TEST(hostile_fork_during_a_large_clear_keeps_its_pages)
     tc_stats s;
     CHECK_OK(tc_heap_stats(h, &s));
     lf.sys_before = s.heap_sys;
-    pthread_mutex_lock(&h->lock);
-    lf.spans_before = h->spans_inuse;
-    pthread_mutex_unlock(&h->lock);
+    lf.spans_before = spans_in_use(h);
     atomic_store(&h->debug_clear_hold, 1); /* the clear waits for the fork's world stop */
     pthread_t t;
     CHECK(pthread_create(&t, NULL, large_fork_alloc, &lf) == 0);
@@ -825,9 +830,7 @@ static int prefault_fork_child(void *arg)
     tc_heap *h = lf->h;
     if (tc_heap_collect(h) != TC_OK || tc_heap_collect(h) != TC_OK)
         return 2;
-    pthread_mutex_lock(&h->lock);
-    uint64_t spans = h->spans_inuse;
-    pthread_mutex_unlock(&h->lock);
+    uint64_t spans = spans_in_use(h);
     if (spans != lf->spans_before) {
         fprintf(stderr, "  child: %llu spans in use (%llu before)\n", (unsigned long long)spans,
                 (unsigned long long)lf->spans_before);
@@ -844,9 +847,7 @@ TEST(hostile_fork_during_a_refills_prefault_keeps_its_span)
     tc_heap *h = new_heap_gogc(-1);
     CHECK(h);
     large_fork lf = {.h = h};
-    pthread_mutex_lock(&h->lock);
-    lf.spans_before = h->spans_inuse;
-    pthread_mutex_unlock(&h->lock);
+    lf.spans_before = spans_in_use(h);
     atomic_store(&h->debug_prefault_hold, 1); /* the first refill's prefault waits, parked */
     pthread_t t;
     CHECK(pthread_create(&t, NULL, prefault_fork_alloc, &lf) == 0);
