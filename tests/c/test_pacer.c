@@ -196,3 +196,18 @@ TEST(pacer_goal_from_the_snapshot_keeps_a_runway)
     CHECK(p.goal == 1260 * M);
     CHECK(p.trigger > 1200 * M && p.trigger < p.goal);
 }
+
+/* A mark that allocated more than a quarter of its snapshot (GCBench's
+ * temporary trees: 18 MiB black on an 8 MiB snapshot) rebuilds its heap:
+ * only a quarter of the snapshot is left out of the goal's base. */
+TEST(pacer_goal_leaves_out_at_most_a_quarter_of_the_snapshot)
+{
+    if (tc_test_collector != TC_COLLECTOR_STW)
+        return;
+    const uint64_t M = (uint64_t)1 << 20;
+    pacer p;
+    pacer_init(&p, 100, -1);
+    pacer_cycle_done(&p, 8 * M, 0, 8 * M, 0);
+    pacer_cycle_done(&p, 26 * M, 18 * M, 8 * M, 0);
+    CHECK(p.goal == 48 * M); /* base 26 - 8 / 4 */
+}
