@@ -133,8 +133,17 @@ void mutator_wake_stopper(tc_mutator *m)
 {
     /* the acknowledgement (the top): the pause's number, then stw again */
     tc_heap *h = m->heap;
-    uint64_t seq = atomic_load_explicit(&h->stw_seq, memory_order_acquire);
-    if (atomic_load_explicit(&h->stw, memory_order_acquire))
+    uint64_t seq = 0;
+    bool stw = false;
+    if (!planted(PLANT_ACK_SEQ_LATE))
+        seq = atomic_load_explicit(&h->stw_seq, memory_order_acquire);
+    else
+        stw = atomic_load_explicit(&h->stw, memory_order_acquire);
+    if (!planted(PLANT_ACK_SEQ_LATE))
+        stw = atomic_load_explicit(&h->stw, memory_order_acquire);
+    else
+        seq = atomic_load_explicit(&h->stw_seq, memory_order_acquire);
+    if (stw)
         atomic_store_explicit(&m->stw_ack, seq, memory_order_release);
     /* Dekker with the stopper's (stopper_sleeping = 1; read active) */
     atomic_thread_fence(memory_order_seq_cst);
