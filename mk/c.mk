@@ -1,6 +1,6 @@
 # C core tests: tests/c/*.c linked with the core into one runner whose last
 # line is "N passed, N failed".
-TEST_C_SRC := $(filter-out tests/c/fuzz_%.c,$(wildcard tests/c/*.c))
+TEST_C_SRC := $(filter-out tests/c/fuzz_%.c tests/c/planted_%.c,$(wildcard tests/c/*.c))
 TEST_C_HDR := $(wildcard tests/c/tc_*.h)
 
 $(BUILD)/test_c: $(TEST_C_SRC) $(TEST_C_HDR) $(BUILD)/libtricolor.a
@@ -33,8 +33,11 @@ $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c $
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_NO_BARRIER -Itests/c $(CSRC) tests/c/runner.c tests/c/test_barrier.c $(LDLIBS) -o $@
 
-test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_planted_locals $(BUILD)/test_planted_listed $(BUILD)/test_planted_ack $(BUILD)/test_planted_seq
+test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_planted_locals $(BUILD)/test_planted_listed $(BUILD)/test_planted_ack $(BUILD)/test_planted_seq $(BUILD)/planted_hang
 	./$(BUILD)/test_planted barrier
+	@if TC_TEST_SECONDS=2 timeout 30 ./$(BUILD)/planted_hang 2>&1 | grep -q "^FAIL a_test_that_never_ends \["; then \
+	  echo "test-planted: the runner's planted hang failed with its name"; \
+	else echo "test-planted: the runner's planted hang (tests/c/planted_hang.c) gave no FAIL line naming it"; exit 1; fi
 	@if ./$(BUILD)/test_planted_scav beside_a_piece >/dev/null 2>&1; then \
 	  echo "test-planted: planted SCAV_STAYS_FREE went unseen by a_page_freed_beside_a_piece_in_flight_stays_apart"; exit 1; \
 	else echo "test-planted: planted SCAV_STAYS_FREE caught"; fi
@@ -75,6 +78,10 @@ $(BUILD)/test_planted_ack: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runner.c
 $(BUILD)/test_planted_seq: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runner.c $(TEST_C_HDR)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_ACK_SEQ_LATE -Itests/c $(CSRC) tests/c/runner.c tests/c/test_pause.c $(LDLIBS) -o $@
+
+# a test that never ends, alone with the runner: its watchdog must name it.
+$(BUILD)/planted_hang: tests/c/planted_hang.c tests/c/runner.c $(TEST_C_HDR) $(BUILD)/libtricolor.a
+	$(CC) $(CFLAGS) -Itests/c tests/c/planted_hang.c tests/c/runner.c $(BUILD)/libtricolor.a $(LDLIBS) -o $@
 
 # The scavenger's piece in flight left SPAN_FREE (plant.h): a page freed
 # beside it merges into it, and the test must fail.
