@@ -34,11 +34,14 @@ $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c $
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_NO_BARRIER -Itests/c $(CSRC) tests/c/runner.c tests/c/test_barrier.c $(LDLIBS) -o $@
 
-test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_planted_locals $(BUILD)/test_planted_listed $(BUILD)/test_planted_ack $(BUILD)/test_planted_seq $(BUILD)/planted_hang
+test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_planted_locals $(BUILD)/test_planted_listed $(BUILD)/test_planted_ack $(BUILD)/test_planted_seq $(BUILD)/planted_runner
 	./$(BUILD)/test_planted barrier
-	@if TC_TEST_SECONDS=2 timeout 30 ./$(BUILD)/planted_hang 2>&1 | grep -q "^FAIL a_test_that_never_ends \["; then \
+	@if TC_TEST_SECONDS=2 timeout 30 ./$(BUILD)/planted_runner never_ends 2>&1 | grep -q "^FAIL a_test_that_never_ends \["; then \
 	  echo "test-planted: the runner's planted hang failed with its name"; \
-	else echo "test-planted: the runner's planted hang (tests/c/planted_hang.c) gave no FAIL line naming it"; exit 1; fi
+	else echo "test-planted: the runner's planted hang (tests/c/planted_runner.c) gave no FAIL line naming it"; exit 1; fi
+	@if ./$(BUILD)/planted_runner crash_of_its_own >/dev/null 2>&1; then \
+	  echo "test-planted: planted_runner's crash of its own went unseen"; else \
+	  echo "test-planted: the judgement (any nonzero exit is a catch) took planted_runner's crash of its own for a catch"; exit 1; fi
 	@if ./$(BUILD)/test_planted_scav beside_a_piece >/dev/null 2>&1; then \
 	  echo "test-planted: planted SCAV_STAYS_FREE went unseen by a_page_freed_beside_a_piece_in_flight_stays_apart"; exit 1; \
 	else echo "test-planted: planted SCAV_STAYS_FREE caught"; fi
@@ -80,9 +83,10 @@ $(BUILD)/test_planted_seq: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runner.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_ACK_SEQ_LATE -Itests/c $(CSRC) tests/c/runner.c tests/c/test_pause.c $(LDLIBS) -o $@
 
-# a test that never ends, alone with the runner: its watchdog must name it.
-$(BUILD)/planted_hang: tests/c/planted_hang.c tests/c/runner.c $(TEST_C_HDR) $(BUILD)/libtricolor.a
-	$(CC) $(CFLAGS) -Itests/c tests/c/planted_hang.c tests/c/runner.c $(BUILD)/libtricolor.a $(LDLIBS) -o $@
+# the runner's own planted bugs (tests/c/planted_runner.c): a hang its
+# watchdog must name, a crash the judgement must not take for a catch.
+$(BUILD)/planted_runner: tests/c/planted_runner.c tests/c/runner.c $(TEST_C_HDR) $(BUILD)/libtricolor.a
+	$(CC) $(CFLAGS) -Itests/c tests/c/planted_runner.c tests/c/runner.c $(BUILD)/libtricolor.a $(LDLIBS) -o $@
 
 # The scavenger's piece in flight left SPAN_FREE (plant.h): a page freed
 # beside it merges into it, and the test must fail.
