@@ -28,6 +28,11 @@ test-exports: $(BUILD)/libtricolor.a
 	done; \
 	echo "test-exports: the modules export only PyInit__tricolor and luaopen_tricolor (bindings/common included)"
 
+# A planted bug is caught only by the failure expected of it (tests/c/caught.sh:
+# the named test's FAIL line, or a sanitizer's report), never by an exit
+# status alone: a build that crashes for another reason is no catch.
+CAUGHT := tests/c/caught.sh
+
 # The planted-bug build: the core without any barrier shade. Only the
 # barrier test runs against it, and it must see checkmark fire.
 $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c $(TEST_C_HDR)
@@ -35,28 +40,24 @@ $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c $
 	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_NO_BARRIER -Itests/c $(CSRC) tests/c/runner.c tests/c/test_barrier.c $(LDLIBS) -o $@
 
 test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_planted_locals $(BUILD)/test_planted_listed $(BUILD)/test_planted_ack $(BUILD)/test_planted_seq $(BUILD)/planted_runner
-	./$(BUILD)/test_planted barrier
-	@if TC_TEST_SECONDS=2 timeout 30 ./$(BUILD)/planted_runner never_ends 2>&1 | grep -q "^FAIL a_test_that_never_ends \["; then \
-	  echo "test-planted: the runner's planted hang failed with its name"; \
-	else echo "test-planted: the runner's planted hang (tests/c/planted_runner.c) gave no FAIL line naming it"; exit 1; fi
-	@if ./$(BUILD)/planted_runner crash_of_its_own >/dev/null 2>&1; then \
-	  echo "test-planted: planted_runner's crash of its own went unseen"; else \
-	  echo "test-planted: the judgement (any nonzero exit is a catch) took planted_runner's crash of its own for a catch"; exit 1; fi
-	@if ./$(BUILD)/test_planted_scav beside_a_piece >/dev/null 2>&1; then \
-	  echo "test-planted: planted SCAV_STAYS_FREE went unseen by a_page_freed_beside_a_piece_in_flight_stays_apart"; exit 1; \
-	else echo "test-planted: planted SCAV_STAYS_FREE caught"; fi
-	@if ./$(BUILD)/test_planted_locals idle_threads_locals >/dev/null 2>&1; then \
-	  echo "test-planted: planted STOP_DROPS_LOCALS went unseen by pause_keeps_an_idle_threads_locals"; exit 1; \
-	else echo "test-planted: planted STOP_DROPS_LOCALS caught"; fi
-	@if ./$(BUILD)/test_planted_listed dropped_while_it_listed >/dev/null 2>&1; then \
-	  echo "test-planted: planted ENTRY_SKIPS_LISTED went unseen by pause_sees_a_thread_dropped_while_it_listed_itself"; exit 1; \
-	else echo "test-planted: planted ENTRY_SKIPS_LISTED caught"; fi
-	@if ./$(BUILD)/test_planted_ack stale_acknowledgement >/dev/null 2>&1; then \
-	  echo "test-planted: planted STW_STALE_ACK went unseen by a_stale_acknowledgement_does_not_stop_a_running_mutator"; exit 1; \
-	else echo "test-planted: planted STW_STALE_ACK caught"; fi
-	@if ./$(BUILD)/test_planted_seq late_ack >/dev/null 2>&1; then \
-	  echo "test-planted: planted ACK_SEQ_LATE went unseen by a_late_ack_does_not_take_the_next_pauses_number"; exit 1; \
-	else echo "test-planted: planted ACK_SEQ_LATE caught"; fi
+	@$(CAUGHT) "test-planted: planted NO_BARRIER (checkmark fires in every barrier test)" \
+	  '^[1-9][0-9]* passed, 0 failed$$' ./$(BUILD)/test_planted barrier
+	@TC_TEST_SECONDS=2 $(CAUGHT) "test-planted: the runner's planted hang" \
+	  '^FAIL a_test_that_never_ends \[.*hung' timeout 60 ./$(BUILD)/planted_runner never_ends
+	@if $(CAUGHT) "test-planted: the runner's crash of its own" '^FAIL a_test_that_never_ends \[' \
+	  ./$(BUILD)/planted_runner crash_of_its_own >/dev/null 2>&1; then \
+	  echo "test-planted: the judgement took planted_runner's crash of its own for a catch"; exit 1; \
+	else echo "test-planted: the runner's crash of its own is no catch (tests/c/caught.sh)"; fi
+	@$(CAUGHT) "test-planted: planted SCAV_STAYS_FREE" \
+	  '^FAIL a_page_freed_beside_a_piece_in_flight_stays_apart \[' ./$(BUILD)/test_planted_scav beside_a_piece
+	@$(CAUGHT) "test-planted: planted STOP_DROPS_LOCALS" \
+	  '^FAIL pause_keeps_an_idle_threads_locals \[' ./$(BUILD)/test_planted_locals idle_threads_locals
+	@$(CAUGHT) "test-planted: planted ENTRY_SKIPS_LISTED" \
+	  '^FAIL pause_sees_a_thread_dropped_while_it_listed_itself \[' ./$(BUILD)/test_planted_listed dropped_while_it_listed
+	@$(CAUGHT) "test-planted: planted STW_STALE_ACK" \
+	  '^FAIL a_stale_acknowledgement_does_not_stop_a_running_mutator \[' ./$(BUILD)/test_planted_ack stale_acknowledgement
+	@$(CAUGHT) "test-planted: planted ACK_SEQ_LATE" \
+	  '^FAIL a_late_ack_does_not_take_the_next_pauses_number \[' ./$(BUILD)/test_planted_seq late_ack
 
 # world_stop dropping an idle mutator that holds locals (plant.h): its
 # local's object is swept, and the test must fail.
@@ -121,12 +122,10 @@ $(BUILD)/test_c_asan: $(SAN_SRC) $(CHDR) $(TEST_C_HDR)
 # report fails the run; its check is a child whose race is hidden from both.
 test-tsan: $(BUILD)/test_c_tsan $(BUILD)/test_replay_planted_tsan $(BUILD)/san_planted_race_child
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" tests/san/reports.sh $(BUILD)/san/tsan ./$(BUILD)/test_c_tsan
-	@if TSAN_OPTIONS="halt_on_error=1" tests/san/reports.sh $(BUILD)/san/planted_race ./$(BUILD)/san_planted_race_child 2>/dev/null; then \
-	  echo "test-tsan: the planted race in a silent child (tests/san/planted_race_child.c) went unseen"; exit 1; \
-	else echo "test-tsan: planted race in a silent child caught"; fi
-	@if TSAN_OPTIONS="halt_on_error=1" ./$(BUILD)/test_replay_planted_tsan record_owner >/dev/null 2>&1; then \
-	  echo "test-tsan: planted REC_NO_REVOKE_WAIT went unseen by record_owner_hands_over_to_a_second_thread"; exit 1; \
-	else echo "test-tsan: planted REC_NO_REVOKE_WAIT caught (TSan reported the race)"; fi
+	@TSAN_OPTIONS="halt_on_error=1" $(CAUGHT) "test-tsan: the planted race in a silent child (tests/san/planted_race_child.c)" \
+	  'WARNING: ThreadSanitizer: data race' tests/san/reports.sh $(BUILD)/san/planted_race ./$(BUILD)/san_planted_race_child
+	@TSAN_OPTIONS="halt_on_error=1" $(CAUGHT) "test-tsan: planted REC_NO_REVOKE_WAIT (record_owner_hands_over_to_a_second_thread)" \
+	  'WARNING: ThreadSanitizer: data race' ./$(BUILD)/test_replay_planted_tsan record_owner
 
 # The recorder's owner path with its planted bug (plant.h): a revoke that does
 # not wait for the owner's record. The handover test must make TSan report it.
@@ -143,9 +142,8 @@ $(BUILD)/test_replay_planted_tsan: $(CSRC) $(CHDR) tests/c/test_replay.c tests/c
 # hidden from both, must fail under it.
 test-asan: $(BUILD)/test_c_asan $(BUILD)/san_planted_child
 	ASAN_OPTIONS="detect_leaks=1" TRICOLOR_STRICT_COMMIT=1 tests/san/reports.sh $(BUILD)/san/c ./$(BUILD)/test_c_asan
-	@if tests/san/reports.sh $(BUILD)/san/planted ./$(BUILD)/san_planted_child 2>/dev/null; then \
-	  echo "test-asan: the planted overflow in a silent child (tests/san/planted_child.c) went unseen"; exit 1; \
-	else echo "test-asan: planted overflow in a silent child caught (tests/san/reports.sh)"; fi
+	@$(CAUGHT) "test-asan: the planted overflow in a silent child (tests/san/planted_child.c)" \
+	  'ERROR: AddressSanitizer: heap-buffer-overflow' tests/san/reports.sh $(BUILD)/san/planted ./$(BUILD)/san_planted_child
 
 $(BUILD)/san_planted_race_child: tests/san/planted_race_child.c
 	@mkdir -p $(BUILD)
