@@ -140,14 +140,20 @@ $(BUILD)/test_replay_planted_tsan: $(CSRC) $(CHDR) tests/c/test_replay.c tests/c
 # fails the run if one was written (a forked child's report is no longer lost
 # with its stderr or exit status); its own check, a child whose overflow is
 # hidden from both, must fail under it.
-test-asan: $(BUILD)/test_c_asan $(BUILD)/san_planted_child
+test-asan: $(BUILD)/test_c_asan $(BUILD)/san_planted_child $(BUILD)/san_planted_ub_child
 	ASAN_OPTIONS="detect_leaks=1" TRICOLOR_STRICT_COMMIT=1 tests/san/reports.sh $(BUILD)/san/c ./$(BUILD)/test_c_asan
 	@$(CAUGHT) "test-asan: the planted overflow in a silent child (tests/san/planted_child.c)" \
 	  'ERROR: AddressSanitizer: heap-buffer-overflow' tests/san/reports.sh $(BUILD)/san/planted ./$(BUILD)/san_planted_child
+	@$(CAUGHT) "test-asan: the planted signed overflow in a silent child (tests/san/planted_ub_child.c)" \
+	  'planted_ub_child.c:[0-9]+' tests/san/reports.sh $(BUILD)/san/planted_ub ./$(BUILD)/san_planted_ub_child
 
 $(BUILD)/san_planted_race_child: tests/san/planted_race_child.c
 	@mkdir -p $(BUILD)
 	$(CC) -O1 -g -fsanitize=thread -pthread tests/san/planted_race_child.c -o $@
+
+$(BUILD)/san_planted_ub_child: tests/san/planted_ub_child.c
+	@mkdir -p $(BUILD)
+	$(CC) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined tests/san/planted_ub_child.c -o $@
 
 $(BUILD)/san_planted_child: tests/san/planted_child.c
 	@mkdir -p $(BUILD)
