@@ -1,5 +1,7 @@
 /* runner.c — runs every TEST registered by the linked test files. An
- * optional argument runs only the tests whose name contains it. */
+ * optional argument runs only the tests whose name contains it; the
+ * environment's TC_TEST_COLLECTOR (stw, incremental, concurrent) only the
+ * round of that collector (loops that chase one failure). */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -117,7 +119,10 @@ int main(int argc, char **argv)
     start_watchdog();
     int passed = 0, failed = 0;
     static const tc_collector rounds[] = {TC_COLLECTOR_STW, TC_COLLECTOR_INCREMENTAL, TC_COLLECTOR_CONCURRENT};
+    const char *only = getenv("TC_TEST_COLLECTOR");
     for (int r = 0; r < 3; r++) {
+        if (only && strcmp(only, tc_collector_name(rounds[r])) != 0)
+            continue;
         tc_test_collector = rounds[r];
         for (int i = 0; i < ntests; i++) {
             if (argc > 1 && !strstr(tests[i].name, argv[1]))
