@@ -1,6 +1,6 @@
 # C core tests: tests/c/*.c linked with the core into one runner whose last
 # line is "N passed, N failed" (or, for a test hung past TC_TEST_SECONDS,
-# "FAIL name [collector]: hung ...", exit status 3: the runner's watchdog).
+# "FAIL name [collector]: hung ...", and the runner killed: its watchdog).
 TEST_C_SRC := $(filter-out tests/c/fuzz_%.c tests/c/planted_%.c,$(wildcard tests/c/*.c))
 TEST_C_HDR := $(wildcard tests/c/tc_*.h)
 
