@@ -26,6 +26,9 @@
  *   STW_STALE_ACK        world_stop takes an older pause's acknowledgement for this one's
  *                        (mutator.c: stopped_by_ack; caught by
  *                        a_stale_acknowledgement_does_not_stop_a_running_mutator, test_pause.c)
+ *   ACK_SEQ_LATE         a mutator's acknowledgement reads stw before stw_seq, so it may take the
+ *                        next pause's number (mutator.c: mutator_wake_stopper; caught by
+ *                        a_late_ack_does_not_take_the_next_pauses_number, test_pause.c)
  *   BLACK_UNFLAGGED      set_black sets black bits without the span's `black` flag, so the sweep
  *                        does not read them (alloc.c; caught by
  *                        allocated_black_and_dropped_is_freed_by_the_next_cycle, test_alloc.c)
@@ -49,6 +52,7 @@
 #define PLANT_STOP_DROPS_LOCALS 11
 #define PLANT_ENTRY_SKIPS_LISTED 12
 #define PLANT_STW_STALE_ACK 13
+#define PLANT_ACK_SEQ_LATE 14
 #define PLANT_BLACK_UNFLAGGED 15
 
 #ifndef TC_PLANT
