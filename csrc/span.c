@@ -32,7 +32,8 @@
 
 arena *_Atomic tc_arena_table[1u << 16];
 
-#define SPAN_SLAB 64
+#define SPAN_SLAB 63       /* with the slab's link (one line), SLAB_BYTES */
+#define SLAB_BYTES 8192    /* two pages, mapped whole */
 #define ARENA_PROBES 32 /* free 4 GiB slots tried (nearest the kernel's choice first) when it shares one with another arena */
 
 /* the side tables of an arena of `size` bytes */
@@ -47,12 +48,23 @@ typedef struct span_slab {
     span spans[SPAN_SLAB];
 } span_slab;
 
+/* span_slab_map — a new slab, zeroed, from mmap, not malloc: the refill
+ * that prefaults makes it parked (pages_prefault), so a fork may copy the
+ * process while it is inside; malloc is safe in such a child only if it
+ * locks itself around fork (glibc's does, ASan's did not: its child's first
+ * malloc of that size hung in 2 of 150 runs of the fork tests under ASan). */
+static span_slab *span_slab_map(void)
+{
+    _Static_assert(sizeof(span_slab) <= SLAB_BYTES, "a slab fits its pages");
+    return plat_map_lazy(SLAB_BYTES);
+}
+
 /* span_slab_add — put a new slab's spans in the pool (heap->lock). */
 static void span_slab_add(tc_heap *h, span_slab *sl)
 {
     sl->next = h->span_slabs;
     h->span_slabs = sl;
-    h->gc_sys_bytes += sizeof *sl;
+    h->gc_sys_bytes += SLAB_BYTES;
     for (int i = SPAN_SLAB - 1; i >= 0; i--) {
         sl->spans[i].next = h->span_pool;
         h->span_pool = &sl->spans[i];
@@ -73,7 +85,7 @@ static bool span_pool_low(const tc_heap *h)
 static span *span_new(tc_heap *h)
 {
     if (!h->span_pool) {
-        span_slab *sl = plat_calloc_lines(sizeof *sl); /* spans are cache-line aligned (span.h) */
+        span_slab *sl = span_slab_map(); /* page-aligned: spans are cache-line aligned (span.h) */
         if (!sl)
             return NULL;
         span_slab_add(h, sl);
@@ -344,7 +356,7 @@ bool pages_prefault_claim(tc_heap *h, span *s, prefault_range *r)
 void pages_prefault(tc_heap *h, const prefault_range *r)
 {
     if (r->slab) { /* the span pool's next slab, made (and its pages touched) here */
-        span_slab *sl = plat_calloc_lines(sizeof(span_slab));
+        span_slab *sl = span_slab_map();
         if (sl) {
             plat_lock(&h->lock);
             span_slab_add(h, sl);
@@ -568,7 +580,7 @@ void pages_release_all(tc_heap *h)
     while (h->span_slabs) {
         span_slab *sl = h->span_slabs;
         h->span_slabs = sl->next;
-        free(sl);
+        plat_unmap(sl, SLAB_BYTES);
     }
     h->span_pool = NULL;
 }
