@@ -80,6 +80,11 @@
 #pragma GCC visibility push(hidden) /* internal to the core (Lua's LUAI_FUNC): no .so exports it */
 
 #define OUT_MAX_LINES 1024  /* queued gctrace lines kept */
+/* a cycle pause's anatomy (cycle.c: pause_end; check.h's hook hands it out in this order): its
+ * kind (PAUSE_KIND_*), length, wait for the mutators to stop, stretch with the world stopped, and
+ * over the pause the stopper's CPU time and its involuntary and voluntary context switches */
+enum { PA_KIND, PA_TOTAL, PA_WAIT, PA_STOPPED, PA_CPU, PA_PREEMPTED, PA_SLEPT, PAUSE_ANATOMY };
+enum { PAUSE_KIND_START = 1, PAUSE_KIND_TERM = 2, PAUSE_KIND_STW = 3 };
 
 struct tc_heap {
     /* identity and configuration: written by tc_heap_new before the heap is
@@ -274,6 +279,10 @@ struct tc_heap {
          * the cycle's pauses (cycle.c pause_end, under stats_lock; check.h's hook): which side a long
          * pause was on. world_stopped_at: when world_stop saw every mutator out (the stopper, gc_lock) */
         uint64_t pause_wait_max_ns, pause_inside_max_ns, world_stopped_at;
+        /* the stopper's CPU time and context switches (plat_thread_sched) just before its request, and
+         * the longest cycle pause's anatomy (check.h: cycle_debug_pause_longest, its order), and the
+         * cycle pauses whose stopper the OS switched out involuntarily (pause_end, under stats_lock) */
+        uint64_t stop_sched0[3], pause_longest[PAUSE_ANATOMY], pauses_stopper_preempted;
         uint64_t pauses[TC_PAUSE_RING];
         uint64_t pause_ends[TC_PAUSE_RING]; /* monotonic end of each pause in `pauses` */
         uint64_t npauses_total;

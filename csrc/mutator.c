@@ -434,6 +434,7 @@ uint64_t world_stop(tc_heap *h, tc_mutator *self)
      * a Dijkstra termination that failed retries at once */
     for (unsigned i = 0; i < FAIR_YIELDS && atomic_load(&h->world_waiters) > 0; i++)
         sched_yield();
+    plat_thread_sched(h->stop_sched0); /* before the request: its system call is no part of the pause */
     uint64_t since = plat_now_ns();
     uint64_t seq = atomic_load_explicit(&h->stw_seq, memory_order_relaxed) + 1; /* gc_lock: ours alone */
     atomic_store_explicit(&h->stw_seq, seq, memory_order_release);

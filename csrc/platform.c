@@ -10,6 +10,7 @@
 #include <string.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -152,6 +153,19 @@ uint64_t plat_thread_cpu_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void plat_thread_sched(uint64_t out[3])
+{
+    out[0] = plat_thread_cpu_ns();
+    out[1] = out[2] = 0;
+#if defined(RUSAGE_THREAD)
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+        out[1] = (uint64_t)ru.ru_nivcsw;
+        out[2] = (uint64_t)ru.ru_nvcsw;
+    }
+#endif
 }
 
 static int ncpu_cached;
