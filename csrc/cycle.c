@@ -143,6 +143,8 @@ static void pause_anatomy(tc_heap *h, int kind, uint64_t since, uint64_t stopped
     a[PA_CPU] = sched[0] - h->stop_sched0[0];
     a[PA_PREEMPTED] = sched[1] - h->stop_sched0[1];
     a[PA_SLEPT] = sched[2] - h->stop_sched0[2];
+    a[PA_MUT_WAIT] = h->stop_mut_wait[0];
+    a[PA_MUT_CPU] = h->stop_mut_wait[1];
 }
 
 /* pause_end — record the pause of `kind` that began at `since`; returns
@@ -182,8 +184,8 @@ void cycle_debug_pause_split(tc_heap *h, uint64_t *wait_max_ns, uint64_t *inside
 }
 
 /* cycle_debug_pause_longest — the test and benchmark hook of check.h. */
-_Static_assert(PAUSE_ANATOMY == 7, "check.h's cycle_debug_pause_longest hands out 7 figures");
-void cycle_debug_pause_longest(tc_heap *h, uint64_t out[7], uint64_t *stopper_preempted)
+_Static_assert(PAUSE_ANATOMY == 9, "check.h's cycle_debug_pause_longest hands out 9 figures");
+void cycle_debug_pause_longest(tc_heap *h, uint64_t out[9], uint64_t *stopper_preempted)
 {
     pthread_mutex_lock(&h->stats_lock);
     memcpy(out, h->pause_longest, sizeof h->pause_longest);

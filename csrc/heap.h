@@ -81,9 +81,11 @@
 
 #define OUT_MAX_LINES 1024  /* queued gctrace lines kept */
 /* a cycle pause's anatomy (cycle.c: pause_end; check.h's hook hands it out in this order): its
- * kind (PAUSE_KIND_*), length, wait for the mutators to stop, stretch with the world stopped, and
- * over the pause the stopper's CPU time and its involuntary and voluntary context switches */
-enum { PA_KIND, PA_TOTAL, PA_WAIT, PA_STOPPED, PA_CPU, PA_PREEMPTED, PA_SLEPT, PAUSE_ANATOMY };
+ * kind (PAUSE_KIND_*), length, wait for the mutators to stop, stretch with the world stopped, over
+ * the pause the stopper's CPU time and its involuntary and voluntary context switches, and the
+ * longest probed wait for one mutator (>= 20 us, else 0) with that mutator's CPU time over it */
+enum { PA_KIND, PA_TOTAL, PA_WAIT, PA_STOPPED, PA_CPU, PA_PREEMPTED, PA_SLEPT, PA_MUT_WAIT, PA_MUT_CPU,
+       PAUSE_ANATOMY };
 enum { PAUSE_KIND_START = 1, PAUSE_KIND_TERM = 2, PAUSE_KIND_STW = 3 };
 
 struct tc_heap {
@@ -283,6 +285,8 @@ struct tc_heap {
          * the longest cycle pause's anatomy (check.h: cycle_debug_pause_longest, its order), and the
          * cycle pauses whose stopper the OS switched out involuntarily (pause_end, under stats_lock) */
         uint64_t stop_sched0[3], pause_longest[PAUSE_ANATOMY], pauses_stopper_preempted;
+        uint64_t stop_mut_wait[2]; /* this stop's longest probed wait for one mutator, and that mutator's
+                                    * CPU time over it (mutator.c: probe_end; the stopper, gc_lock) */
         uint64_t pauses[TC_PAUSE_RING];
         uint64_t pause_ends[TC_PAUSE_RING]; /* monotonic end of each pause in `pauses` */
         uint64_t npauses_total;

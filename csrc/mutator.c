@@ -295,6 +295,7 @@ static tc_mutator *mutator_get_slow(tc_heap *h)
             m->owner = self;
             m->owned = true;
             m->tid = ev_tid();
+            atomic_store_explicit(&m->ktid, plat_thread_id(), memory_order_relaxed);
         }
     }
     pthread_mutex_unlock(&h->mut_lock);
@@ -388,6 +389,39 @@ static bool stopped_by_ack(const tc_mutator *m, uint64_t seq)
                                          : atomic_load_explicit(&m->stw_ack, memory_order_acquire) != 0;
 }
 
+#define PROBE_MIN_NS 20000 /* a wait for one mutator this long reads its CPU clock again at the end */
+
+/* probe_begin, probe_end — where a long wait for m went (the stopper,
+ * gc_lock): m's CPU clock is read when the wait first yields (a few us in)
+ * and, if the wait then lasted PROBE_MIN_NS or more, again at its end;
+ * the longest such wait of this stop keeps its length and m's CPU time
+ * over it (cycle.c: the pause's anatomy). CPU close to the wait: m ran
+ * without a safepoint; little: the OS or the hypervisor did not run it.
+ * One system call in a short wait, two in a long one. */
+typedef struct wait_probe {
+    int tid;
+    uint64_t t0, cpu0;
+} wait_probe;
+
+static void probe_begin(wait_probe *p, const tc_mutator *m)
+{
+    p->tid = atomic_load_explicit(&m->ktid, memory_order_relaxed);
+    p->t0 = plat_now_ns();
+    p->cpu0 = plat_thread_cpu_of(p->tid);
+}
+
+static void probe_end(tc_heap *h, const wait_probe *p)
+{
+    uint64_t now = p->cpu0 ? plat_now_ns() : 0;
+    if (!p->cpu0 || now - p->t0 < PROBE_MIN_NS || now - p->t0 <= h->stop_mut_wait[0])
+        return;
+    uint64_t cpu1 = plat_thread_cpu_of(p->tid);
+    if (cpu1 >= p->cpu0) {
+        h->stop_mut_wait[0] = now - p->t0;
+        h->stop_mut_wait[1] = cpu1 - p->cpu0;
+    }
+}
+
 /* wait_out — the stopper waits until m is inactive or has acknowledged
  * pause `seq`; true if it acknowledged. An active mutator is inside one
  * short heap call: spin briefly (it may be finishing on the other core),
@@ -400,8 +434,11 @@ static bool stopped_by_ack(const tc_mutator *m, uint64_t seq)
 static bool wait_out(tc_heap *h, tc_mutator *m, uint64_t seq)
 {
     unsigned spins = 0;
+    wait_probe probe = {0, 0, 0};
     for (; !stopped_by_ack(m, seq) && atomic_load_explicit(&m->active, memory_order_acquire); spins++) {
         if (spins < WORLD_SPINS) {
+            if (spins == 63)
+                probe_begin(&probe, m);
             if ((spins & 63) == 63)
                 sched_yield();
             else
@@ -413,6 +450,7 @@ static bool wait_out(tc_heap *h, tc_mutator *m, uint64_t seq)
             atomic_store(&h->stopper_sleeping, 0);
         }
     }
+    probe_end(h, &probe);
     /* seen inside its call, it went out during this stop: its word follows
      * its `active` = 0 by a few instructions (set_inactive), so wait for it
      * a little rather than fence (an idle mutator is never waited for) */
@@ -435,6 +473,7 @@ uint64_t world_stop(tc_heap *h, tc_mutator *self)
     for (unsigned i = 0; i < FAIR_YIELDS && atomic_load(&h->world_waiters) > 0; i++)
         sched_yield();
     plat_thread_sched(h->stop_sched0); /* before the request: its system call is no part of the pause */
+    h->stop_mut_wait[0] = h->stop_mut_wait[1] = 0;
     uint64_t since = plat_now_ns();
     uint64_t seq = atomic_load_explicit(&h->stw_seq, memory_order_relaxed) + 1; /* gc_lock: ours alone */
     atomic_store_explicit(&h->stw_seq, seq, memory_order_release);

@@ -168,6 +168,29 @@ void plat_thread_sched(uint64_t out[3])
 #endif
 }
 
+int plat_thread_id(void)
+{
+#if defined(__linux__) && defined(SYS_gettid)
+    return (int)syscall(SYS_gettid);
+#else
+    return 0;
+#endif
+}
+
+uint64_t plat_thread_cpu_of(int tid)
+{
+#if defined(__linux__)
+    /* the kernel's CPU clock of one thread (CPUCLOCK_SCHED of a thread id, as
+     * pthread_getcpuclockid makes it): a gone thread's is EINVAL, not a fault */
+    clockid_t c = (clockid_t)((~(unsigned)tid << 3) | 6);
+    struct timespec ts;
+    if (tid > 0 && clock_gettime(c, &ts) == 0)
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#endif
+    (void)tid;
+    return 0;
+}
+
 static int ncpu_cached;
 
 int plat_ncpu(void)

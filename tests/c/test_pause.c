@@ -611,6 +611,49 @@ TEST(pause_split_sides_are_parts_of_pauses)
     else
         CHECK(pa[PA_KIND] == PAUSE_KIND_START || pa[PA_KIND] == PAUSE_KIND_TERM);
     CHECK(preempted <= s.npauses); /* a count of pauses (every one of this heap's is a cycle's) */
+    /* a probed wait for one mutator is 20 us or more (else none) and inside the pause's wait */
+    CHECK(pa[PA_MUT_WAIT] == 0 || pa[PA_MUT_WAIT] >= 20000);
+    CHECK(pa[PA_MUT_WAIT] <= pa[PA_WAIT]);
+}
+
+typedef struct spin_run {
+    _Atomic int tid;
+    _Atomic uint64_t cpu; /* its own CPU clock, read by itself */
+    atomic_bool done;
+} spin_run;
+
+/* spinner — burn CPU until told, saying its CPU time as it goes. */
+static void *spinner(void *arg)
+{
+    spin_run *r = arg;
+    atomic_store(&r->tid, plat_thread_id());
+    while (!atomic_load(&r->done))
+        atomic_store(&r->cpu, plat_thread_cpu_ns());
+    return NULL;
+}
+
+/* The stopper reads a waited-for mutator's CPU clock by its kernel thread
+ * id (mutator.c: probe_begin): read from another thread, a live thread's
+ * clock is at least what that thread last read of it itself, and a thread
+ * that is gone reads 0 (its id's clock is refused, never a fault). */
+TEST(a_threads_cpu_clock_is_read_from_another_thread)
+{
+    if (tc_test_collector != TC_COLLECTOR_CONCURRENT)
+        return; /* nothing of a collector's */
+    if (!plat_thread_id())
+        return; /* not Linux: the stopper reads no clock */
+    spin_run r = {0};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, spinner, &r) == 0);
+    while (!atomic_load(&r.cpu))
+        sched_yield();
+    uint64_t own = atomic_load(&r.cpu);
+    uint64_t seen = plat_thread_cpu_of(atomic_load(&r.tid));
+    atomic_store(&r.done, true);
+    pthread_join(t, NULL);
+    CHECK(seen >= own);
+    CHECK(plat_thread_cpu_of(atomic_load(&r.tid)) == 0); /* joined: its id names no thread of ours */
+    CHECK(plat_thread_cpu_of(plat_thread_id()) > 0);
 }
 
 typedef struct ack_run {
