@@ -389,15 +389,17 @@ static bool stopped_by_ack(const tc_mutator *m, uint64_t seq)
                                          : atomic_load_explicit(&m->stw_ack, memory_order_acquire) != 0;
 }
 
-#define PROBE_MIN_NS 20000 /* a wait for one mutator this long reads its CPU clock again at the end */
+#define PROBE_SPIN 255        /* the wait for one mutator reads its CPU clock at this spin (its 4th yield) */
+#define PROBE_MIN_NS 20000    /* ...and again at its end if that came this long after */
 
 /* probe_begin, probe_end — where a long wait for m went (the stopper,
- * gc_lock): m's CPU clock is read when the wait first yields (a few us in)
- * and, if the wait then lasted PROBE_MIN_NS or more, again at its end;
- * the longest such wait of this stop keeps its length and m's CPU time
- * over it (cycle.c: the pause's anatomy). CPU close to the wait: m ran
+ * gc_lock): m's CPU clock is read at the wait's PROBE_SPIN-th round and,
+ * if the wait then lasted PROBE_MIN_NS or more, again at its end; the
+ * longest such stretch of this stop keeps its length and m's CPU time
+ * over it (cycle.c: the pause's anatomy). CPU close to the stretch: m ran
  * without a safepoint; little: the OS or the hypervisor did not run it.
- * One system call in a short wait, two in a long one. */
+ * A wait shorter than its 4th yield reads nothing; a system call (about
+ * a yield's cost) at that point, and one more past PROBE_MIN_NS. */
 typedef struct wait_probe {
     int tid;
     uint64_t t0, cpu0;
@@ -437,7 +439,7 @@ static bool wait_out(tc_heap *h, tc_mutator *m, uint64_t seq)
     wait_probe probe = {0, 0, 0};
     for (; !stopped_by_ack(m, seq) && atomic_load_explicit(&m->active, memory_order_acquire); spins++) {
         if (spins < WORLD_SPINS) {
-            if (spins == 63)
+            if (spins == PROBE_SPIN)
                 probe_begin(&probe, m);
             if ((spins & 63) == 63)
                 sched_yield();
