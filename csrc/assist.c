@@ -205,25 +205,6 @@ static int wait_phase(tc_mutator *m, int from, uint64_t seen)
     return atomic_load(&h->phase);
 }
 
-/* request_parked — ask the collector thread for a cycle, parked: the
- * request signals the thread, which waits for ctl_lock, so the unlock is a
- * futex wake-up, a system call that may give the caller's CPU to the
- * woken thread; that thread's first act is the start pause, which waited
- * for the caller to come back (77-730 us of the 1 GiB building's start
- * pauses). Parked, a pause runs meanwhile; the caller's allocation path
- * copes with one here, as with report_alloc's safepoint. */
-static void request_parked(tc_mutator *m)
-{
-    tc_heap *h = m->heap;
-    mutator_park(m);
-    int one = 1;
-    if (atomic_compare_exchange_strong(&h->debug_request_hold, &one, 2)) /* test hook */
-        while (atomic_load(&h->debug_request_hold) == 2 && !atomic_load(&h->stw))
-            plat_cpu_relax();
-    collector_request(h, false, false);
-    mutator_unpark(m);
-}
-
 /* start_cycle — phase OFF, past the trigger: ask the thread for a cycle
  * unless one is asked for or about to start, and at the goal wait until it
  * started (or a whole one ended). A thread that ended its cycle but has not
@@ -237,8 +218,15 @@ static int start_cycle(tc_mutator *m)
     uint64_t seen = h->cycles_done;
     bool ask = !h->requested && (!h->cycle_running || h->cycles_started == h->cycles_done);
     pthread_mutex_unlock(&h->ctl_lock);
-    if (ask)
-        request_parked(m);
+    if (ask) {
+        collector_request(h, false, false);
+        int one = 1;
+        if (atomic_compare_exchange_strong(&h->debug_request_hold, &one, 2)) { /* test hook: in flight */
+            while (atomic_load(&h->debug_request_hold) == 2 && !atomic_load(&h->stw))
+                plat_cpu_relax();
+            atomic_store(&h->debug_request_saw_stop, atomic_load(&h->stw));
+        }
+    }
     return at_goal ? wait_phase(m, PHASE_OFF, seen) : atomic_load(&h->phase);
 }
 

@@ -50,9 +50,7 @@
  *          candidates; a large object's clearing polls every 256 KiB:
  *          alloc.c, clear_large; fresh pages are faulted in parked, so
  *          no first-touch page fault is inside such a stretch: alloc.c,
- *          prefault_parked; a request for a cycle, whose wake-up of the
- *          collector thread is a system call, is made parked: assist.c,
- *          request_parked).
+ *          prefault_parked).
  *   start  O(1) stores, the locals: one word per listed mutator plus
  *          each one's live locals, and the cached groups' black bits:
  *          one look per mutator that allocated since the last flush, at
