@@ -217,10 +217,6 @@ struct tc_heap {
         _Atomic bool debug_stall_mark; /* test hook: the collector thread does not mark (cycle.c) */
         _Atomic int debug_clear_hold;  /* test hook: 1 = a large clear says 2, then waits for a pause (alloc.c) */
         _Atomic int debug_prefault_hold; /* test hook: 1 = a refill's prefault says 2, parked, and waits while it stays 2 */
-        _Atomic int debug_request_hold; /* test hook: 1 = a mutator that just asked for a cycle says 2, then
-                                         * waits while it stays 2 and no pause is requested (assist.c) */
-        _Atomic int debug_request_saw_stop; /* test hook: that mutator saw a pause requested meanwhile */
-        _Atomic uint64_t debug_request_waits; /* test hook: start pauses that waited for a request in flight */
         _Atomic uintptr_t debug_list_hold; /* test hook: a mutator's address = it says address|1 once it has
                                             * pushed itself on enterq, and waits while it stays so (mutator.c) */
     };
