@@ -218,6 +218,10 @@ static int start_cycle(tc_mutator *m)
     uint64_t seen = h->cycles_done;
     bool ask = !h->requested && (!h->cycle_running || h->cycles_started == h->cycles_done);
     pthread_mutex_unlock(&h->ctl_lock);
+    int one = 1;
+    if (ask && atomic_compare_exchange_strong(&h->debug_request_hold, &one, 2)) /* test hook */
+        while (atomic_load(&h->debug_request_hold) == 2 && !atomic_load(&h->stw))
+            plat_cpu_relax();
     if (ask)
         collector_request(h, false, false);
     return at_goal ? wait_phase(m, PHASE_OFF, seen) : atomic_load(&h->phase);
