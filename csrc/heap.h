@@ -217,8 +217,8 @@ struct tc_heap {
         _Atomic bool debug_stall_mark; /* test hook: the collector thread does not mark (cycle.c) */
         _Atomic int debug_clear_hold;  /* test hook: 1 = a large clear says 2, then waits for a pause (alloc.c) */
         _Atomic int debug_prefault_hold; /* test hook: 1 = a refill's prefault says 2, parked, and waits while it stays 2 */
-        _Atomic int debug_request_hold; /* test hook: 1 = a mutator asking for a cycle says 2, then waits for a
-                                         * pause while it stays 2 (assist.c) */
+        _Atomic int debug_request_hold; /* test hook: 1 = a mutator asking for a cycle says 2, parked, then waits
+                                         * for a pause while it stays 2 (assist.c) */
         _Atomic uintptr_t debug_list_hold; /* test hook: a mutator's address = it says address|1 once it has
                                             * pushed itself on enterq, and waits while it stays so (mutator.c) */
     };

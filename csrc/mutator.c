@@ -30,7 +30,10 @@
  * only when some other mutator is out without an acknowledgement (idle
  * between heap calls), and then reads their `active` words again after
  * it. A mutator stopped at a safepoint (the pause workload's usual case)
- * costs no fence.
+ * costs no fence. One parked inside its request for a cycle (`requesting`,
+ * assist.c: request_parked) acknowledges as soon as its wake-up of the
+ * collector thread returns; the stopper waits a while for that word
+ * (wait_out) before it fences: a wait, which decides nothing by itself.
  *
  * A mutator parks (active = 0) before it blocks on anything another thread
  * may hold during a pause (gc_lock, the world), so no pause ever waits for a
@@ -96,6 +99,7 @@
 
 #define WORLD_SPINS 2000 /* stopper: busy-wait rounds (~10-50 us) before sleeping */
 #define ACK_SPINS 256    /* stopper: rounds it waits for the word of a mutator it saw go out (~1-5 us) */
+#define REQUEST_SPINS 2000 /* ...and for that of one parked in its request for a cycle (~10-50 us) */
 #define FAIR_YIELDS 1000 /* at most this many yields for released mutators before a new pause */
 #if defined(__SANITIZE_THREAD__)
 #define WAIT_SPINS 256   /* every atomic is slow under TSan: spinning only steals the CPU */
@@ -458,6 +462,17 @@ static bool wait_out(tc_heap *h, tc_mutator *m, uint64_t seq)
      * a little rather than fence (an idle mutator is never waited for) */
     for (unsigned k = 0; spins && k < ACK_SPINS && !stopped_by_ack(m, seq); k++)
         plat_cpu_relax();
+    /* parked in its request for a cycle (assist.c: request_parked): it
+     * acknowledges as its wake-up of the collector thread returns, soon
+     * unless the OS took its CPU; waited for a while (yielding: it may be
+     * on this CPU) rather than fenced, and no longer (only the word, or
+     * the fence, says it is stopped: this wait decides nothing) */
+    for (unsigned k = 0; !spins && k < REQUEST_SPINS && !stopped_by_ack(m, seq) &&
+                         atomic_load_explicit(&m->requesting, memory_order_relaxed); k++)
+        if ((k & 63) == 63)
+            sched_yield();
+        else
+            plat_cpu_relax();
     return stopped_by_ack(m, seq);
 }
 

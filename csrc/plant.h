@@ -26,6 +26,8 @@
  *   STW_STALE_ACK        world_stop takes an older pause's acknowledgement for this one's
  *                        (mutator.c: stopped_by_ack; caught by
  *                        a_stale_acknowledgement_does_not_stop_a_running_mutator, test_pause.c)
+ *   REQUEST_ACTIVE       a mutator asks for a cycle active, not parked (assist.c: request_parked;
+ *                        caught by pause_does_not_wait_for_a_cycle_request, test_pause.c)
  */
 #ifndef TC_PLANT_H
 #define TC_PLANT_H
@@ -46,6 +48,7 @@
 #define PLANT_STOP_DROPS_LOCALS 11
 #define PLANT_ENTRY_SKIPS_LISTED 12
 #define PLANT_STW_STALE_ACK 13
+#define PLANT_REQUEST_ACTIVE 14
 
 #ifndef TC_PLANT
 #define TC_PLANT PLANT_NONE

@@ -33,7 +33,8 @@ $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c $
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_NO_BARRIER -Itests/c $(CSRC) tests/c/runner.c tests/c/test_barrier.c $(LDLIBS) -o $@
 
-test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_planted_locals $(BUILD)/test_planted_listed $(BUILD)/test_planted_ack
+test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_planted_locals $(BUILD)/test_planted_listed $(BUILD)/test_planted_ack \
+              $(BUILD)/test_planted_request
 	./$(BUILD)/test_planted barrier
 	@if ./$(BUILD)/test_planted_scav beside_a_piece >/dev/null 2>&1; then \
 	  echo "test-planted: planted SCAV_STAYS_FREE went unseen by a_page_freed_beside_a_piece_in_flight_stays_apart"; exit 1; \
@@ -47,6 +48,9 @@ test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_pla
 	@if ./$(BUILD)/test_planted_ack stale_acknowledgement >/dev/null 2>&1; then \
 	  echo "test-planted: planted STW_STALE_ACK went unseen by a_stale_acknowledgement_does_not_stop_a_running_mutator"; exit 1; \
 	else echo "test-planted: planted STW_STALE_ACK caught"; fi
+	@if ./$(BUILD)/test_planted_request wait_for_a_cycle_request >/dev/null 2>&1; then \
+	  echo "test-planted: planted REQUEST_ACTIVE went unseen by pause_does_not_wait_for_a_cycle_request"; exit 1; \
+	else echo "test-planted: planted REQUEST_ACTIVE caught"; fi
 
 # world_stop dropping an idle mutator that holds locals (plant.h): its
 # local's object is swept, and the test must fail.
@@ -66,6 +70,12 @@ $(BUILD)/test_planted_listed: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runne
 $(BUILD)/test_planted_ack: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runner.c $(TEST_C_HDR)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_STW_STALE_ACK -Itests/c $(CSRC) tests/c/runner.c tests/c/test_pause.c $(LDLIBS) -o $@
+
+# a request for a cycle made active (plant.h): the stop waits for the
+# requester to come back from it, and the test must fail.
+$(BUILD)/test_planted_request: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runner.c $(TEST_C_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_REQUEST_ACTIVE -Itests/c $(CSRC) tests/c/runner.c tests/c/test_pause.c $(LDLIBS) -o $@
 
 # The scavenger's piece in flight left SPAN_FREE (plant.h): a page freed
 # beside it merges into it, and the test must fail.
