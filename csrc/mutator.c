@@ -437,7 +437,7 @@ static void probe_end(tc_heap *h, const wait_probe *p)
  * this thread on the mutator's CPU (the other cores busy), a plain spin
  * only keeps the mutator from reaching its safepoint (the pause
  * workload's pauses took 70-107 us that way, 15-30 us with the yield). */
-static bool wait_out(tc_heap *h, tc_mutator *m, uint64_t seq)
+static bool wait_out(tc_heap *h, tc_mutator *m, uint64_t seq, bool fenced)
 {
     unsigned spins = 0;
     wait_probe probe = {0, 0, 0};
@@ -466,8 +466,9 @@ static bool wait_out(tc_heap *h, tc_mutator *m, uint64_t seq)
      * acknowledges as its wake-up of the collector thread returns, soon
      * unless the OS took its CPU; waited for a while (yielding: it may be
      * on this CPU) rather than fenced, and no longer (only the word, or
-     * the fence, says it is stopped: this wait decides nothing) */
-    for (unsigned k = 0; !spins && k < REQUEST_SPINS && !stopped_by_ack(m, seq) &&
+     * the fence, says it is stopped: this wait decides nothing; after the
+     * fence, `fenced`, its `active` = 0 is enough) */
+    for (unsigned k = 0; !spins && !fenced && k < REQUEST_SPINS && !stopped_by_ack(m, seq) &&
                          atomic_load_explicit(&m->requesting, memory_order_relaxed); k++)
         if ((k & 63) == 63)
             sched_yield();
@@ -502,7 +503,7 @@ uint64_t world_stop(tc_heap *h, tc_mutator *self)
     bool unacked = false;
     for (tc_mutator *m = list; m; m = m->enter_next) {
         atomic_fetch_add_explicit(&h->stop_visited, 1, memory_order_relaxed);
-        if (m != self && !wait_out(h, m, seq))
+        if (m != self && !wait_out(h, m, seq, false))
             unacked = true;
     }
     if (unacked) { /* out without a word: fenced, they are out only if `active` still says so */
@@ -510,7 +511,7 @@ uint64_t world_stop(tc_heap *h, tc_mutator *self)
         atomic_fetch_add_explicit(&h->debug_heavy_fences, 1, memory_order_relaxed);
         for (tc_mutator *m = list; m; m = m->enter_next)
             if (m != self)
-                wait_out(h, m, seq);
+                wait_out(h, m, seq, true);
     }
     /* every other one is stopped: acknowledged, or read inactive after the
      * fence (invariant L, 2); keep or drop each */
