@@ -75,6 +75,12 @@ static __attribute__((unused)) void pause_push(uint64_t ns)
  * the mutators to stop and the longest stretch with the world stopped,
  * over the run's pauses, building included: which side a long pause was on */
 void cycle_debug_pause_split(tc_heap *h, uint64_t *wait_max_ns, uint64_t *inside_max_ns);
+/* ...and the longest pause's anatomy: kind (1 start, 2 termination, 3
+ * stw), length, wait, stopped stretch, the stopper's CPU time and its
+ * involuntary and voluntary switches over it, the longest wait for one
+ * mutator (if >= 20 us) and that mutator's CPU time over it; and the
+ * pauses whose stopper the OS switched out */
+void cycle_debug_pause_longest(tc_heap *h, uint64_t out[9], uint64_t *stopper_preempted);
 #include "footprint.h" /* footprint=1: where heap_sys and RSS are at the largest heap_sys */
 static fp_state g_fp;
 static tc_heap *g_heap;
@@ -535,6 +541,15 @@ int main(int argc, char **argv)
     cycle_debug_pause_split(g_heap, &split_wait, &split_inside);
     printf("INFO pause_split wait_for_mutators_max %.1f us world_stopped_max %.1f us\n", (double)split_wait / 1e3,
            (double)split_inside / 1e3);
+    uint64_t pa[9], preempted;
+    cycle_debug_pause_longest(g_heap, pa, &preempted);
+    static const char *const kinds[] = {"?", "start", "termination", "stw"};
+    printf("INFO pause_longest %s %.1f us: wait %.1f us, stopped %.1f us; its stopper ran %.1f us of CPU, "
+           "switched out %llu involuntarily, slept %llu; the mutator it waited %.1f us for ran %.1f us of it; "
+           "pauses with a preempted stopper %llu\n",
+           kinds[pa[0] < 4 ? pa[0] : 0], (double)pa[1] / 1e3, (double)pa[2] / 1e3, (double)pa[3] / 1e3,
+           (double)pa[4] / 1e3, (unsigned long long)pa[5], (unsigned long long)pa[6], (double)pa[7] / 1e3,
+           (double)pa[8] / 1e3, (unsigned long long)preempted);
     fp_report(&g_fp, live);
 #elif defined(PAUSE_BDWGC)
     double gc_cpu = GC_is_incremental_mode() ? -1 : (double)g_gc_ns / wall; /* -1: not observable */

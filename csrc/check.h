@@ -32,6 +32,11 @@ bool mutator_debug_on_list(tc_heap *h, tc_mutator *m);   /* is m on heap->enterq
  * world stopped over the cycles' pauses so far (benchmarks/pause.c prints
  * them: which side a long pause was on) */
 void cycle_debug_pause_split(tc_heap *h, uint64_t *wait_max_ns, uint64_t *inside_max_ns);
+/* the longest cycle pause so far, in heap.h's PA_* order (kind, length, wait, stopped stretch, the
+ * stopper's CPU time, involuntary and voluntary switches over it, the longest probed wait for one
+ * mutator and that mutator's CPU time over it: which part a long pause spent its time in), and the
+ * cycle pauses whose stopper was switched out involuntarily */
+void cycle_debug_pause_longest(tc_heap *h, uint64_t out[9], uint64_t *stopper_preempted);
 /* checkmarks of all cycles so far: out[0] passed, out[1] found a reachable
  * object left white, out[2] could not run (no memory). Counted before the
  * sweep, so a test sees a failure before the lost object is reused. */

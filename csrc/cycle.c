@@ -129,14 +129,36 @@ cycle_state_t cycle_state(tc_heap *h)
     return CYCLE_OFF;
 }
 
-/* pause_end — record the pause that began at `since`; returns its length.
- * Its two sides, the wait for the mutators to stop (a mutator that runs
- * long between safepoints, or that the OS or the hypervisor did not run)
- * and the stretch with the world stopped (this file's own work), keep a
- * maximum each. */
-static uint64_t pause_end(tc_heap *h, uint64_t since)
+/* pause_anatomy — the longest pause so far is this one (stats_lock
+ * held): its kind, sides, and what the stopper's thread did meanwhile,
+ * from its sample before the request (world_stop) to `sched`. */
+static void pause_anatomy(tc_heap *h, int kind, uint64_t since, uint64_t stopped, uint64_t now,
+                          const uint64_t sched[3])
 {
-    uint64_t now = plat_now_ns(), stopped = h->world_stopped_at;
+    uint64_t *a = h->pause_longest;
+    a[PA_KIND] = (uint64_t)kind;
+    a[PA_TOTAL] = now - since;
+    a[PA_WAIT] = stopped - since;
+    a[PA_STOPPED] = now - stopped;
+    a[PA_CPU] = sched[0] - h->stop_sched0[0];
+    a[PA_PREEMPTED] = sched[1] - h->stop_sched0[1];
+    a[PA_SLEPT] = sched[2] - h->stop_sched0[2];
+    a[PA_MUT_WAIT] = h->stop_mut_wait[0];
+    a[PA_MUT_CPU] = h->stop_mut_wait[1];
+}
+
+/* pause_end — record the pause of `kind` that began at `since`; returns
+ * its length. Its two sides, the wait for the mutators to stop (a mutator
+ * that runs long between safepoints, or that the OS or the hypervisor did
+ * not run) and the stretch with the world stopped (this file's own work),
+ * keep a maximum each; the longest pause keeps its anatomy, with the
+ * stopper's own scheduling (a stopper the OS switched out is the third
+ * cause of a long pause: counted too). The stopper's sample is taken after
+ * `now`, with the world running: no part of the pause. */
+static uint64_t pause_end(tc_heap *h, uint64_t since, int kind)
+{
+    uint64_t now = plat_now_ns(), stopped = h->world_stopped_at, sched[3];
+    plat_thread_sched(sched);
     pthread_mutex_lock(&h->stats_lock);
     stats_record_pause(h, since, now); /* and its GC event */
     if (stopped >= since && stopped <= now) {
@@ -144,7 +166,10 @@ static uint64_t pause_end(tc_heap *h, uint64_t since)
             h->pause_wait_max_ns = stopped - since;
         if (now - stopped > h->pause_inside_max_ns)
             h->pause_inside_max_ns = now - stopped;
+        if (now - since >= h->pause_longest[PA_TOTAL])
+            pause_anatomy(h, kind, since, stopped, now, sched);
     }
+    h->pauses_stopper_preempted += sched[1] > h->stop_sched0[1];
     pthread_mutex_unlock(&h->stats_lock);
     return now - since;
 }
@@ -155,6 +180,16 @@ void cycle_debug_pause_split(tc_heap *h, uint64_t *wait_max_ns, uint64_t *inside
     pthread_mutex_lock(&h->stats_lock);
     *wait_max_ns = h->pause_wait_max_ns;
     *inside_max_ns = h->pause_inside_max_ns;
+    pthread_mutex_unlock(&h->stats_lock);
+}
+
+/* cycle_debug_pause_longest — the test and benchmark hook of check.h. */
+_Static_assert(PAUSE_ANATOMY == 9, "check.h's cycle_debug_pause_longest hands out 9 figures");
+void cycle_debug_pause_longest(tc_heap *h, uint64_t out[9], uint64_t *stopper_preempted)
+{
+    pthread_mutex_lock(&h->stats_lock);
+    memcpy(out, h->pause_longest, sizeof h->pause_longest);
+    *stopper_preempted = h->pauses_stopper_preempted;
     pthread_mutex_unlock(&h->stats_lock);
 }
 
@@ -243,7 +278,7 @@ static void start_pause(tc_heap *h, tc_mutator *self, markctx *ctx, bool forced)
     mark_push_locals(ctx);
     world_start(h);
     h->cyc_t2 = plat_now_ns();
-    pause_end(h, h->cyc_t0);
+    pause_end(h, h->cyc_t0, PAUSE_KIND_START);
     h->cyc_cpu_stw_start = plat_thread_cpu_ns() - cpu;
     h->cyc_cpu_stw_end = h->cyc_term_ns = 0;
     pthread_mutex_lock(&h->ctl_lock); /* wake mutators waiting at the goal (assist.c: wait_phase) */
@@ -284,14 +319,14 @@ static void stw_cycle(tc_heap *h, tc_mutator *self, bool forced)
     h->cyc_cpu_mark = cpu1 - cpu0;
     h->cyc_cpu_sweep = plat_thread_cpu_ns() - cpu1;
     world_start(h);
-    h->cyc_mark_end = h->cyc_t0 + pause_end(h, h->cyc_t0);
+    h->cyc_mark_end = h->cyc_t0 + pause_end(h, h->cyc_t0, PAUSE_KIND_STW);
     h->cyc_term_ns = h->cyc_mark_end - h->cyc_t2; /* gctrace: the pause after the world stopped */
 }
 
 /* term_end — a termination pause is over (world started): its figures. */
 static void term_end(tc_heap *h, uint64_t t, uint64_t cpu)
 {
-    h->cyc_term_ns += pause_end(h, t);
+    h->cyc_term_ns += pause_end(h, t, PAUSE_KIND_TERM);
     h->cyc_mark_end = plat_now_ns();
     h->cyc_cpu_stw_end += plat_thread_cpu_ns() - cpu;
 }

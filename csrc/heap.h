@@ -80,6 +80,13 @@
 #pragma GCC visibility push(hidden) /* internal to the core (Lua's LUAI_FUNC): no .so exports it */
 
 #define OUT_MAX_LINES 1024  /* queued gctrace lines kept */
+/* a cycle pause's anatomy (cycle.c: pause_end; check.h's hook hands it out in this order): its
+ * kind (PAUSE_KIND_*), length, wait for the mutators to stop, stretch with the world stopped, over
+ * the pause the stopper's CPU time and its involuntary and voluntary context switches, and the
+ * longest probed wait for one mutator (>= 20 us, else 0) with that mutator's CPU time over it */
+enum { PA_KIND, PA_TOTAL, PA_WAIT, PA_STOPPED, PA_CPU, PA_PREEMPTED, PA_SLEPT, PA_MUT_WAIT, PA_MUT_CPU,
+       PAUSE_ANATOMY };
+enum { PAUSE_KIND_START = 1, PAUSE_KIND_TERM = 2, PAUSE_KIND_STW = 3 };
 
 struct tc_heap {
     /* identity and configuration: written by tc_heap_new before the heap is
@@ -210,6 +217,8 @@ struct tc_heap {
         _Atomic bool debug_stall_mark; /* test hook: the collector thread does not mark (cycle.c) */
         _Atomic int debug_clear_hold;  /* test hook: 1 = a large clear says 2, then waits for a pause (alloc.c) */
         _Atomic int debug_prefault_hold; /* test hook: 1 = a refill's prefault says 2, parked, and waits while it stays 2 */
+        _Atomic int debug_request_hold; /* test hook: 1 = a mutator asking for a cycle says 2, parked, then waits
+                                         * for a pause while it stays 2 (assist.c) */
         _Atomic uintptr_t debug_list_hold; /* test hook: a mutator's address = it says address|1 once it has
                                             * pushed itself on enterq, and waits while it stays so (mutator.c) */
         _Atomic bool debug_ack_patient; /* test hook: world_stop waits up to 1 s (not ACK_SPINS) for the word
@@ -274,6 +283,12 @@ struct tc_heap {
          * the cycle's pauses (cycle.c pause_end, under stats_lock; check.h's hook): which side a long
          * pause was on. world_stopped_at: when world_stop saw every mutator out (the stopper, gc_lock) */
         uint64_t pause_wait_max_ns, pause_inside_max_ns, world_stopped_at;
+        /* the stopper's CPU time and context switches (plat_thread_sched) just before its request, and
+         * the longest cycle pause's anatomy (check.h: cycle_debug_pause_longest, its order), and the
+         * cycle pauses whose stopper the OS switched out involuntarily (pause_end, under stats_lock) */
+        uint64_t stop_sched0[3], pause_longest[PAUSE_ANATOMY], pauses_stopper_preempted;
+        uint64_t stop_mut_wait[2]; /* this stop's longest probed wait for one mutator, and that mutator's
+                                    * CPU time over it (mutator.c: probe_end; the stopper, gc_lock) */
         uint64_t pauses[TC_PAUSE_RING];
         uint64_t pause_ends[TC_PAUSE_RING]; /* monotonic end of each pause in `pauses` */
         uint64_t npauses_total;

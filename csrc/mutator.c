@@ -35,6 +35,10 @@
  * mutator_debug_ack_hold): read the other way, a pause could end and the
  * next one store its number between them, and the mutator, having seen
  * only the older stw, would acknowledge the new pause and enter beside it.
+ * One parked inside its request for a cycle (`requesting`,
+ * assist.c: request_parked) acknowledges as soon as its wake-up of the
+ * collector thread returns; the stopper waits a while for that word
+ * (wait_out) before it fences: a wait, which decides nothing by itself.
  *
  * A mutator parks (active = 0) before it blocks on anything another thread
  * may hold during a pause (gc_lock, the world), so no pause ever waits for a
@@ -100,6 +104,7 @@
 
 #define WORLD_SPINS 2000 /* stopper: busy-wait rounds (~10-50 us) before sleeping */
 #define ACK_SPINS 256    /* stopper: rounds it waits for the word of a mutator it saw go out (~1-5 us) */
+#define REQUEST_SPINS 1024 /* ...and for that of one parked in its request for a cycle (~4-20 us) */
 #define FAIR_YIELDS 1000 /* at most this many yields for released mutators before a new pause */
 #if defined(__SANITIZE_THREAD__)
 #define WAIT_SPINS 256   /* every atomic is slow under TSan: spinning only steals the CPU */
@@ -327,6 +332,7 @@ static tc_mutator *mutator_get_slow(tc_heap *h)
             m->owner = self;
             m->owned = true;
             m->tid = ev_tid();
+            atomic_store_explicit(&m->ktid, plat_thread_id(), memory_order_relaxed);
         }
     }
     pthread_mutex_unlock(&h->mut_lock);
@@ -420,6 +426,41 @@ static bool stopped_by_ack(const tc_mutator *m, uint64_t seq)
                                          : atomic_load_explicit(&m->stw_ack, memory_order_acquire) != 0;
 }
 
+#define PROBE_SPIN 255        /* the wait for one mutator reads its CPU clock at this spin (its 4th yield) */
+#define PROBE_MIN_NS 20000    /* ...and again at its end if that came this long after */
+
+/* probe_begin, probe_end — where a long wait for m went (the stopper,
+ * gc_lock): m's CPU clock is read at the wait's PROBE_SPIN-th round and,
+ * if the wait then lasted PROBE_MIN_NS or more, again at its end; the
+ * longest such stretch of this stop keeps its length and m's CPU time
+ * over it (cycle.c: the pause's anatomy). CPU close to the stretch: m ran
+ * without a safepoint; little: the OS or the hypervisor did not run it.
+ * A wait shorter than its 4th yield reads nothing; a system call (about
+ * a yield's cost) at that point, and one more past PROBE_MIN_NS. */
+typedef struct wait_probe {
+    int tid;
+    uint64_t t0, cpu0;
+} wait_probe;
+
+static void probe_begin(wait_probe *p, const tc_mutator *m)
+{
+    p->tid = atomic_load_explicit(&m->ktid, memory_order_relaxed);
+    p->t0 = plat_now_ns();
+    p->cpu0 = plat_thread_cpu_of(p->tid);
+}
+
+static void probe_end(tc_heap *h, const wait_probe *p)
+{
+    uint64_t now = p->cpu0 ? plat_now_ns() : 0;
+    if (!p->cpu0 || now - p->t0 < PROBE_MIN_NS || now - p->t0 <= h->stop_mut_wait[0])
+        return;
+    uint64_t cpu1 = plat_thread_cpu_of(p->tid);
+    if (cpu1 >= p->cpu0) {
+        h->stop_mut_wait[0] = now - p->t0;
+        h->stop_mut_wait[1] = cpu1 - p->cpu0;
+    }
+}
+
 /* ack_wait_patiently — test hook (debug_ack_patient): a mutator the
  * stopper reads between its `active` = 0 and its word (first look, or
  * preempted longer than ACK_SPINS) costs a fence; a test that counts
@@ -441,11 +482,14 @@ static void ack_wait_patiently(const tc_mutator *m, uint64_t seq)
  * this thread on the mutator's CPU (the other cores busy), a plain spin
  * only keeps the mutator from reaching its safepoint (the pause
  * workload's pauses took 70-107 us that way, 15-30 us with the yield). */
-static bool wait_out(tc_heap *h, tc_mutator *m, uint64_t seq)
+static bool wait_out(tc_heap *h, tc_mutator *m, uint64_t seq, bool fenced)
 {
     unsigned spins = 0;
+    wait_probe probe = {0, 0, 0};
     for (; !stopped_by_ack(m, seq) && atomic_load_explicit(&m->active, memory_order_acquire); spins++) {
         if (spins < WORLD_SPINS) {
+            if (spins == PROBE_SPIN)
+                probe_begin(&probe, m);
             if ((spins & 63) == 63)
                 sched_yield();
             else
@@ -457,12 +501,25 @@ static bool wait_out(tc_heap *h, tc_mutator *m, uint64_t seq)
             atomic_store(&h->stopper_sleeping, 0);
         }
     }
+    probe_end(h, &probe);
     /* seen inside its call, it went out during this stop: its word follows
      * its `active` = 0 by a few instructions (set_inactive), so wait for it
      * a little rather than fence (an idle mutator is never waited for) */
     for (unsigned k = 0; spins && k < ACK_SPINS && !stopped_by_ack(m, seq); k++)
         plat_cpu_relax();
-    if (__builtin_expect(atomic_load_explicit(&h->debug_ack_patient, memory_order_relaxed), 0))
+    /* parked in its request for a cycle (assist.c: request_parked): it
+     * acknowledges as its wake-up of the collector thread returns, soon
+     * unless the OS took its CPU; waited for a little rather than fenced,
+     * and no longer, and never yielding: parked, it need not run for the
+     * pause to go on, and a yield on a loaded machine gave the CPU away
+     * for milliseconds (1 GiB building at load 30: start pauses of 5-40
+     * ms, the stopper switched out 1-2 times). Only the word, or the
+     * fence, says it is stopped: this wait decides nothing; after the
+     * fence (`fenced`) its `active` = 0 is enough. */
+    for (unsigned k = 0; !spins && !fenced && k < REQUEST_SPINS && !stopped_by_ack(m, seq) &&
+                         atomic_load_explicit(&m->requesting, memory_order_relaxed); k++)
+        plat_cpu_relax();
+    if (__builtin_expect(!fenced && atomic_load_explicit(&h->debug_ack_patient, memory_order_relaxed), 0))
         ack_wait_patiently(m, seq);
     return stopped_by_ack(m, seq);
 }
@@ -480,6 +537,8 @@ uint64_t world_stop(tc_heap *h, tc_mutator *self)
      * a Dijkstra termination that failed retries at once */
     for (unsigned i = 0; i < FAIR_YIELDS && atomic_load(&h->world_waiters) > 0; i++)
         sched_yield();
+    plat_thread_sched(h->stop_sched0); /* before the request: its system call is no part of the pause */
+    h->stop_mut_wait[0] = h->stop_mut_wait[1] = 0;
     uint64_t since = plat_now_ns();
     uint64_t seq = atomic_load_explicit(&h->stw_seq, memory_order_relaxed) + 1; /* gc_lock: ours alone */
     atomic_store_explicit(&h->stw_seq, seq, memory_order_release);
@@ -492,7 +551,7 @@ uint64_t world_stop(tc_heap *h, tc_mutator *self)
     bool unacked = false;
     for (tc_mutator *m = list; m; m = m->enter_next) {
         atomic_fetch_add_explicit(&h->stop_visited, 1, memory_order_relaxed);
-        if (m != self && !wait_out(h, m, seq))
+        if (m != self && !wait_out(h, m, seq, false))
             unacked = true;
     }
     if (unacked) { /* out without a word: fenced, they are out only if `active` still says so */
@@ -500,7 +559,7 @@ uint64_t world_stop(tc_heap *h, tc_mutator *self)
         atomic_fetch_add_explicit(&h->debug_heavy_fences, 1, memory_order_relaxed);
         for (tc_mutator *m = list; m; m = m->enter_next)
             if (m != self)
-                wait_out(h, m, seq);
+                wait_out(h, m, seq, true);
     }
     /* every other one is stopped: acknowledged, or read inactive after the
      * fence (invariant L, 2); keep or drop each */

@@ -35,6 +35,10 @@ struct tc_mutator {
                                   * (record.c's owner path): written by the owner, read by a revoker */
     pthread_t owner;             /* the thread using it, valid if `owned` */
     uint32_t tid;                /* the owner's ev_tid(): its track in traces (set with owner) */
+    _Atomic int requesting;      /* 1 while parked in its request for a cycle (assist.c): written by the
+                                  * owner; a stopper waits a while for its acknowledgement (wait_out) */
+    _Atomic int ktid;            /* the owner's kernel thread id (set with owner): a stopper reads its
+                                  * CPU clock while it waits for it (mutator.c: wait_out) */
     bool owned;                  /* protected by heap->mut_lock */
     span *cache[SC_MAX_CLASSES]; /* current span per size class (owner; the world-stopper flushes) */
     tc_obj **locals;             /* the local root stack (tc_locals) */

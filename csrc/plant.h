@@ -32,6 +32,8 @@
  *   BLACK_UNFLAGGED      set_black sets black bits without the span's `black` flag, so the sweep
  *                        does not read them (alloc.c; caught by
  *                        allocated_black_and_dropped_is_freed_by_the_next_cycle, test_alloc.c)
+ *   REQUEST_ACTIVE       a mutator asks for a cycle active, not parked (assist.c: request_parked;
+ *                        caught by pause_does_not_wait_for_a_cycle_request, test_pause.c)
  */
 #ifndef TC_PLANT_H
 #define TC_PLANT_H
@@ -54,6 +56,7 @@
 #define PLANT_STW_STALE_ACK 13
 #define PLANT_ACK_SEQ_LATE 14
 #define PLANT_BLACK_UNFLAGGED 15
+#define PLANT_REQUEST_ACTIVE 16
 
 #ifndef TC_PLANT
 #define TC_PLANT PLANT_NONE

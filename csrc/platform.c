@@ -10,6 +10,7 @@
 #include <string.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -152,6 +153,42 @@ uint64_t plat_thread_cpu_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void plat_thread_sched(uint64_t out[3])
+{
+    out[0] = plat_thread_cpu_ns();
+    out[1] = out[2] = 0;
+#if defined(RUSAGE_THREAD)
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+        out[1] = (uint64_t)ru.ru_nivcsw;
+        out[2] = (uint64_t)ru.ru_nvcsw;
+    }
+#endif
+}
+
+int plat_thread_id(void)
+{
+#if defined(__linux__) && defined(SYS_gettid)
+    return (int)syscall(SYS_gettid);
+#else
+    return 0;
+#endif
+}
+
+uint64_t plat_thread_cpu_of(int tid)
+{
+#if defined(__linux__)
+    /* the kernel's CPU clock of one thread (CPUCLOCK_SCHED of a thread id, as
+     * pthread_getcpuclockid makes it): a gone thread's is EINVAL, not a fault */
+    clockid_t c = (clockid_t)((~(unsigned)tid << 3) | 6);
+    struct timespec ts;
+    if (tid > 0 && clock_gettime(c, &ts) == 0)
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#endif
+    (void)tid;
+    return 0;
 }
 
 static int ncpu_cached;

@@ -61,6 +61,11 @@ void plat_unmap(void *p, size_t size);
 
 uint64_t plat_now_ns(void);        /* monotonic clock */
 uint64_t plat_thread_cpu_ns(void); /* CPU time of the calling thread */
+/* the calling thread's CPU time (ns), involuntary and voluntary context
+ * switches so far, in that order (switches 0 where the OS does not count them) */
+void plat_thread_sched(uint64_t out[3]);
+int plat_thread_id(void);              /* the calling thread's kernel id (0 where unknown) */
+uint64_t plat_thread_cpu_of(int tid);  /* CPU time (ns) of this process's thread `tid`; 0 if gone or unknown */
 int plat_ncpu(void);
 
 /* plat_heavy_fence — the collector's half of an asymmetric Dekker

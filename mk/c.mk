@@ -39,7 +39,8 @@ $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c $
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_NO_BARRIER -Itests/c $(CSRC) tests/c/runner.c tests/c/test_barrier.c $(LDLIBS) -o $@
 
-test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_planted_locals $(BUILD)/test_planted_listed $(BUILD)/test_planted_ack $(BUILD)/test_planted_seq $(BUILD)/test_planted_black $(BUILD)/planted_runner
+test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_planted_locals $(BUILD)/test_planted_listed $(BUILD)/test_planted_ack $(BUILD)/test_planted_seq $(BUILD)/test_planted_black $(BUILD)/test_planted_request \
+              $(BUILD)/planted_runner
 	@$(CAUGHT) "test-planted: planted NO_BARRIER (checkmark fires in every barrier test)" \
 	  '^[1-9][0-9]* passed, 0 failed$$' ./$(BUILD)/test_planted barrier
 	@TC_TEST_SECONDS=2 $(CAUGHT) "test-planted: the runner's planted hang" \
@@ -60,6 +61,8 @@ test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_pla
 	  '^FAIL a_late_ack_does_not_take_the_next_pauses_number \[' ./$(BUILD)/test_planted_seq late_ack
 	@$(CAUGHT) "test-planted: planted BLACK_UNFLAGGED" \
 	  '^FAIL allocated_black_and_dropped_is_freed_by_the_next_cycle \[' ./$(BUILD)/test_planted_black dropped_is_freed_by_the_next
+	@$(CAUGHT) "test-planted: planted REQUEST_ACTIVE" \
+	  '^FAIL pause_does_not_wait_for_a_cycle_request \[' ./$(BUILD)/test_planted_request wait_for_a_cycle_request
 
 # world_stop dropping an idle mutator that holds locals (plant.h): its
 # local's object is swept, and the test must fail.
@@ -96,6 +99,12 @@ $(BUILD)/test_planted_seq: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runner.c
 # watchdog must name, a crash the judgement must not take for a catch.
 $(BUILD)/planted_runner: tests/c/planted_runner.c tests/c/runner.c $(TEST_C_HDR) $(BUILD)/libtricolor.a
 	$(CC) $(CFLAGS) -Itests/c tests/c/planted_runner.c tests/c/runner.c $(BUILD)/libtricolor.a $(LDLIBS) -o $@
+
+# a request for a cycle made active (plant.h): the stop waits for the
+# requester to come back from it, and the test must fail.
+$(BUILD)/test_planted_request: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runner.c $(TEST_C_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_REQUEST_ACTIVE -Itests/c $(CSRC) tests/c/runner.c tests/c/test_pause.c $(LDLIBS) -o $@
 
 # The scavenger's piece in flight left SPAN_FREE (plant.h): a page freed
 # beside it merges into it, and the test must fail.
