@@ -218,6 +218,8 @@ typedef struct request_run {
     atomic_bool done;     /* told to leave */
     atomic_bool failed;   /* an allocation failed: no request will come */
     atomic_bool returned; /* the allocation that asked for a cycle returned */
+    bool keep_local;      /* hold one local (a pattern in its payload) throughout */
+    bool alive;           /* ...and it still held its object at the end */
 } request_run;
 
 /* requester — one raw section that allocates garbage until told to stop;
@@ -231,6 +233,9 @@ static void *requester(void *arg)
         atomic_store(&r->failed, true);
         return NULL;
     }
+    tc_obj **loc = r->keep_local ? tc_locals(m, 1) : NULL;
+    if (loc && (loc[0] = tc_alloc(m, 0, 8)) != NULL)
+        memset(tc_payload(loc[0]), 0x5a, 8);
     while (!atomic_load(&r->done)) {
         if (!tc_alloc(m, 0, 8)) {
             atomic_store(&r->failed, true);
@@ -239,8 +244,28 @@ static void *requester(void *arg)
         if (atomic_load(&r->h->debug_request_hold) >= 2)
             atomic_store(&r->returned, true);
     }
+    if (loc) {
+        r->alive = loc[0] && ((unsigned char *)tc_payload(loc[0]))[7] == 0x5a;
+        tc_locals_pop(m, 1);
+    }
     tc_leave(m);
     return NULL;
+}
+
+/* collect_and_refill — three whole collections, a verify (*verified), then
+ * 1000 small objects made and dropped: slots the sweep freed are reused,
+ * so a lost object's payload changes. */
+static tc_status collect_and_refill(tc_heap *h, tc_status *verified)
+{
+    tc_status st = TC_OK;
+    for (int i = 0; i < 3 && st == TC_OK; i++)
+        st = tc_heap_collect(h);
+    *verified = tc_heap_verify(h);
+    tc_root *fill;
+    for (int i = 0; i < 1000 && st == TC_OK; i++)
+        if ((st = tc_obj_new(h, 0, 8, NULL, &fill)) == TC_OK)
+            tc_root_release(h, fill);
+    return st;
 }
 
 /* hold_a_requester — a heap in r->h (gogc 100) and a requester on it with
@@ -303,6 +328,32 @@ TEST(pause_does_not_wait_for_a_cycle_request)
     end_requester(&r, t);
     CHECK(held);
     CHECK(!returned_at_stop);
+}
+
+/* A mutator parked in its request for a cycle (assist.c: request_parked,
+ * inside tc_alloc) may sit there while whole cycles run: the one it asked
+ * for, and more. Inactive, it is stopped; holding a local, it stays listed
+ * (only mutators without locals are dropped), so every start pause scans
+ * its local and the object survives, and the heap verifies. Forced with
+ * debug_request_hold = 5 (held back from its request, `requesting`), never
+ * timed. Planted STOP_DROPS_LOCALS fails here too. */
+TEST(a_requesting_threads_locals_survive_the_cycles_it_waits_through)
+{
+    if (tc_test_collector != TC_COLLECTOR_CONCURRENT)
+        return; /* only the concurrent collector's thread is asked */
+    tc_status verified = TC_OK, st = TC_OK;
+    request_run r = {.keep_local = true};
+    pthread_t t;
+    if (hold_a_requester(&r, &t, 5)) /* parked in tc_alloc, holding its local */
+        st = collect_and_refill(r.h, &verified);
+    CHECK(r.h);
+    bool held = atomic_load(&r.h->debug_request_hold) == 6;
+    atomic_store(&r.h->debug_request_hold, 0);
+    end_requester(&r, t);
+    CHECK(held);
+    CHECK_OK(st);
+    CHECK_OK(verified);
+    CHECK(r.alive);
 }
 
 /* requesting_in_child — a fork's child: only the forking thread exists,
@@ -565,14 +616,8 @@ TEST(pause_keeps_an_idle_threads_locals)
     local_run r = {.h = h};
     pthread_t t;
     CHECK(run_to_stage_1(&t, local_holder, &r));
-    tc_status st = TC_OK;
-    for (int i = 0; i < 3 && st == TC_OK; i++)
-        st = tc_heap_collect(h);
-    tc_status verified = tc_heap_verify(h);
-    tc_root *fill; /* slots the sweep freed are reused: a lost object's payload changes */
-    for (int i = 0; i < 1000 && st == TC_OK; i++)
-        if ((st = tc_obj_new(h, 0, 8, NULL, &fill)) == TC_OK)
-            tc_root_release(h, fill);
+    tc_status verified;
+    tc_status st = collect_and_refill(h, &verified);
     atomic_store(&r.stage, 2);
     pthread_join(t, NULL);
     tc_heap_destroy(h);
