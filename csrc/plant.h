@@ -26,6 +26,9 @@
  *   STW_STALE_ACK        world_stop takes an older pause's acknowledgement for this one's
  *                        (mutator.c: stopped_by_ack; caught by
  *                        a_stale_acknowledgement_does_not_stop_a_running_mutator, test_pause.c)
+ *   RING_FLUSH_DROPS     rings_flush forgets the prefetch ring's candidates when the marker
+ *                        shrinks its rings to one slot (drain.c; caught by
+ *                        a_tree_survives_the_marker_changing_its_ring_depth, test_heap.c)
  */
 #ifndef TC_PLANT_H
 #define TC_PLANT_H
@@ -46,6 +49,7 @@
 #define PLANT_STOP_DROPS_LOCALS 11
 #define PLANT_ENTRY_SKIPS_LISTED 12
 #define PLANT_STW_STALE_ACK 13
+#define PLANT_RING_FLUSH_DROPS 14
 
 #ifndef TC_PLANT
 #define TC_PLANT PLANT_NONE

@@ -33,7 +33,8 @@ $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c $
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_NO_BARRIER -Itests/c $(CSRC) tests/c/runner.c tests/c/test_barrier.c $(LDLIBS) -o $@
 
-test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_planted_locals $(BUILD)/test_planted_listed $(BUILD)/test_planted_ack
+test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_planted_locals $(BUILD)/test_planted_listed $(BUILD)/test_planted_ack \
+              $(BUILD)/test_planted_ring
 	./$(BUILD)/test_planted barrier
 	@if ./$(BUILD)/test_planted_scav beside_a_piece >/dev/null 2>&1; then \
 	  echo "test-planted: planted SCAV_STAYS_FREE went unseen by a_page_freed_beside_a_piece_in_flight_stays_apart"; exit 1; \
@@ -47,6 +48,9 @@ test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_pla
 	@if ./$(BUILD)/test_planted_ack stale_acknowledgement >/dev/null 2>&1; then \
 	  echo "test-planted: planted STW_STALE_ACK went unseen by a_stale_acknowledgement_does_not_stop_a_running_mutator"; exit 1; \
 	else echo "test-planted: planted STW_STALE_ACK caught"; fi
+	@if ./$(BUILD)/test_planted_ring ring_depth >/dev/null 2>&1; then \
+	  echo "test-planted: planted RING_FLUSH_DROPS went unseen by a_tree_survives_the_marker_changing_its_ring_depth"; exit 1; \
+	else echo "test-planted: planted RING_FLUSH_DROPS caught"; fi
 
 # world_stop dropping an idle mutator that holds locals (plant.h): its
 # local's object is swept, and the test must fail.
@@ -66,6 +70,13 @@ $(BUILD)/test_planted_listed: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runne
 $(BUILD)/test_planted_ack: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runner.c $(TEST_C_HDR)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_STW_STALE_ACK -Itests/c $(CSRC) tests/c/runner.c tests/c/test_pause.c $(LDLIBS) -o $@
+
+# the marker dropping its prefetch ring's candidates when it shrinks the
+# rings to one slot (plant.h, drain.c's rings_flush): subtrees are freed,
+# and the test must fail.
+$(BUILD)/test_planted_ring: $(CSRC) $(CHDR) tests/c/test_heap.c tests/c/runner.c $(TEST_C_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_RING_FLUSH_DROPS -Itests/c $(CSRC) tests/c/runner.c tests/c/test_heap.c $(LDLIBS) -o $@
 
 # The scavenger's piece in flight left SPAN_FREE (plant.h): a page freed
 # beside it merges into it, and the test must fail.
