@@ -312,8 +312,9 @@ static void term_sweep(tc_heap *h, markctx *ctx)
     h->cyc_heap1 = now_alloc;
     /* live estimate until the sweep counts exactly: marked + allocated black */
     pthread_mutex_lock(&h->stats_lock);
-    h->heap_live = pacer_live_estimate(&h->pacer, atomic_load(&h->marked_bytes) + mark_bytes(ctx),
-                                       now_alloc > h->cyc_heap0 ? now_alloc - h->cyc_heap0 : 0);
+    uint64_t black = now_alloc > h->cyc_heap0 ? now_alloc - h->cyc_heap0 : 0;
+    h->heap_live = pacer_live_estimate(&h->pacer, atomic_load(&h->marked_bytes) + mark_bytes(ctx), black);
+    pacer_mark_done(&h->pacer, h->heap_live, black); /* the sweep's goal: from the snapshot too */
     collector_update_trigger(h);
     pthread_mutex_unlock(&h->stats_lock);
     sweep_begin(h);

@@ -3,7 +3,8 @@
  * math, no threads, no heap, so tests can simulate it cycle by cycle.
  *
  * Invariants: heap_min * gogc / 100 <= goal for gogc >= 0 unless the memory
- * limit binds; trigger <= goal; when goal > live, live < trigger and the
+ * limit binds; base <= live after a cycle, and a gogc goal is at least
+ * live * (1 + gogc/200); trigger <= goal; when goal > live, live < trigger and the
  * trigger stays within [0.7, 0.95] of the runway from live to goal; when
  * goal <= live (gogc = 0), trigger == goal: a cycle is due at once.
  * goal == PACER_NONE means no cycle is due (gogc off, no limit), else goal
@@ -23,6 +24,8 @@ typedef struct pacer {
     int64_t gogc;          /* percent, or -1: off */
     int64_t limit;         /* soft memory limit in bytes, or -1: none */
     uint64_t live;         /* bytes marked by the last cycle */
+    uint64_t base;         /* bytes the gogc goal grows from (pacer.c, "Goal"); the estimate while sweeping */
+    uint64_t snapshot;     /* the last cycle's exact live bytes less its black allocation */
     uint64_t overhead;     /* bytes the heap holds beyond live objects (fragmentation, free spans not released) */
     double cons_mark;      /* smoothed bytes allocated per byte of mark work, during mark */
     bool have_cons_mark;
@@ -38,6 +41,10 @@ void pacer_tune(pacer *p, int64_t gogc, int64_t limit);
  * it, bytes allocated while it marked, its mark work (bytes scanned), and the
  * heap's overhead beyond live objects. Updates cons/mark, goal, trigger. */
 void pacer_cycle_done(pacer *p, uint64_t live, uint64_t alloc_during_mark, uint64_t scan_work, uint64_t overhead);
+/* pacer_mark_done — at mark termination: the goal for the sweep grows from
+ * the live estimate by the same rule as pacer_cycle_done's (no lesson is
+ * learnt from an estimate). Then pacer_tune with the estimate as live. */
+void pacer_mark_done(pacer *p, uint64_t live_estimate, uint64_t alloc_during_mark);
 /* pacer_live_estimate — the live bytes at mark termination, before the
  * sweep counts them: `marked` (the markers' bytes) plus `alloc_during_mark`
  * (allocated black), less the share of the latter the last cycle's markers
