@@ -62,11 +62,16 @@ static uint64_t next_group(const span *s)
 
 /* set_black — OR mask into s's black-bit word `word` (the owner, or the
  * world-stopper): allocate black, for a group or a large object. The
- * planted ALLOC_WHITE bug's one site. */
+ * planted ALLOC_WHITE bug's one site. Flags the span first (span.h:
+ * `black`), so that its sweep reads its black bits (sweep.c: the sweep
+ * runs after the termination pause, which orders both stores before it);
+ * the planted BLACK_UNFLAGGED bug leaves the flag out. */
 static inline void set_black(span *s, size_t word, uint64_t mask)
 {
     if (planted(PLANT_ALLOC_WHITE))
         return;
+    if (!planted(PLANT_BLACK_UNFLAGGED) && !atomic_load_explicit(&s->black, memory_order_relaxed))
+        atomic_store_explicit(&s->black, 1, memory_order_relaxed);
     _Atomic uint64_t *w = s->bbits + word;
     atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | mask, memory_order_relaxed);
 }

@@ -278,6 +278,18 @@ static bool span_unmarked(const span *s)
     return true;
 }
 
+/* span_black_unflagged — s has a black bit set but its `black` flag is
+ * clear (span.h: the sweep would not read that bit). */
+static bool span_black_unflagged(const span *s)
+{
+    if (atomic_load_explicit(&s->black, memory_order_relaxed))
+        return false;
+    for (size_t w = 0; w < span_words(s); w++)
+        if (atomic_load_explicit(&s->bbits[w], memory_order_relaxed))
+            return true;
+    return false;
+}
+
 typedef struct list_walk {
     tc_heap *h;
     bool swept;          /* no cycle runs: every span swept, mark bits zero */
@@ -293,6 +305,8 @@ static tc_status list_span(void *ud, span *s, int c)
     w->cached += s->cached;
     if (w->swept && !span_unmarked(s))
         return tc_fail(TC_ERR_CORRUPT, "swept span %#" PRIxPTR " has mark bits set", s->base);
+    if (span_black_unflagged(s))
+        return tc_fail(TC_ERR_CORRUPT, "span %#" PRIxPTR " has black bits but no black flag", s->base);
     if (w->swept && atomic_load(&s->sweepgen) != atomic_load(&w->h->sweepgen))
         return tc_fail(TC_ERR_CORRUPT, "span %#" PRIxPTR " is listed as swept but its sweepgen is old", s->base);
     return TC_OK;

@@ -30,7 +30,11 @@
  * only when some other mutator is out without an acknowledgement (idle
  * between heap calls), and then reads their `active` words again after
  * it. A mutator stopped at a safepoint (the pause workload's usual case)
- * costs no fence.
+ * costs no fence. The order of the two reads is pinned by
+ * a_late_ack_does_not_take_the_next_pauses_number (test_pause.c,
+ * mutator_debug_ack_hold): read the other way, a pause could end and the
+ * next one store its number between them, and the mutator, having seen
+ * only the older stw, would acknowledge the new pause and enter beside it.
  *
  * A mutator parks (active = 0) before it blocks on anything another thread
  * may hold during a pause (gc_lock, the world), so no pause ever waits for a
@@ -127,14 +131,42 @@ void block_end(tc_heap *h, void *tok)
         h->block_end(h->block_ud, tok);
 }
 
+/* test hook (a_late_ack_does_not_take_the_next_pauses_number, test_pause.c):
+ * set to a mutator's address, its acknowledgement says address|1 between its
+ * two reads and waits while it stays so; the next world_stop, between its
+ * stores of stw_seq and stw, says address|2 and waits while it stays so. */
+__attribute__((visibility("hidden"))) _Atomic uintptr_t mutator_debug_ack_hold;
+
+/* ack_hold — the hook's wait on side `side` (1: the acknowledgement, 2: the
+ * stopper), if the hook is set to `want` (the stopper: any held mutator). */
+static void ack_hold(uintptr_t want, uintptr_t side)
+{
+    uintptr_t held = atomic_load_explicit(&mutator_debug_ack_hold, memory_order_relaxed);
+    if (!held || (side == 1 ? held != want : (held & 3) != 1))
+        return;
+    atomic_store(&mutator_debug_ack_hold, (held & ~(uintptr_t)3) | side);
+    while (atomic_load(&mutator_debug_ack_hold) == ((held & ~(uintptr_t)3) | side))
+        plat_cpu_relax();
+}
+
 /* mutator_wake_stopper — the slow half of set_inactive: a pause is being
  * requested; wake the stopper if it sleeps on our `active` word. */
 void mutator_wake_stopper(tc_mutator *m)
 {
     /* the acknowledgement (the top): the pause's number, then stw again */
     tc_heap *h = m->heap;
-    uint64_t seq = atomic_load_explicit(&h->stw_seq, memory_order_acquire);
-    if (atomic_load_explicit(&h->stw, memory_order_acquire))
+    uint64_t seq = 0;
+    bool stw = false;
+    if (!planted(PLANT_ACK_SEQ_LATE))
+        seq = atomic_load_explicit(&h->stw_seq, memory_order_acquire);
+    else
+        stw = atomic_load_explicit(&h->stw, memory_order_acquire);
+    ack_hold((uintptr_t)m, 1); /* between the two reads a pause may end and the next one begin */
+    if (!planted(PLANT_ACK_SEQ_LATE))
+        stw = atomic_load_explicit(&h->stw, memory_order_acquire);
+    else
+        seq = atomic_load_explicit(&h->stw_seq, memory_order_acquire);
+    if (stw)
         atomic_store_explicit(&m->stw_ack, seq, memory_order_release);
     /* Dekker with the stopper's (stopper_sleeping = 1; read active) */
     atomic_thread_fence(memory_order_seq_cst);
@@ -451,6 +483,7 @@ uint64_t world_stop(tc_heap *h, tc_mutator *self)
     uint64_t since = plat_now_ns();
     uint64_t seq = atomic_load_explicit(&h->stw_seq, memory_order_relaxed) + 1; /* gc_lock: ours alone */
     atomic_store_explicit(&h->stw_seq, seq, memory_order_release);
+    ack_hold(0, 2); /* test hook: a held acknowledgement reads this number, stw still 0 */
     atomic_store_explicit(&h->stw, 1, memory_order_seq_cst);
     /* the listed mutators (the top); one that lists itself after this
      * exchange sees stw and parks (invariant L, 3). No lock: a thread that

@@ -26,8 +26,14 @@
  *   STW_STALE_ACK        world_stop takes an older pause's acknowledgement for this one's
  *                        (mutator.c: stopped_by_ack; caught by
  *                        a_stale_acknowledgement_does_not_stop_a_running_mutator, test_pause.c)
+ *   ACK_SEQ_LATE         a mutator's acknowledgement reads stw before stw_seq, so it may take the
+ *                        next pause's number (mutator.c: mutator_wake_stopper; caught by
+ *                        a_late_ack_does_not_take_the_next_pauses_number, test_pause.c)
+ *   BLACK_UNFLAGGED      set_black sets black bits without the span's `black` flag, so the sweep
+ *                        does not read them (alloc.c; caught by
+ *                        allocated_black_and_dropped_is_freed_by_the_next_cycle, test_alloc.c)
  *   RING_FLUSH_DROPS     rings_flush forgets the prefetch ring's candidates when the marker
- *                        shrinks its rings to one slot (drain.c; caught by
+ *                        turns to a depth-first stretch (drain.c; caught by
  *                        a_tree_survives_the_marker_changing_its_ring_depth, test_heap.c)
  */
 #ifndef TC_PLANT_H
@@ -49,7 +55,9 @@
 #define PLANT_STOP_DROPS_LOCALS 11
 #define PLANT_ENTRY_SKIPS_LISTED 12
 #define PLANT_STW_STALE_ACK 13
-#define PLANT_RING_FLUSH_DROPS 14
+#define PLANT_ACK_SEQ_LATE 14
+#define PLANT_BLACK_UNFLAGGED 15
+#define PLANT_RING_FLUSH_DROPS 16
 
 #ifndef TC_PLANT
 #define TC_PLANT PLANT_NONE

@@ -38,7 +38,9 @@
  *  - alloc bits are set only at object starts of in-use spans;
  *  - a span is swept (its alloc bits hold exactly the live objects, its
  *    mark bits are zero) whenever it is on a partial/full list or in a
- *    cache; unswept spans are only on the unswept lists.
+ *    cache; unswept spans are only on the unswept lists;
+ *  - a span whose `black` flag is clear has no black bit set (set_black
+ *    flags it first; only its sweep clears the flag, with the bits).
  * Locking: the page heap, the span map and span lists are written under
  * heap->lock. span_of reads the map plainly, also without that lock, where
  * another edge orders the read after the entry's last write and before its
@@ -98,6 +100,8 @@ typedef struct span {
     struct span *next, *prev; /* in a class list or a free list */
     struct special *specials; /* finalizers, cleanups, weak refs, pins of its objects (special_lock) */
     _Atomic uint8_t has_specials; /* specials != NULL: written under special_lock (0 with release), read without it by the sweep (acquire: special.c) */
+    _Atomic uint8_t black;        /* some black bit of it may be set: set by set_black (alloc.c) before the bits,
+                                   * cleared by its sweep (sweep.c); without it the sweep reads no black bits */
     _Atomic uint64_t sweepgen; /* == heap's sweepgen once swept this cycle (special.c) */
 } span;
 

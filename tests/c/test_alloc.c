@@ -283,3 +283,40 @@ TEST(allocated_during_mark_are_black_in_every_small_class)
     CHECK_OK(tc_heap_verify(h));
     tc_heap_destroy(h);
 }
+
+/* The sweep reads a span's black bits only if set_black flagged the span
+ * (span.h: `black`), and clears the flag with the bits: objects allocated
+ * black and never referenced live through their cycle, then the next
+ * cycle frees every one of them (a stale black bit would keep them). The
+ * planted BLACK_UNFLAGGED bug (no flag) frees them in the first cycle. */
+TEST(allocated_black_and_dropped_is_freed_by_the_next_cycle)
+{
+    if (tc_test_collector != TC_COLLECTOR_STW)
+        return; /* drives its own manual heap: once */
+    enum { N = 500 }; /* several groups of the class */
+    tc_heap *h = manual_heap(TC_BARRIER_HYBRID);
+    CHECK(h);
+    CHECK_OK(tc_heap_gc_start(h));
+    CHECK(collector_debug_phase(h) == 1); /* mark */
+    tc_mutator *m = tc_enter(h);
+    CHECK(m);
+    for (int i = 0; i < N; i++) {
+        tc_obj *o = tc_alloc(m, 2, 8);
+        CHECK(o && collector_debug_color(o) == 2);
+    }
+    tc_leave(m);
+    uint64_t freed = 1;
+    for (int cycle = 0; cycle < 2; cycle++) {
+        if (cycle)
+            CHECK_OK(tc_heap_gc_start(h));
+        for (uint64_t marked = 1; marked;)
+            CHECK_OK(tc_heap_gc_step(h, 64, &marked));
+        CHECK_OK(tc_heap_gc_finish(h, &freed));
+        CHECK(freed == (cycle ? (uint64_t)N : 0)); /* black for one cycle, then garbage */
+        CHECK_OK(tc_heap_verify(h));
+    }
+    tc_stats st;
+    CHECK_OK(tc_heap_stats(h, &st));
+    CHECK(st.heap_objects == 0);
+    tc_heap_destroy(h);
+}

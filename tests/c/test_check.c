@@ -1,5 +1,6 @@
 /* test_check.c — the checkers of check.c fire on the corruption they are
- * for (planted by hand, then undone): stale mark bits on a swept span,
+ * for (planted by hand, then undone): stale mark bits on a swept span, a
+ * black bit in a span not flagged black at termination,
  * cache and partial-list membership, grey work at a pause, a black->white
  * edge at termination and, mid-mark, one whose white end is not grey; and
  * in a debug build (TC_DEBUG) the pause hooks, the mid-mark look and the
@@ -39,6 +40,32 @@ TEST(verify_catches_a_stale_mark_bit)
     st = tc_heap_verify(h);
     flip(tc_root_obj(a), 1);
     CHECK(st == TC_ERR_CORRUPT && errmsg_has("mark bits set"));
+    CHECK_OK(tc_heap_verify(h));
+    tc_heap_destroy(h);
+}
+
+/* A black bit in a span whose `black` flag is clear is one the sweep would
+ * not read (span.h); with the flag set the same bit is allowed. */
+TEST(pause_term_catches_a_black_bit_without_the_span_flag)
+{
+    tc_heap *h = new_heap_gogc(100);
+    tc_root *a;
+    CHECK_OK(tc_obj_new(h, 0, 8, NULL, &a));
+    uintptr_t p = (uintptr_t)tc_root_obj(a);
+    void *tok = collector_quiesce(h); /* no cycle: every span swept, so no black bit anywhere */
+    span *s = span_of(arena_of(p), p);
+    uint8_t was = atomic_load(&s->black);
+    atomic_store(&s->black, 0);
+    flip(tc_root_obj(a), 1);
+    tc_status st = check_pause_term(h);
+    char msg[200];
+    snprintf(msg, sizeof msg, "%s", tc_errmsg());
+    atomic_store(&s->black, 1);
+    tc_status st2 = check_pause_term(h);
+    flip(tc_root_obj(a), 1);
+    atomic_store(&s->black, was);
+    collector_unquiesce(h, tok);
+    CHECK(st == TC_ERR_CORRUPT && strstr(msg, "no black flag") && st2 == TC_OK);
     CHECK_OK(tc_heap_verify(h));
     tc_heap_destroy(h);
 }

@@ -639,17 +639,27 @@ typedef struct relist_run {
  * enters again: backs out, lists itself during the pause, waits for the
  * world (stage 2 before the enter); inside again (stage 3) until a new
  * pause is requested, then a while later leaves (left_soon). */
-static void *ack_relister(void *arg)
+/* leave_in_a_stop — enter (stage 1), and leave once a pause is requested:
+ * stw is 1, so set_inactive acknowledges; false if it could not enter. */
+static bool leave_in_a_stop(relist_run *r)
 {
-    relist_run *r = arg;
     tc_mutator *m = tc_enter(r->h);
     r->m = m;
     atomic_store(&r->stage, 1);
     if (!m)
-        return NULL;
+        return false;
     while (!atomic_load(&r->h->stw))
         sched_yield();
-    tc_leave(m); /* stw is 1: set_inactive acknowledges */
+    tc_leave(m);
+    return true;
+}
+
+static void *ack_relister(void *arg)
+{
+    relist_run *r = arg;
+    if (!leave_in_a_stop(r))
+        return NULL;
+    tc_mutator *m;
     while (!atomic_load(&r->stop_returned))
         sched_yield();
     atomic_store(&r->stage, 2);
@@ -724,5 +734,65 @@ TEST(pause_waits_for_a_thread_dropped_on_its_ack_that_relisted_in_the_pause)
     CHECK(!inside_early);
     CHECK(listed_in_pause); /* the setup: dropped on its ack, pushed during the same pause */
     CHECK(listed_inside);
+    CHECK(left);
+}
+
+extern _Atomic uintptr_t mutator_debug_ack_hold; /* mutator.c's test hook */
+
+/* late_acker — inside a raw section until a pause is requested; leaves
+ * during it, its acknowledgement held between its two reads (the hook)
+ * until the next stop has stored its number; enters again (stw still 0)
+ * and lets that stop go on; stays inside until the stopper sleeps on it
+ * (or its stop returned), then leaves. */
+static void *late_acker(void *arg)
+{
+    relist_run *r = arg;
+    if (!leave_in_a_stop(r)) /* held in mutator_wake_stopper until the next stop's hook */
+        return NULL;
+    tc_mutator *m = tc_enter(r->h);
+    atomic_store(&r->stage, 2);
+    atomic_store(&mutator_debug_ack_hold, 0); /* the held stop stores stw = 1 and waits */
+    if (!m)
+        return NULL;
+    while (!atomic_load(&r->h->stopper_sleeping) && !atomic_load(&r->stop_returned))
+        sched_yield();
+    atomic_store(&r->left_soon, true);
+    tc_leave(m);
+    return NULL;
+}
+
+/* A mutator's acknowledgement reads the pause's number before it reads
+ * stw again (mutator.c, the top): if it read stw first, a pause could end
+ * and the next one store its number between the two reads, and the
+ * mutator would take that number for a pause it has not seen; it enters
+ * (stw still 0), and the next stop, taking the word for this pause's,
+ * runs beside it. Forced with mutator_debug_ack_hold, never timed: the
+ * stop must wait for the mutator to leave. Planted ACK_SEQ_LATE (the two
+ * reads swapped) must fail here: make test-planted. */
+TEST(a_late_ack_does_not_take_the_next_pauses_number)
+{
+    if (tc_test_collector != TC_COLLECTOR_CONCURRENT)
+        return; /* the handshake is the same under every collector */
+    tc_heap *h = new_heap_gogc(-1);
+    CHECK(h);
+    relist_run r = {.h = h};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, late_acker, &r) == 0);
+    await_stage(&r.stage, 1);
+    atomic_store(&mutator_debug_ack_hold, (uintptr_t)r.m);
+    pthread_mutex_lock(&h->gc_lock);
+    world_stop(h, NULL); /* the thread leaves in it: held between its reads */
+    while (r.m && atomic_load(&mutator_debug_ack_hold) != ((uintptr_t)r.m | 1))
+        sched_yield();
+    world_start(h);
+    world_stop(h, NULL); /* its hook lets the thread go on after this stop's number is stored */
+    bool left = atomic_load(&r.left_soon);
+    atomic_store(&r.stop_returned, true);
+    world_start(h);
+    pthread_mutex_unlock(&h->gc_lock);
+    pthread_join(t, NULL);
+    atomic_store(&mutator_debug_ack_hold, 0);
+    tc_heap_destroy(h);
+    CHECK(r.m);
     CHECK(left);
 }

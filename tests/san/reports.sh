@@ -9,17 +9,20 @@
 # would let the suite pass while ASan printed an error. The log files do not
 # depend on any of that. gcc loads ASan and UBSan as two runtimes: ASan's
 # reports follow UBSAN_OPTIONS' log_path (measured with gcc 12), so both name
-# it. UBSan's own diagnostics stay on stderr whatever log_path says; every
-# sanitized build halts on them, with exit code 86 here, which no test
-# expects, and builds without UBSan's object-size check, which would catch a
-# heap overflow first (on stderr) where ASan reports it here.
+# it. UBSan's own diagnostics stay on stderr whatever log_path says (a
+# silent child's were lost: tests/san/planted_ub_child.c), so UBSan aborts
+# on them (abort_on_error; every sanitized build halts on them) and ASan
+# reports that abort (handle_abort) to the log file, its stack naming the
+# line of the undefined behaviour; no test aborts on purpose. The builds
+# leave out UBSan's object-size check, which would catch a heap overflow
+# first (on stderr) where ASan reports it here.
 set -u
 dir=$1
 shift
 rm -rf "$dir" && mkdir -p "$dir" || exit 2
 dir=$(cd "$dir" && pwd)
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$dir/report"
-UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$dir/report:exitcode=86"
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$dir/report:handle_abort=1"
+UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$dir/report:exitcode=86:abort_on_error=1"
 TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}log_path=$dir/report"
 export ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS
 "$@"
