@@ -178,6 +178,63 @@ void tc_root_release(tc_heap *h, tc_root *r)
     mutator_leave(m);
 }
 
+/* roots_release_chain — roots_release of each non-NULL root of r[0..n)
+ * (m active, the barrier off: no shade is due, and it cannot turn on while
+ * m is active): the slots are linked into one chain, spliced onto the front
+ * of m's list, and the counters move once; a list grown past two batches
+ * gives batches back, as roots_release does. Each slot's word changes in
+ * one atomic store, as roots_release's (roots.h). */
+static void roots_release_chain(tc_mutator *m, tc_root *const *r, size_t n)
+{
+    uintptr_t head = m->rfree;
+    uint32_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!r[i])
+            continue;
+        _Atomic uintptr_t *slot = root_slot(r[i]);
+        atomic_store_explicit(slot, root_free_link(head), memory_order_release);
+        head = (uintptr_t)slot;
+        k++;
+    }
+    m->rfree = head;
+    m->nrfree += k;
+    atomic_store_explicit(&m->roots_del, atomic_load_explicit(&m->roots_del, memory_order_relaxed) + k,
+                          memory_order_relaxed);
+    while (m->nrfree >= 2 * ROOT_BATCH)
+        roots_give_batch(m);
+}
+
+/* tc_root_release_n — tc_root_release of each of roots[0..n), in heap
+ * calls of at most ROOT_BATCH roots each: a host that holds back the roots
+ * of dropped handles (the Python binding, _tricolor_obj.c) pays one entry
+ * and one leave per batch, not one per root. Inside a call barrier_on
+ * cannot change: with it on (or a recording running) each root takes
+ * roots_release's shade (and rec_release), else one chain
+ * (roots_release_chain). The bound keeps a pause's wait for this call as
+ * short as one batch. */
+void tc_root_release_n(tc_heap *h, tc_root *const *roots, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t k = n - i > ROOT_BATCH ? ROOT_BATCH : n - i;
+        tc_mutator *m;
+        if (mutator_enter(h, &m) != TC_OK)
+            return; /* closed: nothing to release */
+        bool rec = rec_on(h);
+        if (__builtin_expect(barrier_on(h) || rec, 0)) {
+            for (size_t j = i; j < i + k; j++)
+                if (roots[j]) {
+                    if (rec)
+                        rec_release(h, roots[j]);
+                    roots_release(m, roots[j]);
+                }
+        } else {
+            roots_release_chain(m, roots + i, k);
+        }
+        mutator_leave(m);
+        i += k;
+    }
+}
+
 /* roots_debug_visited — the test hook of check.h. */
 uint64_t roots_debug_visited(tc_heap *h) { return atomic_load(&h->roots_visited); }
 
