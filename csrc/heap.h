@@ -212,6 +212,8 @@ struct tc_heap {
         _Atomic int debug_prefault_hold; /* test hook: 1 = a refill's prefault says 2, parked, and waits while it stays 2 */
         _Atomic uintptr_t debug_list_hold; /* test hook: a mutator's address = it says address|1 once it has
                                             * pushed itself on enterq, and waits while it stays so (mutator.c) */
+        _Atomic bool debug_ack_patient; /* test hook: world_stop waits up to 1 s (not ACK_SPINS) for the word
+                                         * of a mutator it saw go out (mutator.c, wait_out) */
     };
 
     /* cycle control: requests to the collector thread (ctl_lock, rank 3) */

@@ -388,6 +388,18 @@ static bool stopped_by_ack(const tc_mutator *m, uint64_t seq)
                                          : atomic_load_explicit(&m->stw_ack, memory_order_acquire) != 0;
 }
 
+/* ack_wait_patiently — test hook (debug_ack_patient): a mutator the
+ * stopper reads between its `active` = 0 and its word (first look, or
+ * preempted longer than ACK_SPINS) costs a fence; a test that counts
+ * fences waits for the word instead, so that its count does not depend on
+ * the scheduler (1 s, then the fence: an idle mutator has no word). */
+static void ack_wait_patiently(const tc_mutator *m, uint64_t seq)
+{
+    uint64_t until = plat_now_ns() + 1000000000ull;
+    while (!stopped_by_ack(m, seq) && plat_now_ns() < until)
+        sched_yield();
+}
+
 /* wait_out — the stopper waits until m is inactive or has acknowledged
  * pause `seq`; true if it acknowledged. An active mutator is inside one
  * short heap call: spin briefly (it may be finishing on the other core),
@@ -418,6 +430,8 @@ static bool wait_out(tc_heap *h, tc_mutator *m, uint64_t seq)
      * a little rather than fence (an idle mutator is never waited for) */
     for (unsigned k = 0; spins && k < ACK_SPINS && !stopped_by_ack(m, seq); k++)
         plat_cpu_relax();
+    if (__builtin_expect(atomic_load_explicit(&h->debug_ack_patient, memory_order_relaxed), 0))
+        ack_wait_patiently(m, seq);
     return stopped_by_ack(m, seq);
 }
 
