@@ -204,35 +204,43 @@ static void roots_release_chain(tc_mutator *m, tc_root *const *r, size_t n)
         roots_give_batch(m);
 }
 
+/* roots_release_batch — tc_root_release_n's heap call for roots[0..k),
+ * k <= ROOT_BATCH; false if h is closed (nothing released). Inside the
+ * call barrier_on cannot change: with it on (or a recording running) each
+ * root takes roots_release's shade (and rec_release), else one chain
+ * (roots_release_chain). Its own function, not the body of
+ * tc_root_release_n's loop: gcc 12 -O1 with UBSan's null check compiled
+ * the loop's inlined TLS lookup into a null report (test-asan). */
+static bool roots_release_batch(tc_heap *h, tc_root *const *roots, size_t k)
+{
+    tc_mutator *m;
+    if (mutator_enter(h, &m) != TC_OK)
+        return false;
+    bool rec = rec_on(h);
+    if (__builtin_expect(barrier_on(h) || rec, 0)) {
+        for (size_t j = 0; j < k; j++)
+            if (roots[j]) {
+                if (rec)
+                    rec_release(h, roots[j]);
+                roots_release(m, roots[j]);
+            }
+    } else {
+        roots_release_chain(m, roots, k);
+    }
+    mutator_leave(m);
+    return true;
+}
+
 /* tc_root_release_n — tc_root_release of each of roots[0..n), in heap
- * calls of at most ROOT_BATCH roots each: a host that holds back the roots
- * of dropped handles (the Python binding, _tricolor_obj.c) pays one entry
- * and one leave per batch, not one per root. Inside a call barrier_on
- * cannot change: with it on (or a recording running) each root takes
- * roots_release's shade (and rec_release), else one chain
- * (roots_release_chain). The bound keeps a pause's wait for this call as
- * short as one batch. */
+ * calls of at most ROOT_BATCH roots each (roots_release_batch): a host that
+ * holds back the roots of dropped handles (the Python binding,
+ * _tricolor_obj.c) pays one entry and one leave per batch, not one per
+ * root. The bound keeps a pause's wait for one call as short as one batch. */
 void tc_root_release_n(tc_heap *h, tc_root *const *roots, size_t n)
 {
-    for (size_t i = 0; i < n;) {
-        size_t k = n - i > ROOT_BATCH ? ROOT_BATCH : n - i;
-        tc_mutator *m;
-        if (mutator_enter(h, &m) != TC_OK)
+    for (size_t i = 0; i < n; i += ROOT_BATCH)
+        if (!roots_release_batch(h, roots + i, n - i > ROOT_BATCH ? ROOT_BATCH : n - i))
             return; /* closed: nothing to release */
-        bool rec = rec_on(h);
-        if (__builtin_expect(barrier_on(h) || rec, 0)) {
-            for (size_t j = i; j < i + k; j++)
-                if (roots[j]) {
-                    if (rec)
-                        rec_release(h, roots[j]);
-                    roots_release(m, roots[j]);
-                }
-        } else {
-            roots_release_chain(m, roots + i, k);
-        }
-        mutator_leave(m);
-        i += k;
-    }
 }
 
 /* roots_debug_visited — the test hook of check.h. */
