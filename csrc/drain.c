@@ -30,6 +30,13 @@
  * once and, while each scan leaves exactly one candidate, tests, marks and
  * scans that one too, without passing it through the rings.
  *
+ * A tree laid out in the order a depth-first walk visits it is the other
+ * way round: the rings' 32 walks side by side read it as 32 interleaved
+ * streams, where one depth-first walk reads a few sequential ones that the
+ * hardware prefetches. So an unbounded drain times a short trial of the
+ * other way now and then, and walks depth-first (no rings: pop, test and
+ * mark, scan) while that is faster (adapt_step, dfs_walk).
+ *
  * Concurrent marking (the concurrent and incremental collectors) differs in
  * one way: every candidate is validated as an
  * allocated object start of this heap before it is marked — a slot read
@@ -425,19 +432,226 @@ static inline __attribute__((always_inline)) bool wait_from(markctx *c, int64_t 
     return again;
 }
 
+/* Depth-first or wide, chosen by measuring (issue 16). With both rings
+ * full, about PREFETCH_DEPTH + GREY_DEPTH walks of the graph advance side
+ * by side, so a heap whose objects lie in the order a depth-first walk
+ * visits them (a tree allocated top-down or in heap order, as GCBench's and
+ * mark.c's) is read as 32 interleaved streams that the hardware prefetcher
+ * cannot follow; a plain depth-first walk (pop, test-and-mark, scan) reads
+ * it as a few sequential streams: mark_tricolor tree at 16M, mark_cpu
+ * 14.0 -> 5.8-7.2 ns per object with both rings one slot deep (load 14-17).
+ * A random graph needs the rings (its misses are independent: a depth-first
+ * walk waits for each, 3-4x slower). So an unbounded drain tries the other
+ * way now and then: it times the last ADAPT_TRIAL polls of a stretch, runs
+ * ADAPT_TRIAL polls the other way untimed (a change costs: the stack holds
+ * the old order's work), times ADAPT_TRIAL more, and keeps the other way
+ * only if that was faster by an eighth. Thread CPU time, not the clock: a
+ * window in which the thread was preempted would lose. Only the speed
+ * depends on the choice: both ways mark the same objects, and rings_flush
+ * empties the rings before a depth-first stretch (the walk does not use
+ * them). */
+#define ADAPT_TRIAL 16    /* polls (of POLL_EVERY candidates) per trial window */
+#ifndef ADAPT_FIRST
+#define ADAPT_FIRST 256   /* polls before the first trial: 16K candidates */
+#endif
+#define ADAPT_STRETCH 8192 /* polls from one trial to the next: 512K candidates (a losing trial costs ~1/256) */
+
+enum { ADAPT_RUN, ADAPT_BASE, ADAPT_WARM, ADAPT_TRY };
+typedef struct adapt {
+    unsigned left;     /* polls until adapt_step */
+    unsigned phase;    /* ADAPT_*: running; timing the way it has; the other, untimed, then timed */
+    uint64_t t0, base; /* when the timed window began; the first window's ns */
+} adapt;
+
+/* adapt_step — whether drain walks depth-first from now on (dfs: whether it
+ * does now), at the end of a phase of ad's schedule. */
+static __attribute__((noinline)) bool adapt_step(adapt *ad, bool dfs)
+{
+    uint64_t now = plat_thread_cpu_ns();
+    ad->left = ADAPT_TRIAL;
+    switch (ad->phase) {
+    case ADAPT_RUN:
+        ad->phase = ADAPT_BASE;
+        ad->t0 = now;
+        return dfs;
+    case ADAPT_BASE:
+        ad->phase = ADAPT_WARM;
+        ad->base = now - ad->t0;
+        return !dfs;
+    case ADAPT_WARM:
+        ad->phase = ADAPT_TRY;
+        ad->t0 = now;
+        return dfs;
+    default: /* ADAPT_TRY: dfs is the trial's way */
+        ad->phase = ADAPT_RUN;
+        ad->left = ADAPT_STRETCH - 3 * ADAPT_TRIAL;
+        return (now - ad->t0) * 8 < ad->base * 7 ? dfs : !dfs;
+    }
+}
+
+/* rings_flush — before a depth-first stretch: scan every object in c's
+ * grey ring (marked by c: only c may scan it) and put its prefetch ring's
+ * candidates back on the stack (still candidates, so still grey there).
+ * drain syncs its copies of the rings' positions and the stack's fill into
+ * c around it (go_dfs_from). */
+static __attribute__((noinline)) void rings_flush(markctx *c)
+{
+    for (; c->gcount; c->gcount--) {
+        scan(c, c->grey[c->ghead]);
+        c->ghead = (c->ghead + 1) % GREY_DEPTH;
+    }
+    for (; c->count; c->count--)
+        if (!planted(PLANT_RING_FLUSH_DROPS)) /* planted: the candidates in flight are lost */
+            push(c, c->ring[(c->head + c->count - 1) % PREFETCH_DEPTH]);
+}
+
+/* dfs_take — depth-first: candidate p (popped) tested and marked at once,
+ * its mark word not prefetched; if this marker marked it, scanned now (by
+ * chain when nothing else waits: a list). *last as ring_put's. */
+static inline __attribute__((always_inline)) void dfs_take(markctx *c, uintptr_t p, arena **last, int64_t budget,
+                                                           uint64_t stop, unsigned *tick, uint64_t *marked,
+                                                           uintptr_t **se, size_t *sn, bool concurrent)
+{
+    arena *a = *last;
+    if (__builtin_expect(p - a->base >= a->size, 0)) {
+        a = arena_of(p);
+        if (!a || (concurrent && a->heap != c->h))
+            return; /* no object of this heap: dropped, as take drops no_pair */
+        *last = a;
+    }
+    uint64_t bit;
+    _Atomic uint64_t *w = !concurrent && c->check ? bit_word(a->checkbits, a, p, &bit) : mark_word(a, p, &bit);
+    if (!take(c, p, a, w, bit, marked, concurrent))
+        return;
+    if (!*sn)
+        chain_from(c, p, a, budget < 0 ? -1 : (int64_t)(stop - *marked), tick, marked, se, sn, concurrent);
+    else
+        scan_into(c, p, se, sn);
+}
+
+enum { DFS_WIDE, DFS_DONE, DFS_BUDGET, DFS_STAY };
+
+/* dfs_walk — drain's depth-first stretch, its rings empty, with c's stack,
+ * tick and marked count synced: until adapt_step turns it wide (DFS_WIDE),
+ * no work is left (DFS_DONE) or the budget (as drain's stop) ran out
+ * (DFS_BUDGET). Out of drain's loop so that its locals do not crowd the
+ * wide loop's registers (inline there, the wide loop took 5 instructions
+ * more per tree node: callgrind). */
+static inline __attribute__((always_inline)) int dfs_walk(markctx *c, adapt *ad, int64_t budget, uint64_t stop,
+                                                          bool concurrent)
+{
+    arena *last = &no_arena;
+    unsigned tick = c->tick;
+    uint64_t marked = c->marked_objects;
+    uintptr_t *se = c->top->e;
+    size_t sn = c->n;
+    int r;
+    for (;;) {
+        if (__builtin_expect(sn == 0, 0)) {
+            c->n = 0;
+            if (!pop_refill(c, false)) {
+                if (concurrent && wait_from(c, budget, &se, &sn))
+                    continue;
+                r = DFS_DONE;
+                break;
+            }
+            se = c->top->e;
+            sn = c->n;
+        }
+        if (marked == stop) {
+            r = DFS_BUDGET;
+            break;
+        }
+        uintptr_t p = se[--sn];
+        if (!(++tick & (POLL_EVERY - 1))) {
+            if (concurrent)
+                poll_from(c, marked, &se, &sn);
+            if (!--ad->left && !adapt_step(ad, true)) {
+                c->n = sn;
+                push(c, p); /* back on the stack: the wide loop takes it */
+                se = c->top->e;
+                sn = c->n;
+                r = DFS_WIDE;
+                break;
+            }
+        }
+        dfs_take(c, p, &last, budget, stop, &tick, &marked, &se, &sn, concurrent);
+    }
+    c->n = sn;
+    c->tick = tick;
+    c->marked_objects = marked;
+    return r;
+}
+
+static __attribute__((noinline)) int dfs_walk_stw(markctx *c, adapt *ad, int64_t budget, uint64_t stop)
+{
+    return dfs_walk(c, ad, budget, stop, false);
+}
+
+static __attribute__((noinline)) int dfs_walk_conc(markctx *c, adapt *ad, int64_t budget, uint64_t stop)
+{
+    return dfs_walk(c, ad, budget, stop, true);
+}
+
+/* go_dfs — adapt_step for drain's wide loop, at candidate p (taken off
+ * the ring, not yet tested), with drain's rings' positions, stack, tick
+ * and marked count synced into c: DFS_STAY if it stays wide (p still to
+ * be taken); else the rings are emptied (rings_flush), p goes back on the
+ * stack, a depth-first stretch runs (dfs_walk) and its result comes back.
+ * Out of line, and its state through c: only a call is in drain's loop
+ * (drain's locals passed by address cost 12 instructions per tree node). */
+static __attribute__((noinline)) int go_dfs(markctx *c, adapt *ad, uintptr_t p, int64_t budget, uint64_t stop,
+                                            bool concurrent)
+{
+    if (!adapt_step(ad, false))
+        return DFS_STAY;
+    rings_flush(c);
+    c->head = 0;
+    push(c, p);
+    return concurrent ? dfs_walk_conc(c, ad, budget, stop) : dfs_walk_stw(c, ad, budget, stop);
+}
+
+/* go_dfs_from — go_dfs with drain's copies synced into c and back. */
+static inline __attribute__((always_inline)) int go_dfs_from(markctx *c, adapt *ad, uintptr_t p, int64_t budget,
+                                                             uint64_t stop, unsigned *head, unsigned *count,
+                                                             unsigned *ghead, unsigned *gcount, unsigned *tick,
+                                                             uint64_t *marked, uintptr_t **se, size_t *sn,
+                                                             bool concurrent)
+{
+    c->n = *sn;
+    c->head = *head;
+    c->count = *count;
+    c->ghead = *ghead;
+    c->gcount = *gcount;
+    c->tick = *tick;
+    c->marked_objects = *marked;
+    int r = go_dfs(c, ad, p, budget, stop, concurrent);
+    *head = c->head;
+    *count = c->count;
+    *ghead = c->ghead;
+    *gcount = c->gcount;
+    *tick = c->tick;
+    *marked = c->marked_objects;
+    *se = c->top->e;
+    *sn = c->n;
+    return r;
+}
+
 /* drain — the marking loop, specialised for stop-the-world (no validation,
- * no byte count: the sweep counts) and concurrent marking. A candidate
+ * no byte count: the sweep counts) and concurrent marking. It walks wide or
+ * depth-first (adapt_step; bounded drains only wide). Wide, a candidate
  * passes two rings: in the first its mark word is in flight, and when it
  * leaves it is tested and marked; a candidate it marks enters the second,
  * where its object's lines are in flight, and is scanned when it leaves.
- * The second ring is filled first and emptied before drain returns. The
- * rings' positions, the tick, the marked count and the stack's top chunk
- * and fill (se, sn) live in locals while the loop runs (the acquire loads
- * of tags and alloc words would make the compiler reload c's copies: a
- * struct of them measured 8 instructions more per tree node than plain
- * locals) and in c between drains and around whatever else reads them:
- * chain, poll, wait_deferred, a chunk change (pop_refill, scan's slow
- * path) and publish (which gets the count). */
+ * The second ring is filled first and emptied before drain returns; both
+ * are empty while it walks depth-first (dfs_take). The rings' positions,
+ * the tick, the marked count and the stack's top chunk and fill (se, sn)
+ * live in locals while the loop runs (the acquire loads of tags and alloc
+ * words would make the compiler reload c's copies: a struct of them
+ * measured 8 instructions more per tree node than plain locals) and in c
+ * between drains and around whatever else reads them: chain, poll,
+ * wait_deferred, a chunk change (pop_refill, scan's slow path), publish
+ * (which gets the count) and rings_flush. */
 static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budget, bool concurrent)
 {
     unsigned head = c->head, count = c->count, ghead = c->ghead, gcount = c->gcount;
@@ -447,6 +661,7 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
     uint64_t stop = budget < 0 ? UINT64_MAX : marked + (uint64_t)budget; /* the budget, as a marked count */
     uintptr_t *se = c->top->e;
     size_t sn = c->n;
+    adapt ad = {.left = budget < 0 ? ADAPT_FIRST : UINT32_MAX, .phase = ADAPT_RUN}; /* bounded: no trial */
     bool done;
     for (;;) {
         uintptr_t p;
@@ -466,8 +681,20 @@ static inline __attribute__((always_inline)) bool drain(markctx *c, int64_t budg
             head = (head + 1) % PREFETCH_DEPTH;
             count--;
             p = c->ring[slot];
-            if (concurrent && !(++tick & (POLL_EVERY - 1)))
-                poll_from(c, marked, &se, &sn);
+            if (!(++tick & (POLL_EVERY - 1))) {
+                if (concurrent)
+                    poll_from(c, marked, &se, &sn);
+                if (!--ad.left) {
+                    int r = go_dfs_from(c, &ad, p, budget, stop, &head, &count, &ghead, &gcount, &tick, &marked,
+                                        &se, &sn, concurrent);
+                    if (r == DFS_WIDE) /* p went on the stack (go_dfs): the stretch took it */
+                        continue;
+                    if (r != DFS_STAY) {
+                        done = r == DFS_DONE;
+                        break;
+                    }
+                }
+            }
             if (take(c, p, c->ring_a[slot], c->ring_w[slot], c->ring_bit[slot], &marked, concurrent)) {
                 if (!count && !gcount && !sn) { /* nothing else in flight or waiting */
                     chain_from(c, p, c->ring_a[slot], budget < 0 ? -1 : (int64_t)(stop - marked), &tick, &marked,

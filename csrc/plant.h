@@ -34,6 +34,9 @@
  *                        allocated_black_and_dropped_is_freed_by_the_next_cycle, test_alloc.c)
  *   REQUEST_ACTIVE       a mutator asks for a cycle active, not parked (assist.c: request_parked;
  *                        caught by pause_does_not_wait_for_a_cycle_request, test_pause.c)
+ *   RING_FLUSH_DROPS     rings_flush forgets the prefetch ring's candidates when the marker
+ *                        turns to a depth-first stretch (drain.c; caught by
+ *                        a_tree_survives_the_marker_changing_its_ring_depth, test_heap.c)
  */
 #ifndef TC_PLANT_H
 #define TC_PLANT_H
@@ -57,6 +60,7 @@
 #define PLANT_ACK_SEQ_LATE 14
 #define PLANT_BLACK_UNFLAGGED 15
 #define PLANT_REQUEST_ACTIVE 16
+#define PLANT_RING_FLUSH_DROPS 17
 
 #ifndef TC_PLANT
 #define TC_PLANT PLANT_NONE

@@ -178,6 +178,71 @@ void tc_root_release(tc_heap *h, tc_root *r)
     mutator_leave(m);
 }
 
+/* roots_release_chain — roots_release of each non-NULL root of r[0..n)
+ * (m active, the barrier off: no shade is due, and it cannot turn on while
+ * m is active): the slots are linked into one chain, spliced onto the front
+ * of m's list, and the counters move once; a list grown past two batches
+ * gives batches back, as roots_release does. Each slot's word changes in
+ * one atomic store, as roots_release's (roots.h). */
+static void roots_release_chain(tc_mutator *m, tc_root *const *r, size_t n)
+{
+    uintptr_t head = m->rfree;
+    uint32_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!r[i])
+            continue;
+        _Atomic uintptr_t *slot = root_slot(r[i]);
+        atomic_store_explicit(slot, root_free_link(head), memory_order_release);
+        head = (uintptr_t)slot;
+        k++;
+    }
+    m->rfree = head;
+    m->nrfree += k;
+    atomic_store_explicit(&m->roots_del, atomic_load_explicit(&m->roots_del, memory_order_relaxed) + k,
+                          memory_order_relaxed);
+    while (m->nrfree >= 2 * ROOT_BATCH)
+        roots_give_batch(m);
+}
+
+/* roots_release_batch — tc_root_release_n's heap call for roots[0..k),
+ * k <= ROOT_BATCH; false if h is closed (nothing released). Inside the
+ * call barrier_on cannot change: with it on (or a recording running) each
+ * root takes roots_release's shade (and rec_release), else one chain
+ * (roots_release_chain). Its own function, not the body of
+ * tc_root_release_n's loop: gcc 12 -O1 with UBSan's null check compiled
+ * the loop's inlined TLS lookup into a null report (test-asan). */
+static bool roots_release_batch(tc_heap *h, tc_root *const *roots, size_t k)
+{
+    tc_mutator *m;
+    if (mutator_enter(h, &m) != TC_OK)
+        return false;
+    bool rec = rec_on(h);
+    if (__builtin_expect(barrier_on(h) || rec, 0)) {
+        for (size_t j = 0; j < k; j++)
+            if (roots[j]) {
+                if (rec)
+                    rec_release(h, roots[j]);
+                roots_release(m, roots[j]);
+            }
+    } else {
+        roots_release_chain(m, roots, k);
+    }
+    mutator_leave(m);
+    return true;
+}
+
+/* tc_root_release_n — tc_root_release of each of roots[0..n), in heap
+ * calls of at most ROOT_BATCH roots each (roots_release_batch): a host that
+ * holds back the roots of dropped handles (the Python binding,
+ * _tricolor_obj.c) pays one entry and one leave per batch, not one per
+ * root. The bound keeps a pause's wait for one call as short as one batch. */
+void tc_root_release_n(tc_heap *h, tc_root *const *roots, size_t n)
+{
+    for (size_t i = 0; i < n; i += ROOT_BATCH)
+        if (!roots_release_batch(h, roots + i, n - i > ROOT_BATCH ? ROOT_BATCH : n - i))
+            return; /* closed: nothing to release */
+}
+
 /* roots_debug_visited — the test hook of check.h. */
 uint64_t roots_debug_visited(tc_heap *h) { return atomic_load(&h->roots_visited); }
 

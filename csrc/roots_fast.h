@@ -41,10 +41,11 @@ static inline tc_status roots_new(tc_mutator *m, tc_obj *o, tc_root **out)
  * inside tc_slot_get_owned (object.c says why it may be inactive there). */
 static inline tc_root *roots_try_new(tc_mutator *m, tc_obj *o)
 {
-    if (__builtin_expect(!m->rfree || barrier_on(m->heap), 0))
+    uintptr_t head = m->rfree; /* read once: barrier_on's atomic load would make it twice */
+    if (__builtin_expect(!head || barrier_on(m->heap), 0))
         return NULL;
-    _Atomic uintptr_t *slot = (_Atomic uintptr_t *)m->rfree;
-    m->rfree = root_next_free((uintptr_t)slot);
+    _Atomic uintptr_t *slot = (_Atomic uintptr_t *)head;
+    m->rfree = root_next_free(head);
     m->nrfree--;
     atomic_store_explicit(slot, (uintptr_t)o, memory_order_release);
     mut_count(&m->roots_new);

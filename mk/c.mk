@@ -40,7 +40,7 @@ $(BUILD)/test_planted: $(CSRC) $(CHDR) tests/c/test_barrier.c tests/c/runner.c $
 	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_NO_BARRIER -Itests/c $(CSRC) tests/c/runner.c tests/c/test_barrier.c $(LDLIBS) -o $@
 
 test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_planted_locals $(BUILD)/test_planted_listed $(BUILD)/test_planted_ack $(BUILD)/test_planted_seq $(BUILD)/test_planted_black $(BUILD)/test_planted_request \
-              $(BUILD)/planted_runner
+              $(BUILD)/test_planted_ring $(BUILD)/planted_runner
 	@$(CAUGHT) "test-planted: planted NO_BARRIER (checkmark fires in every barrier test)" \
 	  '^[1-9][0-9]* passed, 0 failed$$' ./$(BUILD)/test_planted barrier
 	@TC_TEST_SECONDS=2 $(CAUGHT) "test-planted: the runner's planted hang" \
@@ -63,6 +63,8 @@ test-planted: $(BUILD)/test_planted $(BUILD)/test_planted_scav $(BUILD)/test_pla
 	  '^FAIL allocated_black_and_dropped_is_freed_by_the_next_cycle \[' ./$(BUILD)/test_planted_black dropped_is_freed_by_the_next
 	@$(CAUGHT) "test-planted: planted REQUEST_ACTIVE" \
 	  '^FAIL pause_does_not_wait_for_a_cycle_request \[' ./$(BUILD)/test_planted_request wait_for_a_cycle_request
+	@$(CAUGHT) "test-planted: planted RING_FLUSH_DROPS" \
+	  '^FAIL a_tree_survives_the_marker_changing_its_ring_depth \[' ./$(BUILD)/test_planted_ring ring_depth
 
 # world_stop dropping an idle mutator that holds locals (plant.h): its
 # local's object is swept, and the test must fail.
@@ -82,6 +84,13 @@ $(BUILD)/test_planted_listed: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runne
 $(BUILD)/test_planted_ack: $(CSRC) $(CHDR) tests/c/test_pause.c tests/c/runner.c $(TEST_C_HDR)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_STW_STALE_ACK -Itests/c $(CSRC) tests/c/runner.c tests/c/test_pause.c $(LDLIBS) -o $@
+
+# the marker dropping its prefetch ring's candidates when it turns to a
+# depth-first stretch (plant.h, drain.c's rings_flush): subtrees are freed,
+# and the test must fail.
+$(BUILD)/test_planted_ring: $(CSRC) $(CHDR) tests/c/test_heap.c tests/c/runner.c $(TEST_C_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -DTC_PLANT=PLANT_RING_FLUSH_DROPS -Itests/c $(CSRC) tests/c/runner.c tests/c/test_heap.c $(LDLIBS) -o $@
 
 # set_black without the span's black flag (plant.h): the sweep does not
 # read the black bits, frees what was allocated black, and the test must fail.

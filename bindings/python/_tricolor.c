@@ -207,7 +207,8 @@ tricolor_clear(PyObject *module)
 {
     tricolor_state *st = module_state(module);
     Py_CLEAR(st->heap_type);
-    Py_CLEAR(st->obj_type); /* first: a handle dropped from now on is freed, not kept */
+    st->nobj_free = PYTC_OBJ_FREE_MAX; /* first: obj_dealloc's fast path sees the list full */
+    Py_CLEAR(st->obj_type);            /* and then: a handle dropped from now on is freed, not kept */
     pytc_obj_free_list_clear(st);
     Py_CLEAR(st->stats_type);
     Py_CLEAR(st->weakref_type);

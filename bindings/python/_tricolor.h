@@ -63,7 +63,8 @@ typedef struct tricolor_state {
     /* Obj free list: dead handles kept for reuse (their memory and their
      * type reference: no root, no heap), linked through ObjObject.heap; at most
      * PYTC_OBJ_FREE_MAX. Read and written with the GIL held; emptied by
-     * m_clear, after which handles are freed, not kept. Saves pymalloc's
+     * m_clear, after which handles are freed, not kept (nobj_free stays at
+     * PYTC_OBJ_FREE_MAX: obj_dealloc's one test for both). Saves pymalloc's
      * free and malloc on every slot read of a reference (a new handle, and
      * the handle it replaces dropped). */
     struct ObjObject *obj_free;
@@ -71,6 +72,11 @@ typedef struct tricolor_state {
 } tricolor_state;
 
 #define PYTC_OBJ_FREE_MAX 64
+
+/* PYTC_DROPPED_MAX — the most dropped handles' roots a heap holds back
+ * (HeapObject.dropped): one heap call per this many handles dropped with
+ * no allocation or report between them (reading references in a loop). */
+#define PYTC_DROPPED_MAX 32
 
 typedef struct HeapObject {
     PyObject_HEAD
@@ -82,6 +88,18 @@ typedef struct HeapObject {
     bc_host cb;           /* tokens, the drain flag, the gctrace sink (bindings/common) */
     PyObject *callbacks;  /* dict {token: (id, fn)} finalizers, {token: (id, fn, arg)} cleanups */
     Py_ssize_t exports;   /* live unsafe.buffer views (see the invariants) */
+    /* The roots of dropped handles not yet released (obj_dealloc): still
+     * live to the core, so their objects stay as if the handles lived on;
+     * released together (tc_root_release_n: one heap call, not one per
+     * handle) when the list fills, and before every call that may start a
+     * cycle (an allocation, collect, teaching mode, the gogc and
+     * memory_limit setters) or reports on roots or liveness
+     * (pytc_heap_release_dropped). So no cycle that starts after a handle
+     * was dropped sees its root (SPEC: reclaimed by the end of the second
+     * cycle), and every report counts live handles only. GIL held; emptied,
+     * not released, by close (the table goes with it). */
+    tc_root *dropped[PYTC_DROPPED_MAX];
+    int ndropped;
 } HeapObject;
 
 typedef struct ObjObject {
@@ -132,6 +150,18 @@ static inline void pytc_heap_drain(HeapObject *heap)
 {
     if (!heap->closed && tc_heap_has_output(heap->heap))
         bc_trace_flush(&heap->cb, heap->heap);
+}
+
+/* pytc_heap_release_dropped — release the roots that obj_dealloc held back
+ * (HeapObject.dropped), in one heap call per batch. The test is inline: the
+ * calls that must see the handles as dropped (allocation, collect, stats,
+ * inspection, weak references, teaching mode, tunables, recording) make it
+ * first. */
+void pytc_heap_release_dropped_slow(HeapObject *heap);
+static inline void pytc_heap_release_dropped(HeapObject *heap)
+{
+    if (heap->ndropped != 0)
+        pytc_heap_release_dropped_slow(heap);
 }
 
 /* pytc_heap_check_open — 0, or -1 with HeapClosedError. */

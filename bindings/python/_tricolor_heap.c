@@ -383,11 +383,14 @@ heap_new_args(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
 }
 
 /* heap_alloc — allocate and wrap; drains gctrace and runs due callbacks
- * (the allocation may have run or finished a collection). */
+ * (the allocation may have run or finished a collection). The roots of
+ * dropped handles go first: a cycle the allocation starts must not see
+ * them (HeapObject.dropped). */
 static PyObject *
 heap_alloc(HeapObject *self, size_t nslots, size_t size, const void *data)
 {
     tc_root *root;
+    pytc_heap_release_dropped(self);
     tc_status s = tc_obj_new(self->heap, nslots, size, data, &root);
     pytc_heap_drain(self);
     if (s != TC_OK)
@@ -444,6 +447,7 @@ heap_collect(HeapObject *self, PyObject *unused)
     uint64_t freed = 0;
     if (pytc_heap_check_open(self) < 0)
         return NULL;
+    pytc_heap_release_dropped(self);
     tc_status s = tc_heap_collect_n(self->heap, &freed);
     pytc_heap_drain(self);
     if (s != TC_OK)
@@ -457,6 +461,7 @@ heap_stats(HeapObject *self, PyObject *unused)
     tc_stats s;
     if (pytc_heap_check_open(self) < 0)
         return NULL;
+    pytc_heap_release_dropped(self);
     tc_status rc = tc_heap_stats(self->heap, &s);
     pytc_heap_drain(self);
     if (rc != TC_OK)
@@ -469,6 +474,7 @@ heap_verify(HeapObject *self, PyObject *unused)
 {
     if (pytc_heap_check_open(self) < 0)
         return NULL;
+    pytc_heap_release_dropped(self);
     tc_status s = tc_heap_verify(self->heap);
     pytc_heap_drain(self);
     if (s != TC_OK)
@@ -523,6 +529,7 @@ heap_record_start(HeapObject *self, PyObject *path)
     PyObject *bytes = NULL;
     if (pytc_heap_check_open(self) < 0 || !PyUnicode_FSConverter(path, &bytes))
         return NULL;
+    pytc_heap_release_dropped(self);
     tc_status s = tc_record_start(self->heap, PyBytes_AS_STRING(bytes));
     Py_DECREF(bytes);
     if (s != TC_OK)
@@ -535,6 +542,7 @@ heap_record_stop(HeapObject *self, PyObject *unused)
 {
     if (pytc_heap_check_open(self) < 0)
         return NULL;
+    pytc_heap_release_dropped(self);
     tc_status s = tc_record_stop(self->heap);
     if (s != TC_OK)
         return pytc_raise_status(self->st, s);
@@ -555,6 +563,7 @@ heap_replay(HeapObject *self, PyObject *path)
     /* The log's finalizers are the replay's: no safe point (another thread's
      * stats(), say) may take them from the ready queue meanwhile. */
     bool entered = bc_drain_enter(&self->cb);
+    pytc_heap_release_dropped(self);
     tc_status s = tc_replay(self->heap, PyBytes_AS_STRING(bytes), &r);
     if (entered)
         bc_drain_leave(&self->cb);
@@ -585,6 +594,7 @@ heap_close(HeapObject *self, PyObject *unused)
     }
     pytc_heap_drain(self);
     self->closed = true;
+    self->ndropped = 0; /* their slots go with the table */
     tc_heap_close(self->heap);
     heap_clear(self); /* may run Python code (a callback's __del__): the heap is already closed */
     Py_RETURN_NONE;
@@ -643,6 +653,7 @@ heap_set_tunable(HeapObject *self, PyObject *value, void *closure)
     }
     if (pytc_heap_check_open(self) < 0 || tunable_arg(t, value, &v) < 0)
         return -1;
+    pytc_heap_release_dropped(self); /* a new goal may start a cycle */
     tc_status s = t->set(self->heap, v);
     pytc_heap_drain(self);
     PyObject *r = pytc_safepoint(self, s == TC_OK ? Py_NewRef(Py_None) : pytc_raise_status(self->st, s));

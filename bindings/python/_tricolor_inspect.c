@@ -88,7 +88,8 @@ answer(HeapObject *heap, tc_status s, tc_link *v, size_t n, int shape)
 
 /* obj_of — the Obj argument of `what` as a handle of this open heap:
  * HeapClosedError, TypeError, CrossHeapError (FreedObjectError is the
- * core's to say, with the heap quiesced). */
+ * core's to say, with the heap quiesced). The roots of dropped handles are
+ * released first: the answer is about live handles only. */
 static ObjObject *
 obj_of(HeapObject *heap, PyObject *arg, const char *what)
 {
@@ -96,6 +97,7 @@ obj_of(HeapObject *heap, PyObject *arg, const char *what)
         pytc_raise_closed(heap->st);
         return NULL;
     }
+    pytc_heap_release_dropped(heap);
     return pytc_obj_arg(heap, arg, what);
 }
 
@@ -107,6 +109,7 @@ pytc_heap_roots(HeapObject *self, PyObject *unused)
     size_t n = 0;
     if (self->closed)
         return pytc_raise_closed(self->st);
+    pytc_heap_release_dropped(self);
     tc_status s = tc_heap_roots(self->heap, &v, &n);
     return answer(self, s, v, n, AS_ROOT);
 }

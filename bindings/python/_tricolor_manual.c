@@ -30,6 +30,7 @@ pytc_heap_gc_start(HeapObject *self, PyObject *unused)
 {
     if (self->closed)
         return pytc_raise_closed(self->st);
+    pytc_heap_release_dropped(self);
     return done(self, tc_heap_gc_start(self->heap), Py_NewRef(Py_None));
 }
 
@@ -53,6 +54,7 @@ pytc_heap_gc_step(HeapObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (self->closed)
         return pytc_raise_closed(self->st);
     uint64_t marked = 0;
+    pytc_heap_release_dropped(self);
     tc_status s = tc_heap_gc_step(self->heap, (int64_t)n, &marked);
     return done(self, s, s == TC_OK ? PyLong_FromUnsignedLongLong(marked) : NULL);
 }
@@ -63,6 +65,7 @@ pytc_heap_gc_finish(HeapObject *self, PyObject *unused)
     if (self->closed)
         return pytc_raise_closed(self->st);
     uint64_t freed = 0;
+    pytc_heap_release_dropped(self);
     tc_status s = tc_heap_gc_finish(self->heap, &freed);
     return done(self, s, s == TC_OK ? PyLong_FromUnsignedLongLong(freed) : NULL);
 }
@@ -76,6 +79,7 @@ pytc_heap_color(HeapObject *self, PyObject *arg)
     if (o == NULL)
         return NULL;
     tc_color c = TC_WHITE;
+    pytc_heap_release_dropped(self);
     tc_status s = tc_obj_color(self->heap, o->root, &c);
     return done(self, s, s == TC_OK ? PyUnicode_FromString(tc_color_name(c)) : NULL);
 }
@@ -140,6 +144,7 @@ pytc_heap_snapshot(HeapObject *self, PyObject *unused)
     if (self->closed)
         return pytc_raise_closed(self->st);
     tc_snapshot *snap = NULL;
+    pytc_heap_release_dropped(self);
     tc_status s = tc_heap_snapshot(self->heap, &snap);
     PyObject *d = NULL;
     if (s == TC_OK && (d = PyDict_New()) != NULL && snap_fill(d, snap) < 0)

@@ -153,7 +153,7 @@ obj_dealloc_slow(ObjObject *self)
     HeapObject *heap = self->heap;
     tricolor_state *st = heap->st;
     tc_root_release(heap->heap, self->root);
-    if (st->nobj_free < PYTC_OBJ_FREE_MAX && st->obj_type == tp) {
+    if (st->nobj_free < PYTC_OBJ_FREE_MAX && st->obj_type == tp) { /* the list has room, the module is not cleared */
         obj_keep(st, self);
         Py_DECREF(heap);
         return;
@@ -163,29 +163,78 @@ obj_dealloc_slow(ObjObject *self)
     Py_DECREF(tp);
 }
 
-/* obj_dealloc — dropping the last reference removes the root (a no-op on a
- * closed heap). Obj is a heap type: it owns a reference to its type, which
- * a handle on the free list keeps (no decrement here, no increment when
- * pytc_obj_new takes it back). The memory goes on the free list while it
- * has room and the module is not being cleared (obj_type still set). The
- * fast path, that and the heap referenced elsewhere too (dropping our
- * reference runs nothing, and the tc_heap outlives it: a plain decrement,
- * no branch to a deallocation), ends in tc_root_release as a tail call and
- * keeps no register; the rest is obj_dealloc_slow. */
+/* obj_dealloc_full_list — obj_dealloc's end when its root filled the list:
+ * the list is released while our reference keeps the heap (the core call
+ * may wait for a pause with the GIL given up, and another thread drop the
+ * heap's other references meanwhile), and dropped after, which may free
+ * the heap. */
+static __attribute__((noinline)) void
+obj_dealloc_full_list(HeapObject *heap)
+{
+    pytc_heap_release_dropped_slow(heap);
+    Py_DECREF(heap);
+}
+
+/* obj_dealloc — dropping the last reference drops the root: held back on
+ * the heap's list (HeapObject.dropped), released with the others in one
+ * heap call when the list fills or before the next call that must see it
+ * dropped (pytc_heap_release_dropped). Holding a root back is what keeping
+ * the handle a little longer would do: the object stays alive, and no
+ * collector sees a difference. Obj is a heap type: it owns a reference to
+ * its type, which a handle on the free list keeps (no decrement here, no
+ * increment when pytc_obj_new takes it back). The memory goes on the free
+ * list while it has room (a cleared module's list stays full: m_clear).
+ * The fast path, that and the heap referenced elsewhere too
+ * (dropping our reference runs nothing: a plain decrement, no branch to a
+ * deallocation), calls the core only when the list fills (a tail call to
+ * obj_dealloc_full_list);
+ * the rest is obj_dealloc_slow, which releases the root itself. A closed
+ * heap's list is released as a no-op (tc_root_release_n). */
 static void
 obj_dealloc(ObjObject *self)
 {
     HeapObject *heap = self->heap;
     tricolor_state *st = heap->st;
-    if (__builtin_expect(st->nobj_free >= PYTC_OBJ_FREE_MAX || st->obj_type != Py_TYPE(self) || Py_REFCNT(heap) <= 1,
-                         0)) {
+    if (__builtin_expect(st->nobj_free >= PYTC_OBJ_FREE_MAX || Py_REFCNT(heap) <= 1, 0)) { /* full or cleared */
         obj_dealloc_slow(self);
         return;
     }
-    tc_root *root = self->root;
+    int n = heap->ndropped;
+    heap->dropped[n] = self->root;
+    heap->ndropped = n + 1;
     obj_keep(st, self);
+    if (__builtin_expect(n + 1 == PYTC_DROPPED_MAX, 0)) {
+        obj_dealloc_full_list(heap);
+        return;
+    }
     pytc_decref_not_last((PyObject *)heap); /* tested above */
-    tc_root_release(heap->heap, root);
+}
+
+/* release_dropped_batch — pytc_heap_release_dropped_slow for n > 1 roots:
+ * copied off the list first, which is empty already (see there). */
+static __attribute__((noinline)) void
+release_dropped_batch(HeapObject *heap, size_t n)
+{
+    tc_root *batch[PYTC_DROPPED_MAX];
+    memcpy(batch, heap->dropped, n * sizeof batch[0]);
+    tc_root_release_n(heap->heap, batch, n);
+}
+
+/* pytc_heap_release_dropped_slow — release HeapObject.dropped. The list is
+ * emptied before the core call: a call that waits for a pause gives the GIL
+ * up (the block hooks), and another thread may drop handles onto the list
+ * meanwhile (the core runs no Python code itself). One root, heap.new's
+ * case (each new handle dropped before the next is made), is a tail call to
+ * tc_root_release's fast path, cheaper than a batch of one. */
+void
+pytc_heap_release_dropped_slow(HeapObject *heap)
+{
+    size_t n = (size_t)heap->ndropped;
+    heap->ndropped = 0;
+    if (n == 1)
+        tc_root_release(heap->heap, heap->dropped[0]);
+    else
+        release_dropped_batch(heap, n);
 }
 
 /* pytc_obj_free_list_clear — free the kept handles and their type
@@ -200,7 +249,6 @@ pytc_obj_free_list_clear(tricolor_state *st)
         PyObject_Free(o);
         Py_DECREF(tp);
     }
-    st->nobj_free = 0;
 }
 
 /* pytc_obj_check_usable — for the calls that answer from the handle's cache

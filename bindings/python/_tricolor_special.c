@@ -361,6 +361,7 @@ weakref_get(WeakRefObject *self, PyObject *unused)
     tc_root *root = NULL;
     if (heap_open(heap) < 0)
         return NULL;
+    pytc_heap_release_dropped(heap);
     tc_status s = tc_weak_get(heap->heap, self->weak, &root);
     if (s != TC_OK)
         return pytc_safepoint(heap, pytc_raise_status(heap->st, s));

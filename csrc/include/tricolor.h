@@ -290,6 +290,11 @@ TC_API tc_status tc_root_new(tc_heap *h, tc_obj *o, tc_root **out);
 
 /* tc_root_release — drop a root. O(1). A no-op on a closed heap. */
 TC_API void tc_root_release(tc_heap *h, tc_root *r);
+/* tc_root_release_n — tc_root_release of each of roots[0..n) (NULL entries
+ * skipped), a heap call per 64 roots rather than per root: for a host that
+ * holds back the roots of handles it drops. Same thread rules; a no-op on a
+ * closed heap. */
+TC_API void tc_root_release_n(tc_heap *h, tc_root *const *roots, size_t n);
 
 /* ---- finalizers, cleanups, weak references (special.c) ---------------------
  *

@@ -399,3 +399,64 @@ TEST(stats_inside_a_raw_section_while_the_world_stops)
     CHECK(bad == NULL);
     tc_heap_destroy(h);
 }
+
+/* tree_count — the nodes of the tree below o (a walk with an explicit
+ * stack of `cap` entries: a complete tree of depth d needs about d). */
+static uint64_t tree_count(tc_obj *o, tc_obj **stack, size_t cap)
+{
+    uint64_t n = 0;
+    size_t sp = 0;
+    stack[sp++] = o;
+    while (sp) {
+        tc_obj *p = stack[--sp];
+        n++;
+        for (size_t i = 0; i < 2; i++) {
+            tc_value v = tc_load(p, i);
+            if (v.kind == TC_REF && sp < cap)
+                stack[sp++] = v.u.ref;
+        }
+    }
+    return n;
+}
+
+/* A complete binary tree allocated in heap order (node k -> 2k+1, 2k+2, as
+ * mark.c builds it), large enough that an unbounded drain (the collector
+ * thread's, the stop-the-world mark's) reaches its first trial of the other
+ * ring depth (drain.c's adapt: after ADAPT_FIRST + ADAPT_TRIAL polls of 64
+ * candidates it shrinks the rings to one slot, so rings_flush must put the
+ * candidates in flight back on the stack). That step happens at a count of
+ * candidates, not at a time, so every collection here takes it; every node
+ * survives two collections, and the tree is whole. */
+TEST(a_tree_survives_the_marker_changing_its_ring_depth)
+{
+    enum { N = (1 << 18) - 1 }; /* 2^18 - 2 candidates: past the first trial (~19,500) */
+    tc_heap *h = new_heap_gogc(-1);
+    CHECK(h);
+    tc_obj **v = malloc(N * sizeof *v);
+    CHECK(v);
+    tc_mutator *m = tc_enter(h);
+    tc_obj **loc = tc_locals(m, 1);
+    for (size_t k = 0; k < N; k++) { /* gogc -1: no collection while the nodes are unlinked */
+        v[k] = tc_alloc(m, 2, 0);
+        CHECK(v[k]);
+    }
+    for (size_t k = 0; k < N; k++)
+        for (size_t i = 0; i < 2; i++)
+            tc_store(m, v[k], i, tc_ref(2 * k + 1 + i < N ? v[2 * k + 1 + i] : NULL));
+    loc[0] = v[0];
+    tc_root *root;
+    CHECK_OK(tc_root_new(h, v[0], &root));
+    tc_locals_pop(m, 1);
+    tc_leave(m);
+    for (int r = 0; r < 2; r++) {
+        CHECK_OK(tc_heap_collect(h));
+        tc_stats s;
+        CHECK_OK(tc_heap_stats(h, &s));
+        CHECK(s.heap_objects == N);
+    }
+    CHECK(tree_count(tc_root_obj(root), v, N) == N); /* v reused as the walk's stack */
+    free(v);
+    tc_root_release(h, root);
+    CHECK_OK(tc_heap_collect(h));
+    tc_heap_destroy(h);
+}
