@@ -229,6 +229,10 @@ static void request_parked(tc_mutator *m)
         while (atomic_load(&h->debug_request_hold) == 2 && !atomic_load(&h->stw))
             plat_cpu_relax();
     collector_request(h, false, false);
+    int five = 5; /* test hook: back from its request, still parked and `requesting` */
+    if (atomic_compare_exchange_strong(&h->debug_request_hold, &five, 6))
+        while (atomic_load(&h->debug_request_hold) == 6)
+            plat_cpu_relax();
     if (park) {
         if (atomic_load_explicit(&h->stw, memory_order_acquire))
             mutator_wake_stopper(m); /* the acknowledgement */

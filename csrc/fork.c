@@ -20,9 +20,10 @@
  *   child    the forking thread owns every lock: release them and
  *            re-initialise the condition variables (their waiters were
  *            other threads); forget the other threads' mutators (they
- *            become spares: no locals, no depth, not active, caches
- *            flushed) and their counts in the world handshake; then start
- *            a new collector thread and mark workers for a concurrent heap
+ *            become spares: no locals, no depth, not active, not
+ *            requesting a cycle, caches flushed) and their counts in the
+ *            world handshake; then start a new collector thread and mark
+ *            workers for a concurrent heap
  *            (the old ones do not exist here). If that fails (and in the
  *            TSan build, which cannot follow threads made after a
  *            multi-threaded fork), the heap has no collector thread and
@@ -142,6 +143,7 @@ static void forget_threads(tc_heap *h)
         m->gbuf_n = 0; /* parked and stopped mutators flushed theirs: empty */
         atomic_store_explicit(&m->depth, 0, memory_order_relaxed);
         atomic_store_explicit(&m->active, 0, memory_order_relaxed);
+        atomic_store_explicit(&m->requesting, 0, memory_order_relaxed); /* a request the fork stopped */
     }
     /* the listed mutators: this thread's only (a thread that was listing
      * itself as the parent forked may have left `listed` behind the list) */

@@ -218,7 +218,8 @@ struct tc_heap {
         _Atomic int debug_clear_hold;  /* test hook: 1 = a large clear says 2, then waits for a pause (alloc.c) */
         _Atomic int debug_prefault_hold; /* test hook: 1 = a refill's prefault says 2, parked, and waits while it stays 2 */
         _Atomic int debug_request_hold; /* test hook: 1 = a mutator asking for a cycle says 2, parked, then waits
-                                         * for a pause while it stays 2 (assist.c) */
+                                         * for a pause while it stays 2; 5 = back from its request (parked,
+                                         * `requesting`) it says 6 and waits while it stays 6 (assist.c) */
         _Atomic uintptr_t debug_list_hold; /* test hook: a mutator's address = it says address|1 once it has
                                             * pushed itself on enterq, and waits while it stays so (mutator.c) */
         _Atomic bool debug_ack_patient; /* test hook: world_stop waits up to 1 s (not ACK_SPINS) for the word

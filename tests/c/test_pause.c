@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -217,6 +218,8 @@ typedef struct request_run {
     atomic_bool done;     /* told to leave */
     atomic_bool failed;   /* an allocation failed: no request will come */
     atomic_bool returned; /* the allocation that asked for a cycle returned */
+    bool keep_local;      /* hold one local (a pattern in its payload) throughout */
+    bool alive;           /* ...and it still held its object at the end */
 } request_run;
 
 /* requester — one raw section that allocates garbage until told to stop;
@@ -230,6 +233,9 @@ static void *requester(void *arg)
         atomic_store(&r->failed, true);
         return NULL;
     }
+    tc_obj **loc = r->keep_local ? tc_locals(m, 1) : NULL;
+    if (loc && (loc[0] = tc_alloc(m, 0, 8)) != NULL)
+        memset(tc_payload(loc[0]), 0x5a, 8);
     while (!atomic_load(&r->done)) {
         if (!tc_alloc(m, 0, 8)) {
             atomic_store(&r->failed, true);
@@ -238,8 +244,56 @@ static void *requester(void *arg)
         if (atomic_load(&r->h->debug_request_hold) >= 2)
             atomic_store(&r->returned, true);
     }
+    if (loc) {
+        r->alive = loc[0] && ((unsigned char *)tc_payload(loc[0]))[7] == 0x5a;
+        tc_locals_pop(m, 1);
+    }
     tc_leave(m);
     return NULL;
+}
+
+/* collect_and_refill — three whole collections, a verify (*verified), then
+ * 1000 small objects made and dropped: slots the sweep freed are reused,
+ * so a lost object's payload changes. */
+static tc_status collect_and_refill(tc_heap *h, tc_status *verified)
+{
+    tc_status st = TC_OK;
+    for (int i = 0; i < 3 && st == TC_OK; i++)
+        st = tc_heap_collect(h);
+    *verified = tc_heap_verify(h);
+    tc_root *fill;
+    for (int i = 0; i < 1000 && st == TC_OK; i++)
+        if ((st = tc_obj_new(h, 0, 8, NULL, &fill)) == TC_OK)
+            tc_root_release(h, fill);
+    return st;
+}
+
+/* hold_a_requester — a heap in r->h (gogc 100) and a requester on it with
+ * debug_request_hold = `arm` (assist.c); true once the hook says arm + 1
+ * (the thread held). */
+static bool hold_a_requester(request_run *r, pthread_t *t, int arm)
+{
+    *t = pthread_self(); /* no thread yet (end_requester) */
+    r->h = new_heap_gogc(100);
+    if (!r->h)
+        return false;
+    atomic_store(&r->h->debug_request_hold, arm);
+    if (pthread_create(t, NULL, requester, r) != 0) {
+        *t = pthread_self();
+        return false;
+    }
+    while (atomic_load(&r->h->debug_request_hold) != arm + 1 && !atomic_load(&r->failed))
+        sched_yield();
+    return atomic_load(&r->h->debug_request_hold) == arm + 1;
+}
+
+/* end_requester — tell the requester to leave, join it, destroy its heap. */
+static void end_requester(request_run *r, pthread_t t)
+{
+    atomic_store(&r->done, true);
+    if (!pthread_equal(t, pthread_self()))
+        pthread_join(t, NULL);
+    tc_heap_destroy(r->h);
 }
 
 /* A mutator past the trigger asks the collector thread for a cycle: a
@@ -257,15 +311,11 @@ TEST(pause_does_not_wait_for_a_cycle_request)
 {
     if (tc_test_collector != TC_COLLECTOR_CONCURRENT)
         return; /* only the concurrent collector's thread is asked */
-    tc_heap *h = new_heap_gogc(100);
-    CHECK(h);
-    atomic_store(&h->debug_request_hold, 1);
-    request_run r = {.h = h};
+    request_run r = {.h = NULL};
     pthread_t t;
-    CHECK(pthread_create(&t, NULL, requester, &r) == 0);
-    while (atomic_load(&h->debug_request_hold) != 2 && !atomic_load(&r.failed))
-        sched_yield();
-    bool held = atomic_load(&h->debug_request_hold) == 2;
+    bool held = hold_a_requester(&r, &t, 1);
+    tc_heap *h = r.h;
+    CHECK(h);
     bool returned_at_stop = true;
     if (held) {
         pthread_mutex_lock(&h->gc_lock);
@@ -275,11 +325,80 @@ TEST(pause_does_not_wait_for_a_cycle_request)
         world_start(h);
         pthread_mutex_unlock(&h->gc_lock);
     }
-    atomic_store(&r.done, true);
-    pthread_join(t, NULL);
-    tc_heap_destroy(h);
+    end_requester(&r, t);
     CHECK(held);
     CHECK(!returned_at_stop);
+}
+
+/* A mutator parked in its request for a cycle (assist.c: request_parked,
+ * inside tc_alloc) may sit there while whole cycles run: the one it asked
+ * for, and more. Inactive, it is stopped; holding a local, it stays listed
+ * (only mutators without locals are dropped), so every start pause scans
+ * its local and the object survives, and the heap verifies. Forced with
+ * debug_request_hold = 5 (held back from its request, `requesting`), never
+ * timed. Planted STOP_DROPS_LOCALS fails here too. */
+TEST(a_requesting_threads_locals_survive_the_cycles_it_waits_through)
+{
+    if (tc_test_collector != TC_COLLECTOR_CONCURRENT)
+        return; /* only the concurrent collector's thread is asked */
+    tc_status verified = TC_OK, st = TC_OK;
+    request_run r = {.keep_local = true};
+    pthread_t t;
+    if (hold_a_requester(&r, &t, 5)) /* parked in tc_alloc, holding its local */
+        st = collect_and_refill(r.h, &verified);
+    CHECK(r.h);
+    bool held = atomic_load(&r.h->debug_request_hold) == 6;
+    atomic_store(&r.h->debug_request_hold, 0);
+    end_requester(&r, t);
+    CHECK(held);
+    CHECK_OK(st);
+    CHECK_OK(verified);
+    CHECK(r.alive);
+}
+
+/* requesting_in_child — a fork's child: only the forking thread exists,
+ * so no mutator is parked in a request for a cycle; exits with how many
+ * still say `requesting`. */
+static int requesting_in_child(tc_heap *h)
+{
+    int stale = 0;
+    pthread_mutex_lock(&h->mut_lock);
+    for (tc_mutator *m = h->mutators; m; m = m->next)
+        stale += atomic_load(&m->requesting) != 0;
+    pthread_mutex_unlock(&h->mut_lock);
+    return stale;
+}
+
+/* A fork while a mutator is parked in its request for a cycle (a fork is
+ * a stop, and a parked mutator is stopped): in the child that mutator is a
+ * spare a new thread may adopt (fork.c, forget_threads), and a stale
+ * `requesting` would make every stop that reads it idle wait REQUEST_SPINS
+ * for a word no thread will write (mutator.c, wait_out) before it fences.
+ * Forced with debug_request_hold = 5 (held back from its request, still
+ * `requesting`), never timed: the child counts the flags. */
+TEST(a_fork_during_a_cycle_request_leaves_no_requester_in_the_child)
+{
+    if (tc_test_collector != TC_COLLECTOR_CONCURRENT)
+        return; /* only the concurrent collector's thread is asked */
+    request_run r = {.h = NULL};
+    pthread_t t;
+    int status = -1;
+    bool held = hold_a_requester(&r, &t, 5);
+    CHECK(r.h);
+    if (held) {
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(requesting_in_child(r.h));
+        atomic_store(&r.h->debug_request_hold, 0);
+        if (pid < 0 || waitpid(pid, &status, 0) != pid)
+            status = -1;
+    }
+    end_requester(&r, t);
+    CHECK(held);
+    if (status != 0)
+        fprintf(stderr, "  child status %d (exit code: mutators still `requesting`)\n", status);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 /* A collection with one handle walks the handle slots that were ever
@@ -497,14 +616,8 @@ TEST(pause_keeps_an_idle_threads_locals)
     local_run r = {.h = h};
     pthread_t t;
     CHECK(run_to_stage_1(&t, local_holder, &r));
-    tc_status st = TC_OK;
-    for (int i = 0; i < 3 && st == TC_OK; i++)
-        st = tc_heap_collect(h);
-    tc_status verified = tc_heap_verify(h);
-    tc_root *fill; /* slots the sweep freed are reused: a lost object's payload changes */
-    for (int i = 0; i < 1000 && st == TC_OK; i++)
-        if ((st = tc_obj_new(h, 0, 8, NULL, &fill)) == TC_OK)
-            tc_root_release(h, fill);
+    tc_status verified;
+    tc_status st = collect_and_refill(h, &verified);
     atomic_store(&r.stage, 2);
     pthread_join(t, NULL);
     tc_heap_destroy(h);
